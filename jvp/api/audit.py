@@ -1,0 +1,46 @@
+"""Audit actions (SPEC §1)."""
+from __future__ import annotations
+
+from marshmallow import fields, validate
+
+from jvp.api.actions import Role, registry
+from jvp.api.schemas import RequestSchema
+from jvp.entity.base import ResponseSchema
+
+
+class ListAuditEventsRequest(RequestSchema):
+    since = fields.AwareDateTime(format="iso", metadata={"description": "RFC 3339; newer entries only"})
+    action = fields.String(validate=validate.Length(max=64))
+    target = fields.String(validate=validate.Length(max=128), metadata={
+        "description": "entries whose target (node, pool, vm, network or name) equals this"})
+    outcome = fields.String(validate=validate.OneOf(["ok", "error"]))
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=10000))
+
+
+class AuditEventSchema(ResponseSchema):
+    time = fields.String(required=True)
+    request_id = fields.String(required=True)
+    token_name = fields.String(allow_none=True)
+    role = fields.String(allow_none=True)
+    action = fields.String(required=True)
+    target = fields.Dict(allow_none=True)
+    params = fields.Dict(allow_none=True, metadata={"description": "the request, secrets redacted"})
+    outcome = fields.String(required=True)
+    status = fields.Integer()
+    error_code = fields.String(allow_none=True)
+    duration_ms = fields.Float()
+    remote_addr = fields.String(allow_none=True)
+
+
+class AuditEventsResponse(ResponseSchema):
+    events = fields.List(fields.Nested(AuditEventSchema), required=True)
+
+
+@registry.action("list-audit-events", request=ListAuditEventsRequest, response=AuditEventsResponse,
+                 role=Role.ADMIN, tag="audit")
+def list_audit_events(ctx, req):
+    """The audit log, newest first."""
+    since = req.get("since")
+    return {"events": ctx.services.audit.list(
+        since=since.isoformat() if since else None, action=req.get("action"), target=req.get("target"),
+        outcome=req.get("outcome"), limit=req["limit"])}

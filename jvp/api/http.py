@@ -1,0 +1,198 @@
+"""The HTTP edge: `POST /api/<action>` dispatch, auth, audit, request ids and the one error shape.
+
+Every response carries `X-Request-Id`; every failure, whatever raised it, leaves as
+`{"error": {"code", "message", "details", "request_id"}}` with the status of its class.
+"""
+from __future__ import annotations
+
+import difflib
+import json
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, request
+from marshmallow import ValidationError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from jvp.api.actions import Action, ActionContext, ActionRegistry, Principal, Role, STREAM_UPLOAD
+from jvp.errors import Forbidden, InternalError, InvalidInput, JvpError, NotFound, PayloadTooLarge
+
+log = logging.getLogger(__name__)
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+TARGET_KEYS = ("node", "pool", "vm", "network", "name")
+
+
+def error_body(exc: JvpError) -> dict[str, Any]:
+    return {"error": {"code": exc.code, "message": exc.message, "details": exc.details,
+                      "request_id": getattr(g, "request_id", None) or "-"}}
+
+
+def error_response(exc: JvpError) -> Response:
+    resp = jsonify(error_body(exc))
+    resp.status_code = exc.status
+    return resp
+
+
+def _field_errors(messages: Any) -> dict[str, Any]:
+    return messages if isinstance(messages, dict) else {"_schema": messages}
+
+
+def _summarize(field_errors: dict[str, Any]) -> str:
+    parts = []
+    for key, val in list(field_errors.items())[:5]:
+        if isinstance(val, dict):
+            inner = "; ".join(f"{key}.{k}: {' '.join(map(str, v)) if isinstance(v, list) else v}"
+                              for k, v in list(val.items())[:3])
+            parts.append(inner)
+        else:
+            parts.append(f"{key}: {' '.join(map(str, val)) if isinstance(val, list) else val}")
+    return "; ".join(parts)
+
+
+def load_request(action: Action, raw: Any) -> dict[str, Any]:
+    try:
+        return action.request().load(raw)
+    except ValidationError as exc:
+        fe = _field_errors(exc.messages)
+        raise InvalidInput(f"invalid request for {action.name}: {_summarize(fe)}", code="ValidationFailed",
+                           details={"field_errors": fe}) from exc
+
+
+def _read_json_body() -> dict[str, Any]:
+    ctype = (request.mimetype or "").lower()
+    if ctype.startswith("multipart/"):
+        raise InvalidInput("send the request as a JSON object (Content-Type: application/json)",
+                           code="InvalidJson")
+    data = request.get_data(cache=True)
+    if not data.strip():
+        return {}
+    try:
+        body = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"the request body is not valid JSON: {exc}", code="InvalidJson") from exc
+    if not isinstance(body, dict):
+        raise InvalidInput(f"the request body must be a JSON object, not {type(body).__name__}",
+                           code="InvalidJson")
+    return body
+
+
+def _target(action: Action, req: dict[str, Any]) -> dict[str, Any] | None:
+    target = {k: req[k] for k in TARGET_KEYS if isinstance(req.get(k), (str, int))}
+    if "id" in req:
+        target["id"] = req["id"]
+    if not target:
+        return None
+    return {"kind": action.tag, **target}
+
+
+def register(app: Flask, registry: ActionRegistry, services: Any) -> None:
+    settings = services.settings
+
+    @app.before_request
+    def _start() -> None:
+        incoming = request.headers.get("X-Request-Id", "")
+        g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.started = time.monotonic()
+
+    @app.after_request
+    def _finish(resp: Response) -> Response:
+        resp.headers["X-Request-Id"] = getattr(g, "request_id", "-")
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("Referrer-Policy", "no-referrer")
+        if request.path.startswith("/api/"):
+            resp.headers.setdefault("Cache-Control", "no-store")
+        return resp
+
+    def authenticate() -> Principal:
+        if not settings.auth:
+            return Principal(name="anonymous", role=Role.ADMIN)
+        return services.tokens.authenticate(request.headers.get("Authorization"))
+
+    g_principal_key = "principal"
+
+    @app.post("/api/<action_name>")
+    def dispatch(action_name: str):
+        action = registry.get(action_name)
+        if action is None:
+            close = difflib.get_close_matches(action_name, registry.names(), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else "; see GET /api/openapi.json"
+            raise NotFound(f"unknown action '{action_name}'{hint}", code="UnknownAction",
+                           details={"action": action_name, "suggestions": close})
+        principal = authenticate()
+        setattr(g, g_principal_key, principal)
+        g.action = action
+        if principal.role < action.role:
+            raise Forbidden(f"action '{action.name}' needs the {action.role} role; token "
+                            f"'{principal.name}' has {principal.role}", code="Forbidden",
+                            details={"required_role": str(action.role), "role": str(principal.role)})
+        if action.stream == STREAM_UPLOAD:
+            raw = request.args.to_dict()
+        else:
+            raw = _read_json_body()
+        g.audit_params = raw
+        req = load_request(action, raw)
+        g.audit_target = _target(action, req)
+        ctx = ActionContext(services=services, principal=principal, request_id=g.request_id, action=action)
+        result = action.handler(ctx, req)
+        if action.mutating:
+            _audit(action, principal, ok=True, status=ctx.status or action.status)
+        if isinstance(result, Response):
+            return result
+        body = action.response().dump(result) if action.response else result
+        return jsonify(body), ctx.status or action.status
+
+    @app.route("/api/<action_name>", methods=["GET", "PUT", "PATCH", "DELETE"])
+    def wrong_method(action_name: str):
+        raise JvpError(f"actions are called with POST /api/{action_name} and a JSON body",
+                       code="MethodNotAllowed", status=405)
+
+    def _audit(action: Action, principal: Principal | None, *, ok: bool, status: int,
+               error_code: str | None = None) -> None:
+        try:
+            services.audit.record(
+                request_id=g.request_id, action=action.name,
+                token_name=principal.name if principal else None,
+                role=str(principal.role) if principal else None,
+                target=getattr(g, "audit_target", None), params=getattr(g, "audit_params", None),
+                outcome="ok" if ok else "error", status=status, error_code=error_code,
+                duration_ms=(time.monotonic() - g.started) * 1000, remote_addr=request.remote_addr)
+        except Exception:  # noqa: BLE001 - a failing audit write must not turn success into a 500
+            log.exception("could not write the audit entry for request %s", g.request_id)
+
+    def _audit_failure(exc: JvpError) -> None:
+        action = getattr(g, "action", None)
+        if action is not None and action.mutating:
+            _audit(action, getattr(g, g_principal_key, None), ok=False, status=exc.status,
+                   error_code=exc.code)
+
+    @app.errorhandler(JvpError)
+    def _jvp_error(exc: JvpError):
+        if exc.status >= 500:
+            log.error("request %s failed: %s %s", g.get("request_id"), exc.code, exc.message)
+        _audit_failure(exc)
+        return error_response(exc)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(_exc: RequestEntityTooLarge):
+        limit = app.config.get("MAX_CONTENT_LENGTH")
+        err = PayloadTooLarge(f"the request body exceeds the limit of {limit} bytes "
+                              "(setting max_body_bytes)", code="PayloadTooLarge",
+                              details={"max_body_bytes": limit})
+        _audit_failure(err)
+        return error_response(err)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        code = {404: "NotFound", 405: "MethodNotAllowed"}.get(exc.code or 500, "HttpError")
+        return error_response(JvpError(exc.description or exc.name, code=code, status=exc.code or 500))
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unexpected error in request %s", g.get("request_id"))
+        err = InternalError(f"internal error while handling the request; the server log has the details "
+                            f"under request id {g.get('request_id')}", code="InternalError")
+        _audit_failure(err)
+        return error_response(err)

@@ -1,0 +1,1 @@
+"""Entities: plain dataclasses and the marshmallow schemas that dump them."""

@@ -1,0 +1,284 @@
+"""Facts about a node, read through its libvirt connection only (so remote nodes answer alike).
+
+Every figure comes from libvirt; what a driver cannot tell is reported as null, never guessed.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import libvirt
+
+from jvp.hypervisor.xml import parse, text, integer, size_bytes
+
+
+def version_string(v: int) -> str:
+    return f"{v // 1000000}.{(v // 1000) % 1000}.{v % 1000}"
+
+
+def _unsupported(exc: libvirt.libvirtError) -> bool:
+    return exc.get_error_code() in (libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_OPERATION_UNSUPPORTED,
+                                    libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED, libvirt.VIR_ERR_INVALID_ARG)
+
+
+def memory_stats(conn: libvirt.virConnect) -> dict[str, int] | None:
+    try:
+        stats = conn.getMemoryStats(libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS)
+    except libvirt.libvirtError as exc:
+        if _unsupported(exc):
+            return None
+        raise
+    return {k: v * 1024 for k, v in stats.items()}
+
+
+def host_facts(conn: libvirt.virConnect) -> dict[str, Any]:
+    """The figures list-nodes shows: one getInfo, one memory call, one bulk domain listing."""
+    info = conn.getInfo()  # [arch, memory MiB, cpus, MHz, numa nodes, sockets, cores, threads]
+    mem = memory_stats(conn)
+    domains = conn.listAllDomains(0)
+    running = sum(1 for d in domains if d.isActive())
+    return {
+        "hostname": conn.getHostname(),
+        "hypervisor": f"{conn.getType()} {version_string(conn.getVersion())}",
+        "libvirt_version": version_string(conn.getLibVersion()),
+        "arch": info[0],
+        "cpus": info[2],
+        "memory_bytes": mem["total"] if mem and "total" in mem else info[1] * 1024 * 1024,
+        "vm_counts": {"running": running, "total": len(domains)},
+    }
+
+
+def _cpu(conn: libvirt.virConnect, caps, info) -> dict[str, Any]:
+    cpu = caps.find("host/cpu")
+    topo = cpu.find("topology") if cpu is not None else None
+    features = [f.get("name") for f in cpu.findall("feature")] if cpu is not None else []
+    # The host CPU's full feature list (the model's own features expanded), when the driver can say.
+    if cpu is not None and cpu.find("model") is not None:
+        try:
+            from lxml import etree
+            expanded = conn.baselineCPU([etree.tostring(cpu, encoding="unicode")],
+                                        libvirt.VIR_CONNECT_BASELINE_CPU_EXPAND_FEATURES)
+            exp = parse(expanded)
+            features = sorted({f.get("name") for f in exp.findall("feature")
+                               if f.get("policy") in (None, "require")} | set(features))
+        except libvirt.libvirtError:
+            pass
+    return {
+        "arch": info[0],
+        "model": text(caps, "host/cpu/model"),
+        "vendor": text(caps, "host/cpu/vendor"),
+        "sockets": int(topo.get("sockets")) if topo is not None else info[5],
+        "dies": int(topo.get("dies", 1)) if topo is not None else None,
+        "cores": int(topo.get("cores")) if topo is not None else info[6],
+        "threads": int(topo.get("threads")) if topo is not None else info[7],
+        "count": info[2],
+        "mhz": info[3],
+        "flags": sorted(features),
+    }
+
+
+def _numa(conn: libvirt.virConnect, caps) -> list[dict[str, Any]]:
+    cells = caps.findall("host/topology/cells/cell")
+    free: list[int] = []
+    if cells:
+        try:
+            free = conn.getCellsFreeMemory(0, len(cells))
+        except libvirt.libvirtError as exc:
+            if not _unsupported(exc):
+                raise
+    out = []
+    for i, cell in enumerate(cells):
+        out.append({
+            "id": int(cell.get("id")),
+            "cpus": [int(c.get("id")) for c in cell.findall("cpus/cpu")],
+            "memory_bytes": size_bytes(cell.find("memory")),
+            "free_memory_bytes": free[i] if i < len(free) else None,
+            "distances": {s.get("id"): int(s.get("value")) for s in cell.findall("distances/sibling")},
+        })
+    return out
+
+
+def _hugepages(conn: libvirt.virConnect, caps) -> list[dict[str, Any]]:
+    """Per page size above the base page: total pages (capabilities) and free pages (virNodeGetFreePages)."""
+    cells = caps.findall("host/topology/cells/cell")
+    totals: dict[int, int] = {}
+    for cell in cells:
+        for pages in cell.findall("pages"):
+            size_kib = int(pages.get("size"))
+            totals[size_kib] = totals.get(size_kib, 0) + int(pages.text or 0)
+    sizes = sorted(int(p.get("size")) for p in caps.findall("host/cpu/pages"))
+    huge = [s for s in sizes if s > min(sizes)] if sizes else []
+    free: dict[int, int | None] = {s: None for s in huge}
+    if huge and cells:
+        try:
+            per_cell = conn.getFreePages(huge, 0, len(cells))
+            for s in huge:
+                free[s] = sum(c.get(s, 0) for c in per_cell.values())
+        except libvirt.libvirtError as exc:
+            if not _unsupported(exc):
+                raise
+    return [{"size_kib": s, "total": totals.get(s), "free": free[s]} for s in huge]
+
+
+def _virtualization(conn: libvirt.virConnect, caps, flags: list[str]) -> dict[str, Any]:
+    kvm_domain = False
+    arch = text(caps, "host/cpu/arch")
+    for guest in caps.findall("guest"):
+        if guest.find(f"arch[@name='{arch}']/domain[@type='kvm']") is not None:
+            kvm_domain = True
+    iommu = caps.find("host/iommu")
+    return {
+        "kvm_available": kvm_domain,
+        "domain_types": sorted({d.get("type") for d in caps.findall("guest/arch/domain")}),
+        # vmx/svm in the host CPU's features means the host can offer hardware virtualization to guests.
+        "nested": ("vmx" in flags or "svm" in flags) if flags else None,
+        "iommu": (iommu.get("support") == "yes") if iommu is not None else None,
+    }
+
+
+def host_summary(conn: libvirt.virConnect) -> dict[str, Any]:
+    caps = parse(conn.getCapabilities())
+    info = conn.getInfo()
+    cpu = _cpu(conn, caps, info)
+    mem = memory_stats(conn)
+    total = mem.get("total") if mem else info[1] * 1024 * 1024
+    free_b = mem.get("free") if mem else None
+    memory = {
+        "total_bytes": total,
+        "free_bytes": free_b,
+        "buffers_bytes": mem.get("buffers") if mem else None,
+        "cached_bytes": mem.get("cached") if mem else None,
+        "used_bytes": (total - free_b - (mem.get("buffers") or 0) - (mem.get("cached") or 0))
+        if mem and free_b is not None else None,
+    }
+    return {
+        "cpu": cpu,
+        "memory": memory,
+        "numa": _numa(conn, caps),
+        "hugepages": _hugepages(conn, caps),
+        "virtualization": _virtualization(conn, caps, cpu["flags"]),
+    }
+
+
+# -- node devices ------------------------------------------------------------------------------------
+_CAPS = {
+    "pci": libvirt.VIR_CONNECT_LIST_NODE_DEVICES_CAP_PCI_DEV,
+    "usb": libvirt.VIR_CONNECT_LIST_NODE_DEVICES_CAP_USB_DEV,
+    "net": libvirt.VIR_CONNECT_LIST_NODE_DEVICES_CAP_NET,
+    "disks": libvirt.VIR_CONNECT_LIST_NODE_DEVICES_CAP_STORAGE,
+}
+
+
+def _pci(dev) -> dict[str, Any]:
+    cap = dev.find("capability[@type='pci']")
+    dom, bus, slot, fn = (integer(cap, f) or 0 for f in ("domain", "bus", "slot", "function"))
+    cls = text(cap, "class")
+    return {
+        "name": text(dev, "name"),
+        "address": f"{dom:04x}:{bus:02x}:{slot:02x}.{fn}",
+        "class": cls,
+        "vendor_id": text(cap, "vendor/@id"), "vendor": text(cap, "vendor"),
+        "product_id": text(cap, "product/@id"), "product": text(cap, "product"),
+        "driver": text(dev, "driver/name"),
+        "iommu_group": integer(cap, "iommuGroup/@number"),
+        "numa_node": integer(cap, "numa/@node"),
+    }
+
+
+def _usb(dev) -> dict[str, Any]:
+    cap = dev.find("capability[@type='usb_device']")
+    return {
+        "name": text(dev, "name"), "bus": integer(cap, "bus"), "device": integer(cap, "device"),
+        "vendor_id": text(cap, "vendor/@id"), "vendor": text(cap, "vendor"),
+        "product_id": text(cap, "product/@id"), "product": text(cap, "product"),
+        "driver": text(dev, "driver/name"),
+    }
+
+
+def _net(dev) -> dict[str, Any]:
+    cap = dev.find("capability[@type='net']")
+    speed = cap.find("link")
+    return {
+        "name": text(dev, "name"), "interface": text(cap, "interface"), "mac": text(cap, "address"),
+        "link_state": speed.get("state") if speed is not None else None,
+        "speed_mbps": int(speed.get("speed")) if speed is not None and speed.get("speed") else None,
+        "parent": text(dev, "parent"),
+    }
+
+
+def _disk(dev) -> dict[str, Any]:
+    cap = dev.find("capability[@type='storage']")
+    return {
+        "name": text(dev, "name"), "block": text(cap, "block"), "bus": text(cap, "bus"),
+        "drive_type": text(cap, "drive_type"), "model": text(cap, "model"), "vendor": text(cap, "vendor"),
+        "serial": text(cap, "serial"), "size_bytes": integer(cap, "size"),
+        "removable": cap.find("capability[@type='removable']") is not None,
+    }
+
+
+_PARSE = {"pci": _pci, "usb": _usb, "net": _net, "disks": _disk}
+
+
+def node_devices(conn: libvirt.virConnect, kind: str) -> list[dict[str, Any]]:
+    """Node devices of one kind (pci, usb, net, disks, gpu); PCI devices say which VM holds them."""
+    cap = "pci" if kind == "gpu" else kind
+    devices = [parse(d.XMLDesc(0)) for d in conn.listAllDevices(_CAPS[cap])]
+    out = [_PARSE[cap](d) for d in devices]
+    if cap == "pci":
+        held = _pci_holders(conn)
+        for d in out:
+            d["vm"] = held.get(d["address"])
+        if kind == "gpu":
+            out = [d for d in out if (d["class"] or "").lower().startswith("0x03")]
+    return sorted(out, key=lambda d: d["name"] or "")
+
+
+def _pci_holders(conn: libvirt.virConnect) -> dict[str, str]:
+    """PCI address -> name of the VM whose (persistent or live) XML passes it through."""
+    held: dict[str, str] = {}
+    for dom in conn.listAllDomains(0):
+        root = parse(dom.XMLDesc(0))
+        for addr in root.findall("devices/hostdev[@type='pci']/source/address"):
+            def num(a: str) -> int:
+                return int(addr.get(a, "0"), 0)
+            held[f"{num('domain'):04x}:{num('bus'):02x}:{num('slot'):02x}.{num('function')}"] = dom.name()
+    return held
+
+
+_STATE = {libvirt.VIR_DOMAIN_NOSTATE: "unknown", libvirt.VIR_DOMAIN_RUNNING: "running",
+          libvirt.VIR_DOMAIN_BLOCKED: "running", libvirt.VIR_DOMAIN_PAUSED: "paused",
+          libvirt.VIR_DOMAIN_SHUTDOWN: "shutting-down", libvirt.VIR_DOMAIN_SHUTOFF: "stopped",
+          libvirt.VIR_DOMAIN_CRASHED: "crashed", libvirt.VIR_DOMAIN_PMSUSPENDED: "suspended"}
+
+
+def domain_state_name(state: int) -> str:
+    return _STATE.get(state, "unknown")
+
+
+def node_vms(conn: libvirt.virConnect) -> list[dict[str, Any]]:
+    """Every domain with state, vCPUs and memory, from one bulk stats call."""
+    flags = libvirt.VIR_DOMAIN_STATS_STATE | libvirt.VIR_DOMAIN_STATS_BALLOON | libvirt.VIR_DOMAIN_STATS_VCPU
+    out = []
+    try:
+        stats = conn.getAllDomainStats(flags, 0)
+    except libvirt.libvirtError as exc:
+        if not _unsupported(exc):
+            raise
+        stats = [(d, None) for d in conn.listAllDomains(0)]
+    for dom, st in stats:
+        st = st or {}
+        vcpus = st.get("vcpu.current") or st.get("vcpu.maximum")
+        mem_kib = st.get("balloon.maximum") or st.get("balloon.current")
+        if vcpus is None or mem_kib is None or "state.state" not in st:
+            # Drivers without full bulk stats (the test driver): one info call for this domain.
+            state, max_mem, _mem, n_vcpus, _cpu_time = dom.info()
+            st = {"state.state": state}
+            vcpus, mem_kib = vcpus or n_vcpus, mem_kib or max_mem
+        out.append({
+            "name": dom.name(),
+            "uuid": dom.UUIDString(),
+            "state": domain_state_name(st["state.state"]),
+            "vcpus": vcpus,
+            "memory_mib": mem_kib // 1024 if mem_kib else None,
+            "persistent": bool(dom.isPersistent()),
+        })
+    return sorted(out, key=lambda v: v["name"])

@@ -1,0 +1,1 @@
+"""Services: the rules of each resource, as plain classes (no Flask, no XML, no libvirt)."""

@@ -1,0 +1,94 @@
+"""The audit log: one JSON line per mutating action in audit/audit-YYYY-MM.jsonl, append-only.
+
+Secrets (passwords, private keys, user-data, tokens) are redacted before anything is written.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+from filelock import FileLock
+
+from jvp.store.schemas import SchemaSet
+from jvp.timeutil import now, parse_rfc3339, rfc3339
+
+SECRET_KEYS = {"password", "passwd", "private_key", "user_data", "token", "secret", "passphrase",
+               "ssh_private_key", "api_key", "content"}
+REDACTED = "***"
+
+
+def redact(value: Any) -> Any:
+    """A copy of a request with secret values replaced (at any depth)."""
+    if isinstance(value, dict):
+        return {k: (REDACTED if k.lower() in SECRET_KEYS and v not in (None, "") else redact(v))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
+
+
+class AuditLog:
+    def __init__(self, data_dir: str | Path, schemas: SchemaSet):
+        self.dir = Path(data_dir) / "audit"
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.schemas = schemas
+
+    def _file(self, month: str) -> Path:
+        return self.dir / f"audit-{month}.jsonl"
+
+    def record(self, *, request_id: str, action: str, token_name: str | None, role: str | None,
+               target: dict[str, Any] | None, params: dict[str, Any] | None, outcome: str, status: int,
+               error_code: str | None, duration_ms: float, remote_addr: str | None) -> dict[str, Any]:
+        stamp = now()
+        entry = {"schema_version": self.schemas.current.get("audit_event", 1), "time": rfc3339(stamp),
+                 "request_id": request_id, "token_name": token_name, "role": role, "action": action,
+                 "target": target, "params": redact(params) if params else None, "outcome": outcome,
+                 "status": status, "error_code": error_code, "duration_ms": round(duration_ms, 2),
+                 "remote_addr": remote_addr}
+        errors = self.schemas.errors("audit_event", entry["schema_version"], entry)
+        if errors:
+            raise ValueError(f"invalid audit entry: {errors}")
+        line = json.dumps(entry, separators=(",", ":"), default=str) + "\n"
+        path = self._file(stamp.strftime("%Y-%m"))
+        with FileLock(str(self.dir / ".audit.lock"), timeout=30):
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, line.encode("utf-8"))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        return entry
+
+    def _lines_newest_first(self) -> Iterator[dict[str, Any]]:
+        for path in sorted(self.dir.glob("audit-*.jsonl"), reverse=True):
+            with open(path, encoding="utf-8") as fh:
+                lines = fh.readlines()
+            for line in reversed(lines):
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError:
+                    # A torn last line after a crash: skip it rather than hide the rest of the log.
+                    continue
+
+    def list(self, *, since: str | None = None, action: str | None = None, target: str | None = None,
+             outcome: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        since_dt = parse_rfc3339(since) if since else None
+        out = []
+        for entry in self._lines_newest_first():
+            if since_dt and parse_rfc3339(entry["time"]) < since_dt:
+                break
+            if action and entry["action"] != action:
+                continue
+            if outcome and entry["outcome"] != outcome:
+                continue
+            if target and target not in (entry.get("target") or {}).values():
+                continue
+            out.append({k: v for k, v in entry.items() if k != "schema_version"})
+            if len(out) >= limit:
+                break
+        return out

@@ -1,0 +1,128 @@
+"""API tokens: random bearer tokens stored only as SHA-256 hashes in auth/tokens.yaml.
+
+Tokens carry 256 bits of randomness, so a plain SHA-256 is enough to make a stolen tokens.yaml useless
+(no password-style stretching needed). Lookups compare digests in constant time.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+import threading
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from jvp.entity.principal import Principal, Role
+from jvp.errors import Unauthorized, already_exists, not_found
+from jvp.store import MetadataStore
+from jvp.timeutil import rfc3339, now, parse_rfc3339
+
+log = logging.getLogger(__name__)
+TOKEN_PREFIX = "jvp_"
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class TokenService:
+    def __init__(self, store: MetadataStore, data_dir: str | Path):
+        self.store = store
+        self.data_dir = Path(data_dir)
+        self._cache: tuple[Any, list[dict[str, Any]]] | None = None
+        self._cache_lock = threading.Lock()
+
+    def _tokens(self) -> list[dict[str, Any]]:
+        """The token records, re-read only when tokens.yaml changed (revocations by the CLI show at once)."""
+        path = self.store.path("tokens")
+        try:
+            st = os.stat(path)
+            stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        except FileNotFoundError:
+            return []
+        with self._cache_lock:
+            if self._cache and self._cache[0] == stamp:
+                return self._cache[1]
+        doc = self.store.get("tokens") or {"tokens": []}
+        with self._cache_lock:
+            self._cache = (stamp, doc["tokens"])
+        return doc["tokens"]
+
+    def list(self) -> list[dict[str, Any]]:
+        return [{k: v for k, v in t.items() if k != "sha256"} for t in self._tokens()]
+
+    @staticmethod
+    def _new(name: str, role: str, ttl_days: int | None) -> tuple[str, dict[str, Any]]:
+        Role.parse(role)
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        return token, {"name": name, "role": role, "sha256": token_digest(token),
+                       "prefix": token[: len(TOKEN_PREFIX) + 6], "created_at": rfc3339(),
+                       "expires_at": rfc3339(now() + timedelta(days=ttl_days)) if ttl_days else None}
+
+    def create(self, name: str, role: str, ttl_days: int | None = None) -> tuple[str, dict[str, Any]]:
+        """A new token; the plain value is returned here once and never stored."""
+        token, record = self._new(name, role, ttl_days)
+
+        def add(doc: dict | None) -> dict:
+            doc = doc or {"tokens": []}
+            if any(t["name"] == name for t in doc["tokens"]):
+                raise already_exists("token", name, code="TokenExists")
+            return {**doc, "tokens": [*doc["tokens"], record]}
+
+        self.store.update("tokens", fn=add)
+        return token, {k: v for k, v in record.items() if k != "sha256"}
+
+    def revoke(self, name: str) -> None:
+        def remove(doc: dict | None) -> dict:
+            tokens = (doc or {"tokens": []})["tokens"]
+            if not any(t["name"] == name for t in tokens):
+                raise not_found("token", name, code="TokenNotFound")
+            return {**doc, "tokens": [t for t in tokens if t["name"] != name]}
+
+        self.store.update("tokens", fn=remove)
+
+    def authenticate(self, header: str | None) -> Principal:
+        if not header:
+            raise Unauthorized("missing credentials: send 'Authorization: Bearer <token>' "
+                               "(create one with `jvp token create`)", code="Unauthorized")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise Unauthorized("the Authorization header must be 'Bearer <token>'", code="Unauthorized")
+        digest = token_digest(value.strip())
+        match = None
+        for t in self._tokens():
+            if hmac.compare_digest(t["sha256"], digest):
+                match = t
+        if match is None:
+            raise Unauthorized("invalid or revoked token", code="InvalidToken")
+        if match.get("expires_at") and parse_rfc3339(match["expires_at"]) < now():
+            raise Unauthorized(f"token '{match['name']}' expired at {match['expires_at']}", code="TokenExpired")
+        return Principal(name=match["name"], role=Role.parse(match["role"]))
+
+    def ensure_initial_admin(self) -> Path | None:
+        """On first start with no token at all, create an admin token and write it to a 0600 file.
+        Returns the file's path when a token was created, else None (checked and written under the lock,
+        so several starting processes create one token between them)."""
+        token, record = self._new("admin", "admin", None)
+        created = []
+
+        def add_if_none(doc: dict | None) -> dict | None:
+            if doc and doc["tokens"]:
+                return None
+            created.append(True)
+            return {"tokens": [record]}
+
+        self.store.update("tokens", fn=add_if_none)
+        if not created:
+            return None
+        path = self.data_dir / "auth" / "admin-token"
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(token + "\n")
+        os.chmod(path, 0o600)
+        log.warning("no API token existed: created admin token 'admin', written to %s (mode 0600)", path)
+        return path

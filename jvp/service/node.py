@@ -1,0 +1,264 @@
+"""Nodes: the libvirt hosts JVP manages, their settings, state and figures.
+
+`local` always exists (its URI comes from the `local_uri` setting); other nodes are stored in
+metadata/nodes/<name>.yaml. Every figure is read through the node's libvirt connection, so remote nodes
+answer exactly like the local one. Listing probes every node concurrently, each bounded by
+`node_timeout_s`: a dead node is reported offline with its error and never slows the others.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor, TimeoutError as FutureTimeout
+from typing import Any, Callable, TypeVar
+from urllib.parse import urlsplit
+
+import libvirt
+
+from jvp.entity.node import LOCAL, NodeRecord
+from jvp.errors import Conflict, InvalidInput, JvpError, NodeUnreachable, already_exists, not_found
+from jvp.hypervisor import host
+from jvp.hypervisor.connection import ConnectionPool, NodeConnection
+from jvp.hypervisor.errors import map_libvirt_error
+from jvp.store import MetadataStore
+from jvp.timeutil import rfc3339
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+DRIVERS = {"qemu", "test"}
+TRANSPORTS = {None, "ssh", "tcp", "tls", "unix", "libssh", "libssh2"}
+RESERVED_NAMES = {"nodes"}  # metadata/nodes/ holds node files; a node of that name would collide
+
+
+class NodeInMaintenance(Conflict):
+    code = "NodeInMaintenance"
+
+
+def validate_uri(uri: str) -> None:
+    """Accept libvirt URIs for the QEMU driver (and the test driver, for demos and fixtures)."""
+    if any(c.isspace() for c in uri) or len(uri) > 1024:
+        raise InvalidInput(f"invalid libvirt URI {uri!r}: no whitespace, at most 1024 characters",
+                           code="InvalidUri", details={"field_errors": {"uri": ["Invalid URI."]}})
+    parts = urlsplit(uri)
+    driver, _, transport = parts.scheme.partition("+")
+    if driver not in DRIVERS or (transport or None) not in TRANSPORTS:
+        raise InvalidInput(
+            f"unsupported libvirt URI scheme '{parts.scheme or uri}': use qemu:///system, "
+            "qemu+ssh://user@host/system, qemu+tcp://host/system or qemu+tls://host/system",
+            code="InvalidUri", details={"field_errors": {"uri": ["Unsupported URI scheme."]},
+                                        "scheme": parts.scheme})
+    if driver == "qemu" and parts.path not in ("/system", "/session"):
+        raise InvalidInput(f"invalid libvirt URI {uri!r}: the QEMU driver's path is /system or /session",
+                           code="InvalidUri", details={"field_errors": {"uri": ["Invalid URI path."]}})
+    if transport in ("ssh", "tcp", "tls", "libssh", "libssh2") and not parts.hostname:
+        raise InvalidInput(f"invalid libvirt URI {uri!r}: a remote transport needs a host name",
+                           code="InvalidUri", details={"field_errors": {"uri": ["Missing host."]}})
+
+
+class NodeService:
+    def __init__(self, store: MetadataStore, connections: ConnectionPool, local_uri: str,
+                 timeout_s: float = 5.0):
+        self.store = store
+        self.connections = connections
+        self.local_uri = local_uri
+        self.timeout_s = timeout_s
+        self._probe_pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="node-probe")
+        self._inflight: dict[str, Future] = {}
+        self._inflight_lock = threading.Lock()
+        self._kvm_usable: dict[str, bool | None] = {}
+
+    # -- records ------------------------------------------------------------------------------------
+    def _from_doc(self, doc: dict[str, Any]) -> NodeRecord:
+        return NodeRecord(name=doc["name"], uri=doc["uri"], description=doc.get("description", ""),
+                          labels=dict(doc.get("labels") or {}), maintenance=bool(doc.get("maintenance")),
+                          created_at=doc.get("created_at"), updated_at=doc.get("updated_at"))
+
+    def _local(self, doc: dict[str, Any] | None) -> NodeRecord:
+        rec = self._from_doc(doc) if doc else NodeRecord(name=LOCAL, uri=self.local_uri)
+        rec.uri = self.local_uri  # the local node's URI always comes from the configuration
+        return rec
+
+    def record(self, name: str) -> NodeRecord:
+        doc = self.store.get("node", name)
+        if name == LOCAL:
+            return self._local(doc)
+        if doc is None:
+            raise not_found("node", name)
+        return self._from_doc(doc)
+
+    def records(self) -> tuple[list[NodeRecord], list[dict[str, str]]]:
+        listing = self.store.list("node")
+        by_name = {key[0]: doc for key, doc in listing.items}
+        recs = [self._local(by_name.pop(LOCAL, None))]
+        recs += [self._from_doc(doc) for _, doc in sorted(by_name.items())]
+        return recs, listing.errors
+
+    def names(self) -> list[str]:
+        return [r.name for r in self.records()[0]]
+
+    # -- connections --------------------------------------------------------------------------------
+    def connection(self, name: str) -> NodeConnection:
+        rec = self.record(name)
+        return self.connections.get(rec.name, rec.uri)
+
+    def call(self, name: str, fn: Callable[[libvirt.virConnect], T], *, retry: bool = True,
+             kind: str | None = None, obj: str | None = None, action: str | None = None) -> T:
+        """Run fn(conn) on a node; libvirt errors become JvpErrors naming the resource (kind/obj)."""
+        nc = self.connection(name)
+        try:
+            return nc.call(fn, retry=retry)
+        except libvirt.libvirtError as exc:
+            raise map_libvirt_error(exc, node=name, kind=kind, name=obj, action=action) from exc
+
+    def ensure_available(self, name: str) -> NodeRecord:
+        """For placement and creation: the node exists and is not in maintenance."""
+        rec = self.record(name)
+        if rec.maintenance:
+            raise NodeInMaintenance(f"node '{name}' is in maintenance: creating or placing resources on it "
+                                    "is refused until `enable-node` (running VMs stay manageable)",
+                                    details={"node": name})
+        return rec
+
+    # -- probing ------------------------------------------------------------------------------------
+    def _probe(self, rec: NodeRecord) -> dict[str, Any]:
+        return self.connections.get(rec.name, rec.uri).call(host.host_facts, retry=True)
+
+    def _probe_async(self, rec: NodeRecord) -> Future:
+        """One probe in flight per node: a hung node is not probed again until its probe returns."""
+        with self._inflight_lock:
+            fut = self._inflight.get(rec.name)
+            if fut is None or fut.done():
+                fut = self._probe_pool.submit(self._probe, rec)
+                self._inflight[rec.name] = fut
+            return fut
+
+    def _view(self, rec: NodeRecord, fut: Future, deadline_s: float) -> dict[str, Any]:
+        view: dict[str, Any] = {
+            "name": rec.name, "uri": rec.uri, "local": rec.is_local, "description": rec.description,
+            "labels": rec.labels, "maintenance": rec.maintenance, "created_at": rec.created_at,
+            "updated_at": rec.updated_at, "reachable": False, "last_error": None, "hostname": None,
+            "hypervisor": None, "libvirt_version": None, "arch": None, "cpus": None, "memory_bytes": None,
+            "vm_counts": None,
+        }
+        try:
+            facts = fut.result(timeout=max(deadline_s, 0.01))
+            view.update(facts, reachable=True)
+        except FutureTimeout:
+            view["last_error"] = f"no answer from {rec.uri} within {self.timeout_s:g}s"
+        except JvpError as exc:
+            view["last_error"] = exc.message
+        except libvirt.libvirtError as exc:
+            view["last_error"] = exc.get_error_message()
+        view["state"] = "maintenance" if rec.maintenance else ("online" if view["reachable"] else "offline")
+        return view
+
+    def list(self, state: str | None = None) -> dict[str, Any]:
+        recs, errors = self.records()
+        futures = [(rec, self._probe_async(rec)) for rec in recs]
+        deadline = time.monotonic() + self.timeout_s
+        nodes = [self._view(rec, fut, deadline - time.monotonic()) for rec, fut in futures]
+        if state:
+            nodes = [n for n in nodes if n["state"] == state]
+        return {"nodes": nodes, "errors": errors}
+
+    def describe(self, name: str) -> dict[str, Any]:
+        rec = self.record(name)
+        deadline = time.monotonic() + self.timeout_s
+        return self._view(rec, self._probe_async(rec), deadline - time.monotonic())
+
+    def summary(self, name: str) -> dict[str, Any]:
+        summary = self.call(name, host.host_summary, kind="node", obj=name)
+        summary["virtualization"]["kvm_usable"] = self._kvm_usable.get(name)
+        return {"name": name, **summary}
+
+    def record_kvm_probe(self, name: str, usable: bool) -> None:
+        """Set by the VM module once it has really tried to run a KVM guest on the node."""
+        self._kvm_usable[name] = usable
+
+    def devices(self, name: str, kind: str) -> list[dict[str, Any]]:
+        return self.call(name, lambda conn: host.node_devices(conn, kind), kind="node", obj=name)
+
+    def vms(self, name: str) -> list[dict[str, Any]]:
+        return self.call(name, host.node_vms, kind="node", obj=name)
+
+    # -- changes ------------------------------------------------------------------------------------
+    def _check_reachable(self, name: str, uri: str) -> None:
+        """Connect to a URI before saving it, bounded by the node timeout."""
+        probe = NodeConnection(name, uri)
+        fut = self._probe_pool.submit(lambda: probe.call(lambda c: c.getHostname()))
+        try:
+            fut.result(timeout=self.timeout_s)
+        except FutureTimeout:
+            raise NodeUnreachable(f"cannot connect to node '{name}' at {uri}: no answer within "
+                                  f"{self.timeout_s:g}s", details={"node": name, "uri": uri}) from None
+        finally:
+            fut.add_done_callback(lambda _f: probe.close())
+
+    def create(self, name: str, uri: str, description: str = "", labels: dict[str, str] | None = None
+               ) -> dict[str, Any]:
+        if name == LOCAL or name in RESERVED_NAMES:
+            raise already_exists("node", name, code="NodeExists") if name == LOCAL else InvalidInput(
+                f"'{name}' is reserved and cannot name a node", code="InvalidName",
+                details={"field_errors": {"name": ["Reserved name."]}})
+        validate_uri(uri)
+        if self.store.get("node", name) is not None:
+            raise already_exists("node", name, code="NodeExists")
+        for rec in self.records()[0]:
+            if rec.uri == uri:
+                raise Conflict(f"node '{rec.name}' already manages {uri}; one node per URI",
+                               code="NodeUriInUse", details={"node": rec.name, "uri": uri})
+        self._check_reachable(name, uri)
+        stamp = rfc3339()
+        rec = NodeRecord(name=name, uri=uri, description=description, labels=labels or {},
+                         created_at=stamp, updated_at=stamp)
+        if not self.store.create("node", name, doc=rec.to_doc()):
+            raise already_exists("node", name, code="NodeExists")
+        return self.describe(name)
+
+    def _save(self, rec: NodeRecord) -> None:
+        rec.updated_at = rfc3339()
+        rec.created_at = rec.created_at or rec.updated_at
+        self.store.put("node", rec.name, doc=rec.to_doc())
+
+    def modify(self, name: str, uri: str | None = None, description: str | None = None,
+               labels: dict[str, str] | None = None) -> dict[str, Any]:
+        rec = self.record(name)
+        if uri is not None and uri != rec.uri:
+            if rec.is_local:
+                raise InvalidInput("the local node's URI comes from the configuration: set `local_uri` "
+                                   "in config.yaml (or JVP_LOCAL_URI) and restart",
+                                   code="LocalNodeUri", details={"field_errors": {"uri": ["Read-only."]}})
+            validate_uri(uri)
+            for other in self.records()[0]:
+                if other.uri == uri and other.name != name:
+                    raise Conflict(f"node '{other.name}' already manages {uri}; one node per URI",
+                                   code="NodeUriInUse", details={"node": other.name, "uri": uri})
+            self._check_reachable(name, uri)
+            rec.uri = uri
+        if description is not None:
+            rec.description = description
+        if labels is not None:
+            rec.labels = labels
+        self._save(rec)
+        if uri is not None:
+            self.connections.get(rec.name, rec.uri)  # replaces the connection when the URI changed
+        return self.describe(name)
+
+    def set_maintenance(self, name: str, maintenance: bool) -> dict[str, Any]:
+        rec = self.record(name)
+        rec.maintenance = maintenance
+        self._save(rec)
+        return self.describe(name)
+
+    def delete(self, name: str) -> None:
+        if name == LOCAL:
+            raise Conflict("the local node always exists and cannot be deleted", code="NodeIsLocal",
+                           details={"node": name})
+        self.record(name)  # 404 when unknown
+        self.store.delete("node", name)
+        self.connections.forget(name)
+
+    def close(self) -> None:
+        self._probe_pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,208 @@
+"""One Settings object from the config file plus JVP_* environment variables.
+
+No other module reads the environment: everything configurable is a key here. Every key, nested ones
+included, can be overridden by an environment variable named after its path: `download.max_bytes` is
+`JVP_DOWNLOAD_MAX_BYTES`. Values from the environment are read as YAML scalars (`true`, `5`, `1.5`).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+from marshmallow import Schema, fields, validate, ValidationError, RAISE, post_load
+
+DEFAULT_CONFIG_PATH = "/etc/jvp/config.yaml"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(Exception):
+    """Invalid configuration: the message names the key and where its value came from."""
+
+
+def _listen(value: str) -> bool:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536 or not host:
+        raise ValidationError("Must be HOST:PORT, e.g. 0.0.0.0:7777.")
+    return True
+
+
+class _Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class DownloadSchema(_Strict):
+    max_bytes = fields.Integer(load_default=64 * 2**30, validate=validate.Range(min=1))
+    allow_file_urls = fields.Boolean(load_default=False)
+    timeout_s = fields.Float(load_default=60.0, validate=validate.Range(min=1))
+    max_redirects = fields.Integer(load_default=5, validate=validate.Range(min=0, max=30))
+
+
+class ConsoleSchema(_Strict):
+    token_ttl_s = fields.Integer(load_default=60, validate=validate.Range(min=5, max=60))
+    idle_timeout_s = fields.Integer(load_default=900, validate=validate.Range(min=10))
+
+
+class SettingsSchema(_Strict):
+    listen = fields.String(load_default="0.0.0.0:7777", validate=_listen)
+    data_dir = fields.String(load_default="/var/lib/jvp", validate=validate.Length(min=1))
+    local_uri = fields.String(load_default="qemu:///system", validate=validate.Length(min=1))
+    tls_cert = fields.String(load_default=None, allow_none=True)
+    tls_key = fields.String(load_default=None, allow_none=True)
+    auth = fields.Boolean(load_default=True)
+    max_body_bytes = fields.Integer(load_default=1024 * 1024, validate=validate.Range(min=1024))
+    download = fields.Nested(DownloadSchema, load_default=lambda: DownloadSchema().load({}))
+    console = fields.Nested(ConsoleSchema, load_default=lambda: ConsoleSchema().load({}))
+    metrics_interval_s = fields.Integer(load_default=15, validate=validate.Range(min=1))
+    workers = fields.Integer(load_default=2, validate=validate.Range(min=1, max=64))
+    threads = fields.Integer(load_default=16, validate=validate.Range(min=1, max=256))
+    node_timeout_s = fields.Float(load_default=5.0, validate=validate.Range(min=0.1, max=120))
+    task_workers = fields.Integer(load_default=4, validate=validate.Range(min=1, max=64))
+    domain_type = fields.String(load_default="auto", validate=validate.OneOf(["auto", "kvm", "qemu"]))
+    cpu_mode = fields.String(load_default="auto", validate=validate.OneOf(
+        ["auto", "host-model", "host-passthrough", "maximum", "none"]))
+    log_level = fields.String(load_default="info", validate=validate.OneOf(
+        ["debug", "info", "warning", "error"]))
+    web_dir = fields.String(load_default=str(REPO_ROOT / "web" / "out"))
+    schema_dir = fields.String(load_default=str(REPO_ROOT / "metadata_schema"))
+    demo = fields.Boolean(load_default=False)
+
+    @post_load
+    def _check(self, data: dict, **_: Any) -> dict:
+        if bool(data.get("tls_cert")) != bool(data.get("tls_key")):
+            raise ValidationError("tls_cert and tls_key go together.", field_name="tls_cert")
+        if not data["auth"]:
+            host = data["listen"].rpartition(":")[0]
+            if host not in ("127.0.0.1", "localhost", "::1", "[::1]"):
+                raise ValidationError("auth can be turned off only for a loopback listener "
+                                      "(listen: 127.0.0.1:PORT).", field_name="auth")
+        return data
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Built only by load_settings (defaults live in SettingsSchema, once)."""
+    listen: str
+    data_dir: str
+    local_uri: str
+    tls_cert: str | None
+    tls_key: str | None
+    auth: bool
+    max_body_bytes: int
+    download: dict
+    console: dict
+    metrics_interval_s: int
+    workers: int
+    threads: int
+    node_timeout_s: float
+    task_workers: int
+    domain_type: str
+    cpu_mode: str
+    log_level: str
+    web_dir: str
+    schema_dir: str
+    demo: bool
+    source: dict = field(default_factory=dict, compare=False)  # key -> where its value came from
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def listen_host(self) -> str:
+        return self.listen.rpartition(":")[0]
+
+    @property
+    def listen_port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
+def _leaf_paths(schema: Schema, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    out = []
+    for name, fld in schema.fields.items():
+        if isinstance(fld, fields.Nested):
+            out.extend(_leaf_paths(fld.schema, prefix + (name,)))
+        else:
+            out.append(prefix + (name,))
+    return out
+
+
+def env_name(path: tuple[str, ...]) -> str:
+    return "JVP_" + "_".join(path).upper()
+
+
+def load_settings(config_path: str | None = None, env: Mapping[str, str] | None = None,
+                  overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Config file, then environment, then explicit overrides (used by `jvp serve --demo` and tests)."""
+    env = os.environ if env is None else env
+    path = config_path or env.get("JVP_CONFIG")
+    explicit = path is not None
+    path = path or DEFAULT_CONFIG_PATH
+    raw: dict[str, Any] = {}
+    source: dict[str, str] = {}
+    if os.path.exists(path):
+        try:
+            with open(path, encoding="utf-8") as fh:
+                loaded = yaml.safe_load(fh)
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path} must hold a mapping of keys, not {type(loaded).__name__}")
+        raw = loaded
+        for key, val in raw.items():
+            if isinstance(val, dict):
+                for sub in val:
+                    source[f"{key}.{sub}"] = path
+            source[key] = path
+    elif explicit:
+        raise ConfigError(f"config file {path} does not exist")
+
+    schema = SettingsSchema()
+    for leaf in _leaf_paths(schema):
+        name = env_name(leaf)
+        if name in env:
+            try:
+                value = yaml.safe_load(env[name]) if env[name] != "" else None
+            except yaml.YAMLError:
+                value = env[name]
+            if leaf[-1] in ("listen", "data_dir", "local_uri", "web_dir", "schema_dir", "tls_cert",
+                            "tls_key", "log_level", "domain_type", "cpu_mode"):
+                value = env[name]  # strings stay strings ("0.0.0.0:7777" is not YAML sexagesimal)
+            target = raw
+            for part in leaf[:-1]:
+                target = target.setdefault(part, {})
+                if not isinstance(target, dict):
+                    raise ConfigError(f"config key {'.'.join(leaf[:-1])} must be a mapping")
+            target[leaf[-1]] = value
+            source[".".join(leaf)] = name
+    for key, val in (overrides or {}).items():
+        raw[key] = val
+        source[key] = "command line"
+    try:
+        data = schema.load(raw)
+    except ValidationError as exc:
+        raise ConfigError("invalid configuration: " + _describe(exc.messages, source)) from exc
+    return Settings(**data, source=source)
+
+
+def _describe(messages: Any, source: dict[str, str], prefix: str = "") -> str:
+    parts = []
+    if isinstance(messages, dict):
+        for key, val in messages.items():
+            full = f"{prefix}{key}"
+            if isinstance(val, dict):
+                parts.append(_describe(val, source, full + "."))
+            else:
+                text = " ".join(str(v) for v in (val if isinstance(val, list) else [val]))
+                if text == "Unknown field.":
+                    text = "unknown key (check its spelling)"
+                where = f" (from {source[full]})" if full in source else ""
+                parts.append(f"key '{full}'{where}: {text}")
+    else:
+        parts.append(str(messages))
+    return "; ".join(parts)

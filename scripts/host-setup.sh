@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Prepare a Debian 12 host (as root, no systemd) for JVP: packages, libvirtd/virtlogd, loopback TCP listener.
+# Idempotent: safe to run before every `make run` / `make test`.
+set -euo pipefail
+
+log() { echo "[host-setup] $*"; }
+
+PKGS=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils libvirt-dev pkg-config gcc
+      python3-dev python3-venv dnsmasq-base iproute2 ovmf nodejs npm chromium)
+
+need_install=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need_install+=("$p")
+done
+# Node may come from another source (e.g. nodesource or a preinstalled binary): accept any node >= 18.
+if command -v node >/dev/null && node -e 'process.exit(parseInt(process.versions.node)>=18?0:1)'; then
+  need_install=("${need_install[@]/nodejs}"); need_install=("${need_install[@]/npm}")
+fi
+# Python headers/venv may come from a non-Debian python (pyenv): only needed when python3 lacks venv.
+if python3 -c 'import venv, sysconfig, os; assert os.path.exists(sysconfig.get_paths()["include"] + "/Python.h")' 2>/dev/null; then
+  need_install=("${need_install[@]/python3-dev}"); need_install=("${need_install[@]/python3-venv}")
+fi
+clean=()
+for p in "${need_install[@]}"; do [ -n "$p" ] && clean+=("$p"); done
+if [ "${#clean[@]}" -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then echo "[host-setup] need root to install: ${clean[*]}" >&2; exit 1; fi
+  log "installing: ${clean[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${clean[@]}" >/dev/null
+fi
+
+[ "$(id -u)" = 0 ] || { log "not root: skipping libvirtd set-up"; exit 0; }
+
+# The qemu driver refuses to initialise until these exist, even when qemu.conf names root.
+getent group kvm >/dev/null || groupadd -r kvm
+getent passwd libvirt-qemu >/dev/null || useradd -r -g kvm -d /var/lib/libvirt -s /usr/sbin/nologin libvirt-qemu
+
+set_conf() {  # file key value: replace or append `key = value`
+  local f=$1 k=$2 v=$3
+  if grep -qE "^\s*#?\s*${k}\s*=" "$f"; then
+    sed -i -E "s|^\s*#?\s*${k}\s*=.*|${k} = ${v}|" "$f"
+  else
+    echo "${k} = ${v}" >> "$f"
+  fi
+}
+QC=/etc/libvirt/qemu.conf
+set_conf $QC user '"root"'
+set_conf $QC group '"root"'
+set_conf $QC security_driver '"none"'
+set_conf $QC cgroup_controllers '[ ]'
+LC=/etc/libvirt/libvirtd.conf
+set_conf $LC listen_tls 0
+set_conf $LC listen_tcp 1
+set_conf $LC auth_tcp '"none"'
+set_conf $LC listen_addr '"127.0.0.1"'
+
+if ! pgrep -x virtlogd >/dev/null; then log "starting virtlogd"; virtlogd -d; fi
+if ! pgrep -x libvirtd >/dev/null; then
+  log "starting libvirtd --listen"
+  libvirtd -d --listen
+fi
+for i in $(seq 1 50); do
+  virsh -c qemu:///system version >/dev/null 2>&1 && break
+  sleep 0.2
+done
+virsh -c qemu:///system version >/dev/null 2>&1 || { log "libvirtd does not answer on qemu:///system"; exit 1; }
+virsh -c qemu+tcp://127.0.0.1/system version >/dev/null 2>&1 || log "warning: qemu+tcp://127.0.0.1/system does not answer"
+log "libvirtd ready"
