@@ -31,6 +31,7 @@ if [ "${#clean[@]}" -gt 0 ]; then
 fi
 
 [ "$(id -u)" = 0 ] || { log "not root: skipping libvirtd set-up"; exit 0; }
+[ -z "${JVP_SETUP_NO_DAEMONS:-}" ] || exit 0
 
 # The qemu driver refuses to initialise until these exist, even when qemu.conf names root.
 getent group kvm >/dev/null || groupadd -r kvm

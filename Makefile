@@ -1,0 +1,61 @@
+# JVP's commands. `make run` and `make test` do all the set-up on a fresh Debian 12 host (as root).
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+JVP := $(VENV)/bin/jvp
+PYTEST := $(VENV)/bin/pytest
+export NEXT_TELEMETRY_DISABLED := 1
+
+.PHONY: help host deps venv web run demo test test-unit test-api test-host test-web bench guest-image clean
+
+help:
+	@echo "make run    install everything, start libvirtd, build the UI, serve API + UI on :7777"
+	@echo "make demo   serve on libvirt's test driver with a seeded inventory (no root, no libvirtd)"
+	@echo "make test   the same set-up, then every test tier (unit, API, real host, browser)"
+	@echo "make bench  benchmarks (ratios printed from one run)"
+
+host:            ## packages + libvirtd/virtlogd (root)
+	bash scripts/host-setup.sh
+
+deps:            ## packages only (no daemons): enough for `make demo`
+	JVP_SETUP_NO_DAEMONS=1 bash scripts/host-setup.sh
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+web: venv
+	$(JVP) openapi -o web/src/api/openapi.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build
+
+run: host venv web
+	@echo "JVP: the admin token is written at first start to $$($(PY) -c 'from jvp.settings import load_settings; print(load_settings().data_dir)')/auth/admin-token"
+	$(JVP) serve
+
+demo: deps venv web
+	$(JVP) serve --demo
+
+test: host venv web
+	$(PYTEST) -q tests/unit tests/api tests/host tests/web
+
+test-unit: venv
+	$(PYTEST) -q tests/unit
+test-api: venv
+	$(PYTEST) -q tests/api
+test-host: host venv
+	$(PYTEST) -q tests/host
+test-web: host venv web
+	$(PYTEST) -q tests/web
+
+guest-image:     ## the small Debian cloud image the real-host VM tests boot (built once, cached)
+	bash tests/fixtures/build-guest-image.sh
+
+bench: host venv
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) web/node_modules web/out web/.next

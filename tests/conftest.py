@@ -1,0 +1,196 @@
+"""Shared fixtures for every tier.
+
+Tiers: tests/unit (pytest-mock), tests/api (Flask test client on libvirt's test driver), tests/host (real
+libvirtd on qemu:///system), tests/web (headless chromium against the real server). When the environment
+variable CI is set, a missing libvirtd or browser fails the run instead of skipping.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jvp.demo import INVENTORY
+from jvp.settings import load_settings
+
+REPO = Path(__file__).resolve().parent.parent
+IN_CI = bool(os.environ.get("CI"))
+TEST_PREFIX = "jvptest-"
+
+
+def unique(prefix: str = "") -> str:
+    """A test resource name: carries the test prefix so leftovers are recognisable (and cleanable)."""
+    return f"{TEST_PREFIX}{prefix}{uuid.uuid4().hex[:8]}"
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip locally, fail in CI: tiers 3 and 4 must really run there."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"required for this tier in CI: {reason}")
+    pytest.skip(reason)
+
+
+def make_settings(tmp_path: Path, **overrides: Any):
+    base = {"data_dir": str(tmp_path / "data"), "local_uri": f"test://{INVENTORY}",
+            "listen": "127.0.0.1:7777", "node_timeout_s": 3.0}
+    base.update(overrides)
+    return load_settings(config_path=os.devnull, env={}, overrides=base)
+
+
+@dataclass
+class ApiClient:
+    """The Flask test client with one token per role."""
+    client: Any
+    app: Any
+    services: Any
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def call(self, action: str, body: Any = None, *, role: str | None = "admin", headers: dict | None = None,
+             expect: int | None = None, **kwargs: Any):
+        hdrs = dict(headers or {})
+        if role:
+            hdrs["Authorization"] = f"Bearer {self.tokens[role]}"
+        resp = self.client.post(f"/api/{action}", json=body if body is not None else {}, headers=hdrs,
+                                **kwargs)
+        if expect is not None:
+            assert resp.status_code == expect, (resp.status_code, resp.get_json())
+        return resp
+
+    def ok(self, action: str, body: Any = None, **kwargs: Any) -> dict:
+        resp = self.call(action, body, **kwargs)
+        assert resp.status_code in (200, 202), (action, resp.status_code, resp.get_json())
+        return resp.get_json()
+
+    def error(self, action: str, body: Any = None, *, status: int, code: str | None = None,
+              **kwargs: Any) -> dict:
+        resp = self.call(action, body, **kwargs)
+        data = resp.get_json()
+        assert resp.status_code == status, (action, resp.status_code, data)
+        assert set(data) == {"error"}, data
+        assert {"code", "message", "details", "request_id"} <= set(data["error"]), data
+        assert data["error"]["request_id"] == resp.headers["X-Request-Id"]
+        if code:
+            assert data["error"]["code"] == code, data
+        return data["error"]
+
+
+def build_api(settings) -> ApiClient:
+    from jvp.app import create_app
+    app = create_app(settings)
+    services = app.extensions["jvp"]
+    tokens = {role: services.tokens.create(f"t-{role}", role)[0] for role in ("admin", "operator", "viewer")}
+    return ApiClient(client=app.test_client(), app=app, services=services, tokens=tokens)
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def api(settings):
+    client = build_api(settings)
+    yield client
+    client.services.close()
+
+
+# -- real host (tier 3) --------------------------------------------------------------------------------
+def libvirtd_reachable(uri: str = "qemu:///system") -> bool:
+    import libvirt
+    libvirt.registerErrorHandler(lambda *_: None, None)
+    try:
+        libvirt.open(uri).close()
+        return True
+    except libvirt.libvirtError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def real_libvirt():
+    require(os.geteuid() == 0, "the real-host tier runs as root")
+    require(libvirtd_reachable(), "libvirtd does not answer on qemu:///system (run `make host`)")
+    return "qemu:///system"
+
+
+@pytest.fixture
+def host_api(real_libvirt, tmp_path):
+    client = build_api(make_settings(tmp_path, local_uri=real_libvirt, node_timeout_s=5.0))
+    yield client
+    client.services.close()
+
+
+@dataclass
+class LiveServer:
+    url: str
+    data_dir: Path
+    token: str
+    proc: Any
+    log: Path
+
+    def post(self, action: str, body: dict | None = None, token: str | None = None, **kwargs: Any):
+        import requests
+        return requests.post(f"{self.url}/api/{action}", json=body or {}, timeout=60,
+                             headers={"Authorization": f"Bearer {token or self.token}"}, **kwargs)
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(tmp: Path, local_uri: str = "qemu:///system", workers: int = 1,
+                 extra_env: dict[str, str] | None = None) -> LiveServer:
+    """`jvp serve` as a subprocess (gunicorn and all), on a free loopback port, with its own data dir."""
+    import subprocess
+    import time
+    import requests
+    data = tmp / "data"
+    config = tmp / "config.yaml"
+    config.write_text("")
+    port = free_port()
+    env = {**os.environ, "JVP_CONFIG": str(config), "JVP_DATA_DIR": str(data), "JVP_LOCAL_URI": local_uri,
+           "JVP_LISTEN": f"127.0.0.1:{port}", "JVP_WORKERS": str(workers), **(extra_env or {})}
+    log = tmp / "server.log"
+    proc = subprocess.Popen([str(REPO / ".venv" / "bin" / "jvp"), "serve"], env=env, stdout=open(log, "wb"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"jvp serve exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            if requests.get(f"{url}/healthz", timeout=1).ok:
+                break
+        except requests.RequestException:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        raise RuntimeError(f"jvp serve did not answer within 30 s:\n{log.read_text()}")
+    token = (data / "auth" / "admin-token").read_text().strip()
+    return LiveServer(url=url, data_dir=data, token=token, proc=proc, log=log)
+
+
+def stop_server(server: LiveServer) -> None:
+    import signal
+    if server.proc.poll() is None:
+        os.killpg(server.proc.pid, signal.SIGTERM)
+        try:
+            server.proc.wait(20)
+        except Exception:  # noqa: BLE001
+            os.killpg(server.proc.pid, signal.SIGKILL)
+            server.proc.wait(5)
+
+
+@pytest.fixture
+def live_server(real_libvirt, tmp_path):
+    server = start_server(tmp_path, real_libvirt)
+    yield server
+    stop_server(server)

@@ -1,0 +1,74 @@
+"""`jvp serve` under gunicorn, `jvp token`, `jvp call` and the first-start admin token (tier 3)."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+
+import requests
+
+from tests.conftest import REPO, unique
+
+JVP = str(REPO / ".venv" / "bin" / "jvp")
+
+
+def run(args, server=None, **env):
+    full = {**os.environ, **env}
+    if server is not None:
+        full.update(JVP_URL=server.url, JVP_CONFIG=str(server.data_dir.parent / "config.yaml"),
+                    JVP_DATA_DIR=str(server.data_dir))
+    return subprocess.run([JVP, *args], capture_output=True, text=True, env=full, timeout=60)
+
+
+def test_first_start_writes_an_admin_token_0600_and_logs_its_path(live_server):
+    path = live_server.data_dir / "auth" / "admin-token"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert str(path) in live_server.log.read_text()
+    tokens = (live_server.data_dir / "auth" / "tokens.yaml").read_text()
+    assert live_server.token not in tokens  # stored only hashed
+    assert live_server.post("list-nodes").status_code == 200
+
+
+def test_token_create_prints_the_token_alone(live_server):
+    name = unique("cli-")
+    res = run(["token", "create", "--name", name, "--role", "viewer"], live_server)
+    assert res.returncode == 0, res.stderr
+    token = res.stdout.strip()
+    assert res.stdout == token + "\n" and token.startswith("jvp_")
+    assert live_server.post("list-nodes", token=token).status_code == 200
+    assert live_server.post("disable-node", {"name": "local"}, token=token).status_code == 403
+    listed = run(["token", "list", "--json"], live_server)
+    assert name in {t["name"] for t in json.loads(listed.stdout)}
+    assert token not in listed.stdout
+    dup = run(["token", "create", "--name", name, "--role", "viewer"], live_server)
+    assert dup.returncode != 0 and "already exists" in dup.stderr
+    assert run(["token", "revoke", name], live_server).returncode == 0
+    assert live_server.post("list-nodes", token=token).status_code == 401
+
+
+def test_jvp_call(live_server):
+    res = run(["call", "list-nodes"], live_server, JVP_TOKEN=live_server.token)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["nodes"][0]["name"] == "local"
+    res = run(["call", "describe-node", "name=local"], live_server, JVP_TOKEN=live_server.token)
+    assert json.loads(res.stdout)["node"]["state"] == "online"
+    res = run(["call", "describe-node", "--json", '{"name": "ghost"}'], live_server, JVP_TOKEN=live_server.token)
+    assert res.returncode == 1 and json.loads(res.stdout)["error"]["code"] == "NodeNotFound"
+    res = run(["call", "list-nodes"], live_server, JVP_TOKEN="jvp_wrong")
+    assert res.returncode == 1 and json.loads(res.stdout)["error"]["code"] == "InvalidToken"
+
+
+def test_gunicorn_workers_share_tokens_and_metadata(real_libvirt, tmp_path):
+    from tests.conftest import start_server, stop_server
+    server = start_server(tmp_path, real_libvirt, workers=3)
+    try:
+        name = unique("w-")
+        assert server.post("create-node", {"name": name, "uri": "test:///default"}).status_code == 200
+        # Many requests land on different workers: all see the node and accept the token.
+        seen = {server.post("describe-node", {"name": name}).status_code for _ in range(30)}
+        assert seen == {200}
+        r = requests.get(f"{server.url}/readyz", timeout=10)
+        assert r.status_code == 200 and r.json()["ready"] is True
+    finally:
+        stop_server(server)

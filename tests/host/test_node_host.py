@@ -1,0 +1,147 @@
+"""The node layer against the real libvirtd on this machine (tier 3)."""
+from __future__ import annotations
+
+import socket
+import subprocess
+import threading
+import time
+
+import libvirt
+import pytest
+
+from tests.conftest import unique
+
+LOOPBACK = "qemu+tcp://127.0.0.1/system"
+
+
+def test_local_node_figures_match_libvirt(host_api):
+    node = host_api.ok("describe-node", {"name": "local"})["node"]
+    conn = libvirt.open("qemu:///system")
+    assert node["state"] == "online"
+    assert node["cpus"] == conn.getInfo()[2]
+    assert node["memory_bytes"] == conn.getMemoryStats(-1)["total"] * 1024
+    assert node["hostname"] == conn.getHostname()
+    assert node["hypervisor"].startswith("QEMU ")
+    assert node["vm_counts"]["total"] == len(conn.listAllDomains(0))
+
+
+def test_summary_on_the_real_host(host_api):
+    s = host_api.ok("describe-node-summary", {"name": "local"})["summary"]
+    conn = libvirt.open("qemu:///system")
+    info = conn.getInfo()
+    assert s["cpu"]["count"] == info[2] and s["cpu"]["mhz"] == info[3]
+    assert s["cpu"]["vendor"] and s["cpu"]["model"]
+    assert len(s["cpu"]["flags"]) > 10  # expanded host CPU features
+    mem = conn.getMemoryStats(-1)
+    assert s["memory"]["total_bytes"] == mem["total"] * 1024
+    assert 0 < s["memory"]["free_bytes"] <= s["memory"]["total_bytes"]
+    assert s["memory"]["used_bytes"] > 0
+    assert s["numa"] and all(c["free_memory_bytes"] is not None for c in s["numa"])
+    assert {h["size_kib"] for h in s["hugepages"]} >= {2048}
+    assert s["virtualization"]["kvm_available"] is True
+    assert "qemu" in s["virtualization"]["domain_types"]
+
+
+def test_real_node_devices(host_api):
+    pci = host_api.ok("describe-node-pci", {"name": "local"})["pci"]
+    conn = libvirt.open("qemu:///system")
+    assert len(pci) == len(conn.listAllDevices(libvirt.VIR_CONNECT_LIST_NODE_DEVICES_CAP_PCI_DEV))
+    assert all(p["address"].count(":") == 2 for p in pci)
+    net = host_api.ok("describe-node-net", {"name": "local"})["net"]
+    assert "lo" in {n["interface"] for n in net}
+
+
+def test_loopback_tcp_node_as_a_remote_node(host_api):
+    name = unique("tcp-")
+    node = host_api.ok("create-node", {"name": name, "uri": LOOPBACK})["node"]
+    try:
+        assert node["state"] == "online" and node["hostname"] == socket.gethostname()
+        local = host_api.ok("describe-node-summary", {"name": "local"})["summary"]
+        remote = host_api.ok("describe-node-summary", {"name": name})["summary"]
+        assert remote["cpu"]["model"] == local["cpu"]["model"]
+        assert remote["cpu"]["count"] == local["cpu"]["count"]
+    finally:
+        host_api.ok("delete-node", {"name": name})
+
+
+def test_a_hung_node_never_slows_list_nodes(host_api):
+    """A peer that accepts TCP connections and never answers: libvirt's open blocks on it."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    port = srv.getsockname()[1]
+    held = []
+    stop = threading.Event()
+
+    def accept():
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(srv.accept()[0])
+            except OSError:
+                continue
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    name = unique("hung-")
+    host_api.services.store.put("node", name, doc={"name": name, "uri": f"qemu+tcp://127.0.0.1:{port}/system",
+                                                   "created_at": "2026-01-01T00:00:00Z"})
+    dead = unique("dead-")
+    host_api.services.store.put("node", dead, doc={"name": dead, "uri": "qemu+tcp://127.0.0.1:1/system",
+                                                   "created_at": "2026-01-01T00:00:00Z"})
+    try:
+        timeout = host_api.services.settings.node_timeout_s
+        for _ in range(2):  # the second list must not queue behind the first's hung probe
+            start = time.monotonic()
+            nodes = {n["name"]: n for n in host_api.ok("list-nodes")["nodes"]}
+            assert time.monotonic() - start < timeout + 1.5
+            assert nodes["local"]["state"] == "online"
+            assert nodes[name]["state"] == "offline" and "no answer" in nodes[name]["last_error"]
+            assert nodes[dead]["state"] == "offline" and "Connection refused" in nodes[dead]["last_error"]
+    finally:
+        stop.set()
+        for c in held:
+            c.close()
+        srv.close()
+        host_api.services.store.delete("node", name)
+        host_api.services.store.delete("node", dead)
+
+
+def _libvirtd_pids() -> list[int]:
+    out = subprocess.run(["pgrep", "-x", "libvirtd"], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def _start_libvirtd() -> None:
+    subprocess.run(["bash", "scripts/host-setup.sh"], check=True, capture_output=True)
+
+
+@pytest.fixture
+def restartable_libvirtd(real_libvirt):
+    yield
+    if not _libvirtd_pids():
+        _start_libvirtd()
+
+
+def test_libvirtd_restart_mid_use(host_api, restartable_libvirtd):
+    """Stop libvirtd between requests and during one: clear 502s (never a 500), then the next call after
+    the restart works on a reopened connection."""
+    assert host_api.ok("describe-node-summary", {"name": "local"})
+    subprocess.run(["pkill", "-x", "libvirtd"], check=True)
+    for _ in range(50):
+        if not _libvirtd_pids():
+            break
+        time.sleep(0.1)
+    err = host_api.error("describe-node-summary", {"name": "local"}, status=502, code="NodeUnreachable")
+    assert "local" in err["message"]
+    node = host_api.ok("describe-node", {"name": "local"})["node"]
+    assert node["state"] == "offline" and node["last_error"]
+    _start_libvirtd()
+    deadline = time.monotonic() + 15
+    while True:
+        resp = host_api.call("describe-node-summary", {"name": "local"})
+        if resp.status_code == 200:
+            break
+        assert resp.status_code == 502, resp.get_json()
+        assert time.monotonic() < deadline, resp.get_json()
+        time.sleep(0.5)
+    assert host_api.ok("describe-node", {"name": "local"})["node"]["state"] == "online"

@@ -1,0 +1,130 @@
+"""NodeConnection: shared, reopened after a drop, read calls retried once, errors mapped."""
+from __future__ import annotations
+
+import libvirt
+import pytest
+
+from jvp.errors import NodeUnreachable
+from jvp.hypervisor import connection as connmod
+from jvp.hypervisor.connection import NodeConnection
+from jvp.hypervisor.errors import map_libvirt_error
+
+
+def lv_error(code: int, message: str) -> libvirt.libvirtError:
+    err = libvirt.libvirtError(message)
+    err.err = (code, 0, message, 0, None, None, None, 0, 0)
+    return err
+
+
+class FakeConn:
+    def __init__(self, alive=True):
+        self.alive = alive
+        self.closed = False
+
+    def isAlive(self):  # noqa: N802 - libvirt's name
+        return 1 if self.alive else 0
+
+    def setKeepAlive(self, *_):  # noqa: N802
+        pass
+
+    def registerCloseCallback(self, *_):  # noqa: N802
+        pass
+
+    def unregisterCloseCallback(self):  # noqa: N802
+        pass
+
+    def close(self):
+        self.closed = True
+
+
+@pytest.fixture
+def opened(mocker):
+    conns = []
+
+    def fake_open(uri):
+        conns.append(FakeConn())
+        return conns[-1]
+    mocker.patch.object(connmod, "start_event_loop")
+    mocker.patch.object(connmod.libvirt, "open", side_effect=fake_open)
+    return conns
+
+
+def test_one_connection_is_shared(opened):
+    nc = NodeConnection("n", "qemu:///system")
+    assert nc.get() is nc.get()
+    assert len(opened) == 1
+
+
+def test_a_dead_connection_is_reopened_on_next_use(opened):
+    nc = NodeConnection("n", "qemu:///system")
+    first = nc.get()
+    first.alive = False
+    second = nc.get()
+    assert second is not first and first.closed and len(opened) == 2
+
+
+def test_close_callback_marks_dead(opened):
+    nc = NodeConnection("n", "qemu:///system")
+    first = nc.get()
+    nc._closed(first, libvirt.VIR_CONNECT_CLOSE_REASON_EOF, None)
+    assert nc.get() is not first
+
+
+def test_read_calls_retry_once_on_a_dropped_connection(opened):
+    nc = NodeConnection("n", "qemu:///system")
+    calls = []
+
+    def fn(conn):
+        calls.append(conn)
+        if len(calls) == 1:
+            conn.alive = False
+            raise lv_error(libvirt.VIR_ERR_RPC, "End of file while reading data: Input/output error")
+        return "ok"
+    assert nc.call(fn, retry=True) == "ok"
+    assert len(opened) == 2 and calls[0] is not calls[1]
+
+
+def test_writes_are_not_retried(opened):
+    nc = NodeConnection("n", "qemu:///system")
+
+    def fn(conn):
+        conn.alive = False
+        raise lv_error(libvirt.VIR_ERR_RPC, "End of file while reading data")
+    with pytest.raises(NodeUnreachable, match="lost the connection"):
+        nc.call(fn, retry=False)
+    assert len(opened) == 1
+
+
+def test_other_errors_pass_through(opened):
+    nc = NodeConnection("n", "qemu:///system")
+
+    def fn(conn):
+        raise lv_error(libvirt.VIR_ERR_NO_DOMAIN, "Domain not found: no domain with matching name 'x'")
+    with pytest.raises(libvirt.libvirtError):
+        nc.call(fn, retry=True)
+
+
+def test_open_failure_is_node_unreachable_and_backs_off(mocker):
+    mocker.patch.object(connmod, "start_event_loop")
+    opener = mocker.patch.object(connmod.libvirt, "open",
+                                 side_effect=lv_error(libvirt.VIR_ERR_SYSTEM_ERROR, "Connection refused"))
+    nc = NodeConnection("n", "qemu+tcp://h/system")
+    with pytest.raises(NodeUnreachable) as exc:
+        nc.get()
+    assert exc.value.details["libvirt_error"]["message"] == "Connection refused"
+    with pytest.raises(NodeUnreachable):
+        nc.get()
+    assert opener.call_count == 1  # the second call within the back-off reuses the failure
+
+
+def test_error_table_names_the_resource():
+    err = map_libvirt_error(lv_error(libvirt.VIR_ERR_NO_DOMAIN, "Domain not found"), node="local",
+                            kind="vm", name="web1")
+    assert (err.code, err.status, err.message) == ("VmNotFound", 404, "vm 'web1' not found on node 'local'")
+    assert err.details["libvirt_error"]["message"] == "Domain not found"
+    err = map_libvirt_error(lv_error(libvirt.VIR_ERR_OPERATION_INVALID, "domain is not running"),
+                            node="local", kind="vm", name="web1", action="suspend")
+    assert (err.code, err.status) == ("InvalidState", 409)
+    assert "domain is not running" in err.message
+    err = map_libvirt_error(lv_error(libvirt.VIR_ERR_INTERNAL_ERROR, "something odd"), node="n")
+    assert (err.code, err.status) == ("LibvirtError", 422)

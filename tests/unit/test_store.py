@@ -1,0 +1,169 @@
+"""The YAML metadata store: atomic writes, locks across processes, validation, migrations."""
+from __future__ import annotations
+
+import multiprocessing
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from jvp.settings import REPO_ROOT
+from jvp.store import MetadataCorrupt, YamlMetadataStore
+from jvp.store import schemas as schemas_mod
+
+SCHEMAS = REPO_ROOT / "metadata_schema"
+
+
+@pytest.fixture
+def store(tmp_path):
+    return YamlMetadataStore(tmp_path, SCHEMAS)
+
+
+def node(name="n1", **extra):
+    return {"name": name, "uri": "test:///default", "created_at": "2026-01-01T00:00:00Z", **extra}
+
+
+def test_put_get_list_delete(store, tmp_path):
+    store.put("node", "n1", doc=node())
+    path = tmp_path / "metadata/nodes/n1.yaml"
+    assert yaml.safe_load(path.read_text())["schema_version"] == 1
+    assert path.read_text().startswith("schema_version: 1\n")
+    assert store.get("node", "n1")["uri"] == "test:///default"
+    assert [k for k, _ in store.list("node").items] == [("n1",)]
+    assert store.delete("node", "n1") is True
+    assert store.delete("node", "n1") is False
+    assert store.get("node", "n1") is None
+
+
+def test_template_keys_and_their_directory(store, tmp_path):
+    doc = {"name": "deb12", "uuid": "u", "type": "cloud", "created_at": "x", "storage": {"pool": "default"}}
+    store.put("template", "local", "deb12", doc=doc)
+    assert (tmp_path / "metadata/local/deb12/metadata.yaml").exists()
+    store.put("node", "n1", doc=node())  # nodes/ must not look like a template node dir
+    assert [k for k, _ in store.list("template").items] == [("local", "deb12")]
+    store.delete("template", "local", "deb12")
+    assert not (tmp_path / "metadata/local/deb12").exists()
+
+
+def test_create_refuses_an_existing_file(store):
+    assert store.create("node", "n1", doc=node()) is True
+    assert store.create("node", "n1", doc=node(description="other")) is False
+    assert "description" not in store.get("node", "n1")
+
+
+@pytest.mark.parametrize("key", ["../x", "a/b", "..", "", ".hidden", "x" * 200])
+def test_unsafe_keys_never_become_paths(store, key):
+    with pytest.raises(ValueError):
+        store.path("node", key)
+
+
+def test_invalid_document_is_never_written(store, tmp_path):
+    with pytest.raises(Exception) as exc:
+        store.put("node", "n1", doc={"name": "n1"})
+    assert getattr(exc.value, "code", None) == "MetadataInvalid"
+    assert not (tmp_path / "metadata/nodes/n1.yaml").exists()
+
+
+@pytest.mark.parametrize("content,reason", [
+    ("name: [x\n", "invalid YAML"),
+    ("- a\n- b\n", "not a mapping"),
+    ("name: n1\n", "schema_version"),
+    ("schema_version: 1\nname: n1\n", "uri"),
+    ("schema_version: 99\nname: n1\nuri: x\ncreated_at: x\n", "newer"),
+])
+def test_corrupt_files_are_reported_with_their_path(store, tmp_path, content, reason):
+    path = tmp_path / "metadata/nodes/bad.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text(content)
+    with pytest.raises(MetadataCorrupt) as exc:
+        store.get("node", "bad")
+    assert exc.value.details["path"] == str(path)
+    assert reason in exc.value.message
+    listing = store.list("node")
+    assert listing.items == [] and listing.errors[0]["path"] == str(path)
+    # An update never overwrites a corrupt file.
+    with pytest.raises(MetadataCorrupt):
+        store.update("node", "bad", fn=lambda d: node("bad"))
+    assert path.read_text() == content
+
+
+def test_a_failed_write_leaves_the_old_file(store, tmp_path, monkeypatch):
+    store.put("node", "n1", doc=node(description="old"))
+
+    def fail(*_a, **_k):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(OSError):
+        store.put("node", "n1", doc=node(description="new"))
+    monkeypatch.undo()
+    assert store.get("node", "n1")["description"] == "old"
+    assert [p.name for p in (tmp_path / "metadata/nodes").iterdir()] == ["n1.yaml"]  # no temp left
+
+
+def test_migration_hook_upgrades_old_versions_on_read(tmp_path):
+    schema_dir = tmp_path / "schemas"
+    schema_dir.mkdir()
+    for f in SCHEMAS.glob("*.yaml"):
+        (schema_dir / f.name).write_text(f.read_text())
+    v2 = yaml.safe_load((SCHEMAS / "node.v1.yaml").read_text())
+    v2["properties"]["schema_version"] = {"const": 2}
+    v2["properties"]["display_name"] = {"type": "string"}
+    v2["required"].append("display_name")
+    (schema_dir / "node.v2.yaml").write_text(yaml.safe_dump(v2))
+
+    @schemas_mod.migration("node", 1)
+    def add_display_name(doc):
+        doc["display_name"] = doc["name"].upper()
+        return doc
+
+    try:
+        store = YamlMetadataStore(tmp_path / "data", schema_dir)
+        path = store.path("node", "n1")
+        path.parent.mkdir(parents=True)
+        path.write_text(yaml.safe_dump({"schema_version": 1, **node()}))
+        doc = store.get("node", "n1")
+        assert doc["schema_version"] == 2 and doc["display_name"] == "N1"
+        store.put("node", "n1", doc=doc)
+        assert yaml.safe_load(path.read_text())["schema_version"] == 2
+    finally:
+        schemas_mod.MIGRATIONS.pop(("node", 1))
+
+
+def test_a_missing_migration_is_reported(tmp_path):
+    schema_dir = tmp_path / "schemas"
+    schema_dir.mkdir()
+    for f in SCHEMAS.glob("*.yaml"):
+        (schema_dir / f.name).write_text(f.read_text())
+    v2 = yaml.safe_load((SCHEMAS / "node.v1.yaml").read_text())
+    v2["properties"]["schema_version"] = {"const": 2}
+    (schema_dir / "node.v2.yaml").write_text(yaml.safe_dump(v2))
+    store = YamlMetadataStore(tmp_path / "data", schema_dir)
+    path = store.path("node", "n1")
+    path.parent.mkdir(parents=True)
+    path.write_text(yaml.safe_dump({"schema_version": 1, **node()}))
+    with pytest.raises(MetadataCorrupt, match="no migration"):
+        store.get("node", "n1")
+
+
+def _increment(root: str, n: int) -> None:
+    store = YamlMetadataStore(root, SCHEMAS)
+    for _ in range(n):
+        store.update("node", "counter", fn=lambda d: {**d, "description": str(int(d["description"]) + 1)})
+
+
+def test_updates_are_serialized_across_processes(store, tmp_path):
+    store.put("node", "counter", doc=node("counter", description="0"))
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_increment, args=(str(tmp_path), 25)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    assert store.get("node", "counter")["description"] == "100"
+
+
+def test_private_kinds_are_0600(store):
+    store.put("tokens", doc={"tokens": []})
+    assert oct(Path(store.path("tokens")).stat().st_mode & 0o777) == "0o600"

@@ -1,0 +1,34 @@
+import { formatBytes, percent } from "@/lib/format";
+
+export interface CapacityBarProps {
+  used: number | null | undefined;
+  total: number | null | undefined;
+  /** Text before the figures, e.g. "Memory". */
+  label?: string;
+  /** How to print used/total (default: bytes, binary units). */
+  format?: (n: number | null | undefined) => string;
+  /** Percentages from which the bar turns amber / red (default 75 / 90). */
+  warnAt?: number;
+  critAt?: number;
+  testId?: string;
+}
+
+/** used / total with a percentage and a bar; "—" and an empty bar when a figure is missing. */
+export function CapacityBar({ used, total, label, format = formatBytes, warnAt = 75, critAt = 90, testId = "capacity" }: CapacityBarProps) {
+  const pct = percent(used, total);
+  const tone = pct === null ? "" : pct >= critAt ? "crit" : pct >= warnAt ? "warn" : "";
+  return (
+    <div data-testid={testId}>
+      <div className="capacity-head">
+        <span>
+          {label && <>{label}: </>}
+          <strong data-testid={`${testId}-used`}>{format(used)}</strong> of <span data-testid={`${testId}-total`}>{format(total)}</span>
+        </span>
+        <span data-testid={`${testId}-percent`}>{pct === null ? "—" : `${pct.toFixed(pct < 10 ? 1 : 0)}%`}</span>
+      </div>
+      <div className="bar" role="meter" aria-valuemin={0} aria-valuemax={100} aria-valuenow={pct ?? undefined} aria-label={label ?? "usage"}>
+        <div className={`bar-fill ${tone}`} style={{ width: `${pct ?? 0}%` }} />
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,52 @@
+// The sidebar's entries: ONE list for the whole app. A new module adds its page folder under src/app/ and
+// one entry here (in the group where it belongs); nothing else in the layout changes.
+import type { IconName } from "@/components/Icon";
+
+export interface NavItem {
+  /** Route of the page (with the trailing slash the static export uses). */
+  href: string;
+  label: string;
+  icon: IconName;
+  /** Stable id for data-testid="nav-<id>". */
+  id: string;
+  /** Also active on these path prefixes (e.g. detail pages under another folder). */
+  match?: string[];
+}
+
+export interface NavGroup {
+  label: string;
+  items: NavItem[];
+}
+
+export const NAV: NavGroup[] = [
+  {
+    label: "Infrastructure",
+    items: [
+      { id: "nodes", href: "/nodes/", label: "Nodes", icon: "server" },
+      // Later modules: { id: "storage", href: "/storage/", label: "Storage", icon: "database" },
+      //                { id: "networks", href: "/networks/", label: "Networks", icon: "network" },
+    ],
+  },
+  {
+    label: "Administration",
+    items: [{ id: "audit", href: "/audit/", label: "Audit log", icon: "list" }],
+  },
+];
+
+/** The entry a path belongs to (longest matching prefix). */
+export function activeNavItem(pathname: string): NavItem | null {
+  const path = pathname.endsWith("/") ? pathname : `${pathname}/`;
+  let best: NavItem | null = null;
+  let bestLen = -1;
+  for (const group of NAV) {
+    for (const item of group.items) {
+      for (const prefix of [item.href, ...(item.match ?? [])]) {
+        if (path.startsWith(prefix) && prefix.length > bestLen) {
+          best = item;
+          bestLen = prefix.length;
+        }
+      }
+    }
+  }
+  return best;
+}
