@@ -17,13 +17,14 @@ from jvp.hypervisor.connection import ConnectionPool, start_event_loop
 from jvp.service.audit import AuditLog
 from jvp.service.auth import TokenService
 from jvp.service.node import NodeService
+from jvp.service.task import TaskService
 from jvp.settings import Settings
 from jvp.store import YamlMetadataStore
 
 log = logging.getLogger(__name__)
 
 # One api module per resource; importing a module declares its actions in the registry.
-API_MODULES = ["node", "audit"]
+API_MODULES = ["node", "audit", "task"]
 
 
 @dataclass
@@ -34,10 +35,11 @@ class Services:
     tokens: TokenService
     audit: AuditLog
     nodes: NodeService
+    tasks: TaskService
     extra: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
-        for svc in list(self.extra.values()) + [self.nodes]:
+        for svc in list(self.extra.values()) + [self.tasks, self.nodes]:
             closer = getattr(svc, "close", None)
             if closer:
                 closer()
@@ -57,6 +59,7 @@ def build_services(settings: Settings) -> Services:
         tokens=TokenService(store, data),
         audit=AuditLog(data, store.schemas),
         nodes=NodeService(store, connections, settings.local_uri, settings.node_timeout_s),
+        tasks=TaskService(store, data, settings.task_workers),
     )
 
 
@@ -71,4 +74,5 @@ def create_app(settings: Settings, services: Services | None = None) -> Flask:
     app.extensions["jvp"] = services
     api_http.register(app, registry, services)
     api_routes.register(app, registry, services)
+    services.tasks.recover()  # after every module registered its cleanup handlers
     return app

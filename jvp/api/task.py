@@ -1,0 +1,41 @@
+"""Task actions (SPEC §1, long work)."""
+from __future__ import annotations
+
+from marshmallow import fields, validate
+
+from jvp.api.actions import Role, registry
+from jvp.api.schemas import RequestSchema
+from jvp.entity.task import STATES, TaskListResponse, TaskResponse
+
+TAG = "task"
+TASK_ID = dict(required=True, validate=validate.Regexp(r"^[a-f0-9-]{8,64}$", error="Not a task id."))
+
+
+class ListTasksRequest(RequestSchema):
+    state = fields.String(validate=validate.OneOf(STATES))
+    kind = fields.String(validate=validate.Length(max=64))
+    node = fields.String(validate=validate.Length(max=63))
+
+
+class TaskIdRequest(RequestSchema):
+    id = fields.String(**TASK_ID)
+
+
+@registry.action("list-tasks", request=ListTasksRequest, response=TaskListResponse, role=Role.VIEWER, tag=TAG)
+def list_tasks(ctx, req):
+    """Tasks of every process, newest first."""
+    return ctx.services.tasks.list(state=req.get("state"), kind=req.get("kind"), node=req.get("node"))
+
+
+@registry.action("describe-task", request=TaskIdRequest, response=TaskResponse, role=Role.VIEWER, tag=TAG,
+                 errors=("TaskNotFound",))
+def describe_task(ctx, req):
+    """One task: state, progress, message, result or error."""
+    return {"task": ctx.services.tasks.describe(req["id"])}
+
+
+@registry.action("cancel-task", request=TaskIdRequest, response=TaskResponse, role=Role.OPERATOR, tag=TAG,
+                 errors=("TaskNotFound", "TaskFinished"))
+def cancel_task(ctx, req):
+    """Ask a pending or running task to stop; its partial output is removed."""
+    return {"task": ctx.services.tasks.cancel(req["id"])}

@@ -1,0 +1,316 @@
+"""Tasks: long work handed to a bounded pool of worker threads, persisted in the metadata store.
+
+Every gunicorn worker sees every task (they are files under tasks/). A task runs in the process that
+submitted it; cancellation from any process is a flag in the task's file that the running work polls
+(and an in-process event, for an immediate answer). A task that was pending or running when its process
+died is found at start-up (its owner pid is gone), marked `failed` with reason `interrupted`, and the
+partial output it registered (`handle.add_cleanup`) is removed by the cleanup handler of its type.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from filelock import FileLock
+
+from jvp.entity.task import ACTIVE
+from jvp.errors import Conflict, JvpError, not_found
+from jvp.store import MetadataStore
+from jvp.timeutil import rfc3339
+
+log = logging.getLogger(__name__)
+
+PROGRESS_WRITE_INTERVAL_S = 0.5
+CANCEL_POLL_INTERVAL_S = 0.5
+
+
+class TaskCancelled(Exception):
+    """Raised inside task work by handle.check_cancelled() once cancellation was asked for."""
+
+
+def _proc_start_time(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _owner() -> dict[str, Any]:
+    pid = os.getpid()
+    return {"host": socket.gethostname(), "pid": pid, "start": _proc_start_time(pid)}
+
+
+def _owner_alive(owner: dict[str, Any] | None) -> bool:
+    if not owner:
+        return False
+    if owner.get("host") != socket.gethostname():
+        return True  # another controller's task (shared store): not ours to judge
+    pid = owner.get("pid")
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return _proc_start_time(pid) == owner.get("start")
+
+
+@dataclass
+class TaskHandle:
+    """What task work sees: progress, cancellation and cleanup registration."""
+    service: "TaskService"
+    id: str
+    _last_write: float = 0.0
+    _last_poll: float = 0.0
+    _started: float = 0.0
+
+    def progress(self, percent: float | None, message: str | None = None, *, bytes_done: int | None = None,
+                 bytes_total: int | None = None, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_write < PROGRESS_WRITE_INTERVAL_S:
+            return
+        self._last_write = now
+        fields: dict[str, Any] = {"progress": None if percent is None else round(max(0.0, min(percent, 100.0)), 1)}
+        if message is not None:
+            fields["message"] = message
+        if bytes_done is not None:
+            fields["bytes_done"] = int(bytes_done)
+            if bytes_total:
+                fields["bytes_total"] = int(bytes_total)
+                elapsed = now - self._started
+                if bytes_done > 0 and elapsed > 1:
+                    fields["eta_s"] = round(elapsed * (bytes_total - bytes_done) / bytes_done, 1)
+        self.service._patch(self.id, fields)
+        self.check_cancelled()
+
+    def cancelled(self) -> bool:
+        if self.service._event(self.id).is_set():
+            return True
+        now = time.monotonic()
+        if now - self._last_poll < CANCEL_POLL_INTERVAL_S:
+            return False
+        self._last_poll = now
+        doc = self.service.store.get("task", self.id)
+        return bool(doc and doc.get("cancel_requested"))
+
+    def check_cancelled(self) -> None:
+        if self.cancelled():
+            raise TaskCancelled()
+
+    def add_cleanup(self, spec: dict[str, Any]) -> None:
+        """Record partial output to remove if the task fails, is cancelled, or its process dies."""
+        self.service._update(self.id, lambda d: {**d, "cleanup": [*d.get("cleanup", []), spec]})
+
+    def drop_cleanup(self, spec: dict[str, Any]) -> None:
+        """The output is complete (or renamed into place): no longer partial."""
+        self.service._update(self.id, lambda d: {**d, "cleanup": [c for c in d.get("cleanup", [])
+                                                                   if c != spec]})
+
+
+CleanupFn = Callable[[dict[str, Any]], None]
+
+
+class TaskService:
+    def __init__(self, store: MetadataStore, data_dir: str | Path, max_workers: int = 4):
+        self.store = store
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="task")
+        self._events: dict[str, threading.Event] = {}
+        self._events_lock = threading.Lock()
+        self._cleanups: dict[str, CleanupFn] = {"file": self._cleanup_file}
+        self._lock_dir = Path(data_dir) / ".locks"
+        self._lock_dir.mkdir(parents=True, exist_ok=True)
+
+    # -- registration ---------------------------------------------------------------------------------
+    def register_cleanup(self, kind: str, fn: CleanupFn) -> None:
+        """Modules say how to remove the partial output they register (e.g. a half-written volume)."""
+        self._cleanups[kind] = fn
+
+    @staticmethod
+    def _cleanup_file(spec: dict[str, Any]) -> None:
+        try:
+            os.unlink(spec["path"])
+        except FileNotFoundError:
+            pass
+
+    # -- store helpers --------------------------------------------------------------------------------
+    def _update(self, task_id: str, fn: Callable[[dict], dict | None]) -> dict | None:
+        return self.store.update("task", task_id, fn=lambda d: fn(d) if d is not None else None)
+
+    def _patch(self, task_id: str, fields: dict[str, Any]) -> None:
+        self._update(task_id, lambda d: {**d, **fields})
+
+    def _event(self, task_id: str) -> threading.Event:
+        with self._events_lock:
+            return self._events.setdefault(task_id, threading.Event())
+
+    @staticmethod
+    def view(doc: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in doc.items() if k not in ("schema_version", "owner", "cleanup", "params")}
+
+    # -- submitting -----------------------------------------------------------------------------------
+    def submit(self, kind: str, resource: dict[str, Any], work: Callable[[TaskHandle], dict | None], *,
+               params: dict[str, Any] | None = None, created_by: str | None = None,
+               request_id: str | None = None, exclusive: bool = True, message: str | None = None
+               ) -> dict[str, Any]:
+        """Create a task and run `work(handle)` in the background; `work` returns the task's result.
+        With exclusive=True, a second task on the same resource while one is active is a 409."""
+        task_id = str(uuid.uuid4())
+        doc = {"id": task_id, "kind": kind, "state": "pending", "progress": 0, "message": message or "queued",
+               "resource": resource, "params": params or {}, "result": None, "error": None,
+               "created_at": rfc3339(), "started_at": None, "finished_at": None, "created_by": created_by,
+               "request_id": request_id, "owner": _owner(), "cancel_requested": False, "cleanup": []}
+        if exclusive:
+            key = "-".join(str(resource.get(k) or "") for k in ("kind", "node", "name"))
+            with FileLock(str(self._lock_dir / f"task-resource-{uuid.uuid5(uuid.NAMESPACE_URL, key)}.lock"),
+                          timeout=30):
+                busy = self.active_on(resource)
+                if busy:
+                    raise Conflict(f"{resource['kind']} '{resource.get('name')}' is busy with task {busy['id']} "
+                                   f"({busy['kind']}, {busy['state']}); wait for it or cancel it",
+                                   code="ResourceBusy", details={"task": busy["id"], "task_kind": busy["kind"]})
+                self.store.put("task", task_id, doc=doc)
+        else:
+            self.store.put("task", task_id, doc=doc)
+        self._event(task_id)
+        self._pool.submit(self._run, task_id, work)
+        return self.view(doc)
+
+    def active_on(self, resource: dict[str, Any]) -> dict[str, Any] | None:
+        for _, doc in self.store.list("task").items:
+            r = doc.get("resource") or {}
+            if doc["state"] in ACTIVE and all(r.get(k) == resource.get(k) for k in ("kind", "node", "name")):
+                return doc
+        return None
+
+    def _run(self, task_id: str, work: Callable[[TaskHandle], dict | None]) -> None:
+        handle = TaskHandle(self, task_id, _started=time.monotonic())
+        try:
+            doc = self.store.get("task", task_id)
+            if doc is None or doc["state"] != "pending":
+                return
+            if doc.get("cancel_requested") or self._event(task_id).is_set():
+                raise TaskCancelled()
+            self._patch(task_id, {"state": "running", "started_at": rfc3339(), "message": "running"})
+            result = work(handle)
+            self._finish(task_id, "succeeded", result=result or {}, progress=100.0)
+        except TaskCancelled:
+            self._run_cleanups(task_id)
+            self._finish(task_id, "cancelled", message="cancelled")
+        except JvpError as exc:
+            self._run_cleanups(task_id)
+            self._finish(task_id, "failed", error={**exc.to_dict(), "reason": None}, message=exc.message)
+        except Exception as exc:  # noqa: BLE001 - a task's bug must become a failed task, not a lost one
+            log.exception("task %s failed unexpectedly", task_id)
+            self._run_cleanups(task_id)
+            self._finish(task_id, "failed", message="internal error",
+                         error={"code": "InternalError", "message": f"internal error in task {task_id}: "
+                                f"{type(exc).__name__}; the server log has the details", "details": {},
+                                "reason": None})
+        finally:
+            with self._events_lock:
+                self._events.pop(task_id, None)
+
+    def _finish(self, task_id: str, state: str, **fields: Any) -> None:
+        msg = fields.pop("message", None)
+        self._patch(task_id, {"state": state, "finished_at": rfc3339(), "eta_s": None,
+                              **({"message": msg} if msg else {"message": state}), **fields})
+
+    def _run_cleanups(self, task_id: str) -> None:
+        doc = self.store.get("task", task_id) or {}
+        for spec in reversed(doc.get("cleanup", [])):
+            fn = self._cleanups.get(spec.get("type"))
+            if fn is None:
+                log.error("task %s: no cleanup handler for %s", task_id, spec)
+                continue
+            try:
+                fn(spec)
+            except Exception:  # noqa: BLE001 - one failed cleanup must not stop the others
+                log.exception("task %s: cleanup %s failed", task_id, spec)
+        self._patch(task_id, {"cleanup": []})
+
+    # -- reading, cancelling, recovering --------------------------------------------------------------
+    def describe(self, task_id: str) -> dict[str, Any]:
+        try:
+            doc = self.store.get("task", task_id)
+        except ValueError:
+            doc = None
+        if doc is None:
+            raise not_found("task", task_id, code="TaskNotFound")
+        return self.view(doc)
+
+    def list(self, state: str | None = None, kind: str | None = None, node: str | None = None
+             ) -> dict[str, Any]:
+        listing = self.store.list("task")
+        tasks = [self.view(d) for _, d in listing.items
+                 if (not state or d["state"] == state) and (not kind or d["kind"] == kind)
+                 and (not node or (d.get("resource") or {}).get("node") == node)]
+        tasks.sort(key=lambda t: t["created_at"], reverse=True)
+        return {"tasks": tasks, "errors": listing.errors}
+
+    def cancel(self, task_id: str) -> dict[str, Any]:
+        def ask(doc: dict) -> dict:
+            if doc["state"] not in ACTIVE:
+                raise Conflict(f"task {task_id} already {doc['state']}; only pending or running tasks can be "
+                               "cancelled", code="TaskFinished", details={"state": doc["state"]})
+            return {**doc, "cancel_requested": True, "message": "cancelling"}
+        try:
+            doc = self.store.update("task", task_id, fn=lambda d: ask(d) if d else None)
+        except ValueError:
+            doc = None
+        if doc is None:
+            raise not_found("task", task_id, code="TaskNotFound")
+        with self._events_lock:
+            event = self._events.get(task_id)
+        if event is not None:  # running or queued in this process: tell it at once
+            event.set()
+        return self.view(doc)
+
+    def wait(self, task_id: str, timeout: float = 60.0) -> dict[str, Any]:
+        """Block until the task finishes (tests, CLI helpers)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            doc = self.describe(task_id)
+            if doc["state"] not in ACTIVE:
+                return doc
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"task {task_id} still {doc['state']} after {timeout}s")
+            time.sleep(0.05)
+
+    def recover(self) -> list[str]:
+        """Mark the tasks of dead processes failed/interrupted and remove their partial output."""
+        recovered = []
+        for (task_id,), doc in self.store.list("task").items:
+            if doc["state"] not in ACTIVE or _owner_alive(doc.get("owner")):
+                continue
+            claimed = []
+
+            def claim(d: dict | None) -> dict | None:
+                if not d or d["state"] not in ACTIVE or _owner_alive(d.get("owner")):
+                    return None
+                claimed.append(True)
+                return {**d, "owner": _owner()}  # this process now owns the cleanup
+            self.store.update("task", task_id, fn=claim)
+            if not claimed:
+                continue
+            self._run_cleanups(task_id)
+            self._finish(task_id, "failed", message="interrupted: the JVP process running it stopped",
+                         error={"code": "TaskInterrupted", "reason": "interrupted", "details": {},
+                                "message": "the JVP process that ran this task stopped before it finished; "
+                                           "its partial output was removed"})
+            log.warning("task %s (%s) was interrupted by a restart; marked failed", task_id, doc["kind"])
+            recovered.append(task_id)
+        return recovered
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

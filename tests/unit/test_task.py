@@ -1,0 +1,133 @@
+"""The task service: background work, progress, cancellation, failures, recovery after a crash."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from jvp.errors import Conflict, JvpError, NotFound
+from jvp.service.task import TaskService
+from jvp.settings import REPO_ROOT
+from jvp.store import YamlMetadataStore
+
+RES = {"kind": "volume", "node": "local", "name": "v1"}
+
+
+@pytest.fixture
+def tasks(tmp_path):
+    store = YamlMetadataStore(tmp_path, REPO_ROOT / "metadata_schema")
+    svc = TaskService(store, tmp_path, max_workers=2)
+    yield svc
+    svc.close()
+
+
+def test_a_task_runs_and_reports_its_result(tasks):
+    def work(h):
+        h.progress(50, "half way", force=True)
+        return {"volume": "v1"}
+    task = tasks.submit("clone-volume", RES, work, created_by="alice")
+    assert task["state"] == "pending" and task["resource"] == RES
+    done = tasks.wait(task["id"], 10)
+    assert done["state"] == "succeeded" and done["progress"] == 100 and done["result"] == {"volume": "v1"}
+    assert done["started_at"] and done["finished_at"] and done["created_by"] == "alice"
+    assert tasks.list(state="succeeded")["tasks"][0]["id"] == task["id"]
+    assert tasks.list(node="other")["tasks"] == []
+
+
+def test_a_jvp_error_fails_the_task_and_runs_cleanups(tasks, tmp_path):
+    partial = tmp_path / "partial.img"
+
+    def work(h):
+        partial.write_bytes(b"x")
+        h.add_cleanup({"type": "file", "path": str(partial)})
+        raise JvpError("disk full", code="PoolFull", status=422)
+    done = tasks.wait(tasks.submit("clone-volume", RES, work)["id"], 10)
+    assert done["state"] == "failed" and done["error"]["code"] == "PoolFull"
+    assert not partial.exists()
+
+
+def test_an_unexpected_exception_is_a_failed_task_not_a_lost_one(tasks):
+    def work(h):
+        raise KeyError("bug")
+    done = tasks.wait(tasks.submit("x", RES, work)["id"], 10)
+    assert done["state"] == "failed" and done["error"]["code"] == "InternalError"
+
+
+def test_cancel_a_running_task(tasks, tmp_path):
+    started = threading.Event()
+    partial = tmp_path / "p"
+
+    def work(h):
+        partial.write_text("x")
+        h.add_cleanup({"type": "file", "path": str(partial)})
+        started.set()
+        while True:
+            h.check_cancelled()
+    task = tasks.submit("clone-volume", RES, work)
+    assert started.wait(10)
+    assert tasks.cancel(task["id"])["cancel_requested"] is True
+    done = tasks.wait(task["id"], 10)
+    assert done["state"] == "cancelled" and not partial.exists()
+
+
+def test_cancel_from_another_process_is_seen_through_the_store(tasks):
+    started = threading.Event()
+
+    def work(h):
+        started.set()
+        while True:
+            h.check_cancelled()
+    task = tasks.submit("x", RES, work)
+    assert started.wait(10)
+    # Another gunicorn worker only has the store: it sets the flag in the file.
+    tasks.store.update("task", task["id"], fn=lambda d: {**d, "cancel_requested": True})
+    assert tasks.wait(task["id"], 10)["state"] == "cancelled"
+
+
+def test_cancelling_a_finished_task_is_409(tasks):
+    task = tasks.submit("x", RES, lambda h: {})
+    tasks.wait(task["id"], 10)
+    with pytest.raises(Conflict) as exc:
+        tasks.cancel(task["id"])
+    assert exc.value.code == "TaskFinished"
+    with pytest.raises(NotFound):
+        tasks.cancel("00000000-0000-0000-0000-000000000000")
+
+
+def test_one_active_task_per_resource(tasks):
+    release = threading.Event()
+    first = tasks.submit("revert-snapshot", RES, lambda h: release.wait(10) and {})
+    with pytest.raises(Conflict) as exc:
+        tasks.submit("revert-snapshot", RES, lambda h: {})
+    assert exc.value.code == "ResourceBusy" and exc.value.details["task"] == first["id"]
+    other = tasks.submit("x", {**RES, "name": "v2"}, lambda h: {})
+    release.set()
+    tasks.wait(first["id"], 10)
+    tasks.wait(other["id"], 10)
+    tasks.wait(tasks.submit("revert-snapshot", RES, lambda h: {})["id"], 10)
+
+
+def test_recovery_marks_a_dead_process_task_interrupted_and_cleans_up(tasks, tmp_path):
+    partial = tmp_path / "half.qcow2"
+    partial.write_text("half")
+    removed = []
+    tasks.register_cleanup("volume", lambda spec: removed.append(spec["name"]))
+    tasks.store.put("task", "11111111-2222-3333-4444-555555555555", doc={
+        "id": "11111111-2222-3333-4444-555555555555", "kind": "clone-volume", "state": "running",
+        "progress": 40, "resource": RES, "created_at": "2026-01-01T00:00:00Z",
+        "owner": {"host": __import__("socket").gethostname(), "pid": 999999999, "start": "1"},
+        "cleanup": [{"type": "file", "path": str(partial)},
+                    {"type": "volume", "node": "local", "pool": "p", "name": "v1"}]})
+    assert tasks.recover() == ["11111111-2222-3333-4444-555555555555"]
+    doc = tasks.describe("11111111-2222-3333-4444-555555555555")
+    assert doc["state"] == "failed" and doc["error"]["reason"] == "interrupted"
+    assert not partial.exists() and removed == ["v1"]
+    assert tasks.recover() == []  # idempotent
+
+
+def test_recovery_leaves_live_processes_alone(tasks):
+    release = threading.Event()
+    task = tasks.submit("x", RES, lambda h: release.wait(10) and {})
+    assert tasks.recover() == []
+    release.set()
+    assert tasks.wait(task["id"], 10)["state"] == "succeeded"
