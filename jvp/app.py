@@ -16,6 +16,7 @@ from jvp.api.actions import registry
 from jvp.hypervisor.connection import ConnectionPool, start_event_loop
 from jvp.service.audit import AuditLog
 from jvp.service.auth import TokenService
+from jvp.service.keypair import KeypairService
 from jvp.service.node import NodeService
 from jvp.service.task import TaskService
 from jvp.settings import Settings
@@ -24,7 +25,7 @@ from jvp.store import YamlMetadataStore
 log = logging.getLogger(__name__)
 
 # One api module per resource; importing a module declares its actions in the registry.
-API_MODULES = ["node", "audit", "task"]
+API_MODULES = ["node", "audit", "task", "keypair"]
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Services:
     audit: AuditLog
     nodes: NodeService
     tasks: TaskService
+    keypairs: KeypairService
     extra: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
@@ -60,6 +62,7 @@ def build_services(settings: Settings) -> Services:
         audit=AuditLog(data, store.schemas),
         nodes=NodeService(store, connections, settings.local_uri, settings.node_timeout_s),
         tasks=TaskService(store, data, settings.task_workers),
+        keypairs=KeypairService(store),
     )
 
 
