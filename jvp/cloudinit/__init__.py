@@ -1,0 +1,1 @@
+"""cloud-init NoCloud seed: meta-data, user-data and network-config, packed into an ISO in Python."""
