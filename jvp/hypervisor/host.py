@@ -194,13 +194,20 @@ def _usb(dev) -> dict[str, Any]:
     }
 
 
+def _speed(value: str | None) -> int | None:
+    if not value or not value.isdigit() or int(value) >= 2**32 - 1:
+        return None
+    return int(value)
+
+
 def _net(dev) -> dict[str, Any]:
     cap = dev.find("capability[@type='net']")
     speed = cap.find("link")
     return {
         "name": text(dev, "name"), "interface": text(cap, "interface"), "mac": text(cap, "address"),
         "link_state": speed.get("state") if speed is not None else None,
-        "speed_mbps": int(speed.get("speed")) if speed is not None and speed.get("speed") else None,
+        # libvirt reports an unknown link speed as unsigned -1 (4294967295): that is "unknown", not 4 Pb/s.
+        "speed_mbps": _speed(speed.get("speed") if speed is not None else None),
         "parent": text(dev, "parent"),
     }
 

@@ -86,7 +86,7 @@ class AuditLog:
                 continue
             if outcome and entry["outcome"] != outcome:
                 continue
-            if target and target not in (entry.get("target") or {}).values():
+            if target and target not in {v for k, v in (entry.get("target") or {}).items() if k != "kind"}:
                 continue
             out.append({k: v for k, v in entry.items() if k != "schema_version"})
             if len(out) >= limit:

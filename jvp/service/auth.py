@@ -51,6 +51,9 @@ class TokenService:
             self._cache = (stamp, doc["tokens"])
         return doc["tokens"]
 
+    def info(self, name: str) -> dict[str, Any] | None:
+        return next((t for t in self.list() if t["name"] == name), None)
+
     def list(self) -> list[dict[str, Any]]:
         return [{k: v for k, v in t.items() if k != "sha256"} for t in self._tokens()]
 

@@ -227,3 +227,15 @@ def test_audit_redacts_secrets():
     assert out["token"] == "***"
     assert out["name"] == "vm1"
     assert "hunter2" not in json.dumps(out)
+
+
+def test_describe_token_tells_the_caller_who_it_is(api):
+    assert api.ok("describe-token", role="viewer")["token"] == {"name": "t-viewer", "role": "viewer",
+                                                                 "expires_at": None}
+    assert api.ok("describe-token", role="admin")["token"]["role"] == "admin"
+
+
+def test_audit_target_filter_matches_names_not_kinds(api):
+    api.ok("disable-node", {"name": "local"})
+    assert len(api.ok("list-audit-events", {"target": "local"})["events"]) == 1
+    assert api.ok("list-audit-events", {"target": "node"})["events"] == []

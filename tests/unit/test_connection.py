@@ -128,3 +128,9 @@ def test_error_table_names_the_resource():
     assert "domain is not running" in err.message
     err = map_libvirt_error(lv_error(libvirt.VIR_ERR_INTERNAL_ERROR, "something odd"), node="n")
     assert (err.code, err.status) == ("LibvirtError", 422)
+
+
+def test_unknown_link_speed_is_null():
+    from jvp.hypervisor.host import _speed
+    assert _speed("4294967295") is None and _speed(None) is None and _speed("") is None
+    assert _speed("10000") == 10000

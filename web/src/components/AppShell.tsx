@@ -2,7 +2,7 @@
 
 import Link from "next/link";
 import { usePathname, useRouter } from "next/navigation";
-import { ReactNode, useEffect, useState } from "react";
+import { ReactNode, useEffect, useRef, useState } from "react";
 import { Icon } from "@/components/Icon";
 import { LoadingBlock } from "@/components/Loading";
 import { ToastProvider } from "@/components/Toast";
@@ -16,15 +16,20 @@ export function AppShell({ children }: { children: ReactNode }) {
   const isLogin = pathname.startsWith("/login");
   const router = useRouter();
   const [identity, setIdentity] = useState<Identity | null | undefined>(undefined); // undefined: not read yet
+  const loggingOut = useRef(false);
 
   useEffect(() => {
-    const read = () => setIdentity(getIdentity());
+    const read = () => {
+      const id = getIdentity();
+      if (id) loggingOut.current = false;
+      setIdentity(id);
+    };
     read();
     return onSessionChange(read);
   }, []);
 
   useEffect(() => {
-    if (!isLogin && identity === null) {
+    if (!isLogin && identity === null && !loggingOut.current) {
       const next = window.location.pathname + window.location.search;
       router.replace(next === "/" ? "/login/" : `/login/?next=${encodeURIComponent(next)}`);
     }
@@ -34,6 +39,7 @@ export function AppShell({ children }: { children: ReactNode }) {
 
   const active = activeNavItem(pathname);
   const logout = () => {
+    loggingOut.current = true; // go to the plain login page, not "log in again to come back here"
     clearSession();
     router.replace("/login/");
   };

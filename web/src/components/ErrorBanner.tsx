@@ -44,7 +44,7 @@ export function ErrorBanner({ error, title = "Request failed", onRetry, onDismis
             ))}
           </ul>
         )}
-        {libvirt && libvirt !== error.message && (
+        {libvirt && !error.message.includes(libvirt) && (
           <div className="alert-meta">
             libvirt: <code>{libvirt}</code>
           </div>

@@ -24,7 +24,7 @@ export type ActionName = {
 
 type OpOf<A extends ActionName> = PostOf<`/api/${A}` & ApiPath>;
 
-export type RequestOf<A extends ActionName> = JsonBody<NonNullable<OpOf<A>["requestBody"]>>;
+export type RequestOf<A extends ActionName> = OpOf<A> extends { requestBody?: infer RB } ? JsonBody<NonNullable<RB>> : never;
 
 type Responses<A extends ActionName> = OpOf<A> extends { responses: infer R } ? R : never;
 export type ResponseOf<A extends ActionName> =
@@ -68,10 +68,15 @@ export class ApiError extends Error {
     return fe && typeof fe === "object" ? (fe as FieldErrors) : {};
   }
 
-  /** libvirt's own text when the server kept it. */
+  /** libvirt's own text when the server kept it (`details.libvirt_error`: a string, or an object
+   * `{message, code, domain}`). */
   get libvirtError(): string | null {
     const v = this.details.libvirt_error;
-    return typeof v === "string" ? v : null;
+    if (typeof v === "string") return v;
+    if (v && typeof v === "object" && typeof (v as { message?: unknown }).message === "string") {
+      return (v as { message: string }).message;
+    }
+    return null;
   }
 }
 

@@ -23,8 +23,8 @@ export const NAV: NavGroup[] = [
     label: "Infrastructure",
     items: [
       { id: "nodes", href: "/nodes/", label: "Nodes", icon: "server" },
+      { id: "networks", href: "/networks/", label: "Networks", icon: "network" },
       // Later modules: { id: "storage", href: "/storage/", label: "Storage", icon: "database" },
-      //                { id: "networks", href: "/networks/", label: "Networks", icon: "network" },
     ],
   },
   {

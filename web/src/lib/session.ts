@@ -1,14 +1,12 @@
 // The browser session: the API token (localStorage) and what we know about it.
 //
-// The API has no "who am I" action yet, so the role is learnt at login from the one place the server tells
-// it: a 403 answer carries `details.role` (see probeRole in login). The token's own name is not exposed
-// by the API; the top bar shows the token's non-secret prefix instead.
+// The login page asks `describe-token` who the token is (name, role) and keeps that beside the token.
 
 const TOKEN_KEY = "jvp.token";
 const IDENTITY_KEY = "jvp.identity";
 
 export interface Identity {
-  /** Token name when the server tells it (not yet exposed by the API). */
+  /** The token's name, from describe-token. */
   name?: string | null;
   /** admin | operator | viewer, when known. */
   role?: string | null;

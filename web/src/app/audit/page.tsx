@@ -1,0 +1,229 @@
+"use client";
+
+import { FormEvent, useMemo, useState } from "react";
+import type { RequestOf, Schema } from "@/lib/api";
+import { useQuery } from "@/lib/hooks";
+import { formatDurationMs, formatTime } from "@/lib/format";
+import { ErrorBanner } from "@/components/ErrorBanner";
+import { Column, DataTable } from "@/components/DataTable";
+import { Field, Select, TextInput } from "@/components/Field";
+import { Icon } from "@/components/Icon";
+import { EmptyState, Spinner } from "@/components/Loading";
+import { Modal } from "@/components/Modal";
+import { Card, PageHeader } from "@/components/PageHeader";
+import { StateBadge } from "@/components/StateBadge";
+
+type AuditEvent = Schema<"AuditEvent">;
+type Filters = RequestOf<"list-audit-events">;
+
+function targetText(t: AuditEvent["target"]): string {
+  if (!t) return "—";
+  const { kind, ...rest } = t as Record<string, unknown>;
+  const parts = Object.entries(rest).map(([k, v]) => (k === "name" ? String(v) : `${k}=${String(v)}`));
+  return `${kind ? `${String(kind)}: ` : ""}${parts.join(" ")}`;
+}
+
+export default function AuditPage() {
+  const [filters, setFilters] = useState<Filters>({ limit: 200 });
+  const [actionText, setActionText] = useState("");
+  const [targetInput, setTargetInput] = useState("");
+  const [shown, setShown] = useState<AuditEvent | null>(null);
+  const q = useQuery("list-audit-events", filters, { refreshMs: 30_000 });
+  const events = q.data?.events;
+
+  const knownActions = useMemo(() => Array.from(new Set((events ?? []).map((e) => e.action))).sort(), [events]);
+
+  const apply = (e?: FormEvent) => {
+    e?.preventDefault();
+    setFilters((f) => {
+      const next: Filters = { limit: f.limit, outcome: f.outcome };
+      if (actionText.trim()) next.action = actionText.trim();
+      if (targetInput.trim()) next.target = targetInput.trim();
+      if (!next.outcome) delete next.outcome;
+      return next;
+    });
+  };
+
+  const columns: Column<AuditEvent>[] = [
+    { key: "time", header: "Time", render: (e) => <span title={e.time} style={{ whiteSpace: "nowrap" }}>{formatTime(e.time)}</span> },
+    {
+      key: "token_name",
+      header: "Token",
+      render: (e) => (
+        <div>
+          <div>{e.token_name ?? "—"}</div>
+          {e.role && <div className="cell-sub">{e.role}</div>}
+        </div>
+      ),
+    },
+    { key: "action", header: "Action", render: (e) => <span className="mono" data-testid="audit-action">{e.action}</span> },
+    { key: "target", header: "Target", render: (e) => <span data-testid="audit-target">{targetText(e.target)}</span>, sortValue: (e) => targetText(e.target) },
+    {
+      key: "outcome",
+      header: "Outcome",
+      render: (e) => (
+        <div>
+          <StateBadge state={e.outcome} tone={e.outcome === "ok" ? "success" : "danger"} testId="audit-outcome" />
+          {e.error_code && <div className="cell-sub mono">{e.error_code}</div>}
+        </div>
+      ),
+    },
+    { key: "status", header: "Status", align: "num" },
+    { key: "duration_ms", header: "Duration", align: "num", render: (e) => formatDurationMs(e.duration_ms) },
+    {
+      key: "details",
+      header: "",
+      sortable: false,
+      className: "actions-col",
+      render: (e) => (
+        <button type="button" className="btn btn-sm btn-ghost" onClick={() => setShown(e)} data-testid="audit-details">
+          Details
+        </button>
+      ),
+    },
+  ];
+
+  return (
+    <>
+      <PageHeader
+        title="Audit log"
+        subtitle="Every mutating action, newest first; secrets in requests are redacted by the server."
+        actions={
+          <>
+            <span className="refresh-hint">{q.fetching && <Spinner />}</span>
+            <button type="button" className="btn" onClick={() => void q.refresh()} disabled={q.fetching} data-testid="audit-refresh">
+              <Icon name="refresh" size={15} /> Refresh
+            </button>
+          </>
+        }
+      />
+      <ErrorBanner error={q.error} title="Could not read the audit log" onRetry={() => void q.refresh()} testId="audit-error" />
+      <Card bodyless>
+        <form className="table-toolbar" onSubmit={apply} data-testid="audit-filters">
+          <div className="filters">
+            <Field label="Action" name="audit-action-filter">
+              <TextInput
+                id="audit-action-filter"
+                className="input input-sm"
+                list="audit-actions"
+                placeholder="e.g. create-node"
+                value={actionText}
+                onChange={(e) => setActionText(e.target.value)}
+                data-testid="audit-filter-action"
+              />
+              <datalist id="audit-actions">
+                {knownActions.map((a) => (
+                  <option key={a} value={a} />
+                ))}
+              </datalist>
+            </Field>
+            <Field label="Target" name="audit-target-filter">
+              <TextInput
+                id="audit-target-filter"
+                className="input input-sm"
+                placeholder="resource name"
+                value={targetInput}
+                onChange={(e) => setTargetInput(e.target.value)}
+                data-testid="audit-filter-target"
+              />
+            </Field>
+            <Field label="Outcome" name="audit-outcome-filter">
+              <Select
+                id="audit-outcome-filter"
+                className="select select-sm"
+                value={filters.outcome ?? ""}
+                onChange={(e) => {
+                  const v = e.target.value as "" | "ok" | "error";
+                  setFilters((f) => {
+                    const next = { ...f };
+                    if (v) next.outcome = v;
+                    else delete next.outcome;
+                    return next;
+                  });
+                }}
+                data-testid="audit-filter-outcome"
+              >
+                <option value="">All</option>
+                <option value="ok">ok</option>
+                <option value="error">error</option>
+              </Select>
+            </Field>
+            <Field label="Show" name="audit-limit">
+              <Select
+                id="audit-limit"
+                className="select select-sm"
+                value={String(filters.limit ?? 100)}
+                onChange={(e) => setFilters((f) => ({ ...f, limit: Number(e.target.value) }))}
+                data-testid="audit-filter-limit"
+              >
+                {[50, 200, 1000, 5000].map((n) => (
+                  <option key={n} value={n}>
+                    last {n}
+                  </option>
+                ))}
+              </Select>
+            </Field>
+            <button type="submit" className="btn btn-sm" data-testid="audit-apply">
+              Apply
+            </button>
+            {(filters.action || filters.target || filters.outcome) && (
+              <button
+                type="button"
+                className="btn btn-sm btn-ghost"
+                onClick={() => {
+                  setActionText("");
+                  setTargetInput("");
+                  setFilters((f) => ({ limit: f.limit }));
+                }}
+                data-testid="audit-clear"
+              >
+                Clear filters
+              </button>
+            )}
+          </div>
+          <span className="muted small">{events ? `${events.length} event${events.length === 1 ? "" : "s"}` : ""}</span>
+        </form>
+        <DataTable
+          testId="audit-table"
+          rowTestId="audit-row"
+          columns={columns}
+          rows={events}
+          rowKey={(e) => `${e.time}-${e.request_id}`}
+          loading={q.loading}
+          initialSort={{ key: "time", dir: "desc" }}
+          empty={
+            <EmptyState title="No audit events" testId="audit-empty">
+              {filters.action || filters.target || filters.outcome ? "Nothing matches these filters." : "Mutating actions will appear here."}
+            </EmptyState>
+          }
+        />
+      </Card>
+      <Modal open={!!shown} title={shown ? `${shown.action} · ${formatTime(shown.time)}` : ""} onClose={() => setShown(null)} wide testId="audit-event-dialog">
+        {shown && (
+          <>
+            <dl className="kv" style={{ marginBottom: 14 }}>
+              <dt>Request id</dt>
+              <dd className="mono">{shown.request_id}</dd>
+              <dt>Token</dt>
+              <dd>
+                {shown.token_name ?? "—"} {shown.role && <span className="muted">({shown.role})</span>}
+              </dd>
+              <dt>Remote address</dt>
+              <dd className="mono">{shown.remote_addr ?? "—"}</dd>
+              <dt>Outcome</dt>
+              <dd>
+                {shown.outcome} · HTTP {shown.status ?? "—"} {shown.error_code && <code>{shown.error_code}</code>}
+              </dd>
+              <dt>Duration</dt>
+              <dd>{formatDurationMs(shown.duration_ms)}</dd>
+            </dl>
+            <div className="section-title">Request (secrets redacted)</div>
+            <pre className="mono" style={{ background: "var(--surface-2)", border: "1px solid var(--border)", borderRadius: 6, padding: 12, overflowX: "auto", margin: 0 }}>
+              {JSON.stringify(shown.params ?? {}, null, 2)}
+            </pre>
+          </>
+        )}
+      </Modal>
+    </>
+  );
+}
