@@ -6,6 +6,7 @@ written back in the current version the next time it is saved.
 """
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Any, Callable
@@ -31,17 +32,8 @@ class SchemaSet:
 
     def __init__(self, directory: str | Path):
         self.directory = Path(directory)
-        self._validators: dict[tuple[str, int], Draft202012Validator] = {}
-        self.current: dict[str, int] = {}
-        for path in sorted(self.directory.glob("*.yaml")):
-            match = self._FILE.match(path.name)
-            if not match:
-                continue
-            kind, version = match["kind"], int(match["version"])
-            schema = yaml.safe_load(path.read_text(encoding="utf-8"))
-            Draft202012Validator.check_schema(schema)
-            self._validators[(kind, version)] = Draft202012Validator(schema)
-            self.current[kind] = max(version, self.current.get(kind, 0))
+        files = tuple((p.name, p.stat().st_mtime_ns) for p in sorted(self.directory.glob("*.yaml")))
+        self._validators, self.current = _load(str(self.directory), files)
 
     def errors(self, kind: str, version: int, doc: Any) -> list[str]:
         validator = self._validators.get((kind, version))
@@ -60,3 +52,22 @@ class SchemaSet:
             doc = step(dict(doc))
             doc["schema_version"] = version = version + 1
         return doc
+
+
+@functools.lru_cache(maxsize=16)
+def _load(directory: str, files: tuple[tuple[str, int], ...]
+          ) -> tuple[dict[tuple[str, int], Draft202012Validator], dict[str, int]]:
+    """Parse and check a schema directory once per process (keyed by file names and mtimes)."""
+    validators: dict[tuple[str, int], Draft202012Validator] = {}
+    current: dict[str, int] = {}
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    for name, _mtime in files:
+        match = SchemaSet._FILE.match(name)
+        if not match:
+            continue
+        kind, version = match["kind"], int(match["version"])
+        schema = yaml.load((Path(directory) / name).read_text(encoding="utf-8"), Loader=loader)
+        Draft202012Validator.check_schema(schema)
+        validators[(kind, version)] = Draft202012Validator(schema)
+        current[kind] = max(version, current.get(kind, 0))
+    return validators, current
