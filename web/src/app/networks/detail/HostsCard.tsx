@@ -1,0 +1,141 @@
+"use client";
+
+import { FormEvent, useState } from "react";
+import { ApiError, asApiError, call } from "@/lib/api";
+import { ConfirmDialog } from "@/components/ConfirmDialog";
+import { Column, DataTable } from "@/components/DataTable";
+import { ErrorBanner } from "@/components/ErrorBanner";
+import { Field, TextInput } from "@/components/Field";
+import { Icon } from "@/components/Icon";
+import { EmptyState, Spinner } from "@/components/Loading";
+import { Card } from "@/components/PageHeader";
+import { useToast } from "@/components/Toast";
+import { DhcpHost, Network, errorFor } from "../_components/netUtil";
+
+/** Static DHCP reservations: the table, an add form (the server's field errors under each field) and a
+ * confirmed remove. Both go live to dnsmasq and to the persistent definition. */
+export function HostsCard({ net, onChanged }: { net: Network; onChanged: () => void }) {
+  const toast = useToast();
+  const [mac, setMac] = useState("");
+  const [ip, setIp] = useState("");
+  const [hostname, setHostname] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<ApiError | null>(null);
+  const [removing, setRemoving] = useState<DhcpHost | null>(null);
+  const [removeError, setRemoveError] = useState<ApiError | null>(null);
+
+  const add = async (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      const body = { node: net.node, name: net.name, mac: mac.trim(), ip: ip.trim(), ...(hostname.trim() ? { hostname: hostname.trim() } : {}) };
+      await call("add-network-host", body);
+      toast.success(`Reserved ${body.ip} for ${body.mac}`);
+      setMac("");
+      setIp("");
+      setHostname("");
+      onChanged();
+    } catch (err) {
+      setError(asApiError(err, "add-network-host"));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const remove = async () => {
+    if (!removing) return;
+    setBusy(true);
+    setRemoveError(null);
+    try {
+      await call("remove-network-host", { node: net.node, name: net.name, mac: removing.mac ?? "", ip: removing.ip });
+      toast.success(`Reservation ${removing.ip} removed`);
+      setRemoving(null);
+      onChanged();
+    } catch (err) {
+      setRemoveError(asApiError(err, "remove-network-host"));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const columns: Column<DhcpHost>[] = [
+    { key: "ip", header: "IP", render: (h) => <span className="mono cell-main">{h.ip}</span> },
+    { key: "mac", header: "MAC", render: (h) => <span className="mono">{h.mac ?? "—"}</span> },
+    { key: "hostname", header: "Hostname" },
+    {
+      key: "actions",
+      header: "",
+      sortable: false,
+      className: "actions-col",
+      render: (h) =>
+        h.mac ? (
+          <button
+            type="button"
+            className="btn btn-sm btn-ghost btn-icon"
+            onClick={() => {
+              setRemoveError(null);
+              setRemoving(h);
+            }}
+            data-testid="host-remove"
+            aria-label={`Remove reservation ${h.ip}`}
+            title="Remove reservation"
+          >
+            <Icon name="trash" size={15} />
+          </button>
+        ) : null,
+    },
+  ];
+
+  return (
+    <Card bodyless title="Static hosts" testId="card-hosts">
+      <form className="table-toolbar filters" onSubmit={add} noValidate data-testid="host-form" style={{ alignItems: "flex-start" }}>
+        <div style={{ flexBasis: "100%" }}>
+          <ErrorBanner error={error} title="Could not add the reservation" testId="host-form-error" />
+        </div>
+        <Field label="MAC" name="host-mac" required error={errorFor(error, "mac")}>
+          <TextInput id="host-mac" className="input input-sm mono" value={mac} onChange={(e) => setMac(e.target.value)} placeholder="52:54:00:12:34:56" data-testid="host-mac-input" />
+        </Field>
+        <Field label="IP" name="host-ip" required error={errorFor(error, "ip")}>
+          <TextInput id="host-ip" className="input input-sm mono" value={ip} onChange={(e) => setIp(e.target.value)} placeholder="198.18.42.10" data-testid="host-ip-input" />
+        </Field>
+        <Field label="Hostname" name="host-hostname" error={errorFor(error, "hostname")}>
+          <TextInput id="host-hostname" className="input input-sm" value={hostname} onChange={(e) => setHostname(e.target.value)} data-testid="host-hostname-input" />
+        </Field>
+        <div className="field">
+          <label>&nbsp;</label>
+          <button type="submit" className="btn btn-sm btn-primary" disabled={busy} data-testid="host-add">
+            {busy && <Spinner />}
+            <Icon name="plus" size={14} /> Reserve
+          </button>
+        </div>
+      </form>
+      <DataTable
+        columns={columns}
+        rows={net.hosts}
+        rowKey={(h) => `${h.mac ?? h.hostname}-${h.ip}`}
+        testId="hosts-table"
+        rowTestId="host-row"
+        initialSort={{ key: "ip", dir: "asc" }}
+        empty={<EmptyState title="No static hosts" testId="hosts-empty">Reserve an address for a VM's MAC above.</EmptyState>}
+      />
+      <ConfirmDialog
+        open={!!removing}
+        title={`Remove reservation ${removing?.ip ?? ""}?`}
+        message={
+          <>
+            <span className="mono">{removing?.mac}</span> no longer gets <span className="mono">{removing?.ip}</span>; a lease it
+            holds runs until it expires.
+          </>
+        }
+        confirmLabel="Remove"
+        danger
+        busy={busy}
+        error={removeError}
+        onConfirm={remove}
+        onCancel={() => setRemoving(null)}
+        testId="remove-host-dialog"
+      />
+    </Card>
+  );
+}
