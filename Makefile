@@ -39,14 +39,14 @@ run: host venv web
 demo: deps venv web
 	$(JVP) serve --demo
 
-test: host venv web
+test: host venv web guest-image
 	$(PYTEST) -q tests/unit tests/api tests/host tests/web
 
 test-unit: venv
 	$(PYTEST) -q tests/unit
 test-api: venv
 	$(PYTEST) -q tests/api
-test-host: host venv
+test-host: host venv guest-image
 	$(PYTEST) -q tests/host
 test-web: host venv web
 	$(PYTEST) -q tests/web
