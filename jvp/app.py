@@ -10,22 +10,35 @@ from typing import Any
 
 from flask import Flask
 
+from jvp.api import console_ws as api_console_ws
 from jvp.api import http as api_http
 from jvp.api import routes as api_routes
 from jvp.api.actions import registry
+from jvp.hostnet import HostNetwork
 from jvp.hypervisor.connection import ConnectionPool, start_event_loop
 from jvp.service.audit import AuditLog
 from jvp.service.auth import TokenService
+from jvp.service.bridge import BridgeService
+from jvp.service.console import ConsoleService
+from jvp.service.console_tokens import ConsoleTokens
 from jvp.service.keypair import KeypairService
+from jvp.service.network import NetworkService
 from jvp.service.node import NodeService
+from jvp.service.storage_pool import StoragePoolService
 from jvp.service.task import TaskService
+from jvp.service.vm import VmService
+from jvp.service.vm_create import VmCreator
+from jvp.service.vm_rules import DomainTypes
+from jvp.service.volume import VolumeService
+from jvp.service.volume_transfer import VolumeTransferService
 from jvp.settings import Settings
 from jvp.store import YamlMetadataStore
 
 log = logging.getLogger(__name__)
 
 # One api module per resource; importing a module declares its actions in the registry.
-API_MODULES = ["node", "audit", "task", "keypair"]
+API_MODULES = ["node", "audit", "auth", "task", "keypair", "network", "bridge", "vm", "storage_pool", "volume",
+               "console"]
 
 
 @dataclass
@@ -38,10 +51,18 @@ class Services:
     nodes: NodeService
     tasks: TaskService
     keypairs: KeypairService
+    networks: NetworkService
+    bridges: BridgeService
+    vms: VmService
+    vm_creator: VmCreator
+    pools: StoragePoolService
+    volumes: VolumeService
+    transfers: VolumeTransferService
+    consoles: ConsoleService
     extra: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
-        for svc in list(self.extra.values()) + [self.tasks, self.nodes]:
+        for svc in list(self.extra.values()) + [self.tasks, self.vms, self.nodes]:
             closer = getattr(svc, "close", None)
             if closer:
                 closer()
@@ -54,15 +75,35 @@ def build_services(settings: Settings) -> Services:
     store = YamlMetadataStore(data, settings.schema_dir)
     start_event_loop()
     connections = ConnectionPool()
+    nodes = NodeService(store, connections, settings.local_uri, settings.node_timeout_s)
+    hostnet = HostNetwork()  # this machine's netlink: host bridges and address checks of the local node
+    tasks = TaskService(store, data, settings.task_workers)
+    volumes = VolumeService(nodes, tasks)
+    tasks.register_cleanup("volume", volumes.remove_partial)  # half-made uploads and clones
+    keypairs = KeypairService(store)
+    vms = VmService(nodes, list_timeout_s=settings.node_timeout_s * 2)
+    tokens = TokenService(store, data)
     return Services(
         settings=settings,
         store=store,
         connections=connections,
-        tokens=TokenService(store, data),
+        tokens=tokens,
         audit=AuditLog(data, store.schemas),
-        nodes=NodeService(store, connections, settings.local_uri, settings.node_timeout_s),
-        tasks=TaskService(store, data, settings.task_workers),
-        keypairs=KeypairService(store),
+        nodes=nodes,
+        tasks=tasks,
+        keypairs=keypairs,
+        networks=NetworkService(nodes, store, hostnet),
+        bridges=BridgeService(nodes, hostnet),
+        vms=vms,
+        vm_creator=VmCreator(nodes, tasks, keypairs, vms, DomainTypes(nodes, settings.domain_type,
+                                                                       settings.cpu_mode)),
+        pools=StoragePoolService(nodes, volumes),
+        volumes=volumes,
+        transfers=VolumeTransferService(nodes, volumes, tasks),
+        consoles=ConsoleService(nodes, ConsoleTokens(store, settings.console["token_ttl_s"]), tokens,
+                                auth=settings.auth, idle_timeout_s=settings.console["idle_timeout_s"],
+                                max_sessions=settings.console["max_sessions"],
+                                connect_timeout_s=settings.node_timeout_s),
     )
 
 
@@ -77,5 +118,6 @@ def create_app(settings: Settings, services: Services | None = None) -> Flask:
     app.extensions["jvp"] = services
     api_http.register(app, registry, services)
     api_routes.register(app, registry, services)
+    api_console_ws.register(app, services)
     services.tasks.recover()  # after every module registered its cleanup handlers
     return app

@@ -4,13 +4,28 @@ libvirt event loop thread belong to the process that uses them."""
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger as GunicornLogger
 
 from jvp.settings import Settings
 
 log = logging.getLogger("jvp.server")
+_QUERY_TOKEN = re.compile(r"((?:^|[?&])token=)[^&\s]*")
+
+
+class AccessLogger(GunicornLogger):
+    """gunicorn's logger, with console tokens (`/ws/...?token=`) masked in access log lines: a refused
+    websocket is logged like any request, and its token may still be valid."""
+
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        for key in ("r", "q", "U"):
+            if isinstance(atoms.get(key), str) and "token=" in atoms[key]:
+                atoms[key] = _QUERY_TOKEN.sub(r"\1***", atoms[key])
+        return atoms
 
 
 class JvpApplication(BaseApplication):
@@ -23,13 +38,16 @@ class JvpApplication(BaseApplication):
         self.cfg.set("bind", [s.listen])
         self.cfg.set("workers", s.workers)
         self.cfg.set("worker_class", "gthread")
-        self.cfg.set("threads", s.threads)
+        # Each open console holds a thread for its whole life: consoles get threads of their own on top of
+        # the API's, and the console service refuses more than console.max_sessions per worker.
+        self.cfg.set("threads", s.threads + s.console["max_sessions"])
         # Long uploads and websockets run in worker threads; the worker's heartbeat is not blocked by them.
         self.cfg.set("timeout", 120)
         self.cfg.set("graceful_timeout", 30)
         self.cfg.set("keepalive", 5)
         self.cfg.set("loglevel", s.log_level)
         self.cfg.set("accesslog", "-")
+        self.cfg.set("logger_class", AccessLogger)
         self.cfg.set("access_log_format", '%(h)s "%(r)s" %(s)s %(B)s %(M)sms rid=%({x-request-id}o)s')
         self.cfg.set("proc_name", "jvp")
         self.cfg.set("control_socket_disable", True)

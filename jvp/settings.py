@@ -41,9 +41,24 @@ class DownloadSchema(_Strict):
     max_redirects = fields.Integer(load_default=5, validate=validate.Range(min=0, max=30))
 
 
+def _origin(value: str) -> bool:
+    from urllib.parse import urlsplit
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") \
+            or parts.query or parts.fragment or parts.username:
+        raise ValidationError("Must be an origin: http(s)://HOST[:PORT], nothing after it.")
+    return True
+
+
 class ConsoleSchema(_Strict):
     token_ttl_s = fields.Integer(load_default=60, validate=validate.Range(min=5, max=60))
     idle_timeout_s = fields.Integer(load_default=900, validate=validate.Range(min=10))
+    # Consoles get their own gunicorn threads (threads + max_sessions per worker), so open consoles can
+    # never take the threads API requests need; beyond this many per worker a console is refused (503).
+    max_sessions = fields.Integer(load_default=16, validate=validate.Range(min=1, max=256))
+    # Browser origins allowed to open consoles besides the UI's own (same host:port as the request):
+    # a reverse proxy that rewrites Host, or the Next.js dev server.
+    allowed_origins = fields.List(fields.String(validate=_origin), load_default=list)
 
 
 class SettingsSchema(_Strict):

@@ -6,7 +6,8 @@ set -euo pipefail
 log() { echo "[host-setup] $*"; }
 
 PKGS=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils libvirt-dev pkg-config gcc
-      python3-dev python3-venv dnsmasq-base iproute2 ovmf openssh-client nodejs npm chromium)
+      python3-dev python3-venv dnsmasq-base iproute2 ovmf openssh-client nodejs npm chromium
+      curl jq)  # curl + jq: the README's curl sessions (the VM session polls tasks with jq)
 
 need_install=()
 for p in "${PKGS[@]}"; do

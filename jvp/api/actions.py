@@ -8,7 +8,7 @@ OpenAPI document, `jvp call` and the web client's types.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from marshmallow import Schema
 
@@ -28,6 +28,20 @@ class ActionContext:
 
 STREAM_UPLOAD = "upload"      # request body is raw bytes; parameters come from the query string
 STREAM_DOWNLOAD = "download"  # response is raw bytes; parameters come from the JSON body or query string
+# The body limit of a streaming upload. Flask 3.1 reads `request.max_content_length = None` as "use the app's
+# MAX_CONTENT_LENGTH" (the JSON limit), so uploads get an explicit bound instead; the handler checks the
+# real one (the pool's free space) before reading a byte.
+UPLOAD_MAX_BYTES = 64 * 1024 ** 4
+
+
+@dataclass
+class ByteStream:
+    """What a download handler returns: the body's chunks, produced while the response is sent."""
+    chunks: Iterable[bytes]
+    length: int | None
+    filename: str
+    content_type: str = "application/octet-stream"
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

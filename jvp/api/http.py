@@ -17,7 +17,9 @@ from flask import Flask, Response, g, jsonify, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from jvp.api.actions import Action, ActionContext, ActionRegistry, Principal, Role, STREAM_UPLOAD
+from jvp.api.actions import (Action, ActionContext, ActionRegistry, ByteStream, Principal, Role,
+                             STREAM_DOWNLOAD, STREAM_UPLOAD, UPLOAD_MAX_BYTES)
+from jvp.api.streams import RequestBody, check_upload_type, stream_response
 from jvp.errors import Forbidden, InternalError, InvalidInput, JvpError, NotFound, PayloadTooLarge
 
 log = logging.getLogger(__name__)
@@ -129,18 +131,27 @@ def register(app: Flask, registry: ActionRegistry, services: Any) -> None:
                             f"'{principal.name}' has {principal.role}", code="Forbidden",
                             details={"required_role": str(action.role), "role": str(principal.role)})
         if action.stream == STREAM_UPLOAD:
+            # A disk image, not a JSON body: max_body_bytes does not apply (the pool's space bounds it).
+            request.max_content_length = UPLOAD_MAX_BYTES
+            check_upload_type(request)
             raw = request.args.to_dict()
         else:
             raw = _read_json_body()
+            if action.stream == STREAM_DOWNLOAD and not raw:
+                raw = request.args.to_dict()
         g.audit_params = raw
         req = load_request(action, raw)
         g.audit_target = _target(action, req)
         ctx = ActionContext(services=services, principal=principal, request_id=g.request_id, action=action)
+        if action.stream == STREAM_UPLOAD:
+            ctx.extra["body"] = RequestBody(request)
         result = action.handler(ctx, req)
         if action.mutating:
             _audit(action, principal, ok=True, status=ctx.status or action.status)
         if isinstance(result, Response):
             return result
+        if isinstance(result, ByteStream):
+            return stream_response(result)
         body = action.response().dump(result) if action.response else result
         return jsonify(body), ctx.status or action.status
 

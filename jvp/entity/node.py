@@ -22,6 +22,8 @@ class NodeRecord:
     maintenance: bool = False
     created_at: str | None = None
     updated_at: str | None = None
+    kvm_usable: bool | None = None        # a KVM guest really ran here (probed once by the VM module)
+    kvm_probed_at: str | None = None
 
     @property
     def is_local(self) -> bool:

@@ -12,6 +12,7 @@ ACTIVE = ("pending", "running")
 class TaskResourceSchema(ResponseSchema):
     kind = fields.String(required=True)
     node = fields.String(allow_none=True)
+    pool = fields.String(allow_none=True, metadata={"description": "for volumes: the pool holding it"})
     name = fields.String(allow_none=True)
 
 

@@ -67,13 +67,13 @@ class NodeService:
         self._probe_pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="node-probe")
         self._inflight: dict[str, Future] = {}
         self._inflight_lock = threading.Lock()
-        self._kvm_usable: dict[str, bool | None] = {}
 
     # -- records ------------------------------------------------------------------------------------
     def _from_doc(self, doc: dict[str, Any]) -> NodeRecord:
         return NodeRecord(name=doc["name"], uri=doc["uri"], description=doc.get("description", ""),
                           labels=dict(doc.get("labels") or {}), maintenance=bool(doc.get("maintenance")),
-                          created_at=doc.get("created_at"), updated_at=doc.get("updated_at"))
+                          created_at=doc.get("created_at"), updated_at=doc.get("updated_at"),
+                          kvm_usable=doc.get("kvm_usable"), kvm_probed_at=doc.get("kvm_probed_at"))
 
     def _local(self, doc: dict[str, Any] | None) -> NodeRecord:
         rec = self._from_doc(doc) if doc else NodeRecord(name=LOCAL, uri=self.local_uri)
@@ -170,12 +170,21 @@ class NodeService:
 
     def summary(self, name: str) -> dict[str, Any]:
         summary = self.call(name, host.host_summary, kind="node", obj=name)
-        summary["virtualization"]["kvm_usable"] = self._kvm_usable.get(name)
+        summary["virtualization"]["kvm_usable"] = self.record(name).kvm_usable
         return {"name": name, **summary}
 
     def record_kvm_probe(self, name: str, usable: bool) -> None:
-        """Set by the VM module once it has really tried to run a KVM guest on the node."""
-        self._kvm_usable[name] = usable
+        """Set by the VM module once it has really tried to run a KVM guest on the node; kept in the
+        node's metadata so the probe runs once per node, not once per process."""
+        stamp = rfc3339()
+
+        def change(doc: dict[str, Any] | None) -> dict[str, Any]:
+            rec = self._from_doc(doc) if doc else self.record(name)
+            rec.kvm_usable, rec.kvm_probed_at = usable, stamp
+            rec.created_at = rec.created_at or stamp
+            rec.updated_at = stamp
+            return rec.to_doc()
+        self.store.update("node", name, fn=change)
 
     def devices(self, name: str, kind: str) -> list[dict[str, Any]]:
         return self.call(name, lambda conn: host.node_devices(conn, kind), kind="node", obj=name)

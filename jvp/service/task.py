@@ -5,6 +5,11 @@ submitted it; cancellation from any process is a flag in the task's file that th
 (and an in-process event, for an immediate answer). A task that was pending or running when its process
 died is found at start-up (its owner pid is gone), marked `failed` with reason `interrupted`, and the
 partial output it registered (`handle.add_cleanup`) is removed by the cleanup handler of its type.
+
+Work that must stream through its own request (a volume upload) runs as an inline task (`run_inline`): the
+same record, progress, cancellation and crash cleanup, executed in the calling thread. A cleanup handler
+that cannot remove its output yet (libvirt still writing it) raises CleanupDeferred: the spec stays on the
+finished task's record and is retried in the background, also by the next process after a restart.
 """
 from __future__ import annotations
 
@@ -24,12 +29,14 @@ from filelock import FileLock
 from jvp.entity.task import ACTIVE
 from jvp.errors import Conflict, JvpError, not_found
 from jvp.store import MetadataStore
+from jvp.service.task_cleanup import CleanupDeferred, DeferredCleanups
 from jvp.timeutil import rfc3339
 
 log = logging.getLogger(__name__)
 
 PROGRESS_WRITE_INTERVAL_S = 0.5
 CANCEL_POLL_INTERVAL_S = 0.5
+RESOURCE_KEYS = ("kind", "node", "pool", "name")
 
 
 class TaskCancelled(Exception):
@@ -121,7 +128,13 @@ class TaskHandle:
 CleanupFn = Callable[[dict[str, Any]], None]
 
 
-class TaskService:
+class _NotPending(Exception):
+    """The task was claimed or finished elsewhere before a worker thread picked it up."""
+
+
+
+
+class TaskService(DeferredCleanups):
     def __init__(self, store: MetadataStore, data_dir: str | Path, max_workers: int = 4):
         self.store = store
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="task")
@@ -130,6 +143,7 @@ class TaskService:
         self._cleanups: dict[str, CleanupFn] = {"file": self._cleanup_file}
         self._lock_dir = Path(data_dir) / ".locks"
         self._lock_dir.mkdir(parents=True, exist_ok=True)
+        self._init_retry()
 
     # -- registration ---------------------------------------------------------------------------------
     def register_cleanup(self, kind: str, fn: CleanupFn) -> None:
@@ -159,57 +173,101 @@ class TaskService:
         return {k: v for k, v in doc.items() if k not in ("schema_version", "owner", "cleanup", "params")}
 
     # -- submitting -----------------------------------------------------------------------------------
+    def _new_doc(self, kind: str, resource: dict[str, Any], params: dict[str, Any] | None,
+                 created_by: str | None, request_id: str | None, message: str | None,
+                 state: str = "pending") -> dict[str, Any]:
+        now = rfc3339()
+        return {"id": str(uuid.uuid4()), "kind": kind, "state": state, "progress": 0,
+                "message": message or ("queued" if state == "pending" else "running"),
+                "resource": resource, "params": params or {}, "result": None, "error": None,
+                "created_at": now, "started_at": now if state == "running" else None, "finished_at": None,
+                "created_by": created_by, "request_id": request_id, "owner": _owner(),
+                "cancel_requested": False, "cleanup": []}
+
+    def _put(self, doc: dict[str, Any], exclusive: bool) -> None:
+        """Save a new task; with exclusive=True, a second task on a resource with an active one is a 409."""
+        if not exclusive:
+            self.store.put("task", doc["id"], doc=doc)
+            return
+        resource = doc["resource"]
+        key = "-".join(str(resource.get(k) or "") for k in RESOURCE_KEYS)
+        with FileLock(str(self._lock_dir / f"task-resource-{uuid.uuid5(uuid.NAMESPACE_URL, key)}.lock"),
+                      timeout=30):
+            busy = self.active_on(resource)
+            if busy:
+                raise Conflict(f"{resource['kind']} '{resource.get('name')}' is busy with task {busy['id']} "
+                               f"({busy['kind']}, {busy['state']}); wait for it or cancel it",
+                               code="ResourceBusy", details={"task": busy["id"], "task_kind": busy["kind"]})
+            self.store.put("task", doc["id"], doc=doc)
+
     def submit(self, kind: str, resource: dict[str, Any], work: Callable[[TaskHandle], dict | None], *,
                params: dict[str, Any] | None = None, created_by: str | None = None,
                request_id: str | None = None, exclusive: bool = True, message: str | None = None
                ) -> dict[str, Any]:
         """Create a task and run `work(handle)` in the background; `work` returns the task's result.
         With exclusive=True, a second task on the same resource while one is active is a 409."""
-        task_id = str(uuid.uuid4())
-        doc = {"id": task_id, "kind": kind, "state": "pending", "progress": 0, "message": message or "queued",
-               "resource": resource, "params": params or {}, "result": None, "error": None,
-               "created_at": rfc3339(), "started_at": None, "finished_at": None, "created_by": created_by,
-               "request_id": request_id, "owner": _owner(), "cancel_requested": False, "cleanup": []}
-        if exclusive:
-            key = "-".join(str(resource.get(k) or "") for k in ("kind", "node", "name"))
-            with FileLock(str(self._lock_dir / f"task-resource-{uuid.uuid5(uuid.NAMESPACE_URL, key)}.lock"),
-                          timeout=30):
-                busy = self.active_on(resource)
-                if busy:
-                    raise Conflict(f"{resource['kind']} '{resource.get('name')}' is busy with task {busy['id']} "
-                                   f"({busy['kind']}, {busy['state']}); wait for it or cancel it",
-                                   code="ResourceBusy", details={"task": busy["id"], "task_kind": busy["kind"]})
-                self.store.put("task", task_id, doc=doc)
-        else:
-            self.store.put("task", task_id, doc=doc)
-        self._event(task_id)
-        self._pool.submit(self._run, task_id, work)
+        doc = self._new_doc(kind, resource, params, created_by, request_id, message)
+        self._put(doc, exclusive)
+        self._event(doc["id"])
+        self._pool.submit(self._run, doc["id"], work)
         return self.view(doc)
+
+    def run_inline(self, kind: str, resource: dict[str, Any], work: Callable[[TaskHandle], dict | None], *,
+                   params: dict[str, Any] | None = None, created_by: str | None = None,
+                   request_id: str | None = None, message: str | None = None) -> dict[str, Any]:
+        """Run `work(handle)` in the calling thread as a running task and return its result.
+
+        For work bound to its request (an upload reads the request body): it is listed, shows progress and
+        can be cancelled like any task, and what it registered with add_cleanup is removed when it fails,
+        is cancelled, or its process dies. Errors reach the caller: a cancellation as TaskCancelled (409)."""
+        doc = self._new_doc(kind, resource, params, created_by, request_id, message, state="running")
+        self._put(doc, exclusive=True)
+        self._event(doc["id"])
+        result, exc = self._execute(doc["id"], work)
+        if isinstance(exc, TaskCancelled):
+            raise Conflict(f"task {doc['id']} ({kind}) was cancelled; its partial output was removed",
+                           code="TaskCancelled", details={"task": doc["id"]})
+        if exc is not None:
+            raise exc
+        return result
 
     def active_on(self, resource: dict[str, Any]) -> dict[str, Any] | None:
         for _, doc in self.store.list("task").items:
             r = doc.get("resource") or {}
-            if doc["state"] in ACTIVE and all(r.get(k) == resource.get(k) for k in ("kind", "node", "name")):
+            if doc["state"] in ACTIVE and all(r.get(k) == resource.get(k) for k in RESOURCE_KEYS):
                 return doc
         return None
 
     def _run(self, task_id: str, work: Callable[[TaskHandle], dict | None]) -> None:
-        handle = TaskHandle(self, task_id, _started=time.monotonic())
-        try:
+        def start(handle: TaskHandle) -> dict | None:
             doc = self.store.get("task", task_id)
             if doc is None or doc["state"] != "pending":
-                return
+                raise _NotPending()
             if doc.get("cancel_requested") or self._event(task_id).is_set():
                 raise TaskCancelled()
             self._patch(task_id, {"state": "running", "started_at": rfc3339(), "message": "running"})
-            result = work(handle)
-            self._finish(task_id, "succeeded", result=result or {}, progress=100.0)
-        except TaskCancelled:
+            return work(handle)
+        self._execute(task_id, start)
+
+    def _execute(self, task_id: str, work: Callable[[TaskHandle], dict | None]
+                 ) -> tuple[dict | None, BaseException | None]:
+        """Run work to a final state; returns (result, None) or (None, the exception that ended it)."""
+        handle = TaskHandle(self, task_id, _started=time.monotonic())
+        try:
+            result = work(handle) or {}
+            # work may leave a final word (e.g. create-vm's fallback to emulation) in result["message"]
+            self._finish(task_id, "succeeded", result=result, progress=100.0, message=result.get("message"))
+            return result, None
+        except _NotPending:
+            return None, None
+        except TaskCancelled as exc:
             self._run_cleanups(task_id)
             self._finish(task_id, "cancelled", message="cancelled")
+            return None, exc
         except JvpError as exc:
             self._run_cleanups(task_id)
             self._finish(task_id, "failed", error={**exc.to_dict(), "reason": None}, message=exc.message)
+            return None, exc
         except Exception as exc:  # noqa: BLE001 - a task's bug must become a failed task, not a lost one
             log.exception("task %s failed unexpectedly", task_id)
             self._run_cleanups(task_id)
@@ -217,17 +275,22 @@ class TaskService:
                          error={"code": "InternalError", "message": f"internal error in task {task_id}: "
                                 f"{type(exc).__name__}; the server log has the details", "details": {},
                                 "reason": None})
+            return None, exc
         finally:
             with self._events_lock:
                 self._events.pop(task_id, None)
 
     def _finish(self, task_id: str, state: str, **fields: Any) -> None:
         msg = fields.pop("message", None)
-        self._patch(task_id, {"state": state, "finished_at": rfc3339(), "eta_s": None,
-                              **({"message": msg} if msg else {"message": state}), **fields})
+        doc = self._update(task_id, lambda d: {**d, "state": state, "finished_at": rfc3339(), "eta_s": None,
+                                               **({"message": msg} if msg else {"message": state}), **fields})
+        if doc and doc.get("cleanup"):  # deferred cleanups: retried once the task is final
+            self._schedule_retry()
 
-    def _run_cleanups(self, task_id: str) -> None:
+    def _run_cleanups(self, task_id: str) -> int:
+        """Run the task's cleanups (newest first); returns how many were deferred (kept for a retry)."""
         doc = self.store.get("task", task_id) or {}
+        kept = []
         for spec in reversed(doc.get("cleanup", [])):
             fn = self._cleanups.get(spec.get("type"))
             if fn is None:
@@ -235,9 +298,13 @@ class TaskService:
                 continue
             try:
                 fn(spec)
+            except CleanupDeferred as exc:
+                log.info("task %s: cleanup %s deferred: %s", task_id, spec, exc)
+                kept.append(spec)
             except Exception:  # noqa: BLE001 - one failed cleanup must not stop the others
                 log.exception("task %s: cleanup %s failed", task_id, spec)
-        self._patch(task_id, {"cleanup": []})
+        self._patch(task_id, {"cleanup": list(reversed(kept))})
+        return len(kept)
 
     # -- reading, cancelling, recovering --------------------------------------------------------------
     def describe(self, task_id: str) -> dict[str, Any]:
@@ -303,14 +370,19 @@ class TaskService:
             self.store.update("task", task_id, fn=claim)
             if not claimed:
                 continue
-            self._run_cleanups(task_id)
+            deferred = self._run_cleanups(task_id)
             self._finish(task_id, "failed", message="interrupted: the JVP process running it stopped",
                          error={"code": "TaskInterrupted", "reason": "interrupted", "details": {},
                                 "message": "the JVP process that ran this task stopped before it finished; "
-                                           "its partial output was removed"})
+                                           + ("its partial output is removed as soon as the node releases it"
+                                              if deferred else "its partial output was removed")})
             log.warning("task %s (%s) was interrupted by a restart; marked failed", task_id, doc["kind"])
             recovered.append(task_id)
+        # Cleanups a previous process deferred and did not live to retry.
+        if self.retry_cleanups():
+            self._schedule_retry()
         return recovered
 
     def close(self) -> None:
+        self._closed.set()
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,248 @@
+"""Volume upload and download throughput through JVP (a real `jvp serve`, curl as the client) vs
+`virsh vol-upload` / `vol-download` of the same file into the same pool, as ratios from one run, and the
+growth of the gunicorn worker's resident memory while JVP moves the bytes.
+
+The image is random data (no holes), so both paths move every byte. Each transfer is repeated REPEAT times,
+virsh and JVP interleaved, and the medians are compared (a single sample on a shared host varies by 2x).
+Before each upload the page cache is flushed (`sync`) so neither side pays for the other's writeback;
+downloads go to /dev/null for the same reason. The worker's RSS is sampled from /proc/<pid>/status every
+20 ms during each JVP transfer (peak minus the value just before), and VmHWM is read before and after. A
+last download runs with curl limited to 100 MB/s, a client slower than the node: the case that would make
+libvirt's client queue grow without JVP's segmented download.
+The CPU time each process spends per GiB is printed too (client, JVP's worker, libvirtd with its I/O
+helpers): on a host with few cores, where the HTTP client runs beside the server, the JVP path's extra hop
+(the client's own sending, the worker's receiving and re-sending) is what bounds the ratio.
+Targets: throughput ratio >= 0.8, RSS growth < 64 MiB. Needs root and the local libvirtd.
+"""
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import libvirt
+import requests
+
+SIZE = int(float(os.environ.get("JVP_BENCH_GIB", "2")) * 1024 ** 3)
+REPEAT = int(os.environ.get("JVP_BENCH_REPEAT", "3"))
+MIB = 1024 * 1024
+URI = "qemu:///system"
+
+
+def _status(pid: int, key: str) -> int:
+    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    raise KeyError(key)
+
+
+def _worker_pid(master: int) -> int:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        if children:
+            return int(children[0])
+        time.sleep(0.1)
+    raise RuntimeError("no gunicorn worker found")
+
+
+class RssProbe:
+    """Peak VmRSS of a process while a transfer runs, relative to just before it."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.base = _status(pid, "VmRSS")
+        self.hwm_before = _status(pid, "VmHWM")
+        self.peak = self.base
+        self.hwm_after = self.hwm_before
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, _status(self.pid, "VmRSS"))
+
+    def __enter__(self) -> "RssProbe":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.hwm_after = _status(self.pid, "VmHWM")
+
+    @property
+    def growth(self) -> int:
+        return self.peak - self.base
+
+    def report(self) -> str:
+        return (f"RSS {self.base / MIB:.0f} MiB before, peak {self.peak / MIB:.0f} MiB, growth "
+                f"{self.growth / MIB:+.1f} MiB (VmHWM {self.hwm_before / MIB:.0f} -> {self.hwm_after / MIB:.0f} MiB)")
+
+
+def _cpu(pid: int) -> float:
+    """CPU seconds of a process and of its children it has waited for (libvirtd's I/O helpers)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+        f = fh.read().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in f[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+class CpuMeter:
+    """CPU seconds used during a transfer by the client (our child process), and by the given pids."""
+
+    def __init__(self, **pids: int):
+        self.pids = pids
+        self.used: dict[str, float] = {}
+
+    def __enter__(self) -> "CpuMeter":
+        self._client = _children_cpu()
+        self._start = {k: _cpu(p) for k, p in self.pids.items()}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.used = {"client": _children_cpu() - self._client,
+                     **{k: _cpu(p) - self._start[k] for k, p in self.pids.items()}}
+
+
+def _cpu_line(meters: list[CpuMeter]) -> str:
+    keys = meters[0].used.keys()
+    gib = SIZE / 1024 ** 3
+    return ", ".join(f"{k} {statistics.median(m.used[k] for m in meters) / gib:.2f}" for k in keys)
+
+
+def _run(cmd: list[str] | str, **kwargs) -> str:
+    res = subprocess.run(cmd, capture_output=True, text=True, shell=isinstance(cmd, str), **kwargs)
+    if res.returncode != 0:
+        raise RuntimeError(f"{cmd if isinstance(cmd, str) else ' '.join(cmd[:3])} failed: "
+                           f"{res.stdout[-500:]} {res.stderr[-500:]}")
+    return res.stdout
+
+
+def _timed(cmd: list[str] | str) -> tuple[float, str]:
+    start = time.monotonic()
+    out = _run(cmd)
+    return time.monotonic() - start, out
+
+
+def _rate(samples: list[float]) -> str:
+    rates = [SIZE / MIB / s for s in samples]
+    return f"{statistics.median(rates):6.1f} MiB/s (range {min(rates):.0f}-{max(rates):.0f})"
+
+
+def _ratio(jvp: list[float], virsh: list[float]) -> float:
+    return statistics.median(virsh) / statistics.median(jvp)  # throughput ratio = time ratio inverted
+
+
+def main() -> None:
+    from tests.conftest import start_server, stop_server
+    if os.geteuid() != 0 or shutil.which("virsh") is None or shutil.which("curl") is None:
+        print("   skipped: needs root, virsh and curl")
+        return
+    libvirt.registerErrorHandler(lambda *_: None, None)
+    try:
+        libvirt.open(URI).close()
+    except libvirt.libvirtError:
+        print(f"   skipped: libvirtd does not answer on {URI}")
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="jvptest-bench-"))
+    pool = f"jvptest-bench-{uuid.uuid4().hex[:8]}"
+    server = None
+    try:
+        image = tmp / "image.raw"
+        with open(image, "wb") as fh:
+            for _ in range(SIZE // (64 * MIB)):
+                fh.write(os.urandom(64 * MIB))
+        (tmp / "server").mkdir()
+        server = start_server(tmp / "server", URI, workers=1)
+        resp = requests.post(f"{server.url}/api/create-storage-pool", timeout=60,
+                             headers={"Authorization": f"Bearer {server.token}"},
+                             json={"name": pool, "type": "dir", "path": str(tmp / "pool")})
+        resp.raise_for_status()
+        worker = _worker_pid(server.proc.pid)
+        subprocess.run(["cat", str(image)], stdout=subprocess.DEVNULL, check=True)  # both read it from the page cache
+        print(f"   {SIZE / 1024 ** 3:.2f} GiB of random data, dir pool in {tmp / 'pool'}, node local ({URI}), "
+              f"gunicorn worker pid {worker}, {REPEAT} runs each, interleaved; medians compared")
+        curl = ["curl", "-sS", "--fail-with-body", "-X", "POST", "-H", f"Authorization: Bearer {server.token}"]
+        up = {"virsh": [], "jvp": []}
+        down = {"virsh": [], "jvp": []}
+        cpu: dict[str, list[CpuMeter]] = {k: [] for k in ("up-virsh", "up-jvp", "down-virsh", "down-jvp")}
+        up_rss: list[RssProbe] = []
+        down_rss: list[RssProbe] = []
+        libvirtd = int(_run(["pgrep", "-o", "-x", "libvirtd"]).split()[0])
+        for i in range(REPEAT):
+            _run(["sync"])
+            with CpuMeter(libvirtd=libvirtd) as m:
+                up["virsh"].append(_timed(f"virsh -q vol-create-as {pool} v{i}.raw {SIZE} --format raw --allocation 0 "
+                                          f">/dev/null && virsh -q vol-upload --pool {pool} v{i}.raw {image}")[0])
+            cpu["up-virsh"].append(m)
+            _run(["sync"])
+            with RssProbe(worker) as probe, CpuMeter(jvp=worker, libvirtd=libvirtd) as m:
+                up["jvp"].append(_timed(curl + ["-o", "/dev/null", "-T", str(image), "-H",
+                                                "Content-Type: application/octet-stream",
+                                                f"{server.url}/api/upload-volume?pool={pool}&name=j{i}.raw"
+                                                "&format=raw"])[0])
+            up_rss.append(probe)
+            cpu["up-jvp"].append(m)
+            with CpuMeter(libvirtd=libvirtd) as m:
+                down["virsh"].append(_timed(["virsh", "-q", "vol-download", "--pool", pool, f"v{i}.raw",
+                                             "/dev/null"])[0])
+            cpu["down-virsh"].append(m)
+            with RssProbe(worker) as probe, CpuMeter(jvp=worker, libvirtd=libvirtd) as m:
+                took, got = _timed(curl + ["-o", "/dev/null", "-w", "%{size_download}", "-H",
+                                           "Content-Type: application/json", "-d",
+                                           f'{{"pool": "{pool}", "name": "j{i}.raw"}}',
+                                           f"{server.url}/api/download-volume"])
+            if int(got) != SIZE:
+                raise RuntimeError(f"download gave {got} bytes, expected {SIZE}")
+            down["jvp"].append(took)
+            down_rss.append(probe)
+            cpu["down-jvp"].append(m)
+            _run(f"virsh -q vol-delete --pool {pool} v{i}.raw >/dev/null")
+        with RssProbe(worker) as slow_rss:
+            slow, _ = _timed(curl + ["--limit-rate", "100M", "-o", "/dev/null", "-H",
+                                     "Content-Type: application/json", "-d", f'{{"pool": "{pool}", "name": "j0.raw"}}',
+                                     f"{server.url}/api/download-volume"])
+        print(f"   upload    virsh vol-upload   {_rate(up['virsh'])}   JVP (curl -T) {_rate(up['jvp'])}   "
+              f"ratio {_ratio(up['jvp'], up['virsh']):5.2f}")
+        print(f"   download  virsh vol-download {_rate(down['virsh'])}   JVP (curl -o) {_rate(down['jvp'])}   "
+              f"ratio {_ratio(down['jvp'], down['virsh']):5.2f}")
+        print(f"   CPU s/GiB upload:   virsh path: {_cpu_line(cpu['up-virsh'])};   JVP path: {_cpu_line(cpu['up-jvp'])}")
+        print(f"             download: virsh path: {_cpu_line(cpu['down-virsh'])};   JVP path: {_cpu_line(cpu['down-jvp'])}")
+        print(f"             ({os.cpu_count()} CPUs; the client is virsh or curl; libvirtd includes its I/O helpers)")
+        worst_up = max(up_rss, key=lambda p: p.growth)
+        worst_down = max(down_rss, key=lambda p: p.growth)
+        print(f"   memory    upload (largest of {REPEAT}):   {worst_up.report()}")
+        print(f"             download (largest of {REPEAT}): {worst_down.report()}")
+        print(f"             download to a client limited to 100 MB/s ({slow:.1f} s): {slow_rss.report()}")
+        print("   targets: ratio >= 0.8 (JVP throughput / virsh throughput), RSS growth < 64 MiB")
+    finally:
+        if server is not None:
+            stop_server(server)
+        conn = libvirt.open(URI)
+        try:
+            p = conn.storagePoolLookupByName(pool)
+            for vol in p.listAllVolumes(0):
+                vol.delete(0)
+            p.destroy()
+            p.undefine()
+        except libvirt.libvirtError:
+            pass
+        conn.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,258 @@
+"""Domains through libvirt: capabilities for placement, define/start, power actions, listing and describing.
+
+Device changes, modify and delete are in domain_devices.py. Every call takes the node's connection, so
+the same code serves local and remote nodes.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import libvirt
+from lxml import etree
+
+from jvp.hypervisor import domain_view, vm_net, vm_volumes
+from jvp.hypervisor.domain_cache import FACTS, changes, domain_docs
+from jvp.hypervisor.domain_xml import RUNTIME_NS, runtime_element
+from jvp.hypervisor.host import domain_state_name
+from jvp.hypervisor.xml import parse
+
+AGENT_CHANNEL = "org.qemu.guest_agent.0"
+_UNSUPPORTED = (libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_OPERATION_UNSUPPORTED,
+                libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED)
+
+
+def lookup(conn: libvirt.virConnect, name: str) -> libvirt.virDomain:
+    return conn.lookupByName(name)
+
+
+def exists(conn: libvirt.virConnect, name: str) -> bool:
+    try:
+        conn.lookupByName(name)
+        return True
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+            return False
+        raise
+
+
+def root_of(dom: libvirt.virDomain, inactive: bool = False) -> etree._Element:
+    return parse(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE if inactive else 0))
+
+
+def state_of(dom: libvirt.virDomain) -> str:
+    return domain_state_name(dom.state()[0])
+
+
+def state(conn: libvirt.virConnect, name: str) -> str:
+    return state_of(lookup(conn, name))
+
+
+# -- what the node offers ------------------------------------------------------------------------------
+def node_figures(conn: libvirt.virConnect) -> dict[str, Any]:
+    info = conn.getInfo()
+    return {"arch": info[0], "cpus": info[2], "memory_mib": info[1]}
+
+
+def guest_types(conn: libvirt.virConnect, arch: str) -> list[str]:
+    """Domain types libvirt offers for hvm guests of `arch` (e.g. ['qemu', 'kvm']); any hvm guest's types
+    when none matches the arch (libvirt's test driver describes an i686 host that runs x86_64 domains)."""
+    caps = parse(conn.getCapabilities())
+    hvm = [g for g in caps.findall("guest") if (g.findtext("os_type") or "").strip() == "hvm"]
+    matching = [d.get("type") for g in hvm for a in g.findall("arch") if a.get("name") == arch
+                for d in a.findall("domain")]
+    every = [d.get("type") for g in hvm for d in g.findall("arch/domain")]
+    return list(dict.fromkeys(matching or every))
+
+
+def max_vcpus(conn: libvirt.virConnect, domain_type: str) -> int | None:
+    try:
+        return conn.getMaxVcpus(domain_type)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() in (*_UNSUPPORTED, libvirt.VIR_ERR_INVALID_ARG):
+            return None
+        raise
+
+
+def domain_capabilities(conn: libvirt.virConnect, domain_type: str, arch: str) -> etree._Element | None:
+    """libvirt's domain capabilities for that type, or None when the driver has none (test driver)."""
+    try:
+        return parse(conn.getDomainCapabilities(None, arch, None, domain_type, 0))
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() in (*_UNSUPPORTED, libvirt.VIR_ERR_INVALID_ARG, libvirt.VIR_ERR_CONFIG_UNSUPPORTED):
+            return None
+        raise
+
+
+def cpu_mode_usable(domcaps: etree._Element | None, mode: str) -> bool:
+    """The mode is supported, and for host-model the CPU model it expands to is usable on this host
+    (libvirt lists it under custom models with usable='no' when, e.g., nested KVM hides features)."""
+    if domcaps is None:
+        return False
+    el = next((m for m in domcaps.findall("cpu/mode") if m.get("name") == mode), None)
+    if el is None or el.get("supported") != "yes":
+        return False
+    if mode == "host-model":
+        model = (el.findtext("model") or "").strip()
+        for custom in domcaps.findall("cpu/mode[@name='custom']/model"):
+            if (custom.text or "").strip() == model and custom.get("usable") == "no":
+                return False
+    return True
+
+
+def cpu_mode_supported(domcaps: etree._Element | None, mode: str) -> bool:
+    if domcaps is None:
+        return True  # a driver without domain capabilities: let libvirt judge at define/start
+    return any(m.get("name") == mode and m.get("supported") == "yes" for m in domcaps.findall("cpu/mode"))
+
+
+def efi_supported(domcaps: etree._Element | None) -> bool | None:
+    """True/False from the firmware enum; None when the driver publishes no domain capabilities."""
+    if domcaps is None:
+        return None
+    values = {(v.text or "").strip() for v in domcaps.findall("os/enum[@name='firmware']/value")}
+    return "efi" in values
+
+
+def macs_in_use(conn: libvirt.virConnect) -> dict[str, str]:
+    """MAC -> domain name, over every domain's live and persistent config."""
+    used: dict[str, str] = {}
+    for dom in conn.listAllDomains(0):
+        for root in domain_docs(dom):
+            for mac in domain_view.macs(root):
+                used.setdefault(mac, dom.name())
+    return used
+
+
+
+# -- define and power ----------------------------------------------------------------------------------
+def define(conn: libvirt.virConnect, xml: str) -> str:
+    """Define a new persistent domain; returns its UUID."""
+    return conn.defineXML(xml).UUIDString()
+
+
+def set_autostart(conn: libvirt.virConnect, name: str, on: bool) -> None:
+    lookup(conn, name).setAutostart(1 if on else 0)
+
+
+def _mark_started(dom: libvirt.virDomain, started_at: str) -> None:
+    """Live-only metadata: when JVP powered the domain on (uptime); gone when the domain stops."""
+    try:
+        dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, runtime_element(started_at), "jvprt", RUNTIME_NS,
+                        libvirt.VIR_DOMAIN_AFFECT_LIVE)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() not in _UNSUPPORTED:
+            raise
+
+
+@changes
+def start(conn: libvirt.virConnect, name: str, started_at: str) -> str:
+    dom = lookup(conn, name)
+    dom.create()
+    _mark_started(dom, started_at)
+    return state_of(dom)
+
+
+@changes
+def power(conn: libvirt.virConnect, name: str, action: str) -> str:
+    """shutdown (ACPI/agent request, returns at once), destroy, reboot, reset, suspend, resume."""
+    dom = lookup(conn, name)
+    if action == "shutdown":
+        dom.shutdown()
+    elif action == "destroy":
+        dom.destroy()
+    elif action == "reboot":
+        dom.reboot(0)
+    elif action == "reset":
+        dom.reset(0)
+    elif action == "suspend":
+        dom.suspend()
+    elif action == "resume":
+        dom.resume()
+    else:  # pragma: no cover - the service only passes the names above
+        raise ValueError(action)
+    return state_of(dom)
+
+
+def wait_stopped(conn: libvirt.virConnect, name: str, timeout_s: float, poll_s: float = 0.5) -> tuple[str, float]:
+    """Poll until the domain is off or the time is up; (state reached, seconds waited)."""
+    dom = lookup(conn, name)
+    t0 = time.monotonic()
+    while True:
+        st = state_of(dom)
+        if st in ("stopped", "crashed") or time.monotonic() - t0 >= timeout_s:
+            return st, round(time.monotonic() - t0, 1)
+        time.sleep(poll_s)
+
+
+def agent_connected(root: etree._Element) -> bool | None:
+    """From the live XML: the agent channel's state (None when the VM has no agent channel)."""
+    for ch in root.findall("devices/channel/target"):
+        if ch.get("name") == AGENT_CHANNEL:
+            return ch.get("state") == "connected" if ch.get("state") else None
+    return None
+
+
+def has_agent_channel(root: etree._Element) -> bool:
+    return any(ch.get("name") == AGENT_CHANNEL for ch in root.findall("devices/channel/target"))
+
+
+# -- listing and describing ----------------------------------------------------------------------------
+_LIST_STATS = libvirt.VIR_DOMAIN_STATS_STATE | libvirt.VIR_DOMAIN_STATS_VCPU | libvirt.VIR_DOMAIN_STATS_BALLOON
+
+
+def summaries(conn: libvirt.virConnect, node: str) -> list[dict[str, Any]]:
+    """Every domain of the node: one bulk stats call, each domain's XML facts from the event-invalidated
+    cache (domain_cache), and the DHCP leases of the networks in use (one call per network)."""
+    try:
+        stats = conn.getAllDomainStats(_LIST_STATS, 0)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() not in _UNSUPPORTED:
+            raise
+        stats = [(d, {"state.state": d.state()[0]}) for d in conn.listAllDomains(0)]
+    transient = {d.UUIDString() for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_TRANSIENT)}
+    facts = FACTS.facts(conn, [dom for dom, _ in stats])
+    rows = [(dom, st, f) for (dom, st), f in zip(stats, facts) if f is not None]  # None: undefined meanwhile
+    leases = vm_net.leases_by_mac(conn, {n for _, _, f in rows for n in f["networks"]})
+    out = []
+    for dom, st, facts in rows:
+        state_name = domain_state_name(st.get("state.state", libvirt.VIR_DOMAIN_NOSTATE))
+        ips = leases
+        if ips is None:  # the driver lists no leases per network: ask per running domain with a NIC instead
+            ips = (vm_net.domain_ips(dom, agent=False)[0]
+                   if state_name in ("running", "paused") and facts["macs"] else {})
+        mem = st.get("balloon.maximum")
+        row = domain_view.summary(facts, node=node, state=state_name, ips=ips, vcpus=st.get("vcpu.current"),
+                                  memory_mib=mem // 1024 if mem else None)
+        row["persistent"] = row["uuid"] not in transient
+        out.append(row)
+    return sorted(out, key=lambda r: r["name"])
+
+
+def volumes_of(conn: libvirt.virConnect, root: etree._Element) -> dict[str, dict[str, Any]]:
+    out = {}
+    for d in root.findall("devices/disk/source"):
+        path = d.get("file") or d.get("dev")
+        if path and path not in out:
+            out[path] = vm_volumes.volume_by_path(conn, path) or {}
+    return out
+
+
+def describe(conn: libvirt.virConnect, node: str, name: str) -> dict[str, Any]:
+    dom = lookup(conn, name)
+    state_name = state_of(dom)
+    root = root_of(dom)
+    persistent = bool(dom.isPersistent())
+    autostart = bool(dom.autostart()) if persistent else False
+    ask_agent = state_name == "running" and agent_connected(root) is not False and has_agent_channel(root)
+    ips, agent = vm_net.domain_ips(dom, agent=ask_agent)
+    if state_name == "running" and not ask_agent and has_agent_channel(root):
+        agent = False
+    return domain_view.describe(root, node=node, state=state_name, persistent=persistent, autostart=autostart,
+                                volumes=volumes_of(conn, root), ips=ips, agent=agent)
+
+
+def xml(conn: libvirt.virConnect, name: str) -> dict[str, Any]:
+    dom = lookup(conn, name)
+    inactive = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE) if dom.isPersistent() else None
+    return {"xml": dom.XMLDesc(0), "inactive_xml": inactive}

@@ -1,0 +1,137 @@
+"""What list-vms needs from each domain's XML (JVP's facts, MACs, networks, configured size), cached per
+connection and dropped by libvirt's own domain events.
+
+No bulk call returns the XML, and one XMLDesc per domain per listing is what made listing 1,000 domains
+slow. Every change to a domain emits an event (defined/undefined/started/stopped, metadata changed, device
+added/removed) to every connection of every process, so an entry is dropped as soon as it may be stale;
+JVP's own changes also drop their entry at once (events arrive asynchronously). A generation counter per
+domain keeps a read that raced with an event from being stored. Connections whose driver has no events
+are not cached. The cache dies with its connection (a reopened connection starts empty: events missed
+while disconnected cannot matter). domain_docs reads a domain's XML for the scans over every domain (MACs
+and disks in use), where a domain may vanish between the listing and the read.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+import weakref
+from typing import Any, Callable
+
+import libvirt
+from lxml import etree
+
+from jvp.hypervisor import domain_view
+from jvp.hypervisor.xml import parse
+
+log = logging.getLogger(__name__)
+# Belt and braces: an entry is re-read after this long even if no event came (events lost in a reconnect).
+MAX_AGE_S = 60.0
+EVENTS = (libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, libvirt.VIR_DOMAIN_EVENT_ID_METADATA_CHANGE,
+          libvirt.VIR_DOMAIN_EVENT_ID_DEVICE_ADDED, libvirt.VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED)
+
+
+class _ConnCache:
+    def __init__(self) -> None:
+        self.entries: dict[str, tuple[float, dict[str, Any]]] = {}
+        self.generation: dict[str, int] = {}
+        self.enabled = False
+
+
+class DomainFactsCache:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._conns: "weakref.WeakKeyDictionary[libvirt.virConnect, _ConnCache]" = weakref.WeakKeyDictionary()
+
+    def _for(self, conn: libvirt.virConnect) -> _ConnCache:
+        with self._lock:
+            cc = self._conns.get(conn)
+            if cc is not None:
+                return cc
+            cc = self._conns[conn] = _ConnCache()
+        cc.enabled = self._watch(conn, cc)
+        return cc
+
+    def _watch(self, conn: libvirt.virConnect, cc: _ConnCache) -> bool:
+        def dropped(_conn, dom, *_args) -> None:
+            self._drop(cc, dom.UUIDString())
+        try:
+            for event in EVENTS:
+                conn.domainEventRegisterAny(None, event, dropped, None)
+        except libvirt.libvirtError as exc:
+            log.info("no domain events on this connection (%s): listing reads every domain's XML",
+                     exc.get_error_message())
+            return False
+        return True
+
+    def _drop(self, cc: _ConnCache, uuid: str) -> None:
+        with self._lock:
+            cc.entries.pop(uuid, None)
+            cc.generation[uuid] = cc.generation.get(uuid, 0) + 1
+
+    def forget(self, conn: libvirt.virConnect, uuid: str) -> None:
+        """JVP changed this domain: do not wait for the event."""
+        with self._lock:
+            cc = self._conns.get(conn)
+        if cc is not None:
+            self._drop(cc, uuid)
+
+    def facts(self, conn: libvirt.virConnect, doms: list[libvirt.virDomain]) -> list[dict[str, Any] | None]:
+        """domain_view.static_facts of each domain's current XML, from the cache when still valid; None for
+        a domain that vanished since it was listed. One lock round for all the hits (1,000 VMs a listing)."""
+        cc = self._for(conn)
+        uuids = [d.UUIDString() for d in doms]
+        now = time.monotonic()
+        with self._lock:
+            hits = [cc.entries.get(u) for u in uuids]
+            gens = [cc.generation.get(u, 0) for u in uuids]
+        out: list[dict[str, Any] | None] = []
+        for dom, uuid, hit, gen in zip(doms, uuids, hits, gens):
+            if hit is not None and now - hit[0] < MAX_AGE_S:
+                out.append(hit[1])
+                continue
+            try:
+                facts = domain_view.static_facts(parse(dom.XMLDesc(0)))
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                    raise
+                out.append(None)
+                continue
+            if cc.enabled:
+                with self._lock:
+                    if cc.generation.get(uuid, 0) == gen:  # no event since we read: still current
+                        cc.entries[uuid] = (now, facts)
+            out.append(facts)
+        return out
+
+
+FACTS = DomainFactsCache()
+
+
+def changes(fn: Callable) -> Callable:
+    """For functions (conn, name, ...) that change a domain: its cached list facts are dropped at once."""
+    @functools.wraps(fn)
+    def wrapper(conn: libvirt.virConnect, name: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            uuid = conn.lookupByName(name).UUIDString()
+        except libvirt.libvirtError:
+            uuid = None  # fn will raise the lookup error itself
+        try:
+            return fn(conn, name, *args, **kwargs)
+        finally:
+            if uuid:
+                FACTS.forget(conn, uuid)
+    return wrapper
+
+
+def domain_docs(dom: libvirt.virDomain) -> list[etree._Element]:
+    """The live and the persistent XML of a domain (one when they are the same); none when the domain
+    vanished since it was listed (transient domains come and go)."""
+    try:
+        both = dom.isActive() and dom.isPersistent()
+        return [parse(dom.XMLDesc(0)), *([parse(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))] if both else [])]
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+            return []
+        raise

@@ -1,0 +1,285 @@
+"""Changes to an existing domain: devices (live and persistent), modify, JVP's facts, password, delete.
+
+The persistent side is always an in-place edit of libvirt's own inactive XML, given back whole to
+defineXML; the live side uses libvirt's device and tuning calls. The live change goes first (it is the one
+a guest can refuse); when saving the config then fails, the live change is undone.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any, Callable
+
+import libvirt
+from lxml import etree
+
+from jvp.entity.vm import DiskDevice, NicDevice
+from jvp.hypervisor import domain_edit as edit
+from jvp.hypervisor.domain import lookup, root_of
+from jvp.hypervisor.domain_cache import changes
+from jvp.hypervisor.domain_view import nvram_path
+from jvp.hypervisor.domain_xml import NS, ensure_facts, update_facts
+from jvp.hypervisor.xml import to_string
+
+LIVE = libvirt.VIR_DOMAIN_AFFECT_LIVE
+CONFIG = libvirt.VIR_DOMAIN_AFFECT_CONFIG
+DETACH_WAIT_S = 5.0
+
+
+def _docs(dom: libvirt.virDomain) -> tuple[bool, bool, etree._Element | None, etree._Element | None]:
+    active, persistent = bool(dom.isActive()), bool(dom.isPersistent())
+    live = root_of(dom) if active else None
+    cfg = root_of(dom, inactive=True) if persistent else None
+    return active, persistent, live, cfg
+
+
+def _apply(conn: libvirt.virConnect, dom: libvirt.virDomain, cfg: etree._Element | None,
+           live_do: Callable[[], None] | None, live_undo: Callable[[], None] | None) -> None:
+    if live_do:
+        live_do()
+    if cfg is not None:
+        try:
+            conn.defineXML(to_string(cfg))
+        except libvirt.libvirtError:
+            if live_undo:
+                try:
+                    live_undo()
+                except libvirt.libvirtError:
+                    pass
+            raise
+
+
+# -- disks ---------------------------------------------------------------------------------------------
+def used_targets(conn: libvirt.virConnect, name: str) -> dict[str, dict[str, Any]]:
+    """target -> {path, device} over the live and persistent config."""
+    _, _, live, cfg = _docs(lookup(conn, name))
+    out: dict[str, dict[str, Any]] = {}
+    for doc in (cfg, live):
+        if doc is None:
+            continue
+        for d in edit.disks(doc):
+            t = d.find("target")
+            if t is not None:
+                out[t.get("dev")] = {"path": edit.disk_path(d), "device": d.get("device", "disk")}
+    return out
+
+
+@changes
+def attach_disk(conn: libvirt.virConnect, name: str, disk: DiskDevice) -> str:
+    dom = lookup(conn, name)
+    active, _, live, cfg = _docs(dom)
+    if not disk.target:
+        disk.target = edit.next_target(edit.targets(cfg) | edit.targets(live), disk.bus)
+    if cfg is not None:
+        edit.add_disk(cfg, disk)
+    if live is not None and edit.find_disk(live, disk.target) is not None:
+        raise edit.EditError(f"target {disk.target} is in use on the running VM")
+    dev_xml = to_string(edit.disk_element(disk))
+    _apply(conn, dom, cfg, (lambda: dom.attachDeviceFlags(dev_xml, LIVE)) if active else None,
+           (lambda: dom.detachDeviceFlags(dev_xml, LIVE)) if active else None)
+    return "applied" if active else "not-running"
+
+
+def _wait_gone(dom: libvirt.virDomain, present: Callable[[etree._Element], bool]) -> str:
+    """qemu removes a device when the guest releases it; libvirt returns before that for some guests."""
+    deadline = time.monotonic() + DETACH_WAIT_S
+    while time.monotonic() < deadline:
+        if not dom.isActive() or not present(root_of(dom)):
+            return "applied"
+        time.sleep(0.25)
+    return "pending"
+
+
+@changes
+def detach_disk(conn: libvirt.virConnect, name: str, target: str) -> str:
+    dom = lookup(conn, name)
+    active, _, live, cfg = _docs(dom)
+    in_cfg = cfg is not None and edit.find_disk(cfg, target) is not None
+    live_el = edit.find_disk(live, target) if live is not None else None
+    if not in_cfg and live_el is None:
+        raise edit.EditError(f"this VM has no disk at target {target}")
+    if in_cfg:
+        edit.remove_disk(cfg, target)
+    dev_xml = to_string(live_el) if live_el is not None else None
+    _apply(conn, dom, cfg if in_cfg else None,
+           (lambda: dom.detachDeviceFlags(dev_xml, LIVE)) if dev_xml else None,
+           (lambda: dom.attachDeviceFlags(dev_xml, LIVE)) if dev_xml else None)
+    if dev_xml is None:
+        return "not-running" if not active else "applied"
+    return _wait_gone(dom, lambda doc: edit.find_disk(doc, target) is not None)
+
+
+@changes
+def change_media(conn: libvirt.virConnect, name: str, target: str, path: str | None, fmt: str = "raw") -> str:
+    """Insert (path) or eject (None) the media of a cdrom drive, live and in the config."""
+    dom = lookup(conn, name)
+    active, _, live, cfg = _docs(dom)
+    if cfg is not None:
+        edit.set_media(cfg, target, path, fmt)
+    live_do = None
+    if live is not None:
+        el = copy.deepcopy(edit.set_media(live, target, path, fmt))
+        flags = LIVE | (libvirt.VIR_DOMAIN_DEVICE_MODIFY_FORCE if path is None else 0)
+        live_do = lambda: dom.updateDeviceFlags(to_string(el), flags)  # noqa: E731
+    _apply(conn, dom, cfg, live_do, None)
+    return "applied" if active else "not-running"
+
+
+# -- NICs ----------------------------------------------------------------------------------------------
+@changes
+def attach_nic(conn: libvirt.virConnect, name: str, nic: NicDevice) -> str:
+    dom = lookup(conn, name)
+    active, _, live, cfg = _docs(dom)
+    if cfg is not None:
+        edit.add_nic(cfg, nic)
+    if live is not None and edit.find_nic(live, nic.mac) is not None:
+        raise edit.EditError(f"the running VM already has a NIC with MAC {nic.mac}")
+    dev_xml = to_string(edit.nic_element(nic))
+    _apply(conn, dom, cfg, (lambda: dom.attachDeviceFlags(dev_xml, LIVE)) if active else None,
+           (lambda: dom.detachDeviceFlags(dev_xml, LIVE)) if active else None)
+    return "applied" if active else "not-running"
+
+
+@changes
+def detach_nic(conn: libvirt.virConnect, name: str, mac: str) -> str:
+    dom = lookup(conn, name)
+    active, _, live, cfg = _docs(dom)
+    in_cfg = cfg is not None and edit.find_nic(cfg, mac) is not None
+    live_el = edit.find_nic(live, mac) if live is not None else None
+    if not in_cfg and live_el is None:
+        raise edit.EditError(f"this VM has no NIC with MAC {mac}")
+    if in_cfg:
+        edit.remove_nic(cfg, mac)
+    dev_xml = to_string(live_el) if live_el is not None else None
+    _apply(conn, dom, cfg if in_cfg else None,
+           (lambda: dom.detachDeviceFlags(dev_xml, LIVE)) if dev_xml else None,
+           (lambda: dom.attachDeviceFlags(dev_xml, LIVE)) if dev_xml else None)
+    if dev_xml is None:
+        return "not-running" if not active else "applied"
+    return _wait_gone(dom, lambda doc: edit.find_nic(doc, mac) is not None)
+
+
+# -- modify --------------------------------------------------------------------------------------------
+@changes
+def modify(conn: libvirt.virConnect, name: str, vcpus: int | None, memory_mib: int | None
+           ) -> dict[str, list[str]]:
+    """vCPUs and memory: saved in the config, applied live when the running VM's maxima allow it."""
+    dom = lookup(conn, name)
+    active, persistent, _, cfg = _docs(dom)
+    if cfg is None:
+        raise edit.EditError("this VM is transient (no persistent config to change)")
+    applied, next_boot, notes = [], [], []
+    if vcpus is not None:
+        edit.set_vcpus(cfg, vcpus)
+    if memory_mib is not None:
+        edit.set_memory(cfg, memory_mib)
+    conn.defineXML(to_string(cfg))
+    if vcpus is not None:
+        if not active:
+            next_boot.append("vcpus")
+        else:
+            live_max = dom.vcpusFlags(LIVE | libvirt.VIR_DOMAIN_VCPU_MAXIMUM)
+            if vcpus > live_max:
+                next_boot.append("vcpus")
+                notes.append(f"the running VM can have at most {live_max} vCPUs until it is restarted")
+            else:
+                try:
+                    dom.setVcpusFlags(vcpus, LIVE)
+                    applied.append("vcpus")
+                except libvirt.libvirtError as exc:
+                    next_boot.append("vcpus")
+                    notes.append(f"vCPUs not changed live: {exc.get_error_message()}")
+    if memory_mib is not None:
+        if not active:
+            next_boot.append("memory_mib")
+        else:
+            live_max_kib = dom.maxMemory()
+            if memory_mib * 1024 > live_max_kib:
+                next_boot.append("memory_mib")
+                notes.append(f"the running VM can use at most {live_max_kib // 1024} MiB until it is restarted")
+            else:
+                try:
+                    dom.setMemoryFlags(memory_mib * 1024, LIVE)
+                    applied.append("memory_mib")
+                except libvirt.libvirtError as exc:
+                    next_boot.append("memory_mib")
+                    notes.append(f"memory not changed live: {exc.get_error_message()}")
+    return {"applied_live": applied, "next_boot": next_boot, "notes": notes}
+
+
+def _unqualified(el: etree._Element) -> str:
+    """virDomainSetMetadata takes the element without its namespace and puts it under the given one."""
+    clone = copy.deepcopy(el)
+    for node in clone.iter():
+        if isinstance(node.tag, str) and node.tag.startswith("{"):
+            node.tag = etree.QName(node).localname
+    etree.cleanup_namespaces(clone)
+    return to_string(clone)
+
+
+@changes
+def update_vm_facts(conn: libvirt.virConnect, name: str, **changes: Any) -> None:
+    """Edit JVP's <metadata> element in place (unknown children kept), live and in the config."""
+    dom = lookup(conn, name)
+    active, persistent = bool(dom.isActive()), bool(dom.isPersistent())
+    root = root_of(dom, inactive=persistent)
+    el = update_facts(ensure_facts(root), **changes)
+    flags = (CONFIG if persistent else 0) | (LIVE if active else 0)
+    dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, _unqualified(el), "jvp", NS, flags)
+
+
+@changes
+def rename(conn: libvirt.virConnect, name: str, new_name: str) -> None:
+    lookup(conn, name).rename(new_name, 0)
+
+
+def set_user_password(conn: libvirt.virConnect, name: str, user: str, password: str) -> None:
+    """guest-set-user-password through libvirt: the agent gets user and password as data, never a shell."""
+    lookup(conn, name).setUserPassword(user, password, 0)
+
+
+# -- delete --------------------------------------------------------------------------------------------
+@changes
+def undefine(conn: libvirt.virConnect, name: str) -> dict[str, Any]:
+    """Power off, delete snapshots (their data in the disks too, where libvirt can), undefine with NVRAM,
+    managed save and checkpoint metadata."""
+    dom = lookup(conn, name)
+    persistent = bool(dom.isPersistent())
+    root = root_of(dom, inactive=persistent)
+    nvram = nvram_path(root) or (root.find("os") is not None and root.find("os").get("firmware") == "efi")
+    if dom.isActive():
+        dom.destroy()
+    snapshots = 0
+    if persistent:
+        snapshots = _delete_snapshots(dom)
+        _undefine(dom, has_nvram=bool(nvram))
+    return {"snapshots_deleted": snapshots, "nvram_removed": bool(nvram) and persistent}
+
+
+def _delete_snapshots(dom: libvirt.virDomain) -> int:
+    try:
+        count = dom.snapshotNum(0)
+        roots = dom.listAllSnapshots(libvirt.VIR_DOMAIN_SNAPSHOT_LIST_ROOTS)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() in (libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_OPERATION_UNSUPPORTED):
+            return 0
+        raise
+    for snap in roots:
+        try:
+            snap.delete(libvirt.VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN)
+        except libvirt.libvirtError:
+            # e.g. external snapshots libvirt cannot merge: drop the metadata, the disks go with the VM
+            snap.delete(libvirt.VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN | libvirt.VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY)
+    return count
+
+
+def _undefine(dom: libvirt.virDomain, has_nvram: bool) -> None:
+    base = libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
+    full = base | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM | libvirt.VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA
+    try:
+        dom.undefineFlags(full)
+    except libvirt.libvirtError as exc:
+        # Drivers without NVRAM or checkpoints (libvirt's test driver) refuse the flags they do not know.
+        if exc.get_error_code() != libvirt.VIR_ERR_INVALID_ARG or has_nvram:
+            raise
+        dom.undefineFlags(base)

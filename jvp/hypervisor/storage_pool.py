@@ -1,0 +1,147 @@
+"""Storage pools through the node's libvirt connection only (remote nodes work the same way)."""
+from __future__ import annotations
+
+import errno
+import os
+from typing import Any
+
+import libvirt
+
+from jvp.hypervisor.errors import libvirt_details
+from jvp.hypervisor.storage_xml import read_pool
+
+STATES = {
+    libvirt.VIR_STORAGE_POOL_INACTIVE: "inactive",
+    libvirt.VIR_STORAGE_POOL_BUILDING: "building",
+    libvirt.VIR_STORAGE_POOL_RUNNING: "running",
+    libvirt.VIR_STORAGE_POOL_DEGRADED: "degraded",
+    libvirt.VIR_STORAGE_POOL_INACCESSIBLE: "inaccessible",
+}
+# Build flags: dir/netfs only create the target directory; fs, logical and disk write to a device, which
+# JVP only ever does with NO_OVERWRITE (libvirt refuses when it finds a filesystem, VG or label there).
+BUILD_FLAGS = {"dir": 0, "netfs": 0, "fs": libvirt.VIR_STORAGE_POOL_BUILD_NO_OVERWRITE,
+               "logical": libvirt.VIR_STORAGE_POOL_BUILD_NO_OVERWRITE,
+               "disk": libvirt.VIR_STORAGE_POOL_BUILD_NO_OVERWRITE}
+_ENOTDIR = os.strerror(errno.ENOTDIR)
+
+
+class PathNotDirectory(Exception):
+    """The pool's target path exists on the node but is not a directory (libvirt: ENOTDIR)."""
+
+    def __init__(self, exc: libvirt.libvirtError):
+        super().__init__(exc.get_error_message())
+        self.details = libvirt_details(exc)
+
+
+def lookup(conn: libvirt.virConnect, name: str) -> libvirt.virStoragePool:
+    return conn.storagePoolLookupByName(name)
+
+
+def view(pool: libvirt.virStoragePool) -> dict[str, Any]:
+    """SPEC 2.2's fields. Sizes and the volume count of an inactive pool are unknown: null, not stale."""
+    info = pool.info()  # [state, capacity, allocation, available]
+    active = bool(pool.isActive())
+    d = read_pool(pool.XMLDesc(0))
+    d.update(state=STATES.get(info[0], "unknown"), active=active, autostart=bool(pool.autostart()),
+             persistent=bool(pool.isPersistent()),
+             capacity_bytes=info[1] if active else None, allocation_bytes=info[2] if active else None,
+             available_bytes=info[3] if active else None,
+             volume_count=pool.numOfVolumes() if active else None)
+    return d
+
+
+def _gone(exc: libvirt.libvirtError) -> bool:
+    return exc.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_POOL
+
+
+def list_all(conn: libvirt.virConnect) -> list[dict[str, Any]]:
+    out = []
+    for pool in conn.listAllStoragePools(0):
+        try:
+            out.append(view(pool))
+        except libvirt.libvirtError as exc:
+            if not _gone(exc):  # removed between the listing and the look: not an error
+                raise
+    return sorted(out, key=lambda p: p["name"])
+
+
+def describe(conn: libvirt.virConnect, name: str) -> dict[str, Any]:
+    return view(lookup(conn, name))
+
+
+def _undo(pool: libvirt.virStoragePool) -> None:
+    """Roll back a half-made pool: stop it and forget its definition (never deletes data)."""
+    for step in (pool.destroy, pool.undefine):
+        try:
+            step()
+        except libvirt.libvirtError:
+            pass
+
+
+def create(conn: libvirt.virConnect, xml: str, *, build: bool, ptype: str, autostart: bool) -> dict[str, Any]:
+    """Define, build (when asked), start and set autostart; on any failure the definition is removed."""
+    pool = conn.storagePoolDefineXML(xml, 0)
+    try:
+        if build:
+            pool.build(BUILD_FLAGS[ptype])
+        pool.create(0)
+        pool.setAutostart(1 if autostart else 0)
+        return view(pool)
+    except libvirt.libvirtError as exc:
+        _undo(pool)
+        if _ENOTDIR in (exc.get_error_message() or ""):
+            raise PathNotDirectory(exc) from exc
+        raise
+
+
+def start(conn: libvirt.virConnect, name: str) -> dict[str, Any]:
+    pool = lookup(conn, name)
+    if not pool.isActive():
+        try:
+            pool.create(0)
+        except libvirt.libvirtError as exc:
+            if _ENOTDIR in (exc.get_error_message() or ""):
+                raise PathNotDirectory(exc) from exc
+            raise
+    return view(pool)
+
+
+def stop(conn: libvirt.virConnect, name: str) -> dict[str, Any]:
+    pool = lookup(conn, name)
+    persistent = pool.isPersistent()
+    if pool.isActive():
+        pool.destroy()
+    return view(pool) if persistent else {}  # a transient pool is gone once stopped
+
+
+def refresh(conn: libvirt.virConnect, name: str) -> dict[str, Any]:
+    pool = lookup(conn, name)
+    pool.refresh(0)
+    return view(pool)
+
+
+def set_autostart(conn: libvirt.virConnect, name: str, on: bool) -> dict[str, Any]:
+    pool = lookup(conn, name)
+    pool.setAutostart(1 if on else 0)
+    return view(pool)
+
+
+def delete(conn: libvirt.virConnect, name: str, *, remove_directory: bool) -> bool | None:
+    """Stop and undefine a pool. With remove_directory (dir pools) the then-empty directory goes too;
+    libvirt's rmdir refuses a directory that still holds anything, so no file is ever lost here.
+    Returns whether the directory was removed (None when not asked)."""
+    pool = lookup(conn, name)
+    persistent = pool.isPersistent()
+    if pool.isActive():
+        pool.destroy()
+    if not persistent:
+        return None
+    removed: bool | None = None
+    if remove_directory:
+        try:
+            pool.delete(0)
+            removed = True
+        except libvirt.libvirtError:
+            removed = False
+    pool.undefine()
+    return removed

@@ -1,0 +1,116 @@
+"""What the VM module reads about networking: a network's subnets (static IP checks), the node's host
+interfaces (bridge and macvtap NICs), and a VM's IPs from DHCP leases and the guest agent."""
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+import libvirt
+
+from jvp.hypervisor.xml import parse, text
+
+_UNSUPPORTED = (libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_OPERATION_UNSUPPORTED,
+                libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED)
+_NOT_REACHABLE = ("127.", "169.254.", "fe80:", "FE80:")
+_NO_AGENT = (libvirt.VIR_ERR_AGENT_UNRESPONSIVE, libvirt.VIR_ERR_AGENT_UNSYNCED,
+             libvirt.VIR_ERR_OPERATION_INVALID, libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED,
+             libvirt.VIR_ERR_OPERATION_TIMEOUT, libvirt.VIR_ERR_INTERNAL_ERROR)
+
+
+def network_info(conn: libvirt.virConnect, name: str) -> dict[str, Any]:
+    """{name, active, bridge, ipv4: [IPv4Interface of the host side]} of a libvirt network."""
+    net = conn.networkLookupByName(name)
+    root = parse(net.XMLDesc(0))
+    subnets, ranges = [], []
+    for ip in root.findall("ip"):
+        if ip.get("family", "ipv4") != "ipv4" or not ip.get("address"):
+            continue
+        prefix = ip.get("prefix") or ip.get("netmask")
+        subnets.append(ipaddress.IPv4Interface(f"{ip.get('address')}/{prefix or 24}"))
+        ranges += [(ipaddress.IPv4Address(r.get("start")), ipaddress.IPv4Address(r.get("end")))
+                   for r in ip.findall("dhcp/range") if r.get("start") and r.get("end")]
+    return {"name": name, "active": bool(net.isActive()), "bridge": text(root, "bridge/@name"),
+            "ipv4": subnets, "dhcp_ranges": ranges}
+
+
+def host_interfaces(conn: libvirt.virConnect) -> set[str]:
+    """Names of the node's network interfaces (physical NICs and bridges) from libvirt's node devices."""
+    names = set()
+    for dev in conn.listAllDevices(libvirt.VIR_CONNECT_LIST_NODE_DEVICES_CAP_NET):
+        iface = text(parse(dev.XMLDesc(0)), "capability[@type='net']/interface")
+        if iface:
+            names.add(iface)
+    try:
+        names |= {i.name() for i in conn.listAllInterfaces(0)}
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() not in _UNSUPPORTED:
+            raise
+    # bridges of the node's libvirt networks exist whenever the network is active
+    for net in conn.listAllNetworks(libvirt.VIR_CONNECT_LIST_NETWORKS_ACTIVE):
+        try:
+            names.add(net.bridgeName())
+        except libvirt.libvirtError:
+            pass
+    return names
+
+
+def _addresses(ifaces: dict[str, Any]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for info in (ifaces or {}).values():
+        mac = (info.get("hwaddr") or "").lower()
+        if not mac or mac == "00:00:00:00:00:00":
+            continue
+        for a in info.get("addrs") or []:
+            addr = (a.get("addr") or "").split("%")[0]
+            # loopback and link-local (fe80::, 169.254/16) say nothing about how to reach the VM; string
+            # tests, not ipaddress objects: this runs for every VM of a listing
+            if not addr or addr.startswith(_NOT_REACHABLE) or addr == "::1":
+                continue
+            out.setdefault(mac, [])
+            if addr not in out[mac]:
+                out[mac].append(addr)
+    return out
+
+
+def leases_by_mac(conn: libvirt.virConnect, networks: set[str]) -> dict[str, list[str]] | None:
+    """MAC -> IPs from the DHCP leases of the named networks (one call per network, not per VM);
+    None when the driver cannot list leases (the caller falls back to per-domain lookups)."""
+    out: dict[str, list[str]] = {}
+    for name in sorted(networks):
+        try:
+            leases = conn.networkLookupByName(name).DHCPLeases()
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() in _UNSUPPORTED:
+                return None
+            if exc.get_error_code() in (libvirt.VIR_ERR_NO_NETWORK, libvirt.VIR_ERR_OPERATION_INVALID):
+                continue  # gone or inactive: no leases to show
+            raise
+        for lease in leases:
+            mac = (lease.get("mac") or "").lower()
+            if mac and lease.get("ipaddr"):
+                out.setdefault(mac, []).append(lease["ipaddr"])
+    return out
+
+
+def domain_ips(dom: libvirt.virDomain, *, agent: bool) -> tuple[dict[str, list[str]], bool | None]:
+    """MAC -> IPs from the leases of the VM's networks, merged with the guest agent's view when asked.
+    Returns (ips, agent answered: True/False, None when not asked)."""
+    ips: dict[str, list[str]] = {}
+    try:
+        ips = _addresses(dom.interfaceAddresses(libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE, 0))
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() not in (*_UNSUPPORTED, libvirt.VIR_ERR_OPERATION_INVALID):
+            raise
+    answered = None
+    if agent:
+        try:
+            from_agent = _addresses(dom.interfaceAddresses(libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT, 0))
+            answered = True
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() not in (*_NO_AGENT, *_UNSUPPORTED):
+                raise
+            from_agent, answered = {}, False
+        for mac, addrs in from_agent.items():
+            ips.setdefault(mac, [])
+            ips[mac] += [a for a in addrs if a not in ips[mac]]
+    return ips, answered

@@ -1,0 +1,169 @@
+"""The storage a VM needs, through libvirt's storage API only (so remote nodes work the same):
+look up pools and volumes, create blank disks, linked clones (qcow2 overlays) and full copies, upload the
+cloud-init seed ISO through a volume stream, and find who uses or depends on a volume.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import libvirt
+
+from jvp.hypervisor.domain_cache import domain_docs
+from jvp.hypervisor.xml import element, integer, parse, sub, text, to_string
+
+UPLOAD_CHUNK = 256 * 1024
+INTERNAL_PREFIX = ".jvp-"       # JVP's own files in a pool (cloud-init media, probes): hidden from listings
+TEMPLATE_POOL_SUFFIX = "_templates_"
+
+
+def pool(conn: libvirt.virConnect, name: str) -> libvirt.virStoragePool:
+    return conn.storagePoolLookupByName(name)
+
+
+def pool_info(conn: libvirt.virConnect, name: str) -> dict[str, Any]:
+    p = pool(conn, name)
+    root = parse(p.XMLDesc(0))
+    return {"name": name, "active": bool(p.isActive()), "type": root.get("type"),
+            "path": text(root, "target/path")}
+
+
+def _vol_info(vol: libvirt.virStorageVol, pool_name: str | None = None) -> dict[str, Any]:
+    root = parse(vol.XMLDesc(0))
+    if pool_name is None:
+        pool_name = vol.storagePoolLookupByVolume().name()
+    return {"pool": pool_name, "volume": vol.name(), "path": vol.path(),
+            "format": text(root, "target/format/@type") or "raw",
+            "capacity_bytes": integer(root, "capacity"),
+            "backing": text(root, "backingStore/path")}
+
+
+def volume_info(conn: libvirt.virConnect, pool_name: str, name: str) -> dict[str, Any]:
+    return _vol_info(pool(conn, pool_name).storageVolLookupByName(name), pool_name)
+
+
+def volume_exists(conn: libvirt.virConnect, pool_name: str, name: str) -> bool:
+    try:
+        pool(conn, pool_name).storageVolLookupByName(name)
+        return True
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_VOL:
+            return False
+        raise
+
+
+def volume_by_path(conn: libvirt.virConnect, path: str) -> dict[str, Any] | None:
+    """The pool volume behind a file path, or None when no pool holds it."""
+    try:
+        vol = conn.storageVolLookupByPath(path)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() in (libvirt.VIR_ERR_NO_STORAGE_VOL, libvirt.VIR_ERR_NO_STORAGE_POOL):
+            return None
+        raise
+    return _vol_info(vol)
+
+
+def _volume_xml(name: str, capacity_bytes: int, fmt: str, backing: dict[str, str] | None = None) -> str:
+    vol = element("volume")
+    sub(vol, "name", text_=name)
+    sub(vol, "capacity", {"unit": "bytes"}, capacity_bytes)
+    if fmt == "qcow2" or backing:
+        sub(vol, "allocation", {"unit": "bytes"}, 0)  # sparse: a new disk costs nothing until written
+    target = sub(vol, "target")
+    sub(target, "format", {"type": fmt})
+    if backing:
+        bs = sub(vol, "backingStore")
+        sub(bs, "path", text_=backing["path"])
+        sub(bs, "format", {"type": backing["format"]})
+    return to_string(vol)
+
+
+def create_volume(conn: libvirt.virConnect, pool_name: str, name: str, capacity_bytes: int, fmt: str = "qcow2",
+                  backing: dict[str, str] | None = None) -> dict[str, Any]:
+    """A blank volume, or with `backing` ({path, format}) a qcow2 overlay: a linked clone whose creation
+    costs the same whatever the size of the base."""
+    vol = pool(conn, pool_name).createXML(_volume_xml(name, capacity_bytes, fmt, backing), 0)
+    return _vol_info(vol, pool_name)
+
+
+def copy_volume(conn: libvirt.virConnect, pool_name: str, name: str, source: dict[str, Any], fmt: str,
+                capacity_bytes: int) -> dict[str, Any]:
+    """A full, independent copy of `source` (a volume_info dict), made by libvirt on the node."""
+    src = pool(conn, source["pool"]).storageVolLookupByName(source["volume"])
+    xml = _volume_xml(name, capacity_bytes, fmt)
+    vol = pool(conn, pool_name).createXMLFrom(xml, src, 0)
+    return _vol_info(vol, pool_name)
+
+
+def resize_volume(conn: libvirt.virConnect, pool_name: str, name: str, capacity_bytes: int) -> None:
+    pool(conn, pool_name).storageVolLookupByName(name).resize(capacity_bytes, 0)
+
+
+def upload_volume(conn: libvirt.virConnect, pool_name: str, name: str, data: bytes) -> dict[str, Any]:
+    """Create a raw volume holding exactly `data`, sent through a libvirt stream (no node filesystem)."""
+    vol = pool(conn, pool_name).createXML(_volume_xml(name, len(data), "raw"), 0)
+    try:
+        stream = conn.newStream(0)
+        vol.upload(stream, 0, len(data), 0)
+        try:
+            for off in range(0, len(data), UPLOAD_CHUNK):
+                chunk = data[off:off + UPLOAD_CHUNK]
+                sent = 0
+                while sent < len(chunk):
+                    sent += stream.send(chunk[sent:])
+            stream.finish()
+        except BaseException:
+            try:
+                stream.abort()
+            except libvirt.libvirtError:
+                pass
+            raise
+    except BaseException:
+        try:
+            vol.delete(0)
+        except libvirt.libvirtError:
+            pass
+        raise
+    return _vol_info(vol, pool_name)
+
+
+def delete_volume(conn: libvirt.virConnect, pool_name: str, name: str) -> bool:
+    """True when deleted, False when it was already gone."""
+    try:
+        vol = pool(conn, pool_name).storageVolLookupByName(name)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() in (libvirt.VIR_ERR_NO_STORAGE_VOL, libvirt.VIR_ERR_NO_STORAGE_POOL):
+            return False
+        raise
+    vol.delete(0)
+    return True
+
+
+def is_template_volume(info: dict[str, Any]) -> bool:
+    """Template base images live in JVP's `<pool>_templates_` pools (SPEC 2.4) and are never deleted here."""
+    return (info.get("pool") or "").endswith(TEMPLATE_POOL_SUFFIX) or \
+        f"/{TEMPLATE_POOL_SUFFIX}/" in (info.get("path") or "")
+
+
+def disk_users(conn: libvirt.virConnect) -> dict[str, list[str]]:
+    """file path -> names of the domains whose config or live XML uses it."""
+    users: dict[str, list[str]] = {}
+    for dom in conn.listAllDomains(0):
+        paths = {s.get("file") or s.get("dev") for root in domain_docs(dom)
+                 for s in root.findall("devices/disk/source")}
+        for p in paths - {None}:
+            users.setdefault(p, []).append(dom.name())
+    return users
+
+
+def dependents(conn: libvirt.virConnect, path: str) -> list[str]:
+    """Paths of volumes (in any active pool) whose backing file is `path`: deleting it would break them."""
+    out = []
+    for p in conn.listAllStoragePools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE):
+        for vol in p.listAllVolumes(0):
+            try:
+                root = parse(vol.XMLDesc(0))
+            except libvirt.libvirtError:
+                continue  # a volume removed while we looked
+            if text(root, "backingStore/path") == path:
+                out.append(vol.path())
+    return out
