@@ -221,7 +221,8 @@ def main() -> None:
               f"ratio {_ratio(down['jvp'], down['virsh']):5.2f}")
         print(f"   CPU s/GiB upload:   virsh path: {_cpu_line(cpu['up-virsh'])};   JVP path: {_cpu_line(cpu['up-jvp'])}")
         print(f"             download: virsh path: {_cpu_line(cpu['down-virsh'])};   JVP path: {_cpu_line(cpu['down-jvp'])}")
-        print(f"             ({os.cpu_count()} CPUs; the client is virsh or curl; libvirtd includes its I/O helpers)")
+        print(f"             ({os.cpu_count()} CPUs; client = virsh or curl; libvirtd includes its I/O helpers and whatever "
+              "else used the shared daemon meanwhile)")
         worst_up = max(up_rss, key=lambda p: p.growth)
         worst_down = max(down_rss, key=lambda p: p.growth)
         print(f"   memory    upload (largest of {REPEAT}):   {worst_up.report()}")

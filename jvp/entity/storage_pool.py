@@ -16,6 +16,7 @@ FILE_POOL_TYPES = ("dir", "fs", "netfs")       # volumes are files in a director
 VOLUME_FORMATS = ("qcow2", "raw")
 POOL_STATES = ("inactive", "building", "running", "degraded", "inaccessible")
 TEMPLATE_POOL_SUFFIX = "_templates_"
+TEMPLATE_DIR = "_templates_"                     # `<pool path>/_templates_`: libvirt lists it as a dir volume
 INTERNAL_VOLUME_PREFIX = ".jvp-"
 GIB = 1024 ** 3
 MAX_SIZE_GIB = 65536                             # 64 TiB: the bound on any size a request may ask for
@@ -26,7 +27,7 @@ def is_internal_pool(name: str) -> bool:
 
 
 def is_internal_volume(pool: str, name: str) -> bool:
-    return is_internal_pool(pool) or name.startswith(INTERNAL_VOLUME_PREFIX)
+    return is_internal_pool(pool) or name.startswith(INTERNAL_VOLUME_PREFIX) or name == TEMPLATE_DIR
 
 
 class PoolSourceSchema(ResponseSchema):

@@ -14,6 +14,7 @@ from lxml import etree
 
 from jvp.entity.network import DhcpHost, NetworkSpec
 from jvp.errors import Conflict, JvpError
+from jvp.hypervisor.domain_cache import domain_docs
 from jvp.hypervisor.errors import libvirt_details
 from jvp.hypervisor.xml import element, parse, sub, text, to_string
 
@@ -256,16 +257,15 @@ def domain_attachments(conn: libvirt.virConnect) -> list[dict[str, Any]]:
     added to the config only, still counts."""
     out = []
     for dom in conn.listAllDomains(0):
-        active = bool(dom.isActive())
-        xmls = [dom.XMLDesc(0)]
-        if active and dom.isPersistent():
-            xmls.append(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+        docs = domain_docs(dom)  # empty when the domain vanished during the scan (transient probes do)
+        if not docs:
+            continue
         networks, bridges = set(), set()
-        for xml in xmls:
-            root = parse(xml)
+        for root in docs:
             networks.update(n for n in root.xpath("devices/interface[@type='network']/source/@network"))
             bridges.update(b for b in root.xpath("devices/interface[@type='bridge']/source/@bridge"))
-        out.append({"name": dom.name(), "active": active, "networks": networks, "bridges": bridges})
+        out.append({"name": docs[0].findtext("name"), "active": len(docs) == 2 or bool(docs[0].get("id")),
+                    "networks": networks, "bridges": bridges})
     return out
 
 

@@ -5,7 +5,8 @@ as a task, delete. Everything goes through the node's libvirt connection.
 shows under them), never one lookup per volume. Clone progress: libvirt copies on the node
 (virStorageVolCreateXMLFrom) and reports nothing while it does, so the task polls the new volume's
 allocation, i.e. the bytes really written on the node, against the bytes to copy (the source's allocation,
-plus its backing image's when qemu-img flattens an overlay into the copy).
+plus its backing image's when qemu-img flattens an overlay into the copy). It is capped at 99% until the call
+returns: libvirt ends with a flush to disk that no figure shows.
 """
 from __future__ import annotations
 

@@ -101,6 +101,7 @@ class PoolKeeper:
         self.call = call  # fn(action, body) -> dict (raises on error)
         self.base = base
         self.node = node
+        self.uri = uri
         self.conn = libvirt.open(uri)
         self.names: list[str] = []
         self.domains: list[str] = []
@@ -113,8 +114,16 @@ class PoolKeeper:
         return pool
 
     def cleanup(self) -> None:
-        for dom in self.domains:
-            remove_domain(self.conn, dom)
-        for name in self.names:
-            remove_pool(self.conn, name)
-        self.conn.close()
+        # A fresh connection: the test's own may have died with a libvirtd restart in the meantime.
+        try:
+            self.conn.close()
+        except libvirt.libvirtError:
+            pass
+        conn = libvirt.open(self.uri)
+        try:
+            for dom in self.domains:
+                remove_domain(conn, dom)
+            for name in self.names:
+                remove_pool(conn, name)
+        finally:
+            conn.close()

@@ -27,6 +27,10 @@ const PATHS = {
   copy: "M8 8h12v12H8zM4 16V4h12",
   user: "M12 12a4 4 0 1 0 0-8 4 4 0 0 0 0 8zM4 21c0-4 4-6 8-6s8 2 8 6",
   logo: "M3 7l9-4 9 4-9 4zM3 12l9 4 9-4M3 17l9 4 9-4",
+  stop: "M6 6h12v12H6z",
+  terminal: "M3 5h18v14H3zM7 10l3 2-3 2M12 15h5",
+  download: "M12 4v11M7 10l5 5 5-5M5 20h14",
+  upload: "M12 16V5M7 10l5-5 5 5M5 20h14",
 } as const;
 
 export type IconName = keyof typeof PATHS;

@@ -16,6 +16,7 @@ const TONES: Record<string, Tone> = {
   paused: "warning",
   suspended: "warning",
   degraded: "warning",
+  inaccessible: "danger",
   pmsuspended: "warning",
   pending: "info",
   running_task: "info",

@@ -1,0 +1,285 @@
+"use client";
+
+import Link from "next/link";
+import { Suspense, useState } from "react";
+import { useRouter, useSearchParams } from "next/navigation";
+import { ApiError, asApiError, call } from "@/lib/api";
+import { useQuery } from "@/lib/hooks";
+import { formatBytes, show } from "@/lib/format";
+import { CapacityBar } from "@/components/CapacityBar";
+import { ConfirmDialog } from "@/components/ConfirmDialog";
+import { Column, DataTable } from "@/components/DataTable";
+import { ErrorBanner } from "@/components/ErrorBanner";
+import { Icon } from "@/components/Icon";
+import { EmptyState, LoadingBlock } from "@/components/Loading";
+import { Card, PageHeader } from "@/components/PageHeader";
+import { StateBadge } from "@/components/StateBadge";
+import { useToast } from "@/components/Toast";
+import { usePoolOps } from "../_components/usePoolOps";
+import { Pool, Volume, storageHref } from "../_components/storageUtil";
+import { Progress, downloadVolume } from "../_components/transfer";
+import { UploadCard } from "./UploadCard";
+import { CloneVolumeDialog, CreateVolumeDialog, ResizeVolumeDialog } from "./VolumeDialogs";
+
+const REFRESH_MS = 10_000;
+
+function Volumes({ pool: p, onChanged }: { pool: Pool; onChanged: () => void }) {
+  const { node, name, active } = p;
+  const q = useQuery("list-volumes", { node, pool: name }, { refreshMs: REFRESH_MS, enabled: active });
+  const toast = useToast();
+  const [creating, setCreating] = useState(false);
+  const [resizing, setResizing] = useState<Volume | null>(null);
+  const [cloning, setCloning] = useState<Volume | null>(null);
+  const [deleting, setDeleting] = useState<Volume | null>(null);
+  const [deleteError, setDeleteError] = useState<ApiError | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [downloads, setDownloads] = useState<Record<string, Progress>>({});
+  const [transferError, setTransferError] = useState<ApiError | null>(null);
+  const changed = () => {
+    void q.refresh();
+    onChanged();
+  };
+
+  const download = async (v: Volume) => {
+    setTransferError(null);
+    setDownloads((d) => ({ ...d, [v.name]: { loaded: 0, total: 0 } }));
+    try {
+      await downloadVolume({ node, pool: name, name: v.name }, (p) => setDownloads((d) => ({ ...d, [v.name]: p })));
+      toast.success(`Downloaded ${v.name}`);
+    } catch (err) {
+      setTransferError(asApiError(err, "download-volume"));
+    } finally {
+      setDownloads(({ [v.name]: _, ...rest }) => rest);
+    }
+  };
+
+  const remove = async () => {
+    if (!deleting) return;
+    setBusy(true);
+    setDeleteError(null);
+    try {
+      await call("delete-volume", { node, pool: name, name: deleting.name });
+      toast.success(`Volume ${deleting.name} deleted`);
+      setDeleting(null);
+      changed();
+    } catch (err) {
+      setDeleteError(asApiError(err, "delete-volume"));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const columns: Column<Volume>[] = [
+    {
+      key: "name",
+      header: "Name",
+      render: (v) => (
+        <div>
+          <span className="cell-main mono" data-testid="volume-name">{v.name}</span>
+          {v.backing && <div className="cell-sub" data-testid="volume-backing">on {v.backing.volume ? `${v.backing.pool}/${v.backing.volume}` : v.backing.path}</div>}
+        </div>
+      ),
+    },
+    { key: "format", header: "Format", render: (v) => <span data-testid="volume-format">{show(v.format)}</span> },
+    { key: "capacity_bytes", header: "Size", align: "num", render: (v) => <span data-testid="volume-capacity">{formatBytes(v.capacity_bytes)}</span> },
+    { key: "allocation_bytes", header: "Allocated", align: "num", render: (v) => <span data-testid="volume-allocation">{formatBytes(v.allocation_bytes)}</span> },
+    { key: "used_by", header: "Used by", sortValue: (v) => v.used_by.join(","), render: (v) => <span data-testid="volume-used-by">{v.used_by.length ? v.used_by.join(", ") : "—"}</span> },
+    {
+      key: "actions",
+      header: "",
+      sortable: false,
+      className: "actions-col",
+      render: (v) => {
+        const dl = downloads[v.name];
+        return (
+          <div className="row-actions">
+            <button type="button" className="btn btn-sm" onClick={() => setResizing(v)} data-testid="volume-resize">Resize</button>
+            <button type="button" className="btn btn-sm" onClick={() => setCloning(v)} data-testid="volume-clone">Clone</button>
+            <button type="button" className="btn btn-sm" onClick={() => void download(v)} disabled={!!dl} data-testid="volume-download">
+              {dl ? (dl.total ? `${Math.round((dl.loaded / dl.total) * 100)}%` : "…") : "Download"}
+            </button>
+            <button type="button" className="btn btn-sm btn-ghost btn-icon" onClick={() => { setDeleteError(null); setDeleting(v); }}
+                    data-testid="volume-delete" title="Delete volume" aria-label={`Delete volume ${v.name}`}>
+              <Icon name="trash" size={15} />
+            </button>
+          </div>
+        );
+      },
+    },
+  ];
+
+  return (
+    <>
+      <ErrorBanner error={transferError} title="The download failed" onDismiss={() => setTransferError(null)} testId="download-error" />
+      <Card
+        bodyless
+        title={q.data ? `${q.data.volumes.length} volume${q.data.volumes.length === 1 ? "" : "s"}` : "Volumes"}
+        testId="card-volumes"
+        extra={
+          <button type="button" className="btn btn-sm btn-primary" onClick={() => setCreating(true)} disabled={!active} data-testid="add-volume">
+            <Icon name="plus" size={14} /> New volume
+          </button>
+        }
+      >
+        {!active ? (
+          <EmptyState title="The pool is stopped" testId="volumes-inactive">Start it to see and use its volumes.</EmptyState>
+        ) : (
+          <>
+            <ErrorBanner error={q.error} title="Could not list the volumes" onRetry={() => void q.refresh()} testId="volumes-error" />
+            <DataTable
+              columns={columns}
+              rows={q.data?.volumes}
+              rowKey={(v) => v.name}
+              loading={q.loading}
+              testId="volumes-table"
+              rowTestId="volume-row"
+              initialSort={{ key: "name", dir: "asc" }}
+              empty={<EmptyState title="No volumes" testId="volumes-empty">Create or upload one.</EmptyState>}
+            />
+          </>
+        )}
+      </Card>
+      {active && <UploadCard pool={p} onUploaded={(v) => { toast.success(`Uploaded ${v.name} (${v.format})`); changed(); }} />}
+      <CreateVolumeDialog
+        open={creating}
+        pool={p}
+        volumes={q.data?.volumes ?? []}
+        onClose={() => setCreating(false)}
+        onCreated={(v) => {
+          setCreating(false);
+          toast.success(`Volume ${v.name} created`);
+          changed();
+        }}
+      />
+      <ResizeVolumeDialog
+        volume={resizing}
+        onClose={() => setResizing(null)}
+        onResized={(v, live) => {
+          setResizing(null);
+          toast.success(`${v.name} is now ${formatBytes(v.capacity_bytes)}${live.length ? ` (live in ${live.join(", ")})` : ""}`);
+          changed();
+        }}
+      />
+      <CloneVolumeDialog
+        volume={cloning}
+        onClose={() => setCloning(null)}
+        onCloned={(t) => {
+          if (t.state === "succeeded") toast.success(`Clone ${t.resource?.name ?? ""} ready`);
+          changed();
+        }}
+      />
+      <ConfirmDialog
+        open={!!deleting}
+        title={`Delete volume ${deleting?.name ?? ""}?`}
+        message={<p>The volume and its data are removed. The server refuses while a VM attaches it or another volume is backed by it.</p>}
+        confirmLabel="Delete volume"
+        danger
+        typeToConfirm={deleting?.name}
+        busy={busy}
+        error={deleteError}
+        onConfirm={() => void remove()}
+        onCancel={() => setDeleting(null)}
+        testId="delete-volume-dialog"
+      />
+    </>
+  );
+}
+
+function PoolDetail({ node, name }: { node: string; name: string }) {
+  const router = useRouter();
+  const q = useQuery("describe-storage-pool", { node, name }, { refreshMs: REFRESH_MS });
+  const [autostartError, setAutostartError] = useState<ApiError | null>(null);
+  const listHref = storageHref(node);
+  const ops = usePoolOps({ onChanged: () => void q.refresh(), onDeleted: () => router.push(listHref) });
+  const p = q.data?.pool;
+  if (q.loading && !p) return <LoadingBlock>Loading pool {name}…</LoadingBlock>;
+
+  const toggleAutostart = async () => {
+    if (!p) return;
+    setAutostartError(null);
+    try {
+      await call("modify-storage-pool", { node, name, autostart: !p.autostart });
+      void q.refresh();
+    } catch (err) {
+      setAutostartError(asApiError(err, "modify-storage-pool"));
+    }
+  };
+  return (
+    <>
+      <PageHeader
+        breadcrumb={<><Link href={listHref}>Storage</Link> / {node} / {name}</>}
+        title={<><span data-testid="pool-name">{name}</span>{p && <StateBadge state={p.state} testId="pool-detail-state" />}</>}
+        subtitle={p ? `${p.type} pool on node ${node}` : undefined}
+        actions={
+          p && (
+            <>
+              {p.active ? (
+                <>
+                  <button type="button" className="btn" onClick={() => void ops.refresh(p)} disabled={ops.busyName === name} data-testid="pool-refresh">
+                    <Icon name="refresh" size={15} /> Refresh
+                  </button>
+                  <button type="button" className="btn" onClick={() => ops.askStop(p)} data-testid="pool-stop">
+                    <Icon name="pause" size={15} /> Stop
+                  </button>
+                </>
+              ) : (
+                <button type="button" className="btn" onClick={() => void ops.start(p)} disabled={ops.busyName === name} data-testid="pool-start">
+                  <Icon name="play" size={15} /> Start
+                </button>
+              )}
+              <button type="button" className="btn btn-danger" onClick={() => ops.askDelete(p)} data-testid="pool-delete">
+                <Icon name="trash" size={15} /> Delete
+              </button>
+            </>
+          )
+        }
+      />
+      <ErrorBanner error={q.error} title={`Could not read pool ${name}`} onRetry={() => void q.refresh()} testId="pool-error" />
+      <ErrorBanner error={autostartError} title="Could not change autostart" onDismiss={() => setAutostartError(null)} testId="autostart-error" />
+      {ops.ui}
+      {p && (
+        <div className="stack">
+          <Card title="Pool" testId="card-pool">
+            <CapacityBar used={p.allocation_bytes} total={p.capacity_bytes} label="Allocated" testId="pool-detail-capacity" />
+            <dl className="kv" style={{ marginTop: 14 }}>
+              <dt>Type</dt>
+              <dd data-testid="detail-type">{p.type}</dd>
+              <dt>Path</dt>
+              <dd className="mono" data-testid="detail-path">{show(p.path)}</dd>
+              <dt>Free</dt>
+              <dd data-testid="detail-free">{formatBytes(p.available_bytes)}</dd>
+              <dt>Autostart</dt>
+              <dd>
+                <span data-testid="detail-autostart">{p.autostart ? "yes" : "no"}</span>{" "}
+                <button type="button" className="btn btn-sm btn-link" onClick={() => void toggleAutostart()} data-testid="toggle-autostart">
+                  {p.autostart ? "turn off" : "turn on"}
+                </button>
+              </dd>
+              <dt>UUID</dt>
+              <dd className="mono muted">{p.uuid}</dd>
+            </dl>
+          </Card>
+          <Volumes key={`${p.active}`} pool={p} onChanged={() => void q.refresh()} />
+        </div>
+      )}
+    </>
+  );
+}
+
+function DetailPage() {
+  const params = useSearchParams();
+  const node = params.get("node") || "local";
+  const name = params.get("name");
+  if (!name) {
+    return <EmptyState title="No pool given" testId="pool-missing">Open a pool from the <Link href="/storage/">Storage</Link> page.</EmptyState>;
+  }
+  return <PoolDetail key={`${node}/${name}`} node={node} name={name} />;
+}
+
+export default function Page() {
+  return (
+    <Suspense fallback={<LoadingBlock />}>
+      <DetailPage />
+    </Suspense>
+  );
+}
