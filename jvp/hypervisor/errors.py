@@ -93,7 +93,7 @@ def map_libvirt_error(exc: libvirt.libvirtError, *, node: str | None = None, kin
     if node:
         details["node"] = node
     what = f"{kind.replace('_', ' ')} '{name}'" if kind and name else (kind or "operation")
-    where = f" on node '{node}'" if node else ""
+    where = f" on node '{node}'" if node and not (kind == "node" and name == node) else ""
     if code in TABLE:
         jvp_code, status = TABLE[code]
         if status == 404 and kind and name:

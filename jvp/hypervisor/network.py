@@ -16,6 +16,7 @@ from jvp.entity.network import DhcpHost, NetworkSpec
 from jvp.errors import Conflict, JvpError
 from jvp.hypervisor.domain_cache import domain_docs
 from jvp.hypervisor.errors import libvirt_details
+from jvp.hypervisor.listing import views_of
 from jvp.hypervisor.xml import element, parse, sub, text, to_string
 
 _UNSUPPORTED = (libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_OPERATION_UNSUPPORTED)
@@ -90,7 +91,7 @@ def _view(net: libvirt.virNetwork) -> dict[str, Any]:
 
 
 def list_networks(conn: libvirt.virConnect) -> list[dict[str, Any]]:
-    return sorted((_view(n) for n in conn.listAllNetworks(0)), key=lambda v: v["name"])
+    return sorted(views_of(conn.listAllNetworks(0), _view), key=lambda v: v["name"])
 
 
 def describe(conn: libvirt.virConnect, name: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Any
 import libvirt
 
 from jvp.hypervisor.errors import libvirt_details
+from jvp.hypervisor.listing import views_of
 from jvp.hypervisor.storage_xml import read_pool
 
 STATES = {
@@ -50,19 +51,8 @@ def view(pool: libvirt.virStoragePool) -> dict[str, Any]:
     return d
 
 
-def _gone(exc: libvirt.libvirtError) -> bool:
-    return exc.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_POOL
-
-
 def list_all(conn: libvirt.virConnect) -> list[dict[str, Any]]:
-    out = []
-    for pool in conn.listAllStoragePools(0):
-        try:
-            out.append(view(pool))
-        except libvirt.libvirtError as exc:
-            if not _gone(exc):  # removed between the listing and the look: not an error
-                raise
-    return sorted(out, key=lambda p: p["name"])
+    return sorted(views_of(conn.listAllStoragePools(0), view), key=lambda p: p["name"])
 
 
 def describe(conn: libvirt.virConnect, name: str) -> dict[str, Any]:
