@@ -1,0 +1,202 @@
+"use client";
+
+import Link from "next/link";
+import { Suspense, useEffect, useState } from "react";
+import { useRouter, useSearchParams } from "next/navigation";
+import { useQuery } from "@/lib/hooks";
+import { formatMiB, formatTime, show } from "@/lib/format";
+import { getIdentity, onSessionChange } from "@/lib/session";
+import { Alert, ErrorBanner } from "@/components/ErrorBanner";
+import { Icon } from "@/components/Icon";
+import { EmptyState, LoadingBlock, Spinner } from "@/components/Loading";
+import { Card, PageHeader } from "@/components/PageHeader";
+import { StateBadge } from "@/components/StateBadge";
+import { PowerButtons } from "../_components/PowerButtons";
+import { useVmOps } from "../_components/useVmOps";
+import { Vm, formatUptime, vmHref } from "../_components/vmUtil";
+import { DisksCard, MediaCard } from "./DisksCard";
+import { EditVmDialog } from "./EditVmDialog";
+import { NicsCard } from "./NicsCard";
+import { PasswordDialog } from "./PasswordDialog";
+import { XmlCard } from "./XmlCard";
+import { VmSnapshots } from "../../snapshots/_components/SnapshotTree";
+
+const REFRESH_MS = 5_000;
+
+function useIsAdmin(): boolean {
+  const [role, setRole] = useState<string | null | undefined>(undefined);
+  useEffect(() => {
+    const read = () => setRole(getIdentity()?.role);
+    read();
+    return onSessionChange(read);
+  }, []);
+  return role === "admin";
+}
+
+function Kv({ items }: { items: [string, React.ReactNode, string?][] }) {
+  return (
+    <dl className="kv">
+      {items.map(([k, v, id]) => (
+        <div key={k} style={{ display: "contents" }}>
+          <dt>{k}</dt>
+          <dd data-testid={id}>{v}</dd>
+        </div>
+      ))}
+    </dl>
+  );
+}
+
+function Summary({ vm }: { vm: Vm }) {
+  const labels = Object.entries(vm.labels ?? {});
+  return (
+    <div className="cards">
+      <Card title="Compute" testId="card-compute">
+        <Kv
+          items={[
+            ["vCPUs", show(vm.vcpus), "vm-vcpus"],
+            ["Memory", formatMiB(vm.memory_mib), "vm-memory"],
+            ["Domain type", show(vm.domain_type), "vm-domain-type"],
+            ["CPU mode", show(vm.cpu_mode)],
+            ["Firmware", show(vm.firmware)],
+          ]}
+        />
+      </Card>
+      <Card title="State" testId="card-state">
+        <Kv
+          items={[
+            ["State", <StateBadge key="s" state={vm.state} testId="vm-state-kv" />],
+            ["Uptime", formatUptime(vm.uptime_s), "vm-uptime"],
+            ["Started", formatTime(vm.started_at)],
+            ["Autostart", vm.autostart == null ? "—" : vm.autostart ? <span className="yes">yes</span> : <span className="no">no</span>, "vm-autostart"],
+            ["Guest agent", vm.guest_agent == null ? "—" : vm.guest_agent ? <span className="yes">answers</span> : <span className="no">no answer</span>, "vm-agent"],
+          ]}
+        />
+      </Card>
+      <Card title="About" testId="card-about">
+        <Kv
+          items={[
+            ["Template", show(vm.template), "vm-template"],
+            ["Description", show(vm.description), "vm-description"],
+            ["Created", `${formatTime(vm.created_at)}${vm.created_by ? ` by ${vm.created_by}` : ""}`, "vm-created"],
+            ["Keypairs", vm.keypairs?.length ? vm.keypairs.join(", ") : "—", "vm-keypairs"],
+            [
+              "Labels",
+              labels.length ? (
+                <span className="chips">
+                  {labels.map(([k, v]) => (
+                    <span key={k} className="chip">
+                      {k}={v}
+                    </span>
+                  ))}
+                </span>
+              ) : (
+                "—"
+              ),
+            ],
+            ["UUID", <span key="u" className="mono small">{vm.uuid}</span>],
+          ]}
+        />
+      </Card>
+    </div>
+  );
+}
+
+function VmDetail({ node, name }: { node: string; name: string }) {
+  const router = useRouter();
+  const q = useQuery("describe-vm", { node, name }, { refreshMs: REFRESH_MS });
+  const [fresh, setFresh] = useState<Vm | null>(null); // the VM from an action's answer, until the next poll
+  const [editing, setEditing] = useState(false);
+  const [password, setPassword] = useState(false);
+  const admin = useIsAdmin();
+  const ops = useVmOps({ onChanged: () => void q.refresh(), onDeleted: () => router.push("/vms/") });
+  useEffect(() => setFresh(null), [q.data]);
+  const vm = fresh ?? q.data?.vm;
+  const changed = (v: Vm) => {
+    setFresh(v);
+    if (v.name !== name) router.replace(vmHref(v.node, v.name));
+  };
+
+  if (q.loading && !vm) return <LoadingBlock>Loading VM {name}…</LoadingBlock>;
+  if (!vm) {
+    return (
+      <>
+        <PageHeader breadcrumb={<><Link href="/vms/">VMs</Link> / {node}</>} title={name} />
+        <ErrorBanner error={q.error} title={`Could not read VM ${name}`} onRetry={() => void q.refresh()} testId="vm-error" />
+        {q.error?.code === "VmNotFound" && (
+          <EmptyState title="This VM does not exist (any more)" action={<Link href="/vms/" className="btn">All VMs</Link>} testId="vm-missing" />
+        )}
+      </>
+    );
+  }
+
+  const ips = vm.nics.flatMap((n) => n.ips);
+  return (
+    <>
+      <PageHeader
+        breadcrumb={
+          <>
+            <Link href="/vms/">VMs</Link> / <Link href={`/vms/?node=${encodeURIComponent(node)}`}>{node}</Link> / {vm.name}
+          </>
+        }
+        title={
+          <>
+            <span data-testid="vm-name">{vm.name}</span>
+            <StateBadge state={vm.state} testId="vm-detail-state" />
+            {q.fetching && <Spinner />}
+          </>
+        }
+        subtitle={
+          <span data-testid="vm-subtitle">
+            on node {vm.node}
+            {ips.length ? ` · ${ips.join(", ")}` : ""}
+          </span>
+        }
+        actions={
+          <>
+            <PowerButtons vm={vm} ops={ops} withDelete={false} />
+            <button type="button" className="btn" onClick={() => setEditing(true)} data-testid="vm-edit">
+              <Icon name="edit" size={15} /> Edit
+            </button>
+            <button type="button" className="btn" onClick={() => setPassword(true)} data-testid="vm-password">
+              <Icon name="key" size={15} /> Password
+            </button>
+            <button type="button" className="btn btn-danger" onClick={() => ops.askDelete(vm)} data-testid="vm-delete">
+              <Icon name="trash" size={15} /> Delete
+            </button>
+          </>
+        }
+      />
+      <ErrorBanner error={q.error} title={`Could not refresh VM ${name}`} onRetry={() => void q.refresh()} testId="vm-error" />
+      {ops.ui}
+      {vm.state === "crashed" && <Alert tone="danger" title="The VM crashed">Start it again, or look at its serial console log.</Alert>}
+      <Summary vm={vm} />
+      <div className="stack">
+        <DisksCard vm={vm} onChanged={changed} />
+        <NicsCard vm={vm} onChanged={changed} />
+        <MediaCard vm={vm} onChanged={changed} />
+        <VmSnapshots node={vm.node} vm={vm.name} vmState={vm.state} />
+        {admin && <XmlCard node={vm.node} name={vm.name} />}
+      </div>
+      <EditVmDialog vm={vm} open={editing} onClose={() => setEditing(false)} onChanged={changed} />
+      <PasswordDialog vm={vm} open={password} onClose={() => setPassword(false)} />
+    </>
+  );
+}
+
+function DetailPage() {
+  const params = useSearchParams();
+  const node = params.get("node") || "local";
+  const name = params.get("name");
+  if (!name) {
+    return <ErrorBanner error={new Error("No VM named: open this page as /vms/detail/?node=<node>&name=<vm>.")} title="Which VM?" testId="vm-error" />;
+  }
+  return <VmDetail key={`${node}/${name}`} node={node} name={name} />;
+}
+
+export default function Page() {
+  return (
+    <Suspense fallback={<LoadingBlock />}>
+      <DetailPage />
+    </Suspense>
+  );
+}

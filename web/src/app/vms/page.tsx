@@ -1,0 +1,281 @@
+"use client";
+
+import Link from "next/link";
+import { Suspense, useEffect, useMemo, useState } from "react";
+import { useRouter, useSearchParams } from "next/navigation";
+import { useQuery } from "@/lib/hooks";
+import { formatAgo, formatMiB, show } from "@/lib/format";
+import { Alert, ErrorBanner } from "@/components/ErrorBanner";
+import { Column, DataTable } from "@/components/DataTable";
+import { Field, Select, TextInput } from "@/components/Field";
+import { Icon } from "@/components/Icon";
+import { EmptyState, LoadingBlock, Spinner } from "@/components/Loading";
+import { Card, PageHeader } from "@/components/PageHeader";
+import { StateBadge } from "@/components/StateBadge";
+import { BulkBar } from "./_components/BulkBar";
+import { PowerButtons } from "./_components/PowerButtons";
+import { useVmOps, vmKey } from "./_components/useVmOps";
+import { VM_STATES, VmSummary, vmHref, vmsHref } from "./_components/vmUtil";
+
+const REFRESH_MS = 5_000;
+
+function useTick(ms: number) {
+  const [, setN] = useState(0);
+  useEffect(() => {
+    const id = window.setInterval(() => setN((n) => n + 1), ms);
+    return () => window.clearInterval(id);
+  }, [ms]);
+}
+
+function Ips({ ips }: { ips: string[] }) {
+  if (!ips.length) return <span className="muted">—</span>;
+  return (
+    <div className="mono small" data-testid="vm-ips">
+      {ips.map((ip) => (
+        <div key={ip}>{ip}</div>
+      ))}
+    </div>
+  );
+}
+
+function VmsPage() {
+  const params = useSearchParams();
+  const router = useRouter();
+  const node = params.get("node") ?? "";
+  const state = params.get("state") ?? "";
+  const label = params.get("label") ?? "";
+  const [labelDraft, setLabelDraft] = useState(label);
+  useEffect(() => setLabelDraft(label), [label]);
+  const go = (next: { node?: string; state?: string; label?: string }) =>
+    router.replace(vmsHref({ node, state, label, ...next }));
+
+  const body = {
+    ...(node ? { node } : {}),
+    ...(state ? { state: state as (typeof VM_STATES)[number] } : {}),
+    ...(label ? { label } : {}),
+  };
+  const q = useQuery("list-vms", body, { refreshMs: REFRESH_MS });
+  const nodes = useQuery("list-nodes", {});
+  const ops = useVmOps({ onChanged: () => void q.refresh() });
+  const [selected, setSelected] = useState<Set<string>>(new Set());
+  useTick(5000);
+
+  const vms = q.data?.vms;
+  // Drop selections of VMs that are gone (deleted, filtered out).
+  useEffect(() => {
+    if (!vms) return;
+    const present = new Set(vms.map(vmKey));
+    setSelected((s) => {
+      const kept = new Set([...s].filter((k) => present.has(k)));
+      return kept.size === s.size ? s : kept;
+    });
+  }, [vms]);
+  const selectedVms = useMemo(() => (vms ?? []).filter((v) => selected.has(vmKey(v))), [vms, selected]);
+  const allSelected = !!vms?.length && selectedVms.length === vms.length;
+  const toggle = (key: string, on: boolean) =>
+    setSelected((s) => {
+      const n = new Set(s);
+      if (on) n.add(key);
+      else n.delete(key);
+      return n;
+    });
+
+  const columns: Column<VmSummary>[] = [
+    {
+      key: "select",
+      header: (
+        <input
+          type="checkbox"
+          aria-label="Select all VMs"
+          checked={allSelected}
+          ref={(el) => {
+            if (el) el.indeterminate = selectedVms.length > 0 && !allSelected;
+          }}
+          onChange={(e) => setSelected(e.target.checked ? new Set((vms ?? []).map(vmKey)) : new Set())}
+          data-testid="vm-select-all"
+        />
+      ),
+      sortable: false,
+      width: 32,
+      render: (v) => (
+        <input
+          type="checkbox"
+          aria-label={`Select ${v.name}`}
+          checked={selected.has(vmKey(v))}
+          onChange={(e) => toggle(vmKey(v), e.target.checked)}
+          data-testid="vm-select"
+        />
+      ),
+    },
+    {
+      key: "name",
+      header: "Name",
+      render: (v) => (
+        <div>
+          <Link href={vmHref(v.node, v.name)} className="cell-main" data-testid="vm-link">
+            {v.name}
+          </Link>
+          {v.description && <div className="cell-sub">{v.description}</div>}
+          {Object.keys(v.labels ?? {}).length > 0 && (
+            <div className="chips" style={{ marginTop: 4 }}>
+              {Object.entries(v.labels ?? {}).map(([k, val]) => (
+                <button
+                  type="button"
+                  key={k}
+                  className="chip"
+                  style={{ cursor: "pointer" }}
+                  title="Filter by this label"
+                  onClick={() => go({ label: `${k}=${val}` })}
+                >
+                  {k}={val}
+                </button>
+              ))}
+            </div>
+          )}
+        </div>
+      ),
+    },
+    { key: "state", header: "State", render: (v) => <StateBadge state={v.state} testId="vm-state" /> },
+    { key: "node", header: "Node", render: (v) => <span data-testid="vm-node">{v.node}</span> },
+    { key: "vcpus", header: "vCPUs", align: "num", render: (v) => <span data-testid="vm-vcpus">{show(v.vcpus)}</span> },
+    { key: "memory_mib", header: "Memory", align: "num", render: (v) => <span data-testid="vm-memory">{formatMiB(v.memory_mib)}</span> },
+    { key: "ips", header: "IPs", sortValue: (v) => v.ips[0], render: (v) => <Ips ips={v.ips} /> },
+    { key: "template", header: "Template", render: (v) => <span data-testid="vm-template">{show(v.template)}</span> },
+    {
+      key: "actions",
+      header: "",
+      sortable: false,
+      className: "actions-col",
+      render: (v) => <PowerButtons vm={v} ops={ops} compact />,
+    },
+  ];
+
+  const nodeNames = nodes.data?.nodes.map((n) => n.name) ?? [];
+  const errors = q.data?.errors ?? [];
+  const running = vms?.filter((v) => v.state === "running").length ?? 0;
+  const filtered = !!(node || state || label);
+
+  return (
+    <>
+      <PageHeader
+        title="Virtual machines"
+        subtitle={`VMs of ${node ? `node ${node}` : "every node"}. The list refreshes every ${REFRESH_MS / 1000} seconds.`}
+        actions={
+          <>
+            <span className="refresh-hint" data-testid="vms-updated">
+              {q.fetching ? <Spinner /> : null}
+              {q.updatedAt ? `Updated ${formatAgo(q.updatedAt)}` : ""}
+            </span>
+            <button type="button" className="btn" onClick={() => void q.refresh()} disabled={q.fetching} data-testid="vms-refresh">
+              <Icon name="refresh" size={15} /> Refresh
+            </button>
+            <Link href={node ? `/vms/create/?node=${encodeURIComponent(node)}` : "/vms/create/"} className="btn btn-primary" data-testid="create-vm">
+              <Icon name="plus" size={15} /> Create VM
+            </Link>
+          </>
+        }
+      />
+      <ErrorBanner error={q.error} title="Could not list the VMs" onRetry={() => void q.refresh()} testId="vms-error" />
+      {errors.length > 0 && (
+        <Alert title="Some nodes did not answer; their VMs are missing below" testId="vms-node-errors">
+          <ul>
+            {errors.map((e, i) => (
+              <li key={`${e.node ?? ""}-${i}`} data-testid="vms-node-error" data-node={e.node ?? ""}>
+                {e.node && <strong>{e.node}: </strong>}
+                {e.message} <span className="muted">({e.code})</span>
+              </li>
+            ))}
+          </ul>
+        </Alert>
+      )}
+      {ops.ui}
+      <Card
+        bodyless
+        title={vms ? `${vms.length} VM${vms.length === 1 ? "" : "s"}` : "VMs"}
+        extra={vms ? <span className="muted small" data-testid="vms-running">{running} running</span> : undefined}
+      >
+        <div className="table-toolbar">
+          <form
+            className="filters"
+            onSubmit={(e) => {
+              e.preventDefault();
+              go({ label: labelDraft.trim() });
+            }}
+          >
+            <Field label="Node" name="vms-filter-node">
+              <Select id="vms-filter-node" className="select select-sm" value={node} onChange={(e) => go({ node: e.target.value })} data-testid="vms-filter-node">
+                <option value="">All nodes</option>
+                {(node && !nodeNames.includes(node) ? [node, ...nodeNames] : nodeNames).map((n) => (
+                  <option key={n} value={n}>
+                    {n}
+                  </option>
+                ))}
+              </Select>
+            </Field>
+            <Field label="State" name="vms-filter-state">
+              <Select id="vms-filter-state" className="select select-sm" value={state} onChange={(e) => go({ state: e.target.value })} data-testid="vms-filter-state">
+                <option value="">Any state</option>
+                {VM_STATES.map((s) => (
+                  <option key={s} value={s}>
+                    {s}
+                  </option>
+                ))}
+              </Select>
+            </Field>
+            <Field label="Label" name="vms-filter-label">
+              <TextInput
+                id="vms-filter-label"
+                className="input input-sm"
+                placeholder="key or key=value"
+                value={labelDraft}
+                onChange={(e) => setLabelDraft(e.target.value)}
+                onBlur={() => labelDraft.trim() !== label && go({ label: labelDraft.trim() })}
+                data-testid="vms-filter-label"
+              />
+            </Field>
+            {filtered && (
+              <button type="button" className="btn btn-sm btn-ghost" onClick={() => router.replace("/vms/")} data-testid="vms-filter-clear">
+                Clear filters
+              </button>
+            )}
+          </form>
+        </div>
+        <BulkBar selected={selectedVms} onDone={() => void q.refresh()} onClear={() => setSelected(new Set())} />
+        <DataTable
+          columns={columns}
+          rows={vms}
+          rowKey={vmKey}
+          loading={q.loading}
+          testId="vms-table"
+          rowTestId="vm-row"
+          initialSort={{ key: "name", dir: "asc" }}
+          empty={
+            filtered ? (
+              <EmptyState title="No VM matches the filters" testId="vms-empty" />
+            ) : (
+              <EmptyState
+                title="No VMs yet"
+                testId="vms-empty"
+                action={
+                  <Link href="/vms/create/" className="btn btn-primary">
+                    <Icon name="plus" size={15} /> Create VM
+                  </Link>
+                }
+              >
+                Create one from a cloud image volume, or from a blank disk and an install ISO.
+              </EmptyState>
+            )
+          }
+        />
+      </Card>
+    </>
+  );
+}
+
+export default function Page() {
+  return (
+    <Suspense fallback={<LoadingBlock />}>
+      <VmsPage />
+    </Suspense>
+  );
+}
