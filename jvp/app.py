@@ -25,7 +25,12 @@ from jvp.service.keypair import KeypairService
 from jvp.service.network import NetworkService
 from jvp.service.node import NodeService
 from jvp.service.storage_pool import StoragePoolService
+from jvp.service.snapshot import SnapshotService
+from jvp.service.snapshot_clone import SnapshotCloner
+from jvp.service.snapshot_disk import WORKDIR_CLEANUP, DiskReader
+from jvp.service.snapshot_export import SnapshotExporter
 from jvp.service.task import TaskService
+from jvp.service.template import TemplateService
 from jvp.service.vm import VmService
 from jvp.service.vm_create import VmCreator
 from jvp.service.vm_rules import DomainTypes
@@ -38,7 +43,7 @@ log = logging.getLogger(__name__)
 
 # One api module per resource; importing a module declares its actions in the registry.
 API_MODULES = ["node", "audit", "auth", "task", "keypair", "network", "bridge", "vm", "storage_pool", "volume",
-               "console"]
+               "console", "template", "snapshot"]
 
 
 @dataclass
@@ -59,10 +64,14 @@ class Services:
     volumes: VolumeService
     transfers: VolumeTransferService
     consoles: ConsoleService
+    templates: TemplateService
+    snapshots: SnapshotService
+    snapshot_cloner: SnapshotCloner
+    snapshot_exporter: SnapshotExporter
     extra: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
-        for svc in list(self.extra.values()) + [self.tasks, self.vms, self.nodes]:
+        for svc in list(self.extra.values()) + [self.tasks, self.templates, self.vms, self.nodes]:
             closer = getattr(svc, "close", None)
             if closer:
                 closer()
@@ -83,6 +92,17 @@ def build_services(settings: Settings) -> Services:
     keypairs = KeypairService(store)
     vms = VmService(nodes, list_timeout_s=settings.node_timeout_s * 2)
     tokens = TokenService(store, data)
+    vm_creator = VmCreator(nodes, tasks, keypairs, vms, DomainTypes(nodes, settings.domain_type, settings.cpu_mode))
+    pools = StoragePoolService(nodes, volumes)
+    templates = TemplateService(store, nodes, tasks, volumes, pools, data, settings.download,
+                                list_timeout_s=settings.node_timeout_s * 2)
+    vm_creator.register_base_image_source("template", templates.base_image)
+    tasks.register_cleanup("template-pool", templates.remove_empty_pool)  # a pool a failed registration made
+    snapshots = SnapshotService(nodes, tasks, vms)
+    disk_reader = DiskReader(nodes, data)  # a disk's content at a snapshot, read on the controller
+    tasks.register_cleanup(WORKDIR_CLEANUP, disk_reader.remove_workdir)
+    snapshot_exporter = SnapshotExporter(snapshots, disk_reader, templates)
+    templates.registrar.snapshot_source = snapshot_exporter.as_template_source  # register-template from a snapshot
     return Services(
         settings=settings,
         store=store,
@@ -95,15 +115,18 @@ def build_services(settings: Settings) -> Services:
         networks=NetworkService(nodes, store, hostnet),
         bridges=BridgeService(nodes, hostnet),
         vms=vms,
-        vm_creator=VmCreator(nodes, tasks, keypairs, vms, DomainTypes(nodes, settings.domain_type,
-                                                                       settings.cpu_mode)),
-        pools=StoragePoolService(nodes, volumes),
+        vm_creator=vm_creator,
+        pools=pools,
         volumes=volumes,
         transfers=VolumeTransferService(nodes, volumes, tasks),
         consoles=ConsoleService(nodes, ConsoleTokens(store, settings.console["token_ttl_s"]), tokens,
                                 auth=settings.auth, idle_timeout_s=settings.console["idle_timeout_s"],
                                 max_sessions=settings.console["max_sessions"],
                                 connect_timeout_s=settings.node_timeout_s),
+        templates=templates,
+        snapshots=snapshots,
+        snapshot_cloner=SnapshotCloner(snapshots, disk_reader),
+        snapshot_exporter=snapshot_exporter,
     )
 
 

@@ -108,6 +108,8 @@ class CreateVmRequest(RequestSchema):
     memory_mib = fields.Integer(load_default=1024, validate=validate.Range(min=64, max=16 * 1024 * 1024))
     pool = Name(load_default="default", required=False, metadata={"description": "where new disks go"})
     volume = Name(required=False, metadata={"description": "an existing volume in `pool` as the system disk"})
+    template = Name(required=False, metadata={"description": "a template of the node: its image is cloned "
+                                                             "(linked unless clone: full) into `pool`"})
     clone = fields.String(validate=validate.OneOf(["linked", "full"]), metadata={
         "description": "copy the volume/template: linked (qcow2 overlay) or full; a volume is used as is "
                        "when absent, a template is cloned linked"})

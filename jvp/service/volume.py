@@ -272,6 +272,9 @@ class VolumeService:
         if is_internal_pool(pool):
             raise Conflict(f"volume '{name}' belongs to JVP's template pool '{pool}'; delete the template "
                            "instead (delete-template)", code="VolumeIsInternal", details={"pool": pool})
+        if is_internal_volume(pool, name):
+            raise Conflict(f"'{name}' in pool '{pool}' is JVP's own (template images or cloud-init media); it "
+                           "goes away with its template or VM", code="VolumeIsInternal", details={"pool": pool})
         users = self.usage(node).users(pool, name, vol.get("path"))
         if users:
             raise Conflict(f"volume '{name}' in pool '{pool}' is attached to {', '.join(vm_names(users))}; "

@@ -27,4 +27,6 @@ KINDS: dict[str, Kind] = {k.name: k for k in [
     Kind("tokens", lambda: "auth/tokens.yaml", "auth/tokens.yaml", lambda parts: (), private=True),
     Kind("console_token", lambda digest: f"consoles/{digest}.yaml", "consoles/*.yaml",
          lambda parts: (parts[-1][:-5],), private=True),
+    Kind("download", lambda key: f"downloads/{key}.yaml", "downloads/*.yaml",
+         lambda parts: (parts[-1][:-5],)),
 ]}

@@ -263,3 +263,17 @@ def test_openapi_documents_the_streaming_actions(api):
     down = spec["paths"]["/api/download-volume"]["post"]
     assert "application/octet-stream" in down["responses"]["200"]["content"]
     assert spec["paths"]["/api/clone-volume"]["post"]["responses"]["202"]
+
+
+def test_jvp_internal_volumes_cannot_be_deleted_directly(api):
+    """The `_templates_` directory shows up as a volume of its parent pool: deleting it is refused cleanly
+    (names starting with '.', JVP's other internal files, are refused by validation already)."""
+    conn = api.services.nodes.connection("local").get()
+    conn.storagePoolLookupByName("default").createXML(
+        "<volume><name>_templates_</name><capacity>1048576</capacity></volume>", 0)
+    err = api.error("delete-volume", {"pool": "default", "name": "_templates_"}, status=409,
+                    code="VolumeIsInternal")
+    assert "JVP's own" in err["message"]
+    assert conn.storagePoolLookupByName("default").storageVolLookupByName("_templates_")
+    api.error("delete-volume", {"pool": "default", "name": ".jvp-cidata-x.iso"}, status=400,
+              code="ValidationFailed")

@@ -37,7 +37,10 @@ def test_put_get_list_delete(store, tmp_path):
 
 
 def test_template_keys_and_their_directory(store, tmp_path):
-    doc = {"name": "deb12", "uuid": "u", "type": "cloud", "created_at": "x", "storage": {"pool": "default"}}
+    from jvp.service.template_install import TemplateInstaller
+    vol = {"pool": "default_templates_", "name": "deb12-v1.qcow2", "path": "/p/_templates_/deb12-v1.qcow2"}
+    doc = TemplateInstaller.new_doc("local", "default", "deb12", "cloud", vol, "qcow2", 1, 2, {"type": "url"},
+                                    {"os": {}, "features": {}, "tags": [], "description": ""})
     store.put("template", "local", "deb12", doc=doc)
     assert (tmp_path / "metadata/local/deb12/metadata.yaml").exists()
     store.put("node", "n1", doc=node())  # nodes/ must not look like a template node dir

@@ -24,7 +24,17 @@ export const NAV: NavGroup[] = [
     items: [
       { id: "nodes", href: "/nodes/", label: "Nodes", icon: "server" },
       { id: "networks", href: "/networks/", label: "Networks", icon: "network" },
-      // Later modules: { id: "storage", href: "/storage/", label: "Storage", icon: "database" },
+      { id: "storage", href: "/storage/", label: "Storage", icon: "database" },
+      { id: "tasks", href: "/tasks/", label: "Tasks", icon: "tasks" },
+    ],
+  },
+  {
+    label: "Compute",
+    items: [
+      { id: "vms", href: "/vms/", label: "VMs", icon: "vm" },
+      { id: "templates", href: "/templates/", label: "Templates", icon: "template" },
+      { id: "snapshots", href: "/snapshots/", label: "Snapshots", icon: "snapshot" },
+      { id: "keypairs", href: "/keypairs/", label: "Keypairs", icon: "key" },
     ],
   },
   {

@@ -1,0 +1,199 @@
+"""Snapshot XML, built and read with lxml: which disks a snapshot covers, the <domainsnapshot> documents JVP
+hands to libvirt, and the view of one libvirt snapshot.
+
+Pure functions of the documents (no libvirt), so every rule here is unit-tested.
+
+Which disks (also in the README):
+- a writable qcow2 disk gets an internal snapshot (`snapshot='internal'`);
+- a read-only disk (cdroms: the install ISO, the cloud-init seed) or an empty drive is left out
+  (`snapshot='no'`): it cannot change, so there is nothing to keep, and qemu skips read-only images anyway;
+- any other writable disk (raw, or a shared disk another VM writes) cannot hold an internal snapshot: the
+  whole request is refused, naming those disks, before libvirt sees anything.
+"""
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from lxml import etree
+
+from jvp.hypervisor import domain_edit as edit
+from jvp.hypervisor.domain_view import system_disk_target
+from jvp.hypervisor.xml import element, ensure, parse, sub, to_string
+from jvp.timeutil import rfc3339
+
+# JVP's facts about a capture libvirt cannot record itself (a disk-only snapshot of a running VM is
+# registered in libvirt as `shutoff`, the only disk-only state libvirt reverts): kept in the snapshot's copy
+# of the domain under its own namespace.
+SNAP_NS = "urn:jvp:snapshot:1"
+CAPTURE = f"{{{SNAP_NS}}}capture"
+# libvirt's snapshot states -> JVP's VM states
+_STATES = {"running": "running", "blocked": "running", "paused": "paused", "shutoff": "stopped",
+           "shutdown": "stopped", "crashed": "crashed", "pmsuspended": "suspended", "disk-snapshot": "running",
+           "nostate": "unknown"}
+
+
+@dataclass
+class DiskChoice:
+    target: str
+    device: str
+    path: str | None
+    format: str | None
+    snapshot: str                 # internal | no
+    reason: str | None = None     # why a disk is left out or refused
+
+
+def disk_choices(root: etree._Element) -> tuple[list[DiskChoice], list[DiskChoice]]:
+    """(every disk with its snapshot mode, the disks that refuse an internal snapshot)."""
+    chosen, refused = [], []
+    for d in edit.disks(root):
+        target_el = d.find("target")
+        if target_el is None:
+            continue
+        drv = d.find("driver")
+        fmt = drv.get("type") if drv is not None else None
+        device = d.get("device", "disk")
+        path = edit.disk_path(d)
+        choice = DiskChoice(target=target_el.get("dev"), device=device, path=path, format=fmt, snapshot="no")
+        if path is None:
+            choice.reason = "empty drive"
+        elif d.find("readonly") is not None or device == "cdrom":
+            choice.reason = "read-only"
+        elif d.find("shareable") is not None:
+            choice.reason = "shared with other VMs"
+            refused.append(choice)
+        elif fmt != "qcow2":
+            choice.reason = f"{fmt or 'unknown'} format (internal snapshots need qcow2)"
+            refused.append(choice)
+        else:
+            choice.snapshot = "internal"
+        chosen.append(choice)
+    return chosen, refused
+
+
+def _disks_element(parent: etree._Element, disks: list[DiskChoice]) -> None:
+    box = sub(parent, "disks")
+    for d in disks:
+        sub(box, "disk", {"name": d.target, "snapshot": d.snapshot})
+
+
+def create_xml(name: str, description: str, disks: list[DiskChoice], memory: bool) -> str:
+    """What virDomainSnapshotCreateXML gets: internal disks and, when asked, the memory state."""
+    snap = element("domainsnapshot")
+    sub(snap, "name", text_=name)
+    if description:
+        sub(snap, "description", text_=description)
+    sub(snap, "memory", {"snapshot": "internal" if memory else "no"})
+    _disks_element(snap, disks)
+    return to_string(snap)
+
+
+def redefine_xml(name: str, description: str, parent: str | None, created: int, disks: list[DiskChoice],
+                 live: etree._Element, inactive: etree._Element | None, vm_state: str, quiesced: bool) -> str:
+    """libvirt's metadata for internal disk snapshots JVP took itself (VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE):
+    state shutoff and no memory, so that revert applies the disks (`qemu-img snapshot -a` on the node) and
+    boots fresh; the domain copies are the VM's at the moment of the capture, with JVP's capture facts."""
+    snap = element("domainsnapshot")
+    sub(snap, "name", text_=name)
+    if description:
+        sub(snap, "description", text_=description)
+    sub(snap, "state", text_="shutoff")
+    if parent:
+        sub(sub(snap, "parent"), "name", text_=parent)
+    sub(snap, "creationTime", text_=str(created))
+    sub(snap, "memory", {"snapshot": "no"})
+    _disks_element(snap, disks)
+    for tag, doc in (("domain", live), ("inactiveDomain", inactive)):
+        if doc is None:
+            continue
+        dom = copy.deepcopy(doc)
+        dom.tag = tag
+        meta = ensure(dom, "metadata")
+        for old in meta.findall(CAPTURE):
+            meta.remove(old)
+        etree.SubElement(meta, CAPTURE, {"vm-state": vm_state, "quiesced": "yes" if quiesced else "no"},
+                         nsmap={"jvps": SNAP_NS})
+        snap.append(dom)
+    return to_string(snap)
+
+
+def snapshot_domain(snap_root: etree._Element) -> etree._Element | None:
+    """The VM's definition recorded with the snapshot: the persistent one when libvirt kept it
+    (<inactiveDomain>), else the one it ran with (<domain>), renamed to <domain>."""
+    found = snap_root.find("inactiveDomain")
+    if found is None:
+        found = snap_root.find("domain")
+    if found is None:
+        return None
+    dom = copy.deepcopy(found)
+    dom.tag = "domain"
+    return dom
+
+
+def strip_capture(dom: etree._Element) -> bool:
+    """Remove JVP's capture facts from a domain document; True when there were some."""
+    found = dom.findall(f"metadata/{CAPTURE}")
+    for el in found:
+        el.getparent().remove(el)
+    return bool(found)
+
+
+def view(xml: str, *, vm: str, node: str, current: bool) -> dict[str, Any]:
+    """One snapshot as describe-snapshot shows it (children are filled in by the caller from the tree)."""
+    root = parse(xml)
+    dom = root.find("domain")
+    capture = dom.find(f"metadata/{CAPTURE}") if dom is not None else None
+    libvirt_state = (root.findtext("state") or "nostate").strip()
+    memory = root.find("memory")
+    memory_mode = memory.get("snapshot") if memory is not None else None
+    has_memory = memory_mode in ("internal", "external")
+    state = capture.get("vm-state") if capture is not None else _STATES.get(libvirt_state, libvirt_state)
+    paths = {}
+    if dom is not None:
+        for d in edit.disks(dom):
+            t = d.find("target")
+            if t is not None:
+                paths[t.get("dev")] = edit.disk_path(d)
+    disks = [{"target": d.get("name"), "snapshot": d.get("snapshot") or "no",
+              "path": paths.get(d.get("name"))} for d in root.findall("disks/disk")]
+    created = root.findtext("creationTime")
+    external = any(d["snapshot"] == "external" for d in disks) or memory_mode == "external"
+    return {
+        "name": root.findtext("name"),
+        "vm": vm,
+        "node": node,
+        "created_at": rfc3339(dt.datetime.fromtimestamp(int(created), dt.timezone.utc)) if created else None,
+        "state": state,
+        "description": (root.findtext("description") or "").strip(),
+        "parent": (root.findtext("parent/name") or "").strip() or None,
+        "children": [],
+        "has_memory": has_memory,
+        "disks": disks,
+        "current": current,
+        "location": "external" if external else "internal",
+        # a snapshot with memory resumes in the state it recorded; without, the VM restarts from its disks
+        "revert_state": state if has_memory and state in ("running", "paused") else "stopped",
+        "quiesced": (capture.get("quiesced") == "yes") if capture is not None else None,
+        "system_disk": system_disk_target(dom) if dom is not None else None,
+    }
+
+
+def link_tree(views: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Fill each snapshot's children (names, oldest first) from the parents. Sorted by creation time, a
+    parent before its children within one second (creationTime has one-second resolution)."""
+    by_name = {v["name"]: v for v in views}
+
+    def depth(v: dict[str, Any]) -> int:
+        n, seen = 0, set()
+        while v["parent"] in by_name and v["name"] not in seen:
+            seen.add(v["name"])
+            v, n = by_name[v["parent"]], n + 1
+        return n
+    ordered = sorted(views, key=lambda v: (v["created_at"] or "", depth(v), v["name"]))
+    for v in ordered:
+        parent = by_name.get(v["parent"] or "")
+        if parent is not None:
+            parent["children"].append(v["name"])
+    return ordered

@@ -1,0 +1,255 @@
+"use client";
+
+import { Suspense, useState } from "react";
+import { useRouter, useSearchParams } from "next/navigation";
+import { ApiError, asApiError, call } from "@/lib/api";
+import { useQuery } from "@/lib/hooks";
+import { formatAgo, formatBytes } from "@/lib/format";
+import { ConfirmDialog } from "@/components/ConfirmDialog";
+import { Column, DataTable } from "@/components/DataTable";
+import { Alert, ErrorBanner } from "@/components/ErrorBanner";
+import { Field, Select } from "@/components/Field";
+import { Icon } from "@/components/Icon";
+import { EmptyState, LoadingBlock, Spinner } from "@/components/Loading";
+import { Card, PageHeader } from "@/components/PageHeader";
+import { StateBadge } from "@/components/StateBadge";
+import { useToast } from "@/components/Toast";
+import { EditDialog } from "./_components/EditDialog";
+import { RegisterDialog } from "./_components/RegisterDialog";
+import { TemplateTasks } from "./_components/TemplateTasks";
+import { UpdateDialog } from "./_components/UpdateDialog";
+import { Template, osText, sourceText } from "./_components/templateUtil";
+
+const REFRESH_MS = 10_000;
+
+/** The 409 TemplateInUse of delete-template names what still depends on the template. */
+function Dependents({ error }: { error: ApiError | null }) {
+  if (!error || error.code !== "TemplateInUse") return null;
+  const volumes = (error.details.volumes as string[] | undefined) ?? [];
+  const vms = (error.details.vms as string[] | undefined) ?? [];
+  return (
+    <Alert tone="danger" title="Still in use" testId="delete-template-dependents">
+      {vms.length > 0 && <div>VMs: {vms.map((v) => <span key={v} className="chip" data-testid="dependent-vm">{v}</span>)}</div>}
+      {volumes.length > 0 && (
+        <div>Volumes backed by it: {volumes.map((v) => <span key={v} className="chip mono" data-testid="dependent-volume">{v}</span>)}</div>
+      )}
+    </Alert>
+  );
+}
+
+function TemplatesPage() {
+  const params = useSearchParams();
+  const router = useRouter();
+  const node = params.get("node") || "";
+  const q = useQuery("list-templates", node ? { node } : {}, { refreshMs: REFRESH_MS });
+  const nodes = useQuery("list-nodes", {});
+  const toast = useToast();
+  const [registering, setRegistering] = useState(false);
+  const [checking, setChecking] = useState<Template | null>(null);
+  const [editing, setEditing] = useState<Template | null>(null);
+  const [deleting, setDeleting] = useState<Template | null>(null);
+  const [deleteBusy, setDeleteBusy] = useState(false);
+  const [deleteError, setDeleteError] = useState<ApiError | null>(null);
+
+  const remove = async () => {
+    if (!deleting) return;
+    setDeleteBusy(true);
+    setDeleteError(null);
+    try {
+      const res = await call("delete-template", { node: deleting.node, name: deleting.name });
+      toast.success(`Template ${deleting.name} deleted${res.template_pool_removed ? " (its template pool too)" : ""}`);
+      setDeleting(null);
+      void q.refresh();
+    } catch (err) {
+      setDeleteError(asApiError(err, "delete-template"));
+    } finally {
+      setDeleteBusy(false);
+    }
+  };
+
+  const columns: Column<Template>[] = [
+    {
+      key: "name",
+      header: "Name",
+      render: (t) => (
+        <div>
+          <span className="cell-main" data-testid="template-name">{t.name}</span>
+          {t.description && <div className="cell-sub">{t.description}</div>}
+        </div>
+      ),
+    },
+    { key: "node", header: "Node / pool", render: (t) => <span className="small">{t.node} / {t.pool}</span> },
+    { key: "os", header: "OS", sortValue: (t) => osText(t), render: (t) => <span data-testid="template-os">{osText(t)}</span> },
+    {
+      key: "size",
+      header: "Size",
+      align: "num",
+      sortValue: (t) => t.storage.virtual_size ?? null,
+      render: (t) => (
+        <div data-testid="template-size">
+          {formatBytes(t.storage.virtual_size)}
+          <div className="cell-sub">{t.storage.format}, file {formatBytes(t.storage.size)}{t.storage.version > 1 ? `, v${t.storage.version}` : ""}</div>
+        </div>
+      ),
+    },
+    {
+      key: "source",
+      header: "Source",
+      sortValue: (t) => sourceText(t),
+      render: (t) => (
+        <div data-testid="template-source" title={t.source.url ?? undefined}>
+          <span className="badge badge-neutral">{t.source.type}</span> <span className="small">{sourceText(t)}</span>
+          {t.source.verified && <span className="badge badge-success" style={{ marginLeft: 4 }} title={t.source.checksum ?? ""}>verified</span>}
+          {t.update_check?.update_available && <span className="badge badge-warning" style={{ marginLeft: 4 }} data-testid="template-update-badge">update</span>}
+        </div>
+      ),
+    },
+    {
+      key: "usage",
+      header: "Usage",
+      align: "num",
+      sortValue: (t) => t.usage.vm_count ?? null,
+      render: (t) => (
+        <div data-testid="template-usage">
+          {t.usage.vm_count == null ? "—" : `${t.usage.vm_count} VM${t.usage.vm_count === 1 ? "" : "s"}`}
+          <div className="cell-sub">{t.usage.last_used ? `used ${formatAgo(t.usage.last_used)}` : "never used"}</div>
+        </div>
+      ),
+    },
+    {
+      key: "tags",
+      header: "Tags",
+      sortable: false,
+      render: (t) => <div className="chips">{t.tags.map((g) => <span key={g} className="chip">{g}</span>)}</div>,
+    },
+    { key: "state", header: "State", render: (t) => <StateBadge state={t.state} testId="template-state" /> },
+    {
+      key: "actions",
+      header: "",
+      sortable: false,
+      className: "actions-col",
+      render: (t) => (
+        <div className="row-actions">
+          {t.source.type === "url" && (
+            <button type="button" className="btn btn-sm" onClick={() => setChecking(t)} data-testid="template-check" title="Ask the source for a newer image">
+              <Icon name="refresh" size={13} /> Check for update
+            </button>
+          )}
+          <button type="button" className="btn btn-sm btn-ghost btn-icon" onClick={() => setEditing(t)} data-testid="template-edit"
+                  title="Edit" aria-label={`Edit template ${t.name}`}>
+            <Icon name="edit" size={15} />
+          </button>
+          <button type="button" className="btn btn-sm btn-ghost btn-icon" onClick={() => { setDeleteError(null); setDeleting(t); }}
+                  data-testid="template-delete" title="Delete" aria-label={`Delete template ${t.name}`}>
+            <Icon name="trash" size={15} />
+          </button>
+        </div>
+      ),
+    },
+  ];
+
+  const templates = q.data?.templates;
+  return (
+    <>
+      <PageHeader
+        title="Templates"
+        subtitle="Read-only base images VMs are cloned from: downloaded, verified and kept in each pool's _templates_ directory."
+        actions={
+          <div className="split">
+            <Field label="Node" name="tpl-filter-node">
+              <Select id="tpl-filter-node" value={node} data-testid="templates-node"
+                      onChange={(e) => router.replace(e.target.value ? `/templates/?node=${encodeURIComponent(e.target.value)}` : "/templates/")}>
+                <option value="">All nodes</option>
+                {(nodes.data?.nodes ?? []).map((n) => <option key={n.name} value={n.name}>{n.name}</option>)}
+              </Select>
+            </Field>
+            <button type="button" className="btn btn-primary" onClick={() => setRegistering(true)} data-testid="register-template-open">
+              <Icon name="plus" size={14} /> Register template
+            </button>
+          </div>
+        }
+      />
+      <TemplateTasks node={node || null} onFinished={() => void q.refresh()} />
+      <ErrorBanner error={q.error} title="Could not list the templates" onRetry={() => void q.refresh()} testId="templates-error" />
+      {(q.data?.errors ?? []).map((e, i) => (
+        <Alert key={i} tone="warning" title={`Node ${e.node ?? e.path ?? "?"}: ${e.code}`} testId="templates-node-error">{e.message}</Alert>
+      ))}
+      <Card
+        bodyless
+        title={templates ? `${templates.length} template${templates.length === 1 ? "" : "s"}` : "Templates"}
+        extra={
+          <div className="split">
+            {q.fetching && <Spinner />}
+            <button type="button" className="btn btn-sm" onClick={() => void q.refresh()} data-testid="templates-reload">
+              <Icon name="refresh" size={14} /> Reload
+            </button>
+          </div>
+        }
+      >
+        <DataTable
+          columns={columns}
+          rows={templates}
+          rowKey={(t) => `${t.node}/${t.name}`}
+          loading={q.loading}
+          testId="templates-table"
+          rowTestId="template-row"
+          initialSort={{ key: "name", dir: "asc" }}
+          empty={<EmptyState title="No templates" testId="templates-empty">Register one from a cloud image URL to create VMs from it.</EmptyState>}
+        />
+      </Card>
+      <RegisterDialog
+        open={registering}
+        defaultNode={node || "local"}
+        onClose={() => setRegistering(false)}
+        onStarted={(task) => {
+          setRegistering(false);
+          toast.info(`Registering ${task.resource?.name ?? "the template"}: follow the download below`);
+        }}
+      />
+      <UpdateDialog
+        template={checking}
+        onClose={() => setChecking(null)}
+        onStarted={() => {
+          toast.info(`Downloading the new image of ${checking?.name}`);
+          setChecking(null);
+          void q.refresh();
+        }}
+      />
+      <EditDialog
+        template={editing}
+        onClose={() => setEditing(null)}
+        onSaved={(t) => {
+          toast.success(`Template ${t.name} saved`);
+          setEditing(null);
+          void q.refresh();
+        }}
+      />
+      <ConfirmDialog
+        open={!!deleting}
+        title={deleting ? `Delete template ${deleting.name}?` : ""}
+        message={
+          <>
+            <p>Its images are removed from the node. JVP refuses while any VM disk or volume is backed by it.</p>
+            <Dependents error={deleteError} />
+          </>
+        }
+        confirmLabel="Delete template"
+        danger
+        typeToConfirm={deleting?.name}
+        busy={deleteBusy}
+        error={deleteError}
+        onConfirm={() => void remove()}
+        onCancel={() => setDeleting(null)}
+        testId="delete-template"
+      />
+    </>
+  );
+}
+
+export default function Page() {
+  return (
+    <Suspense fallback={<LoadingBlock />}>
+      <TemplatesPage />
+    </Suspense>
+  );
+}
