@@ -242,6 +242,7 @@ def openapi(output: str | None) -> None:
         importlib.import_module(f"jvp.api.{name}")
     text = json.dumps(build_spec(registry), indent=2, sort_keys=True)
     if output:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
         Path(output).write_text(text + "\n")
     else:
         click.echo(text)
