@@ -8,12 +8,15 @@ from typing import Any
 
 import libvirt
 
+from jvp.entity.storage_pool import INTERNAL_VOLUME_PREFIX, TEMPLATE_POOL_SUFFIX
+from jvp.errors import Conflict
+from jvp.hypervisor import volume
 from jvp.hypervisor.domain_cache import domain_docs
-from jvp.hypervisor.xml import element, integer, parse, sub, text, to_string
+from jvp.hypervisor.storage_xml import build_volume_xml
+from jvp.hypervisor.volume_stream import Upload
+from jvp.hypervisor.xml import integer, parse, text
 
-UPLOAD_CHUNK = 256 * 1024
-INTERNAL_PREFIX = ".jvp-"       # JVP's own files in a pool (cloud-init media, probes): hidden from listings
-TEMPLATE_POOL_SUFFIX = "_templates_"
+INTERNAL_PREFIX = INTERNAL_VOLUME_PREFIX   # JVP's own files in a pool (cloud-init media, probes)
 
 
 def pool(conn: libvirt.virConnect, name: str) -> libvirt.virStoragePool:
@@ -42,13 +45,7 @@ def volume_info(conn: libvirt.virConnect, pool_name: str, name: str) -> dict[str
 
 
 def volume_exists(conn: libvirt.virConnect, pool_name: str, name: str) -> bool:
-    try:
-        pool(conn, pool_name).storageVolLookupByName(name)
-        return True
-    except libvirt.libvirtError as exc:
-        if exc.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_VOL:
-            return False
-        raise
+    return volume.exists(conn, pool_name, name)
 
 
 def volume_by_path(conn: libvirt.virConnect, path: str) -> dict[str, Any] | None:
@@ -63,18 +60,7 @@ def volume_by_path(conn: libvirt.virConnect, path: str) -> dict[str, Any] | None
 
 
 def _volume_xml(name: str, capacity_bytes: int, fmt: str, backing: dict[str, str] | None = None) -> str:
-    vol = element("volume")
-    sub(vol, "name", text_=name)
-    sub(vol, "capacity", {"unit": "bytes"}, capacity_bytes)
-    if fmt == "qcow2" or backing:
-        sub(vol, "allocation", {"unit": "bytes"}, 0)  # sparse: a new disk costs nothing until written
-    target = sub(vol, "target")
-    sub(target, "format", {"type": fmt})
-    if backing:
-        bs = sub(vol, "backingStore")
-        sub(bs, "path", text_=backing["path"])
-        sub(bs, "format", {"type": backing["format"]})
-    return to_string(vol)
+    return build_volume_xml(name, capacity_bytes, fmt, sparse=True, backing=backing)
 
 
 def create_volume(conn: libvirt.virConnect, pool_name: str, name: str, capacity_bytes: int, fmt: str = "qcow2",
@@ -102,20 +88,12 @@ def upload_volume(conn: libvirt.virConnect, pool_name: str, name: str, data: byt
     """Create a raw volume holding exactly `data`, sent through a libvirt stream (no node filesystem)."""
     vol = pool(conn, pool_name).createXML(_volume_xml(name, len(data), "raw"), 0)
     try:
-        stream = conn.newStream(0)
-        vol.upload(stream, 0, len(data), 0)
+        upload = Upload(conn, vol, len(data))
         try:
-            for off in range(0, len(data), UPLOAD_CHUNK):
-                chunk = data[off:off + UPLOAD_CHUNK]
-                sent = 0
-                while sent < len(chunk):
-                    sent += stream.send(chunk[sent:])
-            stream.finish()
+            upload.write(data)
+            upload.finish()
         except BaseException:
-            try:
-                stream.abort()
-            except libvirt.libvirtError:
-                pass
+            upload.abort()
             raise
     except BaseException:
         try:
@@ -127,15 +105,13 @@ def upload_volume(conn: libvirt.virConnect, pool_name: str, name: str, data: byt
 
 
 def delete_volume(conn: libvirt.virConnect, pool_name: str, name: str) -> bool:
-    """True when deleted, False when it was already gone."""
-    try:
-        vol = pool(conn, pool_name).storageVolLookupByName(name)
-    except libvirt.libvirtError as exc:
-        if exc.get_error_code() in (libvirt.VIR_ERR_NO_STORAGE_VOL, libvirt.VIR_ERR_NO_STORAGE_POOL):
-            return False
-        raise
-    vol.delete(0)
-    return True
+    """True when deleted, False when it was already gone; a volume libvirt still holds is an error."""
+    outcome = volume.delete(conn, pool_name, name)
+    if outcome == "busy":
+        raise Conflict(f"volume '{name}' in pool '{pool_name}' is busy (libvirt is still writing it, or its "
+                       "pool is inactive); try again later", code="ResourceBusy",
+                       details={"pool": pool_name, "volume": name})
+    return outcome == "deleted"
 
 
 def is_template_volume(info: dict[str, Any]) -> bool:
