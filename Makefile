@@ -5,6 +5,11 @@ PY := $(VENV)/bin/python
 JVP := $(VENV)/bin/jvp
 PYTEST := $(VENV)/bin/pytest
 export NEXT_TELEMETRY_DISABLED := 1
+# Node >= 20.9 for the web build: scripts/ensure-node.sh installs JVP's own under $(JVP_NODE_PREFIX) when
+# the machine's node is older (Debian 12's apt has 18); first on PATH for every target (npm, npx, node).
+JVP_NODE_PREFIX ?= /opt/jvp-node
+export JVP_NODE_PREFIX
+export PATH := $(JVP_NODE_PREFIX)/node_modules/.bin:$(PATH)
 
 .PHONY: help host deps venv web run demo test test-unit test-api test-host test-web bench guest-image clean
 

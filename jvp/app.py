@@ -14,6 +14,7 @@ from jvp.api import console_ws as api_console_ws
 from jvp.api import http as api_http
 from jvp.api import routes as api_routes
 from jvp.api.actions import registry
+from jvp.demo import DEMO_DIR
 from jvp.hostnet import HostNetwork
 from jvp.hypervisor.connection import ConnectionPool, start_event_loop
 from jvp.service.audit import AuditLog
@@ -83,10 +84,12 @@ def build_services(settings: Settings) -> Services:
     data.mkdir(parents=True, exist_ok=True, mode=0o755)
     store = YamlMetadataStore(data, settings.schema_dir)
     start_event_loop()
-    connections = ConnectionPool()
-    nodes = NodeService(store, connections, settings.local_uri, settings.node_timeout_s)
+    connections = ConnectionPool(open_timeout_s=settings.node_timeout_s)
+    nodes = NodeService(store, connections, settings.local_uri, settings.node_timeout_s,
+                        fixture_dirs=(DEMO_DIR, settings.test_fixtures_path))
     hostnet = HostNetwork()  # this machine's netlink: host bridges and address checks of the local node
-    tasks = TaskService(store, data, settings.task_workers)
+    tasks = TaskService(store, data, settings.task_workers, retention_days=settings.task_retention_days,
+                        retention_count=settings.task_retention_count)
     volumes = VolumeService(nodes, tasks)
     tasks.register_cleanup("volume", volumes.remove_partial)  # half-made uploads and clones
     keypairs = KeypairService(store)
@@ -97,6 +100,7 @@ def build_services(settings: Settings) -> Services:
     templates = TemplateService(store, nodes, tasks, volumes, pools, data, settings.download,
                                 list_timeout_s=settings.node_timeout_s * 2)
     vm_creator.register_base_image_source("template", templates.base_image)
+    vms.after_delete = templates.after_vm_deleted  # old template images go with the last VM on them
     tasks.register_cleanup("template-pool", templates.remove_empty_pool)  # a pool a failed registration made
     snapshots = SnapshotService(nodes, tasks, vms)
     disk_reader = DiskReader(nodes, data)  # a disk's content at a snapshot, read on the controller

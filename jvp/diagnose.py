@@ -7,8 +7,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import libvirt
-
+from jvp.hypervisor.host import probe_libvirt
 from jvp.settings import Settings
 
 
@@ -18,25 +17,21 @@ def _result(check: str, status: str, detail: str) -> dict[str, Any]:
 
 def diagnose(settings: Settings) -> list[dict[str, Any]]:
     out = []
-    libvirt.registerErrorHandler(lambda *_: None, None)
-    conn = None
-    try:
-        conn = libvirt.open(settings.local_uri)
-        out.append(_result("libvirtd", "ok", f"{settings.local_uri} answers (libvirt "
-                           f"{conn.getLibVersion() // 1000000}.{conn.getLibVersion() // 1000 % 1000})"))
-    except libvirt.libvirtError as exc:
-        out.append(_result("libvirtd", "fail", f"{settings.local_uri}: {exc.get_error_message()} "
+    lv = probe_libvirt(settings.local_uri)
+    if lv["error"] is None:
+        out.append(_result("libvirtd", "ok", f"{settings.local_uri} answers (libvirt {lv['version']})"))
+    else:
+        out.append(_result("libvirtd", "fail", f"{settings.local_uri}: {lv['error']} "
                            "(start it: virtlogd -d && libvirtd -d, or `make run` does it)"))
     if os.path.exists("/dev/kvm"):
         usable = os.access("/dev/kvm", os.R_OK | os.W_OK)
         detail = "/dev/kvm present" + ("" if usable else " but not accessible to this user")
-        if conn is not None:
-            try:
-                conn.getDomainCapabilities(None, None, None, "kvm")
+        if lv["error"] is None:
+            if lv["kvm_error"] is None:
                 detail += "; libvirt offers domain type kvm (guests may still need the qemu fallback: " \
                           "JVP probes a real guest when domain_type is auto)"
-            except libvirt.libvirtError as exc:
-                detail += f"; libvirt refuses kvm: {exc.get_error_message()}"
+            else:
+                detail += f"; libvirt refuses kvm: {lv['kvm_error']}"
         out.append(_result("kvm", "ok" if usable else "warn", detail))
     else:
         out.append(_result("kvm", "warn", "no /dev/kvm: guests run under TCG emulation (slow but working)"))
@@ -55,6 +50,4 @@ def diagnose(settings: Settings) -> list[dict[str, Any]]:
         out.append(_result("data dir", "ok", f"{data} is writable"))
     except OSError as exc:
         out.append(_result("data dir", "fail", f"{data}: {exc.strerror}"))
-    if conn is not None:
-        conn.close()
     return out

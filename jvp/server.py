@@ -61,7 +61,9 @@ class JvpApplication(BaseApplication):
 
 
 def prepare(settings: Settings) -> Path | None:
-    """What runs once in the master before workers start: data dir, first admin token, task recovery."""
+    """What runs once in the master before workers start: the data dir and the first admin token. Task
+    recovery is not done here: every worker runs it when it builds the app (create_app ->
+    TaskService.recover), and a task whose worker dies later is interrupted when a worker next reads it."""
     from jvp.service.auth import TokenService
     from jvp.store import YamlMetadataStore
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ included, can be overridden by an environment variable named after its path: `do
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -16,6 +17,36 @@ from marshmallow import Schema, fields, validate, ValidationError, RAISE, post_l
 
 DEFAULT_CONFIG_PATH = "/etc/jvp/config.yaml"
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _share_dir() -> Path:
+    """Where a (non-editable) install put JVP's data files (setup.cfg data_files: share/jvp/...): found
+    through the installed distribution's file list, so venvs, --user and --prefix installs all work."""
+    try:
+        from importlib.metadata import PackageNotFoundError, distribution
+        dist = distribution("jvp")
+        for f in dist.files or ():
+            if f.parts[-3:-1] == ("jvp", "metadata_schema") and "share" in f.parts:
+                return Path(str(dist.locate_file(f))).resolve().parent.parent
+    except (ImportError, PackageNotFoundError, OSError):
+        pass
+    return Path(sys.prefix) / "share" / "jvp"
+
+
+def default_schema_dir() -> str:
+    """The checkout's metadata_schema/ when JVP runs from a checkout (editable install), else the copy
+    installed with the package."""
+    checkout = REPO_ROOT / "metadata_schema"
+    return str(checkout if (REPO_ROOT / "setup.cfg").is_file() and checkout.is_dir()
+               else _share_dir() / "metadata_schema")
+
+
+def default_web_dir() -> str:
+    """The checkout's web/out (built by `make web`) when JVP runs from a checkout, else <share>/jvp/web,
+    where an installer copies the built UI (README: Configuration)."""
+    checkout = REPO_ROOT / "web"
+    return str(checkout / "out" if (REPO_ROOT / "setup.cfg").is_file() and checkout.is_dir()
+               else _share_dir() / "web")
 
 
 class ConfigError(Exception):
@@ -80,13 +111,21 @@ class SettingsSchema(_Strict):
     threads = fields.Integer(load_default=16, validate=validate.Range(min=1, max=256))
     node_timeout_s = fields.Float(load_default=5.0, validate=validate.Range(min=0.1, max=120))
     task_workers = fields.Integer(load_default=4, validate=validate.Range(min=1, max=64))
+    # Finished task records are pruned (at start-up and then every few minutes) once older than this many
+    # days or beyond the newest task_retention_count finished ones; pending/running tasks never are.
+    task_retention_days = fields.Float(load_default=30.0, validate=validate.Range(min=0.01, max=3650))
+    task_retention_count = fields.Integer(load_default=1000, validate=validate.Range(min=10, max=100000))
     domain_type = fields.String(load_default="auto", validate=validate.OneOf(["auto", "kvm", "qemu"]))
     cpu_mode = fields.String(load_default="auto", validate=validate.OneOf(
         ["auto", "host-model", "host-passthrough", "maximum", "none"]))
     log_level = fields.String(load_default="info", validate=validate.OneOf(
         ["debug", "info", "warning", "error"]))
-    web_dir = fields.String(load_default=str(REPO_ROOT / "web" / "out"))
-    schema_dir = fields.String(load_default=str(REPO_ROOT / "metadata_schema"))
+    web_dir = fields.String(load_default=default_web_dir)
+    schema_dir = fields.String(load_default=default_schema_dir)
+    # Where node fixture files of libvirt's test driver (test:///<file>.xml) may live besides the demo's
+    # own (jvp/demo/); empty means <data_dir>/test-fixtures. Any other test:/// file is refused.
+    test_fixtures_dir = fields.String(load_default="", validate=validate.Regexp(
+        r"^(/.*)?$", error="An absolute path, or empty for <data_dir>/test-fixtures."))
     demo = fields.Boolean(load_default=False)
 
     @post_load
@@ -118,17 +157,24 @@ class Settings:
     threads: int
     node_timeout_s: float
     task_workers: int
+    task_retention_days: float
+    task_retention_count: int
     domain_type: str
     cpu_mode: str
     log_level: str
     web_dir: str
     schema_dir: str
+    test_fixtures_dir: str
     demo: bool
     source: dict = field(default_factory=dict, compare=False)  # key -> where its value came from
 
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir)
+
+    @property
+    def test_fixtures_path(self) -> Path:
+        return Path(self.test_fixtures_dir) if self.test_fixtures_dir else self.data_path / "test-fixtures"
 
     @property
     def listen_host(self) -> str:
@@ -189,8 +235,8 @@ def load_settings(config_path: str | None = None, env: Mapping[str, str] | None 
                 value = yaml.safe_load(env[name]) if env[name] != "" else None
             except yaml.YAMLError:
                 value = env[name]
-            if leaf[-1] in ("listen", "data_dir", "local_uri", "web_dir", "schema_dir", "tls_cert",
-                            "tls_key", "log_level", "domain_type", "cpu_mode"):
+            if leaf[-1] in ("listen", "data_dir", "local_uri", "web_dir", "schema_dir", "test_fixtures_dir",
+                            "tls_cert", "tls_key", "log_level", "domain_type", "cpu_mode"):
                 value = env[name]  # strings stay strings ("0.0.0.0:7777" is not YAML sexagesimal)
             target = raw
             for part in leaf[:-1]:

@@ -6,23 +6,27 @@ set -euo pipefail
 log() { echo "[host-setup] $*"; }
 
 PKGS=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils libvirt-dev pkg-config gcc
-      python3-dev python3-venv dnsmasq-base iproute2 ovmf openssh-client nodejs npm chromium
+      python3-dev python3-venv dnsmasq-base iproute2 ovmf openssh-client chromium
       curl jq)  # curl + jq: the README's curl sessions (the VM session polls tasks with jq)
+# Node.js (>= 20.9 for Next 16) is handled by scripts/ensure-node.sh below: apt's is 18 on Debian 12.
 
 need_install=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need_install+=("$p")
 done
-# Node may come from another source (e.g. nodesource or a preinstalled binary): accept any node >= 18.
-if command -v node >/dev/null && node -e 'process.exit(parseInt(process.versions.node)>=18?0:1)'; then
-  need_install=("${need_install[@]/nodejs}"); need_install=("${need_install[@]/npm}")
-fi
-# Python headers/venv may come from a non-Debian python (pyenv): only needed when python3 lacks venv.
-if python3 -c 'import venv, sysconfig, os; assert os.path.exists(sysconfig.get_paths()["include"] + "/Python.h")' 2>/dev/null; then
-  need_install=("${need_install[@]/python3-dev}"); need_install=("${need_install[@]/python3-venv}")
-fi
+# Python headers/venv may come from a non-Debian python (pyenv): each is skipped only when python3 really
+# has it. `import venv` succeeds on Debian without python3-venv while `python3 -m venv` then fails for lack
+# of ensurepip, so ensurepip is what is checked.
+drop=()
+python3 -c 'import sysconfig, os; assert os.path.exists(sysconfig.get_paths()["include"] + "/Python.h")' \
+  2>/dev/null && drop+=(python3-dev)
+python3 -c 'import ensurepip, venv' 2>/dev/null && drop+=(python3-venv)
 clean=()
-for p in "${need_install[@]}"; do [ -n "$p" ] && clean+=("$p"); done
+for p in "${need_install[@]}"; do
+  [ -n "$p" ] || continue
+  for d in "${drop[@]}"; do [ "$p" = "$d" ] && continue 2; done
+  clean+=("$p")
+done
 if [ "${#clean[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then echo "[host-setup] need root to install: ${clean[*]}" >&2; exit 1; fi
   log "installing: ${clean[*]}"
@@ -30,6 +34,10 @@ if [ "${#clean[@]}" -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${clean[@]}" >/dev/null
 fi
+
+# Node >= 20.9 for the web build (own toolchain under /opt/jvp-node when the machine's node is older).
+source "$(dirname "$0")/ensure-node.sh"
+ensure_node
 
 [ "$(id -u)" = 0 ] || { log "not root: skipping libvirtd set-up"; exit 0; }
 [ -z "${JVP_SETUP_NO_DAEMONS:-}" ] || exit 0

@@ -19,7 +19,10 @@ class GetConsoleRequest(RequestSchema):
 # mutating: handing out access to a VM's console is audited (the answer, with the token, is never logged)
 @registry.action("get-vm-console", request=GetConsoleRequest, response=ConsoleTicketResponse, role=Role.OPERATOR,
                  tag="vm", mutating=True,
-                 errors=("NodeNotFound", "NodeUnreachable", "VmNotFound", "InvalidState", "ConsoleNotAvailable"))
+                 errors=("NodeNotFound", "NodeUnreachable", "VmNotFound", "InvalidState", "ConsoleNotAvailable",
+                         "ConsoleUnreachable", "SshHostKeyUnknown", "SshHostKeyMismatch", "NodeAuthFailed"))
 def get_vm_console(ctx, req):
-    """A single-use token for the VM's VNC or serial console: open ws_url as a websocket before expires_at."""
+    """A single-use token for the VM's VNC or serial console: open ws_url as a websocket before expires_at.
+    For VNC the connection to the display (direct, or the SSH tunnel of a qemu+ssh node) is opened and closed
+    first, so an unreachable display or an SSH host key or login problem is this call's error."""
     return ctx.services.consoles.issue(req["node"], req["name"], req["type"], ctx.principal)

@@ -63,6 +63,33 @@ def load_request(action: Action, raw: Any) -> dict[str, Any]:
                            details={"field_errors": fe}) from exc
 
 
+# No action takes JSON nested deeper than a few levels; a deeper body (e.g. `[[[[...` under the size limit)
+# is refused before any recursive code (validation, audit redaction) sees it.
+MAX_JSON_DEPTH = 32
+
+
+def _too_deep() -> InvalidInput:
+    return InvalidInput(f"the request body nests JSON deeper than {MAX_JSON_DEPTH} levels",
+                       code="JsonTooDeep", details={"max_depth": MAX_JSON_DEPTH})
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """True when arrays/objects nest deeper than `limit` (iterative: safe for any depth)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
 def _read_json_body() -> dict[str, Any]:
     ctype = (request.mimetype or "").lower()
     if ctype.startswith("multipart/"):
@@ -73,8 +100,12 @@ def _read_json_body() -> dict[str, Any]:
         return {}
     try:
         body = json.loads(data)
+    except RecursionError:
+        raise _too_deep() from None  # nested deeper than the parser goes
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"the request body is not valid JSON: {exc}", code="InvalidJson") from exc
+    if _depth_exceeds(body, MAX_JSON_DEPTH):
+        raise _too_deep()
     if not isinstance(body, dict):
         raise InvalidInput(f"the request body must be a JSON object, not {type(body).__name__}",
                            code="InvalidJson")
@@ -123,9 +154,11 @@ def register(app: Flask, registry: ActionRegistry, services: Any) -> None:
             hint = f"; did you mean {', '.join(close)}?" if close else "; see GET /api/openapi.json"
             raise NotFound(f"unknown action '{action_name}'{hint}", code="UnknownAction",
                            details={"action": action_name, "suggestions": close})
+        # Set before authenticating: a mutating call refused with 401 is audited too (no token name, no
+        # request body: nothing of the presented credential is written).
+        g.action = action
         principal = authenticate()
         setattr(g, g_principal_key, principal)
-        g.action = action
         if principal.role < action.role:
             raise Forbidden(f"action '{action.name}' needs the {action.role} role; token "
                             f"'{principal.name}' has {principal.role}", code="Forbidden",

@@ -55,6 +55,15 @@ class NetworkHostRequest(RequestSchema):
     hostname = fields.String(validate=validate.Length(min=1, max=63))
 
 
+class RemoveNetworkHostRequest(RequestSchema):
+    node = NodeRef()
+    name = Name(metadata={"description": "the network"})
+    ip = fields.String(required=True, metadata={"description": "the reserved address"}, **_ADDR)
+    mac = fields.String(validate=validate.Length(min=1, max=32), metadata={
+        "description": "narrows the match; leave it out for a reservation that has no MAC"})
+    hostname = fields.String(validate=validate.Length(min=1, max=63))
+
+
 @registry.action("list-networks", request=NetworkNodeRequest, response=NetworkListResponse, role=Role.VIEWER, tag=TAG,
                  errors=("NodeNotFound", "NodeUnreachable"))
 def list_networks(ctx, req):
@@ -128,12 +137,14 @@ def add_network_host(ctx, req):
                                                       req.get("hostname"))}
 
 
-@registry.action("remove-network-host", request=NetworkHostRequest, response=NetworkResponse, role=Role.ADMIN,
-                 tag=TAG, errors=NOT_FOUND + ("InvalidMac", "NetworkHostNotFound"))
+@registry.action("remove-network-host", request=RemoveNetworkHostRequest, response=NetworkResponse,
+                 role=Role.ADMIN, tag=TAG,
+                 errors=NOT_FOUND + ("InvalidMac", "InvalidIp", "NetworkHostNotFound", "NetworkHostAmbiguous"))
 def remove_network_host(ctx, req):
-    """Drop a static DHCP reservation, live and in the persistent config."""
-    return {"network": ctx.services.networks.remove_host(req["node"], req["name"], req["mac"], req["ip"],
-                                                         req.get("hostname"))}
+    """Drop the static DHCP reservation of an address (narrowed by mac/hostname when given), live and in the
+    persistent config."""
+    return {"network": ctx.services.networks.remove_host(req["node"], req["name"], req["ip"], mac=req.get("mac"),
+                                                         hostname=req.get("hostname"))}
 
 
 @registry.action("list-network-sources", request=NetworkNodeRequest, response=NetworkSourcesResponse, role=Role.VIEWER,

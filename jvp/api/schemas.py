@@ -38,6 +38,13 @@ def NodeRef(**kwargs: Any) -> fields.String:  # noqa: N802
                          metadata={"description": "node name (default: local)"}, **kwargs)
 
 
+def NodeFilter(**kwargs: Any) -> fields.String:  # noqa: N802
+    """An optional node filter of a list action (absent: every node); validated like NodeRef, so a malformed
+    name is a 400, never a store error."""
+    return fields.String(validate=_valid_name, metadata={"description": "node name (default: all nodes)"},
+                         **kwargs)
+
+
 def Labels(**kwargs: Any) -> fields.Dict:  # noqa: N802
     return fields.Dict(keys=fields.String(validate=validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$")),
                        values=fields.String(validate=validate.Length(max=256)),

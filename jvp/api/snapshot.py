@@ -34,8 +34,10 @@ class ListSnapshotsRequest(RequestSchema):
 
 
 class RevertSnapshotRequest(SnapshotRef):
-    start = fields.Boolean(load_default=False, metadata={
-        "description": "run the VM afterwards (default: the state the snapshot recorded)"})
+    start = fields.Boolean(load_default=None, allow_none=True, metadata={
+        "description": "true: run the VM afterwards; false: do not let it run (a disk-only revert leaves it "
+                       "stopped, a memory revert paused); left out (or null): the state the snapshot recorded "
+                       "(revert_state)"})
 
 
 class DeleteSnapshotRequest(SnapshotRef):
@@ -85,9 +87,10 @@ def describe_snapshot(ctx, req):
 @registry.action("revert-snapshot", request=RevertSnapshotRequest, response=SnapshotRevertResponse,
                  role=Role.OPERATOR, tag=TAG, errors=(*LOOKUP, "ResourceBusy", "InvalidState"))
 def revert_snapshot(ctx, req):
-    """Return the VM to the snapshot; it ends in the recorded state (running with memory, else stopped), or
-    running with start."""
-    return ctx.services.snapshots.revert(req["node"], req["vm"], req["name"], req["start"],
+    """Return the VM to the snapshot; it ends in the state the snapshot recorded (revert_state: with memory it
+    resumes where it was, without it a VM recorded running boots from the reverted disks), unless start says
+    otherwise (true: running; false: stopped, or paused with its memory loaded)."""
+    return ctx.services.snapshots.revert(req["node"], req["vm"], req["name"], req.get("start"),
                                          created_by=ctx.principal.name, request_id=ctx.request_id)
 
 
@@ -102,8 +105,8 @@ def delete_snapshot(ctx, req):
 @registry.action("clone-from-snapshot", request=CloneFromSnapshotRequest, response=TaskResponse,
                  role=Role.OPERATOR, tag=TAG, status=202,
                  errors=(*LOOKUP, "NodeInMaintenance", "VmExists", "VolumeExists", "StoragePoolNotFound",
-                         "StoragePoolInactive", "SnapshotIncomplete", "DiskNotReadable", "InsufficientSpace",
-                         "ResourceBusy"))
+                         "StoragePoolInactive", "FormatNotSupported", "NotSupported", "SnapshotIncomplete",
+                         "DiskNotReadable", "InsufficientSpace", "ResourceBusy"))
 def clone_from_snapshot(ctx, req):
     """A new, independent VM from every disk's state at the snapshot (task), with a new UUID, new MACs and
     a new cloud-init instance id."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from jvp.api.actions import Role, registry
-from jvp.api.schemas import RequestSchema
+from jvp.api.schemas import NodeFilter, RequestSchema
 from jvp.entity.task import STATES, TaskListResponse, TaskResponse
 
 TAG = "task"
@@ -14,7 +14,9 @@ TASK_ID = dict(required=True, validate=validate.Regexp(r"^[a-f0-9-]{8,64}$", err
 class ListTasksRequest(RequestSchema):
     state = fields.String(validate=validate.OneOf(STATES))
     kind = fields.String(validate=validate.Length(max=64))
-    node = fields.String(validate=validate.Length(max=63))
+    node = NodeFilter()
+    limit = fields.Integer(validate=validate.Range(min=1, max=100000),
+                           metadata={"description": "at most this many tasks (the newest)"})
 
 
 class TaskIdRequest(RequestSchema):
@@ -23,8 +25,10 @@ class TaskIdRequest(RequestSchema):
 
 @registry.action("list-tasks", request=ListTasksRequest, response=TaskListResponse, role=Role.VIEWER, tag=TAG)
 def list_tasks(ctx, req):
-    """Tasks of every process, newest first."""
-    return ctx.services.tasks.list(state=req.get("state"), kind=req.get("kind"), node=req.get("node"))
+    """Tasks of every process, newest first (finished ones are kept for task_retention_days, at most
+    task_retention_count of them)."""
+    return ctx.services.tasks.list(state=req.get("state"), kind=req.get("kind"), node=req.get("node"),
+                                   limit=req.get("limit"))
 
 
 @registry.action("describe-task", request=TaskIdRequest, response=TaskResponse, role=Role.VIEWER, tag=TAG,

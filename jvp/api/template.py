@@ -4,7 +4,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from jvp.api.actions import Role, registry
-from jvp.api.schemas import Name, NodeRef, RequestSchema
+from jvp.api.schemas import Name, NodeFilter, NodeRef, RequestSchema
 from jvp.api.storage_pool import Ref
 from jvp.entity.task import TaskResponse
 from jvp.entity.template import (SOURCE_TYPES, TemplateDeleteResponse, TemplateListResponse, TemplateResponse,
@@ -71,7 +71,7 @@ class TemplateRef(RequestSchema):
 
 
 class ListTemplatesRequest(RequestSchema):
-    node = fields.String(validate=validate.Length(min=1, max=63), metadata={"description": "default: all nodes"})
+    node = NodeFilter()
     pool = Ref(required=False, metadata={"description": "only the templates of this storage pool"})
 
 
@@ -134,9 +134,10 @@ def update_template(ctx, req):
 
 
 @registry.action("delete-template", request=TemplateRef, response=TemplateDeleteResponse, role=Role.ADMIN,
-                 tag=TAG, errors=(*LOOKUP, "TemplateInUse", "ResourceBusy"))
+                 tag=TAG, errors=(*LOOKUP, "TemplateInUse", "TemplateUsageUnknown", "ResourceBusy"))
 def delete_template(ctx, req):
-    """Delete a template and its images; 409 TemplateInUse lists the volumes and VMs still on it."""
+    """Delete a template and its images; 409 TemplateInUse lists the volumes and VMs still on it, 409
+    TemplateUsageUnknown names the storage pools (inactive or unreadable) that could hide such a volume."""
     return ctx.services.templates.delete(req["node"], req["name"])
 
 

@@ -17,7 +17,7 @@ CREATE_ERRORS = ("NodeInMaintenance", "VmExists", "NodeCapacityExceeded", "Stora
                  "StoragePoolInactive", "VolumeNotFound", "VolumeExists", "VolumeInUse", "VolumeIsTemplate",
                  "NetworkNotFound", "NetworkInactive", "BridgeNotFound", "InterfaceNotFound", "InvalidMac",
                  "MacInUse", "KeypairNotFound", "InvalidSshKey", "InvalidUserData", "IpOutsideNetwork",
-                 "IpInDhcpRange", "ResourceBusy")
+                 "IpInDhcpRange", "ResourceBusy", "TemplateNotFound", "TemplateImageMissing")
 
 
 @registry.action("create-vm", request=CreateVmRequest, response=TaskResponse, role=Role.OPERATOR, tag=TAG,
@@ -94,9 +94,10 @@ def modify_vm(ctx, req):
 
 @registry.action("attach-volume", request=AttachVolumeRequest, response=VmDeviceResponse, role=Role.OPERATOR,
                  tag=TAG, errors=(*LOOKUP, "StoragePoolNotFound", "VolumeNotFound", "VolumeInUse",
-                                  "InvalidDeviceChange"))
+                                  "VolumeIsTemplate", "InvalidDeviceChange"))
 def attach_volume(ctx, req):
-    """Attach a volume as a disk, live and in the config."""
+    """Attach a volume as a disk, live and in the config; never a template's image, a volume another VM uses
+    or one that backs linked clones (written to, it would corrupt them)."""
     return ctx.services.vms.attach_volume(req["node"], req["name"], req["pool"], req["volume"], req.get("target"),
                                           req["bus"])
 

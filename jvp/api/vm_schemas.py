@@ -5,7 +5,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate
 
-from jvp.api.schemas import Labels, Name, NodeRef, RequestSchema
+from jvp.api.schemas import Labels, Name, NodeFilter, NodeRef, RequestSchema
 from jvp.entity.vm import CPU_MODES, FIRMWARES, NIC_MODELS, STATES
 
 GIB_MAX = 64 * 1024
@@ -139,7 +139,7 @@ class VmRef(RequestSchema):
 
 
 class ListVmsRequest(RequestSchema):
-    node = fields.String(validate=validate.Length(min=1, max=63), metadata={"description": "default: all nodes"})
+    node = NodeFilter()
     state = fields.String(validate=validate.OneOf(STATES))
     label = fields.String(validate=validate.Length(min=1, max=320), metadata={"description": "key or key=value"})
 

@@ -13,7 +13,7 @@ MODES = ("nat", "route", "isolated", "open", "bridge")
 
 @dataclass(frozen=True)
 class DhcpHost:
-    mac: str
+    mac: str | None  # None: a reservation by name and address only (made outside JVP)
     ip: str
     hostname: str | None = None
 

@@ -110,7 +110,9 @@ class VirtualizationSchema(ResponseSchema):
     kvm_usable = fields.Boolean(allow_none=True, metadata={
         "description": "a KVM guest really runs here (probed once; null until probed)"})
     domain_types = fields.List(fields.String())
-    nested = fields.Boolean(allow_none=True)
+    nested = fields.Boolean(allow_none=True, metadata={
+        "description": "guests can run hypervisors of their own: the host-model CPU of the kvm domain "
+                       "capabilities exposes vmx/svm (false without KVM; null when libvirt cannot tell)"})
     iommu = fields.Boolean(allow_none=True)
 
 

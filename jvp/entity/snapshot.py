@@ -28,7 +28,8 @@ class SnapshotSchema(ResponseSchema):
     current = fields.Boolean(required=True, metadata={"description": "the snapshot the VM last took or reverted to"})
     location = fields.String(required=True, metadata={"description": "internal (qcow2) or external"})
     revert_state = fields.String(required=True, metadata={
-        "description": "the state a revert leaves the VM in without `start`: running/paused (memory), else stopped"})
+        "description": "the state a revert leaves the VM in without `start`: the state recorded (running, paused "
+                       "or stopped); with memory the VM resumes where it was, without it boots from the disks"})
     quiesced = fields.Boolean(allow_none=True, metadata={
         "description": "disk-only snapshot of a running VM: the guest's filesystems were frozen (null otherwise)"})
     system_disk = fields.String(allow_none=True)

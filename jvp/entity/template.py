@@ -1,6 +1,6 @@
 """Template (SPEC 2.4): a read-only base image in a pool's `_templates_` directory plus its metadata.
 
-The response schemas of the template actions. The metadata file's own shape is metadata_schema/template.v1.yaml.
+The response schemas of the template actions. The metadata file's own shape is metadata_schema/template.v2.yaml.
 """
 from __future__ import annotations
 
@@ -34,8 +34,11 @@ class TemplateSourceSchema(ResponseSchema):
     type = fields.String(required=True, metadata={"description": "|".join(SOURCE_TYPES)})
     url = fields.String(allow_none=True)
     checksum_url = fields.String(allow_none=True)
-    checksum = fields.String(allow_none=True, metadata={"description": "sha256:<hex> (or sha512:) of the image"})
-    verified = fields.Boolean(metadata={"description": "the checksum was given or published and matched"})
+    checksum = fields.String(allow_none=True, metadata={
+        "description": "sha256:<hex> of the image (always a sha256, computed while the image was read)"})
+    verified_checksum = fields.String(allow_none=True, metadata={
+        "description": "the digest the image was verified with when it is not a sha256 (sha512:<hex>)"})
+    verified = fields.Boolean(metadata={"description": "a given or published checksum matched the image"})
     etag = fields.String(allow_none=True)
     last_modified = fields.String(allow_none=True)
     length = fields.Integer(allow_none=True)
@@ -83,6 +86,7 @@ class TemplatePreviousSchema(ResponseSchema):
     virtual_size = fields.Integer(allow_none=True)
     version = fields.Integer(required=True)
     checksum = fields.String(allow_none=True)
+    verified_checksum = fields.String(allow_none=True)
     etag = fields.String(allow_none=True)
     last_modified = fields.String(allow_none=True)
     url = fields.String(allow_none=True)

@@ -133,7 +133,7 @@ class VmSchema(VmSummarySchema):
     firmware = fields.String(allow_none=True)
     created_by = fields.String(allow_none=True)
     keypairs = fields.List(fields.String())
-    uptime_s = fields.Integer(allow_none=True, metadata={
+    uptime = fields.Integer(allow_none=True, metadata={
         "description": "seconds since JVP started the domain (null when stopped or started outside JVP)"})
     started_at = fields.String(allow_none=True)
     disks = fields.List(fields.Nested(VmDiskSchema), required=True)

@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import Future, TimeoutError as FutureTimeout
 from typing import Callable, TypeVar
 
 import libvirt
 
 from jvp.errors import JvpError, NodeUnreachable
-from jvp.hypervisor.errors import is_connection_error, libvirt_details
+from jvp.hypervisor.errors import is_connection_error, libvirt_details, map_libvirt_error
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -56,26 +57,44 @@ def start_event_loop() -> None:
 
 
 class NodeConnection:
-    """The shared connection to one node."""
+    """The shared connection to one node.
 
-    def __init__(self, node: str, uri: str):
+    Opening runs in a thread of its own, outside the lock: a caller waits for it at most `open_timeout_s`
+    and then gets NodeUnreachable, while the open goes on in the background (one per node at a time) and is
+    used by whoever comes next once it succeeds. A node that accepts TCP but never answers therefore costs
+    each caller at most the timeout, and never blocks callers of other nodes or of this one beyond it."""
+
+    def __init__(self, node: str, uri: str, open_timeout_s: float | None = None):
         self.node = node
         self.uri = uri
+        self.open_timeout_s = open_timeout_s
         self._conn: libvirt.virConnect | None = None
         self._dead = False
         self._lock = threading.Lock()
+        self._opening: Future | None = None
+        self._generation = 0  # bumped by close(): an open that finishes after it is discarded
         self._last_failure: tuple[float, JvpError] | None = None
         self.last_error: str | None = None
 
     # -- opening ------------------------------------------------------------------------------------
+    def _error_text(self, exc: libvirt.libvirtError) -> str:
+        text = exc.get_error_message() or str(exc)
+        if self.uri.startswith("test://") and self.uri != "test:///default":
+            # The test driver's parse error quotes the file's content after its first line: keep only
+            # "<file>:<line>: <problem>", never what the file holds.
+            text = text.splitlines()[0] if text else text
+        return text
+
     def _open(self) -> libvirt.virConnect:
         start_event_loop()
         try:
             conn = libvirt.open(self.uri)
         except libvirt.libvirtError as exc:
-            raise NodeUnreachable(f"cannot connect to node '{self.node}' at {self.uri}: "
-                                  f"{exc.get_error_message()}",
-                                  details={"node": self.node, "uri": self.uri, **libvirt_details(exc)}) from exc
+            text = self._error_text(exc)
+            details = libvirt_details(exc)
+            details["libvirt_error"]["message"] = text
+            raise NodeUnreachable(f"cannot connect to node '{self.node}' at {self.uri}: {text}",
+                                  details={"node": self.node, "uri": self.uri, **details}) from exc
         if conn is None:  # pragma: no cover - old bindings returned None instead of raising
             raise NodeUnreachable(f"cannot connect to node '{self.node}' at {self.uri}",
                                   details={"node": self.node, "uri": self.uri})
@@ -89,12 +108,38 @@ class NodeConnection:
             pass
         return conn
 
+    def _run_open(self, fut: Future, generation: int) -> None:
+        """In the opening thread: open, then install the connection (unless close() came meanwhile)."""
+        try:
+            conn = self._open()
+        except BaseException as exc:  # noqa: BLE001 - handed to every waiting caller
+            with self._lock:
+                self._opening = None
+                if isinstance(exc, JvpError):
+                    self._last_failure = (time.monotonic(), exc)
+                    self.last_error = exc.message
+            fut.set_exception(exc)
+            return
+        with self._lock:
+            self._opening = None
+            stale = generation != self._generation
+            if not stale:
+                self._conn, self._dead, self._last_failure, self.last_error = conn, False, None, None
+        if stale:
+            self._close_quietly(conn)
+            fut.set_exception(NodeUnreachable(f"the connection to node '{self.node}' was closed while it "
+                                              "was being opened; try again",
+                                              details={"node": self.node, "uri": self.uri}))
+            return
+        fut.set_result(conn)
+
     def _closed(self, _conn, reason, _opaque) -> None:
         log.warning("connection to node %s closed (reason %s)", self.node, reason)
         self._dead = True
 
     def get(self) -> libvirt.virConnect:
-        """The live connection, reopened if it died. Raises NodeUnreachable."""
+        """The live connection, reopened if it died. Raises NodeUnreachable (also when opening takes
+        longer than open_timeout_s)."""
         with self._lock:
             conn = self._conn
             if conn is not None and not self._dead:
@@ -105,21 +150,25 @@ class NodeConnection:
                     pass
             if conn is not None:
                 self._discard(conn)
-            if self._last_failure and time.monotonic() - self._last_failure[0] < REOPEN_BACKOFF_S:
-                raise self._last_failure[1]
-            try:
-                self._conn = self._open()
-            except JvpError as exc:
-                self._last_failure = (time.monotonic(), exc)
-                self.last_error = exc.message
-                raise
-            self._dead = False
-            self._last_failure = None
-            self.last_error = None
-            return self._conn
+            fut = self._opening
+            if fut is None:
+                if self._last_failure and time.monotonic() - self._last_failure[0] < REOPEN_BACKOFF_S:
+                    raise self._last_failure[1]
+                fut = self._opening = Future()
+                threading.Thread(target=self._run_open, args=(fut, self._generation), daemon=True,
+                                 name=f"libvirt-open-{self.node}").start()
+        try:
+            return fut.result(timeout=self.open_timeout_s)
+        except FutureTimeout:
+            err = NodeUnreachable(f"cannot connect to node '{self.node}' at {self.uri}: no answer within "
+                                  f"{self.open_timeout_s:g}s (the node accepts connections but libvirt does "
+                                  "not respond)",
+                                  details={"node": self.node, "uri": self.uri, "timeout_s": self.open_timeout_s})
+            self.last_error = err.message
+            raise err from None
 
-    def _discard(self, conn: libvirt.virConnect) -> None:
-        self._conn = None
+    @staticmethod
+    def _close_quietly(conn: libvirt.virConnect) -> None:
         try:
             conn.unregisterCloseCallback()
         except libvirt.libvirtError:
@@ -128,6 +177,10 @@ class NodeConnection:
             conn.close()
         except libvirt.libvirtError:
             pass
+
+    def _discard(self, conn: libvirt.virConnect) -> None:
+        self._conn = None
+        self._close_quietly(conn)
 
     def mark_dead(self, conn: libvirt.virConnect) -> None:
         with self._lock:
@@ -158,6 +211,15 @@ class NodeConnection:
                     raise
             raise self._unreachable(exc) from exc
 
+    def call_mapped(self, fn: Callable[[libvirt.virConnect], T], *, retry: bool = False,
+                    kind: str | None = None, obj: str | None = None, action: str | None = None) -> T:
+        """call(), with libvirt errors turned into JvpErrors naming the resource (the one error table), so
+        that services never handle libvirt exceptions themselves."""
+        try:
+            return self.call(fn, retry=retry)
+        except libvirt.libvirtError as exc:
+            raise map_libvirt_error(exc, node=self.node, kind=kind, name=obj, action=action) from exc
+
     def _unreachable(self, exc: libvirt.libvirtError) -> NodeUnreachable:
         self.last_error = exc.get_error_message()
         return NodeUnreachable(f"lost the connection to node '{self.node}' ({self.uri}): "
@@ -166,6 +228,7 @@ class NodeConnection:
 
     def close(self) -> None:
         with self._lock:
+            self._generation += 1
             if self._conn is not None:
                 self._discard(self._conn)
 
@@ -173,9 +236,10 @@ class NodeConnection:
 class ConnectionPool:
     """Every node's NodeConnection, keyed by node name; replaced when a node's URI changes."""
 
-    def __init__(self) -> None:
+    def __init__(self, open_timeout_s: float | None = None) -> None:
         self._conns: dict[str, NodeConnection] = {}
         self._lock = threading.Lock()
+        self.open_timeout_s = open_timeout_s  # the setting node_timeout_s: bound on opening a connection
 
     def get(self, node: str, uri: str) -> NodeConnection:
         with self._lock:
@@ -183,7 +247,7 @@ class ConnectionPool:
             if nc is None or nc.uri != uri:
                 if nc is not None:
                     nc.close()
-                nc = self._conns[node] = NodeConnection(node, uri)
+                nc = self._conns[node] = NodeConnection(node, uri, self.open_timeout_s)
             return nc
 
     def forget(self, node: str) -> None:

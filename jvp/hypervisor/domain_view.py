@@ -178,7 +178,7 @@ def describe(root: etree._Element, *, node: str, state: str, persistent: bool, a
         "created_by": facts.created_by,
         "keypairs": facts.keypairs,
         "started_at": started,
-        "uptime_s": uptime,
+        "uptime": uptime,
         "disks": disk_views(root, volumes),
         "nics": nic_views(root, ips),
         "graphics": graphics_views(root),

@@ -38,7 +38,9 @@ TABLE.update({
     libvirt.VIR_ERR_STORAGE_VOL_EXIST: ("VolumeExists", 409),
     libvirt.VIR_ERR_NETWORK_EXIST: ("NetworkExists", 409),
     libvirt.VIR_ERR_STORAGE_POOL_BUILT: ("StoragePoolExists", 409),
-    libvirt.VIR_ERR_OPERATION_TIMEOUT: ("NodeTimeout", 504),
+    # A job on a reachable node that timed out (mostly "cannot acquire state change lock": another job
+    # holds the domain). SPEC §1 has no 504 class; it is a conflict with work in progress: retry later.
+    libvirt.VIR_ERR_OPERATION_TIMEOUT: ("OperationTimeout", 409),
     libvirt.VIR_ERR_AGENT_UNRESPONSIVE: ("GuestAgentUnavailable", 422),
     libvirt.VIR_ERR_AGENT_UNSYNCED: ("GuestAgentUnavailable", 422),
     libvirt.VIR_ERR_OPERATION_ABORTED: ("Cancelled", 409),

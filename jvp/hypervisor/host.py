@@ -4,9 +4,10 @@ Every figure comes from libvirt; what a driver cannot tell is reported as null, 
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import libvirt
+from lxml import etree
 
 from jvp.hypervisor.xml import parse, text, integer, size_bytes
 
@@ -31,11 +32,12 @@ def memory_stats(conn: libvirt.virConnect) -> dict[str, int] | None:
 
 
 def host_facts(conn: libvirt.virConnect) -> dict[str, Any]:
-    """The figures list-nodes shows: one getInfo, one memory call, one bulk domain listing."""
+    """The figures list-nodes shows: one getInfo, one memory call, two bulk domain listings."""
     info = conn.getInfo()  # [arch, memory MiB, cpus, MHz, numa nodes, sockets, cores, threads]
     mem = memory_stats(conn)
-    domains = conn.listAllDomains(0)
-    running = sum(1 for d in domains if d.isActive())
+    # Two bulk listings (all, active): no per-domain RPC, however many VMs a remote node has.
+    total = len(conn.listAllDomains(0))
+    running = len(conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE))
     return {
         "hostname": conn.getHostname(),
         "hypervisor": f"{conn.getType()} {version_string(conn.getVersion())}",
@@ -43,7 +45,7 @@ def host_facts(conn: libvirt.virConnect) -> dict[str, Any]:
         "arch": info[0],
         "cpus": info[2],
         "memory_bytes": mem["total"] if mem and "total" in mem else info[1] * 1024 * 1024,
-        "vm_counts": {"running": running, "total": len(domains)},
+        "vm_counts": {"running": running, "total": total},
     }
 
 
@@ -54,7 +56,6 @@ def _cpu(conn: libvirt.virConnect, caps, info) -> dict[str, Any]:
     # The host CPU's full feature list (the model's own features expanded), when the driver can say.
     if cpu is not None and cpu.find("model") is not None:
         try:
-            from lxml import etree
             expanded = conn.baselineCPU([etree.tostring(cpu, encoding="unicode")],
                                         libvirt.VIR_CONNECT_BASELINE_CPU_EXPAND_FEATURES)
             exp = parse(expanded)
@@ -119,18 +120,68 @@ def _hugepages(conn: libvirt.virConnect, caps) -> list[dict[str, Any]]:
     return [{"size_kib": s, "total": totals.get(s), "free": free[s]} for s in huge]
 
 
-def _virtualization(conn: libvirt.virConnect, caps, flags: list[str]) -> dict[str, Any]:
-    kvm_domain = False
+VIRT_FLAGS = ("vmx", "svm")  # Intel VT-x, AMD-V
+_ON = ("require", "force", "optional")
+_OFF = ("disable", "forbid")
+
+
+def nested_from_domcaps(domcaps, expand_model: Callable[[str, str | None], set[str] | None]) -> bool | None:
+    """Whether guests of this node can run hypervisors of their own with hardware virtualization.
+
+    The rule (SPEC 2.1 "nested", from domain capabilities): the host-model CPU that libvirt offers to KVM
+    guests (`<cpu><mode name='host-model'>` of the kvm domain capabilities) exposes vmx or svm. libvirt
+    derives that CPU from what QEMU/KVM can give a guest, so it carries vmx/svm only when the kernel's KVM
+    module has nesting enabled (kvm_intel/kvm_amd nested=1); the host CPU merely having vmx/svm (what the
+    host capabilities say) is not enough. The features count as: those of the named model (expanded by
+    `expand_model(model, vendor)`), plus features with a require/force policy, minus disable/forbid ones.
+    None when it cannot be told (no host-model CPU, or its model cannot be expanded and names neither flag).
+    """
+    mode = domcaps.find("cpu/mode[@name='host-model']")
+    if mode is None or mode.get("supported") != "yes":
+        return None
+    policy = {f.get("name"): f.get("policy") for f in mode.findall("feature")}
+    if any(policy.get(f) in _ON for f in VIRT_FLAGS):
+        return True
+    model = text(mode, "model")
+    model_features = expand_model(model, text(mode, "vendor")) if model else set()
+    if model_features is None:
+        return False if all(policy.get(f) in _OFF for f in VIRT_FLAGS) else None
+    return any(f in model_features and policy.get(f) not in _OFF for f in VIRT_FLAGS)
+
+
+def _model_features(conn: libvirt.virConnect, arch: str | None) -> Callable[[str, str | None], set[str] | None]:
+    def expand(model: str, vendor: str | None) -> set[str] | None:
+        cpu = etree.Element("cpu")
+        if arch:
+            etree.SubElement(cpu, "arch").text = arch
+        etree.SubElement(cpu, "model").text = model
+        if vendor:
+            etree.SubElement(cpu, "vendor").text = vendor
+        try:
+            out = parse(conn.baselineCPU([etree.tostring(cpu, encoding="unicode")],
+                                         libvirt.VIR_CONNECT_BASELINE_CPU_EXPAND_FEATURES))
+        except libvirt.libvirtError:
+            return None
+        return {f.get("name") for f in out.findall("feature") if f.get("policy") in (None, *_ON)}
+    return expand
+
+
+def _virtualization(conn: libvirt.virConnect, caps) -> dict[str, Any]:
     arch = text(caps, "host/cpu/arch")
-    for guest in caps.findall("guest"):
-        if guest.find(f"arch[@name='{arch}']/domain[@type='kvm']") is not None:
-            kvm_domain = True
+    kvm_domain = any(guest.find(f"arch[@name='{arch}']/domain[@type='kvm']") is not None
+                     for guest in caps.findall("guest"))
+    nested: bool | None = False  # no KVM domain type: guests get no hardware virtualization at all
+    if kvm_domain:
+        try:
+            domcaps = parse(conn.getDomainCapabilities(None, arch, None, "kvm", 0))
+            nested = nested_from_domcaps(domcaps, _model_features(conn, arch))
+        except libvirt.libvirtError:
+            nested = None
     iommu = caps.find("host/iommu")
     return {
         "kvm_available": kvm_domain,
         "domain_types": sorted({d.get("type") for d in caps.findall("guest/arch/domain")}),
-        # vmx/svm in the host CPU's features means the host can offer hardware virtualization to guests.
-        "nested": ("vmx" in flags or "svm" in flags) if flags else None,
+        "nested": nested,
         "iommu": (iommu.get("support") == "yes") if iommu is not None else None,
     }
 
@@ -155,7 +206,7 @@ def host_summary(conn: libvirt.virConnect) -> dict[str, Any]:
         "memory": memory,
         "numa": _numa(conn, caps),
         "hugepages": _hugepages(conn, caps),
-        "virtualization": _virtualization(conn, caps, cpu["flags"]),
+        "virtualization": _virtualization(conn, caps),
     }
 
 
@@ -289,3 +340,24 @@ def node_vms(conn: libvirt.virConnect) -> list[dict[str, Any]]:
             "persistent": bool(dom.isPersistent()),
         })
     return sorted(out, key=lambda v: v["name"])
+
+
+# -- jvp check ---------------------------------------------------------------------------------------
+def probe_libvirt(uri: str) -> dict[str, Any]:
+    """For `jvp check` (a one-shot connection of its own): does `uri` answer, with which libvirt version,
+    and does it offer the kvm domain type. {"error", "version", "kvm_error"}: errors are libvirt's text."""
+    libvirt.registerErrorHandler(lambda *_: None, None)
+    try:
+        conn = libvirt.open(uri)
+    except libvirt.libvirtError as exc:
+        return {"error": exc.get_error_message(), "version": None, "kvm_error": None}
+    try:
+        v = conn.getLibVersion()
+        out: dict[str, Any] = {"error": None, "version": f"{v // 1000000}.{v // 1000 % 1000}", "kvm_error": None}
+        try:
+            conn.getDomainCapabilities(None, None, None, "kvm")
+        except libvirt.libvirtError as exc:
+            out["kvm_error"] = exc.get_error_message()
+        return out
+    finally:
+        conn.close()

@@ -13,7 +13,7 @@ import libvirt
 from lxml import etree
 
 from jvp.entity.network import DhcpHost, NetworkSpec
-from jvp.errors import Conflict, JvpError
+from jvp.errors import Conflict, JvpError, already_exists
 from jvp.hypervisor.domain_cache import domain_docs
 from jvp.hypervisor.errors import libvirt_details
 from jvp.hypervisor.listing import views_of
@@ -162,8 +162,17 @@ def _subnet_in_use(exc: libvirt.libvirtError, node: str, name: str) -> JvpError 
 
 
 def define_and_start(conn: libvirt.virConnect, xml: str, *, autostart: bool, node: str, name: str) -> None:
-    """Define, set autostart, start; a failure at any step removes what was made."""
-    net = conn.networkDefineXML(xml)
+    """Define, set autostart, start; a failure at any step removes what was made. A define refused
+    because a network of that name exists by now (defined by someone else since the caller's check: virsh,
+    another controller) is NetworkExists, and that network is left alone."""
+    try:
+        net = conn.networkDefineXML(xml)
+    except libvirt.libvirtError as exc:
+        try:
+            conn.networkLookupByName(name)
+        except libvirt.libvirtError:
+            raise exc from None
+        raise already_exists("network", name, node, code="NetworkExists", **libvirt_details(exc)) from exc
     try:
         net.setAutostart(1 if autostart else 0)
         net.create()

@@ -62,7 +62,9 @@ def node_views(conn: libvirt.virConnect, node: str) -> list[dict[str, Any]]:
         except libvirt.libvirtError as exc:
             if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:  # undefined while we looked
                 raise
-    return sorted(out, key=lambda v: (v["vm"], v["created_at"] or "", v["name"]))
+    # by VM only: the sort is stable, so each VM's snapshots keep their tree order (a parent before its
+    # children, which creation times alone do not give within one second)
+    return sorted(out, key=lambda v: v["vm"])
 
 
 def exists(conn: libvirt.virConnect, vm: str, name: str) -> bool:
@@ -141,21 +143,41 @@ def _drop_capture_facts(dom: libvirt.virDomain) -> None:
 
 
 @changes
-def revert(conn: libvirt.virConnect, vm: str, name: str, start: bool) -> str:
-    """Revert; the VM ends in the snapshot's recorded state, or running with `start`. FORCE: libvirt calls
-    a revert "risky" when it must start a new QEMU process (e.g. devices changed since the snapshot); the
-    caller asked to go back to the snapshot, which is exactly what that does."""
+def revert(conn: libvirt.virConnect, vm: str, name: str, start: bool | None) -> str:
+    """Revert; the VM ends in the state the snapshot recorded (`revert_state`), or as `start` says: True
+    running, False not running (a disk-only snapshot leaves it stopped, a memory one paused with its memory
+    loaded). Without memory libvirt applies the disks to a stopped VM and starts it only when asked
+    (REVERT_RUNNING / REVERT_PAUSED), which is how a VM recorded running comes back running. FORCE: libvirt
+    calls a revert "risky" when it must start a new QEMU process (e.g. devices changed since the snapshot);
+    the caller asked to go back to the snapshot, which is exactly what that does."""
     dom = lookup(conn, vm)
+    snap = _snap(dom, name)
+    recorded = sx.view(snap.getXMLDesc(0), vm=vm, node="", current=False)
+    if start is None:
+        want = recorded["revert_state"]
+    elif start:
+        want = "running"
+    else:
+        want = "paused" if recorded["has_memory"] else "stopped"
     flags = libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_FORCE
-    if start:
+    if want == "running":
         flags |= libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING
-    dom.revertToSnapshot(_snap(dom, name), flags)
+    elif want == "paused":
+        flags |= libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED
+    dom.revertToSnapshot(snap, flags)
     _drop_capture_facts(dom)
     reached = state_of(dom)
-    if start and reached in ("stopped", "crashed"):  # a driver that left REVERT_RUNNING unapplied
+    # a driver that left the flags unapplied (libvirt's test driver, some versions for offline snapshots)
+    if want == "running" and reached in ("stopped", "crashed"):
         dom.create()
-    elif start and reached == "paused":
+    elif want == "running" and reached == "paused":
         dom.resume()
+    elif want == "paused" and reached in ("stopped", "crashed"):
+        dom.createWithFlags(libvirt.VIR_DOMAIN_START_PAUSED)
+    elif want == "paused" and reached == "running":
+        dom.suspend()
+    elif want == "stopped" and reached in ("running", "paused"):
+        dom.destroy()
     reached = state_of(dom)
     if reached in ("running", "paused"):
         _mark_running(dom)

@@ -173,16 +173,18 @@ def view(xml: str, *, vm: str, node: str, current: bool) -> dict[str, Any]:
         "disks": disks,
         "current": current,
         "location": "external" if external else "internal",
-        # a snapshot with memory resumes in the state it recorded; without, the VM restarts from its disks
-        "revert_state": state if has_memory and state in ("running", "paused") else "stopped",
+        # the state recorded: a snapshot with memory resumes there; without, a VM recorded running (or paused)
+        # is started (paused) from the reverted disks
+        "revert_state": state if state in ("running", "paused") else "stopped",
         "quiesced": (capture.get("quiesced") == "yes") if capture is not None else None,
         "system_disk": system_disk_target(dom) if dom is not None else None,
     }
 
 
 def link_tree(views: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Fill each snapshot's children (names, oldest first) from the parents. Sorted by creation time, a
-    parent before its children within one second (creationTime has one-second resolution)."""
+    """Fill each snapshot's children (names, oldest first) from the parents. Ordered oldest first, and always
+    a parent before its children: within one second (creationTime has one-second resolution) and even when
+    the clock went back between them (a child then comes right after its parent)."""
     by_name = {v["name"]: v for v in views}
 
     def depth(v: dict[str, Any]) -> int:
@@ -191,7 +193,24 @@ def link_tree(views: list[dict[str, Any]]) -> list[dict[str, Any]]:
             seen.add(v["name"])
             v, n = by_name[v["parent"]], n + 1
         return n
-    ordered = sorted(views, key=lambda v: (v["created_at"] or "", depth(v), v["name"]))
+    by_time = sorted(views, key=lambda v: (v["created_at"] or "", depth(v), v["name"]))
+    ordered: list[dict[str, Any]] = []
+    placed: set[str] = set()
+    waiting: dict[str, list[dict[str, Any]]] = {}  # parent name -> children met before it, in time order
+
+    def place(v: dict[str, Any]) -> None:
+        ordered.append(v)
+        placed.add(v["name"])
+        for child in waiting.pop(v["name"], []):
+            place(child)
+    for v in by_time:
+        parent = v["parent"]
+        if parent in by_name and parent not in placed:
+            waiting.setdefault(parent, []).append(v)
+        else:
+            place(v)
+    for stuck in waiting.values():  # a parent loop (a corrupt tree): still listed, after the others
+        ordered += [v for v in stuck if v["name"] not in placed]
     for v in ordered:
         parent = by_name.get(v["parent"] or "")
         if parent is not None:

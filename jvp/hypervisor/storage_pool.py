@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import errno
-import os
 from typing import Any
 
 import libvirt
@@ -23,7 +22,6 @@ STATES = {
 BUILD_FLAGS = {"dir": 0, "netfs": 0, "fs": libvirt.VIR_STORAGE_POOL_BUILD_NO_OVERWRITE,
                "logical": libvirt.VIR_STORAGE_POOL_BUILD_NO_OVERWRITE,
                "disk": libvirt.VIR_STORAGE_POOL_BUILD_NO_OVERWRITE}
-_ENOTDIR = os.strerror(errno.ENOTDIR)
 
 
 class PathNotDirectory(Exception):
@@ -32,6 +30,25 @@ class PathNotDirectory(Exception):
     def __init__(self, exc: libvirt.libvirtError):
         super().__init__(exc.get_error_message())
         self.details = libvirt_details(exc)
+
+
+class PoolDefinedMeanwhile(Exception):
+    """Defining the pool failed because a pool of that name appeared since the caller looked (a concurrent
+    define by another request, another controller or virsh)."""
+
+    def __init__(self, exc: libvirt.libvirtError):
+        super().__init__(exc.get_error_message())
+        self.details = libvirt_details(exc)
+
+
+def is_not_a_directory(exc: libvirt.libvirtError) -> bool:
+    """libvirt failed on the node with ENOTDIR (the pool path, or one of its parents, is a file).
+
+    Locale-independent: libvirt reports a failed system call as VIR_ERR_SYSTEM_ERROR with the errno in
+    the error's int1 field, which travels over remote connections too; the message text is localized on
+    the node and is not looked at. (ENOTDIR is 20 on every platform libvirtd runs on.)"""
+    err = exc.err or ()
+    return exc.get_error_code() == libvirt.VIR_ERR_SYSTEM_ERROR and len(err) > 7 and err[7] == errno.ENOTDIR
 
 
 def lookup(conn: libvirt.virConnect, name: str) -> libvirt.virStoragePool:
@@ -68,9 +85,25 @@ def _undo(pool: libvirt.virStoragePool) -> None:
             pass
 
 
-def create(conn: libvirt.virConnect, xml: str, *, build: bool, ptype: str, autostart: bool) -> dict[str, Any]:
-    """Define, build (when asked), start and set autostart; on any failure the definition is removed."""
-    pool = conn.storagePoolDefineXML(xml, 0)
+def _defined(conn: libvirt.virConnect, name: str) -> bool:
+    try:
+        conn.storagePoolLookupByName(name)
+        return True
+    except libvirt.libvirtError:
+        return False
+
+
+def create(conn: libvirt.virConnect, xml: str, *, build: bool, ptype: str, autostart: bool,
+           name: str | None = None) -> dict[str, Any]:
+    """Define, build (when asked), start and set autostart; on any failure the definition is removed.
+    A define refused because a pool called `name` exists by now raises PoolDefinedMeanwhile (nothing of
+    ours was made, and the other pool is left alone)."""
+    try:
+        pool = conn.storagePoolDefineXML(xml, 0)
+    except libvirt.libvirtError as exc:
+        if name and _defined(conn, name):
+            raise PoolDefinedMeanwhile(exc) from exc
+        raise
     try:
         if build:
             pool.build(BUILD_FLAGS[ptype])
@@ -79,7 +112,7 @@ def create(conn: libvirt.virConnect, xml: str, *, build: bool, ptype: str, autos
         return view(pool)
     except libvirt.libvirtError as exc:
         _undo(pool)
-        if _ENOTDIR in (exc.get_error_message() or ""):
+        if is_not_a_directory(exc):
             raise PathNotDirectory(exc) from exc
         raise
 
@@ -90,7 +123,7 @@ def start(conn: libvirt.virConnect, name: str) -> dict[str, Any]:
         try:
             pool.create(0)
         except libvirt.libvirtError as exc:
-            if _ENOTDIR in (exc.get_error_message() or ""):
+            if is_not_a_directory(exc):
                 raise PathNotDirectory(exc) from exc
             raise
     return view(pool)

@@ -4,8 +4,16 @@ display or serial console.
 Rules (also in the README):
 - A console needs the operator role, a VM whose QEMU process runs (running or paused; otherwise 409
   InvalidState) and the device: VNC graphics with a listener, or a serial console libvirt can stream (pty or
-  unix); otherwise 422 ConsoleNotAvailable. get-vm-console checks all of it (and whether this host can reach
-  the VNC listener) before it hands out a token, so the websocket fails only when things changed since.
+  unix); otherwise 422 ConsoleNotAvailable. get-vm-console checks all of it before it hands out a token, and
+  for VNC it also opens (and closes at once) the very connection the websocket will use: TCP or the unix
+  socket, or the SSH tunnel of a qemu+ssh node, so that an unreachable display (502 ConsoleUnreachable), an
+  unknown or changed SSH host key (422 SshHostKeyUnknown / SshHostKeyMismatch), refused SSH credentials
+  (502 NodeAuthFailed) or refused forwarding come back as its JSON error, where the UI shows them. The
+  websocket then fails only when things changed in the minute since (a browser sees nothing but a refused
+  handshake; the console page asks get-vm-console again to show why).
+- A non-ssh remote node's loopback (or unix socket) VNC is reached only when libvirt shows the node to be this
+  very host (jvp/hypervisor/console.py: host UUID, host name and the same running domain, compared through
+  a local connection to the same driver); never from what its URI's address looks like.
 - A token is bound to node, VM and console type, and to the API token that asked: when the websocket opens,
   that API token must still exist with a role that may open consoles (a revoked token's consoles cannot be
   opened any more). A websocket that names another VM (`?node=&name=`) or another type than the token's is
@@ -24,6 +32,7 @@ from typing import Any, Callable, Iterator
 from urllib.parse import urlencode
 
 from jvp.entity.console import ConsoleGrant
+from jvp.entity.node import LOCAL, NodeRecord
 from jvp.entity.principal import Principal, Role
 from jvp.errors import Forbidden, JvpError, Unauthorized
 from jvp.hypervisor import console as hv
@@ -67,12 +76,38 @@ class ConsoleService:
         live = self._live(node, name)
         self._check(live, node, name, type_)
         if type_ == "vnc":
-            assert live.vnc is not None
-            hv.vnc_route(live.vnc, hv.node_transport(rec.uri), name, node)  # 422 when this host cannot reach it
+            route = self._vnc_route(rec, live, name, node)  # 422 when this host cannot reach it
+            self._connect_vnc(route, rec.uri, node, name).close()  # and it answers now (the real error if not)
         token, grant = self.tokens.issue(node, name, type_, str(principal.role), principal.name)
         query = urlencode({"token": token, "node": node, "name": name})
         return {"token": token, "ws_url": f"/ws/{type_}?{query}", "expires_at": grant.expires_at,
                 "node": node, "name": name, "type": type_}
+
+    def _vnc_route(self, rec: NodeRecord, live: hv.LiveConsoles, name: str, node: str) -> hv.VncRoute:
+        assert live.vnc is not None
+        return hv.vnc_route(live.vnc, hv.node_transport(rec.uri), name, node,
+                            this_host=lambda: self._not_this_host(rec, live))
+
+    def _not_this_host(self, rec: NodeRecord, live: hv.LiveConsoles) -> str | None:
+        """None when the (remote-transport) node is shown to be this very host; else why not."""
+        here_uri = hv.local_twin_uri(rec.uri)
+        if here_uri is None:
+            return "only the qemu driver's /system and /session have a host to compare"
+        if live.uuid is None or live.vnc is None:
+            return "the domain's UUID is unknown"
+        uuid, ep = live.uuid, live.vnc
+        try:
+            here = self._this_host_connection(here_uri)
+            return self.nodes.call(rec.name, lambda c: here.call(
+                lambda lc: hv.this_host_mismatch(c, lc, uuid, ep), retry=True), kind="node", obj=rec.name)
+        except JvpError as exc:
+            return f"could not compare it with this host's libvirtd ({here_uri}): {exc.message}"
+
+    def _this_host_connection(self, uri: str) -> NodeConnection:
+        """A connection to this host's own libvirtd: the local node's when it is that URI, else a pooled one."""
+        if self.nodes.record(LOCAL).uri == uri:
+            return self.nodes.connection(LOCAL)
+        return self.nodes.connections.get(f"this host ({uri})", uri)
 
     def _live(self, node: str, name: str) -> hv.LiveConsoles:
         return self.nodes.call(node, lambda c: hv.live_consoles(c, name), kind="vm", obj=name)
@@ -152,8 +187,7 @@ class ConsoleService:
         if grant.type == "serial":
             channel = self.nodes.call(node, lambda c: SerialStream(c, name), kind="vm", obj=name, retry=False)
             return ConsoleSession(grant, channel, "serial-stream")
-        assert live.vnc is not None
-        route = hv.vnc_route(live.vnc, hv.node_transport(rec.uri), name, node)
+        route = self._vnc_route(rec, live, name, node)
         return ConsoleSession(grant, self._connect_vnc(route, rec.uri, node, name), route.via)
 
     def _connect_vnc(self, route: hv.VncRoute, uri: str, node: str, name: str) -> Channel:

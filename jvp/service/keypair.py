@@ -7,13 +7,14 @@ from typing import Any
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
 
 from jvp.errors import Conflict, InvalidInput, already_exists, not_found
 from jvp.store import MetadataStore
 from jvp.timeutil import rfc3339
 
 RSA_BITS = (2048, 3072, 4096)
+ED25519_BITS = 256  # what `ssh-keygen -l` prints for an ed25519 key
 
 
 def fingerprint(public_key: str) -> str:
@@ -42,6 +43,10 @@ def parse_public_key(text: str) -> dict[str, Any]:
                                code="InvalidPublicKey", details={"field_errors": {"public_key": ["Too short."]}})
     elif isinstance(key, ec.EllipticCurvePublicKey):
         bits = key.curve.key_size
+    elif isinstance(key, ed25519.Ed25519PublicKey):
+        bits = ED25519_BITS
+    elif isinstance(key, dsa.DSAPublicKey):
+        bits = key.key_size
     normalized = " ".join(parts[:2])
     return {"algorithm": parts[0], "bits": bits, "public_key": normalized,
             "comment": parts[2] if len(parts) > 2 else None, "fingerprint": fingerprint(normalized)}
@@ -53,7 +58,10 @@ class KeypairService:
 
     @staticmethod
     def _view(doc: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in doc.items() if k != "schema_version"}
+        view = {k: v for k, v in doc.items() if k != "schema_version"}
+        if view.get("bits") is None and view.get("algorithm") == "ssh-ed25519":
+            view["bits"] = ED25519_BITS  # a file written before ed25519 keys had their size stored
+        return view
 
     def _save(self, name: str, parsed: dict[str, Any], imported: bool) -> dict[str, Any]:
         for _, doc in self.store.list("keypair").items:

@@ -2,8 +2,10 @@
 
 Everything goes through the node's libvirt connection, so a remote node answers like the local one. The
 one extra the local machine gets is its own interface addresses read through netlink for the overlap check;
-other nodes offer what libvirt's interface API reports (addresses only with a netcf backend), and libvirt's
-own check at network start (the subnet must not be routed on the node) backs both up.
+other nodes offer what libvirt's interface API reports (addresses only with a netcf backend; libvirt has no
+API for a node's routes). libvirt's own check at network start backs both up, but it only refuses a subnet
+the node has a route for with exactly the same destination and prefix, so a partial overlap with a remote
+udev-backend node's addresses is not caught (README: Overlaps).
 
 Changes that depend on the node's current networks (create, static hosts) hold the node's metadata lock,
 so two requests, even in two server processes, cannot both take the same subnet, bridge or address.
@@ -138,6 +140,9 @@ class NetworkService:
                                details={"field_errors": {"ipv4_cidr": ["Required for mode route."]}})
         ipv4 = rules.parse_ipv4_cidr(ipv4_cidr) if ipv4_cidr else None
         ipv6 = rules.parse_ipv6_cidr(ipv6_cidr) if ipv6_cidr else None
+        if dhcp and ipv4 is None:
+            raise _option("dhcp", "dhcp=true needs ipv4_cidr: JVP serves DHCP on the network's IPv4 subnet "
+                          "(IPv6 guests configure themselves); give ipv4_cidr or drop dhcp")
         for field, value in (("dhcp_start", dhcp_start), ("dhcp_end", dhcp_end)):
             if value is not None and ipv4 is None:
                 raise _option(field, f"{field} needs ipv4_cidr: a DHCP range lies inside the IPv4 subnet")
@@ -279,19 +284,29 @@ class NetworkService:
                        action="add a static host to")
         return self.describe(node, name)
 
-    def remove_host(self, node: str, name: str, mac: str, ip: str, hostname: str | None = None
+    def remove_host(self, node: str, name: str, ip: str, mac: str | None = None, hostname: str | None = None
                     ) -> dict[str, Any]:
-        mac = rules.normalize_mac(mac)
+        """The reservation of `ip` (compared as addresses, so any spelling of it matches), narrowed by
+        `mac` and `hostname` when given. `mac` may be left out: reservations made outside JVP can have
+        none (a name and an address only)."""
+        mac = rules.normalize_mac(mac) if mac else None
+        addr = rules.parse_ip(ip)
         with self.store.locked("node", node):
             hosts = self._call(node, lambda c: hv.config_hosts(c, name), name)
-            found = next((h for h in hosts if h["mac"] == mac and h["ip"] == ip.strip()
-                          and (hostname is None or h["hostname"] == hostname)), None)
-            if found is None:
-                raise NotFound(f"network '{name}' on node '{node}' has no static host {mac} -> {ip.strip()}"
-                               + (f" named '{hostname}'" if hostname else "") + "; see describe-network",
-                               code="NetworkHostNotFound",
-                               details={"network": name, "node": node, "mac": mac, "ip": ip.strip()})
-            host = DhcpHost(mac=found["mac"], ip=found["ip"], hostname=found["hostname"])
+            found = [h for h in hosts if rules.same_ip(h["ip"], addr) and (mac is None or h["mac"] == mac)
+                     and (hostname is None or h["hostname"] == hostname)]
+            what = " ".join(p for p in (mac, f"-> {addr}" if mac else str(addr),
+                                        f"named '{hostname}'" if hostname else None) if p)
+            if not found:
+                raise NotFound(f"network '{name}' on node '{node}' has no static host {what}; see "
+                               "describe-network", code="NetworkHostNotFound",
+                               details={"network": name, "node": node, "mac": mac, "ip": str(addr)})
+            if len(found) > 1:
+                raise Conflict(f"network '{name}' on node '{node}' has {len(found)} static hosts {what} (its live "
+                               "and persistent configurations differ); give `mac` to say which",
+                               code="NetworkHostAmbiguous",
+                               details={"network": name, "node": node, "hosts": found})
+            host = DhcpHost(mac=found[0]["mac"], ip=found[0]["ip"], hostname=found[0]["hostname"])
             self._call(node, lambda c: hv.update_host(c, name, host, add=False), name, write=True,
                        action="remove a static host from")
         return self.describe(node, name)

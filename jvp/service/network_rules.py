@@ -167,6 +167,21 @@ def validate_hostname(hostname: str) -> str:
     return hostname
 
 
+def parse_ip(ip: str, field: str = "ip") -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    try:
+        return ipaddress.ip_address(ip.strip())
+    except ValueError:
+        raise _bad("InvalidIp", field, f"{field} {ip!r} is not an IP address") from None
+
+
+def same_ip(text_: str | None, addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Whether an address as libvirt wrote it is `addr`: both sides parsed, never compared as text."""
+    try:
+        return text_ is not None and ipaddress.ip_address(text_.strip()) == addr
+    except ValueError:
+        return False
+
+
 def validate_reservation(iface: ipaddress.IPv4Interface, ip: str) -> ipaddress.IPv4Address:
     """A static host's address: IPv4, inside the subnet, not its network, broadcast or host address."""
     try:

@@ -8,19 +8,18 @@ answer exactly like the local one. Listing probes every node concurrently, each 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, TimeoutError as FutureTimeout
-from typing import Any, Callable, TypeVar
-from urllib.parse import urlsplit
-
-import libvirt
+from pathlib import Path
+from typing import Any, Callable, Sequence, TypeVar
+from urllib.parse import parse_qsl, urlsplit
 
 from jvp.entity.node import LOCAL, NodeRecord
 from jvp.errors import Conflict, InvalidInput, JvpError, NodeUnreachable, already_exists, not_found
 from jvp.hypervisor import host
 from jvp.hypervisor.connection import ConnectionPool, NodeConnection
-from jvp.hypervisor.errors import map_libvirt_error
 from jvp.store import MetadataStore
 from jvp.timeutil import rfc3339
 
@@ -30,18 +29,52 @@ T = TypeVar("T")
 DRIVERS = {"qemu", "test"}
 TRANSPORTS = {None, "ssh", "tcp", "tls", "unix", "libssh", "libssh2"}
 RESERVED_NAMES = {"nodes"}  # metadata/nodes/ holds node files; a node of that name would collide
+# libvirt URI parameters a node URI may carry. `command` (the local program the ssh/ext transports run) is
+# not among them: an API token must not choose what the controller executes.
+URI_PARAMS = {"name", "no_verify", "no_tty", "keyfile", "known_hosts", "known_hosts_verify", "sshauth",
+              "pkipath", "tls_priority", "mode", "proxy", "netcat", "socket"}
+TEST_DEFAULT = "test:///default"
 
 
 class NodeInMaintenance(Conflict):
     code = "NodeInMaintenance"
 
 
-def validate_uri(uri: str) -> None:
-    """Accept libvirt URIs for the QEMU driver (and the test driver, for demos and fixtures)."""
+def _invalid(uri: str, why: str, field_error: str, **details: Any) -> InvalidInput:
+    return InvalidInput(f"invalid libvirt URI {uri!r}: {why}", code="InvalidUri",
+                        details={"field_errors": {"uri": [field_error]}, **details})
+
+
+def _check_test_uri(uri: str, path: str, fixture_dirs: Sequence[Path]) -> None:
+    """The test driver reads the file a URI names (as root). Only libvirt's built-in `test:///default` and
+    `.xml` files inside JVP's own fixture directories are accepted, so a URI cannot make JVP read (and
+    libvirt echo in its parse error) an arbitrary file of the controller."""
+    if uri == TEST_DEFAULT:
+        return
+    dirs = ", ".join(str(d) for d in fixture_dirs) or "none configured"
+    refusal = _invalid(uri, "the test driver accepts test:///default or a .xml fixture file in JVP's "
+                       f"fixture directories ({dirs}; setting test_fixtures_dir)", "Not a JVP fixture file.")
+    if not path.startswith("/") or not path.endswith(".xml"):
+        raise refusal
+    real = os.path.realpath(path)
+    for base in fixture_dirs:
+        base_real = os.path.realpath(base)
+        if real.startswith(base_real.rstrip("/") + "/") and os.path.isfile(real):
+            return
+    raise refusal
+
+
+def validate_uri(uri: str, fixture_dirs: Sequence[Path] = ()) -> None:
+    """Accept libvirt URIs for the QEMU driver (and the test driver on JVP's own fixture files, for demos
+    and tests). Refuses, as InvalidUri (400), anything else, including URIs urlsplit cannot parse."""
     if any(c.isspace() for c in uri) or len(uri) > 1024:
-        raise InvalidInput(f"invalid libvirt URI {uri!r}: no whitespace, at most 1024 characters",
-                           code="InvalidUri", details={"field_errors": {"uri": ["Invalid URI."]}})
-    parts = urlsplit(uri)
+        raise _invalid(uri, "no whitespace, at most 1024 characters", "Invalid URI.")
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+        params = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False)
+    except ValueError as exc:
+        raise _invalid(uri, f"it cannot be parsed ({exc})", "Malformed URI.") from None
     driver, _, transport = parts.scheme.partition("+")
     if driver not in DRIVERS or (transport or None) not in TRANSPORTS:
         raise InvalidInput(
@@ -49,21 +82,30 @@ def validate_uri(uri: str) -> None:
             "qemu+ssh://user@host/system, qemu+tcp://host/system or qemu+tls://host/system",
             code="InvalidUri", details={"field_errors": {"uri": ["Unsupported URI scheme."]},
                                         "scheme": parts.scheme})
-    if driver == "qemu" and parts.path not in ("/system", "/session"):
-        raise InvalidInput(f"invalid libvirt URI {uri!r}: the QEMU driver's path is /system or /session",
-                           code="InvalidUri", details={"field_errors": {"uri": ["Invalid URI path."]}})
+    unknown = sorted({k for k, _ in params} - URI_PARAMS)
+    if unknown:
+        raise _invalid(uri, f"parameter(s) {', '.join(unknown)} not accepted (allowed: "
+                       f"{', '.join(sorted(URI_PARAMS))})", "Parameter not accepted.", parameters=unknown)
+    if driver == "test":
+        if transport or parts.netloc or params or parts.fragment:
+            raise _invalid(uri, "the test driver is local only: test:///default or test:///<fixture>.xml",
+                           "Not a JVP fixture file.")
+        _check_test_uri(uri, parts.path, fixture_dirs)
+        return
+    if parts.path not in ("/system", "/session"):
+        raise _invalid(uri, "the QEMU driver's path is /system or /session", "Invalid URI path.")
     if transport in ("ssh", "tcp", "tls", "libssh", "libssh2") and not parts.hostname:
-        raise InvalidInput(f"invalid libvirt URI {uri!r}: a remote transport needs a host name",
-                           code="InvalidUri", details={"field_errors": {"uri": ["Missing host."]}})
+        raise _invalid(uri, "a remote transport needs a host name", "Missing host.")
 
 
 class NodeService:
     def __init__(self, store: MetadataStore, connections: ConnectionPool, local_uri: str,
-                 timeout_s: float = 5.0):
+                 timeout_s: float = 5.0, fixture_dirs: Sequence[Path] = ()):
         self.store = store
         self.connections = connections
         self.local_uri = local_uri
         self.timeout_s = timeout_s
+        self.fixture_dirs = tuple(Path(d) for d in fixture_dirs)  # where test:/// node files may live
         self._probe_pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="node-probe")
         self._inflight: dict[str, Future] = {}
         self._inflight_lock = threading.Lock()
@@ -103,14 +145,11 @@ class NodeService:
         rec = self.record(name)
         return self.connections.get(rec.name, rec.uri)
 
-    def call(self, name: str, fn: Callable[[libvirt.virConnect], T], *, retry: bool = True,
+    def call(self, name: str, fn: Callable[[Any], T], *, retry: bool = True,
              kind: str | None = None, obj: str | None = None, action: str | None = None) -> T:
-        """Run fn(conn) on a node; libvirt errors become JvpErrors naming the resource (kind/obj)."""
-        nc = self.connection(name)
-        try:
-            return nc.call(fn, retry=retry)
-        except libvirt.libvirtError as exc:
-            raise map_libvirt_error(exc, node=name, kind=kind, name=obj, action=action) from exc
+        """Run fn(conn) on a node (conn: the node's libvirt connection); libvirt errors become JvpErrors
+        naming the resource (kind/obj)."""
+        return self.connection(name).call_mapped(fn, retry=retry, kind=kind, obj=obj, action=action)
 
     def ensure_available(self, name: str) -> NodeRecord:
         """For placement and creation: the node exists and is not in maintenance."""
@@ -123,7 +162,8 @@ class NodeService:
 
     # -- probing ------------------------------------------------------------------------------------
     def _probe(self, rec: NodeRecord) -> dict[str, Any]:
-        return self.connections.get(rec.name, rec.uri).call(host.host_facts, retry=True)
+        return self.connections.get(rec.name, rec.uri).call_mapped(host.host_facts, retry=True, kind="node",
+                                                                   obj=rec.name)
 
     def _probe_async(self, rec: NodeRecord) -> Future:
         """One probe in flight per node: a hung node is not probed again until its probe returns."""
@@ -149,8 +189,6 @@ class NodeService:
             view["last_error"] = f"no answer from {rec.uri} within {self.timeout_s:g}s"
         except JvpError as exc:
             view["last_error"] = exc.message
-        except libvirt.libvirtError as exc:
-            view["last_error"] = exc.get_error_message()
         view["state"] = "maintenance" if rec.maintenance else ("online" if view["reachable"] else "offline")
         return view
 
@@ -195,8 +233,9 @@ class NodeService:
     # -- changes ------------------------------------------------------------------------------------
     def _check_reachable(self, name: str, uri: str) -> None:
         """Connect to a URI before saving it, bounded by the node timeout."""
-        probe = NodeConnection(name, uri)
-        fut = self._probe_pool.submit(lambda: probe.call(lambda c: c.getHostname()))
+        probe = NodeConnection(name, uri, open_timeout_s=self.timeout_s)
+        fut = self._probe_pool.submit(lambda: probe.call_mapped(lambda c: c.getHostname(), kind="node",
+                                                                obj=name))
         try:
             fut.result(timeout=self.timeout_s)
         except FutureTimeout:
@@ -211,7 +250,7 @@ class NodeService:
             raise already_exists("node", name, code="NodeExists") if name == LOCAL else InvalidInput(
                 f"'{name}' is reserved and cannot name a node", code="InvalidName",
                 details={"field_errors": {"name": ["Reserved name."]}})
-        validate_uri(uri)
+        validate_uri(uri, self.fixture_dirs)
         if self.store.get("node", name) is not None:
             raise already_exists("node", name, code="NodeExists")
         for rec in self.records()[0]:
@@ -226,39 +265,54 @@ class NodeService:
             raise already_exists("node", name, code="NodeExists")
         return self.describe(name)
 
-    def _save(self, rec: NodeRecord) -> None:
-        rec.updated_at = rfc3339()
-        rec.created_at = rec.created_at or rec.updated_at
-        self.store.put("node", rec.name, doc=rec.to_doc())
+    def _update(self, name: str, change: Callable[[NodeRecord], None]) -> None:
+        """Apply change() to the node's record read under the store's lock (one read-modify-write, so
+        concurrent modify/enable/disable calls in other threads or workers never lose each other's
+        changes). `local` may have no file yet; any other node that vanished meanwhile is a 404."""
+        def apply(doc: dict[str, Any] | None) -> dict[str, Any]:
+            if doc is None and name != LOCAL:
+                raise not_found("node", name)
+            rec = self._local(doc) if name == LOCAL else self._from_doc(doc)
+            change(rec)
+            rec.updated_at = rfc3339()
+            rec.created_at = rec.created_at or rec.updated_at
+            return rec.to_doc()
+        self.store.update("node", name, fn=apply)
 
     def modify(self, name: str, uri: str | None = None, description: str | None = None,
                labels: dict[str, str] | None = None) -> dict[str, Any]:
         rec = self.record(name)
-        if uri is not None and uri != rec.uri:
+        new_uri = uri if uri is not None and uri != rec.uri else None
+        if new_uri is not None:
             if rec.is_local:
                 raise InvalidInput("the local node's URI comes from the configuration: set `local_uri` "
                                    "in config.yaml (or JVP_LOCAL_URI) and restart",
                                    code="LocalNodeUri", details={"field_errors": {"uri": ["Read-only."]}})
-            validate_uri(uri)
+            validate_uri(new_uri, self.fixture_dirs)
             for other in self.records()[0]:
-                if other.uri == uri and other.name != name:
-                    raise Conflict(f"node '{other.name}' already manages {uri}; one node per URI",
-                                   code="NodeUriInUse", details={"node": other.name, "uri": uri})
-            self._check_reachable(name, uri)
-            rec.uri = uri
-        if description is not None:
-            rec.description = description
-        if labels is not None:
-            rec.labels = labels
-        self._save(rec)
-        if uri is not None:
-            self.connections.get(rec.name, rec.uri)  # replaces the connection when the URI changed
+                if other.uri == new_uri and other.name != name:
+                    raise Conflict(f"node '{other.name}' already manages {new_uri}; one node per URI",
+                                   code="NodeUriInUse", details={"node": other.name, "uri": new_uri})
+            self._check_reachable(name, new_uri)  # slow (connects): before the lock, not under it
+
+        def change(r: NodeRecord) -> None:
+            if new_uri is not None:
+                r.uri = new_uri
+            if description is not None:
+                r.description = description
+            if labels is not None:
+                r.labels = labels
+        self._update(name, change)
+        if new_uri is not None:
+            self.connections.get(name, new_uri)  # replaces the connection when the URI changed
         return self.describe(name)
 
     def set_maintenance(self, name: str, maintenance: bool) -> dict[str, Any]:
-        rec = self.record(name)
-        rec.maintenance = maintenance
-        self._save(rec)
+        self.record(name)  # 404 (or MetadataCorrupt) before anything is written
+
+        def change(r: NodeRecord) -> None:
+            r.maintenance = maintenance
+        self._update(name, change)
         return self.describe(name)
 
     def delete(self, name: str) -> None:

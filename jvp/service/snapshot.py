@@ -8,7 +8,10 @@ Rules (also in the README):
   SnapshotExists); without one, JVP names it `snap-YYYYMMDD-HHMMSS` (UTC).
 - revert-snapshot and delete-snapshot run as inline tasks on the VM: refused with 409 ResourceBusy while
   another task (a snapshot, a clone, a create) works on it. After a revert the VM is in the state the
-  snapshot recorded (running or paused with memory; stopped without), or running with `start`.
+  snapshot recorded (`revert_state`): with memory it resumes running or paused where it was; without memory
+  a VM recorded running (or paused) is started (paused) from the reverted disks, a stopped one stays
+  stopped. `start: true` leaves it running whatever was recorded; `start: false` does not let the guest run
+  (a disk-only revert leaves it stopped, a memory revert paused with its memory loaded).
 - delete-snapshot removes the snapshot's data from the disks; its children go to its parent, or are deleted
   too with `children`.
 Clone and export are in snapshot_copy.py.
@@ -143,7 +146,7 @@ class SnapshotService:
                                  request_id=request_id, message="queued")
 
     # -- revert and delete -------------------------------------------------------------------------------------
-    def revert(self, node: str, vm: str, name: str, start: bool, *, created_by: str | None = None,
+    def revert(self, node: str, vm: str, name: str, start: bool | None, *, created_by: str | None = None,
                request_id: str | None = None) -> dict[str, Any]:
         self.vm_state(node, vm)
         self._check_exists(node, vm, name)

@@ -69,9 +69,12 @@ class StoragePoolService:
                                f"node '{node}'", code="StoragePoolPathInUse",
                                details={"pool": clash, "path": spec["path"], "node": node})
         xml = build_pool_xml(spec)
-        created = self._call(node, lambda c: pool_hv.create(c, xml, build=spec["build"], ptype=ptype,
-                                                            autostart=autostart),
-                             name, retry=False, action="create")
+        try:
+            created = self._call(node, lambda c: pool_hv.create(c, xml, build=spec["build"], ptype=ptype,
+                                                                autostart=autostart, name=name),
+                                 name, retry=False, action="create")
+        except pool_hv.PoolDefinedMeanwhile as exc:  # a concurrent define won the race since the check
+            raise already_exists("storage_pool", name, node, **exc.details) from exc
         log.info("storage pool %s (%s, %s) created on node %s", name, ptype, spec["path"], node)
         return self._view(node, created)
 

@@ -8,8 +8,9 @@ are files (dir, fs, netfs): every file there would become a "volume" that `delet
 is `/` and the trees under /bin, /boot, /dev, /etc, /lib*, /proc, /run, /sbin, /sys, /usr, plus the bare
 top-level directories /home, /media, /mnt, /opt, /root, /srv, /tmp, /var, /var/lib, /var/tmp (a directory
 under them, such as /var/lib/libvirt/images or /srv/vms, is fine). A path that exists on the node as a
-file is found by libvirt when the pool starts and is refused then (PoolPathNotDirectory); JVP never looks
-at the node's filesystem itself.
+file is found by libvirt when the pool is built or started and is refused then (PoolPathNotDirectory, told
+by the errno libvirt reports, ENOTDIR, not by its localized message); JVP never looks at the node's
+filesystem itself.
 """
 from __future__ import annotations
 

@@ -4,7 +4,13 @@ Every gunicorn worker sees every task (they are files under tasks/). A task runs
 submitted it; cancellation from any process is a flag in the task's file that the running work polls
 (and an in-process event, for an immediate answer). A task that was pending or running when its process
 died is found at start-up (its owner pid is gone), marked `failed` with reason `interrupted`, and the
-partial output it registered (`handle.add_cleanup`) is removed by the cleanup handler of its type.
+partial output it registered (`handle.add_cleanup`) is removed by the cleanup handler of its type. The same
+happens whenever a live worker reads such a task later (describe, list, cancel, the busy check): a worker
+that died while the others live (gunicorn reload) does not leave its tasks running until the next start.
+
+Finished records never change, so each process reads one once and keeps it: listing and the busy check
+read only the files of open tasks. Finished tasks beyond task_retention_days/task_retention_count are
+pruned at start-up and then at most every PRUNE_INTERVAL_S (in the background, on submit).
 
 Work that must stream through its own request (a volume upload) runs as an inline task (`run_inline`): the
 same record, progress, cancellation and crash cleanup, executed in the calling thread. A cleanup handler
@@ -29,12 +35,14 @@ from filelock import FileLock
 from jvp.entity.task import ACTIVE
 from jvp.errors import Conflict, JvpError, not_found
 from jvp.store import MetadataStore
-from jvp.service.task_cleanup import CleanupDeferred, DeferredCleanups
+from jvp.service.task_cleanup import CleanupDeferred, DeferredCleanups, _epoch
+from jvp.store.store import MetadataCorrupt
 from jvp.timeutil import rfc3339
 
 log = logging.getLogger(__name__)
 
 PROGRESS_WRITE_INTERVAL_S = 0.5
+PRUNE_INTERVAL_S = 600.0  # finished tasks beyond the retention are pruned at most this often (on submit)
 CANCEL_POLL_INTERVAL_S = 0.5
 RESOURCE_KEYS = ("kind", "node", "pool", "name")
 
@@ -51,16 +59,28 @@ def _proc_start_time(pid: int) -> str | None:
         return None
 
 
+def _boot_id() -> str | None:
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as fh:
+            return fh.read().strip() or None
+    except OSError:
+        return None
+
+
 def _owner() -> dict[str, Any]:
     pid = os.getpid()
-    return {"host": socket.gethostname(), "pid": pid, "start": _proc_start_time(pid)}
+    return {"host": socket.gethostname(), "boot": _boot_id(), "pid": pid, "start": _proc_start_time(pid)}
 
 
 def _owner_alive(owner: dict[str, Any] | None) -> bool:
+    """Whether the process that owns a task still runs: same host name, same boot, the pid exists and
+    started when the task's owner did (a reused pid is another process)."""
     if not owner:
         return False
     if owner.get("host") != socket.gethostname():
         return True  # another controller's task (shared store): not ours to judge
+    if owner.get("boot") and _boot_id() and owner["boot"] != _boot_id():
+        return False  # the machine rebooted since
     pid = owner.get("pid")
     if not isinstance(pid, int):
         return False
@@ -81,6 +101,15 @@ class TaskHandle:
     _last_write: float = 0.0
     _last_poll: float = 0.0
     _started: float = 0.0
+    _rate_since: float | None = None   # the ETA's rate is measured from here (default: the task's start)...
+    _rate_base: int = 0                # ...over the bytes done beyond this count
+
+    def restart_rate(self, bytes_done: int = 0) -> None:
+        """Measure the ETA's rate afresh from now, over the bytes done beyond `bytes_done`: at the start of a
+        phase whose byte count starts again (streaming to the node after a download), or when a transfer
+        resumes with bytes fetched before (they took none of this run's time)."""
+        self._rate_since = time.monotonic()
+        self._rate_base = max(0, int(bytes_done))
 
     def progress(self, percent: float | None, message: str | None = None, *, bytes_done: int | None = None,
                  bytes_total: int | None = None, force: bool = False) -> None:
@@ -95,9 +124,12 @@ class TaskHandle:
             fields["bytes_done"] = int(bytes_done)
             if bytes_total:
                 fields["bytes_total"] = int(bytes_total)
-                elapsed = now - self._started
-                if bytes_done > 0 and elapsed > 1:
-                    fields["eta_s"] = round(elapsed * (bytes_total - bytes_done) / bytes_done, 1)
+                elapsed = now - (self._started if self._rate_since is None else self._rate_since)
+                moved = bytes_done - self._rate_base
+                if moved > 0 and elapsed > 1:
+                    fields["eta_s"] = round(elapsed * max(0, bytes_total - bytes_done) / moved, 1)
+                else:
+                    fields["eta_s"] = None  # not measurable yet in this phase: no stale figure
         self.service._patch(self.id, fields)
         self.check_cancelled()
 
@@ -135,8 +167,16 @@ class _NotPending(Exception):
 
 
 class TaskService(DeferredCleanups):
-    def __init__(self, store: MetadataStore, data_dir: str | Path, max_workers: int = 4):
+    def __init__(self, store: MetadataStore, data_dir: str | Path, max_workers: int = 4, *,
+                 retention_days: float = 30.0, retention_count: int = 1000):
         self.store = store
+        self.retention_s = retention_days * 86400
+        self.retention_count = retention_count
+        # Finished records without pending cleanups never change again: read once, kept here (up to the
+        # retention count), so listing and the busy check only read the files of open tasks.
+        self._final: dict[str, dict[str, Any]] = {}
+        self._final_lock = threading.Lock()
+        self._next_prune = time.monotonic() + PRUNE_INTERVAL_S
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="task")
         self._events: dict[str, threading.Event] = {}
         self._events_lock = threading.Lock()
@@ -167,6 +207,44 @@ class TaskService(DeferredCleanups):
     def _event(self, task_id: str) -> threading.Event:
         with self._events_lock:
             return self._events.setdefault(task_id, threading.Event())
+
+    def _docs(self) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+        """Every task record, and the files that cannot be read. Finished records come from the cache
+        (they never change); only open tasks' files and ones this process has not seen yet are read.
+        The documents returned are shared: read them, never change them."""
+        docs, errors, seen = [], [], set()
+        for (task_id,) in self.store.keys("task"):
+            seen.add(task_id)
+            doc = self._final.get(task_id)
+            if doc is None:
+                try:
+                    doc = self.store.get("task", task_id)
+                except MetadataCorrupt as exc:
+                    errors.append({"path": exc.details["path"], "code": exc.code, "message": exc.message})
+                    continue
+                except ValueError as exc:  # a stray file whose name is not a task id
+                    errors.append({"path": f"tasks/{task_id}.yaml", "code": "MetadataCorrupt",
+                                   "message": str(exc)})
+                    continue
+                if doc is None:
+                    continue  # pruned or deleted meanwhile
+                if doc["state"] not in ACTIVE and not doc.get("cleanup"):
+                    with self._final_lock:
+                        self._final[task_id] = doc
+            docs.append(doc)
+        with self._final_lock:
+            for gone in [t for t in self._final if t not in seen]:
+                del self._final[gone]
+        return docs, errors
+
+    def _reap_if_dead(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """A pending or running task whose owner process is gone (a gunicorn worker that died or was
+        replaced while the others live) is interrupted now, as start-up recovery would do, so it neither
+        blocks its resource nor shows as running until the next restart."""
+        if doc["state"] not in ACTIVE or _owner_alive(doc.get("owner")):
+            return doc
+        self._interrupt(doc["id"], doc["kind"])
+        return self.store.get("task", doc["id"]) or doc
 
     @staticmethod
     def view(doc: dict[str, Any]) -> dict[str, Any]:
@@ -208,6 +286,7 @@ class TaskService(DeferredCleanups):
         With exclusive=True, a second task on the same resource while one is active is a 409."""
         doc = self._new_doc(kind, resource, params, created_by, request_id, message)
         self._put(doc, exclusive)
+        self._maybe_prune()
         self._event(doc["id"])
         self._pool.submit(self._run, doc["id"], work)
         return self.view(doc)
@@ -222,6 +301,7 @@ class TaskService(DeferredCleanups):
         is cancelled, or its process dies. Errors reach the caller: a cancellation as TaskCancelled (409)."""
         doc = self._new_doc(kind, resource, params, created_by, request_id, message, state="running")
         self._put(doc, exclusive=True)
+        self._maybe_prune()
         self._event(doc["id"])
         result, exc = self._execute(doc["id"], work)
         if isinstance(exc, TaskCancelled):
@@ -232,10 +312,14 @@ class TaskService(DeferredCleanups):
         return result
 
     def active_on(self, resource: dict[str, Any]) -> dict[str, Any] | None:
-        for _, doc in self.store.list("task").items:
+        """The pending or running task on a resource, if any (a dead owner's task is interrupted first).
+        Reads only the files of open tasks (see _docs)."""
+        for doc in self._docs()[0]:
             r = doc.get("resource") or {}
             if doc["state"] in ACTIVE and all(r.get(k) == resource.get(k) for k in RESOURCE_KEYS):
-                return doc
+                doc = self._reap_if_dead(doc)
+                if doc["state"] in ACTIVE:
+                    return doc
         return None
 
     def _run(self, task_id: str, work: Callable[[TaskHandle], dict | None]) -> None:
@@ -314,18 +398,27 @@ class TaskService(DeferredCleanups):
             doc = None
         if doc is None:
             raise not_found("task", task_id, code="TaskNotFound")
-        return self.view(doc)
+        return self.view(self._reap_if_dead(doc))
 
-    def list(self, state: str | None = None, kind: str | None = None, node: str | None = None
-             ) -> dict[str, Any]:
-        listing = self.store.list("task")
-        tasks = [self.view(d) for _, d in listing.items
+    def list(self, state: str | None = None, kind: str | None = None, node: str | None = None,
+             limit: int | None = None) -> dict[str, Any]:
+        """Newest first; at most `limit` tasks."""
+        docs, errors = self._docs()
+        docs = [self._reap_if_dead(d) for d in docs]
+        tasks = [self.view(d) for d in docs
                  if (not state or d["state"] == state) and (not kind or d["kind"] == kind)
                  and (not node or (d.get("resource") or {}).get("node") == node)]
         tasks.sort(key=lambda t: t["created_at"], reverse=True)
-        return {"tasks": tasks, "errors": listing.errors}
+        return {"tasks": tasks[:limit] if limit else tasks, "errors": errors}
 
     def cancel(self, task_id: str) -> dict[str, Any]:
+        try:
+            current = self.store.get("task", task_id)
+        except ValueError:
+            current = None
+        if current is not None:
+            self._reap_if_dead(current)  # a dead owner's task is interrupted: nothing left to cancel
+
         def ask(doc: dict) -> dict:
             if doc["state"] not in ACTIVE:
                 raise Conflict(f"task {task_id} already {doc['state']}; only pending or running tasks can be "
@@ -354,34 +447,72 @@ class TaskService(DeferredCleanups):
                 raise TimeoutError(f"task {task_id} still {doc['state']} after {timeout}s")
             time.sleep(0.05)
 
-    def recover(self) -> list[str]:
-        """Mark the tasks of dead processes failed/interrupted and remove their partial output."""
-        recovered = []
-        for (task_id,), doc in self.store.list("task").items:
-            if doc["state"] not in ACTIVE or _owner_alive(doc.get("owner")):
-                continue
-            claimed = []
+    def _interrupt(self, task_id: str, kind: str) -> bool:
+        """Claim a dead process's open task, remove its partial output and mark it failed/interrupted.
+        False when it is not ours to take (finished meanwhile, or another process claimed it first)."""
+        claimed = []
 
-            def claim(d: dict | None) -> dict | None:
-                if not d or d["state"] not in ACTIVE or _owner_alive(d.get("owner")):
-                    return None
-                claimed.append(True)
-                return {**d, "owner": _owner()}  # this process now owns the cleanup
-            self.store.update("task", task_id, fn=claim)
-            if not claimed:
-                continue
-            deferred = self._run_cleanups(task_id)
-            self._finish(task_id, "failed", message="interrupted: the JVP process running it stopped",
-                         error={"code": "TaskInterrupted", "reason": "interrupted", "details": {},
-                                "message": "the JVP process that ran this task stopped before it finished; "
-                                           + ("its partial output is removed as soon as the node releases it"
-                                              if deferred else "its partial output was removed")})
-            log.warning("task %s (%s) was interrupted by a restart; marked failed", task_id, doc["kind"])
-            recovered.append(task_id)
+        def claim(d: dict | None) -> dict | None:
+            if not d or d["state"] not in ACTIVE or _owner_alive(d.get("owner")):
+                return None
+            claimed.append(True)
+            return {**d, "owner": _owner()}  # this process now owns the cleanup
+        self.store.update("task", task_id, fn=claim)
+        if not claimed:
+            return False
+        deferred = self._run_cleanups(task_id)
+        self._finish(task_id, "failed", message="interrupted: the JVP process running it stopped",
+                     error={"code": "TaskInterrupted", "reason": "interrupted", "details": {},
+                            "message": "the JVP process that ran this task stopped before it finished; "
+                                       + ("its partial output is removed as soon as the node releases it"
+                                          if deferred else "its partial output was removed")})
+        log.warning("task %s (%s) was interrupted: its process stopped; marked failed", task_id, kind)
+        return True
+
+    def recover(self) -> list[str]:
+        """At start-up: mark the tasks of dead processes failed/interrupted and remove their partial
+        output, retry deferred cleanups, and prune finished tasks beyond the retention."""
+        recovered = [doc["id"] for doc in self._docs()[0]
+                     if doc["state"] in ACTIVE and not _owner_alive(doc.get("owner"))
+                     and self._interrupt(doc["id"], doc["kind"])]
         # Cleanups a previous process deferred and did not live to retry.
         if self.retry_cleanups():
             self._schedule_retry()
+        self.prune()
         return recovered
+
+    # -- retention ------------------------------------------------------------------------------------
+    def prune(self) -> int:
+        """Delete finished task records older than the retention age or beyond the newest retention_count
+        finished ones. Open tasks and finished ones whose cleanups are still pending are kept."""
+        finished = [d for d in self._docs()[0] if d["state"] not in ACTIVE and not d.get("cleanup")]
+        finished.sort(key=lambda d: d.get("finished_at") or d["created_at"], reverse=True)
+        cutoff = time.time() - self.retention_s
+        drop = [d["id"] for i, d in enumerate(finished)
+                if i >= self.retention_count or _epoch(d.get("finished_at") or d["created_at"]) < cutoff]
+        for task_id in drop:
+            self.store.delete("task", task_id)
+            with self._final_lock:
+                self._final.pop(task_id, None)
+        if drop:
+            log.info("pruned %d finished task records (retention: %g days, %d tasks)", len(drop),
+                     self.retention_s / 86400, self.retention_count)
+        return len(drop)
+
+    def _maybe_prune(self) -> None:
+        """Prune in the background when the last prune is PRUNE_INTERVAL_S old (checked on submit)."""
+        now = time.monotonic()
+        with self._final_lock:
+            if now < self._next_prune:
+                return
+            self._next_prune = now + PRUNE_INTERVAL_S
+
+        def run() -> None:
+            try:
+                self.prune()
+            except Exception:  # noqa: BLE001 - pruning is housekeeping; the next interval tries again
+                log.exception("pruning finished tasks failed")
+        threading.Thread(target=run, name="task-prune", daemon=True).start()
 
     def close(self) -> None:
         self._closed.set()

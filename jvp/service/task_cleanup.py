@@ -30,7 +30,7 @@ def _epoch(stamp: str | None) -> float:
 
 
 class DeferredCleanups:
-    """Mixed into TaskService (which provides store, _run_cleanups and _patch)."""
+    """Mixed into TaskService (which provides store, _docs, _run_cleanups and _patch)."""
     store: Any
 
     def _init_retry(self) -> None:
@@ -43,7 +43,8 @@ class DeferredCleanups:
         """Retry the cleanups still recorded on finished tasks; returns how many remain deferred."""
         remaining = 0
         now = time.time()
-        for (task_id,), doc in self.store.list("task").items:
+        for doc in self._docs()[0]:  # reads only open tasks' files (finished ones are cached)
+            task_id = doc["id"]
             if doc["state"] in ACTIVE or not doc.get("cleanup"):
                 continue
             if now - _epoch(doc.get("finished_at")) > CLEANUP_RETRY_MAX_AGE_S:

@@ -4,8 +4,14 @@ pool (`<pool>_templates_`, directory `<pool path>/_templates_`), with their meta
 
 This module reads, edits and deletes templates and serves create-vm's `template` source; registration is in
 template_register.py, the update flow in template_update.py. Usage is computed from the node (see
-hypervisor/template_usage.py): `usage.vm_count` and the dependents are always what the domains and volumes
-say right now; the count is also written back to the metadata file whenever it is looked at and changed.
+hypervisor/template_usage.py): `usage.vm_count` and the dependents the API answers are always what the domains
+and volumes say right now. The count stored in the metadata file is a copy of the last computed value,
+written back when a template is listed or described and after delete-vm (`after_vm_deleted`); create-vm
+records `usage.last_used` but leaves the stored count to the next read. Never rely on the stored copy.
+
+Nothing that removes an image guesses: while a storage pool of the node is inactive or cannot be listed, a
+volume in it may be backed by the image without anything showing it, so delete-template refuses (409
+TemplateUsageUnknown, naming the pools) and old images are kept (template_update.py `prune`).
 """
 from __future__ import annotations
 
@@ -19,7 +25,7 @@ from jvp.errors import Conflict, JvpError, PreconditionFailed, not_found
 from jvp.hypervisor import storage_pool as pool_hv
 from jvp.hypervisor import template_usage
 from jvp.hypervisor import volume as vol_hv
-from jvp.hypervisor.template_usage import NodeUsage
+from jvp.hypervisor.template_usage import NodeUsage, describe_pools
 from jvp.images.fetch import Fetcher
 from jvp.service.node import NodeService
 from jvp.service.task import TaskService
@@ -104,7 +110,7 @@ class TemplateService:
             paths = {v["path"] for v in usage.volumes}
             tpool = doc["storage"]["template_pool"]
             out["state"] = "ready" if doc["storage"]["path"] in paths else (
-                "unknown" if tpool in usage.skipped_pools else "image-missing")
+                "unknown" if tpool in usage.unseen_pools() else "image-missing")
         out["previous"] = previous
         return out
 
@@ -160,7 +166,7 @@ class TemplateService:
         try:
             usage = self.usage(node)
         except JvpError as exc:
-            if exc.code not in ("NodeUnreachable", "NodeTimeout"):
+            if exc.code not in ("NodeUnreachable", "NodeTimeout", "OperationTimeout"):
                 raise
             log.warning("describe-template %s on %s: usage unknown: %s", name, node, exc.message)
             return self.view(doc, None, detail=True)
@@ -219,6 +225,14 @@ class TemplateService:
                            + ("; " if names and vms else "") + (f"VMs {', '.join(vms)} use it" if vms else "")
                            + ". Delete those VMs (with their volumes) first", code="TemplateInUse",
                            details={"volumes": names, "vms": vms, "node": node})
+        unknown = usage.unknown_pools()
+        if unknown:
+            pools = [p["pool"] for p in unknown]
+            raise Conflict(f"template '{name}' on node '{node}' is not deleted: the volumes of storage pool(s) "
+                           f"{describe_pools(unknown)} cannot be seen, so JVP cannot tell whether one of them is "
+                           "backed by the template's image. Start the pool(s) (start-storage-pool) or repair them, "
+                           "then delete the template again", code="TemplateUsageUnknown",
+                           details={"pools": pools, "unknown_pools": unknown, "node": node})
         tpool = doc["storage"]["template_pool"]
         deleted = []
         for volume in [doc["storage"]["volume"], *(p["volume"] for p in doc.get("previous") or [])]:
@@ -234,6 +248,32 @@ class TemplateService:
         log.info("template %s deleted on node %s (%s)", name, node, ", ".join(deleted) or "no image left")
         return {"ok": True, "deleted_volumes": deleted,
                 "template_pool_removed": self.drop_empty_pool(node, doc["storage"]["pool"])}
+
+    def after_vm_deleted(self, node: str, vm: str) -> list[str]:
+        """delete-vm's hook, called once the VM is gone: the old images of the node's templates that nothing
+        uses any more are removed now (not at the next check or update), and the stored usage.vm_count is
+        brought up to date. Returns the removed `pool/volume`s. Never raises: the VM is deleted whatever
+        happens here, and a failure only leaves the old images to the next check-template-update,
+        update-template-image or delete-template."""
+        try:
+            docs = [d for (n, _), d in self.store.list("template").items if n == node]
+            if not docs:
+                return []
+            usage = self.usage(node)
+            removed: list[str] = []
+            for doc in docs:
+                if doc.get("previous"):
+                    removed += self.updater.prune(node, doc["name"], usage)
+                    doc = self.store.get("template", node, doc["name"]) or doc
+                self._sync_count(node, doc["name"], self.view(doc, usage))
+            if removed:
+                log.info("delete-vm %s on %s: removed old template images nothing used any more: %s", vm, node,
+                         ", ".join(removed))
+            return removed
+        except Exception:  # noqa: BLE001 - must never fail delete-vm
+            log.exception("delete-vm %s on %s: old template images not checked now (the next "
+                          "check-template-update or update-template-image of each template will)", vm, node)
+            return []
 
     def remove_empty_pool(self, spec: dict[str, Any]) -> None:
         """Cleanup handler "template-pool": a failed registration that made the pool takes it back."""
@@ -271,7 +311,8 @@ class TemplateService:
 
     # -- create-vm's `template` source ------------------------------------------------------------------
     def base_image(self, node: str, name: str) -> BaseImage:
-        """The template's current image for a new VM's linked or full clone; records last_used."""
+        """The template's current image for a new VM's linked or full clone; `usage.last_used` is recorded
+        (BaseImage.on_used) only once the VM exists, so a refused or failed create-vm leaves it alone."""
         doc = self.doc(node, name)
         st = doc["storage"]
         try:
@@ -283,13 +324,16 @@ class TemplateService:
                                      f"not available on node '{node}': {exc.message}", code="TemplateImageMissing",
                                      details={"template": name, "pool": st["template_pool"],
                                               "volume": st["volume"]}) from exc
-        now = rfc3339()
-        self.store.update("template", node, name, fn=lambda d: None if d is None else {
-            **d, "usage": {**d["usage"], "last_used": now}})
         return BaseImage(pool=st["template_pool"], volume=st["volume"], path=vol["path"],
                          format=vol["format"] or st["format"], capacity_bytes=vol["capacity_bytes"] or 0,
                          template={"name": name, "pool": st["template_pool"], "volume": st["volume"],
-                                   "uuid": doc["uuid"]})
+                                   "uuid": doc["uuid"]},
+                         on_used=lambda: self._record_use(node, name, doc["uuid"]))
+
+    def _record_use(self, node: str, name: str, uuid: str) -> None:
+        now = rfc3339()
+        self.store.update("template", node, name, fn=lambda d: None if d is None or d.get("uuid") != uuid else {
+            **d, "usage": {**d["usage"], "last_used": now}})
 
     # -- registration and updates (template_register.py, template_update.py) ----------------------------
     def register(self, node: str, pool: str, name: str, source: dict[str, Any], **kwargs: Any) -> dict[str, Any]:

@@ -2,8 +2,9 @@
 
 One partial file per URL: `<key>.part`, key = sha256 of the URL, with its validators (ETag, Last-Modified,
 length, the URL after redirects) in the metadata file `downloads/<key>.yaml`, written before the first byte
-of a fresh response is stored. A download holds the URL's lock (a non-blocking file lock, so two tasks never
-write one file; a second one gets 409 DownloadInProgress) for as long as it needs the file.
+of a fresh response is stored. A download holds the URL's lock (`<key>.lock`, a non-blocking flock, so two
+tasks never write one file; a second one gets 409 DownloadInProgress) for as long as it needs the file, and
+removes the lock file when it lets go (UrlLock), so no empty lock file stays per URL ever fetched.
 
 What survives what:
 - the task finishes, fails or is cancelled: the partial file and its record are removed (the image is in the
@@ -17,8 +18,10 @@ What survives what:
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
+import os
 import shutil
 import threading
 import time
@@ -26,8 +29,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
-
-from filelock import FileLock, Timeout
 
 from jvp.errors import PreconditionFailed
 from jvp.images.fetch import Fetcher, Hashes, Remote, busy, redact
@@ -91,6 +92,50 @@ class BackgroundProgress:
         self._thread.join()
 
 
+class UrlLock:
+    """A URL's lock file, held with flock(LOCK_EX | LOCK_NB) and removed by its holder when released.
+
+    Removing a lock file is safe only this way: the holder unlinks the file while it still holds the lock, and
+    whoever opened the old file before that and gets its lock afterwards sees that the file is no longer the
+    one at the path (device and inode differ, or the path is gone) and starts over with the file now there.
+    So two holders never lock two different files of one URL at once, in this process or another."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        """True once held; False at once when another holder has it."""
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return False
+            except BaseException:
+                os.close(fd)
+                raise
+            try:
+                ours, there = os.fstat(fd), os.stat(self.path)
+                current = (ours.st_dev, ours.st_ino) == (there.st_dev, there.st_ino)
+            except FileNotFoundError:
+                current = False
+            if current:
+                self._fd = fd
+                return True
+            os.close(fd)  # its last holder removed that file: take the one at the path now
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            self.path.unlink(missing_ok=True)  # while still held: see the class comment
+        finally:
+            os.close(fd)  # drops the lock
+
+
 class DownloadSession:
     def __init__(self, owner: "Downloads", url: str, key: str, task_id: str | None):
         self.owner = owner
@@ -114,6 +159,7 @@ class DownloadSession:
             log.info("resuming the download of %s at %d bytes", redact(self.url), resumed_from)
 
         def on_start(remote: Remote, offset: int) -> None:
+            handle.restart_rate(offset)  # the ETA counts only the bytes this response brings, from now
             if remote.length is not None:
                 free = shutil.disk_usage(self.owner.directory).free
                 if remote.length - offset > free:
@@ -161,8 +207,8 @@ class Downloads:
     def key(url: str) -> str:
         return hashlib.sha256(url.encode()).hexdigest()
 
-    def _lock(self, key: str) -> FileLock:
-        return FileLock(str(self.directory / f"{key}.lock"), timeout=0)
+    def _lock(self, key: str) -> UrlLock:
+        return UrlLock(self.directory / f"{key}.lock")
 
     @contextmanager
     def session(self, url: str, task_id: str | None) -> Iterator[DownloadSession]:
@@ -171,11 +217,9 @@ class Downloads:
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         key = self.key(url)
         lock = self._lock(key)
-        try:
-            lock.acquire()
-        except Timeout:
+        if not lock.acquire():
             doc = self.store.get("download", key)
-            raise busy(url, doc.get("task") if doc else None) from None
+            raise busy(url, doc.get("task") if doc else None)
         session = DownloadSession(self, url, key, task_id)
         try:
             self.sweep(keep=key)
@@ -192,9 +236,15 @@ class Downloads:
         return part.stat().st_size if part.exists() else 0
 
     def sweep(self, keep: str | None = None) -> None:
-        """Remove partial files nobody resumed for STALE_AFTER_S, and files without a record."""
+        """Remove partial files nobody resumed for STALE_AFTER_S, files without a record, and lock files
+        nobody holds (left by an older JVP, which did not remove them)."""
         if not self.directory.exists():
             return
+        for path in self.directory.glob("*.lock"):
+            if path.name[:-5] != keep and not path.with_suffix(".part").exists():
+                lock = UrlLock(path)
+                if lock.acquire():
+                    lock.release()
         now = time.time()
         records = {key: doc for (key,), doc in self.store.list("download").items}
         for part in self.directory.glob("*.part"):
@@ -210,9 +260,7 @@ class Downloads:
             if age < STALE_AFTER_S and doc is not None:
                 continue
             lock = self._lock(key)
-            try:
-                lock.acquire()
-            except Timeout:
+            if not lock.acquire():
                 continue  # being downloaded right now
             try:
                 log.info("removing the abandoned partial download %s (%s)", part.name,

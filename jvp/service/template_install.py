@@ -137,6 +137,7 @@ class TemplateInstaller:
             except BaseException:
                 up.abort()  # release the volume at once, so the cleanup can delete it
                 raise
+        handle.restart_rate(0)  # a new phase: its bytes start again at 0, its ETA from its own rate
         handle.progress(low, f"copying the image to node {node} ({tpool}/{volume})", bytes_done=0,
                         bytes_total=length, force=True)
         self.svc.volumes.call(node, pump, name=volume, retry=False, action="upload")
@@ -155,6 +156,7 @@ class TemplateInstaller:
         spec = self._new_volume(handle, node, tpool, volume, expected)
         xml = build_volume_xml(volume, src["capacity_bytes"], src["format"], sparse=True)
         low, high = INSTALL_PCT
+        handle.restart_rate(0)
         handle.progress(low, f"copying {src_pool}/{src_volume} to {tpool}/{volume}", bytes_done=0,
                         bytes_total=expected, force=True)
 

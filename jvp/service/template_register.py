@@ -52,8 +52,9 @@ def registered(view: dict[str, Any]) -> str:
 class Downloaded:
     part: Path
     facts: qemu_img.ImageFacts
-    checksum: str            # the verified digest, or the sha256 computed on the way
+    checksum: str            # "sha256:<hex>", computed on the way (verified when a sha256 was expected)
     verified: bool
+    verified_checksum: str | None  # the verified digest when it is not a sha256 ("sha512:<hex>")
     remote: Any
     stats: dict[str, Any]
 
@@ -185,15 +186,19 @@ class TemplateRegistrar(TemplateInstaller):
                                      details={"checksum_url": redact(checksum_url), "file": names[0]}) from exc
 
     @staticmethod
-    def verify(expected: Checksum | None, hashes: Hashes) -> str:
+    def verify(expected: Checksum | None, hashes: Hashes) -> tuple[str, str | None]:
+        """Check the image against `expected`. Returns the image's "sha256:<hex>" (SPEC 2.4's checksum,
+        computed whatever was expected) and the verified digest when it is of another algorithm
+        ("sha512:<hex>", kept as source.verified_checksum), else None."""
+        sha256 = f"sha256:{hashes.hexdigest('sha256')}"
         if expected is None:
-            return f"sha256:{hashes.hexdigest('sha256')}"
+            return sha256, None
         actual = hashes.hexdigest(expected.algorithm)
         if actual != expected.hexdigest:
             raise InvalidInput(f"checksum mismatch: the image's {expected.algorithm} is {actual}, expected "
                                f"{expected.hexdigest}; the file was removed", code="ChecksumMismatch",
                                details={"expected": str(expected), "actual": f"{expected.algorithm}:{actual}"})
-        return str(expected)
+        return sha256, (str(expected) if expected.algorithm != "sha256" else None)
 
     @contextmanager
     def downloaded(self, handle: TaskHandle, url: str, expected: Checksum | None, checksum_url: str | None,
@@ -212,13 +217,13 @@ class TemplateRegistrar(TemplateInstaller):
         with self.svc.downloads.session(url, handle.id) as session:
             got = session.fetch(handle, hashes, progress)
             handle.progress(high, "verifying the checksum and the image format", force=True)
-            checksum = self.verify(expected, hashes)
+            checksum, verified_checksum = self.verify(expected, hashes)
             facts = qemu_img.inspect(got.part, declared)
             fetched = got.bytes - got.resumed_from
             stats = {"bytes": got.bytes, "resumed_from": got.resumed_from, "seconds": round(got.seconds, 3),
                      "mib_per_s": round(fetched / 2**20 / got.seconds, 1) if got.seconds > 0 else None}
             yield Downloaded(part=got.part, facts=facts, checksum=checksum, verified=expected is not None,
-                             remote=got.remote, stats=stats)
+                             verified_checksum=verified_checksum, remote=got.remote, stats=stats)
 
     def _from_url(self, handle: TaskHandle, node: str, pool: str, name: str, src: dict[str, Any],
                   meta: dict[str, Any]) -> dict[str, Any]:
@@ -228,7 +233,8 @@ class TemplateRegistrar(TemplateInstaller):
             vol, spec = self.install_file(handle, node, pool, volume_name(name, 1, fmt), got.part, fmt)
             source = {"type": "url", "url": src["url"], "checksum_url": src.get("checksum_url"),
                       "checksum": got.checksum, "verified": got.verified, "etag": got.remote.etag,
-                      "last_modified": got.remote.last_modified, "length": got.remote.length}
+                      "last_modified": got.remote.last_modified, "length": got.remote.length,
+                      **({"verified_checksum": got.verified_checksum} if got.verified_checksum else {})}
             doc = self.new_doc(node, pool, name, "cloud", vol, fmt, got.facts.size, got.facts.virtual_size,
                                source, meta)
             view = self.save(handle, node, name, doc, [spec])
@@ -243,8 +249,9 @@ class TemplateRegistrar(TemplateInstaller):
         hashes = Hashes(("sha256",) + ((expected.algorithm,) if expected and expected.algorithm != "sha256" else ()))
         vol, spec = self.install_file(handle, node, pool, volume_name(name, 1, facts.format), path, facts.format,
                                       hashes)
-        checksum = self.verify(expected, hashes)
-        source = {"type": "file", "path": str(path), "checksum": checksum, "verified": expected is not None}
+        checksum, verified_checksum = self.verify(expected, hashes)
+        source = {"type": "file", "path": str(path), "checksum": checksum, "verified": expected is not None,
+                  **({"verified_checksum": verified_checksum} if verified_checksum else {})}
         doc = self.new_doc(node, pool, name, "cloud", vol, facts.format, facts.size, facts.virtual_size, source,
                            meta)
         view = self.save(handle, node, name, doc, [spec])

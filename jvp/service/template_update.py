@@ -9,9 +9,11 @@ source publishes none of them.
 update-template-image downloads the new version as a task (resumable, verified, checked like a
 registration), stores it as a new volume `<name>-v<N+1>.<fmt>` and switches the template to it: new VMs
 clone the new image; existing VMs and volumes keep the image they are backed by, which moves to the
-template's `previous` list. An old image is removed as soon as nothing is backed by it, checked at every
-check-template-update, update-template-image and delete-template of the template (describe-template shows
-each old image with the volumes still on it meanwhile).
+template's `previous` list. An old image is removed once nothing is backed by it: checked when a VM of the
+node is deleted (delete-vm calls TemplateService.after_vm_deleted), and at every check-template-update and
+update-template-image of the template (describe-template shows each old image with the volumes still on it
+meanwhile). While a storage pool of the node is inactive or cannot be listed, no old image is removed: a
+volume in that pool may still be backed by it.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from jvp.errors import Conflict, JvpError, PreconditionFailed
 from jvp.hypervisor import volume as vol_hv
-from jvp.hypervisor.template_usage import NodeUsage
+from jvp.hypervisor.template_usage import NodeUsage, describe_pools
 from jvp.images.checksums import Checksum, ChecksumError, parse_checksum
 from jvp.images.fetch import Remote, check_url, redact
 from jvp.service.task import TaskHandle
@@ -30,6 +32,7 @@ from jvp.timeutil import rfc3339
 
 if TYPE_CHECKING:  # pragma: no cover
     from jvp.service.template import TemplateService
+
 
 log = logging.getLogger(__name__)
 ORDER = ("checksum", "etag", "last_modified", "length")
@@ -49,12 +52,14 @@ def compare(source: dict[str, Any], remote: Remote, remote_checksum: Checksum | 
                                "length": source.get("length"), "checksum": None}
     theirs: dict[str, Any] = {"etag": remote.etag, "last_modified": remote.last_modified, "length": remote.length,
                               "checksum": str(remote_checksum) if remote_checksum else None}
-    try:
-        ours = parse_checksum(source["checksum"]) if source.get("checksum") else None
-    except ChecksumError:
-        ours = None
-    if ours and remote_checksum and ours.algorithm == remote_checksum.algorithm:
-        current["checksum"] = str(ours)
+    for value in (source.get("checksum"), source.get("verified_checksum")):  # the sha256, or a sha512
+        try:
+            ours = parse_checksum(value) if value else None
+        except ChecksumError:
+            ours = None
+        if ours and remote_checksum and ours.algorithm == remote_checksum.algorithm:
+            current["checksum"] = str(ours)
+            break
     changes, decided_by, available = [], None, None
     for field in ORDER:
         a, b = current[field], theirs[field]
@@ -113,6 +118,10 @@ class TemplateUpdater:
         message += note
         if removed:
             message += f"; removed old images nothing used any more: {', '.join(removed)}"
+        unknown = usage.unknown_pools()
+        if doc.get("previous") and unknown:
+            message += (f"; old images are kept while the volumes of storage pool(s) {describe_pools(unknown)} "
+                        "cannot be seen")
         return {"name": name, "node": node, "update_available": available, "decided_by": decided_by,
                 "changes": changes, "remote": {**remote.to_dict(), "url": redact(remote.url),
                                                "checksum": str(remote_checksum) if remote_checksum else None},
@@ -177,16 +186,17 @@ class TemplateUpdater:
                 st, s = d["storage"], d["source"]
                 old = {"volume": st["volume"], "path": st["path"], "format": st["format"], "size": st["size"],
                        "virtual_size": st["virtual_size"], "version": st["version"], "checksum": s.get("checksum"),
-                       "etag": s.get("etag"), "last_modified": s.get("last_modified"), "url": s.get("url"),
+                       "verified_checksum": s.get("verified_checksum"), "etag": s.get("etag"),
+                       "last_modified": s.get("last_modified"), "url": s.get("url"),
                        "registered_at": s.get("fetched_at"), "replaced_at": now}
                 return {**d, "updated_at": now, "previous": [*(d.get("previous") or []), old],
                         "storage": {**st, "volume": vol["name"], "path": vol["path"], "format": fmt,
                                     "size": got.facts.size, "virtual_size": got.facts.virtual_size,
                                     "version": version},
                         "source": {**s, "url": url, "checksum_url": checksum_url, "checksum": got.checksum,
-                                   "verified": got.verified, "etag": got.remote.etag,
-                                   "last_modified": got.remote.last_modified, "length": got.remote.length,
-                                   "fetched_at": now},
+                                   "verified_checksum": got.verified_checksum, "verified": got.verified,
+                                   "etag": got.remote.etag, "last_modified": got.remote.last_modified,
+                                   "length": got.remote.length, "fetched_at": now},
                         "update_check": {"checked_at": now, "update_available": False, "decided_by": None}}
             self.svc.store.update("template", node, name, fn=switch)
             handle.drop_cleanup(spec)
@@ -208,7 +218,13 @@ class TemplateUpdater:
     def prune(self, node: str, name: str, usage: NodeUsage) -> list[str]:
         """Delete the previous images nothing is backed by or opens any more; returns `pool/volume` of each."""
         doc = self.svc.store.get("template", node, name)
-        if doc is None:
+        if doc is None or not doc.get("previous"):
+            return []
+        unknown = usage.unknown_pools()
+        if unknown:
+            log.warning("template %s on %s: old images %s kept: the volumes of storage pool(s) %s cannot be seen, "
+                        "one of them may be backed by them", name, node,
+                        ", ".join(p["volume"] for p in doc["previous"]), describe_pools(unknown))
             return []
         tpool = doc["storage"]["template_pool"]
         removed = []

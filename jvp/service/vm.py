@@ -24,8 +24,8 @@ from jvp.hypervisor import domain, domain_devices, vm_volumes
 from jvp.hypervisor.domain_edit import BUS_PREFIX, EditError
 from jvp.service.node import NodeService
 from jvp.service.vm_delete import delete_vm
-from jvp.service.vm_rules import (capacity_error, check_mac, check_nic_source, random_mac, state_error,
-                                  volume_in_use)
+from jvp.service.vm_rules import (capacity_error, check_mac, check_nic_source, check_writable_volume, random_mac,
+                                  state_error)
 from jvp.timeutil import rfc3339
 
 T = TypeVar("T")
@@ -169,9 +169,9 @@ class VmService:
                                details={"field_errors": {"target": ["Does not match the bus."]}})
         self.describe(node, name)
         vol = self._volume(node, pool, volume)
-        users = self.nodes.call(node, vm_volumes.disk_users, kind="node", obj=node).get(vol["path"], [])
-        if users:
-            raise volume_in_use(pool, volume, users, node)
+        users = self.nodes.call(node, vm_volumes.disk_users, kind="node", obj=node)
+        check_writable_volume(self.nodes, node, vol, users,
+                              hint="attach a copy instead (clone-volume, or create-vm with clone)")
         disk = DiskDevice(target=target or "", path=vol["path"], format=vol["format"], bus=bus)
         live = self.call(node, name, lambda c: domain_devices.attach_disk(c, name, disk), retry=False)
         return {"vm": self.describe(node, name), "target": disk.target, "mac": None, "live": live}

@@ -127,11 +127,23 @@ class VmCreator:
                 notes += self._wait(plan, h)
         for cleanup in plan.cleanups:  # complete: a crash from now on must not remove the new VM
             h.drop_cleanup(cleanup)
+        self._record_use(plan)
         vm = self.vms.describe(plan.node, plan.name)
         message = f"vm '{plan.name}' created on node '{plan.node}' ({dtype}), {vm['state']}"
         return {"vm": {"name": plan.name, "node": plan.node, "uuid": plan.uuid, "state": vm["state"],
                        "domain_type": dtype, "cpu_mode": cpu_mode, "ips": vm["ips"]},
                 "notes": notes, "message": "; ".join([message, *notes])}
+
+    @staticmethod
+    def _record_use(plan: CreatePlan) -> None:
+        """Tell each base image's source (a template: usage.last_used) that a VM now uses it."""
+        for dp in plan.disks:
+            if dp.base and dp.base.on_used:
+                try:
+                    dp.base.on_used()
+                except Exception:  # noqa: BLE001 - bookkeeping must not fail a VM that exists
+                    log.exception("create-vm %s on %s: the use of %s/%s not recorded", plan.name, plan.node,
+                                  dp.base.pool, dp.base.volume)
 
     def _wait(self, plan: CreatePlan, h: TaskHandle) -> list[str]:
         what = "the guest agent" if plan.wait_for == "agent" else "an IP address"

@@ -66,4 +66,10 @@ def delete_vm(svc: "VmService", node: str, name: str, *, force: bool, delete_vol
             kept.append(_entry(d, reason))
         else:
             remove(d)
+    after = getattr(svc, "after_delete", None)  # build_services: TemplateService.after_vm_deleted
+    if after is not None:
+        try:  # old template images the VM was the last user of go now; never fails the delete
+            after(node, name)
+        except Exception:  # noqa: BLE001
+            log.exception("delete-vm %s/%s: the after-delete hook failed", node, name)
     return {"name": name, "node": node, "deleted_volumes": deleted, "kept_volumes": kept, **done}

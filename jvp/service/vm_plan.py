@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from jvp.entity.vm import VmFacts
-from jvp.errors import Conflict, InvalidInput, PreconditionFailed, already_exists
+from jvp.errors import InvalidInput, PreconditionFailed, already_exists
 from jvp.hypervisor import domain, vm_volumes
 from jvp.service.keypair import KeypairService
 from jvp.service.node import NodeService
 from jvp.service.vm_cloudinit import Seed, build_seed
-from jvp.service.vm_rules import capacity_error, check_mac, check_nic_source, random_mac, volume_in_use
+from jvp.service.vm_rules import (capacity_error, check_mac, check_nic_source, check_writable_volume, random_mac,
+                                  volume_in_use)
 from jvp.timeutil import rfc3339
 
 GIB = 2**30
@@ -39,6 +40,8 @@ class BaseImage:
     format: str
     capacity_bytes: int
     template: dict[str, str] | None = None   # {"name", "pool", "volume"}: recorded in the VM's metadata
+    # called once the VM made from it exists (the create task succeeded), never for a refused or failed create
+    on_used: Callable[[], None] | None = None
 
 
 BaseImageResolver = Callable[[str, Any], BaseImage]
@@ -131,7 +134,7 @@ class Planner:
                 if size:
                     raise _bad("disk_size_gib", "disk_size_gib resizes a clone; to use the volume itself, resize "
                                "it with resize-volume (or ask for clone: linked or full)")
-                self._usable_as_is(node, vol, users)
+                check_writable_volume(self.nodes, node, vol, users)
                 return DiskPlan("vda", "use", pool, vol["volume"], vol["format"], existing=vol)
             if clone == "linked" and users.get(vol["path"]):
                 raise volume_in_use(pool, vol["volume"], users[vol["path"]], node)
@@ -146,18 +149,6 @@ class Planner:
         self._free_name(node, pool, root_name)
         return DiskPlan("vda", clone, pool, root_name, "qcow2", max(size or 0, base.capacity_bytes), base=base)
 
-    def _usable_as_is(self, node: str, vol: dict[str, Any], users: dict[str, list[str]]) -> None:
-        if vm_volumes.is_template_volume(vol):
-            raise Conflict(f"volume '{vol['volume']}' is a template's base image: use clone linked or full",
-                           code="VolumeIsTemplate", details={"pool": vol["pool"], "volume": vol["volume"]})
-        if users.get(vol["path"]):
-            raise volume_in_use(vol["pool"], vol["volume"], users[vol["path"]], node)
-        deps = self._call(node, lambda c: vm_volumes.dependents(c, vol["path"]), "volume", vol["volume"])
-        if deps:
-            raise Conflict(f"volume '{vol['volume']}' is the backing file of {', '.join(deps)}; writing to it "
-                           "would corrupt them: use clone linked or full", code="VolumeInUse",
-                           details={"pool": vol["pool"], "volume": vol["volume"], "dependents": deps})
-
     def extra_disks(self, req: dict[str, Any], users: dict[str, list[str]], taken: set[str]) -> list[DiskPlan]:
         out = []
         for i, d in enumerate(req.get("extra_disks") or [], start=1):
@@ -169,7 +160,7 @@ class Planner:
                 vol = self._volume(req["node"], pool, d["volume"])
                 if vol["path"] in taken:
                     raise _bad(f"extra_disks.{i - 1}.volume", f"volume '{d['volume']}' is given twice")
-                self._usable_as_is(req["node"], vol, users)
+                check_writable_volume(self.nodes, req["node"], vol, users)
                 taken.add(vol["path"])
                 out.append(DiskPlan(target, "use", pool, vol["volume"], vol["format"], existing=vol))
             else:

@@ -21,7 +21,7 @@ import threading
 from typing import Any
 
 from jvp.errors import Conflict, InvalidInput, NotSupported, PreconditionFailed, not_found
-from jvp.hypervisor import domain, kvm_probe, vm_net
+from jvp.hypervisor import domain, kvm_probe, vm_net, vm_volumes
 from jvp.service.node import NodeService
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,24 @@ def volume_in_use(pool: str, volume: str, users: list[str], node: str) -> Confli
     return Conflict(f"volume '{volume}' in pool '{pool}' is used by vm(s) {', '.join(sorted(users))} on node "
                     f"'{node}'; a disk written by two VMs gets corrupted", code="VolumeInUse",
                     details={"pool": pool, "volume": volume, "vms": sorted(users), "node": node})
+
+
+def check_writable_volume(nodes: NodeService, node: str, vol: dict[str, Any], users: dict[str, list[str]],
+                          hint: str = "use clone linked or full") -> None:
+    """A volume a VM writes to directly (create-vm's `volume` used as is or an existing extra disk, and
+    attach-volume) must not be a template's base image, be used by another VM, or back other volumes
+    (linked clones): writing to it would corrupt them. `vol` is vm_volumes.volume_info's answer, `users`
+    vm_volumes.disk_users'."""
+    if vm_volumes.is_template_volume(vol):
+        raise Conflict(f"volume '{vol['volume']}' is a template's base image: {hint}",
+                       code="VolumeIsTemplate", details={"pool": vol["pool"], "volume": vol["volume"], "node": node})
+    if users.get(vol["path"]):
+        raise volume_in_use(vol["pool"], vol["volume"], users[vol["path"]], node)
+    deps = nodes.call(node, lambda c: vm_volumes.dependents(c, vol["path"]), kind="volume", obj=vol["volume"])
+    if deps:
+        raise Conflict(f"volume '{vol['volume']}' is the backing file of {', '.join(deps)}; writing to it "
+                       f"would corrupt them: {hint}", code="VolumeInUse",
+                       details={"pool": vol["pool"], "volume": vol["volume"], "dependents": deps, "node": node})
 
 
 def check_nic_source(nodes: NodeService, node: str, kind: str, source: str, *, need_active: bool = False

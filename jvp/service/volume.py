@@ -218,6 +218,7 @@ class VolumeService:
         self.nodes.ensure_available(node)
         target = target_pool or pool
         src = self.raw(node, pool, name)
+        self._busy(node, pool, name)  # an upload still writing the source would give a torn copy
         tp = self.pool(node, target, refresh=True)
         if is_internal_pool(target):
             raise Conflict(f"storage pool '{target}' is managed by JVP (templates)", code="StoragePoolIsInternal",
@@ -311,7 +312,7 @@ class VolumeService:
             outcome = self.call(spec["node"], lambda c: vol_hv.delete(c, spec["pool"], spec["name"]),
                                 name=spec["name"], retry=True)
         except JvpError as exc:
-            if exc.code in ("NodeUnreachable", "NodeTimeout"):
+            if exc.code in ("NodeUnreachable", "NodeTimeout", "OperationTimeout"):
                 raise CleanupDeferred(exc.message) from exc
             if exc.code == "NodeNotFound":
                 log.warning("partial volume %s/%s: node %s no longer exists", spec["pool"], spec["name"],

@@ -47,10 +47,12 @@ class MetadataStore(Protocol):
     def update(self, kind: str, *key: str, fn: Callable[[dict | None], dict | None]) -> dict | None: ...
     def delete(self, kind: str, *key: str) -> bool: ...
     def list(self, kind: str) -> ListResult: ...
+    def keys(self, kind: str) -> list[tuple[str, ...]]: ...
     def locked(self, kind: str, *key: str): ...
     def writable(self) -> bool: ...
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _SAFE_PART = __import__("re").compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -95,7 +97,7 @@ class YamlMetadataStore:
         except OSError as exc:
             raise MetadataCorrupt(path, f"cannot read: {exc.strerror}") from exc
         try:
-            doc = yaml.safe_load(text)
+            doc = yaml.load(text, Loader=_LOADER)  # libyaml's safe loader when built in: ~10x faster
         except yaml.YAMLError as exc:
             raise MetadataCorrupt(path, f"invalid YAML: {exc}".replace("\n", " ")) from exc
         if not isinstance(doc, dict):
@@ -135,6 +137,11 @@ class YamlMetadataStore:
             if doc is not None:
                 result.items.append((spec.key_of(rel), doc))
         return result
+
+    def keys(self, kind: str) -> list[tuple[str, ...]]:
+        """The keys of every file of a kind, without reading them (sorted by path)."""
+        spec: Kind = KINDS[kind]
+        return [spec.key_of(path.relative_to(self.root).parts) for path in sorted(self.root.glob(spec.pattern))]
 
     # -- writing ------------------------------------------------------------------------------------
     def _prepare(self, kind: str, path: Path, doc: dict[str, Any]) -> dict[str, Any]:

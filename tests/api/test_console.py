@@ -298,3 +298,127 @@ def test_consoles_per_process_are_bounded_and_refusals_keep_the_token(api, serve
     second = connect(server, t["ws_url"])
     read_until(second, RFB_VERSION, timeout=10)
     second.close()
+
+
+def test_an_api_token_demoted_to_viewer_can_no_longer_open_its_consoles(api, server, vm):
+    t = ticket(api, vm)  # issued to t-operator
+
+    def demote(doc):
+        return {**doc, "tokens": [{**tok, "role": "viewer"} if tok["name"] == "t-operator" else tok
+                                  for tok in doc["tokens"]]}
+    api.services.store.update("tokens", fn=demote)  # what an admin editing the token's role does
+    r = refused(server, t["ws_url"])
+    assert (r.status, r.code) == (403, "Forbidden") and "no longer has a role that may open consoles" in r.message
+    assert refused(server, t["ws_url"]).code == "InvalidConsoleToken"  # tried once, used up
+    assert audit(api, "open-vm-console")[1]["error_code"] == "Forbidden"
+
+
+def test_get_vm_console_reports_a_display_that_does_not_answer(api):
+    import socket
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dead = define_vm(api, unique("con-"), vnc_port=port)
+    err = api.error("get-vm-console", {"name": dead}, status=502, code="ConsoleUnreachable", role="operator")
+    assert err["details"]["endpoint"] == f"127.0.0.1:{port}" and dead in err["message"]
+    consoles = api.services.settings.data_path / "consoles"
+    assert not consoles.exists() or not list(consoles.iterdir())  # no token was handed out
+
+
+@pytest.fixture
+def ssh_node(api, tmp_path, rfb):
+    """A node registered with a qemu+ssh URI whose libvirt connection is the test driver's (there is no
+    libvirtd behind the SSH server), so that get-vm-console and /ws/vnc take the SSH route end to end:
+    the tunnel goes through a real SSH server on loopback to the fake VNC display."""
+    from jvp.entity.node import NodeRecord
+    from jvp.timeutil import rfc3339 as now_text
+    from tests.sshserver import SshForwarder
+    sshd = SshForwarder(tmp_path)
+    known = tmp_path / "known_hosts"
+    known.write_text("")
+    name = unique("ssh-")
+    uri = (f"qemu+ssh://root@127.0.0.1:{sshd.port}/system?keyfile={sshd.key_file}&known_hosts={known}")
+    api.services.store.create("node", name, doc=NodeRecord(name=name, uri=uri, created_at=now_text(),
+                                                            updated_at=now_text()).to_doc())
+    nc = api.services.nodes.connections.get(name, uri)
+    nc._conn = api.services.nodes.connection("local").get()
+    try:
+        yield name, sshd, known
+    finally:
+        nc._conn = None  # the test driver's connection belongs to the local node
+        api.services.nodes.connections.forget(name)
+        sshd.close()
+
+
+def test_an_ssh_node_reports_host_key_problems_at_get_vm_console_and_tunnels(api, server, vm, rfb, ssh_node):
+    node, sshd, known = ssh_node
+    err = api.error("get-vm-console", {"node": node, "name": vm}, status=422, code="SshHostKeyUnknown",
+                    role="operator")
+    assert "ssh-keyscan" in err["message"] and err["details"]["known_hosts"] == [str(known)]
+    assert known.read_text() == ""  # never learned
+    other = sshd.known_hosts_line.split()[0] + " ssh-ed25519 " + \
+        "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n"
+    known.write_text(other)
+    api.error("get-vm-console", {"node": node, "name": vm}, status=422, code="SshHostKeyMismatch", role="operator")
+    known.write_text(sshd.known_hosts_line)
+    t = ticket(api, vm, node=node)
+    assert sshd.opened == [("127.0.0.1", rfb.port)]  # get-vm-console opened the tunnel once to check it
+    ws = connect(server, t["ws_url"])
+    try:
+        assert read_until(ws, RFB_VERSION, timeout=10) == RFB_VERSION
+    finally:
+        ws.close()
+    assert sshd.opened == [("127.0.0.1", rfb.port)] * 2
+    opened = audit(api, "open-vm-console")[0]
+    assert opened["params"]["route"] == "ssh" and opened["target"]["node"] == node
+
+
+@pytest.fixture
+def tcp_node(api):
+    """A node registered as qemu+tcp://127.0.0.1:16510/system (which could be an `ssh -L` port forward to any
+    machine) whose libvirt connection is the test driver's."""
+    from jvp.entity.node import NodeRecord
+    from jvp.timeutil import rfc3339 as now_text
+    name = unique("fwd-")
+    uri = "qemu+tcp://127.0.0.1:16510/system"
+    api.services.store.create("node", name, doc=NodeRecord(name=name, uri=uri, created_at=now_text(),
+                                                            updated_at=now_text()).to_doc())
+    nc = api.services.nodes.connections.get(name, uri)
+    nc._conn = api.services.nodes.connection("local").get()
+    try:
+        yield name
+    finally:
+        nc._conn = None
+        api.services.nodes.connections.forget(name)
+
+
+def test_a_loopback_tcp_node_is_this_host_only_when_libvirt_says_so(api, server, vm, rfb, tcp_node, monkeypatch):
+    """Not by its address: compared with this host's own libvirtd (stood in for by test driver instances)."""
+    from jvp.hypervisor import console as hv
+    from jvp.hypervisor.connection import NodeConnection
+    consoles = api.services.consoles
+    other = NodeConnection("elsewhere", "test:///default")  # another libvirtd
+    monkeypatch.setattr(consoles, "_this_host_connection", lambda uri: other)
+    try:
+        # the test driver reports no host UUID: an identity that cannot be compared is not this host
+        err = api.error("get-vm-console", {"node": tcp_node, "name": vm}, status=422, code="ConsoleNotAvailable",
+                        role="operator")
+        assert "node's loopback" in err["message"] and "is not this host" in err["message"]
+        assert "host UUID is None" in err["details"]["this_host"] and err["details"]["transport"] == "tcp"
+        # the same host UUID and name (a cloned image), but that libvirtd does not run the domain: not this host
+        monkeypatch.setattr(hv, "host_identity", lambda conn: hv.HostIdentity("h-1", "kvm1", None))
+        err = api.error("get-vm-console", {"node": tcp_node, "name": vm}, status=422, code="ConsoleNotAvailable",
+                        role="operator")
+        assert "has no domain" in err["details"]["this_host"]
+    finally:
+        other.close()
+    # this host's libvirtd is the one behind the node, and runs that domain with that display: reached
+    monkeypatch.setattr(consoles, "_this_host_connection", lambda uri: api.services.nodes.connection("local"))
+    t = ticket(api, vm, node=tcp_node)
+    ws = connect(server, t["ws_url"])
+    try:
+        assert read_until(ws, RFB_VERSION, timeout=10) == RFB_VERSION
+    finally:
+        ws.close()
+    opened = audit(api, "open-vm-console")[0]
+    assert opened["params"]["route"] == "tcp" and opened["target"]["node"] == tcp_node

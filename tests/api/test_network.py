@@ -85,6 +85,8 @@ BAD_CREATES = [
      400, "InvalidNetworkOption", "dhcp_start"),
     ({"mode": "isolated", "dhcp_start": "198.18.20.5", "dhcp_end": "198.18.20.9"}, 400, "InvalidNetworkOption",
      "dhcp_start"),
+    ({"mode": "isolated", "dhcp": True}, 400, "InvalidNetworkOption", "dhcp"),
+    ({"mode": "route", "ipv6_cidr": "fd00:1:2:3::1/64", "dhcp": True}, 400, "InvalidNetworkOption", "dhcp"),
     ({"mode": "mesh", "ipv4_cidr": "198.18.20.1/24"}, 400, "ValidationFailed", "mode"),
     ({"mode": "nat"}, 400, "CidrRequired", "ipv4_cidr"),
     ({"mode": "route"}, 400, "CidrRequired", "ipv4_cidr"),
@@ -117,6 +119,24 @@ def test_conflicting_create_is_409_naming_the_other(api, body, code, detail):
     assert detail.items() <= err["details"].items()
     assert list(detail.values())[0] in err["message"]
     assert names(api) == DEMO
+
+
+def test_a_network_defined_concurrently_after_the_check_is_still_409(api, mocker):
+    """Someone else (virsh, another controller) defines the name between JVP's check and its define."""
+    from jvp.hypervisor import network as net_hv
+    real = net_hv.list_networks
+    calls = []
+
+    def racing_list(conn):
+        calls.append(1)
+        return [n for n in real(conn) if n["name"] != "demo-nat"] if len(calls) == 1 else real(conn)
+    mocker.patch.object(net_hv, "list_networks", racing_list)
+    before = api.ok("describe-network", {"name": "demo-nat"})["network"]
+    err = api.error("create-network", {"name": "demo-nat", "mode": "isolated"}, status=409,
+                    code="NetworkExists")
+    assert "already exists" in err["details"]["libvirt_error"]["message"]
+    assert names(api) == DEMO
+    assert api.ok("describe-network", {"name": "demo-nat"})["network"] == before
 
 
 def test_bridge_mode_needs_an_existing_host_bridge(api):
@@ -192,6 +212,32 @@ def test_hosts_need_dhcp_and_removal_needs_a_match(api):
                                       "hostname": "other"}, status=404, code="NetworkHostNotFound")
     api.error("add-network-host", {"name": "ghost", "mac": "52:54:00:aa:bb:01", "ip": "198.18.10.12"},
               status=404, code="NetworkNotFound")
+
+
+def test_removing_a_host_compares_addresses_and_needs_no_mac(api):
+    """A reservation made outside JVP with only a name and an address (libvirt allows it) can be removed;
+    the ip is parsed, not compared as text."""
+    from jvp.hypervisor import network as hv_net
+
+    def add_outside(conn):
+        net = conn.networkLookupByName("demo-nat")
+        net.update(hv_net.libvirt.VIR_NETWORK_UPDATE_COMMAND_ADD_LAST, hv_net.libvirt.VIR_NETWORK_SECTION_IP_DHCP_HOST,
+                   -1, "<host name='pxe' ip='198.18.10.20'/>", 0)
+    api.services.nodes.call("local", add_outside)
+    hosts = api.ok("describe-network", {"name": "demo-nat"})["network"]["hosts"]
+    assert {"mac": None, "ip": "198.18.10.20", "hostname": "pxe"} in hosts
+    before = hosts
+    api.error("remove-network-host", {"name": "demo-nat", "ip": "198.18.10"}, status=400, code="InvalidIp")
+    api.error("remove-network-host", {"name": "demo-nat", "ip": "198.18.10.20", "hostname": "other"},
+              status=404, code="NetworkHostNotFound")
+    api.error("remove-network-host", {"name": "demo-nat", "ip": "198.18.10.20", "mac": "52:54:00:aa:bb:01"},
+              status=404, code="NetworkHostNotFound")
+    assert api.ok("describe-network", {"name": "demo-nat"})["network"]["hosts"] == before
+    net = api.ok("remove-network-host", {"name": "demo-nat", "ip": " 198.18.10.20 "})["network"]
+    assert [h["ip"] for h in net["hosts"]] == ["198.18.10.10"]
+    # With a MAC too, the address alone is enough, and the MAC narrows it when given.
+    net = api.ok("remove-network-host", {"name": "demo-nat", "ip": "198.18.10.10", "hostname": "web1"})["network"]
+    assert net["hosts"] == []
 
 
 def test_leases_are_not_offered_by_the_test_driver(api):

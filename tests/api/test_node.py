@@ -1,14 +1,33 @@
 """Node actions on libvirt's test driver (the seeded inventory of jvp/demo/inventory.xml)."""
 from __future__ import annotations
 
+import shutil
+import socket
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import libvirt
 import pytest
 
 from jvp.demo import INVENTORY
 
-SECOND = "test:///default"
+NUMA = "test:///default"  # libvirt's built-in test node: the only one with NUMA cells and huge pages
+
+
+def fixture_uri(api, name: str = "second") -> str:
+    """A further node on a test-driver fixture file of our own (a copy of the seeded inventory) in the
+    fixture directory JVP accepts (setting test_fixtures_dir, default <data_dir>/test-fixtures)."""
+    d = api.services.settings.test_fixtures_path
+    d.mkdir(parents=True, exist_ok=True)
+    path = d / f"{name}.xml"
+    shutil.copyfile(INVENTORY, path)
+    return f"test://{path}"
+
+
+@pytest.fixture
+def second(api):
+    return fixture_uri(api)
 
 
 def test_list_nodes_shows_the_local_node_with_real_figures(api):
@@ -45,9 +64,9 @@ def test_summary_comes_from_libvirt(api):
 
 
 def test_summary_numa_cells(api):
-    api.ok("create-node", {"name": "numa", "uri": SECOND})
+    api.ok("create-node", {"name": "numa", "uri": NUMA})
     s = api.ok("describe-node-summary", {"name": "numa"})["summary"]
-    conn = libvirt.open(SECOND)
+    conn = libvirt.open(NUMA)
     assert [c["id"] for c in s["numa"]] == [0, 1]
     assert sorted(sum((c["cpus"] for c in s["numa"]), [])) == list(range(16))
     assert [c["free_memory_bytes"] for c in s["numa"]] == conn.getCellsFreeMemory(0, 2)
@@ -78,12 +97,12 @@ def test_node_vms(api):
         ("build-runner", "paused", 1, 1024), ("db1", "stopped", 4, 4096), ("web1", "running", 2, 2048)]
 
 
-def test_create_modify_maintenance_delete(api):
-    node = api.ok("create-node", {"name": "lab2", "uri": SECOND, "description": "second",
+def test_create_modify_maintenance_delete(api, second):
+    node = api.ok("create-node", {"name": "lab2", "uri": second, "description": "second",
                                   "labels": {"rack": "r1"}})["node"]
     assert node["state"] == "online" and node["labels"] == {"rack": "r1"} and node["local"] is False
     doc = api.services.store.get("node", "lab2")
-    assert doc["uri"] == SECOND and doc["schema_version"] == 1
+    assert doc["uri"] == second and doc["schema_version"] == 1
     names = [n["name"] for n in api.ok("list-nodes")["nodes"]]
     assert names == ["local", "lab2"]
 
@@ -104,17 +123,17 @@ def test_create_modify_maintenance_delete(api):
     api.error("describe-node", {"name": "lab2"}, status=404, code="NodeNotFound")
 
 
-def test_duplicate_node_is_409(api):
-    api.ok("create-node", {"name": "lab2", "uri": SECOND})
-    err = api.error("create-node", {"name": "lab2", "uri": SECOND}, status=409, code="NodeExists")
+def test_duplicate_node_is_409(api, second):
+    api.ok("create-node", {"name": "lab2", "uri": second})
+    err = api.error("create-node", {"name": "lab2", "uri": second}, status=409, code="NodeExists")
     assert "lab2" in err["message"]
-    err = api.error("create-node", {"name": "lab3", "uri": SECOND}, status=409, code="NodeUriInUse")
+    err = api.error("create-node", {"name": "lab3", "uri": second}, status=409, code="NodeUriInUse")
     assert err["details"]["node"] == "lab2"
-    api.error("create-node", {"name": "local", "uri": SECOND}, status=409, code="NodeExists")
+    api.error("create-node", {"name": "local", "uri": second}, status=409, code="NodeExists")
 
 
-def test_reserved_node_name(api):
-    api.error("create-node", {"name": "nodes", "uri": SECOND}, status=400, code="InvalidName")
+def test_reserved_node_name(api, second):
+    api.error("create-node", {"name": "nodes", "uri": second}, status=400, code="InvalidName")
 
 
 def test_deleting_local_is_refused(api):
@@ -138,8 +157,8 @@ def test_unreachable_uri_is_refused_with_the_libvirt_error(api):
     assert api.services.store.get("node", "dead") is None
 
 
-def test_local_uri_is_read_only(api):
-    api.error("modify-node", {"name": "local", "uri": SECOND}, status=400, code="LocalNodeUri")
+def test_local_uri_is_read_only(api, second):
+    api.error("modify-node", {"name": "local", "uri": second}, status=400, code="LocalNodeUri")
     assert api.ok("modify-node", {"name": "local", "description": "this host"})["node"]["description"] == \
         "this host"
     assert api.services.store.get("node", "local")["description"] == "this host"
@@ -159,7 +178,7 @@ def test_a_node_that_went_down_is_offline_and_does_not_slow_the_list(api):
     assert "gone" in err["message"]
 
 
-def test_corrupt_node_file_is_reported_not_dropped(api):
+def test_corrupt_node_file_is_reported_not_dropped(api, second):
     path = api.services.store.path("node", "broken")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("name: broken\nuri: [unclosed\n")
@@ -170,7 +189,7 @@ def test_corrupt_node_file_is_reported_not_dropped(api):
     err = api.error("describe-node", {"name": "broken"}, status=422, code="MetadataCorrupt")
     assert err["details"]["path"] == str(path)
     api.error("disable-node", {"name": "broken"}, status=422, code="MetadataCorrupt")
-    api.error("create-node", {"name": "broken", "uri": SECOND}, status=422, code="MetadataCorrupt")
+    api.error("create-node", {"name": "broken", "uri": second}, status=422, code="MetadataCorrupt")
     assert path.read_text() == before
 
 
@@ -180,3 +199,166 @@ def test_schema_invalid_node_file_is_reported(api):
     path.write_text("schema_version: 1\nname: odd\nuri: test:///default\ncreated_at: x\ncolour: blue\n")
     data = api.ok("list-nodes")
     assert "colour" in data["errors"][0]["message"]
+
+
+# -- URIs that must be refused (400, never 500, nothing saved) -------------------------------------------
+@pytest.mark.parametrize("uri", ["qemu+tcp://[::1/system", "qemu+tcp://host:99999/system",
+                                 "qemu+tcp://host:port/system"])
+def test_malformed_uris_are_400_on_create_and_modify(api, second, uri):
+    err = api.error("create-node", {"name": "bad", "uri": uri}, status=400, code="InvalidUri")
+    assert err["details"]["field_errors"]["uri"] == ["Malformed URI."]
+    assert api.services.store.get("node", "bad") is None
+    api.ok("create-node", {"name": "lab2", "uri": second})
+    api.error("modify-node", {"name": "lab2", "uri": uri}, status=400, code="InvalidUri")
+    assert api.services.store.get("node", "lab2")["uri"] == second
+
+
+def test_uri_parameters_that_run_programs_are_refused(api):
+    err = api.error("create-node", {"name": "bad", "uri": "qemu+ssh://root@h/system?command=/bin/sh"},
+                    status=400, code="InvalidUri")
+    assert err["details"]["parameters"] == ["command"]
+    assert api.services.store.get("node", "bad") is None
+
+
+@pytest.mark.parametrize("uri", ["test:///etc/hostname", "test:///etc/shadow", "test:///etc/passwd.xml",
+                                 "test+tcp://127.0.0.1/default", "test://host/default", "test:///default?name=x",
+                                 "test:///tmp/../etc/hostname"])
+def test_test_driver_files_outside_the_fixture_dirs_are_refused(api, uri):
+    err = api.error("create-node", {"name": "peek", "uri": uri}, status=400, code="InvalidUri")
+    assert err["details"]["field_errors"]["uri"] == ["Not a JVP fixture file."]
+    assert "libvirt_error" not in err["details"]
+    assert api.services.store.get("node", "peek") is None
+
+
+def test_fixture_dir_escapes_are_refused(api, tmp_path):
+    fixtures = api.services.settings.test_fixtures_path
+    fixtures.mkdir(parents=True, exist_ok=True)
+    outside = tmp_path / "outside.xml"
+    shutil.copyfile(INVENTORY, outside)
+    (fixtures / "link.xml").symlink_to(outside)  # a symlink out of the directory
+    for uri in (f"test://{fixtures}/link.xml", f"test://{fixtures}/../outside.xml",
+                f"test://{fixtures}/missing.xml", f"test://{fixtures}"):
+        api.error("create-node", {"name": "peek", "uri": uri}, status=400, code="InvalidUri")
+    assert api.services.store.get("node", "peek") is None
+
+
+def test_a_broken_fixture_file_is_reported_without_its_content(api):
+    fixtures = api.services.settings.test_fixtures_path
+    fixtures.mkdir(parents=True, exist_ok=True)
+    (fixtures / "broken.xml").write_text("topsecret-first-line-1234\nsecond-line-5678\n")
+    resp = api.call("create-node", {"name": "broken", "uri": f"test://{fixtures}/broken.xml"})
+    assert resp.status_code == 502, resp.get_json()
+    assert resp.get_json()["error"]["code"] == "NodeUnreachable"
+    text = resp.get_data(as_text=True)
+    assert "topsecret" not in text and "5678" not in text
+    assert api.services.store.get("node", "broken") is None
+
+
+def test_extra_nodes_on_our_own_fixture_files(api):
+    """Two further nodes on fixture files of our own, each its own inventory, besides local."""
+    a, b = fixture_uri(api, "rack-a"), fixture_uri(api, "rack-b")
+    api.ok("create-node", {"name": "rack-a", "uri": a})
+    api.ok("create-node", {"name": "rack-b", "uri": b})
+    nodes = {n["name"]: n for n in api.ok("list-nodes")["nodes"]}
+    assert set(nodes) == {"local", "rack-a", "rack-b"}
+    assert all(n["state"] == "online" and n["vm_counts"] == {"running": 2, "total": 3}
+               for n in nodes.values())
+
+
+# -- a node that accepts TCP and never answers ----------------------------------------------------------
+@pytest.fixture
+def silent_server():
+    """A TCP listener that accepts connections and never says a word (a hung libvirtd)."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(srv.accept()[0])
+            except OSError:
+                continue
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    yield srv.getsockname()[1]
+    stop.set()
+    t.join()
+    for c in held:
+        c.close()
+    srv.close()
+
+
+def test_a_hung_node_answers_node_unreachable_within_the_timeout(api, silent_server):
+    uri = f"qemu+tcp://127.0.0.1:{silent_server}/system"
+    api.services.store.put("node", "hung", doc={"name": "hung", "uri": uri,
+                                                "created_at": "2026-01-01T00:00:00Z"})
+    timeout = api.services.settings.node_timeout_s
+    calls = ["describe-node-summary", "describe-node-vms", "describe-node-pci", "describe-node-summary"]
+
+    def call(action):
+        start = time.monotonic()
+        err = api.error(action, {"name": "hung"}, status=502, code="NodeUnreachable")
+        return time.monotonic() - start, err
+
+    start = time.monotonic()
+    with ThreadPoolExecutor(len(calls)) as pool:
+        results = list(pool.map(call, calls))
+        # Meanwhile other nodes answer at once: nothing they need is held by the hung one.
+        t0 = time.monotonic()
+        assert api.ok("describe-node-vms", {"name": "local"})["vms"]
+        assert time.monotonic() - t0 < 1.5
+    assert time.monotonic() - start < timeout + 2
+    for took, err in results:
+        assert took < timeout + 2
+        assert f"within {timeout:g}s" in err["message"] and err["details"]["node"] == "hung"
+    # A later call is bounded the same way (the open still in progress is waited for, not repeated).
+    took, _ = call("describe-node-summary")
+    assert took < timeout + 1
+
+
+def test_modify_and_maintenance_update_the_file_under_the_lock(api, second, monkeypatch):
+    """A change another worker writes between our read and our write is kept (no lost update)."""
+    api.ok("create-node", {"name": "lab2", "uri": second})
+    nodes = api.services.nodes
+    real_record = nodes.record
+
+    def record_then_race(name):
+        rec = real_record(name)
+        doc = api.services.store.get("node", name)
+        if doc is not None and not doc.get("maintenance"):
+            api.services.store.put("node", name, doc={**doc, "maintenance": True})  # disable-node elsewhere
+        return rec
+    monkeypatch.setattr(nodes, "record", record_then_race)
+    api.ok("modify-node", {"name": "lab2", "description": "moved"})
+    doc = api.services.store.get("node", "lab2")
+    assert doc["description"] == "moved" and doc["maintenance"] is True
+    monkeypatch.setattr(nodes, "record", real_record)
+
+    def record_then_describe(name):
+        rec = real_record(name)
+        doc = api.services.store.get("node", name)
+        api.services.store.put("node", name, doc={**doc, "description": "renamed elsewhere"})
+        return rec
+    monkeypatch.setattr(nodes, "record", record_then_describe)
+    api.ok("enable-node", {"name": "lab2"})
+    monkeypatch.setattr(nodes, "record", real_record)
+    doc = api.services.store.get("node", "lab2")
+    assert doc["maintenance"] is False and doc["description"] == "renamed elsewhere"
+
+
+def test_modify_of_a_node_deleted_meanwhile_is_404_and_writes_nothing(api, second, monkeypatch):
+    api.ok("create-node", {"name": "lab2", "uri": second})
+    nodes = api.services.nodes
+    real_record = nodes.record
+
+    def record_then_delete(name):
+        rec = real_record(name)
+        api.services.store.delete("node", name)
+        return rec
+    monkeypatch.setattr(nodes, "record", record_then_delete)
+    api.error("disable-node", {"name": "lab2"}, status=404, code="NodeNotFound")
+    assert api.services.store.get("node", "lab2") is None

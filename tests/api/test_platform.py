@@ -239,3 +239,59 @@ def test_audit_target_filter_matches_names_not_kinds(api):
     api.ok("disable-node", {"name": "local"})
     assert len(api.ok("list-audit-events", {"target": "local"})["events"]) == 1
     assert api.ok("list-audit-events", {"target": "node"})["events"] == []
+
+
+@pytest.mark.parametrize("body", ["[" * 200000 + "]" * 200000,                     # past the parser's depth
+                                  '{"name": ' + '{"a": ' * 100 + "1" + "}" * 100 + "}",  # parsed, too deep
+                                  '{"labels": ' + "[" * 40 + "]" * 40 + "}"])
+def test_deeply_nested_json_is_400_not_500(api, body):
+    assert len(body) < api.services.settings.max_body_bytes
+    resp = api.client.post("/api/create-node", data=body, content_type="application/json",
+                           headers={"Authorization": f"Bearer {api.tokens['admin']}"})
+    assert resp.status_code == 400, resp.get_json()
+    err = resp.get_json()["error"]
+    assert err["code"] == "JsonTooDeep" and err["details"]["max_depth"] == 32
+    assert err["request_id"] == resp.headers["X-Request-Id"]
+    assert api.services.store.list("node").items == []
+
+
+def test_ordinary_nesting_is_accepted(api):
+    # A create-vm-like depth (body > cloud_init > users > user > ssh_keys) stays far below the limit.
+    body = {"name": "local", "x": {"a": [{"b": ["c"]}]}}
+    err = api.error("describe-node", body, status=400, code="ValidationFailed")
+    assert "x" in err["details"]["field_errors"]
+
+
+def _audit_lines(api) -> list[dict]:
+    lines = []
+    for path in sorted((api.services.settings.data_path / "audit").glob("audit-*.jsonl")):
+        lines += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return lines
+
+
+def test_a_mutating_call_refused_with_401_is_audited_without_the_token(api):
+    presented = "jvp_this-is-not-a-valid-token-0123456789"
+    api.error("disable-node", {"name": "local"}, role=None, headers={"Authorization": f"Bearer {presented}"},
+              status=401, code="InvalidToken")
+    api.error("delete-node", {"name": "local"}, role=None, status=401, code="Unauthorized")
+    api.error("list-nodes", role=None, status=401)  # reads are not audited, refused or not
+    events = api.ok("list-audit-events")["events"]
+    assert [(e["action"], e["outcome"], e["status"], e["error_code"]) for e in events] == [
+        ("delete-node", "error", 401, "Unauthorized"), ("disable-node", "error", 401, "InvalidToken")]
+    assert all(e["token_name"] is None and e["role"] is None and e["params"] is None for e in events)
+    raw = "".join(p.read_text() for p in (api.services.settings.data_path / "audit").glob("audit-*.jsonl"))
+    assert presented not in raw and "this-is-not-a-valid" not in raw
+    assert api.services.store.get("node", "local") is None  # nothing was done
+
+
+def test_the_audit_line_written_for_a_real_action_has_its_secret_redacted(api):
+    secret = "hunter2-Secret-Pass"
+    resp = api.call("reset-vm-password", {"node": "local", "name": "web1", "user": "root", "password": secret},
+                    role="operator")
+    assert resp.status_code != 500, resp.get_json()
+    (line,) = [e for e in _audit_lines(api) if e["action"] == "reset-vm-password"]
+    assert line["params"]["password"] == "***"
+    assert line["params"]["user"] == "root" and line["params"]["name"] == "web1"
+    assert line["token_name"] == "t-operator" and line["request_id"] == resp.headers["X-Request-Id"]
+    raw = "".join(p.read_text() for p in (api.services.settings.data_path / "audit").glob("audit-*.jsonl"))
+    assert secret not in raw

@@ -45,7 +45,7 @@ def test_snapshots_of_a_running_vm_with_and_without_memory_form_a_tree(api):
     snap = done["result"]["snapshot"]
     assert done["resource"] == {"kind": "vm", "node": "local", "name": "web1"}
     assert (snap["state"], snap["has_memory"], snap["revert_state"], snap["current"]) == (
-        "running", False, "stopped", True)
+        "running", False, "running", True)
     assert snap["description"] == "before the upgrade" and snap["created_at"].endswith("Z")
     assert snap["disks"] == [{"target": "vda", "snapshot": "internal",
                               "path": "/var/lib/jvp-demo/pools/default/web1-root.qcow2"}]
@@ -75,16 +75,33 @@ def test_list_snapshots_of_every_vm_of_the_node(api):
 
 # -- revert and delete ----------------------------------------------------------------------------------------
 def test_revert_ends_in_the_recorded_state_unless_start(api):
-    take(api, "web1", "disk")
+    take(api, "web1", "disk")  # disk-only, of the running VM: recorded running
     take(api, "web1", "mem", include_memory=True)
-    res = api.ok("revert-snapshot", {"vm": "web1", "name": "disk"}, role="operator")
-    assert res["state"] == "stopped" and res["vm"]["state"] == "stopped" and res["snapshot"]["current"]
-    res = api.ok("revert-snapshot", {"vm": "web1", "name": "mem"}, role="operator")
-    assert res["state"] == "running" and "reverted to snapshot 'mem'" in res["message"]
-    res = api.ok("revert-snapshot", {"vm": "web1", "name": "disk", "start": True}, role="operator")
-    assert res["state"] == "running"
+    api.ok("stop-vm", {"name": "web1", "force": True})
+    take(api, "web1", "off")  # of the stopped VM: recorded stopped
+    api.ok("start-vm", {"name": "web1"})
+
+    def revert(name: str, **start) -> str:
+        res = api.ok("revert-snapshot", {"vm": "web1", "name": name, **start}, role="operator")
+        assert res["vm"]["state"] == res["state"] and res["snapshot"]["current"]
+        assert f"reverted to snapshot '{name}', now {res['state']}" in res["message"]
+        return res["state"]
+    # without start: the state recorded (a disk-only snapshot of a running VM boots it from the disks)
+    assert [api.ok("describe-snapshot", {"vm": "web1", "name": n})["snapshot"]["revert_state"]
+            for n in ("disk", "mem", "off")] == ["running", "running", "stopped"]
+    assert revert("off") == "stopped"
+    assert revert("disk") == "running"
+    assert revert("mem") == "running"
+    assert revert("off", start=None) == "stopped"  # null is the same as left out
+    # told otherwise
+    assert revert("disk", start=False) == "stopped"
+    assert revert("mem", start=False) == "paused"  # memory loaded, not running
+    assert revert("off", start=True) == "running"
+    assert revert("disk", start=True) == "running"
     tasks = api.ok("list-tasks", {"kind": "revert-snapshot"})["tasks"]
-    assert len(tasks) == 3 and {t["state"] for t in tasks} == {"succeeded"}
+    assert len(tasks) == 8 and {t["state"] for t in tasks} == {"succeeded"}
+    api.error("revert-snapshot", {"vm": "web1", "name": "disk", "start": "maybe"}, status=400,
+              code="ValidationFailed", role="operator")
 
 
 def test_delete_hands_children_to_the_parent_or_takes_them_along(api):

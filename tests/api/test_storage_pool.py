@@ -72,6 +72,23 @@ def test_an_existing_pool_is_409(api):
     assert snapshot(api) == before
 
 
+def test_a_pool_defined_concurrently_after_the_check_is_still_409(api, mocker):
+    """Another request (or virsh) defines the name between JVP's existence check and its define."""
+    from jvp.hypervisor import storage_pool as pool_hv
+    real = pool_hv.list_all
+    calls = []
+
+    def racing_list(conn):  # the check runs before 'default' "appears"; later listings are real
+        calls.append(1)
+        return [p for p in real(conn) if p["name"] != "default"] if len(calls) == 1 else real(conn)
+    before = snapshot(api)
+    mocker.patch.object(pool_hv, "list_all", racing_list)
+    err = api.error("create-storage-pool", {"name": "default", "type": "dir", "path": "/srv/other"},
+                    status=409, code="StoragePoolExists")
+    assert "already exists" in err["details"]["libvirt_error"]["message"]
+    assert snapshot(api) == before  # the other party's pool is untouched
+
+
 def test_a_path_another_pool_uses_is_409(api):
     before = snapshot(api)
     err = api.error("create-storage-pool", {"name": "twin", "type": "dir", "path": "/var/lib/jvp-demo/pools//data/"},

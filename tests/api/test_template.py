@@ -55,6 +55,7 @@ def nothing_left(api, data_dir):
     assert TPOOL not in pools(api)
     assert list((data_dir / "downloads").glob("*.part")) == [] if (data_dir / "downloads").exists() else True
     assert list((data_dir / "downloads").glob("*.yaml")) == [] if (data_dir / "downloads").exists() else True
+    assert list((data_dir / "downloads").glob("*.lock")) == [] if (data_dir / "downloads").exists() else True
 
 
 def register(api, body: dict, role: str = "admin") -> dict:
@@ -185,6 +186,9 @@ def test_list_describe_update(api):
     assert [t["name"] for t in api.ok("list-templates", {"pool": "data"})["templates"]] == ["scratch"]
     assert [t["name"] for t in api.ok("list-templates", {"node": "local"})["templates"]] == ["deb12", "scratch"]
     api.error("list-templates", {"node": "nope"}, status=404, code="NodeNotFound")
+    for node in ("a/b", "-x", ".."):
+        err = api.error("list-templates", {"node": node}, status=400, code="ValidationFailed")
+        assert "node" in err["details"]["field_errors"], err
     t = api.ok("describe-template", {"name": "deb12"}, role="viewer")["template"]
     assert t["storage"]["template_pool"] == TPOOL and t["storage"]["volume"] == "deb12-v1.qcow2"
     assert t["usage"] == {"vm_count": 0, "last_used": None, "vms": [], "volumes": []}
@@ -239,12 +243,172 @@ def test_create_vm_from_a_template_usage_and_delete_refusal(api):
               code="TemplateNotFound")
 
 
+def test_only_a_created_vm_records_last_used(api):
+    plant(api, "deb12")
+    last_used = lambda: api.services.store.get("template", "local", "deb12")["usage"]["last_used"]  # noqa: E731
+    api.error("create-vm", {"name": "app1", "template": "deb12", "nics": [{"network": "nope"}]}, role="operator",
+              status=404, code="NetworkNotFound")
+    assert last_used() is None
+    # the test driver cannot upload the cloud-init seed: the task fails after the clone was made
+    resp = api.call("create-vm", {"name": "app1", "template": "deb12", "cloud_init": {"hostname": "a"}},
+                    role="operator")
+    assert resp.status_code == 202, resp.get_json()
+    assert api.services.tasks.wait(resp.get_json()["task"]["id"], 30)["state"] == "failed"
+    assert last_used() is None
+    resp = api.call("create-vm", {"name": "app1", "template": "deb12", "start": False}, role="operator")
+    assert api.services.tasks.wait(resp.get_json()["task"]["id"], 30)["state"] == "succeeded"
+    assert last_used()
+
+
+def test_create_vm_refuses_a_template_whose_image_is_gone_and_documents_the_codes(api):
+    doc = plant(api, "deb12")
+    api.services.nodes.call("local", lambda c: c.storagePoolLookupByName(TPOOL).storageVolLookupByName(
+        doc["storage"]["volume"]).delete(0))
+    before = api.ok("list-vms", {})["vms"]
+    err = api.error("create-vm", {"name": "app1", "template": "deb12"}, role="operator", status=422,
+                    code="TemplateImageMissing")
+    assert err["details"]["template"] == "deb12"
+    assert api.ok("list-vms", {})["vms"] == before
+    assert api.services.store.get("template", "local", "deb12")["usage"]["last_used"] is None
+    paths = api.client.get("/api/openapi.json").get_json()["paths"]
+    assert {"TemplateNotFound", "TemplateImageMissing"} <= set(paths["/api/create-vm"]["post"]["x-jvp-errors"])
+    assert "VolumeIsTemplate" in paths["/api/attach-volume"]["post"]["x-jvp-errors"]
+
+
+def test_attach_volume_refuses_a_template_image(api):
+    """A template's base image attached read-write would change every clone made from it."""
+    plant(api, "deb12")
+    disks = len(api.ok("describe-vm", {"name": "db1"})["vm"]["disks"])
+    err = api.error("attach-volume", {"name": "db1", "pool": TPOOL, "volume": "deb12-v1.qcow2"}, status=409,
+                    code="VolumeIsTemplate", role="operator")
+    assert err["details"] == {"pool": TPOOL, "volume": "deb12-v1.qcow2", "node": "local"}
+    assert len(api.ok("describe-vm", {"name": "db1"})["vm"]["disks"]) == disks
+
+
 def test_delete_keeps_the_pool_while_another_template_lives_there(api):
     plant(api, "a")
     plant(api, "b")
     assert api.ok("delete-template", {"name": "a"})["template_pool_removed"] is False
     assert api.ok("delete-template", {"name": "b"})["template_pool_removed"] is True
     api.error("delete-template", {"name": "b"}, status=404, code="TemplateNotFound")
+
+
+def backed_volume(api, pool: str, name: str, base: str) -> str:
+    """A qcow2 volume of `pool` backed by the image at `base` (a linked clone made outside create-vm)."""
+    xml = (f"<volume><name>{name}</name><capacity unit='bytes'>{2**30}</capacity>"
+           f"<target><format type='qcow2'/></target><backingStore><path>{base}</path><format type='qcow2'/>"
+           "</backingStore></volume>")
+    return api.services.nodes.call("local", lambda c: c.storagePoolLookupByName(pool).createXML(xml, 0).path())
+
+
+def template_volumes(api) -> list[str]:
+    return sorted(v["name"] for v in api.ok("list-volumes", {"pool": TPOOL, "include_internal": True})["volumes"])
+
+
+def test_delete_refuses_while_a_pool_that_may_hold_a_dependent_is_inactive(api, tmp_path):
+    """A volume backed by the template sits in a pool that is stopped (after a reboot, an NFS outage): its
+    volumes cannot be seen, so the delete must not guess that nothing depends on the image."""
+    doc = plant(api, "deb12")
+    api.ok("create-storage-pool", {"name": "cold", "type": "dir", "path": str(tmp_path / "cold")})
+    backed_volume(api, "cold", "clone.qcow2", doc["storage"]["path"])
+    err = api.error("delete-template", {"name": "deb12"}, status=409, code="TemplateInUse")
+    assert err["details"]["volumes"] == ["cold/clone.qcow2"]
+    api.ok("stop-storage-pool", {"name": "cold"})
+    err = api.error("delete-template", {"name": "deb12"}, status=409, code="TemplateUsageUnknown")
+    assert err["details"]["pools"] == ["cold"] and err["details"]["unknown_pools"][0]["reason"] == "inactive"
+    assert "'cold' (inactive)" in err["message"] and "start-storage-pool" in err["message"]
+    assert template_volumes(api) == ["deb12-v1.qcow2"]                 # the image is still there
+    assert api.ok("describe-template", {"name": "deb12"})["template"]["state"] == "ready"
+    api.ok("start-storage-pool", {"name": "cold"})
+    api.ok("delete-volume", {"pool": "cold", "name": "clone.qcow2"}, role="operator")
+    api.ok("delete-template", {"name": "deb12"})
+
+
+def test_delete_refuses_while_a_pool_cannot_be_listed(api, monkeypatch):
+    import libvirt
+
+    from jvp.hypervisor import template_usage
+    plant(api, "deb12")
+    real = template_usage.vol_hv.list_pool
+
+    def failing(pool):
+        if pool.name() == "data":
+            raise libvirt.libvirtError("cannot open directory '/srv/nfs': Stale file handle")
+        return real(pool)
+    monkeypatch.setattr(template_usage.vol_hv, "list_pool", failing)
+    err = api.error("delete-template", {"name": "deb12"}, status=409, code="TemplateUsageUnknown")
+    assert err["details"]["pools"] == ["data"] and "Stale file handle" in err["message"]
+    assert template_volumes(api) == ["deb12-v1.qcow2"]
+    monkeypatch.setattr(template_usage.vol_hv, "list_pool", real)
+    api.ok("delete-template", {"name": "deb12"})
+
+
+def updated(api, name: str) -> dict:
+    """The template as update-template-image leaves it: a v2 image is current, v1 moved to `previous`."""
+    doc = api.services.store.get("template", "local", name)
+    st = doc["storage"]
+    path = add_volume(api, TPOOL, f"{name}-v2.qcow2")
+    old = {"volume": st["volume"], "path": st["path"], "format": st["format"], "size": st["size"],
+           "virtual_size": st["virtual_size"], "version": 1, "checksum": None, "etag": None,
+           "last_modified": None, "url": None, "registered_at": None, "replaced_at": None}
+    return api.services.store.put("template", "local", name, doc={
+        **doc, "previous": [old], "storage": {**st, "volume": f"{name}-v2.qcow2", "path": path, "version": 2}})
+
+
+def create_vm(api, name: str, template: str) -> None:
+    resp = api.call("create-vm", {"name": name, "template": template, "start": False}, role="operator")
+    assert resp.status_code == 202, resp.get_json()
+    assert api.services.tasks.wait(resp.get_json()["task"]["id"], 30)["state"] == "succeeded"
+
+
+def test_the_old_image_goes_with_the_last_vm_on_it(api, tmp_path):
+    plant(api, "deb12")
+    create_vm(api, "app1", "deb12")
+    create_vm(api, "app2", "deb12")
+    updated(api, "deb12")
+    assert api.ok("describe-template", {"name": "deb12"})["template"]["usage"]["vm_count"] == 2
+    assert api.services.store.get("template", "local", "deb12")["usage"]["vm_count"] == 2
+    api.ok("delete-vm", {"name": "app1", "delete_volumes": True}, role="operator")
+    t = api.ok("describe-template", {"name": "deb12"})["template"]   # app2 is still on v1: kept
+    assert [p["volume"] for p in t["previous"]] == ["deb12-v1.qcow2"]
+    assert t["previous"][0]["dependents"] == ["default/app2-root.qcow2"]
+    api.ok("delete-vm", {"name": "app2", "delete_volumes": True}, role="operator")
+    doc = api.services.store.get("template", "local", "deb12")        # no read of the template in between
+    assert doc["previous"] == [] and doc["usage"]["vm_count"] == 0
+    assert template_volumes(api) == ["deb12-v2.qcow2"]
+
+
+def test_an_inactive_pool_keeps_the_old_image_after_the_last_vm(api, tmp_path):
+    doc = plant(api, "deb12")
+    create_vm(api, "app1", "deb12")
+    updated(api, "deb12")
+    api.ok("create-storage-pool", {"name": "cold", "type": "dir", "path": str(tmp_path / "cold")})
+    backed_volume(api, "cold", "clone.qcow2", doc["storage"]["path"])
+    api.ok("stop-storage-pool", {"name": "cold"})
+    api.ok("delete-vm", {"name": "app1", "delete_volumes": True}, role="operator")
+    assert [p["volume"] for p in api.services.store.get("template", "local", "deb12")["previous"]] == [
+        "deb12-v1.qcow2"]
+    assert template_volumes(api) == ["deb12-v1.qcow2", "deb12-v2.qcow2"]
+    api.ok("start-storage-pool", {"name": "cold"})                    # now the clone shows: still kept
+    assert api.services.templates.after_vm_deleted("local", "app1") == []
+    api.ok("delete-volume", {"pool": "cold", "name": "clone.qcow2"}, role="operator")
+    assert api.services.templates.after_vm_deleted("local", "app1") == [f"{TPOOL}/deb12-v1.qcow2"]
+
+
+def test_a_failing_prune_never_fails_delete_vm(api, monkeypatch, caplog):
+    plant(api, "deb12")
+    create_vm(api, "app1", "deb12")
+    updated(api, "deb12")
+
+    def boom(*a, **k):
+        raise RuntimeError("disk on fire")
+    monkeypatch.setattr(api.services.templates.updater, "prune", boom)
+    res = api.ok("delete-vm", {"name": "app1", "delete_volumes": True}, role="operator")
+    assert res["name"] == "app1"
+    api.error("describe-vm", {"name": "app1"}, status=404, code="VmNotFound")
+    assert "old template images not checked now" in caplog.text and "disk on fire" in caplog.text
+    assert [p["volume"] for p in api.services.store.get("template", "local", "deb12")["previous"]] == [
+        "deb12-v1.qcow2"]
 
 
 # -- the update check -----------------------------------------------------------------------------------------
@@ -261,6 +425,25 @@ def test_check_for_updates_asks_the_source_and_downloads_nothing(api, image_serv
     assert {c["field"] for c in res["changes"]} == {"etag", "last_modified"}
     assert all(r.method == "HEAD" for r in image_server.requests if r.path == "/images/small.qcow2")
     assert api.ok("describe-template", {"name": "small"})["template"]["update_check"]["update_available"] is True
+
+
+def test_check_lists_the_volumes_on_the_template_and_keeps_old_images_while_a_pool_is_unseen(
+        api, image_server, images, tmp_path):
+    remote = api.services.templates.fetcher.probe(image_server.url("/images/small.qcow2"))
+    doc = plant(api, "small", source={"type": "url", "url": image_server.url("/images/small.qcow2"),
+                                      "etag": remote.etag})
+    api.ok("create-storage-pool", {"name": "cold", "type": "dir", "path": str(tmp_path / "cold")})
+    clone = backed_volume(api, "cold", "clone.qcow2", doc["storage"]["path"])
+    res = api.ok("check-template-update", {"name": "small"}, role="viewer")
+    assert res["volumes"] == [{"pool": "cold", "name": "clone.qcow2", "path": clone, "base": doc["storage"]["path"]}]
+    assert res["vms"] == []
+    updated(api, "small")                        # v1 is now an old image, still backing cold/clone.qcow2
+    api.ok("stop-storage-pool", {"name": "cold"})
+    res = api.ok("check-template-update", {"name": "small"}, role="viewer")
+    assert res["volumes"] == [] and "old images are kept" in res["message"] and "'cold' (inactive)" in res["message"]
+    assert template_volumes(api) == ["small-v1.qcow2", "small-v2.qcow2"]
+    spec = api.client.get("/api/openapi.json").get_json()
+    assert "TemplateUsageUnknown" in spec["paths"]["/api/delete-template"]["post"]["x-jvp-errors"]
 
 
 def test_update_image_refusals(api, image_server, images):

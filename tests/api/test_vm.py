@@ -29,6 +29,12 @@ def test_list_and_filters(api):
     api.error("list-vms", {"state": "dancing"}, status=400, code="ValidationFailed")
 
 
+def test_a_malformed_node_filter_is_a_400_not_a_store_error(api):
+    for node in ("a/b", "-x", "..", "a" * 64, ""):
+        err = api.error("list-vms", {"node": node}, status=400, code="ValidationFailed")
+        assert "node" in err["details"]["field_errors"], err
+
+
 def test_list_reports_a_failing_node_beside_the_others(api, monkeypatch):
     api.ok("create-node", {"name": "second", "uri": "test:///default"})
     real = api.services.nodes.call
@@ -117,6 +123,18 @@ def test_attach_and_detach_volume(api):
     assert res["target"] == "vdc" and all(d["volume"] != "scratch.raw" for d in res["vm"]["disks"])
     api.error("detach-volume", {"name": "db1", "target": "vdq"}, status=404, code="DiskNotFound", role="operator")
     api.error("detach-volume", {"name": "db1"}, status=400, code="InvalidInput", role="operator")
+
+
+def test_attach_volume_refuses_the_base_of_a_linked_clone(api):
+    """Attached read-write, the backing file of a linked clone would corrupt the clone (as create-vm refuses)."""
+    add_volume(api, "default", "golden.qcow2", 2**30, "qcow2")
+    create(api, {"name": "child", "volume": "golden.qcow2", "clone": "linked", "start": False})
+    before = inventory(api), len(xml_of(api, "db1").findall("devices/disk"))
+    err = api.error("attach-volume", {"name": "db1", "pool": "default", "volume": "golden.qcow2"}, status=409,
+                    code="VolumeInUse", role="operator")
+    assert err["details"]["dependents"] and err["details"]["dependents"][0].endswith("child-root.qcow2")
+    assert "clone-volume" in err["message"]
+    assert (inventory(api), len(xml_of(api, "db1").findall("devices/disk"))) == before
 
 
 def test_detaching_the_system_disk_is_refused(api):

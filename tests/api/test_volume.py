@@ -277,3 +277,24 @@ def test_jvp_internal_volumes_cannot_be_deleted_directly(api):
     assert conn.storagePoolLookupByName("default").storageVolLookupByName("_templates_")
     api.error("delete-volume", {"pool": "default", "name": ".jvp-cidata-x.iso"}, status=400,
               code="ValidationFailed")
+
+
+def test_cloning_a_volume_a_task_is_writing_is_409(api):
+    """An upload in progress (any task on the source volume) would be copied half-written: refused."""
+    import threading
+    release = threading.Event()
+    tasks = api.services.tasks
+    src = {"kind": "volume", "node": "local", "pool": "default", "name": "scratch.raw"}
+    upload_task = tasks.submit("upload-volume", src, lambda h: release.wait(10) and {})
+    before = snapshot(api)
+    try:
+        err = api.error("clone-volume", {"pool": "default", "name": "scratch.raw", "new_name": "torn.raw"},
+                        status=409, code="ResourceBusy")
+        assert err["details"]["task"] == upload_task["id"] and err["details"]["task_kind"] == "upload-volume"
+        assert snapshot(api) == before
+        assert api.ok("list-tasks", {"kind": "clone-volume"})["tasks"] == []
+    finally:
+        release.set()
+        tasks.wait(upload_task["id"], 10)
+    task = api.ok("clone-volume", {"pool": "default", "name": "scratch.raw", "new_name": "torn.raw"})["task"]
+    assert tasks.wait(task["id"], 10)["state"] == "succeeded"

@@ -1,8 +1,8 @@
 """Consoles of a REAL booted guest (tier 3) through a real `jvp serve` (gunicorn, two worker processes):
 the serial console's login prompt and a login with the cloud-init user, the VNC handshake and a framebuffer
-update, the serial console of the same guest through a node reached over loopback TCP, the SSH tunnel to its
-VNC (against an SSH server on loopback: this machine has no sshd), consoles that do not starve the API, and
-consoles closed with a reason when the VM is destroyed. One guest for the whole module; the tests run in
+update, both consoles of the same guest through a node reached over loopback TCP (shown by libvirt to be this
+host), a VNC unix socket, the SSH tunnel to its VNC (against an SSH server on loopback: this machine has no
+sshd), consoles that do not starve the API, and consoles closed with a reason when the VM is destroyed. One guest for the whole module; the tests run in
 file order and the last one destroys it."""
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 
 from jvp.hypervisor.console import NodeTransport, vnc_endpoint
 from jvp.hypervisor.ssh_tunnel import open_tunnel
-from jvp.hypervisor.xml import parse
+from jvp.hypervisor.xml import element, parse, sub, to_string
 from tests.conftest import start_server, stop_server, unique
 from tests.consoleutil import (connect, rfb_handshake_and_update, read_until, refused, serial_login,
                                wait_close)
@@ -117,7 +117,22 @@ def test_a_second_serial_console_takes_over_the_first(env):
         second.close()
 
 
-def test_a_node_on_loopback_tcp_serves_the_serial_console(env):
+def audit_entry(server, route: str, node: str) -> dict:
+    deadline = time.monotonic() + 10
+    while True:
+        events = server.post("list-audit-events", {"action": "open-vm-console", "limit": 50}).json()["events"]
+        found = [e for e in events if e["outcome"] == "ok" and e["target"]["node"] == node
+                 and e["params"].get("route") == route]
+        if found or time.monotonic() > deadline:
+            assert found, events[:5]
+            return found[0]
+        time.sleep(0.2)
+
+
+def test_a_node_on_loopback_tcp_serves_both_consoles(env):
+    """The node's URI is remote (qemu+tcp), its VNC listens on the node's loopback: reachable because libvirt
+    shows the node to be this very host (same host UUID and name as qemu:///system, and the same domain with
+    the same display there), not because its URI says 127.0.0.1."""
     server, _, guest = env
     node = unique("tcp-")
     assert server.post("create-node", {"name": node, "uri": LOOPBACK}).status_code == 200
@@ -127,10 +142,46 @@ def test_a_node_on_loopback_tcp_serves_the_serial_console(env):
             read_until(ws, PROMPTS, timeout=60, poke=b"\r")
         finally:
             ws.close()
-        # its VNC listens on that node's loopback, and the node is reached over tcp: not reachable by design
-        err = ticket(server, guest, "vnc", node=node, status=422)["error"]
-        assert err["code"] == "ConsoleNotAvailable" and "qemu+ssh" in err["message"]
+        ws = connect(server.url, ticket(server, guest, "vnc", node=node)["ws_url"], origin=server.url)
+        try:
+            fb = rfb_handshake_and_update(ws)
+        finally:
+            ws.close()
+        assert fb.width >= 640 and fb.height >= 400 and guest.name in fb.name
+        assert sum(w * h for _, _, w, h, _ in fb.rects) >= fb.width * fb.height
+        assert len({fb.pixels[i:i + 3] for i in range(0, len(fb.pixels), 4 * 97)}) >= 2
+        assert audit_entry(server, "tcp", node)["target"]["name"] == guest.name
     finally:
+        server.post("delete-node", {"name": node})
+
+
+def test_a_vnc_unix_socket_is_reached_by_its_path(env):
+    """A domain whose VNC listens on a unix socket (libvirt picks the path), on the local node and on the
+    loopback-TCP node (this host): the relay connects to the socket. No OS needed: the firmware draws."""
+    server, conn, _ = env
+    name, node = unique("vncsock-"), unique("tcp-")
+    dom = element("domain", {"type": "qemu"})
+    sub(dom, "name", text_=name)
+    sub(dom, "memory", {"unit": "MiB"}, 64)
+    sub(sub(dom, "os"), "type", text_="hvm")
+    sub(sub(sub(dom, "devices"), "graphics", {"type": "vnc"}), "listen", {"type": "socket"})
+    assert server.post("create-node", {"name": node, "uri": LOOPBACK}).status_code == 200
+    try:
+        conn.createXML(to_string(dom), 0)  # transient: gone once destroyed
+        ep = vnc_endpoint(parse(conn.lookupByName(name).XMLDesc(0)))
+        assert ep.kind == "socket" and ep.socket
+        for where in ("local", node):
+            resp = server.post("get-vm-console", {"node": where, "name": name, "type": "vnc"})
+            assert resp.status_code == 200, resp.text
+            ws = connect(server.url, resp.json()["ws_url"], origin=server.url)
+            try:
+                fb = rfb_handshake_and_update(ws)
+            finally:
+                ws.close()
+            assert fb.width >= 320 and name in fb.name
+            assert audit_entry(server, "unix", where)["target"]["name"] == name
+    finally:
+        vmutil.drop_domain(conn, name)
         server.post("delete-node", {"name": node})
 
 

@@ -1,6 +1,7 @@
 """The node layer against the real libvirtd on this machine (tier 3)."""
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import threading
@@ -40,6 +41,16 @@ def test_summary_on_the_real_host(host_api):
     assert {h["size_kib"] for h in s["hugepages"]} >= {2048}
     assert s["virtualization"]["kvm_available"] is True
     assert "qemu" in s["virtualization"]["domain_types"]
+    # nested: what KVM passes on to guests (kvm_intel/kvm_amd nested=1 on a CPU with vmx/svm), not merely
+    # the host CPU's own flags.
+    cpuinfo = open("/proc/cpuinfo").read().split()
+    nest = [p for p in ("/sys/module/kvm_intel/parameters/nested", "/sys/module/kvm_amd/parameters/nested")
+            if os.path.exists(p)]
+    enabled = bool(nest) and open(nest[0]).read().strip() in ("Y", "1")
+    if "vmx" not in cpuinfo and "svm" not in cpuinfo or not enabled:
+        assert s["virtualization"]["nested"] is False
+    else:
+        assert s["virtualization"]["nested"] is True
 
 
 def test_real_node_devices(host_api):
@@ -122,15 +133,46 @@ def restartable_libvirtd(real_libvirt):
         _start_libvirtd()
 
 
-def test_libvirtd_restart_mid_use(host_api, restartable_libvirtd):
-    """Stop libvirtd between requests and during one: clear 502s (never a 500), then the next call after
-    the restart works on a reopened connection."""
+def test_libvirtd_restart_mid_use(host_api, restartable_libvirtd, monkeypatch):
+    """Stop libvirtd during a request and between requests: clear 502s (never a 500), then the next call
+    after the restart works on a reopened connection.
+
+    The request in flight has already used the node's connection when libvirtd dies and makes its further
+    libvirt calls against the dead daemon (its summary is held between two calls until the kill)."""
+    from jvp.hypervisor import host
     assert host_api.ok("describe-node-summary", {"name": "local"})
-    subprocess.run(["pkill", "-x", "libvirtd"], check=True)
-    for _ in range(50):
-        if not _libvirtd_pids():
-            break
-        time.sleep(0.1)
+    in_request, killed = threading.Event(), threading.Event()
+    real_summary = host.host_summary
+
+    def summary_across_the_kill(conn):
+        conn.getHostname()  # the request is using the connection ...
+        in_request.set()
+        killed.wait(30)     # ... libvirtd dies here ...
+        return real_summary(conn)  # ... and the rest of its calls meet the dead daemon
+    monkeypatch.setattr(host, "host_summary", summary_across_the_kill)
+    answer: dict = {}
+    worker = threading.Thread(target=lambda: answer.update(
+        resp=host_api.call("describe-node-summary", {"name": "local"})))
+    worker.start()
+    try:
+        assert in_request.wait(15)
+        subprocess.run(["pkill", "-x", "libvirtd"], check=True)
+        for _ in range(50):
+            if not _libvirtd_pids():
+                break
+            time.sleep(0.1)
+    finally:
+        killed.set()
+        worker.join(30)
+    monkeypatch.setattr(host, "host_summary", real_summary)
+    assert not worker.is_alive()
+    resp = answer["resp"]
+    body = resp.get_json()
+    assert resp.status_code == 502, body
+    assert body["error"]["code"] == "NodeUnreachable" and "local" in body["error"]["message"]
+    assert body["error"]["request_id"] == resp.headers["X-Request-Id"]
+
+    # Between requests, with libvirtd still down.
     err = host_api.error("describe-node-summary", {"name": "local"}, status=502, code="NodeUnreachable")
     assert "local" in err["message"]
     node = host_api.ok("describe-node", {"name": "local"})["node"]

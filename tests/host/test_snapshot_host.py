@@ -4,9 +4,10 @@ One guest is booted for the whole module (boots take minutes under TCG) from a t
 cached image; the tests run in file order on it, the README's snapshot session among them:
 a marker file written through the guest agent, a disk snapshot (quiesced), a memory snapshot, the marker
 changed; the memory revert resumes the running guest with the marker as it was; a clone and a template
-made from the disk snapshot while the guest runs (a revert meanwhile is a 409); the disk revert boots the
-guest from its disks with the marker as it was; the clone boots with its own host name, MAC and
-instance id; a VM defined from the exported template holds the marker on its disk (read without booting).
+made from the disk snapshot while the guest runs (a revert meanwhile is a 409); the disk revert (through
+`jvp call`) with `start: false` leaves the guest stopped, and without `start` (the README's block) boots it,
+as recorded, from its disks with the marker as it was; the clone boots with its own host name, MAC and
+instance id; a VM created from the exported template boots and holds the marker (read in the guest).
 """
 from __future__ import annotations
 
@@ -156,7 +157,7 @@ def test_a_disk_snapshot_of_the_running_guest_is_quiesced(env, guest):
     result = task["result"]
     assert result["method"] == "qemu-monitor" and result["quiesced"] is True, result
     snap = result["snapshot"]
-    assert (snap["state"], snap["has_memory"], snap["revert_state"]) == ("running", False, "stopped")
+    assert (snap["state"], snap["has_memory"], snap["revert_state"]) == ("running", False, "running")
     assert {d["target"]: d["snapshot"] for d in snap["disks"]} == {"vda": "internal", "hda": "no", "hdc": "no"}
     assert listed == [{"name": "before-upgrade", "state": "running", "has_memory": False, "parent": None,
                        "current": True}]
@@ -206,11 +207,26 @@ def test_clone_and_export_while_the_guest_runs_and_revert_meanwhile_is_busy(env,
     assert guest["dom"].state()[0] == libvirt.VIR_DOMAIN_RUNNING  # the source kept running
 
 
+def jvp_call(env: Env, *args: str) -> dict:
+    """`jvp call` against the test's server (URL and token from the environment, as a user would set them)."""
+    res = subprocess.run([str(REPO / ".venv" / "bin" / "jvp"), "call", *args], capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "JVP_URL": env.server.url, "JVP_TOKEN": env.server.token})
+    assert res.returncode == 0, (res.stdout, res.stderr)
+    return json.loads(res.stdout)
+
+
 def test_reverting_the_disk_snapshot_boots_from_the_disks_as_they_were(env, guest):
     dom, vm = guest["dom"], env.names["vm"]
-    res = env.call("revert-snapshot", {"vm": vm, "name": "before-upgrade"})
+    res = jvp_call(env, "revert-snapshot", f"vm={vm}", "name=before-upgrade", "start=false")  # told otherwise
     assert res["state"] == "stopped" and res["snapshot"]["current"] is True
-    assert env.shell("snapshots-revert", timeout=60)[0]["state"] == "running"
+    assert dom.state()[0] == libvirt.VIR_DOMAIN_SHUTOFF
+    listed = jvp_call(env, "list-snapshots", f"vm={vm}")["snapshots"]
+    assert [(s["name"], s["current"], s["revert_state"]) for s in listed] == [
+        ("before-upgrade", True, "running"), ("with-memory", False, "running")]
+    # the README's block: no `start`, so the state recorded (running): booted from the disks as they were
+    reverted, names = env.shell("snapshots-revert", timeout=60)
+    assert reverted["state"] == "running", reverted
+    assert names == [{"name": "before-upgrade", "current": True}, {"name": "with-memory", "current": False}]
     vmutil.wait_agent(dom, BOOT_S)
     assert read_file(dom, MARKER) == "one"
 
@@ -233,22 +249,23 @@ def test_the_clone_boots_with_its_own_identity(env, guest):
     assert {env.names["vm"], env.names["clone"]} <= {v["name"] for v in base["usage"]["vms"]}
 
 
-def test_a_vm_from_the_exported_template_holds_the_marker(env, guest, tmp_path):
+def test_a_vm_from_the_exported_template_holds_the_marker(env, guest):
     name = env.names["fromtmpl"]
     env.run("create-vm", {"name": name, "memory_mib": 512, "pool": env.pool, "template": env.names["tmpl"],
-                          "start": False})
+                          "nics": [{"network": env.network}], "wait_for": "agent", "wait_timeout_s": BOOT_S},
+            timeout=BOOT_S + 60)
     vm = env.call("describe-vm", {"name": name})["vm"]
     root = next(d for d in vm["disks"] if d["system"])
     tmpl = env.call("describe-template", {"name": env.names["tmpl"]})["template"]
     assert root["backing"] == tmpl["storage"]["path"] and [v["name"] for v in tmpl["usage"]["vms"]] == [name]
-    raw = tmp_path / "disk.raw"
-    subprocess.run(["qemu-img", "convert", "-U", "-O", "raw", root["path"], str(raw)], check=True)
-    start = int.from_bytes(raw.read_bytes()[446 + 8:446 + 12], "little")  # the first MBR partition's LBA
-    out = subprocess.run(["debugfs", "-R", f"cat {MARKER}", f"{raw}?offset={start * 512}"], capture_output=True,
-                         text=True, check=True).stdout
-    assert out == "one"
+    dom = env.dom("fromtmpl")
+    assert vm["state"] == "running"
+    wait_guest(dom)  # it booted from the exported image: its agent answers, cloud-init ran its first boot
+    assert read_file(dom, MARKER) == "one"  # read inside the guest
+    assert vmutil.agent(dom, "guest-get-host-name")["host-name"] == name  # its own identity, not the source's
     err = env.call("delete-template", {"name": env.names["tmpl"]}, status=409)["error"]
     assert err["code"] == "TemplateInUse" and name in err["details"]["vms"]
+    dom.destroy()  # frees its memory for the rest of the module
 
 
 def test_delete_snapshot_then_the_vm_with_the_rest(env, guest):

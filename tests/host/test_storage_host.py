@@ -72,7 +72,9 @@ def test_a_pool_path_that_is_a_file_is_refused_and_leaves_nothing(host_api, tmp_
     try:
         err = host_api.error("create-storage-pool", {"name": name, "type": "dir", "path": str(f)}, status=409,
                              code="PoolPathNotDirectory")
-        assert "Not a directory" in err["details"]["libvirt_error"]["message"]
+        # Told by libvirt's errno (ENOTDIR), not by its localized text: a system error, with the path named.
+        assert err["details"]["libvirt_error"]["code"] == libvirt.VIR_ERR_SYSTEM_ERROR
+        assert str(f) in err["details"]["libvirt_error"]["message"]
         assert name not in conn.listStoragePools() + conn.listDefinedStoragePools()
         assert f.read_bytes() == b"keep me"
     finally:

@@ -37,7 +37,8 @@ def test_readme_templates_session(live_server, tmp_path, images):
         assert registered == {"kind": "register-template", "state": "succeeded", "error": None,
                               "message": registered["message"]}
         assert listed["name"] == template and listed["state"] == "ready" and listed["verified"] is True
-        assert listed["checksum"] == f"sha512:{digest}" and listed["format"] == "qcow2"
+        assert listed["checksum"] == f"sha256:{hashlib.sha256(images.small.read_bytes()).hexdigest()}"
+        assert listed["verified_checksum"] == f"sha512:{digest}" and listed["format"] == "qcow2"
         assert created["state"] == "succeeded" and created["kind"] == "create-vm"
         assert usage["vm_count"] == 1 and usage["vms"] == [vm] and usage["volumes"] == [f"{pool}/{vm}-root.qcow2"]
         assert refused == {"code": "TemplateInUse", "volumes": [f"{pool}/{vm}-root.qcow2"]}

@@ -1,12 +1,14 @@
 """VMs on the real libvirtd (tier 3), through a real `jvp serve`.
 
-The README's VM session creates the guest (a linked clone of the cached Debian cloud image, cloud-init with
-a user, a password and a keypair, on an isolated network in 198.18.0.0/15), and the tests check it from the
-outside between the README's blocks: hostname, user and key through the guest agent, the DHCP lease in
-describe-vm, the domain XML, the password reset in /etc/shadow, a graceful stop, and a delete that leaves no
-file. One guest is booted (boots take minutes under TCG); the tests run in file order on it. The last test
-creates, starts and deletes a VM on the loopback-TCP node, whose disk and seed ISO reach the pool through
-libvirt streams only.
+The cached Debian cloud image is registered as a template through JVP (register-template from a file on the
+JVP server, sha256-verified, streamed into the pool's template pool). The README's VM session creates the
+guest from that template (a linked clone, cloud-init with a user, a password and a keypair, on an isolated
+network in 198.18.0.0/15), and the tests check it from the outside between the README's blocks: hostname,
+user and key through the guest agent, the DHCP lease in describe-vm, the domain XML, the password reset in
+/etc/shadow, a graceful stop, and a delete that leaves nothing but the template. One guest is booted (boots
+take minutes under TCG); the tests run in file order on it. The last test registers the image on the
+loopback-TCP node too and creates, starts and deletes a VM from it there: the image and the seed ISO reach
+the node's pool through libvirt streams only.
 """
 from __future__ import annotations
 
@@ -31,7 +33,6 @@ from tests.host import vmutil
 from tests.host.test_readme import readme_block
 
 LOOPBACK = "qemu+tcp://127.0.0.1/system"
-BASE = "jvptest-base.qcow2"
 
 
 @dataclass
@@ -44,6 +45,8 @@ class Env:
     subnet: ipaddress.IPv4Network
     work: Path
     vm: str
+    template: str
+    image: Path
     vms: list[str] = field(default_factory=list)
 
     def call(self, action: str, body: dict, status: int = 200) -> dict:
@@ -51,15 +54,35 @@ class Env:
         assert resp.status_code == status, (action, resp.status_code, resp.text)
         return resp.json()
 
+    def run_task(self, action: str, body: dict, timeout_s: float = 300) -> dict:
+        task = self.call(action, body, status=202)["task"]
+        deadline = time.monotonic() + timeout_s
+        while task["state"] in ("pending", "running") and time.monotonic() < deadline:
+            time.sleep(1)
+            task = self.call("describe-task", {"id": task["id"]})["task"]
+        return task
+
+    def register_template(self, name: str, node: str = "local") -> dict:
+        """The cached guest image as a template, through JVP: a `file` source on the JVP server."""
+        sha = Path(f"{self.image}.sha256").read_text().split()[0]
+        done = self.run_task("register-template", {
+            "node": node, "pool": self.pool, "name": name,
+            "source": {"type": "file", "path": str(self.image), "sha256": sha},
+            "os": {"name": "debian", "version": "12", "arch": "x86_64"},
+            "features": {"cloud_init": True, "virtio": True, "qemu_guest_agent": True}})
+        assert done["state"] == "succeeded", done
+        assert done["result"]["template"]["source"]["verified"] is True
+        return done["result"]["template"]
+
     def shell(self, marker: str, timeout: float) -> list[dict]:
         """Run a README block in bash (state kept between blocks in state.sh); its JSON output lines."""
         state = self.work / "state.sh"
         prelude = f"source {state}\n" if state.exists() else ""
         script = (prelude + readme_block(marker)
-                  + f"\n{{ declare -p OPS JVP POOL IMAGE NET VM; declare -f api; }} > {state}\n")
+                  + f"\n{{ declare -p OPS JVP POOL TEMPLATE NET VM; declare -f api; }} > {state}\n")
         env = {**os.environ, "JVP_URL": self.server.url, "JVP_DATA_DIR": str(self.server.data_dir),
                "JVP_CONFIG": str(self.server.data_dir.parent / "config.yaml"), "POOL": self.pool,
-               "IMAGE": BASE, "NET": self.network, "VM": self.vm}
+               "TEMPLATE": self.template, "NET": self.network, "VM": self.vm}
         res = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=self.work, env=env,
                              capture_output=True, text=True, timeout=timeout)
         assert res.returncode == 0, (res.stdout, res.stderr)
@@ -73,13 +96,16 @@ def env(real_libvirt, tmp_path_factory):
     (tmp / "work").mkdir()
     (tmp / "work" / ".venv").symlink_to(REPO / ".venv")  # the README calls .venv/bin/jvp
     (tmp / "server").mkdir()
-    server = start_server(tmp / "server", real_libvirt)
+    # the image's directory is the one place file sources may come from
+    server = start_server(tmp / "server", real_libvirt, extra_env={
+        "JVP_DOWNLOAD_ALLOW_FILE_URLS": "true", "JVP_DOWNLOAD_FILE_DIRS": f"[{image.parent}]"})
     conn = vmutil.open_conn()
     pool, network = unique("pool-"), unique("net-")
     e = Env(server=server, conn=conn, pool=pool, pool_dir=tmp / "pool", network=network, subnet=None,
-            work=tmp / "work", vm=unique("vm-"))
+            work=tmp / "work", vm=unique("vm-"), template=unique("tpl-"), image=image)
     try:
-        vmutil.upload_file(conn, vmutil.make_pool(conn, pool, e.pool_dir), BASE, image)
+        vmutil.make_pool(conn, pool, e.pool_dir)
+        e.register_template(e.template)
         e.subnet = vmutil.free_subnet(conn)
         vmutil.make_isolated_network(conn, network, e.subnet)
         e.vms.append(e.vm)
@@ -87,7 +113,12 @@ def env(real_libvirt, tmp_path_factory):
     finally:
         for name in e.vms:
             vmutil.drop_domain(conn, name)
+        try:  # JVP's own delete first; the pools below go in any case
+            e.server.post("delete-template", {"name": e.template})
+        except Exception:  # noqa: BLE001 - the server may be the thing that failed
+            pass
         vmutil.drop_network(conn, network)
+        vmutil.drop_pool(conn, pool + "_templates_")
         vmutil.drop_pool(conn, pool)
         stop_server(server)
         conn.close()
@@ -140,9 +171,13 @@ def test_domain_xml_describe_and_list(env, created):
     vm = env.call("describe-vm", {"name": env.vm})["vm"]
     system = next(d for d in vm["disks"] if d["system"])
     assert (system["pool"], system["volume"]) == (env.pool, f"{env.vm}-root.qcow2")
-    assert system["backing"] == str(env.pool_dir / BASE)
+    template = env.call("describe-template", {"name": env.template})["template"]
+    assert system["backing"] == template["storage"]["path"] == str(
+        env.pool_dir / "_templates_" / f"{env.template}-v1.qcow2")
+    assert vm["template"] == env.template
+    assert [v["name"] for v in template["usage"]["vms"]] == [env.vm] and template["usage"]["last_used"]
     assert vm["cloud_init"]["seed_volume"].startswith(".jvp-cidata-") and vm["keypairs"] == [f"{env.vm}-key"]
-    assert vm["uptime_s"] > 0 and vm["graphics"][0]["port"] >= 5900
+    assert vm["uptime"] > 0 and vm["graphics"][0]["port"] >= 5900
     listed = env.call("list-vms", {"node": "local", "label": "none"})
     assert listed["vms"] == []
     row = next(v for v in env.call("list-vms", {})["vms"] if v["name"] == env.vm)
@@ -223,7 +258,10 @@ def test_stop_waits_for_the_guest_then_delete_leaves_no_file(env, created):
     assert deleted["kept_volumes"] == []
     with pytest.raises(libvirt.libvirtError):
         env.conn.lookupByName(env.vm)
-    assert sorted(p.name for p in env.pool_dir.iterdir()) == [BASE]
+    # only the template is left: its directory, holding its image
+    assert sorted(p.name for p in env.pool_dir.iterdir()) == ["_templates_"]
+    assert sorted(p.name for p in (env.pool_dir / "_templates_").iterdir()) == [f"{env.template}-v1.qcow2"]
+    assert env.call("describe-template", {"name": env.template})["template"]["usage"]["vm_count"] == 0
 
 
 def _read_iso_file(conn: libvirt.virConnect, pool: str, volume: str, name: str) -> bytes:
@@ -243,24 +281,20 @@ def _read_iso_file(conn: libvirt.virConnect, pool: str, volume: str, name: str) 
 
 
 def test_create_start_delete_on_the_loopback_tcp_node(env):
-    node, name = unique("tcp-"), unique("vm-")
+    node, name, template = unique("tcp-"), unique("vm-"), unique("tpl-")
     env.call("create-node", {"name": node, "uri": LOOPBACK})
     remote = vmutil.open_conn(LOOPBACK)
     user_data = "#cloud-config\n# raw: kept byte for byte, comments and all\nruncmd:\n  - [echo, 'héllo']\n"
     env.vms.append(name)
     try:
-        task = env.call("create-vm", {
-            "node": node, "name": name, "memory_mib": 256, "pool": env.pool, "volume": BASE, "clone": "linked",
-            "firmware": "uefi", "nics": [{"network": env.network}], "user_data": user_data}, status=202)["task"]
-        done = env.call("describe-task", {"id": task["id"]})["task"]
-        for _ in range(120):
-            if done["state"] not in ("pending", "running"):
-                break
-            time.sleep(1)
-            done = env.call("describe-task", {"id": task["id"]})["task"]
+        env.register_template(template, node=node)  # the image reaches the node through a libvirt stream
+        done = env.run_task("create-vm", {
+            "node": node, "name": name, "memory_mib": 256, "pool": env.pool, "template": template,
+            "firmware": "uefi", "nics": [{"network": env.network}], "user_data": user_data}, timeout_s=120)
         assert done["state"] == "succeeded", done
         vm = env.call("describe-vm", {"node": node, "name": name})["vm"]
         assert vm["state"] == "running" and vm["node"] == node and vm["firmware"] == "uefi"
+        assert vm["template"] == template
         seed = vm["cloud_init"]
         assert _read_iso_file(remote, env.pool, seed["seed_volume"], "user-data") == user_data.encode()
         nvram = etree.fromstring(remote.lookupByName(name).XMLDesc(0).encode()).findtext("os/nvram")
@@ -268,8 +302,11 @@ def test_create_start_delete_on_the_loopback_tcp_node(env):
         env.call("delete-vm", {"node": node, "name": name}, status=409)
         res = env.call("delete-vm", {"node": node, "name": name, "force": True, "delete_volumes": True})
         assert res["nvram_removed"] is True and not Path(nvram).exists()
-        assert sorted(p.name for p in env.pool_dir.iterdir()) == [BASE]
+        assert env.call("delete-template", {"node": node, "name": template})["ok"] is True
+        assert sorted(p.name for p in env.pool_dir.iterdir()) == ["_templates_"]
+        assert sorted(p.name for p in (env.pool_dir / "_templates_").iterdir()) == [f"{env.template}-v1.qcow2"]
     finally:
         vmutil.drop_domain(remote, name)
         remote.close()
+        env.server.post("delete-template", {"node": node, "name": template})  # when the test failed before it
         env.call("delete-node", {"name": node})

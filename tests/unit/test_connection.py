@@ -1,6 +1,9 @@
 """NodeConnection: shared, reopened after a drop, read calls retried once, errors mapped."""
 from __future__ import annotations
 
+import threading
+import time
+
 import libvirt
 import pytest
 
@@ -134,3 +137,87 @@ def test_unknown_link_speed_is_null():
     from jvp.hypervisor.host import _speed
     assert _speed("4294967295") is None and _speed(None) is None and _speed("") is None
     assert _speed("10000") == 10000
+
+
+def test_operation_timeout_maps_to_a_spec_status():
+    """SPEC §1's classes: 400 401 403 404 409 422 502 (500 is a bug). No 504."""
+    from jvp.hypervisor.errors import TABLE
+    assert {status for _code, status in TABLE.values()} <= {400, 401, 403, 404, 409, 422, 502}
+    err = map_libvirt_error(lv_error(libvirt.VIR_ERR_OPERATION_TIMEOUT,
+                                     "Timed out during operation: cannot acquire state change lock"),
+                            node="local", kind="vm", name="web1", action="start")
+    assert (err.code, err.status) == ("OperationTimeout", 409)
+    assert "state change lock" in err.message
+
+
+def test_opening_is_bounded_and_holds_no_lock(mocker):
+    """A node whose libvirt never answers: each caller gets NodeUnreachable after the timeout, one open
+    runs at a time, and the connection's lock is free meanwhile (other callers are not queued behind it)."""
+    release = threading.Event()
+    opens = []
+
+    def hanging_open(uri):
+        opens.append(uri)
+        release.wait(10)
+        return FakeConn()
+    mocker.patch.object(connmod, "start_event_loop")
+    mocker.patch.object(connmod.libvirt, "open", side_effect=hanging_open)
+    nc = NodeConnection("hung", "qemu+tcp://h/system", open_timeout_s=0.3)
+    start = time.monotonic()
+    with pytest.raises(NodeUnreachable, match=r"no answer within 0.3s"):
+        nc.get()
+    assert time.monotonic() - start < 1.5
+    assert nc._lock.acquire(timeout=0.1)  # not held while the open goes on
+    nc._lock.release()
+    with pytest.raises(NodeUnreachable):
+        nc.get()
+    assert len(opens) == 1  # the second caller waited for the same open instead of starting another
+    release.set()
+    for _ in range(50):  # the late open is installed and used by the next caller
+        if nc._conn is not None:
+            break
+        time.sleep(0.05)
+    assert nc.get() is nc._conn and len(opens) == 1
+
+
+def test_an_open_that_finishes_after_close_is_discarded(mocker):
+    release = threading.Event()
+    conns = []
+
+    def slow_open(uri):
+        release.wait(10)
+        conns.append(FakeConn())
+        return conns[-1]
+    mocker.patch.object(connmod, "start_event_loop")
+    mocker.patch.object(connmod.libvirt, "open", side_effect=slow_open)
+    nc = NodeConnection("n", "qemu+tcp://h/system", open_timeout_s=0.2)
+    with pytest.raises(NodeUnreachable):
+        nc.get()
+    nc.close()
+    release.set()
+    for _ in range(50):
+        if conns and conns[0].closed:
+            break
+        time.sleep(0.05)
+    assert conns[0].closed and nc._conn is None
+
+
+def test_a_test_driver_file_error_never_echoes_the_file(mocker):
+    mocker.patch.object(connmod, "start_event_loop")
+    mocker.patch.object(connmod.libvirt, "open", side_effect=lv_error(
+        libvirt.VIR_ERR_XML_ERROR, "/srv/f.xml:1: Start tag expected, '<' not found\nroot:$6$secret:1\n^"))
+    nc = NodeConnection("n", "test:///srv/f.xml")
+    with pytest.raises(NodeUnreachable) as exc:
+        nc.get()
+    assert "secret" not in exc.value.message and "secret" not in str(exc.value.details)
+    assert "Start tag expected" in exc.value.details["libvirt_error"]["message"]
+
+
+def test_mapped_calls_turn_libvirt_errors_into_jvp_errors(opened):
+    nc = NodeConnection("n", "qemu:///system")
+
+    def fn(conn):
+        raise lv_error(libvirt.VIR_ERR_NO_DOMAIN, "Domain not found")
+    with pytest.raises(Exception) as exc:
+        nc.call_mapped(fn, kind="vm", obj="web1")
+    assert getattr(exc.value, "code", None) == "VmNotFound"

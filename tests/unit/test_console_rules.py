@@ -10,8 +10,8 @@ import pytest
 
 from jvp.api.console_ws import origin_allowed
 from jvp.errors import JvpError, Unauthorized
-from jvp.hypervisor.console import (NodeTransport, VncEndpoint, node_transport, serial_device, vnc_endpoint,
-                                    vnc_route)
+from jvp.hypervisor.console import (NodeTransport, VncEndpoint, local_twin_uri, node_transport, serial_device,
+                                    this_host_mismatch, vnc_endpoint, vnc_route)
 from jvp.hypervisor.xml import parse
 from jvp.service.console_relay import close_reason, vnc_user_input
 from jvp.service.console_tokens import ConsoleTokens
@@ -101,8 +101,9 @@ def test_vnc_route(ep, tr, route):
 
 
 @pytest.mark.parametrize("ep, tr, words", [
-    # the loopback TCP node IS this host, but it is judged by its transport, never by its address
+    # a loopback TCP URI may be a port forward to another host: never judged by its address
     (VncEndpoint("tcp", "127.0.0.1", 5900), TCP_LOOP, "node's loopback"),
+    (VncEndpoint("tcp", "0.0.0.0", 5900), TCP_LOOP, "names no host this host can reach"),
     (VncEndpoint("tcp", "localhost", 5900), TLS, "node's loopback"),
     (VncEndpoint("tcp", "::1", 5900), TLS, "node's loopback"),
     (VncEndpoint("socket", socket="/run/v.sock"), SSH, "unix socket"),
@@ -115,6 +116,119 @@ def test_unreachable_vnc_is_console_not_available(ep, tr, words):
         vnc_route(ep, tr, "vm1", "n1")
     assert (err.value.code, err.value.status) == ("ConsoleNotAvailable", 422)
     assert words in err.value.message and "vm 'vm1' on node 'n1'" in err.value.message
+
+
+# -- a remote-transport node that is this very host --------------------------------------------------
+@pytest.mark.parametrize("ep, tr, route", [
+    (VncEndpoint("tcp", "127.0.0.1", 5900), TCP_LOOP, ("tcp", "127.0.0.1", 5900, None)),
+    (VncEndpoint("tcp", "::1", 5900), TLS, ("tcp", "::1", 5900, None)),
+    (VncEndpoint("tcp", "0.0.0.0", 5900), TCP_LOOP, ("tcp", "127.0.0.1", 5900, None)),
+    (VncEndpoint("socket", socket="/run/v.sock"), TCP_LOOP, ("unix", None, None, "/run/v.sock")),
+])
+def test_a_remote_node_shown_to_be_this_host_is_reached_directly(ep, tr, route):
+    asked = []
+    r = vnc_route(ep, tr, "vm1", "n1", this_host=lambda: asked.append(1))  # None: it is this host
+    assert (r.via, r.host, r.port, r.path) == route and asked == [1]
+
+
+@pytest.mark.parametrize("ep, tr", [
+    (VncEndpoint("tcp", "127.0.0.1", 5900), TCP_LOOP),  # e.g. `ssh -L 16509:...` to another machine
+    (VncEndpoint("tcp", "0.0.0.0", 5900), TCP_LOOP),
+    (VncEndpoint("socket", socket="/run/v.sock"), TLS),
+])
+def test_a_remote_node_that_is_not_this_host_stays_out_of_reach(ep, tr):
+    with pytest.raises(JvpError) as err:
+        vnc_route(ep, tr, "vm1", "n1", this_host=lambda: "its host UUID is a, this host's is b")
+    assert err.value.code == "ConsoleNotAvailable" and "this host's is b" in err.value.message
+    assert err.value.details["this_host"] == "its host UUID is a, this host's is b"
+
+
+def test_routable_listeners_and_ssh_nodes_need_no_identity_check():
+    def never() -> None:
+        raise AssertionError("asked whether the node is this host")
+    for ep, tr in ((VncEndpoint("tcp", "198.51.100.4", 5902), TCP_LOOP), (VncEndpoint("tcp", "0.0.0.0", 5902), TLS),
+                   (VncEndpoint("tcp", "127.0.0.1", 5902), SSH), (VncEndpoint("tcp", "127.0.0.1", 5902), LOCAL)):
+        vnc_route(ep, tr, "vm1", "n1", this_host=never)
+
+
+@pytest.mark.parametrize("uri, twin", [
+    ("qemu+tcp://127.0.0.1/system", "qemu:///system"),
+    ("qemu+tls://kvm3:16514/session", "qemu:///session"),
+    ("qemu://kvm4/system", "qemu:///system"),
+    ("test+tcp://127.0.0.1/default", None),  # the test driver lives in its client: nothing per host
+])
+def test_the_local_twin_of_a_node_uri(uri, twin):
+    assert local_twin_uri(uri) == twin
+
+
+class FakeDomain:
+    def __init__(self, vnc: str, active: bool = True):
+        self.vnc, self.active = vnc, active
+
+    def isActive(self) -> int:
+        return int(self.active)
+
+    def XMLDesc(self, flags: int) -> str:
+        return f"<domain><name>v</name><devices>{self.vnc}</devices></domain>"
+
+
+class FakeConn:
+    """What this_host_mismatch reads through a libvirt connection."""
+
+    def __init__(self, uuid: str, hostname: str, smbios: str | None = None, domains: dict | None = None,
+                 broken: bool = False):
+        self.uuid, self.hostname, self.smbios, self.domains, self.broken = uuid, hostname, smbios, domains or {}, broken
+
+    def getCapabilities(self) -> str:
+        if self.broken:
+            import libvirt
+            raise libvirt.libvirtError("connection refused")
+        return f"<capabilities><host><uuid>{self.uuid}</uuid></host></capabilities>"
+
+    def getHostname(self) -> str:
+        return self.hostname
+
+    def getSysinfo(self, flags: int) -> str:
+        if self.smbios is None:
+            import libvirt
+            raise libvirt.libvirtError("Host SMBIOS information is not available")
+        return f"<sysinfo type='smbios'><system><entry name='uuid'>{self.smbios}</entry></system></sysinfo>"
+
+    def lookupByUUIDString(self, uuid: str) -> FakeDomain:
+        if uuid not in self.domains:
+            import libvirt
+            raise libvirt.libvirtError("Domain not found")
+        return self.domains[uuid]
+
+
+VNC_XML = "<graphics type='vnc' port='5901' listen='127.0.0.1'><listen type='address' address='127.0.0.1'/></graphics>"
+EP = VncEndpoint("tcp", "127.0.0.1", 5901)
+DOM = "11111111-2222-3333-4444-555555555555"
+
+
+@pytest.mark.parametrize("node, here, words", [
+    (FakeConn("h-1", "kvm1"), FakeConn("h-1", "kvm1", domains={DOM: FakeDomain(VNC_XML)}), None),
+    (FakeConn("h-1", "kvm1", "S"), FakeConn("H-1", "kvm1", "s", domains={DOM: FakeDomain(VNC_XML)}), None),
+    # a port forward to another machine: another host UUID (and name)
+    (FakeConn("h-2", "kvm2"), FakeConn("h-1", "kvm1", domains={DOM: FakeDomain(VNC_XML)}), "host UUID is h-2"),
+    (FakeConn("h-1", "kvm2"), FakeConn("h-1", "kvm1", domains={DOM: FakeDomain(VNC_XML)}), "host name is 'kvm2'"),
+    (FakeConn("h-1", "kvm1", "s-2"), FakeConn("h-1", "kvm1", "s-1", domains={DOM: FakeDomain(VNC_XML)}),
+     "SMBIOS UUID is s-2"),
+    # identity cloned with the disk image: the same domain with the same display must be here too
+    (FakeConn("h-1", "kvm1"), FakeConn("h-1", "kvm1"), "has no domain"),
+    (FakeConn("h-1", "kvm1"), FakeConn("h-1", "kvm1", domains={DOM: FakeDomain(VNC_XML, active=False)}),
+     "is not running"),
+    (FakeConn("h-1", "kvm1"), FakeConn("h-1", "kvm1", domains={DOM: FakeDomain(VNC_XML.replace("5901", "5999"))}),
+     "another VNC display"),
+    (FakeConn("", "kvm1"), FakeConn("", "kvm1", domains={DOM: FakeDomain(VNC_XML)}), "host UUID is None"),
+    (FakeConn("h-1", "kvm1"), FakeConn("h-1", "kvm1", broken=True), "did not say who it is"),
+])
+def test_a_node_is_this_host_only_when_libvirt_says_so_on_both_sides(node, here, words):
+    why = this_host_mismatch(node, here, DOM, EP)
+    if words is None:
+        assert why is None
+    else:
+        assert why is not None and words in why
 
 
 # -- Origin ------------------------------------------------------------------------------------------

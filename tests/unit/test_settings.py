@@ -64,3 +64,22 @@ def test_invalid_yaml_and_missing_explicit_file(tmp_path):
 def test_tls_needs_both_files():
     with pytest.raises(ConfigError, match="tls_cert"):
         load_settings(config_path=os.devnull, env={"JVP_TLS_CERT": "/x.pem"})
+
+
+def test_test_fixtures_dir_defaults_under_the_data_dir_and_is_absolute():
+    from pathlib import Path
+    s = load_settings(config_path=os.devnull, env={"JVP_DATA_DIR": "/srv/jvp"})
+    assert s.test_fixtures_path == Path("/srv/jvp/test-fixtures")
+    s = load_settings(config_path=os.devnull, env={"JVP_TEST_FIXTURES_DIR": "/srv/fixtures"})
+    assert s.test_fixtures_path == Path("/srv/fixtures")
+    with pytest.raises(ConfigError, match="key 'test_fixtures_dir'"):
+        load_settings(config_path=os.devnull, env={"JVP_TEST_FIXTURES_DIR": "relative/dir"})
+
+
+def test_schema_and_web_dirs_default_to_the_checkout_when_running_from_one():
+    from jvp.settings import REPO_ROOT
+    s = load_settings(config_path=os.devnull, env={})
+    assert s.schema_dir == str(REPO_ROOT / "metadata_schema")
+    assert s.web_dir == str(REPO_ROOT / "web" / "out")
+    s = load_settings(config_path=os.devnull, env={"JVP_WEB_DIR": "/opt/jvp-ui"})
+    assert s.web_dir == "/opt/jvp-ui"

@@ -103,7 +103,8 @@ def test_view_of_a_redefined_disk_only_snapshot_shows_the_vm_state_at_capture():
     disks, _ = sx.disk_choices(domain())
     xml = sx.redefine_xml("d", "", None, 1767225600, disks, domain(), None, "running", False)
     v = sx.view(xml, vm="web", node="local", current=False)
-    assert (v["state"], v["has_memory"], v["revert_state"], v["quiesced"]) == ("running", False, "stopped", False)
+    # recorded running: a revert boots the VM from the reverted disks (it ends in the state recorded)
+    assert (v["state"], v["has_memory"], v["revert_state"], v["quiesced"]) == ("running", False, "running", False)
 
 
 def test_tree_links_children_and_orders_parents_first_within_a_second():
@@ -112,6 +113,42 @@ def test_tree_links_children_and_orders_parents_first_within_a_second():
     ordered = sx.link_tree(views)
     assert [v["name"] for v in ordered] == ["a", "b", "c", "z"]
     assert {v["name"]: v["children"] for v in ordered} == {"a": ["b", "z"], "b": ["c"], "c": [], "z": []}
+
+
+def test_tree_puts_a_parent_first_even_when_the_clock_went_back():
+    views = [sx.view(libvirt_snapshot(n, "shutoff", "no", p, t), vm="web", node="local", current=False)
+             for n, p, t in (("root", None, 5), ("kid", "root", 3), ("grandkid", "kid", 4), ("late", "root", 9),
+                             ("early", None, 1))]
+    assert [v["name"] for v in sx.link_tree(views)] == ["early", "root", "kid", "grandkid", "late"]
+
+
+def test_node_wide_listing_keeps_each_vms_tree_order():
+    """Parent 'b' and child 'a' of one VM taken in the same second: 'b' first (sorting by time and name
+    would put 'a' first); the VMs one after the other."""
+    import libvirt
+    from jvp.hypervisor import snapshot as snap_hv
+    conn = libvirt.open("test:///default")
+    try:
+        web = domain()
+        other = domain()
+        other.find("name").text = "aaa-other"
+        other.find("uuid").text = "0b6ee2a4-4e39-4c6a-8d5b-6b3a1a00bbbb"
+        for dom, snaps in ((web, (("b", None, 7), ("a", "b", 7), ("c", "a", 7))), (other, (("x", None, 3),))):
+            d = conn.defineXML(to_string(dom))
+            for name, parent, created in snaps:
+                d.snapshotCreateXML(libvirt_snapshot(name, "shutoff", "no", parent, created, dom=dom),
+                                    libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE)
+        listed = snap_hv.node_views(conn, "local")
+        assert [(v["vm"], v["name"], v["parent"]) for v in listed] == [
+            ("aaa-other", "x", None), ("web", "b", None), ("web", "a", "b"), ("web", "c", "a")]
+        assert [v["name"] for v in snap_hv.views(conn, "local", "web")] == ["b", "a", "c"]
+    finally:
+        for name in ("web", "aaa-other"):
+            try:
+                conn.lookupByName(name).undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
+            except libvirt.libvirtError:
+                pass
+        conn.close()
 
 
 def test_snapshot_domain_prefers_the_persistent_definition():

@@ -11,7 +11,8 @@ import pytest
 from jvp.errors import JvpError
 from jvp.images.checksums import ChecksumError, find_in_checksum_file, parse_checksum
 from jvp.images.fetch import Fetcher, Hashes, Remote, check_url
-from jvp.service.template_download import Downloads
+from jvp.service import template_download
+from jvp.service.template_download import Downloads, UrlLock
 from jvp.settings import REPO_ROOT
 from jvp.store import YamlMetadataStore
 from tests.templateutil import MIB, image_server, images  # noqa: F401 - pytest fixtures
@@ -175,8 +176,14 @@ def test_checksum_files_of_the_distributions():
 class _Handle:
     id = "t1"
 
+    def __init__(self):
+        self.rate_restarts: list[int] = []
+
     def check_cancelled(self) -> None:
         pass
+
+    def restart_rate(self, bytes_done: int = 0) -> None:
+        self.rate_restarts.append(bytes_done)
 
 
 @pytest.fixture
@@ -191,6 +198,11 @@ def test_a_session_removes_its_file_however_it_ends(downloads, image_server):
         got = s.fetch(_Handle(), Hashes(), lambda d, t: None)
         assert got.part.exists() and downloads.store.get("download", s.key)["url"] == url
     assert not got.part.exists() and downloads.store.get("download", s.key) is None
+    assert list(downloads.directory.iterdir()) == []  # no lock file either
+    with pytest.raises(RuntimeError):
+        with downloads.session(url, "t2"):
+            raise RuntimeError("the task failed or was cancelled")
+    assert list(downloads.directory.iterdir()) == []
 
 
 def test_a_partial_file_left_by_a_dead_process_is_resumed(downloads, image_server, images):
@@ -203,9 +215,10 @@ def test_a_partial_file_left_by_a_dead_process_is_resumed(downloads, image_serve
                                                "last_modified": remote.last_modified, "length": remote.length,
                                                "started_at": "2026-01-01T00:00:00Z"})
     with downloads.session(url, "t2") as s:
-        hashes = Hashes()
-        got = s.fetch(_Handle(), hashes, lambda d, t: None)
+        hashes, handle = Hashes(), _Handle()
+        got = s.fetch(handle, hashes, lambda d, t: None)
         assert got.resumed_from == 5 * MIB and hashes.hexdigest("sha256") == images.big_sha
+        assert handle.rate_restarts == [5 * MIB]  # the ETA's rate leaves out the bytes fetched before
     assert image_server.gets("/images/big.qcow2")[-1].headers["Range"] == f"bytes={5 * MIB}-"
 
 
@@ -228,6 +241,34 @@ def test_one_download_per_url_at_a_time(downloads, image_server):
     finally:
         release.set()
         t.join()
+    assert list(downloads.directory.glob("*.lock")) == []
+    with downloads.session(url, "t3"):  # free again
+        assert len(list(downloads.directory.glob("*.lock"))) == 1
+
+
+def test_a_removed_lock_file_is_never_held_twice(tmp_path, monkeypatch):
+    """B opened the lock file while A held it; A lets go (removing the file) and C takes the URL's new lock
+    file before B's flock runs. B's flock then succeeds on the removed file: B must notice and be refused by
+    C's lock instead of downloading beside C."""
+    path = tmp_path / "k.lock"
+    a, b, c = UrlLock(path), UrlLock(path), UrlLock(path)
+    assert a.acquire()
+    real, calls = template_download.fcntl.flock, []
+
+    def flock(fd, op):
+        if not calls:
+            calls.append(fd)
+            a.release()
+            assert c.acquire()
+        return real(fd, op)
+    monkeypatch.setattr(template_download.fcntl, "flock", flock)
+    assert b.acquire() is False
+    monkeypatch.setattr(template_download.fcntl, "flock", real)
+    assert path.exists()   # C's file
+    c.release()
+    assert not path.exists() and b.acquire()
+    b.release()
+    assert not path.exists()
 
 
 def test_abandoned_partial_files_are_swept(downloads, tmp_path):
@@ -238,6 +279,13 @@ def test_abandoned_partial_files_are_swept(downloads, tmp_path):
     (downloads.directory / f"{old}.part").write_bytes(b"y")
     downloads.store.put("download", old, doc={"url": "http://x/y", "final_url": "http://x/y",
                                                "started_at": "2020-01-01T00:00:00Z"})
+    legacy = downloads.directory / ("2" * 64 + ".lock")   # an older JVP left these, one per URL
+    legacy.touch()
+    held = UrlLock(downloads.directory / ("3" * 64 + ".lock"))
+    assert held.acquire()
     downloads.sweep()
     assert list(downloads.directory.glob("*.part")) == []
     assert downloads.store.get("download", old) is None
+    assert [p.name for p in downloads.directory.glob("*.lock")] == ["3" * 64 + ".lock"]  # in use: kept
+    held.release()
+    assert list(downloads.directory.glob("*.lock")) == []

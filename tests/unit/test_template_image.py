@@ -97,3 +97,32 @@ def test_then_etag_then_date_then_length():
 
 def test_nothing_to_compare_is_unknown():
     assert compare(source(etag=None, last_modified=None, length=None), Remote("u"), None) == (None, None, [])
+
+
+def test_a_published_sha512_is_compared_with_the_verified_sha512_not_the_sha256():
+    """SPEC 2.4 keeps `checksum` a sha256; a sha512 the image was verified with is `verified_checksum`, and
+    the update check compares a published sha512 with that one."""
+    src = source(checksum="sha256:" + "a" * 64, verified_checksum="sha512:" + "c" * 128)
+    same = parse_checksum("sha512:" + "c" * 128)
+    assert compare(src, Remote("u", '"e2"', None, 100), same)[:2] == (False, "checksum")
+    assert compare(src, Remote("u", '"e1"', None, 100), parse_checksum("sha512:" + "d" * 128))[:2] == (
+        True, "checksum")
+    assert compare(source(), Remote("u", '"e1"', None, 100), same)[:2] == (False, "etag")  # no sha512 kept
+
+
+def test_verification_records_the_sha256_and_keeps_a_verified_sha512_beside_it():
+    import hashlib
+
+    from jvp.images.hashing import Hashes
+    from jvp.service.template_register import TemplateRegistrar
+    data = b"an image" * 1000
+    sha256, sha512 = hashlib.sha256(data).hexdigest(), hashlib.sha512(data).hexdigest()
+    hashes = Hashes(("sha256", "sha512"))
+    hashes.update(data)
+    assert TemplateRegistrar.verify(parse_checksum(f"sha512:{sha512}"), hashes) == (
+        f"sha256:{sha256}", f"sha512:{sha512}")
+    assert TemplateRegistrar.verify(parse_checksum(sha256), hashes) == (f"sha256:{sha256}", None)
+    assert TemplateRegistrar.verify(None, hashes) == (f"sha256:{sha256}", None)
+    with pytest.raises(JvpError) as err:
+        TemplateRegistrar.verify(parse_checksum("sha512:" + "0" * 128), hashes)
+    assert err.value.code == "ChecksumMismatch" and err.value.details["expected"] == "sha512:" + "0" * 128

@@ -1,10 +1,15 @@
 """The console page in headless chromium against the real server (tier 4), on one REAL booted guest: noVNC
-draws the guest's screen (pixels sampled from the canvas), xterm.js shows the serial console and takes a
-login, the terminal follows the window's size, API errors show in the error banner, and the end of a session
-(the VM destroyed) is explained. The last test destroys the guest."""
+draws the guest's screen (pixels sampled from the canvas), its toolbar types into the VM (a login on tty1,
+seen by the guest), sends the clipboard and Ctrl+Alt+Del (the guest reboots); xterm.js shows the serial
+console and takes a login, the terminal follows the window's size; both consoles through a node reached
+over loopback TCP; the VM list's console link; API errors show in the error banner, also the real error
+behind a refused websocket; and the end of a session (the VM destroyed) is explained. The last test
+destroys the guest."""
 from __future__ import annotations
 
+import json
 import re
+import time
 
 import pytest
 from playwright.sync_api import expect
@@ -16,6 +21,7 @@ from tests.host.console_guest import booted_guest
 
 pytestmark = pytest.mark.web
 BOOT_TIMEOUT_MS = 60_000
+LOOPBACK = "qemu+tcp://127.0.0.1/system"
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +74,131 @@ def test_the_vnc_console_shows_the_guests_screen(logged_in_page, guest):
     expect(pg.get_by_test_id("console-error")).to_have_count(0)
 
 
+def sent_frames(pg) -> list[bytes]:
+    """Every binary frame the page sends on its websockets from now on (the RFB client messages)."""
+    frames: list[bytes] = []
+    pg.on("websocket", lambda ws: ws.on("framesent", lambda payload: frames.append(
+        payload if isinstance(payload, bytes) else payload.encode())))
+    return frames
+
+
+def wait_in_guest(dom, argv: list[str], needle: str, timeout_s: float = 90) -> str:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        _, out, _ = vmutil.guest_exec(dom, *argv, timeout_s=30)
+        if needle in out:
+            return out
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{needle!r} not in the output of {argv} after {timeout_s}s: {out!r}")
+        time.sleep(1)
+
+
+def test_the_vnc_toolbar_types_logs_in_and_sends_the_clipboard(logged_in_page, guest):
+    """"Type into the VM" reaches the guest's tty1 as key strokes: a login there is seen by the guest itself
+    (agetty hands the typed user name to login(1), then who(1) lists the session on tty1); "Send to the VM's
+    clipboard" sends an RFB ClientCutText."""
+    pg = logged_in_page
+    frames = sent_frames(pg)
+    open_console(pg, guest.name, "vnc")
+    connected(pg)
+    conn = vmutil.open_conn()
+    try:
+        dom = conn.lookupByName(guest.name)
+        text = pg.get_by_test_id("console-clipboard-text")
+        text.fill(guest.user + "\n")
+        pg.get_by_test_id("console-type-text").click()
+        wait_in_guest(dom, ["/usr/bin/pgrep", "-a", "^login$"], "/bin/login")  # agetty took the user name
+        text.fill(guest.password + "\n")
+        pg.get_by_test_id("console-type-text").click()
+        wait_in_guest(dom, ["/usr/bin/who"], "tty1")
+        assert any(line.split()[:2] == [guest.user, "tty1"]
+                   for line in vmutil.guest_exec(dom, "/usr/bin/who")[1].splitlines())
+        text.fill("exit\n")  # leave tty1 at its login prompt
+        pg.get_by_test_id("console-type-text").click()
+    finally:
+        conn.close()
+    assert any(f[:1] in (b"\x04", b"\xff") for f in frames)  # RFB KeyEvent (or QEMU's extended one)
+    before = len(frames)
+    text.fill("from the browser")
+    pg.get_by_test_id("console-set-clipboard").click()
+    deadline = time.monotonic() + 10
+    while not any(f[:1] == b"\x06" for f in frames[before:]) and time.monotonic() < deadline:
+        pg.wait_for_timeout(100)
+    assert any(f[:1] == b"\x06" for f in frames[before:]), "no ClientCutText sent"
+    expect(pg.get_by_test_id("console-error")).to_have_count(0)
+    expect(pg.get_by_test_id("console-phase")).to_have_attribute("data-phase", "connected")
+
+
+def test_the_vm_list_links_to_the_console(logged_in_page, guest):
+    pg = logged_in_page
+    pg.goto("/vms/")
+    r = pg.locator(f'[data-testid="vm-row"][data-key="local/{guest.name}"]')
+    r.get_by_test_id("vm-console-serial").click()
+    expect(pg).to_have_url(re.compile(rf".*/vms/console/\?node=local&name={guest.name}&type=serial$"))
+    connected(pg)
+    pg.go_back()
+    r.get_by_test_id("vm-console-vnc").click()
+    expect(pg).to_have_url(re.compile(rf".*/vms/console/\?node=local&name={guest.name}&type=vnc$"))
+    connected(pg)
+    pg.wait_for_function(f"({CANVAS_COLOURS})() >= 2", timeout=BOOT_TIMEOUT_MS)
+
+
+def test_both_consoles_work_on_a_node_reached_over_loopback_tcp(logged_in_page, web_api, guest):
+    """A qemu+tcp node that libvirt shows to be this host: its loopback VNC is reached too."""
+    pg = logged_in_page
+    node = unique("tcp-")
+    web_api.ok("create-node", {"name": node, "uri": LOOPBACK})
+    try:
+        open_console(pg, guest.name, "vnc", node=node)
+        connected(pg)
+        expect(pg.get_by_test_id("console-error")).to_have_count(0)
+        pg.wait_for_function(f"({CANVAS_COLOURS})() >= 2", timeout=BOOT_TIMEOUT_MS)
+        pg.get_by_test_id("console-type").get_by_test_id("tab-serial").click()
+        connected(pg)
+        rows = pg.locator('[data-testid="serial-terminal"] .xterm-rows')
+        pg.get_by_test_id("serial-terminal").click()
+        for _ in range(12):
+            pg.keyboard.press("Enter")
+            try:
+                expect(rows).to_contain_text("login:", timeout=5_000)
+                break
+            except AssertionError:
+                continue
+        expect(rows).to_contain_text(f"{guest.name} login:")
+    finally:
+        pg.goto("/vms/")  # close the consoles before the node goes
+        web_api.post("delete-node", {"name": node})
+
+
+def test_a_refused_websocket_shows_the_real_error(logged_in_page, guest):
+    """The websocket is refused (here: its token is bogus): the page asks get-vm-console again and shows
+    that answer's error when there is one, else explains the refusal."""
+    pg = logged_in_page
+    calls: list[str] = []
+
+    def bogus_ticket(route):
+        calls.append(route.request.url)
+        if len(calls) > 1:
+            route.continue_()  # the page's second question goes to the server
+            return
+        body = json.loads(route.request.post_data or "{}")
+        route.fulfill(status=200, content_type="application/json", body=json.dumps({
+            "token": "jvpc_" + "x" * 43, "ws_url": f"/ws/vnc?token={'jvpc_' + 'x' * 43}&node=local&name="
+            + body["name"], "expires_at": "2099-01-01T00:00:00Z", "node": "local", "name": body["name"],
+            "type": "vnc"}))
+    pg.route("**/api/get-vm-console", bogus_ticket)
+    open_console(pg, "jvptest-gone-meanwhile", "vnc")  # the VM "went away" after its token was issued
+    banner = pg.get_by_test_id("console-error")
+    expect(banner).to_have_attribute("data-error-code", "VmNotFound")
+    expect(pg.get_by_test_id("console-phase")).to_have_attribute("data-phase", "ended")
+    calls.clear()
+    open_console(pg, guest.name, "vnc")  # nothing wrong with the console: the refusal itself is explained
+    ended = pg.get_by_test_id("console-ended")
+    expect(ended).to_contain_text("The server refused the console connection")
+    expect(banner).to_have_count(0)
+    assert len(calls) == 2
+
+
 def test_the_serial_console_shows_text_and_takes_a_login(logged_in_page, guest):
     pg = logged_in_page
     open_console(pg, guest.name, "vnc")
@@ -105,6 +236,32 @@ def test_the_terminal_follows_the_window_size(logged_in_page, guest):
     big_rows, big_width = pg.evaluate(f"[{count}, {width}]")
     pg.set_viewport_size({"width": 1000, "height": 640})
     pg.wait_for_function(f"{count} < {big_rows} && {width} < {big_width}")
+
+
+def test_ctrl_alt_del_reboots_the_guest(logged_in_page, guest):
+    pg = logged_in_page
+    conn = vmutil.open_conn()
+    try:
+        dom = conn.lookupByName(guest.name)
+        boot_id = vmutil.guest_exec(dom, "/bin/cat", "/proc/sys/kernel/random/boot_id")[1].strip()
+        open_console(pg, guest.name, "vnc")
+        connected(pg)
+        pg.get_by_test_id("console-cad").click()  # systemd's ctrl-alt-del.target: a reboot
+        deadline, now_id = time.monotonic() + 300, boot_id
+        while now_id == boot_id:
+            assert time.monotonic() < deadline, "the guest did not reboot after Ctrl+Alt+Del"
+            time.sleep(2)
+            try:
+                now_id = vmutil.guest_exec(dom, "/bin/cat", "/proc/sys/kernel/random/boot_id",
+                                           timeout_s=10)[1].strip() or boot_id
+            except Exception:  # noqa: BLE001 - the agent is away while the guest reboots
+                continue
+        # the display stayed connected through the guest's reboot (QEMU kept running)
+        expect(pg.get_by_test_id("console-phase")).to_have_attribute("data-phase", "connected")
+        code, out, _ = vmutil.guest_exec(dom, "/usr/bin/cloud-init", "status", "--wait", timeout_s=300)
+        assert "done" in out, (code, out)
+    finally:
+        conn.close()
 
 
 def test_api_errors_show_in_the_banner(logged_in_page, guest):

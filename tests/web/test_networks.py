@@ -160,6 +160,33 @@ def test_detail_page_static_hosts_and_leases(logged_in_page, web_api, networks):
     assert web_api.ok("describe-network", {"name": name})["network"]["autostart"] is False
 
 
+def test_a_reservation_without_a_mac_made_outside_jvp_can_be_removed(logged_in_page, web_api, networks):
+    import libvirt
+    pg = logged_in_page
+    (subnet,) = nu.free_subnets()
+    name = unique("wnomac-")
+    networks.append(name)
+    web_api.ok("create-network", {"name": name, "mode": "isolated", "ipv4_cidr": f"{nu.host(subnet, 1)}/24"})
+    conn = libvirt.open("qemu:///system")
+    try:  # what an admin may do with virsh net-update: a host by name and address only
+        conn.networkLookupByName(name).update(
+            libvirt.VIR_NETWORK_UPDATE_COMMAND_ADD_LAST, libvirt.VIR_NETWORK_SECTION_IP_DHCP_HOST, -1,
+            f"<host name='pxe' ip='{nu.host(subnet, 20)}'/>",
+            libvirt.VIR_NETWORK_UPDATE_AFFECT_LIVE | libvirt.VIR_NETWORK_UPDATE_AFFECT_CONFIG)
+    finally:
+        conn.close()
+    pg.goto(f"/networks/detail/?node=local&name={name}")
+    host_row = pg.get_by_test_id("host-row")
+    expect(host_row).to_have_count(1)
+    expect(host_row).to_contain_text("pxe")
+    host_row.get_by_test_id("host-remove").click()
+    expect(pg.get_by_test_id("remove-host-dialog")).to_contain_text("pxe")
+    pg.get_by_test_id("remove-host-dialog-confirm").click()
+    expect(pg.get_by_test_id("hosts-empty")).to_be_visible()
+    assert web_api.ok("describe-network", {"name": name})["network"]["hosts"] == []
+    assert nu.host(subnet, 20) not in nu.dnsmasq_hosts(name)
+
+
 def test_bridges_tab_creates_and_deletes_a_bridge_on_a_test_veth(logged_in_page, web_api):
     pg = logged_in_page
     bridge = nu.short_name("jvptb")

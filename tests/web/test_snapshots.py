@@ -1,4 +1,4 @@
-"""The Snapshots page and the VM page's snapshot card against the real server and the real local libvirtd
+"""The Snapshots page and the VM page's Snapshots tab against the real server and the real local libvirtd
 (tier 4): take snapshots (the tree grows under the current one), the server's refusals shown in the dialog,
 revert with its confirmation, clone into a new VM and export a template with the tasks' progress, delete
 with children.
@@ -105,11 +105,17 @@ def test_the_snapshots_page_takes_reverts_and_deletes_a_tree(logged_in_page, web
     # revert to the root: the dialog says where the VM ends
     tree.get_by_test_id("snapshot-revert-first").click()
     revert = pg.get_by_test_id("snapshot-revert")
-    expect(revert.get_by_test_id("snapshot-revert-ends")).to_have_text("stopped")
+    expect(revert.get_by_test_id("snapshot-revert-ends")).to_have_text("stopped")  # as recorded
+    after = revert.get_by_test_id("snapshot-revert-after")
+    expect(after.locator("option:checked")).to_have_text("As the snapshot recorded (stopped)")
+    after.select_option("run")
+    expect(revert.get_by_test_id("snapshot-revert-ends")).to_have_text("running")
+    after.select_option("recorded")
     revert.get_by_test_id("snapshot-revert-confirm").click()
     expect(revert).to_have_count(0)
     expect(tree.get_by_test_id("snapshot-row-first").get_by_test_id("snapshot-current")).to_be_visible()
     expect(second.get_by_test_id("snapshot-current")).to_have_count(0)
+    assert web_api.ok("describe-vm", {"name": env.vm})["vm"]["state"] == "stopped"  # the recorded state
 
     # delete the root with its children (typed confirmation)
     tree.get_by_test_id("snapshot-delete-first").click()
@@ -128,6 +134,15 @@ def test_clone_and_export_from_the_vm_page_show_their_tasks(logged_in_page, web_
     env.vms.append(clone)
     env.templates.append(template)
     pg.goto(f"/vms/detail/?node=local&name={env.vm}")
+    tabs = pg.get_by_test_id("vm-tabs")
+    expect(tabs.get_by_test_id("tab-overview")).to_have_attribute("aria-selected", "true")
+    expect(pg.get_by_test_id("card-compute")).to_be_visible()
+    expect(pg.get_by_test_id("vm-snapshots")).to_have_count(0)
+    tabs.get_by_test_id("tab-snapshots").click()
+    expect(pg).to_have_url(re.compile(rf".*/vms/detail/\?node=local&name={env.vm}&tab=snapshots$"))
+    expect(pg.get_by_test_id("card-compute")).to_have_count(0)
+    pg.reload()  # the tab is in the URL: a link or a reload opens it
+    expect(tabs.get_by_test_id("tab-snapshots")).to_have_attribute("aria-selected", "true")
     card = pg.get_by_test_id("vm-snapshots")
     expect(card.get_by_test_id("vm-snapshots-empty")).to_be_visible()
     card.get_by_test_id("vm-snapshot-take").click()

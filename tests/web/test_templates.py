@@ -172,3 +172,60 @@ def test_delete_shows_the_dependency_error_then_succeeds(logged_in_page, web_api
     expect(pg.get_by_test_id("toast-success")).to_contain_text(name)
     expect(row(pg, name)).to_have_count(0)
     place["templates"].remove(name)
+
+
+def test_details_show_the_image_checksums_and_what_is_built_from_it(logged_in_page, web_api, place, server, images):
+    """describe-template in the UI: the sha256 checksum with the sha512 it was verified with, the VM and the
+    volume built from the template."""
+    import hashlib
+    pg = logged_in_page
+    name = unique("t-")
+    sha512 = hashlib.sha512(images.small.read_bytes()).hexdigest()
+    register(web_api, place, name, {"type": "url", "url": server.url("/img/small.qcow2"),
+                                    "checksum": f"sha512:{sha512}"})
+    vm = vm_from(web_api, place, name)
+    pg.goto("/templates/")
+    row(pg, name).get_by_test_id("template-details-open").click()
+    dialog = pg.get_by_test_id("template-details")
+    expect(dialog.get_by_test_id("template-details-image")).to_have_text(f"{place['pool']}_templates_/{name}-v1.qcow2")
+    expect(dialog.get_by_test_id("template-details-checksum")).to_contain_text(f"sha256:{images.small_sha}")
+    expect(dialog.get_by_test_id("template-details-verified-checksum")).to_contain_text(f"sha512:{sha512}")
+    expect(dialog.locator(f'[data-testid="template-details-vm"][data-name="{vm}"]')).to_contain_text(
+        f"{vm}-root.qcow2")
+    expect(dialog.get_by_test_id("template-details-volume")).to_contain_text(f"{place['pool']}/{vm}-root.qcow2")
+    dialog.get_by_test_id("template-details-close").click()
+    expect(dialog).to_have_count(0)
+    row(pg, name).get_by_test_id("template-name").click()              # the name opens it too
+    expect(pg.get_by_test_id("template-details-body")).to_be_visible()
+
+
+def test_the_edit_dialog_saves_os_features_tags_and_description(logged_in_page, web_api, place, server, images):
+    pg = logged_in_page
+    name = unique("t-")
+    register(web_api, place, name, {"type": "url", "url": server.url("/img/small.qcow2"), "sha256": images.small_sha})
+    pg.goto("/templates/")
+    row(pg, name).get_by_test_id("template-edit").click()
+    dialog = pg.get_by_test_id("edit-template")
+    dialog.get_by_test_id("edit-tags").fill("lts, bad tag")                # a tag with a space: refused
+    dialog.get_by_test_id("edit-template-submit").click()
+    expect(dialog.get_by_test_id("edit-template-error")).to_have_attribute("data-error-code", "ValidationFailed")
+    assert web_api.ok("describe-template", {"name": name})["template"]["tags"] == []
+    dialog.get_by_test_id("edit-os-name").fill("ubuntu")
+    dialog.get_by_test_id("edit-os-version").fill("24.04")
+    dialog.get_by_test_id("edit-os-arch").fill("x86_64")
+    dialog.get_by_test_id("edit-cloud-init").check()
+    dialog.get_by_test_id("edit-tags").fill("lts, base, lts")
+    dialog.get_by_test_id("edit-description").fill("Ubuntu 24.04 base")
+    dialog.get_by_test_id("edit-template-submit").click()
+    expect(dialog).to_have_count(0)
+    expect(pg.get_by_test_id("toast-success")).to_contain_text(name)
+    r = row(pg, name)
+    expect(r.get_by_test_id("template-os")).to_have_text("ubuntu 24.04 x86_64")
+    expect(r).to_contain_text("Ubuntu 24.04 base")
+    t = web_api.ok("describe-template", {"name": name})["template"]
+    assert t["os"] == {"name": "ubuntu", "version": "24.04", "arch": "x86_64", "kernel": None}
+    assert t["features"]["cloud_init"] is True and t["tags"] == ["lts", "base"]
+    assert t["description"] == "Ubuntu 24.04 base"
+    row(pg, name).get_by_test_id("template-edit").click()                  # the dialog shows what was saved
+    expect(dialog.get_by_test_id("edit-tags")).to_have_value("lts, base")
+    expect(dialog.get_by_test_id("edit-cloud-init")).to_be_checked()

@@ -178,7 +178,17 @@ def test_disable_and_enable_maintenance(logged_in_page, web_api, node_name):
     expect(row.get_by_test_id("node-state")).to_have_attribute("data-state", "maintenance")
     assert web_api.ok("describe-node", {"name": node_name})["node"]["state"] == "maintenance"
 
+    # Leaving maintenance asks too; cancelling keeps the node in maintenance.
     row.get_by_test_id("node-enable").click()
+    enable = pg.get_by_test_id("enable-node-dialog")
+    expect(enable).to_contain_text(node_name)
+    enable.get_by_test_id("enable-node-dialog-cancel").click()
+    expect(enable).to_have_count(0)
+    assert web_api.ok("describe-node", {"name": node_name})["node"]["maintenance"] is True
+    expect(row.get_by_test_id("node-state")).to_have_attribute("data-state", "maintenance")
+
+    row.get_by_test_id("node-enable").click()
+    enable.get_by_test_id("enable-node-dialog-confirm").click()
     expect(row.get_by_test_id("node-state")).to_have_attribute("data-state", "online")
     assert web_api.ok("describe-node", {"name": node_name})["node"]["maintenance"] is False
 

@@ -112,7 +112,7 @@ export default function NodesPage() {
             <button
               type="button"
               className="btn btn-sm"
-              onClick={() => void ops.enable(n)}
+              onClick={() => ops.askEnable(n)}
               disabled={ops.busyName === n.name}
               data-testid="node-enable"
               title="Leave maintenance"

@@ -14,6 +14,7 @@ import { EmptyState, LoadingBlock, Spinner } from "@/components/Loading";
 import { Card, PageHeader } from "@/components/PageHeader";
 import { StateBadge } from "@/components/StateBadge";
 import { useToast } from "@/components/Toast";
+import { DetailsDialog } from "./_components/DetailsDialog";
 import { EditDialog } from "./_components/EditDialog";
 import { RegisterDialog } from "./_components/RegisterDialog";
 import { TemplateTasks } from "./_components/TemplateTasks";
@@ -22,8 +23,18 @@ import { Template, osText, sourceText } from "./_components/templateUtil";
 
 const REFRESH_MS = 10_000;
 
-/** The 409 TemplateInUse of delete-template names what still depends on the template. */
+/** The 409 TemplateInUse of delete-template names what still depends on the template; 409
+ * TemplateUsageUnknown names the storage pools whose volumes cannot be seen. */
 function Dependents({ error }: { error: ApiError | null }) {
+  if (error?.code === "TemplateUsageUnknown") {
+    const pools = (error.details.pools as string[] | undefined) ?? [];
+    return (
+      <Alert tone="warning" title="Usage cannot be known" testId="delete-template-unknown">
+        Start these storage pools (or repair them), then delete again:{" "}
+        {pools.map((p) => <span key={p} className="chip mono" data-testid="unknown-pool">{p}</span>)}
+      </Alert>
+    );
+  }
   if (!error || error.code !== "TemplateInUse") return null;
   const volumes = (error.details.volumes as string[] | undefined) ?? [];
   const vms = (error.details.vms as string[] | undefined) ?? [];
@@ -47,6 +58,7 @@ function TemplatesPage() {
   const [registering, setRegistering] = useState(false);
   const [checking, setChecking] = useState<Template | null>(null);
   const [editing, setEditing] = useState<Template | null>(null);
+  const [viewing, setViewing] = useState<Template | null>(null);
   const [deleting, setDeleting] = useState<Template | null>(null);
   const [deleteBusy, setDeleteBusy] = useState(false);
   const [deleteError, setDeleteError] = useState<ApiError | null>(null);
@@ -73,7 +85,8 @@ function TemplatesPage() {
       header: "Name",
       render: (t) => (
         <div>
-          <span className="cell-main" data-testid="template-name">{t.name}</span>
+          <button type="button" className="btn-link cell-main" onClick={() => setViewing(t)} data-testid="template-name"
+                  title="Details: the VMs and volumes built from it, its old images">{t.name}</button>
           {t.description && <div className="cell-sub">{t.description}</div>}
         </div>
       ),
@@ -135,6 +148,10 @@ function TemplatesPage() {
               <Icon name="refresh" size={13} /> Check for update
             </button>
           )}
+          <button type="button" className="btn btn-sm btn-ghost btn-icon" onClick={() => setViewing(t)} data-testid="template-details-open"
+                  title="Details" aria-label={`Details of template ${t.name}`}>
+            <Icon name="info" size={15} />
+          </button>
           <button type="button" className="btn btn-sm btn-ghost btn-icon" onClick={() => setEditing(t)} data-testid="template-edit"
                   title="Edit" aria-label={`Edit template ${t.name}`}>
             <Icon name="edit" size={15} />
@@ -215,6 +232,7 @@ function TemplatesPage() {
           void q.refresh();
         }}
       />
+      <DetailsDialog template={viewing} onClose={() => setViewing(null)} />
       <EditDialog
         template={editing}
         onClose={() => setEditing(null)}

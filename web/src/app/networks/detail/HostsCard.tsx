@@ -48,7 +48,15 @@ export function HostsCard({ net, onChanged }: { net: Network; onChanged: () => v
     setBusy(true);
     setRemoveError(null);
     try {
-      await call("remove-network-host", { node: net.node, name: net.name, mac: removing.mac ?? "", ip: removing.ip });
+      // The address names the reservation; mac/hostname narrow it. A reservation made outside JVP may have
+      // no MAC (a name and an address only): it is removed by its address and name.
+      await call("remove-network-host", {
+        node: net.node,
+        name: net.name,
+        ip: removing.ip,
+        ...(removing.mac ? { mac: removing.mac } : {}),
+        ...(removing.hostname ? { hostname: removing.hostname } : {}),
+      });
       toast.success(`Reservation ${removing.ip} removed`);
       setRemoving(null);
       onChanged();
@@ -68,22 +76,21 @@ export function HostsCard({ net, onChanged }: { net: Network; onChanged: () => v
       header: "",
       sortable: false,
       className: "actions-col",
-      render: (h) =>
-        h.mac ? (
-          <button
-            type="button"
-            className="btn btn-sm btn-ghost btn-icon"
-            onClick={() => {
-              setRemoveError(null);
-              setRemoving(h);
-            }}
-            data-testid="host-remove"
-            aria-label={`Remove reservation ${h.ip}`}
-            title="Remove reservation"
-          >
-            <Icon name="trash" size={15} />
-          </button>
-        ) : null,
+      render: (h) => (
+        <button
+          type="button"
+          className="btn btn-sm btn-ghost btn-icon"
+          onClick={() => {
+            setRemoveError(null);
+            setRemoving(h);
+          }}
+          data-testid="host-remove"
+          aria-label={`Remove reservation ${h.ip}`}
+          title="Remove reservation"
+        >
+          <Icon name="trash" size={15} />
+        </button>
+      ),
     },
   ];
 
@@ -124,8 +131,8 @@ export function HostsCard({ net, onChanged }: { net: Network; onChanged: () => v
         title={`Remove reservation ${removing?.ip ?? ""}?`}
         message={
           <>
-            <span className="mono">{removing?.mac}</span> no longer gets <span className="mono">{removing?.ip}</span>; a lease it
-            holds runs until it expires.
+            {removing?.mac ? <span className="mono">{removing.mac}</span> : <>Host {removing?.hostname ? <span className="mono">{removing.hostname}</span> : "(no MAC)"}</>} no longer gets{" "}
+            <span className="mono">{removing?.ip}</span>; a lease it holds runs until it expires.
           </>
         }
         confirmLabel="Remove"

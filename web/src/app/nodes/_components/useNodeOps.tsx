@@ -3,22 +3,21 @@
 import { ReactNode, useState } from "react";
 import { ApiError, asApiError, call } from "@/lib/api";
 import { ConfirmDialog } from "@/components/ConfirmDialog";
-import { ErrorBanner } from "@/components/ErrorBanner";
 import { useToast } from "@/components/Toast";
 import type { Node } from "./nodeUtil";
 
-type Pending = { kind: "disable" | "delete"; node: Pick<Node, "name"> } | null;
+type Pending = { kind: "enable" | "disable" | "delete"; node: Pick<Node, "name"> } | null;
 
 export interface NodeOps {
-  /** Leave maintenance (no confirmation: it only allows things again). */
-  enable: (node: Pick<Node, "name">) => Promise<void>;
+  /** Ask, then leave maintenance (placement and creation on the node are allowed again). */
+  askEnable: (node: Pick<Node, "name">) => void;
   /** Ask, then enter maintenance. */
   askDisable: (node: Pick<Node, "name">) => void;
   /** Ask (type the name), then delete. */
   askDelete: (node: Pick<Node, "name">) => void;
   /** Name of the node an action is running on. */
   busyName: string | null;
-  /** The dialogs and the error of a failed enable; render once in the page. */
+  /** The confirmation dialogs (each shows its own error); render once in the page. */
   ui: ReactNode;
 }
 
@@ -28,21 +27,6 @@ export function useNodeOps({ onChanged, onDeleted }: { onChanged: () => void; on
   const [pending, setPending] = useState<Pending>(null);
   const [busyName, setBusyName] = useState<string | null>(null);
   const [dialogError, setDialogError] = useState<ApiError | null>(null);
-  const [enableError, setEnableError] = useState<ApiError | null>(null);
-
-  const enable = async (node: Pick<Node, "name">) => {
-    setBusyName(node.name);
-    setEnableError(null);
-    try {
-      await call("enable-node", { name: node.name });
-      toast.success(`Node ${node.name} left maintenance`);
-      onChanged();
-    } catch (err) {
-      setEnableError(asApiError(err, "enable-node"));
-    } finally {
-      setBusyName(null);
-    }
-  };
 
   const confirm = async () => {
     if (!pending) return;
@@ -50,7 +34,11 @@ export function useNodeOps({ onChanged, onDeleted }: { onChanged: () => void; on
     setBusyName(node.name);
     setDialogError(null);
     try {
-      if (kind === "disable") {
+      if (kind === "enable") {
+        await call("enable-node", { name: node.name });
+        toast.success(`Node ${node.name} left maintenance`);
+        onChanged();
+      } else if (kind === "disable") {
         await call("disable-node", { name: node.name });
         toast.success(`Node ${node.name} is in maintenance`);
         onChanged();
@@ -74,7 +62,22 @@ export function useNodeOps({ onChanged, onDeleted }: { onChanged: () => void; on
 
   const ui = (
     <>
-      <ErrorBanner error={enableError} title="Could not leave maintenance" onDismiss={() => setEnableError(null)} testId="node-op-error" />
+      <ConfirmDialog
+        open={pending?.kind === "enable"}
+        title={`Take ${pending?.node.name ?? ""} out of maintenance?`}
+        message={
+          <>
+            New VMs, volumes and other resources may be created and placed on <strong>{pending?.node.name}</strong>{" "}
+            again.
+          </>
+        }
+        confirmLabel="Leave maintenance"
+        busy={!!busyName}
+        error={dialogError}
+        onConfirm={confirm}
+        onCancel={cancel}
+        testId="enable-node-dialog"
+      />
       <ConfirmDialog
         open={pending?.kind === "disable"}
         title={`Put ${pending?.node.name ?? ""} in maintenance?`}
@@ -113,7 +116,10 @@ export function useNodeOps({ onChanged, onDeleted }: { onChanged: () => void; on
   );
 
   return {
-    enable,
+    askEnable: (node) => {
+      setDialogError(null);
+      setPending({ kind: "enable", node });
+    },
     askDisable: (node) => {
       setDialogError(null);
       setPending({ kind: "disable", node });

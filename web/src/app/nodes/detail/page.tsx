@@ -94,7 +94,7 @@ function NodeDetail({ name }: { name: string }) {
                 <Icon name="edit" size={15} /> Edit
               </button>
               {n.maintenance ? (
-                <button type="button" className="btn" onClick={() => void ops.enable(n)} disabled={ops.busyName === n.name} data-testid="node-enable">
+                <button type="button" className="btn" onClick={() => ops.askEnable(n)} disabled={ops.busyName === n.name} data-testid="node-enable">
                   <Icon name="play" size={15} /> Leave maintenance
                 </button>
               ) : (

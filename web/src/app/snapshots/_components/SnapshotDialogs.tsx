@@ -106,12 +106,14 @@ export function CreateSnapshotDialog({ open, node, vm, vmState, vms, onClose, on
   );
 }
 
+type RevertAfter = "recorded" | "run" | "norun";
+
 export function RevertSnapshotDialog({ snap, onClose, onDone }: { snap: Snapshot | null; onClose: () => void; onDone: () => void }) {
-  const [start, setStart] = useState(false);
+  const [after, setAfter] = useState<RevertAfter>("recorded");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
   useEffect(() => {
-    setStart(false);
+    setAfter("recorded");
     setError(null);
   }, [snap]);
   const run = async () => {
@@ -119,6 +121,8 @@ export function RevertSnapshotDialog({ snap, onClose, onDone }: { snap: Snapshot
     setBusy(true);
     setError(null);
     try {
+      // start left out: the state the snapshot recorded; true: running; false: not running
+      const start = after === "recorded" ? undefined : after === "run";
       await call("revert-snapshot", { node: snap.node, vm: snap.vm, name: snap.name, start });
       onDone();
     } catch (err) {
@@ -127,7 +131,9 @@ export function RevertSnapshotDialog({ snap, onClose, onDone }: { snap: Snapshot
       setBusy(false);
     }
   };
-  const ends = start ? "running" : snap?.revert_state ?? "stopped";
+  const recorded = snap?.revert_state ?? "stopped";
+  const notRunning = snap?.has_memory ? "paused" : "stopped";
+  const ends = after === "run" ? "running" : after === "norun" ? notRunning : recorded;
   return (
     <ConfirmDialog
       open={!!snap}
@@ -145,10 +151,15 @@ export function RevertSnapshotDialog({ snap, onClose, onDone }: { snap: Snapshot
             The VM&apos;s disks{snap?.has_memory ? " and memory" : ""} go back to {snap?.created_at ?? "the snapshot"}; what changed since is
             lost (unless another snapshot holds it). The VM ends <strong data-testid="snapshot-revert-ends">{ends}</strong>.
           </p>
-          <Checkbox id="snapshot-revert-start" checked={start} onChange={setStart} testId="snapshot-revert-start"
-                    hint={snap?.has_memory ? "Resume it even if the snapshot recorded it paused." : "Boot it from the reverted disks."}>
-            Run the VM afterwards
-          </Checkbox>
+          <Field label="Afterwards" name="snapshot-revert-after"
+                 hint={snap?.has_memory ? "With memory the VM resumes where it was." : "Without memory a running VM boots from the reverted disks."}>
+            <Select id="snapshot-revert-after" value={after} onChange={(e) => setAfter(e.target.value as RevertAfter)}
+                    data-testid="snapshot-revert-after">
+              <option value="recorded">As the snapshot recorded ({recorded})</option>
+              <option value="run">Running</option>
+              <option value="norun">Not running ({notRunning})</option>
+            </Select>
+          </Field>
         </>
       }
     />

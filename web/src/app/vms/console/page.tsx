@@ -3,10 +3,12 @@
 // /vms/console/?node=local&name=web1&type=vnc|serial — a VM's display (noVNC) or serial console (xterm.js).
 // Not in the sidebar: the VM list and detail pages link here. Every connection attempt asks get-vm-console
 // for a one-time token (errors show in an ErrorBanner); the websocket's close reason says why a session ended.
+// A websocket the server refuses before it opens carries no readable error (browsers hide the handshake's
+// answer): the page then asks get-vm-console again, which checks the same things, and shows its error.
 import "./console.css";
 import { Suspense, useCallback, useRef, useState } from "react";
 import { useRouter, useSearchParams } from "next/navigation";
-import { ApiError } from "@/lib/api";
+import { ApiError, asApiError, call } from "@/lib/api";
 import { Alert, ErrorBanner } from "@/components/ErrorBanner";
 import { Icon } from "@/components/Icon";
 import { LoadingBlock } from "@/components/Loading";
@@ -48,9 +50,17 @@ function ConsolePage({ node, name, type }: { node: string; name: string; type: C
     setPhase("ended");
   }, []);
   const onEnd = useCallback((e: SessionEnd) => {
-    setEnd(e);
     setPhase("ended");
-  }, []);
+    if (e.opened) {
+      setEnd(e);
+      return;
+    }
+    // Refused before opening: find out why from get-vm-console (its token, unused, expires within a minute).
+    call("get-vm-console", { node, name, type }).then(
+      () => setEnd(e), // it would be accepted now: the generic explanation (token used or expired, origin, ...)
+      (err) => setError(asApiError(err, "get-vm-console")),
+    );
+  }, [node, name, type]);
   const switchTo = (t: string) => {
     const q = new URLSearchParams({ node, name, type: t });
     router.replace(`/vms/console/?${q.toString()}`);

@@ -11,6 +11,7 @@ import { Icon } from "@/components/Icon";
 import { EmptyState, LoadingBlock, Spinner } from "@/components/Loading";
 import { Card, PageHeader } from "@/components/PageHeader";
 import { StateBadge } from "@/components/StateBadge";
+import { Tabs } from "@/components/Tabs";
 import { PowerButtons } from "../_components/PowerButtons";
 import { useVmOps } from "../_components/useVmOps";
 import { Vm, formatUptime, vmHref } from "../_components/vmUtil";
@@ -65,7 +66,7 @@ function Summary({ vm }: { vm: Vm }) {
         <Kv
           items={[
             ["State", <StateBadge key="s" state={vm.state} testId="vm-state-kv" />],
-            ["Uptime", formatUptime(vm.uptime_s), "vm-uptime"],
+            ["Uptime", formatUptime(vm.uptime), "vm-uptime"],
             ["Started", formatTime(vm.started_at)],
             ["Autostart", vm.autostart == null ? "—" : vm.autostart ? <span className="yes">yes</span> : <span className="no">no</span>, "vm-autostart"],
             ["Guest agent", vm.guest_agent == null ? "—" : vm.guest_agent ? <span className="yes">answers</span> : <span className="no">no answer</span>, "vm-agent"],
@@ -101,8 +102,15 @@ function Summary({ vm }: { vm: Vm }) {
   );
 }
 
-function VmDetail({ node, name }: { node: string; name: string }) {
+type DetailTab = "overview" | "snapshots";
+
+function VmDetail({ node, name, tab }: { node: string; name: string; tab: DetailTab }) {
   const router = useRouter();
+  const showTab = (t: string) => {
+    const q = new URLSearchParams({ node, name });
+    if (t !== "overview") q.set("tab", t);
+    router.replace(`/vms/detail/?${q.toString()}`);
+  };
   const q = useQuery("describe-vm", { node, name }, { refreshMs: REFRESH_MS });
   const [fresh, setFresh] = useState<Vm | null>(null); // the VM from an action's answer, until the next poll
   const [editing, setEditing] = useState(false);
@@ -169,14 +177,30 @@ function VmDetail({ node, name }: { node: string; name: string }) {
       <ErrorBanner error={q.error} title={`Could not refresh VM ${name}`} onRetry={() => void q.refresh()} testId="vm-error" />
       {ops.ui}
       {vm.state === "crashed" && <Alert tone="danger" title="The VM crashed">Start it again, or look at its serial console log.</Alert>}
-      <Summary vm={vm} />
-      <div className="stack">
-        <DisksCard vm={vm} onChanged={changed} />
-        <NicsCard vm={vm} onChanged={changed} />
-        <MediaCard vm={vm} onChanged={changed} />
-        <VmSnapshots node={vm.node} vm={vm.name} vmState={vm.state} />
-        {admin && <XmlCard node={vm.node} name={vm.name} />}
-      </div>
+      <Tabs
+        tabs={[
+          { id: "overview", label: "Overview" },
+          { id: "snapshots", label: "Snapshots" },
+        ]}
+        active={tab}
+        onChange={showTab}
+        testId="vm-tabs"
+      />
+      {tab === "snapshots" ? (
+        <div className="stack">
+          <VmSnapshots node={vm.node} vm={vm.name} vmState={vm.state} />
+        </div>
+      ) : (
+        <>
+          <Summary vm={vm} />
+          <div className="stack">
+            <DisksCard vm={vm} onChanged={changed} />
+            <NicsCard vm={vm} onChanged={changed} />
+            <MediaCard vm={vm} onChanged={changed} />
+            {admin && <XmlCard node={vm.node} name={vm.name} />}
+          </div>
+        </>
+      )}
       <EditVmDialog vm={vm} open={editing} onClose={() => setEditing(false)} onChanged={changed} />
       <PasswordDialog vm={vm} open={password} onClose={() => setPassword(false)} />
     </>
@@ -190,7 +214,8 @@ function DetailPage() {
   if (!name) {
     return <ErrorBanner error={new Error("No VM named: open this page as /vms/detail/?node=<node>&name=<vm>.")} title="Which VM?" testId="vm-error" />;
   }
-  return <VmDetail key={`${node}/${name}`} node={node} name={name} />;
+  const tab: DetailTab = params.get("tab") === "snapshots" ? "snapshots" : "overview";
+  return <VmDetail key={`${node}/${name}`} node={node} name={name} tab={tab} />;
 }
 
 export default function Page() {

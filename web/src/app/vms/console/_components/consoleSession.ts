@@ -47,9 +47,9 @@ export function describeEnd(end: SessionEnd): EndText {
         return {
           title: "The server refused the console connection",
           text:
-            "The websocket was not accepted: the token may have expired or been used already, the page's origin " +
-            "may not be allowed, the server may relay too many consoles, or the console changed since the token " +
-            "was issued. Reconnect to get a new token; the server log says which.",
+            "The websocket was not accepted, although the console itself is available now: the token may have " +
+            "expired or been used already, the page's origin may not be allowed, or the server may relay too " +
+            "many consoles. Reconnect to get a new token; the server log says which.",
           tone: "danger",
         };
       }
