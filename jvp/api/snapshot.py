@@ -34,10 +34,9 @@ class ListSnapshotsRequest(RequestSchema):
 
 
 class RevertSnapshotRequest(SnapshotRef):
-    start = fields.Boolean(load_default=None, allow_none=True, metadata={
-        "description": "true: run the VM afterwards; false: do not let it run (a disk-only revert leaves it "
-                       "stopped, a memory revert paused); left out (or null): the state the snapshot recorded "
-                       "(revert_state)"})
+    start = fields.Boolean(load_default=False, allow_none=True, metadata={
+        "description": "true: run the VM afterwards whatever the snapshot recorded; false (the default, as "
+                       "SPEC 2.5): the VM ends in the state the snapshot recorded (revert_state)"})
 
 
 class DeleteSnapshotRequest(SnapshotRef):
@@ -89,8 +88,9 @@ def describe_snapshot(ctx, req):
 def revert_snapshot(ctx, req):
     """Return the VM to the snapshot; it ends in the state the snapshot recorded (revert_state: with memory it
     resumes where it was, without it a VM recorded running boots from the reverted disks), unless start says
-    otherwise (true: running; false: stopped, or paused with its memory loaded)."""
-    return ctx.services.snapshots.revert(req["node"], req["vm"], req["name"], req.get("start"),
+    otherwise (start true: running)."""
+    # SPEC 2.5's `start=false` is the default and means "as recorded"; the service's None says the same
+    return ctx.services.snapshots.revert(req["node"], req["vm"], req["name"], True if req["start"] else None,
                                          created_by=ctx.principal.name, request_id=ctx.request_id)
 
 

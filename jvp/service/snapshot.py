@@ -10,8 +10,9 @@ Rules (also in the README):
   another task (a snapshot, a clone, a create) works on it. After a revert the VM is in the state the
   snapshot recorded (`revert_state`): with memory it resumes running or paused where it was; without memory
   a VM recorded running (or paused) is started (paused) from the reverted disks, a stopped one stays
-  stopped. `start: true` leaves it running whatever was recorded; `start: false` does not let the guest run
-  (a disk-only revert leaves it stopped, a memory revert paused with its memory loaded).
+  stopped. `start: true` leaves it running whatever was recorded; `start: false` (SPEC 2.5's default) is the
+  recorded state. (The hypervisor layer can also keep the guest from running, start=False there; the API
+  does not expose it, as SPEC 2.5 gives `start` only the "run afterwards" meaning.)
 - delete-snapshot removes the snapshot's data from the disks; its children go to its parent, or are deleted
   too with `children`.
 Clone and export are in snapshot_copy.py.

@@ -93,13 +93,14 @@ def test_revert_ends_in_the_recorded_state_unless_start(api):
     assert revert("disk") == "running"
     assert revert("mem") == "running"
     assert revert("off", start=None) == "stopped"  # null is the same as left out
+    assert revert("disk", start=False) == "running"  # SPEC 2.5's default false: the recorded state
+    assert revert("mem", start=False) == "running"
+    assert revert("off", start=False) == "stopped"
     # told otherwise
-    assert revert("disk", start=False) == "stopped"
-    assert revert("mem", start=False) == "paused"  # memory loaded, not running
     assert revert("off", start=True) == "running"
     assert revert("disk", start=True) == "running"
     tasks = api.ok("list-tasks", {"kind": "revert-snapshot"})["tasks"]
-    assert len(tasks) == 8 and {t["state"] for t in tasks} == {"succeeded"}
+    assert len(tasks) == 9 and {t["state"] for t in tasks} == {"succeeded"}
     api.error("revert-snapshot", {"vm": "web1", "name": "disk", "start": "maybe"}, status=400,
               code="ValidationFailed", role="operator")
 

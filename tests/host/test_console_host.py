@@ -2,8 +2,8 @@
 the serial console's login prompt and a login with the cloud-init user, the VNC handshake and a framebuffer
 update, both consoles of the same guest through a node reached over loopback TCP (shown by libvirt to be this
 host), a VNC unix socket, the SSH tunnel to its VNC (against an SSH server on loopback: this machine has no
-sshd), consoles that do not starve the API, and consoles closed with a reason when the VM is destroyed. One guest for the whole module; the tests run in
-file order and the last one destroys it."""
+sshd), consoles that do not starve the API, and consoles closed with a reason when the VM is destroyed. One
+guest for the whole module; the tests run in file order and the last one destroys it."""
 from __future__ import annotations
 
 import concurrent.futures

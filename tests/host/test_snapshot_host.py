@@ -252,7 +252,8 @@ def test_the_clone_boots_with_its_own_identity(env, guest):
 def test_a_vm_from_the_exported_template_holds_the_marker(env, guest):
     name = env.names["fromtmpl"]
     env.run("create-vm", {"name": name, "memory_mib": 512, "pool": env.pool, "template": env.names["tmpl"],
-                          "nics": [{"network": env.network}], "wait_for": "agent", "wait_timeout_s": BOOT_S},
+                          "nics": [{"network": env.network}], "cloud_init": {"hostname": name},
+                          "wait_for": "agent", "wait_timeout_s": BOOT_S},
             timeout=BOOT_S + 60)
     vm = env.call("describe-vm", {"name": name})["vm"]
     root = next(d for d in vm["disks"] if d["system"])
@@ -262,7 +263,8 @@ def test_a_vm_from_the_exported_template_holds_the_marker(env, guest):
     assert vm["state"] == "running"
     wait_guest(dom)  # it booted from the exported image: its agent answers, cloud-init ran its first boot
     assert read_file(dom, MARKER) == "one"  # read inside the guest
-    assert vmutil.agent(dom, "guest-get-host-name")["host-name"] == name  # its own identity, not the source's
+    # its own identity from its own seed (a new instance id for cloud-init), not the source's
+    assert vmutil.agent(dom, "guest-get-host-name")["host-name"] == name
     err = env.call("delete-template", {"name": env.names["tmpl"]}, status=409)["error"]
     assert err["code"] == "TemplateInUse" and name in err["details"]["vms"]
     dom.destroy()  # frees its memory for the rest of the module

@@ -106,7 +106,7 @@ export function CreateSnapshotDialog({ open, node, vm, vmState, vms, onClose, on
   );
 }
 
-type RevertAfter = "recorded" | "run" | "norun";
+type RevertAfter = "recorded" | "run";
 
 export function RevertSnapshotDialog({ snap, onClose, onDone }: { snap: Snapshot | null; onClose: () => void; onDone: () => void }) {
   const [after, setAfter] = useState<RevertAfter>("recorded");
@@ -121,8 +121,8 @@ export function RevertSnapshotDialog({ snap, onClose, onDone }: { snap: Snapshot
     setBusy(true);
     setError(null);
     try {
-      // start left out: the state the snapshot recorded; true: running; false: not running
-      const start = after === "recorded" ? undefined : after === "run";
+      // start false (the default): the state the snapshot recorded; true: running whatever was recorded
+      const start = after === "run";
       await call("revert-snapshot", { node: snap.node, vm: snap.vm, name: snap.name, start });
       onDone();
     } catch (err) {
@@ -132,8 +132,7 @@ export function RevertSnapshotDialog({ snap, onClose, onDone }: { snap: Snapshot
     }
   };
   const recorded = snap?.revert_state ?? "stopped";
-  const notRunning = snap?.has_memory ? "paused" : "stopped";
-  const ends = after === "run" ? "running" : after === "norun" ? notRunning : recorded;
+  const ends = after === "run" ? "running" : recorded;
   return (
     <ConfirmDialog
       open={!!snap}
@@ -157,7 +156,6 @@ export function RevertSnapshotDialog({ snap, onClose, onDone }: { snap: Snapshot
                     data-testid="snapshot-revert-after">
               <option value="recorded">As the snapshot recorded ({recorded})</option>
               <option value="run">Running</option>
-              <option value="norun">Not running ({notRunning})</option>
             </Select>
           </Field>
         </>
