@@ -18,11 +18,15 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
 
 import yaml
-from filelock import FileLock
+from filelock import FileLock, Timeout as LockTimeout
 
-from jvp.errors import JvpError
+from jvp.errors import Conflict, JvpError
 from jvp.store.kinds import KINDS, Kind
 from jvp.store.schemas import SchemaSet
+
+
+class MetadataLocked(Conflict):
+    code = "MetadataLocked"
 
 
 class MetadataCorrupt(JvpError):
@@ -77,10 +81,25 @@ class YamlMetadataStore:
             raise ValueError(f"metadata path escapes the data dir: {path}")
         return path
 
-    def _lock(self, path: Path) -> FileLock:
+    LOCK_TIMEOUT_S = 30
+
+    @contextmanager
+    def _lock(self, path: Path) -> Iterator[None]:
+        """The file's cross-process lock. A holder that keeps it past LOCK_TIMEOUT_S (a process stuck or
+        frozen mid-write) is a 409 MetadataLocked for this caller (retry later), never a 500."""
         rel = str(path.relative_to(self.root.resolve()))
         digest = hashlib.sha256(rel.encode()).hexdigest()[:32]
-        return FileLock(str(self._lock_dir / f"{digest}.lock"), timeout=30)
+        lock = FileLock(str(self._lock_dir / f"{digest}.lock"), timeout=self.LOCK_TIMEOUT_S)
+        try:
+            lock.acquire()
+        except LockTimeout:
+            raise MetadataLocked(f"the metadata file {rel} is held by another process for more than "
+                                 f"{self.LOCK_TIMEOUT_S}s; try again later",
+                                 details={"path": str(path), "timeout_s": self.LOCK_TIMEOUT_S}) from None
+        try:
+            yield
+        finally:
+            lock.release()
 
     @contextmanager
     def locked(self, kind: str, *key: str) -> Iterator[None]:

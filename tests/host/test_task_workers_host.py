@@ -2,9 +2,11 @@
 through another, and its worker sees the cancel through the task's file."""
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import socket
+import time
 from pathlib import Path
 
 import yaml
@@ -27,6 +29,31 @@ def worker_pids(master: int) -> set[int]:
     return pids
 
 
+def holds_a_store_lock(lock_dir: Path) -> bool:
+    """Whether some process holds one of the metadata store's file locks right now."""
+    for lock in lock_dir.glob("*.lock"):
+        with open(lock, "a") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(f, fcntl.LOCK_UN)
+    return False
+
+
+def freeze_outside_the_store_locks(pid: int, lock_dir: Path) -> None:
+    """SIGSTOP the worker at a moment it holds no metadata lock (a worker frozen mid-write would make the
+    other worker wait for that file's lock, which the store answers with 409 MetadataLocked after 30 s)."""
+    deadline = time.monotonic() + 30
+    while True:
+        os.kill(pid, signal.SIGSTOP)
+        if not holds_a_store_lock(lock_dir):
+            return
+        os.kill(pid, signal.SIGCONT)
+        assert time.monotonic() < deadline, "the worker never let go of its metadata locks"
+        time.sleep(0.02)
+
+
 def test_a_task_of_one_worker_is_listed_and_cancelled_through_another(real_libvirt, tmp_path):
     server = start_server(tmp_path, real_libvirt, workers=2)
     keeper = PoolKeeper(server_call(server), tmp_path / "pools")
@@ -44,7 +71,7 @@ def test_a_task_of_one_worker_is_listed_and_cancelled_through_another(real_libvi
         assert owner in workers and record["kind"] == "upload-volume" and record["state"] == "running"
 
         # Freeze the worker running the upload: every request from now on can only be served by the other.
-        os.kill(owner, signal.SIGSTOP)
+        freeze_outside_the_store_locks(owner, server.data_dir / ".locks")
         stopped = owner
         listed = server.post("list-tasks", {"kind": "upload-volume"})
         assert listed.status_code == 200, listed.text

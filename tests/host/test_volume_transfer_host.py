@@ -199,8 +199,11 @@ def test_tasks_interrupted_by_killing_the_server_are_recovered_on_restart(real_l
         sock = start_partial_upload(server, pool, "up.raw", 256 * MIB, 16 * MIB)
         wait_for(lambda: "up.raw" in volumes(server, pool), what="the upload's volume")
         clone = server_call(server)("clone-volume", {"pool": pool, "name": "src.raw", "new_name": "copy.raw"})["task"]
-        wait_for(lambda: (server.post("describe-task", {"id": clone["id"]}).json()["task"].get("bytes_done") or 0) > 0,
-                 timeout=30, what="the clone to make progress")
+        # Kill as soon as libvirt has started the copy (its target file exists, the task still runs): the
+        # earliest moment, so even a fast disk has the whole 3 GiB copy's time between check and kill.
+        wait_for(lambda: (keeper.base / pool / "copy.raw").exists()
+                 and server.post("describe-task", {"id": clone["id"]}).json()["task"]["state"] == "running",
+                 timeout=30, what="the clone's copy to start")
         os.killpg(server.proc.pid, signal.SIGKILL)  # no graceful shutdown: master and workers die at once
         server.proc.wait(10)
         (tmp_path / "server-killed.log").write_bytes(server.log.read_bytes())  # the restart reuses server.log

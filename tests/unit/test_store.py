@@ -170,3 +170,34 @@ def test_updates_are_serialized_across_processes(store, tmp_path):
 def test_private_kinds_are_0600(store):
     store.put("tokens", doc={"tokens": []})
     assert oct(Path(store.path("tokens")).stat().st_mode & 0o777) == "0o600"
+
+
+def _hold_lock(root: str, ready, release) -> None:
+    s = YamlMetadataStore(Path(root), SCHEMAS)
+    with s.locked("node", "n1"):
+        ready.set()
+        release.wait(30)
+
+
+def test_a_lock_held_past_the_timeout_is_a_409_not_a_crash(store, tmp_path, monkeypatch):
+    """A process stuck (or frozen) while holding a file's lock: the next writer gets MetadataLocked (409)
+    after LOCK_TIMEOUT_S, the file is untouched, and once the holder lets go the write goes through."""
+    from jvp.store.store import MetadataLocked
+    store.put("node", "n1", doc=node())
+    ctx = multiprocessing.get_context("fork")
+    ready, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold_lock, args=(str(tmp_path), ready, release))
+    holder.start()
+    try:
+        assert ready.wait(10)
+        monkeypatch.setattr(YamlMetadataStore, "LOCK_TIMEOUT_S", 0.3)
+        with pytest.raises(MetadataLocked) as err:
+            store.update("node", "n1", fn=lambda d: {**d, "description": "changed"})
+        assert (err.value.status, err.value.code) == (409, "MetadataLocked")
+        assert "nodes/n1.yaml" in err.value.message
+        assert store.get("node", "n1").get("description") != "changed"
+    finally:
+        release.set()
+        holder.join(10)
+    store.update("node", "n1", fn=lambda d: {**d, "description": "changed"})
+    assert store.get("node", "n1")["description"] == "changed"
