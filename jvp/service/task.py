@@ -51,12 +51,19 @@ class TaskCancelled(Exception):
     """Raised inside task work by handle.check_cancelled() once cancellation was asked for."""
 
 
-def _proc_start_time(pid: int) -> str | None:
+def _proc_stat(pid: int) -> tuple[str, str] | None:
+    """(state, start time) of a process from /proc/<pid>/stat, or None when there is none."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[19]
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return fields[0], fields[19]
     except (OSError, IndexError):
         return None
+
+
+def _proc_start_time(pid: int) -> str | None:
+    stat = _proc_stat(pid)
+    return stat[1] if stat else None
 
 
 def _boot_id() -> str | None:
@@ -90,7 +97,10 @@ def _owner_alive(owner: dict[str, Any] | None) -> bool:
         return False
     except PermissionError:
         pass
-    return _proc_start_time(pid) == owner.get("start")
+    stat = _proc_stat(pid)
+    # A killed worker whose parent died too stays a zombie until something reaps it (a container's PID 1 may
+    # never do so): it runs nothing any more.
+    return stat is not None and stat[0] not in ("Z", "X", "x") and stat[1] == owner.get("start")
 
 
 @dataclass

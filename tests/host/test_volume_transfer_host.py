@@ -213,7 +213,11 @@ def test_tasks_interrupted_by_killing_the_server_are_recovered_on_restart(real_l
         server = start_server(tmp_path)  # same data dir: recovery runs as the workers start
         keeper.call = server_call(server)
         for task_id, kind in ((clone["id"], "clone-volume"),):
-            task = server.post("describe-task", {"id": task_id}).json()["task"]
+            # A SIGKILLed worker can take a moment to be gone (I/O in flight, not yet reaped): until then its
+            # task still counts as running; the first read after it is gone interrupts it.
+            task = wait_for(lambda: (lambda t: t if t["state"] != "running" else None)(
+                server.post("describe-task", {"id": task_id}).json()["task"]), timeout=60,
+                what="the killed worker's task to be recovered")
             assert task["state"] == "failed" and task["error"]["reason"] == "interrupted", task
             assert task["error"]["code"] == "TaskInterrupted" and task["kind"] == kind
         (up,) = server.post("list-tasks", {"kind": "upload-volume"}).json()["tasks"]

@@ -189,3 +189,20 @@ def test_retention_settings(tmp_path):
     assert load_settings(config_path=os.devnull, env={}).task_retention_count == 1000
     with pytest.raises(ConfigError, match="task_retention_count"):
         load_settings(config_path=os.devnull, env={"JVP_TASK_RETENTION_COUNT": "0"})
+
+
+def test_a_zombie_owner_is_not_alive():
+    """A worker killed with its master is reparented and stays a zombie until reaped (a container's PID 1 may
+    never reap it): its /proc entry remains, but it runs nothing, so its tasks are interrupted."""
+    pid = os.fork()
+    if pid == 0:  # the child exits at once; not waited for yet, it is a zombie
+        os._exit(0)
+    try:
+        deadline = time.monotonic() + 5
+        while task_mod._proc_stat(pid)[0] != "Z":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        owner = {**task_mod._owner(), "pid": pid, "start": task_mod._proc_stat(pid)[1]}
+        assert not task_mod._owner_alive(owner)
+    finally:
+        os.waitpid(pid, 0)
