@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
 import time
 import uuid
@@ -36,6 +35,7 @@ from jvp.entity.task import ACTIVE
 from jvp.errors import Conflict, JvpError, not_found
 from jvp.store import MetadataStore
 from jvp.service.task_cleanup import CleanupDeferred, DeferredCleanups, _epoch
+from jvp.service.task_owner import owner_alive, this_process
 from jvp.store.store import MetadataCorrupt
 from jvp.timeutil import rfc3339
 
@@ -49,58 +49,6 @@ RESOURCE_KEYS = ("kind", "node", "pool", "name")
 
 class TaskCancelled(Exception):
     """Raised inside task work by handle.check_cancelled() once cancellation was asked for."""
-
-
-def _proc_stat(pid: int) -> tuple[str, str] | None:
-    """(state, start time) of a process from /proc/<pid>/stat, or None when there is none."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-        return fields[0], fields[19]
-    except (OSError, IndexError):
-        return None
-
-
-def _proc_start_time(pid: int) -> str | None:
-    stat = _proc_stat(pid)
-    return stat[1] if stat else None
-
-
-def _boot_id() -> str | None:
-    try:
-        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as fh:
-            return fh.read().strip() or None
-    except OSError:
-        return None
-
-
-def _owner() -> dict[str, Any]:
-    pid = os.getpid()
-    return {"host": socket.gethostname(), "boot": _boot_id(), "pid": pid, "start": _proc_start_time(pid)}
-
-
-def _owner_alive(owner: dict[str, Any] | None) -> bool:
-    """Whether the process that owns a task still runs: same host name, same boot, the pid exists and
-    started when the task's owner did (a reused pid is another process)."""
-    if not owner:
-        return False
-    if owner.get("host") != socket.gethostname():
-        return True  # another controller's task (shared store): not ours to judge
-    if owner.get("boot") and _boot_id() and owner["boot"] != _boot_id():
-        return False  # the machine rebooted since
-    pid = owner.get("pid")
-    if not isinstance(pid, int):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    stat = _proc_stat(pid)
-    # A killed worker whose parent died too stays a zombie until something reaps it (a container's PID 1 may
-    # never do so): it runs nothing any more.
-    return stat is not None and stat[0] not in ("Z", "X", "x") and stat[1] == owner.get("start")
 
 
 @dataclass
@@ -251,7 +199,7 @@ class TaskService(DeferredCleanups):
         """A pending or running task whose owner process is gone (a gunicorn worker that died or was
         replaced while the others live) is interrupted now, as start-up recovery would do, so it neither
         blocks its resource nor shows as running until the next restart."""
-        if doc["state"] not in ACTIVE or _owner_alive(doc.get("owner")):
+        if doc["state"] not in ACTIVE or owner_alive(doc.get("owner")):
             return doc
         self._interrupt(doc["id"], doc["kind"])
         return self.store.get("task", doc["id"]) or doc
@@ -269,7 +217,7 @@ class TaskService(DeferredCleanups):
                 "message": message or ("queued" if state == "pending" else "running"),
                 "resource": resource, "params": params or {}, "result": None, "error": None,
                 "created_at": now, "started_at": now if state == "running" else None, "finished_at": None,
-                "created_by": created_by, "request_id": request_id, "owner": _owner(),
+                "created_by": created_by, "request_id": request_id, "owner": this_process(),
                 "cancel_requested": False, "cleanup": []}
 
     def _put(self, doc: dict[str, Any], exclusive: bool) -> None:
@@ -463,10 +411,10 @@ class TaskService(DeferredCleanups):
         claimed = []
 
         def claim(d: dict | None) -> dict | None:
-            if not d or d["state"] not in ACTIVE or _owner_alive(d.get("owner")):
+            if not d or d["state"] not in ACTIVE or owner_alive(d.get("owner")):
                 return None
             claimed.append(True)
-            return {**d, "owner": _owner()}  # this process now owns the cleanup
+            return {**d, "owner": this_process()}  # this process now owns the cleanup
         self.store.update("task", task_id, fn=claim)
         if not claimed:
             return False
@@ -483,7 +431,7 @@ class TaskService(DeferredCleanups):
         """At start-up: mark the tasks of dead processes failed/interrupted and remove their partial
         output, retry deferred cleanups, and prune finished tasks beyond the retention."""
         recovered = [doc["id"] for doc in self._docs()[0]
-                     if doc["state"] in ACTIVE and not _owner_alive(doc.get("owner"))
+                     if doc["state"] in ACTIVE and not owner_alive(doc.get("owner"))
                      and self._interrupt(doc["id"], doc["kind"])]
         # Cleanups a previous process deferred and did not live to retry.
         if self.retry_cleanups():

@@ -13,6 +13,7 @@ import pytest
 
 from jvp.errors import Conflict
 from jvp.service import task as task_mod
+from jvp.service import task_owner
 from jvp.service.task import TaskService
 from jvp.settings import REPO_ROOT, ConfigError, load_settings
 from jvp.store import YamlMetadataStore
@@ -50,7 +51,7 @@ def record(store, state="succeeded", finished=None, created=None, owner=None, re
         "id": task_id, "kind": "clone-volume", "state": state, "progress": 100 if state == "succeeded" else 10,
         "resource": resource or {**RES, "name": task_id[:8]}, "created_at": created or finished or ago(),
         "finished_at": finished if state not in ("pending", "running") else None,
-        "owner": owner if owner is not None else task_mod._owner(), "cleanup": cleanup or [],
+        "owner": owner if owner is not None else task_owner.this_process(), "cleanup": cleanup or [],
         "cancel_requested": False})
     return task_id
 
@@ -163,8 +164,8 @@ def test_a_live_workers_task_still_blocks(store, make):
     first = tasks.submit("clone-volume", RES, lambda h: release.wait(10) and {})
     # Another worker of this server: alive, with its own pid.
     other = record(store, state="running", resource={**RES, "name": "v2"},
-                   owner={**task_mod._owner(), "pid": os.getppid(),
-                          "start": task_mod._proc_start_time(os.getppid())})
+                   owner={**task_owner.this_process(), "pid": os.getppid(),
+                          "start": task_owner.proc_start_time(os.getppid())})
     with pytest.raises(Conflict) as exc:
         tasks.submit("clone-volume", RES, lambda h: {})
     assert exc.value.details["task"] == first["id"]
@@ -176,10 +177,10 @@ def test_a_live_workers_task_still_blocks(store, make):
 
 
 def test_an_owner_from_before_a_reboot_is_dead(monkeypatch):
-    me = task_mod._owner()
-    assert task_mod._owner_alive(me)
-    assert not task_mod._owner_alive({**me, "boot": "another-boot"})
-    assert task_mod._owner_alive({**me, "host": "other-controller", "pid": 999999999})  # not ours to judge
+    me = task_owner.this_process()
+    assert task_owner.owner_alive(me)
+    assert not task_owner.owner_alive({**me, "boot": "another-boot"})
+    assert task_owner.owner_alive({**me, "host": "other-controller", "pid": 999999999})  # not ours to judge
 
 
 def test_retention_settings(tmp_path):
@@ -199,10 +200,10 @@ def test_a_zombie_owner_is_not_alive():
         os._exit(0)
     try:
         deadline = time.monotonic() + 5
-        while task_mod._proc_stat(pid)[0] != "Z":
+        while task_owner.proc_stat(pid)[0] != "Z":
             assert time.monotonic() < deadline
             time.sleep(0.01)
-        owner = {**task_mod._owner(), "pid": pid, "start": task_mod._proc_stat(pid)[1]}
-        assert not task_mod._owner_alive(owner)
+        owner = {**task_owner.this_process(), "pid": pid, "start": task_owner.proc_stat(pid)[1]}
+        assert not task_owner.owner_alive(owner)
     finally:
         os.waitpid(pid, 0)
