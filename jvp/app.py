@@ -19,24 +19,24 @@ from jvp.hostnet import HostNetwork
 from jvp.hypervisor.connection import ConnectionPool, start_event_loop
 from jvp.service.audit import AuditLog
 from jvp.service.auth import TokenService
-from jvp.service.bridge import BridgeService
-from jvp.service.console import ConsoleService
-from jvp.service.console_tokens import ConsoleTokens
+from jvp.service.network.bridge import BridgeService
+from jvp.service.console.service import ConsoleService
+from jvp.service.console.tokens import ConsoleTokens
 from jvp.service.keypair import KeypairService
-from jvp.service.network import NetworkService
+from jvp.service.network.service import NetworkService
 from jvp.service.node import NodeService
-from jvp.service.storage_pool import StoragePoolService
-from jvp.service.snapshot import SnapshotService
-from jvp.service.snapshot_clone import SnapshotCloner
-from jvp.service.snapshot_disk import WORKDIR_CLEANUP, DiskReader
-from jvp.service.snapshot_export import SnapshotExporter
-from jvp.service.task import TaskService
-from jvp.service.template import TemplateService
-from jvp.service.vm import VmService
-from jvp.service.vm_create import VmCreator
-from jvp.service.vm_rules import DomainTypes
-from jvp.service.volume import VolumeService
-from jvp.service.volume_transfer import VolumeTransferService
+from jvp.service.storage.pool import StoragePoolService
+from jvp.service.snapshot.service import SnapshotService
+from jvp.service.snapshot.clone import SnapshotCloner
+from jvp.service.snapshot.disk import WORKDIR_CLEANUP, DiskReader
+from jvp.service.snapshot.export import SnapshotExporter
+from jvp.service.task.service import TaskService
+from jvp.service.template.service import TemplateService
+from jvp.service.vm.service import VmService
+from jvp.service.vm.create import VmCreator
+from jvp.service.vm.rules import DomainTypes
+from jvp.service.storage.volume import VolumeService
+from jvp.service.storage.transfer import VolumeTransferService
 from jvp.settings import Settings
 from jvp.store import YamlMetadataStore
 

@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterable
 
 from marshmallow import Schema
 
-from jvp.entity.principal import Principal, Role  # noqa: F401 - re-exported for api modules
+from jvp.domain.principal import Principal, Role  # noqa: F401 - re-exported for api modules
 
 
 @dataclass

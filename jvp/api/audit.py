@@ -5,7 +5,7 @@ from marshmallow import fields, validate
 
 from jvp.api.actions import Role, registry
 from jvp.api.schemas import RequestSchema
-from jvp.entity.base import ResponseSchema
+from jvp.domain.base import ResponseSchema
 
 
 class ListAuditEventsRequest(RequestSchema):

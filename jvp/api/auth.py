@@ -5,7 +5,7 @@ from marshmallow import fields
 
 from jvp.api.actions import Role, registry
 from jvp.api.schemas import EmptyRequest
-from jvp.entity.base import ResponseSchema
+from jvp.domain.base import ResponseSchema
 
 
 class TokenInfoSchema(ResponseSchema):

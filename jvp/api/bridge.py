@@ -6,7 +6,7 @@ from marshmallow import fields, validate
 
 from jvp.api.actions import Role, registry
 from jvp.api.schemas import NodeRef, OkResponse, RequestSchema
-from jvp.entity.bridge import BridgeListResponse, BridgeResponse, HostInterfaceListResponse
+from jvp.domain.bridge import BridgeListResponse, BridgeResponse, HostInterfaceListResponse
 
 TAG = "bridge"
 _IFNAME = dict(validate=validate.Length(min=1, max=64))  # the full rule (IFNAMSIZ, charset) is the service's

@@ -6,7 +6,7 @@ from marshmallow import fields, validate
 
 from jvp.api.actions import Role, registry
 from jvp.api.schemas import Name, NodeRef, RequestSchema
-from jvp.entity.console import CONSOLE_TYPES, ConsoleTicketResponse
+from jvp.domain.console import CONSOLE_TYPES, ConsoleTicketResponse
 
 
 class GetConsoleRequest(RequestSchema):

@@ -6,7 +6,7 @@ is an ordinary HTTP error in JVP's one error shape (a non-browser client sees st
 only sees the handshake fail, which is why get-vm-console checks the same things first):
   Origin (403 OriginNotAllowed) -> a free console slot (503 ConsoleLimitReached) -> the token (401/403,
   used up from here on) -> the VM and its console (404/409/422) -> the connection to it (502).
-Once open, the console ends with a websocket close code and reason (jvp/service/console_relay.py).
+Once open, the console ends with a websocket close code and reason (jvp/service/console/relay.py).
 
 Origin: a browser always sends one with a websocket, and a page of another site must not open consoles with
 a token it got hold of (cross-site websocket hijacking). Allowed: the origin whose host:port is the request's
@@ -28,9 +28,9 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, g, request
 from simple_websocket import ConnectionClosed, Server
 
-from jvp.entity.console import CONSOLE_TYPES, ConsoleGrant
+from jvp.domain.console import CONSOLE_TYPES, ConsoleGrant
 from jvp.errors import Forbidden, InvalidInput, JvpError
-from jvp.service.console_relay import ClientGone
+from jvp.service.console.relay import ClientGone
 
 log = logging.getLogger("jvp.console")
 PING_INTERVAL_S = 25        # keeps proxies from dropping a quiet console, and finds vanished clients

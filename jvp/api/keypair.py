@@ -5,7 +5,7 @@ from marshmallow import fields, validate
 
 from jvp.api.actions import Role, registry
 from jvp.api.schemas import Name, NameRequest, OkResponse, RequestSchema, EmptyRequest
-from jvp.entity.keypair import KeypairListResponse, KeypairResponse, NewKeypairResponse
+from jvp.domain.keypair import KeypairListResponse, KeypairResponse, NewKeypairResponse
 
 TAG = "keypair"
 

@@ -5,7 +5,7 @@ from marshmallow import fields, validate
 
 from jvp.api.actions import Role, registry
 from jvp.api.schemas import Name, NodeRef, OkResponse, RequestSchema
-from jvp.entity.network import (MODES, NetworkLeaseListResponse, NetworkListResponse, NetworkResponse,
+from jvp.domain.network import (MODES, NetworkLeaseListResponse, NetworkListResponse, NetworkResponse,
                                 NetworkSourcesResponse)
 
 TAG = "network"

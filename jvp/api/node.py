@@ -5,7 +5,7 @@ from marshmallow import fields, validate
 
 from jvp.api.actions import Role, registry
 from jvp.api.schemas import Labels, Name, NameRequest, OkResponse, RequestSchema
-from jvp.entity.node import (STATES, NodeDisksResponse, NodeGpuResponse, NodeListResponse, NodeNetResponse,
+from jvp.domain.node import (STATES, NodeDisksResponse, NodeGpuResponse, NodeListResponse, NodeNetResponse,
                              NodePciResponse, NodeResponse, NodeSummaryResponse, NodeUsbResponse,
                              NodeVmsResponse)
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate, RAISE, ValidationError
 
-from jvp.entity.base import ResponseSchema, ListErrorSchema  # noqa: F401 - shared with api modules
+from jvp.domain.base import ResponseSchema, ListErrorSchema  # noqa: F401 - shared with api modules
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 NAME_HELP = ("1-63 characters: letters, digits, '.', '_' or '-', starting with a letter or digit "

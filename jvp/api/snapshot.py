@@ -5,9 +5,9 @@ from marshmallow import fields, validate
 
 from jvp.api.actions import Role, registry
 from jvp.api.schemas import Name, NodeRef, RequestSchema
-from jvp.entity.snapshot import (SnapshotDeleteResponse, SnapshotListResponse, SnapshotResponse,
+from jvp.domain.snapshot import (SnapshotDeleteResponse, SnapshotListResponse, SnapshotResponse,
                                  SnapshotRevertResponse)
-from jvp.entity.task import TaskResponse
+from jvp.domain.task import TaskResponse
 
 TAG = "snapshot"
 LOOKUP = ("NodeNotFound", "NodeUnreachable", "VmNotFound", "SnapshotNotFound")

@@ -7,7 +7,7 @@ from marshmallow import ValidationError, fields, validate
 
 from jvp.api.actions import Role, registry
 from jvp.api.schemas import Name, NodeRef, RequestSchema
-from jvp.entity.storage_pool import (POOL_TYPES, StoragePoolDeleteResponse, StoragePoolListResponse,
+from jvp.domain.storage_pool import (POOL_TYPES, StoragePoolDeleteResponse, StoragePoolListResponse,
                                      StoragePoolResponse)
 
 TAG = "storage_pool"

@@ -5,7 +5,7 @@ from marshmallow import fields, validate
 
 from jvp.api.actions import Role, registry
 from jvp.api.schemas import NodeFilter, RequestSchema
-from jvp.entity.task import STATES, TaskListResponse, TaskResponse
+from jvp.domain.task import STATES, TaskListResponse, TaskResponse
 
 TAG = "task"
 TASK_ID = dict(required=True, validate=validate.Regexp(r"^[a-f0-9-]{8,64}$", error="Not a task id."))

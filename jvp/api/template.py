@@ -6,8 +6,8 @@ from marshmallow import fields, validate
 from jvp.api.actions import Role, registry
 from jvp.api.schemas import Name, NodeFilter, NodeRef, RequestSchema
 from jvp.api.storage_pool import Ref
-from jvp.entity.task import TaskResponse
-from jvp.entity.template import (SOURCE_TYPES, TemplateDeleteResponse, TemplateListResponse, TemplateResponse,
+from jvp.domain.task import TaskResponse
+from jvp.domain.template import (SOURCE_TYPES, TemplateDeleteResponse, TemplateListResponse, TemplateResponse,
                                  TemplateUpdateCheckResponse)
 
 TAG = "template"

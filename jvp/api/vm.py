@@ -6,9 +6,9 @@ from jvp.api.schemas import OkResponse
 from jvp.api.vm_schemas import (AttachNicRequest, AttachVolumeRequest, CreateVmRequest, DeleteVmRequest,
                                 DetachNicRequest, DetachVolumeRequest, EjectMediaRequest, ListVmsRequest,
                                 MediaRequest, ModifyVmRequest, ResetPasswordRequest, StopVmRequest, VmRef)
-from jvp.entity.task import TaskResponse
+from jvp.domain.task import TaskResponse
 from jvp.errors import InvalidInput
-from jvp.entity.vm import (VmDeleteResponse, VmDeviceResponse, VmListResponse, VmModifyResponse, VmResponse,
+from jvp.domain.vm import (VmDeleteResponse, VmDeviceResponse, VmListResponse, VmModifyResponse, VmResponse,
                            VmStateResponse, VmStopResponse, VmXmlResponse)
 
 TAG = "vm"

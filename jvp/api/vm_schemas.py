@@ -6,7 +6,7 @@ from typing import Any
 from marshmallow import ValidationError, fields, validate
 
 from jvp.api.schemas import Labels, Name, NodeFilter, NodeRef, RequestSchema
-from jvp.entity.vm import CPU_MODES, FIRMWARES, NIC_MODELS, STATES
+from jvp.domain.vm import CPU_MODES, FIRMWARES, NIC_MODELS, STATES
 
 GIB_MAX = 64 * 1024
 USER_RE = r"^[a-z_][a-z0-9_-]{0,31}$"

@@ -6,9 +6,9 @@ from marshmallow import fields, validate
 from jvp.api.actions import STREAM_DOWNLOAD, STREAM_UPLOAD, ByteStream, Role, registry
 from jvp.api.schemas import Name, NodeRef, OkResponse, RequestSchema
 from jvp.api.storage_pool import Ref
-from jvp.entity.storage_pool import MAX_SIZE_GIB, VOLUME_FORMATS
-from jvp.entity.task import TaskResponse
-from jvp.entity.volume import VolumeListResponse, VolumeResizeResponse, VolumeResponse
+from jvp.domain.storage_pool import MAX_SIZE_GIB, VOLUME_FORMATS
+from jvp.domain.task import TaskResponse
+from jvp.domain.volume import VolumeListResponse, VolumeResizeResponse, VolumeResponse
 
 TAG = "volume"
 

@@ -13,7 +13,7 @@ from typing import Any, Callable
 import libvirt
 from lxml import etree
 
-from jvp.entity.vm import DiskDevice, NicDevice
+from jvp.domain.vm import DiskDevice, NicDevice
 from jvp.hypervisor import domain_edit as edit
 from jvp.hypervisor.domain import lookup, root_of
 from jvp.hypervisor.domain_cache import changes

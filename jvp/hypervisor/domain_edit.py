@@ -10,7 +10,7 @@ import string
 
 from lxml import etree
 
-from jvp.entity.vm import DiskDevice, NicDevice
+from jvp.domain.vm import DiskDevice, NicDevice
 from jvp.hypervisor.domain_xml import disk_element, driver_format, nic_element
 from jvp.hypervisor.xml import ensure, size_bytes
 

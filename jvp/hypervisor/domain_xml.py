@@ -17,7 +17,7 @@ from typing import Any
 
 from lxml import etree
 
-from jvp.entity.vm import DiskDevice, DomainSpec, NicDevice, VmFacts
+from jvp.domain.vm import DiskDevice, DomainSpec, NicDevice, VmFacts
 from jvp.hypervisor.xml import element, sub, text, to_string
 
 NS = "urn:jvp:vm:1"              # JVP's facts, config and live alike

@@ -12,7 +12,7 @@ from typing import Any
 import libvirt
 from lxml import etree
 
-from jvp.entity.network import DhcpHost, NetworkSpec
+from jvp.domain.network import DhcpHost, NetworkSpec
 from jvp.errors import Conflict, JvpError, already_exists
 from jvp.hypervisor.domain_cache import domain_docs
 from jvp.hypervisor.errors import libvirt_details

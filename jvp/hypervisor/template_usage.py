@@ -18,7 +18,7 @@ from typing import Any, Iterable
 
 import libvirt
 
-from jvp.entity.storage_pool import TEMPLATE_POOL_SUFFIX
+from jvp.domain.storage_pool import TEMPLATE_POOL_SUFFIX
 from jvp.hypervisor import volume as vol_hv
 from jvp.hypervisor.domain_cache import domain_docs
 from jvp.hypervisor.domain_xml import read_facts

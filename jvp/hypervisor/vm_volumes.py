@@ -8,7 +8,7 @@ from typing import Any
 
 import libvirt
 
-from jvp.entity.storage_pool import INTERNAL_VOLUME_PREFIX, TEMPLATE_POOL_SUFFIX
+from jvp.domain.storage_pool import INTERNAL_VOLUME_PREFIX, TEMPLATE_POOL_SUFFIX
 from jvp.errors import Conflict
 from jvp.hypervisor import volume
 from jvp.hypervisor.domain_cache import domain_docs

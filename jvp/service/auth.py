@@ -15,7 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from jvp.entity.principal import Principal, Role
+from jvp.domain.principal import Principal, Role
 from jvp.errors import Unauthorized, already_exists, not_found
 from jvp.store import MetadataStore
 from jvp.timeutil import rfc3339, now, parse_rfc3339

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
-from jvp.entity.node import LOCAL, NodeRecord
+from jvp.domain.node import LOCAL, NodeRecord
 from jvp.errors import Conflict, InvalidInput, JvpError, NodeUnreachable, already_exists, not_found
 from jvp.hypervisor import host
 from jvp.hypervisor.connection import ConnectionPool, NodeConnection

@@ -274,7 +274,7 @@ def test_the_console_closes_with_a_reason_when_the_vm_is_destroyed(api, server, 
 
 
 def test_the_vnc_server_going_away_alone_is_not_a_stopped_vm(api, server, vm, rfb, monkeypatch):
-    monkeypatch.setattr("jvp.service.console.STOP_SETTLE_S", 0.2)
+    monkeypatch.setattr("jvp.service.console.service.STOP_SETTLE_S", 0.2)
     ws = connect(server, ticket(api, vm)["ws_url"])
     read_until(ws, RFB_VERSION, timeout=10)
     rfb.drop_clients()
@@ -282,7 +282,7 @@ def test_the_vnc_server_going_away_alone_is_not_a_stopped_vm(api, server, vm, rf
 
 
 def test_consoles_per_process_are_bounded_and_refusals_keep_the_token(api, server, vm, monkeypatch):
-    from jvp.service.console import ConsoleService
+    from jvp.service.console.service import ConsoleService
     consoles: ConsoleService = api.services.consoles
     monkeypatch.setattr(consoles, "_slots", threading.BoundedSemaphore(1))
     first = connect(server, ticket(api, vm)["ws_url"])
@@ -330,7 +330,7 @@ def ssh_node(api, tmp_path, rfb):
     """A node registered with a qemu+ssh URI whose libvirt connection is the test driver's (there is no
     libvirtd behind the SSH server), so that get-vm-console and /ws/vnc take the SSH route end to end:
     the tunnel goes through a real SSH server on loopback to the fake VNC display."""
-    from jvp.entity.node import NodeRecord
+    from jvp.domain.node import NodeRecord
     from jvp.timeutil import rfc3339 as now_text
     from tests.sshserver import SshForwarder
     sshd = SshForwarder(tmp_path)
@@ -377,7 +377,7 @@ def test_an_ssh_node_reports_host_key_problems_at_get_vm_console_and_tunnels(api
 def tcp_node(api):
     """A node registered as qemu+tcp://127.0.0.1:16510/system (which could be an `ssh -L` port forward to any
     machine) whose libvirt connection is the test driver's."""
-    from jvp.entity.node import NodeRecord
+    from jvp.domain.node import NodeRecord
     from jvp.timeutil import rfc3339 as now_text
     name = unique("fwd-")
     uri = "qemu+tcp://127.0.0.1:16510/system"

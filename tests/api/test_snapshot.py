@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from jvp.hypervisor import snapshot as snap_hv
-from jvp.service.template_register import TemplateRegistrar
+from jvp.service.template.register import TemplateRegistrar
 
 
 def take(api, vm: str, name: str | None = None, state: str = "succeeded", **body) -> dict:

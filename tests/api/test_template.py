@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from jvp.service.template_register import TemplateRegistrar
+from jvp.service.template.register import TemplateRegistrar
 from tests.conftest import make_settings
 from tests.templateutil import MIB, image_server, images  # noqa: F401 - pytest fixtures
 

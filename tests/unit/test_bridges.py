@@ -6,11 +6,11 @@ import errno
 import pytest
 from pyroute2.netlink.exceptions import NetlinkError
 
-from jvp.entity.node import NodeRecord
+from jvp.domain.node import NodeRecord
 from jvp.errors import JvpError
 from jvp.hostnet import HostNetwork, uri_is_this_machine
 from jvp.hypervisor import network as hv
-from jvp.service.bridge import BridgeService
+from jvp.service.network.bridge import BridgeService
 
 
 def link(name, kind=None, master=None, addresses=(), loopback=False):

@@ -14,7 +14,7 @@ import pytest
 from jvp.errors import JvpError
 from jvp.hypervisor.console import NodeTransport
 from jvp.hypervisor.ssh_tunnel import known_hosts_files, open_tunnel
-from jvp.service.console_relay import (CLOSE_CONSOLE_ENDED, CLOSE_IDLE, CLOSE_VM_STOPPED, ClientGone,
+from jvp.service.console.relay import (CLOSE_CONSOLE_ENDED, CLOSE_IDLE, CLOSE_VM_STOPPED, ClientGone,
                                        ConsoleRelay, serial_user_input, vnc_user_input)
 from tests.consoleutil import RFB_VERSION, FakeRfbServer
 from tests.sshserver import SshForwarder

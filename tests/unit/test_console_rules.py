@@ -13,8 +13,8 @@ from jvp.errors import JvpError, Unauthorized
 from jvp.hypervisor.console import (NodeTransport, VncEndpoint, local_twin_uri, node_transport, serial_device,
                                     this_host_mismatch, vnc_endpoint, vnc_route)
 from jvp.hypervisor.xml import parse
-from jvp.service.console_relay import close_reason, vnc_user_input
-from jvp.service.console_tokens import ConsoleTokens
+from jvp.service.console.relay import close_reason, vnc_user_input
+from jvp.service.console.tokens import ConsoleTokens
 from jvp.settings import REPO_ROOT
 from jvp.store import YamlMetadataStore
 from jvp.timeutil import now, parse_rfc3339

@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 from lxml import etree
 
-from jvp.entity.vm import DiskDevice, DomainSpec, NicDevice, VmFacts
+from jvp.domain.vm import DiskDevice, DomainSpec, NicDevice, VmFacts
 from jvp.hypervisor import domain_edit as edit
 from jvp.hypervisor import domain_view
 from jvp.hypervisor.domain import cpu_mode_supported, cpu_mode_usable, efi_supported

@@ -6,7 +6,7 @@ import ipaddress
 import pytest
 
 from jvp.errors import Conflict, InvalidInput
-from jvp.service import network_rules as rules
+from jvp.service.network import rules as rules
 
 IP4 = ipaddress.IPv4Address
 

@@ -5,7 +5,7 @@ import ipaddress
 
 import pytest
 
-from jvp.entity.network import DhcpHost, NetworkSpec
+from jvp.domain.network import DhcpHost, NetworkSpec
 from jvp.hypervisor import network as hv
 from jvp.hypervisor.xml import parse
 

@@ -20,7 +20,7 @@ from jvp.hypervisor import snapshot_live
 from jvp.hypervisor import snapshot_xml as sx
 from jvp.hypervisor.xml import parse
 from jvp.images import snapshot_image
-from jvp.service.snapshot import default_name
+from jvp.service.snapshot.service import default_name
 
 OLD, NEW = "52:54:00:aa:00:01", "52:54:00:bb:00:01"
 

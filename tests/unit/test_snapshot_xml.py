@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from lxml import etree
 
-from jvp.entity.vm import DiskDevice, DomainSpec, NicDevice, VmFacts
+from jvp.domain.vm import DiskDevice, DomainSpec, NicDevice, VmFacts
 from jvp.hypervisor import snapshot_xml as sx
 from jvp.hypervisor.clone_xml import clone_domain, cloned_from
 from jvp.hypervisor.domain_edit import EditError

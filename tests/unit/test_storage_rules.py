@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from jvp.errors import InvalidInput
-from jvp.service.storage_rules import normalize_path, pool_spec
+from jvp.service.storage.rules import normalize_path, pool_spec
 
 
 @pytest.mark.parametrize("raw,norm", [

@@ -7,7 +7,7 @@ from lxml import etree
 
 from jvp.hypervisor.storage_xml import (build_pool_xml, build_volume_xml, domain_disks, read_pool,
                                         read_volume)
-from jvp.service.storage_rules import pool_spec
+from jvp.service.storage.rules import pool_spec
 
 
 def xml_of(name, ptype, path=None, source=None, build=None):

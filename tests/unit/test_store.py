@@ -37,7 +37,7 @@ def test_put_get_list_delete(store, tmp_path):
 
 
 def test_template_keys_and_their_directory(store, tmp_path):
-    from jvp.service.template_install import TemplateInstaller
+    from jvp.service.template.install import TemplateInstaller
     vol = {"pool": "default_templates_", "name": "deb12-v1.qcow2", "path": "/p/_templates_/deb12-v1.qcow2"}
     doc = TemplateInstaller.new_doc("local", "default", "deb12", "cloud", vol, "qcow2", 1, 2, {"type": "url"},
                                     {"os": {}, "features": {}, "tags": [], "description": ""})

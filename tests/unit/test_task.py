@@ -6,7 +6,7 @@ import threading
 import pytest
 
 from jvp.errors import Conflict, JvpError, NotFound
-from jvp.service.task import TaskService
+from jvp.service.task.service import TaskService
 from jvp.settings import REPO_ROOT
 from jvp.store import YamlMetadataStore
 

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from jvp.errors import Conflict, JvpError
-from jvp.service import task_cleanup as task_mod
-from jvp.service.task import CleanupDeferred, TaskService
+from jvp.service.task import cleanup as task_mod
+from jvp.service.task.service import CleanupDeferred, TaskService
 from jvp.settings import REPO_ROOT
 from jvp.store import YamlMetadataStore
 from jvp.timeutil import rfc3339

@@ -11,8 +11,8 @@ import pytest
 from jvp.errors import JvpError
 from jvp.images.checksums import ChecksumError, find_in_checksum_file, parse_checksum
 from jvp.images.fetch import Fetcher, Hashes, Remote, check_url
-from jvp.service import template_download
-from jvp.service.template_download import Downloads, UrlLock
+from jvp.service.template import download as template_download
+from jvp.service.template.download import Downloads, UrlLock
 from jvp.settings import REPO_ROOT
 from jvp.store import YamlMetadataStore
 from tests.templateutil import MIB, image_server, images  # noqa: F401 - pytest fixtures

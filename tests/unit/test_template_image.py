@@ -10,7 +10,7 @@ from jvp.errors import JvpError
 from jvp.images import qemu_img
 from jvp.images.checksums import parse_checksum
 from jvp.images.fetch import Remote
-from jvp.service.template_update import compare
+from jvp.service.template.update import compare
 from tests.templateutil import HTML, MIB, images  # noqa: F401 - pytest fixture
 
 
@@ -114,7 +114,7 @@ def test_verification_records_the_sha256_and_keeps_a_verified_sha512_beside_it()
     import hashlib
 
     from jvp.images.hashing import Hashes
-    from jvp.service.template_register import TemplateRegistrar
+    from jvp.service.template.register import TemplateRegistrar
     data = b"an image" * 1000
     sha256, sha512 = hashlib.sha256(data).hexdigest(), hashlib.sha512(data).hexdigest()
     hashes = Hashes(("sha256", "sha512"))

@@ -9,8 +9,8 @@ import yaml
 
 from jvp.errors import Conflict, InvalidInput, NotSupported
 from jvp.hypervisor.xml import parse
-from jvp.service import vm_rules
-from jvp.service.vm_cloudinit import build_seed, check_user_data
+from jvp.service.vm import rules as vm_rules
+from jvp.service.vm.cloudinit import build_seed, check_user_data
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB2gHWcMKxDUDhXk7sxnBQ5L3g5tbbC6vZa4kKpaVX+v ops@x"
 NET = {"name": "lab", "ipv4": [ipaddress.IPv4Interface("198.18.20.1/24")],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import libvirt
 
-from jvp.service.vm import VmService
+from jvp.service.vm.service import VmService
 
 
 class Guest:
@@ -42,7 +42,7 @@ class Nodes:
 
 
 def service(mocker, guest: Guest) -> VmService:
-    mocker.patch("jvp.service.vm.domain.describe",
+    mocker.patch("jvp.service.vm.service.domain.describe",
                  side_effect=lambda conn, node, name: {"name": name, "state": None})
     return VmService(Nodes(guest))
 

@@ -8,7 +8,7 @@ import pytest
 
 from jvp.hypervisor import volume_stream
 from jvp.hypervisor.volume_stream import BLOCK, HOLE_GRAIN, BackgroundUpload, Upload, download
-from jvp.service.volume_transfer import sniff
+from jvp.service.storage.transfer import sniff
 
 
 class FakeStream:

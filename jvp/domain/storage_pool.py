@@ -1,0 +1,78 @@
+"""Storage pools (SPEC 2.2): the storage rules every layer shares, and the pool response schemas.
+
+Internal storage: JVP keeps its own files inside libvirt's view so that remote nodes work alike. Template
+images live in a JVP-managed `dir` pool named `<pool>_templates_`; JVP's other files in a pool (cloud-init
+media, probes) carry the `.jvp-` name prefix, which no API name can start with. Both are hidden from
+list-storage-pools / list-volumes unless `include_internal` is asked for.
+"""
+from __future__ import annotations
+
+from marshmallow import fields
+
+from jvp.domain.base import ListErrorSchema, ResponseSchema
+
+POOL_TYPES = ("dir", "fs", "netfs", "logical", "disk", "iscsi", "rbd")
+FILE_POOL_TYPES = ("dir", "fs", "netfs")       # volumes are files in a directory: qcow2 or raw
+VOLUME_FORMATS = ("qcow2", "raw")
+POOL_STATES = ("inactive", "building", "running", "degraded", "inaccessible")
+TEMPLATE_POOL_SUFFIX = "_templates_"
+TEMPLATE_DIR = "_templates_"                     # `<pool path>/_templates_`: libvirt lists it as a dir volume
+INTERNAL_VOLUME_PREFIX = ".jvp-"
+GIB = 1024 ** 3
+MAX_SIZE_GIB = 65536                             # 64 TiB: the bound on any size a request may ask for
+
+
+def is_internal_pool(name: str) -> bool:
+    return name.endswith(TEMPLATE_POOL_SUFFIX)
+
+
+def is_internal_volume(pool: str, name: str) -> bool:
+    return is_internal_pool(pool) or name.startswith(INTERNAL_VOLUME_PREFIX) or name == TEMPLATE_DIR
+
+
+class PoolSourceSchema(ResponseSchema):
+    host = fields.String(allow_none=True)
+    hosts = fields.List(fields.String())
+    port = fields.Integer(allow_none=True)
+    dir = fields.String(allow_none=True)
+    device = fields.String(allow_none=True)
+    devices = fields.List(fields.String())
+    name = fields.String(allow_none=True)
+    format = fields.String(allow_none=True)
+    iqn = fields.String(allow_none=True)
+    initiator_iqn = fields.String(allow_none=True)
+    auth = fields.Dict(allow_none=True)
+
+
+class StoragePoolSchema(ResponseSchema):
+    name = fields.String(required=True)
+    node = fields.String(required=True)
+    uuid = fields.String(required=True)
+    type = fields.String(required=True)
+    state = fields.String(required=True, metadata={"description": "|".join(POOL_STATES)})
+    active = fields.Boolean(required=True)
+    autostart = fields.Boolean(required=True)
+    persistent = fields.Boolean(required=True)
+    capacity_bytes = fields.Integer(allow_none=True)
+    allocation_bytes = fields.Integer(allow_none=True)
+    available_bytes = fields.Integer(allow_none=True)
+    path = fields.String(allow_none=True)
+    volume_count = fields.Integer(allow_none=True, metadata={"description": "null while the pool is inactive"})
+    source = fields.Nested(PoolSourceSchema, allow_none=True)
+    internal = fields.Boolean(required=True, metadata={"description": "a JVP-managed pool (templates)"})
+
+
+class StoragePoolResponse(ResponseSchema):
+    pool = fields.Nested(StoragePoolSchema, required=True)
+
+
+class StoragePoolListResponse(ResponseSchema):
+    pools = fields.List(fields.Nested(StoragePoolSchema), required=True)
+    errors = fields.List(fields.Nested(ListErrorSchema), required=True)
+
+
+class StoragePoolDeleteResponse(ResponseSchema):
+    ok = fields.Boolean(required=True)
+    deleted_volumes = fields.List(fields.String(), required=True)
+    directory_removed = fields.Boolean(allow_none=True, metadata={
+        "description": "dir pools: whether the (then empty) directory was removed; null for other types"})

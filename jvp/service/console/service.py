@@ -1,0 +1,236 @@
+"""VM consoles (SPEC 2.9): one-time tokens from get-vm-console, then a websocket relayed to the VM's VNC
+display or serial console.
+
+Rules (also in the README):
+- A console needs the operator role, a VM whose QEMU process runs (running or paused; otherwise 409
+  InvalidState) and the device: VNC graphics with a listener, or a serial console libvirt can stream (pty or
+  unix); otherwise 422 ConsoleNotAvailable. get-vm-console checks all of it before it hands out a token, and
+  for VNC it also opens (and closes at once) the very connection the websocket will use: TCP or the unix
+  socket, or the SSH tunnel of a qemu+ssh node, so that an unreachable display (502 ConsoleUnreachable), an
+  unknown or changed SSH host key (422 SshHostKeyUnknown / SshHostKeyMismatch), refused SSH credentials
+  (502 NodeAuthFailed) or refused forwarding come back as its JSON error, where the UI shows them. The
+  websocket then fails only when things changed in the minute since (a browser sees nothing but a refused
+  handshake; the console page asks get-vm-console again to show why).
+- A non-ssh remote node's loopback (or unix socket) VNC is reached only when libvirt shows the node to be this
+  very host (jvp/hypervisor/console.py: host UUID, host name and the same running domain, compared through
+  a local connection to the same driver); never from what its URI's address looks like.
+- A token is bound to node, VM and console type, and to the API token that asked: when the websocket opens,
+  that API token must still exist with a role that may open consoles (a revoked token's consoles cannot be
+  opened any more). A websocket that names another VM (`?node=&name=`) or another type than the token's is
+  refused (403 ConsoleTokenMismatch), and the token is used up all the same: a token is tried once.
+- At most `console.max_sessions` consoles per worker process at once (503 ConsoleLimitReached beyond), on
+  threads of their own: API requests keep the `threads` budget whatever the consoles do.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+from urllib.parse import urlencode
+
+from jvp.domain.console import ConsoleGrant
+from jvp.domain.node import LOCAL, NodeRecord
+from jvp.domain.principal import Principal, Role
+from jvp.errors import Forbidden, JvpError, Unauthorized
+from jvp.hypervisor import console as hv
+from jvp.hypervisor.console_stream import SerialStream
+from jvp.hypervisor.ssh_tunnel import open_tunnel
+from jvp.service.auth import TokenService
+from jvp.service.console.relay import (CLOSE_CONSOLE_ENDED, CLOSE_VM_STOPPED, Channel, ConsoleRelay, RelayResult,
+                                       WebSocketLike, serial_user_input, vnc_user_input)
+from jvp.service.console.tokens import ConsoleTokens
+from jvp.service.node import NodeService
+from jvp.service.vm.rules import state_error
+
+log = logging.getLogger(__name__)
+STOP_SETTLE_S = 3.0  # after a console ends, how long the VM may take to show as stopped
+
+
+@dataclass
+class ConsoleSession:
+    grant: ConsoleGrant
+    channel: Channel
+    route: str  # how the console is reached: serial-stream, tcp, unix, ssh
+
+
+class ConsoleService:
+    def __init__(self, nodes: NodeService, tokens: ConsoleTokens, api_tokens: TokenService, *, auth: bool,
+                 idle_timeout_s: int, max_sessions: int, connect_timeout_s: float):
+        self.nodes = nodes
+        self.tokens = tokens
+        self.api_tokens = api_tokens
+        self.auth = auth
+        self.idle_timeout_s = idle_timeout_s
+        self.max_sessions = max_sessions
+        self.connect_timeout_s = connect_timeout_s
+        self._slots = threading.BoundedSemaphore(max_sessions)
+        self._open = 0
+        self._open_lock = threading.Lock()
+
+    # -- get-vm-console ------------------------------------------------------------------------------
+    def issue(self, node: str, name: str, type_: str, principal: Principal) -> dict[str, Any]:
+        rec = self.nodes.record(node)  # 404 for an unknown node before anything else
+        live = self._live(node, name)
+        self._check(live, node, name, type_)
+        if type_ == "vnc":
+            route = self._vnc_route(rec, live, name, node)  # 422 when this host cannot reach it
+            self._connect_vnc(route, rec.uri, node, name).close()  # and it answers now (the real error if not)
+        token, grant = self.tokens.issue(node, name, type_, str(principal.role), principal.name)
+        query = urlencode({"token": token, "node": node, "name": name})
+        return {"token": token, "ws_url": f"/ws/{type_}?{query}", "expires_at": grant.expires_at,
+                "node": node, "name": name, "type": type_}
+
+    def _vnc_route(self, rec: NodeRecord, live: hv.LiveConsoles, name: str, node: str) -> hv.VncRoute:
+        assert live.vnc is not None
+        return hv.vnc_route(live.vnc, hv.node_transport(rec.uri), name, node,
+                            this_host=lambda: self._not_this_host(rec, live))
+
+    def _not_this_host(self, rec: NodeRecord, live: hv.LiveConsoles) -> str | None:
+        """None when the (remote-transport) node is shown to be this very host; else why not."""
+        here_uri = hv.local_twin_uri(rec.uri)
+        if here_uri is None:
+            return "only the qemu driver's /system and /session have a host to compare"
+        if live.uuid is None or live.vnc is None:
+            return "the domain's UUID is unknown"
+        uuid, ep = live.uuid, live.vnc
+        try:
+            here = self._this_host_connection(here_uri)
+            return self.nodes.call(rec.name, lambda c: here.call(
+                lambda lc: hv.this_host_mismatch(c, lc, uuid, ep), retry=True), kind="node", obj=rec.name)
+        except JvpError as exc:
+            return f"could not compare it with this host's libvirtd ({here_uri}): {exc.message}"
+
+    def _this_host_connection(self, uri: str) -> NodeConnection:
+        """A connection to this host's own libvirtd: the local node's when it is that URI, else a pooled one."""
+        if self.nodes.record(LOCAL).uri == uri:
+            return self.nodes.connection(LOCAL)
+        return self.nodes.connections.get(f"this host ({uri})", uri)
+
+    def _live(self, node: str, name: str) -> hv.LiveConsoles:
+        return self.nodes.call(node, lambda c: hv.live_consoles(c, name), kind="vm", obj=name)
+
+    @staticmethod
+    def _check(live: hv.LiveConsoles, node: str, name: str, type_: str) -> None:
+        if not live.active:
+            raise state_error(name, node, live.state, "running", "start it to use its console")
+        if type_ == "vnc":
+            if live.vnc is None:
+                raise hv.not_available(name, node, "it has no VNC display (<graphics type='vnc'>)", type="vnc")
+            if live.vnc.kind == "none":
+                raise hv.not_available(name, node, "its VNC display has no listener (<listen type='none'>)",
+                                       type="vnc")
+        else:
+            if live.serial is None:
+                raise hv.not_available(name, node, "it has no serial console (<serial> or <console>)",
+                                       type="serial")
+            if not live.serial.streamable:
+                raise hv.not_available(name, node, f"its serial console is a '{live.serial.type}' device; libvirt "
+                                       f"streams only pty and unix consoles", type="serial")
+
+    # -- the websocket -------------------------------------------------------------------------------
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """One of this process's console threads, held for the whole session (503 when none is free)."""
+        if not self._slots.acquire(blocking=False):
+            raise JvpError(f"this server process already relays {self.max_sessions} consoles "
+                           "(console.max_sessions); close one or try again later", code="ConsoleLimitReached",
+                           status=503, details={"max_sessions": self.max_sessions})
+        with self._open_lock:
+            self._open += 1
+        try:
+            yield
+        finally:
+            with self._open_lock:
+                self._open -= 1
+            self._slots.release()
+
+    @property
+    def open_sessions(self) -> int:
+        return self._open
+
+    def redeem(self, token: str | None, type_: str, node: str | None = None, name: str | None = None
+               ) -> ConsoleGrant:
+        grant = self.tokens.redeem(token)
+        if grant.type != type_:
+            raise Forbidden(f"this token opens the {grant.type} console of vm '{grant.vm}', not a {type_} "
+                            f"console (the token is now used up)", code="ConsoleTokenMismatch",
+                            details={"token_type": grant.type, "requested_type": type_})
+        if (node is not None and node != grant.node) or (name is not None and name != grant.vm):
+            raise Forbidden(f"this token is for vm '{grant.vm}' on node '{grant.node}', not for "
+                            f"'{name or grant.vm}' on '{node or grant.node}' (the token is now used up)",
+                            code="ConsoleTokenMismatch", details={"token_vm": grant.vm, "token_node": grant.node})
+        self._check_issuer(grant)
+        return grant
+
+    def _check_issuer(self, grant: ConsoleGrant) -> None:
+        """The console belongs to whoever asked for it: their API token must still allow consoles."""
+        if Role.parse(grant.role) < Role.OPERATOR:
+            raise Forbidden("consoles need the operator role", code="Forbidden")
+        if not self.auth:
+            return
+        info = self.api_tokens.info(grant.token_name) if grant.token_name else None
+        if info is None:
+            raise Unauthorized(f"the API token '{grant.token_name}' that asked for this console was revoked",
+                               code="InvalidToken")
+        if Role.parse(info["role"]) < Role.OPERATOR:
+            raise Forbidden(f"the API token '{grant.token_name}' no longer has a role that may open consoles",
+                            code="Forbidden")
+
+    def open(self, grant: ConsoleGrant) -> ConsoleSession:
+        node, name = grant.node, grant.vm
+        rec = self.nodes.record(node)
+        live = self._live(node, name)
+        self._check(live, node, name, grant.type)
+        if grant.type == "serial":
+            channel = self.nodes.call(node, lambda c: SerialStream(c, name), kind="vm", obj=name, retry=False)
+            return ConsoleSession(grant, channel, "serial-stream")
+        route = self._vnc_route(rec, live, name, node)
+        return ConsoleSession(grant, self._connect_vnc(route, rec.uri, node, name), route.via)
+
+    def _connect_vnc(self, route: hv.VncRoute, uri: str, node: str, name: str) -> Channel:
+        target = route.path if route.via == "unix" else f"{route.host}:{route.port}"
+        if route.via == "ssh":
+            return open_tunnel(hv.node_transport(uri), node, route.host or "127.0.0.1", route.port or 0,
+                               self.connect_timeout_s)
+        try:
+            if route.via == "unix":
+                return hv.connect_unix(route.path or "", self.connect_timeout_s)
+            return hv.connect_tcp(route.host or "127.0.0.1", route.port or 0, self.connect_timeout_s)
+        except OSError as exc:
+            raise JvpError(f"cannot connect to the VNC display of vm '{name}' on node '{node}' at {target}: "
+                           f"{exc.strerror or exc}", code="ConsoleUnreachable", status=502,
+                           details={"vm": name, "node": node, "endpoint": target}) from exc
+
+    def relay(self, session: ConsoleSession, ws: WebSocketLike) -> RelayResult:
+        g = session.grant
+        relay = ConsoleRelay(ws, session.channel, name=f"{g.node}/{g.vm}/{g.type}",
+                             idle_timeout_s=self.idle_timeout_s,
+                             user_input=vnc_user_input if g.type == "vnc" else serial_user_input,
+                             console_ended=self._end_reason(session))
+        return relay.run()
+
+    def _end_reason(self, session: ConsoleSession) -> Callable[[], tuple[int, str, str]]:
+        g = session.grant
+
+        def reason() -> tuple[int, str, str]:
+            # The console usually ends a moment before libvirt has noted that QEMU is gone: look again briefly.
+            deadline = time.monotonic() + STOP_SETTLE_S
+            while True:
+                try:
+                    state = self.nodes.call(g.node, lambda c: hv.domain_state(c, g.vm), kind="vm", obj=g.vm)
+                except JvpError as exc:
+                    return CLOSE_CONSOLE_ENDED, f"lost node '{g.node}': {exc.message}", "console"
+                if state in ("stopped", "crashed", "undefined"):
+                    return CLOSE_VM_STOPPED, f"vm '{g.vm}' is no longer running (now {state})", "vm"
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(0.2)
+            if g.type == "serial":
+                why = getattr(session.channel, "ended_because", None) or "the stream ended"
+                return (CLOSE_CONSOLE_ENDED, f"the serial console closed on the VM's side ({why}); another client "
+                        "may have taken it over", "console")
+            return CLOSE_CONSOLE_ENDED, "the VNC server closed the connection", "console"
+        return reason

@@ -1,0 +1,312 @@
+"""Networks (SPEC 2.6): libvirt virtual networks, their static DHCP hosts, leases and attachable sources.
+
+Everything goes through the node's libvirt connection, so a remote node answers like the local one. The
+one extra the local machine gets is its own interface addresses read through netlink for the overlap check;
+other nodes offer what libvirt's interface API reports (addresses only with a netcf backend; libvirt has no
+API for a node's routes). libvirt's own check at network start backs both up, but it only refuses a subnet
+the node has a route for with exactly the same destination and prefix, so a partial overlap with a remote
+udev-backend node's addresses is not caught (README: Overlaps).
+
+Changes that depend on the node's current networks (create, static hosts) hold the node's metadata lock,
+so two requests, even in two server processes, cannot both take the same subnet, bridge or address.
+"""
+from __future__ import annotations
+
+import ipaddress
+from typing import Any, Callable, TypeVar
+
+from jvp.domain.network import DhcpHost, NetworkSpec
+from jvp.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, already_exists
+from jvp.hostnet import HostNetwork, uri_is_this_machine
+from jvp.hypervisor import network as hv
+from jvp.service.network import rules as rules
+from jvp.service.node import NodeService
+from jvp.store import MetadataStore
+
+T = TypeVar("T")
+BRIDGE_PREFIX = "jvpbr"  # generated bridge names: jvpbr0, jvpbr1, ... (the lowest free number)
+
+
+def _option(field: str, message: str) -> InvalidInput:
+    return InvalidInput(message, code="InvalidNetworkOption", details={"field_errors": {field: [message]}})
+
+
+class NetworkService:
+    def __init__(self, nodes: NodeService, store: MetadataStore, hostnet: HostNetwork):
+        self.nodes = nodes
+        self.store = store
+        self.hostnet = hostnet
+
+    # -- plumbing -----------------------------------------------------------------------------------
+    def _call(self, node: str, fn: Callable[..., T], name: str | None = None, *, write: bool = False,
+              action: str | None = None) -> T:
+        return self.nodes.call(node, fn, kind="network", obj=name, retry=not write, action=action)
+
+    def on_this_machine(self, node: str) -> bool:
+        rec = self.nodes.record(node)
+        return rec.is_local and uri_is_this_machine(rec.uri)
+
+    def host_interfaces(self, node: str) -> dict[str, Any]:
+        """The node's interfaces: names, bridges and addresses, from netlink here, else from libvirt."""
+        if self.on_this_machine(node):
+            links = self.hostnet.links()
+            return {"known": True, "names": {lk["name"] for lk in links},
+                    "bridges": {lk["name"] for lk in links if lk["kind"] == "bridge"},
+                    "addresses": [(lk["name"], a) for lk in links for a in lk["addresses"]]}
+        ifaces = self._call(node, hv.host_interfaces)
+        if ifaces is None:
+            return {"known": False, "names": set(), "bridges": set(), "addresses": []}
+        return {"known": True, "names": {i["name"] for i in ifaces},
+                "bridges": {i["name"] for i in ifaces if i["type"] == "bridge"},
+                "addresses": [(i["name"], a) for i in ifaces for a in i["addresses"]]}
+
+    @staticmethod
+    def users(view: dict[str, Any], attachments: list[dict[str, Any]], running_only: bool = False) -> list[str]:
+        """VMs with a NIC on the network, or plugged straight into its bridge."""
+        return sorted(a["name"] for a in attachments
+                      if (a["active"] or not running_only)
+                      and (view["name"] in a["networks"] or (view["bridge"] and view["bridge"] in a["bridges"])))
+
+    @staticmethod
+    def _public(node: str, view: dict[str, Any], attachments: list[dict[str, Any]]) -> dict[str, Any]:
+        vms = NetworkService.users(view, attachments)
+        out = {k: v for k, v in view.items() if k not in ("subnets", "dhcp")}
+        return {**out, "node": node, "vm_count": len(vms), "vms": vms}
+
+    # -- reading ------------------------------------------------------------------------------------
+    def list(self, node: str) -> list[dict[str, Any]]:
+        views = self._call(node, hv.list_networks)
+        attachments = self._call(node, hv.domain_attachments)
+        return [self._public(node, v, attachments) for v in views]
+
+    def _view(self, node: str, name: str) -> dict[str, Any]:
+        return self._call(node, lambda c: hv.describe(c, name), name)
+
+    def describe(self, node: str, name: str) -> dict[str, Any]:
+        view = self._view(node, name)
+        return self._public(node, view, self._call(node, hv.domain_attachments))
+
+    def leases(self, node: str, name: str) -> list[dict[str, Any]]:
+        return self._call(node, lambda c: hv.leases(c, name), name, action="list leases of")
+
+    def sources(self, node: str) -> dict[str, Any]:
+        """What a VM NIC can attach to: libvirt networks, host bridges, physical NICs (macvtap)."""
+        nets = self._call(node, hv.list_networks)
+        ifaces = self._call(node, hv.host_interfaces)
+        nics = self._call(node, hv.physical_nics)
+        owner = {n["bridge"]: n["name"] for n in nets if n["bridge"]}
+        if ifaces is not None:
+            bridges = [{"name": i["name"], "active": i["active"], "network": owner.get(i["name"])}
+                       for i in ifaces if i["type"] == "bridge"]
+            enslaved = {m for i in ifaces for m in i["members"]}
+            source = "libvirt-interfaces"
+        else:
+            # No interface backend on the node: the bridges libvirt's networks name are all that is known.
+            bridges = [{"name": n["bridge"], "active": n["state"] == "active" if n["mode"] != "bridge" else None,
+                        "network": owner.get(n["bridge"])} for n in nets if n["bridge"]]
+            enslaved, source = set(), "libvirt-networks"
+        return {
+            "node": node,
+            "networks": [{k: n[k] for k in ("name", "mode", "state", "bridge")} for n in nets],
+            "bridges": sorted({b["name"]: b for b in bridges}.values(), key=lambda b: b["name"]),
+            "bridges_source": source,
+            "interfaces": [n for n in nics if n["name"] not in enslaved],
+        }
+
+    # -- creating -----------------------------------------------------------------------------------
+    def _validate(self, name: str, mode: str, bridge: str | None, ipv4_cidr: str | None, dhcp: bool | None,
+                  dhcp_start: str | None, dhcp_end: str | None, ipv6_cidr: str | None,
+                  domain: str | None) -> dict[str, Any]:
+        """Every check that needs nothing but the request."""
+        if bridge is not None:
+            rules.validate_ifname(bridge)
+        if mode == "bridge":
+            if not bridge:
+                raise _option("bridge", "a bridge-mode network needs `bridge`: the name of an existing host "
+                              "bridge (see list-bridges)")
+            given = {"ipv4_cidr": ipv4_cidr, "ipv6_cidr": ipv6_cidr, "dhcp_start": dhcp_start,
+                     "dhcp_end": dhcp_end, "domain": domain, "dhcp": dhcp or None}
+            for field, value in given.items():
+                if value is not None:
+                    raise _option(field, f"a bridge-mode network has no {field}: the LAN behind the host bridge "
+                                  "provides addresses and DHCP")
+            return {"ipv4": None, "ipv6": None, "range": (None, None), "domain": None}
+        if mode == "nat" and not ipv4_cidr:
+            raise InvalidInput("a NAT network needs ipv4_cidr, the host side's address with its prefix "
+                               "(e.g. 198.18.10.1/24)", code="CidrRequired",
+                               details={"field_errors": {"ipv4_cidr": ["Required for mode nat."]}})
+        if mode == "route" and not (ipv4_cidr or ipv6_cidr):
+            raise InvalidInput("a routed network needs ipv4_cidr or ipv6_cidr", code="CidrRequired",
+                               details={"field_errors": {"ipv4_cidr": ["Required for mode route."]}})
+        ipv4 = rules.parse_ipv4_cidr(ipv4_cidr) if ipv4_cidr else None
+        ipv6 = rules.parse_ipv6_cidr(ipv6_cidr) if ipv6_cidr else None
+        if dhcp and ipv4 is None:
+            raise _option("dhcp", "dhcp=true needs ipv4_cidr: JVP serves DHCP on the network's IPv4 subnet "
+                          "(IPv6 guests configure themselves); give ipv4_cidr or drop dhcp")
+        for field, value in (("dhcp_start", dhcp_start), ("dhcp_end", dhcp_end)):
+            if value is not None and ipv4 is None:
+                raise _option(field, f"{field} needs ipv4_cidr: a DHCP range lies inside the IPv4 subnet")
+            if value is not None and dhcp is False:
+                raise _option(field, f"{field} was given with dhcp=false; drop one of them")
+        rng = rules.dhcp_range(ipv4, dhcp_start, dhcp_end) if ipv4 and dhcp is not False else (None, None)
+        return {"ipv4": ipv4, "ipv6": ipv6, "range": rng,
+                "domain": rules.validate_domain(domain) if domain else None}
+
+    def _check_bridge(self, node: str, mode: str, bridge: str, nets: list[dict], host: dict[str, Any]) -> None:
+        for other in nets:
+            if other["bridge"] == bridge:
+                raise Conflict(f"bridge '{bridge}' is already used by network '{other['name']}' on node '{node}'; "
+                               "choose another bridge name (or leave it out to get a free one)",
+                               code="BridgeInUse", details={"bridge": bridge, "network": other["name"],
+                                                            "field_errors": {"bridge": ["In use."]}})
+        if mode == "bridge":
+            if host["known"] and bridge not in host["bridges"]:
+                what = "is not a bridge" if bridge in host["names"] else "does not exist"
+                raise PreconditionFailed(f"host bridge '{bridge}' {what} on node '{node}'; create it first "
+                                         "(create-bridge on the local node) or name an existing one",
+                                         code="HostBridgeMissing", details={"bridge": bridge, "node": node})
+        elif bridge in host["names"]:
+            raise Conflict(f"an interface named '{bridge}' already exists on node '{node}'; libvirt must create "
+                           "the bridge of a network itself: choose another name", code="BridgeInUse",
+                           details={"bridge": bridge, "interface": bridge,
+                                    "field_errors": {"bridge": ["In use."]}})
+
+    @staticmethod
+    def _free_bridge(nets: list[dict], host: dict[str, Any]) -> str:
+        taken = {n["bridge"] for n in nets} | host["names"]
+        return next(f"{BRIDGE_PREFIX}{i}" for i in range(len(taken) + 1) if f"{BRIDGE_PREFIX}{i}" not in taken)
+
+    @staticmethod
+    def _check_overlap(node: str, subnets: list, nets: list[dict], host: dict[str, Any]) -> None:
+        claims = [(n["name"], ipaddress.ip_network(s)) for n in nets for s in n["subnets"]]
+        hit = rules.find_overlap(subnets, claims)
+        if hit:
+            other, theirs, mine = hit
+            raise Conflict(f"subnet {mine} overlaps {theirs} of network '{other}' on node '{node}'; choose a "
+                           "subnet no other network uses", code="SubnetOverlap",
+                           details={"network": other, "subnet": str(mine), "other_subnet": str(theirs)})
+        addrs = [(iface, ipaddress.ip_interface(a).network) for iface, a in host["addresses"]]
+        hit = rules.find_overlap(subnets, addrs)
+        if hit:
+            iface, theirs, mine = hit
+            raise Conflict(f"subnet {mine} overlaps {theirs} on the node's interface {iface} (node '{node}'); "
+                           "guests there would shadow the host's own network: choose another subnet",
+                           code="SubnetInUseOnHost",
+                           details={"interface": iface, "subnet": str(mine), "other_subnet": str(theirs)})
+
+    def create(self, node: str, name: str, mode: str = "nat", bridge: str | None = None,
+               ipv4_cidr: str | None = None, dhcp: bool | None = None, dhcp_start: str | None = None,
+               dhcp_end: str | None = None, ipv6_cidr: str | None = None, domain: str | None = None,
+               autostart: bool = True) -> dict[str, Any]:
+        """Define and start a network after every check; a failed start removes the definition."""
+        checked = self._validate(name, mode, bridge, ipv4_cidr, dhcp, dhcp_start, dhcp_end, ipv6_cidr, domain)
+        self.nodes.ensure_available(node)
+        with self.store.locked("node", node):
+            nets = self._call(node, hv.list_networks)
+            if any(n["name"] == name for n in nets):
+                raise already_exists("network", name, node, code="NetworkExists")
+            host = self.host_interfaces(node)
+            bridge = bridge or self._free_bridge(nets, host)
+            self._check_bridge(node, mode, bridge, nets, host)
+            subnets = [i.network for i in (checked["ipv4"], checked["ipv6"]) if i is not None]
+            self._check_overlap(node, subnets, nets, host)
+            spec = NetworkSpec(name=name, mode=mode, bridge=bridge, ipv4=checked["ipv4"], ipv6=checked["ipv6"],
+                               dhcp_start=checked["range"][0], dhcp_end=checked["range"][1],
+                               domain=checked["domain"])
+            xml = hv.build_network_xml(spec)
+            self._call(node, lambda c: hv.define_and_start(c, xml, autostart=autostart, node=node, name=name),
+                       name, write=True, action="create")
+        return self.describe(node, name)
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    def _in_use(self, node: str, view: dict[str, Any], verb: str, running_only: bool) -> None:
+        vms = self.users(view, self._call(node, hv.domain_attachments), running_only=running_only)
+        if vms:
+            which = "running VMs" if running_only else "VMs"
+            raise Conflict(f"cannot {verb} network '{view['name']}' on node '{node}': {which} use it "
+                           f"({', '.join(vms)}); detach their NICs or delete them first",
+                           code="NetworkInUse", details={"network": view["name"], "node": node, "vms": vms})
+
+    def delete(self, node: str, name: str) -> None:
+        """Refused while any defined VM (running or not) has a NIC on it: its config would dangle."""
+        view = self._view(node, name)
+        self._in_use(node, view, "delete", running_only=False)
+        self._call(node, lambda c: hv.delete(c, name), name, write=True, action="delete")
+
+    def start(self, node: str, name: str) -> dict[str, Any]:
+        if self._view(node, name)["state"] == "active":
+            raise Conflict(f"network '{name}' on node '{node}' is already active", code="NetworkActive",
+                           details={"network": name, "node": node})
+        self._call(node, lambda c: hv.start(c, name, node), name, write=True, action="start")
+        return self.describe(node, name)
+
+    def stop(self, node: str, name: str) -> dict[str, Any]:
+        """Refused while running VMs use it (they would lose their link); stopped VMs do not block it: they
+        cannot start until the network runs again, and libvirt says so."""
+        view = self._view(node, name)
+        if view["state"] != "active":
+            raise Conflict(f"network '{name}' on node '{node}' is not active", code="NetworkInactive",
+                           details={"network": name, "node": node})
+        self._in_use(node, view, "stop", running_only=True)
+        self._call(node, lambda c: hv.stop(c, name), name, write=True, action="stop")
+        return self.describe(node, name)
+
+    def modify(self, node: str, name: str, autostart: bool | None = None) -> dict[str, Any]:
+        self._view(node, name)
+        if autostart is not None:
+            self._call(node, lambda c: hv.set_autostart(c, name, autostart), name, write=True, action="modify")
+        return self.describe(node, name)
+
+    # -- static DHCP hosts --------------------------------------------------------------------------
+    def _dhcp_subnet(self, node: str, name: str) -> ipaddress.IPv4Interface:
+        view = self._view(node, name)
+        if not view["ipv4"] or not view["dhcp"]:
+            raise PreconditionFailed(f"network '{name}' on node '{node}' has no IPv4 DHCP service; static "
+                                     "hosts need a network created with ipv4_cidr and DHCP on",
+                                     code="DhcpNotEnabled", details={"network": name, "node": node})
+        return ipaddress.IPv4Interface(f"{view['ipv4']['address']}/{view['ipv4']['prefix']}")
+
+    def add_host(self, node: str, name: str, mac: str, ip: str, hostname: str | None = None) -> dict[str, Any]:
+        mac = rules.normalize_mac(mac)
+        hostname = rules.validate_hostname(hostname) if hostname else None
+        iface = self._dhcp_subnet(node, name)
+        addr = str(rules.validate_reservation(iface, ip))
+        with self.store.locked("node", node):
+            hosts = self._call(node, lambda c: hv.config_hosts(c, name), name)
+            rules.check_reservation_free(name, hosts, mac, addr)
+            if hostname and any(h["hostname"] == hostname for h in hosts):
+                raise Conflict(f"hostname '{hostname}' is already reserved on network '{name}'; DNS names must "
+                               "be unique", code="HostnameTaken",
+                               details={"network": name, "hostname": hostname,
+                                        "field_errors": {"hostname": ["Already reserved."]}})
+            host = DhcpHost(mac=mac, ip=addr, hostname=hostname)
+            self._call(node, lambda c: hv.update_host(c, name, host, add=True), name, write=True,
+                       action="add a static host to")
+        return self.describe(node, name)
+
+    def remove_host(self, node: str, name: str, ip: str, mac: str | None = None, hostname: str | None = None
+                    ) -> dict[str, Any]:
+        """The reservation of `ip` (compared as addresses, so any spelling of it matches), narrowed by
+        `mac` and `hostname` when given. `mac` may be left out: reservations made outside JVP can have
+        none (a name and an address only)."""
+        mac = rules.normalize_mac(mac) if mac else None
+        addr = rules.parse_ip(ip)
+        with self.store.locked("node", node):
+            hosts = self._call(node, lambda c: hv.config_hosts(c, name), name)
+            found = [h for h in hosts if rules.same_ip(h["ip"], addr) and (mac is None or h["mac"] == mac)
+                     and (hostname is None or h["hostname"] == hostname)]
+            what = " ".join(p for p in (mac, f"-> {addr}" if mac else str(addr),
+                                        f"named '{hostname}'" if hostname else None) if p)
+            if not found:
+                raise NotFound(f"network '{name}' on node '{node}' has no static host {what}; see "
+                               "describe-network", code="NetworkHostNotFound",
+                               details={"network": name, "node": node, "mac": mac, "ip": str(addr)})
+            if len(found) > 1:
+                raise Conflict(f"network '{name}' on node '{node}' has {len(found)} static hosts {what} (its live "
+                               "and persistent configurations differ); give `mac` to say which",
+                               code="NetworkHostAmbiguous",
+                               details={"network": name, "node": node, "hosts": found})
+            host = DhcpHost(mac=found[0]["mac"], ip=found[0]["ip"], hostname=found[0]["hostname"])
+            self._call(node, lambda c: hv.update_host(c, name, host, add=False), name, write=True,
+                       action="remove a static host from")
+        return self.describe(node, name)

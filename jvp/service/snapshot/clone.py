@@ -1,0 +1,241 @@
+"""clone-from-snapshot: a new VM whose every disk holds the source's state at the snapshot.
+
+Choices (also in the README):
+- the definition is the snapshot's copy of the source VM (its devices as they were then), with a new name,
+  UUID and MACs (clone_xml.py);
+- each disk the snapshot holds becomes a new, flat qcow2 volume with the disk's content at the snapshot
+  (snapshot_disk.py): independent of the source's disks and of any backing image, named like create-vm's
+  (`<new>-root.qcow2` for the system disk, `<new>-disk<N>.qcow2`), in `pool` or else the source disk's pool;
+- a VM with cloud-init gets its own seed ISO: the source's documents with a new instance id, the clone's
+  host name and MACs (cloudinit/reseed.py); read-only media other than the seed stay as they were;
+- the task holds the source VM (exclusive with its other snapshot tasks); the source keeps running;
+- a failure removes every volume and the domain it made. The clone starts unless `start` is false.
+"""
+from __future__ import annotations
+
+import logging
+import uuid as uuidlib
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from lxml import etree
+
+from jvp.cloudinit import iso as ci_iso
+from jvp.cloudinit import reseed
+from jvp.cloudinit import seed as ci_seed
+from jvp.domain.storage_pool import FILE_POOL_TYPES
+from jvp.errors import JvpError, NotSupported, PreconditionFailed, already_exists
+from jvp.hypervisor import disk_copy, domain, vm_volumes
+from jvp.hypervisor import snapshot as snap_hv
+from jvp.hypervisor.clone_xml import clone_domain
+from jvp.hypervisor.domain_edit import nic_mac, nics
+from jvp.hypervisor.domain_view import system_disk_target
+from jvp.hypervisor.domain_xml import read_facts
+from jvp.hypervisor.snapshot_xml import disk_choices
+from jvp.hypervisor.xml import to_string
+from jvp.service.snapshot.service import SnapshotService, vm_resource
+from jvp.service.snapshot.disk import DiskReader
+from jvp.service.task.service import TaskHandle
+from jvp.service.vm.rules import random_mac
+from jvp.timeutil import rfc3339
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CloneDisk:
+    target: str
+    path: str
+    pool: str
+    volume: str                   # the new volume's name
+
+
+@dataclass
+class ClonePlan:
+    node: str
+    vm: str
+    snapshot: str
+    name: str
+    uuid: str
+    dom: etree._Element           # the snapshot's copy of the source definition (edited into the clone's)
+    disks: list[CloneDisk]
+    old_macs: list[str]
+    macs: list[str]
+    seed: dict[str, Any] | None   # {target, source_path, pool, volume}
+    start: bool
+    created_by: str | None
+    notes: list[str] = field(default_factory=list)
+
+
+class SnapshotCloner:
+    def __init__(self, snapshots: SnapshotService, reader: DiskReader):
+        self.snapshots = snapshots
+        self.nodes = snapshots.nodes
+        self.reader = reader
+
+    def _call(self, node: str, fn, kind: str = "node", obj: str | None = None, **kw):
+        return self.nodes.call(node, fn, kind=kind, obj=obj or node, **kw)
+
+    # -- every check before the task ------------------------------------------------------------------------
+    def plan(self, node: str, vm: str, name: str, new_name: str, pool: str | None, start: bool,
+             created_by: str | None) -> ClonePlan:
+        self.nodes.ensure_available(node)
+        self.snapshots.vm_state(node, vm)
+        dom, view = self.snapshots.snap_call(node, vm, name, lambda c: snap_hv.domain_definition(c, vm, name))
+        if view["location"] != "internal" or dom is None:
+            raise NotSupported(f"snapshot '{name}' of vm '{vm}' is not an internal snapshot with the VM's "
+                               "definition; only those can be cloned", code="NotSupported",
+                               details={"vm": vm, "snapshot": name})
+        if self._call(node, lambda c: domain.exists(c, new_name), "vm", new_name):
+            raise already_exists("vm", new_name, node, code="VmExists")
+        captured = {d["target"] for d in view["disks"] if d["snapshot"] == "internal"}
+        choices, refused = disk_choices(dom)
+        writable = [d for d in choices if d.snapshot == "internal" or d in refused]
+        missing = [d.target for d in writable if d.target not in captured]
+        if missing:
+            raise PreconditionFailed(f"snapshot '{name}' of vm '{vm}' does not hold writable disk(s) "
+                                     f"{', '.join(missing)}: a clone would have no content for them",
+                                     code="SnapshotIncomplete", details={"vm": vm, "snapshot": name,
+                                                                         "disks": missing})
+        system = system_disk_target(dom)
+        disks, extra = [], 0
+        for d in (c for c in choices if c.target in captured):
+            src = self._call(node, lambda c, p=d.path: vm_volumes.volume_by_path(c, p), "volume", d.path)
+            if src is None:
+                raise PreconditionFailed(f"disk {d.target} of the snapshot ({d.path}) is no longer a volume of "
+                                         f"an active storage pool on node '{node}'", code="DiskNotReadable",
+                                         details={"target": d.target, "path": d.path})
+            if d.target != system:
+                extra += 1
+            volume = f"{new_name}-root.qcow2" if d.target == system else f"{new_name}-disk{extra}.qcow2"
+            disks.append(CloneDisk(d.target, d.path, self._pool(node, pool or src["pool"]), volume))
+        self.reader.check_space([self.reader.chain(node, d.path) for d in disks])
+        for d in disks:
+            if self._call(node, lambda c, d=d: vm_volumes.volume_exists(c, d.pool, d.volume), "volume", d.volume):
+                raise already_exists("volume", d.volume, node, code="VolumeExists", pool=d.pool)
+        used = self._call(node, domain.macs_in_use)
+        old_macs = [nic_mac(n) or "" for n in nics(dom)]
+        macs = []
+        for _ in old_macs:
+            macs.append(random_mac(used))
+            used[macs[-1]] = new_name
+        plan = ClonePlan(node=node, vm=vm, snapshot=name, name=new_name, uuid=str(uuidlib.uuid4()), dom=dom,
+                         disks=disks, old_macs=old_macs, macs=macs, seed=None, start=start, created_by=created_by)
+        plan.seed = self._seed(plan, choices, pool)
+        return plan
+
+    def _pool(self, node: str, pool: str) -> str:
+        info = self._call(node, lambda c: vm_volumes.pool_info(c, pool), "storage_pool", pool)
+        if not info["active"]:
+            raise PreconditionFailed(f"storage pool '{pool}' on node '{node}' is not active; start it first",
+                                     code="StoragePoolInactive", details={"pool": pool, "node": node})
+        if info["type"] not in FILE_POOL_TYPES:
+            raise PreconditionFailed(f"storage pool '{pool}' on node '{node}' is a {info['type']} pool; the clone's "
+                                     "qcow2 disks need a dir, fs or netfs pool", code="FormatNotSupported",
+                                     details={"pool": pool, "node": node, "type": info["type"]})
+        return pool
+
+    def _seed(self, plan: ClonePlan, choices, pool: str | None) -> dict[str, Any] | None:
+        """Where the clone's seed goes, and the source's seed to start from (None when it is gone)."""
+        facts = read_facts(plan.dom)
+        if not facts.seed_volume:
+            plan.notes.append("the source has no cloud-init seed: the clone keeps the source's host name and "
+                              "guest configuration (only its UUID and MACs are new)")
+            return None
+        drive = next((d for d in choices if d.device == "cdrom" and d.path
+                      and PurePosixPath(d.path).name == facts.seed_volume), None)
+        if drive is None:
+            plan.notes.append("the snapshot's definition has no cloud-init seed drive: the clone has no seed")
+            return None
+        src = self._call(plan.node, lambda c: vm_volumes.volume_by_path(c, drive.path), "volume",
+                         facts.seed_volume)
+        if src is None:
+            plan.notes.append("the source's cloud-init seed volume is gone: the clone gets a new seed with its "
+                              "identity and DHCP on every NIC (the source's user-data is not known)")
+        target_pool = self._pool(plan.node, pool or facts.seed_pool or plan.disks[0].pool)
+        volume = f"{vm_volumes.INTERNAL_PREFIX}cidata-{plan.name}-{uuidlib.uuid4().hex[:8]}.iso"
+        return {"target": drive.target, "source_path": src["path"] if src else None, "pool": target_pool,
+                "volume": volume}
+
+    # -- submitting and the task ----------------------------------------------------------------------------------
+    def submit(self, plan: ClonePlan, request_id: str | None) -> dict[str, Any]:
+        return self.snapshots.tasks.submit(
+            "clone-from-snapshot", vm_resource(plan.node, plan.vm), lambda h: self.run(plan, h),
+            params={"snapshot": plan.snapshot, "new_name": plan.name}, created_by=plan.created_by,
+            request_id=request_id, message="queued")
+
+    def run(self, plan: ClonePlan, h: TaskHandle) -> dict[str, Any]:
+        work = self.reader.workdir(h)
+        made: list[dict[str, Any]] = []
+        paths: dict[str, dict[str, str]] = {}
+        span = 85.0 / max(len(plan.disks), 1)
+        for i, d in enumerate(plan.disks):
+            def progress(frac: float, msg: str, base: float = i * span) -> None:
+                h.progress(base + span * frac, f"disk {d.target}: {msg}")
+            image = self.reader.at_snapshot(plan.node, plan.vm, plan.snapshot, d.path, work, compress=False,
+                                            progress=lambda f, m, p=progress: p(0.8 * f, m))
+            vol = self.reader.store(h, plan.node, d.pool, d.volume, image,
+                                    lambda f, m, p=progress: p(0.8 + 0.2 * f, m))
+            made.append({"type": "volume", "node": plan.node, "pool": d.pool, "name": d.volume})
+            image.unlink(missing_ok=True)
+            paths[d.target] = {"path": vol["path"], "format": "qcow2"}
+        instance_id = f"i-{uuidlib.uuid4().hex[:16]}"
+        seed_path = self._make_seed(plan, h, work, instance_id, made) if plan.seed else None
+        facts: dict[str, Any] = {"created_at": rfc3339(), "created_by": plan.created_by,
+                                 "description": f"clone of vm '{plan.vm}' at snapshot '{plan.snapshot}'"}
+        if plan.seed:
+            facts["cloud_init"] = {"instance-id": instance_id, "pool": plan.seed["pool"],
+                                   "volume": plan.seed["volume"]}
+        source_uuid = plan.dom.findtext("uuid") or ""
+        clone_domain(plan.dom, name=plan.name, uuid=plan.uuid, disks=paths, macs=plan.macs,
+                     seed={"target": plan.seed["target"], "path": seed_path} if plan.seed else None, facts=facts,
+                     cloned_from={"vm": plan.vm, "snapshot": plan.snapshot, "uuid": source_uuid})
+        h.progress(92, f"defining vm '{plan.name}'", force=True)
+        self._call(plan.node, lambda c: domain.define(c, to_string(plan.dom)), "vm", plan.name, retry=False,
+                   action="defining")
+        dom_spec = {"type": "vm-domain", "node": plan.node, "name": plan.name, "uuid": plan.uuid}
+        h.add_cleanup(dom_spec)
+        if plan.start:
+            h.progress(95, f"starting vm '{plan.name}'", force=True)
+            self._call(plan.node, lambda c: domain.start(c, plan.name, rfc3339()), "vm", plan.name, retry=False,
+                       action="starting")
+        for spec in [*made, dom_spec]:
+            h.drop_cleanup(spec)
+        self.reader.done_with(h, work)
+        state = self._call(plan.node, lambda c: domain.state(c, plan.name), "vm", plan.name)
+        message = (f"vm '{plan.name}' cloned from snapshot '{plan.snapshot}' of vm '{plan.vm}' on node "
+                   f"'{plan.node}', {state}")
+        return {"vm": {"name": plan.name, "node": plan.node, "uuid": plan.uuid, "state": state,
+                       "macs": plan.macs, "instance_id": instance_id if plan.seed else None},
+                "volumes": [{"pool": m["pool"], "volume": m["name"]} for m in made],
+                "notes": plan.notes, "message": "; ".join([message, *plan.notes])}
+
+    def _make_seed(self, plan: ClonePlan, h: TaskHandle, work: Path, instance_id: str,
+                   made: list[dict[str, Any]]) -> str:
+        seed = plan.seed or {}
+        h.progress(86, "writing the clone's cloud-init seed", force=True)
+        files: dict[str, bytes] = {}
+        if seed["source_path"]:
+            local = work / "source-seed.iso"
+            length = self.reader.chain(plan.node, seed["source_path"])[0]["length"]
+            self._call(plan.node, lambda c: disk_copy.fetch(c, seed["source_path"], local, length, lambda n: None),
+                       "volume", seed["source_path"], retry=False, action="reading")
+            files = reseed.read_seed(local.read_bytes())
+        macs = dict(zip(plan.old_macs, plan.macs))
+        files, notes = reseed.clone_seed(files, instance_id=instance_id, hostname=plan.name, macs=macs)
+        if "network-config" not in files:
+            files["network-config"] = ci_seed.network_config([ci_seed.Nic(mac=m) for m in plan.macs]).encode()
+        plan.notes += notes
+        spec = {"type": "volume", "node": plan.node, "pool": seed["pool"], "name": seed["volume"]}
+        h.add_cleanup(spec)
+        data = ci_iso.build_iso(files)
+        try:
+            info = self._call(plan.node, lambda c: vm_volumes.upload_volume(c, seed["pool"], seed["volume"], data),
+                              "volume", seed["volume"], retry=False, action="uploading the cloud-init seed to")
+        except JvpError as exc:
+            if exc.code == "VolumeExists":  # not ours to remove
+                h.drop_cleanup(spec)
+            raise
+        made.append(spec)
+        return info["path"]

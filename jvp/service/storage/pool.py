@@ -1,0 +1,182 @@
+"""Storage pools (SPEC 2.2): list, describe, create (define, build, start, autostart), delete, start, stop,
+refresh, modify. Through the node's libvirt connection only; the path and source rules are in
+service/storage_rules.py.
+
+JVP's template pools (`<pool>_templates_`) are internal: hidden from the listing unless asked for, and
+neither created nor deleted through these actions (the template module manages them).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from jvp.domain.storage_pool import FILE_POOL_TYPES, TEMPLATE_POOL_SUFFIX, is_internal_pool
+from jvp.errors import Conflict, InvalidInput, PreconditionFailed, already_exists
+from jvp.hypervisor import storage_pool as pool_hv
+from jvp.hypervisor import volume as vol_hv
+from jvp.hypervisor.storage_xml import build_pool_xml
+from jvp.service.node import NodeService
+from jvp.service.storage.rules import pool_spec
+from jvp.service.storage.volume import DiskUsage, VolumeService, pool_error, vm_names
+
+log = logging.getLogger(__name__)
+
+
+class StoragePoolService:
+    def __init__(self, nodes: NodeService, volumes: VolumeService):
+        self.nodes = nodes
+        self.volumes = volumes
+
+    def _call(self, node: str, fn, name: str, *, retry: bool = True, action: str | None = None):
+        try:
+            return self.nodes.call(node, fn, retry=retry, kind="storage_pool", obj=name, action=action)
+        except pool_hv.PathNotDirectory as exc:
+            raise Conflict(f"storage pool '{name}' on node '{node}': its path exists and is not a directory "
+                           f"({exc}); choose a directory, or a path that does not exist yet",
+                           code="PoolPathNotDirectory", details={"node": node, **exc.details}) from exc
+
+    @staticmethod
+    def _view(node: str, p: dict[str, Any]) -> dict[str, Any]:
+        return {**p, "node": node, "internal": is_internal_pool(p["name"])}
+
+    # -- reading --------------------------------------------------------------------------------------
+    def list(self, node: str, include_internal: bool = False) -> dict[str, Any]:
+        pools = self.nodes.call(node, pool_hv.list_all, kind="node", obj=node)
+        return {"pools": [self._view(node, p) for p in pools if include_internal or not is_internal_pool(p["name"])],
+                "errors": []}
+
+    def describe(self, node: str, name: str) -> dict[str, Any]:
+        return self._view(node, self._call(node, lambda c: pool_hv.describe(c, name), name))
+
+    # -- creating -------------------------------------------------------------------------------------
+    def create(self, node: str, name: str, ptype: str, path: str | None = None,
+               source: dict[str, Any] | None = None, autostart: bool = True, build: bool | None = None,
+               internal: bool = False) -> dict[str, Any]:
+        """`internal=True` is for JVP's own modules (the template pool); the API never sets it."""
+        if is_internal_pool(name) and not internal:
+            raise InvalidInput(f"pool names ending in '{TEMPLATE_POOL_SUFFIX}' are reserved for JVP's template "
+                               "pools", code="ReservedName",
+                               details={"field_errors": {"name": ["Reserved for JVP's template pools."]}})
+        spec = pool_spec(name, ptype, path, source, build)
+        self.nodes.ensure_available(node)
+        existing = self.nodes.call(node, pool_hv.list_all, kind="node", obj=node)
+        if any(p["name"] == name for p in existing):
+            raise already_exists("storage_pool", name, node)
+        if spec["path"] and ptype in FILE_POOL_TYPES:
+            clash = next((p["name"] for p in existing if p["path"] == spec["path"]), None)
+            if clash:
+                raise Conflict(f"path '{spec['path']}' is already the directory of storage pool '{clash}' on "
+                               f"node '{node}'", code="StoragePoolPathInUse",
+                               details={"pool": clash, "path": spec["path"], "node": node})
+        xml = build_pool_xml(spec)
+        try:
+            created = self._call(node, lambda c: pool_hv.create(c, xml, build=spec["build"], ptype=ptype,
+                                                                autostart=autostart, name=name),
+                                 name, retry=False, action="create")
+        except pool_hv.PoolDefinedMeanwhile as exc:  # a concurrent define won the race since the check
+            raise already_exists("storage_pool", name, node, **exc.details) from exc
+        log.info("storage pool %s (%s, %s) created on node %s", name, ptype, spec["path"], node)
+        return self._view(node, created)
+
+    # -- state ----------------------------------------------------------------------------------------
+    def start(self, node: str, name: str) -> dict[str, Any]:
+        self.nodes.ensure_available(node)
+        return self._view(node, self._call(node, lambda c: pool_hv.start(c, name), name, action="start"))
+
+    def _users(self, node: str, pool: dict[str, Any], volumes: list[dict[str, Any]] | None,
+               usage: DiskUsage) -> list[dict[str, Any]]:
+        users = []
+        if volumes is not None:
+            for v in volumes:
+                users += usage.users(pool["name"], v["name"], v.get("path"))
+        elif pool["path"] and pool["type"] in FILE_POOL_TYPES:
+            users += usage.under(pool["path"])  # an inactive pool: match the disks by directory
+        return users + [u for (p, _), us in usage.by_ref.items() if p == pool["name"] for u in us]
+
+    def stop(self, node: str, name: str) -> dict[str, Any]:
+        """Refused while a running VM has one of its volumes open (for netfs/fs/logical pools stopping would
+        pull the storage from under the guest)."""
+        pool = self.describe(node, name)
+        if pool["active"]:
+            volumes = self._call(node, lambda c: vol_hv.list_pool(pool_hv.lookup(c, name)), name)
+            running = [u for u in self._users(node, pool, volumes, self.volumes.usage(node)) if u["running"]]
+            if running:
+                raise Conflict(f"storage pool '{name}' has volumes open in running VMs "
+                               f"({', '.join(vm_names(running))}); stop those VMs first",
+                               code="StoragePoolInUse", details={"vms": vm_names(running), "node": node})
+        view = self._call(node, lambda c: pool_hv.stop(c, name), name, action="stop")
+        return self._view(node, view) if view else {**pool, "active": False, "state": "inactive"}
+
+    def refresh(self, node: str, name: str) -> dict[str, Any]:
+        def fn(conn):
+            vol_hv.active_pool(conn, name)
+            return pool_hv.refresh(conn, name)
+        try:
+            return self._view(node, self._call(node, fn, name, action="refresh"))
+        except vol_hv.PoolUnavailable as exc:
+            raise pool_error(exc, node) from exc
+
+    def modify(self, node: str, name: str, autostart: bool | None) -> dict[str, Any]:
+        if autostart is None:
+            return self.describe(node, name)
+        pool = self.describe(node, name)
+        if not pool["persistent"]:
+            raise Conflict(f"storage pool '{name}' is transient (not defined persistently): it cannot "
+                           "autostart", code="InvalidState", details={"node": node})
+        return self._view(node, self._call(node, lambda c: pool_hv.set_autostart(c, name, autostart), name,
+                                           action="modify"))
+
+    # -- deleting -------------------------------------------------------------------------------------
+    def delete(self, node: str, name: str, delete_volumes: bool = False) -> dict[str, Any]:
+        if is_internal_pool(name):
+            raise Conflict(f"storage pool '{name}' holds JVP's templates; delete the templates "
+                           "(delete-template) and JVP removes it", code="StoragePoolIsInternal",
+                           details={"node": node})
+        pool = self.describe(node, name)
+        companion = name + TEMPLATE_POOL_SUFFIX
+        if any(p["name"] == companion for p in self.nodes.call(node, pool_hv.list_all, kind="node", obj=node)):
+            raise Conflict(f"storage pool '{name}' has templates (pool '{companion}'); delete them first",
+                           code="StoragePoolInUse", details={"internal_pool": companion, "node": node})
+        started_here = False
+        if not pool["active"]:
+            # The volumes of an inactive pool cannot be listed: start it to know what is in it.
+            try:
+                self._call(node, lambda c: pool_hv.start(c, name), name, action="start")
+                started_here = True
+            except Exception as exc:  # noqa: BLE001 - a pool that cannot start has no reachable volumes
+                if delete_volumes:
+                    raise PreconditionFailed(f"storage pool '{name}' cannot be started to delete its volumes: "
+                                             f"{getattr(exc, 'message', exc)}", code="StoragePoolInactive",
+                                             details={"node": node}) from exc
+                log.info("pool %s on %s cannot start (%s); deleting its definition only", name, node, exc)
+        try:
+            volumes = self._call(node, lambda c: vol_hv.list_pool(pool_hv.lookup(c, name)), name) \
+                if pool["active"] or started_here else None
+            users = self._users(node, pool, volumes, self.volumes.usage(node))
+            if users:
+                raise Conflict(f"storage pool '{name}' has volumes attached to VMs ({', '.join(vm_names(users))}); "
+                               "detach them or delete those VMs first", code="StoragePoolInUse",
+                               details={"vms": vm_names(users), "node": node})
+            names = [v["name"] for v in volumes or []]
+            if names and not delete_volumes:
+                raise Conflict(f"storage pool '{name}' still holds {len(names)} volume(s): "
+                               f"{', '.join(names[:10])}{'...' if len(names) > 10 else ''}; delete them or pass "
+                               "delete_volumes=true", code="StoragePoolNotEmpty",
+                               details={"volumes": names, "node": node})
+            outside = [d for d in self.volumes.dependents(node, [v["path"] for v in volumes or []])
+                       if not d.startswith(name + "/")]
+            if outside:
+                raise Conflict(f"volumes of pool '{name}' are the backing images of {', '.join(outside)}",
+                               code="VolumeHasDependents", details={"volumes": outside, "node": node})
+        except Exception:
+            if started_here:
+                self._call(node, lambda c: pool_hv.stop(c, name), name)
+            raise
+        deleted = []
+        for v in names:
+            self.volumes.delete_member(node, name, v)
+            deleted.append(v)
+        removed = self._call(node, lambda c: pool_hv.delete(c, name, remove_directory=pool["type"] == "dir"),
+                             name, retry=False, action="delete")
+        log.info("storage pool %s deleted on node %s (%d volumes deleted)", name, node, len(deleted))
+        return {"ok": True, "deleted_volumes": deleted, "directory_removed": removed}

@@ -1,0 +1,324 @@
+"""Volumes (SPEC 2.3): create, list with `used_by`, describe, resize (live through the running VM), clone
+as a task, delete. Everything goes through the node's libvirt connection.
+
+`used_by` comes from one pass over every domain's XML per request (disks, and the backing chains libvirt
+shows under them), never one lookup per volume. Clone progress: libvirt copies on the node
+(virStorageVolCreateXMLFrom) and reports nothing while it does, so the task polls the new volume's
+allocation, i.e. the bytes really written on the node, against the bytes to copy (the source's allocation,
+plus its backing image's when qemu-img flattens an overlay into the copy). It is capped at 99% until the call
+returns: libvirt ends with a flush to disk that no figure shows.
+"""
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from typing import Any, Callable, TypeVar
+
+from jvp.domain.storage_pool import FILE_POOL_TYPES, GIB, is_internal_pool, is_internal_volume
+from jvp.errors import Conflict, InvalidInput, JvpError, PreconditionFailed, already_exists, not_found
+from jvp.hypervisor import storage_pool as pool_hv
+from jvp.hypervisor import volume as vol_hv
+from jvp.hypervisor.storage_xml import build_volume_xml
+from jvp.service.node import NodeService
+from jvp.service.task.service import CleanupDeferred, TaskService
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class DiskUsage:
+    """Which VM disks open which image, built from vol_hv.disk_users (one pass over the domains)."""
+
+    def __init__(self, disks: list[dict[str, Any]]):
+        self.by_path: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.by_ref: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        for d in disks:
+            if d["path"]:
+                self.by_path[d["path"]].append({**d, "backing": False})
+            if d["pool"] and d["volume"]:
+                self.by_ref[(d["pool"], d["volume"])].append({**d, "backing": False})
+            for bp in d["backing_paths"]:
+                self.by_path[bp].append({**d, "backing": True})
+
+    def users(self, pool: str, name: str, path: str | None) -> list[dict[str, Any]]:
+        return (self.by_path.get(path, []) if path else []) + self.by_ref.get((pool, name), [])
+
+    def under(self, directory: str) -> list[dict[str, Any]]:
+        """Disks whose image lies in a directory (an inactive dir pool's volumes cannot be listed)."""
+        return [u for p, us in self.by_path.items() if p.startswith(directory.rstrip("/") + "/") for u in us]
+
+
+def vm_names(users: list[dict[str, Any]]) -> list[str]:
+    return sorted({u["vm"] for u in users})
+
+
+def pool_error(exc: vol_hv.PoolUnavailable, node: str) -> JvpError:
+    if exc.reason == "missing":
+        return not_found("storage_pool", exc.pool, node)
+    return PreconditionFailed(f"storage pool '{exc.pool}' on node '{node}' is inactive; start it first "
+                              "(start-storage-pool)", code="StoragePoolInactive",
+                              details={"pool": exc.pool, "node": node})
+
+
+def insufficient_space(pool: str, node: str, needed: int, available: int | None) -> JvpError:
+    return PreconditionFailed(
+        f"storage pool '{pool}' on node '{node}' has {available or 0} bytes available; {needed} bytes are "
+        "needed. Free space in the pool or choose another pool", code="InsufficientSpace",
+        details={"pool": pool, "needed_bytes": needed, "available_bytes": available})
+
+
+class VolumeService:
+    def __init__(self, nodes: NodeService, tasks: TaskService):
+        self.nodes = nodes
+        self.tasks = tasks
+
+    # -- plumbing -------------------------------------------------------------------------------------
+    def call(self, node: str, fn: Callable[[Any], T], *, name: str | None = None, retry: bool = True,
+             action: str | None = None) -> T:
+        """nodes.call, naming the volume in errors and telling a missing pool from an inactive one."""
+        try:
+            return self.nodes.call(node, fn, retry=retry, kind="volume", obj=name, action=action)
+        except vol_hv.PoolUnavailable as exc:
+            raise pool_error(exc, node) from exc
+
+    def pool(self, node: str, pool: str, *, refresh: bool = False) -> dict[str, Any]:
+        """The pool's view; 404 when missing, 422 when inactive. `refresh` re-reads free space first."""
+        def fn(conn):
+            vol_hv.active_pool(conn, pool)
+            if refresh:
+                vol_hv.refresh_quietly(conn, pool)
+            return pool_hv.describe(conn, pool)
+        return self.call(node, fn)
+
+    def usage(self, node: str) -> DiskUsage:
+        return DiskUsage(self.nodes.call(node, vol_hv.disk_users, kind="node", obj=node))
+
+    def raw(self, node: str, pool: str, name: str) -> dict[str, Any]:
+        return self.call(node, lambda c: vol_hv.describe(c, pool, name), name=name)
+
+    def _busy(self, node: str, pool: str, name: str) -> None:
+        task = self.tasks.active_on({"kind": "volume", "node": node, "pool": pool, "name": name})
+        if task:
+            raise Conflict(f"volume '{name}' in pool '{pool}' is busy with task {task['id']} ({task['kind']}); "
+                           "wait for it or cancel it", code="ResourceBusy",
+                           details={"task": task["id"], "task_kind": task["kind"]})
+
+    def view(self, node: str, vol: dict[str, Any], usage: DiskUsage,
+             paths: dict[str, tuple[str, str]] | None = None) -> dict[str, Any]:
+        backing = vol.get("backing")
+        if backing:
+            ref = (paths or {}).get(backing["path"])
+            if ref is None and paths is None:
+                ref = self.nodes.call(node, lambda c: vol_hv.at_path(c, backing["path"]))
+            backing = {**backing, "pool": ref[0] if ref else None, "volume": ref[1] if ref else None}
+        return {**vol, "node": node, "backing": backing,
+                "used_by": vm_names(usage.users(vol["pool"], vol["name"], vol.get("path"))),
+                "internal": is_internal_volume(vol["pool"], vol["name"])}
+
+    # -- reading --------------------------------------------------------------------------------------
+    def list(self, node: str, pool: str | None = None, include_internal: bool = False) -> dict[str, Any]:
+        def fn(conn):
+            vols, skipped = vol_hv.list_pools(conn, [pool] if pool else None)
+            return vols, skipped, vol_hv.disk_users(conn)
+        vols, skipped, disks = self.call(node, fn)
+        usage = DiskUsage(disks)
+        paths = {v["path"]: (v["pool"], v["name"]) for v in vols if v.get("path")}
+        shown = [v for v in vols if include_internal or not is_internal_volume(v["pool"], v["name"])]
+        # A backing file outside the listed pools (a template in `<pool>_templates_`) is looked up by path.
+        out = [self.view(node, v, usage, paths if not v.get("backing") or v["backing"]["path"] in paths
+                         else None) for v in shown]
+        errors = [{"node": node, **s} for s in skipped if include_internal or not is_internal_pool(s["pool"])]
+        return {"volumes": out, "errors": errors}
+
+    def describe(self, node: str, pool: str, name: str) -> dict[str, Any]:
+        return self.view(node, self.raw(node, pool, name), self.usage(node))
+
+    # -- creating -------------------------------------------------------------------------------------
+    def _format(self, pool: dict[str, Any], fmt: str | None, backing: bool) -> str | None:
+        if pool["type"] not in FILE_POOL_TYPES:
+            if fmt == "qcow2" or backing:
+                raise InvalidInput(f"a {pool['type']} pool holds raw block volumes: qcow2 and backing volumes "
+                                   "need a dir, fs or netfs pool", code="FormatNotSupported",
+                                   details={"field_errors": {"format": ["Not supported by this pool type."]}})
+            return None
+        fmt = fmt or "qcow2"
+        if backing and fmt != "qcow2":
+            raise InvalidInput("an overlay on a backing volume is a qcow2 volume: use format=qcow2",
+                               code="FormatNotSupported",
+                               details={"field_errors": {"format": ["Must be qcow2 with backing_volume."]}})
+        return fmt
+
+    def create(self, node: str, pool: str, name: str, size_gib: int, fmt: str | None = None,
+               backing_volume: str | None = None) -> dict[str, Any]:
+        self.nodes.ensure_available(node)
+        p = self.pool(node, pool, refresh=True)
+        if is_internal_pool(pool):
+            raise Conflict(f"storage pool '{pool}' is managed by JVP (templates); create volumes in "
+                           f"'{pool[:-len('_templates_')]}' instead", code="StoragePoolIsInternal",
+                           details={"pool": pool})
+        fmt = self._format(p, fmt, bool(backing_volume))
+        capacity = size_gib * GIB
+        backing = None
+        if backing_volume:
+            try:
+                base = self.raw(node, pool, backing_volume)
+            except JvpError as exc:
+                if exc.code == "VolumeNotFound":
+                    raise not_found("volume", backing_volume, node, code="BackingVolumeNotFound",
+                                    pool=pool) from exc
+                raise
+            if capacity < (base["capacity_bytes"] or 0):
+                raise InvalidInput(f"an overlay cannot be smaller than its backing volume '{backing_volume}' "
+                                   f"({base['capacity_bytes']} bytes): ask for at least "
+                                   f"{-(-base['capacity_bytes'] // GIB)} GiB", code="InvalidSize",
+                                   details={"field_errors": {"size_gib": ["Smaller than the backing volume."]}})
+            backing = {"path": base["path"], "format": base["format"] or "raw"}
+        if self.call(node, lambda c: vol_hv.exists(c, pool, name)):
+            raise already_exists("volume", name, node, pool=pool)
+        if capacity > (p["available_bytes"] or 0):
+            raise insufficient_space(pool, node, capacity, p["available_bytes"])
+        xml = build_volume_xml(name, capacity, fmt, sparse=p["type"] in FILE_POOL_TYPES, backing=backing)
+        self.call(node, lambda c: vol_hv.create(c, pool, xml), name=name, retry=False, action="create")
+        return self.describe(node, pool, name)
+
+    # -- changing -------------------------------------------------------------------------------------
+    def resize(self, node: str, pool: str, name: str, size_gib: int) -> dict[str, Any]:
+        """Grow only. Attached to a running VM: virDomainBlockResize through that VM's QEMU (the guest sees
+        the new size at once); otherwise virStorageVolResize (thin: nothing is allocated)."""
+        self._busy(node, pool, name)
+        vol = self.raw(node, pool, name)
+        new = size_gib * GIB
+        current = vol["capacity_bytes"] or 0
+        if new < current:
+            raise InvalidInput(f"volume '{name}' is {current} bytes; resize-volume only grows volumes (shrinking "
+                               "would cut off data the guest may use)", code="VolumeShrinkRefused",
+                               details={"capacity_bytes": current, "requested_bytes": new})
+        usage = self.usage(node)
+        users = usage.users(pool, name, vol.get("path"))
+        if new == current:
+            return {"volume": self.view(node, vol, usage), "live_vms": []}
+        if any(u["backing"] and u["running"] for u in users):
+            raise Conflict(f"volume '{name}' is the backing image of running VMs "
+                           f"({', '.join(vm_names([u for u in users if u['backing']]))}); growing it under them "
+                           "is unsafe", code="VolumeInUse", details={"vms": vm_names(users)})
+        p = self.pool(node, pool, refresh=True)
+        if new - current > (p["available_bytes"] or 0):
+            raise insufficient_space(pool, node, new - current, p["available_bytes"])
+        live = [u for u in users if u["live"] and not u["backing"]]
+        if live:
+            for u in live:  # each running QEMU with the disk open must learn the new size itself
+                self.call(node, lambda c, u=u: vol_hv.block_resize(c, u["vm"], u["target"], new), name=name,
+                          retry=False, action="resize")
+        else:
+            self.call(node, lambda c: vol_hv.resize(c, pool, name, new), name=name, retry=False, action="resize")
+        return {"volume": self.describe(node, pool, name), "live_vms": vm_names(live)}
+
+    def clone(self, node: str, pool: str, name: str, new_name: str, target_pool: str | None, *,
+              created_by: str | None = None, request_id: str | None = None) -> dict[str, Any]:
+        self.nodes.ensure_available(node)
+        target = target_pool or pool
+        src = self.raw(node, pool, name)
+        self._busy(node, pool, name)  # an upload still writing the source would give a torn copy
+        tp = self.pool(node, target, refresh=True)
+        if is_internal_pool(target):
+            raise Conflict(f"storage pool '{target}' is managed by JVP (templates)", code="StoragePoolIsInternal",
+                           details={"pool": target})
+        if self.call(node, lambda c: vol_hv.exists(c, target, new_name)):
+            raise already_exists("volume", new_name, node, pool=target)
+        running = [u for u in self.usage(node).users(pool, name, src.get("path")) if u["running"]]
+        if running:
+            raise Conflict(f"volume '{name}' is in use by running VMs ({', '.join(vm_names(running))}): a copy "
+                           "taken while the guest writes is inconsistent; stop them first", code="VolumeInUse",
+                           details={"vms": vm_names(running)})
+        expected = src["allocation_bytes"] or 0
+        if src.get("backing"):  # qemu-img convert copies the data seen through the backing chain
+            base = self.nodes.call(node, lambda c: vol_hv.at_path(c, src["backing"]["path"]))
+            if base:
+                expected += self.raw(node, *base).get("allocation_bytes") or 0
+        if expected > (tp["available_bytes"] or 0):
+            raise insufficient_space(target, node, expected, tp["available_bytes"])
+        fmt = (src["format"] or "raw") if tp["type"] in FILE_POOL_TYPES else None
+        xml = build_volume_xml(new_name, src["capacity_bytes"], fmt, sparse=tp["type"] in FILE_POOL_TYPES)
+        spec = {"type": "volume", "node": node, "pool": target, "name": new_name}
+
+        def work(handle):
+            handle.add_cleanup(spec)  # before the copy starts: a process killed mid-copy leaves a record
+            handle.progress(0, f"copying {pool}/{name} to {target}/{new_name} on node {node}",
+                            bytes_done=0, bytes_total=expected, force=True)
+
+            def progress(done: int) -> None:
+                pct = min(99.0, done * 100.0 / expected) if expected else None
+                handle.progress(pct, bytes_done=done, bytes_total=expected)
+            try:
+                vol = self.call(node, lambda c: vol_hv.clone(c, pool, name, target, new_name, xml, expected,
+                                                             progress),
+                                name=new_name, retry=False, action="clone")
+            except JvpError as exc:
+                if exc.code == "VolumeExists":  # someone else's volume took the name: not ours to remove
+                    handle.drop_cleanup(spec)
+                raise
+            handle.drop_cleanup(spec)
+            handle.progress(100, "copied", bytes_done=expected, bytes_total=expected, force=True)
+            return {"volume": {"node": node, "pool": target, "name": new_name, "path": vol.get("path"),
+                               "capacity_bytes": vol.get("capacity_bytes"), "format": vol.get("format")}}
+        return self.tasks.submit("clone-volume", {"kind": "volume", "node": node, "pool": target,
+                                                  "name": new_name}, work,
+                                 params={"source_pool": pool, "source": name, "target_pool": target},
+                                 created_by=created_by, request_id=request_id,
+                                 message=f"cloning {pool}/{name}")
+
+    def delete(self, node: str, pool: str, name: str) -> None:
+        self._busy(node, pool, name)
+        vol = self.raw(node, pool, name)
+        if is_internal_pool(pool):
+            raise Conflict(f"volume '{name}' belongs to JVP's template pool '{pool}'; delete the template "
+                           "instead (delete-template)", code="VolumeIsInternal", details={"pool": pool})
+        if is_internal_volume(pool, name):
+            raise Conflict(f"'{name}' in pool '{pool}' is JVP's own (template images or cloud-init media); it "
+                           "goes away with its template or VM", code="VolumeIsInternal", details={"pool": pool})
+        users = self.usage(node).users(pool, name, vol.get("path"))
+        if users:
+            raise Conflict(f"volume '{name}' in pool '{pool}' is attached to {', '.join(vm_names(users))}; "
+                           "detach it or delete those VMs first", code="VolumeInUse",
+                           details={"vms": vm_names(users), "pool": pool, "node": node})
+        dependents = self.dependents(node, [vol["path"]])
+        if dependents:
+            raise Conflict(f"volume '{name}' is the backing image of {', '.join(dependents)}; deleting it "
+                           "would break them", code="VolumeHasDependents", details={"volumes": dependents})
+        self.delete_member(node, pool, name)
+
+    def delete_member(self, node: str, pool: str, name: str) -> None:
+        """Delete a volume whose users and dependents were already checked (by delete, or for its whole
+        pool by delete-storage-pool)."""
+        self._busy(node, pool, name)
+        outcome = self.call(node, lambda c: vol_hv.delete(c, pool, name), name=name, retry=False,
+                            action="delete")
+        if outcome == "busy":
+            raise Conflict(f"volume '{name}' is held open by libvirt (a transfer or copy in progress); try "
+                           "again when it ends", code="ResourceBusy", details={"pool": pool})
+
+    def dependents(self, node: str, paths: list[str]) -> list[str]:
+        """`pool/volume` of every volume on the node whose backing file is one of `paths`."""
+        wanted = set(paths)
+        vols, _ = self.nodes.call(node, lambda c: vol_hv.list_pools(c, None), kind="node", obj=node)
+        return sorted(f"{v['pool']}/{v['name']}" for v in vols
+                      if v.get("backing") and v["backing"]["path"] in wanted and v["path"] not in wanted)
+
+    # -- cleanup of partial output (task cleanup handler "volume") ------------------------------------
+    def remove_partial(self, spec: dict[str, Any]) -> None:
+        """Delete a volume a failed, cancelled or interrupted task left behind. Deferred while libvirt
+        still writes it (a copy started by a process that died) or the node is unreachable."""
+        try:
+            outcome = self.call(spec["node"], lambda c: vol_hv.delete(c, spec["pool"], spec["name"]),
+                                name=spec["name"], retry=True)
+        except JvpError as exc:
+            if exc.code in ("NodeUnreachable", "NodeTimeout", "OperationTimeout"):
+                raise CleanupDeferred(exc.message) from exc
+            if exc.code == "NodeNotFound":
+                log.warning("partial volume %s/%s: node %s no longer exists", spec["pool"], spec["name"],
+                            spec["node"])
+                return
+            raise
+        if outcome == "busy":
+            raise CleanupDeferred(f"volume {spec['pool']}/{spec['name']} is still being written by libvirt")
+        log.info("removed partial volume %s/%s on node %s", spec["pool"], spec["name"], spec["node"])

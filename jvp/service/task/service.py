@@ -1,0 +1,477 @@
+"""Tasks: long work handed to a bounded pool of worker threads, persisted in the metadata store.
+
+Every gunicorn worker sees every task (they are files under tasks/). A task runs in the process that
+submitted it; cancellation from any process is a flag in the task's file that the running work polls
+(and an in-process event, for an immediate answer). A task that was pending or running when its process
+died is found at start-up (its owner pid is gone), marked `failed` with reason `interrupted`, and the
+partial output it registered (`handle.add_cleanup`) is removed by the cleanup handler of its type. The same
+happens whenever a live worker reads such a task later (describe, list, cancel, the busy check): a worker
+that died while the others live (gunicorn reload) does not leave its tasks running until the next start.
+
+Finished records never change, so each process reads one once and keeps it: listing and the busy check
+read only the files of open tasks. Finished tasks beyond task_retention_days/task_retention_count are
+pruned at start-up and then at most every PRUNE_INTERVAL_S (in the background, on submit).
+
+Work that must stream through its own request (a volume upload) runs as an inline task (`run_inline`): the
+same record, progress, cancellation and crash cleanup, executed in the calling thread. A cleanup handler
+that cannot remove its output yet (libvirt still writing it) raises CleanupDeferred: the spec stays on the
+finished task's record and is retried in the background, also by the next process after a restart.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from filelock import FileLock
+
+from jvp.domain.task import ACTIVE
+from jvp.errors import Conflict, JvpError, not_found
+from jvp.store import MetadataStore
+from jvp.service.task.cleanup import CleanupDeferred, DeferredCleanups, _epoch
+from jvp.service.task.owner import owner_alive, this_process
+from jvp.store.store import MetadataCorrupt
+from jvp.timeutil import rfc3339
+
+log = logging.getLogger(__name__)
+
+PROGRESS_WRITE_INTERVAL_S = 0.5
+PRUNE_INTERVAL_S = 600.0  # finished tasks beyond the retention are pruned at most this often (on submit)
+CANCEL_POLL_INTERVAL_S = 0.5
+RESOURCE_KEYS = ("kind", "node", "pool", "name")
+
+
+class TaskCancelled(Exception):
+    """Raised inside task work by handle.check_cancelled() once cancellation was asked for."""
+
+
+@dataclass
+class TaskHandle:
+    """What task work sees: progress, cancellation and cleanup registration."""
+    service: "TaskService"
+    id: str
+    _last_write: float = 0.0
+    _last_poll: float = 0.0
+    _started: float = 0.0
+    _rate_since: float | None = None   # the ETA's rate is measured from here (default: the task's start)...
+    _rate_base: int = 0                # ...over the bytes done beyond this count
+
+    def restart_rate(self, bytes_done: int = 0) -> None:
+        """Measure the ETA's rate afresh from now, over the bytes done beyond `bytes_done`: at the start of a
+        phase whose byte count starts again (streaming to the node after a download), or when a transfer
+        resumes with bytes fetched before (they took none of this run's time)."""
+        self._rate_since = time.monotonic()
+        self._rate_base = max(0, int(bytes_done))
+
+    def progress(self, percent: float | None, message: str | None = None, *, bytes_done: int | None = None,
+                 bytes_total: int | None = None, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_write < PROGRESS_WRITE_INTERVAL_S:
+            return
+        self._last_write = now
+        fields: dict[str, Any] = {"progress": None if percent is None else round(max(0.0, min(percent, 100.0)), 1)}
+        if message is not None:
+            fields["message"] = message
+        if bytes_done is not None:
+            fields["bytes_done"] = int(bytes_done)
+            if bytes_total:
+                fields["bytes_total"] = int(bytes_total)
+                elapsed = now - (self._started if self._rate_since is None else self._rate_since)
+                moved = bytes_done - self._rate_base
+                if moved > 0 and elapsed > 1:
+                    fields["eta_s"] = round(elapsed * max(0, bytes_total - bytes_done) / moved, 1)
+                else:
+                    fields["eta_s"] = None  # not measurable yet in this phase: no stale figure
+        self.service._patch(self.id, fields)
+        self.check_cancelled()
+
+    def cancelled(self) -> bool:
+        if self.service._event(self.id).is_set():
+            return True
+        now = time.monotonic()
+        if now - self._last_poll < CANCEL_POLL_INTERVAL_S:
+            return False
+        self._last_poll = now
+        doc = self.service.store.get("task", self.id)
+        return bool(doc and doc.get("cancel_requested"))
+
+    def check_cancelled(self) -> None:
+        if self.cancelled():
+            raise TaskCancelled()
+
+    def add_cleanup(self, spec: dict[str, Any]) -> None:
+        """Record partial output to remove if the task fails, is cancelled, or its process dies."""
+        self.service._update(self.id, lambda d: {**d, "cleanup": [*d.get("cleanup", []), spec]})
+
+    def drop_cleanup(self, spec: dict[str, Any]) -> None:
+        """The output is complete (or renamed into place): no longer partial."""
+        self.service._update(self.id, lambda d: {**d, "cleanup": [c for c in d.get("cleanup", [])
+                                                                   if c != spec]})
+
+
+CleanupFn = Callable[[dict[str, Any]], None]
+
+
+class _NotPending(Exception):
+    """The task was claimed or finished elsewhere before a worker thread picked it up."""
+
+
+
+
+class TaskService(DeferredCleanups):
+    def __init__(self, store: MetadataStore, data_dir: str | Path, max_workers: int = 4, *,
+                 retention_days: float = 30.0, retention_count: int = 1000):
+        self.store = store
+        self.retention_s = retention_days * 86400
+        self.retention_count = retention_count
+        # Finished records without pending cleanups never change again: read once, kept here (up to the
+        # retention count), so listing and the busy check only read the files of open tasks.
+        self._final: dict[str, dict[str, Any]] = {}
+        self._final_lock = threading.Lock()
+        self._next_prune = time.monotonic() + PRUNE_INTERVAL_S
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="task")
+        self._events: dict[str, threading.Event] = {}
+        self._events_lock = threading.Lock()
+        self._cleanups: dict[str, CleanupFn] = {"file": self._cleanup_file}
+        self._lock_dir = Path(data_dir) / ".locks"
+        self._lock_dir.mkdir(parents=True, exist_ok=True)
+        self._init_retry()
+
+    # -- registration ---------------------------------------------------------------------------------
+    def register_cleanup(self, kind: str, fn: CleanupFn) -> None:
+        """Modules say how to remove the partial output they register (e.g. a half-written volume)."""
+        self._cleanups[kind] = fn
+
+    @staticmethod
+    def _cleanup_file(spec: dict[str, Any]) -> None:
+        try:
+            os.unlink(spec["path"])
+        except FileNotFoundError:
+            pass
+
+    # -- store helpers --------------------------------------------------------------------------------
+    def _update(self, task_id: str, fn: Callable[[dict], dict | None]) -> dict | None:
+        return self.store.update("task", task_id, fn=lambda d: fn(d) if d is not None else None)
+
+    def _patch(self, task_id: str, fields: dict[str, Any]) -> None:
+        self._update(task_id, lambda d: {**d, **fields})
+
+    def _event(self, task_id: str) -> threading.Event:
+        with self._events_lock:
+            return self._events.setdefault(task_id, threading.Event())
+
+    def _docs(self) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+        """Every task record, and the files that cannot be read. Finished records come from the cache
+        (they never change); only open tasks' files and ones this process has not seen yet are read.
+        The documents returned are shared: read them, never change them."""
+        docs, errors, seen = [], [], set()
+        for (task_id,) in self.store.keys("task"):
+            seen.add(task_id)
+            doc = self._final.get(task_id)
+            if doc is None:
+                try:
+                    doc = self.store.get("task", task_id)
+                except MetadataCorrupt as exc:
+                    errors.append({"path": exc.details["path"], "code": exc.code, "message": exc.message})
+                    continue
+                except ValueError as exc:  # a stray file whose name is not a task id
+                    errors.append({"path": f"tasks/{task_id}.yaml", "code": "MetadataCorrupt",
+                                   "message": str(exc)})
+                    continue
+                if doc is None:
+                    continue  # pruned or deleted meanwhile
+                if doc["state"] not in ACTIVE and not doc.get("cleanup"):
+                    with self._final_lock:
+                        self._final[task_id] = doc
+            docs.append(doc)
+        with self._final_lock:
+            for gone in [t for t in self._final if t not in seen]:
+                del self._final[gone]
+        return docs, errors
+
+    def _reap_if_dead(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """A pending or running task whose owner process is gone (a gunicorn worker that died or was
+        replaced while the others live) is interrupted now, as start-up recovery would do, so it neither
+        blocks its resource nor shows as running until the next restart."""
+        if doc["state"] not in ACTIVE or owner_alive(doc.get("owner")):
+            return doc
+        self._interrupt(doc["id"], doc["kind"])
+        return self.store.get("task", doc["id"]) or doc
+
+    @staticmethod
+    def view(doc: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in doc.items() if k not in ("schema_version", "owner", "cleanup", "params")}
+
+    # -- submitting -----------------------------------------------------------------------------------
+    def _new_doc(self, kind: str, resource: dict[str, Any], params: dict[str, Any] | None,
+                 created_by: str | None, request_id: str | None, message: str | None,
+                 state: str = "pending") -> dict[str, Any]:
+        now = rfc3339()
+        return {"id": str(uuid.uuid4()), "kind": kind, "state": state, "progress": 0,
+                "message": message or ("queued" if state == "pending" else "running"),
+                "resource": resource, "params": params or {}, "result": None, "error": None,
+                "created_at": now, "started_at": now if state == "running" else None, "finished_at": None,
+                "created_by": created_by, "request_id": request_id, "owner": this_process(),
+                "cancel_requested": False, "cleanup": []}
+
+    def _put(self, doc: dict[str, Any], exclusive: bool) -> None:
+        """Save a new task; with exclusive=True, a second task on a resource with an active one is a 409."""
+        if not exclusive:
+            self.store.put("task", doc["id"], doc=doc)
+            return
+        resource = doc["resource"]
+        key = "-".join(str(resource.get(k) or "") for k in RESOURCE_KEYS)
+        with FileLock(str(self._lock_dir / f"task-resource-{uuid.uuid5(uuid.NAMESPACE_URL, key)}.lock"),
+                      timeout=30):
+            busy = self.active_on(resource)
+            if busy:
+                raise Conflict(f"{resource['kind']} '{resource.get('name')}' is busy with task {busy['id']} "
+                               f"({busy['kind']}, {busy['state']}); wait for it or cancel it",
+                               code="ResourceBusy", details={"task": busy["id"], "task_kind": busy["kind"]})
+            self.store.put("task", doc["id"], doc=doc)
+
+    def submit(self, kind: str, resource: dict[str, Any], work: Callable[[TaskHandle], dict | None], *,
+               params: dict[str, Any] | None = None, created_by: str | None = None,
+               request_id: str | None = None, exclusive: bool = True, message: str | None = None
+               ) -> dict[str, Any]:
+        """Create a task and run `work(handle)` in the background; `work` returns the task's result.
+        With exclusive=True, a second task on the same resource while one is active is a 409."""
+        doc = self._new_doc(kind, resource, params, created_by, request_id, message)
+        self._put(doc, exclusive)
+        self._maybe_prune()
+        self._event(doc["id"])
+        self._pool.submit(self._run, doc["id"], work)
+        return self.view(doc)
+
+    def run_inline(self, kind: str, resource: dict[str, Any], work: Callable[[TaskHandle], dict | None], *,
+                   params: dict[str, Any] | None = None, created_by: str | None = None,
+                   request_id: str | None = None, message: str | None = None) -> dict[str, Any]:
+        """Run `work(handle)` in the calling thread as a running task and return its result.
+
+        For work bound to its request (an upload reads the request body): it is listed, shows progress and
+        can be cancelled like any task, and what it registered with add_cleanup is removed when it fails,
+        is cancelled, or its process dies. Errors reach the caller: a cancellation as TaskCancelled (409)."""
+        doc = self._new_doc(kind, resource, params, created_by, request_id, message, state="running")
+        self._put(doc, exclusive=True)
+        self._maybe_prune()
+        self._event(doc["id"])
+        result, exc = self._execute(doc["id"], work)
+        if isinstance(exc, TaskCancelled):
+            raise Conflict(f"task {doc['id']} ({kind}) was cancelled; its partial output was removed",
+                           code="TaskCancelled", details={"task": doc["id"]})
+        if exc is not None:
+            raise exc
+        return result
+
+    def active_on(self, resource: dict[str, Any]) -> dict[str, Any] | None:
+        """The pending or running task on a resource, if any (a dead owner's task is interrupted first).
+        Reads only the files of open tasks (see _docs)."""
+        for doc in self._docs()[0]:
+            r = doc.get("resource") or {}
+            if doc["state"] in ACTIVE and all(r.get(k) == resource.get(k) for k in RESOURCE_KEYS):
+                doc = self._reap_if_dead(doc)
+                if doc["state"] in ACTIVE:
+                    return doc
+        return None
+
+    def _run(self, task_id: str, work: Callable[[TaskHandle], dict | None]) -> None:
+        def start(handle: TaskHandle) -> dict | None:
+            doc = self.store.get("task", task_id)
+            if doc is None or doc["state"] != "pending":
+                raise _NotPending()
+            if doc.get("cancel_requested") or self._event(task_id).is_set():
+                raise TaskCancelled()
+            self._patch(task_id, {"state": "running", "started_at": rfc3339(), "message": "running"})
+            return work(handle)
+        self._execute(task_id, start)
+
+    def _execute(self, task_id: str, work: Callable[[TaskHandle], dict | None]
+                 ) -> tuple[dict | None, BaseException | None]:
+        """Run work to a final state; returns (result, None) or (None, the exception that ended it)."""
+        handle = TaskHandle(self, task_id, _started=time.monotonic())
+        try:
+            result = work(handle) or {}
+            # work may leave a final word (e.g. create-vm's fallback to emulation) in result["message"]
+            self._finish(task_id, "succeeded", result=result, progress=100.0, message=result.get("message"))
+            return result, None
+        except _NotPending:
+            return None, None
+        except TaskCancelled as exc:
+            self._run_cleanups(task_id)
+            self._finish(task_id, "cancelled", message="cancelled")
+            return None, exc
+        except JvpError as exc:
+            self._run_cleanups(task_id)
+            self._finish(task_id, "failed", error={**exc.to_dict(), "reason": None}, message=exc.message)
+            return None, exc
+        except Exception as exc:  # noqa: BLE001 - a task's bug must become a failed task, not a lost one
+            log.exception("task %s failed unexpectedly", task_id)
+            self._run_cleanups(task_id)
+            self._finish(task_id, "failed", message="internal error",
+                         error={"code": "InternalError", "message": f"internal error in task {task_id}: "
+                                f"{type(exc).__name__}; the server log has the details", "details": {},
+                                "reason": None})
+            return None, exc
+        finally:
+            with self._events_lock:
+                self._events.pop(task_id, None)
+
+    def _finish(self, task_id: str, state: str, **fields: Any) -> None:
+        msg = fields.pop("message", None)
+        doc = self._update(task_id, lambda d: {**d, "state": state, "finished_at": rfc3339(), "eta_s": None,
+                                               **({"message": msg} if msg else {"message": state}), **fields})
+        if doc and doc.get("cleanup"):  # deferred cleanups: retried once the task is final
+            self._schedule_retry()
+
+    def _run_cleanups(self, task_id: str) -> int:
+        """Run the task's cleanups (newest first); returns how many were deferred (kept for a retry)."""
+        doc = self.store.get("task", task_id) or {}
+        kept = []
+        for spec in reversed(doc.get("cleanup", [])):
+            fn = self._cleanups.get(spec.get("type"))
+            if fn is None:
+                log.error("task %s: no cleanup handler for %s", task_id, spec)
+                continue
+            try:
+                fn(spec)
+            except CleanupDeferred as exc:
+                log.info("task %s: cleanup %s deferred: %s", task_id, spec, exc)
+                kept.append(spec)
+            except Exception:  # noqa: BLE001 - one failed cleanup must not stop the others
+                log.exception("task %s: cleanup %s failed", task_id, spec)
+        self._patch(task_id, {"cleanup": list(reversed(kept))})
+        return len(kept)
+
+    # -- reading, cancelling, recovering --------------------------------------------------------------
+    def describe(self, task_id: str) -> dict[str, Any]:
+        try:
+            doc = self.store.get("task", task_id)
+        except ValueError:
+            doc = None
+        if doc is None:
+            raise not_found("task", task_id, code="TaskNotFound")
+        return self.view(self._reap_if_dead(doc))
+
+    def list(self, state: str | None = None, kind: str | None = None, node: str | None = None,
+             limit: int | None = None) -> dict[str, Any]:
+        """Newest first; at most `limit` tasks."""
+        docs, errors = self._docs()
+        docs = [self._reap_if_dead(d) for d in docs]
+        tasks = [self.view(d) for d in docs
+                 if (not state or d["state"] == state) and (not kind or d["kind"] == kind)
+                 and (not node or (d.get("resource") or {}).get("node") == node)]
+        tasks.sort(key=lambda t: t["created_at"], reverse=True)
+        return {"tasks": tasks[:limit] if limit else tasks, "errors": errors}
+
+    def cancel(self, task_id: str) -> dict[str, Any]:
+        try:
+            current = self.store.get("task", task_id)
+        except ValueError:
+            current = None
+        if current is not None:
+            self._reap_if_dead(current)  # a dead owner's task is interrupted: nothing left to cancel
+
+        def ask(doc: dict) -> dict:
+            if doc["state"] not in ACTIVE:
+                raise Conflict(f"task {task_id} already {doc['state']}; only pending or running tasks can be "
+                               "cancelled", code="TaskFinished", details={"state": doc["state"]})
+            return {**doc, "cancel_requested": True, "message": "cancelling"}
+        try:
+            doc = self.store.update("task", task_id, fn=lambda d: ask(d) if d else None)
+        except ValueError:
+            doc = None
+        if doc is None:
+            raise not_found("task", task_id, code="TaskNotFound")
+        with self._events_lock:
+            event = self._events.get(task_id)
+        if event is not None:  # running or queued in this process: tell it at once
+            event.set()
+        return self.view(doc)
+
+    def wait(self, task_id: str, timeout: float = 60.0) -> dict[str, Any]:
+        """Block until the task finishes (tests, CLI helpers)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            doc = self.describe(task_id)
+            if doc["state"] not in ACTIVE:
+                return doc
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"task {task_id} still {doc['state']} after {timeout}s")
+            time.sleep(0.05)
+
+    def _interrupt(self, task_id: str, kind: str) -> bool:
+        """Claim a dead process's open task, remove its partial output and mark it failed/interrupted.
+        False when it is not ours to take (finished meanwhile, or another process claimed it first)."""
+        claimed = []
+
+        def claim(d: dict | None) -> dict | None:
+            if not d or d["state"] not in ACTIVE or owner_alive(d.get("owner")):
+                return None
+            claimed.append(True)
+            return {**d, "owner": this_process()}  # this process now owns the cleanup
+        self.store.update("task", task_id, fn=claim)
+        if not claimed:
+            return False
+        deferred = self._run_cleanups(task_id)
+        self._finish(task_id, "failed", message="interrupted: the JVP process running it stopped",
+                     error={"code": "TaskInterrupted", "reason": "interrupted", "details": {},
+                            "message": "the JVP process that ran this task stopped before it finished; "
+                                       + ("its partial output is removed as soon as the node releases it"
+                                          if deferred else "its partial output was removed")})
+        log.warning("task %s (%s) was interrupted: its process stopped; marked failed", task_id, kind)
+        return True
+
+    def recover(self) -> list[str]:
+        """At start-up: mark the tasks of dead processes failed/interrupted and remove their partial
+        output, retry deferred cleanups, and prune finished tasks beyond the retention."""
+        recovered = [doc["id"] for doc in self._docs()[0]
+                     if doc["state"] in ACTIVE and not owner_alive(doc.get("owner"))
+                     and self._interrupt(doc["id"], doc["kind"])]
+        # Cleanups a previous process deferred and did not live to retry.
+        if self.retry_cleanups():
+            self._schedule_retry()
+        self.prune()
+        return recovered
+
+    # -- retention ------------------------------------------------------------------------------------
+    def prune(self) -> int:
+        """Delete finished task records older than the retention age or beyond the newest retention_count
+        finished ones. Open tasks and finished ones whose cleanups are still pending are kept."""
+        finished = [d for d in self._docs()[0] if d["state"] not in ACTIVE and not d.get("cleanup")]
+        finished.sort(key=lambda d: d.get("finished_at") or d["created_at"], reverse=True)
+        cutoff = time.time() - self.retention_s
+        drop = [d["id"] for i, d in enumerate(finished)
+                if i >= self.retention_count or _epoch(d.get("finished_at") or d["created_at"]) < cutoff]
+        for task_id in drop:
+            self.store.delete("task", task_id)
+            with self._final_lock:
+                self._final.pop(task_id, None)
+        if drop:
+            log.info("pruned %d finished task records (retention: %g days, %d tasks)", len(drop),
+                     self.retention_s / 86400, self.retention_count)
+        return len(drop)
+
+    def _maybe_prune(self) -> None:
+        """Prune in the background when the last prune is PRUNE_INTERVAL_S old (checked on submit)."""
+        now = time.monotonic()
+        with self._final_lock:
+            if now < self._next_prune:
+                return
+            self._next_prune = now + PRUNE_INTERVAL_S
+
+        def run() -> None:
+            try:
+                self.prune()
+            except Exception:  # noqa: BLE001 - pruning is housekeeping; the next interval tries again
+                log.exception("pruning finished tasks failed")
+        threading.Thread(target=run, name="task-prune", daemon=True).start()
+
+    def close(self) -> None:
+        self._closed.set()
+        self._pool.shutdown(wait=False, cancel_futures=True)

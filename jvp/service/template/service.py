@@ -1,0 +1,350 @@
+"""Templates (SPEC 2.4): read-only base images for VMs, kept in a JVP-managed libvirt `dir` pool per storage
+pool (`<pool>_templates_`, directory `<pool path>/_templates_`), with their metadata in
+`metadata/<node>/<template>/metadata.yaml`. Names are unique per node.
+
+This module reads, edits and deletes templates and serves create-vm's `template` source; registration is in
+template_register.py, the update flow in template_update.py. Usage is computed from the node (see
+hypervisor/template_usage.py): `usage.vm_count` and the dependents the API answers are always what the domains
+and volumes say right now. The count stored in the metadata file is a copy of the last computed value,
+written back when a template is listed or described and after delete-vm (`after_vm_deleted`); create-vm
+records `usage.last_used` but leaves the stored count to the next read. Never rely on the stored copy.
+
+Nothing that removes an image guesses: while a storage pool of the node is inactive or cannot be listed, a
+volume in it may be backed by the image without anything showing it, so delete-template refuses (409
+TemplateUsageUnknown, naming the pools) and old images are kept (template_update.py `prune`).
+"""
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
+from pathlib import Path
+from typing import Any
+
+from jvp.domain.storage_pool import TEMPLATE_POOL_SUFFIX
+from jvp.errors import Conflict, JvpError, PreconditionFailed, not_found
+from jvp.hypervisor import storage_pool as pool_hv
+from jvp.hypervisor import template_usage
+from jvp.hypervisor import volume as vol_hv
+from jvp.hypervisor.template_usage import NodeUsage, describe_pools
+from jvp.images.fetch import Fetcher
+from jvp.service.node import NodeService
+from jvp.service.task.service import TaskService
+from jvp.service.template.download import Downloads
+from jvp.service.template.register import TemplateRegistrar
+from jvp.service.template.update import TemplateUpdater
+from jvp.service.vm.plan import BaseImage
+from jvp.service.storage.volume import VolumeService
+from jvp.store import MetadataStore
+from jvp.timeutil import rfc3339
+
+log = logging.getLogger(__name__)
+TEMPLATE_TASKS = ("register-template", "update-template-image")
+
+
+def template_not_found(node: str, name: str) -> JvpError:
+    return not_found("template", name, node, code="TemplateNotFound")
+
+
+def image_paths(doc: dict[str, Any]) -> list[str]:
+    """The current image and every previous one still kept."""
+    return [doc["storage"]["path"], *(p["path"] for p in doc.get("previous") or [])]
+
+
+class TemplateService:
+    def __init__(self, store: MetadataStore, nodes: NodeService, tasks: TaskService, volumes: VolumeService,
+                 pools: Any, data_dir: Path, download: dict[str, Any], list_timeout_s: float = 10.0):
+        self.store = store
+        self.nodes = nodes
+        self.tasks = tasks
+        self.volumes = volumes
+        self.pools = pools
+        self.download_settings = download
+        self.data_dir = Path(data_dir)
+        self.list_timeout_s = list_timeout_s
+        self.fetcher = Fetcher(max_bytes=download["max_bytes"], max_redirects=download["max_redirects"],
+                               timeout_s=download["timeout_s"])
+        self.downloads = Downloads(store, self.data_dir, self.fetcher)
+        self.registrar = TemplateRegistrar(self)
+        self.updater = TemplateUpdater(self)
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="template-list")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- plumbing ---------------------------------------------------------------------------------------
+    def doc(self, node: str, name: str) -> dict[str, Any]:
+        self.nodes.record(node)  # an unknown node is NodeNotFound, as everywhere
+        doc = self.store.get("template", node, name)
+        if doc is None:
+            raise template_not_found(node, name)
+        return doc
+
+    def usage(self, node: str) -> NodeUsage:
+        return self.nodes.call(node, template_usage.scan, kind="node", obj=node)
+
+    def busy(self, node: str, name: str) -> None:
+        task = self.tasks.active_on({"kind": "template", "node": node, "name": name})
+        if task:
+            raise Conflict(f"template '{name}' on node '{node}' is busy with task {task['id']} ({task['kind']}); "
+                           "wait for it or cancel it", code="ResourceBusy",
+                           details={"task": task["id"], "task_kind": task["kind"]})
+
+    def view(self, doc: dict[str, Any], usage: NodeUsage | None, *, detail: bool = False) -> dict[str, Any]:
+        """The API's template; `usage` None when the node could not be asked (counts unknown)."""
+        out = {k: v for k, v in doc.items() if k != "schema_version"}
+        out["pool"] = doc["storage"]["pool"]
+        out["usage"] = dict(doc["usage"])
+        previous = [dict(p) for p in doc.get("previous") or []]
+        if usage is None:
+            out["state"] = "unknown"
+            out["usage"]["vm_count"] = None
+        else:
+            bases = image_paths(doc)
+            vms = [v for v in usage.vms(doc, bases) if v["by_metadata"] or v["disks"]]
+            out["usage"]["vm_count"] = len(vms)
+            if detail:
+                out["usage"]["vms"] = vms
+                out["usage"]["volumes"] = usage.backed_volumes(bases)
+            for p in previous:
+                p["dependents"] = [f"{v['pool']}/{v['name']}" for v in usage.backed_volumes([p["path"]])]
+            paths = {v["path"] for v in usage.volumes}
+            tpool = doc["storage"]["template_pool"]
+            out["state"] = "ready" if doc["storage"]["path"] in paths else (
+                "unknown" if tpool in usage.unseen_pools() else "image-missing")
+        out["previous"] = previous
+        return out
+
+    def _sync_count(self, node: str, name: str, view: dict[str, Any]) -> None:
+        """Keep the file's usage.vm_count true whenever the count was computed and changed."""
+        count = view["usage"]["vm_count"]
+        if count is None:
+            return
+
+        def change(d: dict | None) -> dict | None:
+            if d is None or d["usage"].get("vm_count") == count:
+                return None
+            return {**d, "usage": {**d["usage"], "vm_count": count}}
+        self.store.update("template", node, name, fn=change)
+
+    # -- reading ----------------------------------------------------------------------------------------
+    def list(self, node: str | None = None, pool: str | None = None) -> dict[str, Any]:
+        if node:
+            self.nodes.record(node)
+        known = [node] if node else self.nodes.names()
+        listing = self.store.list("template")
+        errors: list[dict[str, Any]] = [dict(e) for e in listing.errors]
+        by_node: dict[str, list[dict[str, Any]]] = {}
+        for (n, _), doc in listing.items:
+            if pool and doc["storage"]["pool"] != pool:
+                continue
+            if n in known:
+                by_node.setdefault(n, []).append(doc)
+            elif not node:
+                errors.append({"node": n, "code": "NodeNotFound", "message": f"templates are recorded for node "
+                               f"'{n}', which JVP no longer knows; re-add the node or remove metadata/{n}/"})
+        futures = {n: self._pool.submit(self.usage, n) for n in by_node}
+        templates = []
+        for n, docs in sorted(by_node.items()):
+            usage = None
+            try:
+                usage = futures[n].result(timeout=self.list_timeout_s)
+            except FutureTimeout:
+                errors.append({"node": n, "code": "NodeTimeout",
+                               "message": f"node '{n}' did not answer within {self.list_timeout_s:g}s"})
+            except JvpError as exc:
+                errors.append({"node": n, "code": exc.code, "message": exc.message})
+            for doc in docs:
+                view = self.view(doc, usage)
+                self._sync_count(n, doc["name"], view)
+                templates.append(view)
+        return {"templates": sorted(templates, key=lambda t: (t["node"], t["name"])), "errors": errors}
+
+    def describe(self, node: str, name: str) -> dict[str, Any]:
+        """The metadata is the controller's: a node that cannot be asked leaves usage null and state unknown
+        (like list-templates) instead of hiding the template."""
+        doc = self.doc(node, name)
+        try:
+            usage = self.usage(node)
+        except JvpError as exc:
+            if exc.code not in ("NodeUnreachable", "NodeTimeout", "OperationTimeout"):
+                raise
+            log.warning("describe-template %s on %s: usage unknown: %s", name, node, exc.message)
+            return self.view(doc, None, detail=True)
+        view = self.view(doc, usage, detail=True)
+        self._sync_count(node, name, view)
+        return view
+
+    def describe_quietly(self, node: str, name: str, doc: dict[str, Any]) -> dict[str, Any]:
+        """For the result of a task whose work is done: a node that cannot be asked right now must not turn
+        a finished registration or update into a failed task."""
+        try:
+            return self.describe(node, name)
+        except JvpError as exc:
+            log.warning("template %s on %s: usage not available for the task result: %s", name, node, exc.message)
+            return self.view(doc, None)
+
+    # -- editing ----------------------------------------------------------------------------------------
+    def update(self, node: str, name: str, *, description: str | None = None, os: dict | None = None,
+               features: dict | None = None, tags: list[str] | None = None) -> dict[str, Any]:
+        """Given fields of os and features replace those fields; tags replace the list."""
+        self.doc(node, name)
+
+        def change(d: dict | None) -> dict | None:
+            if d is None:
+                raise template_not_found(node, name)
+            new = dict(d)
+            if description is not None:
+                new["description"] = description
+            if os is not None:
+                new["os"] = {**d["os"], **os}
+            if features is not None:
+                new["features"] = {**d["features"], **features}
+            if tags is not None:
+                new["tags"] = list(dict.fromkeys(tags))
+            new["updated_at"] = rfc3339()
+            return new
+        self.store.update("template", node, name, fn=change)
+        return self.describe(node, name)
+
+    # -- deleting ---------------------------------------------------------------------------------------
+    def delete(self, node: str, name: str) -> dict[str, Any]:
+        """Refused (409 TemplateInUse) while any volume is backed by one of its images or a VM disk opens one;
+        then every image goes, then the metadata, then JVP's template pool if it is left empty."""
+        doc = self.doc(node, name)
+        self.busy(node, name)
+        usage = self.usage(node)
+        bases = image_paths(doc)
+        volumes = usage.backed_volumes(bases)
+        direct = usage.paths_in_use(bases)
+        vms = sorted({v["name"] for v in usage.vms(doc, bases) if v["disks"]} | {n for ns in direct.values()
+                                                                               for n in ns})
+        if volumes or vms:
+            names = [f"{v['pool']}/{v['name']}" for v in volumes]
+            raise Conflict(f"template '{name}' on node '{node}' is in use: "
+                           + (f"volumes {', '.join(names)} are backed by it" if names else "")
+                           + ("; " if names and vms else "") + (f"VMs {', '.join(vms)} use it" if vms else "")
+                           + ". Delete those VMs (with their volumes) first", code="TemplateInUse",
+                           details={"volumes": names, "vms": vms, "node": node})
+        unknown = usage.unknown_pools()
+        if unknown:
+            pools = [p["pool"] for p in unknown]
+            raise Conflict(f"template '{name}' on node '{node}' is not deleted: the volumes of storage pool(s) "
+                           f"{describe_pools(unknown)} cannot be seen, so JVP cannot tell whether one of them is "
+                           "backed by the template's image. Start the pool(s) (start-storage-pool) or repair them, "
+                           "then delete the template again", code="TemplateUsageUnknown",
+                           details={"pools": pools, "unknown_pools": unknown, "node": node})
+        tpool = doc["storage"]["template_pool"]
+        deleted = []
+        for volume in [doc["storage"]["volume"], *(p["volume"] for p in doc.get("previous") or [])]:
+            outcome = self.volumes.call(node, lambda c, v=volume: vol_hv.delete(c, tpool, v), name=volume,
+                                        retry=False, action="delete")
+            if outcome == "busy":
+                raise Conflict(f"the image {tpool}/{volume} of template '{name}' is held open by libvirt (a "
+                               "transfer in progress, or its pool is inactive); try again when it ends",
+                               code="ResourceBusy", details={"pool": tpool, "volume": volume})
+            if outcome == "deleted":
+                deleted.append(f"{tpool}/{volume}")
+        self.store.delete("template", node, name)
+        log.info("template %s deleted on node %s (%s)", name, node, ", ".join(deleted) or "no image left")
+        return {"ok": True, "deleted_volumes": deleted,
+                "template_pool_removed": self.drop_empty_pool(node, doc["storage"]["pool"])}
+
+    def after_vm_deleted(self, node: str, vm: str) -> list[str]:
+        """delete-vm's hook, called once the VM is gone: the old images of the node's templates that nothing
+        uses any more are removed now (not at the next check or update), and the stored usage.vm_count is
+        brought up to date. Returns the removed `pool/volume`s. Never raises: the VM is deleted whatever
+        happens here, and a failure only leaves the old images to the next check-template-update,
+        update-template-image or delete-template."""
+        try:
+            docs = [d for (n, _), d in self.store.list("template").items if n == node]
+            if not docs:
+                return []
+            usage = self.usage(node)
+            removed: list[str] = []
+            for doc in docs:
+                if doc.get("previous"):
+                    removed += self.updater.prune(node, doc["name"], usage)
+                    doc = self.store.get("template", node, doc["name"]) or doc
+                self._sync_count(node, doc["name"], self.view(doc, usage))
+            if removed:
+                log.info("delete-vm %s on %s: removed old template images nothing used any more: %s", vm, node,
+                         ", ".join(removed))
+            return removed
+        except Exception:  # noqa: BLE001 - must never fail delete-vm
+            log.exception("delete-vm %s on %s: old template images not checked now (the next "
+                          "check-template-update or update-template-image of each template will)", vm, node)
+            return []
+
+    def remove_empty_pool(self, spec: dict[str, Any]) -> None:
+        """Cleanup handler "template-pool": a failed registration that made the pool takes it back."""
+        self.drop_empty_pool(spec["node"], spec["pool"], except_task=spec.get("task"))
+
+    def drop_empty_pool(self, node: str, pool: str, except_task: str | None = None) -> bool:
+        """Remove `<pool>_templates_` once it holds nothing and no (other) template task works in it."""
+        tpool = pool + TEMPLATE_POOL_SUFFIX
+        for t in self.tasks.list(node=node)["tasks"]:
+            if t["state"] in ("pending", "running") and t["kind"] in TEMPLATE_TASKS and t["id"] != except_task:
+                return False  # a registration may be about to put an image there
+        if any(d["storage"]["template_pool"] == tpool for (n, _), d in self.store.list("template").items
+               if n == node):
+            return False
+
+        def remove(conn) -> bool:
+            try:
+                p = vol_hv.active_pool(conn, tpool)
+            except vol_hv.PoolUnavailable as exc:
+                if exc.reason == "missing":
+                    return False
+                pool_hv.start(conn, tpool)
+                p = vol_hv.active_pool(conn, tpool)
+            if p.numOfVolumes():
+                return False
+            return bool(pool_hv.delete(conn, tpool, remove_directory=True))
+        try:
+            removed = self.nodes.call(node, remove, kind="storage_pool", obj=tpool, retry=False)
+        except JvpError as exc:  # the template is gone already; an empty internal pool is harmless
+            log.warning("template pool %s on %s not removed: %s", tpool, node, exc.message)
+            return False
+        if removed:
+            log.info("template pool %s on node %s was empty and is removed", tpool, node)
+        return removed
+
+    # -- create-vm's `template` source ------------------------------------------------------------------
+    def base_image(self, node: str, name: str) -> BaseImage:
+        """The template's current image for a new VM's linked or full clone; `usage.last_used` is recorded
+        (BaseImage.on_used) only once the VM exists, so a refused or failed create-vm leaves it alone."""
+        doc = self.doc(node, name)
+        st = doc["storage"]
+        try:
+            vol = self.volumes.raw(node, st["template_pool"], st["volume"])
+        except JvpError as exc:
+            if exc.code not in ("VolumeNotFound", "StoragePoolNotFound", "StoragePoolInactive"):
+                raise
+            raise PreconditionFailed(f"the image of template '{name}' ({st['template_pool']}/{st['volume']}) is "
+                                     f"not available on node '{node}': {exc.message}", code="TemplateImageMissing",
+                                     details={"template": name, "pool": st["template_pool"],
+                                              "volume": st["volume"]}) from exc
+        return BaseImage(pool=st["template_pool"], volume=st["volume"], path=vol["path"],
+                         format=vol["format"] or st["format"], capacity_bytes=vol["capacity_bytes"] or 0,
+                         template={"name": name, "pool": st["template_pool"], "volume": st["volume"],
+                                   "uuid": doc["uuid"]},
+                         on_used=lambda: self._record_use(node, name, doc["uuid"]))
+
+    def _record_use(self, node: str, name: str, uuid: str) -> None:
+        now = rfc3339()
+        self.store.update("template", node, name, fn=lambda d: None if d is None or d.get("uuid") != uuid else {
+            **d, "usage": {**d["usage"], "last_used": now}})
+
+    # -- registration and updates (template_register.py, template_update.py) ----------------------------
+    def register(self, node: str, pool: str, name: str, source: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return self.registrar.register(node, pool, name, source, **kwargs)
+
+    def register_from_volume(self, node: str, pool: str, name: str, source_pool: str, source_volume: str,
+                             **kwargs: Any) -> dict[str, Any]:
+        return self.registrar.register_from_volume(node, pool, name, source_pool, source_volume, **kwargs)
+
+    def check_update(self, node: str, name: str) -> dict[str, Any]:
+        return self.updater.check(node, name)
+
+    def update_image(self, node: str, name: str, **kwargs: Any) -> dict[str, Any]:
+        return self.updater.update_image(node, name, **kwargs)

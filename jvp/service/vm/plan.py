@@ -1,0 +1,229 @@
+"""Every check of a create-vm request, before any task or libvirt change: the result is a CreatePlan.
+
+System disk (exactly one source; also in the README):
+- `volume` (in `pool`): by default the VM uses that volume itself (it must not be attached to another VM,
+  back linked clones, or be a template); `clone: linked` makes a qcow2 overlay `<vm>-root.qcow2` on top of
+  it (the volume must then be attached to no VM: writes under an overlay corrupt it), `clone: full` an
+  independent copy. `disk_size_gib` grows a clone; it is refused for a volume used as is.
+- a base-image source registered by another module (the template module registers `template`): resolver
+  (node, value) -> BaseImage; a linked clone unless `clone: full`.
+- none of these: a blank qcow2 disk of `disk_size_gib`, usually with `iso` (a volume holding an install
+  ISO) to boot from.
+New volumes are named `<vm>-root.qcow2`, `<vm>-disk<N>.<format>` and `.jvp-cidata-<vm>-<8 hex>.iso`
+(the `.jvp-` prefix marks JVP's internal files); an existing volume of that name is a 409.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from jvp.domain.vm import VmFacts
+from jvp.errors import InvalidInput, PreconditionFailed, already_exists
+from jvp.hypervisor import domain, vm_volumes
+from jvp.service.keypair import KeypairService
+from jvp.service.node import NodeService
+from jvp.service.vm.cloudinit import Seed, build_seed
+from jvp.service.vm.rules import (capacity_error, check_mac, check_nic_source, check_writable_volume, random_mac,
+                                  volume_in_use)
+from jvp.timeutil import rfc3339
+
+GIB = 2**30
+
+
+@dataclass
+class BaseImage:
+    """What a clone starts from."""
+    pool: str
+    volume: str
+    path: str
+    format: str
+    capacity_bytes: int
+    template: dict[str, str] | None = None   # {"name", "pool", "volume"}: recorded in the VM's metadata
+    # called once the VM made from it exists (the create task succeeded), never for a refused or failed create
+    on_used: Callable[[], None] | None = None
+
+
+BaseImageResolver = Callable[[str, Any], BaseImage]
+
+
+@dataclass
+class DiskPlan:
+    target: str
+    action: str                       # use | blank | linked | full
+    pool: str
+    name: str
+    format: str = "qcow2"
+    size_bytes: int = 0
+    base: BaseImage | None = None
+    existing: dict[str, Any] | None = None
+
+
+@dataclass
+class CreatePlan:
+    node: str
+    name: str
+    uuid: str
+    arch: str
+    vcpus: int
+    memory_mib: int
+    pool: str
+    firmware: str
+    cpu_mode: str | None
+    disks: list[DiskPlan]
+    iso: dict[str, Any] | None
+    nics: list[dict[str, Any]]
+    seed: Seed | None
+    seed_volume: str | None
+    facts: VmFacts
+    autostart: bool
+    start: bool
+    wait_for: str
+    wait_timeout_s: int
+    cleanups: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _bad(field_name: str, message: str, code: str = "InvalidInput") -> InvalidInput:
+    return InvalidInput(message, code=code, details={"field_errors": {field_name: [message]}})
+
+
+class Planner:
+    def __init__(self, nodes: NodeService, keypairs: KeypairService):
+        self.nodes = nodes
+        self.keypairs = keypairs
+        self.base_image_sources: dict[str, BaseImageResolver] = {}
+
+    def _call(self, node: str, fn, kind: str, obj: str):
+        return self.nodes.call(node, fn, kind=kind, obj=obj)
+
+    def _pool(self, node: str, name: str) -> dict[str, Any]:
+        info = self._call(node, lambda c: vm_volumes.pool_info(c, name), "storage_pool", name)
+        if not info["active"]:
+            raise PreconditionFailed(f"storage pool '{name}' on node '{node}' is not active; start it first",
+                                     code="StoragePoolInactive", details={"pool": name, "node": node})
+        return info
+
+    def _volume(self, node: str, pool: str, name: str) -> dict[str, Any]:
+        self._pool(node, pool)
+        return self._call(node, lambda c: vm_volumes.volume_info(c, pool, name), "volume", name)
+
+    def _free_name(self, node: str, pool: str, name: str) -> None:
+        if self._call(node, lambda c: vm_volumes.volume_exists(c, pool, name), "volume", name):
+            raise already_exists("volume", name, node, code="VolumeExists", pool=pool)
+
+    # -- the system disk -----------------------------------------------------------------------------
+    def system_disk(self, req: dict[str, Any], users: dict[str, list[str]]) -> DiskPlan:
+        node, name, pool = req["node"], req["name"], req["pool"]
+        given = [k for k in ("volume", *self.base_image_sources) if req.get(k) is not None]
+        if len(given) > 1:
+            raise _bad(given[1], f"give one system disk source, not {' and '.join(given)}")
+        size = req["disk_size_gib"] * GIB if req.get("disk_size_gib") else None
+        clone = req.get("clone")
+        root_name = f"{name}-root.qcow2"
+        if not given:
+            if clone:
+                raise _bad("clone", "clone applies to a volume or a template, and none was given")
+            if not size:
+                raise _bad("disk_size_gib", "say what the system disk is: `volume` (an existing volume), a "
+                           "template, or `disk_size_gib` for a blank disk (with `iso` to install from)")
+            self._free_name(node, pool, root_name)
+            return DiskPlan("vda", "blank", pool, root_name, "qcow2", size)
+        if given[0] == "volume":
+            vol = self._volume(node, pool, req["volume"])
+            if not clone:
+                if size:
+                    raise _bad("disk_size_gib", "disk_size_gib resizes a clone; to use the volume itself, resize "
+                               "it with resize-volume (or ask for clone: linked or full)")
+                check_writable_volume(self.nodes, node, vol, users)
+                return DiskPlan("vda", "use", pool, vol["volume"], vol["format"], existing=vol)
+            if clone == "linked" and users.get(vol["path"]):
+                raise volume_in_use(pool, vol["volume"], users[vol["path"]], node)
+            base = BaseImage(pool=pool, volume=vol["volume"], path=vol["path"], format=vol["format"],
+                             capacity_bytes=vol["capacity_bytes"] or 0)
+        else:
+            base = self.base_image_sources[given[0]](node, req[given[0]])
+        clone = clone or "linked"
+        if size and size < base.capacity_bytes:
+            raise _bad("disk_size_gib", f"the base image is {base.capacity_bytes / GIB:.1f} GiB: the disk "
+                       "cannot be smaller (disks only grow)")
+        self._free_name(node, pool, root_name)
+        return DiskPlan("vda", clone, pool, root_name, "qcow2", max(size or 0, base.capacity_bytes), base=base)
+
+    def extra_disks(self, req: dict[str, Any], users: dict[str, list[str]], taken: set[str]) -> list[DiskPlan]:
+        out = []
+        for i, d in enumerate(req.get("extra_disks") or [], start=1):
+            target = f"vd{chr(ord('a') + i)}"
+            pool = d.get("pool") or req["pool"]
+            if (d.get("volume") is None) == (d.get("size_gib") is None):
+                raise _bad(f"extra_disks.{i - 1}", "give either size_gib (a new disk) or volume (an existing one)")
+            if d.get("volume"):
+                vol = self._volume(req["node"], pool, d["volume"])
+                if vol["path"] in taken:
+                    raise _bad(f"extra_disks.{i - 1}.volume", f"volume '{d['volume']}' is given twice")
+                check_writable_volume(self.nodes, req["node"], vol, users)
+                taken.add(vol["path"])
+                out.append(DiskPlan(target, "use", pool, vol["volume"], vol["format"], existing=vol))
+            else:
+                self._pool(req["node"], pool)
+                name = f"{req['name']}-disk{i}.{d['format']}"
+                self._free_name(req["node"], pool, name)
+                out.append(DiskPlan(target, "blank", pool, name, d["format"], d["size_gib"] * GIB))
+        return out
+
+    # -- NICs ----------------------------------------------------------------------------------------
+    def nics(self, req: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+        node = req["node"]
+        used = self._call(node, domain.macs_in_use, "node", node) if req.get("nics") else {}
+        out, networks = [], {}
+        for i, n in enumerate(req.get("nics") or []):
+            kinds = [k for k in ("network", "bridge", "direct") if n.get(k)]
+            if len(kinds) != 1:
+                raise _bad(f"nics.{i}", "give exactly one of network, bridge or direct")
+            kind, source = kinds[0], n[kinds[0]]
+            info = check_nic_source(self.nodes, node, kind, source, need_active=req["start"])
+            if info:
+                networks[source] = info
+            if n.get("mac"):
+                mac = check_mac(n["mac"], used, node, field=f"nics.{i}.mac")
+            else:
+                mac = random_mac(used)
+            used[mac] = req["name"]  # the next NIC of this request cannot take it either
+            out.append({"kind": kind, "source": source, "mac": mac, "model": n["model"],
+                        "network": source if kind == "network" else None})
+        return out, networks
+
+    # -- everything ----------------------------------------------------------------------------------
+    def plan(self, req: dict[str, Any], created_by: str | None) -> CreatePlan:
+        node, name = req["node"], req["name"]
+        self.nodes.ensure_available(node)
+        if self._call(node, lambda c: domain.exists(c, name), "vm", name):
+            raise already_exists("vm", name, node, code="VmExists")
+        figures = self._call(node, domain.node_figures, "node", node)
+        if req["vcpus"] > figures["cpus"]:
+            raise capacity_error(node, "vcpus", req["vcpus"], figures["cpus"])
+        if req["memory_mib"] > figures["memory_mib"]:
+            raise capacity_error(node, "memory_mib", req["memory_mib"], figures["memory_mib"])
+        self._pool(node, req["pool"])
+        users = self._call(node, vm_volumes.disk_users, "node", node)
+        system = self.system_disk(req, users)
+        taken = {system.existing["path"]} if system.existing else set()
+        disks = [system, *self.extra_disks(req, users, taken)]
+        iso = None
+        if req.get("iso"):
+            iso = self._volume(node, req["iso"].get("pool") or req["pool"], req["iso"]["volume"])
+        nics, networks = self.nics(req)
+        seed = build_seed(vm_name=name, cloud_init=req.get("cloud_init"), user_data=req.get("user_data"),
+                          nics=nics, networks=networks,
+                          keypair_key=lambda k: self.keypairs.get(k)["public_key"])
+        seed_volume = f"{vm_volumes.INTERNAL_PREFIX}cidata-{name}-{uuid.uuid4().hex[:8]}.iso" if seed else None
+        base = system.base
+        facts = VmFacts(created_at=rfc3339(), created_by=created_by, description=req.get("description") or "",
+                        template=base.template if base else None, keypairs=seed.keypairs if seed else [],
+                        labels=req.get("labels") or {}, system_disk=system.target,
+                        instance_id=seed.instance_id if seed else None, seed_pool=req["pool"] if seed else None,
+                        seed_volume=seed_volume)
+        return CreatePlan(node=node, name=name, uuid=str(uuid.uuid4()), arch=figures["arch"], vcpus=req["vcpus"],
+                          memory_mib=req["memory_mib"], pool=req["pool"], firmware=req["firmware"],
+                          cpu_mode=req.get("cpu_mode"), disks=disks, iso=iso, nics=nics, seed=seed,
+                          seed_volume=seed_volume, facts=facts, autostart=req["autostart"], start=req["start"],
+                          wait_for=req["wait_for"], wait_timeout_s=req["wait_timeout_s"])

@@ -1,0 +1,247 @@
+"""VMs: listing, describing, power actions, modify, devices, password reset and delete (SPEC 2.7).
+
+Creation is in vm_create.py. Rules decided here (also in the README):
+- State errors are 409 `InvalidState` with `details.state`: starting a running VM, stopping a stopped one,
+  pausing a VM that is not running, resuming one that is not paused, renaming a running VM.
+- `stop-vm` asks the guest to shut down (ACPI power button, or the agent), polls every 0.5 s up to
+  `timeout_s` and answers with the state actually reached (`stopped: false` when the guest did not stop
+  in time); `force` powers off at once. A paused VM cannot react to a request: resume it or use `force`.
+- `delete-vm` refuses a running VM unless `force`; it removes the domain, its snapshots, NVRAM, managed
+  save and cloud-init seed; with `delete_volumes` also its disks, except volumes that another VM uses, that
+  back other volumes (linked clones), or that live in a template pool: those are listed as kept.
+- A VM label is a key/value pair in JVP's metadata (`labels` in create-vm and modify-vm); `list-vms`'s
+  `label` filter is `key` (present) or `key=value`.
+"""
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
+from typing import Any, Callable, TypeVar
+
+from jvp.domain.vm import DiskDevice, NicDevice
+from jvp.errors import Conflict, InvalidInput, JvpError, PreconditionFailed, not_found
+from jvp.hypervisor import domain, domain_devices, vm_volumes
+from jvp.hypervisor.domain_edit import BUS_PREFIX, EditError
+from jvp.service.node import NodeService
+from jvp.service.vm.delete import delete_vm
+from jvp.service.vm.rules import (capacity_error, check_mac, check_nic_source, check_writable_volume, random_mac,
+                                  state_error)
+from jvp.timeutil import rfc3339
+
+T = TypeVar("T")
+
+
+class VmService:
+    def __init__(self, nodes: NodeService, list_timeout_s: float = 10.0):
+        self.nodes = nodes
+        self.list_timeout_s = list_timeout_s
+        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="vm-list")
+
+    # -- helpers -------------------------------------------------------------------------------------
+    def call(self, node: str, name: str, fn: Callable[[Any], T], *, retry: bool = True) -> T:
+        """Run fn(conn) on the node; EditError (a document that cannot take the change) becomes a 409."""
+        try:
+            return self.nodes.call(node, fn, kind="vm", obj=name, retry=retry)
+        except EditError as exc:
+            raise Conflict(f"vm '{name}' on node '{node}': {exc}", code="InvalidDeviceChange",
+                           details={"vm": name, "node": node}) from exc
+
+    def state(self, node: str, name: str) -> str:
+        return self.call(node, name, lambda c: domain.state(c, name))
+
+    # -- reading -------------------------------------------------------------------------------------
+    def list(self, node: str | None = None, state: str | None = None, label: str | None = None
+             ) -> dict[str, Any]:
+        names = [node] if node else self.nodes.names()
+        if node:
+            self.nodes.record(node)  # 404 for an unknown node, as for every other action
+        futures = {n: self._pool.submit(self.nodes.call, n, lambda c, n=n: domain.summaries(c, n),
+                                        kind="node", obj=n) for n in names}
+        vms, errors = [], []
+        deadline = time.monotonic() + self.list_timeout_s  # one bound for all nodes, not one per node
+        for n, fut in futures.items():
+            try:
+                vms += fut.result(timeout=max(deadline - time.monotonic(), 0.01))
+            except FutureTimeout:
+                errors.append({"node": n, "code": "NodeTimeout",
+                               "message": f"node '{n}' did not list its VMs within {self.list_timeout_s:g}s"})
+            except JvpError as exc:
+                errors.append({"node": n, "code": exc.code, "message": exc.message})
+        if state:
+            vms = [v for v in vms if v["state"] == state]
+        if label:
+            key, has_value, value = label.partition("=")
+            vms = [v for v in vms if key in v["labels"] and (not has_value or v["labels"][key] == value)]
+        return {"vms": vms, "errors": errors}
+
+    def describe(self, node: str, name: str) -> dict[str, Any]:
+        return self.call(node, name, lambda c: domain.describe(c, node, name))
+
+    def xml(self, node: str, name: str) -> dict[str, Any]:
+        return {"name": name, "node": node, **self.call(node, name, lambda c: domain.xml(c, name))}
+
+    # -- power ---------------------------------------------------------------------------------------
+    def start(self, node: str, name: str) -> dict[str, Any]:
+        st = self.state(node, name)
+        if st != "stopped" and st != "crashed":
+            raise state_error(name, node, st, "stopped", "only a stopped VM can be started"
+                              + (" (use resume-vm for a paused one)" if st == "paused" else ""))
+        reached = self.call(node, name, lambda c: domain.start(c, name, rfc3339()), retry=False)
+        return self._state_answer(node, name, reached, f"vm '{name}' started")
+
+    def stop(self, node: str, name: str, force: bool = False, timeout_s: int = 60) -> dict[str, Any]:
+        st = self.state(node, name)
+        if st in ("stopped", "crashed"):
+            raise state_error(name, node, st, "running", "it is already off")
+        if force:
+            self.call(node, name, lambda c: domain.power(c, name, "destroy"), retry=False)
+            reached, waited = self.state(node, name), 0.0
+        else:
+            if st == "paused":
+                raise state_error(name, node, st, "running", "a paused guest cannot shut down; resume it first "
+                                  "or stop with force")
+            self.call(node, name, lambda c: domain.power(c, name, "shutdown"), retry=False)
+            reached, waited = self.call(node, name, lambda c: domain.wait_stopped(c, name, timeout_s))
+        stopped = reached in ("stopped", "crashed")
+        message = (f"vm '{name}' powered off" if force else
+                   f"vm '{name}' shut down after {waited:g}s" if stopped else
+                   f"vm '{name}' did not shut down within {timeout_s}s and is still {reached}; wait longer, "
+                   "check the guest (ACPI or guest agent), or stop with force")
+        return {**self._state_answer(node, name, reached, message), "stopped": stopped, "waited_s": waited}
+
+    def power(self, node: str, name: str, action: str) -> dict[str, Any]:
+        """reboot, reset, suspend (pause), resume."""
+        needs = {"reboot": ("running",), "reset": ("running", "paused"), "suspend": ("running",),
+                 "resume": ("paused",)}[action]
+        st = self.state(node, name)
+        if st not in needs:
+            raise state_error(name, node, st, needs[0], f"{action} needs a {' or '.join(needs)} VM")
+        reached = self.call(node, name, lambda c: domain.power(c, name, action), retry=False)
+        return self._state_answer(node, name, reached, f"vm '{name}': {action} done")
+
+    def _state_answer(self, node: str, name: str, reached: str, message: str) -> dict[str, Any]:
+        vm = self.describe(node, name)
+        return {"vm": vm, "state": vm["state"] or reached, "message": message}
+
+    # -- modify --------------------------------------------------------------------------------------
+    def modify(self, node: str, name: str, *, vcpus: int | None = None, memory_mib: int | None = None,
+               new_name: str | None = None, autostart: bool | None = None, description: str | None = None,
+               labels: dict[str, str] | None = None) -> dict[str, Any]:
+        vm = self.describe(node, name)
+        figures = self.nodes.call(node, domain.node_figures, kind="node", obj=node)
+        if vcpus is not None and vcpus > figures["cpus"]:
+            raise capacity_error(node, "vcpus", vcpus, figures["cpus"])
+        if memory_mib is not None and memory_mib > figures["memory_mib"]:
+            raise capacity_error(node, "memory_mib", memory_mib, figures["memory_mib"])
+        if new_name and new_name != name:
+            if vm["state"] != "stopped":
+                raise state_error(name, node, vm["state"], "stopped", "stop it before renaming")
+            if self.nodes.call(node, lambda c: domain.exists(c, new_name), kind="vm", obj=new_name):
+                raise Conflict(f"vm '{new_name}' already exists on node '{node}'", code="VmExists",
+                               details={"vm": new_name, "node": node})
+        result = {"applied_live": [], "next_boot": [], "notes": []}
+        if vcpus is not None or memory_mib is not None:
+            result = self.call(node, name, lambda c: domain_devices.modify(c, name, vcpus, memory_mib),
+                               retry=False)
+        facts = {k: v for k, v in (("description", description), ("labels", labels)) if v is not None}
+        if facts:
+            self.call(node, name, lambda c: domain_devices.update_vm_facts(c, name, **facts), retry=False)
+            result["applied_live"] += sorted(facts)
+        if autostart is not None:
+            self.call(node, name, lambda c: domain.set_autostart(c, name, autostart), retry=False)
+            result["applied_live"].append("autostart")
+        if new_name and new_name != name:
+            self.call(node, name, lambda c: domain_devices.rename(c, name, new_name), retry=False)
+            name = new_name
+            result["applied_live"].append("name")
+        return {"vm": self.describe(node, name), **result}
+
+    # -- devices -------------------------------------------------------------------------------------
+    def _volume(self, node: str, pool: str, volume: str) -> dict[str, Any]:
+        self.nodes.call(node, lambda c: vm_volumes.pool_info(c, pool), kind="storage_pool", obj=pool)
+        return self.nodes.call(node, lambda c: vm_volumes.volume_info(c, pool, volume), kind="volume", obj=volume)
+
+    def attach_volume(self, node: str, name: str, pool: str, volume: str, target: str | None = None,
+                      bus: str = "virtio") -> dict[str, Any]:
+        if target and not target.startswith(BUS_PREFIX[bus]):
+            raise InvalidInput(f"target {target} does not name a {bus} disk (use {BUS_PREFIX[bus]}b, "
+                               f"{BUS_PREFIX[bus]}c, ... or leave it out)", code="InvalidInput",
+                               details={"field_errors": {"target": ["Does not match the bus."]}})
+        self.describe(node, name)
+        vol = self._volume(node, pool, volume)
+        users = self.nodes.call(node, vm_volumes.disk_users, kind="node", obj=node)
+        check_writable_volume(self.nodes, node, vol, users,
+                              hint="attach a copy instead (clone-volume, or create-vm with clone)")
+        disk = DiskDevice(target=target or "", path=vol["path"], format=vol["format"], bus=bus)
+        live = self.call(node, name, lambda c: domain_devices.attach_disk(c, name, disk), retry=False)
+        return {"vm": self.describe(node, name), "target": disk.target, "mac": None, "live": live}
+
+    def detach_volume(self, node: str, name: str, pool: str | None = None, volume: str | None = None,
+                      target: str | None = None) -> dict[str, Any]:
+        targets = self.call(node, name, lambda c: domain_devices.used_targets(c, name))
+        if target is None:
+            if not (pool and volume):
+                raise InvalidInput("name the disk by target, or by pool and volume", code="InvalidInput",
+                                   details={"field_errors": {"target": ["Missing."]}})
+            path = self._volume(node, pool, volume)["path"]
+            target = next((t for t, d in targets.items() if d["path"] == path and d["device"] == "disk"), None)
+            if target is None:
+                raise not_found("disk", f"{pool}/{volume}", node, code="DiskNotFound", vm=name)
+        elif target not in targets or targets[target]["device"] != "disk":
+            raise not_found("disk", target, node, code="DiskNotFound", vm=name)
+        vm = self.describe(node, name)
+        if any(d["system"] and d["target"] == target for d in vm["disks"]):
+            raise Conflict(f"disk {target} is the system disk of vm '{name}' and cannot be detached; delete the "
+                           "VM instead", code="SystemDisk", details={"vm": name, "target": target})
+        live = self.call(node, name, lambda c: domain_devices.detach_disk(c, name, target), retry=False)
+        return {"vm": self.describe(node, name), "target": target, "mac": None, "live": live}
+
+    def attach_nic(self, node: str, name: str, kind: str, source: str, mac: str | None = None,
+                   model: str = "virtio") -> dict[str, Any]:
+        running = self.describe(node, name)["state"] != "stopped"
+        check_nic_source(self.nodes, node, kind, source, need_active=running)
+        used = self.nodes.call(node, domain.macs_in_use, kind="node", obj=node)
+        mac = check_mac(mac, used, node) if mac else random_mac(used)
+        nic = NicDevice(kind=kind, source=source, mac=mac, model=model)
+        live = self.call(node, name, lambda c: domain_devices.attach_nic(c, name, nic), retry=False)
+        return {"vm": self.describe(node, name), "target": None, "mac": mac, "live": live}
+
+    def detach_nic(self, node: str, name: str, mac: str) -> dict[str, Any]:
+        mac = mac.lower()
+        vm = self.describe(node, name)
+        if not any(n["mac"] == mac for n in vm["nics"]):
+            raise not_found("nic", mac, node, code="NicNotFound", vm=name)
+        live = self.call(node, name, lambda c: domain_devices.detach_nic(c, name, mac), retry=False)
+        return {"vm": self.describe(node, name), "target": None, "mac": mac, "live": live}
+
+    def change_media(self, node: str, name: str, target: str, pool: str | None = None,
+                     volume: str | None = None) -> dict[str, Any]:
+        vm = self.describe(node, name)
+        drive = next((d for d in vm["disks"] if d["target"] == target), None)
+        if drive is None or drive["device"] != "cdrom":
+            raise not_found("cdrom", target, node, code="CdromNotFound", vm=name)
+        path, fmt = None, "raw"
+        if volume:
+            vol = self._volume(node, pool or "default", volume)
+            path, fmt = vol["path"], vol["format"]
+        live = self.call(node, name, lambda c: domain_devices.change_media(c, name, target, path, fmt), retry=False)
+        return {"vm": self.describe(node, name), "target": target, "mac": None, "live": live}
+
+    # -- guest ---------------------------------------------------------------------------------------
+    def reset_password(self, node: str, name: str, user: str, password: str) -> dict[str, Any]:
+        vm = self.describe(node, name)
+        if vm["state"] != "running":
+            raise state_error(name, node, vm["state"], "running", "the guest agent only answers in a running VM")
+        if vm["guest_agent"] is False or vm["guest_agent"] is None:
+            raise PreconditionFailed(f"the guest agent of vm '{name}' does not answer: the guest needs "
+                                     "qemu-guest-agent running (and the org.qemu.guest_agent.0 channel)",
+                                     code="GuestAgentUnavailable", details={"vm": name, "node": node})
+        self.call(node, name, lambda c: domain_devices.set_user_password(c, name, user, password), retry=False)
+        return {"ok": True, "vm": name, "user": user}
+
+    # -- delete --------------------------------------------------------------------------------------
+    def delete(self, node: str, name: str, force: bool = False, delete_volumes: bool = False) -> dict[str, Any]:
+        return delete_vm(self, node, name, force=force, delete_volumes=delete_volumes)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
