@@ -17,6 +17,7 @@ from jvp.api.actions import registry
 from jvp.demo import DEMO_DIR
 from jvp.hostnet import HostNetwork
 from jvp.hypervisor.connection import ConnectionPool, start_event_loop
+from jvp.hypervisor.gateway import NodeGateway
 from jvp.service.audit import AuditLog
 from jvp.service.auth import TokenService
 from jvp.service.network.bridge import BridgeService
@@ -24,7 +25,7 @@ from jvp.service.console.service import ConsoleService
 from jvp.service.console.tokens import ConsoleTokens
 from jvp.service.keypair import KeypairService
 from jvp.service.network.service import NetworkService
-from jvp.service.node import NodeService
+from jvp.service.node import NodeDirectory, NodeService
 from jvp.service.storage.pool import StoragePoolService
 from jvp.service.snapshot.service import SnapshotService
 from jvp.service.snapshot.clone import SnapshotCloner
@@ -52,6 +53,7 @@ class Services:
     settings: Settings
     store: YamlMetadataStore
     connections: ConnectionPool
+    gateway: NodeGateway
     tokens: TokenService
     audit: AuditLog
     nodes: NodeService
@@ -85,7 +87,9 @@ def build_services(settings: Settings) -> Services:
     store = YamlMetadataStore(data, settings.schema_dir)
     start_event_loop()
     connections = ConnectionPool(open_timeout_s=settings.node_timeout_s)
-    nodes = NodeService(store, connections, settings.local_uri, settings.node_timeout_s,
+    directory = NodeDirectory(store, settings.local_uri)
+    gateway = NodeGateway(connections, directory.locate)  # every node operation, typed
+    nodes = NodeService(directory, gateway, settings.node_timeout_s,
                         fixture_dirs=(DEMO_DIR, settings.test_fixtures_path))
     hostnet = HostNetwork()  # this machine's netlink: host bridges and address checks of the local node
     tasks = TaskService(store, data, settings.task_workers, retention_days=settings.task_retention_days,
@@ -111,6 +115,7 @@ def build_services(settings: Settings) -> Services:
         settings=settings,
         store=store,
         connections=connections,
+        gateway=gateway,
         tokens=tokens,
         audit=AuditLog(data, store.schemas),
         nodes=nodes,

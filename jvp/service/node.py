@@ -17,9 +17,8 @@ from typing import Any, Callable, Sequence, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from jvp.domain.node import LOCAL, NodeRecord
-from jvp.errors import Conflict, InvalidInput, JvpError, NodeUnreachable, already_exists, not_found
-from jvp.hypervisor import host
-from jvp.hypervisor.connection import ConnectionPool, NodeConnection
+from jvp.errors import Conflict, InvalidInput, JvpError, already_exists, not_found
+from jvp.hypervisor.gateway import NodeGateway
 from jvp.store import MetadataStore
 from jvp.timeutil import rfc3339
 
@@ -98,19 +97,14 @@ def validate_uri(uri: str, fixture_dirs: Sequence[Path] = ()) -> None:
         raise _invalid(uri, "a remote transport needs a host name", "Missing host.")
 
 
-class NodeService:
-    def __init__(self, store: MetadataStore, connections: ConnectionPool, local_uri: str,
-                 timeout_s: float = 5.0, fixture_dirs: Sequence[Path] = ()):
-        self.store = store
-        self.connections = connections
-        self.local_uri = local_uri
-        self.timeout_s = timeout_s
-        self.fixture_dirs = tuple(Path(d) for d in fixture_dirs)  # where test:/// node files may live
-        self._probe_pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="node-probe")
-        self._inflight: dict[str, Future] = {}
-        self._inflight_lock = threading.Lock()
+class NodeDirectory:
+    """Where the nodes are: their records in the metadata store (`local` from the configuration). The
+    gateway asks it for a node's URI (`locate`); it never connects anywhere itself."""
 
-    # -- records ------------------------------------------------------------------------------------
+    def __init__(self, store: MetadataStore, local_uri: str):
+        self.store = store
+        self.local_uri = local_uri
+
     def _from_doc(self, doc: dict[str, Any]) -> NodeRecord:
         return NodeRecord(name=doc["name"], uri=doc["uri"], description=doc.get("description", ""),
                           labels=dict(doc.get("labels") or {}), maintenance=bool(doc.get("maintenance")),
@@ -137,19 +131,51 @@ class NodeService:
         recs += [self._from_doc(doc) for _, doc in sorted(by_name.items())]
         return recs, listing.errors
 
+    def locate(self, name: str) -> tuple[str, str]:
+        rec = self.record(name)
+        return rec.name, rec.uri
+
+
+class NodeService:
+    def __init__(self, directory: NodeDirectory, gateway: NodeGateway, timeout_s: float = 5.0,
+                 fixture_dirs: Sequence[Path] = ()):
+        self.directory = directory
+        self.store = directory.store
+        self.gateway = gateway
+        self.local_uri = directory.local_uri
+        self.timeout_s = timeout_s
+        self.fixture_dirs = tuple(Path(d) for d in fixture_dirs)  # where test:/// node files may live
+        self._probe_pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="node-probe")
+        self._inflight: dict[str, Future] = {}
+        self._inflight_lock = threading.Lock()
+
+    # -- records ------------------------------------------------------------------------------------
+    def _from_doc(self, doc: dict[str, Any]) -> NodeRecord:
+        return self.directory._from_doc(doc)
+
+    def _local(self, doc: dict[str, Any] | None) -> NodeRecord:
+        return self.directory._local(doc)
+
+    def record(self, name: str) -> NodeRecord:
+        return self.directory.record(name)
+
+    def records(self) -> tuple[list[NodeRecord], list[dict[str, str]]]:
+        return self.directory.records()
+
     def names(self) -> list[str]:
         return [r.name for r in self.records()[0]]
 
-    # -- connections --------------------------------------------------------------------------------
-    def connection(self, name: str) -> NodeConnection:
-        rec = self.record(name)
-        return self.connections.get(rec.name, rec.uri)
-
+    # -- connections (transitional: services move to the gateway's typed methods) ---------------------
     def call(self, name: str, fn: Callable[[Any], T], *, retry: bool = True,
              kind: str | None = None, obj: str | None = None, action: str | None = None) -> T:
-        """Run fn(conn) on a node (conn: the node's libvirt connection); libvirt errors become JvpErrors
-        naming the resource (kind/obj)."""
-        return self.connection(name).call_mapped(fn, retry=retry, kind=kind, obj=obj, action=action)
+        return self.gateway._call(name, fn, retry=retry, kind=kind, obj=obj, action=action)
+
+    def connection(self, name: str):
+        return self.gateway.connection(name)
+
+    @property
+    def connections(self):
+        return self.gateway._connections
 
     def ensure_available(self, name: str) -> NodeRecord:
         """For placement and creation: the node exists and is not in maintenance."""
@@ -162,8 +188,7 @@ class NodeService:
 
     # -- probing ------------------------------------------------------------------------------------
     def _probe(self, rec: NodeRecord) -> dict[str, Any]:
-        return self.connections.get(rec.name, rec.uri).call_mapped(host.host_facts, retry=True, kind="node",
-                                                                   obj=rec.name)
+        return self.gateway.host_facts(rec.name)
 
     def _probe_async(self, rec: NodeRecord) -> Future:
         """One probe in flight per node: a hung node is not probed again until its probe returns."""
@@ -207,7 +232,7 @@ class NodeService:
         return self._view(rec, self._probe_async(rec), deadline - time.monotonic())
 
     def summary(self, name: str) -> dict[str, Any]:
-        summary = self.call(name, host.host_summary, kind="node", obj=name)
+        summary = self.gateway.host_summary(name)
         summary["virtualization"]["kvm_usable"] = self.record(name).kvm_usable
         return {"name": name, **summary}
 
@@ -225,24 +250,15 @@ class NodeService:
         self.store.update("node", name, fn=change)
 
     def devices(self, name: str, kind: str) -> list[dict[str, Any]]:
-        return self.call(name, lambda conn: host.node_devices(conn, kind), kind="node", obj=name)
+        return self.gateway.host_devices(name, kind)
 
     def vms(self, name: str) -> list[dict[str, Any]]:
-        return self.call(name, host.node_vms, kind="node", obj=name)
+        return self.gateway.host_vms(name)
 
     # -- changes ------------------------------------------------------------------------------------
     def _check_reachable(self, name: str, uri: str) -> None:
         """Connect to a URI before saving it, bounded by the node timeout."""
-        probe = NodeConnection(name, uri, open_timeout_s=self.timeout_s)
-        fut = self._probe_pool.submit(lambda: probe.call_mapped(lambda c: c.getHostname(), kind="node",
-                                                                obj=name))
-        try:
-            fut.result(timeout=self.timeout_s)
-        except FutureTimeout:
-            raise NodeUnreachable(f"cannot connect to node '{name}' at {uri}: no answer within "
-                                  f"{self.timeout_s:g}s", details={"node": name, "uri": uri}) from None
-        finally:
-            fut.add_done_callback(lambda _f: probe.close())
+        self.gateway.check_uri(name, uri, self.timeout_s)
 
     def create(self, name: str, uri: str, description: str = "", labels: dict[str, str] | None = None
                ) -> dict[str, Any]:
@@ -304,7 +320,7 @@ class NodeService:
                 r.labels = labels
         self._update(name, change)
         if new_uri is not None:
-            self.connections.get(name, new_uri)  # replaces the connection when the URI changed
+            self.gateway.reconnect(name, new_uri)  # replaces the connection when the URI changed
         return self.describe(name)
 
     def set_maintenance(self, name: str, maintenance: bool) -> dict[str, Any]:
@@ -321,7 +337,7 @@ class NodeService:
                            details={"node": name})
         self.record(name)  # 404 when unknown
         self.store.delete("node", name)
-        self.connections.forget(name)
+        self.gateway.forget(name)
 
     def close(self) -> None:
         self._probe_pool.shutdown(wait=False, cancel_futures=True)

@@ -340,13 +340,13 @@ def ssh_node(api, tmp_path, rfb):
     uri = (f"qemu+ssh://root@127.0.0.1:{sshd.port}/system?keyfile={sshd.key_file}&known_hosts={known}")
     api.services.store.create("node", name, doc=NodeRecord(name=name, uri=uri, created_at=now_text(),
                                                             updated_at=now_text()).to_doc())
-    nc = api.services.nodes.connections.get(name, uri)
+    nc = api.services.connections.get(name, uri)
     nc._conn = api.services.nodes.connection("local").get()
     try:
         yield name, sshd, known
     finally:
         nc._conn = None  # the test driver's connection belongs to the local node
-        api.services.nodes.connections.forget(name)
+        api.services.connections.forget(name)
         sshd.close()
 
 
@@ -383,13 +383,13 @@ def tcp_node(api):
     uri = "qemu+tcp://127.0.0.1:16510/system"
     api.services.store.create("node", name, doc=NodeRecord(name=name, uri=uri, created_at=now_text(),
                                                             updated_at=now_text()).to_doc())
-    nc = api.services.nodes.connections.get(name, uri)
+    nc = api.services.connections.get(name, uri)
     nc._conn = api.services.nodes.connection("local").get()
     try:
         yield name
     finally:
         nc._conn = None
-        api.services.nodes.connections.forget(name)
+        api.services.connections.forget(name)
 
 
 def test_a_loopback_tcp_node_is_this_host_only_when_libvirt_says_so(api, server, vm, rfb, tcp_node, monkeypatch):

@@ -1,0 +1,40 @@
+"""Node-level operations: the figures of a host, its devices and VMs, and reaching a URI before it is saved."""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
+from typing import Any
+
+from jvp.errors import NodeUnreachable
+from jvp.hypervisor import host
+from jvp.hypervisor.connection import NodeConnection
+from jvp.hypervisor.gateway.base import GatewayBase
+
+_checks = ThreadPoolExecutor(max_workers=8, thread_name_prefix="node-check")
+
+
+class HostOps(GatewayBase):
+    def host_facts(self, node: str) -> dict[str, Any]:
+        """What list-nodes shows of a node (one getInfo, one memory call, two bulk domain listings)."""
+        return self._read(node, host.host_facts, kind="node", obj=node)
+
+    def host_summary(self, node: str) -> dict[str, Any]:
+        return self._read(node, host.host_summary, kind="node", obj=node)
+
+    def host_devices(self, node: str, kind: str) -> list[dict[str, Any]]:
+        return self._read(node, lambda c: host.node_devices(c, kind), kind="node", obj=node)
+
+    def host_vms(self, node: str) -> list[dict[str, Any]]:
+        return self._read(node, host.node_vms, kind="node", obj=node)
+
+    def check_uri(self, name: str, uri: str, timeout_s: float) -> None:
+        """Connect to a URI that is not saved yet, bounded by timeout_s: NodeUnreachable (502) when it does
+        not answer in time, the mapped libvirt error when it refuses."""
+        probe = NodeConnection(name, uri, open_timeout_s=timeout_s)
+        fut = _checks.submit(lambda: probe.call_mapped(lambda c: c.getHostname(), kind="node", obj=name))
+        try:
+            fut.result(timeout=timeout_s)
+        except FutureTimeout:
+            raise NodeUnreachable(f"cannot connect to node '{name}' at {uri}: no answer within "
+                                  f"{timeout_s:g}s", details={"node": name, "uri": uri}) from None
+        finally:
+            fut.add_done_callback(lambda _f: probe.close())
