@@ -1,0 +1,84 @@
+"""One table of what a node's libvirt driver may lack, and what JVP does instead.
+
+libvirt drivers differ (the test driver, older daemons, remote daemons of other versions): an API may be
+missing altogether, or refuse a flag. JVP never checks version numbers; it tries the call and, when the
+driver answers with one of the feature's "not here" codes, takes the fallback written in this table. Each
+call site names its feature (`support.lacks("sparse_streams", exc)`), so the codes that mean "not
+supported" and the fallback taken are decided once, here, and listed in one place for a reader.
+(Model: virt-manager's virtinst/support.py, a table of checks with what each needs.)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import libvirt
+
+# The codes with which a driver says "I do not have this": the base of every feature's set.
+NOT_SUPPORTED = frozenset({libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_OPERATION_UNSUPPORTED})
+ARG_UNSUPPORTED = frozenset({libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED})
+INVALID_ARG = frozenset({libvirt.VIR_ERR_INVALID_ARG})
+CONFIG_UNSUPPORTED = frozenset({libvirt.VIR_ERR_CONFIG_UNSUPPORTED})
+
+
+@dataclass(frozen=True)
+class Feature:
+    api: str               # the libvirt call (and flag) that may be missing
+    codes: frozenset[int]  # the error codes that mean the driver lacks it
+    fallback: str          # what JVP does then
+
+
+FEATURES: dict[str, Feature] = {
+    "bulk_domain_stats": Feature(
+        "virConnectGetAllDomainStats", NOT_SUPPORTED | ARG_UNSUPPORTED,
+        "list the domains and read each one's state (one call per domain)"),
+    "domain_metadata_live": Feature(
+        "virDomainSetMetadata(AFFECT_LIVE)", NOT_SUPPORTED | ARG_UNSUPPORTED,
+        "record JVP's facts in the persistent definition only"),
+    "max_vcpus": Feature(
+        "virConnectGetMaxVcpus", NOT_SUPPORTED | ARG_UNSUPPORTED | INVALID_ARG,
+        "no upper bound from the driver: the request schema's bound applies"),
+    "domain_capabilities": Feature(
+        "virConnectGetDomainCapabilities", NOT_SUPPORTED | ARG_UNSUPPORTED | INVALID_ARG | CONFIG_UNSUPPORTED,
+        "no CPU model, firmware or nested-KVM facts: they are reported as unknown (null)"),
+    "host_interfaces": Feature(
+        "virConnectListAllInterfaces", NOT_SUPPORTED | ARG_UNSUPPORTED,
+        "host interfaces are unknown (null); bridge names come from the node's libvirt networks"),
+    "network_leases": Feature(
+        "virNetworkGetDHCPLeases", NOT_SUPPORTED | ARG_UNSUPPORTED,
+        "no lease addresses (list-network-leases answers NotSupported; VM IPs from the agent only)"),
+    "network_inactive_xml": Feature(
+        "virNetworkGetXMLDesc(INACTIVE)", NOT_SUPPORTED | INVALID_ARG,
+        "the live definition stands for both (drivers that keep one definition)"),
+    "interface_addresses": Feature(
+        "virDomainInterfaceAddresses", NOT_SUPPORTED | ARG_UNSUPPORTED,
+        "no addresses from that source; the other sources still answer"),
+    "node_memory_stats": Feature(
+        "virNodeGetMemoryStats", NOT_SUPPORTED | ARG_UNSUPPORTED | INVALID_ARG,
+        "free/cached memory unknown (null); total memory from getInfo"),
+    "sparse_streams": Feature(
+        "virStorageVolUpload/Download(SPARSE_STREAM)", NOT_SUPPORTED | ARG_UNSUPPORTED | INVALID_ARG,
+        "plain streams: holes are sent as zeros"),
+    "volume_physical_size": Feature(
+        "virStorageVolGetInfoFlags(GET_PHYSICAL)", NOT_SUPPORTED | ARG_UNSUPPORTED | INVALID_ARG,
+        "the allocation of virStorageVolGetInfo stands for the physical size"),
+    "snapshot_delete_native": Feature(
+        "virDomainSnapshotDelete / snapshot flags", NOT_SUPPORTED | ARG_UNSUPPORTED | CONFIG_UNSUPPORTED,
+        "the snapshot is refused with libvirt's reason, or handled by JVP where a fallback exists"),
+    "undefine_snapshots_metadata": Feature(
+        "virDomainUndefineFlags(SNAPSHOTS_METADATA)", NOT_SUPPORTED,
+        "snapshots are deleted one by one before the domain is undefined"),
+}
+
+
+def codes(feature: str) -> frozenset[int]:
+    return FEATURES[feature].codes
+
+
+def lacks(feature: str, exc: libvirt.libvirtError) -> bool:
+    """The driver answered that it lacks `feature`: take the table's fallback."""
+    return exc.get_error_code() in FEATURES[feature].codes
+
+
+def table() -> list[tuple[str, str, str]]:
+    """(feature, libvirt API, fallback) rows, for docs and `jvp check`."""
+    return [(name, f.api, f.fallback) for name, f in FEATURES.items()]
