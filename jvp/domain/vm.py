@@ -67,6 +67,85 @@ class DomainSpec:
     facts: VmFacts = field(default_factory=VmFacts)
 
 
+# -- views (what describe-vm answers; built by jvp/hypervisor/domain_view.py, dumped by VmSchema) ----------
+@dataclass
+class DiskView:
+    target: str | None
+    device: str                     # disk | cdrom
+    bus: str | None
+    path: str | None                # None: an empty cdrom drive
+    format: str | None
+    pool: str | None = None         # the volume at `path`, when a pool of the node holds it
+    volume: str | None = None
+    capacity_bytes: int | None = None
+    readonly: bool = False
+    backing: str | None = None      # backing file of a linked clone
+    system: bool = False            # the system disk (detach is refused)
+
+
+@dataclass
+class NicView:
+    mac: str
+    type: str | None                # network | bridge | direct
+    network: str | None = None
+    bridge: str | None = None
+    device: str | None = None       # host interface of a direct NIC
+    model: str | None = None
+    ips: list[str] = field(default_factory=list)
+
+
+@dataclass
+class GraphicsView:
+    type: str | None
+    listen: str | None
+    port: int | None
+    autoport: bool
+
+
+@dataclass
+class ConsoleView:
+    type: str | None
+    target: str | None
+
+
+@dataclass
+class CloudInitView:
+    instance_id: str | None
+    seed_pool: str | None
+    seed_volume: str | None
+
+
+@dataclass
+class VmView:
+    """One VM as describe-vm shows it (list-vms rows are the first twelve fields, kept as dicts for speed)."""
+    name: str
+    uuid: str
+    node: str
+    state: str
+    vcpus: int | None
+    memory_mib: int | None
+    persistent: bool | None
+    template: str | None
+    labels: dict[str, str]
+    description: str | None
+    created_at: str | None
+    ips: list[str]
+    autostart: bool | None = None
+    domain_type: str | None = None
+    cpu_mode: str | None = None
+    firmware: str | None = None
+    created_by: str | None = None
+    keypairs: list[str] = field(default_factory=list)
+    started_at: str | None = None
+    uptime: int | None = None
+    disks: list[DiskView] = field(default_factory=list)
+    nics: list[NicView] = field(default_factory=list)
+    graphics: list[GraphicsView] = field(default_factory=list)
+    console: ConsoleView | None = None
+    cloud_init: CloudInitView | None = None
+    guest_agent: bool | None = None
+
+
 # -- answers ---------------------------------------------------------------------------------------------
 class VmDiskSchema(ResponseSchema):
     target = fields.String(required=True)

@@ -10,24 +10,25 @@ from typing import Any
 
 from lxml import etree
 
-from jvp.hypervisor import domain_edit as edit
-from jvp.hypervisor.domain_xml import read_facts, started_at_of
-from jvp.hypervisor.xml import size_bytes
+from jvp.domain.vm import CloudInitView, ConsoleView, DiskView, GraphicsView, NicView, VmView
+from jvp.hypervisor.domain_xml import read_facts
+from jvp.hypervisor.xml.domain import Domain
 
 
 def firmware(root: etree._Element) -> str:
-    os_ = root.find("os")
-    if os_ is None:
+    os_ = Domain(root).os
+    if not os_.exists():
         return "bios"
-    if os_.get("firmware") == "efi" or os_.find("nvram") is not None:
+    if os_.firmware == "efi" or os_.nvram.exists():
         return "uefi"
-    loader = os_.find("loader")
-    return "uefi" if loader is not None and loader.get("type") == "pflash" else "bios"
+    return "uefi" if os_.loader_type == "pflash" else "bios"
 
 
 def nvram_path(root: etree._Element) -> str | None:
-    el = root.find("os/nvram")
-    return (el.text or "").strip() or el.get("template") if el is not None else None
+    os_ = Domain(root).os
+    if not os_.nvram.exists():
+        return None
+    return (os_.nvram_file or "").strip() or os_.nvram_template
 
 
 def system_disk_target(root: etree._Element) -> str | None:
@@ -35,95 +36,69 @@ def system_disk_target(root: etree._Element) -> str | None:
     facts = read_facts(root)
     if facts.system_disk:
         return facts.system_disk
-    disks = [d for d in edit.disks(root) if d.get("device", "disk") == "disk"]
-    booted = [d for d in disks if d.find("boot") is not None and d.find("boot").get("order") == "1"]
+    disks = [d for d in Domain(root).disks if d.device == "disk"]
+    booted = [d for d in disks if d.boot_order == 1]
     first = (booted or disks or [None])[0]
-    return first.find("target").get("dev") if first is not None and first.find("target") is not None else None
+    return first.target if first is not None else None
 
 
-def disk_views(root: etree._Element, volumes: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def disk_views(root: etree._Element, volumes: dict[str, dict[str, Any]]) -> list[DiskView]:
     """`volumes` maps a path to {pool, volume, capacity_bytes} as the caller could look it up."""
     system = system_disk_target(root)
     out = []
-    for d in edit.disks(root):
-        target = d.find("target")
-        path = edit.disk_path(d)
+    for d in Domain(root).disks:
+        path = d.path
         vol = volumes.get(path or "", {})
-        backing = d.find("backingStore/source")
-        out.append({
-            "target": target.get("dev") if target is not None else None,
-            "device": d.get("device", "disk"),
-            "bus": target.get("bus") if target is not None else None,
-            "path": path,
-            "format": d.find("driver").get("type") if d.find("driver") is not None else None,
-            "pool": vol.get("pool"),
-            "volume": vol.get("volume"),
-            "capacity_bytes": vol.get("capacity_bytes"),
-            "readonly": d.find("readonly") is not None,
-            "backing": backing.get("file") if backing is not None else vol.get("backing"),
-            "system": target is not None and target.get("dev") == system,
-        })
+        out.append(DiskView(
+            target=d.target, device=d.device, bus=d.bus, path=path, format=d.format,
+            pool=vol.get("pool"), volume=vol.get("volume"), capacity_bytes=vol.get("capacity_bytes"),
+            readonly=d.readonly, backing=d.backing.file if d.backing.exists() else vol.get("backing"),
+            system=d.target is not None and d.target == system))
     return out
 
 
-def nic_views(root: etree._Element, ips: dict[str, list[str]]) -> list[dict[str, Any]]:
+def nic_views(root: etree._Element, ips: dict[str, list[str]]) -> list[NicView]:
     out = []
-    for n in edit.nics(root):
-        src = n.find("source")
-        src = src if src is not None else etree.Element("source")
-        kind = n.get("type")
-        mac = edit.nic_mac(n) or ""
-        model = n.find("model")
-        out.append({
-            "mac": mac,
-            "type": kind,
-            "network": src.get("network") if kind == "network" else None,
+    for n in Domain(root).interfaces:
+        kind, mac = n.type, n.mac or ""
+        out.append(NicView(
+            mac=mac, type=kind,
+            network=n.source_network if kind == "network" else None,
             # a running VM's network NIC also names the network's bridge
-            "bridge": src.get("bridge") if kind in ("bridge", "network") else None,
-            "device": src.get("dev") if kind == "direct" else None,
-            "model": model.get("type") if model is not None else None,
-            "ips": ips.get(mac, []),
-        })
+            bridge=n.source_bridge if kind in ("bridge", "network") else None,
+            device=n.source_dev if kind == "direct" else None,
+            model=n.model, ips=ips.get(mac, [])))
     return out
 
 
-def graphics_views(root: etree._Element) -> list[dict[str, Any]]:
-    out = []
-    for g in root.findall("devices/graphics"):
-        port = g.get("port")
-        listen = g.find("listen")
-        out.append({"type": g.get("type"),
-                    "listen": (listen.get("address") if listen is not None else None) or g.get("listen"),
-                    "port": int(port) if port and port.lstrip("-").isdigit() and int(port) > 0 else None,
-                    "autoport": g.get("autoport") == "yes"})
-    return out
+def graphics_views(root: etree._Element) -> list[GraphicsView]:
+    return [GraphicsView(type=g.type, listen=g.listen_address or g.listen,
+                         port=g.port if g.port is not None and g.port > 0 else None, autoport=g.autoport is True)
+            for g in Domain(root).graphics]
 
 
-def console_view(root: etree._Element) -> dict[str, Any] | None:
-    con = root.find("devices/console")
-    if con is None:
-        return None
-    target = con.find("target")
-    return {"type": con.get("type"), "target": target.get("type") if target is not None else None}
+def console_view(root: etree._Element) -> ConsoleView | None:
+    con = next(iter(Domain(root).consoles), None)
+    return ConsoleView(type=con.type, target=con.target_type) if con is not None else None
 
 
 def macs(root: etree._Element) -> list[str]:
-    return [m for m in (edit.nic_mac(n) for n in edit.nics(root)) if m]
+    return [n.mac for n in Domain(root).interfaces if n.mac]
 
 
 def networks_of(root: etree._Element) -> set[str]:
-    return {n.find("source").get("network") for n in edit.nics(root)
-            if n.get("type") == "network" and n.find("source") is not None}
+    return {n.source_network for n in Domain(root).interfaces if n.type == "network" and n.source_network}
 
 
 def static_facts(root: etree._Element) -> dict[str, Any]:
     """What a list row needs from the XML (cached per domain by domain_cache)."""
     facts = read_facts(root)
+    dom = Domain(root)
     return {
-        "name": root.findtext("name"),
-        "uuid": root.findtext("uuid"),
-        "vcpus": edit.max_vcpus(root),
-        "memory_mib": edit.memory_mib(root),
+        "name": dom.name,
+        "uuid": dom.uuid,
+        "vcpus": dom.vcpus,
+        "memory_mib": dom.memory_mib,
         "template": facts.template.get("name") if facts.template else None,
         "labels": facts.labels,
         "description": facts.description or None,
@@ -135,7 +110,9 @@ def static_facts(root: etree._Element) -> dict[str, Any]:
 
 def summary(facts: dict[str, Any], *, node: str, state: str, ips: dict[str, list[str]],
             vcpus: int | None = None, memory_mib: int | None = None) -> dict[str, Any]:
-    """The list-vms row. vcpus/memory: the live figures when the caller has them, else the config."""
+    """The list-vms row. vcpus/memory: the live figures when the caller has them, else the config.
+
+    A dict, not a VmView: list-vms dumps a thousand of them by key (jvp.domain.vm.TrustedRows)."""
     return {
         "name": facts["name"],
         "uuid": facts["uuid"],
@@ -154,10 +131,11 @@ def summary(facts: dict[str, Any], *, node: str, state: str, ips: dict[str, list
 
 def describe(root: etree._Element, *, node: str, state: str, persistent: bool, autostart: bool | None,
              volumes: dict[str, dict[str, Any]], ips: dict[str, list[str]], agent: bool | None,
-             now: dt.datetime | None = None) -> dict[str, Any]:
+             now: dt.datetime | None = None) -> VmView:
+    dom = Domain(root)
     facts = read_facts(root)
-    view = summary(static_facts(root), node=node, state=state, ips=ips)
-    started = started_at_of(root) if state in ("running", "paused") else None
+    row = summary(static_facts(root), node=node, state=state, ips=ips)
+    started = dom.started_at if state in ("running", "paused") else None
     uptime = None
     if started:
         now = now or dt.datetime.now(dt.timezone.utc)
@@ -166,25 +144,22 @@ def describe(root: etree._Element, *, node: str, state: str, persistent: bool, a
                                 .total_seconds()))
         except ValueError:
             uptime = None
-    cur = size_bytes(root.find("currentMemory"))
-    cpu = root.find("cpu")
-    view.update({
-        "persistent": persistent,
-        "autostart": autostart,
-        "memory_mib": (cur // 2**20) if cur else view["memory_mib"],
-        "domain_type": root.get("type"),
-        "cpu_mode": cpu.get("mode", "custom") if cpu is not None else None,
-        "firmware": firmware(root),
-        "created_by": facts.created_by,
-        "keypairs": facts.keypairs,
-        "started_at": started,
-        "uptime": uptime,
-        "disks": disk_views(root, volumes),
-        "nics": nic_views(root, ips),
-        "graphics": graphics_views(root),
-        "console": console_view(root),
-        "cloud_init": ({"instance_id": facts.instance_id, "seed_pool": facts.seed_pool,
-                        "seed_volume": facts.seed_volume} if facts.instance_id else None),
-        "guest_agent": agent,
-    })
-    return view
+    row.update(persistent=persistent, memory_mib=dom.current_memory_mib or row["memory_mib"])
+    return VmView(
+        **row,
+        autostart=autostart,
+        domain_type=dom.type,
+        cpu_mode=(dom.cpu.mode or "custom") if dom.cpu.exists() else None,
+        firmware=firmware(root),
+        created_by=facts.created_by,
+        keypairs=facts.keypairs,
+        started_at=started,
+        uptime=uptime,
+        disks=disk_views(root, volumes),
+        nics=nic_views(root, ips),
+        graphics=graphics_views(root),
+        console=console_view(root),
+        cloud_init=(CloudInitView(instance_id=facts.instance_id, seed_pool=facts.seed_pool,
+                                  seed_volume=facts.seed_volume) if facts.instance_id else None),
+        guest_agent=agent,
+    )

@@ -18,12 +18,13 @@ from typing import Any
 from lxml import etree
 
 from jvp.domain.vm import DiskDevice, DomainSpec, NicDevice, VmFacts
-from jvp.hypervisor.xml import element, sub, text, to_string
+from jvp.hypervisor.xml import element, sub, to_string
+from jvp.hypervisor.xml.domain import (AGENT_CHANNEL, NS, NSMAP, Q, RUNTIME_NS, Boot, Channel, Console, Disk, Domain,
+                                       Facts, Graphics, Interface)
 
-NS = "urn:jvp:vm:1"              # JVP's facts, config and live alike
-RUNTIME_NS = "urn:jvp:vm-runtime:1"  # live-only facts (when JVP started the domain)
-NSMAP = {"jvp": NS}
-Q = f"{{{NS}}}"
+__all__ = ["NS", "NSMAP", "Q", "RUNTIME_NS", "build_domain", "build_domain_xml", "disk_element", "nic_element",
+           "facts_element", "update_facts", "read_facts", "facts_of", "ensure_facts", "runtime_element",
+           "started_at_of", "driver_format", "QEMU_FORMATS"]
 
 
 # -- devices -----------------------------------------------------------------------------------------
@@ -36,43 +37,45 @@ def driver_format(volume_format: str | None) -> str:
     return volume_format if volume_format in QEMU_FORMATS else "raw"
 
 
-def disk_element(disk: DiskDevice) -> etree._Element:
-    el = element("disk", {"type": "file", "device": disk.device})
-    drv = {"name": "qemu", "type": driver_format(disk.format)}
-    if disk.device == "disk":
-        drv["discard"] = "unmap"  # guests' TRIM frees space in sparse/qcow2 files
-    sub(el, "driver", drv)
-    if disk.path:
-        sub(el, "source", {"file": disk.path})
-    sub(el, "target", {"dev": disk.target, "bus": disk.bus})
-    if disk.device == "cdrom":
-        sub(el, "readonly")
-    return el
+def disk(spec: DiskDevice) -> Disk:
+    d = Disk.new(type="file", device=spec.device, driver_name="qemu", format=driver_format(spec.format),
+                 # guests' TRIM frees space in sparse/qcow2 files
+                 discard="unmap" if spec.device == "disk" else None,
+                 target=spec.target, bus=spec.bus, readonly=spec.device == "cdrom")
+    if spec.path:
+        d.source.file = spec.path  # placed before <target> by Disk.ORDER
+    return d
 
 
-def nic_element(nic: NicDevice) -> etree._Element:
-    el = element("interface", {"type": nic.kind})
-    sub(el, "mac", {"address": nic.mac})
-    if nic.kind == "network":
-        sub(el, "source", {"network": nic.source})
-    elif nic.kind == "bridge":
-        sub(el, "source", {"bridge": nic.source})
+def disk_element(spec: DiskDevice) -> etree._Element:
+    return disk(spec).el
+
+
+def nic(spec: NicDevice) -> Interface:
+    n = Interface.new(type=spec.kind, mac=spec.mac)
+    if spec.kind == "network":
+        n.source_network = spec.source
+    elif spec.kind == "bridge":
+        n.source_bridge = spec.source
     else:  # macvtap in bridge mode: guests on the same host interface can talk to each other
-        sub(el, "source", {"dev": nic.source, "mode": "bridge"})
-    sub(el, "model", {"type": nic.model})
-    return el
+        n.source_dev, n.source_mode = spec.source, "bridge"
+    n.model = spec.model
+    return n
 
 
-def _fixed_devices(devices: etree._Element) -> None:
+def nic_element(spec: NicDevice) -> etree._Element:
+    return nic(spec).el
+
+
+def _fixed_devices(dom: Domain) -> None:
+    devices = dom.el.find("devices")
     serial = sub(devices, "serial", {"type": "pty"})
     sub(serial, "target", {"port": 0})
-    console = sub(devices, "console", {"type": "pty"})
-    sub(console, "target", {"type": "serial", "port": 0})
-    channel = sub(devices, "channel", {"type": "unix"})
-    sub(channel, "target", {"type": "virtio", "name": "org.qemu.guest_agent.0"})
+    dom.consoles.add(Console.new(type="pty", target_type="serial", target_port=0))
+    dom.channels.add(Channel.new(type="unix", target_type="virtio", target_name=AGENT_CHANNEL))
     sub(devices, "input", {"type": "tablet", "bus": "usb"})
-    graphics = sub(devices, "graphics", {"type": "vnc", "port": -1, "autoport": "yes", "listen": "127.0.0.1"})
-    sub(graphics, "listen", {"type": "address", "address": "127.0.0.1"})
+    dom.graphics.add(Graphics.new(type="vnc", port=-1, autoport=True, listen="127.0.0.1", listen_type="address",
+                                  listen_address="127.0.0.1"))
     video = sub(devices, "video")
     sub(video, "model", {"type": "virtio", "heads": 1, "primary": "yes"})
     rng = sub(devices, "rng", {"model": "virtio"})
@@ -82,40 +85,37 @@ def _fixed_devices(devices: etree._Element) -> None:
 
 # -- the domain --------------------------------------------------------------------------------------
 def build_domain(spec: DomainSpec) -> etree._Element:
-    dom = element("domain", {"type": spec.domain_type})
-    sub(dom, "name", text_=spec.name)
-    sub(dom, "uuid", text_=spec.uuid)
-    metadata = sub(dom, "metadata")
-    metadata.append(facts_element(spec.facts))
-    sub(dom, "memory", {"unit": "KiB"}, spec.memory_mib * 1024)
-    sub(dom, "currentMemory", {"unit": "KiB"}, spec.memory_mib * 1024)
-    sub(dom, "vcpu", {"placement": "static"}, spec.vcpus)
-    os_ = sub(dom, "os", {"firmware": "efi"} if spec.firmware == "uefi" else None)
-    sub(os_, "type", {"arch": spec.arch}, "hvm")
+    dom = Domain.new(type=spec.domain_type, name=spec.name, uuid=spec.uuid)
+    update_facts(dom.ensure_facts().el, **_facts_fields(spec.facts))
+    dom.memory_mib = dom.current_memory_mib = spec.memory_mib
+    dom.vcpus, dom.vcpu_placement = spec.vcpus, "static"
+    dom.os.firmware = "efi" if spec.firmware == "uefi" else None
+    dom.os.type, dom.os.arch = "hvm", spec.arch
     # Disk first, then cdrom: a blank disk is skipped by the firmware and the install ISO boots; once
     # installed, the disk boots without touching the order.
-    sub(os_, "boot", {"dev": "hd"})
-    sub(os_, "boot", {"dev": "cdrom"})
-    features = sub(dom, "features")
+    dom.os.boots.add(Boot.new(dev="hd"))
+    dom.os.boots.add(Boot.new(dev="cdrom"))
+    # written here only, never read or edited: plain elements
+    features = sub(dom.el, "features")
     sub(features, "acpi")  # graceful shutdown is an ACPI power-button press
     sub(features, "apic")
     if spec.cpu_mode:
-        sub(dom, "cpu", {"mode": spec.cpu_mode, **({"check": "partial"} if spec.cpu_mode == "host-model"
-                                                   else {})})
-    clock = sub(dom, "clock", {"offset": "utc"})
+        dom.cpu.mode = spec.cpu_mode
+        dom.cpu.check = "partial" if spec.cpu_mode == "host-model" else None
+    clock = sub(dom.el, "clock", {"offset": "utc"})
     sub(clock, "timer", {"name": "rtc", "tickpolicy": "catchup"})
     sub(clock, "timer", {"name": "pit", "tickpolicy": "delay"})
     sub(clock, "timer", {"name": "hpet", "present": "no"})
-    sub(dom, "on_poweroff", text_="destroy")
-    sub(dom, "on_reboot", text_="restart")
-    sub(dom, "on_crash", text_="destroy")
-    devices = sub(dom, "devices")
-    for disk in spec.disks:
-        devices.append(disk_element(disk))
-    for nic in spec.nics:
-        devices.append(nic_element(nic))
-    _fixed_devices(devices)
-    return dom
+    sub(dom.el, "on_poweroff", text_="destroy")
+    sub(dom.el, "on_reboot", text_="restart")
+    sub(dom.el, "on_crash", text_="destroy")
+    sub(dom.el, "devices")
+    for d in spec.disks:
+        dom.disks.add(disk(d))
+    for n in spec.nics:
+        dom.interfaces.add(nic(n))
+    _fixed_devices(dom)
+    return dom.el
 
 
 def build_domain_xml(spec: DomainSpec) -> str:
@@ -123,24 +123,18 @@ def build_domain_xml(spec: DomainSpec) -> str:
 
 
 # -- JVP's metadata ----------------------------------------------------------------------------------
+def _facts_fields(facts: VmFacts) -> dict[str, Any]:
+    return dict(created_at=facts.created_at, created_by=facts.created_by, description=facts.description,
+                template=facts.template, keypairs=facts.keypairs, labels=facts.labels,
+                system_disk=facts.system_disk,
+                cloud_init={"instance-id": facts.instance_id, "pool": facts.seed_pool,
+                            "volume": facts.seed_volume} if facts.instance_id else None)
+
+
 def facts_element(facts: VmFacts) -> etree._Element:
-    el = etree.Element(f"{Q}vm", nsmap=NSMAP)
-    update_facts(el, created_at=facts.created_at, created_by=facts.created_by, description=facts.description,
-                 template=facts.template, keypairs=facts.keypairs, labels=facts.labels,
-                 system_disk=facts.system_disk,
-                 cloud_init={"instance-id": facts.instance_id, "pool": facts.seed_pool,
-                             "volume": facts.seed_volume} if facts.instance_id else None)
+    el = Facts.new().el
+    update_facts(el, **_facts_fields(facts))
     return el
-
-
-def _child(parent: etree._Element, name: str) -> etree._Element:
-    found = parent.find(f"{Q}{name}")
-    return found if found is not None else etree.SubElement(parent, f"{Q}{name}")
-
-
-def _drop(parent: etree._Element, name: str) -> None:
-    for el in parent.findall(f"{Q}{name}"):
-        parent.remove(el)
 
 
 _UNSET = object()
@@ -150,84 +144,53 @@ def update_facts(el: etree._Element, *, created_at: Any = _UNSET, created_by: An
                  description: Any = _UNSET, template: Any = _UNSET, keypairs: Any = _UNSET,
                  labels: Any = _UNSET, system_disk: Any = _UNSET, cloud_init: Any = _UNSET) -> etree._Element:
     """Change the named facts of a <jvp:vm> element in place; children JVP does not know are kept."""
-    for name, value in (("created-at", created_at), ("created-by", created_by), ("description", description)):
-        if value is _UNSET:
-            continue
-        if value in (None, ""):
-            _drop(el, name)
-        else:
-            _child(el, name).text = str(value)
+    facts = Facts(el)
+    for name, value in (("created_at", created_at), ("created_by", created_by), ("description", description)):
+        if value is not _UNSET:
+            setattr(facts, name, str(value) if value not in (None, "") else None)
     if template is not _UNSET:
-        _drop(el, "template")
-        if template:
-            t = etree.SubElement(el, f"{Q}template", {k: v for k, v in template.items() if k != "name" and v})
-            t.text = template.get("name") or ""
-    if system_disk is not _UNSET:
-        _drop(el, "system-disk")
-        if system_disk:
-            etree.SubElement(el, f"{Q}system-disk", {"target": system_disk})
+        facts.template = template
+    if system_disk is not _UNSET:  # dropped and added again: the element ends last, as before
+        facts.system_disk = None
+        facts.system_disk = system_disk or None
     if keypairs is not _UNSET:
-        _drop(el, "keypairs")
-        if keypairs:
-            box = etree.SubElement(el, f"{Q}keypairs")
-            for name in keypairs:
-                etree.SubElement(box, f"{Q}keypair", {"name": name})
+        facts.keypairs = keypairs
     if labels is not _UNSET:
-        _drop(el, "labels")
-        if labels:
-            box = etree.SubElement(el, f"{Q}labels")
-            for key, value in sorted(labels.items()):
-                etree.SubElement(box, f"{Q}label", {"key": key}).text = value
+        facts.labels = labels
     if cloud_init is not _UNSET:
-        _drop(el, "cloud-init")
+        facts.cloud_init_el.remove()
         if cloud_init:
-            etree.SubElement(el, f"{Q}cloud-init", {k: v for k, v in cloud_init.items() if v})
+            facts.instance_id = cloud_init.get("instance-id") or None
+            facts.seed_pool = cloud_init.get("pool") or None
+            facts.seed_volume = cloud_init.get("volume") or None
     return el
 
 
 def facts_of(root: etree._Element) -> etree._Element | None:
     """The <jvp:vm> element of a domain document, or None (a domain JVP did not create)."""
-    return root.find(f"metadata/{Q}vm")
+    return Domain(root).facts.el
 
 
 def ensure_facts(root: etree._Element) -> etree._Element:
-    meta = root.find("metadata")
-    if meta is None:
-        meta = element("metadata")
-        # libvirt puts <metadata> after <name>/<uuid>/<title>/<description>; order is cosmetic for define
-        anchor = next((root.index(c) + 1 for c in reversed(root) if c.tag in ("name", "uuid", "title",
-                                                                            "description")), 0)
-        root.insert(anchor, meta)
-    el = meta.find(f"{Q}vm")
-    if el is None:
-        el = etree.SubElement(meta, f"{Q}vm", nsmap=NSMAP)
-    return el
+    return Domain(root).ensure_facts().el
 
 
 def read_facts(root: etree._Element) -> VmFacts:
-    el = facts_of(root)
-    facts = VmFacts(description=text(root, "description", "") or "")
-    if el is None:
+    dom = Domain(root)
+    facts = VmFacts(description=(dom.description or "").strip())
+    f = dom.facts
+    if not f.exists():
         return facts
-    tmpl = el.find(f"{Q}template")
-    ci = el.find(f"{Q}cloud-init")
-    facts.created_at = _text(el, "created-at")
-    facts.created_by = _text(el, "created-by")
-    facts.description = _text(el, "description") or facts.description
-    facts.template = ({"name": (tmpl.text or "").strip(), **dict(tmpl.attrib)} if tmpl is not None else None)
-    facts.keypairs = [k.get("name") for k in el.findall(f"{Q}keypairs/{Q}keypair")]
-    facts.labels = {lb.get("key"): (lb.text or "") for lb in el.findall(f"{Q}labels/{Q}label")}
-    sd = el.find(f"{Q}system-disk")
-    facts.system_disk = sd.get("target") if sd is not None else None
-    if ci is not None:
-        facts.instance_id, facts.seed_pool, facts.seed_volume = (ci.get("instance-id"), ci.get("pool"),
-                                                                 ci.get("volume"))
+    facts.created_at = f.created_at or None
+    facts.created_by = f.created_by or None
+    facts.description = f.description or facts.description
+    facts.template = f.template
+    facts.keypairs = f.keypairs
+    facts.labels = f.labels
+    facts.system_disk = f.system_disk
+    if f.cloud_init_el.exists():
+        facts.instance_id, facts.seed_pool, facts.seed_volume = f.instance_id, f.seed_pool, f.seed_volume
     return facts
-
-
-def _text(el: etree._Element, name: str) -> str | None:
-    found = el.find(f"{Q}{name}")
-    return found.text if found is not None and found.text else None
 
 
 def runtime_element(started_at: str) -> str:
@@ -236,5 +199,4 @@ def runtime_element(started_at: str) -> str:
 
 
 def started_at_of(root: etree._Element) -> str | None:
-    el = root.find(f"metadata/{{{RUNTIME_NS}}}runtime")
-    return el.get("started-at") if el is not None else None
+    return Domain(root).started_at

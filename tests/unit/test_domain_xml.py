@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 from lxml import etree
 
-from jvp.domain.vm import DiskDevice, DomainSpec, NicDevice, VmFacts
+from jvp.domain.vm import DiskDevice, DomainSpec, NicDevice, NicView, VmFacts
 from jvp.hypervisor import domain_edit as edit
 from jvp.hypervisor import domain_view
 from jvp.hypervisor.domain import cpu_mode_supported, cpu_mode_usable, efi_supported
@@ -189,14 +189,14 @@ def test_view_of_a_foreign_domain():
                               volumes={"/p/old.qcow2": {"pool": "default", "volume": "old.qcow2",
                                                         "capacity_bytes": 10}},
                               ips={"52:54:00:aa:00:01": ["198.18.10.5"]}, agent=None)
-    assert vm["name"] == "old" and vm["node"] == "n1" and vm["vcpus"] == 4 and vm["memory_mib"] == 1024
-    assert vm["description"] == "old" and vm["cpu_mode"] == "custom" and vm["firmware"] == "bios"
-    sys_disk, cdrom = vm["disks"]
-    assert sys_disk["system"] is True and sys_disk["volume"] == "old.qcow2" and sys_disk["capacity_bytes"] == 10
-    assert cdrom["device"] == "cdrom" and cdrom["path"] is None and cdrom["system"] is False
-    assert vm["nics"] == [{"mac": "52:54:00:aa:00:01", "type": "network", "network": "default", "bridge": None,
-                           "device": None, "model": "virtio", "ips": ["198.18.10.5"]}]
-    assert vm["ips"] == ["198.18.10.5"] and vm["uptime"] is None and vm["cloud_init"] is None
+    assert vm.name == "old" and vm.node == "n1" and vm.vcpus == 4 and vm.memory_mib == 1024
+    assert vm.description == "old" and vm.cpu_mode == "custom" and vm.firmware == "bios"
+    sys_disk, cdrom = vm.disks
+    assert sys_disk.system is True and sys_disk.volume == "old.qcow2" and sys_disk.capacity_bytes == 10
+    assert cdrom.device == "cdrom" and cdrom.path is None and cdrom.system is False
+    assert vm.nics == [NicView(mac="52:54:00:aa:00:01", type="network", network="default", bridge=None,
+                               device=None, model="virtio", ips=["198.18.10.5"])]
+    assert vm.ips == ["198.18.10.5"] and vm.uptime is None and vm.cloud_init is None
 
 
 def test_uptime_counts_from_jvps_start():
@@ -207,10 +207,10 @@ def test_uptime_counts_from_jvps_start():
     now = dt.datetime(2026, 1, 1, 0, 2, 5, tzinfo=dt.timezone.utc)
     vm = domain_view.describe(root, node="n", state="running", persistent=True, autostart=False, volumes={},
                               ips={}, agent=True, now=now)
-    assert vm["uptime"] == 125 and vm["started_at"] == "2026-01-01T00:00:00Z"
+    assert vm.uptime == 125 and vm.started_at == "2026-01-01T00:00:00Z"
     stopped = domain_view.describe(root, node="n", state="stopped", persistent=True, autostart=False,
                                    volumes={}, ips={}, agent=None, now=now)
-    assert stopped["uptime"] is None
+    assert stopped.uptime is None
 
 
 DOMCAPS = """<domainCapabilities><os supported='yes'><enum name='firmware'><value>efi</value></enum></os><cpu>

@@ -2,6 +2,8 @@
 ignores the shutdown request (`stopped: false`)."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import libvirt
 
 from jvp.service.vm.service import VmService
@@ -43,7 +45,7 @@ class Nodes:
 
 def service(mocker, guest: Guest) -> VmService:
     mocker.patch("jvp.service.vm.service.domain.describe",
-                 side_effect=lambda conn, node, name: {"name": name, "state": None})
+                 side_effect=lambda conn, node, name: SimpleNamespace(name=name, state=None))
     return VmService(Nodes(guest))
 
 

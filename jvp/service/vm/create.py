@@ -129,9 +129,9 @@ class VmCreator:
             h.drop_cleanup(cleanup)
         self._record_use(plan)
         vm = self.vms.describe(plan.node, plan.name)
-        message = f"vm '{plan.name}' created on node '{plan.node}' ({dtype}), {vm['state']}"
-        return {"vm": {"name": plan.name, "node": plan.node, "uuid": plan.uuid, "state": vm["state"],
-                       "domain_type": dtype, "cpu_mode": cpu_mode, "ips": vm["ips"]},
+        message = f"vm '{plan.name}' created on node '{plan.node}' ({dtype}), {vm.state}"
+        return {"vm": {"name": plan.name, "node": plan.node, "uuid": plan.uuid, "state": vm.state,
+                       "domain_type": dtype, "cpu_mode": cpu_mode, "ips": vm.ips},
                 "notes": notes, "message": "; ".join([message, *notes])}
 
     @staticmethod
@@ -158,11 +158,11 @@ class VmCreator:
                 last_error = exc.message
                 time.sleep(WAIT_POLL_S)
                 continue
-            if (plan.wait_for == "agent" and vm["guest_agent"]) or (plan.wait_for == "ip" and any(
-                    n["ips"] for n in vm["nics"])):
+            if (plan.wait_for == "agent" and vm.guest_agent) or (plan.wait_for == "ip" and any(
+                    n.ips for n in vm.nics)):
                 return []
-            if vm["state"] != "running":
-                return [f"the VM stopped ({vm['state']}) while waiting for {what}"]
+            if vm.state != "running":
+                return [f"the VM stopped ({vm.state}) while waiting for {what}"]
             time.sleep(WAIT_POLL_S)
         why = f" (last error: {last_error})" if last_error else ""
         return [f"{what} did not show within {plan.wait_timeout_s}s{why}; the VM was created, check its console"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from jvp.domain.vm import CloudInitView, DiskView
 from jvp.errors import JvpError
 from jvp.hypervisor import domain_devices, vm_volumes
 from jvp.service.vm.rules import state_error
@@ -15,19 +16,19 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 
-def _entry(d: dict[str, Any], reason: str | None = None) -> dict[str, Any]:
-    return {"pool": d.get("pool"), "volume": d.get("volume"), "path": d.get("path"), "reason": reason}
+def _entry(d: DiskView, reason: str | None = None) -> dict[str, Any]:
+    return {"pool": d.pool, "volume": d.volume, "path": d.path, "reason": reason}
 
 
-def _why_keep(conn, d: dict[str, Any]) -> str | None:
-    if not d.get("volume"):
+def _why_keep(conn, d: DiskView) -> str | None:
+    if not d.volume:
         return "not a volume of any storage pool on the node"
-    if vm_volumes.is_template_volume(d):
+    if vm_volumes.is_template_volume({"pool": d.pool, "path": d.path}):
         return "a template's base image"
-    users = vm_volumes.disk_users(conn).get(d["path"])
+    users = vm_volumes.disk_users(conn).get(d.path)
     if users:
         return f"still used by vm(s) {', '.join(sorted(users))}"
-    deps = vm_volumes.dependents(conn, d["path"])
+    deps = vm_volumes.dependents(conn, d.path)
     if deps:
         return f"the backing file of {', '.join(sorted(deps))}"
     return None
@@ -35,29 +36,30 @@ def _why_keep(conn, d: dict[str, Any]) -> str | None:
 
 def delete_vm(svc: "VmService", node: str, name: str, *, force: bool, delete_volumes: bool) -> dict[str, Any]:
     vm = svc.describe(node, name)
-    if vm["state"] not in ("stopped", "crashed") and not force:
-        raise state_error(name, node, vm["state"], "stopped", "stop it first, or delete with force to power it off")
+    if vm.state not in ("stopped", "crashed") and not force:
+        raise state_error(name, node, vm.state, "stopped", "stop it first, or delete with force to power it off")
     done = svc.call(node, name, lambda c: domain_devices.undefine(c, name), retry=False)
     deleted: list[dict[str, Any]] = []
     kept: list[dict[str, Any]] = []
 
-    def remove(d: dict[str, Any]) -> None:
+    def remove(d: DiskView) -> None:
         try:
-            svc.nodes.call(node, lambda c: vm_volumes.delete_volume(c, d["pool"], d["volume"]), kind="volume",
-                           obj=d["volume"], retry=False)
+            svc.nodes.call(node, lambda c: vm_volumes.delete_volume(c, d.pool, d.volume), kind="volume",
+                           obj=d.volume, retry=False)
             deleted.append(_entry(d))
         except JvpError as exc:  # the VM is gone already: report what could not be removed, do not fail
-            log.warning("delete-vm %s/%s: volume %s not removed: %s", node, name, d.get("path"), exc.message)
+            log.warning("delete-vm %s/%s: volume %s not removed: %s", node, name, d.path, exc.message)
             kept.append(_entry(d, f"delete failed: {exc.message}"))
 
-    seed = vm.get("cloud_init") or {}
-    media = [d for d in vm["disks"] if d["device"] == "cdrom" and d.get("volume") and (
-        d["volume"] == seed.get("seed_volume") or d["volume"].startswith(vm_volumes.INTERNAL_PREFIX))]
-    if seed.get("seed_volume") and not any(d["volume"] == seed["seed_volume"] for d in media):
-        media.append({"pool": seed.get("seed_pool"), "volume": seed["seed_volume"], "path": None})
+    seed = vm.cloud_init or CloudInitView(None, None, None)
+    media = [d for d in vm.disks if d.device == "cdrom" and d.volume and (
+        d.volume == seed.seed_volume or d.volume.startswith(vm_volumes.INTERNAL_PREFIX))]
+    if seed.seed_volume and not any(d.volume == seed.seed_volume for d in media):
+        media.append(DiskView(target=None, device="cdrom", bus=None, path=None, format=None, pool=seed.seed_pool,
+                              volume=seed.seed_volume))
     for d in media:
         remove(d)
-    for d in (x for x in vm["disks"] if x["device"] == "disk" and x.get("path")):
+    for d in (x for x in vm.disks if x.device == "disk" and x.path):
         if not delete_volumes:
             kept.append(_entry(d, "delete_volumes is false"))
             continue

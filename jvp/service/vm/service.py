@@ -18,7 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
 from typing import Any, Callable, TypeVar
 
-from jvp.domain.vm import DiskDevice, NicDevice
+from jvp.domain.vm import DiskDevice, NicDevice, VmView
 from jvp.errors import Conflict, InvalidInput, JvpError, PreconditionFailed, not_found
 from jvp.hypervisor import domain, domain_devices, vm_volumes
 from jvp.hypervisor.domain_edit import BUS_PREFIX, EditError
@@ -74,7 +74,7 @@ class VmService:
             vms = [v for v in vms if key in v["labels"] and (not has_value or v["labels"][key] == value)]
         return {"vms": vms, "errors": errors}
 
-    def describe(self, node: str, name: str) -> dict[str, Any]:
+    def describe(self, node: str, name: str) -> VmView:
         return self.call(node, name, lambda c: domain.describe(c, node, name))
 
     def xml(self, node: str, name: str) -> dict[str, Any]:
@@ -121,7 +121,7 @@ class VmService:
 
     def _state_answer(self, node: str, name: str, reached: str, message: str) -> dict[str, Any]:
         vm = self.describe(node, name)
-        return {"vm": vm, "state": vm["state"] or reached, "message": message}
+        return {"vm": vm, "state": vm.state or reached, "message": message}
 
     # -- modify --------------------------------------------------------------------------------------
     def modify(self, node: str, name: str, *, vcpus: int | None = None, memory_mib: int | None = None,
@@ -134,8 +134,8 @@ class VmService:
         if memory_mib is not None and memory_mib > figures["memory_mib"]:
             raise capacity_error(node, "memory_mib", memory_mib, figures["memory_mib"])
         if new_name and new_name != name:
-            if vm["state"] != "stopped":
-                raise state_error(name, node, vm["state"], "stopped", "stop it before renaming")
+            if vm.state != "stopped":
+                raise state_error(name, node, vm.state, "stopped", "stop it before renaming")
             if self.nodes.call(node, lambda c: domain.exists(c, new_name), kind="vm", obj=new_name):
                 raise Conflict(f"vm '{new_name}' already exists on node '{node}'", code="VmExists",
                                details={"vm": new_name, "node": node})
@@ -190,7 +190,7 @@ class VmService:
         elif target not in targets or targets[target]["device"] != "disk":
             raise not_found("disk", target, node, code="DiskNotFound", vm=name)
         vm = self.describe(node, name)
-        if any(d["system"] and d["target"] == target for d in vm["disks"]):
+        if any(d.system and d.target == target for d in vm.disks):
             raise Conflict(f"disk {target} is the system disk of vm '{name}' and cannot be detached; delete the "
                            "VM instead", code="SystemDisk", details={"vm": name, "target": target})
         live = self.call(node, name, lambda c: domain_devices.detach_disk(c, name, target), retry=False)
@@ -198,7 +198,7 @@ class VmService:
 
     def attach_nic(self, node: str, name: str, kind: str, source: str, mac: str | None = None,
                    model: str = "virtio") -> dict[str, Any]:
-        running = self.describe(node, name)["state"] != "stopped"
+        running = self.describe(node, name).state != "stopped"
         check_nic_source(self.nodes, node, kind, source, need_active=running)
         used = self.nodes.call(node, domain.macs_in_use, kind="node", obj=node)
         mac = check_mac(mac, used, node) if mac else random_mac(used)
@@ -209,7 +209,7 @@ class VmService:
     def detach_nic(self, node: str, name: str, mac: str) -> dict[str, Any]:
         mac = mac.lower()
         vm = self.describe(node, name)
-        if not any(n["mac"] == mac for n in vm["nics"]):
+        if not any(n.mac == mac for n in vm.nics):
             raise not_found("nic", mac, node, code="NicNotFound", vm=name)
         live = self.call(node, name, lambda c: domain_devices.detach_nic(c, name, mac), retry=False)
         return {"vm": self.describe(node, name), "target": None, "mac": mac, "live": live}
@@ -217,8 +217,8 @@ class VmService:
     def change_media(self, node: str, name: str, target: str, pool: str | None = None,
                      volume: str | None = None) -> dict[str, Any]:
         vm = self.describe(node, name)
-        drive = next((d for d in vm["disks"] if d["target"] == target), None)
-        if drive is None or drive["device"] != "cdrom":
+        drive = next((d for d in vm.disks if d.target == target), None)
+        if drive is None or drive.device != "cdrom":
             raise not_found("cdrom", target, node, code="CdromNotFound", vm=name)
         path, fmt = None, "raw"
         if volume:
@@ -230,9 +230,9 @@ class VmService:
     # -- guest ---------------------------------------------------------------------------------------
     def reset_password(self, node: str, name: str, user: str, password: str) -> dict[str, Any]:
         vm = self.describe(node, name)
-        if vm["state"] != "running":
-            raise state_error(name, node, vm["state"], "running", "the guest agent only answers in a running VM")
-        if vm["guest_agent"] is False or vm["guest_agent"] is None:
+        if vm.state != "running":
+            raise state_error(name, node, vm.state, "running", "the guest agent only answers in a running VM")
+        if vm.guest_agent is False or vm.guest_agent is None:
             raise PreconditionFailed(f"the guest agent of vm '{name}' does not answer: the guest needs "
                                      "qemu-guest-agent running (and the org.qemu.guest_agent.0 channel)",
                                      code="GuestAgentUnavailable", details={"vm": name, "node": node})
