@@ -32,6 +32,7 @@ from jvp.service.snapshot.clone import SnapshotCloner
 from jvp.service.snapshot.disk import WORKDIR_CLEANUP, DiskReader
 from jvp.service.snapshot.export import SnapshotExporter
 from jvp.service.task.service import TaskService
+from jvp.service.template.register import TemplateSources
 from jvp.service.template.service import TemplateService
 from jvp.service.vm.service import VmService
 from jvp.service.vm.create import VmCreator
@@ -94,15 +95,16 @@ def build_services(settings: Settings) -> Services:
     hostnet = HostNetwork()  # this machine's netlink: host bridges and address checks of the local node
     tasks = TaskService(store, data, settings.task_workers, retention_days=settings.task_retention_days,
                         retention_count=settings.task_retention_count)
-    volumes = VolumeService(nodes, tasks)
+    volumes = VolumeService(nodes, gateway, tasks)
     tasks.register_cleanup("volume", volumes.remove_partial)  # half-made uploads and clones
     keypairs = KeypairService(store)
     vms = VmService(nodes, list_timeout_s=settings.node_timeout_s * 2)
     tokens = TokenService(store, data)
     vm_creator = VmCreator(nodes, tasks, keypairs, vms, DomainTypes(nodes, settings.domain_type, settings.cpu_mode))
-    pools = StoragePoolService(nodes, volumes)
-    templates = TemplateService(store, nodes, tasks, volumes, pools, data, settings.download,
-                                list_timeout_s=settings.node_timeout_s * 2)
+    pools = StoragePoolService(nodes, gateway, volumes)
+    template_sources = TemplateSources()  # image sources other modules provide to register-template
+    templates = TemplateService(store, nodes, gateway, tasks, volumes, pools, data, settings.download,
+                                template_sources, list_timeout_s=settings.node_timeout_s * 2)
     vm_creator.register_base_image_source("template", templates.base_image)
     vms.after_delete = templates.after_vm_deleted  # old template images go with the last VM on them
     tasks.register_cleanup("template-pool", templates.remove_empty_pool)  # a pool a failed registration made
@@ -110,7 +112,7 @@ def build_services(settings: Settings) -> Services:
     disk_reader = DiskReader(nodes, data)  # a disk's content at a snapshot, read on the controller
     tasks.register_cleanup(WORKDIR_CLEANUP, disk_reader.remove_workdir)
     snapshot_exporter = SnapshotExporter(snapshots, disk_reader, templates)
-    templates.registrar.snapshot_source = snapshot_exporter.as_template_source  # register-template from a snapshot
+    template_sources.add("snapshot", snapshot_exporter.as_template_source)  # register-template from a snapshot
     return Services(
         settings=settings,
         store=store,
@@ -127,7 +129,7 @@ def build_services(settings: Settings) -> Services:
         vm_creator=vm_creator,
         pools=pools,
         volumes=volumes,
-        transfers=VolumeTransferService(nodes, volumes, tasks),
+        transfers=VolumeTransferService(nodes, gateway, volumes, tasks),
         consoles=ConsoleService(nodes, ConsoleTokens(store, settings.console["token_ttl_s"]), tokens,
                                 auth=settings.auth, idle_timeout_s=settings.console["idle_timeout_s"],
                                 max_sessions=settings.console["max_sessions"],

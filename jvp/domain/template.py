@@ -4,9 +4,13 @@ The response schemas of the template actions. The metadata file's own shape is m
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
 from marshmallow import fields
 
 from jvp.domain.base import ListErrorSchema, ResponseSchema
+from jvp.domain.storage_pool import TEMPLATE_POOL_SUFFIX
 
 SOURCE_TYPES = ("url", "file", "volume", "snapshot")
 TEMPLATE_TYPES = ("cloud", "snapshot")
@@ -165,3 +169,77 @@ class TemplateUpdateCheckResponse(ResponseSchema):
         "description": "VMs built from the template: they keep their current base after an update"})
     volumes = fields.List(fields.Nested(TemplateVolumeSchema), required=True)
     message = fields.String(required=True)
+
+
+# -- who depends on a template's images (computed by the gateway's template_usage, read by the service) --
+@dataclass
+class NodeUsage:
+    """A snapshot of the node: each domain's template facts and disk paths, each volume's backing."""
+    domains: list[dict[str, Any]] = field(default_factory=list)
+    volumes: list[dict[str, Any]] = field(default_factory=list)
+    skipped_pools: list[str] = field(default_factory=list)       # inactive pools
+    unreadable_pools: list[dict[str, str]] = field(default_factory=list)  # {"pool", "error"}: listing failed
+
+    def unseen_pools(self) -> set[str]:
+        """Every pool whose volumes this scan could not see."""
+        return set(self.skipped_pools) | {u["pool"] for u in self.unreadable_pools}
+
+    def unknown_pools(self) -> list[dict[str, str]]:
+        """The pools whose volumes this scan could not see and that may hold a volume backed by a template
+        image, each with why: {"pool", "reason": inactive|unreadable, "error"?}. JVP's own template pools are
+        left out: they hold flat images only (a registration refuses images with a backing file, and copies
+        flatten), so nothing in them depends on another image."""
+        out = [{"pool": p, "reason": "inactive"} for p in self.skipped_pools]
+        out += [{"pool": u["pool"], "reason": "unreadable", "error": u["error"]} for u in self.unreadable_pools]
+        return sorted((p for p in out if not p["pool"].endswith(TEMPLATE_POOL_SUFFIX)), key=lambda x: x["pool"])
+
+    def _backing_of(self) -> dict[str, str]:
+        return {v["path"]: v["backing"]["path"] for v in self.volumes if v.get("path") and v.get("backing")}
+
+    def backed_volumes(self, bases: Iterable[str]) -> list[dict[str, Any]]:
+        """Volumes whose backing chain reaches one of `bases` (the bases themselves excluded)."""
+        wanted = set(bases)
+        backing = self._backing_of()
+        out = []
+        for v in self.volumes:
+            path, seen = v.get("path"), set()
+            if not path or path in wanted:
+                continue
+            step = backing.get(path)
+            while step and step not in seen:
+                if step in wanted:
+                    out.append({"pool": v["pool"], "name": v["name"], "path": path, "base": step})
+                    break
+                seen.add(step)
+                step = backing.get(step)
+        return sorted(out, key=lambda x: (x["pool"], x["name"]))
+
+    def vms(self, template: dict[str, Any], bases: Iterable[str]) -> list[dict[str, Any]]:
+        """VMs built from the template: named in their metadata, or with a disk on or above one of `bases`."""
+        wanted = set(bases)
+        derived = wanted | {v["path"] for v in self.backed_volumes(wanted)}
+        out = []
+        for d in self.domains:
+            facts = d["template"] or {}
+            named = bool(facts) and (facts.get("uuid") == template.get("uuid") if facts.get("uuid")
+                                     else facts.get("name") == template.get("name"))
+            on_disk = sorted(derived & d["paths"])
+            if named or on_disk:
+                out.append({"name": d["name"], "running": d["running"], "created_at": d["created_at"],
+                            "by_metadata": named, "disks": on_disk})
+        return sorted(out, key=lambda x: x["name"])
+
+    def paths_in_use(self, paths: Iterable[str]) -> dict[str, list[str]]:
+        """path -> VMs whose disks open it directly or through a backing chain the XML shows."""
+        wanted = set(paths)
+        out: dict[str, list[str]] = {}
+        for d in self.domains:
+            for p in d["paths"] & wanted:
+                out.setdefault(p, []).append(d["name"])
+        return out
+
+
+def describe_pools(pools: list[dict[str, str]]) -> str:
+    """"'cold' (inactive), 'nfs' (unreadable: <libvirt's text>)" for messages."""
+    return ", ".join(f"'{p['pool']}' ({p['reason']}" + (f": {p['error']}" if p.get("error") else "") + ")"
+                     for p in pools)

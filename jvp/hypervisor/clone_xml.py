@@ -18,30 +18,24 @@ from typing import Any
 from lxml import etree
 
 from jvp.hypervisor import domain_edit as edit
-from jvp.hypervisor.domain_xml import Q, RUNTIME_NS, ensure_facts, update_facts
+from jvp.hypervisor.domain_xml import update_facts
 from jvp.hypervisor.snapshot_xml import strip_capture
-from jvp.hypervisor.xml import ensure
+from jvp.hypervisor.xml.domain import Domain
 
 
-def _drop_live_details(dom: etree._Element) -> None:
-    for alias in dom.iter("alias"):
+def _drop_live_details(dom: Domain) -> None:
+    for alias in dom.el.iter("alias"):
         if not (alias.get("name") or "").startswith("ua-"):  # user aliases are configuration: kept
             alias.getparent().remove(alias)
-    for nic in edit.nics(dom):
-        tap = nic.find("target")
-        if tap is not None:
-            nic.remove(tap)
-    for g in dom.findall("devices/graphics"):
-        if g.get("autoport") == "yes":
-            for attr in ("port", "websocket", "tlsPort"):
-                g.attrib.pop(attr, None)
-    for src in dom.iter("source"):
+    for nic in dom.interfaces:
+        nic.tap.remove()
+    for g in dom.graphics:
+        if g.autoport:
+            g.port = g.websocket = g.tls_port = None
+    for src in dom.el.iter("source"):
         src.attrib.pop("index", None)
-    meta = dom.find("metadata")
-    if meta is not None:
-        for el in meta.findall(f"{{{RUNTIME_NS}}}runtime"):
-            meta.remove(el)
-    strip_capture(dom)
+    dom.runtime.remove()
+    strip_capture(dom.el)
 
 
 def clone_domain(dom: etree._Element, *, name: str, uuid: str, disks: dict[str, dict[str, str]],
@@ -51,43 +45,35 @@ def clone_domain(dom: etree._Element, *, name: str, uuid: str, disks: dict[str, 
 
     disks: target -> {path, format} of the new volumes; macs: one new MAC per NIC, in document order;
     seed: {target, path} of the new seed ISO; facts: JVP facts to set (update_facts keywords)."""
-    _drop_live_details(dom)
-    ensure(dom, "name").text = name
-    ensure(dom, "uuid").text = uuid
+    doc = Domain(dom)
+    _drop_live_details(doc)
+    doc.name, doc.uuid = name, uuid
     for target, vol in disks.items():
-        disk = edit.find_disk(dom, target)
+        disk = doc.disk(target)
         if disk is None:
             raise edit.EditError(f"the snapshot's definition has no disk {target}")
-        for bs in disk.findall("backingStore"):
-            disk.remove(bs)  # the new volume is a flat image: no chain
-        src = ensure(disk, "source")
-        src.attrib.clear()
-        src.set("file", vol["path"])
-        disk.set("type", "file")
-        drv = ensure(disk, "driver")
-        drv.set("name", "qemu")
-        drv.set("type", vol["format"])
-    nics = edit.nics(dom)
+        disk.drop_backing()  # the new volume is a flat image: no chain
+        disk.source.set_file(vol["path"])
+        disk.type = "file"
+        disk.driver_name, disk.format = "qemu", vol["format"]
+    nics = doc.interfaces
     if len(macs) != len(nics):
         raise edit.EditError(f"{len(nics)} NICs but {len(macs)} new MACs")
     for nic, mac in zip(nics, macs):
-        ensure(nic, "mac").set("address", mac)
+        nic.mac = mac
     if seed is not None:
         edit.set_media(dom, seed["target"], seed["path"], "raw")
-    nvram = dom.find("os/nvram")
-    if nvram is not None:  # libvirt makes a fresh <name>_VARS.fd from the firmware's template
-        if nvram.get("template"):
-            nvram.text = None
+    nvram = doc.os.nvram
+    if nvram.exists():  # libvirt makes a fresh <name>_VARS.fd from the firmware's template
+        if doc.os.nvram_template:
+            nvram.el.text = None
         else:
-            nvram.getparent().remove(nvram)
-    el = ensure_facts(dom)
-    update_facts(el, **facts)
-    for old in el.findall(f"{Q}cloned-from"):
-        el.remove(old)
-    etree.SubElement(el, f"{Q}cloned-from", cloned_from)
+            nvram.remove()
+    el = doc.ensure_facts()
+    update_facts(el.el, **facts)
+    el.cloned_from = cloned_from
     return dom
 
 
 def cloned_from(dom: etree._Element) -> dict[str, str] | None:
-    el = dom.find(f"metadata/{Q}vm/{Q}cloned-from")
-    return dict(el.attrib) if el is not None else None
+    return Domain(dom).facts.cloned_from

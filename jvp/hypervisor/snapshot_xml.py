@@ -19,15 +19,15 @@ from typing import Any
 
 from lxml import etree
 
-from jvp.hypervisor import domain_edit as edit
 from jvp.hypervisor.domain_view import system_disk_target
-from jvp.hypervisor.xml import element, ensure, parse, sub, to_string
+from jvp.hypervisor.xml import parse, to_string
+from jvp.hypervisor.xml.domain import Domain
+from jvp.hypervisor.xml.snapshot import SNAP_NS, Capture, Snapshot, SnapshotDisk, SnapshotDomain
 from jvp.timeutil import rfc3339
 
 # JVP's facts about a capture libvirt cannot record itself (a disk-only snapshot of a running VM is
 # registered in libvirt as `shutoff`, the only disk-only state libvirt reverts): kept in the snapshot's copy
-# of the domain under its own namespace.
-SNAP_NS = "urn:jvp:snapshot:1"
+# of the domain under its own namespace (jvp.hypervisor.xml.snapshot.Capture).
 CAPTURE = f"{{{SNAP_NS}}}capture"
 # libvirt's snapshot states -> JVP's VM states
 _STATES = {"running": "running", "blocked": "running", "paused": "paused", "shutoff": "stopped",
@@ -48,20 +48,16 @@ class DiskChoice:
 def disk_choices(root: etree._Element) -> tuple[list[DiskChoice], list[DiskChoice]]:
     """(every disk with its snapshot mode, the disks that refuse an internal snapshot)."""
     chosen, refused = [], []
-    for d in edit.disks(root):
-        target_el = d.find("target")
-        if target_el is None:
+    for d in Domain(root).disks:
+        if d.target is None:
             continue
-        drv = d.find("driver")
-        fmt = drv.get("type") if drv is not None else None
-        device = d.get("device", "disk")
-        path = edit.disk_path(d)
-        choice = DiskChoice(target=target_el.get("dev"), device=device, path=path, format=fmt, snapshot="no")
+        fmt, device, path = d.format, d.device, d.path
+        choice = DiskChoice(target=d.target, device=device, path=path, format=fmt, snapshot="no")
         if path is None:
             choice.reason = "empty drive"
-        elif d.find("readonly") is not None or device == "cdrom":
+        elif d.readonly or device == "cdrom":
             choice.reason = "read-only"
-        elif d.find("shareable") is not None:
+        elif d.shareable:
             choice.reason = "shared with other VMs"
             refused.append(choice)
         elif fmt != "qcow2":
@@ -73,21 +69,22 @@ def disk_choices(root: etree._Element) -> tuple[list[DiskChoice], list[DiskChoic
     return chosen, refused
 
 
-def _disks_element(parent: etree._Element, disks: list[DiskChoice]) -> None:
-    box = sub(parent, "disks")
+def _new(name: str, description: str) -> Snapshot:
+    return Snapshot.new(name=name, description=description or None)
+
+
+def _add_disks(snap: Snapshot, disks: list[DiskChoice]) -> None:
+    snap.disks_box.make()  # <disks/> even when empty: no disk is snapshotted then
     for d in disks:
-        sub(box, "disk", {"name": d.target, "snapshot": d.snapshot})
+        snap.disks.add(SnapshotDisk.new(name=d.target, snapshot=d.snapshot))
 
 
 def create_xml(name: str, description: str, disks: list[DiskChoice], memory: bool) -> str:
     """What virDomainSnapshotCreateXML gets: internal disks and, when asked, the memory state."""
-    snap = element("domainsnapshot")
-    sub(snap, "name", text_=name)
-    if description:
-        sub(snap, "description", text_=description)
-    sub(snap, "memory", {"snapshot": "internal" if memory else "no"})
-    _disks_element(snap, disks)
-    return to_string(snap)
+    snap = _new(name, description)
+    snap.memory = "internal" if memory else "no"
+    _add_disks(snap, disks)
+    return to_string(snap.el)
 
 
 def redefine_xml(name: str, description: str, parent: str | None, created: int, disks: list[DiskChoice],
@@ -95,36 +92,33 @@ def redefine_xml(name: str, description: str, parent: str | None, created: int, 
     """libvirt's metadata for internal disk snapshots JVP took itself (VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE):
     state shutoff and no memory, so that revert applies the disks (`qemu-img snapshot -a` on the node) and
     boots fresh; the domain copies are the VM's at the moment of the capture, with JVP's capture facts."""
-    snap = element("domainsnapshot")
-    sub(snap, "name", text_=name)
-    if description:
-        sub(snap, "description", text_=description)
-    sub(snap, "state", text_="shutoff")
-    if parent:
-        sub(sub(snap, "parent"), "name", text_=parent)
-    sub(snap, "creationTime", text_=str(created))
-    sub(snap, "memory", {"snapshot": "no"})
-    _disks_element(snap, disks)
+    snap = _new(name, description)
+    snap.state = "shutoff"
+    snap.parent = parent or None
+    snap.creation_time = created
+    snap.memory = "no"
+    _add_disks(snap, disks)
     for tag, doc in (("domain", live), ("inactiveDomain", inactive)):
         if doc is None:
             continue
         dom = copy.deepcopy(doc)
         dom.tag = tag
-        meta = ensure(dom, "metadata")
-        for old in meta.findall(CAPTURE):
-            meta.remove(old)
-        etree.SubElement(meta, CAPTURE, {"vm-state": vm_state, "quiesced": "yes" if quiesced else "no"},
-                         nsmap={"jvps": SNAP_NS})
-        snap.append(dom)
-    return to_string(snap)
+        copy_ = SnapshotDomain(dom)
+        for old in copy_.captures:
+            old.remove()
+        meta = copy_.descend(dom, ["metadata"])
+        meta.append(Capture.new(vm_state=vm_state, quiesced="yes" if quiesced else "no").el)
+        snap.el.append(dom)
+    return to_string(snap.el)
 
 
 def snapshot_domain(snap_root: etree._Element) -> etree._Element | None:
     """The VM's definition recorded with the snapshot: the persistent one when libvirt kept it
     (<inactiveDomain>), else the one it ran with (<domain>), renamed to <domain>."""
-    found = snap_root.find("inactiveDomain")
+    snap = Snapshot(snap_root)
+    found = snap.inactive_domain.el
     if found is None:
-        found = snap_root.find("domain")
+        found = snap.domain.el
     if found is None:
         return None
     dom = copy.deepcopy(found)
@@ -134,40 +128,33 @@ def snapshot_domain(snap_root: etree._Element) -> etree._Element | None:
 
 def strip_capture(dom: etree._Element) -> bool:
     """Remove JVP's capture facts from a domain document; True when there were some."""
-    found = dom.findall(f"metadata/{CAPTURE}")
+    found = SnapshotDomain(dom).captures
     for el in found:
-        el.getparent().remove(el)
+        el.remove()
     return bool(found)
 
 
 def view(xml: str, *, vm: str, node: str, current: bool) -> dict[str, Any]:
     """One snapshot as describe-snapshot shows it (children are filled in by the caller from the tree)."""
-    root = parse(xml)
-    dom = root.find("domain")
-    capture = dom.find(f"metadata/{CAPTURE}") if dom is not None else None
-    libvirt_state = (root.findtext("state") or "nostate").strip()
-    memory = root.find("memory")
-    memory_mode = memory.get("snapshot") if memory is not None else None
+    snap = Snapshot(parse(xml))
+    dom = snap.domain
+    capture = next(iter(dom.captures), None)
+    libvirt_state = (snap.state or "nostate").strip()
+    memory_mode = snap.memory
     has_memory = memory_mode in ("internal", "external")
-    state = capture.get("vm-state") if capture is not None else _STATES.get(libvirt_state, libvirt_state)
-    paths = {}
-    if dom is not None:
-        for d in edit.disks(dom):
-            t = d.find("target")
-            if t is not None:
-                paths[t.get("dev")] = edit.disk_path(d)
-    disks = [{"target": d.get("name"), "snapshot": d.get("snapshot") or "no",
-              "path": paths.get(d.get("name"))} for d in root.findall("disks/disk")]
-    created = root.findtext("creationTime")
+    state = capture.vm_state if capture is not None else _STATES.get(libvirt_state, libvirt_state)
+    paths = {d.target: d.path for d in dom.disks if d.target is not None}
+    disks = [{"target": d.name, "snapshot": d.snapshot or "no", "path": paths.get(d.name)} for d in snap.disks]
+    created = snap.creation_time
     external = any(d["snapshot"] == "external" for d in disks) or memory_mode == "external"
     return {
-        "name": root.findtext("name"),
+        "name": snap.name,
         "vm": vm,
         "node": node,
-        "created_at": rfc3339(dt.datetime.fromtimestamp(int(created), dt.timezone.utc)) if created else None,
+        "created_at": rfc3339(dt.datetime.fromtimestamp(created, dt.timezone.utc)) if created is not None else None,
         "state": state,
-        "description": (root.findtext("description") or "").strip(),
-        "parent": (root.findtext("parent/name") or "").strip() or None,
+        "description": (snap.description or "").strip(),
+        "parent": (snap.parent or "").strip() or None,
         "children": [],
         "has_memory": has_memory,
         "disks": disks,
@@ -176,8 +163,8 @@ def view(xml: str, *, vm: str, node: str, current: bool) -> dict[str, Any]:
         # the state recorded: a snapshot with memory resumes there; without, a VM recorded running (or paused)
         # is started (paused) from the reverted disks
         "revert_state": state if state in ("running", "paused") else "stopped",
-        "quiesced": (capture.get("quiesced") == "yes") if capture is not None else None,
-        "system_disk": system_disk_target(dom) if dom is not None else None,
+        "quiesced": (capture.quiesced == "yes") if capture is not None else None,
+        "system_disk": system_disk_target(dom.el) if dom.exists() else None,
     }
 
 

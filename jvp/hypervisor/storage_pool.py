@@ -1,4 +1,9 @@
-"""Storage pools through the node's libvirt connection only (remote nodes work the same way)."""
+"""Storage pools through the node's libvirt connection only (remote nodes work the same way).
+
+`lookup` is the one way to find a pool by name (volume.py, vm_volumes.py and the gateway all use it): plain,
+or with `active=True` for callers that need a running pool, where a missing or inactive pool is a
+PoolUnavailable that the gateway turns into 404 StoragePoolNotFound / 422 StoragePoolInactive.
+"""
 from __future__ import annotations
 
 import errno
@@ -51,8 +56,29 @@ def is_not_a_directory(exc: libvirt.libvirtError) -> bool:
     return exc.get_error_code() == libvirt.VIR_ERR_SYSTEM_ERROR and len(err) > 7 and err[7] == errno.ENOTDIR
 
 
-def lookup(conn: libvirt.virConnect, name: str) -> libvirt.virStoragePool:
-    return conn.storagePoolLookupByName(name)
+class PoolUnavailable(Exception):
+    """The pool a call names is missing or inactive: the gateway says which, on which node."""
+
+    def __init__(self, pool: str, reason: str):
+        super().__init__(f"storage pool '{pool}' is {reason}")
+        self.pool = pool
+        self.reason = reason  # "missing" | "inactive"
+
+
+def lookup(conn: libvirt.virConnect, name: str, *, active: bool = False) -> libvirt.virStoragePool:
+    """The pool called `name`. Plain, a missing pool is libvirt's error (mapped to StoragePoolNotFound with
+    libvirt's text); with `active`, a missing or inactive pool raises PoolUnavailable."""
+    if not active:
+        return conn.storagePoolLookupByName(name)
+    try:
+        pool = conn.storagePoolLookupByName(name)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_POOL:
+            raise PoolUnavailable(name, "missing") from exc
+        raise
+    if not pool.isActive():
+        raise PoolUnavailable(name, "inactive")
+    return pool
 
 
 def view(pool: libvirt.virStoragePool) -> dict[str, Any]:
@@ -87,7 +113,7 @@ def _undo(pool: libvirt.virStoragePool) -> None:
 
 def _defined(conn: libvirt.virConnect, name: str) -> bool:
     try:
-        conn.storagePoolLookupByName(name)
+        lookup(conn, name)
         return True
     except libvirt.libvirtError:
         return False

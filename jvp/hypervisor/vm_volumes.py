@@ -1,6 +1,7 @@
 """The storage a VM needs, through libvirt's storage API only (so remote nodes work the same):
 look up pools and volumes, create blank disks, linked clones (qcow2 overlays) and full copies, upload the
-cloud-init seed ISO through a volume stream, and find who uses or depends on a volume.
+cloud-init seed ISO through a volume stream, and find who uses or depends on a volume (views of the one
+scan in volume.py; pools are found by storage_pool.lookup, the one pool lookup).
 """
 from __future__ import annotations
 
@@ -10,8 +11,7 @@ import libvirt
 
 from jvp.domain.storage_pool import INTERNAL_VOLUME_PREFIX, TEMPLATE_POOL_SUFFIX
 from jvp.errors import Conflict
-from jvp.hypervisor import volume
-from jvp.hypervisor.domain_cache import domain_docs
+from jvp.hypervisor import storage_pool, volume
 from jvp.hypervisor.storage_xml import build_volume_xml
 from jvp.hypervisor.volume_stream import Upload
 from jvp.hypervisor.xml import integer, parse, text
@@ -20,7 +20,7 @@ INTERNAL_PREFIX = INTERNAL_VOLUME_PREFIX   # JVP's own files in a pool (cloud-in
 
 
 def pool(conn: libvirt.virConnect, name: str) -> libvirt.virStoragePool:
-    return conn.storagePoolLookupByName(name)
+    return storage_pool.lookup(conn, name)
 
 
 def pool_info(conn: libvirt.virConnect, name: str) -> dict[str, Any]:
@@ -121,25 +121,15 @@ def is_template_volume(info: dict[str, Any]) -> bool:
 
 
 def disk_users(conn: libvirt.virConnect) -> dict[str, list[str]]:
-    """file path -> names of the domains whose config or live XML uses it."""
+    """file path -> names of the domains whose config or live XML uses it (volume.scan_domains)."""
     users: dict[str, list[str]] = {}
-    for dom in conn.listAllDomains(0):
-        paths = {s.get("file") or s.get("dev") for root in domain_docs(dom)
-                 for s in root.findall("devices/disk/source")}
-        for p in paths - {None}:
-            users.setdefault(p, []).append(dom.name())
+    for dom in volume.scan_domains(conn):
+        for p in dict.fromkeys(d["path"] for d in dom.disks if d["path"]):
+            users.setdefault(p, []).append(dom.name)
     return users
 
 
 def dependents(conn: libvirt.virConnect, path: str) -> list[str]:
     """Paths of volumes (in any active pool) whose backing file is `path`: deleting it would break them."""
-    out = []
-    for p in conn.listAllStoragePools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE):
-        for vol in p.listAllVolumes(0):
-            try:
-                root = parse(vol.XMLDesc(0))
-            except libvirt.libvirtError:
-                continue  # a volume removed while we looked
-            if text(root, "backingStore/path") == path:
-                out.append(vol.path())
-    return out
+    vols, _ = volume.list_pools(conn, None)
+    return [v["path"] for v in vols if v.get("backing") and v["backing"]["path"] == path]

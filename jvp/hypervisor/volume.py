@@ -1,37 +1,33 @@
 """Volumes through the node's libvirt connection only: listing, the one-pass map of which VMs use which
-image, create, overlay, node-side clone, resize (live through the running VM when attached), delete."""
+image, create, overlay, node-side clone, resize (live through the running VM when attached), delete.
+
+"Who uses this image" is answered here once: `scan_domains` reads every domain's disks in one pass (live and
+next-boot definitions), and `disk_users` (volumes, pools), vm_volumes.disk_users (VM attach/delete) and
+template_usage.scan (templates) are views of that one scan.
+"""
 from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import libvirt
+from lxml import etree
 
+from jvp.hypervisor.domain_cache import domain_docs
+from jvp.hypervisor.storage_pool import PoolUnavailable, lookup as pool_lookup
 from jvp.hypervisor.storage_xml import domain_disks, read_volume
+from jvp.hypervisor.xml import to_string
+
+__all__ = ["PoolUnavailable"]  # re-exported: callers of the volume functions catch it from here
 
 CLONE_POLL_S = 0.5
 
 
-class PoolUnavailable(Exception):
-    """The pool a volume call names is missing or inactive: the service says which, on which node."""
-
-    def __init__(self, pool: str, reason: str):
-        super().__init__(f"storage pool '{pool}' is {reason}")
-        self.pool = pool
-        self.reason = reason  # "missing" | "inactive"
-
-
 def active_pool(conn: libvirt.virConnect, name: str) -> libvirt.virStoragePool:
-    try:
-        pool = conn.storagePoolLookupByName(name)
-    except libvirt.libvirtError as exc:
-        if exc.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_POOL:
-            raise PoolUnavailable(name, "missing") from exc
-        raise
-    if not pool.isActive():
-        raise PoolUnavailable(name, "inactive")
-    return pool
+    """The running pool called `name`, or PoolUnavailable (missing or inactive)."""
+    return pool_lookup(conn, name, active=True)
 
 
 def lookup(conn: libvirt.virConnect, pool: str, name: str) -> libvirt.virStorageVol:
@@ -118,31 +114,48 @@ def at_path(conn: libvirt.virConnect, path: str) -> tuple[str, str] | None:
         raise
 
 
-def disk_users(conn: libvirt.virConnect) -> list[dict[str, Any]]:
+@dataclass
+class DomainDisks:
+    """One domain as the usage scan sees it: its definitions (live first) and every disk of them, each once,
+    with `live` true when the running definition has it."""
+    name: str
+    running: bool
+    docs: list[etree._Element] = field(default_factory=list)
+    disks: list[dict[str, Any]] = field(default_factory=list)
+
+
+def scan_domains(conn: libvirt.virConnect) -> list[DomainDisks]:
     """One pass over every domain's XML: each disk of each VM with its image path (or pool+volume) and the
     backing chain under it. A running persistent VM is read twice (live and next-boot config), so a disk
-    attached to either counts."""
-    users = []
+    attached to either counts. Domains undefined while we look are skipped."""
+    out = []
     for dom in conn.listAllDomains(0):
         try:
-            running = bool(dom.isActive())
-            xmls = [dom.XMLDesc(0)]
-            if running and dom.isPersistent():
-                xmls.append(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
-            name = dom.name()
+            docs = domain_docs(dom)
+            running = bool(docs) and bool(dom.isActive())
         except libvirt.libvirtError as exc:
             if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:  # undefined while we looked
                 continue
             raise
+        if not docs:
+            continue
+        entry = DomainDisks(name=docs[0].findtext("name"), running=running, docs=docs)
         seen = set()
-        for live, xml in zip((True, False), xmls):
-            for disk in domain_disks(xml):
+        for live, root in zip((True, False), docs):
+            for disk in domain_disks(to_string(root)):
                 key = (disk["target"], disk["path"], disk["pool"], disk["volume"])
                 if key in seen:
                     continue
                 seen.add(key)
-                users.append({**disk, "vm": name, "running": running, "live": live and running})
-    return users
+                entry.disks.append({**disk, "live": live and running})
+        out.append(entry)
+    return out
+
+
+def disk_users(conn: libvirt.virConnect) -> list[dict[str, Any]]:
+    """Every disk of every VM (scan_domains, flattened): {target, device, path, pool, volume, backing_paths,
+    vm, running, live}."""
+    return [{**d, "vm": dom.name, "running": dom.running} for dom in scan_domains(conn) for d in dom.disks]
 
 
 def create(conn: libvirt.virConnect, pool: str, xml: str) -> dict[str, Any]:

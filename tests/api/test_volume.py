@@ -37,7 +37,7 @@ def test_used_by_comes_from_one_pass_over_the_domains(api, mocker):
 
 
 def test_internal_files_are_listed_only_when_asked(api):
-    api.services.volumes.call("local", lambda c: c.storagePoolLookupByName("default").createXML(
+    api.services.gateway.run_raw("local", lambda c: c.storagePoolLookupByName("default").createXML(
         "<volume><name>.jvp-cidata-web1.iso</name><capacity>1024</capacity></volume>", 0))
     names = [v["name"] for v in api.ok("list-volumes")["volumes"]]
     assert ".jvp-cidata-web1.iso" not in names
@@ -268,13 +268,13 @@ def test_openapi_documents_the_streaming_actions(api):
 def test_jvp_internal_volumes_cannot_be_deleted_directly(api):
     """The `_templates_` directory shows up as a volume of its parent pool: deleting it is refused cleanly
     (names starting with '.', JVP's other internal files, are refused by validation already)."""
-    conn = api.services.nodes.connection("local").get()
-    conn.storagePoolLookupByName("default").createXML(
-        "<volume><name>_templates_</name><capacity>1048576</capacity></volume>", 0)
+    api.services.gateway.run_raw("local", lambda c: c.storagePoolLookupByName("default").createXML(
+        "<volume><name>_templates_</name><capacity>1048576</capacity></volume>", 0))
     err = api.error("delete-volume", {"pool": "default", "name": "_templates_"}, status=409,
                     code="VolumeIsInternal")
     assert "JVP's own" in err["message"]
-    assert conn.storagePoolLookupByName("default").storageVolLookupByName("_templates_")
+    assert api.services.gateway.run_raw("local", lambda c: c.storagePoolLookupByName("default")
+                                        .storageVolLookupByName("_templates_"))
     api.error("delete-volume", {"pool": "default", "name": ".jvp-cidata-x.iso"}, status=400,
               code="ValidationFailed")
 

@@ -52,3 +52,47 @@ def test_vms_by_metadata_or_by_disk():
 def test_paths_opened_directly():
     u = NodeUsage(domains=[dom("x", None, [BASE])], volumes=[])
     assert u.paths_in_use([BASE, NEW]) == {BASE: ["x"]}
+
+
+class _Pool:
+    """A libvirt storage pool whose volume listing works or fails as the test says."""
+
+    def __init__(self, name, active=True, error=None):
+        self._name, self._active, self._error = name, active, error
+
+    def name(self):
+        return self._name
+
+    def isActive(self):
+        return self._active
+
+    def listAllVolumes(self, flags):
+        if self._error:
+            import libvirt
+            raise libvirt.libvirtError(self._error)
+        return []
+
+
+class _Conn:
+    """A node with no domains and the given pools (the test driver cannot make a pool's listing fail)."""
+
+    def __init__(self, pools):
+        self.pools = pools
+
+    def listAllDomains(self, flags):
+        return []
+
+    def listAllStoragePools(self, flags):
+        return self.pools
+
+    def isAlive(self):
+        return 1
+
+
+def test_a_pool_whose_volumes_cannot_be_listed_is_named_with_libvirts_text():
+    from jvp.hypervisor.template_usage import scan
+    usage = scan(_Conn([_Pool("data", error="cannot open directory '/srv/nfs': Stale file handle"),
+                        _Pool("cold", active=False), _Pool("ok")]))
+    assert usage.skipped_pools == ["cold"]
+    assert usage.unreadable_pools == [{"pool": "data", "error": "cannot open directory '/srv/nfs': Stale file handle"}]
+    assert [p["pool"] for p in usage.unknown_pools()] == ["cold", "data"]

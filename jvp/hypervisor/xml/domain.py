@@ -208,6 +208,11 @@ class Facts(XmlNode):
             self.cloned_from_el.make().attrib.update(value)
 
 
+class Runtime(XmlNode):
+    """Live-only facts JVP files with virDomainSetMetadata (when JVP started the domain)."""
+    started_at = XmlProperty("./@started-at")
+
+
 # -- the domain ------------------------------------------------------------------------------------------
 class Domain(XmlNode):
     TAG = "domain"
@@ -220,7 +225,7 @@ class Domain(XmlNode):
     uuid = XmlProperty("./uuid")
     description = XmlProperty("./description")
     facts = XmlChild(Facts, "./metadata/jvp:vm")
-    started_at = XmlProperty("./metadata/rt:runtime/@started-at")
+    runtime = XmlChild(Runtime, "./metadata/rt:runtime")
     max_memory_bytes = XmlProperty("./maxMemory", Size())
     memory_mib = XmlProperty("./memory", Size(MIB))
     current_memory_mib = XmlProperty("./currentMemory", Size(MIB))
@@ -235,6 +240,10 @@ class Domain(XmlNode):
     graphics = XmlChildren(Graphics, "./devices/graphics")
     consoles = XmlChildren(Console, "./devices/console")
     channels = XmlChildren(Channel, "./devices/channel")
+
+    @property
+    def started_at(self) -> str | None:
+        return self.runtime.started_at
 
     def disk(self, target: str) -> Disk | None:
         return next((d for d in self.disks if d.target == target), None)

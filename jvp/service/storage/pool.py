@@ -1,6 +1,6 @@
 """Storage pools (SPEC 2.2): list, describe, create (define, build, start, autostart), delete, start, stop,
-refresh, modify. Through the node's libvirt connection only; the path and source rules are in
-service/storage_rules.py.
+refresh, modify. Through the node gateway's typed storage operations only; the path and source rules are
+in rules.py.
 
 JVP's template pools (`<pool>_templates_`) are internal: hidden from the listing unless asked for, and
 neither created nor deleted through these actions (the template module manages them).
@@ -12,28 +12,19 @@ from typing import Any
 
 from jvp.domain.storage_pool import FILE_POOL_TYPES, TEMPLATE_POOL_SUFFIX, is_internal_pool
 from jvp.errors import Conflict, InvalidInput, PreconditionFailed, already_exists
-from jvp.hypervisor import storage_pool as pool_hv
-from jvp.hypervisor import volume as vol_hv
-from jvp.hypervisor.storage_xml import build_pool_xml
+from jvp.hypervisor.gateway import NodeGateway
 from jvp.service.node import NodeService
 from jvp.service.storage.rules import pool_spec
-from jvp.service.storage.volume import DiskUsage, VolumeService, pool_error, vm_names
+from jvp.service.storage.volume import DiskUsage, VolumeService, vm_names
 
 log = logging.getLogger(__name__)
 
 
 class StoragePoolService:
-    def __init__(self, nodes: NodeService, volumes: VolumeService):
-        self.nodes = nodes
+    def __init__(self, nodes: NodeService, gateway: NodeGateway, volumes: VolumeService):
+        self.nodes = nodes  # availability (maintenance)
+        self.gateway = gateway
         self.volumes = volumes
-
-    def _call(self, node: str, fn, name: str, *, retry: bool = True, action: str | None = None):
-        try:
-            return self.nodes.call(node, fn, retry=retry, kind="storage_pool", obj=name, action=action)
-        except pool_hv.PathNotDirectory as exc:
-            raise Conflict(f"storage pool '{name}' on node '{node}': its path exists and is not a directory "
-                           f"({exc}); choose a directory, or a path that does not exist yet",
-                           code="PoolPathNotDirectory", details={"node": node, **exc.details}) from exc
 
     @staticmethod
     def _view(node: str, p: dict[str, Any]) -> dict[str, Any]:
@@ -41,12 +32,12 @@ class StoragePoolService:
 
     # -- reading --------------------------------------------------------------------------------------
     def list(self, node: str, include_internal: bool = False) -> dict[str, Any]:
-        pools = self.nodes.call(node, pool_hv.list_all, kind="node", obj=node)
+        pools = self.gateway.list_pools(node)
         return {"pools": [self._view(node, p) for p in pools if include_internal or not is_internal_pool(p["name"])],
                 "errors": []}
 
     def describe(self, node: str, name: str) -> dict[str, Any]:
-        return self._view(node, self._call(node, lambda c: pool_hv.describe(c, name), name))
+        return self._view(node, self.gateway.describe_pool(node, name))
 
     # -- creating -------------------------------------------------------------------------------------
     def create(self, node: str, name: str, ptype: str, path: str | None = None,
@@ -59,7 +50,7 @@ class StoragePoolService:
                                details={"field_errors": {"name": ["Reserved for JVP's template pools."]}})
         spec = pool_spec(name, ptype, path, source, build)
         self.nodes.ensure_available(node)
-        existing = self.nodes.call(node, pool_hv.list_all, kind="node", obj=node)
+        existing = self.gateway.list_pools(node)
         if any(p["name"] == name for p in existing):
             raise already_exists("storage_pool", name, node)
         if spec["path"] and ptype in FILE_POOL_TYPES:
@@ -68,20 +59,14 @@ class StoragePoolService:
                 raise Conflict(f"path '{spec['path']}' is already the directory of storage pool '{clash}' on "
                                f"node '{node}'", code="StoragePoolPathInUse",
                                details={"pool": clash, "path": spec["path"], "node": node})
-        xml = build_pool_xml(spec)
-        try:
-            created = self._call(node, lambda c: pool_hv.create(c, xml, build=spec["build"], ptype=ptype,
-                                                                autostart=autostart, name=name),
-                                 name, retry=False, action="create")
-        except pool_hv.PoolDefinedMeanwhile as exc:  # a concurrent define won the race since the check
-            raise already_exists("storage_pool", name, node, **exc.details) from exc
+        created = self.gateway.create_pool(node, spec, autostart=autostart)
         log.info("storage pool %s (%s, %s) created on node %s", name, ptype, spec["path"], node)
         return self._view(node, created)
 
     # -- state ----------------------------------------------------------------------------------------
     def start(self, node: str, name: str) -> dict[str, Any]:
         self.nodes.ensure_available(node)
-        return self._view(node, self._call(node, lambda c: pool_hv.start(c, name), name, action="start"))
+        return self._view(node, self.gateway.start_pool(node, name))
 
     def _users(self, node: str, pool: dict[str, Any], volumes: list[dict[str, Any]] | None,
                usage: DiskUsage) -> list[dict[str, Any]]:
@@ -98,23 +83,17 @@ class StoragePoolService:
         pull the storage from under the guest)."""
         pool = self.describe(node, name)
         if pool["active"]:
-            volumes = self._call(node, lambda c: vol_hv.list_pool(pool_hv.lookup(c, name)), name)
+            volumes = self.gateway.pool_volumes(node, name)
             running = [u for u in self._users(node, pool, volumes, self.volumes.usage(node)) if u["running"]]
             if running:
                 raise Conflict(f"storage pool '{name}' has volumes open in running VMs "
                                f"({', '.join(vm_names(running))}); stop those VMs first",
                                code="StoragePoolInUse", details={"vms": vm_names(running), "node": node})
-        view = self._call(node, lambda c: pool_hv.stop(c, name), name, action="stop")
+        view = self.gateway.stop_pool(node, name)
         return self._view(node, view) if view else {**pool, "active": False, "state": "inactive"}
 
     def refresh(self, node: str, name: str) -> dict[str, Any]:
-        def fn(conn):
-            vol_hv.active_pool(conn, name)
-            return pool_hv.refresh(conn, name)
-        try:
-            return self._view(node, self._call(node, fn, name, action="refresh"))
-        except vol_hv.PoolUnavailable as exc:
-            raise pool_error(exc, node) from exc
+        return self._view(node, self.gateway.refresh_pool(node, name))
 
     def modify(self, node: str, name: str, autostart: bool | None) -> dict[str, Any]:
         if autostart is None:
@@ -123,8 +102,7 @@ class StoragePoolService:
         if not pool["persistent"]:
             raise Conflict(f"storage pool '{name}' is transient (not defined persistently): it cannot "
                            "autostart", code="InvalidState", details={"node": node})
-        return self._view(node, self._call(node, lambda c: pool_hv.set_autostart(c, name, autostart), name,
-                                           action="modify"))
+        return self._view(node, self.gateway.set_pool_autostart(node, name, autostart))
 
     # -- deleting -------------------------------------------------------------------------------------
     def delete(self, node: str, name: str, delete_volumes: bool = False) -> dict[str, Any]:
@@ -134,14 +112,14 @@ class StoragePoolService:
                            details={"node": node})
         pool = self.describe(node, name)
         companion = name + TEMPLATE_POOL_SUFFIX
-        if any(p["name"] == companion for p in self.nodes.call(node, pool_hv.list_all, kind="node", obj=node)):
+        if any(p["name"] == companion for p in self.gateway.list_pools(node)):
             raise Conflict(f"storage pool '{name}' has templates (pool '{companion}'); delete them first",
                            code="StoragePoolInUse", details={"internal_pool": companion, "node": node})
         started_here = False
         if not pool["active"]:
             # The volumes of an inactive pool cannot be listed: start it to know what is in it.
             try:
-                self._call(node, lambda c: pool_hv.start(c, name), name, action="start")
+                self.gateway.start_pool(node, name)
                 started_here = True
             except Exception as exc:  # noqa: BLE001 - a pool that cannot start has no reachable volumes
                 if delete_volumes:
@@ -150,8 +128,7 @@ class StoragePoolService:
                                              details={"node": node}) from exc
                 log.info("pool %s on %s cannot start (%s); deleting its definition only", name, node, exc)
         try:
-            volumes = self._call(node, lambda c: vol_hv.list_pool(pool_hv.lookup(c, name)), name) \
-                if pool["active"] or started_here else None
+            volumes = self.gateway.pool_volumes(node, name) if pool["active"] or started_here else None
             users = self._users(node, pool, volumes, self.volumes.usage(node))
             if users:
                 raise Conflict(f"storage pool '{name}' has volumes attached to VMs ({', '.join(vm_names(users))}); "
@@ -170,13 +147,12 @@ class StoragePoolService:
                                code="VolumeHasDependents", details={"volumes": outside, "node": node})
         except Exception:
             if started_here:
-                self._call(node, lambda c: pool_hv.stop(c, name), name)
+                self.gateway.stop_pool(node, name, action=None)
             raise
         deleted = []
         for v in names:
             self.volumes.delete_member(node, name, v)
             deleted.append(v)
-        removed = self._call(node, lambda c: pool_hv.delete(c, name, remove_directory=pool["type"] == "dir"),
-                             name, retry=False, action="delete")
+        removed = self.gateway.delete_pool(node, name, remove_directory=pool["type"] == "dir")
         log.info("storage pool %s deleted on node %s (%d volumes deleted)", name, node, len(deleted))
         return {"ok": True, "deleted_volumes": deleted, "directory_removed": removed}

@@ -22,9 +22,8 @@ from typing import Any, Iterator, Protocol
 
 from jvp.domain.storage_pool import FILE_POOL_TYPES, is_internal_pool
 from jvp.errors import Conflict, InvalidInput, JvpError, already_exists
-from jvp.hypervisor import volume as vol_hv
-from jvp.hypervisor import volume_stream
-from jvp.hypervisor.storage_xml import build_volume_xml
+from jvp.hypervisor.gateway import NodeGateway
+from jvp.hypervisor.gateway.storage import BLOCK
 from jvp.service.node import NodeService
 from jvp.service.task.service import TaskService
 from jvp.service.storage.volume import VolumeService, insufficient_space, vm_names
@@ -58,8 +57,9 @@ def sniff(head: bytes) -> dict[str, Any]:
 
 
 class VolumeTransferService:
-    def __init__(self, nodes: NodeService, volumes: VolumeService, tasks: TaskService):
-        self.nodes = nodes
+    def __init__(self, nodes: NodeService, gateway: NodeGateway, volumes: VolumeService, tasks: TaskService):
+        self.nodes = nodes  # availability (maintenance)
+        self.gateway = gateway
         self.volumes = volumes
         self.tasks = tasks
 
@@ -101,28 +101,26 @@ class VolumeTransferService:
         file_pool = p["type"] in FILE_POOL_TYPES
         if fmt == "qcow2" and not file_pool:
             self._check_format(fmt, {"format": "raw"}, False)
-        if self.volumes.call(node, lambda c: vol_hv.exists(c, pool, name)):
+        if self.gateway.volume_exists(node, pool, name):
             raise already_exists("volume", name, node, pool=pool)
         if length > (p["available_bytes"] or 0):
             raise insufficient_space(pool, node, length, p["available_bytes"])
-        head = self._read(body, min(volume_stream.BLOCK, length), 0, length)
+        head = self._read(body, min(BLOCK, length), 0, length)
         fmt = self._check_format(fmt, sniff(head), file_pool)
-        # Created raw with the upload's length; libvirt re-reads the image when the stream finishes.
-        xml = build_volume_xml(name, length, "raw" if file_pool else None, sparse=file_pool)
         spec = {"type": "volume", "node": node, "pool": pool, "name": name}
 
         def work(handle):
             handle.add_cleanup(spec)
             try:
-                self.volumes.call(node, lambda c: vol_hv.create(c, pool, xml), name=name, retry=False,
-                                  action="upload")
+                # Created raw with the upload's length; libvirt re-reads the image when the stream finishes.
+                self.gateway.create_volume(node, pool, name, length, "raw" if file_pool else None, sparse=file_pool,
+                                           action="upload")
             except JvpError as exc:
                 if exc.code == "VolumeExists":  # created meanwhile by someone else: not ours to remove
                     handle.drop_cleanup(spec)
                 raise
-            self.volumes.call(node, lambda c: self._pump(c, pool, name, body, head, length, handle), name=name,
-                              retry=False, action="upload")
-            vol = self.volumes.call(node, lambda c: vol_hv.settle(c, pool, name, fmt), name=name)
+            self.gateway.upload_to_volume(node, pool, name, length, self._blocks(body, head, length, handle))
+            vol = self.gateway.settle_volume(node, pool, name, fmt)
             self._check_probed(node, pool, name, fmt, vol["format"])
             handle.drop_cleanup(spec)
             return {"volume": {"node": node, "pool": pool, "name": name, "format": vol["format"],
@@ -161,20 +159,17 @@ class VolumeTransferService:
             data += piece
         return bytes(data)
 
-    def _pump(self, conn, pool: str, name: str, body: UploadBody, head: bytes, length: int, handle) -> None:
-        up = volume_stream.BackgroundUpload(volume_stream.Upload(conn, vol_hv.lookup(conn, pool, name), length))
-        try:
-            up.write(head)
-            done = len(head)
-            while done < length:
-                data = self._read(body, min(volume_stream.BLOCK, length - done), done, length)
-                up.write(data)
-                done += len(data)
-                handle.progress(done * 100.0 / length, bytes_done=done, bytes_total=length)
-            up.finish()
-        except BaseException:
-            up.abort()  # release the volume at once, so the task's cleanup can delete it
-            raise
+    def _blocks(self, body: UploadBody, head: bytes, length: int, handle) -> Iterator[bytes]:
+        """The upload's blocks for the gateway's stream: the head read already, then the rest of the body,
+        with the task's progress after each block is sent (a short body or a cancel raises, which aborts the
+        stream)."""
+        yield head
+        done = len(head)
+        while done < length:
+            data = self._read(body, min(BLOCK, length - done), done, length)
+            yield data
+            done += len(data)
+            handle.progress(done * 100.0 / length, bytes_done=done, bytes_total=length)
 
     # -- download -------------------------------------------------------------------------------------
     def download(self, node: str, pool: str, name: str) -> tuple[dict[str, Any], Iterator[bytes]]:
@@ -187,14 +182,13 @@ class VolumeTransferService:
             raise Conflict(f"volume '{name}' is open in running VMs ({', '.join(vm_names(running))}); a copy "
                            "taken while the guest writes is inconsistent: stop them first", code="VolumeInUse",
                            details={"vms": vm_names(running)})
-        length = self.volumes.call(node, lambda c: volume_stream.physical_size(vol_hv.lookup(c, pool, name)),
-                                   name=name)
-        conn = self.nodes.connection(node).get()
+        length = self.gateway.volume_physical_size(node, pool, name)
+        blocks = self.gateway.download_volume(node, pool, name, length)
 
         def chunks() -> Iterator[bytes]:
             sent = 0
             try:
-                for chunk in volume_stream.download(conn, vol_hv.lookup(conn, pool, name), length):
+                for chunk in blocks:
                     sent += len(chunk)
                     yield chunk
             except GeneratorExit:

@@ -1,5 +1,5 @@
 """Volumes (SPEC 2.3): create, list with `used_by`, describe, resize (live through the running VM), clone
-as a task, delete. Everything goes through the node's libvirt connection.
+as a task, delete. Everything goes through the node gateway's typed storage operations.
 
 `used_by` comes from one pass over every domain's XML per request (disks, and the backing chains libvirt
 shows under them), never one lookup per volume. Clone progress: libvirt copies on the node
@@ -12,22 +12,19 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from typing import Any, Callable, TypeVar
+from typing import Any
 
 from jvp.domain.storage_pool import FILE_POOL_TYPES, GIB, is_internal_pool, is_internal_volume
 from jvp.errors import Conflict, InvalidInput, JvpError, PreconditionFailed, already_exists, not_found
-from jvp.hypervisor import storage_pool as pool_hv
-from jvp.hypervisor import volume as vol_hv
-from jvp.hypervisor.storage_xml import build_volume_xml
+from jvp.hypervisor.gateway import NodeGateway
 from jvp.service.node import NodeService
 from jvp.service.task.service import CleanupDeferred, TaskService
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 class DiskUsage:
-    """Which VM disks open which image, built from vol_hv.disk_users (one pass over the domains)."""
+    """Which VM disks open which image, built from the gateway's disk_users (one pass over the domains)."""
 
     def __init__(self, disks: list[dict[str, Any]]):
         self.by_path: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -52,14 +49,6 @@ def vm_names(users: list[dict[str, Any]]) -> list[str]:
     return sorted({u["vm"] for u in users})
 
 
-def pool_error(exc: vol_hv.PoolUnavailable, node: str) -> JvpError:
-    if exc.reason == "missing":
-        return not_found("storage_pool", exc.pool, node)
-    return PreconditionFailed(f"storage pool '{exc.pool}' on node '{node}' is inactive; start it first "
-                              "(start-storage-pool)", code="StoragePoolInactive",
-                              details={"pool": exc.pool, "node": node})
-
-
 def insufficient_space(pool: str, node: str, needed: int, available: int | None) -> JvpError:
     return PreconditionFailed(
         f"storage pool '{pool}' on node '{node}' has {available or 0} bytes available; {needed} bytes are "
@@ -68,33 +57,21 @@ def insufficient_space(pool: str, node: str, needed: int, available: int | None)
 
 
 class VolumeService:
-    def __init__(self, nodes: NodeService, tasks: TaskService):
-        self.nodes = nodes
+    def __init__(self, nodes: NodeService, gateway: NodeGateway, tasks: TaskService):
+        self.nodes = nodes  # availability (maintenance)
+        self.gateway = gateway
         self.tasks = tasks
 
     # -- plumbing -------------------------------------------------------------------------------------
-    def call(self, node: str, fn: Callable[[Any], T], *, name: str | None = None, retry: bool = True,
-             action: str | None = None) -> T:
-        """nodes.call, naming the volume in errors and telling a missing pool from an inactive one."""
-        try:
-            return self.nodes.call(node, fn, retry=retry, kind="volume", obj=name, action=action)
-        except vol_hv.PoolUnavailable as exc:
-            raise pool_error(exc, node) from exc
-
     def pool(self, node: str, pool: str, *, refresh: bool = False) -> dict[str, Any]:
         """The pool's view; 404 when missing, 422 when inactive. `refresh` re-reads free space first."""
-        def fn(conn):
-            vol_hv.active_pool(conn, pool)
-            if refresh:
-                vol_hv.refresh_quietly(conn, pool)
-            return pool_hv.describe(conn, pool)
-        return self.call(node, fn)
+        return self.gateway.usable_pool(node, pool, refresh=refresh)
 
     def usage(self, node: str) -> DiskUsage:
-        return DiskUsage(self.nodes.call(node, vol_hv.disk_users, kind="node", obj=node))
+        return DiskUsage(self.gateway.disk_users(node))
 
     def raw(self, node: str, pool: str, name: str) -> dict[str, Any]:
-        return self.call(node, lambda c: vol_hv.describe(c, pool, name), name=name)
+        return self.gateway.volume(node, pool, name)
 
     def _busy(self, node: str, pool: str, name: str) -> None:
         task = self.tasks.active_on({"kind": "volume", "node": node, "pool": pool, "name": name})
@@ -109,7 +86,7 @@ class VolumeService:
         if backing:
             ref = (paths or {}).get(backing["path"])
             if ref is None and paths is None:
-                ref = self.nodes.call(node, lambda c: vol_hv.at_path(c, backing["path"]))
+                ref = self.gateway.volume_at_path(node, backing["path"])
             backing = {**backing, "pool": ref[0] if ref else None, "volume": ref[1] if ref else None}
         return {**vol, "node": node, "backing": backing,
                 "used_by": vm_names(usage.users(vol["pool"], vol["name"], vol.get("path"))),
@@ -117,10 +94,7 @@ class VolumeService:
 
     # -- reading --------------------------------------------------------------------------------------
     def list(self, node: str, pool: str | None = None, include_internal: bool = False) -> dict[str, Any]:
-        def fn(conn):
-            vols, skipped = vol_hv.list_pools(conn, [pool] if pool else None)
-            return vols, skipped, vol_hv.disk_users(conn)
-        vols, skipped, disks = self.call(node, fn)
+        vols, skipped, disks = self.gateway.volumes_and_users(node, [pool] if pool else None)
         usage = DiskUsage(disks)
         paths = {v["path"]: (v["pool"], v["name"]) for v in vols if v.get("path")}
         shown = [v for v in vols if include_internal or not is_internal_volume(v["pool"], v["name"])]
@@ -173,12 +147,12 @@ class VolumeService:
                                    f"{-(-base['capacity_bytes'] // GIB)} GiB", code="InvalidSize",
                                    details={"field_errors": {"size_gib": ["Smaller than the backing volume."]}})
             backing = {"path": base["path"], "format": base["format"] or "raw"}
-        if self.call(node, lambda c: vol_hv.exists(c, pool, name)):
+        if self.gateway.volume_exists(node, pool, name):
             raise already_exists("volume", name, node, pool=pool)
         if capacity > (p["available_bytes"] or 0):
             raise insufficient_space(pool, node, capacity, p["available_bytes"])
-        xml = build_volume_xml(name, capacity, fmt, sparse=p["type"] in FILE_POOL_TYPES, backing=backing)
-        self.call(node, lambda c: vol_hv.create(c, pool, xml), name=name, retry=False, action="create")
+        self.gateway.create_volume(node, pool, name, capacity, fmt, sparse=p["type"] in FILE_POOL_TYPES,
+                                   backing=backing)
         return self.describe(node, pool, name)
 
     # -- changing -------------------------------------------------------------------------------------
@@ -207,10 +181,9 @@ class VolumeService:
         live = [u for u in users if u["live"] and not u["backing"]]
         if live:
             for u in live:  # each running QEMU with the disk open must learn the new size itself
-                self.call(node, lambda c, u=u: vol_hv.block_resize(c, u["vm"], u["target"], new), name=name,
-                          retry=False, action="resize")
+                self.gateway.block_resize(node, u["vm"], u["target"], new, volume=name)
         else:
-            self.call(node, lambda c: vol_hv.resize(c, pool, name, new), name=name, retry=False, action="resize")
+            self.gateway.resize_volume(node, pool, name, new)
         return {"volume": self.describe(node, pool, name), "live_vms": vm_names(live)}
 
     def clone(self, node: str, pool: str, name: str, new_name: str, target_pool: str | None, *,
@@ -223,7 +196,7 @@ class VolumeService:
         if is_internal_pool(target):
             raise Conflict(f"storage pool '{target}' is managed by JVP (templates)", code="StoragePoolIsInternal",
                            details={"pool": target})
-        if self.call(node, lambda c: vol_hv.exists(c, target, new_name)):
+        if self.gateway.volume_exists(node, target, new_name):
             raise already_exists("volume", new_name, node, pool=target)
         running = [u for u in self.usage(node).users(pool, name, src.get("path")) if u["running"]]
         if running:
@@ -232,13 +205,12 @@ class VolumeService:
                            details={"vms": vm_names(running)})
         expected = src["allocation_bytes"] or 0
         if src.get("backing"):  # qemu-img convert copies the data seen through the backing chain
-            base = self.nodes.call(node, lambda c: vol_hv.at_path(c, src["backing"]["path"]))
+            base = self.gateway.volume_at_path(node, src["backing"]["path"])
             if base:
                 expected += self.raw(node, *base).get("allocation_bytes") or 0
         if expected > (tp["available_bytes"] or 0):
             raise insufficient_space(target, node, expected, tp["available_bytes"])
         fmt = (src["format"] or "raw") if tp["type"] in FILE_POOL_TYPES else None
-        xml = build_volume_xml(new_name, src["capacity_bytes"], fmt, sparse=tp["type"] in FILE_POOL_TYPES)
         spec = {"type": "volume", "node": node, "pool": target, "name": new_name}
 
         def work(handle):
@@ -250,9 +222,9 @@ class VolumeService:
                 pct = min(99.0, done * 100.0 / expected) if expected else None
                 handle.progress(pct, bytes_done=done, bytes_total=expected)
             try:
-                vol = self.call(node, lambda c: vol_hv.clone(c, pool, name, target, new_name, xml, expected,
-                                                             progress),
-                                name=new_name, retry=False, action="clone")
+                vol = self.gateway.clone_volume(node, pool, name, target, new_name, src["capacity_bytes"], fmt,
+                                                sparse=tp["type"] in FILE_POOL_TYPES, expected_bytes=expected,
+                                                progress=progress)
             except JvpError as exc:
                 if exc.code == "VolumeExists":  # someone else's volume took the name: not ours to remove
                     handle.drop_cleanup(spec)
@@ -291,8 +263,7 @@ class VolumeService:
         """Delete a volume whose users and dependents were already checked (by delete, or for its whole
         pool by delete-storage-pool)."""
         self._busy(node, pool, name)
-        outcome = self.call(node, lambda c: vol_hv.delete(c, pool, name), name=name, retry=False,
-                            action="delete")
+        outcome = self.gateway.delete_volume(node, pool, name)
         if outcome == "busy":
             raise Conflict(f"volume '{name}' is held open by libvirt (a transfer or copy in progress); try "
                            "again when it ends", code="ResourceBusy", details={"pool": pool})
@@ -300,7 +271,7 @@ class VolumeService:
     def dependents(self, node: str, paths: list[str]) -> list[str]:
         """`pool/volume` of every volume on the node whose backing file is one of `paths`."""
         wanted = set(paths)
-        vols, _ = self.nodes.call(node, lambda c: vol_hv.list_pools(c, None), kind="node", obj=node)
+        vols, _ = self.gateway.all_volumes(node)
         return sorted(f"{v['pool']}/{v['name']}" for v in vols
                       if v.get("backing") and v["backing"]["path"] in wanted and v["path"] not in wanted)
 
@@ -309,8 +280,7 @@ class VolumeService:
         """Delete a volume a failed, cancelled or interrupted task left behind. Deferred while libvirt
         still writes it (a copy started by a process that died) or the node is unreachable."""
         try:
-            outcome = self.call(spec["node"], lambda c: vol_hv.delete(c, spec["pool"], spec["name"]),
-                                name=spec["name"], retry=True)
+            outcome = self.gateway.delete_volume(spec["node"], spec["pool"], spec["name"], action=None)
         except JvpError as exc:
             if exc.code in ("NodeUnreachable", "NodeTimeout", "OperationTimeout"):
                 raise CleanupDeferred(exc.message) from exc

@@ -6,26 +6,29 @@ export-snapshot-to-template.
 
 Image volumes are named `<template>-v<version>.<format>`: a new version never overwrites the image that
 existing VMs are backed by.
+
+The installer receives its collaborators in its constructor (the catalog for the finished template's view,
+the gateway for the node, the volume and pool services for their rules); it knows nothing of the template
+service above it, so the template package has no import cycle.
 """
 from __future__ import annotations
 
 import logging
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Iterator
 
 from jvp.domain.storage_pool import FILE_POOL_TYPES, TEMPLATE_DIR, TEMPLATE_POOL_SUFFIX, is_internal_pool
 from jvp.errors import Conflict, InvalidInput, JvpError, PreconditionFailed, already_exists
-from jvp.hypervisor import volume as vol_hv
-from jvp.hypervisor import volume_stream
-from jvp.hypervisor.storage_xml import build_volume_xml
+from jvp.hypervisor.gateway import NodeGateway
+from jvp.hypervisor.gateway.storage import BLOCK
 from jvp.images.fetch import Hashes
+from jvp.service.storage.pool import StoragePoolService
+from jvp.service.storage.volume import VolumeService, insufficient_space, vm_names
 from jvp.service.task.service import TaskHandle
-from jvp.service.storage.volume import insufficient_space, vm_names
+from jvp.service.template.catalog import TemplateCatalog
+from jvp.store import MetadataStore
 from jvp.timeutil import rfc3339
-
-if TYPE_CHECKING:  # pragma: no cover
-    from jvp.service.template.service import TemplateService
 
 log = logging.getLogger(__name__)
 INSTALL_PCT = (82.0, 99.0)
@@ -40,13 +43,19 @@ def volume_name(name: str, version: int, fmt: str) -> str:
 
 
 class TemplateInstaller:
-    svc: "TemplateService"
+    def __init__(self, catalog: TemplateCatalog, store: MetadataStore, gateway: NodeGateway,
+                 volumes: VolumeService, pools: StoragePoolService):
+        self.catalog = catalog
+        self.store = store
+        self.gateway = gateway
+        self.volumes = volumes
+        self.pools = pools
 
     def parent_pool(self, node: str, pool: str) -> dict[str, Any]:
         if is_internal_pool(pool):
             raise bad("pool", f"name the storage pool ('{pool[:-len(TEMPLATE_POOL_SUFFIX)]}'), not JVP's template "
                       "pool", code="StoragePoolIsInternal")
-        p = self.svc.volumes.pool(node, pool)  # 404 StoragePoolNotFound, 422 StoragePoolInactive
+        p = self.volumes.pool(node, pool)  # 404 StoragePoolNotFound, 422 StoragePoolInactive
         if p["type"] not in FILE_POOL_TYPES or not p.get("path"):
             raise PreconditionFailed(f"storage pool '{pool}' is a {p['type']} pool; templates live in a directory "
                                      "of a dir, fs or netfs pool", code="TemplatesNotSupported",
@@ -54,11 +63,11 @@ class TemplateInstaller:
         return p
 
     def _copyable(self, node: str, pool: str, volume: str) -> dict[str, Any]:
-        src = self.svc.volumes.raw(node, pool, volume)
+        src = self.volumes.raw(node, pool, volume)
         if src["format"] not in ("qcow2", "raw"):
             raise bad("source.volume", f"volume '{volume}' is {src['format'] or 'not a file image'}; templates are "
                       "qcow2 or raw", code="FormatNotSupported")
-        running = [u for u in self.svc.volumes.usage(node).users(pool, volume, src.get("path")) if u["running"]]
+        running = [u for u in self.volumes.usage(node).users(pool, volume, src.get("path")) if u["running"]]
         if running:
             raise Conflict(f"volume '{volume}' is in use by running VMs ({', '.join(vm_names(running))}): a copy "
                            "taken while the guest writes is inconsistent; stop them first", code="VolumeInUse",
@@ -71,14 +80,14 @@ class TemplateInstaller:
         parent = self.parent_pool(node, pool)
         tpool = pool + TEMPLATE_POOL_SUFFIX
         try:
-            if not self.svc.pools.describe(node, tpool)["active"]:
-                self.svc.pools.start(node, tpool)
+            if not self.pools.describe(node, tpool)["active"]:
+                self.pools.start(node, tpool)
             return tpool
         except JvpError as exc:
             if exc.code != "StoragePoolNotFound":
                 raise
         try:
-            self.svc.pools.create(node, tpool, "dir", path=f"{parent['path'].rstrip('/')}/{TEMPLATE_DIR}",
+            self.pools.create(node, tpool, "dir", path=f"{parent['path'].rstrip('/')}/{TEMPLATE_DIR}",
                                   autostart=True, internal=True)
             log.info("template pool %s created on node %s", tpool, node)
             handle.add_cleanup({"type": "template-pool", "node": node, "pool": pool, "task": handle.id})
@@ -88,10 +97,10 @@ class TemplateInstaller:
         return tpool
 
     def _new_volume(self, handle: TaskHandle, node: str, tpool: str, volume: str, need: int) -> dict[str, str]:
-        tp = self.svc.volumes.pool(node, tpool, refresh=True)
+        tp = self.volumes.pool(node, tpool, refresh=True)
         if need > (tp["available_bytes"] or 0):
             raise insufficient_space(tpool, node, need, tp["available_bytes"])
-        if self.svc.volumes.call(node, lambda c: vol_hv.exists(c, tpool, volume)):
+        if self.gateway.volume_exists(node, tpool, volume):
             raise already_exists("volume", volume, node, pool=tpool)
         spec = {"type": "volume", "node": node, "pool": tpool, "name": volume}
         handle.add_cleanup(spec)  # before libvirt creates it: a process killed mid-copy leaves a record
@@ -104,44 +113,34 @@ class TemplateInstaller:
         tpool = self.ensure_template_pool(handle, node, pool)
         length = path.stat().st_size
         spec = self._new_volume(handle, node, tpool, volume, length)
-        xml = build_volume_xml(volume, length, "raw", sparse=True)  # libvirt re-probes the format afterwards
-        try:
-            self.svc.volumes.call(node, lambda c: vol_hv.create(c, tpool, xml), name=volume, retry=False,
-                                  action="create")
+        try:  # created raw: libvirt re-probes the format afterwards
+            self.gateway.create_volume(node, tpool, volume, length, "raw", sparse=True)
         except JvpError as exc:
             if exc.code == "VolumeExists":
                 handle.drop_cleanup(spec)
             raise
         low, high = INSTALL_PCT
 
-        def pump(conn) -> None:
-            up = volume_stream.BackgroundUpload(volume_stream.Upload(conn, vol_hv.lookup(conn, tpool, volume),
-                                                                     length))
-            try:
-                with open(path, "rb", buffering=0) as fh:
-                    done = 0
-                    while done < length:
-                        block = fh.read(min(volume_stream.BLOCK, length - done))
-                        if not block:
-                            raise PreconditionFailed(f"{path} shrank while it was sent to the node",
-                                                     code="SourceChanged")
-                        if hashes is not None:
-                            hashes.update(block)
-                        up.write(block)
-                        done += len(block)
-                        handle.progress(low + (high - low) * done / length, f"copying the image to node {node}",
-                                        bytes_done=done, bytes_total=length)
-                up.finish()
-                handle.progress(high, f"copied the image to node {node}", bytes_done=length, bytes_total=length,
-                                force=True)
-            except BaseException:
-                up.abort()  # release the volume at once, so the cleanup can delete it
-                raise
+        def blocks() -> Iterator[bytes]:  # the gateway's upload stream sends them; raising aborts it
+            with open(path, "rb", buffering=0) as fh:
+                done = 0
+                while done < length:
+                    block = fh.read(min(BLOCK, length - done))
+                    if not block:
+                        raise PreconditionFailed(f"{path} shrank while it was sent to the node",
+                                                 code="SourceChanged")
+                    if hashes is not None:
+                        hashes.update(block)
+                    yield block
+                    done += len(block)
+                    handle.progress(low + (high - low) * done / length, f"copying the image to node {node}",
+                                    bytes_done=done, bytes_total=length)
         handle.restart_rate(0)  # a new phase: its bytes start again at 0, its ETA from its own rate
         handle.progress(low, f"copying the image to node {node} ({tpool}/{volume})", bytes_done=0,
                         bytes_total=length, force=True)
-        self.svc.volumes.call(node, pump, name=volume, retry=False, action="upload")
-        vol = self.svc.volumes.call(node, lambda c: vol_hv.settle(c, tpool, volume, fmt), name=volume)
+        self.gateway.upload_to_volume(node, tpool, volume, length, blocks())
+        handle.progress(high, f"copied the image to node {node}", bytes_done=length, bytes_total=length, force=True)
+        vol = self.gateway.settle_volume(node, tpool, volume, fmt)
         if vol["format"] != fmt:
             log.warning("template image %s/%s on %s: libvirt reads it as %s so far (checked %s with qemu-img)",
                         tpool, volume, node, vol["format"], fmt)
@@ -154,7 +153,6 @@ class TemplateInstaller:
         tpool = self.ensure_template_pool(handle, node, pool)
         expected = src["allocation_bytes"] or src["capacity_bytes"] or 0
         spec = self._new_volume(handle, node, tpool, volume, expected)
-        xml = build_volume_xml(volume, src["capacity_bytes"], src["format"], sparse=True)
         low, high = INSTALL_PCT
         handle.restart_rate(0)
         handle.progress(low, f"copying {src_pool}/{src_volume} to {tpool}/{volume}", bytes_done=0,
@@ -163,20 +161,20 @@ class TemplateInstaller:
         def progress(done: int) -> None:
             handle.progress(low + (high - low) * done / expected if expected else None, bytes_done=done,
                             bytes_total=expected)
-        vol = self.svc.volumes.call(node, lambda c: vol_hv.clone(c, src_pool, src_volume, tpool, volume, xml,
-                                                                 expected, progress), name=volume, retry=False,
-                                    action="copy")
+        vol = self.gateway.clone_volume(node, src_pool, src_volume, tpool, volume, src["capacity_bytes"],
+                                        src["format"], sparse=True, expected_bytes=expected, progress=progress,
+                                        action="copy")
         return vol, spec, src["format"]
 
     def save(self, handle: TaskHandle, node: str, name: str, doc: dict[str, Any],
              specs: list[dict[str, str]]) -> dict[str, Any]:
-        if not self.svc.store.create("template", node, name, doc=doc):
+        if not self.store.create("template", node, name, doc=doc):
             raise already_exists("template", name, node, code="TemplateExists")
         for spec in [*specs, {"type": "template-pool", "node": node, "pool": doc["storage"]["pool"],
                               "task": handle.id}]:
             handle.drop_cleanup(spec)
         log.info("template %s registered on node %s (%s)", name, node, doc["storage"]["volume"])
-        return self.svc.describe_quietly(node, name, doc)
+        return self.catalog.describe_quietly(node, name, doc)
 
     @staticmethod
     def new_doc(node: str, pool: str, name: str, ttype: str, vol: dict[str, Any], fmt: str,

@@ -10,10 +10,19 @@ Sources:
   is streamed to the node.
 - `volume`: a volume of the node, copied into the template pool by libvirt on the node (nothing crosses
   the connection).
-- `snapshot`: the snapshot module sets `registrar.snapshot_source` (it leaves the disk at the snapshot in a
-  temporary volume, copied like a volume source and then removed), and its export-snapshot-to-template
-  uses the installer's steps directly (template_install.py); register_from_volume is the public entry for
-  any other module with a volume to turn into a template.
+- `snapshot`: provided by the snapshot module (it leaves the disk at the snapshot in a temporary volume,
+  copied like a volume source and then removed); its export-snapshot-to-template uses the installer's steps
+  directly (install.py); register_from_volume is the public entry for any other module with a volume to
+  turn into a template.
+
+Where the snapshot source comes from (the choice, and why): the snapshot exporter needs the template
+service (to install and register what it exports), and register-template needs the exporter (for
+`source: {type: snapshot}`), so neither can be built first with the other in hand. The loop is broken by
+a registry of image sources, `TemplateSources`, made empty by the composition root and given to the
+template service's constructor; jvp/app.py adds the exporter's `as_template_source` to it once the
+exporter exists (`sources.add("snapshot", ...)`), in plain sight next to both constructors. The template
+module depends only on the `SnapshotSource` signature, never on the snapshot module, and a source that
+was not added is 422 NotSupported.
 """
 from __future__ import annotations
 
@@ -22,23 +31,42 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import Any, Callable, Iterator
 from urllib.parse import unquote, urlsplit
 
 from jvp.errors import InvalidInput, NotSupported, PreconditionFailed, already_exists
 from jvp.images import qemu_img
 from jvp.images.checksums import Checksum, ChecksumError, find_in_checksum_file, parse_checksum
-from jvp.images.fetch import Hashes, check_url, redact
-from jvp.service.task.service import TaskHandle
+from jvp.images.fetch import Fetcher, Hashes, check_url, redact
+from jvp.hypervisor.gateway import NodeGateway
+from jvp.service.node import NodeService
+from jvp.service.storage.pool import StoragePoolService
+from jvp.service.storage.volume import VolumeService
+from jvp.service.task.service import TaskHandle, TaskService
+from jvp.service.template.catalog import TemplateCatalog
+from jvp.service.template.download import Downloads
 from jvp.service.template.install import TemplateInstaller, bad, volume_name  # noqa: F401 - volume_name: API
-
-if TYPE_CHECKING:  # pragma: no cover
-    from jvp.service.template.service import TemplateService
+from jvp.store import MetadataStore
 
 log = logging.getLogger(__name__)
 DOWNLOAD_PCT = (0.0, 80.0)
-# snapshot module hook: (node, vm, snapshot, handle) -> {"pool", "volume", "remove": bool}
+# An image source another module provides, e.g. the snapshot module's:
+# (node, vm, snapshot, handle) -> {"pool", "volume", "remove": bool}
 SnapshotSource = Callable[[str, str, str, TaskHandle], dict[str, Any]]
+
+
+class TemplateSources:
+    """The image sources other modules provide to register-template, by source type (see the module
+    docstring for why this is a registry). Made by the composition root and given to the template service."""
+
+    def __init__(self) -> None:
+        self._by_type: dict[str, SnapshotSource] = {}
+
+    def add(self, source_type: str, fn: SnapshotSource) -> None:
+        self._by_type[source_type] = fn
+
+    def get(self, source_type: str) -> SnapshotSource | None:
+        return self._by_type.get(source_type)
 
 
 def registered(view: dict[str, Any]) -> str:
@@ -60,13 +88,24 @@ class Downloaded:
 
 
 class TemplateRegistrar(TemplateInstaller):
-    def __init__(self, svc: "TemplateService"):
-        self.svc = svc
-        self.snapshot_source: SnapshotSource | None = None
+    """register-template's checks and task; the installer's steps (its base class) do the node side."""
+
+    def __init__(self, catalog: TemplateCatalog, store: MetadataStore, nodes: NodeService, gateway: NodeGateway,
+                 tasks: TaskService, volumes: VolumeService, pools: StoragePoolService, fetcher: Fetcher,
+                 downloads: Downloads, download_settings: dict[str, Any], data_dir: Path,
+                 sources: TemplateSources):
+        super().__init__(catalog, store, gateway, volumes, pools)
+        self.nodes = nodes
+        self.tasks = tasks
+        self.fetcher = fetcher
+        self.downloads = downloads
+        self.download_settings = download_settings
+        self.data_dir = Path(data_dir)
+        self.sources = sources
 
     # -- checks before any task -------------------------------------------------------------------------
     def file_source(self, path: str, field: str = "source.path") -> Path:
-        settings = self.svc.download_settings
+        settings = self.download_settings
         if not settings["allow_file_urls"]:
             raise PreconditionFailed("files on the JVP server are not allowed as template sources by this "
                                      "server's configuration (download.allow_file_urls: false)",
@@ -74,7 +113,7 @@ class TemplateRegistrar(TemplateInstaller):
         if not path.startswith("/"):
             raise bad(field, "give an absolute path")
         real = Path(os.path.realpath(path))
-        dirs = [Path(os.path.realpath(d)) for d in (settings.get("file_dirs") or [self.svc.data_dir / "images"])]
+        dirs = [Path(os.path.realpath(d)) for d in (settings.get("file_dirs") or [self.data_dir / "images"])]
         if not any(real == d or d in real.parents for d in dirs):
             raise bad(field, f"{path} is outside the directories allowed for template files "
                       f"({', '.join(map(str, dirs))}; download.file_dirs)", code="PathNotAllowed")
@@ -104,7 +143,7 @@ class TemplateRegistrar(TemplateInstaller):
             except ChecksumError as exc:
                 raise bad("source.checksum" if out.get("checksum") else "source.sha256", str(exc)) from exc
         if kind == "url":
-            check_url(out["url"], allow_file=self.svc.download_settings["allow_file_urls"])
+            check_url(out["url"], allow_file=self.download_settings["allow_file_urls"])
             if urlsplit(out["url"]).scheme.lower() == "file":
                 out = {**out, "type": "file", "path": unquote(urlsplit(out["url"]).path)}
             if out.get("checksum_url"):
@@ -113,7 +152,7 @@ class TemplateRegistrar(TemplateInstaller):
                     raise bad("source.checksum_url", "give a checksum or a checksum_url, not both")
         if out["type"] == "file":
             out["file"] = self.file_source(out["path"], "source.path" if kind == "file" else "source.url")
-        if kind == "snapshot" and self.snapshot_source is None:
+        if kind == "snapshot" and self.sources.get("snapshot") is None:
             raise NotSupported("templates from snapshots need the snapshot module (export-snapshot-to-template)",
                                code="NotSupported", details={"source": "snapshot"})
         return out
@@ -122,10 +161,10 @@ class TemplateRegistrar(TemplateInstaller):
     def register(self, node: str, pool: str, name: str, source: dict[str, Any], *, os: dict | None = None,
                  features: dict | None = None, tags: list[str] | None = None, description: str = "",
                  created_by: str | None = None, request_id: str | None = None) -> dict[str, Any]:
-        self.svc.nodes.record(node)
+        self.nodes.record(node)
         src = self.check_source(node, source)
-        self.svc.nodes.ensure_available(node)
-        if self.svc.store.get("template", node, name) is not None:
+        self.nodes.ensure_available(node)
+        if self.store.get("template", node, name) is not None:
             raise already_exists("template", name, node, code="TemplateExists")
         self.parent_pool(node, pool)
         if src["type"] == "volume":
@@ -141,13 +180,13 @@ class TemplateRegistrar(TemplateInstaller):
             if src["type"] == "volume":
                 return self._from_volume(handle, node, pool, name, src["pool"], src["volume"], meta,
                                          {"type": "volume", "pool": src["pool"], "volume": src["volume"]}, "cloud")
-            made = self.snapshot_source(node, src["vm"], src["snapshot"], handle)
+            made = self.sources.get("snapshot")(node, src["vm"], src["snapshot"], handle)
             return self._from_volume(handle, node, pool, name, made["pool"], made["volume"], meta,
                                      {"type": "snapshot", "vm": src["vm"], "snapshot": src["snapshot"]}, "snapshot",
                                      remove_source=bool(made.get("remove")))
         what = src.get("url") and redact(src["url"]) or src.get("path") or f"{src.get('pool')}/{src.get('volume')}"
         params = {k: (redact(v) if k == "url" else v) for k, v in source.items() if v is not None}
-        return self.svc.tasks.submit("register-template", {"kind": "template", "node": node, "name": name}, work,
+        return self.tasks.submit("register-template", {"kind": "template", "node": node, "name": name}, work,
                                      params={"pool": pool, "source": params}, created_by=created_by,
                                      request_id=request_id, message=f"registering {name} from {what}")
 
@@ -160,15 +199,15 @@ class TemplateRegistrar(TemplateInstaller):
         export-snapshot-to-template calls this with the volume holding the snapshot's disk state,
         source_meta={"type": "snapshot", "vm": VM, "snapshot": SNAP} and remove_source=True (the volume is
         deleted once copied, or when the task fails)."""
-        self.svc.nodes.ensure_available(node)
-        if self.svc.store.get("template", node, name) is not None:
+        self.nodes.ensure_available(node)
+        if self.store.get("template", node, name) is not None:
             raise already_exists("template", name, node, code="TemplateExists")
         self.parent_pool(node, pool)
         self._copyable(node, source_pool, source_volume)
         meta = {"os": os or {}, "features": features or {}, "tags": tags or [], "description": description or ""}
         source = source_meta or {"type": "volume", "pool": source_pool, "volume": source_volume}
         ttype = "snapshot" if source.get("type") == "snapshot" else "cloud"
-        return self.svc.tasks.submit(
+        return self.tasks.submit(
             "register-template", {"kind": "template", "node": node, "name": name},
             lambda h: self._from_volume(h, node, pool, name, source_pool, source_volume, meta, source, ttype,
                                         remove_source=remove_source),
@@ -177,7 +216,7 @@ class TemplateRegistrar(TemplateInstaller):
 
     # -- the task's steps (also used by update-template-image) ---------------------------------------------
     def published_checksum(self, url: str, checksum_url: str) -> Checksum:
-        text = self.svc.fetcher.get_small(checksum_url).decode("utf-8", "replace")
+        text = self.fetcher.get_small(checksum_url).decode("utf-8", "replace")
         names = [Path(unquote(urlsplit(url).path)).name]
         try:
             return find_in_checksum_file(text, names[0])
@@ -214,7 +253,7 @@ class TemplateRegistrar(TemplateInstaller):
         def progress(done: int, total: int | None) -> None:
             handle.progress(low + (high - low) * done / total if total else None, f"downloading {redact(url)}",
                             bytes_done=done, bytes_total=total)
-        with self.svc.downloads.session(url, handle.id) as session:
+        with self.downloads.session(url, handle.id) as session:
             got = session.fetch(handle, hashes, progress)
             handle.progress(high, "verifying the checksum and the image format", force=True)
             checksum, verified_checksum = self.verify(expected, hashes)
@@ -263,7 +302,7 @@ class TemplateRegistrar(TemplateInstaller):
         temp = {"type": "volume", "node": node, "pool": src_pool, "name": src_volume}
         if remove_source:
             handle.add_cleanup(temp)  # an exported snapshot volume goes whatever happens
-        src = self.svc.volumes.raw(node, src_pool, src_volume)
+        src = self.volumes.raw(node, src_pool, src_volume)
         if src["format"] not in ("qcow2", "raw"):
             raise bad("source.volume", f"volume '{src_volume}' is not a qcow2 or raw image",
                       code="FormatNotSupported")
@@ -273,7 +312,7 @@ class TemplateRegistrar(TemplateInstaller):
                            vol.get("capacity_bytes"), {k: v for k, v in source.items() if v is not None}, meta)
         view = self.save(handle, node, name, doc, [spec])
         if remove_source:
-            self.svc.volumes.remove_partial(temp)
+            self.volumes.remove_partial(temp)
             handle.drop_cleanup(temp)
         return {"template": view, "message": registered(view)}
 

@@ -3,15 +3,16 @@ pool (`<pool>_templates_`, directory `<pool path>/_templates_`), with their meta
 `metadata/<node>/<template>/metadata.yaml`. Names are unique per node.
 
 This module reads, edits and deletes templates and serves create-vm's `template` source; registration is in
-template_register.py, the update flow in template_update.py. Usage is computed from the node (see
-hypervisor/template_usage.py): `usage.vm_count` and the dependents the API answers are always what the domains
+register.py (the node side in install.py), the update flow in update.py, the metadata and usage views in
+catalog.py. Each part receives its collaborators in its constructor; none reaches back into this service.
+Usage is computed from the node (the gateway's template_usage): `usage.vm_count` and the dependents the API answers are always what the domains
 and volumes say right now. The count stored in the metadata file is a copy of the last computed value,
 written back when a template is listed or described and after delete-vm (`after_vm_deleted`); create-vm
 records `usage.last_used` but leaves the stored count to the next read. Never rely on the stored copy.
 
 Nothing that removes an image guesses: while a storage pool of the node is inactive or cannot be listed, a
 volume in it may be backed by the image without anything showing it, so delete-template refuses (409
-TemplateUsageUnknown, naming the pools) and old images are kept (template_update.py `prune`).
+TemplateUsageUnknown, naming the pools) and old images are kept (update.py `prune`).
 """
 from __future__ import annotations
 
@@ -21,19 +22,19 @@ from pathlib import Path
 from typing import Any
 
 from jvp.domain.storage_pool import TEMPLATE_POOL_SUFFIX
-from jvp.errors import Conflict, JvpError, PreconditionFailed, not_found
-from jvp.hypervisor import storage_pool as pool_hv
-from jvp.hypervisor import template_usage
-from jvp.hypervisor import volume as vol_hv
-from jvp.hypervisor.template_usage import NodeUsage, describe_pools
+from jvp.domain.template import NodeUsage, describe_pools
+from jvp.errors import Conflict, JvpError, PreconditionFailed
+from jvp.hypervisor.gateway import NodeGateway
 from jvp.images.fetch import Fetcher
 from jvp.service.node import NodeService
+from jvp.service.storage.pool import StoragePoolService
+from jvp.service.storage.volume import VolumeService
 from jvp.service.task.service import TaskService
+from jvp.service.template.catalog import TemplateCatalog, image_paths, template_not_found
 from jvp.service.template.download import Downloads
-from jvp.service.template.register import TemplateRegistrar
+from jvp.service.template.register import TemplateRegistrar, TemplateSources
 from jvp.service.template.update import TemplateUpdater
 from jvp.service.vm.plan import BaseImage
-from jvp.service.storage.volume import VolumeService
 from jvp.store import MetadataStore
 from jvp.timeutil import rfc3339
 
@@ -41,90 +42,37 @@ log = logging.getLogger(__name__)
 TEMPLATE_TASKS = ("register-template", "update-template-image")
 
 
-def template_not_found(node: str, name: str) -> JvpError:
-    return not_found("template", name, node, code="TemplateNotFound")
-
-
-def image_paths(doc: dict[str, Any]) -> list[str]:
-    """The current image and every previous one still kept."""
-    return [doc["storage"]["path"], *(p["path"] for p in doc.get("previous") or [])]
-
-
 class TemplateService:
-    def __init__(self, store: MetadataStore, nodes: NodeService, tasks: TaskService, volumes: VolumeService,
-                 pools: Any, data_dir: Path, download: dict[str, Any], list_timeout_s: float = 10.0):
+    def __init__(self, store: MetadataStore, nodes: NodeService, gateway: NodeGateway, tasks: TaskService,
+                 volumes: VolumeService, pools: StoragePoolService, data_dir: Path, download: dict[str, Any],
+                 sources: TemplateSources, list_timeout_s: float = 10.0):
         self.store = store
         self.nodes = nodes
+        self.gateway = gateway
         self.tasks = tasks
         self.volumes = volumes
-        self.pools = pools
-        self.download_settings = download
-        self.data_dir = Path(data_dir)
         self.list_timeout_s = list_timeout_s
         self.fetcher = Fetcher(max_bytes=download["max_bytes"], max_redirects=download["max_redirects"],
                                timeout_s=download["timeout_s"])
-        self.downloads = Downloads(store, self.data_dir, self.fetcher)
-        self.registrar = TemplateRegistrar(self)
-        self.updater = TemplateUpdater(self)
+        self.catalog = TemplateCatalog(store, nodes, gateway, tasks)
+        self.registrar = TemplateRegistrar(self.catalog, store, nodes, gateway, tasks, volumes, pools, self.fetcher,
+                                           Downloads(store, Path(data_dir), self.fetcher), download, Path(data_dir),
+                                           sources)
+        self.updater = TemplateUpdater(self.catalog, self.registrar, store, nodes, gateway, tasks)
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="template-list")
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    # -- plumbing ---------------------------------------------------------------------------------------
+    # -- the catalog's reads (catalog.py), for the API and the snapshot module -----------------------------
     def doc(self, node: str, name: str) -> dict[str, Any]:
-        self.nodes.record(node)  # an unknown node is NodeNotFound, as everywhere
-        doc = self.store.get("template", node, name)
-        if doc is None:
-            raise template_not_found(node, name)
-        return doc
+        return self.catalog.doc(node, name)
 
     def usage(self, node: str) -> NodeUsage:
-        return self.nodes.call(node, template_usage.scan, kind="node", obj=node)
+        return self.catalog.usage(node)
 
-    def busy(self, node: str, name: str) -> None:
-        task = self.tasks.active_on({"kind": "template", "node": node, "name": name})
-        if task:
-            raise Conflict(f"template '{name}' on node '{node}' is busy with task {task['id']} ({task['kind']}); "
-                           "wait for it or cancel it", code="ResourceBusy",
-                           details={"task": task["id"], "task_kind": task["kind"]})
-
-    def view(self, doc: dict[str, Any], usage: NodeUsage | None, *, detail: bool = False) -> dict[str, Any]:
-        """The API's template; `usage` None when the node could not be asked (counts unknown)."""
-        out = {k: v for k, v in doc.items() if k != "schema_version"}
-        out["pool"] = doc["storage"]["pool"]
-        out["usage"] = dict(doc["usage"])
-        previous = [dict(p) for p in doc.get("previous") or []]
-        if usage is None:
-            out["state"] = "unknown"
-            out["usage"]["vm_count"] = None
-        else:
-            bases = image_paths(doc)
-            vms = [v for v in usage.vms(doc, bases) if v["by_metadata"] or v["disks"]]
-            out["usage"]["vm_count"] = len(vms)
-            if detail:
-                out["usage"]["vms"] = vms
-                out["usage"]["volumes"] = usage.backed_volumes(bases)
-            for p in previous:
-                p["dependents"] = [f"{v['pool']}/{v['name']}" for v in usage.backed_volumes([p["path"]])]
-            paths = {v["path"] for v in usage.volumes}
-            tpool = doc["storage"]["template_pool"]
-            out["state"] = "ready" if doc["storage"]["path"] in paths else (
-                "unknown" if tpool in usage.unseen_pools() else "image-missing")
-        out["previous"] = previous
-        return out
-
-    def _sync_count(self, node: str, name: str, view: dict[str, Any]) -> None:
-        """Keep the file's usage.vm_count true whenever the count was computed and changed."""
-        count = view["usage"]["vm_count"]
-        if count is None:
-            return
-
-        def change(d: dict | None) -> dict | None:
-            if d is None or d["usage"].get("vm_count") == count:
-                return None
-            return {**d, "usage": {**d["usage"], "vm_count": count}}
-        self.store.update("template", node, name, fn=change)
+    def describe(self, node: str, name: str) -> dict[str, Any]:
+        return self.catalog.describe(node, name)
 
     # -- reading ----------------------------------------------------------------------------------------
     def list(self, node: str | None = None, pool: str | None = None) -> dict[str, Any]:
@@ -154,34 +102,10 @@ class TemplateService:
             except JvpError as exc:
                 errors.append({"node": n, "code": exc.code, "message": exc.message})
             for doc in docs:
-                view = self.view(doc, usage)
-                self._sync_count(n, doc["name"], view)
+                view = self.catalog.view(doc, usage)
+                self.catalog.sync_count(n, doc["name"], view)
                 templates.append(view)
         return {"templates": sorted(templates, key=lambda t: (t["node"], t["name"])), "errors": errors}
-
-    def describe(self, node: str, name: str) -> dict[str, Any]:
-        """The metadata is the controller's: a node that cannot be asked leaves usage null and state unknown
-        (like list-templates) instead of hiding the template."""
-        doc = self.doc(node, name)
-        try:
-            usage = self.usage(node)
-        except JvpError as exc:
-            if exc.code not in ("NodeUnreachable", "NodeTimeout", "OperationTimeout"):
-                raise
-            log.warning("describe-template %s on %s: usage unknown: %s", name, node, exc.message)
-            return self.view(doc, None, detail=True)
-        view = self.view(doc, usage, detail=True)
-        self._sync_count(node, name, view)
-        return view
-
-    def describe_quietly(self, node: str, name: str, doc: dict[str, Any]) -> dict[str, Any]:
-        """For the result of a task whose work is done: a node that cannot be asked right now must not turn
-        a finished registration or update into a failed task."""
-        try:
-            return self.describe(node, name)
-        except JvpError as exc:
-            log.warning("template %s on %s: usage not available for the task result: %s", name, node, exc.message)
-            return self.view(doc, None)
 
     # -- editing ----------------------------------------------------------------------------------------
     def update(self, node: str, name: str, *, description: str | None = None, os: dict | None = None,
@@ -211,7 +135,7 @@ class TemplateService:
         """Refused (409 TemplateInUse) while any volume is backed by one of its images or a VM disk opens one;
         then every image goes, then the metadata, then JVP's template pool if it is left empty."""
         doc = self.doc(node, name)
-        self.busy(node, name)
+        self.catalog.busy(node, name)
         usage = self.usage(node)
         bases = image_paths(doc)
         volumes = usage.backed_volumes(bases)
@@ -236,8 +160,7 @@ class TemplateService:
         tpool = doc["storage"]["template_pool"]
         deleted = []
         for volume in [doc["storage"]["volume"], *(p["volume"] for p in doc.get("previous") or [])]:
-            outcome = self.volumes.call(node, lambda c, v=volume: vol_hv.delete(c, tpool, v), name=volume,
-                                        retry=False, action="delete")
+            outcome = self.gateway.delete_volume(node, tpool, volume)
             if outcome == "busy":
                 raise Conflict(f"the image {tpool}/{volume} of template '{name}' is held open by libvirt (a "
                                "transfer in progress, or its pool is inactive); try again when it ends",
@@ -265,7 +188,7 @@ class TemplateService:
                 if doc.get("previous"):
                     removed += self.updater.prune(node, doc["name"], usage)
                     doc = self.store.get("template", node, doc["name"]) or doc
-                self._sync_count(node, doc["name"], self.view(doc, usage))
+                self.catalog.sync_count(node, doc["name"], self.catalog.view(doc, usage))
             if removed:
                 log.info("delete-vm %s on %s: removed old template images nothing used any more: %s", vm, node,
                          ", ".join(removed))
@@ -288,20 +211,8 @@ class TemplateService:
         if any(d["storage"]["template_pool"] == tpool for (n, _), d in self.store.list("template").items
                if n == node):
             return False
-
-        def remove(conn) -> bool:
-            try:
-                p = vol_hv.active_pool(conn, tpool)
-            except vol_hv.PoolUnavailable as exc:
-                if exc.reason == "missing":
-                    return False
-                pool_hv.start(conn, tpool)
-                p = vol_hv.active_pool(conn, tpool)
-            if p.numOfVolumes():
-                return False
-            return bool(pool_hv.delete(conn, tpool, remove_directory=True))
         try:
-            removed = self.nodes.call(node, remove, kind="storage_pool", obj=tpool, retry=False)
+            removed = self.gateway.remove_pool_if_empty(node, tpool)
         except JvpError as exc:  # the template is gone already; an empty internal pool is harmless
             log.warning("template pool %s on %s not removed: %s", tpool, node, exc.message)
             return False
@@ -335,7 +246,7 @@ class TemplateService:
         self.store.update("template", node, name, fn=lambda d: None if d is None or d.get("uuid") != uuid else {
             **d, "usage": {**d["usage"], "last_used": now}})
 
-    # -- registration and updates (template_register.py, template_update.py) ----------------------------
+    # -- registration and updates (register.py, update.py) ----------------------------
     def register(self, node: str, pool: str, name: str, source: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         return self.registrar.register(node, pool, name, source, **kwargs)
 

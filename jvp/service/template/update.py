@@ -19,19 +19,20 @@ from __future__ import annotations
 
 import logging
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jvp.errors import Conflict, JvpError, PreconditionFailed
-from jvp.hypervisor import volume as vol_hv
-from jvp.hypervisor.template_usage import NodeUsage, describe_pools
+from jvp.domain.template import NodeUsage, describe_pools
+from jvp.hypervisor.gateway import NodeGateway
 from jvp.images.checksums import Checksum, ChecksumError, parse_checksum
 from jvp.images.fetch import Remote, check_url, redact
-from jvp.service.task.service import TaskHandle
-from jvp.service.template.register import bad, volume_name
+from jvp.service.node import NodeService
+from jvp.service.task.service import TaskHandle, TaskService
+from jvp.service.template.catalog import TemplateCatalog
+from jvp.service.template.install import bad, volume_name
+from jvp.service.template.register import TemplateRegistrar
+from jvp.store import MetadataStore
 from jvp.timeutil import rfc3339
-
-if TYPE_CHECKING:  # pragma: no cover
-    from jvp.service.template.service import TemplateService
 
 
 log = logging.getLogger(__name__)
@@ -77,11 +78,17 @@ def compare(source: dict[str, Any], remote: Remote, remote_checksum: Checksum | 
 
 
 class TemplateUpdater:
-    def __init__(self, svc: "TemplateService"):
-        self.svc = svc
+    def __init__(self, catalog: TemplateCatalog, registrar: TemplateRegistrar, store: MetadataStore,
+                 nodes: NodeService, gateway: NodeGateway, tasks: TaskService):
+        self.catalog = catalog
+        self.registrar = registrar  # its download, verify and install steps
+        self.store = store
+        self.nodes = nodes
+        self.gateway = gateway
+        self.tasks = tasks
 
     def _url_doc(self, node: str, name: str) -> dict[str, Any]:
-        doc = self.svc.doc(node, name)
+        doc = self.catalog.doc(node, name)
         if doc["source"]["type"] != "url" or not doc["source"].get("url"):
             raise PreconditionFailed(f"template '{name}' was registered from a {doc['source']['type']}, not a URL: "
                                      "there is no source to ask for a newer image", code="NotUpdatable",
@@ -92,20 +99,20 @@ class TemplateUpdater:
     def check(self, node: str, name: str) -> dict[str, Any]:
         doc = self._url_doc(node, name)
         src = doc["source"]
-        remote = self.svc.fetcher.probe(src["url"])
+        remote = self.registrar.fetcher.probe(src["url"])
         remote_checksum, note = None, ""
         if src.get("checksum_url"):
             try:
-                remote_checksum = self.svc.registrar.published_checksum(src["url"], src["checksum_url"])
+                remote_checksum = self.registrar.published_checksum(src["url"], src["checksum_url"])
             except JvpError as exc:  # the image answered: decide by its headers, and say why not by checksum
                 note = f"; the checksum file could not be used ({exc.message})"
         available, decided_by, changes = compare(src, remote, remote_checksum)
-        usage = self.svc.usage(node)
+        usage = self.catalog.usage(node)
         removed = self.prune(node, name, usage)
-        doc = self.svc.store.get("template", node, name) or doc
+        doc = self.store.get("template", node, name) or doc
         bases = [doc["storage"]["path"], *(p["path"] for p in doc.get("previous") or [])]
         now = rfc3339()
-        self.svc.store.update("template", node, name, fn=lambda d: None if d is None else {
+        self.store.update("template", node, name, fn=lambda d: None if d is None else {
             **d, "update_check": {"checked_at": now, "update_available": available, "decided_by": decided_by}})
         vms = usage.vms(doc, bases)
         if available is None:
@@ -153,8 +160,8 @@ class TemplateUpdater:
         new_url = url or src["url"]
         if checksum_url is None and expected is None and new_url == src["url"]:
             checksum_url = src.get("checksum_url")  # the same source publishes the new digest where it did
-        self.svc.nodes.ensure_available(node)
-        self.svc.busy(node, name)
+        self.nodes.ensure_available(node)
+        self.catalog.busy(node, name)
         if url is None and not force:
             result = self.check(node, name)
             if result["update_available"] is False:
@@ -164,14 +171,14 @@ class TemplateUpdater:
 
         def work(handle: TaskHandle) -> dict[str, Any]:
             return self._run(handle, node, name, new_url, expected, checksum_url)
-        return self.svc.tasks.submit("update-template-image", {"kind": "template", "node": node, "name": name},
+        return self.tasks.submit("update-template-image", {"kind": "template", "node": node, "name": name},
                                      work, params={"url": redact(new_url), "force": force}, created_by=created_by,
                                      request_id=request_id, message=f"updating {name} from {redact(new_url)}")
 
     def _run(self, handle: TaskHandle, node: str, name: str, url: str, expected: Checksum | None,
              checksum_url: str | None) -> dict[str, Any]:
-        reg = self.svc.registrar
-        doc = self.svc.doc(node, name)
+        reg = self.registrar
+        doc = self.catalog.doc(node, name)
         with reg.downloaded(handle, url, expected, checksum_url, None) as got:
             fmt = got.facts.format
             version = doc["storage"]["version"] + 1
@@ -198,15 +205,15 @@ class TemplateUpdater:
                                    "etag": got.remote.etag, "last_modified": got.remote.last_modified,
                                    "length": got.remote.length, "fetched_at": now},
                         "update_check": {"checked_at": now, "update_available": False, "decided_by": None}}
-            self.svc.store.update("template", node, name, fn=switch)
+            self.store.update("template", node, name, fn=switch)
             handle.drop_cleanup(spec)
             stats = got.stats
         try:
-            removed = self.prune(node, name, self.svc.usage(node))
+            removed = self.prune(node, name, self.catalog.usage(node))
         except JvpError as exc:  # the switch is done; old images are pruned at the next check or update
             log.warning("template %s on %s: old images not pruned now: %s", name, node, exc.message)
             removed = []
-        new = self.svc.describe_quietly(node, name, self.svc.store.get("template", node, name) or doc)
+        new = self.catalog.describe_quietly(node, name, self.store.get("template", node, name) or doc)
         kept = [p["volume"] for p in new["previous"]]
         message = (f"template '{name}' now uses {vol['name']} (version {version}); "
                    + (f"kept for the volumes still on them: {', '.join(kept)}" if kept else "no old image is kept")
@@ -217,7 +224,7 @@ class TemplateUpdater:
     # -- removing old images --------------------------------------------------------------------------------
     def prune(self, node: str, name: str, usage: NodeUsage) -> list[str]:
         """Delete the previous images nothing is backed by or opens any more; returns `pool/volume` of each."""
-        doc = self.svc.store.get("template", node, name)
+        doc = self.store.get("template", node, name)
         if doc is None or not doc.get("previous"):
             return []
         unknown = usage.unknown_pools()
@@ -232,15 +239,14 @@ class TemplateUpdater:
             if usage.backed_volumes([p["path"]]) or usage.paths_in_use([p["path"]]):
                 continue
             try:
-                outcome = self.svc.volumes.call(node, lambda c, v=p["volume"]: vol_hv.delete(c, tpool, v),
-                                                name=p["volume"], retry=False, action="delete")
+                outcome = self.gateway.delete_volume(node, tpool, p["volume"])
             except JvpError as exc:
                 log.warning("old image %s/%s of template %s not removed: %s", tpool, p["volume"], name, exc.message)
                 continue
             if outcome in ("deleted", "absent"):
                 removed.append(p["volume"])
         if removed:
-            self.svc.store.update("template", node, name, fn=lambda d: None if d is None else {
+            self.store.update("template", node, name, fn=lambda d: None if d is None else {
                 **d, "previous": [p for p in d.get("previous") or [] if p["volume"] not in removed]})
             log.info("template %s on %s: removed old images %s", name, node, ", ".join(removed))
         return [f"{tpool}/{v}" for v in removed]
