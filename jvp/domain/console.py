@@ -1,4 +1,5 @@
-"""Console access: the grant a one-time console token stands for, and get-vm-console's answer."""
+"""Console access: where a running domain's consoles are (VNC endpoint, serial device, the route to them), the
+grant a one-time console token stands for, and get-vm-console's answer."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -7,8 +8,57 @@ from typing import Any
 from marshmallow import fields
 
 from jvp.domain.base import ResponseSchema
+from jvp.errors import PreconditionFailed
 
 CONSOLE_TYPES = ("vnc", "serial")
+STREAMABLE_CHARDEVS = ("pty", "unix")  # what libvirt's console API can stream (qemuDomainOpenConsole)
+
+
+# -- where a running domain's consoles are (read by jvp/hypervisor/console.py) ----------------------
+@dataclass(frozen=True)
+class VncEndpoint:
+    kind: str                 # "tcp" | "socket" | "none"
+    address: str | None = None
+    port: int | None = None
+    socket: str | None = None
+    password: bool = False    # a VNC password is set (the client is asked for it by the VNC server)
+
+
+@dataclass(frozen=True)
+class SerialDevice:
+    element: str              # "console" | "serial"
+    type: str                 # chardev type: pty, unix, file, tcp, ...
+    path: str | None
+
+    @property
+    def streamable(self) -> bool:
+        return self.type in STREAMABLE_CHARDEVS
+
+
+@dataclass(frozen=True)
+class VncRoute:
+    via: str                  # "tcp" (connect directly) | "unix" (socket path here) | "ssh" (tunnel)
+    host: str | None = None   # tcp: where to connect; ssh: the destination as seen from the node
+    port: int | None = None
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class LiveConsoles:
+    """What get-vm-console and the websocket need to know about a domain, from one live XML read."""
+    state: str
+    active: bool
+    vnc: VncEndpoint | None
+    serial: SerialDevice | None
+    uuid: str | None = None   # the domain's UUID (to find the same domain through another connection)
+
+
+def not_available(vm: str, node: str, why: str, **details: object) -> PreconditionFailed:
+    return PreconditionFailed(f"no console for vm '{vm}' on node '{node}': {why}", code="ConsoleNotAvailable",
+                              details={"vm": vm, "node": node, **details})
+
+
+# -- console tokens ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

@@ -39,35 +39,15 @@ from urllib.parse import parse_qsl, urlsplit
 import libvirt
 from lxml import etree
 
-from jvp.errors import PreconditionFailed
+from jvp.domain.console import (STREAMABLE_CHARDEVS, LiveConsoles, SerialDevice, VncEndpoint,  # noqa: F401
+                                VncRoute, not_available)
 from jvp.hypervisor.host import domain_state_name
 from jvp.hypervisor.xml import parse
 
 LOCAL_TRANSPORTS = ("unix",)
 SSH_TRANSPORTS = ("ssh", "libssh", "libssh2")
-STREAMABLE_CHARDEVS = ("pty", "unix")  # what libvirt's console API can stream (qemuDomainOpenConsole)
 _WILDCARD_TO_LOOPBACK = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 _DEFAULT_VNC_LISTEN = "127.0.0.1"  # libvirt's vnc_listen default when the XML names no address
-
-
-@dataclass(frozen=True)
-class VncEndpoint:
-    kind: str                 # "tcp" | "socket" | "none"
-    address: str | None = None
-    port: int | None = None
-    socket: str | None = None
-    password: bool = False    # a VNC password is set (the client is asked for it by the VNC server)
-
-
-@dataclass(frozen=True)
-class SerialDevice:
-    element: str              # "console" | "serial"
-    type: str                 # chardev type: pty, unix, file, tcp, ...
-    path: str | None
-
-    @property
-    def streamable(self) -> bool:
-        return self.type in STREAMABLE_CHARDEVS
 
 
 @dataclass(frozen=True)
@@ -78,24 +58,6 @@ class NodeTransport:
     port: int | None = None
     user: str | None = None
     params: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class VncRoute:
-    via: str                  # "tcp" (connect directly) | "unix" (socket path here) | "ssh" (tunnel)
-    host: str | None = None   # tcp: where to connect; ssh: the destination as seen from the node
-    port: int | None = None
-    path: str | None = None
-
-
-@dataclass(frozen=True)
-class LiveConsoles:
-    """What get-vm-console and the websocket need to know about a domain, from one live XML read."""
-    state: str
-    active: bool
-    vnc: VncEndpoint | None
-    serial: SerialDevice | None
-    uuid: str | None = None   # the domain's UUID (to find the same domain through another connection)
 
 
 # -- reading the live XML ----------------------------------------------------------------------------
@@ -172,11 +134,6 @@ def _is_loopback(address: str) -> bool:
         return ipaddress.ip_address(address.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-def not_available(vm: str, node: str, why: str, **details: object) -> PreconditionFailed:
-    return PreconditionFailed(f"no console for vm '{vm}' on node '{node}': {why}", code="ConsoleNotAvailable",
-                              details={"vm": vm, "node": node, **details})
 
 
 def vnc_route(ep: VncEndpoint, tr: NodeTransport, vm: str, node: str,
@@ -264,13 +221,16 @@ def local_twin_uri(uri: str) -> str | None:
 
 
 def this_host_mismatch(node_conn: libvirt.virConnect, local_conn: libvirt.virConnect, domain_uuid: str,
-                       ep: VncEndpoint) -> str | None:
+                       ep: VncEndpoint, identity: Callable[[libvirt.virConnect], HostIdentity] | None = None
+                       ) -> str | None:
     """None when the node behind `node_conn` is the host of `local_conn` (a local connection on this host)
     and both see the domain running with the same display; else what differs. Errors of the node's
-    connection propagate; the local connection's become the answer."""
-    theirs = host_identity(node_conn)
+    connection propagate; the local connection's become the answer. `identity` reads a host's identity
+    (host_identity unless told otherwise)."""
+    identity = identity or host_identity
+    theirs = identity(node_conn)
     try:
-        ours = host_identity(local_conn)
+        ours = identity(local_conn)
     except libvirt.libvirtError as exc:
         return f"this host's libvirtd did not say who it is: {exc.get_error_message()}"
     if not theirs.uuid or theirs.uuid != ours.uuid:

@@ -55,7 +55,7 @@ def define_vm(api, name: str, *, vnc_port: int | None = None, listen: str | None
         d = conn.defineXML(to_string(dom))
         if start:
             d.create()
-    api.services.nodes.call("local", define)
+    api.services.gateway.run_raw("local", define)
     return name
 
 
@@ -274,7 +274,7 @@ def test_the_console_closes_with_a_reason_when_the_vm_is_destroyed(api, server, 
 
 
 def test_the_vnc_server_going_away_alone_is_not_a_stopped_vm(api, server, vm, rfb, monkeypatch):
-    monkeypatch.setattr("jvp.service.console.service.STOP_SETTLE_S", 0.2)
+    monkeypatch.setattr(api.services.consoles, "stop_settle_s", 0.2)
     ws = connect(server, ticket(api, vm)["ws_url"])
     read_until(ws, RFB_VERSION, timeout=10)
     rfb.drop_clients()
@@ -341,7 +341,7 @@ def ssh_node(api, tmp_path, rfb):
     api.services.store.create("node", name, doc=NodeRecord(name=name, uri=uri, created_at=now_text(),
                                                             updated_at=now_text()).to_doc())
     nc = api.services.connections.get(name, uri)
-    nc._conn = api.services.nodes.connection("local").get()
+    nc._conn = api.services.gateway.connection("local").get()
     try:
         yield name, sshd, known
     finally:
@@ -384,7 +384,7 @@ def tcp_node(api):
     api.services.store.create("node", name, doc=NodeRecord(name=name, uri=uri, created_at=now_text(),
                                                             updated_at=now_text()).to_doc())
     nc = api.services.connections.get(name, uri)
-    nc._conn = api.services.nodes.connection("local").get()
+    nc._conn = api.services.gateway.connection("local").get()
     try:
         yield name
     finally:
@@ -396,9 +396,9 @@ def test_a_loopback_tcp_node_is_this_host_only_when_libvirt_says_so(api, server,
     """Not by its address: compared with this host's own libvirtd (stood in for by test driver instances)."""
     from jvp.hypervisor import console as hv
     from jvp.hypervisor.connection import NodeConnection
-    consoles = api.services.consoles
+    gateway = api.services.gateway
     other = NodeConnection("elsewhere", "test:///default")  # another libvirtd
-    monkeypatch.setattr(consoles, "_this_host_connection", lambda uri: other)
+    monkeypatch.setattr(gateway, "this_host_connection", lambda uri: other)
     try:
         # the test driver reports no host UUID: an identity that cannot be compared is not this host
         err = api.error("get-vm-console", {"node": tcp_node, "name": vm}, status=422, code="ConsoleNotAvailable",
@@ -406,14 +406,14 @@ def test_a_loopback_tcp_node_is_this_host_only_when_libvirt_says_so(api, server,
         assert "node's loopback" in err["message"] and "is not this host" in err["message"]
         assert "host UUID is None" in err["details"]["this_host"] and err["details"]["transport"] == "tcp"
         # the same host UUID and name (a cloned image), but that libvirtd does not run the domain: not this host
-        monkeypatch.setattr(hv, "host_identity", lambda conn: hv.HostIdentity("h-1", "kvm1", None))
+        monkeypatch.setattr(gateway, "host_identity", lambda conn: hv.HostIdentity("h-1", "kvm1", None))
         err = api.error("get-vm-console", {"node": tcp_node, "name": vm}, status=422, code="ConsoleNotAvailable",
                         role="operator")
         assert "has no domain" in err["details"]["this_host"]
     finally:
         other.close()
     # this host's libvirtd is the one behind the node, and runs that domain with that display: reached
-    monkeypatch.setattr(consoles, "_this_host_connection", lambda uri: api.services.nodes.connection("local"))
+    monkeypatch.setattr(gateway, "this_host_connection", lambda uri: gateway.connection("local"))
     t = ticket(api, vm, node=tcp_node)
     ws = connect(server, t["ws_url"])
     try:

@@ -56,7 +56,7 @@ def test_create_nat_with_defaults(api):
 def test_create_each_mode(api, body, mode, forward):
     net = api.ok("create-network", {"name": "m1", **body})["network"]
     assert net["mode"] == mode
-    xml = api.services.nodes.call("local", lambda c: c.networkLookupByName("m1").XMLDesc(0))
+    xml = api.services.gateway.run_raw("local", lambda c: c.networkLookupByName("m1").XMLDesc(0))
     from jvp.hypervisor.xml import parse
     root = parse(xml)
     assert (root.find("forward").get("mode") if root.find("forward") is not None else None) == forward
@@ -123,14 +123,14 @@ def test_conflicting_create_is_409_naming_the_other(api, body, code, detail):
 
 def test_a_network_defined_concurrently_after_the_check_is_still_409(api, mocker):
     """Someone else (virsh, another controller) defines the name between JVP's check and its define."""
-    from jvp.hypervisor import network as net_hv
-    real = net_hv.list_networks
+    gateway = api.services.gateway
+    real = gateway.list_networks
     calls = []
 
-    def racing_list(conn):
+    def racing_list(node):
         calls.append(1)
-        return [n for n in real(conn) if n["name"] != "demo-nat"] if len(calls) == 1 else real(conn)
-    mocker.patch.object(net_hv, "list_networks", racing_list)
+        return [n for n in real(node) if n["name"] != "demo-nat"] if len(calls) == 1 else real(node)
+    mocker.patch.object(gateway, "list_networks", racing_list)
     before = api.ok("describe-network", {"name": "demo-nat"})["network"]
     err = api.error("create-network", {"name": "demo-nat", "mode": "isolated"}, status=409,
                     code="NetworkExists")
@@ -177,7 +177,7 @@ def test_static_hosts(api):
     net = api.ok("add-network-host", {"name": "demo-nat", "mac": "52:54:00:AA:BB:01", "ip": "198.18.10.11",
                                       "hostname": "app1"})["network"]
     assert {"mac": "52:54:00:aa:bb:01", "ip": "198.18.10.11", "hostname": "app1"} in net["hosts"]
-    xml = api.services.nodes.call("local", lambda c: c.networkLookupByName("demo-nat").XMLDesc(0))
+    xml = api.services.gateway.run_raw("local", lambda c: c.networkLookupByName("demo-nat").XMLDesc(0))
     assert "52:54:00:aa:bb:01" in xml
     net = api.ok("remove-network-host", {"name": "demo-nat", "mac": "52:54:00:aa:bb:01", "ip": "198.18.10.11"})
     assert [h["ip"] for h in net["network"]["hosts"]] == ["198.18.10.10"]
@@ -223,7 +223,7 @@ def test_removing_a_host_compares_addresses_and_needs_no_mac(api):
         net = conn.networkLookupByName("demo-nat")
         net.update(hv_net.libvirt.VIR_NETWORK_UPDATE_COMMAND_ADD_LAST, hv_net.libvirt.VIR_NETWORK_SECTION_IP_DHCP_HOST,
                    -1, "<host name='pxe' ip='198.18.10.20'/>", 0)
-    api.services.nodes.call("local", add_outside)
+    api.services.gateway.run_raw("local", add_outside)
     hosts = api.ok("describe-network", {"name": "demo-nat"})["network"]["hosts"]
     assert {"mac": None, "ip": "198.18.10.20", "hostname": "pxe"} in hosts
     before = hosts

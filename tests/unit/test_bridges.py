@@ -6,11 +6,10 @@ import errno
 import pytest
 from pyroute2.netlink.exceptions import NetlinkError
 
-from jvp.domain.node import NodeRecord
 from jvp.errors import JvpError
 from jvp.hostnet import HostNetwork, uri_is_this_machine
-from jvp.hypervisor import network as hv
 from jvp.service.network.bridge import BridgeService
+from tests.unit.fakes.network import FakeNetworkGateway, FakeNodes
 
 
 def link(name, kind=None, master=None, addresses=(), loopback=False):
@@ -43,21 +42,6 @@ class FakeHost:
         self.deleted.append(name)
 
 
-class FakeNodes:
-    def __init__(self, uri="qemu:///system", name="local", nets=(), attachments=()):
-        self.rec = NodeRecord(name=name, uri=uri)
-        self.answers = {hv.list_networks: list(nets), hv.domain_attachments: list(attachments)}
-
-    def record(self, name):
-        return self.rec
-
-    def ensure_available(self, name):
-        return self.rec
-
-    def call(self, node, fn, **_):
-        return self.answers[fn]
-
-
 @pytest.fixture
 def host():
     return FakeHost([link("lo", loopback=True, addresses=["127.0.0.1/8"]),
@@ -76,7 +60,7 @@ def code_of(fn, *a, **kw):
 
 
 def test_available_interfaces_mark_protected_ones(host):
-    svc = BridgeService(FakeNodes(), host)
+    svc = BridgeService(FakeNodes(), FakeNetworkGateway(), host)
     got = {i["name"]: i for i in svc.available_interfaces("local")}
     assert set(got) == {"eth0", "eth1", "eth2"}  # not lo, not tun/ifb, not bridges, not enslaved
     assert got["eth0"]["protected"] and got["eth0"]["default_route"] and "default route" in got["eth0"]["reason"]
@@ -85,7 +69,7 @@ def test_available_interfaces_mark_protected_ones(host):
 
 
 def test_create_refuses_protected_interfaces_unless_forced(host):
-    svc = BridgeService(FakeNodes(), host)
+    svc = BridgeService(FakeNodes(), FakeNetworkGateway(), host)
     assert code_of(svc.create, "local", "br1", ["eth0"]) == ("InterfaceProtected", 409)
     assert code_of(svc.create, "local", "br1", ["eth2"]) == ("InterfaceProtected", 409)
     assert host.created == []
@@ -96,7 +80,7 @@ def test_create_refuses_protected_interfaces_unless_forced(host):
 
 
 def test_create_checks_every_member_before_touching_anything(host):
-    svc = BridgeService(FakeNodes(), host)
+    svc = BridgeService(FakeNodes(), FakeNetworkGateway(), host)
     assert code_of(svc.create, "local", "br1", ["eth1", "nope"]) == ("InterfaceNotFound", 404)
     assert code_of(svc.create, "local", "br1", ["vnet0"]) == ("InvalidInterface", 400)
     assert code_of(svc.create, "local", "br1", ["lo"]) == ("InvalidInterface", 400)
@@ -109,23 +93,23 @@ def test_create_checks_every_member_before_touching_anything(host):
 
 def test_enslaved_interface_is_in_use(host):
     host._links.append(link("eth3", master="virbr0"))
-    svc = BridgeService(FakeNodes(), host)
+    svc = BridgeService(FakeNodes(), FakeNetworkGateway(), host)
     assert code_of(svc.create, "local", "br1", ["eth3"]) == ("InterfaceInUse", 409)
 
 
 def test_create_refuses_a_name_a_libvirt_network_will_create(host):
-    nodes = FakeNodes(nets=[{"name": "lan", "bridge": "jvpbr4", "mode": "nat"}])
-    assert code_of(BridgeService(nodes, host).create, "local", "jvpbr4", []) == ("BridgeInUse", 409)
+    gw = FakeNetworkGateway(nets=[{"name": "lan", "bridge": "jvpbr4", "mode": "nat"}])
+    assert code_of(BridgeService(FakeNodes(), gw, host).create, "local", "jvpbr4", []) == ("BridgeInUse", 409)
 
 
 def test_delete_refuses_bridges_in_use(host):
-    nodes = FakeNodes(nets=[{"name": "lan", "bridge": "virbr0", "mode": "nat"}])
-    assert code_of(BridgeService(nodes, host).delete, "local", "virbr0") == ("BridgeInUse", 409)
+    gw = FakeNetworkGateway(nets=[{"name": "lan", "bridge": "virbr0", "mode": "nat"}])
+    assert code_of(BridgeService(FakeNodes(), gw, host).delete, "local", "virbr0") == ("BridgeInUse", 409)
     host._links.append(link("br5", "bridge"))
-    nodes = FakeNodes(attachments=[{"name": "vm1", "active": False, "networks": set(), "bridges": {"br5"}}])
-    assert code_of(BridgeService(nodes, host).delete, "local", "br5") == ("BridgeInUse", 409)
+    gw = FakeNetworkGateway(attachments=[{"name": "vm1", "active": False, "networks": set(), "bridges": {"br5"}}])
+    assert code_of(BridgeService(FakeNodes(), gw, host).delete, "local", "br5") == ("BridgeInUse", 409)
     host._links.append(link("br6", "bridge", addresses=["192.0.2.9/24"]))
-    svc = BridgeService(FakeNodes(), host)
+    svc = BridgeService(FakeNodes(), FakeNetworkGateway(), host)
     assert code_of(svc.delete, "local", "br6") == ("InterfaceProtected", 409)
     assert code_of(svc.delete, "local", "eth1") == ("BridgeNotFound", 404)
     assert host.deleted == []
@@ -136,7 +120,7 @@ def test_delete_refuses_bridges_in_use(host):
 @pytest.mark.parametrize("uri,name", [("qemu+tcp://127.0.0.1/system", "local"), ("test:///default", "local"),
                                       ("qemu:///system", "kvm2"), ("qemu+ssh://root@h/system", "kvm2")])
 def test_other_nodes_are_refused(host, uri, name):
-    svc = BridgeService(FakeNodes(uri=uri, name=name), host)
+    svc = BridgeService(FakeNodes(uri=uri, name=name), FakeNetworkGateway(), host)
     for call in (lambda: svc.list(name), lambda: svc.available_interfaces(name),
                  lambda: svc.create(name, "br1", []), lambda: svc.delete(name, "virbr0")):
         assert code_of(call) == ("NotSupportedOnRemoteNode", 422)

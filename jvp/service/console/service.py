@@ -31,13 +31,10 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 from urllib.parse import urlencode
 
-from jvp.domain.console import ConsoleGrant
-from jvp.domain.node import LOCAL, NodeRecord
+from jvp.domain.console import ConsoleGrant, LiveConsoles, VncRoute, not_available
 from jvp.domain.principal import Principal, Role
 from jvp.errors import Forbidden, JvpError, Unauthorized
-from jvp.hypervisor import console as hv
-from jvp.hypervisor.console_stream import SerialStream
-from jvp.hypervisor.ssh_tunnel import open_tunnel
+from jvp.hypervisor.gateway import NodeGateway
 from jvp.service.auth import TokenService
 from jvp.service.console.relay import (CLOSE_CONSOLE_ENDED, CLOSE_VM_STOPPED, Channel, ConsoleRelay, RelayResult,
                                        WebSocketLike, serial_user_input, vnc_user_input)
@@ -46,7 +43,7 @@ from jvp.service.node import NodeService
 from jvp.service.vm.rules import state_error
 
 log = logging.getLogger(__name__)
-STOP_SETTLE_S = 3.0  # after a console ends, how long the VM may take to show as stopped
+STOP_SETTLE_S = 3.0  # after a console ends, how long the VM may take to show as stopped (the default)
 
 
 @dataclass
@@ -57,78 +54,55 @@ class ConsoleSession:
 
 
 class ConsoleService:
-    def __init__(self, nodes: NodeService, tokens: ConsoleTokens, api_tokens: TokenService, *, auth: bool,
-                 idle_timeout_s: int, max_sessions: int, connect_timeout_s: float):
+    def __init__(self, nodes: NodeService, gateway: NodeGateway, tokens: ConsoleTokens, api_tokens: TokenService,
+                 *, auth: bool, idle_timeout_s: int, max_sessions: int, connect_timeout_s: float,
+                 stop_settle_s: float = STOP_SETTLE_S):
         self.nodes = nodes
+        self.gateway = gateway
         self.tokens = tokens
         self.api_tokens = api_tokens
         self.auth = auth
         self.idle_timeout_s = idle_timeout_s
         self.max_sessions = max_sessions
         self.connect_timeout_s = connect_timeout_s
+        self.stop_settle_s = stop_settle_s
         self._slots = threading.BoundedSemaphore(max_sessions)
         self._open = 0
         self._open_lock = threading.Lock()
 
     # -- get-vm-console ------------------------------------------------------------------------------
     def issue(self, node: str, name: str, type_: str, principal: Principal) -> dict[str, Any]:
-        rec = self.nodes.record(node)  # 404 for an unknown node before anything else
+        self.nodes.record(node)  # 404 for an unknown node before anything else
         live = self._live(node, name)
         self._check(live, node, name, type_)
         if type_ == "vnc":
-            route = self._vnc_route(rec, live, name, node)  # 422 when this host cannot reach it
-            self._connect_vnc(route, rec.uri, node, name).close()  # and it answers now (the real error if not)
+            route = self.gateway.vnc_route(node, live, name)  # 422 when this host cannot reach it
+            self._connect_vnc(route, node, name).close()  # and it answers now (the real error if not)
         token, grant = self.tokens.issue(node, name, type_, str(principal.role), principal.name)
         query = urlencode({"token": token, "node": node, "name": name})
         return {"token": token, "ws_url": f"/ws/{type_}?{query}", "expires_at": grant.expires_at,
                 "node": node, "name": name, "type": type_}
 
-    def _vnc_route(self, rec: NodeRecord, live: hv.LiveConsoles, name: str, node: str) -> hv.VncRoute:
-        assert live.vnc is not None
-        return hv.vnc_route(live.vnc, hv.node_transport(rec.uri), name, node,
-                            this_host=lambda: self._not_this_host(rec, live))
-
-    def _not_this_host(self, rec: NodeRecord, live: hv.LiveConsoles) -> str | None:
-        """None when the (remote-transport) node is shown to be this very host; else why not."""
-        here_uri = hv.local_twin_uri(rec.uri)
-        if here_uri is None:
-            return "only the qemu driver's /system and /session have a host to compare"
-        if live.uuid is None or live.vnc is None:
-            return "the domain's UUID is unknown"
-        uuid, ep = live.uuid, live.vnc
-        try:
-            here = self._this_host_connection(here_uri)
-            return self.nodes.call(rec.name, lambda c: here.call(
-                lambda lc: hv.this_host_mismatch(c, lc, uuid, ep), retry=True), kind="node", obj=rec.name)
-        except JvpError as exc:
-            return f"could not compare it with this host's libvirtd ({here_uri}): {exc.message}"
-
-    def _this_host_connection(self, uri: str) -> NodeConnection:
-        """A connection to this host's own libvirtd: the local node's when it is that URI, else a pooled one."""
-        if self.nodes.record(LOCAL).uri == uri:
-            return self.nodes.connection(LOCAL)
-        return self.nodes.connections.get(f"this host ({uri})", uri)
-
-    def _live(self, node: str, name: str) -> hv.LiveConsoles:
-        return self.nodes.call(node, lambda c: hv.live_consoles(c, name), kind="vm", obj=name)
+    def _live(self, node: str, name: str) -> LiveConsoles:
+        return self.gateway.live_consoles(node, name)
 
     @staticmethod
-    def _check(live: hv.LiveConsoles, node: str, name: str, type_: str) -> None:
+    def _check(live: LiveConsoles, node: str, name: str, type_: str) -> None:
         if not live.active:
             raise state_error(name, node, live.state, "running", "start it to use its console")
         if type_ == "vnc":
             if live.vnc is None:
-                raise hv.not_available(name, node, "it has no VNC display (<graphics type='vnc'>)", type="vnc")
+                raise not_available(name, node, "it has no VNC display (<graphics type='vnc'>)", type="vnc")
             if live.vnc.kind == "none":
-                raise hv.not_available(name, node, "its VNC display has no listener (<listen type='none'>)",
-                                       type="vnc")
+                raise not_available(name, node, "its VNC display has no listener (<listen type='none'>)",
+                                    type="vnc")
         else:
             if live.serial is None:
-                raise hv.not_available(name, node, "it has no serial console (<serial> or <console>)",
-                                       type="serial")
+                raise not_available(name, node, "it has no serial console (<serial> or <console>)",
+                                    type="serial")
             if not live.serial.streamable:
-                raise hv.not_available(name, node, f"its serial console is a '{live.serial.type}' device; libvirt "
-                                       f"streams only pty and unix consoles", type="serial")
+                raise not_available(name, node, f"its serial console is a '{live.serial.type}' device; libvirt "
+                                    f"streams only pty and unix consoles", type="serial")
 
     # -- the websocket -------------------------------------------------------------------------------
     @contextmanager
@@ -181,28 +155,16 @@ class ConsoleService:
 
     def open(self, grant: ConsoleGrant) -> ConsoleSession:
         node, name = grant.node, grant.vm
-        rec = self.nodes.record(node)
+        self.nodes.record(node)
         live = self._live(node, name)
         self._check(live, node, name, grant.type)
         if grant.type == "serial":
-            channel = self.nodes.call(node, lambda c: SerialStream(c, name), kind="vm", obj=name, retry=False)
-            return ConsoleSession(grant, channel, "serial-stream")
-        route = self._vnc_route(rec, live, name, node)
-        return ConsoleSession(grant, self._connect_vnc(route, rec.uri, node, name), route.via)
+            return ConsoleSession(grant, self.gateway.open_serial(node, name), "serial-stream")
+        route = self.gateway.vnc_route(node, live, name)
+        return ConsoleSession(grant, self._connect_vnc(route, node, name), route.via)
 
-    def _connect_vnc(self, route: hv.VncRoute, uri: str, node: str, name: str) -> Channel:
-        target = route.path if route.via == "unix" else f"{route.host}:{route.port}"
-        if route.via == "ssh":
-            return open_tunnel(hv.node_transport(uri), node, route.host or "127.0.0.1", route.port or 0,
-                               self.connect_timeout_s)
-        try:
-            if route.via == "unix":
-                return hv.connect_unix(route.path or "", self.connect_timeout_s)
-            return hv.connect_tcp(route.host or "127.0.0.1", route.port or 0, self.connect_timeout_s)
-        except OSError as exc:
-            raise JvpError(f"cannot connect to the VNC display of vm '{name}' on node '{node}' at {target}: "
-                           f"{exc.strerror or exc}", code="ConsoleUnreachable", status=502,
-                           details={"vm": name, "node": node, "endpoint": target}) from exc
+    def _connect_vnc(self, route: VncRoute, node: str, name: str) -> Channel:
+        return self.gateway.connect_vnc(node, route, name, self.connect_timeout_s)
 
     def relay(self, session: ConsoleSession, ws: WebSocketLike) -> RelayResult:
         g = session.grant
@@ -217,10 +179,10 @@ class ConsoleService:
 
         def reason() -> tuple[int, str, str]:
             # The console usually ends a moment before libvirt has noted that QEMU is gone: look again briefly.
-            deadline = time.monotonic() + STOP_SETTLE_S
+            deadline = time.monotonic() + self.stop_settle_s
             while True:
                 try:
-                    state = self.nodes.call(g.node, lambda c: hv.domain_state(c, g.vm), kind="vm", obj=g.vm)
+                    state = self.gateway.console_vm_state(g.node, g.vm)
                 except JvpError as exc:
                     return CLOSE_CONSOLE_ENDED, f"lost node '{g.node}': {exc.message}", "console"
                 if state in ("stopped", "crashed", "undefined"):

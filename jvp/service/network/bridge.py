@@ -17,7 +17,7 @@ from typing import Any
 
 from jvp.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from jvp.hostnet import HostNetwork, uri_is_this_machine
-from jvp.hypervisor import network as hv
+from jvp.hypervisor.gateway import NodeGateway
 from jvp.service.network import rules as rules
 from jvp.service.node import NodeService
 
@@ -34,8 +34,9 @@ def _bad(code: str, field: str, message: str, **details: Any) -> InvalidInput:
 
 
 class BridgeService:
-    def __init__(self, nodes: NodeService, hostnet: HostNetwork):
+    def __init__(self, nodes: NodeService, gateway: NodeGateway, hostnet: HostNetwork):
         self.nodes = nodes
+        self.gateway = gateway
         self.hostnet = hostnet
 
     def _require_here(self, node: str, action: str) -> None:
@@ -61,8 +62,7 @@ class BridgeService:
         return None
 
     def _usage(self, node: str) -> tuple[list[dict], list[dict]]:
-        return (self.nodes.call(node, hv.list_networks, kind="network"),
-                self.nodes.call(node, hv.domain_attachments, kind="network"))
+        return self.gateway.list_networks(node), self.gateway.network_attachments(node)
 
     def _view(self, node: str, link: dict[str, Any], links: list[dict], nets: list[dict],
               attachments: list[dict]) -> dict[str, Any]:

@@ -13,17 +13,16 @@ so two requests, even in two server processes, cannot both take the same subnet,
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Callable, TypeVar
+from typing import Any
 
 from jvp.domain.network import DhcpHost, NetworkSpec
 from jvp.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, already_exists
 from jvp.hostnet import HostNetwork, uri_is_this_machine
-from jvp.hypervisor import network as hv
+from jvp.hypervisor.gateway import NodeGateway
 from jvp.service.network import rules as rules
 from jvp.service.node import NodeService
 from jvp.store import MetadataStore
 
-T = TypeVar("T")
 BRIDGE_PREFIX = "jvpbr"  # generated bridge names: jvpbr0, jvpbr1, ... (the lowest free number)
 
 
@@ -32,16 +31,13 @@ def _option(field: str, message: str) -> InvalidInput:
 
 
 class NetworkService:
-    def __init__(self, nodes: NodeService, store: MetadataStore, hostnet: HostNetwork):
+    def __init__(self, nodes: NodeService, gateway: NodeGateway, store: MetadataStore, hostnet: HostNetwork):
         self.nodes = nodes
+        self.gateway = gateway
         self.store = store
         self.hostnet = hostnet
 
     # -- plumbing -----------------------------------------------------------------------------------
-    def _call(self, node: str, fn: Callable[..., T], name: str | None = None, *, write: bool = False,
-              action: str | None = None) -> T:
-        return self.nodes.call(node, fn, kind="network", obj=name, retry=not write, action=action)
-
     def on_this_machine(self, node: str) -> bool:
         rec = self.nodes.record(node)
         return rec.is_local and uri_is_this_machine(rec.uri)
@@ -53,7 +49,7 @@ class NetworkService:
             return {"known": True, "names": {lk["name"] for lk in links},
                     "bridges": {lk["name"] for lk in links if lk["kind"] == "bridge"},
                     "addresses": [(lk["name"], a) for lk in links for a in lk["addresses"]]}
-        ifaces = self._call(node, hv.host_interfaces)
+        ifaces = self.gateway.node_interfaces(node)
         if ifaces is None:
             return {"known": False, "names": set(), "bridges": set(), "addresses": []}
         return {"known": True, "names": {i["name"] for i in ifaces},
@@ -75,25 +71,25 @@ class NetworkService:
 
     # -- reading ------------------------------------------------------------------------------------
     def list(self, node: str) -> list[dict[str, Any]]:
-        views = self._call(node, hv.list_networks)
-        attachments = self._call(node, hv.domain_attachments)
+        views = self.gateway.list_networks(node)
+        attachments = self.gateway.network_attachments(node)
         return [self._public(node, v, attachments) for v in views]
 
     def _view(self, node: str, name: str) -> dict[str, Any]:
-        return self._call(node, lambda c: hv.describe(c, name), name)
+        return self.gateway.describe_network(node, name)
 
     def describe(self, node: str, name: str) -> dict[str, Any]:
         view = self._view(node, name)
-        return self._public(node, view, self._call(node, hv.domain_attachments))
+        return self._public(node, view, self.gateway.network_attachments(node))
 
     def leases(self, node: str, name: str) -> list[dict[str, Any]]:
-        return self._call(node, lambda c: hv.leases(c, name), name, action="list leases of")
+        return self.gateway.network_leases(node, name)
 
     def sources(self, node: str) -> dict[str, Any]:
         """What a VM NIC can attach to: libvirt networks, host bridges, physical NICs (macvtap)."""
-        nets = self._call(node, hv.list_networks)
-        ifaces = self._call(node, hv.host_interfaces)
-        nics = self._call(node, hv.physical_nics)
+        nets = self.gateway.list_networks(node)
+        ifaces = self.gateway.node_interfaces(node)
+        nics = self.gateway.physical_nics(node)
         owner = {n["bridge"]: n["name"] for n in nets if n["bridge"]}
         if ifaces is not None:
             bridges = [{"name": i["name"], "active": i["active"], "network": owner.get(i["name"])}
@@ -202,7 +198,7 @@ class NetworkService:
         checked = self._validate(name, mode, bridge, ipv4_cidr, dhcp, dhcp_start, dhcp_end, ipv6_cidr, domain)
         self.nodes.ensure_available(node)
         with self.store.locked("node", node):
-            nets = self._call(node, hv.list_networks)
+            nets = self.gateway.list_networks(node)
             if any(n["name"] == name for n in nets):
                 raise already_exists("network", name, node, code="NetworkExists")
             host = self.host_interfaces(node)
@@ -213,14 +209,12 @@ class NetworkService:
             spec = NetworkSpec(name=name, mode=mode, bridge=bridge, ipv4=checked["ipv4"], ipv6=checked["ipv6"],
                                dhcp_start=checked["range"][0], dhcp_end=checked["range"][1],
                                domain=checked["domain"])
-            xml = hv.build_network_xml(spec)
-            self._call(node, lambda c: hv.define_and_start(c, xml, autostart=autostart, node=node, name=name),
-                       name, write=True, action="create")
+            self.gateway.create_network(node, spec, autostart)
         return self.describe(node, name)
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def _in_use(self, node: str, view: dict[str, Any], verb: str, running_only: bool) -> None:
-        vms = self.users(view, self._call(node, hv.domain_attachments), running_only=running_only)
+        vms = self.users(view, self.gateway.network_attachments(node), running_only=running_only)
         if vms:
             which = "running VMs" if running_only else "VMs"
             raise Conflict(f"cannot {verb} network '{view['name']}' on node '{node}': {which} use it "
@@ -231,13 +225,13 @@ class NetworkService:
         """Refused while any defined VM (running or not) has a NIC on it: its config would dangle."""
         view = self._view(node, name)
         self._in_use(node, view, "delete", running_only=False)
-        self._call(node, lambda c: hv.delete(c, name), name, write=True, action="delete")
+        self.gateway.delete_network(node, name)
 
     def start(self, node: str, name: str) -> dict[str, Any]:
         if self._view(node, name)["state"] == "active":
             raise Conflict(f"network '{name}' on node '{node}' is already active", code="NetworkActive",
                            details={"network": name, "node": node})
-        self._call(node, lambda c: hv.start(c, name, node), name, write=True, action="start")
+        self.gateway.start_network(node, name)
         return self.describe(node, name)
 
     def stop(self, node: str, name: str) -> dict[str, Any]:
@@ -248,13 +242,13 @@ class NetworkService:
             raise Conflict(f"network '{name}' on node '{node}' is not active", code="NetworkInactive",
                            details={"network": name, "node": node})
         self._in_use(node, view, "stop", running_only=True)
-        self._call(node, lambda c: hv.stop(c, name), name, write=True, action="stop")
+        self.gateway.stop_network(node, name)
         return self.describe(node, name)
 
     def modify(self, node: str, name: str, autostart: bool | None = None) -> dict[str, Any]:
         self._view(node, name)
         if autostart is not None:
-            self._call(node, lambda c: hv.set_autostart(c, name, autostart), name, write=True, action="modify")
+            self.gateway.set_network_autostart(node, name, autostart)
         return self.describe(node, name)
 
     # -- static DHCP hosts --------------------------------------------------------------------------
@@ -272,7 +266,7 @@ class NetworkService:
         iface = self._dhcp_subnet(node, name)
         addr = str(rules.validate_reservation(iface, ip))
         with self.store.locked("node", node):
-            hosts = self._call(node, lambda c: hv.config_hosts(c, name), name)
+            hosts = self.gateway.network_config_hosts(node, name)
             rules.check_reservation_free(name, hosts, mac, addr)
             if hostname and any(h["hostname"] == hostname for h in hosts):
                 raise Conflict(f"hostname '{hostname}' is already reserved on network '{name}'; DNS names must "
@@ -280,8 +274,7 @@ class NetworkService:
                                details={"network": name, "hostname": hostname,
                                         "field_errors": {"hostname": ["Already reserved."]}})
             host = DhcpHost(mac=mac, ip=addr, hostname=hostname)
-            self._call(node, lambda c: hv.update_host(c, name, host, add=True), name, write=True,
-                       action="add a static host to")
+            self.gateway.add_network_host(node, name, host)
         return self.describe(node, name)
 
     def remove_host(self, node: str, name: str, ip: str, mac: str | None = None, hostname: str | None = None
@@ -292,7 +285,7 @@ class NetworkService:
         mac = rules.normalize_mac(mac) if mac else None
         addr = rules.parse_ip(ip)
         with self.store.locked("node", node):
-            hosts = self._call(node, lambda c: hv.config_hosts(c, name), name)
+            hosts = self.gateway.network_config_hosts(node, name)
             found = [h for h in hosts if rules.same_ip(h["ip"], addr) and (mac is None or h["mac"] == mac)
                      and (hostname is None or h["hostname"] == hostname)]
             what = " ".join(p for p in (mac, f"-> {addr}" if mac else str(addr),
@@ -307,6 +300,5 @@ class NetworkService:
                                code="NetworkHostAmbiguous",
                                details={"network": name, "node": node, "hosts": found})
             host = DhcpHost(mac=found[0]["mac"], ip=found[0]["ip"], hostname=found[0]["hostname"])
-            self._call(node, lambda c: hv.update_host(c, name, host, add=False), name, write=True,
-                       action="remove a static host from")
+            self.gateway.remove_network_host(node, name, host)
         return self.describe(node, name)

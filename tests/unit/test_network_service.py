@@ -1,0 +1,91 @@
+"""NetworkService rules on a fake node gateway (tests/unit/fakes/network.py): bridge names, overlaps, the
+in-use rules of stop/delete and the static-host checks, with nothing reaching libvirt."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import pytest
+
+from jvp.errors import JvpError
+from jvp.service.network.service import NetworkService
+from tests.unit.fakes.network import FakeNetworkGateway, FakeNodes, net_view
+
+NODE = "n1"
+
+
+class FakeStore:
+    def __init__(self):
+        self.locks = []
+
+    @contextmanager
+    def locked(self, kind, key):
+        self.locks.append((kind, key))
+        yield
+
+
+def service(gw: FakeNetworkGateway) -> NetworkService:
+    # a remote node: its interfaces come from the gateway, not from this machine's netlink
+    return NetworkService(FakeNodes(uri="qemu+tcp://far.example/system", name=NODE), gw, FakeStore(), hostnet=None)
+
+
+def code_of(fn, *a, **kw):
+    with pytest.raises(JvpError) as exc:
+        fn(*a, **kw)
+    return exc.value.code
+
+
+def test_create_takes_the_lowest_free_bridge_name():
+    gw = FakeNetworkGateway(nets=[net_view("a", bridge="jvpbr0", ipv4="198.18.1.1/24")],
+                            interfaces=[{"name": "jvpbr1", "type": "ethernet", "active": True, "mac": None,
+                                         "addresses": [], "members": []}])
+    view = service(gw).create(NODE, "b", ipv4_cidr="198.18.2.1/24")
+    assert view["bridge"] == "jvpbr2" and view["vm_count"] == 0
+    (_, spec, autostart), = gw.calls
+    assert spec.bridge == "jvpbr2" and autostart is True and spec.dhcp_start is not None
+
+
+def test_create_refuses_overlaps_and_taken_names_before_any_change():
+    gw = FakeNetworkGateway(nets=[net_view("a", bridge="jvpbr0", ipv4="198.18.1.1/24")],
+                            interfaces=[{"name": "eth0", "type": "ethernet", "active": True, "mac": None,
+                                         "addresses": ["198.18.8.5/22"], "members": []}])
+    svc = service(gw)
+    assert code_of(svc.create, NODE, "a", ipv4_cidr="198.18.3.1/24") == "NetworkExists"
+    assert code_of(svc.create, NODE, "b", ipv4_cidr="198.18.1.129/25") == "SubnetOverlap"
+    assert code_of(svc.create, NODE, "b", ipv4_cidr="198.18.9.1/24") == "SubnetInUseOnHost"
+    assert code_of(svc.create, NODE, "b", bridge="jvpbr0", ipv4_cidr="198.18.3.1/24") == "BridgeInUse"
+    assert code_of(svc.create, NODE, "b", bridge="eth0", ipv4_cidr="198.18.3.1/24") == "BridgeInUse"
+    assert code_of(svc.create, NODE, "b", mode="bridge", bridge="br7") == "HostBridgeMissing"
+    assert gw.calls == []
+
+
+def test_running_users_block_stop_any_user_blocks_delete():
+    gw = FakeNetworkGateway(nets=[net_view("lan", bridge="jvpbr0", ipv4="198.18.1.1/24")],
+                            attachments=[{"name": "db", "active": False, "networks": {"lan"}, "bridges": set()}])
+    svc = service(gw)
+    assert code_of(svc.delete, NODE, "lan") == "NetworkInUse"
+    assert svc.stop(NODE, "lan")["state"] == "inactive"
+    assert code_of(svc.stop, NODE, "lan") == "NetworkInactive"
+    assert svc.start(NODE, "lan")["state"] == "active"
+    assert code_of(svc.start, NODE, "lan") == "NetworkActive"
+    gw.attachments.append({"name": "web", "active": True, "networks": set(), "bridges": {"jvpbr0"}})
+    assert code_of(svc.stop, NODE, "lan") == "NetworkInUse"
+    assert svc.describe(NODE, "lan")["vms"] == ["db", "web"]
+    assert [c[0] for c in gw.calls] == ["stop", "start"]
+
+
+def test_static_hosts_are_checked_under_the_node_lock():
+    gw = FakeNetworkGateway(nets=[net_view("lan", bridge="jvpbr0", ipv4="198.18.1.1/24", dhcp=True,
+                                           hosts=[{"mac": "52:54:00:00:00:01", "ip": "198.18.1.10",
+                                                   "hostname": "web"}]),
+                                  net_view("l2", bridge="jvpbr1")])
+    svc = service(gw)
+    assert code_of(svc.add_host, NODE, "l2", "52:54:00:00:00:02", "198.18.1.11") == "DhcpNotEnabled"
+    assert code_of(svc.add_host, NODE, "lan", "52:54:00:00:00:02", "198.18.1.10") == "HostIpTaken"
+    assert code_of(svc.add_host, NODE, "lan", "52:54:00:00:00:02", "198.18.1.11", "web") == "HostnameTaken"
+    assert gw.calls == []
+    net = svc.add_host(NODE, "lan", "52:54:00:00:00:0A", "198.18.1.11", "app")
+    assert {"mac": "52:54:00:00:00:0a", "ip": "198.18.1.11", "hostname": "app"} in net["hosts"]
+    assert svc.store.locks == [("node", NODE)] * 3
+    assert code_of(svc.remove_host, NODE, "lan", "198.18.1.12") == "NetworkHostNotFound"
+    net = svc.remove_host(NODE, "lan", " 198.18.1.10 ")
+    assert [h["ip"] for h in net["hosts"]] == ["198.18.1.11"]
