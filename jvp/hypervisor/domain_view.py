@@ -5,14 +5,18 @@ without libvirt.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from typing import Any
+from typing import Any, TypeVar
 
 from lxml import etree
 
 from jvp.domain.vm import CloudInitView, ConsoleView, DiskView, GraphicsView, NicView, VmView
 from jvp.hypervisor.domain_xml import read_facts
+from jvp.hypervisor.xml.base import XmlNode
 from jvp.hypervisor.xml.domain import Domain
+
+V = TypeVar("V")
 
 
 def firmware(root: etree._Element) -> str:
@@ -42,18 +46,23 @@ def system_disk_target(root: etree._Element) -> str | None:
     return first.target if first is not None else None
 
 
+def _view(cls: type[V], node: XmlNode, **computed: Any) -> V:
+    """A view dataclass from a mapping object: each view field the mapping has under the same name is copied
+    (a field added to both is shown without touching this module); the others are computed by the caller."""
+    mapped = {f.name for f in dataclasses.fields(cls)} - computed.keys()
+    return cls(**{n: getattr(node, n) for n in mapped if hasattr(type(node), n)}, **computed)
+
+
 def disk_views(root: etree._Element, volumes: dict[str, dict[str, Any]]) -> list[DiskView]:
     """`volumes` maps a path to {pool, volume, capacity_bytes} as the caller could look it up."""
     system = system_disk_target(root)
     out = []
     for d in Domain(root).disks:
-        path = d.path
-        vol = volumes.get(path or "", {})
-        out.append(DiskView(
-            target=d.target, device=d.device, bus=d.bus, path=path, format=d.format,
-            pool=vol.get("pool"), volume=vol.get("volume"), capacity_bytes=vol.get("capacity_bytes"),
-            readonly=d.readonly, backing=d.backing.file if d.backing.exists() else vol.get("backing"),
-            system=d.target is not None and d.target == system))
+        vol = volumes.get(d.path or "", {})
+        out.append(_view(DiskView, d, pool=vol.get("pool"), volume=vol.get("volume"),
+                         capacity_bytes=vol.get("capacity_bytes"),
+                         backing=d.backing.file if d.backing.exists() else vol.get("backing"),
+                         system=d.target is not None and d.target == system))
     return out
 
 
@@ -61,13 +70,13 @@ def nic_views(root: etree._Element, ips: dict[str, list[str]]) -> list[NicView]:
     out = []
     for n in Domain(root).interfaces:
         kind, mac = n.type, n.mac or ""
-        out.append(NicView(
-            mac=mac, type=kind,
+        out.append(_view(
+            NicView, n, mac=mac,
             network=n.source_network if kind == "network" else None,
             # a running VM's network NIC also names the network's bridge
             bridge=n.source_bridge if kind in ("bridge", "network") else None,
             device=n.source_dev if kind == "direct" else None,
-            model=n.model, ips=ips.get(mac, [])))
+            ips=ips.get(mac, [])))
     return out
 
 
