@@ -108,8 +108,8 @@ def build_services(settings: Settings) -> Services:
     vm_creator.register_base_image_source("template", templates.base_image)
     vms.after_delete = templates.after_vm_deleted  # old template images go with the last VM on them
     tasks.register_cleanup("template-pool", templates.remove_empty_pool)  # a pool a failed registration made
-    snapshots = SnapshotService(nodes, tasks, vms)
-    disk_reader = DiskReader(nodes, data)  # a disk's content at a snapshot, read on the controller
+    snapshots = SnapshotService(nodes, gateway, tasks, vms)
+    disk_reader = DiskReader(gateway, data)  # a disk's content at a snapshot, read on the controller
     tasks.register_cleanup(WORKDIR_CLEANUP, disk_reader.remove_workdir)
     snapshot_exporter = SnapshotExporter(snapshots, disk_reader, templates)
     template_sources.add("snapshot", snapshot_exporter.as_template_source)  # register-template from a snapshot

@@ -1,10 +1,31 @@
 """Snapshot: an internal qcow2 snapshot of a VM's disks, with or without its memory (SPEC 2.5)."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any
+
 from marshmallow import fields
 
 from jvp.domain.base import ResponseSchema
 from jvp.domain.vm import VmSchema
+
+
+@dataclass(frozen=True)
+class SnapshotDefinition:
+    """What clone-from-snapshot and export-snapshot-to-template read from a snapshot's copy of its VM's
+    definition (jvp/hypervisor/gateway/snapshot.py reads it; the service never sees the XML's elements)."""
+    view: dict[str, Any]                  # the snapshot's view (location, disks, system_disk, ...)
+    xml: str | None                       # the definition itself, None when the snapshot holds none
+    uuid: str = ""                        # the source VM's UUID
+    system_disk: str | None = None        # the definition's system disk target
+    disks: list[Any] = field(default_factory=list)    # every disk: target, device, path, format, snapshot
+    refused: list[Any] = field(default_factory=list)  # the disks that refuse an internal snapshot
+    macs: list[str] = field(default_factory=list)     # the NICs' MACs in document order ('' for none)
+    seed_volume: str | None = None        # the cloud-init seed volume JVP recorded, if any
+    seed_pool: str | None = None
+    template: dict[str, Any] | None = None  # the template the VM was made from, as JVP recorded it
+    agent_channel: bool = False           # a qemu guest agent channel is defined
+    disk_buses: dict[str, str | None] = field(default_factory=dict)  # target -> bus
 
 
 class SnapshotDiskSchema(ResponseSchema):

@@ -17,12 +17,18 @@ from typing import Any
 
 import libvirt
 
+from jvp.domain.snapshot import SnapshotDefinition
+from jvp.hypervisor import domain as domain_hv
 from jvp.hypervisor import snapshot_live
 from jvp.hypervisor import snapshot_xml as sx
-from jvp.hypervisor.domain import agent_connected, lookup, root_of, state_of
+from jvp.hypervisor.clone_xml import clone_domain
+from jvp.hypervisor.domain import agent_connected, has_agent_channel, lookup, root_of, state_of
+from jvp.hypervisor.domain_edit import nic_mac, nics
+from jvp.hypervisor.domain_view import system_disk_target
+from jvp.hypervisor.domain_xml import read_facts
 from jvp.hypervisor.domain_cache import changes
 from jvp.hypervisor.domain_xml import RUNTIME_NS, runtime_element
-from jvp.hypervisor.xml import parse
+from jvp.hypervisor.xml import parse, to_string
 from jvp.timeutil import rfc3339
 
 _REFUSED_NATIVELY = (libvirt.VIR_ERR_OPERATION_UNSUPPORTED, libvirt.VIR_ERR_CONFIG_UNSUPPORTED,
@@ -201,3 +207,24 @@ def domain_definition(conn: libvirt.virConnect, vm: str, name: str):
     """The snapshot's copy of the VM definition (lxml element) and the snapshot's own view."""
     xml = snapshot_xml(conn, vm, name)
     return sx.snapshot_domain(parse(xml)), sx.view(xml, vm=vm, node="", current=False)
+
+
+def definition(conn: libvirt.virConnect, vm: str, name: str) -> SnapshotDefinition:
+    """What clone and export need of the snapshot's copy of the VM definition, read here (no element leaves)."""
+    dom, view = domain_definition(conn, vm, name)
+    if dom is None:
+        return SnapshotDefinition(view=view, xml=None)
+    facts = read_facts(dom)
+    disks, refused = sx.disk_choices(dom)
+    buses = {t.get("dev"): t.get("bus") for t in dom.findall("devices/disk/target") if t.get("dev")}
+    return SnapshotDefinition(view=view, xml=to_string(dom), uuid=dom.findtext("uuid") or "",
+                              system_disk=system_disk_target(dom), disks=disks, refused=refused,
+                              macs=[nic_mac(n) or "" for n in nics(dom)], seed_volume=facts.seed_volume,
+                              seed_pool=facts.seed_pool, template=facts.template,
+                              agent_channel=has_agent_channel(dom), disk_buses=buses)
+
+
+def define_clone(conn: libvirt.virConnect, definition_xml: str, **clone: Any) -> str:
+    """Define the clone: the snapshot's definition edited by clone_xml.clone_domain (keywords as there)."""
+    dom = clone_domain(parse(definition_xml), **clone)
+    return domain_hv.define(conn, to_string(dom))

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from jvp.hypervisor import snapshot as snap_hv
 from jvp.service.template.register import TemplateRegistrar
 
 
@@ -36,7 +35,7 @@ def inventory(api) -> dict:
                                   for v in p.listAllVolumes(0)),
                 "snapshots": sorted((d.name(), s.getName()) for d in conn.listAllDomains(0)
                                     for s in d.listAllSnapshots(0))}
-    return api.services.nodes.call("local", read)
+    return api.services.gateway.run_raw("local", read)
 
 
 # -- create, list, describe -----------------------------------------------------------------------------------
@@ -120,7 +119,7 @@ def test_delete_vm_removes_its_snapshots(api):
     take(api, "web1", "s2")
     res = api.ok("delete-vm", {"name": "web1", "force": True})
     assert res["snapshots_deleted"] == 2
-    assert api.services.nodes.call("local", lambda c: [d.name() for d in c.listAllDomains(0)]).count("web1") == 0
+    assert api.services.gateway.run_raw("local", lambda c: [d.name() for d in c.listAllDomains(0)]).count("web1") == 0
 
 
 def test_roles(api):
@@ -192,13 +191,14 @@ def test_a_raw_disk_is_refused_by_name(api):
 def test_revert_while_another_task_runs_on_the_vm(api, mocker):
     take(api, "web1", "s1")
     entered, release = threading.Event(), threading.Event()
-    real_create = snap_hv.create
+    gateway = api.services.gateway
+    real_create = gateway.create_snapshot
 
-    def slow_create(conn, vm, name, description, memory):
+    def slow_create(node, vm, name, description, memory):
         entered.set()
         release.wait(10)
-        return real_create(conn, vm, name, description, memory)
-    mocker.patch.object(snap_hv, "create", side_effect=slow_create)
+        return real_create(node, vm, name, description, memory)
+    mocker.patch.object(gateway, "create_snapshot", side_effect=slow_create)
     task = api.ok("create-snapshot", {"vm": "web1", "name": "s2"}, role="operator")["task"]
     assert entered.wait(10)
     try:

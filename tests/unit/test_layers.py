@@ -35,8 +35,7 @@ SERVICE_MAY_IMPORT = ("jvp.hypervisor.gateway",)
 
 # Service modules still being moved onto the gateway (issue 12): each entry is a debt, to be emptied.
 SERVICE_GATEWAY_DEBT: set[str] = {
-    "jvp.service.snapshot.clone", "jvp.service.snapshot.disk", "jvp.service.snapshot.export",
-    "jvp.service.snapshot.service", "jvp.service.vm.create", "jvp.service.vm.delete", "jvp.service.vm.plan",
+    "jvp.service.vm.create", "jvp.service.vm.delete", "jvp.service.vm.plan",
     "jvp.service.vm.rules", "jvp.service.vm.service",
 }
 # Import cycles being untangled (issue 12): to be emptied.

@@ -4,7 +4,7 @@ Choices (also in the README):
 - the definition is the snapshot's copy of the source VM (its devices as they were then), with a new name,
   UUID and MACs (clone_xml.py);
 - each disk the snapshot holds becomes a new, flat qcow2 volume with the disk's content at the snapshot
-  (snapshot_disk.py): independent of the source's disks and of any backing image, named like create-vm's
+  (disk.py): independent of the source's disks and of any backing image, named like create-vm's
   (`<new>-root.qcow2` for the system disk, `<new>-disk<N>.qcow2`), in `pool` or else the source disk's pool;
 - a VM with cloud-init gets its own seed ISO: the source's documents with a new instance id, the clone's
   host name and MACs (cloudinit/reseed.py); read-only media other than the seed stay as they were;
@@ -19,21 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from lxml import etree
-
 from jvp.cloudinit import iso as ci_iso
 from jvp.cloudinit import reseed
 from jvp.cloudinit import seed as ci_seed
-from jvp.domain.storage_pool import FILE_POOL_TYPES
+from jvp.domain.snapshot import SnapshotDefinition
+from jvp.domain.storage_pool import FILE_POOL_TYPES, INTERNAL_VOLUME_PREFIX
 from jvp.errors import JvpError, NotSupported, PreconditionFailed, already_exists
-from jvp.hypervisor import disk_copy, domain, vm_volumes
-from jvp.hypervisor import snapshot as snap_hv
-from jvp.hypervisor.clone_xml import clone_domain
-from jvp.hypervisor.domain_edit import nic_mac, nics
-from jvp.hypervisor.domain_view import system_disk_target
-from jvp.hypervisor.domain_xml import read_facts
-from jvp.hypervisor.snapshot_xml import disk_choices
-from jvp.hypervisor.xml import to_string
 from jvp.service.snapshot.service import SnapshotService, vm_resource
 from jvp.service.snapshot.disk import DiskReader
 from jvp.service.task.service import TaskHandle
@@ -58,7 +49,7 @@ class ClonePlan:
     snapshot: str
     name: str
     uuid: str
-    dom: etree._Element           # the snapshot's copy of the source definition (edited into the clone's)
+    source: SnapshotDefinition    # the snapshot's copy of the source definition (edited into the clone's)
     disks: list[CloneDisk]
     old_macs: list[str]
     macs: list[str]
@@ -72,25 +63,24 @@ class SnapshotCloner:
     def __init__(self, snapshots: SnapshotService, reader: DiskReader):
         self.snapshots = snapshots
         self.nodes = snapshots.nodes
+        self.gateway = snapshots.gateway
         self.reader = reader
-
-    def _call(self, node: str, fn, kind: str = "node", obj: str | None = None, **kw):
-        return self.nodes.call(node, fn, kind=kind, obj=obj or node, **kw)
 
     # -- every check before the task ------------------------------------------------------------------------
     def plan(self, node: str, vm: str, name: str, new_name: str, pool: str | None, start: bool,
              created_by: str | None) -> ClonePlan:
         self.nodes.ensure_available(node)
         self.snapshots.vm_state(node, vm)
-        dom, view = self.snapshots.snap_call(node, vm, name, lambda c: snap_hv.domain_definition(c, vm, name))
-        if view["location"] != "internal" or dom is None:
+        source = self.snapshots.definition(node, vm, name)
+        view = source.view
+        if view["location"] != "internal" or source.xml is None:
             raise NotSupported(f"snapshot '{name}' of vm '{vm}' is not an internal snapshot with the VM's "
                                "definition; only those can be cloned", code="NotSupported",
                                details={"vm": vm, "snapshot": name})
-        if self._call(node, lambda c: domain.exists(c, new_name), "vm", new_name):
+        if self.gateway.clone_vm_exists(node, new_name):
             raise already_exists("vm", new_name, node, code="VmExists")
         captured = {d["target"] for d in view["disks"] if d["snapshot"] == "internal"}
-        choices, refused = disk_choices(dom)
+        choices, refused = source.disks, source.refused
         writable = [d for d in choices if d.snapshot == "internal" or d in refused]
         missing = [d.target for d in writable if d.target not in captured]
         if missing:
@@ -98,10 +88,10 @@ class SnapshotCloner:
                                      f"{', '.join(missing)}: a clone would have no content for them",
                                      code="SnapshotIncomplete", details={"vm": vm, "snapshot": name,
                                                                          "disks": missing})
-        system = system_disk_target(dom)
+        system = source.system_disk
         disks, extra = [], 0
         for d in (c for c in choices if c.target in captured):
-            src = self._call(node, lambda c, p=d.path: vm_volumes.volume_by_path(c, p), "volume", d.path)
+            src = self.gateway.snapshot_volume_at(node, d.path)
             if src is None:
                 raise PreconditionFailed(f"disk {d.target} of the snapshot ({d.path}) is no longer a volume of "
                                          f"an active storage pool on node '{node}'", code="DiskNotReadable",
@@ -112,21 +102,21 @@ class SnapshotCloner:
             disks.append(CloneDisk(d.target, d.path, self._pool(node, pool or src["pool"]), volume))
         self.reader.check_space([self.reader.chain(node, d.path) for d in disks])
         for d in disks:
-            if self._call(node, lambda c, d=d: vm_volumes.volume_exists(c, d.pool, d.volume), "volume", d.volume):
+            if self.gateway.clone_volume_exists(node, d.pool, d.volume):
                 raise already_exists("volume", d.volume, node, code="VolumeExists", pool=d.pool)
-        used = self._call(node, domain.macs_in_use)
-        old_macs = [nic_mac(n) or "" for n in nics(dom)]
+        used = self.gateway.clone_macs_in_use(node)
+        old_macs = list(source.macs)
         macs = []
         for _ in old_macs:
             macs.append(random_mac(used))
             used[macs[-1]] = new_name
-        plan = ClonePlan(node=node, vm=vm, snapshot=name, name=new_name, uuid=str(uuidlib.uuid4()), dom=dom,
+        plan = ClonePlan(node=node, vm=vm, snapshot=name, name=new_name, uuid=str(uuidlib.uuid4()), source=source,
                          disks=disks, old_macs=old_macs, macs=macs, seed=None, start=start, created_by=created_by)
         plan.seed = self._seed(plan, choices, pool)
         return plan
 
     def _pool(self, node: str, pool: str) -> str:
-        info = self._call(node, lambda c: vm_volumes.pool_info(c, pool), "storage_pool", pool)
+        info = self.gateway.clone_pool_info(node, pool)
         if not info["active"]:
             raise PreconditionFailed(f"storage pool '{pool}' on node '{node}' is not active; start it first",
                                      code="StoragePoolInactive", details={"pool": pool, "node": node})
@@ -138,7 +128,7 @@ class SnapshotCloner:
 
     def _seed(self, plan: ClonePlan, choices, pool: str | None) -> dict[str, Any] | None:
         """Where the clone's seed goes, and the source's seed to start from (None when it is gone)."""
-        facts = read_facts(plan.dom)
+        facts = plan.source
         if not facts.seed_volume:
             plan.notes.append("the source has no cloud-init seed: the clone keeps the source's host name and "
                               "guest configuration (only its UUID and MACs are new)")
@@ -148,13 +138,12 @@ class SnapshotCloner:
         if drive is None:
             plan.notes.append("the snapshot's definition has no cloud-init seed drive: the clone has no seed")
             return None
-        src = self._call(plan.node, lambda c: vm_volumes.volume_by_path(c, drive.path), "volume",
-                         facts.seed_volume)
+        src = self.gateway.snapshot_volume_at(plan.node, drive.path, label=facts.seed_volume)
         if src is None:
             plan.notes.append("the source's cloud-init seed volume is gone: the clone gets a new seed with its "
                               "identity and DHCP on every NIC (the source's user-data is not known)")
         target_pool = self._pool(plan.node, pool or facts.seed_pool or plan.disks[0].pool)
-        volume = f"{vm_volumes.INTERNAL_PREFIX}cidata-{plan.name}-{uuidlib.uuid4().hex[:8]}.iso"
+        volume = f"{INTERNAL_VOLUME_PREFIX}cidata-{plan.name}-{uuidlib.uuid4().hex[:8]}.iso"
         return {"target": drive.target, "source_path": src["path"] if src else None, "pool": target_pool,
                 "volume": volume}
 
@@ -187,23 +176,20 @@ class SnapshotCloner:
         if plan.seed:
             facts["cloud_init"] = {"instance-id": instance_id, "pool": plan.seed["pool"],
                                    "volume": plan.seed["volume"]}
-        source_uuid = plan.dom.findtext("uuid") or ""
-        clone_domain(plan.dom, name=plan.name, uuid=plan.uuid, disks=paths, macs=plan.macs,
-                     seed={"target": plan.seed["target"], "path": seed_path} if plan.seed else None, facts=facts,
-                     cloned_from={"vm": plan.vm, "snapshot": plan.snapshot, "uuid": source_uuid})
         h.progress(92, f"defining vm '{plan.name}'", force=True)
-        self._call(plan.node, lambda c: domain.define(c, to_string(plan.dom)), "vm", plan.name, retry=False,
-                   action="defining")
+        self.gateway.define_clone(plan.node, plan.source.xml or "", name=plan.name, uuid=plan.uuid, disks=paths,
+                                  macs=plan.macs, facts=facts,
+                                  seed={"target": plan.seed["target"], "path": seed_path} if plan.seed else None,
+                                  cloned_from={"vm": plan.vm, "snapshot": plan.snapshot, "uuid": plan.source.uuid})
         dom_spec = {"type": "vm-domain", "node": plan.node, "name": plan.name, "uuid": plan.uuid}
         h.add_cleanup(dom_spec)
         if plan.start:
             h.progress(95, f"starting vm '{plan.name}'", force=True)
-            self._call(plan.node, lambda c: domain.start(c, plan.name, rfc3339()), "vm", plan.name, retry=False,
-                       action="starting")
+            self.gateway.start_clone(plan.node, plan.name)
         for spec in [*made, dom_spec]:
             h.drop_cleanup(spec)
         self.reader.done_with(h, work)
-        state = self._call(plan.node, lambda c: domain.state(c, plan.name), "vm", plan.name)
+        state = self.gateway.snapshot_vm_state(plan.node, plan.name)
         message = (f"vm '{plan.name}' cloned from snapshot '{plan.snapshot}' of vm '{plan.vm}' on node "
                    f"'{plan.node}', {state}")
         return {"vm": {"name": plan.name, "node": plan.node, "uuid": plan.uuid, "state": state,
@@ -219,8 +205,8 @@ class SnapshotCloner:
         if seed["source_path"]:
             local = work / "source-seed.iso"
             length = self.reader.chain(plan.node, seed["source_path"])[0]["length"]
-            self._call(plan.node, lambda c: disk_copy.fetch(c, seed["source_path"], local, length, lambda n: None),
-                       "volume", seed["source_path"], retry=False, action="reading")
+            self.gateway.fetch_disk_image(plan.node, seed["source_path"], seed["source_path"], local, length,
+                                          lambda n: None)
             files = reseed.read_seed(local.read_bytes())
         macs = dict(zip(plan.old_macs, plan.macs))
         files, notes = reseed.clone_seed(files, instance_id=instance_id, hostname=plan.name, macs=macs)
@@ -231,8 +217,7 @@ class SnapshotCloner:
         h.add_cleanup(spec)
         data = ci_iso.build_iso(files)
         try:
-            info = self._call(plan.node, lambda c: vm_volumes.upload_volume(c, seed["pool"], seed["volume"], data),
-                              "volume", seed["volume"], retry=False, action="uploading the cloud-init seed to")
+            info = self.gateway.upload_clone_seed(plan.node, seed["pool"], seed["volume"], data)
         except JvpError as exc:
             if exc.code == "VolumeExists":  # not ours to remove
                 h.drop_cleanup(spec)

@@ -23,9 +23,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from jvp.errors import Conflict, JvpError, PreconditionFailed
-from jvp.hypervisor import disk_copy
+from jvp.hypervisor.gateway import NodeGateway
 from jvp.images import snapshot_image
-from jvp.service.node import NodeService
 from jvp.service.task.service import TaskHandle
 
 log = logging.getLogger(__name__)
@@ -34,13 +33,9 @@ SNAPSHOT_FIELDS = slice(60, 72)  # nb_snapshots (4 bytes) and snapshots_offset (
 WORKDIR_CLEANUP = "snapshot-workdir"
 
 
-def chain_error(exc: disk_copy.ChainError, node: str) -> PreconditionFailed:
-    return PreconditionFailed(f"node '{node}': {exc}", code="DiskNotReadable", details={"node": node})
-
-
 class DiskReader:
-    def __init__(self, nodes: NodeService, data_dir: Path):
-        self.nodes = nodes
+    def __init__(self, gateway: NodeGateway, data_dir: Path):
+        self.gateway = gateway
         self.root = Path(data_dir) / "tmp" / "snapshots"
 
     # -- the controller's work space -----------------------------------------------------------------------
@@ -62,11 +57,7 @@ class DiskReader:
             shutil.rmtree(path, ignore_errors=True)
 
     def chain(self, node: str, path: str) -> list[dict[str, Any]]:
-        try:
-            return self.nodes.call(node, lambda c: disk_copy.backing_chain(c, path), kind="volume", obj=path,
-                                   action="reading")
-        except disk_copy.ChainError as exc:
-            raise chain_error(exc, node) from exc
+        return self.gateway.disk_chain(node, path)  # 422 DiskNotReadable when a link is not a volume
 
     def check_space(self, chains: list[list[dict[str, Any]]]) -> None:
         """The downloaded images plus the flat result (at most as much data again) must fit the data dir."""
@@ -100,12 +91,7 @@ class DiskReader:
 
             def fetched(n: int, base: int = done, label: str = label) -> None:
                 progress(0.6 * (base + n) / total, label)
-            try:
-                self.nodes.call(node, lambda c, item=item, dest=dest, fetched=fetched: disk_copy.fetch(
-                    c, item["path"], dest, item["length"], fetched), kind="volume", obj=item["volume"],
-                    retry=False, action="reading")
-            except disk_copy.ChainError as exc:
-                raise chain_error(exc, node) from exc
+            self.gateway.fetch_disk_image(node, item["path"], item["volume"], dest, item["length"], fetched)
             local.append(dest)
             done += item["length"]
         if self._header(node, path)[SNAPSHOT_FIELDS] != before[SNAPSHOT_FIELDS]:
@@ -125,11 +111,7 @@ class DiskReader:
         return out
 
     def _header(self, node: str, path: str) -> bytes:
-        try:
-            return self.nodes.call(node, lambda c: disk_copy.read_head(c, path, HEADER), kind="volume", obj=path,
-                                   action="reading")
-        except disk_copy.ChainError as exc:
-            raise chain_error(exc, node) from exc
+        return self.gateway.disk_header(node, path, HEADER)
 
     def store(self, handle: TaskHandle, node: str, pool: str, name: str, src: Path,
               progress: Callable[[float, str], None]) -> dict[str, Any]:
@@ -139,9 +121,8 @@ class DiskReader:
         length = src.stat().st_size or 1
         label = f"writing {pool}/{name} on node {node}"
         try:
-            return self.nodes.call(node, lambda c: disk_copy.store(c, pool, name, src, "qcow2",
-                                                                  lambda n: progress(n / length, label)),
-                                   kind="volume", obj=name, retry=False, action="writing")
+            return self.gateway.store_disk_image(node, pool, name, src, "qcow2",
+                                                 lambda n: progress(n / length, label))
         except JvpError as exc:
             if exc.code == "VolumeExists":  # made meanwhile by someone else: not ours to remove
                 handle.drop_cleanup(spec)

@@ -1,6 +1,6 @@
 """export-snapshot-to-template: the VM's system disk as it was at a snapshot becomes a template.
 
-The disk's content at the snapshot is read on the controller (snapshot_disk.py) and written as one flat,
+The disk's content at the snapshot is read on the controller (disk.py) and written as one flat,
 compressed qcow2 (no backing file, no snapshots inside: a template stands alone), then installed and
 registered by the template module (its template pool, its metadata, type `snapshot`, source
 {type: snapshot, vm, snapshot}). The template records the image's sha256. Its `os` and `features` come from
@@ -16,11 +16,9 @@ import logging
 import uuid as uuidlib
 from typing import Any
 
+from jvp.domain.snapshot import SnapshotDefinition
+from jvp.domain.storage_pool import INTERNAL_VOLUME_PREFIX
 from jvp.errors import JvpError, PreconditionFailed, already_exists
-from jvp.hypervisor import snapshot as snap_hv
-from jvp.hypervisor import vm_volumes
-from jvp.hypervisor.domain import has_agent_channel
-from jvp.hypervisor.domain_xml import read_facts
 from jvp.images import snapshot_image
 from jvp.images.fetch import Hashes
 from jvp.service.snapshot.service import SnapshotService, vm_resource
@@ -35,40 +33,40 @@ class SnapshotExporter:
     def __init__(self, snapshots: SnapshotService, reader: DiskReader, templates: Any):
         self.snapshots = snapshots
         self.nodes = snapshots.nodes
+        self.gateway = snapshots.gateway
         self.reader = reader
         self.templates = templates
 
     def system_disk(self, node: str, vm: str, name: str) -> dict[str, Any]:
-        """The snapshot's system disk: {target, path, pool, dom}."""
+        """The snapshot's system disk: {target, path, pool, definition}."""
         self.snapshots.vm_state(node, vm)
-        dom, view = self.snapshots.snap_call(node, vm, name, lambda c: snap_hv.domain_definition(c, vm, name))
+        definition = self.snapshots.definition(node, vm, name)
+        view = definition.view
         target = view["system_disk"]
         held = {d["target"]: d for d in view["disks"] if d["snapshot"] == "internal"}
-        if dom is None or target not in held or not held[target]["path"]:
+        if definition.xml is None or target not in held or not held[target]["path"]:
             raise PreconditionFailed(f"snapshot '{name}' of vm '{vm}' does not hold the system disk "
                                      f"({target or 'unknown'}) as an internal snapshot", code="SnapshotIncomplete",
                                      details={"vm": vm, "snapshot": name, "disks": [target]})
         path = held[target]["path"]
-        src = self.nodes.call(node, lambda c: vm_volumes.volume_by_path(c, path), kind="volume", obj=path)
+        src = self.gateway.snapshot_volume_at(node, path)
         if src is None:
             raise PreconditionFailed(f"the system disk of the snapshot ({path}) is no longer a volume of an active "
                                      f"storage pool on node '{node}'", code="DiskNotReadable",
                                      details={"path": path})
-        return {"target": target, "path": path, "pool": src["pool"], "dom": dom}
+        return {"target": target, "path": path, "pool": src["pool"], "definition": definition}
 
     def _meta(self, node: str, disk: dict[str, Any], description: str) -> dict[str, Any]:
-        dom = disk["dom"]
-        facts = read_facts(dom)
+        definition: SnapshotDefinition = disk["definition"]
         os_, features = {}, {}
-        if facts.template and facts.template.get("name"):
+        if definition.template and definition.template.get("name"):
             try:
-                base = self.templates.doc(node, facts.template["name"])
+                base = self.templates.doc(node, definition.template["name"])
                 os_, features = dict(base.get("os") or {}), dict(base.get("features") or {})
             except JvpError:
                 pass  # the VM's template is gone: what the definition shows is all there is
-        bus = next((d.find("target").get("bus") for d in dom.findall("devices/disk")
-                    if d.find("target") is not None and d.find("target").get("dev") == disk["target"]), None)
-        seen = {"cloud_init": bool(facts.seed_volume), "qemu_guest_agent": has_agent_channel(dom),
+        bus = definition.disk_buses.get(disk["target"])
+        seen = {"cloud_init": bool(definition.seed_volume), "qemu_guest_agent": definition.agent_channel,
                 "virtio": bus == "virtio"}
         features = {k: features.get(k) if features.get(k) is not None else v for k, v in seen.items()}
         return {"os": os_, "features": features, "tags": [], "description": description}
@@ -117,7 +115,7 @@ class SnapshotExporter:
         work = self.reader.workdir(h)
         image = self.reader.at_snapshot(node, vm, snapshot, disk["path"], work, compress=True,
                                         progress=lambda f, m: h.progress(70 * f, m))
-        volume = f"{vm_volumes.INTERNAL_PREFIX}export-{uuidlib.uuid4().hex[:8]}.qcow2"
+        volume = f"{INTERNAL_VOLUME_PREFIX}export-{uuidlib.uuid4().hex[:8]}.qcow2"
         self.reader.store(h, node, disk["pool"], volume, image, lambda f, m: h.progress(70 + 10 * f, m))
         self.reader.done_with(h, work)
         return {"pool": disk["pool"], "volume": volume, "remove": True}

@@ -15,25 +15,24 @@ Rules (also in the README):
   does not expose it, as SPEC 2.5 gives `start` only the "run afterwards" meaning.)
 - delete-snapshot removes the snapshot's data from the disks; its children go to its parent, or are deleted
   too with `children`.
-Clone and export are in snapshot_copy.py.
+Clone and export are in clone.py and export.py.
 """
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any, Callable, TypeVar
+from contextlib import contextmanager
+from typing import Any, Iterator
 
+from jvp.domain.snapshot import SnapshotDefinition
 from jvp.errors import Conflict, JvpError, NotFound, PreconditionFailed
-from jvp.hypervisor import domain
-from jvp.hypervisor import snapshot as snap_hv
-from jvp.hypervisor.snapshot_live import QmpError
+from jvp.hypervisor.gateway import NodeGateway
 from jvp.service.node import NodeService
 from jvp.service.task.service import TaskHandle, TaskService
 from jvp.service.vm.service import VmService
 from jvp.service.vm.rules import state_error
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 ACTIVE_STATES = ("running", "paused")
 INACTIVE_STATES = ("stopped", "crashed")
 
@@ -54,20 +53,18 @@ def default_name(now: dt.datetime | None = None) -> str:
 
 
 class SnapshotService:
-    def __init__(self, nodes: NodeService, tasks: TaskService, vms: VmService):
+    def __init__(self, nodes: NodeService, gateway: NodeGateway, tasks: TaskService, vms: VmService):
         self.nodes = nodes
+        self.gateway = gateway
         self.tasks = tasks
         self.vms = vms
 
     # -- plumbing ------------------------------------------------------------------------------------------
-    def vm_call(self, node: str, vm: str, fn: Callable[[Any], T], *, retry: bool = True) -> T:
-        return self.nodes.call(node, fn, kind="vm", obj=vm, retry=retry)
-
-    def snap_call(self, node: str, vm: str, name: str, fn: Callable[[Any], T], *, retry: bool = True,
-                  action: str | None = None) -> T:
-        """Run fn on a snapshot the caller checked the VM of; a missing snapshot names its VM."""
+    @contextmanager
+    def _on_snapshot(self, node: str, vm: str, name: str) -> Iterator[None]:
+        """Around a call on a snapshot the caller checked the VM of: a missing snapshot names its VM."""
         try:
-            return self.nodes.call(node, fn, kind="snapshot", obj=name, retry=retry, action=action)
+            yield
         except JvpError as exc:
             if exc.code == "SnapshotNotFound":
                 raise snapshot_not_found(node, vm, name) from exc
@@ -75,10 +72,15 @@ class SnapshotService:
 
     def vm_state(self, node: str, vm: str) -> str:
         self.nodes.record(node)  # 404 NodeNotFound first
-        return self.vm_call(node, vm, lambda c: domain.state(c, vm))
+        return self.gateway.snapshot_vm_state(node, vm)
+
+    def definition(self, node: str, vm: str, name: str) -> SnapshotDefinition:
+        """The snapshot's view and what its copy of the VM's definition says (for clone and export)."""
+        with self._on_snapshot(node, vm, name):
+            return self.gateway.snapshot_definition(node, vm, name)
 
     def _check_exists(self, node: str, vm: str, name: str) -> None:
-        if not self.vm_call(node, vm, lambda c: snap_hv.exists(c, vm, name)):
+        if not self.gateway.snapshot_exists(node, vm, name):
             raise snapshot_not_found(node, vm, name)
 
     # -- reading -------------------------------------------------------------------------------------------
@@ -86,13 +88,12 @@ class SnapshotService:
         self.nodes.record(node)
         if vm:
             self.vm_state(node, vm)
-            return {"snapshots": self.vm_call(node, vm, lambda c: snap_hv.views(c, node, vm))}
-        return {"snapshots": self.nodes.call(node, lambda c: snap_hv.node_views(c, node), kind="node", obj=node)}
+            return {"snapshots": self.gateway.list_snapshots(node, vm)}
+        return {"snapshots": self.gateway.list_node_snapshots(node)}
 
     def describe(self, node: str, vm: str, name: str) -> dict[str, Any]:
         self.vm_state(node, vm)
-        found = next((v for v in self.vm_call(node, vm, lambda c: snap_hv.views(c, node, vm))
-                      if v["name"] == name), None)
+        found = next((v for v in self.gateway.list_snapshots(node, vm) if v["name"] == name), None)
         if found is None:
             raise snapshot_not_found(node, vm, name)
         return found
@@ -101,7 +102,7 @@ class SnapshotService:
     def check_create(self, node: str, vm: str, name: str, include_memory: bool) -> dict[str, Any]:
         """Every rule before the task: the capture facts of the VM."""
         self.nodes.record(node)
-        facts = self.vm_call(node, vm, lambda c: snap_hv.capture_facts(c, vm))
+        facts = self.gateway.snapshot_capture_facts(node, vm)
         st = facts["state"]
         if include_memory and st not in ACTIVE_STATES:
             raise state_error(vm, node, st, "running", "a snapshot with memory needs a running (or paused) VM; "
@@ -118,7 +119,7 @@ class SnapshotService:
         if not any(d.snapshot == "internal" for d in facts["disks"]):
             raise PreconditionFailed(f"vm '{vm}' on node '{node}' has no writable qcow2 disk to hold a snapshot",
                                      code="DiskNotSnapshottable", details={"vm": vm, "node": node, "disks": []})
-        if self.vm_call(node, vm, lambda c: snap_hv.exists(c, vm, name)):
+        if self.gateway.snapshot_exists(node, vm, name):
             raise Conflict(f"vm '{vm}' on node '{node}' already has a snapshot named '{name}'; choose another name "
                            "or delete it first", code="SnapshotExists",
                            details={"vm": vm, "node": node, "name": name})
@@ -132,12 +133,7 @@ class SnapshotService:
         def work(handle: TaskHandle) -> dict[str, Any]:
             what = "disks and memory" if include_memory else "disks"
             handle.progress(10, f"taking snapshot '{name}' of vm '{vm}' ({what})", force=True)
-            try:
-                made = self.vm_call(node, vm, lambda c: snap_hv.create(c, vm, name, description, include_memory),
-                                    retry=False)
-            except QmpError as exc:
-                raise PreconditionFailed(f"snapshot '{name}' of vm '{vm}' on node '{node}' failed: {exc}",
-                                         code="SnapshotFailed", details={"qemu_error": exc.reply}) from exc
+            made = self.gateway.create_snapshot(node, vm, name, description, include_memory)  # 422 SnapshotFailed
             view = self.describe(node, vm, name)
             message = f"snapshot '{name}' of vm '{vm}' taken ({what})"
             return {"snapshot": view, "method": made["method"], "quiesced": made["quiesced"],
@@ -154,8 +150,8 @@ class SnapshotService:
 
         def work(handle: TaskHandle) -> dict[str, Any]:
             handle.progress(10, f"reverting vm '{vm}' to snapshot '{name}'", force=True)
-            reached = self.snap_call(node, vm, name, lambda c: snap_hv.revert(c, vm, name, start), retry=False,
-                                     action="reverting to")
+            with self._on_snapshot(node, vm, name):
+                reached = self.gateway.revert_snapshot(node, vm, name, start)
             return {"state": reached}
         done = self.tasks.run_inline("revert-snapshot", vm_resource(node, vm), work,
                                      params={"name": name, "start": start}, created_by=created_by,
@@ -171,8 +167,8 @@ class SnapshotService:
 
         def work(handle: TaskHandle) -> dict[str, Any]:
             try:
-                gone = self.snap_call(node, vm, name, lambda c: snap_hv.delete(c, vm, name, children),
-                                      retry=False, action="deleting")
+                with self._on_snapshot(node, vm, name):
+                    gone = self.gateway.delete_snapshot(node, vm, name, children)
             except JvpError as exc:
                 text = (exc.details.get("libvirt_error") or {}).get("message") or ""
                 if "not the same as disk image currently used" in text:
