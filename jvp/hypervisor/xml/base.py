@@ -58,6 +58,11 @@ class _YesNo(Conv):
         return "yes" if value else "no"
 
 
+class _Strip(Conv):
+    def read(self, raw: str) -> Any:
+        return raw.strip()
+
+
 class _Lower(Conv):
     def read(self, raw: str) -> Any:
         return raw.lower()
@@ -67,15 +72,15 @@ class _Present(Conv):
     element = True
 
 
-TEXT, INT, YESNO, LOWER, PRESENT = Conv(), _Int(), _YesNo(), _Lower(), _Present()
+TEXT, STRIP, INT, YESNO, LOWER, PRESENT = Conv(), _Strip(), _Int(), _YesNo(), _Lower(), _Present()
 
 
 class Size(Conv):
-    """A libvirt size element (`<memory unit='KiB'>1048576</memory>`) in multiples of `unit` bytes;
-    written in KiB with the unit attribute set."""
+    """A libvirt size element (`<memory unit='KiB'>1048576</memory>`) in multiples of `unit` bytes; read in
+    any unit (`default_unit` when the element names none), written in `write_unit` with the unit set."""
 
-    def __init__(self, unit: int = 1, default_unit: str = "KiB"):
-        self.unit, self.default_unit = unit, default_unit
+    def __init__(self, unit: int = 1, default_unit: str = "KiB", write_unit: str = "KiB"):
+        self.unit, self.default_unit, self.write_unit = unit, default_unit, write_unit
 
 
 # -- paths -----------------------------------------------------------------------------------------------
@@ -232,8 +237,8 @@ class XmlProperty:
         if isinstance(self.conv, _Present):
             return
         if isinstance(self.conv, Size):
-            el.text = str(value * self.conv.unit // 1024)
-            el.set("unit", "KiB")
+            el.set("unit", self.conv.write_unit)
+            el.text = str(value * self.conv.unit // _UNITS[self.conv.write_unit.lower()])
         elif attr:
             el.set(attr, self.conv.write(value))
         else:

@@ -22,6 +22,8 @@ class DiskSource(XmlNode):
     dev = XmlProperty("./@dev")
     name = XmlProperty("./@name")
     volume = XmlProperty("./@volume")
+    pool = XmlProperty("./@pool")
+    dir = XmlProperty("./@dir")
 
     @property
     def path(self) -> str | None:
