@@ -98,15 +98,17 @@ def build_services(settings: Settings) -> Services:
     volumes = VolumeService(nodes, gateway, tasks)
     tasks.register_cleanup("volume", volumes.remove_partial)  # half-made uploads and clones
     keypairs = KeypairService(store)
-    vms = VmService(nodes, list_timeout_s=settings.node_timeout_s * 2)
     tokens = TokenService(store, data)
-    vm_creator = VmCreator(nodes, tasks, keypairs, vms, DomainTypes(nodes, settings.domain_type, settings.cpu_mode))
     pools = StoragePoolService(nodes, gateway, volumes)
     template_sources = TemplateSources()  # image sources other modules provide to register-template
     templates = TemplateService(store, nodes, gateway, tasks, volumes, pools, data, settings.download,
                                 template_sources, list_timeout_s=settings.node_timeout_s * 2)
-    vm_creator.register_base_image_source("template", templates.base_image)
-    vms.after_delete = templates.after_vm_deleted  # old template images go with the last VM on them
+    # deleting a VM prunes the old template images it was the last user of; a template is a system-disk source
+    vms = VmService(nodes, gateway, list_timeout_s=settings.node_timeout_s * 2,
+                    on_deleted=templates.after_vm_deleted)
+    vm_creator = VmCreator(nodes, gateway, tasks, keypairs, vms,
+                           DomainTypes(nodes, gateway, settings.domain_type, settings.cpu_mode),
+                           base_image_sources={"template": templates.base_image})
     tasks.register_cleanup("template-pool", templates.remove_empty_pool)  # a pool a failed registration made
     snapshots = SnapshotService(nodes, gateway, tasks, vms)
     disk_reader = DiskReader(gateway, data)  # a disk's content at a snapshot, read on the controller

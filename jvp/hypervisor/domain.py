@@ -11,6 +11,7 @@ from typing import Any
 import libvirt
 from lxml import etree
 
+from jvp.domain.vm_caps import DomainCaps
 from jvp.hypervisor import domain_view, vm_net, vm_volumes
 from jvp.hypervisor.domain_cache import FACTS, changes, domain_docs
 from jvp.hypervisor.domain_xml import RUNTIME_NS, runtime_element
@@ -112,6 +113,18 @@ def efi_supported(domcaps: etree._Element | None) -> bool | None:
         return None
     values = {(v.text or "").strip() for v in domcaps.findall("os/enum[@name='firmware']/value")}
     return "efi" in values
+
+
+def domain_caps(conn: libvirt.virConnect, domain_type: str, arch: str) -> DomainCaps:
+    """The domain capabilities as the VM rules ask them (CPU modes supported and usable, UEFI)."""
+    root = domain_capabilities(conn, domain_type, arch)
+    if root is None:
+        return DomainCaps(published=False)
+    modes = {m.get("name") for m in root.findall("cpu/mode") if m.get("name")}
+    return DomainCaps(published=True,
+                      cpu_modes_supported=frozenset(m for m in modes if cpu_mode_supported(root, m)),
+                      cpu_modes_usable=frozenset(m for m in modes if cpu_mode_usable(root, m)),
+                      efi=efi_supported(root))
 
 
 def macs_in_use(conn: libvirt.virConnect) -> dict[str, str]:

@@ -15,7 +15,7 @@ from lxml import etree
 
 from jvp.domain.vm import DiskDevice, NicDevice
 from jvp.hypervisor import domain_edit as edit
-from jvp.hypervisor.domain import lookup, root_of
+from jvp.hypervisor.domain import exists, lookup, root_of
 from jvp.hypervisor.domain_cache import changes
 from jvp.hypervisor.domain_view import nvram_path
 from jvp.hypervisor.domain_xml import NS, ensure_facts, update_facts
@@ -254,6 +254,15 @@ def undefine(conn: libvirt.virConnect, name: str) -> dict[str, Any]:
         snapshots = _delete_snapshots(dom)
         _undefine(dom, has_nvram=bool(nvram))
     return {"snapshots_deleted": snapshots, "nvram_removed": bool(nvram) and persistent}
+
+
+def undefine_if_uuid(conn: libvirt.virConnect, name: str, uuid: str) -> bool:
+    """undefine() only while the domain of that name still has this UUID (a failed create's cleanup: another
+    VM may have taken the name since, and is not ours to remove). Whether it was removed."""
+    if not exists(conn, name) or lookup(conn, name).UUIDString() != uuid:
+        return False
+    undefine(conn, name)
+    return True
 
 
 def _delete_snapshots(dom: libvirt.virDomain) -> int:

@@ -13,7 +13,7 @@ from tests.api.test_vm_create import add_volume, create, inventory
 
 
 def xml_of(api, name: str, inactive: bool = True):
-    return parse(api.services.nodes.call("local", lambda c: c.lookupByName(name).XMLDesc(
+    return parse(api.services.gateway.run_raw("local", lambda c: c.lookupByName(name).XMLDesc(
         libvirt.VIR_DOMAIN_XML_INACTIVE if inactive else 0)))
 
 
@@ -37,13 +37,13 @@ def test_a_malformed_node_filter_is_a_400_not_a_store_error(api):
 
 def test_list_reports_a_failing_node_beside_the_others(api, monkeypatch):
     api.ok("create-node", {"name": "second", "uri": "test:///default"})
-    real = api.services.nodes.call
+    real = api.services.gateway.vm_summaries
 
-    def call(node, fn, **kw):
+    def summaries(node):
         if node == "second":
             raise NodeUnreachable("node 'second' is unreachable: test", details={"node": "second"})
-        return real(node, fn, **kw)
-    monkeypatch.setattr(api.services.nodes, "call", call)
+        return real(node)
+    monkeypatch.setattr(api.services.gateway, "vm_summaries", summaries)
     data = api.ok("list-vms", {}, role="viewer")
     assert {v["node"] for v in data["vms"]} == {"local"} and len(data["vms"]) == 3
     assert data["errors"] == [{"node": "second", "code": "NodeUnreachable",
@@ -205,7 +205,7 @@ def test_delete(api):
 def test_delete_keeps_a_volume_another_vm_uses(api):
     api.ok("attach-volume", {"name": "db1", "pool": "default", "volume": "scratch.raw"}, role="operator")
     # a domain defined outside JVP that shares the disk (JVP itself refuses to attach a volume in use)
-    api.services.nodes.call("local", lambda c: c.defineXML(
+    api.services.gateway.run_raw("local", lambda c: c.defineXML(
         "<domain type='test'><name>outsider</name><memory>65536</memory><os><type>hvm</type></os><devices>"
         "<disk type='file' device='disk'><source file='/var/lib/jvp-demo/pools/default/scratch.raw'/>"
         "<target dev='vda' bus='virtio'/></disk></devices></domain>"))
@@ -222,7 +222,7 @@ def test_list_sees_changes_made_through_jvp_and_behind_its_back(api):
     api.ok("modify-vm", {"name": "db1", "labels": {"tier": "db"}}, role="operator")
     assert [v["name"] for v in api.ok("list-vms", {"label": "tier=db"})["vms"]] == ["db1"]
     # another client changes the metadata directly: libvirt's metadata-change event reaches JVP
-    api.services.nodes.call("local", lambda c: c.lookupByName("web1").setMetadata(
+    api.services.gateway.run_raw("local", lambda c: c.lookupByName("web1").setMetadata(
         libvirt.VIR_DOMAIN_METADATA_ELEMENT, "<vm><labels><label key='tier'>web</label></labels></vm>", "jvp",
         NS, libvirt.VIR_DOMAIN_AFFECT_LIVE | libvirt.VIR_DOMAIN_AFFECT_CONFIG))
     deadline = time.monotonic() + 5

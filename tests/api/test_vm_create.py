@@ -13,7 +13,7 @@ def inventory(api) -> dict:
     def read(conn):
         vols = {(p.name(), v.name()) for p in conn.listAllStoragePools(0) for v in p.listAllVolumes(0)}
         return {"domains": sorted(d.name() for d in conn.listAllDomains(0)), "volumes": sorted(vols)}
-    return api.services.nodes.call("local", read)
+    return api.services.gateway.run_raw("local", read)
 
 
 def add_volume(api, pool: str, name: str, size: int = 2**30, fmt: str = "raw") -> str:
@@ -21,7 +21,7 @@ def add_volume(api, pool: str, name: str, size: int = 2**30, fmt: str = "raw") -
     sub(vol, "name", text_=name)
     sub(vol, "capacity", {"unit": "bytes"}, size)
     sub(sub(vol, "target"), "format", {"type": fmt})
-    return api.services.nodes.call("local", lambda c: c.storagePoolLookupByName(pool).createXML(
+    return api.services.gateway.run_raw("local", lambda c: c.storagePoolLookupByName(pool).createXML(
         to_string(vol), 0).path())
 
 
@@ -34,7 +34,7 @@ def create(api, body: dict, state: str = "succeeded", role: str = "operator") ->
 
 
 def domain_xml(api, name: str):
-    return parse(api.services.nodes.call("local", lambda c: c.lookupByName(name).XMLDesc(0)))
+    return parse(api.services.gateway.run_raw("local", lambda c: c.lookupByName(name).XMLDesc(0)))
 
 
 def test_create_from_an_existing_volume_with_nics_labels_and_description(api):

@@ -34,13 +34,9 @@ LAYERS = [
 SERVICE_MAY_IMPORT = ("jvp.hypervisor.gateway",)
 
 # Service modules still being moved onto the gateway (issue 12): each entry is a debt, to be emptied.
-SERVICE_GATEWAY_DEBT: set[str] = {
-    "jvp.service.vm.create", "jvp.service.vm.delete", "jvp.service.vm.plan",
-    "jvp.service.vm.rules", "jvp.service.vm.service",
-}
+SERVICE_GATEWAY_DEBT: set[str] = set()
 # Import cycles being untangled (issue 12): to be emptied.
 KNOWN_CYCLES: list[list[str]] = [
-    ["jvp.service.vm.delete", "jvp.service.vm.service"],
 ]
 
 

@@ -1,16 +1,16 @@
-"""VM rules without libvirt: the cloud-init seed checks, MACs, and the domain type / CPU mode choice."""
+"""VM rules without libvirt: the cloud-init seed checks, MACs, the domain type / CPU mode choice, writable
+volumes and NIC sources (on a fake gateway)."""
 from __future__ import annotations
 
 import ipaddress
-from types import SimpleNamespace
-
 import pytest
 import yaml
 
-from jvp.errors import Conflict, InvalidInput, NotSupported
-from jvp.hypervisor.xml import parse
+from jvp.domain.vm_caps import DomainCaps
+from jvp.errors import Conflict, InvalidInput, JvpError, NotSupported, PreconditionFailed
 from jvp.service.vm import rules as vm_rules
 from jvp.service.vm.cloudinit import build_seed, check_user_data
+from tests.unit.fakes.vm import FakeVmGateway, FakeVmNodes
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB2gHWcMKxDUDhXk7sxnBQ5L3g5tbbC6vZa4kKpaVX+v ops@x"
 NET = {"name": "lab", "ipv4": [ipaddress.IPv4Interface("198.18.20.1/24")],
@@ -112,63 +112,83 @@ def test_macs():
     assert mac.startswith("52:54:00:") and mac not in used
 
 
-class FakeNodes:
-    """What DomainTypes asks of the node service, with figures per test."""
-
-    def __init__(self, offered, kvm_usable=None, probe=(False, "paused"), caps=None):
-        self.offered, self.kvm_usable, self.probe, self.caps = offered, kvm_usable, probe, caps
-        self.probes, self.recorded = 0, []
-
-    def call(self, node, fn, **kw):
-        name = getattr(fn, "__name__", "")
-        if name == "node_figures":
-            return {"arch": "x86_64", "cpus": 2, "memory_mib": 4096}
-        code = fn.__code__.co_names
-        if "guest_types" in code:
-            return self.offered
-        if "probe_kvm" in code:
-            self.probes += 1
-            return self.probe
-        if "domain_capabilities" in code:
-            return self.caps
-        raise AssertionError(code)
-
-    def record(self, node):
-        return SimpleNamespace(kvm_usable=self.kvm_usable)
-
-    def record_kvm_probe(self, node, usable):
-        self.recorded.append(usable)
-        self.kvm_usable = usable
+HOST_MODEL_OK = DomainCaps(published=True, cpu_modes_supported=frozenset({"host-model", "custom"}),
+                           cpu_modes_usable=frozenset({"host-model", "custom"}), efi=True)
 
 
-HOST_MODEL_OK = parse(
-    "<domainCapabilities><cpu><mode name='host-model' supported='yes'><model>EPYC</model></mode>"
-    "<mode name='custom' supported='yes'><model usable='yes'>EPYC</model></mode></cpu></domainCapabilities>")
+def types(gw: FakeVmGateway, nodes: FakeVmNodes | None = None, *settings: str) -> vm_rules.DomainTypes:
+    return vm_rules.DomainTypes(nodes or FakeVmNodes(), gw, *settings)
 
 
 def test_auto_falls_back_to_qemu_when_kvm_does_not_run_guests():
-    nodes = FakeNodes(["qemu", "kvm"], probe=(False, "paused in firmware"), caps=HOST_MODEL_OK)
-    types = vm_rules.DomainTypes(nodes)
-    dtype, cpu, notes = types.choose("n", "default")
+    gw, nodes = FakeVmGateway(offered=["qemu", "kvm"], probe=(False, "paused in firmware"), caps=HOST_MODEL_OK), \
+        FakeVmNodes()
+    chooser = types(gw, nodes)
+    dtype, cpu, notes = chooser.choose("local", "default")
     assert (dtype, cpu) == ("qemu", None) and "emulation" in notes[0]
     assert nodes.recorded == [False]
-    types.choose("n", "default")
-    assert nodes.probes == 1  # once per node: the answer is kept
+    chooser.choose("local", "default")
+    assert gw.probes == 1  # once per node: the answer is kept
 
 
 def test_auto_uses_kvm_and_host_model_where_they_work():
-    nodes = FakeNodes(["qemu", "kvm"], probe=(True, "ok"), caps=HOST_MODEL_OK)
-    assert vm_rules.DomainTypes(nodes).choose("n", "default") == ("kvm", "host-model", [])
-    nodes = FakeNodes(["qemu", "kvm"], kvm_usable=True, caps=None)
-    assert vm_rules.DomainTypes(nodes).choose("n", "default")[:2] == ("kvm", None)  # no domcaps: no <cpu>
-    assert nodes.probes == 0
+    gw = FakeVmGateway(offered=["qemu", "kvm"], probe=(True, "ok"), caps=HOST_MODEL_OK)
+    assert types(gw).choose("local", "default") == ("kvm", "host-model", [])
+    gw = FakeVmGateway(offered=["qemu", "kvm"], caps=DomainCaps(published=False))
+    assert types(gw, FakeVmNodes(kvm_usable=True)).choose("local", "default")[:2] == ("kvm", None)  # no domcaps
+    assert gw.probes == 0
+
+
+def test_host_model_that_is_not_usable_here_is_not_chosen():
+    caps = DomainCaps(published=True, cpu_modes_supported=frozenset({"host-model"}), cpu_modes_usable=frozenset())
+    gw = FakeVmGateway(offered=["kvm"], caps=caps)
+    assert types(gw, FakeVmNodes(kvm_usable=True)).choose("local", "p")[:2] == ("kvm", None)
+    assert types(gw, FakeVmNodes(kvm_usable=True)).choose("local", "p", cpu_mode="host-model")[1] == "host-model"
 
 
 def test_explicit_types_and_modes():
-    nodes = FakeNodes(["qemu"], caps=HOST_MODEL_OK)
-    assert vm_rules.DomainTypes(nodes, "qemu", "none").choose("n", "p") == ("qemu", None, [])
+    gw = FakeVmGateway(offered=["qemu"], caps=HOST_MODEL_OK)
+    assert types(gw, None, "qemu", "none").choose("local", "p") == ("qemu", None, [])
     with pytest.raises(NotSupported):
-        vm_rules.DomainTypes(nodes, "kvm").choose("n", "p")
+        types(gw, None, "kvm").choose("local", "p")
     with pytest.raises(NotSupported):
-        vm_rules.DomainTypes(nodes, "qemu").choose("n", "p", cpu_mode="host-passthrough")
-    assert vm_rules.DomainTypes(FakeNodes(["test"])).choose("n", "p")[0] == "test"
+        types(gw, None, "qemu").choose("local", "p", cpu_mode="host-passthrough")
+    assert types(FakeVmGateway(offered=["test"])).choose("local", "p")[0] == "test"
+    # a driver without domain capabilities: an explicit mode is left to libvirt
+    assert types(FakeVmGateway(offered=["qemu"]), None, "qemu").choose("local", "p", "maximum")[1] == "maximum"
+
+
+# -- volumes and NIC sources ---------------------------------------------------------------------------------
+VOL = {"pool": "default", "volume": "data.qcow2", "path": "/pools/default/data.qcow2", "format": "qcow2",
+       "capacity_bytes": 2**30, "backing": None}
+
+
+def test_a_writable_volume_is_no_template_not_used_and_backs_nothing():
+    vm_rules.check_writable_volume(FakeVmGateway(), "local", VOL, {})
+    tpl = {**VOL, "pool": "default_templates_", "path": "/pools/default/_templates_/deb.qcow2"}
+    with pytest.raises(Conflict) as e:
+        vm_rules.check_writable_volume(FakeVmGateway(), "local", tpl, {})
+    assert e.value.code == "VolumeIsTemplate"
+    with pytest.raises(Conflict) as e:
+        vm_rules.check_writable_volume(FakeVmGateway(), "local", VOL, {VOL["path"]: ["web1"]})
+    assert e.value.code == "VolumeInUse" and e.value.details["vms"] == ["web1"]
+    gw = FakeVmGateway(dependents={VOL["path"]: ["/pools/default/clone.qcow2"]})
+    with pytest.raises(Conflict) as e:
+        vm_rules.check_writable_volume(gw, "local", VOL, {}, hint="attach a copy")
+    assert e.value.code == "VolumeInUse" and e.value.details["dependents"] == ["/pools/default/clone.qcow2"]
+    assert e.value.message.endswith("attach a copy")
+
+
+def test_nic_sources():
+    gw = FakeVmGateway(networks={"lab": {"name": "lab", "active": False}}, interfaces={"br0", "eth0"})
+    assert vm_rules.check_nic_source(gw, "local", "network", "lab")["name"] == "lab"
+    with pytest.raises(PreconditionFailed) as e:
+        vm_rules.check_nic_source(gw, "local", "network", "lab", need_active=True)
+    assert e.value.code == "NetworkInactive"
+    assert vm_rules.check_nic_source(gw, "local", "bridge", "br0") is None
+    with pytest.raises(JvpError) as e:
+        vm_rules.check_nic_source(gw, "local", "bridge", "br9")
+    assert (e.value.status, e.value.code) == (404, "BridgeNotFound")
+    with pytest.raises(JvpError) as e:
+        vm_rules.check_nic_source(gw, "local", "direct", "eth9")
+    assert e.value.code == "InterfaceNotFound"

@@ -1,4 +1,4 @@
-"""create-vm: every check before a task starts (vm_plan.py), then the task that makes the disks, the
+"""create-vm: every check before a task starts (plan.py), then the task that makes the disks, the
 cloud-init seed and the domain, and removes all of it when any step fails.
 
 Everything reaches the node through libvirt: disks are created or cloned by the node's storage backend, the
@@ -12,8 +12,7 @@ from typing import Any
 
 from jvp.domain.vm import DiskDevice, DomainSpec, NicDevice
 from jvp.errors import JvpError, NotSupported
-from jvp.hypervisor import domain, domain_devices, vm_volumes
-from jvp.hypervisor.domain_xml import build_domain_xml
+from jvp.hypervisor.gateway import NodeGateway
 from jvp.service.audit import redact
 from jvp.service.keypair import KeypairService
 from jvp.service.node import NodeService
@@ -28,20 +27,21 @@ WAIT_POLL_S = 2.0
 
 
 class VmCreator:
-    def __init__(self, nodes: NodeService, tasks: TaskService, keypairs: KeypairService, vms: VmService,
-                 types: DomainTypes):
+    """`base_image_sources`: other system-disk sources that clone a base image, by request field (the
+    template module gives "template": resolver(node, request["template"]) -> BaseImage); see
+    plan.Planner.system_disk."""
+
+    def __init__(self, nodes: NodeService, gateway: NodeGateway, tasks: TaskService, keypairs: KeypairService,
+                 vms: VmService, types: DomainTypes,
+                 base_image_sources: dict[str, BaseImageResolver] | None = None):
         self.nodes = nodes
+        self.gateway = gateway
         self.tasks = tasks
         self.vms = vms
         self.types = types
-        self.planner = Planner(nodes, keypairs)
+        self.planner = Planner(nodes, gateway, keypairs, base_image_sources)
         tasks.register_cleanup("vm-volume", self.cleanup_volume)
         tasks.register_cleanup("vm-domain", self.cleanup_domain)
-
-    def register_base_image_source(self, field: str, resolver: BaseImageResolver) -> None:
-        """Another system-disk source that clones a base image (the template module registers "template":
-        resolver(node, request[field]) -> BaseImage). See vm_plan.Planner.system_disk."""
-        self.planner.base_image_sources[field] = resolver
 
     # -- submitting ----------------------------------------------------------------------------------
     def submit(self, req: dict[str, Any], created_by: str | None, request_id: str | None) -> dict[str, Any]:
@@ -51,9 +51,6 @@ class VmCreator:
                                  request_id=request_id, message="queued")
 
     # -- the task ------------------------------------------------------------------------------------
-    def _call(self, plan: CreatePlan, fn, kind: str = "vm", obj: str | None = None, action: str | None = None):
-        return self.nodes.call(plan.node, fn, kind=kind, obj=obj or plan.name, retry=False, action=action)
-
     def _make_disk(self, plan: CreatePlan, dp: DiskPlan, h: TaskHandle) -> dict[str, Any]:
         if dp.action == "use":
             return dp.existing
@@ -61,18 +58,15 @@ class VmCreator:
             h.progress(None, f"copying {dp.base.pool}/{dp.base.volume} to {dp.pool}/{dp.name} (full clone)",
                        force=True)
             src = {"pool": dp.base.pool, "volume": dp.base.volume}
-            info = self._call(plan, lambda c: vm_volumes.copy_volume(c, dp.pool, dp.name, src, dp.format,
-                                                                     dp.size_bytes), "volume", dp.name)
+            info = self.gateway.copy_vm_volume(plan.node, dp.pool, dp.name, src, dp.format, dp.size_bytes)
         else:
             backing = {"path": dp.base.path, "format": dp.base.format} if dp.action == "linked" else None
-            info = self._call(plan, lambda c: vm_volumes.create_volume(c, dp.pool, dp.name, dp.size_bytes,
-                                                                       dp.format, backing), "volume", dp.name)
+            info = self.gateway.create_vm_volume(plan.node, dp.pool, dp.name, dp.size_bytes, dp.format, backing)
         spec = {"type": "vm-volume", "node": plan.node, "pool": dp.pool, "volume": dp.name}
         h.add_cleanup(spec)
         plan.cleanups.append(spec)
         if dp.action == "full" and (info["capacity_bytes"] or 0) < dp.size_bytes:
-            self._call(plan, lambda c: vm_volumes.resize_volume(c, dp.pool, dp.name, dp.size_bytes), "volume",
-                       dp.name)
+            self.gateway.resize_vm_volume(plan.node, dp.pool, dp.name, dp.size_bytes)
         return info
 
     def run(self, plan: CreatePlan, h: TaskHandle) -> dict[str, Any]:
@@ -80,9 +74,7 @@ class VmCreator:
         dtype, cpu_mode, notes = self.types.choose(plan.node, plan.pool, plan.cpu_mode,
                                                    progress=lambda m: h.progress(2, m, force=True))
         if plan.firmware == "uefi":
-            caps = self.nodes.call(plan.node, lambda c: domain.domain_capabilities(c, dtype, plan.arch),
-                                   kind="node", obj=plan.node)
-            if domain.efi_supported(caps) is False:
+            if self.gateway.domain_capabilities(plan.node, dtype, plan.arch).efi is False:
                 raise NotSupported(f"node '{plan.node}' has no UEFI firmware for {dtype} guests (install OVMF)",
                                    code="NotSupported", details={"node": plan.node, "firmware": "uefi"})
         h.check_cancelled()
@@ -99,8 +91,7 @@ class VmCreator:
         if plan.seed:
             h.progress(60, "uploading the cloud-init seed ISO", force=True)
             data = plan.seed.iso()
-            info = self._call(plan, lambda c: vm_volumes.upload_volume(c, plan.pool, plan.seed_volume, data),
-                              "volume", plan.seed_volume, action="uploading the cloud-init seed to")
+            info = self.gateway.upload_vm_seed(plan.node, plan.pool, plan.seed_volume, data)
             spec = {"type": "vm-volume", "node": plan.node, "pool": plan.pool, "volume": plan.seed_volume}
             h.add_cleanup(spec)
             plan.cleanups.append(spec)
@@ -114,15 +105,15 @@ class VmCreator:
                                 for n in plan.nics],
                           facts=plan.facts)
         h.progress(80, f"defining the domain ({dtype})", force=True)
-        self._call(plan, lambda c: domain.define(c, build_domain_xml(spec)), action="defining")
+        self.gateway.define_vm(plan.node, spec)
         dom_spec = {"type": "vm-domain", "node": plan.node, "name": plan.name, "uuid": plan.uuid}
         h.add_cleanup(dom_spec)
         plan.cleanups.append(dom_spec)
         if plan.autostart:
-            self._call(plan, lambda c: domain.set_autostart(c, plan.name, True))
+            self.gateway.set_vm_autostart(plan.node, plan.name, True)
         if plan.start:
             h.progress(85, "starting the VM", force=True)
-            self._call(plan, lambda c: domain.start(c, plan.name, rfc3339()), action="starting")
+            self.gateway.start_vm(plan.node, plan.name, rfc3339(), action="starting")
             if plan.wait_for != "none":
                 notes += self._wait(plan, h)
         for cleanup in plan.cleanups:  # complete: a crash from now on must not remove the new VM
@@ -169,18 +160,12 @@ class VmCreator:
 
     # -- cleanups (a failed, cancelled or interrupted create) ---------------------------------------------
     def cleanup_volume(self, spec: dict[str, Any]) -> None:
-        self.nodes.call(spec["node"], lambda c: vm_volumes.delete_volume(c, spec["pool"], spec["volume"]),
-                        kind="volume", obj=spec["volume"], retry=False)
+        self.gateway.delete_vm_volume(spec["node"], spec["pool"], spec["volume"])
 
     def cleanup_domain(self, spec: dict[str, Any]) -> None:
-        def remove(conn) -> None:
-            if not domain.exists(conn, spec["name"]):
-                return
-            if domain.lookup(conn, spec["name"]).UUIDString() != spec["uuid"]:
-                return  # another VM took the name since: not ours to remove
-            domain_devices.undefine(conn, spec["name"])
+        """Undefine the domain the task defined; not when another VM took the name since (UUID differs)."""
         try:
-            self.nodes.call(spec["node"], remove, kind="vm", obj=spec["name"], retry=False)
+            self.gateway.undefine_vm_if_uuid(spec["node"], spec["name"], spec["uuid"])
         except Exception:  # noqa: BLE001 - logged by the task service too; keep the volume cleanups going
             log.exception("create-vm cleanup: domain %s on %s not removed", spec["name"], spec["node"])
             raise

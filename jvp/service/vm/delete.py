@@ -3,49 +3,49 @@ never a volume that something else still needs (another VM, a linked clone, a te
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Callable
 
-from jvp.domain.vm import CloudInitView, DiskView
+from jvp.domain.storage_pool import INTERNAL_VOLUME_PREFIX
+from jvp.domain.vm import CloudInitView, DiskView, VmView
 from jvp.errors import JvpError
-from jvp.hypervisor import domain_devices, vm_volumes
+from jvp.hypervisor.gateway import NodeGateway
+from jvp.hypervisor.gateway.vm import is_template_volume
 from jvp.service.vm.rules import state_error
 
-if TYPE_CHECKING:  # pragma: no cover
-    from jvp.service.vm.service import VmService
-
 log = logging.getLogger(__name__)
+# Told (node, vm name) once a VM is gone: the template module prunes old images the VM was the last user of.
+DeletedListener = Callable[[str, str], Any]
 
 
 def _entry(d: DiskView, reason: str | None = None) -> dict[str, Any]:
     return {"pool": d.pool, "volume": d.volume, "path": d.path, "reason": reason}
 
 
-def _why_keep(conn, d: DiskView) -> str | None:
+def _why_keep(gateway: NodeGateway, node: str, d: DiskView) -> str | None:
     if not d.volume:
         return "not a volume of any storage pool on the node"
-    if vm_volumes.is_template_volume({"pool": d.pool, "path": d.path}):
+    if is_template_volume({"pool": d.pool, "path": d.path}):
         return "a template's base image"
-    users = vm_volumes.disk_users(conn).get(d.path)
+    users, deps = gateway.vm_volume_holders(node, d.path)
     if users:
         return f"still used by vm(s) {', '.join(sorted(users))}"
-    deps = vm_volumes.dependents(conn, d.path)
     if deps:
         return f"the backing file of {', '.join(sorted(deps))}"
     return None
 
 
-def delete_vm(svc: "VmService", node: str, name: str, *, force: bool, delete_volumes: bool) -> dict[str, Any]:
-    vm = svc.describe(node, name)
+def delete_vm(gateway: NodeGateway, node: str, name: str, vm: VmView, *, force: bool, delete_volumes: bool,
+              on_deleted: DeletedListener | None = None) -> dict[str, Any]:
+    """Delete the VM; `vm` is its describe-vm view, read just before."""
     if vm.state not in ("stopped", "crashed") and not force:
         raise state_error(name, node, vm.state, "stopped", "stop it first, or delete with force to power it off")
-    done = svc.call(node, name, lambda c: domain_devices.undefine(c, name), retry=False)
+    done = gateway.undefine_vm(node, name)
     deleted: list[dict[str, Any]] = []
     kept: list[dict[str, Any]] = []
 
     def remove(d: DiskView) -> None:
         try:
-            svc.nodes.call(node, lambda c: vm_volumes.delete_volume(c, d.pool, d.volume), kind="volume",
-                           obj=d.volume, retry=False)
+            gateway.delete_vm_volume(node, d.pool, d.volume)
             deleted.append(_entry(d))
         except JvpError as exc:  # the VM is gone already: report what could not be removed, do not fail
             log.warning("delete-vm %s/%s: volume %s not removed: %s", node, name, d.path, exc.message)
@@ -53,7 +53,7 @@ def delete_vm(svc: "VmService", node: str, name: str, *, force: bool, delete_vol
 
     seed = vm.cloud_init or CloudInitView(None, None, None)
     media = [d for d in vm.disks if d.device == "cdrom" and d.volume and (
-        d.volume == seed.seed_volume or d.volume.startswith(vm_volumes.INTERNAL_PREFIX))]
+        d.volume == seed.seed_volume or d.volume.startswith(INTERNAL_VOLUME_PREFIX))]
     if seed.seed_volume and not any(d.volume == seed.seed_volume for d in media):
         media.append(DiskView(target=None, device="cdrom", bus=None, path=None, format=None, pool=seed.seed_pool,
                               volume=seed.seed_volume))
@@ -63,15 +63,14 @@ def delete_vm(svc: "VmService", node: str, name: str, *, force: bool, delete_vol
         if not delete_volumes:
             kept.append(_entry(d, "delete_volumes is false"))
             continue
-        reason = svc.nodes.call(node, lambda c, d=d: _why_keep(c, d), kind="node", obj=node)
+        reason = _why_keep(gateway, node, d)
         if reason:
             kept.append(_entry(d, reason))
         else:
             remove(d)
-    after = getattr(svc, "after_delete", None)  # build_services: TemplateService.after_vm_deleted
-    if after is not None:
+    if on_deleted is not None:
         try:  # old template images the VM was the last user of go now; never fails the delete
-            after(node, name)
+            on_deleted(node, name)
         except Exception:  # noqa: BLE001
             log.exception("delete-vm %s/%s: the after-delete hook failed", node, name)
     return {"name": name, "node": node, "deleted_volumes": deleted, "kept_volumes": kept, **done}

@@ -18,9 +18,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from jvp.domain.storage_pool import INTERNAL_VOLUME_PREFIX
 from jvp.domain.vm import VmFacts
 from jvp.errors import InvalidInput, PreconditionFailed, already_exists
-from jvp.hypervisor import domain, vm_volumes
+from jvp.hypervisor.gateway import NodeGateway
 from jvp.service.keypair import KeypairService
 from jvp.service.node import NodeService
 from jvp.service.vm.cloudinit import Seed, build_seed
@@ -88,16 +89,18 @@ def _bad(field_name: str, message: str, code: str = "InvalidInput") -> InvalidIn
 
 
 class Planner:
-    def __init__(self, nodes: NodeService, keypairs: KeypairService):
-        self.nodes = nodes
-        self.keypairs = keypairs
-        self.base_image_sources: dict[str, BaseImageResolver] = {}
+    """`base_image_sources`: the system-disk sources other modules provide, by request field (the template
+    module's "template": resolver(node, request["template"]) -> BaseImage)."""
 
-    def _call(self, node: str, fn, kind: str, obj: str):
-        return self.nodes.call(node, fn, kind=kind, obj=obj)
+    def __init__(self, nodes: NodeService, gateway: NodeGateway, keypairs: KeypairService,
+                 base_image_sources: dict[str, BaseImageResolver] | None = None):
+        self.nodes = nodes
+        self.gateway = gateway
+        self.keypairs = keypairs
+        self.base_image_sources: dict[str, BaseImageResolver] = dict(base_image_sources or {})
 
     def _pool(self, node: str, name: str) -> dict[str, Any]:
-        info = self._call(node, lambda c: vm_volumes.pool_info(c, name), "storage_pool", name)
+        info = self.gateway.vm_pool(node, name)
         if not info["active"]:
             raise PreconditionFailed(f"storage pool '{name}' on node '{node}' is not active; start it first",
                                      code="StoragePoolInactive", details={"pool": name, "node": node})
@@ -105,10 +108,10 @@ class Planner:
 
     def _volume(self, node: str, pool: str, name: str) -> dict[str, Any]:
         self._pool(node, pool)
-        return self._call(node, lambda c: vm_volumes.volume_info(c, pool, name), "volume", name)
+        return self.gateway.vm_volume(node, pool, name)
 
     def _free_name(self, node: str, pool: str, name: str) -> None:
-        if self._call(node, lambda c: vm_volumes.volume_exists(c, pool, name), "volume", name):
+        if self.gateway.vm_volume_exists(node, pool, name):
             raise already_exists("volume", name, node, code="VolumeExists", pool=pool)
 
     # -- the system disk -----------------------------------------------------------------------------
@@ -134,7 +137,7 @@ class Planner:
                 if size:
                     raise _bad("disk_size_gib", "disk_size_gib resizes a clone; to use the volume itself, resize "
                                "it with resize-volume (or ask for clone: linked or full)")
-                check_writable_volume(self.nodes, node, vol, users)
+                check_writable_volume(self.gateway, node, vol, users)
                 return DiskPlan("vda", "use", pool, vol["volume"], vol["format"], existing=vol)
             if clone == "linked" and users.get(vol["path"]):
                 raise volume_in_use(pool, vol["volume"], users[vol["path"]], node)
@@ -160,7 +163,7 @@ class Planner:
                 vol = self._volume(req["node"], pool, d["volume"])
                 if vol["path"] in taken:
                     raise _bad(f"extra_disks.{i - 1}.volume", f"volume '{d['volume']}' is given twice")
-                check_writable_volume(self.nodes, req["node"], vol, users)
+                check_writable_volume(self.gateway, req["node"], vol, users)
                 taken.add(vol["path"])
                 out.append(DiskPlan(target, "use", pool, vol["volume"], vol["format"], existing=vol))
             else:
@@ -173,14 +176,14 @@ class Planner:
     # -- NICs ----------------------------------------------------------------------------------------
     def nics(self, req: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
         node = req["node"]
-        used = self._call(node, domain.macs_in_use, "node", node) if req.get("nics") else {}
+        used = self.gateway.macs_in_use(node) if req.get("nics") else {}
         out, networks = [], {}
         for i, n in enumerate(req.get("nics") or []):
             kinds = [k for k in ("network", "bridge", "direct") if n.get(k)]
             if len(kinds) != 1:
                 raise _bad(f"nics.{i}", "give exactly one of network, bridge or direct")
             kind, source = kinds[0], n[kinds[0]]
-            info = check_nic_source(self.nodes, node, kind, source, need_active=req["start"])
+            info = check_nic_source(self.gateway, node, kind, source, need_active=req["start"])
             if info:
                 networks[source] = info
             if n.get("mac"):
@@ -196,15 +199,15 @@ class Planner:
     def plan(self, req: dict[str, Any], created_by: str | None) -> CreatePlan:
         node, name = req["node"], req["name"]
         self.nodes.ensure_available(node)
-        if self._call(node, lambda c: domain.exists(c, name), "vm", name):
+        if self.gateway.vm_exists(node, name):
             raise already_exists("vm", name, node, code="VmExists")
-        figures = self._call(node, domain.node_figures, "node", node)
+        figures = self.gateway.node_figures(node)
         if req["vcpus"] > figures["cpus"]:
             raise capacity_error(node, "vcpus", req["vcpus"], figures["cpus"])
         if req["memory_mib"] > figures["memory_mib"]:
             raise capacity_error(node, "memory_mib", req["memory_mib"], figures["memory_mib"])
         self._pool(node, req["pool"])
-        users = self._call(node, vm_volumes.disk_users, "node", node)
+        users = self.gateway.vm_disk_users(node)
         system = self.system_disk(req, users)
         taken = {system.existing["path"]} if system.existing else set()
         disks = [system, *self.extra_disks(req, users, taken)]
@@ -215,7 +218,7 @@ class Planner:
         seed = build_seed(vm_name=name, cloud_init=req.get("cloud_init"), user_data=req.get("user_data"),
                           nics=nics, networks=networks,
                           keypair_key=lambda k: self.keypairs.get(k)["public_key"])
-        seed_volume = f"{vm_volumes.INTERNAL_PREFIX}cidata-{name}-{uuid.uuid4().hex[:8]}.iso" if seed else None
+        seed_volume = f"{INTERNAL_VOLUME_PREFIX}cidata-{name}-{uuid.uuid4().hex[:8]}.iso" if seed else None
         base = system.base
         facts = VmFacts(created_at=rfc3339(), created_by=created_by, description=req.get("description") or "",
                         template=base.template if base else None, keypairs=seed.keypairs if seed else [],

@@ -21,7 +21,8 @@ import threading
 from typing import Any
 
 from jvp.errors import Conflict, InvalidInput, NotSupported, PreconditionFailed, not_found
-from jvp.hypervisor import domain, kvm_probe, vm_net, vm_volumes
+from jvp.hypervisor.gateway import NodeGateway
+from jvp.hypervisor.gateway.vm import is_template_volume
 from jvp.service.node import NodeService
 
 log = logging.getLogger(__name__)
@@ -57,34 +58,34 @@ def volume_in_use(pool: str, volume: str, users: list[str], node: str) -> Confli
                     details={"pool": pool, "volume": volume, "vms": sorted(users), "node": node})
 
 
-def check_writable_volume(nodes: NodeService, node: str, vol: dict[str, Any], users: dict[str, list[str]],
+def check_writable_volume(gateway: NodeGateway, node: str, vol: dict[str, Any], users: dict[str, list[str]],
                           hint: str = "use clone linked or full") -> None:
     """A volume a VM writes to directly (create-vm's `volume` used as is or an existing extra disk, and
     attach-volume) must not be a template's base image, be used by another VM, or back other volumes
-    (linked clones): writing to it would corrupt them. `vol` is vm_volumes.volume_info's answer, `users`
-    vm_volumes.disk_users'."""
-    if vm_volumes.is_template_volume(vol):
+    (linked clones): writing to it would corrupt them. `vol` is gateway.vm_volume's answer, `users`
+    gateway.vm_disk_users'."""
+    if is_template_volume(vol):
         raise Conflict(f"volume '{vol['volume']}' is a template's base image: {hint}",
                        code="VolumeIsTemplate", details={"pool": vol["pool"], "volume": vol["volume"], "node": node})
     if users.get(vol["path"]):
         raise volume_in_use(vol["pool"], vol["volume"], users[vol["path"]], node)
-    deps = nodes.call(node, lambda c: vm_volumes.dependents(c, vol["path"]), kind="volume", obj=vol["volume"])
+    deps = gateway.vm_volume_dependents(node, vol["path"], volume=vol["volume"])
     if deps:
         raise Conflict(f"volume '{vol['volume']}' is the backing file of {', '.join(deps)}; writing to it "
                        f"would corrupt them: {hint}", code="VolumeInUse",
                        details={"pool": vol["pool"], "volume": vol["volume"], "dependents": deps, "node": node})
 
 
-def check_nic_source(nodes: NodeService, node: str, kind: str, source: str, *, need_active: bool = False
+def check_nic_source(gateway: NodeGateway, node: str, kind: str, source: str, *, need_active: bool = False
                      ) -> dict[str, Any] | None:
     """The network's facts (kind=network), after checking that the source exists on the node."""
     if kind == "network":
-        info = nodes.call(node, lambda c: vm_net.network_info(c, source), kind="network", obj=source)
+        info = gateway.vm_network(node, source)
         if need_active and not info["active"]:
             raise PreconditionFailed(f"network '{source}' on node '{node}' is not active; start it first",
                                      code="NetworkInactive", details={"network": source, "node": node})
         return info
-    names = nodes.call(node, vm_net.host_interfaces, kind="node", obj=node)
+    names = gateway.vm_host_interfaces(node)
     if source not in names:
         code = "BridgeNotFound" if kind == "bridge" else "InterfaceNotFound"
         raise not_found("bridge" if kind == "bridge" else "interface", source, node, code=code)
@@ -92,10 +93,12 @@ def check_nic_source(nodes: NodeService, node: str, kind: str, source: str, *, n
 
 
 class DomainTypes:
-    """Chooses the domain type and CPU mode per node, probing KVM at most once per node."""
+    """Chooses the domain type and CPU mode per node, probing KVM at most once per node (the answer is kept
+    in the node's record by the node service)."""
 
-    def __init__(self, nodes: NodeService, domain_type: str = "auto", cpu_mode: str = "auto"):
+    def __init__(self, nodes: NodeService, gateway: NodeGateway, domain_type: str = "auto", cpu_mode: str = "auto"):
         self.nodes = nodes
+        self.gateway = gateway
         self.setting = domain_type
         self.cpu_setting = cpu_mode
         self._locks: dict[str, threading.Lock] = {}
@@ -108,8 +111,8 @@ class DomainTypes:
     def choose(self, node: str, pool: str, cpu_mode: str | None = None, progress=None
                ) -> tuple[str, str | None, list[str]]:
         """(domain type, cpu mode or None, notes for the task)."""
-        arch = self.nodes.call(node, domain.node_figures, kind="node", obj=node)["arch"]
-        offered = self.nodes.call(node, lambda c: domain.guest_types(c, arch), kind="node", obj=node)
+        arch = self.gateway.node_figures(node)["arch"]
+        offered = self.gateway.guest_types(node, arch)
         notes: list[str] = []
         if self.setting in ("kvm", "qemu"):
             if self.setting not in offered:
@@ -136,8 +139,7 @@ class DomainTypes:
                 return known
             if progress:
                 progress("probing whether KVM really runs guests on this node (once per node)")
-            usable, observed = self.nodes.call(node, lambda c: kvm_probe.probe_kvm(c, pool), kind="node",
-                                               obj=node, retry=False)
+            usable, observed = self.gateway.probe_kvm(node, pool)
             log.info("KVM probe on node %s: %s (%s)", node, usable, observed)
             self.nodes.record_kvm_probe(node, usable)
             return usable
@@ -145,10 +147,10 @@ class DomainTypes:
     def _cpu_mode(self, node: str, dtype: str, arch: str, mode: str) -> str | None:
         if mode == "none":
             return None
-        caps = self.nodes.call(node, lambda c: domain.domain_capabilities(c, dtype, arch), kind="node", obj=node)
+        caps = self.gateway.domain_capabilities(node, dtype, arch)
         if mode == "auto":
-            return "host-model" if dtype == "kvm" and domain.cpu_mode_usable(caps, "host-model") else None
-        if not domain.cpu_mode_supported(caps, mode):
+            return "host-model" if dtype == "kvm" and caps.cpu_mode_usable("host-model") else None
+        if not caps.cpu_mode_supported(mode):
             raise NotSupported(f"cpu_mode {mode} is not supported for {dtype} guests on node '{node}'",
                                code="NotSupported", details={"node": node, "cpu_mode": mode})
         return mode

@@ -1,6 +1,6 @@
 """VMs: listing, describing, power actions, modify, devices, password reset and delete (SPEC 2.7).
 
-Creation is in vm_create.py. Rules decided here (also in the README):
+Creation is in create.py, deletion in delete.py. Rules decided here (also in the README):
 - State errors are 409 `InvalidState` with `details.state`: starting a running VM, stopping a stopped one,
   pausing a VM that is not running, resuming one that is not paused, renaming a running VM.
 - `stop-vm` asks the guest to shut down (ACPI power button, or the agent), polls every 0.5 s up to
@@ -16,38 +16,34 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
-from typing import Any, Callable, TypeVar
+from typing import Any
 
 from jvp.domain.vm import DiskDevice, NicDevice, VmView
 from jvp.errors import Conflict, InvalidInput, JvpError, PreconditionFailed, not_found
-from jvp.hypervisor import domain, domain_devices, vm_volumes
-from jvp.hypervisor.domain_edit import BUS_PREFIX, EditError
+from jvp.hypervisor.gateway import NodeGateway
+from jvp.hypervisor.gateway.vm import BUS_PREFIX
 from jvp.service.node import NodeService
-from jvp.service.vm.delete import delete_vm
+from jvp.service.vm.delete import DeletedListener, delete_vm
 from jvp.service.vm.rules import (capacity_error, check_mac, check_nic_source, check_writable_volume, random_mac,
                                   state_error)
 from jvp.timeutil import rfc3339
 
-T = TypeVar("T")
-
 
 class VmService:
-    def __init__(self, nodes: NodeService, list_timeout_s: float = 10.0):
+    """`on_deleted(node, name)` is told after each delete-vm (build_services gives the template module's
+    after_vm_deleted: old template images the VM was the last user of are pruned); its failure never fails
+    the delete."""
+
+    def __init__(self, nodes: NodeService, gateway: NodeGateway, list_timeout_s: float = 10.0,
+                 on_deleted: DeletedListener | None = None):
         self.nodes = nodes
+        self.gateway = gateway
         self.list_timeout_s = list_timeout_s
+        self.on_deleted = on_deleted
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="vm-list")
 
-    # -- helpers -------------------------------------------------------------------------------------
-    def call(self, node: str, name: str, fn: Callable[[Any], T], *, retry: bool = True) -> T:
-        """Run fn(conn) on the node; EditError (a document that cannot take the change) becomes a 409."""
-        try:
-            return self.nodes.call(node, fn, kind="vm", obj=name, retry=retry)
-        except EditError as exc:
-            raise Conflict(f"vm '{name}' on node '{node}': {exc}", code="InvalidDeviceChange",
-                           details={"vm": name, "node": node}) from exc
-
     def state(self, node: str, name: str) -> str:
-        return self.call(node, name, lambda c: domain.state(c, name))
+        return self.gateway.vm_state(node, name)
 
     # -- reading -------------------------------------------------------------------------------------
     def list(self, node: str | None = None, state: str | None = None, label: str | None = None
@@ -55,8 +51,7 @@ class VmService:
         names = [node] if node else self.nodes.names()
         if node:
             self.nodes.record(node)  # 404 for an unknown node, as for every other action
-        futures = {n: self._pool.submit(self.nodes.call, n, lambda c, n=n: domain.summaries(c, n),
-                                        kind="node", obj=n) for n in names}
+        futures = {n: self._pool.submit(self.gateway.vm_summaries, n) for n in names}
         vms, errors = [], []
         deadline = time.monotonic() + self.list_timeout_s  # one bound for all nodes, not one per node
         for n, fut in futures.items():
@@ -75,10 +70,10 @@ class VmService:
         return {"vms": vms, "errors": errors}
 
     def describe(self, node: str, name: str) -> VmView:
-        return self.call(node, name, lambda c: domain.describe(c, node, name))
+        return self.gateway.describe_vm(node, name)
 
     def xml(self, node: str, name: str) -> dict[str, Any]:
-        return {"name": name, "node": node, **self.call(node, name, lambda c: domain.xml(c, name))}
+        return {"name": name, "node": node, **self.gateway.vm_xml(node, name)}
 
     # -- power ---------------------------------------------------------------------------------------
     def start(self, node: str, name: str) -> dict[str, Any]:
@@ -86,7 +81,7 @@ class VmService:
         if st != "stopped" and st != "crashed":
             raise state_error(name, node, st, "stopped", "only a stopped VM can be started"
                               + (" (use resume-vm for a paused one)" if st == "paused" else ""))
-        reached = self.call(node, name, lambda c: domain.start(c, name, rfc3339()), retry=False)
+        reached = self.gateway.start_vm(node, name, rfc3339())
         return self._state_answer(node, name, reached, f"vm '{name}' started")
 
     def stop(self, node: str, name: str, force: bool = False, timeout_s: int = 60) -> dict[str, Any]:
@@ -94,14 +89,14 @@ class VmService:
         if st in ("stopped", "crashed"):
             raise state_error(name, node, st, "running", "it is already off")
         if force:
-            self.call(node, name, lambda c: domain.power(c, name, "destroy"), retry=False)
+            self.gateway.power_vm(node, name, "destroy")
             reached, waited = self.state(node, name), 0.0
         else:
             if st == "paused":
                 raise state_error(name, node, st, "running", "a paused guest cannot shut down; resume it first "
                                   "or stop with force")
-            self.call(node, name, lambda c: domain.power(c, name, "shutdown"), retry=False)
-            reached, waited = self.call(node, name, lambda c: domain.wait_stopped(c, name, timeout_s))
+            self.gateway.power_vm(node, name, "shutdown")
+            reached, waited = self.gateway.wait_vm_stopped(node, name, timeout_s)
         stopped = reached in ("stopped", "crashed")
         message = (f"vm '{name}' powered off" if force else
                    f"vm '{name}' shut down after {waited:g}s" if stopped else
@@ -116,7 +111,7 @@ class VmService:
         st = self.state(node, name)
         if st not in needs:
             raise state_error(name, node, st, needs[0], f"{action} needs a {' or '.join(needs)} VM")
-        reached = self.call(node, name, lambda c: domain.power(c, name, action), retry=False)
+        reached = self.gateway.power_vm(node, name, action)
         return self._state_answer(node, name, reached, f"vm '{name}': {action} done")
 
     def _state_answer(self, node: str, name: str, reached: str, message: str) -> dict[str, Any]:
@@ -128,7 +123,7 @@ class VmService:
                new_name: str | None = None, autostart: bool | None = None, description: str | None = None,
                labels: dict[str, str] | None = None) -> dict[str, Any]:
         vm = self.describe(node, name)
-        figures = self.nodes.call(node, domain.node_figures, kind="node", obj=node)
+        figures = self.gateway.node_figures(node)
         if vcpus is not None and vcpus > figures["cpus"]:
             raise capacity_error(node, "vcpus", vcpus, figures["cpus"])
         if memory_mib is not None and memory_mib > figures["memory_mib"]:
@@ -136,30 +131,29 @@ class VmService:
         if new_name and new_name != name:
             if vm.state != "stopped":
                 raise state_error(name, node, vm.state, "stopped", "stop it before renaming")
-            if self.nodes.call(node, lambda c: domain.exists(c, new_name), kind="vm", obj=new_name):
+            if self.gateway.vm_exists(node, new_name):
                 raise Conflict(f"vm '{new_name}' already exists on node '{node}'", code="VmExists",
                                details={"vm": new_name, "node": node})
         result = {"applied_live": [], "next_boot": [], "notes": []}
         if vcpus is not None or memory_mib is not None:
-            result = self.call(node, name, lambda c: domain_devices.modify(c, name, vcpus, memory_mib),
-                               retry=False)
-        facts = {k: v for k, v in (("description", description), ("labels", labels)) if v is not None}
+            result = self.gateway.resize_vm(node, name, vcpus, memory_mib)
+        facts = [k for k, v in (("description", description), ("labels", labels)) if v is not None]
         if facts:
-            self.call(node, name, lambda c: domain_devices.update_vm_facts(c, name, **facts), retry=False)
+            self.gateway.update_vm_facts(node, name, description=description, labels=labels)
             result["applied_live"] += sorted(facts)
         if autostart is not None:
-            self.call(node, name, lambda c: domain.set_autostart(c, name, autostart), retry=False)
+            self.gateway.set_vm_autostart(node, name, autostart)
             result["applied_live"].append("autostart")
         if new_name and new_name != name:
-            self.call(node, name, lambda c: domain_devices.rename(c, name, new_name), retry=False)
+            self.gateway.rename_vm(node, name, new_name)
             name = new_name
             result["applied_live"].append("name")
         return {"vm": self.describe(node, name), **result}
 
     # -- devices -------------------------------------------------------------------------------------
     def _volume(self, node: str, pool: str, volume: str) -> dict[str, Any]:
-        self.nodes.call(node, lambda c: vm_volumes.pool_info(c, pool), kind="storage_pool", obj=pool)
-        return self.nodes.call(node, lambda c: vm_volumes.volume_info(c, pool, volume), kind="volume", obj=volume)
+        self.gateway.vm_pool(node, pool)  # 404 StoragePoolNotFound before VolumeNotFound
+        return self.gateway.vm_volume(node, pool, volume)
 
     def attach_volume(self, node: str, name: str, pool: str, volume: str, target: str | None = None,
                       bus: str = "virtio") -> dict[str, Any]:
@@ -169,16 +163,16 @@ class VmService:
                                details={"field_errors": {"target": ["Does not match the bus."]}})
         self.describe(node, name)
         vol = self._volume(node, pool, volume)
-        users = self.nodes.call(node, vm_volumes.disk_users, kind="node", obj=node)
-        check_writable_volume(self.nodes, node, vol, users,
+        users = self.gateway.vm_disk_users(node)
+        check_writable_volume(self.gateway, node, vol, users,
                               hint="attach a copy instead (clone-volume, or create-vm with clone)")
         disk = DiskDevice(target=target or "", path=vol["path"], format=vol["format"], bus=bus)
-        live = self.call(node, name, lambda c: domain_devices.attach_disk(c, name, disk), retry=False)
+        live = self.gateway.attach_vm_disk(node, name, disk)
         return {"vm": self.describe(node, name), "target": disk.target, "mac": None, "live": live}
 
     def detach_volume(self, node: str, name: str, pool: str | None = None, volume: str | None = None,
                       target: str | None = None) -> dict[str, Any]:
-        targets = self.call(node, name, lambda c: domain_devices.used_targets(c, name))
+        targets = self.gateway.vm_disk_targets(node, name)
         if target is None:
             if not (pool and volume):
                 raise InvalidInput("name the disk by target, or by pool and volume", code="InvalidInput",
@@ -193,17 +187,17 @@ class VmService:
         if any(d.system and d.target == target for d in vm.disks):
             raise Conflict(f"disk {target} is the system disk of vm '{name}' and cannot be detached; delete the "
                            "VM instead", code="SystemDisk", details={"vm": name, "target": target})
-        live = self.call(node, name, lambda c: domain_devices.detach_disk(c, name, target), retry=False)
+        live = self.gateway.detach_vm_disk(node, name, target)
         return {"vm": self.describe(node, name), "target": target, "mac": None, "live": live}
 
     def attach_nic(self, node: str, name: str, kind: str, source: str, mac: str | None = None,
                    model: str = "virtio") -> dict[str, Any]:
         running = self.describe(node, name).state != "stopped"
-        check_nic_source(self.nodes, node, kind, source, need_active=running)
-        used = self.nodes.call(node, domain.macs_in_use, kind="node", obj=node)
+        check_nic_source(self.gateway, node, kind, source, need_active=running)
+        used = self.gateway.macs_in_use(node)
         mac = check_mac(mac, used, node) if mac else random_mac(used)
         nic = NicDevice(kind=kind, source=source, mac=mac, model=model)
-        live = self.call(node, name, lambda c: domain_devices.attach_nic(c, name, nic), retry=False)
+        live = self.gateway.attach_vm_nic(node, name, nic)
         return {"vm": self.describe(node, name), "target": None, "mac": mac, "live": live}
 
     def detach_nic(self, node: str, name: str, mac: str) -> dict[str, Any]:
@@ -211,7 +205,7 @@ class VmService:
         vm = self.describe(node, name)
         if not any(n.mac == mac for n in vm.nics):
             raise not_found("nic", mac, node, code="NicNotFound", vm=name)
-        live = self.call(node, name, lambda c: domain_devices.detach_nic(c, name, mac), retry=False)
+        live = self.gateway.detach_vm_nic(node, name, mac)
         return {"vm": self.describe(node, name), "target": None, "mac": mac, "live": live}
 
     def change_media(self, node: str, name: str, target: str, pool: str | None = None,
@@ -224,7 +218,7 @@ class VmService:
         if volume:
             vol = self._volume(node, pool or "default", volume)
             path, fmt = vol["path"], vol["format"]
-        live = self.call(node, name, lambda c: domain_devices.change_media(c, name, target, path, fmt), retry=False)
+        live = self.gateway.change_vm_media(node, name, target, path, fmt)
         return {"vm": self.describe(node, name), "target": target, "mac": None, "live": live}
 
     # -- guest ---------------------------------------------------------------------------------------
@@ -236,12 +230,13 @@ class VmService:
             raise PreconditionFailed(f"the guest agent of vm '{name}' does not answer: the guest needs "
                                      "qemu-guest-agent running (and the org.qemu.guest_agent.0 channel)",
                                      code="GuestAgentUnavailable", details={"vm": name, "node": node})
-        self.call(node, name, lambda c: domain_devices.set_user_password(c, name, user, password), retry=False)
+        self.gateway.set_vm_user_password(node, name, user, password)
         return {"ok": True, "vm": name, "user": user}
 
     # -- delete --------------------------------------------------------------------------------------
     def delete(self, node: str, name: str, force: bool = False, delete_volumes: bool = False) -> dict[str, Any]:
-        return delete_vm(self, node, name, force=force, delete_volumes=delete_volumes)
+        return delete_vm(self.gateway, node, name, self.describe(node, name), force=force,
+                         delete_volumes=delete_volumes, on_deleted=self.on_deleted)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
