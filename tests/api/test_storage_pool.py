@@ -74,15 +74,15 @@ def test_an_existing_pool_is_409(api):
 
 def test_a_pool_defined_concurrently_after_the_check_is_still_409(api, mocker):
     """Another request (or virsh) defines the name between JVP's existence check and its define."""
-    from jvp.hypervisor import storage_pool as pool_hv
-    real = pool_hv.list_all
+    gateway = api.services.gateway
+    real = gateway.list_pools
     calls = []
 
-    def racing_list(conn):  # the check runs before 'default' "appears"; later listings are real
+    def racing_list(node):  # the check runs before 'default' "appears"; later listings are real
         calls.append(1)
-        return [p for p in real(conn) if p["name"] != "default"] if len(calls) == 1 else real(conn)
+        return [p for p in real(node) if p["name"] != "default"] if len(calls) == 1 else real(node)
     before = snapshot(api)
-    mocker.patch.object(pool_hv, "list_all", racing_list)
+    mocker.patch.object(gateway, "list_pools", racing_list)
     err = api.error("create-storage-pool", {"name": "default", "type": "dir", "path": "/srv/other"},
                     status=409, code="StoragePoolExists")
     assert "already exists" in err["details"]["libvirt_error"]["message"]
