@@ -2,6 +2,10 @@
 
 `code` is stable (clients branch on it), `status` is the HTTP status class of SPEC §1, `message` is for a
 person, `details` carries machine-readable extras (field errors, libvirt's own text, conflicting names).
+
+Every code must be in the one table, jvp/domain/errors.py (status and meaning; README and OpenAPI are
+generated from it): tests/unit/test_error_codes.py scans jvp/ for the codes raised here and elsewhere,
+including the `<Kind>NotFound`/`<Kind>Exists` codes not_found() and already_exists() derive from `kind`.
 """
 from __future__ import annotations
 

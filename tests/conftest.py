@@ -10,7 +10,7 @@ import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -45,11 +45,64 @@ def make_settings(tmp_path: Path, **overrides: Any):
 
 @dataclass
 class ApiClient:
-    """The Flask test client with one token per role."""
+    """The Flask test client with one token per role.
+
+    Every answer it receives (through call/ok/error or `client.post` directly) is checked against the action's
+    declared errors: an error answer's code must be in the code table (jvp/domain/errors.py) with that status,
+    and be one of the action's `errors=(...)` or a generic code (auth, validation, node lookup, the store,
+    internal: the ones any action can answer with). A failed task seen in an answer (`task`/`tasks`) is checked
+    the same way against the action that submitted it (the task's kind). Every (action, code) pair seen is
+    kept in `ApiClient.seen_errors`, and appended to the file named by JVP_ERRORS_SEEN when that is set.
+    What this covers: the error paths the API tests exercise, no more; tests/unit/test_error_codes.py covers
+    the codes statically.
+    """
     client: Any
     app: Any
     services: Any
     tokens: dict[str, str] = field(default_factory=dict)
+    seen_errors: ClassVar[set[tuple[str, str]]] = set()
+
+    def __post_init__(self) -> None:
+        open_ = self.client.open
+
+        def checked_open(*args: Any, **kwargs: Any):
+            resp = open_(*args, **kwargs)
+            path = args[0] if args and isinstance(args[0], str) else kwargs.get("path", "")
+            if isinstance(path, str) and path.startswith("/api/"):
+                self.check_declared_errors(path[len("/api/"):].split("?", 1)[0], resp)
+            return resp
+        self.client.open = checked_open
+
+    @classmethod
+    def check_declared_errors(cls, action_name: str, resp: Any) -> None:
+        from jvp.api.actions import registry
+        from jvp.domain.errors import ERRORS, GENERIC
+        if not resp.is_json:
+            return
+        data = resp.get_json(silent=True)
+        if not isinstance(data, dict):
+            return
+        found = []  # (action, code, status or None)
+        if resp.status_code >= 400 and isinstance(data.get("error"), dict):
+            found.append((action_name, data["error"].get("code"), resp.status_code))
+        tasks = [data.get("task")] + (data.get("tasks") if isinstance(data.get("tasks"), list) else [])
+        for task in tasks:
+            if isinstance(task, dict) and isinstance(task.get("error"), dict) and registry.get(task.get("kind")):
+                found.append((task["kind"], task["error"].get("code"), None))
+        for name, code, status in found:
+            cls.seen_errors.add((name, code))
+            if os.environ.get("JVP_ERRORS_SEEN"):
+                with open(os.environ["JVP_ERRORS_SEEN"], "a") as fh:
+                    fh.write(f"{name} {code} {status}\n")
+            entry = ERRORS.get(code)
+            assert entry is not None, f"{name} answered {code}, which is not in jvp/domain/errors.py"
+            if status is not None:
+                assert status in entry.statuses, (f"{name} answered {code} with {status}; the table says "
+                                                   f"{entry.statuses}")
+            action = registry.get(name)
+            declared = set(action.errors) if action else set()
+            assert code in declared | GENERIC, (
+                f"{name} answered {code}, which it does not declare: add it to its errors=(...) in jvp/api/")
 
     def call(self, action: str, body: Any = None, *, role: str | None = "admin", headers: dict | None = None,
              expect: int | None = None, **kwargs: Any):

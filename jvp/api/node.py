@@ -73,7 +73,7 @@ def describe_node_vms(ctx, req):
 
 
 @registry.action("create-node", request=CreateNodeRequest, response=NodeResponse, role=Role.ADMIN, tag=TAG,
-                 errors=("NodeExists", "NodeUriInUse", "InvalidUri", "NodeUnreachable"))
+                 errors=("NodeExists", "NodeUriInUse", "InvalidUri", "InvalidName", "NodeUnreachable"))
 def create_node(ctx, req):
     """Add a libvirt host by URI; JVP connects first and refuses an unreachable URI."""
     return {"node": ctx.services.nodes.create(req["name"], req["uri"], req["description"], req["labels"])}

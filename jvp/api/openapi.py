@@ -1,4 +1,9 @@
-"""`GET /api/openapi.json`: OpenAPI 3 generated from the action registry's marshmallow schemas."""
+"""`GET /api/openapi.json`: OpenAPI 3 generated from the action registry's marshmallow schemas.
+
+Errors come from the one code table (jvp/domain/errors.py): each action's declared codes appear under the
+response of their status, one example each (its summary is the code's meaning), and are listed in
+`x-jvp-errors`; the codes any action can answer with (auth, validation, node lookup, internal) are in the
+document's `x-jvp-error-codes` with every other code, marked `generic`."""
 from __future__ import annotations
 
 from typing import Any
@@ -9,10 +14,35 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 import jvp
 from jvp.api.actions import ActionRegistry, STREAM_DOWNLOAD, STREAM_UPLOAD
 from jvp.api.schemas import ErrorResponse
+from jvp.domain.errors import ERRORS
 
 _STATUS_TEXT = {400: "invalid input", 401: "missing or bad token", 403: "role not allowed",
-                404: "not found", 409: "conflict", 413: "body too large", 422: "precondition on the host",
-                500: "bug", 502: "node unreachable"}
+                404: "not found", 405: "not POST", 409: "conflict", 411: "length required",
+                413: "body too large", 422: "precondition on the host", 500: "bug", 502: "node unreachable",
+                503: "too busy"}
+# Every action answers these (the generic codes of the table can come with any of them).
+_ALWAYS = (400, 401, 403, 404, 409, 413, 422, 500, 502)
+
+
+def _error_responses(action, error_ref: dict[str, Any]) -> dict[str, Any]:
+    """One response per status: the generic ones, plus the statuses of the action's declared codes, each
+    declared code an example under its status (and under its other statuses, if any)."""
+    by_status: dict[int, list[str]] = {s: [] for s in _ALWAYS}
+    for code in action.errors:
+        for status in ERRORS[code].statuses:
+            by_status.setdefault(status, []).append(code)
+    out: dict[str, Any] = {}
+    for status in sorted(by_status):
+        codes = by_status[status]
+        content: dict[str, Any] = {"schema": error_ref}
+        if codes:
+            content["examples"] = {c: {"summary": ERRORS[c].meaning, "value": {"error": {
+                "code": c, "message": ERRORS[c].meaning, "details": {}, "request_id": "-"}}} for c in codes}
+        text = _STATUS_TEXT.get(status, "error")
+        if codes:
+            text += ": " + "; ".join(f"`{c}` {ERRORS[c].meaning}" for c in codes)
+        out[str(status)] = {"description": text, "content": {"application/json": content}}
+    return out
 
 
 def _schema_name(resolver_schema) -> str:
@@ -43,8 +73,7 @@ def build_spec(registry: ActionRegistry) -> dict[str, Any]:
                              "content": {"application/json": {"schema": action.response}}}
         else:
             responses[ok] = {"description": "success"}
-        for status, text in _STATUS_TEXT.items():
-            responses[str(status)] = {"description": text, "content": {"application/json": {"schema": error_ref}}}
+        responses.update(_error_responses(action, error_ref))
         operation: dict[str, Any] = {
             "operationId": action.name, "summary": action.summary or action.name, "tags": [action.tag],
             "security": [{"bearer": []}], "responses": responses,
@@ -60,4 +89,7 @@ def build_spec(registry: ActionRegistry) -> dict[str, Any]:
             operation["requestBody"] = {"required": False, "content": {
                 "application/json": {"schema": action.request}}}
         spec.path(path=f"/api/{action.name}", operations={"post": operation})
-    return spec.to_dict()
+    doc = spec.to_dict()
+    doc["x-jvp-error-codes"] = {c: {"status": e.status, "meaning": e.meaning, "generic": e.generic,
+                                    **({"also": list(e.also)} if e.also else {})} for c, e in ERRORS.items()}
+    return doc

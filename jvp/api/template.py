@@ -97,7 +97,12 @@ class UpdateTemplateImageRequest(TemplateRef):
                  errors=("TemplateExists", "UnsupportedUrlScheme", "InvalidUrl", "StoragePoolNotFound",
                          "StoragePoolInactive", "StoragePoolIsInternal", "TemplatesNotSupported", "VolumeNotFound",
                          "VolumeInUse", "FileSourceDisabled", "PathNotAllowed", "SourceFileNotFound",
-                         "NodeInMaintenance", "ResourceBusy", "NotSupported"))
+                         "NodeInMaintenance", "ResourceBusy", "NotSupported", "InvalidInput", "FormatNotSupported",
+                         "DownloadInProgress", "ChecksumMismatch", "NotADiskImage", "FormatMismatch",
+                         "BackingFileNotAllowed", "DownloadTooLarge", "InsufficientSpace", "ChecksumNotFound",
+                         "ChecksumFileTooLarge", "SourceNotFound", "RedirectLoop", "TooManyRedirects",
+                         "InvalidRedirect", "DownloadWriteFailed", "SourceChanged", "QemuImgMissing",
+                         "QemuImgFailed", "DownloadFailed", "SourceUnreachable", "TlsError"))
 def register_template(ctx, req):
     """Register a template from a URL (download task: progress, checksum, resume, size limit), a file of the
     JVP server, a volume or a snapshot. Task errors: ChecksumMismatch, DownloadTooLarge, NotADiskImage,
@@ -154,7 +159,11 @@ def check_template_update(ctx, req):
 @registry.action("update-template-image", request=UpdateTemplateImageRequest, response=TaskResponse,
                  role=Role.ADMIN, tag=TAG, status=202,
                  errors=(*LOOKUP, "NotUpdatable", "TemplateUpToDate", "ResourceBusy", "InvalidUrl",
-                         "UnsupportedUrlScheme", "SourceUnreachable", "NodeInMaintenance"))
+                         "UnsupportedUrlScheme", "SourceUnreachable", "NodeInMaintenance", "DownloadInProgress",
+                         "ChecksumMismatch", "NotADiskImage", "FormatMismatch", "BackingFileNotAllowed",
+                         "DownloadTooLarge", "InsufficientSpace", "ChecksumNotFound", "ChecksumFileTooLarge",
+                         "SourceNotFound", "RedirectLoop", "TooManyRedirects", "InvalidRedirect",
+                         "DownloadWriteFailed", "QemuImgMissing", "QemuImgFailed", "DownloadFailed", "TlsError"))
 def update_template_image(ctx, req):
     """Download the new version (task) and switch the template to it for new VMs; existing VMs keep their base,
     which is removed once nothing is backed by it."""

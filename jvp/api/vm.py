@@ -17,7 +17,7 @@ CREATE_ERRORS = ("NodeInMaintenance", "VmExists", "NodeCapacityExceeded", "Stora
                  "StoragePoolInactive", "VolumeNotFound", "VolumeExists", "VolumeInUse", "VolumeIsTemplate",
                  "NetworkNotFound", "NetworkInactive", "BridgeNotFound", "InterfaceNotFound", "InvalidMac",
                  "MacInUse", "KeypairNotFound", "InvalidSshKey", "InvalidUserData", "IpOutsideNetwork",
-                 "IpInDhcpRange", "ResourceBusy", "TemplateNotFound", "TemplateImageMissing")
+                 "IpInDhcpRange", "ResourceBusy", "TemplateNotFound", "TemplateImageMissing", "InvalidInput")
 
 
 @registry.action("create-vm", request=CreateVmRequest, response=TaskResponse, role=Role.OPERATOR, tag=TAG,
@@ -94,7 +94,7 @@ def modify_vm(ctx, req):
 
 @registry.action("attach-volume", request=AttachVolumeRequest, response=VmDeviceResponse, role=Role.OPERATOR,
                  tag=TAG, errors=(*LOOKUP, "StoragePoolNotFound", "VolumeNotFound", "VolumeInUse",
-                                  "VolumeIsTemplate", "InvalidDeviceChange"))
+                                  "VolumeIsTemplate", "InvalidDeviceChange", "InvalidInput", "NotSupported"))
 def attach_volume(ctx, req):
     """Attach a volume as a disk, live and in the config; never a template's image, a volume another VM uses
     or one that backs linked clones (written to, it would corrupt them)."""
@@ -103,7 +103,7 @@ def attach_volume(ctx, req):
 
 
 @registry.action("detach-volume", request=DetachVolumeRequest, response=VmDeviceResponse, role=Role.OPERATOR,
-                 tag=TAG, errors=(*LOOKUP, "DiskNotFound", "SystemDisk", "InvalidDeviceChange"))
+                 tag=TAG, errors=(*LOOKUP, "DiskNotFound", "SystemDisk", "InvalidDeviceChange", "InvalidInput"))
 def detach_volume(ctx, req):
     """Detach a disk (by target, or by pool and volume), live and in the config; never the system disk."""
     return ctx.services.vms.detach_volume(req["node"], req["name"], req.get("pool"), req.get("volume"),
@@ -112,7 +112,7 @@ def detach_volume(ctx, req):
 
 @registry.action("attach-nic", request=AttachNicRequest, response=VmDeviceResponse, role=Role.OPERATOR,
                  tag=TAG, errors=(*LOOKUP, "NetworkNotFound", "NetworkInactive", "BridgeNotFound",
-                                  "InterfaceNotFound", "InvalidMac", "MacInUse"))
+                                  "InterfaceNotFound", "InvalidMac", "MacInUse", "InvalidInput"))
 def attach_nic(ctx, req):
     """Add a NIC on a network, host bridge or host interface (macvtap), live and in the config."""
     kinds = [k for k in ("network", "bridge", "direct") if req.get(k)]

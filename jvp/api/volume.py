@@ -94,7 +94,8 @@ def create_volume(ctx, req):
 
 @registry.action("resize-volume", request=ResizeVolumeRequest, response=VolumeResizeResponse,
                  role=Role.OPERATOR, tag=TAG,
-                 errors=("VolumeNotFound", "VolumeShrinkRefused", "InsufficientSpace", "VolumeInUse", "ResourceBusy"))
+                 errors=("VolumeNotFound", "VolumeShrinkRefused", "InsufficientSpace", "VolumeInUse", "ResourceBusy",
+                         "NotSupported"))
 def resize_volume(ctx, req):
     """Grow a volume; a running VM that attaches it sees the new size at once."""
     return ctx.services.volumes.resize(req["node"], req["pool"], req["name"], req["size_gib"])
@@ -123,7 +124,7 @@ def delete_volume(ctx, req):
                  tag=TAG, stream=STREAM_UPLOAD,
                  errors=("LengthRequired", "EmptyUpload", "UploadIncomplete", "VolumeExists", "InsufficientSpace",
                          "FormatMismatch", "FormatNotSupported", "BackingFileNotAllowed", "InvalidUploadBody",
-                         "TaskCancelled", "StoragePoolNotFound", "StoragePoolInactive"))
+                         "TaskCancelled", "StoragePoolNotFound", "StoragePoolInactive", "NotSupported"))
 def upload_volume(ctx, req):
     """Stream an image (the raw request body, with Content-Length) into a new volume; on any failure the
     volume is removed."""
