@@ -17,7 +17,9 @@ from jvp.errors import Conflict, JvpError, already_exists
 from jvp.hypervisor.domain_cache import domain_docs
 from jvp.hypervisor.errors import libvirt_details
 from jvp.hypervisor.listing import views_of
-from jvp.hypervisor.xml import element, parse, sub, text, to_string
+from jvp.hypervisor.xml import parse, text, to_string
+from jvp.hypervisor.xml.network import DhcpHost as HostElement
+from jvp.hypervisor.xml.network import Ip, Network, Route
 
 _UNSUPPORTED = (libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_OPERATION_UNSUPPORTED)
 # libvirt's own check at start (bridge_driver.c, networkCheckRouteCollision): the node routes this subnet.
@@ -25,62 +27,64 @@ _IN_USE = re.compile(r"already in use by interface (\S+)")
 
 
 # -- reading -------------------------------------------------------------------------------------------
-def _ip_block(ip: etree._Element) -> dict[str, Any]:
-    address = ip.get("address")
-    prefix = ip.get("prefix")
-    if prefix is None and ip.get("netmask"):
-        prefix = ipaddress.IPv4Network(f"0.0.0.0/{ip.get('netmask')}").prefixlen
-    elif prefix is None:
-        prefix = 24 if ":" not in (address or "") else 64  # libvirt's own defaults for a bare address
-    return {"address": address, "prefix": int(prefix),
-            "dhcp_start": text(ip, "dhcp/range[1]/@start"), "dhcp_end": text(ip, "dhcp/range[1]/@end")}
+def _prefix_of(el: Ip | Route) -> int | None:
+    if el.prefix is None and el.netmask:
+        return ipaddress.IPv4Network(f"0.0.0.0/{el.netmask}").prefixlen
+    return int(el.prefix) if el.prefix is not None else None
 
 
-def _family(ip: etree._Element) -> str:
-    return ip.get("family") or ("ipv6" if ":" in (ip.get("address") or "") else "ipv4")
+def _ip_block(ip: Ip) -> dict[str, Any]:
+    prefix = _prefix_of(ip)
+    if prefix is None:
+        prefix = 24 if ":" not in (ip.address or "") else 64  # libvirt's own defaults for a bare address
+    return {"address": ip.address, "prefix": prefix, "dhcp_start": ip.dhcp_start, "dhcp_end": ip.dhcp_end}
+
+
+def _family(ip: Ip) -> str:
+    return ip.family or ("ipv6" if ":" in (ip.address or "") else "ipv4")
 
 
 def network_mode(root: etree._Element) -> str:
-    return text(root, "forward/@mode") or ("nat" if root.find("forward") is not None else "isolated")
+    net = Network(root)
+    return net.forward_mode or ("nat" if net.forward.exists() else "isolated")
 
 
 def claimed_subnets(root: etree._Element) -> list[str]:
     """Every subnet a network holds on its node: its own <ip> subnets and the static <route>s through it."""
+    net = Network(root)
     out = []
-    for ip in root.findall("ip"):
-        if ip.get("address"):
+    for ip in net.ips:
+        if ip.address:
             blk = _ip_block(ip)
             out.append(str(ipaddress.ip_network(f"{blk['address']}/{blk['prefix']}", strict=False)))
-    for route in root.findall("route"):
-        if route.get("address"):
-            prefix = route.get("prefix")
-            if prefix is None and route.get("netmask"):
-                prefix = ipaddress.IPv4Network(f"0.0.0.0/{route.get('netmask')}").prefixlen
-            out.append(str(ipaddress.ip_network(f"{route.get('address')}/{prefix or 32}", strict=False)))
+    for route in net.routes:
+        if route.address:
+            out.append(str(ipaddress.ip_network(f"{route.address}/{_prefix_of(route) or 32}", strict=False)))
     return out
 
 
 def network_view(root: etree._Element, *, active: bool, autostart: bool, persistent: bool) -> dict[str, Any]:
     """The SPEC 2.6 fields of one network from its XML (vm_count/vms/node are added by the service)."""
-    ipv4 = next((ip for ip in root.findall("ip") if _family(ip) == "ipv4"), None)
-    ipv6 = next((ip for ip in root.findall("ip") if _family(ip) == "ipv6"), None)
+    net = Network(root)
+    ipv4 = next((ip for ip in net.ips if _family(ip) == "ipv4"), None)
+    ipv6 = next((ip for ip in net.ips if _family(ip) == "ipv6"), None)
     hosts = []
     if ipv4 is not None:
-        hosts = [{"mac": (h.get("mac") or "").lower() or None, "ip": h.get("ip"), "hostname": h.get("name")}
-                 for h in ipv4.findall("dhcp/host") if h.get("ip")]
+        hosts = [{"mac": (h.mac or "").lower() or None, "ip": h.ip, "hostname": h.name}
+                 for h in ipv4.hosts if h.ip]
     return {
-        "name": text(root, "name"),
-        "uuid": text(root, "uuid"),
+        "name": net.name,
+        "uuid": net.uuid,
         "mode": network_mode(root),
-        "bridge": text(root, "bridge/@name"),
+        "bridge": net.bridge,
         "state": "active" if active else "inactive",
         "autostart": bool(autostart),
         "persistent": bool(persistent),
-        "ipv4": _ip_block(ipv4) if ipv4 is not None and ipv4.get("address") else None,
-        "ipv6": _ip_block(ipv6) if ipv6 is not None and ipv6.get("address") else None,
-        "domain": text(root, "domain/@name"),
+        "ipv4": _ip_block(ipv4) if ipv4 is not None and ipv4.address else None,
+        "ipv6": _ip_block(ipv6) if ipv6 is not None and ipv6.address else None,
+        "domain": net.domain,
         "hosts": hosts,
-        "dhcp": ipv4 is not None and ipv4.find("dhcp") is not None,
+        "dhcp": ipv4 is not None and ipv4.dhcp.exists(),
         "subnets": claimed_subnets(root),
     }
 
@@ -125,29 +129,27 @@ def config_hosts(conn: libvirt.virConnect, name: str) -> list[dict[str, Any]]:
 def build_network_xml(spec: NetworkSpec) -> str:
     """The network XML for one mode: nat/route/open forward through the host, isolated has no <forward>,
     bridge wraps an existing host bridge (no addresses: the LAN behind the bridge owns them)."""
-    root = element("network")
-    sub(root, "name", text_=spec.name)
+    net = Network.new(name=spec.name)
     if spec.mode != "isolated":
-        sub(root, "forward", {"mode": spec.mode})
+        net.forward_mode = spec.mode
+    net.bridge = spec.bridge
     if spec.mode == "bridge":
-        sub(root, "bridge", {"name": spec.bridge})
-        return to_string(root)
+        return to_string(net.el)
     # STP on with no forwarding delay: loops are caught, guests get their link at once (libvirt's default).
-    sub(root, "bridge", {"name": spec.bridge, "stp": "on", "delay": "0"})
+    net.bridge_stp, net.bridge_delay = "on", "0"
     if spec.domain:
-        sub(root, "domain", {"name": spec.domain, "localOnly": "yes"})
+        net.domain, net.domain_local_only = spec.domain, "yes"
     if spec.ipv4 is not None:
-        ip = sub(root, "ip", {"address": str(spec.ipv4.ip), "prefix": spec.ipv4.network.prefixlen})
+        ip = net.ips.add(Ip.new(address=str(spec.ipv4.ip), prefix=spec.ipv4.network.prefixlen))
         if spec.dhcp_start is not None:
-            dhcp = sub(ip, "dhcp")
-            sub(dhcp, "range", {"start": str(spec.dhcp_start), "end": str(spec.dhcp_end)})
+            ip.dhcp_start, ip.dhcp_end = str(spec.dhcp_start), str(spec.dhcp_end)
     if spec.ipv6 is not None:
-        sub(root, "ip", {"family": "ipv6", "address": str(spec.ipv6.ip), "prefix": spec.ipv6.network.prefixlen})
-    return to_string(root)
+        net.ips.add(Ip.new(family="ipv6", address=str(spec.ipv6.ip), prefix=spec.ipv6.network.prefixlen))
+    return to_string(net.el)
 
 
 def host_xml(host: DhcpHost) -> str:
-    return to_string(element("host", {"mac": host.mac, "name": host.hostname, "ip": host.ip})).strip()
+    return to_string(HostElement.new(mac=host.mac, name=host.hostname, ip=host.ip).el).strip()
 
 
 # -- changing ------------------------------------------------------------------------------------------
