@@ -11,6 +11,7 @@ from typing import Any
 import libvirt
 from lxml import etree
 
+from jvp.domain.vm import VmView
 from jvp.domain.vm_caps import DomainCaps
 from jvp.hypervisor import domain_view, vm_net, vm_volumes
 from jvp.hypervisor.domain_cache import FACTS, changes, domain_docs
@@ -251,7 +252,7 @@ def volumes_of(conn: libvirt.virConnect, root: etree._Element) -> dict[str, dict
     return out
 
 
-def describe(conn: libvirt.virConnect, node: str, name: str) -> dict[str, Any]:
+def describe(conn: libvirt.virConnect, node: str, name: str) -> VmView:
     dom = lookup(conn, name)
     state_name = state_of(dom)
     root = root_of(dom)
