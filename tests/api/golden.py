@@ -20,7 +20,7 @@ ANSWERS = HERE / "golden_answers.json"
 
 TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 VOLATILE_KEYS = {"request_id", "id", "task_id", "created_at", "updated_at", "started_at", "finished_at",
-                 "last_used_at", "expires_at", "eta_s", "duration_ms", "uptime_s", "time", "cpu_time_ns",
+                 "last_used_at", "expires_at", "eta_s", "duration_ms", "uptime_s", "uptime", "time", "cpu_time_ns",
                  "kvm_probed_at", "token", "url", "heartbeat_at", "elapsed_s", "rate_bps", "fingerprint",
                  "public_key", "private_key", "boot_time", "waited_s", "uuid", "mac"}
 
