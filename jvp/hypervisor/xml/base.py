@@ -197,12 +197,20 @@ class XmlProperty:
     def __init__(self, xpath: str, conv: Conv = TEXT, default: Any = None):
         self.xpath, self.conv, self.default = xpath, conv, default
         self.name = xpath
+        self._present, self._size = isinstance(conv, _Present), isinstance(conv, Size)
+        self._plain = type(conv) is Conv  # text as it stands: no conversion call
+        # per mapping class (its NSMAP): element steps, their joined path, the attribute
+        self._parsed: dict[type, tuple[list[str], str, str | None]] = {}
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
 
-    def _path(self, node: XmlNode) -> tuple[list[str], str | None]:
-        return _steps(self.xpath, node.NSMAP)
+    def _path(self, node: XmlNode) -> tuple[list[str], str, str | None]:
+        found = self._parsed.get(type(node))
+        if found is None:
+            tags, attr = _steps(self.xpath, node.NSMAP)
+            found = self._parsed[type(node)] = (tags, "/".join(tags), attr)
+        return found
 
     def _find(self, node: XmlNode, tags: list[str]) -> etree._Element | None:
         el = node.el
@@ -211,13 +219,15 @@ class XmlProperty:
     def __get__(self, node: XmlNode | None, owner: type) -> Any:
         if node is None:
             return self
-        tags, attr = self._path(node)
-        el = self._find(node, tags)
-        if isinstance(self.conv, _Present):
+        _, path, attr = self._path(node)
+        el = node.el
+        if el is not None and path:
+            el = el.find(path)
+        if self._present:
             return el is not None and (attr is None or el.get(attr) is not None)
         if el is None:
             return self.default
-        if isinstance(self.conv, Size):
+        if self._size:
             if el.text is None:
                 return self.default
             unit = (el.get("unit") or self.conv.default_unit).lower()
@@ -225,11 +235,13 @@ class XmlProperty:
         raw = el.get(attr) if attr else el.text
         if raw is None:
             return self.default
+        if self._plain:
+            return raw
         value = self.conv.read(raw)
         return self.default if value is None else value
 
     def __set__(self, node: XmlNode, value: Any) -> None:
-        tags, attr = self._path(node)
+        tags, _, attr = self._path(node)
         if value is None or (isinstance(self.conv, _Present) and not value):
             self._clear(node, tags, attr)
             return
@@ -264,6 +276,14 @@ class XmlProperty:
             parent.getparent().remove(parent)
 
 
+def _tags(field: "XmlChild | XmlChildren", node: XmlNode) -> list[str]:
+    cache = field.__dict__.setdefault("_parsed", {})
+    found = cache.get(type(node))
+    if found is None:
+        found = cache[type(node)] = _steps(field.xpath, {**node.NSMAP, **field.cls.NSMAP})[0]
+    return found
+
+
 class XmlChild(Generic[N]):
     """A single child element seen through its own mapping class (created when one of its fields is set)."""
 
@@ -273,7 +293,7 @@ class XmlChild(Generic[N]):
     def __get__(self, node: XmlNode | None, owner: type) -> Any:
         if node is None:
             return self
-        return self.cls(parent=node, tags=_steps(self.xpath, {**node.NSMAP, **self.cls.NSMAP})[0])
+        return self.cls(parent=node, tags=_tags(self, node))
 
 
 class Children(list, Generic[N]):
@@ -307,7 +327,7 @@ class XmlChildren(Generic[N]):
     def __get__(self, node: XmlNode | None, owner: type) -> Any:
         if node is None:
             return self
-        tags = _steps(self.xpath, {**node.NSMAP, **self.cls.NSMAP})[0]
+        tags = _tags(self, node)
         el = node.el
         found = el.findall("/".join(tags)) if el is not None else []
         return Children(node, tags, [self.cls(e) for e in found])
