@@ -1,0 +1,61 @@
+"use client";
+
+import { useQuery } from "@/lib/hooks";
+import { formatBytes } from "@/lib/format";
+import { ErrorBanner } from "@/components/ErrorBanner";
+import { Field, Select, TextInput } from "@/components/Field";
+import { StepProps } from "./shared";
+
+// -- basics ---------------------------------------------------------------------------------------------
+export function BasicsStep({ form, set, err }: StepProps) {
+  const nodes = useQuery("list-nodes", {});
+  const node = nodes.data?.nodes.find((n) => n.name === form.node);
+  return (
+    <>
+      <ErrorBanner error={nodes.error} title="Could not list the nodes" testId="nodes-error" />
+      <div className="split" style={{ alignItems: "flex-start", flexWrap: "wrap", gap: 16 }}>
+        <div style={{ flex: "1 1 240px" }}>
+          <Field label="Node" name="vm-node" required error={err("node")} hint={node ? `${node.cpus ?? "?"} CPUs, ${formatBytes(node.memory_bytes)} memory${node.maintenance ? " — in maintenance" : ""}` : undefined}>
+            <Select id="vm-node" value={form.node} onChange={(e) => set({ node: e.target.value, pool: "", volume: "", isoPool: "", isoVolume: "", nics: [], extraDisks: [] })} data-testid="vm-node">
+              {!nodes.data && <option value={form.node}>{form.node}</option>}
+              {nodes.data?.nodes.map((n) => (
+                <option key={n.name} value={n.name} disabled={n.state !== "online"}>
+                  {n.name}
+                  {n.state !== "online" ? ` (${n.state})` : ""}
+                </option>
+              ))}
+            </Select>
+          </Field>
+        </div>
+        <div style={{ flex: "1 1 240px" }}>
+          <Field label="Name" name="vm-name" required error={err("name")} hint="Letters, digits, '.', '_' or '-'; unique on the node.">
+            <TextInput id="vm-name" value={form.name} onChange={(e) => set({ name: e.target.value })} placeholder="web1" data-testid="vm-name" />
+          </Field>
+        </div>
+      </div>
+      <div className="split" style={{ alignItems: "flex-start", flexWrap: "wrap", gap: 16 }}>
+        <div style={{ flex: "1 1 160px" }}>
+          <Field label="vCPUs" name="vm-vcpus" required error={err("vcpus")} hint={node?.cpus ? `At most ${node.cpus} on ${node.name}.` : undefined}>
+            <TextInput id="vm-vcpus" type="number" min={1} value={form.vcpus} onChange={(e) => set({ vcpus: e.target.value })} data-testid="vm-vcpus" />
+          </Field>
+        </div>
+        <div style={{ flex: "1 1 160px" }}>
+          <Field label="Memory (MiB)" name="vm-memory" required error={err("memory_mib")} hint={`${formatBytes((Number(form.memoryMib) || 0) * 1024 * 1024)}`}>
+            <TextInput id="vm-memory" type="number" min={64} step={256} value={form.memoryMib} onChange={(e) => set({ memoryMib: e.target.value })} data-testid="vm-memory" />
+          </Field>
+        </div>
+        <div style={{ flex: "1 1 160px" }}>
+          <Field label="Firmware" name="vm-firmware" error={err("firmware")} hint="UEFI needs OVMF on the node.">
+            <Select id="vm-firmware" value={form.firmware} onChange={(e) => set({ firmware: e.target.value as "bios" | "uefi" })} data-testid="vm-firmware">
+              <option value="bios">BIOS</option>
+              <option value="uefi">UEFI</option>
+            </Select>
+          </Field>
+        </div>
+      </div>
+      <Field label="Description" name="vm-description" error={err("description")}>
+        <TextInput id="vm-description" value={form.description} onChange={(e) => set({ description: e.target.value })} data-testid="vm-description" />
+      </Field>
+    </>
+  );
+}
