@@ -1,12 +1,11 @@
 "use client";
 
-import { useEffect, useState } from "react";
-import { ApiError, ResponseOf, asApiError, call } from "@/lib/api";
-import { Alert, ErrorBanner } from "@/components/ErrorBanner";
+import { ApiError, ResponseOf, call } from "@/lib/api";
+import { Alert } from "@/components/ErrorBanner";
 import { Checkbox } from "@/components/Checkbox";
 import { CodeBlock } from "@/components/CodeBlock";
 import { Field, Select, TextArea, TextInput, fieldError } from "@/components/Field";
-import { FormDialog } from "@/components/FormDialog";
+import { FormDialog, useForm } from "@/components/FormDialog";
 import { Icon } from "@/components/Icon";
 import { downloadText } from "./download";
 
@@ -17,44 +16,27 @@ const nameError = (e: ApiError | null) => fieldError(e, "name") ?? (e?.code === 
 /** Generate a keypair. The answer holds the private key, shown here once: it is never stored by JVP, so the
  * dialog keeps it on screen (with a download) until the user says it is saved. */
 export function CreateKeypairDialog({ open, onClose, onCreated }: { open: boolean; onClose: () => void; onCreated: () => void }) {
-  const [name, setName] = useState("");
-  const [algorithm, setAlgorithm] = useState<"ed25519" | "rsa">("ed25519");
-  const [bits, setBits] = useState<2048 | 3072 | 4096>(3072);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<ApiError | null>(null);
-  const [created, setCreated] = useState<NewKeypair | null>(null);
-  const [saved, setSaved] = useState(false);
-  const [downloaded, setDownloaded] = useState(false);
+  const form = useForm(open, () => ({
+    name: "",
+    algorithm: "ed25519" as "ed25519" | "rsa",
+    bits: 3072 as 2048 | 3072 | 4096,
+    created: null as NewKeypair | null,
+    saved: false,
+    downloaded: false,
+  }));
+  const { name, algorithm, bits, created, saved, downloaded } = form.values;
+  const { set, error } = form;
 
-  useEffect(() => {
-    if (!open) return;
-    setName("");
-    setAlgorithm("ed25519");
-    setBits(3072);
-    setError(null);
-    setCreated(null);
-    setSaved(false);
-    setDownloaded(false);
-  }, [open]);
-
-  const submit = async () => {
-    setBusy(true);
-    setError(null);
-    try {
-      const res = await call("create-keypair", { name: name.trim(), algorithm, ...(algorithm === "rsa" ? { bits } : {}) });
-      setCreated(res);
+  const submit = () =>
+    void form.submit("create-keypair", async () => {
+      set("created", await call("create-keypair", { name: name.trim(), algorithm, ...(algorithm === "rsa" ? { bits } : {}) }));
       onCreated();
-    } catch (err) {
-      setError(asApiError(err, "create-keypair"));
-    } finally {
-      setBusy(false);
-    }
-  };
+    });
 
   const download = () => {
     if (!created) return;
     downloadText(`${created.keypair.name}.pem`, created.private_key.endsWith("\n") ? created.private_key : `${created.private_key}\n`);
-    setDownloaded(true);
+    set("downloaded", true);
   };
 
   // Once the key is shown, closing needs the user's word that it is saved (Escape and the backdrop too).
@@ -82,7 +64,7 @@ export function CreateKeypairDialog({ open, onClose, onCreated }: { open: boolea
         <div className="small muted" style={{ margin: "10px 0" }}>
           Fingerprint <code data-testid="created-fingerprint">{created.keypair.fingerprint}</code>
         </div>
-        <Checkbox id="private-key-saved" checked={saved} onChange={setSaved}>
+        <Checkbox id="private-key-saved" checked={saved} onChange={(v) => set("saved", v)}>
           I have saved the private key
         </Checkbox>
       </FormDialog>
@@ -90,15 +72,15 @@ export function CreateKeypairDialog({ open, onClose, onCreated }: { open: boolea
   }
 
   return (
-    <FormDialog open={open} title="Create a keypair" testId="create-keypair-dialog" busy={busy} submitLabel="Create keypair" onClose={onClose} onSubmit={() => void submit()}>
-      <ErrorBanner error={error} title="Could not create the keypair" testId="create-keypair-dialog-error" />
+    <FormDialog open={open} form={form} title="Create a keypair" errorTitle="Could not create the keypair" testId="create-keypair-dialog"
+                submitLabel="Create keypair" onClose={onClose} onSubmit={submit}>
       <Field label="Name" name="keypair-name" required error={nameError(error)} hint="Letters, digits, '.', '_' or '-'.">
-        <TextInput id="keypair-name" value={name} onChange={(e) => setName(e.target.value)} placeholder="alice-laptop" data-testid="keypair-name" />
+        <TextInput id="keypair-name" value={name} onChange={(e) => set("name", e.target.value)} placeholder="alice-laptop" data-testid="keypair-name" />
       </Field>
       <div className="split" style={{ alignItems: "flex-start", gap: 12 }}>
         <div style={{ flex: 1 }}>
           <Field label="Algorithm" name="keypair-algorithm" error={fieldError(error, "algorithm")}>
-            <Select id="keypair-algorithm" value={algorithm} onChange={(e) => setAlgorithm(e.target.value as "ed25519" | "rsa")} data-testid="keypair-algorithm">
+            <Select id="keypair-algorithm" value={algorithm} onChange={(e) => set("algorithm", e.target.value as "ed25519" | "rsa")} data-testid="keypair-algorithm">
               <option value="ed25519">Ed25519 (recommended)</option>
               <option value="rsa">RSA</option>
             </Select>
@@ -107,7 +89,7 @@ export function CreateKeypairDialog({ open, onClose, onCreated }: { open: boolea
         {algorithm === "rsa" && (
           <div style={{ flex: 1 }}>
             <Field label="Bits" name="keypair-bits" error={fieldError(error, "bits")}>
-              <Select id="keypair-bits" value={bits} onChange={(e) => setBits(Number(e.target.value) as 2048 | 3072 | 4096)} data-testid="keypair-bits">
+              <Select id="keypair-bits" value={bits} onChange={(e) => set("bits", Number(e.target.value) as 2048 | 3072 | 4096)} data-testid="keypair-bits">
                 <option value={2048}>2048</option>
                 <option value={3072}>3072</option>
                 <option value={4096}>4096</option>
@@ -122,35 +104,18 @@ export function CreateKeypairDialog({ open, onClose, onCreated }: { open: boolea
 }
 
 export function ImportKeypairDialog({ open, onClose, onImported }: { open: boolean; onClose: () => void; onImported: (name: string) => void }) {
-  const [name, setName] = useState("");
-  const [publicKey, setPublicKey] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<ApiError | null>(null);
-  useEffect(() => {
-    if (!open) return;
-    setName("");
-    setPublicKey("");
-    setError(null);
-  }, [open]);
-  const submit = async () => {
-    setBusy(true);
-    setError(null);
-    try {
-      const res = await call("import-keypair", { name: name.trim(), public_key: publicKey });
-      onImported(res.keypair.name);
-    } catch (err) {
-      setError(asApiError(err, "import-keypair"));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const form = useForm(open, () => ({ name: "", publicKey: "" }));
+  const { name, publicKey } = form.values;
+  const { set, error } = form;
+  const submit = () =>
+    void form.submit("import-keypair", async () => onImported((await call("import-keypair", { name: name.trim(), public_key: publicKey })).keypair.name));
   const keyError = fieldError(error, "public_key");
   const keyMessage = keyError ?? (error && ["InvalidPublicKey", "DuplicateKey"].includes(error.code) ? error.message : undefined);
   return (
-    <FormDialog open={open} title="Import a public key" testId="import-keypair-dialog" busy={busy} submitLabel="Import" onClose={onClose} onSubmit={() => void submit()} wide>
-      <ErrorBanner error={error} title="Could not import the key" testId="import-keypair-dialog-error" />
+    <FormDialog open={open} form={form} title="Import a public key" errorTitle="Could not import the key" testId="import-keypair-dialog"
+                submitLabel="Import" onClose={onClose} onSubmit={submit} wide>
       <Field label="Name" name="import-name" required error={nameError(error)}>
-        <TextInput id="import-name" value={name} onChange={(e) => setName(e.target.value)} data-testid="import-name" />
+        <TextInput id="import-name" value={name} onChange={(e) => set("name", e.target.value)} data-testid="import-name" />
       </Field>
       <Field
         label="Public key"
@@ -159,7 +124,7 @@ export function ImportKeypairDialog({ open, onClose, onImported }: { open: boole
         error={keyError && error && keyError !== error.message ? `${keyError} ${error.message}` : keyMessage}
         hint="One OpenSSH line, e.g. the content of ~/.ssh/id_ed25519.pub."
       >
-        <TextArea id="import-public-key" rows={4} value={publicKey} onChange={(e) => setPublicKey(e.target.value)} placeholder="ssh-ed25519 AAAAC3Nza… alice@laptop" data-testid="import-public-key" />
+        <TextArea id="import-public-key" rows={4} value={publicKey} onChange={(e) => set("publicKey", e.target.value)} placeholder="ssh-ed25519 AAAAC3Nza… alice@laptop" data-testid="import-public-key" />
       </Field>
     </FormDialog>
   );

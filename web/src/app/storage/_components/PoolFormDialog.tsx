@@ -1,11 +1,8 @@
 "use client";
 
-import { FormEvent, useEffect, useState } from "react";
-import { ApiError, RequestOf, asApiError, call } from "@/lib/api";
-import { Modal } from "@/components/Modal";
-import { ErrorBanner } from "@/components/ErrorBanner";
-import { Field, Select, TextInput } from "@/components/Field";
-import { Spinner } from "@/components/Loading";
+import { RequestOf, call } from "@/lib/api";
+import { Field, Select, TextInput, Options } from "@/components/Field";
+import { FormDialog, useForm } from "@/components/FormDialog";
 import { PATH_TYPES, POOL_TYPES, Pool, PoolType, SOURCE_FIELDS, SourceKey, errorFor } from "./storageUtil";
 
 const TYPE_HELP: Record<PoolType, string> = {
@@ -26,29 +23,11 @@ export function PoolFormDialog({ open, node, onClose, onCreated }: {
   onClose: () => void;
   onCreated: (pool: Pool) => void;
 }) {
-  const [name, setName] = useState("");
-  const [type, setType] = useState<PoolType>("dir");
-  const [path, setPath] = useState("");
-  const [source, setSource] = useState<Partial<Record<SourceKey, string>>>({});
-  const [autostart, setAutostart] = useState(true);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<ApiError | null>(null);
+  const form = useForm(open, () => ({ name: "", type: "dir" as PoolType, path: "", source: {} as Partial<Record<SourceKey, string>>, autostart: true }));
+  const { name, type, path, source, autostart } = form.values;
+  const { set, error } = form;
 
-  useEffect(() => {
-    if (!open) return;
-    setName("");
-    setType("dir");
-    setPath("");
-    setSource({});
-    setAutostart(true);
-    setError(null);
-    setBusy(false);
-  }, [open]);
-
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
+  const submit = () => {
     const body: RequestOf<"create-storage-pool"> = { node, name: name.trim(), type, autostart };
     if (path.trim()) body.path = path.trim();
     const src: NonNullable<RequestOf<"create-storage-pool">["source"]> = {};
@@ -60,80 +39,58 @@ export function PoolFormDialog({ open, node, onClose, onCreated }: {
       else src[f.key] = v;
     }
     if (Object.keys(src).length) body.source = src;
-    try {
-      onCreated((await call("create-storage-pool", body)).pool);
-    } catch (err) {
-      setError(asApiError(err, "create-storage-pool"));
-    } finally {
-      setBusy(false);
-    }
+    void form.submit("create-storage-pool", async () => onCreated((await call("create-storage-pool", body)).pool));
   };
 
-  const testId = "create-pool-dialog";
   return (
-    <Modal
+    <FormDialog
       open={open}
+      form={form}
       title={`Create storage pool on ${node}`}
+      errorTitle="Could not create the pool"
+      testId="create-pool-dialog"
+      submitLabel="Create pool"
       onClose={onClose}
-      busy={busy}
-      testId={testId}
+      onSubmit={submit}
       wide
-      footer={
-        <>
-          <button type="button" className="btn" onClick={onClose} disabled={busy} data-testid={`${testId}-cancel`}>
-            Cancel
-          </button>
-          <button type="submit" form={`${testId}-form`} className="btn btn-primary" disabled={busy} data-testid={`${testId}-submit`}>
-            {busy && <Spinner />}
-            Create pool
-          </button>
-        </>
-      }
     >
-      <form id={`${testId}-form`} onSubmit={submit} noValidate>
-        <ErrorBanner error={error} title="Could not create the pool" testId={`${testId}-error`} />
-        <Field label="Name" name="pool-name" required error={errorFor(error, "name")} hint="Letters, digits, '.', '_' or '-'.">
-          <TextInput id="pool-name" value={name} onChange={(e) => setName(e.target.value)} placeholder="vms" data-testid="pool-name-input" />
+      <Field label="Name" name="pool-name" required error={errorFor(error, "name")} hint="Letters, digits, '.', '_' or '-'.">
+        <TextInput id="pool-name" value={name} onChange={(e) => set("name", e.target.value)} placeholder="vms" data-testid="pool-name-input" />
+      </Field>
+      <Field label="Type" name="pool-type" error={errorFor(error, "type")} hint={TYPE_HELP[type]}>
+        <Select id="pool-type" value={type} onChange={(e) => set("type", e.target.value as PoolType)} data-testid="pool-type-input">
+          <Options values={POOL_TYPES} />
+        </Select>
+      </Field>
+      {type !== "rbd" && (
+        <Field
+          label={type === "dir" ? "Directory" : PATH_TYPES.includes(type) ? "Mount point" : "Target path"}
+          name="pool-path"
+          required={PATH_TYPES.includes(type)}
+          error={errorFor(error, "path")}
+          hint={PATH_TYPES.includes(type)
+            ? "Any absolute directory outside the system's own (/etc, /usr, ...); no '..'. Created when missing."
+            : "Optional: libvirt's default for the type."}
+        >
+          <TextInput id="pool-path" className="input mono" value={path} onChange={(e) => set("path", e.target.value)} placeholder="/srv/vms" data-testid="pool-path-input" />
         </Field>
-        <Field label="Type" name="pool-type" error={errorFor(error, "type")} hint={TYPE_HELP[type]}>
-          <Select id="pool-type" value={type} onChange={(e) => setType(e.target.value as PoolType)} data-testid="pool-type-input">
-            {POOL_TYPES.map((t) => (
-              <option key={t} value={t}>
-                {t}
-              </option>
-            ))}
-          </Select>
+      )}
+      {SOURCE_FIELDS[type].map((f) => (
+        <Field key={`${type}-${f.key}`} label={f.label} name={`pool-src-${f.key}`} required={f.required} error={errorFor(error, f.key)} hint={f.hint}>
+          <TextInput
+            id={`pool-src-${f.key}`}
+            className="input mono"
+            value={source[f.key] ?? ""}
+            onChange={(e) => set("source", { ...source, [f.key]: e.target.value })}
+            placeholder={f.placeholder}
+            data-testid={`pool-src-${f.key}-input`}
+          />
         </Field>
-        {type !== "rbd" && (
-          <Field
-            label={type === "dir" ? "Directory" : PATH_TYPES.includes(type) ? "Mount point" : "Target path"}
-            name="pool-path"
-            required={PATH_TYPES.includes(type)}
-            error={errorFor(error, "path")}
-            hint={PATH_TYPES.includes(type)
-              ? "Any absolute directory outside the system's own (/etc, /usr, ...); no '..'. Created when missing."
-              : "Optional: libvirt's default for the type."}
-          >
-            <TextInput id="pool-path" className="input mono" value={path} onChange={(e) => setPath(e.target.value)} placeholder="/srv/vms" data-testid="pool-path-input" />
-          </Field>
-        )}
-        {SOURCE_FIELDS[type].map((f) => (
-          <Field key={`${type}-${f.key}`} label={f.label} name={`pool-src-${f.key}`} required={f.required} error={errorFor(error, f.key)} hint={f.hint}>
-            <TextInput
-              id={`pool-src-${f.key}`}
-              className="input mono"
-              value={source[f.key] ?? ""}
-              onChange={(e) => setSource({ ...source, [f.key]: e.target.value })}
-              placeholder={f.placeholder}
-              data-testid={`pool-src-${f.key}-input`}
-            />
-          </Field>
-        ))}
-        <label htmlFor="pool-autostart-input" className="split" style={{ fontWeight: 500 }}>
-          <input id="pool-autostart-input" type="checkbox" checked={autostart} onChange={(e) => setAutostart(e.target.checked)} data-testid="pool-autostart-input" />
-          Start with the host (autostart)
-        </label>
-      </form>
-    </Modal>
+      ))}
+      <label htmlFor="pool-autostart-input" className="split" style={{ fontWeight: 500 }}>
+        <input id="pool-autostart-input" type="checkbox" checked={autostart} onChange={(e) => set("autostart", e.target.checked)} data-testid="pool-autostart-input" />
+        Start with the host (autostart)
+      </label>
+    </FormDialog>
   );
 }

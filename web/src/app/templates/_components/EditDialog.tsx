@@ -1,11 +1,9 @@
 "use client";
 
-import { useEffect, useState } from "react";
-import { ApiError, asApiError, call } from "@/lib/api";
+import { call } from "@/lib/api";
 import { Checkbox } from "@/components/Checkbox";
-import { ErrorBanner } from "@/components/ErrorBanner";
-import { Field, TextArea, TextInput, fieldError } from "@/components/Field";
-import { FormDialog } from "@/components/FormDialog";
+import { Field, TextArea, TextInput } from "@/components/Field";
+import { FormDialog, useForm } from "@/components/FormDialog";
 import type { Template } from "./templateUtil";
 
 /** update-template: description, OS facts, features and tags (the image itself changes only through
@@ -15,29 +13,24 @@ export function EditDialog({ template, onClose, onSaved }: {
   onClose: () => void;
   onSaved: (t: Template) => void;
 }) {
-  const [os, setOs] = useState({ name: "", version: "", arch: "", kernel: "" });
-  const [features, setFeatures] = useState({ cloud_init: false, virtio: false, qemu_guest_agent: false });
-  const [tags, setTags] = useState("");
-  const [description, setDescription] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<ApiError | null>(null);
+  const form = useForm(
+    !!template,
+    () => ({
+      os: { name: template?.os.name ?? "", version: template?.os.version ?? "", arch: template?.os.arch ?? "", kernel: template?.os.kernel ?? "" },
+      features: { cloud_init: !!template?.features.cloud_init, virtio: !!template?.features.virtio, qemu_guest_agent: !!template?.features.qemu_guest_agent },
+      tags: template?.tags.join(", ") ?? "",
+      description: template?.description ?? "",
+    }),
+    template,
+  );
+  const { os, features, tags, description } = form.values;
+  const { set } = form;
+  const setOs = (v: typeof os) => set("os", v);
+  const setFeatures = (v: typeof features) => set("features", v);
 
-  useEffect(() => {
+  const save = () => {
     if (!template) return;
-    setOs({ name: template.os.name ?? "", version: template.os.version ?? "", arch: template.os.arch ?? "",
-            kernel: template.os.kernel ?? "" });
-    setFeatures({ cloud_init: !!template.features.cloud_init, virtio: !!template.features.virtio,
-                  qemu_guest_agent: !!template.features.qemu_guest_agent });
-    setTags(template.tags.join(", "));
-    setDescription(template.description);
-    setError(null);
-  }, [template]);
-
-  const save = async () => {
-    if (!template) return;
-    setBusy(true);
-    setError(null);
-    try {
+    void form.submit("update-template", async () => {
       const res = await call("update-template", {
         node: template.node, name: template.name, description: description.trim(), features,
         os: { name: os.name.trim() || null, version: os.version.trim() || null, arch: os.arch.trim() || null,
@@ -45,18 +38,13 @@ export function EditDialog({ template, onClose, onSaved }: {
         tags: tags.split(",").map((t) => t.trim()).filter(Boolean),
       });
       onSaved(res.template);
-    } catch (err) {
-      setError(asApiError(err, "update-template"));
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
-  const fe = (f: string) => fieldError(error, f);
+  const fe = form.field;
   return (
-    <FormDialog open={!!template} title={template ? `Edit ${template.name}` : ""} testId="edit-template" busy={busy}
-                submitLabel="Save" onClose={onClose} onSubmit={() => void save()}>
-      <ErrorBanner error={error} title="Could not save the template" testId="edit-template-error" />
+    <FormDialog open={!!template} form={form} title={template ? `Edit ${template.name}` : ""} errorTitle="Could not save the template"
+                testId="edit-template" submitLabel="Save" onClose={onClose} onSubmit={save}>
       {(["name", "version", "arch", "kernel"] as const).map((k) => (
         <Field key={k} label={`OS ${k}`} name={`edit-os-${k}`} error={fe(`os.${k}`)}>
           <TextInput id={`edit-os-${k}`} value={os[k]} onChange={(e) => setOs({ ...os, [k]: e.target.value })} data-testid={`edit-os-${k}`} />
@@ -66,10 +54,10 @@ export function EditDialog({ template, onClose, onSaved }: {
       <Checkbox id="edit-virtio" checked={features.virtio} onChange={(v) => setFeatures({ ...features, virtio: v })}>virtio drivers</Checkbox>
       <Checkbox id="edit-agent" checked={features.qemu_guest_agent} onChange={(v) => setFeatures({ ...features, qemu_guest_agent: v })}>QEMU guest agent installed</Checkbox>
       <Field label="Tags" name="edit-tags" error={fe("tags")} hint="Comma separated.">
-        <TextInput id="edit-tags" value={tags} onChange={(e) => setTags(e.target.value)} data-testid="edit-tags" />
+        <TextInput id="edit-tags" value={tags} onChange={(e) => set("tags", e.target.value)} data-testid="edit-tags" />
       </Field>
       <Field label="Description" name="edit-description" error={fe("description")}>
-        <TextArea id="edit-description" rows={2} value={description} onChange={(e) => setDescription(e.target.value)} data-testid="edit-description" />
+        <TextArea id="edit-description" rows={2} value={description} onChange={(e) => set("description", e.target.value)} data-testid="edit-description" />
       </Field>
     </FormDialog>
   );
