@@ -13,15 +13,13 @@ from lxml import etree
 
 from jvp.domain.vm import VmView
 from jvp.domain.vm_caps import DomainCaps
-from jvp.hypervisor import domain_view, vm_net, vm_volumes
+from jvp.hypervisor import domain_view, support, vm_net, vm_volumes
 from jvp.hypervisor.domain_cache import FACTS, changes, domain_docs
 from jvp.hypervisor.domain_xml import RUNTIME_NS, runtime_element
 from jvp.hypervisor.host import domain_state_name
 from jvp.hypervisor.xml import parse
 
 AGENT_CHANNEL = "org.qemu.guest_agent.0"
-_UNSUPPORTED = (libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_OPERATION_UNSUPPORTED,
-                libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED)
 
 
 def lookup(conn: libvirt.virConnect, name: str) -> libvirt.virDomain:
@@ -71,7 +69,7 @@ def max_vcpus(conn: libvirt.virConnect, domain_type: str) -> int | None:
     try:
         return conn.getMaxVcpus(domain_type)
     except libvirt.libvirtError as exc:
-        if exc.get_error_code() in (*_UNSUPPORTED, libvirt.VIR_ERR_INVALID_ARG):
+        if support.lacks("max_vcpus", exc):
             return None
         raise
 
@@ -81,7 +79,7 @@ def domain_capabilities(conn: libvirt.virConnect, domain_type: str, arch: str) -
     try:
         return parse(conn.getDomainCapabilities(None, arch, None, domain_type, 0))
     except libvirt.libvirtError as exc:
-        if exc.get_error_code() in (*_UNSUPPORTED, libvirt.VIR_ERR_INVALID_ARG, libvirt.VIR_ERR_CONFIG_UNSUPPORTED):
+        if support.lacks("domain_capabilities", exc):
             return None
         raise
 
@@ -155,7 +153,7 @@ def _mark_started(dom: libvirt.virDomain, started_at: str) -> None:
         dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, runtime_element(started_at), "jvprt", RUNTIME_NS,
                         libvirt.VIR_DOMAIN_AFFECT_LIVE)
     except libvirt.libvirtError as exc:
-        if exc.get_error_code() not in _UNSUPPORTED:
+        if not support.lacks("domain_metadata", exc):
             raise
 
 
@@ -221,7 +219,7 @@ def summaries(conn: libvirt.virConnect, node: str) -> list[dict[str, Any]]:
     try:
         stats = conn.getAllDomainStats(_LIST_STATS, 0)
     except libvirt.libvirtError as exc:
-        if exc.get_error_code() not in _UNSUPPORTED:
+        if not support.lacks("bulk_domain_stats", exc):
             raise
         stats = [(d, {"state.state": d.state()[0]}) for d in conn.listAllDomains(0)]
     transient = {d.UUIDString() for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_TRANSIENT)}

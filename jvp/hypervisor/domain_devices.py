@@ -15,6 +15,7 @@ from lxml import etree
 
 from jvp.domain.vm import DiskDevice, NicDevice
 from jvp.hypervisor import domain_edit as edit
+from jvp.hypervisor import support
 from jvp.hypervisor.domain import exists, lookup, root_of
 from jvp.hypervisor.domain_cache import changes
 from jvp.hypervisor.domain_view import nvram_path
@@ -270,7 +271,7 @@ def _delete_snapshots(dom: libvirt.virDomain) -> int:
         count = dom.snapshotNum(0)
         roots = dom.listAllSnapshots(libvirt.VIR_DOMAIN_SNAPSHOT_LIST_ROOTS)
     except libvirt.libvirtError as exc:
-        if exc.get_error_code() in (libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_OPERATION_UNSUPPORTED):
+        if support.lacks("snapshot_listing", exc):
             return 0
         raise
     for snap in roots:

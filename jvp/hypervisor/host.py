@@ -9,23 +9,19 @@ from typing import Any, Callable
 import libvirt
 from lxml import etree
 
-from jvp.hypervisor.xml import parse, text, integer, size_bytes
+from jvp.hypervisor import support
+from jvp.hypervisor.xml import integer, parse, size_bytes, text
 
 
 def version_string(v: int) -> str:
     return f"{v // 1000000}.{(v // 1000) % 1000}.{v % 1000}"
 
 
-def _unsupported(exc: libvirt.libvirtError) -> bool:
-    return exc.get_error_code() in (libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_OPERATION_UNSUPPORTED,
-                                    libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED, libvirt.VIR_ERR_INVALID_ARG)
-
-
 def memory_stats(conn: libvirt.virConnect) -> dict[str, int] | None:
     try:
         stats = conn.getMemoryStats(libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS)
     except libvirt.libvirtError as exc:
-        if _unsupported(exc):
+        if support.lacks("node_memory_stats", exc):
             return None
         raise
     return {k: v * 1024 for k, v in stats.items()}
@@ -84,7 +80,7 @@ def _numa(conn: libvirt.virConnect, caps) -> list[dict[str, Any]]:
         try:
             free = conn.getCellsFreeMemory(0, len(cells))
         except libvirt.libvirtError as exc:
-            if not _unsupported(exc):
+            if not support.lacks("numa_free_memory", exc):
                 raise
     out = []
     for i, cell in enumerate(cells):
@@ -115,7 +111,7 @@ def _hugepages(conn: libvirt.virConnect, caps) -> list[dict[str, Any]]:
             for s in huge:
                 free[s] = sum(c.get(s, 0) for c in per_cell.values())
         except libvirt.libvirtError as exc:
-            if not _unsupported(exc):
+            if not support.lacks("hugepages_free", exc):
                 raise
     return [{"size_kib": s, "total": totals.get(s), "free": free[s]} for s in huge]
 
@@ -319,7 +315,7 @@ def node_vms(conn: libvirt.virConnect) -> list[dict[str, Any]]:
     try:
         stats = conn.getAllDomainStats(flags, 0)
     except libvirt.libvirtError as exc:
-        if not _unsupported(exc):
+        if not support.lacks("bulk_domain_stats", exc):
             raise
         stats = [(d, None) for d in conn.listAllDomains(0)]
     for dom, st in stats:

@@ -14,6 +14,7 @@ from lxml import etree
 
 from jvp.domain.network import DhcpHost, NetworkSpec
 from jvp.errors import Conflict, JvpError, already_exists
+from jvp.hypervisor import support
 from jvp.hypervisor.domain_cache import domain_docs
 from jvp.hypervisor.errors import libvirt_details
 from jvp.hypervisor.listing import views_of
@@ -21,7 +22,6 @@ from jvp.hypervisor.xml import parse, text, to_string
 from jvp.hypervisor.xml.network import DhcpHost as HostElement
 from jvp.hypervisor.xml.network import Ip, Network, Route
 
-_UNSUPPORTED = (libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_OPERATION_UNSUPPORTED)
 # libvirt's own check at start (bridge_driver.c, networkCheckRouteCollision): the node routes this subnet.
 _IN_USE = re.compile(r"already in use by interface (\S+)")
 
@@ -111,7 +111,7 @@ def config_hosts(conn: libvirt.virConnect, name: str) -> list[dict[str, Any]]:
             inactive = net.XMLDesc(libvirt.VIR_NETWORK_XML_INACTIVE)
         except libvirt.libvirtError as exc:
             # Drivers without the flag (the test driver) keep one definition: the live XML says it all.
-            if exc.get_error_code() not in _UNSUPPORTED + (libvirt.VIR_ERR_INVALID_ARG,):
+            if not support.lacks("network_inactive_xml", exc):
                 raise
         else:
             views.append(network_view(parse(inactive), active=False, autostart=False, persistent=True))
@@ -288,7 +288,7 @@ def host_interfaces(conn: libvirt.virConnect) -> list[dict[str, Any]] | None:
     try:
         ifaces = conn.listAllInterfaces(0)
     except libvirt.libvirtError as exc:
-        if exc.get_error_code() in _UNSUPPORTED:
+        if support.lacks("host_interfaces", exc):
             return None
         raise
     out = []

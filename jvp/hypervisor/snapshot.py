@@ -19,20 +19,22 @@ import libvirt
 
 from jvp.domain.snapshot import SnapshotDefinition
 from jvp.hypervisor import domain as domain_hv
-from jvp.hypervisor import snapshot_live
+from jvp.hypervisor import snapshot_live, support
 from jvp.hypervisor import snapshot_xml as sx
 from jvp.hypervisor.clone_xml import clone_domain
-from jvp.hypervisor.domain import agent_connected, has_agent_channel, lookup, root_of, state_of
+from jvp.hypervisor.domain import (
+    agent_connected,
+    has_agent_channel,
+    lookup,
+    root_of,
+    state_of,
+)
+from jvp.hypervisor.domain_cache import changes
 from jvp.hypervisor.domain_edit import nic_mac, nics
 from jvp.hypervisor.domain_view import system_disk_target
-from jvp.hypervisor.domain_xml import read_facts
-from jvp.hypervisor.domain_cache import changes
-from jvp.hypervisor.domain_xml import RUNTIME_NS, runtime_element
+from jvp.hypervisor.domain_xml import RUNTIME_NS, read_facts, runtime_element
 from jvp.hypervisor.xml import parse, to_string
 from jvp.timeutil import rfc3339
-
-_REFUSED_NATIVELY = (libvirt.VIR_ERR_OPERATION_UNSUPPORTED, libvirt.VIR_ERR_CONFIG_UNSUPPORTED,
-                     libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED)
 
 
 def _snap(dom: libvirt.virDomain, name: str) -> libvirt.virDomainSnapshot:
@@ -111,7 +113,7 @@ def create(conn: libvirt.virConnect, vm: str, name: str, description: str, memor
     try:
         snap = dom.snapshotCreateXML(xml, flags)
     except libvirt.libvirtError as exc:
-        if exc.get_error_code() not in _REFUSED_NATIVELY:
+        if not support.lacks("disk_only_snapshot_live", exc):
             raise
         return snapshot_live.capture(dom, name, description, disks, libvirt_refusal=exc.get_error_message())
     if sx.view(snap.getXMLDesc(0), vm=vm, node="", current=True)["has_memory"]:
@@ -128,7 +130,7 @@ def _mark_running(dom: libvirt.virDomain) -> None:
         dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, runtime_element(rfc3339()), "jvprt", RUNTIME_NS,
                         libvirt.VIR_DOMAIN_AFFECT_LIVE)
     except libvirt.libvirtError as exc:
-        if exc.get_error_code() not in _REFUSED_NATIVELY:
+        if not support.lacks("domain_metadata", exc):
             raise
 
 
@@ -143,7 +145,7 @@ def _drop_capture_facts(dom: libvirt.virDomain) -> None:
             try:
                 dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, None, None, sx.SNAP_NS, flags)
             except libvirt.libvirtError as exc:
-                if exc.get_error_code() not in _REFUSED_NATIVELY:
+                if not support.lacks("domain_metadata", exc):
                     raise
             return
 

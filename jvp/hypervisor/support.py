@@ -29,11 +29,11 @@ class Feature:
 
 FEATURES: dict[str, Feature] = {
     "bulk_domain_stats": Feature(
-        "virConnectGetAllDomainStats", NOT_SUPPORTED | ARG_UNSUPPORTED,
+        "virConnectGetAllDomainStats", NOT_SUPPORTED | ARG_UNSUPPORTED | INVALID_ARG,
         "list the domains and read each one's state (one call per domain)"),
-    "domain_metadata_live": Feature(
-        "virDomainSetMetadata(AFFECT_LIVE)", NOT_SUPPORTED | ARG_UNSUPPORTED,
-        "record JVP's facts in the persistent definition only"),
+    "domain_metadata": Feature(
+        "virDomainSetMetadata (live or config)", NOT_SUPPORTED | ARG_UNSUPPORTED | CONFIG_UNSUPPORTED,
+        "JVP's live-only facts (the start time behind uptime) are not recorded; uptime is null"),
     "max_vcpus": Feature(
         "virConnectGetMaxVcpus", NOT_SUPPORTED | ARG_UNSUPPORTED | INVALID_ARG,
         "no upper bound from the driver: the request schema's bound applies"),
@@ -55,18 +55,25 @@ FEATURES: dict[str, Feature] = {
     "node_memory_stats": Feature(
         "virNodeGetMemoryStats", NOT_SUPPORTED | ARG_UNSUPPORTED | INVALID_ARG,
         "free/cached memory unknown (null); total memory from getInfo"),
+    "numa_free_memory": Feature(
+        "virNodeGetCellsFreeMemory", NOT_SUPPORTED | ARG_UNSUPPORTED | INVALID_ARG,
+        "free memory per NUMA cell unknown (null)"),
+    "hugepages_free": Feature(
+        "virNodeGetFreePages", NOT_SUPPORTED | ARG_UNSUPPORTED | INVALID_ARG,
+        "free huge pages unknown (null); totals from the capabilities"),
     "sparse_streams": Feature(
         "virStorageVolUpload/Download(SPARSE_STREAM)", NOT_SUPPORTED | ARG_UNSUPPORTED | INVALID_ARG,
         "plain streams: holes are sent as zeros"),
     "volume_physical_size": Feature(
         "virStorageVolGetInfoFlags(GET_PHYSICAL)", NOT_SUPPORTED | ARG_UNSUPPORTED | INVALID_ARG,
         "the allocation of virStorageVolGetInfo stands for the physical size"),
-    "snapshot_delete_native": Feature(
-        "virDomainSnapshotDelete / snapshot flags", NOT_SUPPORTED | ARG_UNSUPPORTED | CONFIG_UNSUPPORTED,
-        "the snapshot is refused with libvirt's reason, or handled by JVP where a fallback exists"),
-    "undefine_snapshots_metadata": Feature(
-        "virDomainUndefineFlags(SNAPSHOTS_METADATA)", NOT_SUPPORTED,
-        "snapshots are deleted one by one before the domain is undefined"),
+    "disk_only_snapshot_live": Feature(
+        "virDomainSnapshotCreateXML(DISK_ONLY) of a running domain",
+        NOT_SUPPORTED | ARG_UNSUPPORTED | CONFIG_UNSUPPORTED,
+        "JVP captures the disks itself through QMP (hypervisor/snapshot_live.py)"),
+    "snapshot_listing": Feature(
+        "virDomainSnapshotNum / virDomainListAllSnapshots", NOT_SUPPORTED,
+        "the driver keeps no snapshots: there are none to delete with the domain"),
 }
 
 

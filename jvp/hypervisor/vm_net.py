@@ -7,13 +7,12 @@ from typing import Any
 
 import libvirt
 
+from jvp.hypervisor import support
 from jvp.hypervisor.xml import parse, text
 
-_UNSUPPORTED = (libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_OPERATION_UNSUPPORTED,
-                libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED)
 _NOT_REACHABLE = ("127.", "169.254.", "fe80:", "FE80:")
 _NO_AGENT = (libvirt.VIR_ERR_AGENT_UNRESPONSIVE, libvirt.VIR_ERR_AGENT_UNSYNCED,
-             libvirt.VIR_ERR_OPERATION_INVALID, libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED,
+             libvirt.VIR_ERR_OPERATION_INVALID,
              libvirt.VIR_ERR_OPERATION_TIMEOUT, libvirt.VIR_ERR_INTERNAL_ERROR)
 
 
@@ -43,7 +42,7 @@ def host_interfaces(conn: libvirt.virConnect) -> set[str]:
     try:
         names |= {i.name() for i in conn.listAllInterfaces(0)}
     except libvirt.libvirtError as exc:
-        if exc.get_error_code() not in _UNSUPPORTED:
+        if not support.lacks("host_interfaces", exc):
             raise
     # bridges of the node's libvirt networks exist whenever the network is active
     for net in conn.listAllNetworks(libvirt.VIR_CONNECT_LIST_NETWORKS_ACTIVE):
@@ -80,7 +79,7 @@ def leases_by_mac(conn: libvirt.virConnect, networks: set[str]) -> dict[str, lis
         try:
             leases = conn.networkLookupByName(name).DHCPLeases()
         except libvirt.libvirtError as exc:
-            if exc.get_error_code() in _UNSUPPORTED:
+            if support.lacks("network_leases", exc):
                 return None
             if exc.get_error_code() in (libvirt.VIR_ERR_NO_NETWORK, libvirt.VIR_ERR_OPERATION_INVALID):
                 continue  # gone or inactive: no leases to show
@@ -99,7 +98,7 @@ def domain_ips(dom: libvirt.virDomain, *, agent: bool) -> tuple[dict[str, list[s
     try:
         ips = _addresses(dom.interfaceAddresses(libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE, 0))
     except libvirt.libvirtError as exc:
-        if exc.get_error_code() not in (*_UNSUPPORTED, libvirt.VIR_ERR_OPERATION_INVALID):
+        if not support.lacks("interface_addresses", exc) and exc.get_error_code() != libvirt.VIR_ERR_OPERATION_INVALID:
             raise
     answered = None
     if agent:
@@ -107,7 +106,7 @@ def domain_ips(dom: libvirt.virDomain, *, agent: bool) -> tuple[dict[str, list[s
             from_agent = _addresses(dom.interfaceAddresses(libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT, 0))
             answered = True
         except libvirt.libvirtError as exc:
-            if exc.get_error_code() not in (*_NO_AGENT, *_UNSUPPORTED):
+            if not support.lacks("interface_addresses", exc) and exc.get_error_code() not in _NO_AGENT:
                 raise
             from_agent, answered = {}, False
         for mac, addrs in from_agent.items():

@@ -19,6 +19,8 @@ from typing import Iterator
 
 import libvirt
 
+from jvp.hypervisor import support
+
 log = logging.getLogger(__name__)
 
 MIB = 1024 * 1024
@@ -32,8 +34,6 @@ HOLE_GRAIN = 64 * 1024          # zero runs shorter than this are sent as data
 SEGMENT = 16 * MIB              # bytes per download stream: the bound on libvirt's receive queue
 _ZEROS = bytes(BLOCK)
 _ZERO_GRAIN = bytes(HOLE_GRAIN)
-_UNSUPPORTED = (libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_ARGUMENT_UNSUPPORTED, libvirt.VIR_ERR_INVALID_ARG,
-                libvirt.VIR_ERR_OPERATION_UNSUPPORTED)
 
 
 def _abort(stream: libvirt.virStream) -> None:
@@ -55,7 +55,7 @@ class Upload:
             vol.upload(self.stream, 0, length, libvirt.VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM)
             self.sparse = True
         except libvirt.libvirtError as exc:
-            if exc.get_error_code() not in _UNSUPPORTED:
+            if not support.lacks("sparse_streams", exc):
                 _abort(self.stream)
                 raise
             _abort(self.stream)  # a node without sparse streams: plain bytes
@@ -167,7 +167,7 @@ def physical_size(vol: libvirt.virStorageVol) -> int:
     try:
         return vol.infoFlags(libvirt.VIR_STORAGE_VOL_GET_PHYSICAL)[2]
     except libvirt.libvirtError as exc:
-        if exc.get_error_code() not in _UNSUPPORTED:
+        if not support.lacks("volume_physical_size", exc):
             raise
         return vol.info()[1]
 
@@ -218,7 +218,7 @@ def download(conn: libvirt.virConnect, vol: libvirt.virStorageVol, length: int) 
             chunks = _segment(conn, vol, offset, seg, sparse)
             first = next(chunks, None)
         except libvirt.libvirtError as exc:
-            if not sparse or exc.get_error_code() not in _UNSUPPORTED:
+            if not sparse or not support.lacks("sparse_streams", exc):
                 raise
             sparse = False
             continue

@@ -13,7 +13,7 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, TimeoutError as FutureTimeout
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable, Sequence
 from urllib.parse import parse_qsl, urlsplit
 
 from jvp.domain.node import LOCAL, NodeRecord
@@ -23,7 +23,6 @@ from jvp.store import MetadataStore
 from jvp.timeutil import rfc3339
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 DRIVERS = {"qemu", "test"}
 TRANSPORTS = {None, "ssh", "tcp", "tls", "unix", "libssh", "libssh2"}
@@ -164,18 +163,6 @@ class NodeService:
 
     def names(self) -> list[str]:
         return [r.name for r in self.records()[0]]
-
-    # -- connections (transitional: services move to the gateway's typed methods) ---------------------
-    def call(self, name: str, fn: Callable[[Any], T], *, retry: bool = True,
-             kind: str | None = None, obj: str | None = None, action: str | None = None) -> T:
-        return self.gateway._call(name, fn, retry=retry, kind=kind, obj=obj, action=action)
-
-    def connection(self, name: str):
-        return self.gateway.connection(name)
-
-    @property
-    def connections(self):
-        return self.gateway._connections
 
     def ensure_available(self, name: str) -> NodeRecord:
         """For placement and creation: the node exists and is not in maintenance."""
