@@ -23,13 +23,12 @@ import libvirt
 from lxml import etree
 
 from jvp.hypervisor import domain_view
+from jvp.hypervisor.events import DOMAIN_EVENTS
 from jvp.hypervisor.xml import parse
 
 log = logging.getLogger(__name__)
 # Belt and braces: an entry is re-read after this long even if no event came (events lost in a reconnect).
 MAX_AGE_S = 60.0
-EVENTS = (libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, libvirt.VIR_DOMAIN_EVENT_ID_METADATA_CHANGE,
-          libvirt.VIR_DOMAIN_EVENT_ID_DEVICE_ADDED, libvirt.VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED)
 
 
 class _ConnCache:
@@ -54,16 +53,11 @@ class DomainFactsCache:
         return cc
 
     def _watch(self, conn: libvirt.virConnect, cc: _ConnCache) -> bool:
-        def dropped(_conn, dom, *_args) -> None:
-            self._drop(cc, dom.UUIDString())
-        try:
-            for event in EVENTS:
-                conn.domainEventRegisterAny(None, event, dropped, None)
-        except libvirt.libvirtError as exc:
-            log.info("no domain events on this connection (%s): listing reads every domain's XML",
-                     exc.get_error_message())
-            return False
-        return True
+        """Drop a domain's entry on any event of it (hypervisor/events.py); False: no events, no caching."""
+        subscribed = DOMAIN_EVENTS.subscribe(conn, lambda event: self._drop(cc, event.uuid))
+        if not subscribed:
+            log.info("no domain events on this connection: listing reads every domain's XML")
+        return subscribed
 
     def _drop(self, cc: _ConnCache, uuid: str) -> None:
         with self._lock:
