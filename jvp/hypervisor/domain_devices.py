@@ -91,23 +91,30 @@ def _wait_gone(dom: libvirt.virDomain, present: Callable[[etree._Element], bool]
     return "pending"
 
 
-@changes
-def detach_disk(conn: libvirt.virConnect, name: str, target: str) -> str:
-    dom = lookup(conn, name)
+def _detach(conn: libvirt.virConnect, dom: libvirt.virDomain, find: Callable[[etree._Element], etree._Element | None],
+            remove: Callable[[etree._Element], Any], missing: str) -> str:
+    """Remove a device (found by `find` in a document) from the config and from the running VM: the live
+    removal is undone when saving the config fails; then wait (a while) until the guest released it."""
     active, _, live, cfg = _docs(dom)
-    in_cfg = cfg is not None and edit.find_disk(cfg, target) is not None
-    live_el = edit.find_disk(live, target) if live is not None else None
+    in_cfg = cfg is not None and find(cfg) is not None
+    live_el = find(live) if live is not None else None
     if not in_cfg and live_el is None:
-        raise edit.EditError(f"this VM has no disk at target {target}")
+        raise edit.EditError(missing)
     if in_cfg:
-        edit.remove_disk(cfg, target)
+        remove(cfg)
     dev_xml = to_string(live_el) if live_el is not None else None
     _apply(conn, dom, cfg if in_cfg else None,
            (lambda: dom.detachDeviceFlags(dev_xml, LIVE)) if dev_xml else None,
            (lambda: dom.attachDeviceFlags(dev_xml, LIVE)) if dev_xml else None)
     if dev_xml is None:
         return "not-running" if not active else "applied"
-    return _wait_gone(dom, lambda doc: edit.find_disk(doc, target) is not None)
+    return _wait_gone(dom, lambda doc: find(doc) is not None)
+
+
+@changes
+def detach_disk(conn: libvirt.virConnect, name: str, target: str) -> str:
+    return _detach(conn, lookup(conn, name), lambda doc: edit.find_disk(doc, target),
+                   lambda cfg: edit.remove_disk(cfg, target), f"this VM has no disk at target {target}")
 
 
 @changes
@@ -143,21 +150,8 @@ def attach_nic(conn: libvirt.virConnect, name: str, nic: NicDevice) -> str:
 
 @changes
 def detach_nic(conn: libvirt.virConnect, name: str, mac: str) -> str:
-    dom = lookup(conn, name)
-    active, _, live, cfg = _docs(dom)
-    in_cfg = cfg is not None and edit.find_nic(cfg, mac) is not None
-    live_el = edit.find_nic(live, mac) if live is not None else None
-    if not in_cfg and live_el is None:
-        raise edit.EditError(f"this VM has no NIC with MAC {mac}")
-    if in_cfg:
-        edit.remove_nic(cfg, mac)
-    dev_xml = to_string(live_el) if live_el is not None else None
-    _apply(conn, dom, cfg if in_cfg else None,
-           (lambda: dom.detachDeviceFlags(dev_xml, LIVE)) if dev_xml else None,
-           (lambda: dom.attachDeviceFlags(dev_xml, LIVE)) if dev_xml else None)
-    if dev_xml is None:
-        return "not-running" if not active else "applied"
-    return _wait_gone(dom, lambda doc: edit.find_nic(doc, mac) is not None)
+    return _detach(conn, lookup(conn, name), lambda doc: edit.find_nic(doc, mac),
+                   lambda cfg: edit.remove_nic(cfg, mac), f"this VM has no NIC with MAC {mac}")
 
 
 # -- modify --------------------------------------------------------------------------------------------
