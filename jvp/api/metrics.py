@@ -18,16 +18,16 @@ def render(services: Any) -> bytes:
     mem = Gauge("jvp_node_memory_bytes", "memory of the node", ["node"], registry=reg)
     cpus = Gauge("jvp_node_cpus", "logical CPUs of the node", ["node"], registry=reg)
     listing = services.nodes.list()
-    for n in listing["nodes"]:
-        up.labels(n["name"]).set(1 if n["reachable"] else 0)
-        maint.labels(n["name"]).set(1 if n["maintenance"] else 0)
-        if n["vm_counts"]:
-            vms.labels(n["name"], "running").set(n["vm_counts"]["running"])
-            vms.labels(n["name"], "total").set(n["vm_counts"]["total"])
-        if n["memory_bytes"] is not None:
-            mem.labels(n["name"]).set(n["memory_bytes"])
-        if n["cpus"] is not None:
-            cpus.labels(n["name"]).set(n["cpus"])
+    for n in listing.nodes:
+        up.labels(n.name).set(1 if n.reachable else 0)
+        maint.labels(n.name).set(1 if n.maintenance else 0)
+        if n.vm_counts:
+            vms.labels(n.name, "running").set(n.vm_counts.running)
+            vms.labels(n.name, "total").set(n.vm_counts.total)
+        if n.memory_bytes is not None:
+            mem.labels(n.name).set(n.memory_bytes)
+        if n.cpus is not None:
+            cpus.labels(n.name).set(n.cpus)
     Gauge("jvp_metadata_errors", "metadata files that could not be read", registry=reg).set(
-        len(listing["errors"]))
+        len(listing.errors))
     return generate_latest(reg)

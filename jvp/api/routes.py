@@ -26,7 +26,7 @@ def register(app: Flask, registry: ActionRegistry, services: Any) -> None:
     def readyz():
         checks: dict[str, Any] = {"metadata_store": {"ok": services.store.writable()}}
         local = services.nodes.describe("local")
-        checks["local_node"] = {"ok": local["reachable"], "uri": local["uri"], "error": local["last_error"]}
+        checks["local_node"] = {"ok": local.reachable, "uri": local.uri, "error": local.last_error}
         ready = all(c["ok"] for c in checks.values())
         return jsonify({"ready": ready, "checks": checks}), 200 if ready else 503
 

@@ -1,9 +1,40 @@
 """Host bridges and the interfaces that can join them (the local node only, through netlink)."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from marshmallow import fields
 
 from jvp.domain.base import ResponseSchema
+
+
+@dataclass
+class BridgeView:
+    """A host bridge as describe-bridge answers it (from netlink, with the libvirt network and VMs on it)."""
+    name: str
+    node: str
+    state: str                      # operational state: up, down, unknown...
+    mtu: int | None
+    mac: str | None
+    stp: bool | None
+    addresses: list[str] = field(default_factory=list)
+    interfaces: list[str] = field(default_factory=list)   # enslaved interfaces
+    network: str | None = None      # the libvirt network that owns or wraps it
+    vms: list[str] = field(default_factory=list)
+
+
+@dataclass
+class HostInterfaceView:
+    """An interface that could join a bridge (list-available-interfaces)."""
+    name: str
+    kind: str                       # physical, veth, dummy, bond, vlan, team
+    mac: str | None
+    state: str
+    mtu: int | None
+    addresses: list[str]
+    default_route: bool
+    protected: bool
+    reason: str | None
 
 
 class BridgeSchema(ResponseSchema):

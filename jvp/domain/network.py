@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from marshmallow import fields
 
@@ -29,6 +29,96 @@ class NetworkSpec:
     dhcp_end: ipaddress.IPv4Address | None = None
     ipv6: ipaddress.IPv6Interface | None = None
     domain: str | None = None
+
+
+# -- views (built by jvp/hypervisor/network.py, passed up by the gateway, dumped by the schemas below) -----
+@dataclass(frozen=True)
+class IpBlock:
+    """One <ip> of a network: the host side's address, its prefix and the first DHCP range."""
+    address: str
+    prefix: int
+    dhcp_start: str | None = None
+    dhcp_end: str | None = None
+
+
+@dataclass
+class NetworkView:
+    """One network as describe-network answers it. The hypervisor fills the fields read from libvirt; the
+    service adds `node`, `vm_count` and `vms`. `dhcp` and `subnets` serve the service's checks only (the
+    schema does not answer them)."""
+    name: str
+    uuid: str | None
+    mode: str
+    bridge: str | None
+    state: str                      # active | inactive
+    autostart: bool
+    persistent: bool
+    ipv4: IpBlock | None
+    ipv6: IpBlock | None
+    domain: str | None
+    hosts: list[DhcpHost] = field(default_factory=list)   # static IPv4 DHCP reservations
+    dhcp: bool = False              # the IPv4 block serves DHCP
+    subnets: list[str] = field(default_factory=list)      # every subnet held: its <ip>s and static <route>s
+    node: str | None = None
+    vm_count: int = 0
+    vms: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class NetworkLease:
+    mac: str | None
+    ip: str
+    prefix: int | None
+    type: str                       # ipv4 | ipv6
+    hostname: str | None
+    client_id: str | None
+    expires_at: str | None          # RFC 3339; None: never expires
+
+
+@dataclass
+class DomainAttachment:
+    """A defined or running domain with the networks and bridges its NICs name (live and next-boot config)."""
+    name: str | None
+    active: bool
+    networks: set[str] = field(default_factory=set)
+    bridges: set[str] = field(default_factory=set)
+
+
+@dataclass
+class NodeInterface:
+    """A node interface as libvirt's interface API reports it (addresses only with a netcf backend)."""
+    name: str | None
+    type: str | None                # ethernet | bridge | bond | vlan ...
+    active: bool
+    mac: str | None
+    addresses: list[str] = field(default_factory=list)   # address/prefix
+    members: list[str] = field(default_factory=list)     # a bridge's enslaved interfaces
+
+
+@dataclass(frozen=True)
+class PhysicalNic:
+    """A NIC on a bus (a macvtap candidate)."""
+    name: str | None
+    mac: str | None
+    link_state: str | None
+    speed_mbps: int | None
+
+
+@dataclass(frozen=True)
+class SourceBridge:
+    name: str
+    active: bool | None
+    network: str | None             # the libvirt network that owns or (bridge mode) wraps it
+
+
+@dataclass
+class NetworkSources:
+    """What a VM NIC can attach to on one node (list-network-sources)."""
+    node: str
+    networks: list[NetworkView]     # answered as name, mode, state, bridge
+    bridges: list[SourceBridge]
+    bridges_source: str             # libvirt-interfaces | libvirt-networks
+    interfaces: list[PhysicalNic]
 
 
 class NetworkIpSchema(ResponseSchema):

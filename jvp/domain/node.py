@@ -34,6 +34,176 @@ class NodeRecord:
         return {k: v for k, v in doc.items() if v is not None}
 
 
+# -- views (built by jvp/hypervisor/host.py and the node service, dumped by the schemas below) ------------
+@dataclass(frozen=True)
+class VmCounts:
+    running: int
+    total: int
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """What list-nodes shows of a reachable node (one getInfo, one memory call, two bulk domain listings)."""
+    hostname: str | None
+    hypervisor: str | None          # "QEMU 8.2.2"
+    libvirt_version: str | None
+    arch: str | None
+    cpus: int | None
+    memory_bytes: int | None
+    vm_counts: VmCounts | None
+
+
+@dataclass
+class NodeView:
+    """One node as describe-node answers it: its record, its state and (when reachable) its host facts."""
+    name: str
+    uri: str
+    local: bool
+    description: str
+    labels: dict[str, str]          # free-form, set by users
+    maintenance: bool
+    created_at: str | None
+    updated_at: str | None
+    state: str = "offline"          # online | offline | maintenance
+    reachable: bool = False
+    last_error: str | None = None
+    hostname: str | None = None
+    hypervisor: str | None = None
+    libvirt_version: str | None = None
+    arch: str | None = None
+    cpus: int | None = None
+    memory_bytes: int | None = None
+    vm_counts: VmCounts | None = None
+
+
+@dataclass
+class NodeList:
+    nodes: list[NodeView]
+    errors: list[dict[str, str]]    # metadata files that could not be read (ListErrorSchema)
+
+
+@dataclass(frozen=True)
+class CpuFacts:
+    arch: str | None
+    model: str | None
+    vendor: str | None
+    sockets: int | None
+    dies: int | None
+    cores: int | None               # per socket
+    threads: int | None             # per core
+    count: int | None               # logical CPUs
+    mhz: int | None
+    flags: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class MemoryFacts:
+    total_bytes: int | None
+    free_bytes: int | None
+    buffers_bytes: int | None
+    cached_bytes: int | None
+    used_bytes: int | None
+
+
+@dataclass(frozen=True)
+class NumaCell:
+    id: int
+    cpus: list[int]
+    memory_bytes: int | None
+    free_memory_bytes: int | None
+    distances: dict[str, int]       # sibling cell id -> distance
+
+
+@dataclass(frozen=True)
+class Hugepages:
+    size_kib: int
+    total: int | None
+    free: int | None
+
+
+@dataclass(frozen=True)
+class Virtualization:
+    kvm_available: bool
+    domain_types: list[str]
+    nested: bool | None
+    iommu: bool | None
+    kvm_usable: bool | None = None  # from the node's record (set by the service)
+
+
+@dataclass(frozen=True)
+class HostSummary:
+    """describe-node-summary: the host's CPU, memory, NUMA cells, huge pages and virtualization."""
+    cpu: CpuFacts
+    memory: MemoryFacts
+    numa: list[NumaCell]
+    hugepages: list[Hugepages]
+    virtualization: Virtualization
+    name: str | None = None         # the node (set by the service)
+
+
+@dataclass
+class PciDevice:
+    name: str | None
+    address: str
+    class_: str | None              # answered as `class`
+    vendor_id: str | None
+    vendor: str | None
+    product_id: str | None
+    product: str | None
+    driver: str | None
+    iommu_group: int | None
+    numa_node: int | None
+    vm: str | None = None           # the VM that passes it through
+
+
+@dataclass(frozen=True)
+class UsbDevice:
+    name: str | None
+    bus: int | None
+    device: int | None
+    vendor_id: str | None
+    vendor: str | None
+    product_id: str | None
+    product: str | None
+    driver: str | None
+
+
+@dataclass(frozen=True)
+class NetDevice:
+    name: str | None
+    interface: str | None
+    mac: str | None
+    link_state: str | None
+    speed_mbps: int | None
+    parent: str | None
+
+
+@dataclass(frozen=True)
+class StorageDevice:
+    name: str | None
+    block: str | None
+    bus: str | None
+    drive_type: str | None
+    model: str | None
+    vendor: str | None
+    serial: str | None
+    size_bytes: int | None
+    removable: bool
+
+
+NodeDevice = PciDevice | UsbDevice | NetDevice | StorageDevice
+
+
+@dataclass(frozen=True)
+class NodeVm:
+    name: str
+    uuid: str
+    state: str
+    vcpus: int | None
+    memory_mib: int | None
+    persistent: bool
+
+
 class VmCountsSchema(ResponseSchema):
     running = fields.Integer(required=True)
     total = fields.Integer(required=True)
@@ -132,7 +302,7 @@ class NodeSummaryResponse(ResponseSchema):
 class PciDeviceSchema(ResponseSchema):
     name = fields.String(required=True)
     address = fields.String(required=True)
-    class_ = fields.String(data_key="class", attribute="class", allow_none=True)
+    class_ = fields.String(data_key="class", allow_none=True)
     vendor_id = fields.String(allow_none=True)
     vendor = fields.String(allow_none=True)
     product_id = fields.String(allow_none=True)

@@ -9,6 +9,8 @@ from typing import Any, Callable
 import libvirt
 from lxml import etree
 
+from jvp.domain.node import (CpuFacts, HostFacts, HostSummary, Hugepages, MemoryFacts, NetDevice, NodeDevice, NodeVm,
+                             NumaCell, PciDevice, StorageDevice, UsbDevice, Virtualization, VmCounts)
 from jvp.hypervisor import support
 from jvp.hypervisor.xml import integer, parse, size_bytes, text
 
@@ -27,25 +29,25 @@ def memory_stats(conn: libvirt.virConnect) -> dict[str, int] | None:
     return {k: v * 1024 for k, v in stats.items()}
 
 
-def host_facts(conn: libvirt.virConnect) -> dict[str, Any]:
+def host_facts(conn: libvirt.virConnect) -> HostFacts:
     """The figures list-nodes shows: one getInfo, one memory call, two bulk domain listings."""
     info = conn.getInfo()  # [arch, memory MiB, cpus, MHz, numa nodes, sockets, cores, threads]
     mem = memory_stats(conn)
     # Two bulk listings (all, active): no per-domain RPC, however many VMs a remote node has.
     total = len(conn.listAllDomains(0))
     running = len(conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE))
-    return {
-        "hostname": conn.getHostname(),
-        "hypervisor": f"{conn.getType()} {version_string(conn.getVersion())}",
-        "libvirt_version": version_string(conn.getLibVersion()),
-        "arch": info[0],
-        "cpus": info[2],
-        "memory_bytes": mem["total"] if mem and "total" in mem else info[1] * 1024 * 1024,
-        "vm_counts": {"running": running, "total": total},
-    }
+    return HostFacts(
+        hostname=conn.getHostname(),
+        hypervisor=f"{conn.getType()} {version_string(conn.getVersion())}",
+        libvirt_version=version_string(conn.getLibVersion()),
+        arch=info[0],
+        cpus=info[2],
+        memory_bytes=mem["total"] if mem and "total" in mem else info[1] * 1024 * 1024,
+        vm_counts=VmCounts(running=running, total=total),
+    )
 
 
-def _cpu(conn: libvirt.virConnect, caps, info) -> dict[str, Any]:
+def _cpu(conn: libvirt.virConnect, caps, info) -> CpuFacts:
     cpu = caps.find("host/cpu")
     topo = cpu.find("topology") if cpu is not None else None
     features = [f.get("name") for f in cpu.findall("feature")] if cpu is not None else []
@@ -59,21 +61,21 @@ def _cpu(conn: libvirt.virConnect, caps, info) -> dict[str, Any]:
                                if f.get("policy") in (None, "require")} | set(features))
         except libvirt.libvirtError:
             pass
-    return {
-        "arch": info[0],
-        "model": text(caps, "host/cpu/model"),
-        "vendor": text(caps, "host/cpu/vendor"),
-        "sockets": int(topo.get("sockets")) if topo is not None else info[5],
-        "dies": int(topo.get("dies", 1)) if topo is not None else None,
-        "cores": int(topo.get("cores")) if topo is not None else info[6],
-        "threads": int(topo.get("threads")) if topo is not None else info[7],
-        "count": info[2],
-        "mhz": info[3],
-        "flags": sorted(features),
-    }
+    return CpuFacts(
+        arch=info[0],
+        model=text(caps, "host/cpu/model"),
+        vendor=text(caps, "host/cpu/vendor"),
+        sockets=int(topo.get("sockets")) if topo is not None else info[5],
+        dies=int(topo.get("dies", 1)) if topo is not None else None,
+        cores=int(topo.get("cores")) if topo is not None else info[6],
+        threads=int(topo.get("threads")) if topo is not None else info[7],
+        count=info[2],
+        mhz=info[3],
+        flags=sorted(features),
+    )
 
 
-def _numa(conn: libvirt.virConnect, caps) -> list[dict[str, Any]]:
+def _numa(conn: libvirt.virConnect, caps) -> list[NumaCell]:
     cells = caps.findall("host/topology/cells/cell")
     free: list[int] = []
     if cells:
@@ -84,17 +86,17 @@ def _numa(conn: libvirt.virConnect, caps) -> list[dict[str, Any]]:
                 raise
     out = []
     for i, cell in enumerate(cells):
-        out.append({
-            "id": int(cell.get("id")),
-            "cpus": [int(c.get("id")) for c in cell.findall("cpus/cpu")],
-            "memory_bytes": size_bytes(cell.find("memory")),
-            "free_memory_bytes": free[i] if i < len(free) else None,
-            "distances": {s.get("id"): int(s.get("value")) for s in cell.findall("distances/sibling")},
-        })
+        out.append(NumaCell(
+            id=int(cell.get("id")),
+            cpus=[int(c.get("id")) for c in cell.findall("cpus/cpu")],
+            memory_bytes=size_bytes(cell.find("memory")),
+            free_memory_bytes=free[i] if i < len(free) else None,
+            distances={s.get("id"): int(s.get("value")) for s in cell.findall("distances/sibling")},
+        ))
     return out
 
 
-def _hugepages(conn: libvirt.virConnect, caps) -> list[dict[str, Any]]:
+def _hugepages(conn: libvirt.virConnect, caps) -> list[Hugepages]:
     """Per page size above the base page: total pages (capabilities) and free pages (virNodeGetFreePages)."""
     cells = caps.findall("host/topology/cells/cell")
     totals: dict[int, int] = {}
@@ -113,7 +115,7 @@ def _hugepages(conn: libvirt.virConnect, caps) -> list[dict[str, Any]]:
         except libvirt.libvirtError as exc:
             if not support.lacks("hugepages_free", exc):
                 raise
-    return [{"size_kib": s, "total": totals.get(s), "free": free[s]} for s in huge]
+    return [Hugepages(size_kib=s, total=totals.get(s), free=free[s]) for s in huge]
 
 
 VIRT_FLAGS = ("vmx", "svm")  # Intel VT-x, AMD-V
@@ -162,7 +164,7 @@ def _model_features(conn: libvirt.virConnect, arch: str | None) -> Callable[[str
     return expand
 
 
-def _virtualization(conn: libvirt.virConnect, caps) -> dict[str, Any]:
+def _virtualization(conn: libvirt.virConnect, caps) -> Virtualization:
     arch = text(caps, "host/cpu/arch")
     kvm_domain = any(guest.find(f"arch[@name='{arch}']/domain[@type='kvm']") is not None
                      for guest in caps.findall("guest"))
@@ -174,36 +176,36 @@ def _virtualization(conn: libvirt.virConnect, caps) -> dict[str, Any]:
         except libvirt.libvirtError:
             nested = None
     iommu = caps.find("host/iommu")
-    return {
-        "kvm_available": kvm_domain,
-        "domain_types": sorted({d.get("type") for d in caps.findall("guest/arch/domain")}),
-        "nested": nested,
-        "iommu": (iommu.get("support") == "yes") if iommu is not None else None,
-    }
+    return Virtualization(
+        kvm_available=kvm_domain,
+        domain_types=sorted({d.get("type") for d in caps.findall("guest/arch/domain")}),
+        nested=nested,
+        iommu=(iommu.get("support") == "yes") if iommu is not None else None,
+    )
 
 
-def host_summary(conn: libvirt.virConnect) -> dict[str, Any]:
+def host_summary(conn: libvirt.virConnect) -> HostSummary:
     caps = parse(conn.getCapabilities())
     info = conn.getInfo()
     cpu = _cpu(conn, caps, info)
     mem = memory_stats(conn)
     total = mem.get("total") if mem else info[1] * 1024 * 1024
     free_b = mem.get("free") if mem else None
-    memory = {
-        "total_bytes": total,
-        "free_bytes": free_b,
-        "buffers_bytes": mem.get("buffers") if mem else None,
-        "cached_bytes": mem.get("cached") if mem else None,
-        "used_bytes": (total - free_b - (mem.get("buffers") or 0) - (mem.get("cached") or 0))
+    memory = MemoryFacts(
+        total_bytes=total,
+        free_bytes=free_b,
+        buffers_bytes=mem.get("buffers") if mem else None,
+        cached_bytes=mem.get("cached") if mem else None,
+        used_bytes=(total - free_b - (mem.get("buffers") or 0) - (mem.get("cached") or 0))
         if mem and free_b is not None else None,
-    }
-    return {
-        "cpu": cpu,
-        "memory": memory,
-        "numa": _numa(conn, caps),
-        "hugepages": _hugepages(conn, caps),
-        "virtualization": _virtualization(conn, caps),
-    }
+    )
+    return HostSummary(
+        cpu=cpu,
+        memory=memory,
+        numa=_numa(conn, caps),
+        hugepages=_hugepages(conn, caps),
+        virtualization=_virtualization(conn, caps),
+    )
 
 
 # -- node devices ------------------------------------------------------------------------------------
@@ -215,30 +217,29 @@ _CAPS = {
 }
 
 
-def _pci(dev) -> dict[str, Any]:
+def _pci(dev) -> PciDevice:
     cap = dev.find("capability[@type='pci']")
     dom, bus, slot, fn = (integer(cap, f) or 0 for f in ("domain", "bus", "slot", "function"))
-    cls = text(cap, "class")
-    return {
-        "name": text(dev, "name"),
-        "address": f"{dom:04x}:{bus:02x}:{slot:02x}.{fn}",
-        "class": cls,
-        "vendor_id": text(cap, "vendor/@id"), "vendor": text(cap, "vendor"),
-        "product_id": text(cap, "product/@id"), "product": text(cap, "product"),
-        "driver": text(dev, "driver/name"),
-        "iommu_group": integer(cap, "iommuGroup/@number"),
-        "numa_node": integer(cap, "numa/@node"),
-    }
+    return PciDevice(
+        name=text(dev, "name"),
+        address=f"{dom:04x}:{bus:02x}:{slot:02x}.{fn}",
+        class_=text(cap, "class"),
+        vendor_id=text(cap, "vendor/@id"), vendor=text(cap, "vendor"),
+        product_id=text(cap, "product/@id"), product=text(cap, "product"),
+        driver=text(dev, "driver/name"),
+        iommu_group=integer(cap, "iommuGroup/@number"),
+        numa_node=integer(cap, "numa/@node"),
+    )
 
 
-def _usb(dev) -> dict[str, Any]:
+def _usb(dev) -> UsbDevice:
     cap = dev.find("capability[@type='usb_device']")
-    return {
-        "name": text(dev, "name"), "bus": integer(cap, "bus"), "device": integer(cap, "device"),
-        "vendor_id": text(cap, "vendor/@id"), "vendor": text(cap, "vendor"),
-        "product_id": text(cap, "product/@id"), "product": text(cap, "product"),
-        "driver": text(dev, "driver/name"),
-    }
+    return UsbDevice(
+        name=text(dev, "name"), bus=integer(cap, "bus"), device=integer(cap, "device"),
+        vendor_id=text(cap, "vendor/@id"), vendor=text(cap, "vendor"),
+        product_id=text(cap, "product/@id"), product=text(cap, "product"),
+        driver=text(dev, "driver/name"),
+    )
 
 
 def _speed(value: str | None) -> int | None:
@@ -247,32 +248,32 @@ def _speed(value: str | None) -> int | None:
     return int(value)
 
 
-def _net(dev) -> dict[str, Any]:
+def _net(dev) -> NetDevice:
     cap = dev.find("capability[@type='net']")
     speed = cap.find("link")
-    return {
-        "name": text(dev, "name"), "interface": text(cap, "interface"), "mac": text(cap, "address"),
-        "link_state": speed.get("state") if speed is not None else None,
+    return NetDevice(
+        name=text(dev, "name"), interface=text(cap, "interface"), mac=text(cap, "address"),
+        link_state=speed.get("state") if speed is not None else None,
         # libvirt reports an unknown link speed as unsigned -1 (4294967295): that is "unknown", not 4 Pb/s.
-        "speed_mbps": _speed(speed.get("speed") if speed is not None else None),
-        "parent": text(dev, "parent"),
-    }
+        speed_mbps=_speed(speed.get("speed") if speed is not None else None),
+        parent=text(dev, "parent"),
+    )
 
 
-def _disk(dev) -> dict[str, Any]:
+def _disk(dev) -> StorageDevice:
     cap = dev.find("capability[@type='storage']")
-    return {
-        "name": text(dev, "name"), "block": text(cap, "block"), "bus": text(cap, "bus"),
-        "drive_type": text(cap, "drive_type"), "model": text(cap, "model"), "vendor": text(cap, "vendor"),
-        "serial": text(cap, "serial"), "size_bytes": integer(cap, "size"),
-        "removable": cap.find("capability[@type='removable']") is not None,
-    }
+    return StorageDevice(
+        name=text(dev, "name"), block=text(cap, "block"), bus=text(cap, "bus"),
+        drive_type=text(cap, "drive_type"), model=text(cap, "model"), vendor=text(cap, "vendor"),
+        serial=text(cap, "serial"), size_bytes=integer(cap, "size"),
+        removable=cap.find("capability[@type='removable']") is not None,
+    )
 
 
 _PARSE = {"pci": _pci, "usb": _usb, "net": _net, "disks": _disk}
 
 
-def node_devices(conn: libvirt.virConnect, kind: str) -> list[dict[str, Any]]:
+def node_devices(conn: libvirt.virConnect, kind: str) -> list[NodeDevice]:
     """Node devices of one kind (pci, usb, net, disks, gpu); PCI devices say which VM holds them."""
     cap = "pci" if kind == "gpu" else kind
     devices = [parse(d.XMLDesc(0)) for d in conn.listAllDevices(_CAPS[cap])]
@@ -280,10 +281,10 @@ def node_devices(conn: libvirt.virConnect, kind: str) -> list[dict[str, Any]]:
     if cap == "pci":
         held = _pci_holders(conn)
         for d in out:
-            d["vm"] = held.get(d["address"])
+            d.vm = held.get(d.address)
         if kind == "gpu":
-            out = [d for d in out if (d["class"] or "").lower().startswith("0x03")]
-    return sorted(out, key=lambda d: d["name"] or "")
+            out = [d for d in out if (d.class_ or "").lower().startswith("0x03")]
+    return sorted(out, key=lambda d: d.name or "")
 
 
 def _pci_holders(conn: libvirt.virConnect) -> dict[str, str]:
@@ -308,7 +309,7 @@ def domain_state_name(state: int) -> str:
     return _STATE.get(state, "unknown")
 
 
-def node_vms(conn: libvirt.virConnect) -> list[dict[str, Any]]:
+def node_vms(conn: libvirt.virConnect) -> list[NodeVm]:
     """Every domain with state, vCPUs and memory, from one bulk stats call."""
     flags = libvirt.VIR_DOMAIN_STATS_STATE | libvirt.VIR_DOMAIN_STATS_BALLOON | libvirt.VIR_DOMAIN_STATS_VCPU
     out = []
@@ -327,15 +328,15 @@ def node_vms(conn: libvirt.virConnect) -> list[dict[str, Any]]:
             state, max_mem, _mem, n_vcpus, _cpu_time = dom.info()
             st = {"state.state": state}
             vcpus, mem_kib = vcpus or n_vcpus, mem_kib or max_mem
-        out.append({
-            "name": dom.name(),
-            "uuid": dom.UUIDString(),
-            "state": domain_state_name(st["state.state"]),
-            "vcpus": vcpus,
-            "memory_mib": mem_kib // 1024 if mem_kib else None,
-            "persistent": bool(dom.isPersistent()),
-        })
-    return sorted(out, key=lambda v: v["name"])
+        out.append(NodeVm(
+            name=dom.name(),
+            uuid=dom.UUIDString(),
+            state=domain_state_name(st["state.state"]),
+            vcpus=vcpus,
+            memory_mib=mem_kib // 1024 if mem_kib else None,
+            persistent=bool(dom.isPersistent()),
+        ))
+    return sorted(out, key=lambda v: v.name)
 
 
 # -- jvp check ---------------------------------------------------------------------------------------

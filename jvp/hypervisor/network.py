@@ -7,12 +7,12 @@ from __future__ import annotations
 import ipaddress
 import re
 from datetime import datetime, timezone
-from typing import Any
 
 import libvirt
 from lxml import etree
 
-from jvp.domain.network import DhcpHost, NetworkSpec
+from jvp.domain.network import (DhcpHost, DomainAttachment, IpBlock, NetworkLease, NetworkSpec, NetworkView,
+                                NodeInterface, PhysicalNic)
 from jvp.errors import Conflict, JvpError, already_exists
 from jvp.hypervisor import support
 from jvp.hypervisor.domain_cache import domain_docs
@@ -33,11 +33,11 @@ def _prefix_of(el: Ip | Route) -> int | None:
     return int(el.prefix) if el.prefix is not None else None
 
 
-def _ip_block(ip: Ip) -> dict[str, Any]:
+def _ip_block(ip: Ip) -> IpBlock:
     prefix = _prefix_of(ip)
     if prefix is None:
         prefix = 24 if ":" not in (ip.address or "") else 64  # libvirt's own defaults for a bare address
-    return {"address": ip.address, "prefix": prefix, "dhcp_start": ip.dhcp_start, "dhcp_end": ip.dhcp_end}
+    return IpBlock(address=ip.address or "", prefix=prefix, dhcp_start=ip.dhcp_start, dhcp_end=ip.dhcp_end)
 
 
 def _family(ip: Ip) -> str:
@@ -56,53 +56,53 @@ def claimed_subnets(root: etree._Element) -> list[str]:
     for ip in net.ips:
         if ip.address:
             blk = _ip_block(ip)
-            out.append(str(ipaddress.ip_network(f"{blk['address']}/{blk['prefix']}", strict=False)))
+            out.append(str(ipaddress.ip_network(f"{blk.address}/{blk.prefix}", strict=False)))
     for route in net.routes:
         if route.address:
             out.append(str(ipaddress.ip_network(f"{route.address}/{_prefix_of(route) or 32}", strict=False)))
     return out
 
 
-def network_view(root: etree._Element, *, active: bool, autostart: bool, persistent: bool) -> dict[str, Any]:
+def network_view(root: etree._Element, *, active: bool, autostart: bool, persistent: bool) -> NetworkView:
     """The SPEC 2.6 fields of one network from its XML (vm_count/vms/node are added by the service)."""
     net = Network(root)
     ipv4 = next((ip for ip in net.ips if _family(ip) == "ipv4"), None)
     ipv6 = next((ip for ip in net.ips if _family(ip) == "ipv6"), None)
     hosts = []
     if ipv4 is not None:
-        hosts = [{"mac": (h.mac or "").lower() or None, "ip": h.ip, "hostname": h.name}
+        hosts = [DhcpHost(mac=(h.mac or "").lower() or None, ip=h.ip, hostname=h.name)
                  for h in ipv4.hosts if h.ip]
-    return {
-        "name": net.name,
-        "uuid": net.uuid,
-        "mode": network_mode(root),
-        "bridge": net.bridge,
-        "state": "active" if active else "inactive",
-        "autostart": bool(autostart),
-        "persistent": bool(persistent),
-        "ipv4": _ip_block(ipv4) if ipv4 is not None and ipv4.address else None,
-        "ipv6": _ip_block(ipv6) if ipv6 is not None and ipv6.address else None,
-        "domain": net.domain,
-        "hosts": hosts,
-        "dhcp": ipv4 is not None and ipv4.dhcp.exists(),
-        "subnets": claimed_subnets(root),
-    }
+    return NetworkView(
+        name=net.name or "",
+        uuid=net.uuid,
+        mode=network_mode(root),
+        bridge=net.bridge,
+        state="active" if active else "inactive",
+        autostart=bool(autostart),
+        persistent=bool(persistent),
+        ipv4=_ip_block(ipv4) if ipv4 is not None and ipv4.address else None,
+        ipv6=_ip_block(ipv6) if ipv6 is not None and ipv6.address else None,
+        domain=net.domain,
+        hosts=hosts,
+        dhcp=ipv4 is not None and ipv4.dhcp.exists(),
+        subnets=claimed_subnets(root),
+    )
 
 
-def _view(net: libvirt.virNetwork) -> dict[str, Any]:
+def _view(net: libvirt.virNetwork) -> NetworkView:
     return network_view(parse(net.XMLDesc(0)), active=bool(net.isActive()), autostart=bool(net.autostart()),
                         persistent=bool(net.isPersistent()))
 
 
-def list_networks(conn: libvirt.virConnect) -> list[dict[str, Any]]:
-    return sorted(views_of(conn.listAllNetworks(0), _view), key=lambda v: v["name"])
+def list_networks(conn: libvirt.virConnect) -> list[NetworkView]:
+    return sorted(views_of(conn.listAllNetworks(0), _view), key=lambda v: v.name)
 
 
-def describe(conn: libvirt.virConnect, name: str) -> dict[str, Any]:
+def describe(conn: libvirt.virConnect, name: str) -> NetworkView:
     return _view(conn.networkLookupByName(name))
 
 
-def config_hosts(conn: libvirt.virConnect, name: str) -> list[dict[str, Any]]:
+def config_hosts(conn: libvirt.virConnect, name: str) -> list[DhcpHost]:
     """Reservations of the persistent config and of the live network together (they can differ)."""
     net = conn.networkLookupByName(name)
     views = [_view(net)]
@@ -117,8 +117,8 @@ def config_hosts(conn: libvirt.virConnect, name: str) -> list[dict[str, Any]]:
             views.append(network_view(parse(inactive), active=False, autostart=False, persistent=True))
     seen, out = set(), []
     for v in views:
-        for h in v["hosts"]:
-            key = (h["mac"], h["ip"])
+        for h in v.hosts:
+            key = (h.mac, h.ip)
             if key not in seen:
                 seen.add(key)
                 out.append(h)
@@ -244,25 +244,25 @@ def update_host(conn: libvirt.virConnect, name: str, host: DhcpHost, *, add: boo
     net.update(command, libvirt.VIR_NETWORK_SECTION_IP_DHCP_HOST, -1, host_xml(host), flags)
 
 
-def leases(conn: libvirt.virConnect, name: str) -> list[dict[str, Any]]:
+def leases(conn: libvirt.virConnect, name: str) -> list[NetworkLease]:
     out = []
     for lease in conn.networkLookupByName(name).DHCPLeases(None, 0):
         expiry = lease.get("expirytime")
-        out.append({
-            "mac": lease.get("mac"),
-            "ip": lease.get("ipaddr"),
-            "prefix": lease.get("prefix"),
-            "type": "ipv6" if lease.get("type") == libvirt.VIR_IP_ADDR_TYPE_IPV6 else "ipv4",
-            "hostname": lease.get("hostname"),
-            "client_id": lease.get("clientid"),
-            "expires_at": datetime.fromtimestamp(expiry, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        out.append(NetworkLease(
+            mac=lease.get("mac"),
+            ip=lease.get("ipaddr"),
+            prefix=lease.get("prefix"),
+            type="ipv6" if lease.get("type") == libvirt.VIR_IP_ADDR_TYPE_IPV6 else "ipv4",
+            hostname=lease.get("hostname"),
+            client_id=lease.get("clientid"),
+            expires_at=datetime.fromtimestamp(expiry, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
             if expiry else None,
-        })
-    return sorted(out, key=lambda x: (x["type"], ipaddress.ip_address(x["ip"])))
+        ))
+    return sorted(out, key=lambda x: (x.type, ipaddress.ip_address(x.ip)))
 
 
 # -- who uses what -------------------------------------------------------------------------------------
-def domain_attachments(conn: libvirt.virConnect) -> list[dict[str, Any]]:
+def domain_attachments(conn: libvirt.virConnect) -> list[DomainAttachment]:
     """Every defined or running domain with the networks and bridges its NICs name, from one bulk listing.
 
     A running persistent domain is read twice (live and next-boot config): a NIC hot-plugged only live, or
@@ -276,13 +276,13 @@ def domain_attachments(conn: libvirt.virConnect) -> list[dict[str, Any]]:
         for root in docs:
             networks.update(n for n in root.xpath("devices/interface[@type='network']/source/@network"))
             bridges.update(b for b in root.xpath("devices/interface[@type='bridge']/source/@bridge"))
-        out.append({"name": docs[0].findtext("name"), "active": len(docs) == 2 or bool(docs[0].get("id")),
-                    "networks": networks, "bridges": bridges})
+        out.append(DomainAttachment(name=docs[0].findtext("name"), active=len(docs) == 2 or bool(docs[0].get("id")),
+                                    networks=networks, bridges=bridges))
     return out
 
 
 # -- what a NIC can attach to --------------------------------------------------------------------------
-def host_interfaces(conn: libvirt.virConnect) -> list[dict[str, Any]] | None:
+def host_interfaces(conn: libvirt.virConnect) -> list[NodeInterface] | None:
     """The node's interfaces through libvirt's interface API (netcf or udev backend), None when the node
     has no interface backend. Addresses appear only where the backend reports them (netcf does, udev not)."""
     try:
@@ -296,13 +296,13 @@ def host_interfaces(conn: libvirt.virConnect) -> list[dict[str, Any]] | None:
         root = parse(iface.XMLDesc(0))
         addresses = [f"{ip.get('address')}/{ip.get('prefix') or (64 if proto.get('family') == 'ipv6' else 32)}"
                      for proto in root.findall("protocol") for ip in proto.findall("ip") if ip.get("address")]
-        out.append({"name": root.get("name"), "type": root.get("type"), "active": bool(iface.isActive()),
-                    "mac": text(root, "mac/@address"), "addresses": addresses,
-                    "members": [m.get("name") for m in root.findall("bridge/interface")]})
+        out.append(NodeInterface(name=root.get("name"), type=root.get("type"), active=bool(iface.isActive()),
+                                 mac=text(root, "mac/@address"), addresses=addresses,
+                                 members=[m.get("name") for m in root.findall("bridge/interface")]))
     return out
 
 
-def physical_nics(conn: libvirt.virConnect) -> list[dict[str, Any]]:
+def physical_nics(conn: libvirt.virConnect) -> list[PhysicalNic]:
     """NICs on a bus (their node device's parent is a PCI/USB device, not `computer`): macvtap candidates."""
     out = []
     for dev in conn.listAllDevices(libvirt.VIR_CONNECT_LIST_NODE_DEVICES_CAP_NET):
@@ -311,9 +311,9 @@ def physical_nics(conn: libvirt.virConnect) -> list[dict[str, Any]]:
             continue
         link = root.find("capability[@type='net']/link")
         speed = link.get("speed") if link is not None else None
-        out.append({"name": text(root, "capability[@type='net']/interface"),
-                    "mac": text(root, "capability[@type='net']/address"),
-                    "link_state": link.get("state") if link is not None else None,
-                    # the kernel reports -1 (4294967295) when the speed is unknown
-                    "speed_mbps": int(speed) if speed and int(speed) < 0xFFFFFFFF else None})
-    return sorted(out, key=lambda n: n["name"] or "")
+        out.append(PhysicalNic(name=text(root, "capability[@type='net']/interface"),
+                               mac=text(root, "capability[@type='net']/address"),
+                               link_state=link.get("state") if link is not None else None,
+                               # the kernel reports -1 (4294967295) when the speed is unknown
+                               speed_mbps=int(speed) if speed and int(speed) < 0xFFFFFFFF else None))
+    return sorted(out, key=lambda n: n.name or "")

@@ -7,6 +7,7 @@ answer exactly like the local one. Listing probes every node concurrently, each 
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 from urllib.parse import parse_qsl, urlsplit
 
-from jvp.domain.node import LOCAL, NodeRecord
+from jvp.domain.node import LOCAL, HostFacts, HostSummary, NodeDevice, NodeList, NodeRecord, NodeView, NodeVm
 from jvp.errors import Conflict, InvalidInput, JvpError, already_exists, not_found
 from jvp.hypervisor.gateway import NodeGateway
 from jvp.store import MetadataStore
@@ -174,7 +175,7 @@ class NodeService:
         return rec
 
     # -- probing ------------------------------------------------------------------------------------
-    def _probe(self, rec: NodeRecord) -> dict[str, Any]:
+    def _probe(self, rec: NodeRecord) -> HostFacts:
         return self.gateway.host_facts(rec.name)
 
     def _probe_async(self, rec: NodeRecord) -> Future:
@@ -186,42 +187,39 @@ class NodeService:
                 self._inflight[rec.name] = fut
             return fut
 
-    def _view(self, rec: NodeRecord, fut: Future, deadline_s: float) -> dict[str, Any]:
-        view: dict[str, Any] = {
-            "name": rec.name, "uri": rec.uri, "local": rec.is_local, "description": rec.description,
-            "labels": rec.labels, "maintenance": rec.maintenance, "created_at": rec.created_at,
-            "updated_at": rec.updated_at, "reachable": False, "last_error": None, "hostname": None,
-            "hypervisor": None, "libvirt_version": None, "arch": None, "cpus": None, "memory_bytes": None,
-            "vm_counts": None,
-        }
+    def _view(self, rec: NodeRecord, fut: Future, deadline_s: float) -> NodeView:
+        view = NodeView(name=rec.name, uri=rec.uri, local=rec.is_local, description=rec.description,
+                        labels=rec.labels, maintenance=rec.maintenance, created_at=rec.created_at,
+                        updated_at=rec.updated_at)
         try:
             facts = fut.result(timeout=max(deadline_s, 0.01))
-            view.update(facts, reachable=True)
+            view = dataclasses.replace(view, **{f.name: getattr(facts, f.name) for f in dataclasses.fields(facts)},
+                                       reachable=True)
         except FutureTimeout:
-            view["last_error"] = f"no answer from {rec.uri} within {self.timeout_s:g}s"
+            view.last_error = f"no answer from {rec.uri} within {self.timeout_s:g}s"
         except JvpError as exc:
-            view["last_error"] = exc.message
-        view["state"] = "maintenance" if rec.maintenance else ("online" if view["reachable"] else "offline")
+            view.last_error = exc.message
+        view.state = "maintenance" if rec.maintenance else ("online" if view.reachable else "offline")
         return view
 
-    def list(self, state: str | None = None) -> dict[str, Any]:
+    def list(self, state: str | None = None) -> NodeList:
         recs, errors = self.records()
         futures = [(rec, self._probe_async(rec)) for rec in recs]
         deadline = time.monotonic() + self.timeout_s
         nodes = [self._view(rec, fut, deadline - time.monotonic()) for rec, fut in futures]
         if state:
-            nodes = [n for n in nodes if n["state"] == state]
-        return {"nodes": nodes, "errors": errors}
+            nodes = [n for n in nodes if n.state == state]
+        return NodeList(nodes=nodes, errors=errors)
 
-    def describe(self, name: str) -> dict[str, Any]:
+    def describe(self, name: str) -> NodeView:
         rec = self.record(name)
         deadline = time.monotonic() + self.timeout_s
         return self._view(rec, self._probe_async(rec), deadline - time.monotonic())
 
-    def summary(self, name: str) -> dict[str, Any]:
+    def summary(self, name: str) -> HostSummary:
         summary = self.gateway.host_summary(name)
-        summary["virtualization"]["kvm_usable"] = self.record(name).kvm_usable
-        return {"name": name, **summary}
+        virt = dataclasses.replace(summary.virtualization, kvm_usable=self.record(name).kvm_usable)
+        return dataclasses.replace(summary, name=name, virtualization=virt)
 
     def record_kvm_probe(self, name: str, usable: bool) -> None:
         """Set by the VM module once it has really tried to run a KVM guest on the node; kept in the
@@ -236,10 +234,10 @@ class NodeService:
             return rec.to_doc()
         self.store.update("node", name, fn=change)
 
-    def devices(self, name: str, kind: str) -> list[dict[str, Any]]:
+    def devices(self, name: str, kind: str) -> list[NodeDevice]:
         return self.gateway.host_devices(name, kind)
 
-    def vms(self, name: str) -> list[dict[str, Any]]:
+    def vms(self, name: str) -> list[NodeVm]:
         return self.gateway.host_vms(name)
 
     # -- changes ------------------------------------------------------------------------------------
@@ -248,7 +246,7 @@ class NodeService:
         self.gateway.check_uri(name, uri, self.timeout_s)
 
     def create(self, name: str, uri: str, description: str = "", labels: dict[str, str] | None = None
-               ) -> dict[str, Any]:
+               ) -> NodeView:
         if name == LOCAL or name in RESERVED_NAMES:
             raise already_exists("node", name, code="NodeExists") if name == LOCAL else InvalidInput(
                 f"'{name}' is reserved and cannot name a node", code="InvalidName",
@@ -283,7 +281,7 @@ class NodeService:
         self.store.update("node", name, fn=apply)
 
     def modify(self, name: str, uri: str | None = None, description: str | None = None,
-               labels: dict[str, str] | None = None) -> dict[str, Any]:
+               labels: dict[str, str] | None = None) -> NodeView:
         rec = self.record(name)
         new_uri = uri if uri is not None and uri != rec.uri else None
         if new_uri is not None:
@@ -310,7 +308,7 @@ class NodeService:
             self.gateway.reconnect(name, new_uri)  # replaces the connection when the URI changed
         return self.describe(name)
 
-    def set_maintenance(self, name: str, maintenance: bool) -> dict[str, Any]:
+    def set_maintenance(self, name: str, maintenance: bool) -> NodeView:
         self.record(name)  # 404 (or MetadataCorrupt) before anything is written
 
         def change(r: NodeRecord) -> None:

@@ -129,7 +129,7 @@ def test_a_network_defined_concurrently_after_the_check_is_still_409(api, mocker
 
     def racing_list(node):
         calls.append(1)
-        return [n for n in real(node) if n["name"] != "demo-nat"] if len(calls) == 1 else real(node)
+        return [n for n in real(node) if n.name != "demo-nat"] if len(calls) == 1 else real(node)
     mocker.patch.object(gateway, "list_networks", racing_list)
     before = api.ok("describe-network", {"name": "demo-nat"})["network"]
     err = api.error("create-network", {"name": "demo-nat", "mode": "isolated"}, status=409,

@@ -32,7 +32,7 @@ def conn() -> libvirt.virConnect:
 def _taken() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     c = conn()
     try:
-        taken = [ipaddress.ip_network(s) for n in hv.list_networks(c) for s in n["subnets"]]
+        taken = [ipaddress.ip_network(s) for n in hv.list_networks(c) for s in n.subnets]
     finally:
         c.close()
     return taken + [ipaddress.ip_interface(a).network for _, a in HostNetwork().addresses()]

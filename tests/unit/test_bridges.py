@@ -6,10 +6,11 @@ import errno
 import pytest
 from pyroute2.netlink.exceptions import NetlinkError
 
+from jvp.domain.network import DomainAttachment
 from jvp.errors import JvpError
 from jvp.hostnet import HostNetwork, uri_is_this_machine
 from jvp.service.network.bridge import BridgeService
-from tests.unit.fakes.network import FakeNetworkGateway, FakeNodes
+from tests.unit.fakes.network import FakeNetworkGateway, FakeNodes, net_view
 
 
 def link(name, kind=None, master=None, addresses=(), loopback=False):
@@ -61,11 +62,11 @@ def code_of(fn, *a, **kw):
 
 def test_available_interfaces_mark_protected_ones(host):
     svc = BridgeService(FakeNodes(), FakeNetworkGateway(), host)
-    got = {i["name"]: i for i in svc.available_interfaces("local")}
+    got = {i.name: i for i in svc.available_interfaces("local")}
     assert set(got) == {"eth0", "eth1", "eth2"}  # not lo, not tun/ifb, not bridges, not enslaved
-    assert got["eth0"]["protected"] and got["eth0"]["default_route"] and "default route" in got["eth0"]["reason"]
-    assert got["eth2"]["protected"] and "198.18.5.1/24" in got["eth2"]["reason"]
-    assert not got["eth1"]["protected"] and got["eth1"]["kind"] == "physical"
+    assert got["eth0"].protected and got["eth0"].default_route and "default route" in got["eth0"].reason
+    assert got["eth2"].protected and "198.18.5.1/24" in got["eth2"].reason
+    assert not got["eth1"].protected and got["eth1"].kind == "physical"
 
 
 def test_create_refuses_protected_interfaces_unless_forced(host):
@@ -74,7 +75,7 @@ def test_create_refuses_protected_interfaces_unless_forced(host):
     assert code_of(svc.create, "local", "br1", ["eth2"]) == ("InterfaceProtected", 409)
     assert host.created == []
     bridge = svc.create("local", "br1", ["eth1"], stp=True)
-    assert host.created == [("br1", ["eth1"], True)] and bridge["interfaces"] == ["eth1"]
+    assert host.created == [("br1", ["eth1"], True)] and bridge.interfaces == ["eth1"]
     svc.create("local", "br2", ["eth2"], force=True)
     assert host.created[-1] == ("br2", ["eth2"], False)
 
@@ -98,15 +99,15 @@ def test_enslaved_interface_is_in_use(host):
 
 
 def test_create_refuses_a_name_a_libvirt_network_will_create(host):
-    gw = FakeNetworkGateway(nets=[{"name": "lan", "bridge": "jvpbr4", "mode": "nat"}])
+    gw = FakeNetworkGateway(nets=[net_view("lan", bridge="jvpbr4")])
     assert code_of(BridgeService(FakeNodes(), gw, host).create, "local", "jvpbr4", []) == ("BridgeInUse", 409)
 
 
 def test_delete_refuses_bridges_in_use(host):
-    gw = FakeNetworkGateway(nets=[{"name": "lan", "bridge": "virbr0", "mode": "nat"}])
+    gw = FakeNetworkGateway(nets=[net_view("lan", bridge="virbr0")])
     assert code_of(BridgeService(FakeNodes(), gw, host).delete, "local", "virbr0") == ("BridgeInUse", 409)
     host._links.append(link("br5", "bridge"))
-    gw = FakeNetworkGateway(attachments=[{"name": "vm1", "active": False, "networks": set(), "bridges": {"br5"}}])
+    gw = FakeNetworkGateway(attachments=[DomainAttachment(name="vm1", active=False, bridges={"br5"})])
     assert code_of(BridgeService(FakeNodes(), gw, host).delete, "local", "br5") == ("BridgeInUse", 409)
     host._links.append(link("br6", "bridge", addresses=["192.0.2.9/24"]))
     svc = BridgeService(FakeNodes(), FakeNetworkGateway(), host)

@@ -8,6 +8,7 @@ import libvirt
 import pytest
 from lxml import etree
 
+from jvp.domain.node import VmCounts
 from jvp.hypervisor import host
 from jvp.hypervisor.xml import parse
 
@@ -69,16 +70,16 @@ def test_summary_virtualization_reads_domain_capabilities_not_host_flags():
     conn = FakeConn()
     virt = host._virtualization(conn, parse(conn.getCapabilities()))
     # The host CPU has svm, but KVM does not pass it on: not nested.
-    assert virt["nested"] is False and virt["kvm_available"] is True
+    assert virt.nested is False and virt.kvm_available is True
     assert conn.asked == [("x86_64", "kvm")]
     conn = FakeConn(domcaps="amd-nested-on-model.xml")
-    assert host._virtualization(conn, parse(conn.getCapabilities()))["nested"] is True
+    assert host._virtualization(conn, parse(conn.getCapabilities())).nested is True
 
 
 def test_no_kvm_means_no_nesting():
     conn = FakeConn(kvm=False)
     virt = host._virtualization(conn, parse(conn.getCapabilities()))
-    assert virt["nested"] is False and virt["kvm_available"] is False and conn.asked == []
+    assert virt.nested is False and virt.kvm_available is False and conn.asked == []
 
 
 def test_vm_counts_come_from_bulk_listings(mocker):
@@ -90,7 +91,7 @@ def test_vm_counts_come_from_bulk_listings(mocker):
     domains = [mocker.Mock() for _ in range(5)]
     conn.listAllDomains.side_effect = lambda flags: domains[:2] if flags else domains
     facts = host.host_facts(conn)
-    assert facts["vm_counts"] == {"running": 2, "total": 5}
+    assert facts.vm_counts == VmCounts(running=2, total=5)
     assert sorted(c.args[0] for c in conn.listAllDomains.call_args_list) == [
         0, libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE]
     assert all(not d.isActive.called for d in domains)  # no RPC per domain

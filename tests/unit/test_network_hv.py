@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import libvirt
 
+from jvp.domain.network import NetworkLease, PhysicalNic
 from jvp.hypervisor import network as hv
 
 
@@ -48,13 +49,13 @@ def test_leases_are_mapped_with_rfc3339_expiry_and_sorted_by_family_and_address(
     ])
     out = hv.leases(conn, "lab")
     # numeric order of addresses, not text order (".9" before ".10" before ".100"); IPv4 before IPv6
-    assert [x["ip"] for x in out] == ["198.18.42.9", "198.18.42.10", "198.18.42.100", "fd00:42::10"]
-    assert out[1] == {"mac": "52:54:00:42:00:10", "ip": "198.18.42.10", "prefix": 24, "type": "ipv4",
-                      "hostname": "db1", "client_id": "01:52:54:00:42:00:10",
-                      "expires_at": "2026-01-01T00:00:00Z"}
-    assert out[0]["expires_at"] is None
-    assert out[2]["hostname"] is None and out[2]["client_id"] is None
-    assert out[3]["type"] == "ipv6" and out[3]["prefix"] == 64
+    assert [x.ip for x in out] == ["198.18.42.9", "198.18.42.10", "198.18.42.100", "fd00:42::10"]
+    assert out[1] == NetworkLease(mac="52:54:00:42:00:10", ip="198.18.42.10", prefix=24, type="ipv4",
+                                  hostname="db1", client_id="01:52:54:00:42:00:10",
+                                  expires_at="2026-01-01T00:00:00Z")
+    assert out[0].expires_at is None
+    assert out[2].hostname is None and out[2].client_id is None
+    assert out[3].type == "ipv6" and out[3].prefix == 64
 
 
 def test_no_leases():
@@ -98,8 +99,8 @@ def test_physical_nics_are_the_ones_on_a_bus_with_link_state_and_speed():
     ])
     out = hv.physical_nics(conn)
     assert out == [
-        {"name": "eno1", "mac": "00:11:22:33:44:55", "link_state": "up", "speed_mbps": 1000},
-        {"name": "enp3s0", "mac": "00:11:22:33:44:77", "link_state": "unknown", "speed_mbps": None},
-        {"name": "enp4s0", "mac": "00:11:22:33:44:88", "link_state": None, "speed_mbps": None},
-        {"name": "enx001", "mac": "00:11:22:33:44:66", "link_state": "down", "speed_mbps": None},
+        PhysicalNic(name="eno1", mac="00:11:22:33:44:55", link_state="up", speed_mbps=1000),
+        PhysicalNic(name="enp3s0", mac="00:11:22:33:44:77", link_state="unknown", speed_mbps=None),
+        PhysicalNic(name="enp4s0", mac="00:11:22:33:44:88", link_state=None, speed_mbps=None),
+        PhysicalNic(name="enx001", mac="00:11:22:33:44:66", link_state="down", speed_mbps=None),
     ]

@@ -5,6 +5,7 @@ import ipaddress
 
 import pytest
 
+from jvp.domain.network import DhcpHost
 from jvp.errors import Conflict, InvalidInput
 from jvp.service.network import rules as rules
 
@@ -136,7 +137,7 @@ def test_reservations_stay_inside_the_subnet():
 
 
 def test_taken_reservations():
-    hosts = [{"mac": "52:54:00:00:00:01", "ip": "198.18.10.10", "hostname": "a"}]
+    hosts = [DhcpHost(mac="52:54:00:00:00:01", ip="198.18.10.10", hostname="a")]
     assert code_of(rules.check_reservation_free, "n", hosts, "52:54:00:00:00:02", "198.18.10.10") == "HostIpTaken"
     assert code_of(rules.check_reservation_free, "n", hosts, "52:54:00:00:00:01", "198.18.10.11") == "HostMacTaken"
     rules.check_reservation_free("n", hosts, "52:54:00:00:00:02", "198.18.10.11")

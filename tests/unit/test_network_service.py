@@ -6,6 +6,7 @@ from contextlib import contextmanager
 
 import pytest
 
+from jvp.domain.network import DhcpHost, DomainAttachment, NodeInterface
 from jvp.errors import JvpError
 from jvp.service.network.service import NetworkService
 from tests.unit.fakes.network import FakeNetworkGateway, FakeNodes, net_view
@@ -36,18 +37,17 @@ def code_of(fn, *a, **kw):
 
 def test_create_takes_the_lowest_free_bridge_name():
     gw = FakeNetworkGateway(nets=[net_view("a", bridge="jvpbr0", ipv4="198.18.1.1/24")],
-                            interfaces=[{"name": "jvpbr1", "type": "ethernet", "active": True, "mac": None,
-                                         "addresses": [], "members": []}])
+                            interfaces=[NodeInterface(name="jvpbr1", type="ethernet", active=True, mac=None)])
     view = service(gw).create(NODE, "b", ipv4_cidr="198.18.2.1/24")
-    assert view["bridge"] == "jvpbr2" and view["vm_count"] == 0
+    assert view.bridge == "jvpbr2" and view.vm_count == 0
     (_, spec, autostart), = gw.calls
     assert spec.bridge == "jvpbr2" and autostart is True and spec.dhcp_start is not None
 
 
 def test_create_refuses_overlaps_and_taken_names_before_any_change():
     gw = FakeNetworkGateway(nets=[net_view("a", bridge="jvpbr0", ipv4="198.18.1.1/24")],
-                            interfaces=[{"name": "eth0", "type": "ethernet", "active": True, "mac": None,
-                                         "addresses": ["198.18.8.5/22"], "members": []}])
+                            interfaces=[NodeInterface(name="eth0", type="ethernet", active=True, mac=None,
+                                                      addresses=["198.18.8.5/22"])])
     svc = service(gw)
     assert code_of(svc.create, NODE, "a", ipv4_cidr="198.18.3.1/24") == "NetworkExists"
     assert code_of(svc.create, NODE, "b", ipv4_cidr="198.18.1.129/25") == "SubnetOverlap"
@@ -60,23 +60,23 @@ def test_create_refuses_overlaps_and_taken_names_before_any_change():
 
 def test_running_users_block_stop_any_user_blocks_delete():
     gw = FakeNetworkGateway(nets=[net_view("lan", bridge="jvpbr0", ipv4="198.18.1.1/24")],
-                            attachments=[{"name": "db", "active": False, "networks": {"lan"}, "bridges": set()}])
+                            attachments=[DomainAttachment(name="db", active=False, networks={"lan"})])
     svc = service(gw)
     assert code_of(svc.delete, NODE, "lan") == "NetworkInUse"
-    assert svc.stop(NODE, "lan")["state"] == "inactive"
+    assert svc.stop(NODE, "lan").state == "inactive"
     assert code_of(svc.stop, NODE, "lan") == "NetworkInactive"
-    assert svc.start(NODE, "lan")["state"] == "active"
+    assert svc.start(NODE, "lan").state == "active"
     assert code_of(svc.start, NODE, "lan") == "NetworkActive"
-    gw.attachments.append({"name": "web", "active": True, "networks": set(), "bridges": {"jvpbr0"}})
+    gw.attachments.append(DomainAttachment(name="web", active=True, bridges={"jvpbr0"}))
     assert code_of(svc.stop, NODE, "lan") == "NetworkInUse"
-    assert svc.describe(NODE, "lan")["vms"] == ["db", "web"]
+    assert svc.describe(NODE, "lan").vms == ["db", "web"]
     assert [c[0] for c in gw.calls] == ["stop", "start"]
 
 
 def test_static_hosts_are_checked_under_the_node_lock():
     gw = FakeNetworkGateway(nets=[net_view("lan", bridge="jvpbr0", ipv4="198.18.1.1/24", dhcp=True,
-                                           hosts=[{"mac": "52:54:00:00:00:01", "ip": "198.18.1.10",
-                                                   "hostname": "web"}]),
+                                           hosts=[DhcpHost(mac="52:54:00:00:00:01", ip="198.18.1.10",
+                                                            hostname="web")]),
                                   net_view("l2", bridge="jvpbr1")])
     svc = service(gw)
     assert code_of(svc.add_host, NODE, "l2", "52:54:00:00:00:02", "198.18.1.11") == "DhcpNotEnabled"
@@ -84,8 +84,8 @@ def test_static_hosts_are_checked_under_the_node_lock():
     assert code_of(svc.add_host, NODE, "lan", "52:54:00:00:00:02", "198.18.1.11", "web") == "HostnameTaken"
     assert gw.calls == []
     net = svc.add_host(NODE, "lan", "52:54:00:00:00:0A", "198.18.1.11", "app")
-    assert {"mac": "52:54:00:00:00:0a", "ip": "198.18.1.11", "hostname": "app"} in net["hosts"]
+    assert DhcpHost(mac="52:54:00:00:00:0a", ip="198.18.1.11", hostname="app") in net.hosts
     assert svc.store.locks == [("node", NODE)] * 3
     assert code_of(svc.remove_host, NODE, "lan", "198.18.1.12") == "NetworkHostNotFound"
     net = svc.remove_host(NODE, "lan", " 198.18.1.10 ")
-    assert [h["ip"] for h in net["hosts"]] == ["198.18.1.11"]
+    assert [h.ip for h in net.hosts] == ["198.18.1.11"]

@@ -5,7 +5,7 @@ import ipaddress
 
 import pytest
 
-from jvp.domain.network import DhcpHost, NetworkSpec
+from jvp.domain.network import DhcpHost, IpBlock, NetworkSpec
 from jvp.hypervisor import network as hv
 from jvp.hypervisor.xml import parse
 
@@ -89,16 +89,16 @@ LIBVIRT_XML = """<network connections='2'>
 
 def test_view_of_a_libvirt_network():
     view = hv.network_view(parse(LIBVIRT_XML), active=True, autostart=False, persistent=True)
-    assert view["name"] == "lan" and view["mode"] == "nat" and view["bridge"] == "virbr7"
-    assert view["state"] == "active" and view["autostart"] is False and view["persistent"] is True
-    assert view["ipv4"] == {"address": "198.18.10.1", "prefix": 24, "dhcp_start": "198.18.10.100",
-                            "dhcp_end": "198.18.10.200"}
-    assert view["ipv6"] == {"address": "fd00:198:18::1", "prefix": 64, "dhcp_start": None, "dhcp_end": None}
-    assert view["domain"] == "lan.test" and view["dhcp"] is True
-    assert view["hosts"] == [{"mac": "52:54:00:0a:00:01", "ip": "198.18.10.10", "hostname": "web1"},
-                             {"mac": None, "ip": "198.18.10.11", "hostname": "byname"}]
+    assert view.name == "lan" and view.mode == "nat" and view.bridge == "virbr7"
+    assert view.state == "active" and view.autostart is False and view.persistent is True
+    assert view.ipv4 == IpBlock(address="198.18.10.1", prefix=24, dhcp_start="198.18.10.100",
+                                dhcp_end="198.18.10.200")
+    assert view.ipv6 == IpBlock(address="fd00:198:18::1", prefix=64, dhcp_start=None, dhcp_end=None)
+    assert view.domain == "lan.test" and view.dhcp is True
+    assert view.hosts == [DhcpHost(mac="52:54:00:0a:00:01", ip="198.18.10.10", hostname="web1"),
+                          DhcpHost(mac=None, ip="198.18.10.11", hostname="byname")]
     # static routes through a guest are subnets the network holds too
-    assert view["subnets"] == ["198.18.10.0/24", "fd00:198:18::/64", "198.19.5.0/24"]
+    assert view.subnets == ["198.18.10.0/24", "fd00:198:18::/64", "198.19.5.0/24"]
 
 
 @pytest.mark.parametrize("forward,mode", [("", "isolated"), ("<forward/>", "nat"),
@@ -109,14 +109,14 @@ def test_mode_detection(forward, mode):
     root = parse(f"<network><name>x</name>{forward}</network>")
     assert hv.network_mode(root) == mode
     view = hv.network_view(root, active=False, autostart=False, persistent=True)
-    assert view["ipv4"] is None and view["hosts"] == [] and view["dhcp"] is False and view["subnets"] == []
+    assert view.ipv4 is None and view.hosts == [] and view.dhcp is False and view.subnets == []
 
 
 def test_round_trip_of_the_builder_through_the_reader():
     root = parse(hv.build_network_xml(spec("nat", ipv6=ipaddress.IPv6Interface("fd00::1/64"))))
     view = hv.network_view(root, active=False, autostart=True, persistent=True)
-    assert view["mode"] == "nat" and view["bridge"] == "jvpbr3"
-    assert view["ipv4"]["dhcp_start"] == "198.18.10.128" and view["ipv6"]["prefix"] == 64
+    assert view.mode == "nat" and view.bridge == "jvpbr3"
+    assert view.ipv4.dhcp_start == "198.18.10.128" and view.ipv6.prefix == 64
 
 
 class FakeNet:

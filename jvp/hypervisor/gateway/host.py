@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
-from typing import Any
-
+from jvp.domain.node import HostFacts, HostSummary, NodeDevice, NodeVm
 from jvp.errors import NodeUnreachable
 from jvp.hypervisor import host
 from jvp.hypervisor.connection import NodeConnection
@@ -13,17 +12,17 @@ _checks = ThreadPoolExecutor(max_workers=8, thread_name_prefix="node-check")
 
 
 class HostOps(GatewayBase):
-    def host_facts(self, node: str) -> dict[str, Any]:
+    def host_facts(self, node: str) -> HostFacts:
         """What list-nodes shows of a node (one getInfo, one memory call, two bulk domain listings)."""
         return self._read(node, host.host_facts, kind="node", obj=node)
 
-    def host_summary(self, node: str) -> dict[str, Any]:
+    def host_summary(self, node: str) -> HostSummary:
         return self._read(node, host.host_summary, kind="node", obj=node)
 
-    def host_devices(self, node: str, kind: str) -> list[dict[str, Any]]:
+    def host_devices(self, node: str, kind: str) -> list[NodeDevice]:
         return self._read(node, lambda c: host.node_devices(c, kind), kind="node", obj=node)
 
-    def host_vms(self, node: str) -> list[dict[str, Any]]:
+    def host_vms(self, node: str) -> list[NodeVm]:
         return self._read(node, host.node_vms, kind="node", obj=node)
 
     def check_uri(self, name: str, uri: str, timeout_s: float) -> None:

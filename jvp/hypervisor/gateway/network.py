@@ -2,41 +2,40 @@
 networks, their static DHCP hosts and leases, which domains use them, and what a VM NIC can attach to."""
 from __future__ import annotations
 
-from typing import Any
-
-from jvp.domain.network import DhcpHost, NetworkSpec
+from jvp.domain.network import (DhcpHost, DomainAttachment, NetworkLease, NetworkSpec, NetworkView, NodeInterface,
+                                PhysicalNic)
 from jvp.hypervisor import network
 from jvp.hypervisor.gateway.base import GatewayBase
 
 
 class NetworkOps(GatewayBase):
     # -- reading ------------------------------------------------------------------------------------
-    def list_networks(self, node: str) -> list[dict[str, Any]]:
+    def list_networks(self, node: str) -> list[NetworkView]:
         """Every network of the node as its SPEC 2.6 view (with `subnets` and `dhcp`), sorted by name."""
         return self._read(node, lambda c: network.list_networks(c), kind="network")
 
-    def describe_network(self, node: str, name: str) -> dict[str, Any]:
+    def describe_network(self, node: str, name: str) -> NetworkView:
         """One network's view; NetworkNotFound when it does not exist."""
         return self._read(node, lambda c: network.describe(c, name), kind="network", obj=name)
 
-    def network_attachments(self, node: str) -> list[dict[str, Any]]:
+    def network_attachments(self, node: str) -> list[DomainAttachment]:
         """Every domain with the networks and bridges its NICs name (live and next-boot config)."""
         return self._read(node, lambda c: network.domain_attachments(c), kind="network")
 
-    def network_leases(self, node: str, name: str) -> list[dict[str, Any]]:
+    def network_leases(self, node: str, name: str) -> list[NetworkLease]:
         """The DHCP leases dnsmasq handed out on the network."""
         return self._read(node, lambda c: network.leases(c, name), kind="network", obj=name,
                           action="list leases of")
 
-    def network_config_hosts(self, node: str, name: str) -> list[dict[str, Any]]:
+    def network_config_hosts(self, node: str, name: str) -> list[DhcpHost]:
         """The static DHCP hosts of the live and the persistent definition together."""
         return self._read(node, lambda c: network.config_hosts(c, name), kind="network", obj=name)
 
-    def node_interfaces(self, node: str) -> list[dict[str, Any]] | None:
+    def node_interfaces(self, node: str) -> list[NodeInterface] | None:
         """The node's interfaces through libvirt's interface API; None without an interface backend."""
         return self._read(node, lambda c: network.host_interfaces(c), kind="network")
 
-    def physical_nics(self, node: str) -> list[dict[str, Any]]:
+    def physical_nics(self, node: str) -> list[PhysicalNic]:
         """NICs on a bus (macvtap candidates)."""
         return self._read(node, lambda c: network.physical_nics(c), kind="network")
 

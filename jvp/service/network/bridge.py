@@ -15,6 +15,8 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from jvp.domain.bridge import BridgeView, HostInterfaceView
+from jvp.domain.network import DomainAttachment, NetworkView
 from jvp.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from jvp.hostnet import HostNetwork, uri_is_this_machine
 from jvp.hypervisor.gateway import NodeGateway
@@ -61,27 +63,27 @@ class BridgeService:
             return f"'{link['name']}' carries the address(es) {', '.join(addrs)}"
         return None
 
-    def _usage(self, node: str) -> tuple[list[dict], list[dict]]:
+    def _usage(self, node: str) -> tuple[list[NetworkView], list[DomainAttachment]]:
         return self.gateway.list_networks(node), self.gateway.network_attachments(node)
 
-    def _view(self, node: str, link: dict[str, Any], links: list[dict], nets: list[dict],
-              attachments: list[dict]) -> dict[str, Any]:
-        network = next((n["name"] for n in nets if n["bridge"] == link["name"]), None)
-        vms = sorted(a["name"] for a in attachments
-                     if link["name"] in a["bridges"] or (network and network in a["networks"]))
-        return {"name": link["name"], "node": node, "state": link["state"], "mtu": link["mtu"],
-                "mac": link["mac"], "stp": link["stp"], "addresses": link["addresses"],
-                "interfaces": sorted(lk["name"] for lk in links if lk["master"] == link["name"]),
-                "network": network, "vms": vms}
+    def _view(self, node: str, link: dict[str, Any], links: list[dict[str, Any]], nets: list[NetworkView],
+              attachments: list[DomainAttachment]) -> BridgeView:
+        network = next((n.name for n in nets if n.bridge == link["name"]), None)
+        vms = sorted(a.name or "" for a in attachments
+                     if link["name"] in a.bridges or (network and network in a.networks))
+        return BridgeView(name=link["name"], node=node, state=link["state"], mtu=link["mtu"], mac=link["mac"],
+                          stp=link["stp"], addresses=link["addresses"],
+                          interfaces=sorted(lk["name"] for lk in links if lk["master"] == link["name"]),
+                          network=network, vms=vms)
 
     # -- reading ------------------------------------------------------------------------------------
-    def list(self, node: str) -> list[dict[str, Any]]:
+    def list(self, node: str) -> list[BridgeView]:
         self._require_here(node, "list-bridges")
         links = self.hostnet.links()
         nets, attachments = self._usage(node)
         return [self._view(node, lk, links, nets, attachments) for lk in links if lk["kind"] == "bridge"]
 
-    def describe(self, node: str, name: str) -> dict[str, Any]:
+    def describe(self, node: str, name: str) -> BridgeView:
         links = self.hostnet.links()
         link = next((lk for lk in links if lk["name"] == name and lk["kind"] == "bridge"), None)
         if link is None:
@@ -90,7 +92,7 @@ class BridgeService:
         nets, attachments = self._usage(node)
         return self._view(node, link, links, nets, attachments)
 
-    def available_interfaces(self, node: str) -> list[dict[str, Any]]:
+    def available_interfaces(self, node: str) -> list[HostInterfaceView]:
         """Interfaces that could join a bridge: no master yet, of an enslavable kind, not loopback."""
         self._require_here(node, "list-available-interfaces")
         default_links = self.hostnet.default_route_links()
@@ -99,15 +101,15 @@ class BridgeService:
             if lk["loopback"] or lk["kind"] not in ENSLAVABLE or lk["master"]:
                 continue
             reason = self._protection(lk, default_links)
-            out.append({"name": lk["name"], "kind": lk["kind"] or "physical", "mac": lk["mac"],
-                        "state": lk["state"], "mtu": lk["mtu"], "addresses": lk["addresses"],
-                        "default_route": lk["name"] in default_links, "protected": reason is not None,
-                        "reason": reason})
+            out.append(HostInterfaceView(name=lk["name"], kind=lk["kind"] or "physical", mac=lk["mac"],
+                                         state=lk["state"], mtu=lk["mtu"], addresses=lk["addresses"],
+                                         default_route=lk["name"] in default_links, protected=reason is not None,
+                                         reason=reason))
         return out
 
     # -- changing -----------------------------------------------------------------------------------
     def create(self, node: str, name: str, interfaces: list[str], stp: bool = False,
-               force: bool = False) -> dict[str, Any]:
+               force: bool = False) -> BridgeView:
         rules.validate_ifname(name, field="name")
         for iface in interfaces:
             rules.validate_ifname(iface, field="interfaces", code="InvalidInterface")
@@ -123,7 +125,7 @@ class BridgeService:
                            code="BridgeExists", details={"bridge": name, "node": node,
                                                          "field_errors": {"name": ["Exists."]}})
         nets, _ = self._usage(node)
-        owner = next((n["name"] for n in nets if n["bridge"] == name), None)
+        owner = next((n.name for n in nets if n.bridge == name), None)
         if owner:
             raise Conflict(f"libvirt network '{owner}' on node '{node}' names bridge '{name}' (it creates it when it "
                            "starts); choose another name", code="BridgeInUse",
@@ -156,13 +158,13 @@ class BridgeService:
         rules.validate_ifname(name, field="name")
         self._require_here(node, "delete-bridge")
         bridge = self.describe(node, name)
-        if bridge["network"]:
-            raise Conflict(f"bridge '{name}' belongs to libvirt network '{bridge['network']}'; delete or stop the "
+        if bridge.network:
+            raise Conflict(f"bridge '{name}' belongs to libvirt network '{bridge.network}'; delete or stop the "
                            "network instead", code="BridgeInUse",
-                           details={"bridge": name, "network": bridge["network"], "vms": bridge["vms"]})
-        if bridge["vms"]:
-            raise Conflict(f"bridge '{name}' is used by VMs ({', '.join(bridge['vms'])}); detach their NICs "
-                           "first", code="BridgeInUse", details={"bridge": name, "vms": bridge["vms"]})
+                           details={"bridge": name, "network": bridge.network, "vms": bridge.vms})
+        if bridge.vms:
+            raise Conflict(f"bridge '{name}' is used by VMs ({', '.join(bridge.vms)}); detach their NICs "
+                           "first", code="BridgeInUse", details={"bridge": name, "vms": bridge.vms})
         link = next(lk for lk in self.hostnet.links() if lk["name"] == name)
         reason = self._protection(link, self.hostnet.default_route_links())
         if reason and not force:

@@ -15,6 +15,7 @@ import ipaddress
 import re
 from typing import Iterable
 
+from jvp.domain.network import DhcpHost
 from jvp.errors import Conflict, InvalidInput
 
 IPV4_PREFIX = (8, 30)
@@ -200,15 +201,15 @@ def validate_reservation(iface: ipaddress.IPv4Interface, ip: str) -> ipaddress.I
     return addr
 
 
-def check_reservation_free(network: str, hosts: Iterable[dict], mac: str, ip: str) -> None:
+def check_reservation_free(network: str, hosts: Iterable[DhcpHost], mac: str, ip: str) -> None:
     for h in hosts:
-        if h.get("ip") == ip:
-            raise Conflict(f"ip {ip} is already reserved on network '{network}' for {h.get('mac')}; remove that "
+        if h.ip == ip:
+            raise Conflict(f"ip {ip} is already reserved on network '{network}' for {h.mac}; remove that "
                            "reservation first", code="HostIpTaken",
-                           details={"network": network, "ip": ip, "mac": h.get("mac"),
+                           details={"network": network, "ip": ip, "mac": h.mac,
                                     "field_errors": {"ip": ["Already reserved."]}})
-        if (h.get("mac") or "").lower() == mac:
-            raise Conflict(f"mac {mac} already has a reservation on network '{network}' ({h.get('ip')}); "
+        if (h.mac or "").lower() == mac:
+            raise Conflict(f"mac {mac} already has a reservation on network '{network}' ({h.ip}); "
                            "remove it first", code="HostMacTaken",
-                           details={"network": network, "mac": mac, "ip": h.get("ip"),
+                           details={"network": network, "mac": mac, "ip": h.ip,
                                     "field_errors": {"mac": ["Already reserved."]}})

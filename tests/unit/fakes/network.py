@@ -2,10 +2,11 @@
 and the node service's record/ensure_available (no libvirt, no patched module paths)."""
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
-from typing import Any
 
-from jvp.domain.network import DhcpHost, NetworkSpec
+from jvp.domain.network import (DhcpHost, DomainAttachment, IpBlock, NetworkLease, NetworkSpec, NetworkView,
+                                NodeInterface, PhysicalNic)
 from jvp.domain.node import NodeRecord
 from jvp.errors import JvpError, NotFound
 
@@ -24,53 +25,53 @@ class FakeNodes:
 
 
 def net_view(name: str, *, mode: str = "nat", bridge: str | None = None, state: str = "active",
-             ipv4: str | None = None, dhcp: bool = False, hosts: list[dict] | None = None) -> dict[str, Any]:
+             ipv4: str | None = None, dhcp: bool = False, hosts: list[DhcpHost] | None = None) -> NetworkView:
     """A network view as jvp.hypervisor.network.network_view makes it."""
     iface = ipaddress.IPv4Interface(ipv4) if ipv4 else None
-    return {"name": name, "uuid": f"uuid-{name}", "mode": mode, "bridge": bridge, "state": state,
-            "autostart": True, "persistent": True,
-            "ipv4": {"address": str(iface.ip), "prefix": iface.network.prefixlen, "dhcp_start": None,
-                     "dhcp_end": None} if iface else None,
-            "ipv6": None, "domain": None, "hosts": list(hosts or []), "dhcp": dhcp,
-            "subnets": [str(iface.network)] if iface else []}
+    return NetworkView(name=name, uuid=f"uuid-{name}", mode=mode, bridge=bridge, state=state, autostart=True,
+                       persistent=True,
+                       ipv4=IpBlock(address=str(iface.ip), prefix=iface.network.prefixlen) if iface else None,
+                       ipv6=None, domain=None, hosts=list(hosts or []), dhcp=dhcp,
+                       subnets=[str(iface.network)] if iface else [])
 
 
 class FakeNetworkGateway:
     """The network operations of NodeGateway over a dict of network views; `calls` records the changes."""
 
-    def __init__(self, nets: list[dict] = (), attachments: list[dict] = (), interfaces: list[dict] | None = None,
-                 nics: list[dict] = ()):
-        self.nets = {n["name"]: dict(n) for n in nets}
+    def __init__(self, nets: list[NetworkView] = (), attachments: list[DomainAttachment] = (),
+                 interfaces: list[NodeInterface] | None = None, nics: list[PhysicalNic] = ()):
+        self.nets = {n.name: dataclasses.replace(n, hosts=list(n.hosts)) for n in nets}
         self.attachments = list(attachments)
         self.interfaces = interfaces
         self.nics = list(nics)
         self.calls: list[tuple] = []
 
-    def _get(self, node: str, name: str) -> dict[str, Any]:
+    def _get(self, node: str, name: str) -> NetworkView:
         if name not in self.nets:
             raise NotFound(f"network '{name}' not found on node '{node}'", code="NetworkNotFound")
         return self.nets[name]
 
-    def list_networks(self, node: str) -> list[dict[str, Any]]:
-        return [dict(v) for _, v in sorted(self.nets.items())]
+    def list_networks(self, node: str) -> list[NetworkView]:
+        return [dataclasses.replace(v, hosts=list(v.hosts)) for _, v in sorted(self.nets.items())]
 
-    def describe_network(self, node: str, name: str) -> dict[str, Any]:
-        return dict(self._get(node, name))
+    def describe_network(self, node: str, name: str) -> NetworkView:
+        v = self._get(node, name)
+        return dataclasses.replace(v, hosts=list(v.hosts))
 
-    def network_attachments(self, node: str) -> list[dict[str, Any]]:
+    def network_attachments(self, node: str) -> list[DomainAttachment]:
         return list(self.attachments)
 
-    def network_leases(self, node: str, name: str) -> list[dict[str, Any]]:
+    def network_leases(self, node: str, name: str) -> list[NetworkLease]:
         self._get(node, name)
         return []
 
-    def network_config_hosts(self, node: str, name: str) -> list[dict[str, Any]]:
-        return list(self._get(node, name)["hosts"])
+    def network_config_hosts(self, node: str, name: str) -> list[DhcpHost]:
+        return list(self._get(node, name).hosts)
 
-    def node_interfaces(self, node: str) -> list[dict[str, Any]] | None:
+    def node_interfaces(self, node: str) -> list[NodeInterface] | None:
         return self.interfaces
 
-    def physical_nics(self, node: str) -> list[dict[str, Any]]:
+    def physical_nics(self, node: str) -> list[PhysicalNic]:
         return list(self.nics)
 
     def create_network(self, node: str, spec: NetworkSpec, autostart: bool) -> None:
@@ -83,11 +84,11 @@ class FakeNetworkGateway:
 
     def start_network(self, node: str, name: str) -> None:
         self.calls.append(("start", name))
-        self._get(node, name)["state"] = "active"
+        self._get(node, name).state = "active"
 
     def stop_network(self, node: str, name: str) -> None:
         self.calls.append(("stop", name))
-        self._get(node, name)["state"] = "inactive"
+        self._get(node, name).state = "inactive"
 
     def delete_network(self, node: str, name: str) -> None:
         self.calls.append(("delete", name))
@@ -95,13 +96,13 @@ class FakeNetworkGateway:
 
     def set_network_autostart(self, node: str, name: str, autostart: bool) -> None:
         self.calls.append(("autostart", name, autostart))
-        self._get(node, name)["autostart"] = autostart
+        self._get(node, name).autostart = autostart
 
     def add_network_host(self, node: str, name: str, host: DhcpHost) -> None:
         self.calls.append(("add-host", name, host))
-        self._get(node, name)["hosts"].append({"mac": host.mac, "ip": host.ip, "hostname": host.hostname})
+        self._get(node, name).hosts.append(host)
 
     def remove_network_host(self, node: str, name: str, host: DhcpHost) -> None:
         self.calls.append(("remove-host", name, host))
-        hosts = self._get(node, name)["hosts"]
-        hosts[:] = [h for h in hosts if (h["mac"], h["ip"]) != (host.mac, host.ip)]
+        hosts = self._get(node, name).hosts
+        hosts[:] = [h for h in hosts if (h.mac, h.ip) != (host.mac, host.ip)]
