@@ -7,6 +7,9 @@ list-storage-pools / list-volumes unless `include_internal` is asked for.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any
+
 from marshmallow import fields
 
 from jvp.domain.base import ListErrorSchema, ResponseSchema
@@ -28,6 +31,48 @@ def is_internal_pool(name: str) -> bool:
 
 def is_internal_volume(pool: str, name: str) -> bool:
     return is_internal_pool(pool) or name.startswith(INTERNAL_VOLUME_PREFIX) or name == TEMPLATE_DIR
+
+
+# -- views (built by jvp/hypervisor/storage_pool.py from the pool mapping, dumped by StoragePoolSchema) ----
+@dataclass(frozen=True)
+class PoolSourceView:
+    """A pool's <source> as JVP names its fields (each type fills the ones it uses)."""
+    host: str | None = None                    # the first host's name
+    hosts: list[str] = field(default_factory=list)   # `name[:port]` of every host
+    port: int | None = None
+    dir: str | None = None
+    device: str | None = None                  # the first device
+    devices: list[str] = field(default_factory=list)
+    name: str | None = None
+    format: str | None = None
+    iqn: str | None = None
+    initiator_iqn: str | None = None
+    auth: dict[str, Any] | None = None         # {type, username, secret_uuid, secret_usage}: free-form for the API
+
+
+@dataclass(frozen=True)
+class PoolView:
+    """One pool as the storage pool actions answer it (SPEC 2.2). Sizes and the volume count of an inactive
+    pool are unknown: None, not stale. `node` is set by the service (the hypervisor layer does not know it)."""
+    name: str
+    type: str
+    uuid: str
+    path: str | None
+    state: str
+    active: bool
+    autostart: bool
+    persistent: bool
+    capacity_bytes: int | None = None
+    allocation_bytes: int | None = None
+    available_bytes: int | None = None
+    volume_count: int | None = None
+    source: PoolSourceView | None = None
+    node: str | None = None
+
+    @property
+    def internal(self) -> bool:
+        """A JVP-managed pool (templates)."""
+        return is_internal_pool(self.name)
 
 
 class PoolSourceSchema(ResponseSchema):

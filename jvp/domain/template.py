@@ -11,6 +11,7 @@ from marshmallow import fields
 
 from jvp.domain.base import ListErrorSchema, ResponseSchema
 from jvp.domain.storage_pool import TEMPLATE_POOL_SUFFIX
+from jvp.domain.volume import VolumeView
 
 SOURCE_TYPES = ("url", "file", "volume", "snapshot")
 TEMPLATE_TYPES = ("cloud", "snapshot")
@@ -172,11 +173,40 @@ class TemplateUpdateCheckResponse(ResponseSchema):
 
 
 # -- who depends on a template's images (computed by the gateway's template_usage, read by the service) --
+@dataclass(frozen=True)
+class DomainUsage:
+    """One domain as the template usage scan sees it."""
+    name: str
+    running: bool
+    template: dict[str, str] | None        # JVP's template facts of the VM ({"name", "pool", "volume", "uuid"?})
+    created_at: str | None
+    paths: frozenset[str] = frozenset()    # every image its disks open, backing chains included
+
+
+@dataclass(frozen=True)
+class TemplateVm:
+    """A VM built from a template (TemplateVmSchema)."""
+    name: str
+    running: bool
+    created_at: str | None
+    by_metadata: bool                      # JVP's metadata names the template
+    disks: list[str]                       # its disks on the template's images
+
+
+@dataclass(frozen=True)
+class BackedVolume:
+    """A volume whose backing chain reaches a template image (TemplateVolumeSchema)."""
+    pool: str
+    name: str
+    path: str
+    base: str
+
+
 @dataclass
 class NodeUsage:
     """A snapshot of the node: each domain's template facts and disk paths, each volume's backing."""
-    domains: list[dict[str, Any]] = field(default_factory=list)
-    volumes: list[dict[str, Any]] = field(default_factory=list)
+    domains: list[DomainUsage] = field(default_factory=list)
+    volumes: list[VolumeView] = field(default_factory=list)
     skipped_pools: list[str] = field(default_factory=list)       # inactive pools
     unreadable_pools: list[dict[str, str]] = field(default_factory=list)  # {"pool", "error"}: listing failed
 
@@ -194,48 +224,48 @@ class NodeUsage:
         return sorted((p for p in out if not p["pool"].endswith(TEMPLATE_POOL_SUFFIX)), key=lambda x: x["pool"])
 
     def _backing_of(self) -> dict[str, str]:
-        return {v["path"]: v["backing"]["path"] for v in self.volumes if v.get("path") and v.get("backing")}
+        return {v.path: v.backing.path for v in self.volumes if v.path and v.backing}
 
-    def backed_volumes(self, bases: Iterable[str]) -> list[dict[str, Any]]:
+    def backed_volumes(self, bases: Iterable[str]) -> list[BackedVolume]:
         """Volumes whose backing chain reaches one of `bases` (the bases themselves excluded)."""
         wanted = set(bases)
         backing = self._backing_of()
         out = []
         for v in self.volumes:
-            path, seen = v.get("path"), set()
+            path, seen = v.path, set()
             if not path or path in wanted:
                 continue
             step = backing.get(path)
             while step and step not in seen:
                 if step in wanted:
-                    out.append({"pool": v["pool"], "name": v["name"], "path": path, "base": step})
+                    out.append(BackedVolume(pool=v.pool, name=v.name, path=path, base=step))
                     break
                 seen.add(step)
                 step = backing.get(step)
-        return sorted(out, key=lambda x: (x["pool"], x["name"]))
+        return sorted(out, key=lambda x: (x.pool, x.name))
 
-    def vms(self, template: dict[str, Any], bases: Iterable[str]) -> list[dict[str, Any]]:
+    def vms(self, template: dict[str, Any], bases: Iterable[str]) -> list[TemplateVm]:
         """VMs built from the template: named in their metadata, or with a disk on or above one of `bases`."""
         wanted = set(bases)
-        derived = wanted | {v["path"] for v in self.backed_volumes(wanted)}
+        derived = wanted | {v.path for v in self.backed_volumes(wanted)}
         out = []
         for d in self.domains:
-            facts = d["template"] or {}
+            facts = d.template or {}
             named = bool(facts) and (facts.get("uuid") == template.get("uuid") if facts.get("uuid")
                                      else facts.get("name") == template.get("name"))
-            on_disk = sorted(derived & d["paths"])
+            on_disk = sorted(derived & d.paths)
             if named or on_disk:
-                out.append({"name": d["name"], "running": d["running"], "created_at": d["created_at"],
-                            "by_metadata": named, "disks": on_disk})
-        return sorted(out, key=lambda x: x["name"])
+                out.append(TemplateVm(name=d.name, running=d.running, created_at=d.created_at, by_metadata=named,
+                                      disks=on_disk))
+        return sorted(out, key=lambda x: x.name)
 
     def paths_in_use(self, paths: Iterable[str]) -> dict[str, list[str]]:
         """path -> VMs whose disks open it directly or through a backing chain the XML shows."""
         wanted = set(paths)
         out: dict[str, list[str]] = {}
         for d in self.domains:
-            for p in d["paths"] & wanted:
-                out.setdefault(p, []).append(d["name"])
+            for p in d.paths & wanted:
+                out.setdefault(p, []).append(d.name)
         return out
 
 

@@ -1,9 +1,83 @@
 """Volumes (SPEC 2.3): response schemas. The naming rules shared with pools live in entity/storage_pool."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from marshmallow import fields
 
 from jvp.domain.base import ListErrorSchema, ResponseSchema
+from jvp.domain.storage_pool import is_internal_volume
+
+
+# -- views (built by jvp/hypervisor/volume.py from the volume mapping, dumped by VolumeSchema) -------------
+@dataclass(frozen=True)
+class BackingView:
+    """The image under a qcow2 overlay; `pool`/`volume` name it when a pool of the node holds it (the
+    service resolves them)."""
+    path: str
+    format: str | None
+    pool: str | None = None
+    volume: str | None = None
+
+
+@dataclass(frozen=True)
+class VolumeView:
+    """One volume (SPEC 2.3). The hypervisor layer fills what libvirt tells; the service adds `node` and
+    `used_by` (VMs that attach it)."""
+    name: str
+    pool: str
+    path: str | None
+    key: str | None = None
+    type: str | None = None
+    format: str | None = None
+    capacity_bytes: int | None = None
+    allocation_bytes: int | None = None
+    physical_bytes: int | None = None
+    backing: BackingView | None = None
+    node: str | None = None
+    used_by: list[str] = field(default_factory=list)
+
+    @property
+    def internal(self) -> bool:
+        return is_internal_volume(self.pool, self.name)
+
+
+@dataclass(frozen=True)
+class SkippedPool:
+    """A pool whose volumes could not be listed (inactive), with the error code and message a listing shows."""
+    pool: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class VmDisk:
+    """One disk of one VM as the usage scan sees it: the image it opens (path, or pool+volume for
+    `type='volume'` disks), the images under it, and whether the running definition has it (`live`)."""
+    target: str | None
+    device: str | None
+    path: str | None
+    pool: str | None
+    volume: str | None
+    backing_paths: tuple[str, ...] = ()
+    live: bool = False
+
+
+@dataclass(frozen=True)
+class DiskUser:
+    """A VM disk that opens an image: directly, or (`backing`) through the image's backing chain."""
+    vm: str
+    running: bool
+    disk: VmDisk
+    backing: bool = False
+
+    @property
+    def target(self) -> str | None:
+        return self.disk.target
+
+    @property
+    def live(self) -> bool:
+        return self.disk.live
 
 
 class BackingSchema(ResponseSchema):

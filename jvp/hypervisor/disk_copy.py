@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import libvirt
 
+from jvp.domain.volume import VolumeView
 from jvp.hypervisor import volume as vol_hv
 from jvp.hypervisor import volume_stream
 from jvp.hypervisor.storage_xml import build_volume_xml, read_volume
@@ -73,7 +74,7 @@ def fetch(conn: libvirt.virConnect, path: str, dest: Path, length: int,
 
 
 def store(conn: libvirt.virConnect, pool: str, name: str, src: Path, fmt: str,
-          progress: Callable[[int], None]) -> dict[str, Any]:
+          progress: Callable[[int], None]) -> VolumeView:
     """A new volume holding the bytes of `src` (created raw with the file's length; libvirt reads the
     image's real format once the upload ends). The caller registers the volume for cleanup first."""
     length = src.stat().st_size

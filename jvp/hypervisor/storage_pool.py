@@ -7,13 +7,14 @@ PoolUnavailable that the gateway turns into 404 StoragePoolNotFound / 422 Storag
 from __future__ import annotations
 
 import errno
-from typing import Any
 
 import libvirt
 
+from jvp.domain.storage_pool import PoolSourceView, PoolView
 from jvp.hypervisor.errors import libvirt_details
 from jvp.hypervisor.listing import views_of
-from jvp.hypervisor.storage_xml import read_pool
+from jvp.hypervisor.xml import parse
+from jvp.hypervisor.xml.storage import Pool, PoolSource
 
 STATES = {
     libvirt.VIR_STORAGE_POOL_INACTIVE: "inactive",
@@ -81,24 +82,40 @@ def lookup(conn: libvirt.virConnect, name: str, *, active: bool = False) -> libv
     return pool
 
 
-def view(pool: libvirt.virStoragePool) -> dict[str, Any]:
+def source_view(src: PoolSource, ptype: str | None) -> PoolSourceView | None:
+    """A pool's <source> (None when it has none or an empty one), with its fields as JVP names them."""
+    if not src.exists() or not len(src.el):
+        return None
+    hosts = [h.name + (f":{h.port}" if h.port else "") for h in src.hosts]
+    devices = [d.path for d in src.devices]
+    return PoolSourceView(
+        host=hosts[0].split(":")[0] if hosts else None, hosts=hosts, port=src.port, dir=src.dir,
+        device=devices[0] if devices else None, devices=devices, name=src.name, format=src.format,
+        iqn=devices[0] if ptype == "iscsi" and devices else None, initiator_iqn=src.initiator_iqn,
+        auth=None if not src.auth.exists() else {
+            "type": src.auth_type, "username": src.auth_username,
+            "secret_uuid": src.secret_uuid, "secret_usage": src.secret_usage})
+
+
+def view(pool: libvirt.virStoragePool) -> PoolView:
     """SPEC 2.2's fields. Sizes and the volume count of an inactive pool are unknown: null, not stale."""
     info = pool.info()  # [state, capacity, allocation, available]
     active = bool(pool.isActive())
-    d = read_pool(pool.XMLDesc(0))
-    d.update(state=STATES.get(info[0], "unknown"), active=active, autostart=bool(pool.autostart()),
-             persistent=bool(pool.isPersistent()),
-             capacity_bytes=info[1] if active else None, allocation_bytes=info[2] if active else None,
-             available_bytes=info[3] if active else None,
-             volume_count=pool.numOfVolumes() if active else None)
-    return d
+    doc = Pool(parse(pool.XMLDesc(0)))
+    return PoolView(name=doc.name, type=doc.type, uuid=doc.uuid, path=doc.path,
+                    state=STATES.get(info[0], "unknown"), active=active, autostart=bool(pool.autostart()),
+                    persistent=bool(pool.isPersistent()),
+                    capacity_bytes=info[1] if active else None, allocation_bytes=info[2] if active else None,
+                    available_bytes=info[3] if active else None,
+                    volume_count=pool.numOfVolumes() if active else None,
+                    source=source_view(doc.source, doc.type))
 
 
-def list_all(conn: libvirt.virConnect) -> list[dict[str, Any]]:
-    return sorted(views_of(conn.listAllStoragePools(0), view), key=lambda p: p["name"])
+def list_all(conn: libvirt.virConnect) -> list[PoolView]:
+    return sorted(views_of(conn.listAllStoragePools(0), view), key=lambda p: p.name)
 
 
-def describe(conn: libvirt.virConnect, name: str) -> dict[str, Any]:
+def describe(conn: libvirt.virConnect, name: str) -> PoolView:
     return view(lookup(conn, name))
 
 
@@ -120,7 +137,7 @@ def _defined(conn: libvirt.virConnect, name: str) -> bool:
 
 
 def create(conn: libvirt.virConnect, xml: str, *, build: bool, ptype: str, autostart: bool,
-           name: str | None = None) -> dict[str, Any]:
+           name: str | None = None) -> PoolView:
     """Define, build (when asked), start and set autostart; on any failure the definition is removed.
     A define refused because a pool called `name` exists by now raises PoolDefinedMeanwhile (nothing of
     ours was made, and the other pool is left alone)."""
@@ -143,7 +160,7 @@ def create(conn: libvirt.virConnect, xml: str, *, build: bool, ptype: str, autos
         raise
 
 
-def start(conn: libvirt.virConnect, name: str) -> dict[str, Any]:
+def start(conn: libvirt.virConnect, name: str) -> PoolView:
     pool = lookup(conn, name)
     if not pool.isActive():
         try:
@@ -155,21 +172,21 @@ def start(conn: libvirt.virConnect, name: str) -> dict[str, Any]:
     return view(pool)
 
 
-def stop(conn: libvirt.virConnect, name: str) -> dict[str, Any]:
+def stop(conn: libvirt.virConnect, name: str) -> PoolView | None:
     pool = lookup(conn, name)
     persistent = pool.isPersistent()
     if pool.isActive():
         pool.destroy()
-    return view(pool) if persistent else {}  # a transient pool is gone once stopped
+    return view(pool) if persistent else None  # a transient pool is gone once stopped
 
 
-def refresh(conn: libvirt.virConnect, name: str) -> dict[str, Any]:
+def refresh(conn: libvirt.virConnect, name: str) -> PoolView:
     pool = lookup(conn, name)
     pool.refresh(0)
     return view(pool)
 
 
-def set_autostart(conn: libvirt.virConnect, name: str, on: bool) -> dict[str, Any]:
+def set_autostart(conn: libvirt.virConnect, name: str, on: bool) -> PoolView:
     pool = lookup(conn, name)
     pool.setAutostart(1 if on else 0)
     return view(pool)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import libvirt
 
-from jvp.domain.template import NodeUsage, describe_pools  # noqa: F401 - re-exported (the scan's answer)
+from jvp.domain.template import DomainUsage, NodeUsage, describe_pools  # noqa: F401 - re-exported
 from jvp.hypervisor import volume as vol_hv
 from jvp.hypervisor.domain_xml import read_facts
 from jvp.hypervisor.errors import is_connection_error
@@ -34,11 +34,11 @@ def scan(conn: libvirt.virConnect) -> NodeUsage:
         facts = read_facts(dom.docs[0])
         paths: set[str] = set()
         for disk in dom.disks:
-            if disk["path"]:
-                paths.add(disk["path"])
-            paths.update(disk["backing_paths"])
-        usage.domains.append({"name": dom.name, "running": dom.running, "template": facts.template,
-                              "created_at": facts.created_at, "paths": paths})
+            if disk.path:
+                paths.add(disk.path)
+            paths.update(disk.backing_paths)
+        usage.domains.append(DomainUsage(name=dom.name, running=dom.running, template=facts.template,
+                                         created_at=facts.created_at, paths=frozenset(paths)))
     for pool in conn.listAllStoragePools(0):
         name = pool.name()
         try:

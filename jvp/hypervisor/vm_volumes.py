@@ -124,7 +124,7 @@ def disk_users(conn: libvirt.virConnect) -> dict[str, list[str]]:
     """file path -> names of the domains whose config or live XML uses it (volume.scan_domains)."""
     users: dict[str, list[str]] = {}
     for dom in volume.scan_domains(conn):
-        for p in dict.fromkeys(d["path"] for d in dom.disks if d["path"]):
+        for p in dict.fromkeys(d.path for d in dom.disks if d.path):
             users.setdefault(p, []).append(dom.name)
     return users
 
@@ -132,4 +132,4 @@ def disk_users(conn: libvirt.virConnect) -> dict[str, list[str]]:
 def dependents(conn: libvirt.virConnect, path: str) -> list[str]:
     """Paths of volumes (in any active pool) whose backing file is `path`: deleting it would break them."""
     vols, _ = volume.list_pools(conn, None)
-    return [v["path"] for v in vols if v.get("backing") and v["backing"]["path"] == path]
+    return [v.path for v in vols if v.backing and v.backing.path == path]

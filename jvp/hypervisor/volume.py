@@ -10,15 +10,17 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 import libvirt
 from lxml import etree
 
+from jvp.domain.volume import BackingView, DiskUser, SkippedPool, VmDisk, VolumeView
 from jvp.hypervisor.domain_cache import domain_docs
 from jvp.hypervisor.storage_pool import PoolUnavailable, lookup as pool_lookup
-from jvp.hypervisor.storage_xml import domain_disks, read_volume
-from jvp.hypervisor.xml import to_string
+from jvp.hypervisor.storage_xml import domain_disks
+from jvp.hypervisor.xml import parse, to_string
+from jvp.hypervisor.xml.storage import Volume
 
 __all__ = ["PoolUnavailable"]  # re-exported: callers of the volume functions catch it from here
 
@@ -34,11 +36,20 @@ def lookup(conn: libvirt.virConnect, pool: str, name: str) -> libvirt.virStorage
     return active_pool(conn, pool).storageVolLookupByName(name)
 
 
-def view(vol: libvirt.virStorageVol, pool: str) -> dict[str, Any]:
-    return {**read_volume(vol.XMLDesc(0)), "pool": pool}
+def read_view(xml: str, pool: str) -> VolumeView:
+    """A volume's view from its XML (through the volume mapping)."""
+    doc = Volume(parse(xml))
+    return VolumeView(name=doc.name, pool=pool, key=doc.key, type=doc.type, path=doc.path, format=doc.format,
+                      capacity_bytes=doc.capacity_bytes, allocation_bytes=doc.allocation_bytes,
+                      physical_bytes=doc.physical_bytes,
+                      backing=BackingView(doc.backing_path, doc.backing_format) if doc.backing_path else None)
 
 
-def describe(conn: libvirt.virConnect, pool: str, name: str) -> dict[str, Any]:
+def view(vol: libvirt.virStorageVol, pool: str) -> VolumeView:
+    return read_view(vol.XMLDesc(0), pool)
+
+
+def describe(conn: libvirt.virConnect, pool: str, name: str) -> VolumeView:
     return view(lookup(conn, pool, name), pool)
 
 
@@ -62,20 +73,20 @@ def refresh_quietly(conn: libvirt.virConnect, pool: str) -> None:
 
 
 def settle(conn: libvirt.virConnect, pool: str, name: str, expected_format: str | None,
-           timeout_s: float = 30.0) -> dict[str, Any]:
+           timeout_s: float = 30.0) -> VolumeView:
     """The volume as libvirt sees it once it has re-read an uploaded image. libvirt re-probes the file in a
     background refresh of the pool after the stream closes; we refresh too, until the format shows or the
     time is up (a pool with other transfers running refuses refreshes until they end)."""
     deadline = time.monotonic() + timeout_s
     while True:
         vol = describe(conn, pool, name)
-        if expected_format is None or vol["format"] == expected_format or time.monotonic() >= deadline:
+        if expected_format is None or vol.format == expected_format or time.monotonic() >= deadline:
             return vol
         refresh_quietly(conn, pool)
         time.sleep(0.25)
 
 
-def list_pool(pool: libvirt.virStoragePool) -> list[dict[str, Any]]:
+def list_pool(pool: libvirt.virStoragePool) -> list[VolumeView]:
     out = []
     name = pool.name()
     for vol in pool.listAllVolumes(0):
@@ -84,20 +95,20 @@ def list_pool(pool: libvirt.virStoragePool) -> list[dict[str, Any]]:
         except libvirt.libvirtError as exc:
             if exc.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_VOL:  # deleted while we looked
                 raise
-    return sorted(out, key=lambda v: v["name"])
+    return sorted(out, key=lambda v: v.name)
 
 
 def list_pools(conn: libvirt.virConnect, names: list[str] | None
-               ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+               ) -> tuple[list[VolumeView], list[SkippedPool]]:
     """Volumes of the named pools (all pools when None) and the pools that could not be read."""
     pools = [active_pool(conn, n) for n in names] if names is not None else conn.listAllStoragePools(0)
-    volumes: list[dict[str, Any]] = []
-    skipped: list[dict[str, Any]] = []
+    volumes: list[VolumeView] = []
+    skipped: list[SkippedPool] = []
     for pool in pools:
         if not pool.isActive():
-            skipped.append({"pool": pool.name(), "code": "StoragePoolInactive",
-                            "message": f"storage pool '{pool.name()}' is inactive: its volumes are unknown "
-                                       "until `start-storage-pool`"})
+            skipped.append(SkippedPool(pool=pool.name(), code="StoragePoolInactive",
+                                       message=f"storage pool '{pool.name()}' is inactive: its volumes are "
+                                               "unknown until `start-storage-pool`"))
             continue
         volumes += list_pool(pool)
     return volumes, skipped
@@ -121,7 +132,7 @@ class DomainDisks:
     name: str
     running: bool
     docs: list[etree._Element] = field(default_factory=list)
-    disks: list[dict[str, Any]] = field(default_factory=list)
+    disks: list[VmDisk] = field(default_factory=list)
 
 
 def scan_domains(conn: libvirt.virConnect) -> list[DomainDisks]:
@@ -147,24 +158,25 @@ def scan_domains(conn: libvirt.virConnect) -> list[DomainDisks]:
                 if key in seen:
                     continue
                 seen.add(key)
-                entry.disks.append({**disk, "live": live and running})
+                entry.disks.append(VmDisk(target=disk["target"], device=disk["device"], path=disk["path"],
+                                          pool=disk["pool"], volume=disk["volume"],
+                                          backing_paths=tuple(disk["backing_paths"]), live=live and running))
         out.append(entry)
     return out
 
 
-def disk_users(conn: libvirt.virConnect) -> list[dict[str, Any]]:
-    """Every disk of every VM (scan_domains, flattened): {target, device, path, pool, volume, backing_paths,
-    vm, running, live}."""
-    return [{**d, "vm": dom.name, "running": dom.running} for dom in scan_domains(conn) for d in dom.disks]
+def disk_users(conn: libvirt.virConnect) -> list[DiskUser]:
+    """Every disk of every VM (scan_domains, flattened), each with its VM."""
+    return [DiskUser(vm=dom.name, running=dom.running, disk=d) for dom in scan_domains(conn) for d in dom.disks]
 
 
-def create(conn: libvirt.virConnect, pool: str, xml: str) -> dict[str, Any]:
+def create(conn: libvirt.virConnect, pool: str, xml: str) -> VolumeView:
     vol = active_pool(conn, pool).createXML(xml, 0)
     return view(vol, pool)
 
 
 def clone(conn: libvirt.virConnect, src_pool: str, src_name: str, pool: str, new_name: str, xml: str,
-          expected_bytes: int, progress: Callable[[int], None]) -> dict[str, Any]:
+          expected_bytes: int, progress: Callable[[int], None]) -> VolumeView:
     """A node-side copy (virStorageVolCreateXMLFrom: libvirt copies on the node, no data crosses the
     connection). libvirt reports no progress for it, so a second thread of ours polls the new volume's
     allocation (bytes really written on the node) while the copy runs; progress(bytes) receives it.
@@ -174,13 +186,14 @@ def clone(conn: libvirt.virConnect, src_pool: str, src_name: str, pool: str, new
     caller's cleanup can then really remove the volume."""
     src = lookup(conn, src_pool, src_name)
     target = active_pool(conn, pool)
-    result: dict[str, Any] = {}
+    made: list[libvirt.virStorageVol] = []
+    failed: list[libvirt.libvirtError] = []
 
     def run() -> None:
         try:
-            result["vol"] = target.createXMLFrom(xml, src, 0)
+            made.append(target.createXMLFrom(xml, src, 0))
         except libvirt.libvirtError as exc:
-            result["error"] = exc
+            failed.append(exc)
 
     worker = threading.Thread(target=run, name=f"clone-{new_name}", daemon=True)
     worker.start()
@@ -199,9 +212,9 @@ def clone(conn: libvirt.virConnect, src_pool: str, src_name: str, pool: str, new
             stopped = exc
     if stopped is not None:
         raise stopped
-    if "error" in result:
-        raise result["error"]
-    return view(result["vol"], pool)
+    if failed:
+        raise failed[0]
+    return view(made[0], pool)
 
 
 def resize(conn: libvirt.virConnect, pool: str, name: str, capacity_bytes: int) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from jvp.domain.volume import VolumeView
 from jvp.service.template.register import TemplateRegistrar
 
 
@@ -236,7 +237,7 @@ def test_clone_whose_data_path_the_driver_lacks_fails_cleanly(api):
 
 def test_export_to_an_existing_template_name(api):
     take(api, "web1", "s1")
-    vol = {"pool": "default", "name": "web1-root.qcow2", "path": "/var/lib/jvp-demo/pools/default/web1-root.qcow2"}
+    vol = VolumeView(pool="default", name="web1-root.qcow2", path="/var/lib/jvp-demo/pools/default/web1-root.qcow2")
     doc = TemplateRegistrar.new_doc("local", "default", "golden", "cloud", vol, "qcow2", 1, 2**30,
                                     {"type": "volume", "pool": "default", "volume": "web1-root.qcow2"},
                                     {"os": {}, "features": {}, "tags": [], "description": ""})

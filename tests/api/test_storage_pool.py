@@ -80,7 +80,7 @@ def test_a_pool_defined_concurrently_after_the_check_is_still_409(api, mocker):
 
     def racing_list(node):  # the check runs before 'default' "appears"; later listings are real
         calls.append(1)
-        return [p for p in real(node) if p["name"] != "default"] if len(calls) == 1 else real(node)
+        return [p for p in real(node) if p.name != "default"] if len(calls) == 1 else real(node)
     before = snapshot(api)
     mocker.patch.object(gateway, "list_pools", racing_list)
     err = api.error("create-storage-pool", {"name": "default", "type": "dir", "path": "/srv/other"},

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pytest
 
+from jvp.domain.volume import VolumeView
 from jvp.service.template.register import TemplateRegistrar, TemplateSources
 from tests.conftest import make_settings
 from tests.templateutil import MIB, image_server, images  # noqa: F401 - pytest fixtures
@@ -36,8 +37,7 @@ def plant(api, name: str, pool: str = "default", source: dict | None = None, **m
     if tpool not in {p["name"] for p in api.ok("list-storage-pools", {"include_internal": True})["pools"]}:
         path = api.ok("describe-storage-pool", {"name": pool})["pool"]["path"]
         api.services.pools.create("local", tpool, "dir", path=f"{path}/_templates_", internal=True)
-    vol = {"pool": tpool, "name": f"{name}-v1.qcow2"}
-    vol["path"] = add_volume(api, tpool, vol["name"])
+    vol = VolumeView(pool=tpool, name=f"{name}-v1.qcow2", path=add_volume(api, tpool, f"{name}-v1.qcow2"))
     doc = TemplateRegistrar.new_doc("local", pool, name, "cloud", vol, "qcow2", 5 * MIB, 2**30,
                                     source or {"type": "volume", "pool": pool, "volume": "scratch.raw"},
                                     {"os": meta.get("os", {}), "features": meta.get("features", {}),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import struct
+from dataclasses import replace
 
 import pytest
 
@@ -36,7 +37,7 @@ def test_template_pool_names_are_reserved_and_paths_unique():
     assert code_of(pools.create, "local", "p1", "dir", path="/srv/other") == "StoragePoolExists"
     assert code_of(pools.create, "local", "p2", "dir", path="/srv/vms/") == "StoragePoolPathInUse"
     assert gw.calls == []
-    assert pools.create("local", "p2", "dir", path="/srv/p2")["internal"] is False
+    assert pools.create("local", "p2", "dir", path="/srv/p2").internal is False
 
 
 def test_stop_is_refused_while_a_running_vm_has_a_volume_open():
@@ -44,8 +45,8 @@ def test_stop_is_refused_while_a_running_vm_has_a_volume_open():
                             disks=[disk("web1", "/srv/p1/a.qcow2", running=True)])
     pools = services(gw)[0]
     assert code_of(pools.stop, "local", "p1") == "StoragePoolInUse"
-    gw.disks[0]["running"] = False
-    assert pools.stop("local", "p1")["active"] is False
+    gw.disks[0] = replace(gw.disks[0], running=False)
+    assert pools.stop("local", "p1").active is False
 
 
 def test_delete_refuses_users_volumes_templates_and_outside_dependents():
@@ -94,7 +95,7 @@ def test_create_checks_space_existence_and_overlay_size():
     assert code_of(volumes.create, "local", "p1", "o", 4, fmt="raw", backing_volume="base.qcow2") == \
         "FormatNotSupported"
     vol = volumes.create("local", "p1", "o", 4, backing_volume="base.qcow2")
-    assert vol["backing"]["path"] == "/srv/p1/base.qcow2" and vol["backing"]["volume"] == "base.qcow2"
+    assert vol.backing.path == "/srv/p1/base.qcow2" and vol.backing.volume == "base.qcow2"
     assert gw.calls == [("create_volume", "p1", "o", 4 * GIB, "qcow2")]
 
 
@@ -104,7 +105,7 @@ def test_used_by_and_delete_refusals():
                                      vol_view("p1", "c", path="/srv/p1/c")],
                             disks=[disk("web1", "/srv/p1/a.qcow2")])
     volumes = services(gw)[1]
-    assert volumes.describe("local", "p1", "a.qcow2")["used_by"] == ["web1"]
+    assert volumes.describe("local", "p1", "a.qcow2").used_by == ["web1"]
     assert code_of(volumes.delete, "local", "p1", "a.qcow2") == "VolumeInUse"
     assert code_of(volumes.delete, "local", "p1", "c") == "VolumeHasDependents"
     volumes.delete("local", "p1", "b.qcow2")

@@ -68,21 +68,21 @@ def conn() -> Conn:
 def test_one_scan_reads_live_and_next_boot_disks_once_each():
     doms = {d.name: d for d in vol_hv.scan_domains(conn())}
     assert set(doms) == {"web1", "db1"}  # a domain undefined while we look is skipped
-    web1 = {d["target"]: d for d in doms["web1"].disks}
+    web1 = {d.target: d for d in doms["web1"].disks}
     assert set(web1) == {"vda", "vdb", "vdc"} and doms["web1"].running
-    assert web1["vda"]["live"] and web1["vda"]["backing_paths"] == ["/p/base.qcow2"]
-    assert not web1["vdc"]["live"]  # attached for the next boot only
+    assert web1["vda"].live and web1["vda"].backing_paths == ("/p/base.qcow2",)
+    assert not web1["vdc"].live  # attached for the next boot only
 
 
 def test_the_three_answers_are_views_of_the_scan():
     c = conn()
     users = vol_hv.disk_users(c)
-    assert {(u["vm"], u["path"], u["running"]) for u in users} == {
+    assert {(u.vm, u.disk.path, u.running) for u in users} == {
         ("web1", "/p/web1.qcow2", True), ("web1", "/p/hot.raw", True), ("web1", "/p/next-boot.raw", True),
         ("db1", "/p/db1.qcow2", False)}
     assert vm_volumes.disk_users(c) == {"/p/web1.qcow2": ["web1"], "/p/hot.raw": ["web1"],
                                         "/p/next-boot.raw": ["web1"], "/p/db1.qcow2": ["db1"]}
     usage = template_usage.scan(c)
-    assert {d["name"]: d["paths"] for d in usage.domains} == {
+    assert {d.name: d.paths for d in usage.domains} == {
         "web1": {"/p/web1.qcow2", "/p/base.qcow2", "/p/hot.raw", "/p/next-boot.raw"}, "db1": {"/p/db1.qcow2"}}
-    assert {d["name"]: (d["template"] or {}).get("name") for d in usage.domains} == {"web1": None, "db1": "deb"}
+    assert {d.name: (d.template or {}).get("name") for d in usage.domains} == {"web1": None, "db1": "deb"}

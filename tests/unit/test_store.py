@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from jvp.domain.volume import VolumeView
 from jvp.settings import REPO_ROOT
 from jvp.store import MetadataCorrupt, YamlMetadataStore
 from jvp.store import schemas as schemas_mod
@@ -38,7 +39,7 @@ def test_put_get_list_delete(store, tmp_path):
 
 def test_template_keys_and_their_directory(store, tmp_path):
     from jvp.service.template.install import TemplateInstaller
-    vol = {"pool": "default_templates_", "name": "deb12-v1.qcow2", "path": "/p/_templates_/deb12-v1.qcow2"}
+    vol = VolumeView(pool="default_templates_", name="deb12-v1.qcow2", path="/p/_templates_/deb12-v1.qcow2")
     doc = TemplateInstaller.new_doc("local", "default", "deb12", "cloud", vol, "qcow2", 1, 2, {"type": "url"},
                                     {"os": {}, "features": {}, "tags": [], "description": ""})
     store.put("template", "local", "deb12", doc=doc)

@@ -29,7 +29,7 @@ def make(tmp_path, gw: FakeTemplateGateway, sources: TemplateSources | None = No
 
 
 def plant(svc: TemplateService, name: str = "deb") -> dict:
-    vol = {"pool": TPOOL, "name": f"{name}-v1.qcow2", "path": f"/srv/{TPOOL}/{name}-v1.qcow2"}
+    vol = vol_view(TPOOL, f"{name}-v1.qcow2", path=f"/srv/{TPOOL}/{name}-v1.qcow2")
     doc = TemplateInstaller.new_doc("local", "default", name, "cloud", vol, "qcow2", 5, 2**30,
                                     {"type": "volume", "pool": "default", "volume": "x"},
                                     {"os": {}, "features": {}, "tags": [], "description": ""})

@@ -1,6 +1,8 @@
 """Usage of a template computed from one snapshot of the node's domains and volumes (no counters)."""
 from __future__ import annotations
 
+from jvp.domain.template import DomainUsage
+from jvp.domain.volume import BackingView, VolumeView
 from jvp.hypervisor.template_usage import NodeUsage
 
 BASE = "/p/_templates_/deb-v1.qcow2"
@@ -8,11 +10,11 @@ NEW = "/p/_templates_/deb-v2.qcow2"
 
 
 def vol(pool, name, path, backing=None):
-    return {"pool": pool, "name": name, "path": path, "backing": {"path": backing, "format": "qcow2"} if backing else None}
+    return VolumeView(name=name, pool=pool, path=path, backing=BackingView(backing, "qcow2") if backing else None)
 
 
 def dom(name, template=None, paths=(), running=False):
-    return {"name": name, "template": template, "paths": set(paths), "running": running, "created_at": None}
+    return DomainUsage(name=name, template=template, paths=frozenset(paths), running=running, created_at=None)
 
 
 def usage() -> NodeUsage:
@@ -34,19 +36,19 @@ def usage() -> NodeUsage:
 
 def test_backing_chains_are_followed_through_the_volumes():
     u = usage()
-    assert [(v["name"], v["base"]) for v in u.backed_volumes([BASE, NEW])] == [
+    assert [(v.name, v.base) for v in u.backed_volumes([BASE, NEW])] == [
         ("a-root.qcow2", BASE), ("b-mid.qcow2", NEW), ("b-top.qcow2", NEW)]
-    assert [v["name"] for v in u.backed_volumes([BASE])] == ["a-root.qcow2"]
+    assert [v.name for v in u.backed_volumes([BASE])] == ["a-root.qcow2"]
     assert u.backed_volumes(["/p/nothing"]) == []
 
 
 def test_vms_by_metadata_or_by_disk():
     u = usage()
-    vms = {v["name"]: v for v in u.vms({"name": "deb", "uuid": "u1"}, [BASE, NEW])}
+    vms = {v.name: v for v in u.vms({"name": "deb", "uuid": "u1"}, [BASE, NEW])}
     assert set(vms) == {"a", "b", "d"}
-    assert vms["a"]["by_metadata"] and vms["a"]["disks"] == ["/p/a-root.qcow2"]
-    assert not vms["b"]["by_metadata"] and vms["b"]["disks"] == ["/p/b-top.qcow2"] and vms["b"]["running"]
-    assert vms["d"]["by_metadata"] and vms["d"]["disks"] == []
+    assert vms["a"].by_metadata and vms["a"].disks == ["/p/a-root.qcow2"]
+    assert not vms["b"].by_metadata and vms["b"].disks == ["/p/b-top.qcow2"] and vms["b"].running
+    assert vms["d"].by_metadata and vms["d"].disks == []
 
 
 def test_paths_opened_directly():

@@ -8,7 +8,7 @@ import pytest
 
 from jvp.hypervisor import volume_stream
 from jvp.hypervisor.volume_stream import BLOCK, HOLE_GRAIN, BackgroundUpload, Upload, download
-from jvp.service.storage.transfer import sniff
+from jvp.service.storage.transfer import ImageHead, sniff
 
 
 class FakeStream:
@@ -150,10 +150,10 @@ def qcow2_header(size: int, backing_offset: int = 0) -> bytes:
 
 
 def test_sniff():
-    assert sniff(qcow2_header(10 * 1024**3)) == {"format": "qcow2", "backing": False, "virtual_size": 10 * 1024**3}
-    assert sniff(qcow2_header(1, backing_offset=512))["backing"] is True
-    assert sniff(b"\x00" * 512)["format"] == "raw"
-    assert sniff(b"QFI")["format"] == "raw"
+    assert sniff(qcow2_header(10 * 1024**3)) == ImageHead("qcow2", backing=False, virtual_size=10 * 1024**3)
+    assert sniff(qcow2_header(1, backing_offset=512)).backing is True
+    assert sniff(b"\x00" * 512).format == "raw"
+    assert sniff(b"QFI").format == "raw"
 
 
 def test_background_upload_sends_everything_in_order_then_finishes():

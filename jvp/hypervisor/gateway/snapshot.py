@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from jvp.domain.snapshot import SnapshotDefinition
+from jvp.domain.volume import VolumeView
 from jvp.errors import PreconditionFailed
 from jvp.hypervisor import disk_copy, domain, vm_volumes
 from jvp.hypervisor import snapshot as snap_hv
@@ -97,7 +98,7 @@ class SnapshotOps(GatewayBase):
                         obj=volume, action="reading")
 
     def store_disk_image(self, node: str, pool: str, name: str, src: Path, fmt: str,
-                         sent: Callable[[int], None]) -> dict[str, Any]:
+                         sent: Callable[[int], None]) -> VolumeView:
         """Upload the controller's file `src` into a new volume; its info."""
         return self._write(node, lambda c: disk_copy.store(c, pool, name, src, fmt, sent), kind="volume",
                            obj=name, action="writing")

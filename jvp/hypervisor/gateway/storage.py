@@ -12,6 +12,8 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator
 
+from jvp.domain.storage_pool import PoolView
+from jvp.domain.volume import DiskUser, SkippedPool, VolumeView
 from jvp.errors import Conflict, JvpError, PreconditionFailed, already_exists, not_found
 from jvp.hypervisor import storage_pool as pool_hv
 from jvp.hypervisor import volume as vol_hv
@@ -50,15 +52,15 @@ def _pool_path_errors(node: str, name: str) -> Iterator[None]:
 
 class StorageOps(GatewayBase):
     # -- pools ------------------------------------------------------------------------------------------
-    def list_pools(self, node: str) -> list[dict[str, Any]]:
+    def list_pools(self, node: str) -> list[PoolView]:
         """Every pool of the node (SPEC 2.2's fields), sorted by name."""
         return self._read(node, pool_hv.list_all, kind="node", obj=node)
 
-    def describe_pool(self, node: str, name: str) -> dict[str, Any]:
+    def describe_pool(self, node: str, name: str) -> PoolView:
         """One pool's view, active or not."""
         return self._read(node, lambda c: pool_hv.describe(c, name), kind="storage_pool", obj=name)
 
-    def usable_pool(self, node: str, name: str, *, refresh: bool = False) -> dict[str, Any]:
+    def usable_pool(self, node: str, name: str, *, refresh: bool = False) -> PoolView:
         """A running pool's view (404 when missing, 422 when inactive); `refresh` re-reads free space first."""
         def fn(conn):
             vol_hv.active_pool(conn, name)
@@ -68,7 +70,7 @@ class StorageOps(GatewayBase):
         with _pool_errors(node):
             return self._read(node, fn, kind="volume")
 
-    def create_pool(self, node: str, spec: dict[str, Any], *, autostart: bool) -> dict[str, Any]:
+    def create_pool(self, node: str, spec: dict[str, Any], *, autostart: bool) -> PoolView:
         """Define, build (spec["build"]), start and set autostart a pool from a validated spec (rules.pool_spec);
         a failure removes the definition. A pool of that name defined meanwhile is 409 StoragePoolExists."""
         name, xml = spec["name"], build_pool_xml(spec)
@@ -80,18 +82,18 @@ class StorageOps(GatewayBase):
         except pool_hv.PoolDefinedMeanwhile as exc:  # a concurrent define won the race since the check
             raise already_exists("storage_pool", name, node, **exc.details) from exc
 
-    def start_pool(self, node: str, name: str) -> dict[str, Any]:
+    def start_pool(self, node: str, name: str) -> PoolView:
         """Start a pool (nothing when it runs already); its view."""
         with _pool_path_errors(node, name):
             return self._write(node, lambda c: pool_hv.start(c, name), kind="storage_pool", obj=name,
                                action="start")
 
-    def stop_pool(self, node: str, name: str, *, action: str | None = "stop") -> dict[str, Any]:
-        """Stop a pool; its view, or {} for a transient pool (gone once stopped)."""
+    def stop_pool(self, node: str, name: str, *, action: str | None = "stop") -> PoolView | None:
+        """Stop a pool; its view, or None for a transient pool (gone once stopped)."""
         return self._write(node, lambda c: pool_hv.stop(c, name), kind="storage_pool", obj=name,
                            action=action)
 
-    def refresh_pool(self, node: str, name: str) -> dict[str, Any]:
+    def refresh_pool(self, node: str, name: str) -> PoolView:
         """Re-read a running pool's volumes and sizes (404 missing, 422 inactive); its view."""
         def fn(conn):
             vol_hv.active_pool(conn, name)
@@ -99,7 +101,7 @@ class StorageOps(GatewayBase):
         with _pool_errors(node):
             return self._write(node, fn, kind="storage_pool", obj=name, action="refresh")
 
-    def set_pool_autostart(self, node: str, name: str, on: bool) -> dict[str, Any]:
+    def set_pool_autostart(self, node: str, name: str, on: bool) -> PoolView:
         """Set whether the pool starts with libvirtd; its view."""
         return self._write(node, lambda c: pool_hv.set_autostart(c, name, on), kind="storage_pool", obj=name,
                            action="modify")
@@ -109,7 +111,7 @@ class StorageOps(GatewayBase):
         return self._write(node, lambda c: pool_hv.delete(c, name, remove_directory=remove_directory),
                            kind="storage_pool", obj=name, action="delete")
 
-    def pool_volumes(self, node: str, name: str) -> list[dict[str, Any]]:
+    def pool_volumes(self, node: str, name: str) -> list[VolumeView]:
         """The volumes of one pool (libvirt's error when it is not running)."""
         return self._read(node, lambda c: vol_hv.list_pool(pool_hv.lookup(c, name)), kind="storage_pool",
                           obj=name)
@@ -131,7 +133,7 @@ class StorageOps(GatewayBase):
         return self._write(node, remove, kind="storage_pool", obj=name)
 
     # -- volumes: reading ------------------------------------------------------------------------------
-    def volume(self, node: str, pool: str, name: str) -> dict[str, Any]:
+    def volume(self, node: str, pool: str, name: str) -> VolumeView:
         """A volume's view (SPEC 2.3's fields without usage)."""
         with _pool_errors(node):
             return self._read(node, lambda c: vol_hv.describe(c, pool, name), kind="volume", obj=name)
@@ -146,7 +148,7 @@ class StorageOps(GatewayBase):
         return self._read(node, lambda c: vol_hv.at_path(c, path), kind=None)
 
     def volumes_and_users(self, node: str, pools: list[str] | None
-                          ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+                          ) -> tuple[list[VolumeView], list[SkippedPool], list[DiskUser]]:
         """(volumes of the named pools or of all, pools that could not be read, every VM disk) on one
         connection."""
         def fn(conn):
@@ -155,15 +157,15 @@ class StorageOps(GatewayBase):
         with _pool_errors(node):
             return self._read(node, fn, kind="volume")
 
-    def all_volumes(self, node: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def all_volumes(self, node: str) -> tuple[list[VolumeView], list[SkippedPool]]:
         """(every volume of the node's running pools, the pools that are not running)."""
         return self._read(node, lambda c: vol_hv.list_pools(c, None), kind="node", obj=node)
 
-    def disk_users(self, node: str) -> list[dict[str, Any]]:
+    def disk_users(self, node: str) -> list[DiskUser]:
         """Every disk of every VM with the image it opens and the backing chain under it (one pass)."""
         return self._read(node, vol_hv.disk_users, kind="node", obj=node)
 
-    def settle_volume(self, node: str, pool: str, name: str, fmt: str | None) -> dict[str, Any]:
+    def settle_volume(self, node: str, pool: str, name: str, fmt: str | None) -> VolumeView:
         """The volume once libvirt has re-read an uploaded image (its format probed), within 30 s."""
         with _pool_errors(node):
             return self._read(node, lambda c: vol_hv.settle(c, pool, name, fmt), kind="volume", obj=name)
@@ -177,7 +179,7 @@ class StorageOps(GatewayBase):
     # -- volumes: changing ------------------------------------------------------------------------------
     def create_volume(self, node: str, pool: str, name: str, capacity_bytes: int, fmt: str | None, *,
                       sparse: bool, backing: dict[str, str] | None = None, action: str = "create"
-                      ) -> dict[str, Any]:
+                      ) -> VolumeView:
         """A new volume (`backing` {path, format}: a qcow2 overlay on it); its view."""
         xml = build_volume_xml(name, capacity_bytes, fmt, sparse=sparse, backing=backing)
         with _pool_errors(node):
@@ -186,7 +188,7 @@ class StorageOps(GatewayBase):
 
     def clone_volume(self, node: str, src_pool: str, src_name: str, pool: str, name: str, capacity_bytes: int,
                      fmt: str | None, *, sparse: bool, expected_bytes: int, progress: Callable[[int], None],
-                     action: str = "clone") -> dict[str, Any]:
+                     action: str = "clone") -> VolumeView:
         """A node-side copy (libvirt copies on the node); progress(bytes written) while it runs. See
         volume.clone for a progress callback that raises."""
         xml = build_volume_xml(name, capacity_bytes, fmt, sparse=sparse)

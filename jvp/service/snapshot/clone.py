@@ -168,7 +168,7 @@ class SnapshotCloner:
                                     lambda f, m, p=progress: p(0.8 + 0.2 * f, m))
             made.append({"type": "volume", "node": plan.node, "pool": d.pool, "name": d.volume})
             image.unlink(missing_ok=True)
-            paths[d.target] = {"path": vol["path"], "format": "qcow2"}
+            paths[d.target] = {"path": vol.path, "format": "qcow2"}
         instance_id = f"i-{uuidlib.uuid4().hex[:16]}"
         seed_path = self._make_seed(plan, h, work, instance_id, made) if plan.seed else None
         facts: dict[str, Any] = {"created_at": rfc3339(), "created_by": plan.created_by,

@@ -22,6 +22,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
+from jvp.domain.volume import VolumeView
 from jvp.errors import Conflict, JvpError, PreconditionFailed
 from jvp.hypervisor.gateway import NodeGateway
 from jvp.images import snapshot_image
@@ -114,7 +115,7 @@ class DiskReader:
         return self.gateway.disk_header(node, path, HEADER)
 
     def store(self, handle: TaskHandle, node: str, pool: str, name: str, src: Path,
-              progress: Callable[[float, str], None]) -> dict[str, Any]:
+              progress: Callable[[float, str], None]) -> VolumeView:
         """Upload a local image into a new volume (registered for cleanup before it exists)."""
         spec = {"type": "volume", "node": node, "pool": pool, "name": name}
         handle.add_cleanup(spec)

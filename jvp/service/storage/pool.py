@@ -8,9 +8,11 @@ neither created nor deleted through these actions (the template module manages t
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
-from jvp.domain.storage_pool import FILE_POOL_TYPES, TEMPLATE_POOL_SUFFIX, is_internal_pool
+from jvp.domain.storage_pool import FILE_POOL_TYPES, TEMPLATE_POOL_SUFFIX, PoolView, is_internal_pool
+from jvp.domain.volume import DiskUser, VolumeView
 from jvp.errors import Conflict, InvalidInput, PreconditionFailed, already_exists
 from jvp.hypervisor.gateway import NodeGateway
 from jvp.service.node import NodeService
@@ -27,22 +29,22 @@ class StoragePoolService:
         self.volumes = volumes
 
     @staticmethod
-    def _view(node: str, p: dict[str, Any]) -> dict[str, Any]:
-        return {**p, "node": node, "internal": is_internal_pool(p["name"])}
+    def _view(node: str, p: PoolView) -> PoolView:
+        return replace(p, node=node)
 
     # -- reading --------------------------------------------------------------------------------------
     def list(self, node: str, include_internal: bool = False) -> dict[str, Any]:
         pools = self.gateway.list_pools(node)
-        return {"pools": [self._view(node, p) for p in pools if include_internal or not is_internal_pool(p["name"])],
+        return {"pools": [self._view(node, p) for p in pools if include_internal or not p.internal],
                 "errors": []}
 
-    def describe(self, node: str, name: str) -> dict[str, Any]:
+    def describe(self, node: str, name: str) -> PoolView:
         return self._view(node, self.gateway.describe_pool(node, name))
 
     # -- creating -------------------------------------------------------------------------------------
     def create(self, node: str, name: str, ptype: str, path: str | None = None,
                source: dict[str, Any] | None = None, autostart: bool = True, build: bool | None = None,
-               internal: bool = False) -> dict[str, Any]:
+               internal: bool = False) -> PoolView:
         """`internal=True` is for JVP's own modules (the template pool); the API never sets it."""
         if is_internal_pool(name) and not internal:
             raise InvalidInput(f"pool names ending in '{TEMPLATE_POOL_SUFFIX}' are reserved for JVP's template "
@@ -51,10 +53,10 @@ class StoragePoolService:
         spec = pool_spec(name, ptype, path, source, build)
         self.nodes.ensure_available(node)
         existing = self.gateway.list_pools(node)
-        if any(p["name"] == name for p in existing):
+        if any(p.name == name for p in existing):
             raise already_exists("storage_pool", name, node)
         if spec["path"] and ptype in FILE_POOL_TYPES:
-            clash = next((p["name"] for p in existing if p["path"] == spec["path"]), None)
+            clash = next((p.name for p in existing if p.path == spec["path"]), None)
             if clash:
                 raise Conflict(f"path '{spec['path']}' is already the directory of storage pool '{clash}' on "
                                f"node '{node}'", code="StoragePoolPathInUse",
@@ -64,42 +66,42 @@ class StoragePoolService:
         return self._view(node, created)
 
     # -- state ----------------------------------------------------------------------------------------
-    def start(self, node: str, name: str) -> dict[str, Any]:
+    def start(self, node: str, name: str) -> PoolView:
         self.nodes.ensure_available(node)
         return self._view(node, self.gateway.start_pool(node, name))
 
-    def _users(self, node: str, pool: dict[str, Any], volumes: list[dict[str, Any]] | None,
-               usage: DiskUsage) -> list[dict[str, Any]]:
+    def _users(self, node: str, pool: PoolView, volumes: list[VolumeView] | None,
+               usage: DiskUsage) -> list[DiskUser]:
         users = []
         if volumes is not None:
             for v in volumes:
-                users += usage.users(pool["name"], v["name"], v.get("path"))
-        elif pool["path"] and pool["type"] in FILE_POOL_TYPES:
-            users += usage.under(pool["path"])  # an inactive pool: match the disks by directory
-        return users + [u for (p, _), us in usage.by_ref.items() if p == pool["name"] for u in us]
+                users += usage.users(pool.name, v.name, v.path)
+        elif pool.path and pool.type in FILE_POOL_TYPES:
+            users += usage.under(pool.path)  # an inactive pool: match the disks by directory
+        return users + [u for (p, _), us in usage.by_ref.items() if p == pool.name for u in us]
 
-    def stop(self, node: str, name: str) -> dict[str, Any]:
+    def stop(self, node: str, name: str) -> PoolView:
         """Refused while a running VM has one of its volumes open (for netfs/fs/logical pools stopping would
         pull the storage from under the guest)."""
         pool = self.describe(node, name)
-        if pool["active"]:
+        if pool.active:
             volumes = self.gateway.pool_volumes(node, name)
-            running = [u for u in self._users(node, pool, volumes, self.volumes.usage(node)) if u["running"]]
+            running = [u for u in self._users(node, pool, volumes, self.volumes.usage(node)) if u.running]
             if running:
                 raise Conflict(f"storage pool '{name}' has volumes open in running VMs "
                                f"({', '.join(vm_names(running))}); stop those VMs first",
                                code="StoragePoolInUse", details={"vms": vm_names(running), "node": node})
         view = self.gateway.stop_pool(node, name)
-        return self._view(node, view) if view else {**pool, "active": False, "state": "inactive"}
+        return self._view(node, view) if view else replace(pool, active=False, state="inactive")
 
-    def refresh(self, node: str, name: str) -> dict[str, Any]:
+    def refresh(self, node: str, name: str) -> PoolView:
         return self._view(node, self.gateway.refresh_pool(node, name))
 
-    def modify(self, node: str, name: str, autostart: bool | None) -> dict[str, Any]:
+    def modify(self, node: str, name: str, autostart: bool | None) -> PoolView:
         if autostart is None:
             return self.describe(node, name)
         pool = self.describe(node, name)
-        if not pool["persistent"]:
+        if not pool.persistent:
             raise Conflict(f"storage pool '{name}' is transient (not defined persistently): it cannot "
                            "autostart", code="InvalidState", details={"node": node})
         return self._view(node, self.gateway.set_pool_autostart(node, name, autostart))
@@ -112,11 +114,11 @@ class StoragePoolService:
                            details={"node": node})
         pool = self.describe(node, name)
         companion = name + TEMPLATE_POOL_SUFFIX
-        if any(p["name"] == companion for p in self.gateway.list_pools(node)):
+        if any(p.name == companion for p in self.gateway.list_pools(node)):
             raise Conflict(f"storage pool '{name}' has templates (pool '{companion}'); delete them first",
                            code="StoragePoolInUse", details={"internal_pool": companion, "node": node})
         started_here = False
-        if not pool["active"]:
+        if not pool.active:
             # The volumes of an inactive pool cannot be listed: start it to know what is in it.
             try:
                 self.gateway.start_pool(node, name)
@@ -128,19 +130,19 @@ class StoragePoolService:
                                              details={"node": node}) from exc
                 log.info("pool %s on %s cannot start (%s); deleting its definition only", name, node, exc)
         try:
-            volumes = self.gateway.pool_volumes(node, name) if pool["active"] or started_here else None
+            volumes = self.gateway.pool_volumes(node, name) if pool.active or started_here else None
             users = self._users(node, pool, volumes, self.volumes.usage(node))
             if users:
                 raise Conflict(f"storage pool '{name}' has volumes attached to VMs ({', '.join(vm_names(users))}); "
                                "detach them or delete those VMs first", code="StoragePoolInUse",
                                details={"vms": vm_names(users), "node": node})
-            names = [v["name"] for v in volumes or []]
+            names = [v.name for v in volumes or []]
             if names and not delete_volumes:
                 raise Conflict(f"storage pool '{name}' still holds {len(names)} volume(s): "
                                f"{', '.join(names[:10])}{'...' if len(names) > 10 else ''}; delete them or pass "
                                "delete_volumes=true", code="StoragePoolNotEmpty",
                                details={"volumes": names, "node": node})
-            outside = [d for d in self.volumes.dependents(node, [v["path"] for v in volumes or []])
+            outside = [d for d in self.volumes.dependents(node, [v.path for v in volumes or []])
                        if not d.startswith(name + "/")]
             if outside:
                 raise Conflict(f"volumes of pool '{name}' are the backing images of {', '.join(outside)}",
@@ -153,6 +155,6 @@ class StoragePoolService:
         for v in names:
             self.volumes.delete_member(node, name, v)
             deleted.append(v)
-        removed = self.gateway.delete_pool(node, name, remove_directory=pool["type"] == "dir")
+        removed = self.gateway.delete_pool(node, name, remove_directory=pool.type == "dir")
         log.info("storage pool %s deleted on node %s (%d volumes deleted)", name, node, len(deleted))
         return {"ok": True, "deleted_volumes": deleted, "directory_removed": removed}

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import logging
 import struct
+from dataclasses import dataclass
 from typing import Any, Iterator, Protocol
 
 from jvp.domain.storage_pool import FILE_POOL_TYPES, is_internal_pool
+from jvp.domain.volume import VolumeView
 from jvp.errors import Conflict, InvalidInput, JvpError, already_exists
 from jvp.hypervisor.gateway import NodeGateway
 from jvp.hypervisor.gateway.storage import BLOCK
@@ -46,14 +48,22 @@ def incomplete(received: int, length: int) -> JvpError:
                         details={"received_bytes": received, "content_length": length})
 
 
-def sniff(head: bytes) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ImageHead:
+    """What the first bytes of an upload show."""
+    format: str                  # qcow2 | raw
+    backing: bool = False        # a qcow2 that names a backing file
+    virtual_size: int | None = None
+
+
+def sniff(head: bytes) -> ImageHead:
     """The image format the first bytes show: qcow2 (with its virtual size and whether it names a backing
     file) or raw."""
     if head[:4] != QCOW2_MAGIC or len(head) < 32:
-        return {"format": "raw", "backing": False, "virtual_size": None}
+        return ImageHead("raw")
     backing_offset, = struct.unpack(">Q", head[8:16])
     virtual_size, = struct.unpack(">Q", head[24:32])
-    return {"format": "qcow2", "backing": backing_offset != 0, "virtual_size": virtual_size}
+    return ImageHead("qcow2", backing=backing_offset != 0, virtual_size=virtual_size)
 
 
 class VolumeTransferService:
@@ -64,27 +74,27 @@ class VolumeTransferService:
         self.tasks = tasks
 
     # -- upload ---------------------------------------------------------------------------------------
-    def _check_format(self, fmt: str | None, seen: dict[str, Any], file_pool: bool) -> str | None:
+    def _check_format(self, fmt: str | None, seen: ImageHead, file_pool: bool) -> str | None:
         if not file_pool:
-            if fmt == "qcow2" or seen["format"] == "qcow2":
+            if fmt == "qcow2" or seen.format == "qcow2":
                 raise InvalidInput("this pool holds raw block volumes; upload qcow2 images to a dir, fs or netfs "
                                    "pool", code="FormatNotSupported",
                                    details={"field_errors": {"format": ["Not supported by this pool type."]}})
             return None
-        fmt = fmt or seen["format"]
-        if fmt != seen["format"]:
-            hint = "pass format=qcow2 (or leave format out)" if seen["format"] == "qcow2" else \
+        fmt = fmt or seen.format
+        if fmt != seen.format:
+            hint = "pass format=qcow2 (or leave format out)" if seen.format == "qcow2" else \
                 "the data has no qcow2 header; pass format=raw, or convert it with qemu-img first"
-            raise InvalidInput(f"format={fmt} but the data is a {seen['format']} image: {hint}",
-                               code="FormatMismatch", details={"declared": fmt, "detected": seen["format"]})
-        if seen["backing"]:
+            raise InvalidInput(f"format={fmt} but the data is a {seen.format} image: {hint}",
+                               code="FormatMismatch", details={"declared": fmt, "detected": seen.format})
+        if seen.backing:
             raise InvalidInput("the qcow2 image names a backing file; upload a standalone image "
                                "(qemu-img convert -O qcow2 in.qcow2 out.qcow2)", code="BackingFileNotAllowed",
                                details={})
         return fmt
 
     def upload(self, node: str, pool: str, name: str, body: UploadBody, fmt: str | None = None, *,
-               created_by: str | None = None, request_id: str | None = None) -> dict[str, Any]:
+               created_by: str | None = None, request_id: str | None = None) -> VolumeView:
         length = body.length
         if length is None:
             raise JvpError("upload-volume needs a Content-Length header (the volume is created with that size); "
@@ -98,13 +108,13 @@ class VolumeTransferService:
         if is_internal_pool(pool):
             raise Conflict(f"storage pool '{pool}' is managed by JVP (templates)", code="StoragePoolIsInternal",
                            details={"pool": pool})
-        file_pool = p["type"] in FILE_POOL_TYPES
+        file_pool = p.type in FILE_POOL_TYPES
         if fmt == "qcow2" and not file_pool:
-            self._check_format(fmt, {"format": "raw"}, False)
+            self._check_format(fmt, ImageHead("raw"), False)
         if self.gateway.volume_exists(node, pool, name):
             raise already_exists("volume", name, node, pool=pool)
-        if length > (p["available_bytes"] or 0):
-            raise insufficient_space(pool, node, length, p["available_bytes"])
+        if length > (p.available_bytes or 0):
+            raise insufficient_space(pool, node, length, p.available_bytes)
         head = self._read(body, min(BLOCK, length), 0, length)
         fmt = self._check_format(fmt, sniff(head), file_pool)
         spec = {"type": "volume", "node": node, "pool": pool, "name": name}
@@ -121,9 +131,9 @@ class VolumeTransferService:
                 raise
             self.gateway.upload_to_volume(node, pool, name, length, self._blocks(body, head, length, handle))
             vol = self.gateway.settle_volume(node, pool, name, fmt)
-            self._check_probed(node, pool, name, fmt, vol["format"])
+            self._check_probed(node, pool, name, fmt, vol.format)
             handle.drop_cleanup(spec)
-            return {"volume": {"node": node, "pool": pool, "name": name, "format": vol["format"],
+            return {"volume": {"node": node, "pool": pool, "name": name, "format": vol.format,
                                "bytes": length}}
         self.tasks.run_inline("upload-volume", {"kind": "volume", "node": node, "pool": pool, "name": name}, work,
                               params={"bytes": length, "format": fmt}, created_by=created_by,
@@ -177,7 +187,7 @@ class VolumeTransferService:
         holds it: a qcow2 volume downloads as a qcow2 image (physical size), ready to upload elsewhere."""
         self.volumes._busy(node, pool, name)
         vol = self.volumes.raw(node, pool, name)
-        running = [u for u in self.volumes.usage(node).users(pool, name, vol.get("path")) if u["running"]]
+        running = [u for u in self.volumes.usage(node).users(pool, name, vol.path) if u.running]
         if running:
             raise Conflict(f"volume '{name}' is open in running VMs ({', '.join(vm_names(running))}); a copy "
                            "taken while the guest writes is inconsistent: stop them first", code="VolumeInUse",
@@ -200,4 +210,4 @@ class VolumeTransferService:
                 log.exception("download of %s/%s on %s failed after %d of %d bytes", pool, name, node, sent,
                               length)
                 raise
-        return {"length": length, "format": vol["format"], "capacity_bytes": vol["capacity_bytes"]}, chunks()
+        return {"length": length, "format": vol.format, "capacity_bytes": vol.capacity_bytes}, chunks()

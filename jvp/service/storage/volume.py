@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from typing import Any
+from dataclasses import asdict, replace
+from typing import Any, Iterable
 
-from jvp.domain.storage_pool import FILE_POOL_TYPES, GIB, is_internal_pool, is_internal_volume
+from jvp.domain.storage_pool import FILE_POOL_TYPES, GIB, PoolView, is_internal_pool, is_internal_volume
+from jvp.domain.volume import DiskUser, VolumeView
 from jvp.errors import Conflict, InvalidInput, JvpError, PreconditionFailed, already_exists, not_found
 from jvp.hypervisor.gateway import NodeGateway
 from jvp.service.node import NodeService
@@ -26,27 +28,28 @@ log = logging.getLogger(__name__)
 class DiskUsage:
     """Which VM disks open which image, built from the gateway's disk_users (one pass over the domains)."""
 
-    def __init__(self, disks: list[dict[str, Any]]):
-        self.by_path: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        self.by_ref: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-        for d in disks:
-            if d["path"]:
-                self.by_path[d["path"]].append({**d, "backing": False})
-            if d["pool"] and d["volume"]:
-                self.by_ref[(d["pool"], d["volume"])].append({**d, "backing": False})
-            for bp in d["backing_paths"]:
-                self.by_path[bp].append({**d, "backing": True})
+    def __init__(self, disks: Iterable[DiskUser]):
+        self.by_path: dict[str, list[DiskUser]] = defaultdict(list)
+        self.by_ref: dict[tuple[str, str], list[DiskUser]] = defaultdict(list)
+        for u in disks:
+            d, direct = u.disk, replace(u, backing=False)
+            if d.path:
+                self.by_path[d.path].append(direct)
+            if d.pool and d.volume:
+                self.by_ref[(d.pool, d.volume)].append(direct)
+            for bp in d.backing_paths:
+                self.by_path[bp].append(replace(u, backing=True))
 
-    def users(self, pool: str, name: str, path: str | None) -> list[dict[str, Any]]:
+    def users(self, pool: str, name: str, path: str | None) -> list[DiskUser]:
         return (self.by_path.get(path, []) if path else []) + self.by_ref.get((pool, name), [])
 
-    def under(self, directory: str) -> list[dict[str, Any]]:
+    def under(self, directory: str) -> list[DiskUser]:
         """Disks whose image lies in a directory (an inactive dir pool's volumes cannot be listed)."""
         return [u for p, us in self.by_path.items() if p.startswith(directory.rstrip("/") + "/") for u in us]
 
 
-def vm_names(users: list[dict[str, Any]]) -> list[str]:
-    return sorted({u["vm"] for u in users})
+def vm_names(users: Iterable[DiskUser]) -> list[str]:
+    return sorted({u.vm for u in users})
 
 
 def insufficient_space(pool: str, node: str, needed: int, available: int | None) -> JvpError:
@@ -63,14 +66,14 @@ class VolumeService:
         self.tasks = tasks
 
     # -- plumbing -------------------------------------------------------------------------------------
-    def pool(self, node: str, pool: str, *, refresh: bool = False) -> dict[str, Any]:
+    def pool(self, node: str, pool: str, *, refresh: bool = False) -> PoolView:
         """The pool's view; 404 when missing, 422 when inactive. `refresh` re-reads free space first."""
         return self.gateway.usable_pool(node, pool, refresh=refresh)
 
     def usage(self, node: str) -> DiskUsage:
         return DiskUsage(self.gateway.disk_users(node))
 
-    def raw(self, node: str, pool: str, name: str) -> dict[str, Any]:
+    def raw(self, node: str, pool: str, name: str) -> VolumeView:
         return self.gateway.volume(node, pool, name)
 
     def _busy(self, node: str, pool: str, name: str) -> None:
@@ -80,38 +83,37 @@ class VolumeService:
                            "wait for it or cancel it", code="ResourceBusy",
                            details={"task": task["id"], "task_kind": task["kind"]})
 
-    def view(self, node: str, vol: dict[str, Any], usage: DiskUsage,
-             paths: dict[str, tuple[str, str]] | None = None) -> dict[str, Any]:
-        backing = vol.get("backing")
+    def view(self, node: str, vol: VolumeView, usage: DiskUsage,
+             paths: dict[str, tuple[str, str]] | None = None) -> VolumeView:
+        """The volume with what the service adds: its node, the pool volume under its backing file, used_by."""
+        backing = vol.backing
         if backing:
-            ref = (paths or {}).get(backing["path"])
+            ref = (paths or {}).get(backing.path)
             if ref is None and paths is None:
-                ref = self.gateway.volume_at_path(node, backing["path"])
-            backing = {**backing, "pool": ref[0] if ref else None, "volume": ref[1] if ref else None}
-        return {**vol, "node": node, "backing": backing,
-                "used_by": vm_names(usage.users(vol["pool"], vol["name"], vol.get("path"))),
-                "internal": is_internal_volume(vol["pool"], vol["name"])}
+                ref = self.gateway.volume_at_path(node, backing.path)
+            backing = replace(backing, pool=ref[0] if ref else None, volume=ref[1] if ref else None)
+        return replace(vol, node=node, backing=backing, used_by=vm_names(usage.users(vol.pool, vol.name, vol.path)))
 
     # -- reading --------------------------------------------------------------------------------------
     def list(self, node: str, pool: str | None = None, include_internal: bool = False) -> dict[str, Any]:
         vols, skipped, disks = self.gateway.volumes_and_users(node, [pool] if pool else None)
         usage = DiskUsage(disks)
-        paths = {v["path"]: (v["pool"], v["name"]) for v in vols if v.get("path")}
-        shown = [v for v in vols if include_internal or not is_internal_volume(v["pool"], v["name"])]
+        paths = {v.path: (v.pool, v.name) for v in vols if v.path}
+        shown = [v for v in vols if include_internal or not v.internal]
         # A backing file outside the listed pools (a template in `<pool>_templates_`) is looked up by path.
-        out = [self.view(node, v, usage, paths if not v.get("backing") or v["backing"]["path"] in paths
-                         else None) for v in shown]
-        errors = [{"node": node, **s} for s in skipped if include_internal or not is_internal_pool(s["pool"])]
+        out = [self.view(node, v, usage, paths if not v.backing or v.backing.path in paths else None)
+               for v in shown]
+        errors = [{"node": node, **asdict(s)} for s in skipped if include_internal or not is_internal_pool(s.pool)]
         return {"volumes": out, "errors": errors}
 
-    def describe(self, node: str, pool: str, name: str) -> dict[str, Any]:
+    def describe(self, node: str, pool: str, name: str) -> VolumeView:
         return self.view(node, self.raw(node, pool, name), self.usage(node))
 
     # -- creating -------------------------------------------------------------------------------------
-    def _format(self, pool: dict[str, Any], fmt: str | None, backing: bool) -> str | None:
-        if pool["type"] not in FILE_POOL_TYPES:
+    def _format(self, pool: PoolView, fmt: str | None, backing: bool) -> str | None:
+        if pool.type not in FILE_POOL_TYPES:
             if fmt == "qcow2" or backing:
-                raise InvalidInput(f"a {pool['type']} pool holds raw block volumes: qcow2 and backing volumes "
+                raise InvalidInput(f"a {pool.type} pool holds raw block volumes: qcow2 and backing volumes "
                                    "need a dir, fs or netfs pool", code="FormatNotSupported",
                                    details={"field_errors": {"format": ["Not supported by this pool type."]}})
             return None
@@ -123,7 +125,7 @@ class VolumeService:
         return fmt
 
     def create(self, node: str, pool: str, name: str, size_gib: int, fmt: str | None = None,
-               backing_volume: str | None = None) -> dict[str, Any]:
+               backing_volume: str | None = None) -> VolumeView:
         self.nodes.ensure_available(node)
         p = self.pool(node, pool, refresh=True)
         if is_internal_pool(pool):
@@ -141,17 +143,17 @@ class VolumeService:
                     raise not_found("volume", backing_volume, node, code="BackingVolumeNotFound",
                                     pool=pool) from exc
                 raise
-            if capacity < (base["capacity_bytes"] or 0):
+            if capacity < (base.capacity_bytes or 0):
                 raise InvalidInput(f"an overlay cannot be smaller than its backing volume '{backing_volume}' "
-                                   f"({base['capacity_bytes']} bytes): ask for at least "
-                                   f"{-(-base['capacity_bytes'] // GIB)} GiB", code="InvalidSize",
+                                   f"({base.capacity_bytes} bytes): ask for at least "
+                                   f"{-(-(base.capacity_bytes or 0) // GIB)} GiB", code="InvalidSize",
                                    details={"field_errors": {"size_gib": ["Smaller than the backing volume."]}})
-            backing = {"path": base["path"], "format": base["format"] or "raw"}
+            backing = {"path": base.path, "format": base.format or "raw"}
         if self.gateway.volume_exists(node, pool, name):
             raise already_exists("volume", name, node, pool=pool)
-        if capacity > (p["available_bytes"] or 0):
-            raise insufficient_space(pool, node, capacity, p["available_bytes"])
-        self.gateway.create_volume(node, pool, name, capacity, fmt, sparse=p["type"] in FILE_POOL_TYPES,
+        if capacity > (p.available_bytes or 0):
+            raise insufficient_space(pool, node, capacity, p.available_bytes)
+        self.gateway.create_volume(node, pool, name, capacity, fmt, sparse=p.type in FILE_POOL_TYPES,
                                    backing=backing)
         return self.describe(node, pool, name)
 
@@ -162,26 +164,26 @@ class VolumeService:
         self._busy(node, pool, name)
         vol = self.raw(node, pool, name)
         new = size_gib * GIB
-        current = vol["capacity_bytes"] or 0
+        current = vol.capacity_bytes or 0
         if new < current:
             raise InvalidInput(f"volume '{name}' is {current} bytes; resize-volume only grows volumes (shrinking "
                                "would cut off data the guest may use)", code="VolumeShrinkRefused",
                                details={"capacity_bytes": current, "requested_bytes": new})
         usage = self.usage(node)
-        users = usage.users(pool, name, vol.get("path"))
+        users = usage.users(pool, name, vol.path)
         if new == current:
             return {"volume": self.view(node, vol, usage), "live_vms": []}
-        if any(u["backing"] and u["running"] for u in users):
+        if any(u.backing and u.running for u in users):
             raise Conflict(f"volume '{name}' is the backing image of running VMs "
-                           f"({', '.join(vm_names([u for u in users if u['backing']]))}); growing it under them "
+                           f"({', '.join(vm_names([u for u in users if u.backing]))}); growing it under them "
                            "is unsafe", code="VolumeInUse", details={"vms": vm_names(users)})
         p = self.pool(node, pool, refresh=True)
-        if new - current > (p["available_bytes"] or 0):
-            raise insufficient_space(pool, node, new - current, p["available_bytes"])
-        live = [u for u in users if u["live"] and not u["backing"]]
+        if new - current > (p.available_bytes or 0):
+            raise insufficient_space(pool, node, new - current, p.available_bytes)
+        live = [u for u in users if u.live and not u.backing]
         if live:
             for u in live:  # each running QEMU with the disk open must learn the new size itself
-                self.gateway.block_resize(node, u["vm"], u["target"], new, volume=name)
+                self.gateway.block_resize(node, u.vm, u.target, new, volume=name)
         else:
             self.gateway.resize_volume(node, pool, name, new)
         return {"volume": self.describe(node, pool, name), "live_vms": vm_names(live)}
@@ -198,19 +200,19 @@ class VolumeService:
                            details={"pool": target})
         if self.gateway.volume_exists(node, target, new_name):
             raise already_exists("volume", new_name, node, pool=target)
-        running = [u for u in self.usage(node).users(pool, name, src.get("path")) if u["running"]]
+        running = [u for u in self.usage(node).users(pool, name, src.path) if u.running]
         if running:
             raise Conflict(f"volume '{name}' is in use by running VMs ({', '.join(vm_names(running))}): a copy "
                            "taken while the guest writes is inconsistent; stop them first", code="VolumeInUse",
                            details={"vms": vm_names(running)})
-        expected = src["allocation_bytes"] or 0
-        if src.get("backing"):  # qemu-img convert copies the data seen through the backing chain
-            base = self.gateway.volume_at_path(node, src["backing"]["path"])
+        expected = src.allocation_bytes or 0
+        if src.backing:  # qemu-img convert copies the data seen through the backing chain
+            base = self.gateway.volume_at_path(node, src.backing.path)
             if base:
-                expected += self.raw(node, *base).get("allocation_bytes") or 0
-        if expected > (tp["available_bytes"] or 0):
-            raise insufficient_space(target, node, expected, tp["available_bytes"])
-        fmt = (src["format"] or "raw") if tp["type"] in FILE_POOL_TYPES else None
+                expected += self.raw(node, *base).allocation_bytes or 0
+        if expected > (tp.available_bytes or 0):
+            raise insufficient_space(target, node, expected, tp.available_bytes)
+        fmt = (src.format or "raw") if tp.type in FILE_POOL_TYPES else None
         spec = {"type": "volume", "node": node, "pool": target, "name": new_name}
 
         def work(handle):
@@ -222,8 +224,8 @@ class VolumeService:
                 pct = min(99.0, done * 100.0 / expected) if expected else None
                 handle.progress(pct, bytes_done=done, bytes_total=expected)
             try:
-                vol = self.gateway.clone_volume(node, pool, name, target, new_name, src["capacity_bytes"], fmt,
-                                                sparse=tp["type"] in FILE_POOL_TYPES, expected_bytes=expected,
+                vol = self.gateway.clone_volume(node, pool, name, target, new_name, src.capacity_bytes, fmt,
+                                                sparse=tp.type in FILE_POOL_TYPES, expected_bytes=expected,
                                                 progress=progress)
             except JvpError as exc:
                 if exc.code == "VolumeExists":  # someone else's volume took the name: not ours to remove
@@ -231,8 +233,8 @@ class VolumeService:
                 raise
             handle.drop_cleanup(spec)
             handle.progress(100, "copied", bytes_done=expected, bytes_total=expected, force=True)
-            return {"volume": {"node": node, "pool": target, "name": new_name, "path": vol.get("path"),
-                               "capacity_bytes": vol.get("capacity_bytes"), "format": vol.get("format")}}
+            return {"volume": {"node": node, "pool": target, "name": new_name, "path": vol.path,
+                               "capacity_bytes": vol.capacity_bytes, "format": vol.format}}
         return self.tasks.submit("clone-volume", {"kind": "volume", "node": node, "pool": target,
                                                   "name": new_name}, work,
                                  params={"source_pool": pool, "source": name, "target_pool": target},
@@ -248,12 +250,12 @@ class VolumeService:
         if is_internal_volume(pool, name):
             raise Conflict(f"'{name}' in pool '{pool}' is JVP's own (template images or cloud-init media); it "
                            "goes away with its template or VM", code="VolumeIsInternal", details={"pool": pool})
-        users = self.usage(node).users(pool, name, vol.get("path"))
+        users = self.usage(node).users(pool, name, vol.path)
         if users:
             raise Conflict(f"volume '{name}' in pool '{pool}' is attached to {', '.join(vm_names(users))}; "
                            "detach it or delete those VMs first", code="VolumeInUse",
                            details={"vms": vm_names(users), "pool": pool, "node": node})
-        dependents = self.dependents(node, [vol["path"]])
+        dependents = self.dependents(node, [vol.path])
         if dependents:
             raise Conflict(f"volume '{name}' is the backing image of {', '.join(dependents)}; deleting it "
                            "would break them", code="VolumeHasDependents", details={"volumes": dependents})
@@ -268,12 +270,12 @@ class VolumeService:
             raise Conflict(f"volume '{name}' is held open by libvirt (a transfer or copy in progress); try "
                            "again when it ends", code="ResourceBusy", details={"pool": pool})
 
-    def dependents(self, node: str, paths: list[str]) -> list[str]:
+    def dependents(self, node: str, paths: list[str | None]) -> list[str]:
         """`pool/volume` of every volume on the node whose backing file is one of `paths`."""
         wanted = set(paths)
         vols, _ = self.gateway.all_volumes(node)
-        return sorted(f"{v['pool']}/{v['name']}" for v in vols
-                      if v.get("backing") and v["backing"]["path"] in wanted and v["path"] not in wanted)
+        return sorted(f"{v.pool}/{v.name}" for v in vols
+                      if v.backing and v.backing.path in wanted and v.path not in wanted)
 
     # -- cleanup of partial output (task cleanup handler "volume") ------------------------------------
     def remove_partial(self, spec: dict[str, Any]) -> None:

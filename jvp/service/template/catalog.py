@@ -8,6 +8,7 @@ copy of the last computed value, written back whenever one is computed (`sync_co
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from typing import Any
 
 from jvp.domain.template import NodeUsage
@@ -64,14 +65,14 @@ class TemplateCatalog:
             out["usage"]["vm_count"] = None
         else:
             bases = image_paths(doc)
-            vms = [v for v in usage.vms(doc, bases) if v["by_metadata"] or v["disks"]]
+            vms = [v for v in usage.vms(doc, bases) if v.by_metadata or v.disks]
             out["usage"]["vm_count"] = len(vms)
-            if detail:
-                out["usage"]["vms"] = vms
-                out["usage"]["volumes"] = usage.backed_volumes(bases)
+            if detail:  # plain data: the template answer is also a task's stored result
+                out["usage"]["vms"] = [asdict(v) for v in vms]
+                out["usage"]["volumes"] = [asdict(v) for v in usage.backed_volumes(bases)]
             for p in previous:
-                p["dependents"] = [f"{v['pool']}/{v['name']}" for v in usage.backed_volumes([p["path"]])]
-            paths = {v["path"] for v in usage.volumes}
+                p["dependents"] = [f"{v.pool}/{v.name}" for v in usage.backed_volumes([p["path"]])]
+            paths = {v.path for v in usage.volumes}
             tpool = doc["storage"]["template_pool"]
             out["state"] = "ready" if doc["storage"]["path"] in paths else (
                 "unknown" if tpool in usage.unseen_pools() else "image-missing")

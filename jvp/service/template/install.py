@@ -18,7 +18,8 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
-from jvp.domain.storage_pool import FILE_POOL_TYPES, TEMPLATE_DIR, TEMPLATE_POOL_SUFFIX, is_internal_pool
+from jvp.domain.storage_pool import FILE_POOL_TYPES, TEMPLATE_DIR, TEMPLATE_POOL_SUFFIX, PoolView, is_internal_pool
+from jvp.domain.volume import VolumeView
 from jvp.errors import Conflict, InvalidInput, JvpError, PreconditionFailed, already_exists
 from jvp.hypervisor.gateway import NodeGateway
 from jvp.hypervisor.gateway.storage import BLOCK
@@ -51,23 +52,23 @@ class TemplateInstaller:
         self.volumes = volumes
         self.pools = pools
 
-    def parent_pool(self, node: str, pool: str) -> dict[str, Any]:
+    def parent_pool(self, node: str, pool: str) -> PoolView:
         if is_internal_pool(pool):
             raise bad("pool", f"name the storage pool ('{pool[:-len(TEMPLATE_POOL_SUFFIX)]}'), not JVP's template "
                       "pool", code="StoragePoolIsInternal")
         p = self.volumes.pool(node, pool)  # 404 StoragePoolNotFound, 422 StoragePoolInactive
-        if p["type"] not in FILE_POOL_TYPES or not p.get("path"):
-            raise PreconditionFailed(f"storage pool '{pool}' is a {p['type']} pool; templates live in a directory "
+        if p.type not in FILE_POOL_TYPES or not p.path:
+            raise PreconditionFailed(f"storage pool '{pool}' is a {p.type} pool; templates live in a directory "
                                      "of a dir, fs or netfs pool", code="TemplatesNotSupported",
-                                     details={"pool": pool, "type": p["type"]})
+                                     details={"pool": pool, "type": p.type})
         return p
 
-    def _copyable(self, node: str, pool: str, volume: str) -> dict[str, Any]:
+    def _copyable(self, node: str, pool: str, volume: str) -> VolumeView:
         src = self.volumes.raw(node, pool, volume)
-        if src["format"] not in ("qcow2", "raw"):
-            raise bad("source.volume", f"volume '{volume}' is {src['format'] or 'not a file image'}; templates are "
+        if src.format not in ("qcow2", "raw"):
+            raise bad("source.volume", f"volume '{volume}' is {src.format or 'not a file image'}; templates are "
                       "qcow2 or raw", code="FormatNotSupported")
-        running = [u for u in self.volumes.usage(node).users(pool, volume, src.get("path")) if u["running"]]
+        running = [u for u in self.volumes.usage(node).users(pool, volume, src.path) if u.running]
         if running:
             raise Conflict(f"volume '{volume}' is in use by running VMs ({', '.join(vm_names(running))}): a copy "
                            "taken while the guest writes is inconsistent; stop them first", code="VolumeInUse",
@@ -80,14 +81,14 @@ class TemplateInstaller:
         parent = self.parent_pool(node, pool)
         tpool = pool + TEMPLATE_POOL_SUFFIX
         try:
-            if not self.pools.describe(node, tpool)["active"]:
+            if not self.pools.describe(node, tpool).active:
                 self.pools.start(node, tpool)
             return tpool
         except JvpError as exc:
             if exc.code != "StoragePoolNotFound":
                 raise
         try:
-            self.pools.create(node, tpool, "dir", path=f"{parent['path'].rstrip('/')}/{TEMPLATE_DIR}",
+            self.pools.create(node, tpool, "dir", path=f"{(parent.path or '').rstrip('/')}/{TEMPLATE_DIR}",
                                   autostart=True, internal=True)
             log.info("template pool %s created on node %s", tpool, node)
             handle.add_cleanup({"type": "template-pool", "node": node, "pool": pool, "task": handle.id})
@@ -98,8 +99,8 @@ class TemplateInstaller:
 
     def _new_volume(self, handle: TaskHandle, node: str, tpool: str, volume: str, need: int) -> dict[str, str]:
         tp = self.volumes.pool(node, tpool, refresh=True)
-        if need > (tp["available_bytes"] or 0):
-            raise insufficient_space(tpool, node, need, tp["available_bytes"])
+        if need > (tp.available_bytes or 0):
+            raise insufficient_space(tpool, node, need, tp.available_bytes)
         if self.gateway.volume_exists(node, tpool, volume):
             raise already_exists("volume", volume, node, pool=tpool)
         spec = {"type": "volume", "node": node, "pool": tpool, "name": volume}
@@ -107,7 +108,7 @@ class TemplateInstaller:
         return spec
 
     def install_file(self, handle: TaskHandle, node: str, pool: str, volume: str, path: Path, fmt: str,
-                     hashes: Hashes | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+                     hashes: Hashes | None = None) -> tuple[VolumeView, dict[str, str]]:
         """Stream a file of the JVP server into a new volume of the template pool (libvirt upload stream).
         Returns the volume and its cleanup spec, which the caller drops once the metadata is saved."""
         tpool = self.ensure_template_pool(handle, node, pool)
@@ -141,17 +142,17 @@ class TemplateInstaller:
         self.gateway.upload_to_volume(node, tpool, volume, length, blocks())
         handle.progress(high, f"copied the image to node {node}", bytes_done=length, bytes_total=length, force=True)
         vol = self.gateway.settle_volume(node, tpool, volume, fmt)
-        if vol["format"] != fmt:
+        if vol.format != fmt:
             log.warning("template image %s/%s on %s: libvirt reads it as %s so far (checked %s with qemu-img)",
-                        tpool, volume, node, vol["format"], fmt)
+                        tpool, volume, node, vol.format, fmt)
         return vol, spec
 
     def copy_volume(self, handle: TaskHandle, node: str, pool: str, src_pool: str, src_volume: str,
-                    volume: str) -> tuple[dict[str, Any], dict[str, str], str]:
+                    volume: str) -> tuple[VolumeView, dict[str, str], str]:
         """A node-side copy of a volume into the template pool (libvirt; flattens a backing chain)."""
         src = self._copyable(node, src_pool, src_volume)
         tpool = self.ensure_template_pool(handle, node, pool)
-        expected = src["allocation_bytes"] or src["capacity_bytes"] or 0
+        expected = src.allocation_bytes or src.capacity_bytes or 0
         spec = self._new_volume(handle, node, tpool, volume, expected)
         low, high = INSTALL_PCT
         handle.restart_rate(0)
@@ -161,10 +162,10 @@ class TemplateInstaller:
         def progress(done: int) -> None:
             handle.progress(low + (high - low) * done / expected if expected else None, bytes_done=done,
                             bytes_total=expected)
-        vol = self.gateway.clone_volume(node, src_pool, src_volume, tpool, volume, src["capacity_bytes"],
-                                        src["format"], sparse=True, expected_bytes=expected, progress=progress,
+        vol = self.gateway.clone_volume(node, src_pool, src_volume, tpool, volume, src.capacity_bytes,
+                                        src.format, sparse=True, expected_bytes=expected, progress=progress,
                                         action="copy")
-        return vol, spec, src["format"]
+        return vol, spec, src.format
 
     def save(self, handle: TaskHandle, node: str, name: str, doc: dict[str, Any],
              specs: list[dict[str, str]]) -> dict[str, Any]:
@@ -177,7 +178,7 @@ class TemplateInstaller:
         return self.catalog.describe_quietly(node, name, doc)
 
     @staticmethod
-    def new_doc(node: str, pool: str, name: str, ttype: str, vol: dict[str, Any], fmt: str,
+    def new_doc(node: str, pool: str, name: str, ttype: str, vol: VolumeView, fmt: str,
                 size: int | None, virtual: int | None, source: dict[str, Any], meta: dict[str, Any]
                 ) -> dict[str, Any]:
         now = rfc3339()
@@ -185,7 +186,7 @@ class TemplateInstaller:
         features = {k: meta["features"].get(k) for k in ("cloud_init", "virtio", "qemu_guest_agent")}
         return {"name": name, "uuid": str(uuid.uuid4()), "type": ttype, "node": node, "created_at": now,
                 "updated_at": now,
-                "storage": {"pool": pool, "template_pool": vol["pool"], "volume": vol["name"], "path": vol["path"],
+                "storage": {"pool": pool, "template_pool": vol.pool, "volume": vol.name, "path": vol.path,
                             "format": fmt, "size": size, "virtual_size": virtual, "version": 1},
                 "os": os_, "source": {**source, "fetched_at": now}, "features": features,
                 "usage": {"vm_count": 0, "last_used": None}, "tags": list(dict.fromkeys(meta["tags"])),

@@ -303,13 +303,13 @@ class TemplateRegistrar(TemplateInstaller):
         if remove_source:
             handle.add_cleanup(temp)  # an exported snapshot volume goes whatever happens
         src = self.volumes.raw(node, src_pool, src_volume)
-        if src["format"] not in ("qcow2", "raw"):
+        if src.format not in ("qcow2", "raw"):
             raise bad("source.volume", f"volume '{src_volume}' is not a qcow2 or raw image",
                       code="FormatNotSupported")
         vol, spec, fmt = self.copy_volume(handle, node, pool, src_pool, src_volume,
-                                          volume_name(name, 1, src["format"]))
-        doc = self.new_doc(node, pool, name, ttype, vol, fmt, vol.get("physical_bytes") or vol.get("allocation_bytes"),
-                           vol.get("capacity_bytes"), {k: v for k, v in source.items() if v is not None}, meta)
+                                          volume_name(name, 1, src.format))
+        doc = self.new_doc(node, pool, name, ttype, vol, fmt, vol.physical_bytes or vol.allocation_bytes,
+                           vol.capacity_bytes, {k: v for k, v in source.items() if v is not None}, meta)
         view = self.save(handle, node, name, doc, [spec])
         if remove_source:
             self.volumes.remove_partial(temp)

@@ -140,10 +140,10 @@ class TemplateService:
         bases = image_paths(doc)
         volumes = usage.backed_volumes(bases)
         direct = usage.paths_in_use(bases)
-        vms = sorted({v["name"] for v in usage.vms(doc, bases) if v["disks"]} | {n for ns in direct.values()
+        vms = sorted({v.name for v in usage.vms(doc, bases) if v.disks} | {n for ns in direct.values()
                                                                                for n in ns})
         if volumes or vms:
-            names = [f"{v['pool']}/{v['name']}" for v in volumes]
+            names = [f"{v.pool}/{v.name}" for v in volumes]
             raise Conflict(f"template '{name}' on node '{node}' is in use: "
                            + (f"volumes {', '.join(names)} are backed by it" if names else "")
                            + ("; " if names and vms else "") + (f"VMs {', '.join(vms)} use it" if vms else "")
@@ -235,8 +235,8 @@ class TemplateService:
                                      f"not available on node '{node}': {exc.message}", code="TemplateImageMissing",
                                      details={"template": name, "pool": st["template_pool"],
                                               "volume": st["volume"]}) from exc
-        return BaseImage(pool=st["template_pool"], volume=st["volume"], path=vol["path"],
-                         format=vol["format"] or st["format"], capacity_bytes=vol["capacity_bytes"] or 0,
+        return BaseImage(pool=st["template_pool"], volume=st["volume"], path=vol.path,
+                         format=vol.format or st["format"], capacity_bytes=vol.capacity_bytes or 0,
                          template={"name": name, "pool": st["template_pool"], "volume": st["volume"],
                                    "uuid": doc["uuid"]},
                          on_used=lambda: self._record_use(node, name, doc["uuid"]))

@@ -18,6 +18,7 @@ volume in that pool may still be backed by it.
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -132,7 +133,8 @@ class TemplateUpdater:
         return {"name": name, "node": node, "update_available": available, "decided_by": decided_by,
                 "changes": changes, "remote": {**remote.to_dict(), "url": redact(remote.url),
                                                "checksum": str(remote_checksum) if remote_checksum else None},
-                "checked_at": now, "vms": vms, "volumes": usage.backed_volumes(bases), "message": message}
+                "checked_at": now, "vms": [asdict(v) for v in vms],
+                "volumes": [asdict(v) for v in usage.backed_volumes(bases)], "message": message}
 
     # -- update-template-image ----------------------------------------------------------------------------
     def update_image(self, node: str, name: str, *, url: str | None = None, sha256: str | None = None,
@@ -197,7 +199,7 @@ class TemplateUpdater:
                        "last_modified": s.get("last_modified"), "url": s.get("url"),
                        "registered_at": s.get("fetched_at"), "replaced_at": now}
                 return {**d, "updated_at": now, "previous": [*(d.get("previous") or []), old],
-                        "storage": {**st, "volume": vol["name"], "path": vol["path"], "format": fmt,
+                        "storage": {**st, "volume": vol.name, "path": vol.path, "format": fmt,
                                     "size": got.facts.size, "virtual_size": got.facts.virtual_size,
                                     "version": version},
                         "source": {**s, "url": url, "checksum_url": checksum_url, "checksum": got.checksum,
@@ -215,7 +217,7 @@ class TemplateUpdater:
             removed = []
         new = self.catalog.describe_quietly(node, name, self.store.get("template", node, name) or doc)
         kept = [p["volume"] for p in new["previous"]]
-        message = (f"template '{name}' now uses {vol['name']} (version {version}); "
+        message = (f"template '{name}' now uses {vol.name} (version {version}); "
                    + (f"kept for the volumes still on them: {', '.join(kept)}" if kept else "no old image is kept")
                    + (f"; removed: {', '.join(removed)}" if removed else ""))
         return {"template": new, "replaced": doc["storage"]["volume"], "removed_previous": removed,

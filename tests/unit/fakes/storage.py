@@ -3,9 +3,12 @@ disks, the node service's availability, and the task service's busy check (no li
 paths)."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Callable, Iterable
 
 from jvp.domain.node import NodeRecord
+from jvp.domain.storage_pool import PoolView
+from jvp.domain.volume import BackingView, DiskUser, SkippedPool, VmDisk, VolumeView
 from jvp.errors import JvpError, PreconditionFailed, already_exists, not_found
 
 
@@ -72,102 +75,104 @@ class FakeHandle:
 
 
 def pool_view(name: str, *, ptype: str = "dir", path: str | None = None, active: bool = True,
-              available: int = 100 * 2**30, persistent: bool = True) -> dict[str, Any]:
+              available: int = 100 * 2**30, persistent: bool = True) -> PoolView:
     """A pool view as jvp.hypervisor.storage_pool.view makes it."""
-    return {"name": name, "type": ptype, "path": path if path is not None else f"/srv/{name}", "source": {},
-            "state": "running" if active else "inactive", "active": active, "autostart": True,
-            "persistent": persistent, "capacity_bytes": 200 * 2**30 if active else None,
-            "allocation_bytes": 0 if active else None, "available_bytes": available if active else None,
-            "volume_count": 0 if active else None}
+    return PoolView(name=name, type=ptype, uuid=f"uuid-{name}", path=path if path is not None else f"/srv/{name}",
+                    state="running" if active else "inactive", active=active, autostart=True,
+                    persistent=persistent, capacity_bytes=200 * 2**30 if active else None,
+                    allocation_bytes=0 if active else None, available_bytes=available if active else None,
+                    volume_count=0 if active else None)
 
 
 def vol_view(pool: str, name: str, *, capacity: int = 2**30, fmt: str = "qcow2", backing: str | None = None,
-             path: str | None = None) -> dict[str, Any]:
+             path: str | None = None) -> VolumeView:
     """A volume view as jvp.hypervisor.volume.view makes it."""
-    return {"name": name, "pool": pool, "path": path or f"/srv/{pool}/{name}", "format": fmt,
-            "capacity_bytes": capacity, "allocation_bytes": capacity // 4, "physical_bytes": capacity // 4,
-            "backing": {"path": backing, "format": "qcow2"} if backing else None}
+    return VolumeView(name=name, pool=pool, path=path or f"/srv/{pool}/{name}", format=fmt,
+                      capacity_bytes=capacity, allocation_bytes=capacity // 4, physical_bytes=capacity // 4,
+                      backing=BackingView(backing, "qcow2") if backing else None)
 
 
 def disk(vm: str, path: str, *, running: bool = False, target: str = "vda",
-         backing_paths: Iterable[str] = ()) -> dict[str, Any]:
+         backing_paths: Iterable[str] = ()) -> DiskUser:
     """A VM disk as jvp.hypervisor.volume.disk_users gives it."""
-    return {"target": target, "device": "disk", "path": path, "pool": None, "volume": None,
-            "backing_paths": list(backing_paths), "vm": vm, "running": running, "live": running}
+    return DiskUser(vm=vm, running=running, disk=VmDisk(target=target, device="disk", path=path, pool=None,
+                                                        volume=None, backing_paths=tuple(backing_paths),
+                                                        live=running))
 
 
 class FakeStorageGateway:
-    """The storage operations of NodeGateway over dicts; `calls` records every change."""
+    """The storage operations of NodeGateway over views (replaced when they change); `calls` records every
+    change."""
 
-    def __init__(self, pools: Iterable[dict] = (), volumes: Iterable[dict] = (), disks: Iterable[dict] = ()):
-        self.pools = {p["name"]: dict(p) for p in pools}
-        self.vols = {(v["pool"], v["name"]): dict(v) for v in volumes}
+    def __init__(self, pools: Iterable[PoolView] = (), volumes: Iterable[VolumeView] = (),
+                 disks: Iterable[DiskUser] = ()):
+        self.pools = {p.name: p for p in pools}
+        self.vols = {(v.pool, v.name): v for v in volumes}
         self.disks = list(disks)
         self.calls: list[tuple] = []
         self.uploaded: dict[tuple[str, str], bytes] = {}
 
-    def _pool(self, node: str, name: str, *, active: bool = False) -> dict[str, Any]:
+    def _pool(self, node: str, name: str, *, active: bool = False) -> PoolView:
         if name not in self.pools:
             raise not_found("storage_pool", name, node)
         p = self.pools[name]
-        if active and not p["active"]:
+        if active and not p.active:
             raise PreconditionFailed(f"storage pool '{name}' on node '{node}' is inactive; start it first "
                                      "(start-storage-pool)", code="StoragePoolInactive",
                                      details={"pool": name, "node": node})
         return p
 
-    def _vol(self, node: str, pool: str, name: str) -> dict[str, Any]:
+    def _vol(self, node: str, pool: str, name: str) -> VolumeView:
         self._pool(node, pool, active=True)
         if (pool, name) not in self.vols:
             raise not_found("volume", name, node)
         return self.vols[(pool, name)]
 
     # -- pools --------------------------------------------------------------------------------------------
-    def list_pools(self, node: str) -> list[dict[str, Any]]:
-        return [dict(p) for _, p in sorted(self.pools.items())]
+    def list_pools(self, node: str) -> list[PoolView]:
+        return [p for _, p in sorted(self.pools.items())]
 
-    def describe_pool(self, node: str, name: str) -> dict[str, Any]:
-        return dict(self._pool(node, name))
+    def describe_pool(self, node: str, name: str) -> PoolView:
+        return self._pool(node, name)
 
-    def usable_pool(self, node: str, name: str, *, refresh: bool = False) -> dict[str, Any]:
-        return dict(self._pool(node, name, active=True))
+    def usable_pool(self, node: str, name: str, *, refresh: bool = False) -> PoolView:
+        return self._pool(node, name, active=True)
 
-    def create_pool(self, node: str, spec: dict[str, Any], *, autostart: bool) -> dict[str, Any]:
+    def create_pool(self, node: str, spec: dict[str, Any], *, autostart: bool) -> PoolView:
         self.calls.append(("create_pool", spec["name"]))
         if spec["name"] in self.pools:
             raise already_exists("storage_pool", spec["name"], node)
         self.pools[spec["name"]] = pool_view(spec["name"], ptype=spec["type"], path=spec["path"])
-        return dict(self.pools[spec["name"]])
+        return self.pools[spec["name"]]
 
-    def start_pool(self, node: str, name: str) -> dict[str, Any]:
+    def start_pool(self, node: str, name: str) -> PoolView:
         self.calls.append(("start_pool", name))
         p = self._pool(node, name)
-        p.update(pool_view(name, ptype=p["type"], path=p["path"]))
-        return dict(p)
+        self.pools[name] = pool_view(name, ptype=p.type, path=p.path, persistent=p.persistent)
+        return self.pools[name]
 
-    def stop_pool(self, node: str, name: str, *, action: str | None = "stop") -> dict[str, Any]:
+    def stop_pool(self, node: str, name: str, *, action: str | None = "stop") -> PoolView | None:
         self.calls.append(("stop_pool", name))
         p = self._pool(node, name)
-        p.update(pool_view(name, ptype=p["type"], path=p["path"], active=False))
-        return dict(p)
+        self.pools[name] = pool_view(name, ptype=p.type, path=p.path, active=False, persistent=p.persistent)
+        return self.pools[name]
 
-    def refresh_pool(self, node: str, name: str) -> dict[str, Any]:
-        return dict(self._pool(node, name, active=True))
+    def refresh_pool(self, node: str, name: str) -> PoolView:
+        return self._pool(node, name, active=True)
 
-    def set_pool_autostart(self, node: str, name: str, on: bool) -> dict[str, Any]:
+    def set_pool_autostart(self, node: str, name: str, on: bool) -> PoolView:
         self.calls.append(("set_pool_autostart", name, on))
-        p = self._pool(node, name)
-        p["autostart"] = on
-        return dict(p)
+        self.pools[name] = replace(self._pool(node, name), autostart=on)
+        return self.pools[name]
 
     def delete_pool(self, node: str, name: str, *, remove_directory: bool) -> bool | None:
         self.calls.append(("delete_pool", name))
         self.pools.pop(name)
         return remove_directory or None
 
-    def pool_volumes(self, node: str, name: str) -> list[dict[str, Any]]:
+    def pool_volumes(self, node: str, name: str) -> list[VolumeView]:
         self._pool(node, name, active=True)
-        return [dict(v) for (p, _), v in sorted(self.vols.items()) if p == name]
+        return [v for (p, _), v in sorted(self.vols.items()) if p == name]
 
     def remove_pool_if_empty(self, node: str, name: str) -> bool:
         if name not in self.pools or any(p == name for p, _ in self.vols):
@@ -177,66 +182,65 @@ class FakeStorageGateway:
         return True
 
     # -- volumes ------------------------------------------------------------------------------------------
-    def volume(self, node: str, pool: str, name: str) -> dict[str, Any]:
-        return dict(self._vol(node, pool, name))
+    def volume(self, node: str, pool: str, name: str) -> VolumeView:
+        return self._vol(node, pool, name)
 
     def volume_exists(self, node: str, pool: str, name: str) -> bool:
         self._pool(node, pool, active=True)
         return (pool, name) in self.vols
 
     def volume_at_path(self, node: str, path: str) -> tuple[str, str] | None:
-        return next(((v["pool"], v["name"]) for v in self.vols.values() if v["path"] == path), None)
+        return next(((v.pool, v.name) for v in self.vols.values() if v.path == path), None)
 
-    def all_volumes(self, node: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        active = {n for n, p in self.pools.items() if p["active"]}
-        return ([dict(v) for (p, _), v in sorted(self.vols.items()) if p in active],
-                [{"pool": n, "code": "StoragePoolInactive", "message": ""} for n in sorted(self.pools)
-                 if n not in active])
+    def all_volumes(self, node: str) -> tuple[list[VolumeView], list[SkippedPool]]:
+        active = {n for n, p in self.pools.items() if p.active}
+        return ([v for (p, _), v in sorted(self.vols.items()) if p in active],
+                [SkippedPool(n, "StoragePoolInactive", "") for n in sorted(self.pools) if n not in active])
 
     def volumes_and_users(self, node: str, pools: list[str] | None):
         for p in pools or []:
             self._pool(node, p, active=True)
         vols, skipped = self.all_volumes(node)
         if pools is not None:
-            vols = [v for v in vols if v["pool"] in pools]
+            vols = [v for v in vols if v.pool in pools]
             skipped = []
         return vols, skipped, self.disk_users(node)
 
-    def disk_users(self, node: str) -> list[dict[str, Any]]:
-        return [dict(d) for d in self.disks]
+    def disk_users(self, node: str) -> list[DiskUser]:
+        return list(self.disks)
 
-    def settle_volume(self, node: str, pool: str, name: str, fmt: str | None) -> dict[str, Any]:
+    def settle_volume(self, node: str, pool: str, name: str, fmt: str | None) -> VolumeView:
         vol = self._vol(node, pool, name)
         if fmt:
-            vol["format"] = fmt
-        return dict(vol)
+            vol = self.vols[(pool, name)] = replace(vol, format=fmt)
+        return vol
 
     def volume_physical_size(self, node: str, pool: str, name: str) -> int:
-        return self._vol(node, pool, name)["physical_bytes"]
+        return self._vol(node, pool, name).physical_bytes or 0
 
     def create_volume(self, node: str, pool: str, name: str, capacity_bytes: int, fmt: str | None, *,
                       sparse: bool, backing: dict[str, str] | None = None, action: str = "create"
-                      ) -> dict[str, Any]:
+                      ) -> VolumeView:
         self.calls.append(("create_volume", pool, name, capacity_bytes, fmt))
         self._pool(node, pool, active=True)
         if (pool, name) in self.vols:
             raise JvpError(f"volume '{name}' exists", code="VolumeExists", status=409)
         self.vols[(pool, name)] = vol_view(pool, name, capacity=capacity_bytes, fmt=fmt or "raw",
                                            backing=backing["path"] if backing else None)
-        return dict(self.vols[(pool, name)])
+        return self.vols[(pool, name)]
 
     def clone_volume(self, node: str, src_pool: str, src_name: str, pool: str, name: str, capacity_bytes: int,
                      fmt: str | None, *, sparse: bool, expected_bytes: int, progress: Callable[[int], None],
-                     action: str = "clone") -> dict[str, Any]:
+                     action: str = "clone") -> VolumeView:
         self.calls.append(("clone_volume", src_pool, src_name, pool, name))
         self._vol(node, src_pool, src_name)
         progress(expected_bytes // 2)
         self.vols[(pool, name)] = vol_view(pool, name, capacity=capacity_bytes, fmt=fmt or "raw")
-        return dict(self.vols[(pool, name)])
+        return self.vols[(pool, name)]
 
     def resize_volume(self, node: str, pool: str, name: str, capacity_bytes: int) -> None:
         self.calls.append(("resize_volume", pool, name, capacity_bytes))
-        self._vol(node, pool, name)["capacity_bytes"] = capacity_bytes
+        self.vols[(pool, name)] = replace(self._vol(node, pool, name), capacity_bytes=capacity_bytes)
 
     def block_resize(self, node: str, vm: str, target: str, capacity_bytes: int, *, volume: str) -> None:
         self.calls.append(("block_resize", vm, target, capacity_bytes))

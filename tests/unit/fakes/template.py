@@ -17,6 +17,6 @@ class FakeTemplateGateway(FakeStorageGateway):
     def template_usage(self, node: str) -> NodeUsage:
         if self.usage is not None:
             return self.usage
-        active = {n for n, p in self.pools.items() if p["active"]}
-        return NodeUsage(volumes=[dict(v) for (p, _), v in sorted(self.vols.items()) if p in active],
+        active = {n for n, p in self.pools.items() if p.active}
+        return NodeUsage(volumes=[v for (p, _), v in sorted(self.vols.items()) if p in active],
                          skipped_pools=sorted(set(self.pools) - active))
