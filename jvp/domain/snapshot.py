@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from marshmallow import fields
 
@@ -10,20 +9,77 @@ from jvp.domain.base import ResponseSchema
 from jvp.domain.vm import VmSchema
 
 
+@dataclass
+class DiskChoice:
+    """A disk of a VM with the snapshot mode a capture gives it (jvp/hypervisor/snapshot_xml.disk_choices)."""
+    target: str
+    device: str
+    path: str | None
+    format: str | None
+    snapshot: str                 # internal | no
+    reason: str | None = None     # why a disk is left out or refused
+
+
+@dataclass(frozen=True)
+class SnapshotDiskView:
+    target: str | None
+    snapshot: str                 # internal | no (| external, made outside JVP)
+    path: str | None
+
+
+@dataclass
+class SnapshotView:
+    """One snapshot as describe-snapshot answers it (jvp/hypervisor/snapshot_xml.view builds it; the tree's
+    `children` are filled in by snapshot_xml.link_tree)."""
+    name: str | None
+    vm: str
+    node: str
+    created_at: str | None
+    state: str                    # the VM's state when the snapshot was taken
+    description: str
+    parent: str | None
+    children: list[str]           # names, oldest first
+    has_memory: bool
+    disks: list[SnapshotDiskView]
+    current: bool
+    location: str                 # internal | external
+    revert_state: str             # the state a revert without `start` leaves the VM in
+    quiesced: bool | None
+    system_disk: str | None
+
+
+@dataclass(frozen=True)
+class CaptureFacts:
+    """What a capture is checked against before the task."""
+    state: str
+    disks: list[DiskChoice]
+    refused: list[DiskChoice]     # the disks that refuse an internal snapshot
+    persistent: bool
+    agent: bool                   # a qemu guest agent answers
+
+
+@dataclass(frozen=True)
+class CaptureResult:
+    """How a snapshot was taken."""
+    method: str                   # libvirt | qemu-monitor
+    quiesced: bool | None
+    notes: list[str] = field(default_factory=list)
+
+
 @dataclass(frozen=True)
 class SnapshotDefinition:
     """What clone-from-snapshot and export-snapshot-to-template read from a snapshot's copy of its VM's
     definition (jvp/hypervisor/gateway/snapshot.py reads it; the service never sees the XML's elements)."""
-    view: dict[str, Any]                  # the snapshot's view (location, disks, system_disk, ...)
+    view: SnapshotView                    # the snapshot's view (location, disks, system_disk, ...)
     xml: str | None                       # the definition itself, None when the snapshot holds none
     uuid: str = ""                        # the source VM's UUID
     system_disk: str | None = None        # the definition's system disk target
-    disks: list[Any] = field(default_factory=list)    # every disk: target, device, path, format, snapshot
-    refused: list[Any] = field(default_factory=list)  # the disks that refuse an internal snapshot
+    disks: list[DiskChoice] = field(default_factory=list)    # every disk with its snapshot mode
+    refused: list[DiskChoice] = field(default_factory=list)  # the disks that refuse an internal snapshot
     macs: list[str] = field(default_factory=list)     # the NICs' MACs in document order ('' for none)
     seed_volume: str | None = None        # the cloud-init seed volume JVP recorded, if any
     seed_pool: str | None = None
-    template: dict[str, Any] | None = None  # the template the VM was made from, as JVP recorded it
+    template: dict[str, str] | None = None  # {name, pool, volume} of the VM's template, as JVP recorded it
     agent_channel: bool = False           # a qemu guest agent channel is defined
     disk_buses: dict[str, str | None] = field(default_factory=dict)  # target -> bus
 

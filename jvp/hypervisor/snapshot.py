@@ -17,7 +17,7 @@ from typing import Any
 
 import libvirt
 
-from jvp.domain.snapshot import SnapshotDefinition
+from jvp.domain.snapshot import CaptureFacts, CaptureResult, SnapshotDefinition, SnapshotView
 from jvp.hypervisor import domain as domain_hv
 from jvp.hypervisor import snapshot_live, support
 from jvp.hypervisor import snapshot_xml as sx
@@ -51,7 +51,7 @@ def _current_name(dom: libvirt.virDomain) -> str | None:
 
 
 # -- reading -----------------------------------------------------------------------------------------------
-def views(conn: libvirt.virConnect, node: str, vm: str) -> list[dict[str, Any]]:
+def views(conn: libvirt.virConnect, node: str, vm: str) -> list[SnapshotView]:
     """Every snapshot of the VM, with parents, children and the current one (one XML read per snapshot)."""
     dom = lookup(conn, vm)
     current = _current_name(dom)
@@ -60,7 +60,7 @@ def views(conn: libvirt.virConnect, node: str, vm: str) -> list[dict[str, Any]]:
     return sx.link_tree(out)
 
 
-def node_views(conn: libvirt.virConnect, node: str) -> list[dict[str, Any]]:
+def node_views(conn: libvirt.virConnect, node: str) -> list[SnapshotView]:
     """The snapshots of every VM of the node (VMs without any cost one call each)."""
     out = []
     for dom in conn.listAllDomains(0):
@@ -72,7 +72,7 @@ def node_views(conn: libvirt.virConnect, node: str) -> list[dict[str, Any]]:
                 raise
     # by VM only: the sort is stable, so each VM's snapshots keep their tree order (a parent before its
     # children, which creation times alone do not give within one second)
-    return sorted(out, key=lambda v: v["vm"])
+    return sorted(out, key=lambda v: v.vm)
 
 
 def exists(conn: libvirt.virConnect, vm: str, name: str) -> bool:
@@ -89,19 +89,19 @@ def snapshot_xml(conn: libvirt.virConnect, vm: str, name: str) -> str:
     return _snap(lookup(conn, vm), name).getXMLDesc(0)
 
 
-def capture_facts(conn: libvirt.virConnect, vm: str) -> dict[str, Any]:
+def capture_facts(conn: libvirt.virConnect, vm: str) -> CaptureFacts:
     """What the service checks before a capture: state, the disks and whether the agent answers."""
     dom = lookup(conn, vm)
     st = state_of(dom)
     root = root_of(dom)
     disks, refused = sx.disk_choices(root)
-    return {"state": st, "disks": disks, "refused": refused, "persistent": bool(dom.isPersistent()),
-            "agent": st == "running" and agent_connected(root) is True}
+    return CaptureFacts(state=st, disks=disks, refused=refused, persistent=bool(dom.isPersistent()),
+                        agent=st == "running" and agent_connected(root) is True)
 
 
 # -- creating ----------------------------------------------------------------------------------------------
-def create(conn: libvirt.virConnect, vm: str, name: str, description: str, memory: bool) -> dict[str, Any]:
-    """Take the snapshot (see the module docstring); returns {"method", "quiesced", "notes"}."""
+def create(conn: libvirt.virConnect, vm: str, name: str, description: str, memory: bool) -> CaptureResult:
+    """Take the snapshot (see the module docstring); how it was taken."""
     dom = lookup(conn, vm)
     running = state_of(dom) in ("running", "paused")
     disks, _ = sx.disk_choices(root_of(dom))
@@ -109,18 +109,19 @@ def create(conn: libvirt.virConnect, vm: str, name: str, description: str, memor
     flags = libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC
     if memory or not running:
         dom.snapshotCreateXML(xml, flags)
-        return {"method": "libvirt", "quiesced": None, "notes": []}
+        return CaptureResult(method="libvirt", quiesced=None)
     try:
         snap = dom.snapshotCreateXML(xml, flags)
     except libvirt.libvirtError as exc:
         if not support.lacks("disk_only_snapshot_live", exc):
             raise
-        return snapshot_live.capture(dom, name, description, disks, libvirt_refusal=exc.get_error_message())
-    if sx.view(snap.getXMLDesc(0), vm=vm, node="", current=True)["has_memory"]:
+        return CaptureResult(**snapshot_live.capture(dom, name, description, disks,
+                                                     libvirt_refusal=exc.get_error_message()))
+    if sx.view(snap.getXMLDesc(0), vm=vm, node="", current=True).has_memory:
         # A driver that took the memory although it was asked not to (libvirt's test driver): record the
         # snapshot as what was asked, a disk-only one (its disks hold the state; the memory is not used).
         snapshot_live.relabel_disk_only(dom, snap, disks)
-    return {"method": "libvirt", "quiesced": None, "notes": []}
+    return CaptureResult(method="libvirt", quiesced=None)
 
 
 # -- reverting and deleting --------------------------------------------------------------------------------
@@ -162,11 +163,11 @@ def revert(conn: libvirt.virConnect, vm: str, name: str, start: bool | None) -> 
     snap = _snap(dom, name)
     recorded = sx.view(snap.getXMLDesc(0), vm=vm, node="", current=False)
     if start is None:
-        want = recorded["revert_state"]
+        want = recorded.revert_state
     elif start:
         want = "running"
     else:
-        want = "paused" if recorded["has_memory"] else "stopped"
+        want = "paused" if recorded.has_memory else "stopped"
     flags = libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_FORCE
     if want == "running":
         flags |= libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING

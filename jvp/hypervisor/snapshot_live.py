@@ -141,7 +141,7 @@ def relabel_disk_only(dom: libvirt.virDomain, snap: libvirt.virDomainSnapshot, d
     parent = (root.findtext("parent/name") or "").strip() or None
     live = root.find("domain")
     inactive = root.find("inactiveDomain")
-    state = sx.view(snap.getXMLDesc(0), vm="", node="", current=True)["state"]
+    state = sx.view(snap.getXMLDesc(0), vm="", node="", current=True).state
     xml = sx.redefine_xml(name, (root.findtext("description") or "").strip(), parent,
                           int(root.findtext("creationTime") or time.time()), disks, live, inactive, state, False)
     try:

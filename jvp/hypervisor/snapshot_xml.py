@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from dataclasses import dataclass
-from typing import Any
 
 from lxml import etree
 
+from jvp.domain.snapshot import DiskChoice, SnapshotDiskView, SnapshotView
 from jvp.hypervisor.domain_view import system_disk_target
 from jvp.hypervisor.xml import parse, to_string
 from jvp.hypervisor.xml.domain import Domain
@@ -33,16 +32,6 @@ CAPTURE = f"{{{SNAP_NS}}}capture"
 _STATES = {"running": "running", "blocked": "running", "paused": "paused", "shutoff": "stopped",
            "shutdown": "stopped", "crashed": "crashed", "pmsuspended": "suspended", "disk-snapshot": "running",
            "nostate": "unknown"}
-
-
-@dataclass
-class DiskChoice:
-    target: str
-    device: str
-    path: str | None
-    format: str | None
-    snapshot: str                 # internal | no
-    reason: str | None = None     # why a disk is left out or refused
 
 
 def disk_choices(root: etree._Element) -> tuple[list[DiskChoice], list[DiskChoice]]:
@@ -134,7 +123,7 @@ def strip_capture(dom: etree._Element) -> bool:
     return bool(found)
 
 
-def view(xml: str, *, vm: str, node: str, current: bool) -> dict[str, Any]:
+def view(xml: str, *, vm: str, node: str, current: bool) -> SnapshotView:
     """One snapshot as describe-snapshot shows it (children are filled in by the caller from the tree)."""
     snap = Snapshot(parse(xml))
     dom = snap.domain
@@ -144,62 +133,63 @@ def view(xml: str, *, vm: str, node: str, current: bool) -> dict[str, Any]:
     has_memory = memory_mode in ("internal", "external")
     state = capture.vm_state if capture is not None else _STATES.get(libvirt_state, libvirt_state)
     paths = {d.target: d.path for d in dom.disks if d.target is not None}
-    disks = [{"target": d.name, "snapshot": d.snapshot or "no", "path": paths.get(d.name)} for d in snap.disks]
+    disks = [SnapshotDiskView(target=d.name, snapshot=d.snapshot or "no", path=paths.get(d.name))
+             for d in snap.disks]
     created = snap.creation_time
-    external = any(d["snapshot"] == "external" for d in disks) or memory_mode == "external"
-    return {
-        "name": snap.name,
-        "vm": vm,
-        "node": node,
-        "created_at": rfc3339(dt.datetime.fromtimestamp(created, dt.timezone.utc)) if created is not None else None,
-        "state": state,
-        "description": (snap.description or "").strip(),
-        "parent": (snap.parent or "").strip() or None,
-        "children": [],
-        "has_memory": has_memory,
-        "disks": disks,
-        "current": current,
-        "location": "external" if external else "internal",
+    external = any(d.snapshot == "external" for d in disks) or memory_mode == "external"
+    return SnapshotView(
+        name=snap.name,
+        vm=vm,
+        node=node,
+        created_at=rfc3339(dt.datetime.fromtimestamp(created, dt.timezone.utc)) if created is not None else None,
+        state=state,
+        description=(snap.description or "").strip(),
+        parent=(snap.parent or "").strip() or None,
+        children=[],
+        has_memory=has_memory,
+        disks=disks,
+        current=current,
+        location="external" if external else "internal",
         # the state recorded: a snapshot with memory resumes there; without, a VM recorded running (or paused)
         # is started (paused) from the reverted disks
-        "revert_state": state if state in ("running", "paused") else "stopped",
-        "quiesced": (capture.quiesced == "yes") if capture is not None else None,
-        "system_disk": system_disk_target(dom.el) if dom.exists() else None,
-    }
+        revert_state=state if state in ("running", "paused") else "stopped",
+        quiesced=(capture.quiesced == "yes") if capture is not None else None,
+        system_disk=system_disk_target(dom.el) if dom.exists() else None,
+    )
 
 
-def link_tree(views: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def link_tree(views: list[SnapshotView]) -> list[SnapshotView]:
     """Fill each snapshot's children (names, oldest first) from the parents. Ordered oldest first, and always
     a parent before its children: within one second (creationTime has one-second resolution) and even when
     the clock went back between them (a child then comes right after its parent)."""
-    by_name = {v["name"]: v for v in views}
+    by_name = {v.name: v for v in views}
 
-    def depth(v: dict[str, Any]) -> int:
+    def depth(v: SnapshotView) -> int:
         n, seen = 0, set()
-        while v["parent"] in by_name and v["name"] not in seen:
-            seen.add(v["name"])
-            v, n = by_name[v["parent"]], n + 1
+        while v.parent in by_name and v.name not in seen:
+            seen.add(v.name)
+            v, n = by_name[v.parent], n + 1
         return n
-    by_time = sorted(views, key=lambda v: (v["created_at"] or "", depth(v), v["name"]))
-    ordered: list[dict[str, Any]] = []
-    placed: set[str] = set()
-    waiting: dict[str, list[dict[str, Any]]] = {}  # parent name -> children met before it, in time order
+    by_time = sorted(views, key=lambda v: (v.created_at or "", depth(v), v.name or ""))
+    ordered: list[SnapshotView] = []
+    placed: set[str | None] = set()
+    waiting: dict[str, list[SnapshotView]] = {}  # parent name -> children met before it, in time order
 
-    def place(v: dict[str, Any]) -> None:
+    def place(v: SnapshotView) -> None:
         ordered.append(v)
-        placed.add(v["name"])
-        for child in waiting.pop(v["name"], []):
+        placed.add(v.name)
+        for child in waiting.pop(v.name or "", []):
             place(child)
     for v in by_time:
-        parent = v["parent"]
+        parent = v.parent
         if parent in by_name and parent not in placed:
             waiting.setdefault(parent, []).append(v)
         else:
             place(v)
     for stuck in waiting.values():  # a parent loop (a corrupt tree): still listed, after the others
-        ordered += [v for v in stuck if v["name"] not in placed]
+        ordered += [v for v in stuck if v.name not in placed]
     for v in ordered:
-        parent = by_name.get(v["parent"] or "")
+        parent = by_name.get(v.parent or "")
         if parent is not None:
-            parent["children"].append(v["name"])
+            parent.children.append(v.name or "")
     return ordered

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from jvp.domain.snapshot import SnapshotDefinition
+from jvp.domain.snapshot import SnapshotDefinition, SnapshotDiskView
 from jvp.errors import JvpError
 from jvp.service.snapshot.clone import SnapshotCloner
 from jvp.service.snapshot.service import SnapshotService
 from tests.unit.fakes.snapshot import (Disk, FakeCloneGateway, FakeReader, FakeSnapshotNodes, FakeVm, FakeVms,
-                                       InlineTasks)
+                                       InlineTasks, snapshot_view)
 
 ROOT, DATA = "/pool/web-root.qcow2", "/pool/web-data.qcow2"
 
 
 def definition(location: str = "internal", held=("vda", "vdb"), xml: str | None = "<domain/>"):
-    view = {"location": location, "system_disk": "vda",
-            "disks": [{"target": t, "snapshot": "internal", "path": p}
-                      for t, p in (("vda", ROOT), ("vdb", DATA)) if t in held]}
+    view = snapshot_view("s1", location=location,
+                         disks=[SnapshotDiskView(target=t, snapshot="internal", path=p)
+                                for t, p in (("vda", ROOT), ("vdb", DATA)) if t in held])
     return SnapshotDefinition(view=view, xml=xml, uuid="u-src", system_disk="vda",
                               disks=[Disk("vda", path=ROOT), Disk("vdb", path=DATA),
                                      Disk("hdc", device="cdrom", path="/pool/x.iso", format="raw", snapshot="no")],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from lxml import etree
 
+from jvp.domain.snapshot import SnapshotDiskView
 from jvp.domain.vm import DiskDevice, DomainSpec, NicDevice, VmFacts
 from jvp.hypervisor import snapshot_xml as sx
 from jvp.hypervisor.clone_xml import clone_domain, cloned_from
@@ -91,12 +92,12 @@ def libvirt_snapshot(name: str, state: str, memory: str, parent: str | None = No
 
 def test_view_of_a_memory_snapshot_and_of_a_stopped_one():
     v = sx.view(libvirt_snapshot("m", "running", "internal"), vm="web", node="local", current=True)
-    assert (v["state"], v["has_memory"], v["revert_state"], v["current"]) == ("running", True, "running", True)
-    assert v["created_at"] == "2026-01-01T00:00:00Z" and v["system_disk"] == "vda" and v["quiesced"] is None
-    assert v["disks"] == [{"target": "vda", "snapshot": "internal", "path": "/p/web-root.qcow2"},
-                          {"target": "hdc", "snapshot": "no", "path": "/p/.jvp-cidata-web-1.iso"}]
+    assert (v.state, v.has_memory, v.revert_state, v.current) == ("running", True, "running", True)
+    assert v.created_at == "2026-01-01T00:00:00Z" and v.system_disk == "vda" and v.quiesced is None
+    assert v.disks == [SnapshotDiskView(target="vda", snapshot="internal", path="/p/web-root.qcow2"),
+                       SnapshotDiskView(target="hdc", snapshot="no", path="/p/.jvp-cidata-web-1.iso")]
     off = sx.view(libvirt_snapshot("o", "shutoff", "no"), vm="web", node="local", current=False)
-    assert (off["state"], off["has_memory"], off["revert_state"]) == ("stopped", False, "stopped")
+    assert (off.state, off.has_memory, off.revert_state) == ("stopped", False, "stopped")
 
 
 def test_view_of_a_redefined_disk_only_snapshot_shows_the_vm_state_at_capture():
@@ -104,22 +105,22 @@ def test_view_of_a_redefined_disk_only_snapshot_shows_the_vm_state_at_capture():
     xml = sx.redefine_xml("d", "", None, 1767225600, disks, domain(), None, "running", False)
     v = sx.view(xml, vm="web", node="local", current=False)
     # recorded running: a revert boots the VM from the reverted disks (it ends in the state recorded)
-    assert (v["state"], v["has_memory"], v["revert_state"], v["quiesced"]) == ("running", False, "running", False)
+    assert (v.state, v.has_memory, v.revert_state, v.quiesced) == ("running", False, "running", False)
 
 
 def test_tree_links_children_and_orders_parents_first_within_a_second():
     views = [sx.view(libvirt_snapshot(n, "shutoff", "no", p, t), vm="web", node="local", current=False)
              for n, p, t in (("c", "b", 5), ("a", None, 5), ("b", "a", 5), ("z", "a", 9))]
     ordered = sx.link_tree(views)
-    assert [v["name"] for v in ordered] == ["a", "b", "c", "z"]
-    assert {v["name"]: v["children"] for v in ordered} == {"a": ["b", "z"], "b": ["c"], "c": [], "z": []}
+    assert [v.name for v in ordered] == ["a", "b", "c", "z"]
+    assert {v.name: v.children for v in ordered} == {"a": ["b", "z"], "b": ["c"], "c": [], "z": []}
 
 
 def test_tree_puts_a_parent_first_even_when_the_clock_went_back():
     views = [sx.view(libvirt_snapshot(n, "shutoff", "no", p, t), vm="web", node="local", current=False)
              for n, p, t in (("root", None, 5), ("kid", "root", 3), ("grandkid", "kid", 4), ("late", "root", 9),
                              ("early", None, 1))]
-    assert [v["name"] for v in sx.link_tree(views)] == ["early", "root", "kid", "grandkid", "late"]
+    assert [v.name for v in sx.link_tree(views)] == ["early", "root", "kid", "grandkid", "late"]
 
 
 def test_node_wide_listing_keeps_each_vms_tree_order():
@@ -139,9 +140,9 @@ def test_node_wide_listing_keeps_each_vms_tree_order():
                 d.snapshotCreateXML(libvirt_snapshot(name, "shutoff", "no", parent, created, dom=dom),
                                     libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE)
         listed = snap_hv.node_views(conn, "local")
-        assert [(v["vm"], v["name"], v["parent"]) for v in listed] == [
+        assert [(v.vm, v.name, v.parent) for v in listed] == [
             ("aaa-other", "x", None), ("web", "b", None), ("web", "a", "b"), ("web", "c", "a")]
-        assert [v["name"] for v in snap_hv.views(conn, "local", "web")] == ["b", "a", "c"]
+        assert [v.name for v in snap_hv.views(conn, "local", "web")] == ["b", "a", "c"]
     finally:
         for name in ("web", "aaa-other"):
             try:

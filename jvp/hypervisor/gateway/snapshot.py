@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from jvp.domain.snapshot import SnapshotDefinition
+from jvp.domain.snapshot import CaptureFacts, CaptureResult, SnapshotDefinition, SnapshotView
 from jvp.domain.volume import VolumeView
 from jvp.errors import PreconditionFailed
 from jvp.hypervisor import disk_copy, domain, vm_volumes
@@ -40,21 +40,21 @@ class SnapshotOps(GatewayBase):
         """Whether the VM has a snapshot of that name."""
         return self._read(node, lambda c: snap_hv.exists(c, vm, name), kind="vm", obj=vm)
 
-    def list_snapshots(self, node: str, vm: str) -> list[dict[str, Any]]:
+    def list_snapshots(self, node: str, vm: str) -> list[SnapshotView]:
         """The VM's snapshots as views, parents before children."""
         return self._read(node, lambda c: snap_hv.views(c, node, vm), kind="vm", obj=vm)
 
-    def list_node_snapshots(self, node: str) -> list[dict[str, Any]]:
+    def list_node_snapshots(self, node: str) -> list[SnapshotView]:
         """The snapshots of every VM of the node."""
         return self._read(node, lambda c: snap_hv.node_views(c, node), kind="node", obj=node)
 
-    def snapshot_capture_facts(self, node: str, vm: str) -> dict[str, Any]:
+    def snapshot_capture_facts(self, node: str, vm: str) -> CaptureFacts:
         """What a capture is checked against: state, the disks (and those refused), the guest agent."""
         return self._read(node, lambda c: snap_hv.capture_facts(c, vm), kind="vm", obj=vm)
 
     def create_snapshot(self, node: str, vm: str, name: str, description: str, include_memory: bool
-                        ) -> dict[str, Any]:
-        """Take the snapshot: {method, quiesced, notes}; SnapshotFailed (422) when QEMU refused it."""
+                        ) -> CaptureResult:
+        """Take the snapshot (how it was taken); SnapshotFailed (422) when QEMU refused it."""
         try:
             return self._write(node, lambda c: snap_hv.create(c, vm, name, description, include_memory),
                                kind="vm", obj=vm)

@@ -42,6 +42,15 @@ class CloneDisk:
     volume: str                   # the new volume's name
 
 
+@dataclass(frozen=True)
+class CloneSeed:
+    """The clone's cloud-init seed: the drive it fills, the source's seed to start from, the new volume."""
+    target: str
+    source_path: str | None       # None: the source's seed volume is gone (a new seed is written)
+    pool: str
+    volume: str
+
+
 @dataclass
 class ClonePlan:
     node: str
@@ -53,7 +62,7 @@ class ClonePlan:
     disks: list[CloneDisk]
     old_macs: list[str]
     macs: list[str]
-    seed: dict[str, Any] | None   # {target, source_path, pool, volume}
+    seed: CloneSeed | None
     start: bool
     created_by: str | None
     notes: list[str] = field(default_factory=list)
@@ -73,13 +82,13 @@ class SnapshotCloner:
         self.snapshots.vm_state(node, vm)
         source = self.snapshots.definition(node, vm, name)
         view = source.view
-        if view["location"] != "internal" or source.xml is None:
+        if view.location != "internal" or source.xml is None:
             raise NotSupported(f"snapshot '{name}' of vm '{vm}' is not an internal snapshot with the VM's "
                                "definition; only those can be cloned", code="NotSupported",
                                details={"vm": vm, "snapshot": name})
         if self.gateway.clone_vm_exists(node, new_name):
             raise already_exists("vm", new_name, node, code="VmExists")
-        captured = {d["target"] for d in view["disks"] if d["snapshot"] == "internal"}
+        captured = {d.target for d in view.disks if d.snapshot == "internal"}
         choices, refused = source.disks, source.refused
         writable = [d for d in choices if d.snapshot == "internal" or d in refused]
         missing = [d.target for d in writable if d.target not in captured]
@@ -126,7 +135,7 @@ class SnapshotCloner:
                                      details={"pool": pool, "node": node, "type": info["type"]})
         return pool
 
-    def _seed(self, plan: ClonePlan, choices, pool: str | None) -> dict[str, Any] | None:
+    def _seed(self, plan: ClonePlan, choices, pool: str | None) -> CloneSeed | None:
         """Where the clone's seed goes, and the source's seed to start from (None when it is gone)."""
         facts = plan.source
         if not facts.seed_volume:
@@ -144,8 +153,8 @@ class SnapshotCloner:
                               "identity and DHCP on every NIC (the source's user-data is not known)")
         target_pool = self._pool(plan.node, pool or facts.seed_pool or plan.disks[0].pool)
         volume = f"{INTERNAL_VOLUME_PREFIX}cidata-{plan.name}-{uuidlib.uuid4().hex[:8]}.iso"
-        return {"target": drive.target, "source_path": src["path"] if src else None, "pool": target_pool,
-                "volume": volume}
+        return CloneSeed(target=drive.target, source_path=src["path"] if src else None, pool=target_pool,
+                         volume=volume)
 
     # -- submitting and the task ----------------------------------------------------------------------------------
     def submit(self, plan: ClonePlan, request_id: str | None) -> dict[str, Any]:
@@ -174,12 +183,11 @@ class SnapshotCloner:
         facts: dict[str, Any] = {"created_at": rfc3339(), "created_by": plan.created_by,
                                  "description": f"clone of vm '{plan.vm}' at snapshot '{plan.snapshot}'"}
         if plan.seed:
-            facts["cloud_init"] = {"instance-id": instance_id, "pool": plan.seed["pool"],
-                                   "volume": plan.seed["volume"]}
+            facts["cloud_init"] = {"instance-id": instance_id, "pool": plan.seed.pool, "volume": plan.seed.volume}
         h.progress(92, f"defining vm '{plan.name}'", force=True)
         self.gateway.define_clone(plan.node, plan.source.xml or "", name=plan.name, uuid=plan.uuid, disks=paths,
                                   macs=plan.macs, facts=facts,
-                                  seed={"target": plan.seed["target"], "path": seed_path} if plan.seed else None,
+                                  seed={"target": plan.seed.target, "path": seed_path} if plan.seed else None,
                                   cloned_from={"vm": plan.vm, "snapshot": plan.snapshot, "uuid": plan.source.uuid})
         dom_spec = {"type": "vm-domain", "node": plan.node, "name": plan.name, "uuid": plan.uuid}
         h.add_cleanup(dom_spec)
@@ -199,13 +207,14 @@ class SnapshotCloner:
 
     def _make_seed(self, plan: ClonePlan, h: TaskHandle, work: Path, instance_id: str,
                    made: list[dict[str, Any]]) -> str:
-        seed = plan.seed or {}
+        seed = plan.seed
+        assert seed is not None  # the caller makes a seed only for a plan that has one
         h.progress(86, "writing the clone's cloud-init seed", force=True)
         files: dict[str, bytes] = {}
-        if seed["source_path"]:
+        if seed.source_path:
             local = work / "source-seed.iso"
-            length = self.reader.chain(plan.node, seed["source_path"])[0]["length"]
-            self.gateway.fetch_disk_image(plan.node, seed["source_path"], seed["source_path"], local, length,
+            length = self.reader.chain(plan.node, seed.source_path)[0]["length"]
+            self.gateway.fetch_disk_image(plan.node, seed.source_path, seed.source_path, local, length,
                                           lambda n: None)
             files = reseed.read_seed(local.read_bytes())
         macs = dict(zip(plan.old_macs, plan.macs))
@@ -213,11 +222,11 @@ class SnapshotCloner:
         if "network-config" not in files:
             files["network-config"] = ci_seed.network_config([ci_seed.Nic(mac=m) for m in plan.macs]).encode()
         plan.notes += notes
-        spec = {"type": "volume", "node": plan.node, "pool": seed["pool"], "name": seed["volume"]}
+        spec = {"type": "volume", "node": plan.node, "pool": seed.pool, "name": seed.volume}
         h.add_cleanup(spec)
         data = ci_iso.build_iso(files)
         try:
-            info = self.gateway.upload_clone_seed(plan.node, seed["pool"], seed["volume"], data)
+            info = self.gateway.upload_clone_seed(plan.node, seed.pool, seed.volume, data)
         except JvpError as exc:
             if exc.code == "VolumeExists":  # not ours to remove
                 h.drop_cleanup(spec)

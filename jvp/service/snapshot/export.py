@@ -42,13 +42,13 @@ class SnapshotExporter:
         self.snapshots.vm_state(node, vm)
         definition = self.snapshots.definition(node, vm, name)
         view = definition.view
-        target = view["system_disk"]
-        held = {d["target"]: d for d in view["disks"] if d["snapshot"] == "internal"}
-        if definition.xml is None or target not in held or not held[target]["path"]:
+        target = view.system_disk
+        held = {d.target: d for d in view.disks if d.snapshot == "internal"}
+        if definition.xml is None or target not in held or not held[target].path:
             raise PreconditionFailed(f"snapshot '{name}' of vm '{vm}' does not hold the system disk "
                                      f"({target or 'unknown'}) as an internal snapshot", code="SnapshotIncomplete",
                                      details={"vm": vm, "snapshot": name, "disks": [target]})
-        path = held[target]["path"]
+        path = held[target].path
         src = self.gateway.snapshot_volume_at(node, path)
         if src is None:
             raise PreconditionFailed(f"the system disk of the snapshot ({path}) is no longer a volume of an active "

@@ -19,12 +19,13 @@ Clone and export are in clone.py and export.py.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from jvp.domain.snapshot import SnapshotDefinition
+from jvp.domain.snapshot import CaptureFacts, SnapshotDefinition, SnapshotView
 from jvp.errors import Conflict, JvpError, NotFound, PreconditionFailed
 from jvp.hypervisor.gateway import NodeGateway
 from jvp.service.node import NodeService
@@ -84,39 +85,39 @@ class SnapshotService:
             raise snapshot_not_found(node, vm, name)
 
     # -- reading -------------------------------------------------------------------------------------------
-    def list(self, node: str, vm: str | None = None) -> dict[str, Any]:
+    def list(self, node: str, vm: str | None = None) -> dict[str, list[SnapshotView]]:
         self.nodes.record(node)
         if vm:
             self.vm_state(node, vm)
             return {"snapshots": self.gateway.list_snapshots(node, vm)}
         return {"snapshots": self.gateway.list_node_snapshots(node)}
 
-    def describe(self, node: str, vm: str, name: str) -> dict[str, Any]:
+    def describe(self, node: str, vm: str, name: str) -> SnapshotView:
         self.vm_state(node, vm)
-        found = next((v for v in self.gateway.list_snapshots(node, vm) if v["name"] == name), None)
+        found = next((v for v in self.gateway.list_snapshots(node, vm) if v.name == name), None)
         if found is None:
             raise snapshot_not_found(node, vm, name)
         return found
 
     # -- create ----------------------------------------------------------------------------------------------
-    def check_create(self, node: str, vm: str, name: str, include_memory: bool) -> dict[str, Any]:
+    def check_create(self, node: str, vm: str, name: str, include_memory: bool) -> CaptureFacts:
         """Every rule before the task: the capture facts of the VM."""
         self.nodes.record(node)
         facts = self.gateway.snapshot_capture_facts(node, vm)
-        st = facts["state"]
+        st = facts.state
         if include_memory and st not in ACTIVE_STATES:
             raise state_error(vm, node, st, "running", "a snapshot with memory needs a running (or paused) VM; "
                               "leave include_memory out for a disk snapshot")
         if st not in ACTIVE_STATES + INACTIVE_STATES:
             raise state_error(vm, node, st, "running", "a snapshot needs a running, paused or stopped VM")
-        if facts["refused"]:
-            listed = "; ".join(f"{d.target} ({d.path}): {d.reason}" for d in facts["refused"])
+        if facts.refused:
+            listed = "; ".join(f"{d.target} ({d.path}): {d.reason}" for d in facts.refused)
             raise PreconditionFailed(
                 f"vm '{vm}' on node '{node}' has disks that cannot hold an internal snapshot: {listed}. Convert "
                 "them to qcow2 (or detach them) first", code="DiskNotSnapshottable",
                 details={"vm": vm, "node": node, "disks": [{"target": d.target, "path": d.path, "format": d.format,
-                                                            "reason": d.reason} for d in facts["refused"]]})
-        if not any(d.snapshot == "internal" for d in facts["disks"]):
+                                                            "reason": d.reason} for d in facts.refused]})
+        if not any(d.snapshot == "internal" for d in facts.disks):
             raise PreconditionFailed(f"vm '{vm}' on node '{node}' has no writable qcow2 disk to hold a snapshot",
                                      code="DiskNotSnapshottable", details={"vm": vm, "node": node, "disks": []})
         if self.gateway.snapshot_exists(node, vm, name):
@@ -136,8 +137,9 @@ class SnapshotService:
             made = self.gateway.create_snapshot(node, vm, name, description, include_memory)  # 422 SnapshotFailed
             view = self.describe(node, vm, name)
             message = f"snapshot '{name}' of vm '{vm}' taken ({what})"
-            return {"snapshot": view, "method": made["method"], "quiesced": made["quiesced"],
-                    "notes": made["notes"], "message": "; ".join([message, *made["notes"]])}
+            # the task's result is stored as a document: the view as plain data
+            return {"snapshot": dataclasses.asdict(view), "method": made.method, "quiesced": made.quiesced,
+                    "notes": made.notes, "message": "; ".join([message, *made.notes])}
         return self.tasks.submit("create-snapshot", vm_resource(node, vm), work,
                                  params={"name": name, "include_memory": include_memory}, created_by=created_by,
                                  request_id=request_id, message="queued")

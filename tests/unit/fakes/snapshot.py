@@ -6,25 +6,30 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from jvp.domain.node import NodeRecord
+from jvp.domain.snapshot import (CaptureFacts, CaptureResult, DiskChoice, SnapshotDefinition, SnapshotDiskView,
+                                 SnapshotView)
 from jvp.errors import JvpError, NotFound
 
 
-@dataclass
-class Disk:
-    """A disk as the capture facts list it (jvp.hypervisor.snapshot_xml.DiskChoice's fields)."""
-    target: str
-    device: str = "disk"
-    path: str | None = None
-    format: str | None = "qcow2"
-    snapshot: str = "internal"
-    reason: str | None = None
+def Disk(target: str, device: str = "disk", path: str | None = None, format: str | None = "qcow2",  # noqa: N802
+         snapshot: str = "internal", reason: str | None = None) -> DiskChoice:
+    """A disk as the capture facts list it, with the defaults of a writable qcow2 disk."""
+    return DiskChoice(target=target, device=device, path=path, format=format, snapshot=snapshot, reason=reason)
+
+
+def snapshot_view(name: str, vm: str = "web", node: str = "n", *, location: str = "internal",
+                  system_disk: str | None = "vda", disks: list[SnapshotDiskView] = ()) -> SnapshotView:
+    """A snapshot view as jvp.hypervisor.snapshot_xml.view makes it (a stopped VM's disk snapshot)."""
+    return SnapshotView(name=name, vm=vm, node=node, created_at=None, state="stopped", description="",
+                        parent=None, children=[], has_memory=False, disks=list(disks), current=False,
+                        location=location, revert_state="stopped", quiesced=None, system_disk=system_disk)
 
 
 @dataclass
 class FakeVm:
     state: str = "running"
-    disks: list[Disk] = field(default_factory=lambda: [Disk("vda", path="/pool/vm-root.qcow2")])
-    refused: list[Disk] = field(default_factory=list)
+    disks: list[DiskChoice] = field(default_factory=lambda: [Disk("vda", path="/pool/vm-root.qcow2")])
+    refused: list[DiskChoice] = field(default_factory=list)
     snapshots: list[str] = field(default_factory=list)
 
 
@@ -55,18 +60,18 @@ class FakeSnapshotGateway:
     def snapshot_exists(self, node: str, vm: str, name: str) -> bool:
         return name in self._vm(node, vm).snapshots
 
-    def list_snapshots(self, node: str, vm: str) -> list[dict[str, Any]]:
-        return [{"name": s, "vm": vm, "node": node} for s in self._vm(node, vm).snapshots]
+    def list_snapshots(self, node: str, vm: str) -> list[SnapshotView]:
+        return [snapshot_view(s, vm, node) for s in self._vm(node, vm).snapshots]
 
-    def snapshot_capture_facts(self, node: str, vm: str) -> dict[str, Any]:
+    def snapshot_capture_facts(self, node: str, vm: str) -> CaptureFacts:
         v = self._vm(node, vm)
-        return {"state": v.state, "disks": v.disks, "refused": v.refused, "persistent": True, "agent": False}
+        return CaptureFacts(state=v.state, disks=v.disks, refused=v.refused, persistent=True, agent=False)
 
     def create_snapshot(self, node: str, vm: str, name: str, description: str, include_memory: bool
-                        ) -> dict[str, Any]:
+                        ) -> CaptureResult:
         self.calls.append(("create", vm, name, include_memory))
         self._vm(node, vm).snapshots.append(name)
-        return {"method": "libvirt", "quiesced": None, "notes": []}
+        return CaptureResult(method="libvirt", quiesced=None)
 
     def revert_snapshot(self, node: str, vm: str, name: str, start: bool | None) -> str:
         self.calls.append(("revert", vm, name, start))
@@ -113,7 +118,7 @@ class FakeCloneGateway(FakeSnapshotGateway):
     """FakeSnapshotGateway with the snapshot's definition, the node's volumes, pools and MACs a clone plans
     with."""
 
-    def __init__(self, vms: dict[str, FakeVm], definition: Any, volumes: dict[str, dict[str, Any]],
+    def __init__(self, vms: dict[str, FakeVm], definition: SnapshotDefinition, volumes: dict[str, dict[str, Any]],
                  pools: dict[str, dict[str, Any]] | None = None, macs: dict[str, str] | None = None):
         super().__init__(vms)
         self.definition = definition
@@ -121,7 +126,7 @@ class FakeCloneGateway(FakeSnapshotGateway):
         self.pools = pools or {"default": {"active": True, "type": "dir"}}
         self.macs = dict(macs or {})
 
-    def snapshot_definition(self, node: str, vm: str, name: str) -> Any:
+    def snapshot_definition(self, node: str, vm: str, name: str) -> SnapshotDefinition:
         if name not in self._vm(node, vm).snapshots:
             raise NotFound(f"snapshot '{name}' not found", code="SnapshotNotFound")
         return self.definition
