@@ -33,6 +33,47 @@ def is_internal_volume(pool: str, name: str) -> bool:
     return is_internal_pool(pool) or name.startswith(INTERNAL_VOLUME_PREFIX) or name == TEMPLATE_DIR
 
 
+# -- specs (validated by jvp/service/storage/rules.py, built into XML by jvp/hypervisor/storage_xml.py) -----
+@dataclass(frozen=True)
+class PoolHostSpec:
+    name: str
+    port: int | None = None
+
+
+@dataclass(frozen=True)
+class PoolAuthSpec:
+    type: str                                  # chap (iscsi) | ceph (rbd)
+    username: str
+    secret_uuid: str | None = None             # exactly one of the two names the libvirt secret
+    secret_usage: str | None = None
+
+
+@dataclass(frozen=True)
+class PoolSourceSpec:
+    """The source fields a pool type takes (rules.SOURCE_FIELDS), normalized."""
+    host: str | None = None
+    port: int | None = None
+    hosts: tuple[PoolHostSpec, ...] = ()
+    dir: str | None = None
+    device: str | None = None
+    devices: tuple[str, ...] = ()
+    name: str | None = None
+    format: str | None = None
+    iqn: str | None = None
+    initiator_iqn: str | None = None
+    auth: PoolAuthSpec | None = None
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    """A validated pool definition: what create-storage-pool defines, builds (when `build`) and starts."""
+    name: str
+    type: str
+    path: str | None
+    source: PoolSourceSpec
+    build: bool
+
+
 # -- views (built by jvp/hypervisor/storage_pool.py from the pool mapping, dumped by StoragePoolSchema) ----
 @dataclass(frozen=True)
 class PoolSourceView:

@@ -9,6 +9,8 @@ from typing import Any
 
 from lxml import etree
 
+from jvp.domain.storage_pool import PoolAuthSpec, PoolSpec
+from jvp.domain.volume import VmDisk
 from jvp.hypervisor.xml import parse, to_string
 from jvp.hypervisor.xml.domain import Domain, DiskSource
 from jvp.hypervisor.xml.storage import Pool, PoolDevice, PoolHost, PoolSource, Volume
@@ -17,50 +19,49 @@ from jvp.hypervisor.xml.storage import Pool, PoolDevice, PoolHost, PoolSource, V
 DEFAULT_TARGETS = {"disk": "/dev", "iscsi": "/dev/disk/by-path"}
 
 
-def _source_auth(source: PoolSource, auth: dict[str, Any], default_type: str) -> None:
-    source.auth_type, source.auth_username = auth.get("type") or default_type, auth["username"]
+def _source_auth(source: PoolSource, auth: PoolAuthSpec, default_type: str) -> None:
+    source.auth_type, source.auth_username = auth.type or default_type, auth.username
     source.secret.make()
-    source.secret_uuid, source.secret_usage = auth.get("secret_uuid"), auth.get("secret_usage")
+    source.secret_uuid, source.secret_usage = auth.secret_uuid, auth.secret_usage
 
 
-def build_pool(spec: dict[str, Any]) -> etree._Element:
-    """<pool type=...> for dir, fs, netfs, logical, disk, iscsi and rbd from a validated spec
-    {name, type, path, source{...}}."""
-    ptype = spec["type"]
-    src = spec.get("source") or {}
-    pool = Pool.new(type=ptype, name=spec["name"])
+def build_pool(spec: PoolSpec) -> etree._Element:
+    """<pool type=...> for dir, fs, netfs, logical, disk, iscsi and rbd from a validated spec."""
+    ptype = spec.type
+    src = spec.source
+    pool = Pool.new(type=ptype, name=spec.name)
     if ptype != "dir":
         source = pool.source
         source.make()
         if ptype in ("netfs", "iscsi"):
-            source.hosts.add(PoolHost.new(name=src["host"], port=src.get("port")))
+            source.hosts.add(PoolHost.new(name=src.host, port=src.port))
         if ptype == "rbd":
-            for host in src["hosts"]:  # validated into {"name", "port"} by the service
-                source.hosts.add(PoolHost.new(name=host["name"], port=host.get("port")))
+            for host in src.hosts:
+                source.hosts.add(PoolHost.new(name=host.name, port=host.port))
         if ptype == "netfs":
-            source.dir = src["dir"]
+            source.dir = src.dir
         if ptype in ("fs", "disk"):
-            source.devices.add(PoolDevice.new(path=src["device"]))
+            source.devices.add(PoolDevice.new(path=src.device))
         if ptype == "logical":
-            for dev in src.get("devices") or []:
+            for dev in src.devices:
                 source.devices.add(PoolDevice.new(path=dev))
         if ptype == "iscsi":
-            source.devices.add(PoolDevice.new(path=src["iqn"]))
-            source.initiator_iqn = src.get("initiator_iqn") or None
+            source.devices.add(PoolDevice.new(path=src.iqn))
+            source.initiator_iqn = src.initiator_iqn or None
         if ptype in ("logical", "rbd"):
-            source.name = src.get("name") or spec["name"]
-        source.format = src.get("format") or {"logical": "lvm2"}.get(ptype)
-        if src.get("auth"):
-            _source_auth(source, src["auth"], "ceph" if ptype == "rbd" else "chap")
-    path = spec.get("path") or DEFAULT_TARGETS.get(ptype)
+            source.name = src.name or spec.name
+        source.format = src.format or {"logical": "lvm2"}.get(ptype)
+        if src.auth:
+            _source_auth(source, src.auth, "ceph" if ptype == "rbd" else "chap")
+    path = spec.path or DEFAULT_TARGETS.get(ptype)
     if ptype == "logical" and not path:
-        path = f"/dev/{src.get('name') or spec['name']}"
+        path = f"/dev/{src.name or spec.name}"
     if path and ptype != "rbd":  # rbd images have no local path
         pool.path = path
     return pool.el
 
 
-def build_pool_xml(spec: dict[str, Any]) -> str:
+def build_pool_xml(spec: PoolSpec) -> str:
     return to_string(build_pool(spec))
 
 
@@ -113,7 +114,7 @@ def _source_path(source: DiskSource | None) -> str | None:
     return source.file or source.dev or source.dir
 
 
-def domain_disks(xml: str) -> list[dict[str, Any]]:
+def domain_disks(xml: str) -> list[VmDisk]:
     """Every disk of a domain: target, the image it opens (path, or pool+volume for `type='volume'` disks)
     and the images under it (its backing chain, as far as libvirt shows it)."""
     out = []
@@ -121,6 +122,6 @@ def domain_disks(xml: str) -> list[dict[str, Any]]:
         source = disk.source
         chain = [p for p in (_source_path(DiskSource(bs.find("source"))) for bs in disk.el.iter("backingStore"))
                  if p]
-        out.append({"target": disk.target, "device": disk.device, "path": _source_path(source),
-                    "pool": source.pool, "volume": source.volume, "backing_paths": chain})
+        out.append(VmDisk(target=disk.target, device=disk.device, path=_source_path(source), pool=source.pool,
+                          volume=source.volume, backing_paths=tuple(chain)))
     return out

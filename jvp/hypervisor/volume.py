@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import libvirt
@@ -154,13 +154,11 @@ def scan_domains(conn: libvirt.virConnect) -> list[DomainDisks]:
         seen = set()
         for live, root in zip((True, False), docs):
             for disk in domain_disks(to_string(root)):
-                key = (disk["target"], disk["path"], disk["pool"], disk["volume"])
+                key = (disk.target, disk.path, disk.pool, disk.volume)
                 if key in seen:
                     continue
                 seen.add(key)
-                entry.disks.append(VmDisk(target=disk["target"], device=disk["device"], path=disk["path"],
-                                          pool=disk["pool"], volume=disk["volume"],
-                                          backing_paths=tuple(disk["backing_paths"]), live=live and running))
+                entry.disks.append(replace(disk, live=live and running))
         out.append(entry)
     return out
 

@@ -36,13 +36,13 @@ def test_system_directories_cannot_hold_a_dir_pool(system):
 @pytest.mark.parametrize("ok", ["/var/lib/libvirt/images", "/srv/vms/p1", "/tmp/jvptest-x", "/home/vms",
                                 "/mnt/ssd/pool", "/data"])
 def test_any_other_absolute_directory_is_fine(ok):
-    assert pool_spec("p", "dir", ok, None, None)["path"] == ok
+    assert pool_spec("p", "dir", ok, None, None).path == ok
 
 
 def test_defaults_per_type():
-    assert pool_spec("p", "dir", "/srv/p", None, None)["build"] is True
-    assert pool_spec("p", "fs", "/srv/p", {"device": "/dev/sdb"}, None)["build"] is False
-    assert pool_spec("vg", "logical", None, {}, None)["path"] is None
+    assert pool_spec("p", "dir", "/srv/p", None, None).build is True
+    assert pool_spec("p", "fs", "/srv/p", {"device": "/dev/sdb"}, None).build is False
+    assert pool_spec("vg", "logical", None, {}, None).path is None
 
 
 @pytest.mark.parametrize("ptype,path,source,field", [

@@ -159,7 +159,7 @@ def test_domain_disks_with_files_volumes_and_chains():
       <disk type='block' device='disk'><source dev='/dev/vg/lv'/><target dev='vdc'/></disk>
       <disk type='file' device='cdrom'><target dev='sda'/></disk>
     </devices></domain>""")
-    assert [(d["target"], d["path"], d["pool"], d["volume"]) for d in disks] == [
+    assert [(d.target, d.path, d.pool, d.volume) for d in disks] == [
         ("vda", "/p/top.qcow2", None, None), ("vdb", None, "data", "d2"), ("vdc", "/dev/vg/lv", None, None),
         ("sda", None, None, None)]
-    assert disks[0]["backing_paths"] == ["/p/mid.qcow2", "/t/base.qcow2"]
+    assert disks[0].backing_paths == ("/p/mid.qcow2", "/t/base.qcow2")

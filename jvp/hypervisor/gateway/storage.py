@@ -10,9 +10,9 @@ iterables.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
-from jvp.domain.storage_pool import PoolView
+from jvp.domain.storage_pool import PoolSpec, PoolView
 from jvp.domain.volume import DiskUser, SkippedPool, VolumeView
 from jvp.errors import Conflict, JvpError, PreconditionFailed, already_exists, not_found
 from jvp.hypervisor import storage_pool as pool_hv
@@ -70,13 +70,13 @@ class StorageOps(GatewayBase):
         with _pool_errors(node):
             return self._read(node, fn, kind="volume")
 
-    def create_pool(self, node: str, spec: dict[str, Any], *, autostart: bool) -> PoolView:
-        """Define, build (spec["build"]), start and set autostart a pool from a validated spec (rules.pool_spec);
+    def create_pool(self, node: str, spec: PoolSpec, *, autostart: bool) -> PoolView:
+        """Define, build (spec.build), start and set autostart a pool from a validated spec (rules.pool_spec);
         a failure removes the definition. A pool of that name defined meanwhile is 409 StoragePoolExists."""
-        name, xml = spec["name"], build_pool_xml(spec)
+        name, xml = spec.name, build_pool_xml(spec)
         try:
             with _pool_path_errors(node, name):
-                return self._write(node, lambda c: pool_hv.create(c, xml, build=spec["build"], ptype=spec["type"],
+                return self._write(node, lambda c: pool_hv.create(c, xml, build=spec.build, ptype=spec.type,
                                                                   autostart=autostart, name=name),
                                    kind="storage_pool", obj=name, action="create")
         except pool_hv.PoolDefinedMeanwhile as exc:  # a concurrent define won the race since the check

@@ -55,14 +55,14 @@ class StoragePoolService:
         existing = self.gateway.list_pools(node)
         if any(p.name == name for p in existing):
             raise already_exists("storage_pool", name, node)
-        if spec["path"] and ptype in FILE_POOL_TYPES:
-            clash = next((p.name for p in existing if p.path == spec["path"]), None)
+        if spec.path and ptype in FILE_POOL_TYPES:
+            clash = next((p.name for p in existing if p.path == spec.path), None)
             if clash:
-                raise Conflict(f"path '{spec['path']}' is already the directory of storage pool '{clash}' on "
+                raise Conflict(f"path '{spec.path}' is already the directory of storage pool '{clash}' on "
                                f"node '{node}'", code="StoragePoolPathInUse",
-                               details={"pool": clash, "path": spec["path"], "node": node})
+                               details={"pool": clash, "path": spec.path, "node": node})
         created = self.gateway.create_pool(node, spec, autostart=autostart)
-        log.info("storage pool %s (%s, %s) created on node %s", name, ptype, spec["path"], node)
+        log.info("storage pool %s (%s, %s) created on node %s", name, ptype, spec.path, node)
         return self._view(node, created)
 
     # -- state ----------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from jvp.domain.storage_pool import POOL_TYPES
+from jvp.domain.storage_pool import POOL_TYPES, PoolAuthSpec, PoolHostSpec, PoolSourceSpec, PoolSpec
 from jvp.errors import InvalidInput
 
 MAX_PATH = 1024
@@ -97,8 +97,8 @@ def _device(value: Any, field: str, ptype: str) -> str:
     return path
 
 
-def _host(value: Any, field: str, ptype: str) -> dict[str, Any]:
-    """`name`, `name:port`, or `[v6]:port` -> {name, port}."""
+def _host(value: Any, field: str, ptype: str) -> PoolHostSpec:
+    """`name`, `name:port`, or `[v6]:port`."""
     if not isinstance(value, str):
         raise _bad_source(field, "must be a host name or address", ptype)
     name, port = value, None
@@ -108,7 +108,7 @@ def _host(value: Any, field: str, ptype: str) -> dict[str, Any]:
         name, port = m.group(1), int(m.group(2))
     if not _HOST.match(name) or (port is not None and not 0 < port < 65536):
         raise _bad_source(field, f"{value!r} is not a host name, address, or host:port", ptype)
-    return {"name": name, "port": port}
+    return PoolHostSpec(name, port)
 
 
 def _port(value: Any, ptype: str) -> int:
@@ -117,7 +117,7 @@ def _port(value: Any, ptype: str) -> int:
     return value
 
 
-def _auth(value: Any, ptype: str) -> dict[str, Any]:
+def _auth(value: Any, ptype: str) -> PoolAuthSpec:
     kind = "ceph" if ptype == "rbd" else "chap"
     if not isinstance(value, dict) or set(value) - {"type", "username", "secret_uuid", "secret_usage"}:
         raise _bad_source("auth", "an object {type?, username, secret_uuid | secret_usage}", ptype)
@@ -133,10 +133,11 @@ def _auth(value: Any, ptype: str) -> dict[str, Any]:
         raise _bad_source("auth", "secret_uuid is not a UUID", ptype)
     if usage is not None and not (isinstance(usage, str) and _SECRET_USAGE.match(usage)):
         raise _bad_source("auth", "secret_usage: 1-128 characters of a libvirt secret's usage name", ptype)
-    return {"type": kind, "username": user, "secret_uuid": uuid, "secret_usage": usage}
+    return PoolAuthSpec(type=kind, username=user, secret_uuid=uuid, secret_usage=usage)
 
 
-def _source(ptype: str, src: dict[str, Any]) -> dict[str, Any]:
+def _source(ptype: str, src: dict[str, Any]) -> PoolSourceSpec:
+    """The request's source object (free-form until here) checked against what the type takes."""
     required, optional = SOURCE_FIELDS[ptype]
     given = {k for k, v in src.items() if v not in (None, [], "")}
     extra = sorted(given - set(required) - set(optional))
@@ -152,18 +153,18 @@ def _source(ptype: str, src: dict[str, Any]) -> dict[str, Any]:
     if "devices" in given:
         if not isinstance(src["devices"], list) or len(src["devices"]) > 64:
             raise _bad_source("devices", "a list of at most 64 device paths", ptype)
-        out["devices"] = [_device(d, "devices", ptype) for d in src["devices"]]
+        out["devices"] = tuple(_device(d, "devices", ptype) for d in src["devices"])
     if "host" in given:
         host = _host(src["host"], "host", ptype)
-        if host["port"] is not None:
+        if host.port is not None:
             raise _bad_source("host", "give the port in `port`", ptype)
-        out["host"] = host["name"]
+        out["host"] = host.name
     if "port" in given:
         out["port"] = _port(src["port"], ptype)
     if "hosts" in given:
         if not isinstance(src["hosts"], list) or not 1 <= len(src["hosts"]) <= 16:
             raise _bad_source("hosts", "a list of 1-16 monitors (host or host:port)", ptype)
-        out["hosts"] = [_host(h, "hosts", ptype) for h in src["hosts"]]
+        out["hosts"] = tuple(_host(h, "hosts", ptype) for h in src["hosts"])
     fmt = src.get("format")
     if fmt is not None:
         if fmt not in FORMATS[ptype]:
@@ -190,12 +191,12 @@ def _source(ptype: str, src: dict[str, Any]) -> dict[str, Any]:
             out[field] = src[field]
     if "auth" in given:
         out["auth"] = _auth(src["auth"], ptype)
-    return out
+    return PoolSourceSpec(**out)
 
 
 def pool_spec(name: str, ptype: str, path: str | None, source: dict[str, Any] | None,
-              build: bool | None) -> dict[str, Any]:
-    """A validated, normalized pool spec {name, type, path, source, build} or InvalidInput."""
+              build: bool | None) -> PoolSpec:
+    """A validated, normalized pool spec or InvalidInput."""
     if ptype not in POOL_TYPES:
         raise InvalidInput(f"unknown pool type {ptype!r}: one of {', '.join(POOL_TYPES)}", code="ValidationFailed",
                            details={"field_errors": {"type": [f"Must be one of: {', '.join(POOL_TYPES)}."]}})
@@ -209,9 +210,9 @@ def pool_spec(name: str, ptype: str, path: str | None, source: dict[str, Any] | 
         path = normalize_path(path)
         if ptype in PATH_REQUIRED:
             check_pool_directory(path)
-        elif ptype == "logical" and path != f"/dev/{src.get('name') or name}":
+        elif ptype == "logical" and path != f"/dev/{src.name or name}":
             raise _bad_path("path", path, f"a logical pool's path is /dev/<volume group> "
-                                          f"(/dev/{src.get('name') or name})")
+                                          f"(/dev/{src.name or name})")
         elif ptype in ("disk", "iscsi") and not (path == "/dev" or path.startswith("/dev/")):
             raise _bad_path("path", path, f"a {ptype} pool's path is /dev or a directory under it")
     if build is None:
@@ -220,4 +221,4 @@ def pool_spec(name: str, ptype: str, path: str | None, source: dict[str, Any] | 
         raise InvalidInput(f"{ptype} pools cannot be built by libvirt; prepare the source and create the pool "
                            "with build=false", code="ValidationFailed",
                            details={"field_errors": {"build": [f"Not supported for {ptype} pools."]}})
-    return {"name": name, "type": ptype, "path": path, "source": src, "build": build}
+    return PoolSpec(name=name, type=ptype, path=path, source=src, build=build)

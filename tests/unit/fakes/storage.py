@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Any, Callable, Iterable
 
 from jvp.domain.node import NodeRecord
-from jvp.domain.storage_pool import PoolView
+from jvp.domain.storage_pool import PoolSpec, PoolView
 from jvp.domain.volume import BackingView, DiskUser, SkippedPool, VmDisk, VolumeView
 from jvp.errors import JvpError, PreconditionFailed, already_exists, not_found
 
@@ -138,12 +138,12 @@ class FakeStorageGateway:
     def usable_pool(self, node: str, name: str, *, refresh: bool = False) -> PoolView:
         return self._pool(node, name, active=True)
 
-    def create_pool(self, node: str, spec: dict[str, Any], *, autostart: bool) -> PoolView:
-        self.calls.append(("create_pool", spec["name"]))
-        if spec["name"] in self.pools:
-            raise already_exists("storage_pool", spec["name"], node)
-        self.pools[spec["name"]] = pool_view(spec["name"], ptype=spec["type"], path=spec["path"])
-        return self.pools[spec["name"]]
+    def create_pool(self, node: str, spec: PoolSpec, *, autostart: bool) -> PoolView:
+        self.calls.append(("create_pool", spec.name))
+        if spec.name in self.pools:
+            raise already_exists("storage_pool", spec.name, node)
+        self.pools[spec.name] = pool_view(spec.name, ptype=spec.type, path=spec.path)
+        return self.pools[spec.name]
 
     def start_pool(self, node: str, name: str) -> PoolView:
         self.calls.append(("start_pool", name))
