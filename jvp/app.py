@@ -113,7 +113,7 @@ def build_services(settings: Settings) -> Services:
     snapshots = SnapshotService(nodes, gateway, tasks, vms)
     disk_reader = DiskReader(gateway, data)  # a disk's content at a snapshot, read on the controller
     tasks.register_cleanup(WORKDIR_CLEANUP, disk_reader.remove_workdir)
-    snapshot_exporter = SnapshotExporter(snapshots, disk_reader, templates)
+    snapshot_exporter = SnapshotExporter(snapshots, nodes, gateway, tasks, disk_reader, templates)
     template_sources.add("snapshot", snapshot_exporter.as_template_source)  # register-template from a snapshot
     return Services(
         settings=settings,
@@ -138,7 +138,7 @@ def build_services(settings: Settings) -> Services:
                                 connect_timeout_s=settings.node_timeout_s),
         templates=templates,
         snapshots=snapshots,
-        snapshot_cloner=SnapshotCloner(snapshots, disk_reader),
+        snapshot_cloner=SnapshotCloner(snapshots, nodes, gateway, tasks, disk_reader),
         snapshot_exporter=snapshot_exporter,
     )
 

@@ -28,8 +28,9 @@ def cloner(defn: SnapshotDefinition, **kw) -> tuple[SnapshotCloner, FakeCloneGat
     volumes = {ROOT: {"pool": "default", "name": "web-root.qcow2", "path": ROOT},
                DATA: {"pool": "default", "name": "web-data.qcow2", "path": DATA}}
     gw = FakeCloneGateway({"web": FakeVm(snapshots=["s1"])}, defn, volumes, **kw)
-    snaps = SnapshotService(FakeSnapshotNodes(), gw, InlineTasks(), FakeVms())
-    return SnapshotCloner(snaps, FakeReader()), gw
+    nodes, tasks = FakeSnapshotNodes(), InlineTasks()
+    snaps = SnapshotService(nodes, gw, tasks, FakeVms())
+    return SnapshotCloner(snaps, nodes, gw, tasks, FakeReader()), gw
 
 
 def code_of(fn, *a) -> str:

@@ -25,9 +25,11 @@ from jvp.cloudinit import seed as ci_seed
 from jvp.domain.snapshot import SnapshotDefinition
 from jvp.domain.storage_pool import FILE_POOL_TYPES, INTERNAL_VOLUME_PREFIX
 from jvp.errors import JvpError, NotSupported, PreconditionFailed, already_exists
-from jvp.service.snapshot.service import SnapshotService, vm_resource
+from jvp.hypervisor.gateway import NodeGateway
+from jvp.service.node import NodeService
 from jvp.service.snapshot.disk import DiskReader
-from jvp.service.task.service import TaskHandle
+from jvp.service.snapshot.service import SnapshotService, vm_resource
+from jvp.service.task.service import TaskHandle, TaskService
 from jvp.service.vm.rules import random_mac
 from jvp.timeutil import rfc3339
 
@@ -69,10 +71,12 @@ class ClonePlan:
 
 
 class SnapshotCloner:
-    def __init__(self, snapshots: SnapshotService, reader: DiskReader):
+    def __init__(self, snapshots: SnapshotService, nodes: NodeService, gateway: NodeGateway, tasks: TaskService,
+                 reader: DiskReader):
         self.snapshots = snapshots
-        self.nodes = snapshots.nodes
-        self.gateway = snapshots.gateway
+        self.nodes = nodes
+        self.gateway = gateway
+        self.tasks = tasks
         self.reader = reader
 
     # -- every check before the task ------------------------------------------------------------------------
@@ -158,7 +162,7 @@ class SnapshotCloner:
 
     # -- submitting and the task ----------------------------------------------------------------------------------
     def submit(self, plan: ClonePlan, request_id: str | None) -> dict[str, Any]:
-        return self.snapshots.tasks.submit(
+        return self.tasks.submit(
             "clone-from-snapshot", vm_resource(plan.node, plan.vm), lambda h: self.run(plan, h),
             params={"snapshot": plan.snapshot, "new_name": plan.name}, created_by=plan.created_by,
             request_id=request_id, message="queued")

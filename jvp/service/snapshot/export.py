@@ -14,26 +14,38 @@ from __future__ import annotations
 
 import logging
 import uuid as uuidlib
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from jvp.domain.snapshot import SnapshotDefinition
 from jvp.domain.storage_pool import INTERNAL_VOLUME_PREFIX
 from jvp.errors import JvpError, PreconditionFailed, already_exists
 from jvp.images import snapshot_image
-from jvp.images.fetch import Hashes
-from jvp.service.snapshot.service import SnapshotService, vm_resource
+from jvp.hypervisor.gateway import NodeGateway
+from jvp.service.node import NodeService
 from jvp.service.snapshot.disk import DiskReader
-from jvp.service.task.service import TaskHandle
-from jvp.service.template.register import volume_name
+from jvp.service.snapshot.service import SnapshotService, vm_resource
+from jvp.service.task.service import TaskHandle, TaskService
 
 log = logging.getLogger(__name__)
 
 
+class TemplateImages(Protocol):
+    """What the export needs of the template module (jvp/service/template/service.py)."""
+    def doc(self, node: str, name: str) -> dict[str, Any]: ...
+    def exists(self, node: str, name: str) -> bool: ...
+    def check_pool(self, node: str, pool: str) -> None: ...
+    def install_image(self, h: TaskHandle, node: str, pool: str, name: str, image: Path, source: dict[str, Any],
+                      meta: dict[str, Any], *, size: int, virtual: int) -> dict[str, Any]: ...
+
+
 class SnapshotExporter:
-    def __init__(self, snapshots: SnapshotService, reader: DiskReader, templates: Any):
+    def __init__(self, snapshots: SnapshotService, nodes: NodeService, gateway: NodeGateway, tasks: TaskService,
+                 reader: DiskReader, templates: TemplateImages):
         self.snapshots = snapshots
-        self.nodes = snapshots.nodes
-        self.gateway = snapshots.gateway
+        self.nodes = nodes
+        self.gateway = gateway
+        self.tasks = tasks
         self.reader = reader
         self.templates = templates
 
@@ -76,32 +88,28 @@ class SnapshotExporter:
                created_by: str | None, request_id: str | None) -> dict[str, Any]:
         self.nodes.ensure_available(node)
         disk = self.system_disk(node, vm, name)
-        if self.templates.store.get("template", node, template) is not None:
+        if self.templates.exists(node, template):
             raise already_exists("template", template, node, code="TemplateExists")
         pool = pool or disk["pool"]
-        self.templates.registrar.parent_pool(node, pool)
+        self.templates.check_pool(node, pool)
         self.reader.check_space([self.reader.chain(node, disk["path"])])
         meta = self._meta(node, disk, description or f"vm '{vm}' at snapshot '{name}'")
 
         def work(h: TaskHandle) -> dict[str, Any]:
             return self.run(h, node, vm, name, template, pool, disk, meta)
-        return self.snapshots.tasks.submit("export-snapshot-to-template", vm_resource(node, vm), work,
-                                           params={"snapshot": name, "template": template, "pool": pool},
-                                           created_by=created_by, request_id=request_id, message="queued")
+        return self.tasks.submit("export-snapshot-to-template", vm_resource(node, vm), work,
+                                 params={"snapshot": name, "template": template, "pool": pool},
+                                 created_by=created_by, request_id=request_id, message="queued")
 
     def run(self, h: TaskHandle, node: str, vm: str, name: str, template: str, pool: str, disk: dict[str, Any],
             meta: dict[str, Any]) -> dict[str, Any]:
-        reg = self.templates.registrar
         work = self.reader.workdir(h)
         image = self.reader.at_snapshot(node, vm, name, disk["path"], work, compress=True,
                                         progress=lambda f, m: h.progress(80 * f, m))
         size, virtual = image.stat().st_size, snapshot_image.virtual_size(image)
-        hashes = Hashes(("sha256",))
-        vol, spec = reg.install_file(h, node, pool, volume_name(template, 1, "qcow2"), image, "qcow2", hashes)
-        source = {"type": "snapshot", "vm": vm, "snapshot": name,
-                  "checksum": f"sha256:{hashes.hexdigest('sha256')}"}
-        doc = reg.new_doc(node, pool, template, "snapshot", vol, "qcow2", size, virtual, source, meta)
-        view = reg.save(h, node, template, doc, [spec])
+        view = self.templates.install_image(h, node, pool, template, image,
+                                            {"type": "snapshot", "vm": vm, "snapshot": name}, meta,
+                                            size=size, virtual=virtual)
         self.reader.done_with(h, work)
         return {"template": view, "message": f"template '{template}' made from the system disk of vm '{vm}' at "
                                              f"snapshot '{name}' ({size} bytes, compressed)"}

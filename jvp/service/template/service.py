@@ -25,14 +25,14 @@ from jvp.domain.storage_pool import TEMPLATE_POOL_SUFFIX
 from jvp.domain.template import NodeUsage, describe_pools
 from jvp.errors import Conflict, JvpError, PreconditionFailed
 from jvp.hypervisor.gateway import NodeGateway
-from jvp.images.fetch import Fetcher
+from jvp.images.fetch import Fetcher, Hashes
 from jvp.service.node import NodeService
 from jvp.service.storage.pool import StoragePoolService
 from jvp.service.storage.volume import VolumeService
 from jvp.service.task.service import TaskService
 from jvp.service.template.catalog import TemplateCatalog, image_paths, template_not_found
 from jvp.service.template.download import Downloads
-from jvp.service.template.register import TemplateRegistrar, TemplateSources
+from jvp.service.template.register import TemplateRegistrar, TemplateSources, volume_name
 from jvp.service.template.update import TemplateUpdater
 from jvp.service.vm.plan import BaseImage
 from jvp.store import MetadataStore
@@ -259,3 +259,22 @@ class TemplateService:
 
     def update_image(self, node: str, name: str, **kwargs: Any) -> dict[str, Any]:
         return self.updater.update_image(node, name, **kwargs)
+
+    # -- template images other modules make (export-snapshot-to-template) -----------------------------
+    def exists(self, node: str, name: str) -> bool:
+        return self.store.get("template", node, name) is not None
+
+    def check_pool(self, node: str, pool: str) -> None:
+        """The pool can take a template image (its template pool is made when the image is installed)."""
+        self.registrar.parent_pool(node, pool)
+
+    def install_image(self, h: Any, node: str, pool: str, name: str, image: Path, source: dict[str, Any],
+                      meta: dict[str, Any], *, size: int, virtual: int) -> dict[str, Any]:
+        """A qcow2 image file made on the controller becomes template `name` (version 1) in `pool`: copied
+        into the template pool with its sha256 taken on the way (`source.checksum`), then recorded."""
+        hashes = Hashes(("sha256",))
+        vol, spec = self.registrar.install_file(h, node, pool, volume_name(name, 1, "qcow2"), image, "qcow2",
+                                                hashes)
+        source = {**source, "checksum": f"sha256:{hashes.hexdigest('sha256')}"}
+        doc = self.registrar.new_doc(node, pool, name, source["type"], vol, "qcow2", size, virtual, source, meta)
+        return self.registrar.save(h, node, name, doc, [spec])
