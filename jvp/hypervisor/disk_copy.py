@@ -44,10 +44,10 @@ def backing_chain(conn: libvirt.virConnect, path: str) -> list[dict[str, Any]]:
         if len(chain) >= CHAIN_MAX or any(c["path"] == path for c in chain):
             raise ChainError(f"the backing chain of {chain[0]['path']} is deeper than {CHAIN_MAX} or loops")
         vol = _volume_at(conn, path)
-        info = read_volume(vol.XMLDesc(0))
-        chain.append({"path": path, "pool": vol.storagePoolLookupByVolume().name(), "volume": vol.name(),
-                      "format": info["format"] or "raw", "length": volume_stream.physical_size(vol),
-                      "backing": (info.get("backing") or {}).get("path")})
+        info = read_volume(vol.XMLDesc(0), vol.storagePoolLookupByVolume().name())
+        chain.append({"path": path, "pool": info.pool, "volume": vol.name(),
+                      "format": info.format or "raw", "length": volume_stream.physical_size(vol),
+                      "backing": info.backing.path if info.backing else None})
         path = chain[-1]["backing"]
     return chain
 

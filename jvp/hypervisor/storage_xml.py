@@ -1,16 +1,15 @@
 """Storage XML with lxml: pool and volume definitions built from validated specs, and read back.
 
 Builders take specs the service layer has already validated (paths normalized, required source fields
-present); they only shape XML. Readers turn libvirt's XML into plain dicts, leaving unknown elements alone.
+present); they only shape XML. Readers turn libvirt's XML into views (jvp/domain), leaving unknown elements
+alone; a pool's view is read in storage_pool.view (it needs the pool's runtime state too).
 """
 from __future__ import annotations
-
-from typing import Any
 
 from lxml import etree
 
 from jvp.domain.storage_pool import PoolAuthSpec, PoolSpec
-from jvp.domain.volume import VmDisk
+from jvp.domain.volume import BackingView, VmDisk, VolumeView
 from jvp.hypervisor.xml import parse, to_string
 from jvp.hypervisor.xml.domain import Domain, DiskSource
 from jvp.hypervisor.xml.storage import Pool, PoolDevice, PoolHost, PoolSource, Volume
@@ -65,29 +64,6 @@ def build_pool_xml(spec: PoolSpec) -> str:
     return to_string(build_pool(spec))
 
 
-def read_pool(xml: str) -> dict[str, Any]:
-    """type, uuid, target path, sizes and the source fields, as JVP names them."""
-    pool = Pool(parse(xml))
-    src = pool.source
-    source: dict[str, Any] | None = None
-    if src.exists() and len(src.el):
-        hosts = [h.name + (f":{h.port}" if h.port else "") for h in src.hosts]
-        devices = [d.path for d in src.devices]
-        source = {
-            "host": hosts[0].split(":")[0] if hosts else None, "hosts": hosts,
-            "port": src.port, "dir": src.dir,
-            "device": devices[0] if devices else None, "devices": devices, "name": src.name,
-            "format": src.format, "iqn": devices[0] if pool.type == "iscsi" and devices else None,
-            "initiator_iqn": src.initiator_iqn,
-            "auth": None if not src.auth.exists() else {
-                "type": src.auth_type, "username": src.auth_username,
-                "secret_uuid": src.secret_uuid, "secret_usage": src.secret_usage},
-        }
-    return {"name": pool.name, "type": pool.type, "uuid": pool.uuid, "path": pool.path,
-            "capacity_bytes": pool.capacity_bytes, "allocation_bytes": pool.allocation_bytes,
-            "available_bytes": pool.available_bytes, "source": source}
-
-
 def build_volume_xml(name: str, capacity_bytes: int, fmt: str | None, *, sparse: bool = True,
                      backing: dict[str, str] | None = None) -> str:
     """A volume definition. `fmt` None for block pools (an LV or a partition has no image format);
@@ -100,12 +76,13 @@ def build_volume_xml(name: str, capacity_bytes: int, fmt: str | None, *, sparse:
     return to_string(vol.el)
 
 
-def read_volume(xml: str) -> dict[str, Any]:
+def read_volume(xml: str, pool: str) -> VolumeView:
+    """A volume's view from libvirt's XML (what libvirt tells: no usage, no node)."""
     vol = Volume(parse(xml))
-    return {"name": vol.name, "key": vol.key, "type": vol.type, "path": vol.path, "format": vol.format,
-            "capacity_bytes": vol.capacity_bytes, "allocation_bytes": vol.allocation_bytes,
-            "physical_bytes": vol.physical_bytes,
-            "backing": {"path": vol.backing_path, "format": vol.backing_format} if vol.backing_path else None}
+    return VolumeView(name=vol.name, pool=pool, key=vol.key, type=vol.type, path=vol.path, format=vol.format,
+                      capacity_bytes=vol.capacity_bytes, allocation_bytes=vol.allocation_bytes,
+                      physical_bytes=vol.physical_bytes,
+                      backing=BackingView(vol.backing_path, vol.backing_format) if vol.backing_path else None)
 
 
 def _source_path(source: DiskSource | None) -> str | None:

@@ -15,12 +15,11 @@ from typing import Callable
 import libvirt
 from lxml import etree
 
-from jvp.domain.volume import BackingView, DiskUser, SkippedPool, VmDisk, VolumeView
+from jvp.domain.volume import DiskUser, SkippedPool, VmDisk, VolumeView
 from jvp.hypervisor.domain_cache import domain_docs
 from jvp.hypervisor.storage_pool import PoolUnavailable, lookup as pool_lookup
-from jvp.hypervisor.storage_xml import domain_disks
-from jvp.hypervisor.xml import parse, to_string
-from jvp.hypervisor.xml.storage import Volume
+from jvp.hypervisor.storage_xml import domain_disks, read_volume
+from jvp.hypervisor.xml import to_string
 
 __all__ = ["PoolUnavailable"]  # re-exported: callers of the volume functions catch it from here
 
@@ -36,17 +35,8 @@ def lookup(conn: libvirt.virConnect, pool: str, name: str) -> libvirt.virStorage
     return active_pool(conn, pool).storageVolLookupByName(name)
 
 
-def read_view(xml: str, pool: str) -> VolumeView:
-    """A volume's view from its XML (through the volume mapping)."""
-    doc = Volume(parse(xml))
-    return VolumeView(name=doc.name, pool=pool, key=doc.key, type=doc.type, path=doc.path, format=doc.format,
-                      capacity_bytes=doc.capacity_bytes, allocation_bytes=doc.allocation_bytes,
-                      physical_bytes=doc.physical_bytes,
-                      backing=BackingView(doc.backing_path, doc.backing_format) if doc.backing_path else None)
-
-
 def view(vol: libvirt.virStorageVol, pool: str) -> VolumeView:
-    return read_view(vol.XMLDesc(0), pool)
+    return read_volume(vol.XMLDesc(0), pool)
 
 
 def describe(conn: libvirt.virConnect, pool: str, name: str) -> VolumeView:

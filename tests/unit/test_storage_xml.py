@@ -5,8 +5,9 @@ import libvirt
 import pytest
 from lxml import etree
 
-from jvp.hypervisor.storage_xml import (build_pool_xml, build_volume_xml, domain_disks, read_pool,
-                                        read_volume)
+from jvp.domain.volume import BackingView, VolumeView
+from jvp.hypervisor import storage_pool as pool_hv
+from jvp.hypervisor.storage_xml import build_pool_xml, build_volume_xml, domain_disks, read_volume
 from jvp.service.storage.rules import pool_spec
 
 
@@ -102,14 +103,14 @@ def test_libvirt_itself_accepts_every_pool_type_and_reads_it_back(ptype, path, s
     conn = libvirt.open("test:///default")
     try:
         pool = conn.storagePoolDefineXML(xml, 0)
-        back = read_pool(pool.XMLDesc(0))
-        assert back["type"] == ptype and back["name"] == "jvpx"
+        back = pool_hv.view(pool)
+        assert back.type == ptype and back.name == "jvpx" and not back.active and back.capacity_bytes is None
         if path:
-            assert back["path"] == path
+            assert back.path == path
         if source and "device" in source:
-            assert back["source"]["device"] == source["device"]
+            assert back.source.device == source["device"]
         if ptype == "rbd":
-            assert back["source"]["hosts"] == ["mon1"] and back["source"]["name"] == "rbd"
+            assert back.source.hosts == ["mon1"] and back.source.name == "rbd"
         pool.undefine()
     finally:
         conn.close()
@@ -143,10 +144,10 @@ def test_read_volume():
       <capacity unit='bytes'>100</capacity><allocation unit='bytes'>10</allocation>
       <physical unit='bytes'>20</physical>
       <target><path>/p/v</path><format type='qcow2'/></target>
-      <backingStore><path>/p/base</path><format type='raw'/></backingStore></volume>""")
-    assert vol == {"name": "v", "key": "/p/v", "type": "file", "path": "/p/v", "format": "qcow2",
-                   "capacity_bytes": 100, "allocation_bytes": 10, "physical_bytes": 20,
-                   "backing": {"path": "/p/base", "format": "raw"}}
+      <backingStore><path>/p/base</path><format type='raw'/></backingStore></volume>""", "p")
+    assert vol == VolumeView(name="v", pool="p", key="/p/v", type="file", path="/p/v", format="qcow2",
+                             capacity_bytes=100, allocation_bytes=10, physical_bytes=20,
+                             backing=BackingView("/p/base", "raw"))
 
 
 def test_domain_disks_with_files_volumes_and_chains():
