@@ -143,3 +143,8 @@ function showCell(v: SortValue): ReactNode {
   if (typeof v === "boolean") return v ? "yes" : "no";
   return String(v);
 }
+
+/** The last column of a list: the row's buttons, right-aligned, not sortable. */
+export function actionsColumn<T>(render: (row: T) => ReactNode): Column<T> {
+  return { key: "actions", header: "", sortable: false, className: "actions-col", render };
+}

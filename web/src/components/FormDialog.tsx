@@ -13,7 +13,7 @@
 //     </Field>
 //   </FormDialog>
 
-import { FormEvent, ReactNode, useCallback, useEffect, useRef, useState } from "react";
+import { Dispatch, FormEvent, ReactNode, SetStateAction, useCallback, useEffect, useRef, useState } from "react";
 import { ApiError, asApiError } from "@/lib/api";
 import { ErrorBanner } from "@/components/ErrorBanner";
 import { fieldError } from "@/components/Field";
@@ -24,7 +24,7 @@ export interface FormState<V extends object = Record<string, never>> {
   values: V;
   /** Change one value. */
   set: <K extends keyof V>(key: K, value: V[K]) => void;
-  setValues: (values: V) => void;
+  setValues: Dispatch<SetStateAction<V>>;
   busy: boolean;
   /** The last request's failure (cleared when the dialog opens and when a request starts). */
   error: ApiError | null;

@@ -128,3 +128,13 @@ export function useAction<A extends ActionName>(action: A): ActionState<A> {
   const reset = useCallback(() => setError(null), []);
   return { run, loading, error, reset };
 }
+
+/** Re-render every `ms` (0: never), so that texts such as "updated N s ago" stay true. */
+export function useTick(ms: number): void {
+  const [, setN] = useState(0);
+  useEffect(() => {
+    if (!ms) return;
+    const id = window.setInterval(() => setN((n) => n + 1), ms);
+    return () => window.clearInterval(id);
+  }, [ms]);
+}
