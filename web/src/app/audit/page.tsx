@@ -4,13 +4,10 @@ import { FormEvent, useMemo, useState } from "react";
 import type { RequestOf, Schema } from "@/lib/api";
 import { useQuery } from "@/lib/hooks";
 import { formatDurationMs, formatTime } from "@/lib/format";
-import { ErrorBanner } from "@/components/ErrorBanner";
-import { Column, DataTable } from "@/components/DataTable";
+import { Column } from "@/components/DataTable";
 import { Field, Select, TextInput } from "@/components/Field";
-import { Icon } from "@/components/Icon";
-import { EmptyState, Spinner } from "@/components/Loading";
+import { ListPage } from "@/components/ListPage";
 import { Modal } from "@/components/Modal";
-import { Card, PageHeader } from "@/components/PageHeader";
 import { StateBadge } from "@/components/StateBadge";
 
 type AuditEvent = Schema<"AuditEvent">;
@@ -84,120 +81,105 @@ export default function AuditPage() {
   ];
 
   return (
-    <>
-      <PageHeader
-        title="Audit log"
-        subtitle="Every mutating action, newest first; secrets in requests are redacted by the server."
-        actions={
-          <>
-            <span className="refresh-hint">{q.fetching && <Spinner />}</span>
-            <button type="button" className="btn" onClick={() => void q.refresh()} disabled={q.fetching} data-testid="audit-refresh">
-              <Icon name="refresh" size={15} /> Refresh
-            </button>
-          </>
-        }
-      />
-      <ErrorBanner error={q.error} title="Could not read the audit log" onRetry={() => void q.refresh()} testId="audit-error" />
-      <Card bodyless>
-        <form className="table-toolbar" onSubmit={apply} data-testid="audit-filters">
-          <div className="filters">
-            <Field label="Action" name="audit-action-filter">
-              <TextInput
-                id="audit-action-filter"
-                className="input input-sm"
-                list="audit-actions"
-                placeholder="e.g. create-node"
-                value={actionText}
-                onChange={(e) => setActionText(e.target.value)}
-                data-testid="audit-filter-action"
-              />
-              <datalist id="audit-actions">
-                {knownActions.map((a) => (
-                  <option key={a} value={a} />
-                ))}
-              </datalist>
-            </Field>
-            <Field label="Target" name="audit-target-filter">
-              <TextInput
-                id="audit-target-filter"
-                className="input input-sm"
-                placeholder="resource name"
-                value={targetInput}
-                onChange={(e) => setTargetInput(e.target.value)}
-                data-testid="audit-filter-target"
-              />
-            </Field>
-            <Field label="Outcome" name="audit-outcome-filter">
-              <Select
-                id="audit-outcome-filter"
-                className="select select-sm"
-                value={filters.outcome ?? ""}
-                onChange={(e) => {
-                  const v = e.target.value as "" | "ok" | "error";
-                  setFilters((f) => {
-                    const next = { ...f };
-                    if (v) next.outcome = v;
-                    else delete next.outcome;
-                    return next;
-                  });
-                }}
-                data-testid="audit-filter-outcome"
-              >
-                <option value="">All</option>
-                <option value="ok">ok</option>
-                <option value="error">error</option>
-              </Select>
-            </Field>
-            <Field label="Show" name="audit-limit">
-              <Select
-                id="audit-limit"
-                className="select select-sm"
-                value={String(filters.limit ?? 100)}
-                onChange={(e) => setFilters((f) => ({ ...f, limit: Number(e.target.value) }))}
-                data-testid="audit-filter-limit"
-              >
-                {[50, 200, 1000, 5000].map((n) => (
-                  <option key={n} value={n}>
-                    last {n}
-                  </option>
-                ))}
-              </Select>
-            </Field>
-            <button type="submit" className="btn btn-sm" data-testid="audit-apply">
-              Apply
-            </button>
-            {(filters.action || filters.target || filters.outcome) && (
-              <button
-                type="button"
-                className="btn btn-sm btn-ghost"
-                onClick={() => {
-                  setActionText("");
-                  setTargetInput("");
-                  setFilters((f) => ({ limit: f.limit }));
-                }}
-                data-testid="audit-clear"
-              >
-                Clear filters
+    <ListPage
+      title="Audit log"
+      subtitle="Every mutating action, newest first; secrets in requests are redacted by the server."
+      query={q}
+      testId="audit"
+      errorTitle="Could not read the audit log"
+      refresh="header"
+      toolbar={
+          <form className="table-toolbar" onSubmit={apply} data-testid="audit-filters">
+            <div className="filters">
+              <Field label="Action" name="audit-action-filter">
+                <TextInput
+                  id="audit-action-filter"
+                  className="input input-sm"
+                  list="audit-actions"
+                  placeholder="e.g. create-node"
+                  value={actionText}
+                  onChange={(e) => setActionText(e.target.value)}
+                  data-testid="audit-filter-action"
+                />
+                <datalist id="audit-actions">
+                  {knownActions.map((a) => (
+                    <option key={a} value={a} />
+                  ))}
+                </datalist>
+              </Field>
+              <Field label="Target" name="audit-target-filter">
+                <TextInput
+                  id="audit-target-filter"
+                  className="input input-sm"
+                  placeholder="resource name"
+                  value={targetInput}
+                  onChange={(e) => setTargetInput(e.target.value)}
+                  data-testid="audit-filter-target"
+                />
+              </Field>
+              <Field label="Outcome" name="audit-outcome-filter">
+                <Select
+                  id="audit-outcome-filter"
+                  className="select select-sm"
+                  value={filters.outcome ?? ""}
+                  onChange={(e) => {
+                    const v = e.target.value as "" | "ok" | "error";
+                    setFilters((f) => {
+                      const next = { ...f };
+                      if (v) next.outcome = v;
+                      else delete next.outcome;
+                      return next;
+                    });
+                  }}
+                  data-testid="audit-filter-outcome"
+                >
+                  <option value="">All</option>
+                  <option value="ok">ok</option>
+                  <option value="error">error</option>
+                </Select>
+              </Field>
+              <Field label="Show" name="audit-limit">
+                <Select
+                  id="audit-limit"
+                  className="select select-sm"
+                  value={String(filters.limit ?? 100)}
+                  onChange={(e) => setFilters((f) => ({ ...f, limit: Number(e.target.value) }))}
+                  data-testid="audit-filter-limit"
+                >
+                  {[50, 200, 1000, 5000].map((n) => (
+                    <option key={n} value={n}>
+                      last {n}
+                    </option>
+                  ))}
+                </Select>
+              </Field>
+              <button type="submit" className="btn btn-sm" data-testid="audit-apply">
+                Apply
               </button>
-            )}
-          </div>
-          <span className="muted small">{events ? `${events.length} event${events.length === 1 ? "" : "s"}` : ""}</span>
-        </form>
-        <DataTable
-          testId="audit-table"
-          rowTestId="audit-row"
-          columns={columns}
-          rows={events}
-          rowKey={(e) => `${e.time}-${e.request_id}`}
-          loading={q.loading}
-          initialSort={{ key: "time", dir: "desc" }}
-          empty={
-            <EmptyState title="No audit events" testId="audit-empty">
-              {filters.action || filters.target || filters.outcome ? "Nothing matches these filters." : "Mutating actions will appear here."}
-            </EmptyState>
-          }
-        />
-      </Card>
+              {(filters.action || filters.target || filters.outcome) && (
+                <button
+                  type="button"
+                  className="btn btn-sm btn-ghost"
+                  onClick={() => {
+                    setActionText("");
+                    setTargetInput("");
+                    setFilters((f) => ({ limit: f.limit }));
+                  }}
+                  data-testid="audit-clear"
+                >
+                  Clear filters
+                </button>
+              )}
+            </div>
+            <span className="muted small">{events ? `${events.length} event${events.length === 1 ? "" : "s"}` : ""}</span>
+          </form>
+      }
+      table={{ columns, rows: events, rowKey: (e) => `${e.time}-${e.request_id}`, rowTestId: "audit-row", initialSort: { key: "time", dir: "desc" } }}
+      empty={{
+        title: "No audit events",
+        hint: filters.action || filters.target || filters.outcome ? "Nothing matches these filters." : "Mutating actions will appear here.",
+      }}
+    >
       <Modal open={!!shown} title={shown ? `${shown.action} · ${formatTime(shown.time)}` : ""} onClose={() => setShown(null)} wide testId="audit-event-dialog">
         {shown && (
           <>
@@ -224,6 +206,6 @@ export default function AuditPage() {
           </>
         )}
       </Modal>
-    </>
+    </ListPage>
   );
 }

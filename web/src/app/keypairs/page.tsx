@@ -1,15 +1,14 @@
 "use client";
 
 import { useState } from "react";
-import { ApiError, Schema, asApiError, call } from "@/lib/api";
+import { Schema } from "@/lib/api";
 import { useQuery } from "@/lib/hooks";
 import { formatTime } from "@/lib/format";
-import { Alert, ErrorBanner } from "@/components/ErrorBanner";
-import { Column, DataTable } from "@/components/DataTable";
-import { ConfirmDialog } from "@/components/ConfirmDialog";
+import { callOp, useOperations } from "@/lib/useOperations";
+import { Column, actionsColumn } from "@/components/DataTable";
 import { Icon } from "@/components/Icon";
-import { EmptyState, Spinner } from "@/components/Loading";
-import { Card, PageHeader } from "@/components/PageHeader";
+import { OpButton } from "@/components/OpButton";
+import { ListPage, PartialError } from "@/components/ListPage";
 import { useToast } from "@/components/Toast";
 import { CreateKeypairDialog, ImportKeypairDialog } from "./_components/KeypairDialogs";
 
@@ -20,25 +19,22 @@ export default function KeypairsPage() {
   const toast = useToast();
   const [creating, setCreating] = useState(false);
   const [importing, setImporting] = useState(false);
-  const [deleting, setDeleting] = useState<Keypair | null>(null);
-  const [busy, setBusy] = useState(false);
-  const [deleteError, setDeleteError] = useState<ApiError | null>(null);
-
-  const doDelete = async () => {
-    if (!deleting) return;
-    setBusy(true);
-    setDeleteError(null);
-    try {
-      await call("delete-keypair", { name: deleting.name });
-      toast.success(`Keypair ${deleting.name} deleted`);
-      setDeleting(null);
-      void q.refresh();
-    } catch (err) {
-      setDeleteError(asApiError(err, "delete-keypair"));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const ops = useOperations<Keypair, "delete">({
+    key: (k) => k.name,
+    onChanged: () => void q.refresh(),
+    ops: {
+      delete: callOp("delete-keypair", (k) => ({ name: k.name }), (k) => `Keypair ${k.name} deleted`, {
+        confirm: (k) => ({
+          title: `Delete keypair ${k.name}?`,
+          message: <p>New VMs can no longer get this key. VMs that already received it keep it.</p>,
+          confirmLabel: "Delete keypair",
+          danger: true,
+          typeToConfirm: k.name,
+          testId: "delete-keypair-dialog",
+        }),
+      }),
+    },
+  });
 
   const columns: Column<Keypair>[] = [
     {
@@ -64,12 +60,7 @@ export default function KeypairsPage() {
     { key: "fingerprint", header: "Fingerprint", render: (k) => <code className="small" data-testid="keypair-fingerprint">{k.fingerprint}</code> },
     { key: "imported", header: "Origin", render: (k) => (k.imported ? "imported" : "generated") },
     { key: "created_at", header: "Created", render: (k) => <span data-testid="keypair-created">{formatTime(k.created_at)}</span> },
-    {
-      key: "actions",
-      header: "",
-      sortable: false,
-      className: "actions-col",
-      render: (k) => (
+    actionsColumn((k) => (
         <div className="row-actions">
           <button
             type="button"
@@ -86,69 +77,35 @@ export default function KeypairsPage() {
           >
             <Icon name="copy" size={14} />
           </button>
-          <button
-            type="button"
-            className="btn btn-sm btn-ghost btn-icon"
-            title="Delete keypair"
-            aria-label={`Delete keypair ${k.name}`}
-            onClick={() => {
-              setDeleteError(null);
-              setDeleting(k);
-            }}
-            data-testid="keypair-delete"
-          >
-            <Icon name="trash" size={15} />
-          </button>
+          <OpButton ops={ops} kind="delete" target={k} icon="trash" look="icon" label="Delete keypair" ariaLabel={`Delete keypair ${k.name}`} testId="keypair-delete" />
         </div>
-      ),
-    },
+      )),
   ];
 
-  const keypairs = q.data?.keypairs;
-  const listErrors = q.data?.errors ?? [];
   return (
-    <>
-      <PageHeader
-        title="Keypairs"
-        subtitle="SSH public keys that cloud-init puts in new VMs. JVP keeps the public half only."
-        actions={
-          <>
-            {q.fetching && <Spinner />}
-            <button type="button" className="btn" onClick={() => setImporting(true)} data-testid="import-keypair">
-              <Icon name="upload" size={15} /> Import public key
-            </button>
-            <button type="button" className="btn btn-primary" onClick={() => setCreating(true)} data-testid="create-keypair">
-              <Icon name="plus" size={15} /> Create keypair
-            </button>
-          </>
-        }
-      />
-      <ErrorBanner error={q.error} title="Could not list the keypairs" onRetry={() => void q.refresh()} testId="keypairs-error" />
-      {listErrors.length > 0 && (
-        <Alert title="Some keypair files could not be read" testId="keypairs-list-errors">
-          <ul>
-            {listErrors.map((e, i) => (
-              <li key={i}>{String((e as { path?: string }).path ?? "")} {String((e as { message?: string }).message ?? JSON.stringify(e))}</li>
-            ))}
-          </ul>
-        </Alert>
-      )}
-      <Card bodyless title={keypairs ? `${keypairs.length} keypair${keypairs.length === 1 ? "" : "s"}` : "Keypairs"}>
-        <DataTable
-          columns={columns}
-          rows={keypairs}
-          rowKey={(k) => k.name}
-          loading={q.loading}
-          testId="keypairs-table"
-          rowTestId="keypair-row"
-          initialSort={{ key: "name", dir: "asc" }}
-          empty={
-            <EmptyState title="No keypairs" testId="keypairs-empty">
-              Create one (the private key is shown once) or import an existing public key.
-            </EmptyState>
-          }
-        />
-      </Card>
+    <ListPage
+      title="Keypairs"
+      subtitle="SSH public keys that cloud-init puts in new VMs. JVP keeps the public half only."
+      actions={
+        <>
+          <button type="button" className="btn" onClick={() => setImporting(true)} data-testid="import-keypair">
+            <Icon name="upload" size={15} /> Import public key
+          </button>
+          <button type="button" className="btn btn-primary" onClick={() => setCreating(true)} data-testid="create-keypair">
+            <Icon name="plus" size={15} /> Create keypair
+          </button>
+        </>
+      }
+      query={q}
+      testId="keypairs"
+      errorTitle="Could not list the keypairs"
+      refresh="none"
+      partial={{ title: "Some keypair files could not be read", errors: q.data?.errors as PartialError[] | undefined, testId: "keypairs-list-errors" }}
+      notices={ops.ui}
+      count={{ noun: "keypair", fallback: "Keypairs" }}
+      table={{ columns, rows: q.data?.keypairs, rowKey: (k) => k.name, rowTestId: "keypair-row", initialSort: { key: "name", dir: "asc" } }}
+      empty={{ title: "No keypairs", hint: "Create one (the private key is shown once) or import an existing public key." }}
+    >
       <CreateKeypairDialog open={creating} onClose={() => setCreating(false)} onCreated={() => void q.refresh()} />
       <ImportKeypairDialog
         open={importing}
@@ -159,19 +116,6 @@ export default function KeypairsPage() {
           void q.refresh();
         }}
       />
-      <ConfirmDialog
-        open={!!deleting}
-        title={`Delete keypair ${deleting?.name ?? ""}?`}
-        message={<p>New VMs can no longer get this key. VMs that already received it keep it.</p>}
-        confirmLabel="Delete keypair"
-        danger
-        typeToConfirm={deleting?.name}
-        busy={busy}
-        error={deleteError}
-        onConfirm={() => void doDelete()}
-        onCancel={() => setDeleting(null)}
-        testId="delete-keypair-dialog"
-      />
-    </>
+    </ListPage>
   );
 }

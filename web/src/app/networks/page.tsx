@@ -4,12 +4,13 @@ import Link from "next/link";
 import { Suspense, useState } from "react";
 import { useRouter, useSearchParams } from "next/navigation";
 import { useQuery } from "@/lib/hooks";
-import { ErrorBanner } from "@/components/ErrorBanner";
-import { Column, DataTable } from "@/components/DataTable";
-import { Field, Select } from "@/components/Field";
+import { Column, actionsColumn } from "@/components/DataTable";
 import { Icon } from "@/components/Icon";
-import { EmptyState, LoadingBlock, Spinner } from "@/components/Loading";
-import { Card, PageHeader } from "@/components/PageHeader";
+import { OpButton } from "@/components/OpButton";
+import { ListPage } from "@/components/ListPage";
+import { NodeSelect } from "@/components/NodeSelect";
+import { LoadingBlock } from "@/components/Loading";
+import { PageHeader } from "@/components/PageHeader";
 import { StateBadge } from "@/components/StateBadge";
 import { Tabs } from "@/components/Tabs";
 import { useToast } from "@/components/Toast";
@@ -68,69 +69,33 @@ function NetworksTab({ node }: { node: string }) {
         </span>
       ),
     },
-    {
-      key: "actions",
-      header: "",
-      sortable: false,
-      className: "actions-col",
-      render: (n) => (
+    actionsColumn((n) => (
         <div className="row-actions">
           {n.state === "active" ? (
-            <button type="button" className="btn btn-sm" onClick={() => ops.askStop(n)} disabled={ops.busyName === n.name} data-testid="network-stop">
-              <Icon name="pause" size={13} /> Stop
-            </button>
+            <OpButton ops={ops} kind="stop" target={n} icon="pause" label="Stop" testId="network-stop" />
           ) : (
-            <button type="button" className="btn btn-sm" onClick={() => void ops.start(n)} disabled={ops.busyName === n.name} data-testid="network-start">
-              <Icon name="play" size={13} /> Start
-            </button>
+            <OpButton ops={ops} kind="start" target={n} icon="play" label="Start" testId="network-start" />
           )}
-          <button
-            type="button"
-            className="btn btn-sm btn-ghost btn-icon"
-            onClick={() => ops.askDelete(n)}
-            disabled={ops.busyName === n.name}
-            data-testid="network-delete"
-            title="Delete network"
-            aria-label={`Delete network ${n.name}`}
-          >
-            <Icon name="trash" size={15} />
-          </button>
+          <OpButton ops={ops} kind="delete" target={n} icon="trash" look="icon" label="Delete network" ariaLabel={`Delete network ${n.name}`} testId="network-delete" />
         </div>
-      ),
-    },
+      )),
   ];
 
-  const nets = q.data?.networks;
   return (
-    <>
-      <ErrorBanner error={q.error} title="Could not list the networks" onRetry={() => void q.refresh()} testId="networks-error" />
-      {ops.ui}
-      <Card
-        bodyless
-        title={nets ? `${nets.length} network${nets.length === 1 ? "" : "s"}` : "Networks"}
-        extra={
-          <div className="split">
-            {q.fetching && <Spinner />}
-            <button type="button" className="btn btn-sm" onClick={() => void q.refresh()} data-testid="networks-refresh">
-              <Icon name="refresh" size={14} /> Refresh
-            </button>
-            <button type="button" className="btn btn-sm btn-primary" onClick={() => setCreating(true)} data-testid="add-network">
-              <Icon name="plus" size={14} /> Create network
-            </button>
-          </div>
-        }
-      >
-        <DataTable
-          columns={columns}
-          rows={nets}
-          rowKey={(n) => n.name}
-          loading={q.loading}
-          testId="networks-table"
-          rowTestId="network-row"
-          initialSort={{ key: "name", dir: "asc" }}
-          empty={<EmptyState title="No networks" testId="networks-empty">Create one to give VMs a network.</EmptyState>}
-        />
-      </Card>
+    <ListPage
+      query={q}
+      testId="networks"
+      errorTitle="Could not list the networks"
+      notices={ops.ui}
+      count={{ noun: "network", fallback: "Networks" }}
+      cardActions={
+        <button type="button" className="btn btn-sm btn-primary" onClick={() => setCreating(true)} data-testid="add-network">
+          <Icon name="plus" size={14} /> Create network
+        </button>
+      }
+      table={{ columns, rows: q.data?.networks, rowKey: (n) => n.name, rowTestId: "network-row", initialSort: { key: "name", dir: "asc" } }}
+      empty={{ title: "No networks", hint: "Create one to give VMs a network." }}
+    >
       <NetworkFormDialog
         open={creating}
         node={node}
@@ -141,7 +106,7 @@ function NetworksTab({ node }: { node: string }) {
           void q.refresh();
         }}
       />
-    </>
+    </ListPage>
   );
 }
 
@@ -150,27 +115,17 @@ function NetworksPage() {
   const router = useRouter();
   const node = params.get("node") || "local";
   const tab = params.get("tab") === "bridges" ? "bridges" : "networks";
-  const nodes = useQuery("list-nodes", {});
   const go = (next: { node?: string; tab?: string }) => {
     const q = new URLSearchParams({ node: next.node ?? node, tab: next.tab ?? tab });
     router.replace(`/networks/?${q.toString()}`);
   };
-  const names = nodes.data?.nodes.map((n) => n.name) ?? [node];
   return (
     <>
       <PageHeader
         title="Networks"
         subtitle="libvirt networks with their subnets, DHCP and static hosts; host bridges of the local node."
         actions={
-          <Field label="Node" name="networks-node">
-            <Select id="networks-node" className="select select-sm" value={node} onChange={(e) => go({ node: e.target.value })} data-testid="networks-node">
-              {(names.includes(node) ? names : [node, ...names]).map((n) => (
-                <option key={n} value={n}>
-                  {n}
-                </option>
-              ))}
-            </Select>
-          </Field>
+          <NodeSelect id="networks-node" value={node} onChange={(n) => go({ node: n })} />
         }
       />
       <Tabs

@@ -1,14 +1,13 @@
 "use client";
 
 import Link from "next/link";
-import { useEffect, useState } from "react";
+import { useState } from "react";
 import { useQuery } from "@/lib/hooks";
-import { formatAgo, formatBytes, show } from "@/lib/format";
-import { Alert, ErrorBanner } from "@/components/ErrorBanner";
-import { Column, DataTable } from "@/components/DataTable";
+import { formatBytes, show } from "@/lib/format";
+import { Column, actionsColumn } from "@/components/DataTable";
 import { Icon } from "@/components/Icon";
-import { EmptyState, Spinner } from "@/components/Loading";
-import { Card, PageHeader } from "@/components/PageHeader";
+import { OpButton } from "@/components/OpButton";
+import { ListPage } from "@/components/ListPage";
 import { StateBadge } from "@/components/StateBadge";
 import { useToast } from "@/components/Toast";
 import { NodeFormDialog } from "./_components/NodeFormDialog";
@@ -18,21 +17,12 @@ import { Labels } from "./_components/Labels";
 
 const REFRESH_MS = 10_000;
 
-/** Re-render every few seconds so "updated N s ago" stays true. */
-function useTick(ms: number) {
-  const [, setN] = useState(0);
-  useEffect(() => {
-    const id = window.setInterval(() => setN((n) => n + 1), ms);
-    return () => window.clearInterval(id);
-  }, [ms]);
-}
 
 export default function NodesPage() {
   const q = useQuery("list-nodes", {}, { refreshMs: REFRESH_MS });
   const toast = useToast();
   const [adding, setAdding] = useState(false);
   const ops = useNodeOps({ onChanged: () => void q.refresh() });
-  useTick(5000);
 
   const columns: Column<Node>[] = [
     {
@@ -101,114 +91,43 @@ export default function NodesPage() {
       },
     },
     { key: "labels", header: "Labels", sortable: false, render: (n) => <Labels labels={n.labels} /> },
-    {
-      key: "actions",
-      header: "",
-      sortable: false,
-      className: "actions-col",
-      render: (n) => (
+    actionsColumn((n) => (
         <div className="row-actions">
           {n.maintenance ? (
-            <button
-              type="button"
-              className="btn btn-sm"
-              onClick={() => ops.askEnable(n)}
-              disabled={ops.busyName === n.name}
-              data-testid="node-enable"
-              title="Leave maintenance"
-            >
-              <Icon name="play" size={13} /> Enable
-            </button>
+            <OpButton ops={ops} kind="enable" target={n} icon="play" label="Enable" title="Leave maintenance" testId="node-enable" />
           ) : (
-            <button
-              type="button"
-              className="btn btn-sm"
-              onClick={() => ops.askDisable(n)}
-              disabled={ops.busyName === n.name}
-              data-testid="node-disable"
-              title="Enter maintenance"
-            >
-              <Icon name="pause" size={13} /> Disable
-            </button>
+            <OpButton ops={ops} kind="disable" target={n} icon="pause" label="Disable" title="Enter maintenance" testId="node-disable" />
           )}
           {!n.local && (
-            <button
-              type="button"
-              className="btn btn-sm btn-ghost btn-icon"
-              onClick={() => ops.askDelete(n)}
-              disabled={ops.busyName === n.name}
-              data-testid="node-delete"
-              title="Delete node"
-              aria-label={`Delete node ${n.name}`}
-            >
-              <Icon name="trash" size={15} />
-            </button>
+            <OpButton ops={ops} kind="delete" target={n} icon="trash" look="icon" label="Delete node" ariaLabel={`Delete node ${n.name}`} testId="node-delete" />
           )}
         </div>
-      ),
-    },
+      )),
   ];
 
   const nodes = q.data?.nodes;
-  const listErrors = q.data?.errors ?? [];
   const online = nodes?.filter((n) => n.state === "online").length ?? 0;
 
   return (
-    <>
-      <PageHeader
-        title="Nodes"
-        subtitle="libvirt hosts managed by JVP. The list refreshes every 10 seconds."
-        actions={
-          <>
-            <span className="refresh-hint" data-testid="nodes-updated">
-              {q.fetching ? <Spinner /> : null}
-              {q.updatedAt ? `Updated ${formatAgo(q.updatedAt)}` : ""}
-            </span>
-            <button type="button" className="btn" onClick={() => void q.refresh()} disabled={q.fetching} data-testid="nodes-refresh">
-              <Icon name="refresh" size={15} /> Refresh
-            </button>
-            <button type="button" className="btn btn-primary" onClick={() => setAdding(true)} data-testid="add-node">
-              <Icon name="plus" size={15} /> Add node
-            </button>
-          </>
-        }
-      />
-      <ErrorBanner error={q.error} title="Could not list the nodes" onRetry={() => void q.refresh()} testId="nodes-error" />
-      {listErrors.length > 0 && (
-        <Alert title="Some node metadata could not be read" testId="nodes-list-errors">
-          <ul>
-            {listErrors.map((e, i) => (
-              <li key={`${e.path ?? e.node ?? ""}-${i}`}>
-                {e.path && !e.message.includes(e.path) && <code>{e.path}: </code>}
-                {e.node && !e.path && <strong>{e.node}: </strong>}
-                {e.message}{" "}
-                <span className="muted">({e.code})</span>
-              </li>
-            ))}
-          </ul>
-        </Alert>
-      )}
-      {ops.ui}
-      <Card
-        bodyless
-        title={nodes ? `${nodes.length} node${nodes.length === 1 ? "" : "s"}` : "Nodes"}
-        extra={nodes ? <span className="muted small">{online} online</span> : undefined}
-      >
-        <DataTable
-          columns={columns}
-          rows={nodes}
-          rowKey={(n) => n.name}
-          loading={q.loading}
-          testId="nodes-table"
-          rowTestId="node-row"
-          initialSort={{ key: "name", dir: "asc" }}
-          empty={
-            <EmptyState title="No nodes" testId="nodes-empty">
-              {q.error ? "The list could not be loaded." : "Add a libvirt host to manage it here."}
-            </EmptyState>
-          }
-        />
-      </Card>
+    <ListPage
+      title="Nodes"
+      subtitle="libvirt hosts managed by JVP. The list refreshes every 10 seconds."
+      actions={
+        <button type="button" className="btn btn-primary" onClick={() => setAdding(true)} data-testid="add-node">
+          <Icon name="plus" size={15} /> Add node
+        </button>
+      }
+      query={q}
+      testId="nodes"
+      errorTitle="Could not list the nodes"
+      refresh="header"
+      partial={{ title: "Some node metadata could not be read", errors: q.data?.errors, testId: "nodes-list-errors" }}
+      notices={ops.ui}
+      count={{ noun: "node", fallback: "Nodes" }}
+      summary={nodes ? <span className="muted small">{online} online</span> : undefined}
+      table={{ columns, rows: nodes, rowKey: (n) => n.name, rowTestId: "node-row", initialSort: { key: "name", dir: "asc" } }}
+      empty={{ title: "No nodes", hint: q.error ? "The list could not be loaded." : "Add a libvirt host to manage it here." }}
+    >
       <NodeFormDialog
         open={adding}
         onClose={() => setAdding(false)}
@@ -218,6 +137,6 @@ export default function NodesPage() {
           void q.refresh();
         }}
       />
-    </>
+    </ListPage>
   );
 }

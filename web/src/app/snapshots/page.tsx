@@ -8,6 +8,7 @@ import { useQuery } from "@/lib/hooks";
 import { ErrorBanner } from "@/components/ErrorBanner";
 import { Field, Select } from "@/components/Field";
 import { Icon } from "@/components/Icon";
+import { NodeSelect } from "@/components/NodeSelect";
 import { EmptyState, LoadingBlock, Spinner } from "@/components/Loading";
 import { Card, PageHeader } from "@/components/PageHeader";
 import { StateBadge } from "@/components/StateBadge";
@@ -22,7 +23,6 @@ const REFRESH_MS = 10_000;
 function SnapshotsView({ node, vm }: { node: string; vm: string }) {
   const router = useRouter();
   const toast = useToast();
-  const nodes = useQuery("list-nodes", {});
   const vms = useQuery("list-vms", { node }, { refreshMs: REFRESH_MS });
   const q = useQuery("list-snapshots", vm ? { node, vm } : { node }, { refreshMs: REFRESH_MS });
   const [creating, setCreating] = useState<string | null | undefined>(undefined); // undefined: closed; null: choose a VM
@@ -33,7 +33,6 @@ function SnapshotsView({ node, vm }: { node: string; vm: string }) {
   const vmList = (vms.data?.vms ?? []).map((v) => ({ name: v.name, state: v.state }));
   const stateOf = (name: string) => vmList.find((v) => v.name === name)?.state;
   const groups = byVm(q.data?.snapshots ?? []);
-  const nodeNames = nodes.data?.nodes.map((n) => n.name) ?? [node];
   const total = q.data?.snapshots.length;
 
   return (
@@ -49,15 +48,7 @@ function SnapshotsView({ node, vm }: { node: string; vm: string }) {
       />
       <Card testId="snapshots-filters">
         <div className="filters">
-          <Field label="Node" name="snapshots-node">
-            <Select id="snapshots-node" className="select select-sm" value={node} onChange={(e) => router.replace(snapshotsHref(e.target.value))} data-testid="snapshots-node">
-              {(nodeNames.includes(node) ? nodeNames : [node, ...nodeNames]).map((n) => (
-                <option key={n} value={n}>
-                  {n}
-                </option>
-              ))}
-            </Select>
-          </Field>
+          <NodeSelect id="snapshots-node" value={node} onChange={(n) => router.replace(snapshotsHref(n))} />
           <Field label="VM" name="snapshots-vm">
             <Select id="snapshots-vm" className="select select-sm" value={vm} onChange={(e) => router.replace(snapshotsHref(node, e.target.value || undefined))} data-testid="snapshots-vm">
               <option value="">Every VM</option>

@@ -6,12 +6,13 @@ import { useRouter, useSearchParams } from "next/navigation";
 import { useQuery } from "@/lib/hooks";
 import { formatBytes } from "@/lib/format";
 import { CapacityBar } from "@/components/CapacityBar";
-import { Column, DataTable } from "@/components/DataTable";
-import { ErrorBanner } from "@/components/ErrorBanner";
-import { Field, Select } from "@/components/Field";
+import { Column, actionsColumn } from "@/components/DataTable";
 import { Icon } from "@/components/Icon";
-import { EmptyState, LoadingBlock, Spinner } from "@/components/Loading";
-import { Card, PageHeader } from "@/components/PageHeader";
+import { OpButton } from "@/components/OpButton";
+import { ListPage } from "@/components/ListPage";
+import { NodeSelect } from "@/components/NodeSelect";
+import { LoadingBlock } from "@/components/Loading";
+import { PageHeader } from "@/components/PageHeader";
 import { StateBadge } from "@/components/StateBadge";
 import { useToast } from "@/components/Toast";
 import { PoolFormDialog } from "./_components/PoolFormDialog";
@@ -55,67 +56,37 @@ function Pools({ node, internal }: { node: string; internal: boolean }) {
     { key: "volume_count", header: "Volumes", align: "num", render: (p) => <span data-testid="pool-volumes">{p.volume_count ?? "—"}</span> },
     { key: "state", header: "State", render: (p) => <StateBadge state={p.state} testId="pool-state" /> },
     { key: "autostart", header: "Autostart", render: (p) => (p.autostart ? <span className="yes">yes</span> : <span className="no">no</span>) },
-    {
-      key: "actions",
-      header: "",
-      sortable: false,
-      className: "actions-col",
-      render: (p) => (
+    actionsColumn((p) => (
         <div className="row-actions">
           {p.active ? (
             <>
-              <button type="button" className="btn btn-sm" onClick={() => void ops.refresh(p)} disabled={ops.busyName === p.name} data-testid="pool-refresh" title="Re-scan volumes and free space">
-                <Icon name="refresh" size={13} /> Refresh
-              </button>
-              <button type="button" className="btn btn-sm" onClick={() => ops.askStop(p)} disabled={ops.busyName === p.name} data-testid="pool-stop">
-                <Icon name="pause" size={13} /> Stop
-              </button>
+              <OpButton ops={ops} kind="refresh" target={p} icon="refresh" label="Refresh" title="Re-scan volumes and free space" testId="pool-refresh" />
+              <OpButton ops={ops} kind="stop" target={p} icon="pause" label="Stop" testId="pool-stop" />
             </>
           ) : (
-            <button type="button" className="btn btn-sm" onClick={() => void ops.start(p)} disabled={ops.busyName === p.name} data-testid="pool-start">
-              <Icon name="play" size={13} /> Start
-            </button>
+            <OpButton ops={ops} kind="start" target={p} icon="play" label="Start" testId="pool-start" />
           )}
-          <button type="button" className="btn btn-sm btn-ghost btn-icon" onClick={() => ops.askDelete(p)} disabled={ops.busyName === p.name}
-                  data-testid="pool-delete" title="Delete pool" aria-label={`Delete pool ${p.name}`}>
-            <Icon name="trash" size={15} />
-          </button>
+          <OpButton ops={ops} kind="delete" target={p} icon="trash" look="icon" label="Delete pool" ariaLabel={`Delete pool ${p.name}`} testId="pool-delete" />
         </div>
-      ),
-    },
+      )),
   ];
 
-  const pools = q.data?.pools;
   return (
-    <>
-      <ErrorBanner error={q.error} title="Could not list the storage pools" onRetry={() => void q.refresh()} testId="pools-error" />
-      {ops.ui}
-      <Card
-        bodyless
-        title={pools ? `${pools.length} pool${pools.length === 1 ? "" : "s"}` : "Storage pools"}
-        extra={
-          <div className="split">
-            {q.fetching && <Spinner />}
-            <button type="button" className="btn btn-sm" onClick={() => void q.refresh()} data-testid="pools-reload">
-              <Icon name="refresh" size={14} /> Reload
-            </button>
-            <button type="button" className="btn btn-sm btn-primary" onClick={() => setCreating(true)} data-testid="add-pool">
-              <Icon name="plus" size={14} /> Create pool
-            </button>
-          </div>
-        }
-      >
-        <DataTable
-          columns={columns}
-          rows={pools}
-          rowKey={(p) => p.name}
-          loading={q.loading}
-          testId="pools-table"
-          rowTestId="pool-row"
-          initialSort={{ key: "name", dir: "asc" }}
-          empty={<EmptyState title="No storage pools" testId="pools-empty">Create one to hold VM disks.</EmptyState>}
-        />
-      </Card>
+    <ListPage
+      query={q}
+      testId="pools"
+      errorTitle="Could not list the storage pools"
+      refreshLabel="Reload"
+      notices={ops.ui}
+      count={{ noun: "pool", fallback: "Storage pools" }}
+      cardActions={
+        <button type="button" className="btn btn-sm btn-primary" onClick={() => setCreating(true)} data-testid="add-pool">
+          <Icon name="plus" size={14} /> Create pool
+        </button>
+      }
+      table={{ columns, rows: q.data?.pools, rowKey: (p) => p.name, rowTestId: "pool-row", initialSort: { key: "name", dir: "asc" } }}
+      empty={{ title: "No storage pools", hint: "Create one to hold VM disks." }}
+    >
       <PoolFormDialog
         open={creating}
         node={node}
@@ -126,7 +97,7 @@ function Pools({ node, internal }: { node: string; internal: boolean }) {
           void q.refresh();
         }}
       />
-    </>
+    </ListPage>
   );
 }
 
@@ -135,13 +106,11 @@ function StoragePage() {
   const router = useRouter();
   const node = params.get("node") || "local";
   const internal = params.get("internal") === "1";
-  const nodes = useQuery("list-nodes", {});
   const go = (next: { node?: string; internal?: boolean }) => {
     const q = new URLSearchParams({ node: next.node ?? node });
     if (next.internal ?? internal) q.set("internal", "1");
     router.replace(`/storage/?${q.toString()}`);
   };
-  const names = nodes.data?.nodes.map((n) => n.name) ?? [node];
   return (
     <>
       <PageHeader
@@ -153,15 +122,7 @@ function StoragePage() {
               <input id="pools-internal" type="checkbox" checked={internal} onChange={(e) => go({ internal: e.target.checked })} data-testid="pools-internal" />
               JVP&apos;s template pools
             </label>
-            <Field label="Node" name="storage-node">
-              <Select id="storage-node" className="select select-sm" value={node} onChange={(e) => go({ node: e.target.value })} data-testid="storage-node">
-                {(names.includes(node) ? names : [node, ...names]).map((n) => (
-                  <option key={n} value={n}>
-                    {n}
-                  </option>
-                ))}
-              </Select>
-            </Field>
+            <NodeSelect id="storage-node" value={node} onChange={(n) => go({ node: n })} />
           </div>
         }
       />

@@ -2,16 +2,17 @@
 
 import { Suspense, useState } from "react";
 import { useRouter, useSearchParams } from "next/navigation";
-import { ApiError, asApiError, call } from "@/lib/api";
+import { ApiError, call } from "@/lib/api";
 import { useQuery } from "@/lib/hooks";
 import { formatAgo, formatBytes } from "@/lib/format";
-import { ConfirmDialog } from "@/components/ConfirmDialog";
-import { Column, DataTable } from "@/components/DataTable";
-import { Alert, ErrorBanner } from "@/components/ErrorBanner";
+import { useOperations } from "@/lib/useOperations";
+import { Column, actionsColumn } from "@/components/DataTable";
+import { Alert } from "@/components/ErrorBanner";
 import { Field, Select } from "@/components/Field";
 import { Icon } from "@/components/Icon";
-import { EmptyState, LoadingBlock, Spinner } from "@/components/Loading";
-import { Card, PageHeader } from "@/components/PageHeader";
+import { OpButton } from "@/components/OpButton";
+import { ListPage } from "@/components/ListPage";
+import { LoadingBlock } from "@/components/Loading";
 import { StateBadge } from "@/components/StateBadge";
 import { useToast } from "@/components/Toast";
 import { DetailsDialog } from "./_components/DetailsDialog";
@@ -59,25 +60,32 @@ function TemplatesPage() {
   const [checking, setChecking] = useState<Template | null>(null);
   const [editing, setEditing] = useState<Template | null>(null);
   const [viewing, setViewing] = useState<Template | null>(null);
-  const [deleting, setDeleting] = useState<Template | null>(null);
-  const [deleteBusy, setDeleteBusy] = useState(false);
-  const [deleteError, setDeleteError] = useState<ApiError | null>(null);
-
-  const remove = async () => {
-    if (!deleting) return;
-    setDeleteBusy(true);
-    setDeleteError(null);
-    try {
-      const res = await call("delete-template", { node: deleting.node, name: deleting.name });
-      toast.success(`Template ${deleting.name} deleted${res.template_pool_removed ? " (its template pool too)" : ""}`);
-      setDeleting(null);
-      void q.refresh();
-    } catch (err) {
-      setDeleteError(asApiError(err, "delete-template"));
-    } finally {
-      setDeleteBusy(false);
-    }
-  };
+  const ops = useOperations<Template, "delete">({
+    key: (t) => `${t.node}/${t.name}`,
+    onChanged: () => void q.refresh(),
+    ops: {
+      delete: {
+        action: "delete-template",
+        confirm: (t, error) => ({
+          title: `Delete template ${t.name}?`,
+          message: (
+            <>
+              <p>Its images are removed from the node. JVP refuses while any VM disk or volume is backed by it.</p>
+              <Dependents error={error} />
+            </>
+          ),
+          confirmLabel: "Delete template",
+          danger: true,
+          typeToConfirm: t.name,
+          testId: "delete-template",
+        }),
+        run: async (t) => {
+          const res = await call("delete-template", { node: t.node, name: t.name });
+          return `Template ${t.name} deleted${res.template_pool_removed ? " (its template pool too)" : ""}`;
+        },
+      },
+    },
+  });
 
   const columns: Column<Template>[] = [
     {
@@ -136,12 +144,7 @@ function TemplatesPage() {
       render: (t) => <div className="chips">{t.tags.map((g) => <span key={g} className="chip">{g}</span>)}</div>,
     },
     { key: "state", header: "State", render: (t) => <StateBadge state={t.state} testId="template-state" /> },
-    {
-      key: "actions",
-      header: "",
-      sortable: false,
-      className: "actions-col",
-      render: (t) => (
+    actionsColumn((t) => (
         <div className="row-actions">
           {t.source.type === "url" && (
             <button type="button" className="btn btn-sm" onClick={() => setChecking(t)} data-testid="template-check" title="Ask the source for a newer image">
@@ -156,64 +159,46 @@ function TemplatesPage() {
                   title="Edit" aria-label={`Edit template ${t.name}`}>
             <Icon name="edit" size={15} />
           </button>
-          <button type="button" className="btn btn-sm btn-ghost btn-icon" onClick={() => { setDeleteError(null); setDeleting(t); }}
-                  data-testid="template-delete" title="Delete" aria-label={`Delete template ${t.name}`}>
-            <Icon name="trash" size={15} />
-          </button>
+          <OpButton ops={ops} kind="delete" target={t} icon="trash" look="icon" label="Delete" ariaLabel={`Delete template ${t.name}`} testId="template-delete" />
         </div>
-      ),
-    },
+      )),
   ];
 
-  const templates = q.data?.templates;
   return (
-    <>
-      <PageHeader
-        title="Templates"
-        subtitle="Read-only base images VMs are cloned from: downloaded, verified and kept in each pool's _templates_ directory."
-        actions={
-          <div className="split">
-            <Field label="Node" name="tpl-filter-node">
-              <Select id="tpl-filter-node" value={node} data-testid="templates-node"
-                      onChange={(e) => router.replace(e.target.value ? `/templates/?node=${encodeURIComponent(e.target.value)}` : "/templates/")}>
-                <option value="">All nodes</option>
-                {(nodes.data?.nodes ?? []).map((n) => <option key={n.name} value={n.name}>{n.name}</option>)}
-              </Select>
-            </Field>
-            <button type="button" className="btn btn-primary" onClick={() => setRegistering(true)} data-testid="register-template-open">
-              <Icon name="plus" size={14} /> Register template
-            </button>
-          </div>
-        }
-      />
-      <TemplateTasks node={node || null} onFinished={() => void q.refresh()} />
-      <ErrorBanner error={q.error} title="Could not list the templates" onRetry={() => void q.refresh()} testId="templates-error" />
-      {(q.data?.errors ?? []).map((e, i) => (
-        <Alert key={i} tone="warning" title={`Node ${e.node ?? e.path ?? "?"}: ${e.code}`} testId="templates-node-error">{e.message}</Alert>
-      ))}
-      <Card
-        bodyless
-        title={templates ? `${templates.length} template${templates.length === 1 ? "" : "s"}` : "Templates"}
-        extra={
-          <div className="split">
-            {q.fetching && <Spinner />}
-            <button type="button" className="btn btn-sm" onClick={() => void q.refresh()} data-testid="templates-reload">
-              <Icon name="refresh" size={14} /> Reload
-            </button>
-          </div>
-        }
-      >
-        <DataTable
-          columns={columns}
-          rows={templates}
-          rowKey={(t) => `${t.node}/${t.name}`}
-          loading={q.loading}
-          testId="templates-table"
-          rowTestId="template-row"
-          initialSort={{ key: "name", dir: "asc" }}
-          empty={<EmptyState title="No templates" testId="templates-empty">Register one from a cloud image URL to create VMs from it.</EmptyState>}
-        />
-      </Card>
+    <ListPage
+      title="Templates"
+      subtitle="Read-only base images VMs are cloned from: downloaded, verified and kept in each pool's _templates_ directory."
+      actions={
+        <div className="split">
+          <Field label="Node" name="tpl-filter-node">
+            <Select id="tpl-filter-node" value={node} data-testid="templates-node"
+                    onChange={(e) => router.replace(e.target.value ? `/templates/?node=${encodeURIComponent(e.target.value)}` : "/templates/")}>
+              <option value="">All nodes</option>
+              {(nodes.data?.nodes ?? []).map((n) => <option key={n.name} value={n.name}>{n.name}</option>)}
+            </Select>
+          </Field>
+          <button type="button" className="btn btn-primary" onClick={() => setRegistering(true)} data-testid="register-template-open">
+            <Icon name="plus" size={14} /> Register template
+          </button>
+        </div>
+      }
+      query={q}
+      testId="templates"
+      errorTitle="Could not list the templates"
+      refreshLabel="Reload"
+      notices={
+        <>
+          <TemplateTasks node={node || null} onFinished={() => void q.refresh()} />
+          {(q.data?.errors ?? []).map((e, i) => (
+            <Alert key={i} tone="warning" title={`Node ${e.node ?? e.path ?? "?"}: ${e.code}`} testId="templates-node-error">{e.message}</Alert>
+          ))}
+          {ops.ui}
+        </>
+      }
+      count={{ noun: "template", fallback: "Templates" }}
+      table={{ columns, rows: q.data?.templates, rowKey: (t) => `${t.node}/${t.name}`, rowTestId: "template-row", initialSort: { key: "name", dir: "asc" } }}
+      empty={{ title: "No templates", hint: "Register one from a cloud image URL to create VMs from it." }}
+    >
       <RegisterDialog
         open={registering}
         defaultNode={node || "local"}
@@ -242,25 +227,7 @@ function TemplatesPage() {
           void q.refresh();
         }}
       />
-      <ConfirmDialog
-        open={!!deleting}
-        title={deleting ? `Delete template ${deleting.name}?` : ""}
-        message={
-          <>
-            <p>Its images are removed from the node. JVP refuses while any VM disk or volume is backed by it.</p>
-            <Dependents error={deleteError} />
-          </>
-        }
-        confirmLabel="Delete template"
-        danger
-        typeToConfirm={deleting?.name}
-        busy={deleteBusy}
-        error={deleteError}
-        onConfirm={() => void remove()}
-        onCancel={() => setDeleting(null)}
-        testId="delete-template"
-      />
-    </>
+    </ListPage>
   );
 }
 

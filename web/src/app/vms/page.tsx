@@ -4,13 +4,12 @@ import Link from "next/link";
 import { Suspense, useEffect, useMemo, useState } from "react";
 import { useRouter, useSearchParams } from "next/navigation";
 import { useQuery } from "@/lib/hooks";
-import { formatAgo, formatMiB, show } from "@/lib/format";
-import { Alert, ErrorBanner } from "@/components/ErrorBanner";
-import { Column, DataTable } from "@/components/DataTable";
-import { Field, Select, TextInput } from "@/components/Field";
+import { formatMiB, show } from "@/lib/format";
+import { Column, actionsColumn } from "@/components/DataTable";
+import { Field, Select, TextInput, Options } from "@/components/Field";
 import { Icon } from "@/components/Icon";
-import { EmptyState, LoadingBlock, Spinner } from "@/components/Loading";
-import { Card, PageHeader } from "@/components/PageHeader";
+import { ListPage } from "@/components/ListPage";
+import { LoadingBlock } from "@/components/Loading";
 import { StateBadge } from "@/components/StateBadge";
 import { BulkBar } from "./_components/BulkBar";
 import { PowerButtons } from "./_components/PowerButtons";
@@ -19,13 +18,6 @@ import { VM_STATES, VmSummary, vmHref, vmsHref } from "./_components/vmUtil";
 
 const REFRESH_MS = 5_000;
 
-function useTick(ms: number) {
-  const [, setN] = useState(0);
-  useEffect(() => {
-    const id = window.setInterval(() => setN((n) => n + 1), ms);
-    return () => window.clearInterval(id);
-  }, [ms]);
-}
 
 function Ips({ ips }: { ips: string[] }) {
   if (!ips.length) return <span className="muted">—</span>;
@@ -58,7 +50,6 @@ function VmsPage() {
   const nodes = useQuery("list-nodes", {});
   const ops = useVmOps({ onChanged: () => void q.refresh() });
   const [selected, setSelected] = useState<Set<string>>(new Set());
-  useTick(5000);
 
   const vms = q.data?.vms;
   // Drop selections of VMs that are gone (deleted, filtered out).
@@ -141,134 +132,88 @@ function VmsPage() {
     { key: "memory_mib", header: "Memory", align: "num", render: (v) => <span data-testid="vm-memory">{formatMiB(v.memory_mib)}</span> },
     { key: "ips", header: "IPs", sortValue: (v) => v.ips[0], render: (v) => <Ips ips={v.ips} /> },
     { key: "template", header: "Template", render: (v) => <span data-testid="vm-template">{show(v.template)}</span> },
-    {
-      key: "actions",
-      header: "",
-      sortable: false,
-      className: "actions-col",
-      render: (v) => <PowerButtons vm={v} ops={ops} compact />,
-    },
+    actionsColumn((v) => <PowerButtons vm={v} ops={ops} compact />),
   ];
 
   const nodeNames = nodes.data?.nodes.map((n) => n.name) ?? [];
-  const errors = q.data?.errors ?? [];
   const running = vms?.filter((v) => v.state === "running").length ?? 0;
   const filtered = !!(node || state || label);
 
   return (
-    <>
-      <PageHeader
-        title="Virtual machines"
-        subtitle={`VMs of ${node ? `node ${node}` : "every node"}. The list refreshes every ${REFRESH_MS / 1000} seconds.`}
-        actions={
-          <>
-            <span className="refresh-hint" data-testid="vms-updated">
-              {q.fetching ? <Spinner /> : null}
-              {q.updatedAt ? `Updated ${formatAgo(q.updatedAt)}` : ""}
-            </span>
-            <button type="button" className="btn" onClick={() => void q.refresh()} disabled={q.fetching} data-testid="vms-refresh">
-              <Icon name="refresh" size={15} /> Refresh
-            </button>
-            <Link href={node ? `/vms/create/?node=${encodeURIComponent(node)}` : "/vms/create/"} className="btn btn-primary" data-testid="create-vm">
-              <Icon name="plus" size={15} /> Create VM
-            </Link>
-          </>
-        }
-      />
-      <ErrorBanner error={q.error} title="Could not list the VMs" onRetry={() => void q.refresh()} testId="vms-error" />
-      {errors.length > 0 && (
-        <Alert title="Some nodes did not answer; their VMs are missing below" testId="vms-node-errors">
-          <ul>
-            {errors.map((e, i) => (
-              <li key={`${e.node ?? ""}-${i}`} data-testid="vms-node-error" data-node={e.node ?? ""}>
-                {e.node && <strong>{e.node}: </strong>}
-                {e.message} <span className="muted">({e.code})</span>
-              </li>
-            ))}
-          </ul>
-        </Alert>
-      )}
-      {ops.ui}
-      <Card
-        bodyless
-        title={vms ? `${vms.length} VM${vms.length === 1 ? "" : "s"}` : "VMs"}
-        extra={vms ? <span className="muted small" data-testid="vms-running">{running} running</span> : undefined}
-      >
-        <div className="table-toolbar">
-          <form
-            className="filters"
-            onSubmit={(e) => {
-              e.preventDefault();
-              go({ label: labelDraft.trim() });
-            }}
-          >
-            <Field label="Node" name="vms-filter-node">
-              <Select id="vms-filter-node" className="select select-sm" value={node} onChange={(e) => go({ node: e.target.value })} data-testid="vms-filter-node">
-                <option value="">All nodes</option>
-                {(node && !nodeNames.includes(node) ? [node, ...nodeNames] : nodeNames).map((n) => (
-                  <option key={n} value={n}>
-                    {n}
-                  </option>
-                ))}
-              </Select>
-            </Field>
-            <Field label="State" name="vms-filter-state">
-              <Select id="vms-filter-state" className="select select-sm" value={state} onChange={(e) => go({ state: e.target.value })} data-testid="vms-filter-state">
-                <option value="">Any state</option>
-                {VM_STATES.map((s) => (
-                  <option key={s} value={s}>
-                    {s}
-                  </option>
-                ))}
-              </Select>
-            </Field>
-            <Field label="Label" name="vms-filter-label">
-              <TextInput
-                id="vms-filter-label"
-                className="input input-sm"
-                placeholder="key or key=value"
-                value={labelDraft}
-                onChange={(e) => setLabelDraft(e.target.value)}
-                onBlur={() => labelDraft.trim() !== label && go({ label: labelDraft.trim() })}
-                data-testid="vms-filter-label"
-              />
-            </Field>
-            {filtered && (
-              <button type="button" className="btn btn-sm btn-ghost" onClick={() => router.replace("/vms/")} data-testid="vms-filter-clear">
-                Clear filters
-              </button>
-            )}
-          </form>
-        </div>
-        <BulkBar selected={selectedVms} onDone={() => void q.refresh()} onClear={() => setSelected(new Set())} />
-        <DataTable
-          columns={columns}
-          rows={vms}
-          rowKey={vmKey}
-          loading={q.loading}
-          testId="vms-table"
-          rowTestId="vm-row"
-          initialSort={{ key: "name", dir: "asc" }}
-          empty={
-            filtered ? (
-              <EmptyState title="No VM matches the filters" testId="vms-empty" />
-            ) : (
-              <EmptyState
-                title="No VMs yet"
-                testId="vms-empty"
-                action={
-                  <Link href="/vms/create/" className="btn btn-primary">
-                    <Icon name="plus" size={15} /> Create VM
-                  </Link>
-                }
-              >
-                Create one from a cloud image volume, or from a blank disk and an install ISO.
-              </EmptyState>
-            )
-          }
-        />
-      </Card>
-    </>
+    <ListPage
+      title="Virtual machines"
+      subtitle={`VMs of ${node ? `node ${node}` : "every node"}. The list refreshes every ${REFRESH_MS / 1000} seconds.`}
+      actions={
+        <Link href={node ? `/vms/create/?node=${encodeURIComponent(node)}` : "/vms/create/"} className="btn btn-primary" data-testid="create-vm">
+          <Icon name="plus" size={15} /> Create VM
+        </Link>
+      }
+      query={q}
+      testId="vms"
+      errorTitle="Could not list the VMs"
+      refresh="header"
+      partial={{ title: "Some nodes did not answer; their VMs are missing below", errors: q.data?.errors, testId: "vms-node-errors", itemTestId: "vms-node-error" }}
+      notices={ops.ui}
+      count={{ noun: "VM", fallback: "VMs" }}
+      summary={vms ? <span className="muted small" data-testid="vms-running">{running} running</span> : undefined}
+      toolbar={
+        <>
+          <div className="table-toolbar">
+            <form
+              className="filters"
+              onSubmit={(e) => {
+                e.preventDefault();
+                go({ label: labelDraft.trim() });
+              }}
+            >
+              <Field label="Node" name="vms-filter-node">
+                <Select id="vms-filter-node" className="select select-sm" value={node} onChange={(e) => go({ node: e.target.value })} data-testid="vms-filter-node">
+                  <option value="">All nodes</option>
+                  <Options values={(node && !nodeNames.includes(node) ? [node, ...nodeNames] : nodeNames)} />
+                </Select>
+              </Field>
+              <Field label="State" name="vms-filter-state">
+                <Select id="vms-filter-state" className="select select-sm" value={state} onChange={(e) => go({ state: e.target.value })} data-testid="vms-filter-state">
+                  <option value="">Any state</option>
+                  <Options values={VM_STATES} />
+                </Select>
+              </Field>
+              <Field label="Label" name="vms-filter-label">
+                <TextInput
+                  id="vms-filter-label"
+                  className="input input-sm"
+                  placeholder="key or key=value"
+                  value={labelDraft}
+                  onChange={(e) => setLabelDraft(e.target.value)}
+                  onBlur={() => labelDraft.trim() !== label && go({ label: labelDraft.trim() })}
+                  data-testid="vms-filter-label"
+                />
+              </Field>
+              {filtered && (
+                <button type="button" className="btn btn-sm btn-ghost" onClick={() => router.replace("/vms/")} data-testid="vms-filter-clear">
+                  Clear filters
+                </button>
+              )}
+            </form>
+          </div>
+          <BulkBar selected={selectedVms} onDone={() => void q.refresh()} onClear={() => setSelected(new Set())} />
+        </>
+      }
+      table={{ columns, rows: vms, rowKey: vmKey, rowTestId: "vm-row", initialSort: { key: "name", dir: "asc" } }}
+      empty={
+        filtered
+          ? { title: "No VM matches the filters" }
+          : {
+              title: "No VMs yet",
+              hint: "Create one from a cloud image volume, or from a blank disk and an install ISO.",
+              action: (
+                <Link href="/vms/create/" className="btn btn-primary">
+                  <Icon name="plus" size={15} /> Create VM
+                </Link>
+              ),
+            }
+      }
+    />
   );
 }
 

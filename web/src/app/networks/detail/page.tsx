@@ -9,6 +9,7 @@ import { formatTime, show } from "@/lib/format";
 import { Column, DataTable } from "@/components/DataTable";
 import { ErrorBanner } from "@/components/ErrorBanner";
 import { Icon } from "@/components/Icon";
+import { OpButton } from "@/components/OpButton";
 import { EmptyState, LoadingBlock } from "@/components/Loading";
 import { Card, PageHeader } from "@/components/PageHeader";
 import { StateBadge } from "@/components/StateBadge";
@@ -97,17 +98,11 @@ function NetworkDetail({ node, name }: { node: string; name: string }) {
                 <Icon name="refresh" size={15} /> Refresh
               </button>
               {n.state === "active" ? (
-                <button type="button" className="btn" onClick={() => ops.askStop(n)} disabled={ops.busyName === n.name} data-testid="network-stop">
-                  <Icon name="pause" size={15} /> Stop
-                </button>
+                <OpButton ops={ops} kind="stop" target={n} icon="pause" look="page" label="Stop" testId="network-stop" />
               ) : (
-                <button type="button" className="btn" onClick={() => void ops.start(n)} disabled={ops.busyName === n.name} data-testid="network-start">
-                  <Icon name="play" size={15} /> Start
-                </button>
+                <OpButton ops={ops} kind="start" target={n} icon="play" look="page" label="Start" testId="network-start" />
               )}
-              <button type="button" className="btn btn-danger" onClick={() => ops.askDelete(n)} data-testid="network-delete">
-                <Icon name="trash" size={15} /> Delete
-              </button>
+              <OpButton ops={ops} kind="delete" target={n} icon="trash" look="danger" label="Delete" testId="network-delete" />
             </>
           )
         }

@@ -7,6 +7,7 @@ import { useQuery } from "@/lib/hooks";
 import { formatTime, show } from "@/lib/format";
 import { Alert, ErrorBanner } from "@/components/ErrorBanner";
 import { Icon } from "@/components/Icon";
+import { OpButton } from "@/components/OpButton";
 import { EmptyState, LoadingBlock } from "@/components/Loading";
 import { Card, PageHeader } from "@/components/PageHeader";
 import { StateBadge } from "@/components/StateBadge";
@@ -94,19 +95,11 @@ function NodeDetail({ name }: { name: string }) {
                 <Icon name="edit" size={15} /> Edit
               </button>
               {n.maintenance ? (
-                <button type="button" className="btn" onClick={() => ops.askEnable(n)} disabled={ops.busyName === n.name} data-testid="node-enable">
-                  <Icon name="play" size={15} /> Leave maintenance
-                </button>
+                <OpButton ops={ops} kind="enable" target={n} icon="play" look="page" label="Leave maintenance" testId="node-enable" />
               ) : (
-                <button type="button" className="btn" onClick={() => ops.askDisable(n)} disabled={ops.busyName === n.name} data-testid="node-disable">
-                  <Icon name="pause" size={15} /> Maintenance
-                </button>
+                <OpButton ops={ops} kind="disable" target={n} icon="pause" look="page" label="Maintenance" testId="node-disable" />
               )}
-              {!n.local && (
-                <button type="button" className="btn btn-danger" onClick={() => ops.askDelete(n)} data-testid="node-delete">
-                  <Icon name="trash" size={15} /> Delete
-                </button>
-              )}
+              {!n.local && <OpButton ops={ops} kind="delete" target={n} icon="trash" look="danger" label="Delete" testId="node-delete" />}
             </>
           )
         }

@@ -3,38 +3,22 @@
 // The dialogs of every snapshot action. Tasks (create, clone, export) show their progress in the dialog
 // until they end; revert and delete are confirmations.
 import { useEffect, useState } from "react";
-import { ApiError, asApiError, call } from "@/lib/api";
+import { ApiError, call } from "@/lib/api";
 import { useQuery } from "@/lib/hooks";
+import { useOperations } from "@/lib/useOperations";
 import { Checkbox } from "@/components/Checkbox";
-import { ConfirmDialog } from "@/components/ConfirmDialog";
-import { Alert, ErrorBanner } from "@/components/ErrorBanner";
+import { Alert } from "@/components/ErrorBanner";
 import { Field, Select, TextArea, TextInput, fieldError } from "@/components/Field";
-import { FormDialog } from "@/components/FormDialog";
+import { FormDialog, useForm } from "@/components/FormDialog";
 import { Task, TaskProgress } from "@/components/TaskProgress";
 import { Snapshot, memoryAllowed } from "./snapshotUtil";
 
 /** Start a task from a dialog; the dialog then shows its progress instead of the form. */
-function useTaskStart() {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<ApiError | null>(null);
-  const [taskId, setTaskId] = useState<string | null>(null);
-  const reset = () => {
-    setBusy(false);
-    setError(null);
-    setTaskId(null);
-  };
-  const start = async (action: string, fn: () => Promise<{ task: { id: string } }>) => {
-    setBusy(true);
-    setError(null);
-    try {
-      setTaskId((await fn()).task.id);
-    } catch (err) {
-      setError(asApiError(err, action));
-    } finally {
-      setBusy(false);
-    }
-  };
-  return { busy, error, taskId, reset, start };
+function useTaskStart(open: boolean, resetKey?: unknown) {
+  const form = useForm(open, () => ({ taskId: null as string | null }), resetKey);
+  const start = (action: string, fn: () => Promise<{ task: { id: string } }>) =>
+    void form.submit(action, async () => form.set("taskId", (await fn()).task.id));
+  return { ...form, taskId: form.values.taskId, start };
 }
 
 function errorOf(error: ApiError | null, field: string, codes: string[] = []): string | undefined {
@@ -51,14 +35,13 @@ export function CreateSnapshotDialog({ open, node, vm, vmState, vms, onClose, on
   onClose: () => void;
   onDone: (task: Task) => void;
 }) {
-  const t = useTaskStart();
+  const t = useTaskStart(open, vm);
   const [chosen, setChosen] = useState("");
   const [name, setName] = useState("");
   const [description, setDescription] = useState("");
   const [memory, setMemory] = useState(false);
   useEffect(() => {
     if (!open) return;
-    t.reset();
     setChosen(vm ?? vms?.[0]?.name ?? "");
     setName("");
     setDescription("");
@@ -69,12 +52,11 @@ export function CreateSnapshotDialog({ open, node, vm, vmState, vms, onClose, on
   const state = vm ? vmState : vms?.find((v) => v.name === chosen)?.state;
   const canMemory = memoryAllowed(state);
   const submit = () =>
-    void t.start("create-snapshot", () =>
+    t.start("create-snapshot", () =>
       call("create-snapshot", { node, vm: target, name: name.trim() || undefined, description, include_memory: memory && canMemory }));
   return (
-    <FormDialog open={open} title={`Take a snapshot${target ? ` of ${target}` : ""}`} testId="snapshot-create" busy={t.busy}
+    <FormDialog open={open} title={`Take a snapshot${target ? ` of ${target}` : ""}`} testId="snapshot-create" form={t} errorTitle="Could not take the snapshot"
                 submitLabel="Take snapshot" onClose={onClose} onSubmit={submit} hideSubmit={!!t.taskId} submitDisabled={!target}>
-      <ErrorBanner error={t.error} title="Could not take the snapshot" testId="snapshot-create-error" />
       {t.taskId ? (
         <TaskProgress taskId={t.taskId} testId="snapshot-create-task" onDone={onDone} />
       ) : (
@@ -108,108 +90,76 @@ export function CreateSnapshotDialog({ open, node, vm, vmState, vms, onClose, on
 
 type RevertAfter = "recorded" | "run";
 
-export function RevertSnapshotDialog({ snap, onClose, onDone }: { snap: Snapshot | null; onClose: () => void; onDone: () => void }) {
+/** Revert and delete: confirmations, each with its one option. */
+export function useSnapshotOps(onChanged: () => void) {
   const [after, setAfter] = useState<RevertAfter>("recorded");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<ApiError | null>(null);
-  useEffect(() => {
-    setAfter("recorded");
-    setError(null);
-  }, [snap]);
-  const run = async () => {
-    if (!snap) return;
-    setBusy(true);
-    setError(null);
-    try {
-      // start false (the default): the state the snapshot recorded; true: running whatever was recorded
-      const start = after === "run";
-      await call("revert-snapshot", { node: snap.node, vm: snap.vm, name: snap.name, start });
-      onDone();
-    } catch (err) {
-      setError(asApiError(err, "revert-snapshot"));
-    } finally {
-      setBusy(false);
-    }
-  };
-  const recorded = snap?.revert_state ?? "stopped";
-  const ends = after === "run" ? "running" : recorded;
-  return (
-    <ConfirmDialog
-      open={!!snap}
-      title={`Revert ${snap?.vm ?? ""} to ${snap?.name ?? ""}?`}
-      testId="snapshot-revert"
-      confirmLabel="Revert"
-      danger
-      busy={busy}
-      error={error}
-      onCancel={onClose}
-      onConfirm={() => void run()}
-      message={
-        <>
-          <p>
-            The VM&apos;s disks{snap?.has_memory ? " and memory" : ""} go back to {snap?.created_at ?? "the snapshot"}; what changed since is
-            lost (unless another snapshot holds it). The VM ends <strong data-testid="snapshot-revert-ends">{ends}</strong>.
-          </p>
-          <Field label="Afterwards" name="snapshot-revert-after"
-                 hint={snap?.has_memory ? "With memory the VM resumes where it was." : "Without memory a running VM boots from the reverted disks."}>
-            <Select id="snapshot-revert-after" value={after} onChange={(e) => setAfter(e.target.value as RevertAfter)}
-                    data-testid="snapshot-revert-after">
-              <option value="recorded">As the snapshot recorded ({recorded})</option>
-              <option value="run">Running</option>
-            </Select>
-          </Field>
-        </>
-      }
-    />
-  );
-}
-
-export function DeleteSnapshotDialog({ snap, onClose, onDone }: { snap: Snapshot | null; onClose: () => void; onDone: (deleted: string[]) => void }) {
   const [children, setChildren] = useState(false);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<ApiError | null>(null);
-  useEffect(() => {
-    setChildren(false);
-    setError(null);
-  }, [snap]);
-  const run = async () => {
-    if (!snap) return;
-    setBusy(true);
-    setError(null);
-    try {
-      onDone((await call("delete-snapshot", { node: snap.node, vm: snap.vm, name: snap.name, children })).deleted);
-    } catch (err) {
-      setError(asApiError(err, "delete-snapshot"));
-    } finally {
-      setBusy(false);
-    }
-  };
-  const kids = snap?.children.length ?? 0;
-  return (
-    <ConfirmDialog
-      open={!!snap}
-      title={`Delete snapshot ${snap?.name ?? ""}?`}
-      testId="snapshot-delete"
-      confirmLabel="Delete"
-      danger
-      typeToConfirm={snap?.name}
-      busy={busy}
-      error={error}
-      onCancel={onClose}
-      onConfirm={() => void run()}
-      message={
-        <>
-          <p>Its data is removed from the VM&apos;s disks. The VM itself does not change.</p>
-          {kids > 0 && (
-            <Checkbox id="snapshot-delete-children" checked={children} onChange={setChildren} testId="snapshot-delete-children"
-                      hint={children ? `Its ${kids} child snapshot(s) and their descendants are deleted too.` : `Its ${kids} child snapshot(s) move to its parent.`}>
-              Delete its children too
-            </Checkbox>
-          )}
-        </>
-      }
-    />
-  );
+  return useOperations<Snapshot, "revert" | "delete">({
+    key: (snap) => `${snap.vm}/${snap.name}`,
+    onChanged,
+    ops: {
+      revert: {
+        action: "revert-snapshot",
+        onAsk: () => setAfter("recorded"),
+        confirm: (snap) => {
+          const recorded = snap.revert_state ?? "stopped";
+          return {
+            title: `Revert ${snap.vm} to ${snap.name}?`,
+            testId: "snapshot-revert",
+            confirmLabel: "Revert",
+            danger: true,
+            message: (
+              <>
+                <p>
+                  The VM&apos;s disks{snap.has_memory ? " and memory" : ""} go back to {snap.created_at ?? "the snapshot"}; what changed since is
+                  lost (unless another snapshot holds it). The VM ends <strong data-testid="snapshot-revert-ends">{after === "run" ? "running" : recorded}</strong>.
+                </p>
+                <Field label="Afterwards" name="snapshot-revert-after"
+                       hint={snap.has_memory ? "With memory the VM resumes where it was." : "Without memory a running VM boots from the reverted disks."}>
+                  <Select id="snapshot-revert-after" value={after} onChange={(e) => setAfter(e.target.value as RevertAfter)}
+                          data-testid="snapshot-revert-after">
+                    <option value="recorded">As the snapshot recorded ({recorded})</option>
+                    <option value="run">Running</option>
+                  </Select>
+                </Field>
+              </>
+            ),
+          };
+        },
+        run: async (snap) => {
+          // start false (the default): the state the snapshot recorded; true: running whatever was recorded
+          await call("revert-snapshot", { node: snap.node, vm: snap.vm, name: snap.name, start: after === "run" });
+          return `${snap.vm} reverted to ${snap.name}`;
+        },
+      },
+      delete: {
+        action: "delete-snapshot",
+        onAsk: () => setChildren(false),
+        confirm: (snap) => {
+          const kids = snap.children.length;
+          return {
+            title: `Delete snapshot ${snap.name}?`,
+            testId: "snapshot-delete",
+            confirmLabel: "Delete",
+            danger: true,
+            typeToConfirm: snap.name,
+            message: (
+              <>
+                <p>Its data is removed from the VM&apos;s disks. The VM itself does not change.</p>
+                {kids > 0 && (
+                  <Checkbox id="snapshot-delete-children" checked={children} onChange={setChildren} testId="snapshot-delete-children"
+                            hint={children ? `Its ${kids} child snapshot(s) and their descendants are deleted too.` : `Its ${kids} child snapshot(s) move to its parent.`}>
+                    Delete its children too
+                  </Checkbox>
+                )}
+              </>
+            ),
+          };
+        },
+        run: async (snap) => `Deleted ${(await call("delete-snapshot", { node: snap.node, vm: snap.vm, name: snap.name, children })).deleted.join(", ")}`,
+      },
+    },
+  });
 }
 
 function PoolSelect({ node, value, onChange, id, error, hint }: { node: string; value: string; onChange: (v: string) => void; id: string; error?: string; hint: string }) {
@@ -229,24 +179,22 @@ function PoolSelect({ node, value, onChange, id, error, hint }: { node: string; 
 }
 
 export function CloneSnapshotDialog({ snap, onClose, onDone }: { snap: Snapshot | null; onClose: () => void; onDone: (task: Task) => void }) {
-  const t = useTaskStart();
+  const t = useTaskStart(!!snap, snap);
   const [name, setName] = useState("");
   const [pool, setPool] = useState("");
   const [start, setStart] = useState(true);
   useEffect(() => {
-    t.reset();
     setName(snap ? `${snap.vm}-clone` : "");
     setPool("");
     setStart(true);
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [snap]);
   const submit = () =>
-    snap && void t.start("clone-from-snapshot", () =>
+    snap && t.start("clone-from-snapshot", () =>
       call("clone-from-snapshot", { node: snap.node, vm: snap.vm, name: snap.name, new_name: name.trim(), pool: pool || undefined, start }));
   return (
-    <FormDialog open={!!snap} title={`New VM from ${snap?.vm ?? ""} at ${snap?.name ?? ""}`} testId="snapshot-clone" busy={t.busy}
+    <FormDialog open={!!snap} title={`New VM from ${snap?.vm ?? ""} at ${snap?.name ?? ""}`} testId="snapshot-clone" form={t} errorTitle="Could not start the clone"
                 submitLabel="Clone" onClose={onClose} onSubmit={submit} hideSubmit={!!t.taskId}>
-      <ErrorBanner error={t.error} title="Could not start the clone" testId="snapshot-clone-error" />
       {t.taskId ? (
         <TaskProgress taskId={t.taskId} testId="snapshot-clone-task" onDone={onDone} />
       ) : (
@@ -266,24 +214,22 @@ export function CloneSnapshotDialog({ snap, onClose, onDone }: { snap: Snapshot 
 }
 
 export function ExportSnapshotDialog({ snap, onClose, onDone }: { snap: Snapshot | null; onClose: () => void; onDone: (task: Task) => void }) {
-  const t = useTaskStart();
+  const t = useTaskStart(!!snap, snap);
   const [template, setTemplate] = useState("");
   const [pool, setPool] = useState("");
   const [description, setDescription] = useState("");
   useEffect(() => {
-    t.reset();
     setTemplate(snap ? `${snap.vm}-${snap.name}` : "");
     setPool("");
     setDescription("");
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [snap]);
   const submit = () =>
-    snap && void t.start("export-snapshot-to-template", () =>
+    snap && t.start("export-snapshot-to-template", () =>
       call("export-snapshot-to-template", { node: snap.node, vm: snap.vm, name: snap.name, template: template.trim(), pool: pool || undefined, description }));
   return (
-    <FormDialog open={!!snap} title={`Template from ${snap?.vm ?? ""} at ${snap?.name ?? ""}`} testId="snapshot-export" busy={t.busy}
+    <FormDialog open={!!snap} title={`Template from ${snap?.vm ?? ""} at ${snap?.name ?? ""}`} testId="snapshot-export" form={t} errorTitle="Could not start the export"
                 submitLabel="Export" onClose={onClose} onSubmit={submit} hideSubmit={!!t.taskId}>
-      <ErrorBanner error={t.error} title="Could not start the export" testId="snapshot-export-error" />
       {t.taskId ? (
         <TaskProgress taskId={t.taskId} testId="snapshot-export-task" onDone={onDone} />
       ) : (

@@ -13,10 +13,10 @@ import { Card } from "@/components/PageHeader";
 import { StateBadge } from "@/components/StateBadge";
 import { useToast } from "@/components/Toast";
 import type { Task } from "@/components/TaskProgress";
-import { CloneSnapshotDialog, CreateSnapshotDialog, DeleteSnapshotDialog, ExportSnapshotDialog, RevertSnapshotDialog } from "./SnapshotDialogs";
+import { CloneSnapshotDialog, CreateSnapshotDialog, ExportSnapshotDialog, useSnapshotOps } from "./SnapshotDialogs";
 import { Snapshot, snapshotsHref, treeRows } from "./snapshotUtil";
 
-type Pending = { kind: "revert" | "delete" | "clone" | "export"; snap: Snapshot } | null;
+type Pending = { kind: "clone" | "export"; snap: Snapshot } | null;
 
 /** The tree of one VM's snapshots. `onChanged` after any action (the caller refreshes its data). */
 export function SnapshotTree({ snapshots, onChanged, testId = "snapshot-tree" }: {
@@ -27,14 +27,16 @@ export function SnapshotTree({ snapshots, onChanged, testId = "snapshot-tree" }:
   const toast = useToast();
   const [pending, setPending] = useState<Pending>(null);
   const close = () => setPending(null);
+  const ops = useSnapshotOps(onChanged);
   const of = (kind: NonNullable<Pending>["kind"]) => (pending?.kind === kind ? pending.snap : null);
   const taskDone = (what: string) => (task: Task) => {
     onChanged();
     if (task.state === "succeeded") toast.success(task.message ?? what);
     else toast.error(`${what}: ${task.error?.message ?? task.state}`);
   };
-  const act = (kind: NonNullable<Pending>["kind"], snap: Snapshot, label: string, icon: "refresh" | "trash" | "copy" | "template", danger = false) => (
-    <button type="button" className={`btn btn-sm${danger ? " btn-danger" : ""}`} title={label} onClick={() => setPending({ kind, snap })}
+  const act = (kind: NonNullable<Pending>["kind"] | "revert" | "delete", snap: Snapshot, label: string, icon: "refresh" | "trash" | "copy" | "template", danger = false) => (
+    <button type="button" className={`btn btn-sm${danger ? " btn-danger" : ""}`} title={label}
+            onClick={() => (kind === "revert" || kind === "delete" ? ops.run(kind, snap) : setPending({ kind, snap }))}
             data-testid={`snapshot-${kind}-${snap.name}`}>
       <Icon name={icon} size={14} /> {label}
     </button>
@@ -86,16 +88,7 @@ export function SnapshotTree({ snapshots, onChanged, testId = "snapshot-tree" }:
         </tbody>
       </table>
       </div>
-      <RevertSnapshotDialog snap={of("revert")} onClose={close} onDone={() => {
-        toast.success(`${pending?.snap.vm} reverted to ${pending?.snap.name}`);
-        close();
-        onChanged();
-      }} />
-      <DeleteSnapshotDialog snap={of("delete")} onClose={close} onDone={(deleted) => {
-        toast.success(`Deleted ${deleted.join(", ")}`);
-        close();
-        onChanged();
-      }} />
+      {ops.ui}
       <CloneSnapshotDialog snap={of("clone")} onClose={close} onDone={taskDone("Clone")} />
       <ExportSnapshotDialog snap={of("export")} onClose={close} onDone={taskDone("Export")} />
     </>

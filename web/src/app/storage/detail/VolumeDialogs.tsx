@@ -1,54 +1,12 @@
 "use client";
 
-import { FormEvent, ReactNode, useEffect, useState } from "react";
-import { ApiError, RequestOf, asApiError, call } from "@/lib/api";
+import { RequestOf, call } from "@/lib/api";
 import { useQuery } from "@/lib/hooks";
 import { formatBytes } from "@/lib/format";
-import { ErrorBanner } from "@/components/ErrorBanner";
-import { Field, Select, TextInput } from "@/components/Field";
-import { Spinner } from "@/components/Loading";
-import { Modal } from "@/components/Modal";
+import { Field, Select, TextInput, Options } from "@/components/Field";
+import { FormDialog, useForm } from "@/components/FormDialog";
 import { Task, TaskProgress } from "@/components/TaskProgress";
 import { Pool, Volume, errorFor, gibOf } from "../_components/storageUtil";
-
-function FormModal({ open, title, testId, busy, submitLabel, onClose, onSubmit, children, hideSubmit }: {
-  open: boolean;
-  title: string;
-  testId: string;
-  busy: boolean;
-  submitLabel: string;
-  onClose: () => void;
-  onSubmit: (e: FormEvent) => void;
-  children: ReactNode;
-  hideSubmit?: boolean;
-}) {
-  return (
-    <Modal
-      open={open}
-      title={title}
-      onClose={onClose}
-      busy={busy}
-      testId={testId}
-      footer={
-        <>
-          <button type="button" className="btn" onClick={onClose} disabled={busy} data-testid={`${testId}-cancel`}>
-            {hideSubmit ? "Close" : "Cancel"}
-          </button>
-          {!hideSubmit && (
-            <button type="submit" form={`${testId}-form`} className="btn btn-primary" disabled={busy} data-testid={`${testId}-submit`}>
-              {busy && <Spinner />}
-              {submitLabel}
-            </button>
-          )}
-        </>
-      }
-    >
-      <form id={`${testId}-form`} onSubmit={onSubmit} noValidate>
-        {children}
-      </form>
-    </Modal>
-  );
-}
 
 /** A blank volume (qcow2 or raw), or a qcow2 overlay on a volume of the same pool. */
 export function CreateVolumeDialog({ open, pool, volumes, onClose, onCreated }: {
@@ -58,65 +16,40 @@ export function CreateVolumeDialog({ open, pool, volumes, onClose, onCreated }: 
   onClose: () => void;
   onCreated: (v: Volume) => void;
 }) {
-  const [name, setName] = useState("");
-  const [size, setSize] = useState("10");
-  const [format, setFormat] = useState<"qcow2" | "raw">("qcow2");
-  const [backing, setBacking] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<ApiError | null>(null);
-  useEffect(() => {
-    if (!open) return;
-    setName("");
-    setSize("10");
-    setFormat("qcow2");
-    setBacking("");
-    setError(null);
-  }, [open]);
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
+  const form = useForm(open, () => ({ name: "", size: "10", format: "qcow2" as "qcow2" | "raw", backing: "" }));
+  const { name, size, format, backing } = form.values;
+  const { set, error } = form;
+  const submit = () => {
     const body: RequestOf<"create-volume"> = { node: pool.node, pool: pool.name, name: name.trim(), size_gib: Number(size), format };
     if (backing) body.backing_volume = backing;
-    try {
-      onCreated((await call("create-volume", body)).volume);
-    } catch (err) {
-      setError(asApiError(err, "create-volume"));
-    } finally {
-      setBusy(false);
-    }
+    void form.submit("create-volume", async () => onCreated((await call("create-volume", body)).volume));
   };
   const fileBased = ["dir", "fs", "netfs"].includes(pool.type);
   return (
-    <FormModal open={open} title={`New volume in ${pool.name}`} testId="create-volume-dialog" busy={busy} submitLabel="Create volume" onClose={onClose} onSubmit={submit}>
-      <ErrorBanner error={error} title="Could not create the volume" testId="create-volume-dialog-error" />
+    <FormDialog open={open} form={form} title={`New volume in ${pool.name}`} errorTitle="Could not create the volume" testId="create-volume-dialog"
+                submitLabel="Create volume" onClose={onClose} onSubmit={submit}>
       <Field label="Name" name="vol-name" required error={errorFor(error, "name")} hint="e.g. data1.qcow2">
-        <TextInput id="vol-name" value={name} onChange={(e) => setName(e.target.value)} data-testid="vol-name-input" />
+        <TextInput id="vol-name" value={name} onChange={(e) => set("name", e.target.value)} data-testid="vol-name-input" />
       </Field>
       <Field label="Size (GiB)" name="vol-size" required error={errorFor(error, "size_gib")} hint={`${formatBytes(pool.available_bytes)} free in the pool; thin in file pools.`}>
-        <TextInput id="vol-size" type="number" min={1} value={size} onChange={(e) => setSize(e.target.value)} data-testid="vol-size-input" />
+        <TextInput id="vol-size" type="number" min={1} value={size} onChange={(e) => set("size", e.target.value)} data-testid="vol-size-input" />
       </Field>
       {fileBased && (
         <>
           <Field label="Format" name="vol-format" error={errorFor(error, "format")}>
-            <Select id="vol-format" value={format} onChange={(e) => setFormat(e.target.value as "qcow2" | "raw")} data-testid="vol-format-input">
-              <option value="qcow2">qcow2</option>
-              <option value="raw">raw</option>
+            <Select id="vol-format" value={format} onChange={(e) => set("format", e.target.value as "qcow2" | "raw")} data-testid="vol-format-input">
+              <Options values={["qcow2", "raw"]} />
             </Select>
           </Field>
           <Field label="Backing volume" name="vol-backing" error={errorFor(error, "backing_volume")} hint="Optional: a qcow2 overlay on this volume (linked clone).">
-            <Select id="vol-backing" value={backing} onChange={(e) => setBacking(e.target.value)} data-testid="vol-backing-input">
+            <Select id="vol-backing" value={backing} onChange={(e) => set("backing", e.target.value)} data-testid="vol-backing-input">
               <option value="">none</option>
-              {volumes.map((v) => (
-                <option key={v.name} value={v.name}>
-                  {v.name}
-                </option>
-              ))}
+              <Options values={volumes.map((v) => v.name)} />
             </Select>
           </Field>
         </>
       )}
-    </FormModal>
+    </FormDialog>
   );
 }
 
@@ -126,36 +59,23 @@ export function ResizeVolumeDialog({ volume, onClose, onResized }: {
   onClose: () => void;
   onResized: (v: Volume, liveVms: string[]) => void;
 }) {
-  const [size, setSize] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<ApiError | null>(null);
-  useEffect(() => {
+  const form = useForm(!!volume, () => ({ size: volume ? String(gibOf(volume.capacity_bytes) + 1) : "" }), volume);
+  const { size } = form.values;
+  const submit = () => {
     if (!volume) return;
-    setSize(String(gibOf(volume.capacity_bytes) + 1));
-    setError(null);
-  }, [volume]);
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
-    if (!volume) return;
-    setBusy(true);
-    setError(null);
-    try {
+    void form.submit("resize-volume", async () => {
       const res = await call("resize-volume", { node: volume.node, pool: volume.pool, name: volume.name, size_gib: Number(size) });
       onResized(res.volume, res.live_vms);
-    } catch (err) {
-      setError(asApiError(err, "resize-volume"));
-    } finally {
-      setBusy(false);
-    }
+    });
   };
   return (
-    <FormModal open={!!volume} title={`Resize ${volume?.name ?? ""}`} testId="resize-volume-dialog" busy={busy} submitLabel="Grow volume" onClose={onClose} onSubmit={submit}>
-      <ErrorBanner error={error} title="Could not resize the volume" testId="resize-volume-dialog-error" />
-      <Field label="New size (GiB)" name="resize-size" required error={errorFor(error, "size_gib")}
+    <FormDialog open={!!volume} form={form} title={`Resize ${volume?.name ?? ""}`} errorTitle="Could not resize the volume" testId="resize-volume-dialog"
+                submitLabel="Grow volume" onClose={onClose} onSubmit={submit}>
+      <Field label="New size (GiB)" name="resize-size" required error={errorFor(form.error, "size_gib")}
              hint={`Now ${formatBytes(volume?.capacity_bytes)}. Grow only; a running VM that attaches it sees the new size at once.`}>
-        <TextInput id="resize-size" type="number" min={1} value={size} onChange={(e) => setSize(e.target.value)} data-testid="resize-size-input" />
+        <TextInput id="resize-size" type="number" min={1} value={size} onChange={(e) => form.set("size", e.target.value)} data-testid="resize-size-input" />
       </Field>
-    </FormModal>
+    </FormDialog>
   );
 }
 
@@ -165,55 +85,43 @@ export function CloneVolumeDialog({ volume, onClose, onCloned }: {
   onClose: () => void;
   onCloned: (task: Task) => void;
 }) {
-  const [name, setName] = useState("");
-  const [target, setTarget] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<ApiError | null>(null);
-  const [taskId, setTaskId] = useState<string | null>(null);
+  const form = useForm(
+    !!volume,
+    () => ({
+      name: volume ? `${volume.name.replace(/(\.[a-z0-9]+)?$/i, "")}-copy${volume.name.match(/\.[a-z0-9]+$/i)?.[0] ?? ""}` : "",
+      target: volume?.pool ?? "",
+      taskId: null as string | null,
+    }),
+    volume,
+  );
+  const { name, target, taskId } = form.values;
+  const { set, error } = form;
   const pools = useQuery("list-storage-pools", { node: volume?.node ?? "local" }, { enabled: !!volume });
-  useEffect(() => {
+  const submit = () => {
     if (!volume) return;
-    setName(`${volume.name.replace(/(\.[a-z0-9]+)?$/i, "")}-copy${volume.name.match(/\.[a-z0-9]+$/i)?.[0] ?? ""}`);
-    setTarget(volume.pool);
-    setError(null);
-    setTaskId(null);
-  }, [volume]);
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
-    if (!volume) return;
-    setBusy(true);
-    setError(null);
-    try {
+    void form.submit("clone-volume", async () => {
       const res = await call("clone-volume", { node: volume.node, pool: volume.pool, name: volume.name, new_name: name.trim(), target_pool: target || undefined });
-      setTaskId(res.task.id);
-    } catch (err) {
-      setError(asApiError(err, "clone-volume"));
-    } finally {
-      setBusy(false);
-    }
+      set("taskId", res.task.id);
+    });
   };
   const active = (pools.data?.pools ?? []).filter((p) => p.active);
   return (
-    <FormModal open={!!volume} title={`Clone ${volume?.name ?? ""}`} testId="clone-volume-dialog" busy={busy} submitLabel="Clone" onClose={onClose} onSubmit={submit} hideSubmit={!!taskId}>
-      <ErrorBanner error={error} title="Could not start the clone" testId="clone-volume-dialog-error" />
+    <FormDialog open={!!volume} form={form} title={`Clone ${volume?.name ?? ""}`} errorTitle="Could not start the clone" testId="clone-volume-dialog"
+                submitLabel="Clone" onClose={onClose} onSubmit={submit} hideSubmit={!!taskId}>
       {taskId ? (
         <TaskProgress taskId={taskId} testId="clone-task" onDone={onCloned} />
       ) : (
         <>
           <Field label="New name" name="clone-name" required error={errorFor(error, "new_name") ?? errorFor(error, "name")}>
-            <TextInput id="clone-name" value={name} onChange={(e) => setName(e.target.value)} data-testid="clone-name-input" />
+            <TextInput id="clone-name" value={name} onChange={(e) => set("name", e.target.value)} data-testid="clone-name-input" />
           </Field>
           <Field label="Into pool" name="clone-pool" error={errorFor(error, "target_pool")} hint="A pool of the same node; the copy is made there by libvirt.">
-            <Select id="clone-pool" value={target} onChange={(e) => setTarget(e.target.value)} data-testid="clone-pool-input">
-              {(active.length ? active.map((p) => p.name) : [volume?.pool ?? ""]).map((n) => (
-                <option key={n} value={n}>
-                  {n}
-                </option>
-              ))}
+            <Select id="clone-pool" value={target} onChange={(e) => set("target", e.target.value)} data-testid="clone-pool-input">
+              <Options values={active.length ? active.map((p) => p.name) : [volume?.pool ?? ""]} />
             </Select>
           </Field>
         </>
       )}
-    </FormModal>
+    </FormDialog>
   );
 }

@@ -5,12 +5,13 @@ import { Suspense, useState } from "react";
 import { useRouter, useSearchParams } from "next/navigation";
 import { ApiError, asApiError, call } from "@/lib/api";
 import { useQuery } from "@/lib/hooks";
+import { callOp, useOperations } from "@/lib/useOperations";
 import { formatBytes, show } from "@/lib/format";
 import { CapacityBar } from "@/components/CapacityBar";
-import { ConfirmDialog } from "@/components/ConfirmDialog";
-import { Column, DataTable } from "@/components/DataTable";
+import { Column, DataTable, actionsColumn } from "@/components/DataTable";
 import { ErrorBanner } from "@/components/ErrorBanner";
 import { Icon } from "@/components/Icon";
+import { OpButton } from "@/components/OpButton";
 import { EmptyState, LoadingBlock } from "@/components/Loading";
 import { Card, PageHeader } from "@/components/PageHeader";
 import { StateBadge } from "@/components/StateBadge";
@@ -30,9 +31,6 @@ function Volumes({ pool: p, onChanged }: { pool: Pool; onChanged: () => void }) 
   const [creating, setCreating] = useState(false);
   const [resizing, setResizing] = useState<Volume | null>(null);
   const [cloning, setCloning] = useState<Volume | null>(null);
-  const [deleting, setDeleting] = useState<Volume | null>(null);
-  const [deleteError, setDeleteError] = useState<ApiError | null>(null);
-  const [busy, setBusy] = useState(false);
   const [downloads, setDownloads] = useState<Record<string, Progress>>({});
   const [transferError, setTransferError] = useState<ApiError | null>(null);
   const changed = () => {
@@ -53,21 +51,22 @@ function Volumes({ pool: p, onChanged }: { pool: Pool; onChanged: () => void }) 
     }
   };
 
-  const remove = async () => {
-    if (!deleting) return;
-    setBusy(true);
-    setDeleteError(null);
-    try {
-      await call("delete-volume", { node, pool: name, name: deleting.name });
-      toast.success(`Volume ${deleting.name} deleted`);
-      setDeleting(null);
-      changed();
-    } catch (err) {
-      setDeleteError(asApiError(err, "delete-volume"));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const ops = useOperations<Volume, "delete">({
+    key: (v) => v.name,
+    onChanged: changed,
+    ops: {
+      delete: callOp("delete-volume", (v) => ({ node, pool: name, name: v.name }), (v) => `Volume ${v.name} deleted`, {
+        confirm: (v) => ({
+          title: `Delete volume ${v.name}?`,
+          message: <p>The volume and its data are removed. The server refuses while a VM attaches it or another volume is backed by it.</p>,
+          confirmLabel: "Delete volume",
+          danger: true,
+          typeToConfirm: v.name,
+          testId: "delete-volume-dialog",
+        }),
+      }),
+    },
+  });
 
   const columns: Column<Volume>[] = [
     {
@@ -84,12 +83,7 @@ function Volumes({ pool: p, onChanged }: { pool: Pool; onChanged: () => void }) 
     { key: "capacity_bytes", header: "Size", align: "num", render: (v) => <span data-testid="volume-capacity">{formatBytes(v.capacity_bytes)}</span> },
     { key: "allocation_bytes", header: "Allocated", align: "num", render: (v) => <span data-testid="volume-allocation">{formatBytes(v.allocation_bytes)}</span> },
     { key: "used_by", header: "Used by", sortValue: (v) => v.used_by.join(","), render: (v) => <span data-testid="volume-used-by">{v.used_by.length ? v.used_by.join(", ") : "—"}</span> },
-    {
-      key: "actions",
-      header: "",
-      sortable: false,
-      className: "actions-col",
-      render: (v) => {
+    actionsColumn((v) => {
         const dl = downloads[v.name];
         return (
           <div className="row-actions">
@@ -98,19 +92,16 @@ function Volumes({ pool: p, onChanged }: { pool: Pool; onChanged: () => void }) 
             <button type="button" className="btn btn-sm" onClick={() => void download(v)} disabled={!!dl} data-testid="volume-download">
               {dl ? (dl.total ? `${Math.round((dl.loaded / dl.total) * 100)}%` : "…") : "Download"}
             </button>
-            <button type="button" className="btn btn-sm btn-ghost btn-icon" onClick={() => { setDeleteError(null); setDeleting(v); }}
-                    data-testid="volume-delete" title="Delete volume" aria-label={`Delete volume ${v.name}`}>
-              <Icon name="trash" size={15} />
-            </button>
+            <OpButton ops={ops} kind="delete" target={v} icon="trash" look="icon" label="Delete volume" ariaLabel={`Delete volume ${v.name}`} testId="volume-delete" />
           </div>
         );
-      },
-    },
+      }),
   ];
 
   return (
     <>
       <ErrorBanner error={transferError} title="The download failed" onDismiss={() => setTransferError(null)} testId="download-error" />
+      {ops.ui}
       <Card
         bodyless
         title={q.data ? `${q.data.volumes.length} volume${q.data.volumes.length === 1 ? "" : "s"}` : "Volumes"}
@@ -168,19 +159,6 @@ function Volumes({ pool: p, onChanged }: { pool: Pool; onChanged: () => void }) 
           changed();
         }}
       />
-      <ConfirmDialog
-        open={!!deleting}
-        title={`Delete volume ${deleting?.name ?? ""}?`}
-        message={<p>The volume and its data are removed. The server refuses while a VM attaches it or another volume is backed by it.</p>}
-        confirmLabel="Delete volume"
-        danger
-        typeToConfirm={deleting?.name}
-        busy={busy}
-        error={deleteError}
-        onConfirm={() => void remove()}
-        onCancel={() => setDeleting(null)}
-        testId="delete-volume-dialog"
-      />
     </>
   );
 }
@@ -215,21 +193,13 @@ function PoolDetail({ node, name }: { node: string; name: string }) {
             <>
               {p.active ? (
                 <>
-                  <button type="button" className="btn" onClick={() => void ops.refresh(p)} disabled={ops.busyName === name} data-testid="pool-refresh">
-                    <Icon name="refresh" size={15} /> Refresh
-                  </button>
-                  <button type="button" className="btn" onClick={() => ops.askStop(p)} data-testid="pool-stop">
-                    <Icon name="pause" size={15} /> Stop
-                  </button>
+                  <OpButton ops={ops} kind="refresh" target={p} icon="refresh" look="page" label="Refresh" testId="pool-refresh" />
+                  <OpButton ops={ops} kind="stop" target={p} icon="pause" look="page" label="Stop" testId="pool-stop" />
                 </>
               ) : (
-                <button type="button" className="btn" onClick={() => void ops.start(p)} disabled={ops.busyName === name} data-testid="pool-start">
-                  <Icon name="play" size={15} /> Start
-                </button>
+                <OpButton ops={ops} kind="start" target={p} icon="play" look="page" label="Start" testId="pool-start" />
               )}
-              <button type="button" className="btn btn-danger" onClick={() => ops.askDelete(p)} data-testid="pool-delete">
-                <Icon name="trash" size={15} /> Delete
-              </button>
+              <OpButton ops={ops} kind="delete" target={p} icon="trash" look="danger" label="Delete" testId="pool-delete" />
             </>
           )
         }

@@ -1,12 +1,11 @@
 "use client";
 
-import { useEffect, useState } from "react";
-import { ApiError, RequestOf, asApiError, call } from "@/lib/api";
+import { useEffect } from "react";
+import { RequestOf, call } from "@/lib/api";
 import { useQuery } from "@/lib/hooks";
 import { Checkbox } from "@/components/Checkbox";
-import { ErrorBanner } from "@/components/ErrorBanner";
-import { Field, Select, TextArea, TextInput, fieldError } from "@/components/Field";
-import { FormDialog } from "@/components/FormDialog";
+import { Field, Select, TextArea, TextInput } from "@/components/Field";
+import { FormDialog, useForm } from "@/components/FormDialog";
 import type { Task } from "@/components/TaskProgress";
 import { PRESETS } from "./presets";
 
@@ -84,19 +83,11 @@ export function RegisterDialog({ open, defaultNode, onClose, onStarted }: {
   onClose: () => void;
   onStarted: (task: Task) => void;
 }) {
-  const [f, setF] = useState<Form>(EMPTY);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<ApiError | null>(null);
+  const form = useForm<Form>(open, () => ({ ...EMPTY, node: defaultNode }), defaultNode);
+  const { values: f, error } = form;
   const nodes = useQuery("list-nodes", {}, { enabled: open });
   const pools = useQuery("list-storage-pools", { node: f.node }, { enabled: open });
-  const set = (patch: Partial<Form>) => setF((prev) => ({ ...prev, ...patch }));
-
-  useEffect(() => {
-    if (!open) return;
-    setF({ ...EMPTY, node: defaultNode });
-    setError(null);
-    setBusy(false);
-  }, [open, defaultNode]);
+  const set = (patch: Partial<Form>) => form.setValues((prev) => ({ ...prev, ...patch }));
 
   const usable = (pools.data?.pools ?? []).filter((p) => FILE_POOLS.includes(p.type) && p.active);
   useEffect(() => {
@@ -114,24 +105,13 @@ export function RegisterDialog({ open, defaultNode, onClose, onStarted }: {
     });
   };
 
-  const submit = async () => {
-    setBusy(true);
-    setError(null);
-    try {
-      onStarted((await call("register-template", body(f))).task);
-    } catch (err) {
-      setError(asApiError(err, "register-template"));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const submit = () => void form.submit("register-template", async () => onStarted((await call("register-template", body(f))).task));
 
-  const fe = (field: string) => fieldError(error, field);
+  const fe = form.field;
   const testId = "register-template";
   return (
-    <FormDialog open={open} title="Register a template" testId={testId} busy={busy} submitLabel="Register"
-                onClose={onClose} onSubmit={() => void submit()} wide>
-      <ErrorBanner error={error} title="Could not register the template" testId={`${testId}-error`} />
+    <FormDialog open={open} form={form} title="Register a template" errorTitle="Could not register the template" testId={testId}
+                submitLabel="Register" onClose={onClose} onSubmit={submit} wide>
       <Field label="Preset" name="tpl-preset" hint="Official cloud images; every field below stays editable.">
         <Select id="tpl-preset" value={f.preset} onChange={(e) => applyPreset(e.target.value)} data-testid="tpl-preset">
           <option value="">Custom</option>

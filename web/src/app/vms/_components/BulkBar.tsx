@@ -2,9 +2,9 @@
 
 import { useState } from "react";
 import { asApiError, call } from "@/lib/api";
+import { useOperations } from "@/lib/useOperations";
 import { Alert } from "@/components/ErrorBanner";
 import { Checkbox } from "@/components/Checkbox";
-import { ConfirmDialog } from "@/components/ConfirmDialog";
 import { Field, TextInput } from "@/components/Field";
 import { Icon } from "@/components/Icon";
 import { Spinner } from "@/components/Loading";
@@ -20,18 +20,16 @@ interface Outcome {
 /** Start or stop the selected VMs, all at once (one request per VM, concurrently); what each answered is
  * listed afterwards. VMs already in the wanted state are skipped and said so. */
 export function BulkBar({ selected, onDone, onClear }: { selected: VmSummary[]; onDone: () => void; onClear: () => void }) {
-  const [busy, setBusy] = useState<"start" | "stop" | null>(null);
   const [results, setResults] = useState<{ verb: string; items: Outcome[] } | null>(null);
-  const [asking, setAsking] = useState(false);
   const [force, setForce] = useState(false);
   const [timeoutS, setTimeoutS] = useState("60");
 
-  const run = async (verb: "start" | "stop") => {
-    setBusy(verb);
+  /** One request per VM, concurrently; each VM's answer goes to the list, none fails the whole. */
+  const runAll = async (verb: "start" | "stop", vms: VmSummary[]) => {
     setResults(null);
     const t = Math.max(1, Math.min(600, Number(timeoutS) || 60));
     const items = await Promise.all(
-      selected.map(async (vm): Promise<Outcome> => {
+      vms.map(async (vm): Promise<Outcome> => {
         const base = { name: vm.name, node: vm.node };
         if (verb === "start" && !isOff(vm.state)) return { ...base, ok: true, message: `skipped: already ${vm.state}` };
         if (verb === "stop" && isOff(vm.state)) return { ...base, ok: true, message: `skipped: already ${vm.state}` };
@@ -49,10 +47,43 @@ export function BulkBar({ selected, onDone, onClear }: { selected: VmSummary[]; 
       }),
     );
     setResults({ verb, items });
-    setBusy(null);
-    setAsking(false);
-    onDone();
+    return null; // the list of answers says it all: no toast
   };
+
+  const ops = useOperations<VmSummary[], "start" | "stop">({
+    key: () => "selection",
+    onChanged: onDone,
+    ops: {
+      start: { action: "start-vm", run: (vms) => runAll("start", vms) },
+      stop: {
+        action: "stop-vm",
+        onAsk: () => setForce(false),
+        confirm: (vms) => ({
+          title: `Stop ${vms.length} VM${vms.length === 1 ? "" : "s"}?`,
+          message: (
+            <>
+              <p style={{ marginBottom: 12 }}>
+                {vms.map((v) => v.name).join(", ")}
+              </p>
+              <Checkbox id="bulk-stop-force" checked={force} onChange={setForce} hint="Power off at once instead of asking the guests to shut down.">
+                Force (power off)
+              </Checkbox>
+              {!force && (
+                <Field label="Wait up to (seconds) for each" name="bulk-stop-timeout">
+                  <TextInput id="bulk-stop-timeout" type="number" min={1} max={600} value={timeoutS} onChange={(e) => setTimeoutS(e.target.value)} />
+                </Field>
+              )}
+            </>
+          ),
+          confirmLabel: force ? "Power off" : "Shut down",
+          danger: force,
+          testId: "bulk-stop-dialog",
+        }),
+        run: (vms) => runAll("stop", vms),
+      },
+    },
+  });
+  const busy = ops.busy?.kind ?? null;
 
   const failed = results?.items.filter((r) => !r.ok) ?? [];
   return (
@@ -63,16 +94,13 @@ export function BulkBar({ selected, onDone, onClear }: { selected: VmSummary[]; 
             <strong data-testid="bulk-count">{selected.length}</strong> selected
           </span>
           <div className="split">
-            <button type="button" className="btn btn-sm" onClick={() => void run("start")} disabled={!!busy} data-testid="bulk-start">
+            <button type="button" className="btn btn-sm" onClick={() => ops.run("start", selected)} disabled={!!busy} data-testid="bulk-start">
               {busy === "start" ? <Spinner /> : <Icon name="play" size={13} />} Start
             </button>
             <button
               type="button"
               className="btn btn-sm"
-              onClick={() => {
-                setForce(false);
-                setAsking(true);
-              }}
+              onClick={() => ops.run("stop", selected)}
               disabled={!!busy}
               data-testid="bulk-stop"
             >
@@ -100,31 +128,7 @@ export function BulkBar({ selected, onDone, onClear }: { selected: VmSummary[]; 
           </Alert>
         </div>
       )}
-      <ConfirmDialog
-        open={asking}
-        title={`Stop ${selected.length} VM${selected.length === 1 ? "" : "s"}?`}
-        message={
-          <>
-            <p style={{ marginBottom: 12 }}>
-              {selected.map((v) => v.name).join(", ")}
-            </p>
-            <Checkbox id="bulk-stop-force" checked={force} onChange={setForce} hint="Power off at once instead of asking the guests to shut down.">
-              Force (power off)
-            </Checkbox>
-            {!force && (
-              <Field label="Wait up to (seconds) for each" name="bulk-stop-timeout">
-                <TextInput id="bulk-stop-timeout" type="number" min={1} max={600} value={timeoutS} onChange={(e) => setTimeoutS(e.target.value)} />
-              </Field>
-            )}
-          </>
-        }
-        confirmLabel={force ? "Power off" : "Shut down"}
-        danger={force}
-        busy={busy === "stop"}
-        onConfirm={() => void run("stop")}
-        onCancel={() => setAsking(false)}
-        testId="bulk-stop-dialog"
-      />
+      {ops.ui}
     </>
   );
 }

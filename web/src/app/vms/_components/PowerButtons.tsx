@@ -25,7 +25,7 @@ export function PowerButtons({ vm, ops, compact, withConsole = true, withDelete 
   withDelete?: boolean;
 }) {
   const verbs = powerActions(vm.state).filter((v) => !(compact && v === "reset"));
-  const busyHere = ops.busy?.key === vmKey(vm) ? ops.busy.verb : null;
+  const busyHere = ops.busy?.key === vmKey(vm) ? ops.busy.kind : null;
   const size = compact ? "btn-sm" : "";
   const running = vm.state === "running" || vm.state === "paused" || vm.state === "suspended";
   return (
@@ -38,7 +38,7 @@ export function PowerButtons({ vm, ops, compact, withConsole = true, withDelete 
             key={verb}
             type="button"
             className={`btn ${size}${iconOnly ? " btn-icon btn-ghost" : ""}`}
-            onClick={() => ops.power(vm, verb)}
+            onClick={() => ops.run(verb, vm)}
             disabled={!!busyHere}
             title={m.title}
             aria-label={`${m.label} ${vm.name}`}
@@ -77,7 +77,7 @@ export function PowerButtons({ vm, ops, compact, withConsole = true, withDelete 
         <button
           type="button"
           className={compact ? "btn btn-sm btn-ghost btn-icon" : "btn btn-danger"}
-          onClick={() => ops.askDelete(vm)}
+          onClick={() => ops.run("delete", vm)}
           disabled={!!busyHere}
           title="Delete VM"
           aria-label={`Delete VM ${vm.name}`}

@@ -1,13 +1,12 @@
 "use client";
 
-import { useEffect, useState } from "react";
-import { ApiError, asApiError, call } from "@/lib/api";
+import { useState } from "react";
+import { call } from "@/lib/api";
 import { formatBytes, show } from "@/lib/format";
-import { Column, DataTable } from "@/components/DataTable";
-import { ConfirmDialog } from "@/components/ConfirmDialog";
-import { ErrorBanner } from "@/components/ErrorBanner";
+import { useOperations } from "@/lib/useOperations";
+import { Column, DataTable, actionsColumn } from "@/components/DataTable";
 import { Field, Select, TextInput } from "@/components/Field";
-import { FormDialog } from "@/components/FormDialog";
+import { FormDialog, useForm } from "@/components/FormDialog";
 import { Icon } from "@/components/Icon";
 import { EmptyState } from "@/components/Loading";
 import { Card } from "@/components/PageHeader";
@@ -27,42 +26,26 @@ function volumeText(d: VmDisk): string {
 function AttachVolumeDialog({ vm, open, onClose, onChanged }: { vm: Vm; open: boolean; onClose: () => void; onChanged: Changed }) {
   const toast = useToast();
   const [pool, setPool] = useState("");
-  const [volume, setVolume] = useState("");
-  const [target, setTarget] = useState("");
-  const [bus, setBus] = useState<"virtio" | "scsi" | "sata">("virtio");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<ApiError | null>(null);
-  useEffect(() => {
-    if (!open) return;
-    setVolume("");
-    setTarget("");
-    setBus("virtio");
-    setError(null);
-  }, [open]);
-  const submit = async () => {
-    setBusy(true);
-    setError(null);
-    try {
+  const form = useForm(open, () => ({ volume: "", target: "", bus: "virtio" as "virtio" | "scsi" | "sata" }));
+  const { volume, target, bus } = form.values;
+  const { set, error } = form;
+  const submit = () =>
+    void form.submit("attach-volume", async () => {
       const res = await call("attach-volume", { node: vm.node, name: vm.name, pool, volume, bus, ...(target.trim() ? { target: target.trim() } : {}) });
       toast.success(`${volume} attached as ${res.target ?? "?"}, ${liveText(res.live)}`);
       onChanged(res.vm);
       onClose();
-    } catch (err) {
-      setError(asApiError(err, "attach-volume"));
-    } finally {
-      setBusy(false);
-    }
-  };
+    });
   const fe = (f: string) => vmFieldError(error, f) ?? (error && ["VolumeInUse", "VolumeNotFound"].includes(error.code) && f === "volume" ? error.message : undefined);
   return (
-    <FormDialog open={open} title={`Attach a volume to ${vm.name}`} testId="attach-volume-dialog" busy={busy} submitLabel="Attach" onClose={onClose} onSubmit={() => void submit()}>
-      <ErrorBanner error={error} title="Could not attach the volume" testId="attach-volume-dialog-error" />
-      <PoolSelect id="attach-pool" node={vm.node} value={pool} onChange={(p) => { setPool(p); setVolume(""); }} error={vmFieldError(error, "pool")} />
-      <VolumeSelect id="attach-volume" node={vm.node} pool={pool} value={volume} onChange={(v) => setVolume(v)} error={fe("volume")} label="Volume" disableUsed />
+    <FormDialog open={open} form={form} title={`Attach a volume to ${vm.name}`} errorTitle="Could not attach the volume" testId="attach-volume-dialog"
+                submitLabel="Attach" onClose={onClose} onSubmit={submit}>
+      <PoolSelect id="attach-pool" node={vm.node} value={pool} onChange={(p) => { setPool(p); set("volume", ""); }} error={vmFieldError(error, "pool")} />
+      <VolumeSelect id="attach-volume" node={vm.node} pool={pool} value={volume} onChange={(v) => set("volume", v)} error={fe("volume")} label="Volume" disableUsed />
       <div className="split" style={{ alignItems: "flex-start", gap: 12 }}>
         <div style={{ flex: 1 }}>
           <Field label="Bus" name="attach-bus" error={vmFieldError(error, "bus")}>
-            <Select id="attach-bus" value={bus} onChange={(e) => setBus(e.target.value as typeof bus)} data-testid="attach-bus">
+            <Select id="attach-bus" value={bus} onChange={(e) => set("bus", e.target.value as typeof bus)} data-testid="attach-bus">
               <option value="virtio">virtio</option>
               <option value="scsi">scsi</option>
               <option value="sata">sata</option>
@@ -71,7 +54,7 @@ function AttachVolumeDialog({ vm, open, onClose, onChanged }: { vm: Vm; open: bo
         </div>
         <div style={{ flex: 1 }}>
           <Field label="Target" name="attach-target" error={vmFieldError(error, "target")} hint="Empty: the next free one (vdb, …).">
-            <TextInput id="attach-target" className="input mono" value={target} onChange={(e) => setTarget(e.target.value)} placeholder="vdb" data-testid="attach-target" />
+            <TextInput id="attach-target" className="input mono" value={target} onChange={(e) => set("target", e.target.value)} placeholder="vdb" data-testid="attach-target" />
           </Field>
         </div>
       </div>
@@ -80,28 +63,34 @@ function AttachVolumeDialog({ vm, open, onClose, onChanged }: { vm: Vm; open: bo
 }
 
 export function DisksCard({ vm, onChanged }: { vm: Vm; onChanged: Changed }) {
-  const toast = useToast();
   const [attaching, setAttaching] = useState(false);
-  const [detach, setDetach] = useState<VmDisk | null>(null);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<ApiError | null>(null);
   const disks = vm.disks.filter((d) => d.device !== "cdrom");
 
-  const doDetach = async () => {
-    if (!detach) return;
-    setBusy(true);
-    setError(null);
-    try {
-      const res = await call("detach-volume", { node: vm.node, name: vm.name, target: detach.target });
-      toast.success(`Disk ${detach.target} detached, ${liveText(res.live)}`);
-      onChanged(res.vm);
-      setDetach(null);
-    } catch (err) {
-      setError(asApiError(err, "detach-volume"));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const ops = useOperations<VmDisk, "detach">({
+    key: (d) => d.target,
+    ops: {
+      detach: {
+        action: "detach-volume",
+        confirm: (d) => ({
+          title: `Detach disk ${d.target}?`,
+          message: (
+            <p>
+              {volumeText(d)} is removed from the VM (live and in the config). The volume itself stays in its pool.
+              {d.system ? " This is the system disk: the server refuses to detach it." : ""}
+            </p>
+          ),
+          confirmLabel: "Detach",
+          danger: true,
+          testId: "detach-disk-dialog",
+        }),
+        run: async (d) => {
+          const res = await call("detach-volume", { node: vm.node, name: vm.name, target: d.target });
+          onChanged(res.vm);
+          return `Disk ${d.target} detached, ${liveText(res.live)}`;
+        },
+      },
+    },
+  });
 
   const columns: Column<VmDisk>[] = [
     {
@@ -122,26 +111,17 @@ export function DisksCard({ vm, onChanged }: { vm: Vm; onChanged: Changed }) {
     { key: "bus", header: "Bus", render: (d) => show(d.bus) },
     { key: "format", header: "Format", render: (d) => show(d.format) },
     { key: "capacity_bytes", header: "Size", align: "num", render: (d) => <span data-testid="disk-capacity">{formatBytes(d.capacity_bytes)}</span> },
-    {
-      key: "actions",
-      header: "",
-      sortable: false,
-      className: "actions-col",
-      render: (d) => (
+    actionsColumn((d) => (
         <button
           type="button"
           className="btn btn-sm"
-          onClick={() => {
-            setError(null);
-            setDetach(d);
-          }}
+          onClick={() => ops.run("detach", d)}
           title={d.system ? "The system disk cannot be detached (the server will say so)" : "Detach this disk"}
           data-testid="disk-detach"
         >
           Detach
         </button>
-      ),
-    },
+      )),
   ];
 
   return (
@@ -165,23 +145,7 @@ export function DisksCard({ vm, onChanged }: { vm: Vm; onChanged: Changed }) {
         empty={<EmptyState title="No disks" testId="disks-empty" />}
       />
       <AttachVolumeDialog vm={vm} open={attaching} onClose={() => setAttaching(false)} onChanged={onChanged} />
-      <ConfirmDialog
-        open={!!detach}
-        title={`Detach disk ${detach?.target ?? ""}?`}
-        message={
-          <p>
-            {detach ? volumeText(detach) : ""} is removed from the VM (live and in the config). The volume itself stays in its pool.
-            {detach?.system ? " This is the system disk: the server refuses to detach it." : ""}
-          </p>
-        }
-        confirmLabel="Detach"
-        danger
-        busy={busy}
-        error={error}
-        onConfirm={() => void doDetach()}
-        onCancel={() => setDetach(null)}
-        testId="detach-disk-dialog"
-      />
+      {ops.ui}
     </Card>
   );
 }
@@ -189,59 +153,46 @@ export function DisksCard({ vm, onChanged }: { vm: Vm; onChanged: Changed }) {
 function InsertMediaDialog({ vm, target, onClose, onChanged }: { vm: Vm; target: string | null; onClose: () => void; onChanged: Changed }) {
   const toast = useToast();
   const [pool, setPool] = useState("");
-  const [volume, setVolume] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<ApiError | null>(null);
-  useEffect(() => {
+  const form = useForm(!!target, () => ({ volume: "" }), target);
+  const { volume } = form.values;
+  const { set, error } = form;
+  const submit = () => {
     if (!target) return;
-    setVolume("");
-    setError(null);
-  }, [target]);
-  const submit = async () => {
-    if (!target) return;
-    setBusy(true);
-    setError(null);
-    try {
+    void form.submit("insert-media", async () => {
       const res = await call("insert-media", { node: vm.node, name: vm.name, target, pool, volume });
       toast.success(`${volume} inserted in ${target}, ${liveText(res.live)}`);
       onChanged(res.vm);
       onClose();
-    } catch (err) {
-      setError(asApiError(err, "insert-media"));
-    } finally {
-      setBusy(false);
-    }
+    });
   };
   return (
-    <FormDialog open={!!target} title={`Insert an ISO in ${target ?? ""}`} testId="insert-media-dialog" busy={busy} submitLabel="Insert" onClose={onClose} onSubmit={() => void submit()}>
-      <ErrorBanner error={error} title="Could not insert the media" testId="insert-media-dialog-error" />
-      <PoolSelect id="media-pool" node={vm.node} value={pool} onChange={(p) => { setPool(p); setVolume(""); }} error={vmFieldError(error, "pool")} />
-      <VolumeSelect id="media-volume" node={vm.node} pool={pool} value={volume} onChange={(v) => setVolume(v)} error={vmFieldError(error, "volume")} label="ISO volume" preferIso />
+    <FormDialog open={!!target} form={form} title={`Insert an ISO in ${target ?? ""}`} errorTitle="Could not insert the media" testId="insert-media-dialog"
+                submitLabel="Insert" onClose={onClose} onSubmit={submit}>
+      <PoolSelect id="media-pool" node={vm.node} value={pool} onChange={(p) => { setPool(p); set("volume", ""); }} error={vmFieldError(error, "pool")} />
+      <VolumeSelect id="media-volume" node={vm.node} pool={pool} value={volume} onChange={(v) => set("volume", v)} error={vmFieldError(error, "volume")} label="ISO volume" preferIso />
     </FormDialog>
   );
 }
 
 export function MediaCard({ vm, onChanged }: { vm: Vm; onChanged: Changed }) {
-  const toast = useToast();
   const [inserting, setInserting] = useState<string | null>(null);
-  const [busy, setBusy] = useState<string | null>(null);
-  const [error, setError] = useState<ApiError | null>(null);
   const cdroms = vm.disks.filter((d) => d.device === "cdrom");
   const seed = vm.cloud_init?.seed_volume;
 
-  const eject = async (target: string) => {
-    setBusy(target);
-    setError(null);
-    try {
-      const res = await call("eject-media", { node: vm.node, name: vm.name, target });
-      toast.success(`${target} ejected, ${liveText(res.live)}`);
-      onChanged(res.vm);
-    } catch (err) {
-      setError(asApiError(err, "eject-media"));
-    } finally {
-      setBusy(null);
-    }
-  };
+  const ops = useOperations<VmDisk, "eject">({
+    key: (d) => d.target,
+    error: { title: "Could not eject", testId: "media-error" },
+    ops: {
+      eject: {
+        action: "eject-media",
+        run: async (d) => {
+          const res = await call("eject-media", { node: vm.node, name: vm.name, target: d.target });
+          onChanged(res.vm);
+          return `${d.target} ejected, ${liveText(res.live)}`;
+        },
+      },
+    },
+  });
 
   const columns: Column<VmDisk>[] = [
     { key: "target", header: "Drive", render: (d) => <span className="mono cell-main">{d.target}</span> },
@@ -260,33 +211,23 @@ export function MediaCard({ vm, onChanged }: { vm: Vm; onChanged: Changed }) {
         ),
     },
     { key: "capacity_bytes", header: "Size", align: "num", render: (d) => formatBytes(d.capacity_bytes) },
-    {
-      key: "actions",
-      header: "",
-      sortable: false,
-      className: "actions-col",
-      render: (d) => (
+    actionsColumn((d) => (
         <div className="row-actions">
           <button type="button" className="btn btn-sm" onClick={() => setInserting(d.target)} data-testid="media-insert">
             {d.path ? "Change" : "Insert"}
           </button>
           {d.path && (
-            <button type="button" className="btn btn-sm" onClick={() => void eject(d.target)} disabled={busy === d.target} data-testid="media-eject">
+            <button type="button" className="btn btn-sm" onClick={() => ops.run("eject", d)} disabled={ops.isBusy(d)} data-testid="media-eject">
               Eject
             </button>
           )}
         </div>
-      ),
-    },
+      )),
   ];
 
   return (
     <Card bodyless title={`CD/DVD drives (${cdroms.length})`} testId="card-media">
-      {error && (
-        <div className="card-body">
-          <ErrorBanner error={error} title="Could not eject" onDismiss={() => setError(null)} testId="media-error" />
-        </div>
-      )}
+      {ops.failed && <div className="card-body">{ops.ui}</div>}
       <DataTable
         columns={columns}
         rows={cdroms}

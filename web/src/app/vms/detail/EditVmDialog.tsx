@@ -1,11 +1,10 @@
 "use client";
 
-import { useEffect, useState } from "react";
-import { ApiError, RequestOf, ResponseOf, asApiError, call } from "@/lib/api";
-import { Alert, ErrorBanner } from "@/components/ErrorBanner";
+import { RequestOf, ResponseOf, call } from "@/lib/api";
+import { Alert } from "@/components/ErrorBanner";
 import { Checkbox } from "@/components/Checkbox";
 import { Field, TextInput } from "@/components/Field";
-import { FormDialog } from "@/components/FormDialog";
+import { FormDialog, useForm } from "@/components/FormDialog";
 import { Vm, isOff, vmFieldError } from "../_components/vmUtil";
 
 const FIELD_NAMES: Record<string, string> = { vcpus: "vCPUs", memory_mib: "memory", memory: "memory", description: "description", autostart: "autostart", name: "name", labels: "labels" };
@@ -13,26 +12,17 @@ const FIELD_NAMES: Record<string, string> = { vcpus: "vCPUs", memory_mib: "memor
 /** modify-vm: only the fields that changed are sent. The answer says what applied live and what waits for
  * the next boot; the dialog shows it before closing. */
 export function EditVmDialog({ vm, open, onClose, onChanged }: { vm: Vm; open: boolean; onClose: () => void; onChanged: (vm: Vm) => void }) {
-  const [vcpus, setVcpus] = useState("");
-  const [memory, setMemory] = useState("");
-  const [description, setDescription] = useState("");
-  const [autostart, setAutostart] = useState(false);
-  const [newName, setNewName] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<ApiError | null>(null);
-  const [result, setResult] = useState<ResponseOf<"modify-vm"> | null>(null);
-
-  useEffect(() => {
-    if (!open) return;
-    setVcpus(String(vm.vcpus ?? ""));
-    setMemory(String(vm.memory_mib ?? ""));
-    setDescription(vm.description ?? "");
-    setAutostart(!!vm.autostart);
-    setNewName(vm.name);
-    setError(null);
-    setResult(null);
-    // a refresh of the VM while the dialog is open must not overwrite what is being typed
-  }, [open]); // eslint-disable-line react-hooks/exhaustive-deps
+  // Reset on open only: a refresh of the VM while the dialog is open must not overwrite what is being typed.
+  const form = useForm(open, () => ({
+    vcpus: String(vm.vcpus ?? ""),
+    memory: String(vm.memory_mib ?? ""),
+    description: vm.description ?? "",
+    autostart: !!vm.autostart,
+    newName: vm.name,
+    result: null as ResponseOf<"modify-vm"> | null,
+  }));
+  const { vcpus, memory, description, autostart, newName, result } = form.values;
+  const { set, error } = form;
 
   const body: RequestOf<"modify-vm"> = { node: vm.node, name: vm.name };
   if (vcpus.trim() && Number(vcpus) !== vm.vcpus) body.vcpus = Number(vcpus);
@@ -42,19 +32,12 @@ export function EditVmDialog({ vm, open, onClose, onChanged }: { vm: Vm; open: b
   if (newName.trim() && newName.trim() !== vm.name) body.new_name = newName.trim();
   const changes = Object.keys(body).length - 2;
 
-  const submit = async () => {
-    setBusy(true);
-    setError(null);
-    try {
+  const submit = () =>
+    void form.submit("modify-vm", async () => {
       const res = await call("modify-vm", body);
-      setResult(res);
+      set("result", res);
       onChanged(res.vm);
-    } catch (err) {
-      setError(asApiError(err, "modify-vm"));
-    } finally {
-      setBusy(false);
-    }
-  };
+    });
   const fe = (f: string) => vmFieldError(error, f) ?? (error?.code === "VmExists" && f === "new_name" ? error.message : undefined)
     ?? (error?.code === "InvalidState" && f === "new_name" && body.new_name ? error.message : undefined);
   const names = (xs: string[]) => xs.map((x) => FIELD_NAMES[x] ?? x).join(", ");
@@ -64,12 +47,13 @@ export function EditVmDialog({ vm, open, onClose, onChanged }: { vm: Vm; open: b
       open={open}
       title={`Edit ${vm.name}`}
       testId="edit-vm-dialog"
-      busy={busy}
+      form={form}
+      errorTitle="Could not change the VM"
       submitLabel="Save"
       submitDisabled={changes === 0}
       hideSubmit={!!result}
       onClose={onClose}
-      onSubmit={() => void submit()}
+      onSubmit={submit}
     >
       {result ? (
         <div data-testid="edit-vm-result">
@@ -87,16 +71,15 @@ export function EditVmDialog({ vm, open, onClose, onChanged }: { vm: Vm; open: b
         </div>
       ) : (
         <>
-          <ErrorBanner error={error} title="Could not change the VM" testId="edit-vm-dialog-error" />
           <div className="split" style={{ alignItems: "flex-start", gap: 12 }}>
             <div style={{ flex: 1 }}>
               <Field label="vCPUs" name="edit-vcpus" error={fe("vcpus")}>
-                <TextInput id="edit-vcpus" type="number" min={1} value={vcpus} onChange={(e) => setVcpus(e.target.value)} data-testid="edit-vcpus" />
+                <TextInput id="edit-vcpus" type="number" min={1} value={vcpus} onChange={(e) => set("vcpus", e.target.value)} data-testid="edit-vcpus" />
               </Field>
             </div>
             <div style={{ flex: 1 }}>
               <Field label="Memory (MiB)" name="edit-memory" error={fe("memory_mib")}>
-                <TextInput id="edit-memory" type="number" min={64} step={256} value={memory} onChange={(e) => setMemory(e.target.value)} data-testid="edit-memory" />
+                <TextInput id="edit-memory" type="number" min={64} step={256} value={memory} onChange={(e) => set("memory", e.target.value)} data-testid="edit-memory" />
               </Field>
             </div>
           </div>
@@ -106,12 +89,12 @@ export function EditVmDialog({ vm, open, onClose, onChanged }: { vm: Vm; open: b
             </p>
           )}
           <Field label="Description" name="edit-description" error={fe("description")}>
-            <TextInput id="edit-description" value={description} onChange={(e) => setDescription(e.target.value)} data-testid="edit-description" />
+            <TextInput id="edit-description" value={description} onChange={(e) => set("description", e.target.value)} data-testid="edit-description" />
           </Field>
           <Field label="Name" name="edit-name" error={fe("new_name")} hint={isOff(vm.state) ? "Renaming keeps the disks where they are." : "Only a stopped VM can be renamed."}>
-            <TextInput id="edit-name" value={newName} disabled={!isOff(vm.state)} onChange={(e) => setNewName(e.target.value)} data-testid="edit-name" />
+            <TextInput id="edit-name" value={newName} disabled={!isOff(vm.state)} onChange={(e) => set("newName", e.target.value)} data-testid="edit-name" />
           </Field>
-          <Checkbox id="edit-autostart" checked={autostart} onChange={setAutostart}>
+          <Checkbox id="edit-autostart" checked={autostart} onChange={(v) => set("autostart", v)}>
             Autostart with the node
           </Checkbox>
         </>

@@ -168,7 +168,7 @@ function VmDetail({ node, name, tab }: { node: string; name: string; tab: Detail
             <button type="button" className="btn" onClick={() => setPassword(true)} data-testid="vm-password">
               <Icon name="key" size={15} /> Password
             </button>
-            <button type="button" className="btn btn-danger" onClick={() => ops.askDelete(vm)} data-testid="vm-delete">
+            <button type="button" className="btn btn-danger" onClick={() => ops.run("delete", vm)} data-testid="vm-delete">
               <Icon name="trash" size={15} /> Delete
             </button>
           </>
