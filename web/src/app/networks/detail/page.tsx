@@ -1,10 +1,10 @@
 "use client";
 
 import Link from "next/link";
-import { Suspense, useState } from "react";
+import { Suspense } from "react";
 import { useRouter, useSearchParams } from "next/navigation";
-import { ApiError, asApiError, call } from "@/lib/api";
 import { useQuery } from "@/lib/hooks";
+import { callOp, useOperations } from "@/lib/useOperations";
 import { formatTime, show } from "@/lib/format";
 import { Column, DataTable } from "@/components/DataTable";
 import { ErrorBanner } from "@/components/ErrorBanner";
@@ -57,23 +57,18 @@ function Leases({ node, name }: { node: string; name: string }) {
 function NetworkDetail({ node, name }: { node: string; name: string }) {
   const router = useRouter();
   const q = useQuery("describe-network", { node, name }, { refreshMs: REFRESH_MS });
-  const [autostartError, setAutostartError] = useState<ApiError | null>(null);
   const listHref = `/networks/?node=${encodeURIComponent(node)}`;
   const ops = useNetworkOps({ onChanged: () => void q.refresh(), onDeleted: () => router.push(listHref) });
   const n = q.data?.network;
+  const autostart = useOperations<{ name: string; autostart?: boolean | null }, "toggle">({
+    key: (x) => x.name,
+    onChanged: () => void q.refresh(),
+    error: { title: "Could not change autostart", testId: "autostart-error" },
+    ops: { toggle: callOp("modify-network", (x) => ({ node, name, autostart: !x.autostart }), () => null) },
+  });
 
   if (q.loading && !n) return <LoadingBlock>Loading network {name}…</LoadingBlock>;
 
-  const toggleAutostart = async () => {
-    if (!n) return;
-    setAutostartError(null);
-    try {
-      await call("modify-network", { node, name, autostart: !n.autostart });
-      void q.refresh();
-    } catch (err) {
-      setAutostartError(asApiError(err, "modify-network"));
-    }
-  };
   const v4 = ipOf(n?.ipv4);
   const v6 = ipOf(n?.ipv6);
   return (
@@ -108,7 +103,7 @@ function NetworkDetail({ node, name }: { node: string; name: string }) {
         }
       />
       <ErrorBanner error={q.error} title={`Could not read network ${name}`} onRetry={() => void q.refresh()} testId="network-error" />
-      <ErrorBanner error={autostartError} title="Could not change autostart" onDismiss={() => setAutostartError(null)} testId="autostart-error" />
+      {autostart.ui}
       {ops.ui}
       {n && (
         <div className="stack">
@@ -129,7 +124,7 @@ function NetworkDetail({ node, name }: { node: string; name: string }) {
               <dt>Autostart</dt>
               <dd>
                 <span data-testid="detail-autostart">{n.autostart ? "yes" : "no"}</span>{" "}
-                <button type="button" className="btn btn-sm btn-link" onClick={() => void toggleAutostart()} data-testid="toggle-autostart">
+                <button type="button" className="btn btn-sm btn-link" onClick={() => autostart.run("toggle", n)} data-testid="toggle-autostart">
                   {n.autostart ? "turn off" : "turn on"}
                 </button>
               </dd>

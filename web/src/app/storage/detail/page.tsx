@@ -3,7 +3,7 @@
 import Link from "next/link";
 import { Suspense, useState } from "react";
 import { useRouter, useSearchParams } from "next/navigation";
-import { ApiError, asApiError, call } from "@/lib/api";
+import { ApiError, asApiError } from "@/lib/api";
 import { useQuery } from "@/lib/hooks";
 import { callOp, useOperations } from "@/lib/useOperations";
 import { formatBytes, show } from "@/lib/format";
@@ -166,22 +166,17 @@ function Volumes({ pool: p, onChanged }: { pool: Pool; onChanged: () => void }) 
 function PoolDetail({ node, name }: { node: string; name: string }) {
   const router = useRouter();
   const q = useQuery("describe-storage-pool", { node, name }, { refreshMs: REFRESH_MS });
-  const [autostartError, setAutostartError] = useState<ApiError | null>(null);
   const listHref = storageHref(node);
   const ops = usePoolOps({ onChanged: () => void q.refresh(), onDeleted: () => router.push(listHref) });
   const p = q.data?.pool;
+  const autostart = useOperations<{ name: string; autostart?: boolean | null }, "toggle">({
+    key: (x) => x.name,
+    onChanged: () => void q.refresh(),
+    error: { title: "Could not change autostart", testId: "autostart-error" },
+    ops: { toggle: callOp("modify-storage-pool", (x) => ({ node, name, autostart: !x.autostart }), () => null) },
+  });
   if (q.loading && !p) return <LoadingBlock>Loading pool {name}…</LoadingBlock>;
 
-  const toggleAutostart = async () => {
-    if (!p) return;
-    setAutostartError(null);
-    try {
-      await call("modify-storage-pool", { node, name, autostart: !p.autostart });
-      void q.refresh();
-    } catch (err) {
-      setAutostartError(asApiError(err, "modify-storage-pool"));
-    }
-  };
   return (
     <>
       <PageHeader
@@ -205,7 +200,7 @@ function PoolDetail({ node, name }: { node: string; name: string }) {
         }
       />
       <ErrorBanner error={q.error} title={`Could not read pool ${name}`} onRetry={() => void q.refresh()} testId="pool-error" />
-      <ErrorBanner error={autostartError} title="Could not change autostart" onDismiss={() => setAutostartError(null)} testId="autostart-error" />
+      {autostart.ui}
       {ops.ui}
       {p && (
         <div className="stack">
@@ -221,7 +216,7 @@ function PoolDetail({ node, name }: { node: string; name: string }) {
               <dt>Autostart</dt>
               <dd>
                 <span data-testid="detail-autostart">{p.autostart ? "yes" : "no"}</span>{" "}
-                <button type="button" className="btn btn-sm btn-link" onClick={() => void toggleAutostart()} data-testid="toggle-autostart">
+                <button type="button" className="btn btn-sm btn-link" onClick={() => autostart.run("toggle", p)} data-testid="toggle-autostart">
                   {p.autostart ? "turn off" : "turn on"}
                 </button>
               </dd>

@@ -1,9 +1,8 @@
 "use client";
 
 import { useEffect, useState } from "react";
-import { ApiError, asApiError, call } from "@/lib/api";
 import { useQuery } from "@/lib/hooks";
-import { ErrorBanner } from "@/components/ErrorBanner";
+import { callOp, useOperations } from "@/lib/useOperations";
 import { Card } from "@/components/PageHeader";
 import { Task, TaskBar, isActive } from "@/components/TaskProgress";
 import { TEMPLATE_TASKS, recent } from "./templateUtil";
@@ -17,8 +16,13 @@ export function TemplateTasks({ node, onFinished }: { node: string | null; onFin
   const [fast, setFast] = useState(true);
   const q = useQuery("list-tasks", node ? { node } : {}, { refreshMs: fast ? 1000 : 5000 });
   const [hidden, setHidden] = useState<Set<string>>(new Set());
-  const [error, setError] = useState<ApiError | null>(null);
   const [seenActive, setSeenActive] = useState<Set<string>>(new Set());
+  const ops = useOperations<Task, "cancel">({
+    key: (t) => t.id,
+    onChanged: () => void q.refresh(),
+    error: { title: "Could not cancel the task", testId: "template-tasks-error" },
+    ops: { cancel: callOp("cancel-task", (t) => ({ id: t.id }), () => null) },
+  });
   const tasks = (q.data?.tasks ?? []).filter((t) => (TEMPLATE_TASKS as readonly string[]).includes(t.kind));
   // every running one, and the last few that ended (list-tasks is newest first)
   const shown = [...tasks.filter(isActive), ...tasks.filter((t) => !isActive(t) && recent(t)).slice(0, MAX_ENDED)]
@@ -35,26 +39,17 @@ export function TemplateTasks({ node, onFinished }: { node: string | null; onFin
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [q.data]);
 
-  const cancel = async (t: Task) => {
-    setError(null);
-    try {
-      await call("cancel-task", { id: t.id });
-      void q.refresh();
-    } catch (err) {
-      setError(asApiError(err, "cancel-task"));
-    }
-  };
 
-  if (!shown.length && !error) return null;
+  if (!shown.length && !ops.failed) return null;
   return (
     <Card title="Downloads and updates" testId="template-tasks">
-      <ErrorBanner error={error} title="Could not cancel the task" onDismiss={() => setError(null)} testId="template-tasks-error" />
+      {ops.ui}
       {shown.map((t) => (
         <div key={t.id} style={{ marginBottom: 14 }} data-testid="template-task" data-kind={t.kind} data-name={t.resource?.name ?? ""}>
           <div className="split" style={{ justifyContent: "space-between", marginBottom: 4 }}>
             <span><b>{t.resource?.name}</b> <span className="muted small">{t.kind} on {t.resource?.node}</span></span>
             {isActive(t) ? (
-              <button type="button" className="btn btn-sm" onClick={() => void cancel(t)} disabled={!!t.cancel_requested} data-testid="template-task-cancel">
+              <button type="button" className="btn btn-sm" onClick={() => ops.run("cancel", t)} disabled={ops.isBusy(t) || !!t.cancel_requested} data-testid="template-task-cancel">
                 {t.cancel_requested ? "Cancelling…" : "Cancel"}
               </button>
             ) : (
