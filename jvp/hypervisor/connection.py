@@ -56,6 +56,15 @@ def start_event_loop() -> None:
         _loop_started = True
 
 
+Opener = Callable[[str], libvirt.virConnect]
+
+
+def open_libvirt(uri: str) -> libvirt.virConnect:
+    """The real opener: libvirt's connection to `uri`, with the event loop it needs running first."""
+    start_event_loop()
+    return libvirt.open(uri)
+
+
 class NodeConnection:
     """The shared connection to one node.
 
@@ -64,10 +73,11 @@ class NodeConnection:
     used by whoever comes next once it succeeds. A node that accepts TCP but never answers therefore costs
     each caller at most the timeout, and never blocks callers of other nodes or of this one beyond it."""
 
-    def __init__(self, node: str, uri: str, open_timeout_s: float | None = None):
+    def __init__(self, node: str, uri: str, open_timeout_s: float | None = None, opener: Opener = open_libvirt):
         self.node = node
         self.uri = uri
         self.open_timeout_s = open_timeout_s
+        self._opener = opener  # tests give a fake; everything else opens through libvirt
         self._conn: libvirt.virConnect | None = None
         self._dead = False
         self._lock = threading.Lock()
@@ -86,9 +96,8 @@ class NodeConnection:
         return text
 
     def _open(self) -> libvirt.virConnect:
-        start_event_loop()
         try:
-            conn = libvirt.open(self.uri)
+            conn = self._opener(self.uri)
         except libvirt.libvirtError as exc:
             text = self._error_text(exc)
             details = libvirt_details(exc)
@@ -236,7 +245,8 @@ class NodeConnection:
 class ConnectionPool:
     """Every node's NodeConnection, keyed by node name; replaced when a node's URI changes."""
 
-    def __init__(self, open_timeout_s: float | None = None) -> None:
+    def __init__(self, open_timeout_s: float | None = None, opener: Opener = open_libvirt) -> None:
+        self.opener = opener
         self._conns: dict[str, NodeConnection] = {}
         self._lock = threading.Lock()
         self.open_timeout_s = open_timeout_s  # the setting node_timeout_s: bound on opening a connection
@@ -247,7 +257,7 @@ class ConnectionPool:
             if nc is None or nc.uri != uri:
                 if nc is not None:
                     nc.close()
-                nc = self._conns[node] = NodeConnection(node, uri, self.open_timeout_s)
+                nc = self._conns[node] = NodeConnection(node, uri, self.open_timeout_s, self.opener)
             return nc
 
     def forget(self, node: str) -> None:

@@ -8,7 +8,6 @@ import libvirt
 import pytest
 
 from jvp.errors import NodeUnreachable
-from jvp.hypervisor import connection as connmod
 from jvp.hypervisor.connection import NodeConnection
 from jvp.hypervisor.errors import map_libvirt_error
 
@@ -40,26 +39,37 @@ class FakeConn:
         self.closed = True
 
 
-@pytest.fixture
-def opened(mocker):
-    conns = []
+class Opened(list):
+    """An opener for NodeConnection that hands out FakeConns and keeps them (in order)."""
 
-    def fake_open(uri):
-        conns.append(FakeConn())
-        return conns[-1]
-    mocker.patch.object(connmod, "start_event_loop")
-    mocker.patch.object(connmod.libvirt, "open", side_effect=fake_open)
-    return conns
+    def __call__(self, uri):
+        self.append(FakeConn())
+        return self[-1]
+
+
+@pytest.fixture
+def opened():
+    return Opened()
+
+
+def failing(exc):
+    calls = []
+
+    def opener(uri):
+        calls.append(uri)
+        raise exc
+    opener.calls = calls
+    return opener
 
 
 def test_one_connection_is_shared(opened):
-    nc = NodeConnection("n", "qemu:///system")
+    nc = NodeConnection("n", "qemu:///system", opener=opened)
     assert nc.get() is nc.get()
     assert len(opened) == 1
 
 
 def test_a_dead_connection_is_reopened_on_next_use(opened):
-    nc = NodeConnection("n", "qemu:///system")
+    nc = NodeConnection("n", "qemu:///system", opener=opened)
     first = nc.get()
     first.alive = False
     second = nc.get()
@@ -67,14 +77,14 @@ def test_a_dead_connection_is_reopened_on_next_use(opened):
 
 
 def test_close_callback_marks_dead(opened):
-    nc = NodeConnection("n", "qemu:///system")
+    nc = NodeConnection("n", "qemu:///system", opener=opened)
     first = nc.get()
     nc._closed(first, libvirt.VIR_CONNECT_CLOSE_REASON_EOF, None)
     assert nc.get() is not first
 
 
 def test_read_calls_retry_once_on_a_dropped_connection(opened):
-    nc = NodeConnection("n", "qemu:///system")
+    nc = NodeConnection("n", "qemu:///system", opener=opened)
     calls = []
 
     def fn(conn):
@@ -88,7 +98,7 @@ def test_read_calls_retry_once_on_a_dropped_connection(opened):
 
 
 def test_writes_are_not_retried(opened):
-    nc = NodeConnection("n", "qemu:///system")
+    nc = NodeConnection("n", "qemu:///system", opener=opened)
 
     def fn(conn):
         conn.alive = False
@@ -99,7 +109,7 @@ def test_writes_are_not_retried(opened):
 
 
 def test_other_errors_pass_through(opened):
-    nc = NodeConnection("n", "qemu:///system")
+    nc = NodeConnection("n", "qemu:///system", opener=opened)
 
     def fn(conn):
         raise lv_error(libvirt.VIR_ERR_NO_DOMAIN, "Domain not found: no domain with matching name 'x'")
@@ -107,17 +117,15 @@ def test_other_errors_pass_through(opened):
         nc.call(fn, retry=True)
 
 
-def test_open_failure_is_node_unreachable_and_backs_off(mocker):
-    mocker.patch.object(connmod, "start_event_loop")
-    opener = mocker.patch.object(connmod.libvirt, "open",
-                                 side_effect=lv_error(libvirt.VIR_ERR_SYSTEM_ERROR, "Connection refused"))
-    nc = NodeConnection("n", "qemu+tcp://h/system")
+def test_open_failure_is_node_unreachable_and_backs_off():
+    opener = failing(lv_error(libvirt.VIR_ERR_SYSTEM_ERROR, "Connection refused"))
+    nc = NodeConnection("n", "qemu+tcp://h/system", opener=opener)
     with pytest.raises(NodeUnreachable) as exc:
         nc.get()
     assert exc.value.details["libvirt_error"]["message"] == "Connection refused"
     with pytest.raises(NodeUnreachable):
         nc.get()
-    assert opener.call_count == 1  # the second call within the back-off reuses the failure
+    assert len(opener.calls) == 1  # the second call within the back-off reuses the failure
 
 
 def test_error_table_names_the_resource():
@@ -150,7 +158,7 @@ def test_operation_timeout_maps_to_a_spec_status():
     assert "state change lock" in err.message
 
 
-def test_opening_is_bounded_and_holds_no_lock(mocker):
+def test_opening_is_bounded_and_holds_no_lock():
     """A node whose libvirt never answers: each caller gets NodeUnreachable after the timeout, one open
     runs at a time, and the connection's lock is free meanwhile (other callers are not queued behind it)."""
     release = threading.Event()
@@ -160,9 +168,7 @@ def test_opening_is_bounded_and_holds_no_lock(mocker):
         opens.append(uri)
         release.wait(10)
         return FakeConn()
-    mocker.patch.object(connmod, "start_event_loop")
-    mocker.patch.object(connmod.libvirt, "open", side_effect=hanging_open)
-    nc = NodeConnection("hung", "qemu+tcp://h/system", open_timeout_s=0.3)
+    nc = NodeConnection("hung", "qemu+tcp://h/system", open_timeout_s=0.3, opener=hanging_open)
     start = time.monotonic()
     with pytest.raises(NodeUnreachable, match=r"no answer within 0.3s"):
         nc.get()
@@ -180,7 +186,7 @@ def test_opening_is_bounded_and_holds_no_lock(mocker):
     assert nc.get() is nc._conn and len(opens) == 1
 
 
-def test_an_open_that_finishes_after_close_is_discarded(mocker):
+def test_an_open_that_finishes_after_close_is_discarded():
     release = threading.Event()
     conns = []
 
@@ -188,9 +194,7 @@ def test_an_open_that_finishes_after_close_is_discarded(mocker):
         release.wait(10)
         conns.append(FakeConn())
         return conns[-1]
-    mocker.patch.object(connmod, "start_event_loop")
-    mocker.patch.object(connmod.libvirt, "open", side_effect=slow_open)
-    nc = NodeConnection("n", "qemu+tcp://h/system", open_timeout_s=0.2)
+    nc = NodeConnection("n", "qemu+tcp://h/system", open_timeout_s=0.2, opener=slow_open)
     with pytest.raises(NodeUnreachable):
         nc.get()
     nc.close()
@@ -202,11 +206,10 @@ def test_an_open_that_finishes_after_close_is_discarded(mocker):
     assert conns[0].closed and nc._conn is None
 
 
-def test_a_test_driver_file_error_never_echoes_the_file(mocker):
-    mocker.patch.object(connmod, "start_event_loop")
-    mocker.patch.object(connmod.libvirt, "open", side_effect=lv_error(
+def test_a_test_driver_file_error_never_echoes_the_file():
+    opener = failing(lv_error(
         libvirt.VIR_ERR_XML_ERROR, "/srv/f.xml:1: Start tag expected, '<' not found\nroot:$6$secret:1\n^"))
-    nc = NodeConnection("n", "test:///srv/f.xml")
+    nc = NodeConnection("n", "test:///srv/f.xml", opener=opener)
     with pytest.raises(NodeUnreachable) as exc:
         nc.get()
     assert "secret" not in exc.value.message and "secret" not in str(exc.value.details)
@@ -214,7 +217,7 @@ def test_a_test_driver_file_error_never_echoes_the_file(mocker):
 
 
 def test_mapped_calls_turn_libvirt_errors_into_jvp_errors(opened):
-    nc = NodeConnection("n", "qemu:///system")
+    nc = NodeConnection("n", "qemu:///system", opener=opened)
 
     def fn(conn):
         raise lv_error(libvirt.VIR_ERR_NO_DOMAIN, "Domain not found")

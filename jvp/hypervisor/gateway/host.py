@@ -28,7 +28,7 @@ class HostOps(GatewayBase):
     def check_uri(self, name: str, uri: str, timeout_s: float) -> None:
         """Connect to a URI that is not saved yet, bounded by timeout_s: NodeUnreachable (502) when it does
         not answer in time, the mapped libvirt error when it refuses."""
-        probe = NodeConnection(name, uri, open_timeout_s=timeout_s)
+        probe = NodeConnection(name, uri, open_timeout_s=timeout_s, opener=self._connections.opener)
         fut = _checks.submit(lambda: probe.call_mapped(lambda c: c.getHostname(), kind="node", obj=name))
         try:
             fut.result(timeout=timeout_s)
