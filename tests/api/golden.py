@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+REPO = str(HERE.parent.parent)  # the checkout's path shows in the local node's test:// URI
 ANSWERS = HERE / "golden_answers.json"
 
 TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
@@ -146,6 +147,8 @@ def normalize(value: Any, key: str | None = None) -> Any:
         return f"<{key}>"
     if isinstance(value, str) and TIME.match(value):
         return "<time>"
+    if isinstance(value, str) and REPO in value:
+        return value.replace(REPO, "<repo>")
     return value
 
 
