@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from marshmallow import fields
 
-from jvp.domain.base import ResponseSchema
+from jvp.domain.base import ResponseSchema, answer_schema, shown
 
 MODES = ("nat", "route", "isolated", "open", "bridge")
 
@@ -35,32 +35,32 @@ class NetworkSpec:
 @dataclass(frozen=True)
 class IpBlock:
     """One <ip> of a network: the host side's address, its prefix and the first DHCP range."""
-    address: str
+    address: str = shown(doc="the host side's address")
     prefix: int
     dhcp_start: str | None = None
     dhcp_end: str | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class NetworkView:
     """One network as describe-network answers it. The hypervisor fills the fields read from libvirt; the
     service adds `node`, `vm_count` and `vms`. `dhcp` and `subnets` serve the service's checks only (the
     schema does not answer them)."""
     name: str
-    uuid: str | None
-    mode: str
+    node: str | None = shown(None, required=True, nullable=False)
+    uuid: str | None = shown(required=True, nullable=False)
+    mode: str = shown(doc="nat, route, isolated, open or bridge (other libvirt forward modes are shown as is)")
     bridge: str | None
-    state: str                      # active | inactive
+    state: str = shown(doc="active or inactive")
     autostart: bool
     persistent: bool
     ipv4: IpBlock | None
     ipv6: IpBlock | None
     domain: str | None
-    hosts: list[DhcpHost] = field(default_factory=list)   # static IPv4 DHCP reservations
+    hosts: list[DhcpHost] = shown(factory=list, doc="static IPv4 DHCP reservations")
     dhcp: bool = False              # the IPv4 block serves DHCP
     subnets: list[str] = field(default_factory=list)      # every subnet held: its <ip>s and static <route>s
-    node: str | None = None
-    vm_count: int = 0
+    vm_count: int = shown(0, doc="defined VMs (running or not) with a NIC on this network or on its bridge")
     vms: list[str] = field(default_factory=list)
 
 
@@ -69,10 +69,10 @@ class NetworkLease:
     mac: str | None
     ip: str
     prefix: int | None
-    type: str                       # ipv4 | ipv6
+    type: str = shown(doc="ipv4 or ipv6")
     hostname: str | None
     client_id: str | None
-    expires_at: str | None          # RFC 3339; None: never expires
+    expires_at: str | None = shown(doc="RFC 3339; null: never expires")
 
 
 @dataclass
@@ -98,7 +98,7 @@ class NodeInterface:
 @dataclass(frozen=True)
 class PhysicalNic:
     """A NIC on a bus (a macvtap candidate)."""
-    name: str | None
+    name: str | None = shown(required=True, nullable=False)
     mac: str | None
     link_state: str | None
     speed_mbps: int | None
@@ -108,7 +108,7 @@ class PhysicalNic:
 class SourceBridge:
     name: str
     active: bool | None
-    network: str | None             # the libvirt network that owns or (bridge mode) wraps it
+    network: str | None = shown(doc="libvirt network that owns or (bridge mode) wraps it")
 
 
 @dataclass
@@ -121,37 +121,9 @@ class NetworkSources:
     interfaces: list[PhysicalNic]
 
 
-class NetworkIpSchema(ResponseSchema):
-    address = fields.String(required=True, metadata={"description": "the host side's address"})
-    prefix = fields.Integer(required=True)
-    dhcp_start = fields.String(allow_none=True)
-    dhcp_end = fields.String(allow_none=True)
-
-
-class NetworkDhcpHostSchema(ResponseSchema):
-    mac = fields.String(allow_none=True)
-    ip = fields.String(required=True)
-    hostname = fields.String(allow_none=True)
-
-
-class NetworkSchema(ResponseSchema):
-    name = fields.String(required=True)
-    node = fields.String(required=True)
-    uuid = fields.String(required=True)
-    mode = fields.String(required=True, metadata={
-        "description": "nat, route, isolated, open or bridge (other libvirt forward modes are shown as is)"})
-    bridge = fields.String(allow_none=True)
-    state = fields.String(required=True, metadata={"description": "active or inactive"})
-    autostart = fields.Boolean(required=True)
-    persistent = fields.Boolean(required=True)
-    ipv4 = fields.Nested(NetworkIpSchema, allow_none=True)
-    ipv6 = fields.Nested(NetworkIpSchema, allow_none=True)
-    domain = fields.String(allow_none=True)
-    hosts = fields.List(fields.Nested(NetworkDhcpHostSchema), required=True,
-                        metadata={"description": "static IPv4 DHCP reservations"})
-    vm_count = fields.Integer(required=True, metadata={
-        "description": "defined VMs (running or not) with a NIC on this network or on its bridge"})
-    vms = fields.List(fields.String(), required=True)
+NetworkIpSchema = answer_schema(IpBlock, "NetworkIpSchema")
+NetworkDhcpHostSchema = answer_schema(DhcpHost, "NetworkDhcpHostSchema")
+NetworkSchema = answer_schema(NetworkView, "NetworkSchema", exclude=("dhcp", "subnets"))
 
 
 class NetworkResponse(ResponseSchema):
@@ -162,14 +134,7 @@ class NetworkListResponse(ResponseSchema):
     networks = fields.List(fields.Nested(NetworkSchema), required=True)
 
 
-class NetworkLeaseSchema(ResponseSchema):
-    mac = fields.String(allow_none=True)
-    ip = fields.String(required=True)
-    prefix = fields.Integer(allow_none=True)
-    type = fields.String(required=True, metadata={"description": "ipv4 or ipv6"})
-    hostname = fields.String(allow_none=True)
-    client_id = fields.String(allow_none=True)
-    expires_at = fields.String(allow_none=True, metadata={"description": "RFC 3339; null: never expires"})
+NetworkLeaseSchema = answer_schema(NetworkLease, "NetworkLeaseSchema")
 
 
 class NetworkLeaseListResponse(ResponseSchema):
@@ -185,18 +150,8 @@ class SourceNetworkSchema(ResponseSchema):
     bridge = fields.String(allow_none=True)
 
 
-class SourceBridgeSchema(ResponseSchema):
-    name = fields.String(required=True)
-    active = fields.Boolean(allow_none=True)
-    network = fields.String(allow_none=True, metadata={
-        "description": "libvirt network that owns or (bridge mode) wraps it"})
-
-
-class SourceNicSchema(ResponseSchema):
-    name = fields.String(required=True)
-    mac = fields.String(allow_none=True)
-    link_state = fields.String(allow_none=True)
-    speed_mbps = fields.Integer(allow_none=True)
+SourceBridgeSchema = answer_schema(SourceBridge, "SourceBridgeSchema")
+SourceNicSchema = answer_schema(PhysicalNic, "SourceNicSchema")
 
 
 class NetworkSourcesSchema(ResponseSchema):

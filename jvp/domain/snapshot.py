@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from marshmallow import fields
 
-from jvp.domain.base import ResponseSchema
+from jvp.domain.base import ResponseSchema, answer_schema, shown
 from jvp.domain.vm import VmSchema
 
 
@@ -22,8 +22,8 @@ class DiskChoice:
 
 @dataclass(frozen=True)
 class SnapshotDiskView:
-    target: str | None
-    snapshot: str                 # internal | no (| external, made outside JVP)
+    target: str | None = shown(required=True, nullable=False)
+    snapshot: str = shown(doc="internal (the disk's state is in the snapshot) or no (read-only or empty drive)")
     path: str | None
 
 
@@ -31,20 +31,23 @@ class SnapshotDiskView:
 class SnapshotView:
     """One snapshot as describe-snapshot answers it (jvp/hypervisor/snapshot_xml.view builds it; the tree's
     `children` are filled in by snapshot_xml.link_tree)."""
-    name: str | None
+    name: str | None = shown(required=True, nullable=False)
     vm: str
     node: str
     created_at: str | None
-    state: str                    # the VM's state when the snapshot was taken
+    state: str = shown(doc="the VM's state when the snapshot was taken")
     description: str
     parent: str | None
     children: list[str]           # names, oldest first
     has_memory: bool
     disks: list[SnapshotDiskView]
-    current: bool
-    location: str                 # internal | external
-    revert_state: str             # the state a revert without `start` leaves the VM in
-    quiesced: bool | None
+    current: bool = shown(doc="the snapshot the VM last took or reverted to")
+    location: str = shown(doc="internal (qcow2) or external")
+    revert_state: str = shown(doc="the state a revert leaves the VM in without `start`: the state recorded "
+                                  "(running, paused or stopped); with memory the VM resumes where it was, "
+                                  "without it boots from the disks")
+    quiesced: bool | None = shown(doc="disk-only snapshot of a running VM: the guest's filesystems were frozen "
+                                      "(null otherwise)")
     system_disk: str | None
 
 
@@ -84,32 +87,8 @@ class SnapshotDefinition:
     disk_buses: dict[str, str | None] = field(default_factory=dict)  # target -> bus
 
 
-class SnapshotDiskSchema(ResponseSchema):
-    target = fields.String(required=True)
-    snapshot = fields.String(required=True, metadata={
-        "description": "internal (the disk's state is in the snapshot) or no (read-only or empty drive)"})
-    path = fields.String(allow_none=True)
-
-
-class SnapshotSchema(ResponseSchema):
-    name = fields.String(required=True)
-    vm = fields.String(required=True)
-    node = fields.String(required=True)
-    created_at = fields.String(allow_none=True)
-    state = fields.String(required=True, metadata={"description": "the VM's state when the snapshot was taken"})
-    description = fields.String(required=True)
-    parent = fields.String(allow_none=True)
-    children = fields.List(fields.String(), required=True)
-    has_memory = fields.Boolean(required=True)
-    disks = fields.List(fields.Nested(SnapshotDiskSchema), required=True)
-    current = fields.Boolean(required=True, metadata={"description": "the snapshot the VM last took or reverted to"})
-    location = fields.String(required=True, metadata={"description": "internal (qcow2) or external"})
-    revert_state = fields.String(required=True, metadata={
-        "description": "the state a revert leaves the VM in without `start`: the state recorded (running, paused "
-                       "or stopped); with memory the VM resumes where it was, without it boots from the disks"})
-    quiesced = fields.Boolean(allow_none=True, metadata={
-        "description": "disk-only snapshot of a running VM: the guest's filesystems were frozen (null otherwise)"})
-    system_disk = fields.String(allow_none=True)
+SnapshotDiskSchema = answer_schema(SnapshotDiskView, "SnapshotDiskSchema")
+SnapshotSchema = answer_schema(SnapshotView, "SnapshotSchema")
 
 
 class SnapshotResponse(ResponseSchema):

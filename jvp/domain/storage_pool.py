@@ -7,12 +7,12 @@ list-storage-pools / list-volumes unless `include_internal` is asked for.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from marshmallow import fields
 
-from jvp.domain.base import ListErrorSchema, ResponseSchema
+from jvp.domain.base import ListErrorSchema, ResponseSchema, answer_schema, shown
 
 POOL_TYPES = ("dir", "fs", "netfs", "logical", "disk", "iscsi", "rbd")
 FILE_POOL_TYPES = ("dir", "fs", "netfs")       # volumes are files in a directory: qcow2 or raw
@@ -79,11 +79,11 @@ class PoolSpec:
 class PoolSourceView:
     """A pool's <source> as JVP names its fields (each type fills the ones it uses)."""
     host: str | None = None                    # the first host's name
-    hosts: list[str] = field(default_factory=list)   # `name[:port]` of every host
+    hosts: list[str] = shown(factory=list, required=False)   # `name[:port]` of every host
     port: int | None = None
     dir: str | None = None
     device: str | None = None                  # the first device
-    devices: list[str] = field(default_factory=list)
+    devices: list[str] = shown(factory=list, required=False)
     name: str | None = None
     format: str | None = None
     iqn: str | None = None
@@ -91,24 +91,24 @@ class PoolSourceView:
     auth: dict[str, Any] | None = None         # {type, username, secret_uuid, secret_usage}: free-form for the API
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PoolView:
     """One pool as the storage pool actions answer it (SPEC 2.2). Sizes and the volume count of an inactive
     pool are unknown: None, not stale. `node` is set by the service (the hypervisor layer does not know it)."""
     name: str
-    type: str
+    node: str | None = shown(None, required=True, nullable=False)
     uuid: str
-    path: str | None
-    state: str
+    type: str
+    state: str = shown(doc="|".join(POOL_STATES))
     active: bool
     autostart: bool
     persistent: bool
     capacity_bytes: int | None = None
     allocation_bytes: int | None = None
     available_bytes: int | None = None
-    volume_count: int | None = None
+    path: str | None
+    volume_count: int | None = shown(None, doc="null while the pool is inactive")
     source: PoolSourceView | None = None
-    node: str | None = None
 
     @property
     def internal(self) -> bool:
@@ -116,36 +116,9 @@ class PoolView:
         return is_internal_pool(self.name)
 
 
-class PoolSourceSchema(ResponseSchema):
-    host = fields.String(allow_none=True)
-    hosts = fields.List(fields.String())
-    port = fields.Integer(allow_none=True)
-    dir = fields.String(allow_none=True)
-    device = fields.String(allow_none=True)
-    devices = fields.List(fields.String())
-    name = fields.String(allow_none=True)
-    format = fields.String(allow_none=True)
-    iqn = fields.String(allow_none=True)
-    initiator_iqn = fields.String(allow_none=True)
-    auth = fields.Dict(allow_none=True)
-
-
-class StoragePoolSchema(ResponseSchema):
-    name = fields.String(required=True)
-    node = fields.String(required=True)
-    uuid = fields.String(required=True)
-    type = fields.String(required=True)
-    state = fields.String(required=True, metadata={"description": "|".join(POOL_STATES)})
-    active = fields.Boolean(required=True)
-    autostart = fields.Boolean(required=True)
-    persistent = fields.Boolean(required=True)
-    capacity_bytes = fields.Integer(allow_none=True)
-    allocation_bytes = fields.Integer(allow_none=True)
-    available_bytes = fields.Integer(allow_none=True)
-    path = fields.String(allow_none=True)
-    volume_count = fields.Integer(allow_none=True, metadata={"description": "null while the pool is inactive"})
-    source = fields.Nested(PoolSourceSchema, allow_none=True)
-    internal = fields.Boolean(required=True, metadata={"description": "a JVP-managed pool (templates)"})
+PoolSourceSchema = answer_schema(PoolSourceView, "PoolSourceSchema")
+StoragePoolSchema = answer_schema(PoolView, "StoragePoolSchema", internal=fields.Boolean(required=True, metadata={
+    "description": "a JVP-managed pool (templates)"}))
 
 
 class StoragePoolResponse(ResponseSchema):

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from marshmallow import fields
 
-from jvp.domain.base import ListErrorSchema, ResponseSchema
+from jvp.domain.base import ListErrorSchema, ResponseSchema, answer_schema, shown
 
 STATES = ("running", "paused", "stopped", "shutting-down", "crashed", "suspended", "unknown")
 NIC_KINDS = ("network", "bridge", "direct")
@@ -68,43 +68,44 @@ class DomainSpec:
 
 
 # -- views (what describe-vm answers; built by jvp/hypervisor/domain_view.py, dumped by VmSchema) ----------
+# Each view is its answer's schema too (answer_schema in jvp/domain/base.py): a field is declared once.
 @dataclass
 class DiskView:
-    target: str | None
-    device: str                     # disk | cdrom
+    target: str | None = shown(required=True, nullable=False)
+    device: str = shown(doc="disk or cdrom")
     bus: str | None
-    path: str | None                # None: an empty cdrom drive
+    path: str | None = shown(doc="null: empty cdrom drive")
     format: str | None
     pool: str | None = None         # the volume at `path`, when a pool of the node holds it
     volume: str | None = None
     capacity_bytes: int | None = None
-    readonly: bool = False
-    backing: str | None = None      # backing file of a linked clone
-    system: bool = False            # the system disk (detach is refused)
+    readonly: bool = shown(False, required=False)
+    backing: str | None = shown(None, doc="backing file of a linked clone")
+    system: bool = shown(False, required=False, doc="the system disk (cannot be detached)")
 
 
 @dataclass
 class NicView:
     mac: str
-    type: str | None                # network | bridge | direct
+    type: str | None = shown(required=True, nullable=False, doc="network, bridge or direct")
     network: str | None = None
     bridge: str | None = None
-    device: str | None = None       # host interface of a direct NIC
+    device: str | None = shown(None, doc="host interface of a direct NIC")
     model: str | None = None
-    ips: list[str] = field(default_factory=list)
+    ips: list[str] = shown(factory=list, doc="from the DHCP leases of the VM's networks and the guest agent")
 
 
 @dataclass
 class GraphicsView:
-    type: str | None
+    type: str | None = shown(required=True, nullable=False)
     listen: str | None
     port: int | None
-    autoport: bool
+    autoport: bool = shown(required=False)
 
 
 @dataclass
 class ConsoleView:
-    type: str | None
+    type: str | None = shown(required=True, nullable=False)
     target: str | None
 
 
@@ -117,111 +118,44 @@ class CloudInitView:
 
 @dataclass
 class VmView:
-    """One VM as describe-vm shows it (list-vms rows are the first twelve fields, kept as dicts for speed)."""
+    """One VM as describe-vm shows it (list-vms rows are the fields up to `ips`, kept as dicts for speed)."""
     name: str
     uuid: str
     node: str
     state: str
     vcpus: int | None
     memory_mib: int | None
-    persistent: bool | None
+    persistent: bool | None = shown(nullable=False)
     template: str | None
-    labels: dict[str, str]
+    labels: dict[str, str] = shown(required=False)
     description: str | None
     created_at: str | None
-    ips: list[str]
+    ips: list[str] = shown(doc="from DHCP leases")
     autostart: bool | None = None
     domain_type: str | None = None
     cpu_mode: str | None = None
     firmware: str | None = None
     created_by: str | None = None
-    keypairs: list[str] = field(default_factory=list)
+    keypairs: list[str] = shown(factory=list, required=False)
+    uptime: int | None = shown(None, doc="seconds since JVP started the domain (null when stopped or started "
+                                         "outside JVP)")
     started_at: str | None = None
-    uptime: int | None = None
     disks: list[DiskView] = field(default_factory=list)
     nics: list[NicView] = field(default_factory=list)
     graphics: list[GraphicsView] = field(default_factory=list)
     console: ConsoleView | None = None
     cloud_init: CloudInitView | None = None
-    guest_agent: bool | None = None
+    guest_agent: bool | None = shown(None, doc="the guest agent answered (null: not running or no agent channel)")
 
 
 # -- answers ---------------------------------------------------------------------------------------------
-class VmDiskSchema(ResponseSchema):
-    target = fields.String(required=True)
-    device = fields.String(required=True, metadata={"description": "disk or cdrom"})
-    bus = fields.String(allow_none=True)
-    path = fields.String(allow_none=True, metadata={"description": "null: empty cdrom drive"})
-    format = fields.String(allow_none=True)
-    pool = fields.String(allow_none=True)
-    volume = fields.String(allow_none=True)
-    capacity_bytes = fields.Integer(allow_none=True)
-    readonly = fields.Boolean()
-    backing = fields.String(allow_none=True, metadata={"description": "backing file of a linked clone"})
-    system = fields.Boolean(metadata={"description": "the system disk (cannot be detached)"})
-
-
-class VmNicSchema(ResponseSchema):
-    mac = fields.String(required=True)
-    type = fields.String(required=True, metadata={"description": "network, bridge or direct"})
-    network = fields.String(allow_none=True)
-    bridge = fields.String(allow_none=True)
-    device = fields.String(allow_none=True, metadata={"description": "host interface of a direct NIC"})
-    model = fields.String(allow_none=True)
-    ips = fields.List(fields.String(), required=True, metadata={
-        "description": "from the DHCP leases of the VM's networks and the guest agent"})
-
-
-class VmGraphicsSchema(ResponseSchema):
-    type = fields.String(required=True)
-    listen = fields.String(allow_none=True)
-    port = fields.Integer(allow_none=True)
-    autoport = fields.Boolean()
-
-
-class VmConsoleSchema(ResponseSchema):
-    type = fields.String(required=True)
-    target = fields.String(allow_none=True)
-
-
-class VmCloudInitSchema(ResponseSchema):
-    instance_id = fields.String(allow_none=True)
-    seed_pool = fields.String(allow_none=True)
-    seed_volume = fields.String(allow_none=True)
-
-
-class VmSummarySchema(ResponseSchema):
-    name = fields.String(required=True)
-    uuid = fields.String(required=True)
-    node = fields.String(required=True)
-    state = fields.String(required=True)
-    vcpus = fields.Integer(allow_none=True)
-    memory_mib = fields.Integer(allow_none=True)
-    persistent = fields.Boolean()
-    template = fields.String(allow_none=True)
-    labels = fields.Dict(keys=fields.String(), values=fields.String())
-    description = fields.String(allow_none=True)
-    created_at = fields.String(allow_none=True)
-    ips = fields.List(fields.String(), required=True, metadata={"description": "from DHCP leases"})
-
-
-class VmSchema(VmSummarySchema):
-    autostart = fields.Boolean(allow_none=True)
-    domain_type = fields.String(allow_none=True)
-    cpu_mode = fields.String(allow_none=True)
-    firmware = fields.String(allow_none=True)
-    created_by = fields.String(allow_none=True)
-    keypairs = fields.List(fields.String())
-    uptime = fields.Integer(allow_none=True, metadata={
-        "description": "seconds since JVP started the domain (null when stopped or started outside JVP)"})
-    started_at = fields.String(allow_none=True)
-    disks = fields.List(fields.Nested(VmDiskSchema), required=True)
-    nics = fields.List(fields.Nested(VmNicSchema), required=True)
-    graphics = fields.List(fields.Nested(VmGraphicsSchema), required=True)
-    console = fields.Nested(VmConsoleSchema, allow_none=True)
-    cloud_init = fields.Nested(VmCloudInitSchema, allow_none=True)
-    guest_agent = fields.Boolean(allow_none=True, metadata={
-        "description": "the guest agent answered (null: not running or no agent channel)"})
+VmDiskSchema = answer_schema(DiskView, "VmDiskSchema")
+VmNicSchema = answer_schema(NicView, "VmNicSchema")
+VmGraphicsSchema = answer_schema(GraphicsView, "VmGraphicsSchema")
+VmConsoleSchema = answer_schema(ConsoleView, "VmConsoleSchema")
+VmCloudInitSchema = answer_schema(CloudInitView, "VmCloudInitSchema")
+VmSummarySchema = answer_schema(VmView, "VmSummarySchema", upto="ips")
+VmSchema = answer_schema(VmView, "VmSchema")
 
 
 class VmResponse(ResponseSchema):

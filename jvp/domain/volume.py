@@ -1,11 +1,11 @@
 """Volumes (SPEC 2.3): response schemas. The naming rules shared with pools live in entity/storage_pool."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from marshmallow import fields
 
-from jvp.domain.base import ListErrorSchema, ResponseSchema
+from jvp.domain.base import ListErrorSchema, ResponseSchema, answer_schema, shown
 from jvp.domain.storage_pool import is_internal_volume
 
 
@@ -20,12 +20,13 @@ class BackingView:
     volume: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class VolumeView:
     """One volume (SPEC 2.3). The hypervisor layer fills what libvirt tells; the service adds `node` and
-    `used_by` (VMs that attach it)."""
+    `used_by` (VMs that attach it). `physical_bytes` serves the service only (not answered)."""
     name: str
     pool: str
+    node: str | None = shown(None, required=True, nullable=False)
     path: str | None
     key: str | None = None
     type: str | None = None
@@ -34,8 +35,7 @@ class VolumeView:
     allocation_bytes: int | None = None
     physical_bytes: int | None = None
     backing: BackingView | None = None
-    node: str | None = None
-    used_by: list[str] = field(default_factory=list)
+    used_by: list[str] = shown(factory=list, doc="VMs that attach it")
 
     @property
     def internal(self) -> bool:
@@ -80,26 +80,9 @@ class DiskUser:
         return self.disk.live
 
 
-class BackingSchema(ResponseSchema):
-    path = fields.String(required=True)
-    format = fields.String(allow_none=True)
-    pool = fields.String(allow_none=True)
-    volume = fields.String(allow_none=True)
-
-
-class VolumeSchema(ResponseSchema):
-    name = fields.String(required=True)
-    pool = fields.String(required=True)
-    node = fields.String(required=True)
-    path = fields.String(allow_none=True)
-    key = fields.String(allow_none=True)
-    type = fields.String(allow_none=True)
-    format = fields.String(allow_none=True)
-    capacity_bytes = fields.Integer(allow_none=True)
-    allocation_bytes = fields.Integer(allow_none=True)
-    backing = fields.Nested(BackingSchema, allow_none=True)
-    used_by = fields.List(fields.String(), required=True, metadata={"description": "VMs that attach it"})
-    internal = fields.Boolean(required=True)
+BackingSchema = answer_schema(BackingView, "BackingSchema")
+VolumeSchema = answer_schema(VolumeView, "VolumeSchema", exclude=("physical_bytes",),
+                             internal=fields.Boolean(required=True))
 
 
 class VolumeResponse(ResponseSchema):
