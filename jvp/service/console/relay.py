@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Callable, Protocol
 
 log = logging.getLogger(__name__)
@@ -78,17 +78,19 @@ def close_reason(text: str) -> str:
     return raw[:_MAX_REASON_BYTES - 3].decode("utf-8", "ignore") + "..."
 
 
+@dataclass(eq=False)
 class ConsoleRelay:
-    def __init__(self, ws: WebSocketLike, channel: Channel, *, name: str, idle_timeout_s: float,
-                 user_input: Callable[[bytes], bool], console_ended: Callable[[], tuple[int, str, str]]):
-        """`console_ended()` is asked, once the channel reports its end, for (code, reason, closed_by):
-        the session knows whether the VM stopped or only the console went away."""
-        self.ws = ws
-        self.channel = channel
-        self.name = name
-        self.idle_timeout_s = idle_timeout_s
-        self.user_input = user_input
-        self.console_ended = console_ended
+    """`console_ended()` is asked, once the channel reports its end, for (code, reason, closed_by): the
+    session knows whether the VM stopped or only the console went away."""
+    ws: WebSocketLike
+    channel: Channel
+    _: KW_ONLY
+    name: str
+    idle_timeout_s: float
+    user_input: Callable[[bytes], bool]
+    console_ended: Callable[[], tuple[int, str, str]]
+
+    def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._result: RelayResult | None = None

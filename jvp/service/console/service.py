@@ -27,7 +27,7 @@ import logging
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any, Callable, Iterator
 from urllib.parse import urlencode
 
@@ -53,20 +53,21 @@ class ConsoleSession:
     route: str  # how the console is reached: serial-stream, tcp, unix, ssh
 
 
+@dataclass(eq=False)
 class ConsoleService:
-    def __init__(self, nodes: NodeService, gateway: NodeGateway, tokens: ConsoleTokens, api_tokens: TokenService,
-                 *, auth: bool, idle_timeout_s: int, max_sessions: int, connect_timeout_s: float,
-                 stop_settle_s: float = STOP_SETTLE_S):
-        self.nodes = nodes
-        self.gateway = gateway
-        self.tokens = tokens
-        self.api_tokens = api_tokens
-        self.auth = auth
-        self.idle_timeout_s = idle_timeout_s
-        self.max_sessions = max_sessions
-        self.connect_timeout_s = connect_timeout_s
-        self.stop_settle_s = stop_settle_s
-        self._slots = threading.BoundedSemaphore(max_sessions)
+    nodes: NodeService
+    gateway: NodeGateway
+    tokens: ConsoleTokens
+    api_tokens: TokenService
+    _: KW_ONLY
+    auth: bool
+    idle_timeout_s: int
+    max_sessions: int
+    connect_timeout_s: float
+    stop_settle_s: float = STOP_SETTLE_S
+
+    def __post_init__(self) -> None:
+        self._slots = threading.BoundedSemaphore(self.max_sessions)
         self._open = 0
         self._open_lock = threading.Lock()
 

@@ -51,12 +51,12 @@ class CheckedRequest:
     domain: str | None = None
 
 
+@dataclass(eq=False)
 class NetworkService:
-    def __init__(self, nodes: NodeService, gateway: NodeGateway, store: MetadataStore, hostnet: HostNetwork):
-        self.nodes = nodes
-        self.gateway = gateway
-        self.store = store
-        self.hostnet = hostnet
+    nodes: NodeService
+    gateway: NodeGateway
+    store: MetadataStore
+    hostnet: HostNetwork
 
     # -- plumbing -----------------------------------------------------------------------------------
     def on_this_machine(self, node: str) -> bool:

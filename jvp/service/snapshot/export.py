@@ -12,6 +12,8 @@ The same reader serves register-template with `source: {type: snapshot}` (the te
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import logging
 import uuid as uuidlib
 from pathlib import Path
@@ -39,15 +41,14 @@ class TemplateImages(Protocol):
                       meta: dict[str, Any], *, size: int, virtual: int) -> dict[str, Any]: ...
 
 
+@dataclass(eq=False)
 class SnapshotExporter:
-    def __init__(self, snapshots: SnapshotService, nodes: NodeService, gateway: NodeGateway, tasks: TaskService,
-                 reader: DiskReader, templates: TemplateImages):
-        self.snapshots = snapshots
-        self.nodes = nodes
-        self.gateway = gateway
-        self.tasks = tasks
-        self.reader = reader
-        self.templates = templates
+    snapshots: SnapshotService
+    nodes: NodeService
+    gateway: NodeGateway
+    tasks: TaskService
+    reader: DiskReader
+    templates: TemplateImages
 
     def system_disk(self, node: str, vm: str, name: str) -> dict[str, Any]:
         """The snapshot's system disk: {target, path, pool, definition}."""

@@ -53,12 +53,12 @@ def default_name(now: dt.datetime | None = None) -> str:
     return now.strftime("snap-%Y%m%d-%H%M%S")
 
 
+@dataclasses.dataclass(eq=False)
 class SnapshotService:
-    def __init__(self, nodes: NodeService, gateway: NodeGateway, tasks: TaskService, vms: VmService):
-        self.nodes = nodes
-        self.gateway = gateway
-        self.tasks = tasks
-        self.vms = vms
+    nodes: NodeService
+    gateway: NodeGateway
+    tasks: TaskService
+    vms: VmService
 
     # -- plumbing ------------------------------------------------------------------------------------------
     @contextmanager

@@ -8,7 +8,7 @@ copy of the last computed value, written back whenever one is computed (`sync_co
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from jvp.domain.template import NodeUsage
@@ -30,12 +30,12 @@ def image_paths(doc: dict[str, Any]) -> list[str]:
     return [doc["storage"]["path"], *(p["path"] for p in doc.get("previous") or [])]
 
 
+@dataclass(eq=False)
 class TemplateCatalog:
-    def __init__(self, store: MetadataStore, nodes: NodeService, gateway: NodeGateway, tasks: TaskService):
-        self.store = store
-        self.nodes = nodes
-        self.gateway = gateway
-        self.tasks = tasks
+    store: MetadataStore
+    nodes: NodeService
+    gateway: NodeGateway
+    tasks: TaskService
 
     def doc(self, node: str, name: str) -> dict[str, Any]:
         self.nodes.record(node)  # an unknown node is NodeNotFound, as everywhere

@@ -13,6 +13,8 @@ service above it, so the template package has no import cycle.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import logging
 import uuid
 from pathlib import Path
@@ -43,14 +45,13 @@ def volume_name(name: str, version: int, fmt: str) -> str:
     return f"{name}-v{version}.{fmt}"
 
 
+@dataclass(eq=False)
 class TemplateInstaller:
-    def __init__(self, catalog: TemplateCatalog, store: MetadataStore, gateway: NodeGateway,
-                 volumes: VolumeService, pools: StoragePoolService):
-        self.catalog = catalog
-        self.store = store
-        self.gateway = gateway
-        self.volumes = volumes
-        self.pools = pools
+    catalog: TemplateCatalog
+    store: MetadataStore
+    gateway: NodeGateway
+    volumes: VolumeService
+    pools: StoragePoolService
 
     def parent_pool(self, node: str, pool: str) -> PoolView:
         if is_internal_pool(pool):
