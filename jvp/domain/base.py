@@ -117,3 +117,15 @@ def _strip_none(hint: Any) -> tuple[Any, bool]:
             raise TypeError(f"no answer field for {hint!r}: give it with answer_schema(..., name=fields.X())")
         return rest[0], True
     return hint, False
+
+
+def envelopes(schema: type[Schema], key: str, plural: str, *,
+              errors: bool = False) -> tuple[type[ResponseSchema], type[ResponseSchema]]:
+    """The answers of describe-X and list-X for `<X>Schema`: `<X>Response` {key: X} and `<X>ListResponse`
+    {plural: [X]}, with the listing's `errors` (ListErrorSchema) when `errors`."""
+    prefix = schema.__name__.removesuffix("Schema")
+    one = type(f"{prefix}Response", (ResponseSchema,), {key: fields.Nested(schema, required=True)})
+    many: dict[str, fields.Field] = {plural: fields.List(fields.Nested(schema), required=True)}
+    if errors:
+        many["errors"] = fields.List(fields.Nested(ListErrorSchema), required=True)
+    return one, type(f"{prefix}ListResponse", (ResponseSchema,), many)

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from marshmallow import fields
 
-from jvp.domain.base import ResponseSchema
+from jvp.domain.base import ResponseSchema, envelopes
 
 
 @dataclass
@@ -52,12 +52,7 @@ class BridgeSchema(ResponseSchema):
         "description": "VMs with a NIC on this bridge, directly or through its libvirt network"})
 
 
-class BridgeResponse(ResponseSchema):
-    bridge = fields.Nested(BridgeSchema, required=True)
-
-
-class BridgeListResponse(ResponseSchema):
-    bridges = fields.List(fields.Nested(BridgeSchema), required=True)
+BridgeResponse, BridgeListResponse = envelopes(BridgeSchema, "bridge", "bridges")
 
 
 class HostInterfaceSchema(ResponseSchema):

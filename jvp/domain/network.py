@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from marshmallow import fields
 
-from jvp.domain.base import ResponseSchema, answer_schema, shown
+from jvp.domain.base import ResponseSchema, answer_schema, envelopes, shown
 
 MODES = ("nat", "route", "isolated", "open", "bridge")
 
@@ -126,12 +126,7 @@ NetworkDhcpHostSchema = answer_schema(DhcpHost, "NetworkDhcpHostSchema")
 NetworkSchema = answer_schema(NetworkView, "NetworkSchema", exclude=("dhcp", "subnets"))
 
 
-class NetworkResponse(ResponseSchema):
-    network = fields.Nested(NetworkSchema, required=True)
-
-
-class NetworkListResponse(ResponseSchema):
-    networks = fields.List(fields.Nested(NetworkSchema), required=True)
+NetworkResponse, NetworkListResponse = envelopes(NetworkSchema, "network", "networks")
 
 
 NetworkLeaseSchema = answer_schema(NetworkLease, "NetworkLeaseSchema")

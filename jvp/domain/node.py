@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import fields, validate
 
-from jvp.domain.base import ListErrorSchema, ResponseSchema, answer_schema, shown
+from jvp.domain.base import ResponseSchema, answer_schema, envelopes, shown
 
 LOCAL = "local"
 STATES = ("online", "offline", "maintenance")
@@ -209,13 +209,7 @@ VmCountsSchema = answer_schema(VmCounts, "VmCountsSchema")
 NodeSchema = answer_schema(NodeView, "NodeSchema")
 
 
-class NodeResponse(ResponseSchema):
-    node = fields.Nested(NodeSchema, required=True)
-
-
-class NodeListResponse(ResponseSchema):
-    nodes = fields.List(fields.Nested(NodeSchema), required=True)
-    errors = fields.List(fields.Nested(ListErrorSchema), required=True)
+NodeResponse, NodeListResponse = envelopes(NodeSchema, "node", "nodes", errors=True)
 
 
 CpuSchema = answer_schema(CpuFacts, "CpuSchema")

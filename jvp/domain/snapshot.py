@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from marshmallow import fields
 
-from jvp.domain.base import ResponseSchema, answer_schema, shown
+from jvp.domain.base import ResponseSchema, answer_schema, envelopes, shown
 from jvp.domain.vm import VmSchema
 
 
@@ -91,12 +91,7 @@ SnapshotDiskSchema = answer_schema(SnapshotDiskView, "SnapshotDiskSchema")
 SnapshotSchema = answer_schema(SnapshotView, "SnapshotSchema")
 
 
-class SnapshotResponse(ResponseSchema):
-    snapshot = fields.Nested(SnapshotSchema, required=True)
-
-
-class SnapshotListResponse(ResponseSchema):
-    snapshots = fields.List(fields.Nested(SnapshotSchema), required=True)
+SnapshotResponse, SnapshotListResponse = envelopes(SnapshotSchema, "snapshot", "snapshots")
 
 
 class SnapshotRevertResponse(ResponseSchema):

@@ -12,7 +12,7 @@ from typing import Any
 
 from marshmallow import fields
 
-from jvp.domain.base import ListErrorSchema, ResponseSchema, answer_schema, shown
+from jvp.domain.base import ResponseSchema, answer_schema, envelopes, shown
 
 POOL_TYPES = ("dir", "fs", "netfs", "logical", "disk", "iscsi", "rbd")
 FILE_POOL_TYPES = ("dir", "fs", "netfs")       # volumes are files in a directory: qcow2 or raw
@@ -121,13 +121,7 @@ StoragePoolSchema = answer_schema(PoolView, "StoragePoolSchema", internal=fields
     "description": "a JVP-managed pool (templates)"}))
 
 
-class StoragePoolResponse(ResponseSchema):
-    pool = fields.Nested(StoragePoolSchema, required=True)
-
-
-class StoragePoolListResponse(ResponseSchema):
-    pools = fields.List(fields.Nested(StoragePoolSchema), required=True)
-    errors = fields.List(fields.Nested(ListErrorSchema), required=True)
+StoragePoolResponse, StoragePoolListResponse = envelopes(StoragePoolSchema, "pool", "pools", errors=True)
 
 
 class StoragePoolDeleteResponse(ResponseSchema):

@@ -9,7 +9,7 @@ from typing import Any, Iterable
 
 from marshmallow import fields
 
-from jvp.domain.base import ListErrorSchema, ResponseSchema
+from jvp.domain.base import ResponseSchema, envelopes
 from jvp.domain.storage_pool import TEMPLATE_POOL_SUFFIX
 from jvp.domain.volume import VolumeView
 
@@ -127,13 +127,7 @@ class TemplateSchema(ResponseSchema):
     update_check = fields.Nested(UpdateCheckSchema, allow_none=True)
 
 
-class TemplateResponse(ResponseSchema):
-    template = fields.Nested(TemplateSchema, required=True)
-
-
-class TemplateListResponse(ResponseSchema):
-    templates = fields.List(fields.Nested(TemplateSchema), required=True)
-    errors = fields.List(fields.Nested(ListErrorSchema), required=True)
+TemplateResponse, TemplateListResponse = envelopes(TemplateSchema, "template", "templates", errors=True)
 
 
 class TemplateDeleteResponse(ResponseSchema):
