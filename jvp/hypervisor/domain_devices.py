@@ -75,7 +75,14 @@ def attach_disk(conn: libvirt.virConnect, name: str, disk: DiskDevice) -> str:
         edit.add_disk(cfg, disk)
     if live is not None and edit.find_disk(live, disk.target) is not None:
         raise edit.EditError(f"target {disk.target} is in use on the running VM")
-    dev_xml = to_string(edit.disk_element(disk))
+    return _attach(conn, dom, active, cfg, edit.disk_element(disk))
+
+
+def _attach(conn: libvirt.virConnect, dom: libvirt.virDomain, active: bool, cfg: etree._Element | None,
+            device: etree._Element) -> str:
+    """Hot-plug the device when the VM runs, then save the config (the device already added to `cfg`); a
+    failed save unplugs it again: applied | not-running."""
+    dev_xml = to_string(device)
     _apply(conn, dom, cfg, (lambda: dom.attachDeviceFlags(dev_xml, LIVE)) if active else None,
            (lambda: dom.detachDeviceFlags(dev_xml, LIVE)) if active else None)
     return "applied" if active else "not-running"
@@ -142,10 +149,7 @@ def attach_nic(conn: libvirt.virConnect, name: str, nic: NicDevice) -> str:
         edit.add_nic(cfg, nic)
     if live is not None and edit.find_nic(live, nic.mac) is not None:
         raise edit.EditError(f"the running VM already has a NIC with MAC {nic.mac}")
-    dev_xml = to_string(edit.nic_element(nic))
-    _apply(conn, dom, cfg, (lambda: dom.attachDeviceFlags(dev_xml, LIVE)) if active else None,
-           (lambda: dom.detachDeviceFlags(dev_xml, LIVE)) if active else None)
-    return "applied" if active else "not-running"
+    return _attach(conn, dom, active, cfg, edit.nic_element(nic))
 
 
 @changes

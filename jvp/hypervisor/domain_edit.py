@@ -12,6 +12,7 @@ from lxml import etree
 
 from jvp.domain.vm import DiskDevice, NicDevice
 from jvp.hypervisor.domain_xml import disk_element, driver_format, nic_element
+from jvp.hypervisor.xml.base import XmlNode
 from jvp.hypervisor.xml.domain import Disk, Domain, Interface
 
 BUS_PREFIX = {"virtio": "vd", "scsi": "sd", "sata": "sd", "usb": "sd", "ide": "hd", "xen": "xvd"}
@@ -107,15 +108,17 @@ def add_disk(root: etree._Element, disk: DiskDevice) -> etree._Element:
     dom = Domain(root)
     if dom.disk(disk.target) is not None:
         raise EditError(f"target {disk.target} is already used by another disk of this VM")
-    el = disk_element(disk)
-    dom.disks.add(Disk(el))
-    return el
+    return dom.disks.add(Disk(disk_element(disk))).el
 
 
 def remove_disk(root: etree._Element, target: str) -> etree._Element:
-    found = Domain(root).disk(target)
+    return _removed(Domain(root).disk(target), f"this VM has no disk at target {target}")
+
+
+def _removed(found: XmlNode | None, missing: str) -> etree._Element:
+    """Take the device out of its document (EditError `missing` when there is none); its element."""
     if found is None:
-        raise EditError(f"this VM has no disk at target {target}")
+        raise EditError(missing)
     el = found.el
     found.remove()
     return el
@@ -154,15 +157,8 @@ def add_nic(root: etree._Element, nic: NicDevice) -> etree._Element:
     dom = Domain(root)
     if dom.interface(nic.mac) is not None:
         raise EditError(f"this VM already has a NIC with MAC {nic.mac}")
-    el = nic_element(nic)
-    dom.interfaces.add(Interface(el))
-    return el
+    return dom.interfaces.add(Interface(nic_element(nic))).el
 
 
 def remove_nic(root: etree._Element, mac: str) -> etree._Element:
-    found = Domain(root).interface(mac)
-    if found is None:
-        raise EditError(f"this VM has no NIC with MAC {mac}")
-    el = found.el
-    found.remove()
-    return el
+    return _removed(Domain(root).interface(mac), f"this VM has no NIC with MAC {mac}")

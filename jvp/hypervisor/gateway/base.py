@@ -16,7 +16,8 @@ directory in the metadata store) answers the node's (name, uri) or raises NodeNo
 """
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, TypeVar
 
 import libvirt
 
@@ -25,6 +26,16 @@ from jvp.hypervisor.connection import ConnectionPool, NodeConnection
 T = TypeVar("T")
 Locate = Callable[[str], tuple[str, str]]
 Conn = libvirt.virConnect
+
+
+@contextmanager
+def translated(error: type[Exception], answer: Callable[[Any], Exception]) -> Iterator[None]:
+    """Within the block, an `error` of the hypervisor layer is raised as `answer(exc)` (a JvpError with the
+    node's context), chained to it."""
+    try:
+        yield
+    except error as exc:
+        raise answer(exc) from exc
 
 
 class GatewayBase:

@@ -4,16 +4,16 @@ images, writing new volumes, defining the clone). The VM and volume operations h
 named for them (snapshot_*, clone_*), so that they never shadow the VM and storage mixins' own."""
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from jvp.domain.snapshot import CaptureFacts, CaptureResult, SnapshotDefinition, SnapshotView
 from jvp.domain.volume import VolumeView
 from jvp.errors import PreconditionFailed
 from jvp.hypervisor import disk_copy, domain, vm_volumes
 from jvp.hypervisor import snapshot as snap_hv
-from jvp.hypervisor.gateway.base import GatewayBase
+from jvp.hypervisor.gateway.base import GatewayBase, translated
 from jvp.hypervisor.snapshot_live import QmpError
 from jvp.timeutil import rfc3339
 
@@ -22,12 +22,8 @@ def chain_error(exc: disk_copy.ChainError, node: str) -> PreconditionFailed:
     return PreconditionFailed(f"node '{node}': {exc}", code="DiskNotReadable", details={"node": node})
 
 
-@contextmanager
-def _chain_errors(node: str) -> Iterator[None]:
-    try:
-        yield
-    except disk_copy.ChainError as exc:
-        raise chain_error(exc, node) from exc
+def _chain_errors(node: str) -> AbstractContextManager[None]:
+    return translated(disk_copy.ChainError, lambda exc: chain_error(exc, node))
 
 
 class SnapshotOps(GatewayBase):

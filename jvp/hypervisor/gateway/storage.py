@@ -9,7 +9,7 @@ iterables.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Callable, Iterable, Iterator
 
 from jvp.domain.storage_pool import PoolSpec, PoolView
@@ -18,7 +18,7 @@ from jvp.errors import Conflict, JvpError, PreconditionFailed, already_exists, n
 from jvp.hypervisor import storage_pool as pool_hv
 from jvp.hypervisor import volume as vol_hv
 from jvp.hypervisor import volume_stream
-from jvp.hypervisor.gateway.base import GatewayBase
+from jvp.hypervisor.gateway.base import GatewayBase, translated
 from jvp.hypervisor.storage_xml import build_pool_xml, build_volume_xml
 
 BLOCK = volume_stream.BLOCK  # the size of one block of a volume stream: read uploads in blocks of it
@@ -32,12 +32,8 @@ def pool_error(exc: pool_hv.PoolUnavailable, node: str) -> JvpError:
                               details={"pool": exc.pool, "node": node})
 
 
-@contextmanager
-def _pool_errors(node: str) -> Iterator[None]:
-    try:
-        yield
-    except pool_hv.PoolUnavailable as exc:
-        raise pool_error(exc, node) from exc
+def _pool_errors(node: str) -> AbstractContextManager[None]:
+    return translated(pool_hv.PoolUnavailable, lambda exc: pool_error(exc, node))
 
 
 @contextmanager

@@ -12,7 +12,7 @@ leaves as 409 InvalidDeviceChange.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 from jvp.domain.vm import DiskDevice, DomainSpec, NicDevice, VmView
 from jvp.domain.vm_caps import DomainCaps
@@ -21,6 +21,8 @@ from jvp.hypervisor import domain, domain_devices, kvm_probe, vm_net, vm_volumes
 from jvp.hypervisor.domain_edit import BUS_PREFIX, EditError
 from jvp.hypervisor.domain_xml import build_domain_xml
 from jvp.hypervisor.gateway.base import GatewayBase
+
+T = TypeVar("T")
 
 # re-exported for the VM service: the disk target prefix of each bus, and whether a volume is a template's
 # base image (pure functions of their arguments; no node is asked)
@@ -78,6 +80,12 @@ class VmOps(GatewayBase):
         return self._write(node, lambda c: domain.power(c, name, op), kind="vm", obj=name)
 
     # -- domains: changes ------------------------------------------------------------------------------
+    def _edit(self, node: str, name: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """A write of `fn(conn, name, *args, **kwargs)` that edits the VM's definition: its EditError (a change
+        the definition refuses) answers Conflict InvalidDeviceChange."""
+        with _edit_errors(node, name):
+            return self._write(node, lambda c: fn(c, name, *args, **kwargs), kind="vm", obj=name)
+
     def define_vm(self, node: str, spec: DomainSpec) -> str:
         """Define a new persistent domain built from the spec; its UUID."""
         xml = build_domain_xml(spec)
@@ -86,16 +94,13 @@ class VmOps(GatewayBase):
     def resize_vm(self, node: str, name: str, vcpus: int | None, memory_mib: int | None) -> dict[str, list[str]]:
         """vCPUs and memory saved in the config, applied live where the running VM's maxima allow:
         {applied_live, next_boot, notes}."""
-        with _edit_errors(node, name):
-            return self._write(node, lambda c: domain_devices.modify(c, name, vcpus, memory_mib), kind="vm",
-                               obj=name)
+        return self._edit(node, name, domain_devices.modify, vcpus, memory_mib)
 
     def update_vm_facts(self, node: str, name: str, *, description: str | None = None,
                         labels: dict[str, str] | None = None) -> None:
         """Change JVP's facts in the domain's metadata (the ones given; the others kept)."""
         facts = {k: v for k, v in (("description", description), ("labels", labels)) if v is not None}
-        with _edit_errors(node, name):
-            self._write(node, lambda c: domain_devices.update_vm_facts(c, name, **facts), kind="vm", obj=name)
+        self._edit(node, name, domain_devices.update_vm_facts, **facts)
 
     def set_vm_autostart(self, node: str, name: str, on: bool) -> None:
         """Whether the VM starts with libvirtd."""
@@ -103,34 +108,27 @@ class VmOps(GatewayBase):
 
     def rename_vm(self, node: str, name: str, new_name: str) -> None:
         """Rename a stopped VM."""
-        with _edit_errors(node, name):
-            self._write(node, lambda c: domain_devices.rename(c, name, new_name), kind="vm", obj=name)
+        self._edit(node, name, domain_devices.rename, new_name)
 
     def attach_vm_disk(self, node: str, name: str, disk: DiskDevice) -> str:
         """Add a disk (live and persistent; disk.target is chosen when empty): applied | not-running."""
-        with _edit_errors(node, name):
-            return self._write(node, lambda c: domain_devices.attach_disk(c, name, disk), kind="vm", obj=name)
+        return self._edit(node, name, domain_devices.attach_disk, disk)
 
     def detach_vm_disk(self, node: str, name: str, target: str) -> str:
         """Remove the disk at target: applied | pending (the guest has not released it yet) | not-running."""
-        with _edit_errors(node, name):
-            return self._write(node, lambda c: domain_devices.detach_disk(c, name, target), kind="vm", obj=name)
+        return self._edit(node, name, domain_devices.detach_disk, target)
 
     def change_vm_media(self, node: str, name: str, target: str, path: str | None, fmt: str = "raw") -> str:
         """Insert (path) or eject (None) a cdrom's media: applied | not-running."""
-        with _edit_errors(node, name):
-            return self._write(node, lambda c: domain_devices.change_media(c, name, target, path, fmt),
-                               kind="vm", obj=name)
+        return self._edit(node, name, domain_devices.change_media, target, path, fmt)
 
     def attach_vm_nic(self, node: str, name: str, nic: NicDevice) -> str:
         """Add a NIC (live and persistent): applied | not-running."""
-        with _edit_errors(node, name):
-            return self._write(node, lambda c: domain_devices.attach_nic(c, name, nic), kind="vm", obj=name)
+        return self._edit(node, name, domain_devices.attach_nic, nic)
 
     def detach_vm_nic(self, node: str, name: str, mac: str) -> str:
         """Remove the NIC with this MAC: applied | pending | not-running."""
-        with _edit_errors(node, name):
-            return self._write(node, lambda c: domain_devices.detach_nic(c, name, mac), kind="vm", obj=name)
+        return self._edit(node, name, domain_devices.detach_nic, mac)
 
     def set_vm_user_password(self, node: str, name: str, user: str, password: str) -> None:
         """Set a guest user's password through the guest agent."""
@@ -140,8 +138,7 @@ class VmOps(GatewayBase):
     def undefine_vm(self, node: str, name: str) -> dict[str, Any]:
         """Power off, delete snapshots, undefine with NVRAM and managed save: {snapshots_deleted,
         nvram_removed}."""
-        with _edit_errors(node, name):
-            return self._write(node, lambda c: domain_devices.undefine(c, name), kind="vm", obj=name)
+        return self._edit(node, name, domain_devices.undefine)
 
     def undefine_vm_if_uuid(self, node: str, name: str, uuid: str) -> bool:
         """undefine_vm, only while the domain of that name still has this UUID (a failed create's cleanup);

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Iterable
+from typing import Callable, Iterable, TypeVar
 
 from jvp.domain.network import DhcpHost
 from jvp.errors import Conflict, InvalidInput
 
 IPV4_PREFIX = (8, 30)
 IPV6_PREFIX = 64
+IfaceT = TypeVar("IfaceT", ipaddress.IPv4Interface, ipaddress.IPv6Interface)
 IFNAMSIZ = 15  # Linux interface names: at most 15 bytes (IFNAMSIZ 16 with the NUL)
 _IFNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$")
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
@@ -32,11 +33,7 @@ def _bad(code: str, field: str, message: str, **details) -> InvalidInput:
 
 
 def parse_ipv4_cidr(value: str, field: str = "ipv4_cidr") -> ipaddress.IPv4Interface:
-    try:
-        iface = ipaddress.IPv4Interface(value.strip())
-    except ValueError:
-        raise _bad("InvalidCidr", field, f"{field} {value!r} is not an IPv4 address with a prefix, "
-                   "e.g. 198.18.10.1/24") from None
+    iface = _interface(ipaddress.IPv4Interface, value, field, "IPv4", "198.18.10.1/24")
     net = iface.network
     if "/" not in value:
         raise _bad("InvalidCidr", field, f"{field} {value!r} needs a prefix length, e.g. {value}/24")
@@ -46,18 +43,11 @@ def parse_ipv4_cidr(value: str, field: str = "ipv4_cidr") -> ipaddress.IPv4Inter
     if iface.ip in (net.network_address, net.broadcast_address):
         raise _bad("InvalidCidr", field, f"{field} {value!r} is the subnet's network or broadcast address; "
                    f"give the host side's address, e.g. {net.network_address + 1}/{net.prefixlen}")
-    if net.is_loopback or net.is_multicast or net.is_link_local or net.is_unspecified or net.is_reserved:
-        raise _bad("InvalidCidr", field, f"{field} {value!r} is a loopback, link-local, multicast or reserved "
-                   "range; choose a private or routable subnet")
-    return iface
+    return _routable(iface, value, field, "; choose a private or routable subnet")
 
 
 def parse_ipv6_cidr(value: str, field: str = "ipv6_cidr") -> ipaddress.IPv6Interface:
-    try:
-        iface = ipaddress.IPv6Interface(value.strip())
-    except ValueError:
-        raise _bad("InvalidCidr", field, f"{field} {value!r} is not an IPv6 address with a prefix, "
-                   "e.g. fd00:198:18::1/64") from None
+    iface = _interface(ipaddress.IPv6Interface, value, field, "IPv6", "fd00:198:18::1/64")
     net = iface.network
     if "/" not in value or net.prefixlen != IPV6_PREFIX:
         raise _bad("InvalidCidr", field, f"{field} {value!r}: IPv6 networks are /{IPV6_PREFIX} (guests "
@@ -65,9 +55,22 @@ def parse_ipv6_cidr(value: str, field: str = "ipv6_cidr") -> ipaddress.IPv6Inter
     if iface.ip == net.network_address:
         raise _bad("InvalidCidr", field, f"{field} {value!r} is the subnet-router anycast address; give the "
                    f"host side's address, e.g. {net.network_address + 1}/{IPV6_PREFIX}")
+    return _routable(iface, value, field)
+
+
+def _interface(kind: Callable[[str], IfaceT], value: str, field: str, family: str, example: str) -> IfaceT:
+    try:
+        return kind(value.strip())
+    except ValueError:
+        raise _bad("InvalidCidr", field, f"{field} {value!r} is not an {family} address with a prefix, "
+                   f"e.g. {example}") from None
+
+
+def _routable(iface: IfaceT, value: str, field: str, advice: str = "") -> IfaceT:
+    net = iface.network
     if net.is_loopback or net.is_multicast or net.is_link_local or net.is_unspecified or net.is_reserved:
         raise _bad("InvalidCidr", field, f"{field} {value!r} is a loopback, link-local, multicast or reserved "
-                   "range")
+                   f"range{advice}")
     return iface
 
 
