@@ -22,9 +22,7 @@ class NetworkRequest(RequestSchema):
     name = Name()
 
 
-class CreateNetworkRequest(RequestSchema):
-    node = NodeRef()
-    name = Name()
+class CreateNetworkRequest(NetworkRequest):
     mode = fields.String(load_default="nat", validate=validate.OneOf(MODES), metadata={
         "description": "nat (NAT to the host's uplinks), route (routed, no NAT), isolated (guests and host only), "
                        "open (no firewall rules from libvirt), bridge (an existing host bridge)"})

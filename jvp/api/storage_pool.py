@@ -79,9 +79,7 @@ class CreatePoolRequest(RequestSchema):
                                                     "when true, never over existing data)"})
 
 
-class DeletePoolRequest(RequestSchema):
-    node = NodeRef()
-    name = Ref()
+class DeletePoolRequest(PoolRequest):
     delete_volumes = fields.Boolean(load_default=False)
 
 

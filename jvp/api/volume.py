@@ -45,17 +45,11 @@ class CreateVolumeRequest(RequestSchema):
         "description": "a volume of the same pool: the new volume is a qcow2 overlay on it"})
 
 
-class ResizeVolumeRequest(RequestSchema):
-    node = NodeRef()
-    pool = Ref()
-    name = Ref()
+class ResizeVolumeRequest(VolumeRequest):
     size_gib = SizeGib()
 
 
-class CloneVolumeRequest(RequestSchema):
-    node = NodeRef()
-    pool = Ref()
-    name = Ref()
+class CloneVolumeRequest(VolumeRequest):
     new_name = Name()
     target_pool = Ref(required=False, metadata={"description": "another pool of the node (default: the same)"})
 

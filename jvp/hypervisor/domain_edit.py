@@ -12,7 +12,7 @@ from lxml import etree
 
 from jvp.domain.vm import DiskDevice, NicDevice
 from jvp.hypervisor.domain_xml import disk_element, driver_format, nic_element
-from jvp.hypervisor.xml.base import XmlNode
+from jvp.hypervisor.xml.base import Children, XmlNode
 from jvp.hypervisor.xml.domain import Disk, Domain, Interface
 
 BUS_PREFIX = {"virtio": "vd", "scsi": "sd", "sata": "sd", "usb": "sd", "ide": "hd", "xen": "xvd"}
@@ -106,13 +106,19 @@ def next_target(used: set[str], bus: str) -> str:
 
 def add_disk(root: etree._Element, disk: DiskDevice) -> etree._Element:
     dom = Domain(root)
-    if dom.disk(disk.target) is not None:
-        raise EditError(f"target {disk.target} is already used by another disk of this VM")
-    return dom.disks.add(Disk(disk_element(disk))).el
+    return _added(dom.disks, Disk(disk_element(disk)), dom.disk(disk.target),
+                  f"target {disk.target} is already used by another disk of this VM")
 
 
 def remove_disk(root: etree._Element, target: str) -> etree._Element:
     return _removed(Domain(root).disk(target), f"this VM has no disk at target {target}")
+
+
+def _added(devices: Children, device: XmlNode, clash: XmlNode | None, taken: str) -> etree._Element:
+    """Add the device to its document (EditError `taken` when `clash` already holds its place); its element."""
+    if clash is not None:
+        raise EditError(taken)
+    return devices.add(device).el
 
 
 def _removed(found: XmlNode | None, missing: str) -> etree._Element:
@@ -155,9 +161,8 @@ def find_nic(root: etree._Element, mac: str) -> etree._Element | None:
 
 def add_nic(root: etree._Element, nic: NicDevice) -> etree._Element:
     dom = Domain(root)
-    if dom.interface(nic.mac) is not None:
-        raise EditError(f"this VM already has a NIC with MAC {nic.mac}")
-    return dom.interfaces.add(Interface(nic_element(nic))).el
+    return _added(dom.interfaces, Interface(nic_element(nic)), dom.interface(nic.mac),
+                  f"this VM already has a NIC with MAC {nic.mac}")
 
 
 def remove_nic(root: etree._Element, mac: str) -> etree._Element:

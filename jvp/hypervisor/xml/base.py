@@ -318,11 +318,8 @@ class Children(list, Generic[N]):
         self.remove(child)
 
 
-class XmlChildren(Generic[N]):
+class XmlChildren(XmlChild[N]):
     """Every child element at a path, each seen through its mapping class."""
-
-    def __init__(self, cls: type[N], xpath: str):
-        self.cls, self.xpath = cls, xpath
 
     def __get__(self, node: XmlNode | None, owner: type) -> Any:
         if node is None:
