@@ -1,4 +1,4 @@
-"""Base of every response schema."""
+"""Base of every response schema, and the schemas derived from the views' dataclasses (answer_schema)."""
 from __future__ import annotations
 
 import dataclasses
@@ -23,33 +23,11 @@ class ListErrorSchema(ResponseSchema):
     message = fields.String(required=True)
 
 
-@dataclass(frozen=True)
-class Problem:
-    """Something wrong with one object of a listing or description (issue 13: isolation): a dangling reference,
-    unreadable XML, a vanished volume, a figure libvirt reported wrapped. The object is still listed and
-    described; the problem says what could not be read or is inconsistent. `code` is an error code of
-    jvp/domain/errors.py's table (stable), `message` says what and where."""
-    code: str
-    message: str
-
-
-class ProblemSchema(ResponseSchema):
-    code = fields.String(required=True, metadata={"description": "stable error code of the problem"})
-    message = fields.String(required=True)
-
-
-def Problems(**kwargs) -> fields.List:  # noqa: N802 - a field factory reads like a field class
-    """The `problems` field of a row: empty when the object is sound."""
-    return fields.List(fields.Nested(ProblemSchema), required=True,
-                       metadata={"description": "what is wrong with this object (empty when nothing)"}, **kwargs)
-
-
 # -- answers derived from views --------------------------------------------------------------------------
 # A view's dataclass fields are its answer's fields: `answer_schema(View, "NameSchema")` builds the response
 # schema from them, in the dataclass's order, so a field is declared once. The type decides the marshmallow
 # field: `str` String, `int` Integer, `bool` Boolean, `float` Float, `list[T]` List, `dict[str, T]` Dict
-# (`dict[str, Any]` a free-form one),
-# another view Nested (its schema must be built first). `T` is required; `T | None` may be null.
+# (`dict[str, Any]` a free-form one), another view Nested (its schema must be built first). `T` is required; `T | None` may be null.
 # `shown(...)` in place of `field(...)` says what the type cannot: a description, `required`/`nullable`
 # against the rule, or any marshmallow keyword (`validate=`, `data_key=`, `metadata=`).
 _SCHEMA_OF: dict[type, type[ResponseSchema]] = {}
@@ -66,7 +44,7 @@ def shown(default: Any = MISSING, *, factory: Any = MISSING, doc: str | None = N
 def answer_schema(view: type, name: str, *, exclude: tuple[str, ...] = (), upto: str | None = None,
                   base: type[Schema] = ResponseSchema, **extra: fields.Field) -> type[ResponseSchema]:
     """The response schema `name` of the dataclass `view`: its fields (up to `upto`) but `exclude`, then
-    `extra`. The first schema built from a view is the one another view's field of that type nests."""
+    `extra`. The first whole schema built from a view is the one a field of that view's type nests."""
     hints = typing.get_type_hints(view)
     attrs: dict[str, Any] = {}
     for f in dataclasses.fields(view):
@@ -76,7 +54,8 @@ def answer_schema(view: type, name: str, *, exclude: tuple[str, ...] = (), upto:
             break
     attrs.update(extra)
     schema = type(name, (base,), attrs)
-    _SCHEMA_OF.setdefault(view, schema)
+    if upto is None:
+        _SCHEMA_OF.setdefault(view, schema)
     return schema
 
 
@@ -117,6 +96,28 @@ def _strip_none(hint: Any) -> tuple[Any, bool]:
             raise TypeError(f"no answer field for {hint!r}: give it with answer_schema(..., name=fields.X())")
         return rest[0], True
     return hint, False
+
+
+# -- a row's problems (issue 13) -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong with one object of a listing or description (issue 13: isolation): a dangling reference,
+    unreadable XML, a vanished volume, a figure libvirt reported wrapped. The object is still listed and
+    described; the problem says what could not be read or is inconsistent. `code` is an error code of
+    jvp/domain/errors.py's table (stable), `message` says what and where."""
+    code: str = shown(doc="stable error code of the problem")
+    message: str
+
+
+ProblemSchema = answer_schema(Problem, "ProblemSchema")
+PROBLEMS_DOC = "what is wrong with this object (empty when nothing)"
+
+
+def Problems(**kwargs) -> fields.List:  # noqa: N802 - a field factory reads like a field class
+    """The `problems` field of a row schema declared by hand: empty when the object is sound. (A view declares
+    `problems: list[Problem] = shown(factory=list, doc=PROBLEMS_DOC)`, the same field.)"""
+    return fields.List(fields.Nested(ProblemSchema), required=True,
+                       metadata={"description": PROBLEMS_DOC}, **kwargs)
 
 
 def envelopes(schema: type[Schema], key: str, plural: str, *,
