@@ -27,7 +27,8 @@ class ListErrorSchema(ResponseSchema):
 # A view's dataclass fields are its answer's fields: `answer_schema(View, "NameSchema")` builds the response
 # schema from them, in the dataclass's order, so a field is declared once. The type decides the marshmallow
 # field: `str` String, `int` Integer, `bool` Boolean, `float` Float, `list[T]` List, `dict[str, T]` Dict
-# (`dict[str, Any]` a free-form one), another view Nested (its schema must be built first). `T` is required; `T | None` may be null.
+# (`dict[str, Any]` a free-form one), another view Nested (its schema must be built first). `T` is required;
+# `T | None` may be null.
 # `shown(...)` in place of `field(...)` says what the type cannot: a description, `required`/`nullable`
 # against the rule, or any marshmallow keyword (`validate=`, `data_key=`, `metadata=`).
 _SCHEMA_OF: dict[type, type[ResponseSchema]] = {}
