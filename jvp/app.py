@@ -102,7 +102,8 @@ def build_services(settings: Settings) -> Services:
     pools = StoragePoolService(nodes, gateway, volumes)
     template_sources = TemplateSources()  # image sources other modules provide to register-template
     templates = TemplateService(store, nodes, gateway, tasks, volumes, pools, data, settings.download,
-                                template_sources, list_timeout_s=settings.node_timeout_s * 2)
+                                template_sources, list_timeout_s=settings.node_timeout_s * 2,
+                                listen=(settings.listen_host, settings.listen_port))
     # deleting a VM prunes the old template images it was the last user of; a template is a system-disk source
     vms = VmService(nodes, gateway, list_timeout_s=settings.node_timeout_s * 2,
                     on_deleted=templates.after_vm_deleted)

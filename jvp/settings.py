@@ -70,6 +70,9 @@ class DownloadSchema(_Strict):
     allow_file_urls = fields.Boolean(load_default=False)
     timeout_s = fields.Float(load_default=60.0, validate=validate.Range(min=1))
     max_redirects = fields.Integer(load_default=5, validate=validate.Range(min=0, max=30))
+    # Downloads may go to loopback, link-local, private and other non-public addresses (and to this
+    # machine's own addresses) only when true; JVP's own listener is refused even then (jvp/images/urls.py).
+    allow_private = fields.Boolean(load_default=False)
     # Where template files of the JVP server may come from (source.type=file, file:// URLs), when
     # allow_file_urls is true; empty means <data_dir>/images.
     file_dirs = fields.List(fields.String(validate=validate.Regexp(r"^/", error="An absolute path.")),

@@ -37,9 +37,12 @@ def require(condition: bool, reason: str) -> None:
 
 
 def make_settings(tmp_path: Path, **overrides: Any):
+    """Settings for a test: downloads may reach private addresses (the tests' image server listens on
+    loopback); a test of the refusals passes download={"allow_private": False, ...}."""
     base = {"data_dir": str(tmp_path / "data"), "local_uri": f"test://{INVENTORY}",
             "listen": "127.0.0.1:7777", "node_timeout_s": 3.0}
-    base.update(overrides)
+    download = {"allow_private": True, **overrides.pop("download", {})}
+    base.update(overrides, download=download)
     return load_settings(config_path=os.devnull, env={}, overrides=base)
 
 
@@ -210,7 +213,9 @@ def start_server(tmp: Path, local_uri: str = "qemu:///system", workers: int = 1,
     config.write_text("")
     port = free_port()
     env = {**os.environ, "JVP_CONFIG": str(config), "JVP_DATA_DIR": str(data), "JVP_LOCAL_URI": local_uri,
-           "JVP_LISTEN": f"127.0.0.1:{port}", "JVP_WORKERS": str(workers), **(extra_env or {})}
+           "JVP_LISTEN": f"127.0.0.1:{port}", "JVP_WORKERS": str(workers),
+           "JVP_DOWNLOAD_ALLOW_PRIVATE": "true",  # the tests' image server listens on loopback
+           **(extra_env or {})}
     log = tmp / "server.log"
     proc = subprocess.Popen([str(REPO / ".venv" / "bin" / "jvp"), "serve"], env=env, stdout=open(log, "wb"),
                             stderr=subprocess.STDOUT, start_new_session=True)

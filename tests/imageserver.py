@@ -218,9 +218,14 @@ class _Server(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
 class ImageServer:
-    def __init__(self, port: int = 0):
+    def __init__(self, port: int = 0, host: str = "127.0.0.1"):
         self.port = port
+        self.host = host  # "::1": the same server on IPv6 loopback (URLs then read http://[::1]:PORT/...)
         self.resources: dict[str, Resource] = {}
         self.redirects: dict[str, str] = {}
         self.endless_paths: set[str] = set()
@@ -232,7 +237,7 @@ class ImageServer:
     # -- lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> "ImageServer":
         self.stopping.clear()
-        httpd = _Server(("127.0.0.1", self.port), _Handler)
+        httpd = (_Server6 if ":" in self.host else _Server)((self.host, self.port), _Handler)
         httpd.owner = self
         self.port = httpd.server_address[1]
         self._httpd = httpd
@@ -260,7 +265,8 @@ class ImageServer:
 
     # -- content -----------------------------------------------------------------------------------------
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}{path}"
 
     def add_file(self, path: str, file: Path, **opts: Any) -> Resource:
         res = Resource(path=Path(file), etag=f'"{sha256_file(Path(file))[:32]}"',

@@ -94,7 +94,8 @@ class UpdateTemplateImageRequest(TemplateRef):
 
 @registry.action("register-template", request=RegisterTemplateRequest, response=TaskResponse, role=Role.ADMIN,
                  tag=TAG, status=202,
-                 errors=("TemplateExists", "UnsupportedUrlScheme", "InvalidUrl", "StoragePoolNotFound",
+                 errors=("TemplateExists", "UnsupportedUrlScheme", "InvalidUrl", "AddressNotAllowed",
+                         "StoragePoolNotFound",
                          "StoragePoolInactive", "StoragePoolIsInternal", "TemplatesNotSupported", "VolumeNotFound",
                          "VolumeInUse", "FileSourceDisabled", "PathNotAllowed", "SourceFileNotFound",
                          "NodeInMaintenance", "ResourceBusy", "NotSupported", "InvalidInput", "FormatNotSupported",
@@ -149,7 +150,8 @@ def delete_template(ctx, req):
 @registry.action("check-template-update", request=TemplateRef, response=TemplateUpdateCheckResponse,
                  role=Role.VIEWER, tag=TAG,
                  errors=(*LOOKUP, "NotUpdatable", "SourceUnreachable", "SourceNotFound", "DownloadFailed",
-                         "RedirectLoop", "TooManyRedirects", "ChecksumNotFound"))
+                         "RedirectLoop", "TooManyRedirects", "InvalidRedirect", "AddressNotAllowed", "TlsError",
+                         "ChecksumNotFound"))
 def check_template_update(ctx, req):
     """Ask the template's source whether a newer image exists (ETag, Last-Modified, length or the published
     checksum; nothing is downloaded) and list the VMs and volumes built from the template."""
@@ -159,7 +161,7 @@ def check_template_update(ctx, req):
 @registry.action("update-template-image", request=UpdateTemplateImageRequest, response=TaskResponse,
                  role=Role.ADMIN, tag=TAG, status=202,
                  errors=(*LOOKUP, "NotUpdatable", "TemplateUpToDate", "ResourceBusy", "InvalidUrl",
-                         "UnsupportedUrlScheme", "SourceUnreachable", "NodeInMaintenance", "DownloadInProgress",
+                         "UnsupportedUrlScheme", "AddressNotAllowed", "SourceUnreachable", "NodeInMaintenance", "DownloadInProgress",
                          "ChecksumMismatch", "NotADiskImage", "FormatMismatch", "BackingFileNotAllowed",
                          "DownloadTooLarge", "InsufficientSpace", "ChecksumNotFound", "ChecksumFileTooLarge",
                          "SourceNotFound", "RedirectLoop", "TooManyRedirects", "InvalidRedirect",

@@ -158,6 +158,8 @@ _ENTRIES = [
     _e("DownloadInProgress", 409, "the same image is being downloaded already"),
     _e("InvalidUrl", 400, "not a usable URL (length, spaces, control characters)"),
     _e("UnsupportedUrlScheme", 400, "a URL other than http(s)"),
+    _e("AddressNotAllowed", 400, "the URL, a redirect from it or an address its host resolves to is loopback, "
+       "link-local, private or otherwise not public (`download.allow_private`), or JVP itself"),
     _e("PathNotAllowed", 400, "a file source outside `download.file_dirs`"),
     _e("SourceFileNotFound", 400, "the file source does not exist"),
     _e("FileSourceDisabled", 422, "file sources are off (`download.file_dirs` is empty)"),
@@ -172,7 +174,7 @@ _ENTRIES = [
     _e("SourceNotFound", 422, "nothing at the URL (404 or 410 from the source)"),
     _e("RedirectLoop", 422, "the source's redirects loop"),
     _e("TooManyRedirects", 422, "the source redirects too many times"),
-    _e("InvalidRedirect", 422, "the source redirects to a non-HTTP URL"),
+    _e("InvalidRedirect", 422, "the source redirects to a non-HTTP URL or to a URL with credentials"),
     _e("DownloadFailed", 502, "the source answered with an error or broke off"),
     _e("SourceUnreachable", 502, "the source cannot be reached (DNS, connection, timeout)"),
     _e("TlsError", 502, "the source's TLS certificate or handshake failed"),

@@ -1,7 +1,11 @@
 """HTTP(S) fetches of base images by the controller.
 
 - Redirects are followed by hand, up to `max_redirects`; a redirect back to a URL already visited is a loop
-  and is named as one (with the chain); a redirect to any other scheme is refused.
+  and is named as one (with the chain); a redirect to any other scheme, or to a URL with credentials, is
+  refused.
+- Every hop's host is resolved here and each of its addresses checked against the address policy
+  (urls.py: no loopback, link-local, private... unless `download.allow_private`); the connection then goes
+  to an address that was checked (`_pinned`), never to a second answer of the resolver.
 - Downloads resume: the partial file's validator (a strong ETag, else Last-Modified) goes in If-Range with a
   Range from the partial file's size, so a changed image is sent whole (200) instead of being spliced onto
   the old bytes; without a validator the download starts over. A connection that breaks after the source
@@ -20,6 +24,7 @@ from __future__ import annotations
 import http.client
 import logging
 import re
+import socket
 import ssl
 import time
 from dataclasses import dataclass
@@ -30,7 +35,8 @@ from urllib.parse import urljoin, urlsplit
 from jvp import __version__
 from jvp.errors import Conflict, JvpError, PayloadTooLarge, PreconditionFailed
 from jvp.images.hashing import Hashes, HashPipe
-from jvp.images.urls import check_url, redact  # noqa: F401 - re-exported for the services
+from jvp.images.urls import (AddressPolicy, check_url, host_port, literal_address,  # noqa: F401 - re-exported
+                             redact)
 
 log = logging.getLogger(__name__)
 
@@ -91,18 +97,63 @@ def busy(url: str, task: str | None) -> Conflict:
 
 
 class Fetcher:
-    def __init__(self, *, max_bytes: int, max_redirects: int, timeout_s: float):
+    def __init__(self, *, max_bytes: int, max_redirects: int, timeout_s: float,
+                 policy: AddressPolicy | None = None,
+                 getaddrinfo: Callable[..., list] = socket.getaddrinfo):
         self.max_bytes = max_bytes
         self.max_redirects = max_redirects
         self.timeout_s = timeout_s
+        self.policy = policy or AddressPolicy()  # public addresses only unless told otherwise
+        self._getaddrinfo = getaddrinfo  # tests give a resolver that answers what they need
         self._tls = ssl.create_default_context()
 
     # -- requests ------------------------------------------------------------------------------------------
+    def _resolve(self, url: str, host: str, port: int) -> list[tuple[int, tuple]]:
+        """Every (family, socket address) of the host, each checked against the policy (AddressNotAllowed
+        when one is refused). A name that does not resolve is a TransientError (SourceUnreachable when
+        nothing was fetched yet)."""
+        addr = literal_address(host)
+        if addr is not None:
+            self.policy.check(url, host, port, [addr])
+        try:
+            infos = self._getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise TransientError(f"{redact(url)}: cannot resolve {host}: {exc}") from exc
+        found = [(family, sockaddr) for family, _, _, _, sockaddr in infos
+                 if family in (socket.AF_INET, socket.AF_INET6)]
+        if not found:
+            raise TransientError(f"{redact(url)}: {host} has no IPv4 or IPv6 address")
+        addrs = [literal_address(sa[0].split("%", 1)[0]) for _, sa in found]
+        self.policy.check(url, host, port, [a for a in addrs if a is not None])
+        return found
+
+    def _pinned(self, targets: list[tuple[int, tuple]]) -> Callable[..., socket.socket]:
+        """A replacement for http.client's socket.create_connection that connects to the checked addresses
+        only (in the resolver's order, the first that answers), whatever host name the request carries."""
+        def connect(_address: Any, timeout: Any = None, source_address: Any = None) -> socket.socket:
+            last: OSError | None = None
+            for family, sockaddr in targets:
+                sock = socket.socket(family, socket.SOCK_STREAM)
+                try:
+                    if timeout is not None:
+                        sock.settimeout(timeout)
+                    sock.connect(sockaddr)
+                    return sock
+                except OSError as exc:
+                    sock.close()
+                    last = exc
+            raise last or OSError("no address to connect to")
+        return connect
+
     def _request(self, url: str, method: str, headers: dict[str, str]) -> http.client.HTTPResponse:
         parts = urlsplit(url)
+        host, port = host_port(url)
+        targets = self._resolve(url, host, port)
         cls = http.client.HTTPSConnection if parts.scheme.lower() == "https" else http.client.HTTPConnection
         kwargs: dict[str, Any] = {"context": self._tls} if cls is http.client.HTTPSConnection else {}
-        conn = cls(parts.hostname, parts.port, timeout=self.timeout_s, **kwargs)
+        # host and port are given apart: http.client would otherwise read "::1" as host ":" and port 1
+        conn = cls(host, port, timeout=self.timeout_s, **kwargs)
+        conn._create_connection = self._pinned(targets)  # type: ignore[attr-defined]
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         try:
             conn.request(method, path, headers={"User-Agent": f"jvp/{__version__}", "Accept-Encoding": "identity",
@@ -110,9 +161,9 @@ class Fetcher:
             return conn.getresponse()  # closing the response (at the end of its body) closes the connection
         except ssl.SSLError as exc:
             conn.close()
-            raise SourceError(f"TLS with {parts.hostname} failed: {exc}", code="TlsError",
+            raise SourceError(f"TLS with {host} failed: {exc}", code="TlsError",
                               details={"url": redact(url)}) from exc
-        except _NETWORK as exc:
+        except (*_NETWORK, ValueError) as exc:
             conn.close()
             raise TransientError(f"{redact(url)}: {exc or type(exc).__name__}") from exc
 
@@ -126,10 +177,20 @@ class Fetcher:
             if resp.status not in REDIRECTS or not location:
                 return resp, url
             resp.close()
-            nxt = urljoin(url, location)
-            if urlsplit(nxt).scheme.lower() not in ("http", "https"):
-                raise SourceError(f"{redact(url)} redirects to a non-HTTP URL ({urlsplit(nxt).scheme}:), which is "
+            try:
+                nxt = urljoin(url, location)
+                nparts = urlsplit(nxt)
+                nparts.port  # noqa: B018 - raises on a port out of range
+            except ValueError:
+                raise SourceError(f"{redact(url)} redirects to a URL that cannot be parsed", code="InvalidRedirect",
+                                  status=422, details={"location": location[:200]}) from None
+            if nparts.scheme.lower() not in ("http", "https"):
+                raise SourceError(f"{redact(url)} redirects to a non-HTTP URL ({nparts.scheme}:), which is "
                                   "refused", code="InvalidRedirect", status=422, details={"location": redact(nxt)})
+            if "@" in nparts.netloc or not nparts.hostname:
+                raise SourceError(f"{redact(url)} redirects to a URL with credentials or without a host "
+                                  f"({redact(nxt)}), which is refused", code="InvalidRedirect", status=422,
+                                  details={"location": redact(nxt)})
             if nxt in chain:
                 raise SourceError(f"redirect loop: {' -> '.join(redact(u) for u in chain + [nxt])}; the source is "
                                   "misconfigured, use the final URL of the image", code="RedirectLoop", status=422,

@@ -11,6 +11,7 @@ import pytest
 from jvp.errors import JvpError
 from jvp.images.checksums import ChecksumError, find_in_checksum_file, parse_checksum
 from jvp.images.fetch import Fetcher, Hashes, Remote, check_url
+from jvp.images.urls import AddressPolicy
 from jvp.service.template import download as template_download
 from jvp.service.template.download import Downloads, UrlLock
 from jvp.settings import REPO_ROOT
@@ -19,7 +20,9 @@ from tests.templateutil import MIB, image_server, images  # noqa: F401 - pytest 
 
 
 def fetcher(**kw) -> Fetcher:
-    return Fetcher(**{"max_bytes": 1024 * MIB, "max_redirects": 5, "timeout_s": 5, **kw})
+    """A fetcher that may reach the loopback image server (download.allow_private on)."""
+    return Fetcher(**{"max_bytes": 1024 * MIB, "max_redirects": 5, "timeout_s": 5,
+                      "policy": AddressPolicy(allow_private=True), **kw})
 
 
 def fetch(f: Fetcher, url: str, part: Path, known: Remote | None = None, hashes: Hashes | None = None):

@@ -18,7 +18,8 @@ from tests.unit.fakes.template import FakeNodes, FakeTasks, FakeTemplateGateway
 
 TPOOL = "default_templates_"
 IMAGE = f"/srv/{TPOOL}/deb-v1.qcow2"
-DOWNLOAD = {"max_bytes": 2**30, "max_redirects": 3, "timeout_s": 5, "allow_file_urls": False}
+DOWNLOAD = {"max_bytes": 2**30, "max_redirects": 3, "timeout_s": 5, "allow_file_urls": False,
+            "allow_private": True}
 
 
 def make(tmp_path, gw: FakeTemplateGateway, sources: TemplateSources | None = None) -> TemplateService:

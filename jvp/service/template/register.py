@@ -143,11 +143,11 @@ class TemplateRegistrar(TemplateInstaller):
             except ChecksumError as exc:
                 raise bad("source.checksum" if out.get("checksum") else "source.sha256", str(exc)) from exc
         if kind == "url":
-            check_url(out["url"], allow_file=self.download_settings["allow_file_urls"])
+            check_url(out["url"], allow_file=self.download_settings["allow_file_urls"], policy=self.fetcher.policy)
             if urlsplit(out["url"]).scheme.lower() == "file":
                 out = {**out, "type": "file", "path": unquote(urlsplit(out["url"]).path)}
             if out.get("checksum_url"):
-                check_url(out["checksum_url"], field_name="source.checksum_url")
+                check_url(out["checksum_url"], field_name="source.checksum_url", policy=self.fetcher.policy)
                 if out.get("expected"):
                     raise bad("source.checksum_url", "give a checksum or a checksum_url, not both")
         if out["type"] == "file":

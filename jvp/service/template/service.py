@@ -25,7 +25,7 @@ from jvp.domain.storage_pool import TEMPLATE_POOL_SUFFIX
 from jvp.domain.template import NodeUsage, describe_pools
 from jvp.errors import Conflict, JvpError, PreconditionFailed
 from jvp.hypervisor.gateway import NodeGateway
-from jvp.images.fetch import Fetcher, Hashes
+from jvp.images.fetch import AddressPolicy, Fetcher, Hashes
 from jvp.service.node import NodeService
 from jvp.service.storage.pool import StoragePoolService
 from jvp.service.storage.volume import VolumeService
@@ -45,15 +45,17 @@ TEMPLATE_TASKS = ("register-template", "update-template-image")
 class TemplateService:
     def __init__(self, store: MetadataStore, nodes: NodeService, gateway: NodeGateway, tasks: TaskService,
                  volumes: VolumeService, pools: StoragePoolService, data_dir: Path, download: dict[str, Any],
-                 sources: TemplateSources, list_timeout_s: float = 10.0):
+                 sources: TemplateSources, list_timeout_s: float = 10.0, listen: tuple[str, int] | None = None):
         self.store = store
         self.nodes = nodes
         self.gateway = gateway
         self.tasks = tasks
         self.volumes = volumes
         self.list_timeout_s = list_timeout_s
+        # where downloads may connect: public addresses unless download.allow_private; never JVP itself
+        policy = AddressPolicy(allow_private=bool(download.get("allow_private")), listen=listen)
         self.fetcher = Fetcher(max_bytes=download["max_bytes"], max_redirects=download["max_redirects"],
-                               timeout_s=download["timeout_s"])
+                               timeout_s=download["timeout_s"], policy=policy)
         self.catalog = TemplateCatalog(store, nodes, gateway, tasks)
         self.registrar = TemplateRegistrar(self.catalog, store, nodes, gateway, tasks, volumes, pools, self.fetcher,
                                            Downloads(store, Path(data_dir), self.fetcher), download, Path(data_dir),

@@ -154,9 +154,9 @@ class TemplateUpdater:
             except ChecksumError as exc:
                 raise bad("checksum" if checksum else "sha256", str(exc)) from exc
         if url is not None:
-            check_url(url, field_name="url")
+            check_url(url, field_name="url", policy=self.registrar.fetcher.policy)
         if checksum_url is not None:
-            check_url(checksum_url, field_name="checksum_url")
+            check_url(checksum_url, field_name="checksum_url", policy=self.registrar.fetcher.policy)
             if expected:
                 raise bad("checksum_url", "give a checksum or a checksum_url, not both")
         new_url = url or src["url"]
