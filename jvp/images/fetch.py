@@ -115,8 +115,9 @@ class Fetcher:
         addr = literal_address(host)
         if addr is not None:
             self.policy.check(url, host, port, [addr])
-        try:
-            infos = self._getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        try:  # a literal is never sent to DNS (an unknown IPv6 zone must not become a name lookup)
+            infos = self._getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                      flags=socket.AI_NUMERICHOST if addr is not None else 0)
         except (socket.gaierror, UnicodeError) as exc:
             raise TransientError(f"{redact(url)}: cannot resolve {host}: {exc}") from exc
         found = [(family, sockaddr) for family, _, _, _, sockaddr in infos

@@ -1,31 +1,41 @@
 """The audit log: one JSON line per mutating action in audit/audit-YYYY-MM.jsonl, append-only.
 
-Secrets (passwords, private keys, user-data, tokens) are redacted before anything is written.
+Secrets (passwords, private keys, user-data, tokens) are redacted before anything is written, and so are
+the secrets URLs carry: in any string value that is a URL (`scheme://...`: template sources, checksum URLs,
+node URIs), each query value becomes `***` while its key stays (`?X-Amz-Signature=***&token=***`: the entry
+still shows which parameters were sent), a query part without `=` and a fragment become `***`, and the
+user info is hidden (`https://***@host/...`; in a libvirt URI only a password: `qemu+ssh://root@host/system`
+keeps its ssh login). Scheme, host, port and path are kept, so the entry still says what was fetched.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Iterator
 
 from filelock import FileLock
 
+from jvp.images.urls import redact_values
 from jvp.store.schemas import SchemaSet
 from jvp.timeutil import now, parse_rfc3339, rfc3339
 
 SECRET_KEYS = {"password", "passwd", "private_key", "user_data", "token", "secret", "passphrase",
                "ssh_private_key", "api_key", "content"}
 REDACTED = "***"
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def redact(value: Any) -> Any:
-    """A copy of a request with secret values replaced (at any depth)."""
+    """A copy of a request with secret values replaced (at any depth), URLs' queries and credentials too."""
     if isinstance(value, dict):
         return {k: (REDACTED if k.lower() in SECRET_KEYS and v not in (None, "") else redact(v))
                 for k, v in value.items()}
     if isinstance(value, list):
         return [redact(v) for v in value]
+    if isinstance(value, str) and _URL.match(value) and ("?" in value or "@" in value or "#" in value):
+        return redact_values(value)
     return value
 
 

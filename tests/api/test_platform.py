@@ -295,3 +295,27 @@ def test_the_audit_line_written_for_a_real_action_has_its_secret_redacted(api):
     assert line["token_name"] == "t-operator" and line["request_id"] == resp.headers["X-Request-Id"]
     raw = "".join(p.read_text() for p in (api.services.settings.data_path / "audit").glob("audit-*.jsonl"))
     assert secret not in raw
+
+
+def test_urls_in_the_audit_log_keep_no_query_values_or_credentials(api):
+    """Issue 14, finding 10: signed-URL query strings (X-Amz-Signature=..., token=...) and user:pw@ were
+    stored verbatim. Now the keys stay, the values do not; a refused request is audited the same way."""
+    signed = ("https://127.0.0.1:1/images/deb12.qcow2?X-Amz-Credential=AKIAEXAMPLE&"  # nothing listens there
+              "X-Amz-Signature=5ecre7519&token=t0ken-value")
+    api.call("register-template", {"pool": "default", "name": "t1", "source": {"type": "url", "url": signed}})
+    api.error("register-template", {"pool": "default", "name": "t2", "source": {
+        "type": "url", "url": "https://admin:pa55word@bucket.example.org/x.qcow2?sig=abc#frag"}},
+        status=400, code="InvalidUrl")
+    raw = "".join(p.read_text() for p in (api.services.settings.data_path / "audit").glob("audit-*.jsonl"))
+    for secret in ("AKIAEXAMPLE", "5ecre7519", "t0ken-value", "pa55word", "admin:", "sig=abc", "frag"):
+        assert secret not in raw, secret
+    by_name = {e["params"]["name"]: e for e in _audit_lines(api) if e["action"] == "register-template"}
+    assert by_name["t1"]["params"]["source"]["url"] == (
+        "https://127.0.0.1:1/images/deb12.qcow2?X-Amz-Credential=***&X-Amz-Signature=***&token=***")
+    assert by_name["t2"]["params"]["source"]["url"] == "https://***@bucket.example.org/x.qcow2?sig=***#***"
+    assert by_name["t2"]["outcome"] == "error"
+    # the task record (its file) keeps scheme, host and path only
+    (task,) = api.ok("list-tasks", {})["tasks"]
+    api.services.tasks.wait(task["id"], 30)
+    record = (api.services.settings.data_path / "tasks" / f"{task['id']}.yaml").read_text()
+    assert "5ecre7519" not in record and "https://127.0.0.1:1/images/deb12.qcow2" in record

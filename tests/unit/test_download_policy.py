@@ -30,7 +30,7 @@ def fetcher(policy: AddressPolicy = ON, **kw) -> Fetcher:
 
 def resolver(answers: dict[str, list[str]], calls: list[str] | None = None):
     """A getaddrinfo that answers the given addresses for a few made-up names (and nothing else)."""
-    def getaddrinfo(host, port, *args, **kwargs):
+    def getaddrinfo(host, port, *args, **kwargs):  # noqa: ARG001
         if calls is not None:
             calls.append(host)
         if host not in answers:
