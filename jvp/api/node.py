@@ -80,7 +80,7 @@ def create_node(ctx, req):
 
 
 @registry.action("modify-node", request=ModifyNodeRequest, response=NodeResponse, role=Role.ADMIN, tag=TAG,
-                 errors=("NodeNotFound", "InvalidUri", "NodeUnreachable", "LocalNodeUri"))
+                 errors=("NodeNotFound", "InvalidUri", "NodeUriInUse", "NodeUnreachable", "LocalNodeUri"))
 def modify_node(ctx, req):
     """Change a node's URI, description or labels."""
     return {"node": ctx.services.nodes.modify(req["name"], req.get("uri"), req.get("description"),

@@ -8,8 +8,10 @@ answer exactly like the local one. Listing probes every node concurrently, each 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import logging
 import os
+import re
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, TimeoutError as FutureTimeout
@@ -95,6 +97,47 @@ def validate_uri(uri: str, fixture_dirs: Sequence[Path] = ()) -> None:
         raise _invalid(uri, "the QEMU driver's path is /system or /session", "Invalid URI path.")
     if transport in ("ssh", "tcp", "tls", "libssh", "libssh2") and not parts.hostname:
         raise _invalid(uri, "a remote transport needs a host name", "Missing host.")
+
+
+DEFAULT_PORTS = {"tls": 16514, "tcp": 16509, "ssh": 22, "libssh": 22, "libssh2": 22}
+
+
+def canonical_uri(uri: str) -> str:
+    """The form two node URIs are compared in ("one node per URI"), so spelling cannot register a second
+    node over the same host: scheme and host lower-cased, an IPv6 address in its compressed form, a default
+    port dropped (tls 16514, tcp 16509, ssh 22), `qemu://host` read as libvirt does (TLS) and `qemu+unix:///`
+    as `qemu:///`, repeated and trailing slashes collapsed (a test driver's fixture path resolved as the
+    driver opens it), parameters sorted, the fragment dropped. The user name is kept (two logins may see
+    two session daemons). The URI a node is saved and shown with stays the one given."""
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+        params = sorted(parse_qsl(parts.query, keep_blank_values=True))
+    except ValueError:
+        return uri
+    driver, _, transport = parts.scheme.lower().partition("+")
+    host = (parts.hostname or "").rstrip(".")
+    try:
+        addr = ipaddress.ip_address(host.split("%", 1)[0])
+        host = f"[{addr}]" if addr.version == 6 else str(addr)
+    except ValueError:
+        pass
+    if transport == "unix" and not host:
+        transport = ""
+    if host and not transport and driver != "test":
+        transport = "tls"  # libvirt's default transport for a remote host
+    if port is not None and DEFAULT_PORTS.get(transport) == port:
+        port = None
+    path = re.sub(r"/+", "/", parts.path)
+    if driver == "test" and path.startswith("/") and path != "/default":
+        path = os.path.realpath(path)
+    elif len(path) > 1:
+        path = path.rstrip("/")
+    user = f"{parts.username}@" if parts.username else ""
+    netloc = f"{user}{host}{f':{port}' if port else ''}"
+    scheme = f"{driver}+{transport}" if transport else driver
+    query = "&".join(f"{k}={v}" for k, v in params)
+    return f"{scheme}://{netloc}{path}{f'?{query}' if query else ''}"
 
 
 class NodeDirectory:
@@ -255,9 +298,10 @@ class NodeService:
         if self.store.get("node", name) is not None:
             raise already_exists("node", name, code="NodeExists")
         for rec in self.records()[0]:
-            if rec.uri == uri:
-                raise Conflict(f"node '{rec.name}' already manages {uri}; one node per URI",
-                               code="NodeUriInUse", details={"node": rec.name, "uri": uri})
+            if canonical_uri(rec.uri) == canonical_uri(uri):
+                raise Conflict(f"node '{rec.name}' already manages {rec.uri} (the same host as {uri}); "
+                               "one node per URI", code="NodeUriInUse",
+                               details={"node": rec.name, "uri": uri, "existing_uri": rec.uri})
         self._check_reachable(name, uri)
         stamp = rfc3339()
         rec = NodeRecord(name=name, uri=uri, description=description, labels=labels or {},
@@ -291,9 +335,10 @@ class NodeService:
                                    code="LocalNodeUri", details={"field_errors": {"uri": ["Read-only."]}})
             validate_uri(new_uri, self.fixture_dirs)
             for other in self.records()[0]:
-                if other.uri == new_uri and other.name != name:
-                    raise Conflict(f"node '{other.name}' already manages {new_uri}; one node per URI",
-                                   code="NodeUriInUse", details={"node": other.name, "uri": new_uri})
+                if canonical_uri(other.uri) == canonical_uri(new_uri) and other.name != name:
+                    raise Conflict(f"node '{other.name}' already manages {other.uri} (the same host as "
+                                   f"{new_uri}); one node per URI", code="NodeUriInUse",
+                                   details={"node": other.name, "uri": new_uri, "existing_uri": other.uri})
             self._check_reachable(name, new_uri)  # slow (connects): before the lock, not under it
 
         def change(r: NodeRecord) -> None:

@@ -132,6 +132,25 @@ def test_duplicate_node_is_409(api, second):
     api.error("create-node", {"name": "local", "uri": second}, status=409, code="NodeExists")
 
 
+@pytest.mark.parametrize("spelling", [lambda u: u.replace("/test-fixtures/", "/test-fixtures//"),
+                                      lambda u: u.replace("/test-fixtures/", "/test-fixtures/./"),
+                                      lambda u: u.replace("test://", "TEST://")])
+def test_another_spelling_of_a_node_uri_is_the_same_node(api, second, spelling):
+    """Issue 14, finding 11: URIs were compared as strings, so test:///.../x//second.xml made a second node
+    over the same host. Both the local node's URI and another node's are matched in canonical form."""
+    api.ok("create-node", {"name": "lab2", "uri": second})
+    err = api.error("create-node", {"name": "lab3", "uri": spelling(second)}, status=409, code="NodeUriInUse")
+    assert err["details"]["node"] == "lab2" and err["details"]["existing_uri"] == second
+    local = api.services.settings.local_uri
+    err = api.error("create-node", {"name": "lab3", "uri": local.replace("/demo/", "/demo//")}, status=409,
+                    code="NodeUriInUse")
+    assert err["details"]["node"] == "local"
+    api.ok("create-node", {"name": "lab3", "uri": fixture_uri(api, "third")})
+    err = api.error("modify-node", {"name": "lab3", "uri": spelling(second)}, status=409, code="NodeUriInUse")
+    assert err["details"]["node"] == "lab2"
+    assert sorted(n["name"] for n in api.ok("list-nodes")["nodes"]) == ["lab2", "lab3", "local"]
+
+
 def test_reserved_node_name(api, second):
     api.error("create-node", {"name": "nodes", "uri": second}, status=400, code="InvalidName")
 
