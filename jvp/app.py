@@ -99,7 +99,7 @@ def build_services(settings: Settings) -> Services:
     tasks.register_cleanup("volume", volumes.remove_partial)  # half-made uploads and clones
     keypairs = KeypairService(store)
     tokens = TokenService(store, data)
-    pools = StoragePoolService(nodes, gateway, volumes)
+    pools = StoragePoolService(nodes, gateway, volumes, protected_dirs=(settings.data_dir,))
     template_sources = TemplateSources()  # image sources other modules provide to register-template
     templates = TemplateService(store, nodes, gateway, tasks, volumes, pools, data, settings.download,
                                 template_sources, list_timeout_s=settings.node_timeout_s * 2,

@@ -140,6 +140,21 @@ def canonical_uri(uri: str) -> str:
     return f"{scheme}://{netloc}{path}{f'?{query}' if query else ''}"
 
 
+def on_this_machine(uri: str) -> bool:
+    """Whether a node URI reaches the libvirt of the JVP server's own machine (no host, or a loopback
+    one), whose filesystem is the controller's: paths can be resolved there."""
+    try:
+        host = (urlsplit(uri).hostname or "").rstrip(".")
+    except ValueError:
+        return False
+    if not host or host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
 class NodeDirectory:
     """Where the nodes are: their records in the metadata store (`local` from the configuration). The
     gateway asks it for a node's URI (`locate`); it never connects anywhere itself."""

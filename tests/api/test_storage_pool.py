@@ -187,3 +187,26 @@ def test_internal_template_pools_are_hidden_and_protected(api):
     api.services.pools.create("local", "p1_templates_", "dir", "/srv/p1/_templates_", internal=True)
     err = api.error("delete-storage-pool", {"name": "p1"}, status=409, code="StoragePoolInUse")
     assert err["details"]["internal_pool"] == "p1_templates_"
+
+
+# -- protected directories (issue 14, finding 8) ----------------------------------------------------------------
+@pytest.mark.parametrize("path", ["/var/run", "/var/run/libvirt", "/var/lock/x", "/root/.ssh", "/home/u/.ssh",
+                                  "/var/lib/jvp", "{data}/auth", "{data}", "{data}/../data/tasks"])
+def test_protected_pool_paths_are_refused_and_nothing_is_defined(api, path):
+    before = sorted(p["name"] for p in api.ok("list-storage-pools", {"include_internal": True})["pools"])
+    path = path.format(data=api.services.settings.data_dir)
+    err = api.error("create-storage-pool", {"name": "p1", "type": "dir", "path": path}, status=400,
+                    code="InvalidPoolPath")
+    assert err["details"]["field_errors"]["path"]
+    assert sorted(p["name"] for p in api.ok("list-storage-pools", {"include_internal": True})["pools"]) == before
+
+
+def test_a_symlink_to_a_protected_directory_is_refused(api, tmp_path):
+    """The node is this machine (a test:/// URI): the path is resolved before the deny-list is applied."""
+    (tmp_path / "to-auth").symlink_to(api.services.settings.data_path / "auth")
+    (tmp_path / "to-etc").symlink_to("/etc")
+    for link in ("to-auth", "to-etc"):
+        err = api.error("create-storage-pool", {"name": "p1", "type": "dir", "path": str(tmp_path / link)},
+                        status=400, code="InvalidPoolPath")
+        assert "resolves to" in err["message"]
+    api.ok("create-storage-pool", {"name": "p1", "type": "dir", "path": str(tmp_path / "plain")})

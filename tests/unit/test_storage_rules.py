@@ -87,3 +87,27 @@ def test_unknown_type_and_unbuildable_types():
     with pytest.raises(InvalidInput) as exc:
         pool_spec("p", "iscsi", None, {"host": "san", "iqn": "iqn.2013-06.com.e:t"}, True)
     assert "build" in exc.value.details["field_errors"]
+
+
+# -- the deny-list of issue 14 (finding 8) ---------------------------------------------------------------------
+@pytest.mark.parametrize("path", ["/var/run", "/var/run/libvirt", "/var/lock/x", "/root/.ssh", "/root/vms",
+                                  "/home/alice/.ssh", "/srv/backup/.ssh/keys", "/home/bob/.gnupg",
+                                  "/var/lib/jvp", "/var/lib/jvp/auth", "/var/log/libvirt", "/var/spool/cron",
+                                  "/var/lib/libvirt/qemu", "/var/lib/libvirt/dnsmasq", "/var/lib/libvirt",
+                                  "/var/cache", "/opt/data/.config/x", "/data/jvp/auth", "/data/jvp"])
+def test_protected_directories_cannot_hold_a_dir_pool(path):
+    for ptype, source in (("dir", None), ("fs", {"device": "/dev/sdb"}), ("netfs", {"host": "nas", "dir": "/e"})):
+        with pytest.raises(InvalidInput) as exc:
+            pool_spec("p", ptype, path, source, None, protected=["/data/jvp"])
+        assert exc.value.code == "InvalidPoolPath" and exc.value.details["field_errors"]["path"], path
+
+
+def test_symlinks_are_resolved_when_the_path_is_known():
+    from jvp.service.storage.rules import check_pool_directory
+    check_pool_directory("/srv/vms", resolved="/srv/vms")
+    with pytest.raises(InvalidInput) as exc:
+        check_pool_directory("/srv/link", resolved="/root/.ssh")
+    assert "/srv/link resolves to /root/.ssh" in exc.value.message
+    with pytest.raises(InvalidInput):
+        check_pool_directory("/home/carol", homes=["/home/carol"])
+    check_pool_directory("/home/carol/vms", homes=["/home/carol"])

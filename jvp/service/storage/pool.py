@@ -8,25 +8,45 @@ neither created nor deleted through these actions (the template module manages t
 from __future__ import annotations
 
 import logging
+import os
+import pwd
 from dataclasses import replace
-from typing import Any
+from typing import Any, Sequence
 
 from jvp.domain.storage_pool import FILE_POOL_TYPES, TEMPLATE_POOL_SUFFIX, PoolView, is_internal_pool
 from jvp.domain.volume import DiskUser, VolumeView
 from jvp.errors import Conflict, InvalidInput, PreconditionFailed, already_exists
 from jvp.hypervisor.gateway import NodeGateway
-from jvp.service.node import NodeService
-from jvp.service.storage.rules import pool_spec
+from jvp.service.node import NodeService, on_this_machine
+from jvp.service.storage.rules import PATH_REQUIRED, check_pool_directory, pool_spec
 from jvp.service.storage.volume import DiskUsage, VolumeService, vm_names
 
 log = logging.getLogger(__name__)
 
 
+def local_homes() -> list[str]:
+    """Home directories of this machine's users (pool paths refuse them: rules.py)."""
+    try:
+        return sorted({os.path.normpath(u.pw_dir) for u in pwd.getpwall() if u.pw_dir not in ("", "/")})
+    except OSError:  # pragma: no cover - no user database
+        return []
+
+
 class StoragePoolService:
-    def __init__(self, nodes: NodeService, gateway: NodeGateway, volumes: VolumeService):
+    def __init__(self, nodes: NodeService, gateway: NodeGateway, volumes: VolumeService,
+                 protected_dirs: Sequence[str] = ()):
         self.nodes = nodes  # availability (maintenance)
         self.gateway = gateway
         self.volumes = volumes
+        # JVP's data dir (as configured and resolved): refused as a pool directory on every node
+        self.protected = sorted({p for d in protected_dirs for p in (os.path.normpath(d), os.path.realpath(d))})
+
+    def _check_resolved(self, node_uri: str, spec: Any) -> None:
+        """The pool path's deny-list again with its symlinks resolved, when the node is this machine (a
+        remote node's filesystem is not the controller's: the path as given was checked by pool_spec)."""
+        if spec.path and spec.type in PATH_REQUIRED and on_this_machine(node_uri):
+            check_pool_directory(spec.path, protected=self.protected, homes=local_homes(),
+                                 resolved=os.path.realpath(spec.path))
 
     @staticmethod
     def _view(node: str, p: PoolView) -> PoolView:
@@ -50,8 +70,8 @@ class StoragePoolService:
             raise InvalidInput(f"pool names ending in '{TEMPLATE_POOL_SUFFIX}' are reserved for JVP's template "
                                "pools", code="ReservedName",
                                details={"field_errors": {"name": ["Reserved for JVP's template pools."]}})
-        spec = pool_spec(name, ptype, path, source, build)
-        self.nodes.ensure_available(node)
+        spec = pool_spec(name, ptype, path, source, build, protected=self.protected)
+        self._check_resolved(self.nodes.ensure_available(node).uri, spec)
         existing = self.gateway.list_pools(node)
         if any(p.name == name for p in existing):
             raise already_exists("storage_pool", name, node)

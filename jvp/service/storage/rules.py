@@ -3,19 +3,32 @@
 Pool paths. Any absolute directory may hold a pool: an admin chooses where the disks go, and JVP does not
 impose a base directory. The path is normalized (`//` and `/./` collapsed, trailing `/` dropped) and must
 not contain a `..` component at all: `/a/../b` is refused rather than resolved, because the admin who typed
-it may not mean `/b`. Directories of the operating system itself are refused for the types whose volumes
-are files (dir, fs, netfs): every file there would become a "volume" that `delete-volume` can remove. That
-is `/` and the trees under /bin, /boot, /dev, /etc, /lib*, /proc, /run, /sbin, /sys, /usr, plus the bare
-top-level directories /home, /media, /mnt, /opt, /root, /srv, /tmp, /var, /var/lib, /var/tmp (a directory
-under them, such as /var/lib/libvirt/images or /srv/vms, is fine). A path that exists on the node as a
-file is found by libvirt when the pool is built or started and is refused then (PoolPathNotDirectory, told
-by the errno libvirt reports, ENOTDIR, not by its localized message); JVP never looks at the node's
-filesystem itself.
+it may not mean `/b`.
+
+A deny-list protects what must never become volumes, for the types whose volumes are files (dir, fs,
+netfs): every file in a pool's directory is a "volume" an operator can download or delete (an `id_rsa`,
+JVP's `admin-token`). Refused (InvalidPoolPath):
+- `/` and the trees under /bin, /boot, /dev, /etc, /lib*, /proc, /run, /sbin, /sys, /usr (the system), /root,
+  /var/run and /var/lock (aliases of /run), /var/log, /var/spool, /var/mail, /var/backups,
+  /var/lib/libvirt/qemu and /var/lib/libvirt/dnsmasq (libvirt's own state), /var/lib/jvp and JVP's
+  configured data dir (tokens, keys, metadata);
+- the bare directories /home, /media, /mnt, /opt, /srv, /tmp, /var, /var/cache, /var/lib, /var/lib/libvirt,
+  /var/tmp (a directory under them, such as /var/lib/libvirt/images or /srv/vms, is fine), and the home
+  directories of the node's users (their dotfiles would be volumes; known when the node is the JVP
+  server's own machine, from its user database);
+- any path with a credentials component: .ssh, .gnupg, .pki, .aws, .azure, .kube, .docker, .password-store,
+  .config.
+The rules apply to the path as given and, when the node is the JVP server's own machine (a URI without a
+host, or a loopback host), to the path with its symlinks resolved (`/srv/link` -> `/root/.ssh`,
+`/var/run/x` -> `/run/x`). For a remote node JVP has no shell there and does not resolve: the rules hold
+for the path as given, which covers the usual aliases (/var/run, /var/lock). A path that exists on the
+node as a file is found by libvirt when the pool is built or started and is refused then
+(PoolPathNotDirectory, told by the errno libvirt reports, ENOTDIR, not by its localized message).
 """
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Sequence
 
 from jvp.domain.storage_pool import POOL_TYPES, PoolAuthSpec, PoolHostSpec, PoolSourceSpec, PoolSpec
 from jvp.errors import InvalidInput
@@ -23,7 +36,12 @@ from jvp.errors import InvalidInput
 MAX_PATH = 1024
 SYSTEM_TREES = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/run", "/sbin",
                 "/sys", "/usr")
-SYSTEM_DIRS = {"/", "/home", "/media", "/mnt", "/opt", "/root", "/srv", "/tmp", "/var", "/var/lib", "/var/tmp"}
+# further trees whose files must not become volumes (module docstring); JVP's data dir is added by the caller
+PROTECTED_TREES = ("/root", "/var/run", "/var/lock", "/var/log", "/var/spool", "/var/mail", "/var/backups",
+                   "/var/lib/libvirt/qemu", "/var/lib/libvirt/dnsmasq", "/var/lib/jvp")
+SYSTEM_DIRS = {"/", "/home", "/media", "/mnt", "/opt", "/root", "/srv", "/tmp", "/var", "/var/cache", "/var/lib",
+               "/var/lib/libvirt", "/var/tmp"}
+SECRET_COMPONENTS = {".ssh", ".gnupg", ".pki", ".aws", ".azure", ".kube", ".docker", ".password-store", ".config"}
 FORMATS = {
     "fs": ("auto", "ext2", "ext3", "ext4", "ufs", "iso9660", "udf", "gfs", "gfs2", "vfat", "hfs+", "xfs", "ocfs2",
            "vmfs"),
@@ -79,12 +97,39 @@ def normalize_path(value: Any, field: str = "path") -> str:
     return "/" + "/".join(p for p in parts if p not in ("", "."))
 
 
-def check_pool_directory(path: str) -> None:
-    """Refuse the operating system's own directories for pools whose files become volumes."""
-    if path in SYSTEM_DIRS or any(path == t or path.startswith(t + "/") for t in SYSTEM_TREES):
-        raise _bad_path("path", path, "a system directory cannot hold a storage pool (its files would become "
-                                      "deletable volumes); choose a directory such as /var/lib/libvirt/images "
-                                      "or /srv/vms/<name>")
+def _under(path: str, tree: str) -> bool:
+    return path == tree or path.startswith(tree.rstrip("/") + "/")
+
+
+def pool_directory_refusal(path: str, protected: Sequence[str] = (), homes: Sequence[str] = ()) -> str | None:
+    """Why a directory cannot hold a pool whose files become volumes (module docstring), or None."""
+    if path in SYSTEM_DIRS or any(_under(path, t) for t in SYSTEM_TREES):
+        return "a system directory cannot hold a storage pool"
+    if any(_under(path, t) for t in PROTECTED_TREES):
+        return "a protected directory (system state, logs or credentials) cannot hold a storage pool"
+    if any(_under(path, t) for t in protected):
+        return "JVP's data directory (tokens, keys, metadata) cannot hold a storage pool"
+    if path in homes:
+        return "a user's home directory cannot hold a storage pool (its dotfiles would become volumes)"
+    secret = next((c for c in path.split("/") if c in SECRET_COMPONENTS), None)
+    if secret:
+        return f"a credentials directory ({secret}) cannot hold a storage pool"
+    return None
+
+
+def check_pool_directory(path: str, *, protected: Sequence[str] = (), homes: Sequence[str] = (),
+                         resolved: str | None = None) -> None:
+    """Refuse the deny-listed directories for pools whose files become volumes; `resolved` is the path
+    with its symlinks resolved, when JVP can know it (the node is its own machine)."""
+    for candidate in (path, resolved):
+        if candidate is None:
+            continue
+        why = pool_directory_refusal(candidate, protected, homes)
+        if why:
+            via = f" ({path} resolves to {candidate})" if candidate != path else ""
+            raise _bad_path("path", path, f"{why}{via}: its files would become volumes that can be downloaded "
+                                          "and deleted; choose a directory such as /var/lib/libvirt/images "
+                                          "or /srv/vms/<name>")
 
 
 def _device(value: Any, field: str, ptype: str) -> str:
@@ -195,8 +240,9 @@ def _source(ptype: str, src: dict[str, Any]) -> PoolSourceSpec:
 
 
 def pool_spec(name: str, ptype: str, path: str | None, source: dict[str, Any] | None,
-              build: bool | None) -> PoolSpec:
-    """A validated, normalized pool spec or InvalidInput."""
+              build: bool | None, *, protected: Sequence[str] = ()) -> PoolSpec:
+    """A validated, normalized pool spec or InvalidInput. `protected`: further trees refused for pools whose
+    volumes are files (JVP's data dir)."""
     if ptype not in POOL_TYPES:
         raise InvalidInput(f"unknown pool type {ptype!r}: one of {', '.join(POOL_TYPES)}", code="ValidationFailed",
                            details={"field_errors": {"type": [f"Must be one of: {', '.join(POOL_TYPES)}."]}})
@@ -209,7 +255,7 @@ def pool_spec(name: str, ptype: str, path: str | None, source: dict[str, Any] | 
     else:
         path = normalize_path(path)
         if ptype in PATH_REQUIRED:
-            check_pool_directory(path)
+            check_pool_directory(path, protected=protected)
         elif ptype == "logical" and path != f"/dev/{src.name or name}":
             raise _bad_path("path", path, f"a logical pool's path is /dev/<volume group> "
                                           f"(/dev/{src.name or name})")
