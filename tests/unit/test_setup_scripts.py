@@ -121,3 +121,82 @@ def test_host_setup_installs_python3_venv_when_only_ensurepip_is_missing(tmp_pat
     assert res.returncode == 0, res.stdout + res.stderr
     installs = [c for c in log.read_text().splitlines() if c.startswith("apt-get install")]
     assert len(installs) == 1 and installs[0].split()[-1] == "python3-venv", installs
+
+
+# -- tests/fixtures/build-guest-image.sh (issue 14, finding 14) --------------------------------------------------
+GUEST_IMAGE_SCRIPT = REPO / "tests" / "fixtures" / "build-guest-image.sh"
+
+
+def _neutral_stripped(text: str) -> str:
+    out, skip = [], False
+    for line in text.splitlines(keepends=True):
+        if line.startswith("# >>> recipe-neutral"):
+            skip = True
+        if not skip:
+            out.append(line)
+        if line.startswith("# <<< recipe-neutral"):
+            skip = False
+    return "".join(out)
+
+
+def test_guest_image_fsck_and_detach_are_retried_while_the_device_is_busy(tmp_path):
+    """The build once failed with "e2fsck failed (8)" right after the unmount: e2fsck could not open the
+    loop device while udev's probe held it. The script's wrappers settle and retry (fakes count the runs)."""
+    bin_dir, log = tmp_path / "bin", tmp_path / "log"
+    fake(bin_dir, "e2fsck", 'echo "e2fsck $*" >> "$FAKE_LOG"\n'
+         'n=$(grep -c "^e2fsck" "$FAKE_LOG"); [ "$n" -ge 3 ] && exit 1; exit 8')
+    fake(bin_dir, "losetup", 'echo "losetup $*" >> "$FAKE_LOG"\n'
+         'if [ "$1" = -d ]; then n=$(grep -c "^losetup -d" "$FAKE_LOG"); [ "$n" -ge 2 ]; exit; fi\n'
+         '[ ! -e "$FAKE_LOG.detached" ] && grep -q "^losetup -d" "$FAKE_LOG" && n=$(grep -c "^losetup -d" "$FAKE_LOG")'
+         ' && [ "$n" -ge 2 ] && touch "$FAKE_LOG.detached"; [ ! -e "$FAKE_LOG.detached" ]')
+    for name in ("udevadm", "blockdev", "sync"):
+        fake(bin_dir, name, 'echo "' + name + ' $*" >> "$FAKE_LOG"')
+    wrappers = (f"sed -n '/^do_mount() {{/,/^# <<< recipe-neutral/p' {GUEST_IMAGE_SCRIPT}")
+    script = ("set -euo pipefail; log() { echo \"$*\" >&2; }; die() { log \"ERROR: $*\"; exit 1; }\n"
+              f"source <({wrappers})\n"
+              "LOOP=/dev/loop9\n"
+              'e2fsck -fy "$LOOP" >/dev/null 2>&1 || { rc=$?; [ "$rc" -le 1 ] || die "e2fsck failed ($rc)"; }\n'
+              'losetup -d "$LOOP"; LOOP=\necho done')
+    res = run(script, f"{bin_dir}:/usr/bin:/bin", FAKE_LOG=str(log), GUEST_SETTLE_S="0")
+    assert res.returncode == 0 and res.stdout.strip() == "done", res.stderr
+    calls = log.read_text().splitlines()
+    assert [c for c in calls if c.startswith("e2fsck")] == ["e2fsck -fy /dev/loop9"] * 3
+    assert [c for c in calls if c.startswith("losetup -d")] == ["losetup -d /dev/loop9"] * 2
+    assert "udevadm settle --timeout=30" in calls and "blockdev --flushbufs /dev/loop9" in calls
+    assert "exited 8 (attempt 1 of 5)" in res.stderr
+
+
+def test_guest_image_fsck_gives_up_with_the_last_exit_code(tmp_path):
+    bin_dir, log = tmp_path / "bin", tmp_path / "log"
+    fake(bin_dir, "e2fsck", 'echo "e2fsck $*" >> "$FAKE_LOG"; exit 8')
+    for name in ("udevadm", "blockdev", "sync"):
+        fake(bin_dir, name, "true")
+    script = ("set -euo pipefail; log() { echo \"$*\" >&2; }; die() { log \"ERROR: $*\"; exit 1; }\n"
+              f"source <(sed -n '/^do_mount() {{/,/^# <<< recipe-neutral/p' {GUEST_IMAGE_SCRIPT})\n"
+              'e2fsck -fy /dev/loop9 >/dev/null 2>&1 || { rc=$?; [ "$rc" -le 1 ] || die "e2fsck failed ($rc)"; }')
+    res = run(script, f"{bin_dir}:/usr/bin:/bin", FAKE_LOG=str(log), GUEST_SETTLE_S="0", GUEST_FSCK_TRIES="3")
+    assert res.returncode == 1 and "e2fsck failed (8)" in res.stderr
+    assert len(log.read_text().splitlines()) == 3
+
+
+def test_guest_image_recipe_leaves_out_the_recipe_neutral_blocks(tmp_path):
+    """Editing how the build runs (the marked blocks) keeps a cached image valid; anything else changes the
+    recipe stamp and rebuilds. The script, copied with an edited neutral block, finds a planted cache valid
+    and exits at once (it would need root and the network to build)."""
+    text = GUEST_IMAGE_SCRIPT.read_text()
+    assert text.count("\n# >>> recipe-neutral") == text.count("\n# <<< recipe-neutral") == 2
+    edited = text.replace("GUEST_SETTLE_S=${GUEST_SETTLE_S:-2}", "GUEST_SETTLE_S=${GUEST_SETTLE_S:-3}")
+    assert edited != text and _neutral_stripped(edited) == _neutral_stripped(text)
+    copy = tmp_path / "build-guest-image.sh"
+    copy.write_text(edited)
+    out = tmp_path / "cache" / "img.qcow2"
+    out.parent.mkdir()
+    out.write_bytes(b"not really an image")
+    import hashlib
+    (tmp_path / "cache" / "img.qcow2.sha256").write_text(hashlib.sha256(out.read_bytes()).hexdigest() + "  img.qcow2\n")
+    recipe = hashlib.sha256((_neutral_stripped(text) + "2G \n").encode()).hexdigest()
+    (tmp_path / "cache" / "img.qcow2.recipe").write_text(recipe + "\n")
+    res = run(f"bash {copy} {out}", "/usr/bin:/bin")
+    assert res.returncode == 0 and res.stdout.strip() == str(out), res.stderr
+    outside = text.replace("SUITE=bookworm", "SUITE=bookworm  # edited")
+    assert _neutral_stripped(outside) != _neutral_stripped(text)
