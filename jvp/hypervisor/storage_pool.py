@@ -86,10 +86,12 @@ def source_view(src: PoolSource, ptype: str | None) -> PoolSourceView | None:
     """A pool's <source> (None when it has none or an empty one), with its fields as JVP names them."""
     if not src.exists() or not len(src.el):
         return None
-    hosts = [h.name + (f":{h.port}" if h.port else "") for h in src.hosts]
+    # `name[:port]`, an IPv6 address in brackets when a port follows (the form create-storage-pool takes)
+    hosts = [(f"[{h.name}]" if h.port and ":" in (h.name or "") else h.name) + (f":{h.port}" if h.port else "")
+             for h in src.hosts]
     devices = [d.path for d in src.devices]
     return PoolSourceView(
-        host=hosts[0].split(":")[0] if hosts else None, hosts=hosts, port=src.port, dir=src.dir,
+        host=src.hosts[0].name if hosts else None, hosts=hosts, port=src.port, dir=src.dir,
         device=devices[0] if devices else None, devices=devices, name=src.name, format=src.format,
         iqn=devices[0] if ptype == "iscsi" and devices else None, initiator_iqn=src.initiator_iqn,
         auth=None if not src.auth.exists() else {

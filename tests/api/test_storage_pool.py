@@ -210,3 +210,16 @@ def test_a_symlink_to_a_protected_directory_is_refused(api, tmp_path):
                         status=400, code="InvalidPoolPath")
         assert "resolves to" in err["message"]
     api.ok("create-storage-pool", {"name": "p1", "type": "dir", "path": str(tmp_path / "plain")})
+
+
+def test_ipv6_source_hosts_read_back_whole(api):
+    """A netfs host and rbd monitors given as IPv6 addresses were cut at their first colon on the way back
+    ("2001:db8::5" read as "2001")."""
+    api.ok("create-storage-pool", {"name": "p6", "type": "netfs", "path": "/srv/jvp/p6",
+                                   "source": {"host": "2001:db8::5", "dir": "/export", "format": "nfs"}})
+    src = api.ok("describe-storage-pool", {"name": "p6"})["pool"]["source"]
+    assert src["host"] == "2001:db8::5" and src["hosts"] == ["2001:db8::5"]
+    api.ok("create-storage-pool", {"name": "r6", "type": "rbd", "source": {
+        "hosts": ["[2001:db8::6]:6789", "mon2.example.org"], "name": "vms"}})
+    src = api.ok("describe-storage-pool", {"name": "r6"})["pool"]["source"]
+    assert src["host"] == "2001:db8::6" and src["hosts"] == ["[2001:db8::6]:6789", "mon2.example.org"]
