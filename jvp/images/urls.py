@@ -25,7 +25,7 @@ import re
 import socket
 from dataclasses import dataclass
 from typing import Callable, Iterable
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from jvp.errors import InvalidInput
 
@@ -227,8 +227,3 @@ def host_port(url: str) -> tuple[str, int]:
     """(host, port) of an http(s) URL checked by check_url."""
     parts = urlsplit(url)
     return url_host(parts), parts.port or DEFAULT_PORTS[parts.scheme.lower()]
-
-
-def host_header(host: str) -> str:
-    """An IPv6 zone identifier as a URL spells it (RFC 6874: %25)."""
-    return host.replace("%", quote("%")) if ":" in host else host
