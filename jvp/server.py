@@ -1,19 +1,357 @@
-"""`jvp serve`: the Flask app behind gunicorn (threaded workers, so websockets and long transfers do not
-block other requests). The app is built in each worker after the fork, so libvirt connections and the
-libvirt event loop thread belong to the process that uses them."""
+"""`jvp serve`: the Flask app behind gunicorn's threaded worker, with JVP's own front on it.
+
+Each worker process runs an event loop (gunicorn's gthread poller) and a pool of threads that run the app.
+Stock gthread hands a connection to a thread as soon as its first byte arrives, and the thread then blocks
+reading the rest of the head and the body: 40 clients sending half a request took every thread for ever.
+JvpWorker keeps a connection in the event loop, reading without blocking, until the request's head and its
+JSON body (up to max_body_bytes) are all in memory, and only then gives it to a thread. A client that is slow
+or stalls costs a socket and a buffer, never a thread, and is cut after `http.header_timeout_s` (head) /
+`http.body_timeout_s` (buffered body). Bodies larger than that (volume uploads) are streamed by their thread
+with a read timeout; websockets (consoles) keep their thread for their life, as before. Connections per
+worker are bounded (`http.max_connections`): beyond it the connection idle or slow the longest is dropped
+for the new one, or the new one gets 503. Every refusal the HTTP layer makes (a bad request line or header,
+a head too large, a timeout, overload) is JSON in JVP's error shape.
+
+The app is built in each worker after the fork, so libvirt connections and the libvirt event loop thread
+belong to the process that uses them."""
 from __future__ import annotations
 
+import errno
+import html
+import json
 import logging
 import re
+import selectors
+import socket
+import time
+import uuid
+from functools import partial
 from pathlib import Path
+from typing import Any
 
+from gunicorn import util as gunicorn_util
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger as GunicornLogger
+from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from jvp.settings import Settings
 
 log = logging.getLogger("jvp.server")
 _QUERY_TOKEN = re.compile(r"((?:^|[?&])token=)[^&\s]*")
+
+# A request head (request line and headers) larger than this is refused with 431 before it is parsed.
+MAX_HEAD_BYTES = 64 * 1024
+_REASONS = {400: "Bad Request", 403: "Forbidden", 408: "Request Timeout", 413: "Content Too Large",
+            414: "URI Too Long", 417: "Expectation Failed", 431: "Request Header Fields Too Large",
+            500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable"}
+
+
+def json_refusal(status: int, message: str, *, code: str, details: dict | None = None) -> bytes:
+    """A complete HTTP/1.1 response (Connection: close) carrying a JVP error, for refusals made before (or
+    outside) the app: the same shape as every other JVP error."""
+    rid = uuid.uuid4().hex
+    body = json.dumps({"error": {"code": code, "message": message,
+                                 "details": details or {}, "request_id": rid}}).encode()
+    reason = _REASONS.get(status, "Error")
+    return (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nX-Request-Id: {rid}\r\nCache-Control: no-store\r\n"
+            "X-Content-Type-Options: nosniff\r\n\r\n").encode() + body
+
+
+def _body_kind(head: bytes) -> tuple[str, int]:
+    """How the request whose head this is carries its body: ("length", n), ("chunked", 0), ("none", 0), or
+    ("unknown", 0) when the head is ambiguous (gunicorn's parser then refuses it with 400)."""
+    lengths, codings = [], []
+    for line in head.split(b"\r\n")[1:]:
+        name, sep, value = line.partition(b":")
+        if not sep:
+            continue
+        name = name.strip().lower()
+        if name == b"content-length":
+            lengths.append(value.strip())
+        elif name == b"transfer-encoding":
+            codings.extend(c.strip().lower() for c in value.split(b","))
+    if codings:
+        return ("chunked", 0) if codings[-1] == b"chunked" and not lengths else ("unknown", 0)
+    if not lengths:
+        return "none", 0
+    if len(lengths) > 1 or not lengths[0].isdigit() or len(lengths[0]) > 18:
+        return "unknown", 0
+    return "length", int(lengths[0])
+
+
+def _chunked_complete(buf: bytearray, pos: int) -> bool:
+    """Whether a chunked body starting at buf[pos] is complete (its last chunk and trailers are in buf).
+    A malformed one counts as complete: the parser refuses it as soon as a thread reads it."""
+    while True:
+        eol = buf.find(b"\r\n", pos)
+        if eol < 0:
+            return False
+        size_text = bytes(buf[pos:eol]).split(b";")[0].strip()
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            return True
+        if size == 0:
+            return buf.startswith(b"\r\n", eol + 2) or buf.find(b"\r\n\r\n", eol) >= 0
+        pos = eol + 2 + size + 2
+        if pos > len(buf):
+            return False
+
+
+_EXPECT = re.compile(rb"\r\nexpect:[ \t]*100-continue[ \t]*(?=\r\n)", re.IGNORECASE)
+
+
+class _Conn(TConn):
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.buf = bytearray()   # what the event loop read of the next request
+        self.deadline = 0.0
+        self.in_body = False
+        self.ready = False       # the buffered request is complete: a thread may take it
+        self.continued = False   # the event loop answered `Expect: 100-continue` itself
+        self.io_timeout: float | None = None
+
+    def init(self) -> None:
+        """In the thread, before the parser reads: hand it what the event loop read, and bound every later
+        read and write on the socket (a streamed body, a response to a client that stopped reading)."""
+        super().init()
+        if self.buf:
+            self.parser.unreader.unread(bytes(self.buf))
+            self.buf = bytearray()
+        if self.io_timeout is not None:
+            self.sock.settimeout(self.io_timeout)
+
+
+class _CaptureSocket:
+    """Takes the HTML refusal gunicorn writes, so it can be sent as JSON instead (see handle_error)."""
+
+    def __init__(self, sock: Any):
+        self._sock = sock
+        self.data = b""
+
+    def gettimeout(self) -> float:
+        return 0.0
+
+    def sendall(self, data: bytes) -> None:
+        self.data += data
+
+    send = sendall
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+def _html_refusal_to_json(raw: bytes) -> bytes | None:
+    text = raw.decode("latin-1", "replace")
+    m = re.match(r"HTTP/1\.[01] (\d{3}) ", text)
+    if not m:
+        return None
+    status = int(m.group(1))
+    reason = re.search(r"<h1><p>(.*?)</p></h1>", text, re.S)
+    detail = re.search(r"</h1>\s*(.*?)\s*</body>", text, re.S)
+    message = html.unescape(detail.group(1)).strip() if detail else ""
+    if not message:
+        message = html.unescape(reason.group(1)) if reason else _REASONS.get(status, "refused")
+    message = f"the HTTP server refused the request: {message}"
+    if status == 414:
+        return json_refusal(status, message, code="UriTooLong")
+    if status == 431:
+        return json_refusal(status, message, code="HeadersTooLarge")
+    if status >= 500 and status != 501:
+        return json_refusal(500, message, code="InternalError")
+    return json_refusal(status, message, code="BadHttpRequest")
+
+
+class JvpWorker(ThreadWorker):
+    """gunicorn's gthread worker, reading each request ahead in its event loop (see the module's docstring).
+    With TLS the bytes are encrypted until a thread wraps the socket, so the read-ahead is skipped: each read
+    is then bounded by header_timeout_s, but a slow TLS client holds a thread meanwhile (README: Limits)."""
+
+    header_timeout = 10.0
+    body_timeout = 60.0
+    buffer_limit = 1024 * 1024   # bodies up to this are read ahead; larger ones are streamed by the thread
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.reading: dict[_Conn, None] = {}   # connections being read ahead, oldest first
+
+    # -- accepting ----------------------------------------------------------------------------------------
+    def set_accept_enabled(self, enabled: bool) -> None:
+        # At the connection limit, keep accepting while some connection can make room (see accept()).
+        super().set_accept_enabled(enabled or bool(self.reading) or bool(self.keepalived_conns))
+
+    def accept(self, listener: Any) -> None:
+        try:
+            client_sock, client_addr = listener.accept()
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        if self.nr_conns >= self.worker_connections and not self._make_room():
+            limit = self.worker_connections
+            self._send_and_close(client_sock, json_refusal(
+                503, f"the server holds its limit of {limit} connections per worker, all busy; retry shortly",
+                code="ServerBusy", details={"max_connections": limit}))
+            return
+        self.nr_conns += 1
+        conn = _Conn(self.cfg, client_sock, client_addr, listener.getsockname())
+        conn.io_timeout = self.header_timeout if self.cfg.is_ssl else self.body_timeout
+        if self.cfg.is_ssl:
+            client_sock.setblocking(True)
+            conn.ready = True
+        self.enqueue_req(conn)
+
+    def _make_room(self) -> bool:
+        """Drop the connection being read the longest, else the oldest idle kept-alive one."""
+        if self.reading:
+            conn = next(iter(self.reading))
+            self._drop(conn, json_refusal(503, "the server is at its connection limit; this request was the "
+                                               "slowest to arrive", code="ServerBusy"))
+            return True
+        if self.keepalived_conns:
+            conn = self.keepalived_conns.popleft()
+            try:
+                self.poller.unregister(conn.sock)
+            except (OSError, KeyError, ValueError):
+                pass
+            self.nr_conns -= 1
+            conn.close()
+            return True
+        return False
+
+    # -- reading ahead ---------------------------------------------------------------------------------------
+    def enqueue_req(self, conn: Any) -> None:
+        if getattr(conn, "ready", True):
+            conn.ready = not isinstance(conn, _Conn) or self.cfg.is_ssl
+            conn.data_ready = True
+            super().enqueue_req(conn)
+            return
+        # A new connection, or a kept-alive one with a new request: read it ahead first. Bytes the last
+        # request's thread already read (a pipelined request) come first.
+        if conn.parser is not None:
+            conn.buf += conn.parser.unreader.take_buffered()
+        conn.sock.setblocking(False)
+        conn.deadline = time.monotonic() + self.header_timeout
+        conn.in_body = conn.continued = False
+        self.reading[conn] = None
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, conn))
+        if conn.buf:
+            self._scan(conn)
+
+    def _on_readable(self, conn: _Conn, _sock: Any) -> None:
+        try:
+            data = conn.sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._drop(conn)
+            return
+        conn.buf += data
+        self._scan(conn)
+
+    def _scan(self, conn: _Conn) -> None:
+        buf = conn.buf
+        end = buf.find(b"\r\n\r\n")
+        if end < 0 or end > MAX_HEAD_BYTES:
+            if end > MAX_HEAD_BYTES or len(buf) > MAX_HEAD_BYTES:
+                self._drop(conn, json_refusal(
+                    431, f"the request's head (request line and headers) exceeds {MAX_HEAD_BYTES} bytes",
+                    code="HeadersTooLarge", details={"max_bytes": MAX_HEAD_BYTES}))
+            return
+        start = end + 4
+        head = bytes(buf[:end])
+        kind, length = _body_kind(head)
+        if kind == "length" and length <= self.buffer_limit:
+            complete = len(buf) - start >= length
+        elif kind == "chunked":
+            complete = len(buf) - start > self.buffer_limit + 65536 or _chunked_complete(buf, start)
+        else:
+            complete = True   # no body, a streamed (large) one, or an ambiguous head the parser refuses
+        if complete:
+            self._dispatch(conn)
+            return
+        if not conn.in_body:
+            conn.in_body = True
+            conn.deadline = time.monotonic() + self.body_timeout
+            if _EXPECT.search(head + b"\r\n"):
+                try:
+                    conn.sock.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+                except OSError:
+                    pass
+                conn.continued = True
+
+    def _dispatch(self, conn: _Conn) -> None:
+        self.reading.pop(conn, None)
+        try:
+            self.poller.unregister(conn.sock)
+        except (OSError, KeyError, ValueError):
+            pass
+        if conn.continued:   # already answered: gunicorn must not send a second 100 Continue
+            end = conn.buf.find(b"\r\n\r\n")
+            head = _EXPECT.sub(b"", bytes(conn.buf[:end]) + b"\r\n", count=1)[:-2]
+            conn.buf = bytearray(head) + conn.buf[end:]
+        conn.sock.setblocking(True)
+        conn.ready = True
+        self.enqueue_req(conn)
+
+    def _drop(self, conn: _Conn, answer: bytes | None = None) -> None:
+        self.reading.pop(conn, None)
+        try:
+            self.poller.unregister(conn.sock)
+        except (OSError, KeyError, ValueError):
+            pass
+        self.nr_conns -= 1
+        if answer is not None:
+            self._send_and_close(conn.sock, answer)
+        else:
+            conn.close()
+
+    @staticmethod
+    def _send_and_close(sock: socket.socket, data: bytes) -> None:
+        try:
+            sock.setblocking(False)
+            sock.send(data)   # best effort: a small answer fits the socket's buffer
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        gunicorn_util.close(sock)
+
+    def murder_pending(self) -> None:
+        super().murder_pending()
+        now = time.monotonic()
+        for conn in [c for c in self.reading if c.deadline <= now]:
+            if not conn.buf:
+                self._drop(conn)   # never sent a byte of a request (or an idle kept-alive one)
+            elif conn.in_body:
+                self._drop(conn, json_refusal(
+                    408, f"the request's body did not arrive within {self.body_timeout:g} s",
+                    code="RequestTimeout", details={"body_timeout_s": self.body_timeout}))
+            else:
+                self._drop(conn, json_refusal(
+                    408, f"the request's head did not arrive within {self.header_timeout:g} s",
+                    code="RequestTimeout", details={"header_timeout_s": self.header_timeout}))
+
+    # -- refusals as JSON ---------------------------------------------------------------------------------
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        capture = _CaptureSocket(client)
+        super().handle_error(req, capture, addr, exc)
+        answer = _html_refusal_to_json(capture.data) if capture.data else None
+        if answer is None:
+            return
+        try:
+            gunicorn_util.write_nonblock(client, answer)
+        except Exception:  # noqa: BLE001 - the client may be gone
+            self.log.debug("Failed to send error message.")
+
+
+def make_worker(settings: Settings) -> type[JvpWorker]:
+    limits = settings.http
+    return type("JvpWorker", (JvpWorker,), {
+        "header_timeout": float(limits["header_timeout_s"]), "body_timeout": float(limits["body_timeout_s"]),
+        "buffer_limit": int(settings.max_body_bytes)})
 
 
 class AccessLogger(GunicornLogger):
@@ -37,7 +375,8 @@ class JvpApplication(BaseApplication):
         s = self.settings
         self.cfg.set("bind", [s.listen])
         self.cfg.set("workers", s.workers)
-        self.cfg.set("worker_class", "gthread")
+        self.cfg.set("worker_class", make_worker(s))
+        self.cfg.set("worker_connections", s.http["max_connections"])
         # Each open console holds a thread for its whole life: consoles get threads of their own on top of
         # the API's, and the console service refuses more than console.max_sessions per worker.
         self.cfg.set("threads", s.threads + s.console["max_sessions"])

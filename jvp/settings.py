@@ -99,6 +99,14 @@ class ConsoleSchema(_Strict):
     allowed_origins = fields.List(fields.String(validate=_origin), load_default=list)
 
 
+class HttpSchema(_Strict):
+    # The HTTP server reads a request's head, and a JSON body up to max_body_bytes, in its event loop before
+    # a thread takes the request (jvp/server.py): a slow or stalled client costs a socket, never a thread.
+    header_timeout_s = fields.Float(load_default=10.0, validate=validate.Range(min=0.5, max=300))
+    body_timeout_s = fields.Float(load_default=60.0, validate=validate.Range(min=1, max=3600))
+    max_connections = fields.Integer(load_default=512, validate=validate.Range(min=8, max=65536))
+
+
 class SettingsSchema(_Strict):
     listen = fields.String(load_default="0.0.0.0:7777", validate=_listen)
     data_dir = fields.String(load_default="/var/lib/jvp", validate=validate.Length(min=1))
@@ -109,6 +117,7 @@ class SettingsSchema(_Strict):
     max_body_bytes = fields.Integer(load_default=1024 * 1024, validate=validate.Range(min=1024))
     download = fields.Nested(DownloadSchema, load_default=lambda: DownloadSchema().load({}))
     console = fields.Nested(ConsoleSchema, load_default=lambda: ConsoleSchema().load({}))
+    http = fields.Nested(HttpSchema, load_default=lambda: HttpSchema().load({}))
     metrics_interval_s = fields.Integer(load_default=15, validate=validate.Range(min=1))
     workers = fields.Integer(load_default=2, validate=validate.Range(min=1, max=64))
     threads = fields.Integer(load_default=16, validate=validate.Range(min=1, max=256))
@@ -155,6 +164,7 @@ class Settings:
     max_body_bytes: int
     download: dict
     console: dict
+    http: dict
     metrics_interval_s: int
     workers: int
     threads: int

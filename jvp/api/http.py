@@ -90,12 +90,39 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
+def _body_bytes() -> bytes:
+    """The request's body, at most max_body_bytes of it. A body without Content-Length (chunked) is read up
+    to one byte past the limit, so one over it answers 413 (Werkzeug's own limit cuts it at the limit without
+    a word, and the action would run on what was cut)."""
+    if request.content_length is not None or "wsgi.input_terminated" not in request.environ:
+        return request.get_data(cache=True)
+    limit = request.max_content_length
+    stream = request.environ["wsgi.input"]
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        try:
+            block = stream.read(65536 if limit is None else min(65536, limit + 1 - total))
+        except OSError as exc:   # the read timeout (http.body_timeout_s), or the client went away
+            raise JvpError(f"the request body stopped arriving: {exc or type(exc).__name__}",
+                           code="RequestTimeout", status=408) from exc
+        except Exception as exc:  # noqa: BLE001 - the server's chunked decoder refuses a malformed body
+            raise InvalidInput(f"the chunked request body is malformed: {exc}", code="BadHttpRequest") from exc
+        if not block:
+            break
+        chunks.append(block)
+        total += len(block)
+        if limit is not None and total > limit:
+            raise RequestEntityTooLarge()
+    return b"".join(chunks)
+
+
 def _read_json_body() -> dict[str, Any]:
     ctype = (request.mimetype or "").lower()
     if ctype.startswith("multipart/"):
         raise InvalidInput("send the request as a JSON object (Content-Type: application/json)",
                            code="InvalidJson")
-    data = request.get_data(cache=True)
+    data = _body_bytes()
     if not data.strip():
         return {}
     try:
@@ -214,7 +241,7 @@ def register(app: Flask, registry: ActionRegistry, services: Any) -> None:
 
     @app.errorhandler(JvpError)
     def _jvp_error(exc: JvpError):
-        if exc.status >= 500:
+        if exc.status >= 500 and exc.status != 503:   # 503: not built, busy (not a failure of JVP's)
             log.error("request %s failed: %s %s", g.get("request_id"), exc.code, exc.message)
         _audit_failure(exc)
         return error_response(exc)

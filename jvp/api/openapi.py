@@ -17,11 +17,14 @@ from jvp.api.schemas import ErrorResponse
 from jvp.domain.errors import ERRORS
 
 _STATUS_TEXT = {400: "invalid input", 401: "missing or bad token", 403: "role not allowed",
-                404: "not found", 405: "not POST", 409: "conflict", 411: "length required",
-                413: "body too large", 422: "precondition on the host", 500: "bug", 502: "node unreachable",
-                503: "too busy"}
-# Every action answers these (the generic codes of the table can come with any of them).
-_ALWAYS = (400, 401, 403, 404, 409, 413, 422, 500, 502)
+                404: "not found", 405: "not POST", 408: "the request did not arrive in time (`RequestTimeout`)",
+                409: "conflict", 411: "length required", 413: "body too large (`PayloadTooLarge`)",
+                414: "request line too long (`UriTooLong`)", 422: "precondition on the host",
+                431: "headers too large (`HeadersTooLarge`)", 500: "bug", 502: "node unreachable",
+                503: "too busy (`ServerBusy`)"}
+# Every action answers these (the generic codes of the table can come with any of them; 405, 408, 411, 414,
+# 431 and 503 are refusals of the HTTP layer, in the same error shape).
+_ALWAYS = (400, 401, 403, 404, 405, 408, 409, 411, 413, 414, 422, 431, 500, 502, 503)
 
 
 def _error_responses(action, error_ref: dict[str, Any]) -> dict[str, Any]:

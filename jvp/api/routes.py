@@ -9,7 +9,7 @@ from flask import Flask, Response, abort, jsonify, request, send_from_directory
 
 from jvp.api.actions import ActionRegistry, Role
 from jvp.api.openapi import build_spec
-from jvp.errors import Forbidden
+from jvp.errors import Forbidden, JvpError
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,8 @@ def register(app: Flask, registry: ActionRegistry, services: Any) -> None:
         if path.startswith(("api/", "ws/")):
             abort(404)
         if not (web_root / "index.html").exists():
-            return Response("JVP's web UI is not built: run `make web` (the API is at /api/).\n",
-                            status=503, mimetype="text/plain")
+            raise JvpError("JVP's web UI is not built: run `make web` (the API is at /api/)",
+                           code="UiNotBuilt", status=503)
         candidates = [path, f"{path}.html", f"{path.rstrip('/')}/index.html"] if path else ["index.html"]
         for cand in candidates:
             full = (web_root / cand).resolve()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 from typing import Any
+from urllib.parse import quote
 
 from flask import Request, Response
 from werkzeug.exceptions import ClientDisconnected
@@ -106,8 +107,17 @@ def check_upload_type(req: Request) -> None:
                            "-T FILE), not as a multipart form (-F)", code="InvalidUploadBody")
 
 
+def content_disposition(filename: str) -> str:
+    """`attachment` with the name as a header may carry it: printable ASCII in `filename` (anything else, and
+    quotes, become `_`), the exact name percent-encoded in `filename*` (RFC 6266). A name with a newline or a
+    lone surrogate can reach here only from a bad request; it must still not break the response."""
+    plain = "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in filename) or "download"
+    exact = quote(filename.encode("utf-8", "replace"), safe="")
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{exact}"
+
+
 def stream_response(result: ByteStream) -> Response:
-    headers = {"Content-Disposition": f'attachment; filename="{result.filename}"', **result.headers}
+    headers = {"Content-Disposition": content_disposition(result.filename), **result.headers}
     resp = Response(result.chunks, mimetype=result.content_type, headers=headers, direct_passthrough=True)
     if result.length is not None:
         resp.headers["Content-Length"] = str(result.length)

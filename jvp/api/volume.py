@@ -128,7 +128,8 @@ def upload_volume(ctx, req):
 
 
 @registry.action("download-volume", request=VolumeRequest, response=None, role=Role.OPERATOR, tag=TAG,
-                 stream=STREAM_DOWNLOAD, errors=("VolumeNotFound", "VolumeInUse", "ResourceBusy"))
+                 stream=STREAM_DOWNLOAD, errors=("VolumeNotFound", "VolumeInUse", "ResourceBusy",
+                                                 "StoragePoolNotFound", "StoragePoolInactive", "NotSupported"))
 def download_volume(ctx, req):
     """Stream a volume's bytes (a qcow2 volume comes as its qcow2 file)."""
     facts, chunks = ctx.services.transfers.download(req["node"], req["pool"], req["name"])

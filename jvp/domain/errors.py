@@ -59,7 +59,18 @@ _ENTRIES = [
     _e("MethodNotAllowed", 405, "actions are called with POST", generic=True),
     _e("HttpError", 400, "an HTTP-level refusal of the request (its status is the HTTP one)", generic=True,
        also=(411, 415, 500)),
-    _e("PayloadTooLarge", 413, "the JSON body exceeds `max_body_bytes`", generic=True),
+    _e("PayloadTooLarge", 413, "the JSON body exceeds `max_body_bytes` (a chunked one too)", generic=True),
+    _e("BadHttpRequest", 400, "the HTTP server refused the request before JVP read it: a malformed request "
+       "line, header, Content-Length or chunked body (501: a transfer coding other than chunked)",
+       generic=True, also=(403, 417, 501)),
+    _e("RequestTimeout", 408, "the request's head or JSON body did not arrive within `http.header_timeout_s` "
+       "/ `http.body_timeout_s`", generic=True),
+    _e("UriTooLong", 414, "the request line is longer than 4094 bytes", generic=True),
+    _e("HeadersTooLarge", 431, "a header line is longer than 8190 bytes, more than 100 headers, or a head "
+       "over 64 KiB", generic=True),
+    _e("ServerBusy", 503, "the worker holds `http.max_connections` connections, all busy: retry shortly",
+       generic=True),
+    _e("UiNotBuilt", 503, "the web UI is not built (`make web`); the API works without it", generic=True),
     _e("NodeNotFound", 404, "the node the request names is not known: see list-nodes", generic=True),
     _e("NodeUnreachable", 502, "libvirt on the node does not answer (down, network, libvirtd stopped); "
        "retry, or check the node", generic=True),

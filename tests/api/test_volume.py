@@ -298,3 +298,32 @@ def test_cloning_a_volume_a_task_is_writing_is_409(api):
         tasks.wait(upload_task["id"], 10)
     task = api.ok("clone-volume", {"pool": "default", "name": "scratch.raw", "new_name": "torn.raw"})["task"]
     assert tasks.wait(task["id"], 10)["state"] == "succeeded"
+
+
+def test_download_that_fails_before_its_first_byte_is_a_json_error(api):
+    """Issue 14 finding 3: the test driver has no download stream, so the stream fails before its first byte.
+    The stream is opened and its first block read before any header goes out: the answer is the mapped JSON
+    error (it was a 200 whose body then broke: the HTTP server's HTML 500)."""
+    resp = api.call("download-volume", {"pool": "default", "name": "scratch.raw"})
+    assert resp.status_code == 422 and resp.is_json, resp.data[:200]
+    assert resp.get_json()["error"]["code"] == "NotSupported"
+
+
+@pytest.mark.parametrize("name", ["nl.raw\n", "a\r\nX-Injected: 1", "\u00e9\u00e9.raw"])
+def test_download_never_answers_500_whatever_the_name(api, name):
+    """A name ending in a newline (or carrying CR LF) reached the Content-Disposition header: 500. Whatever
+    the name, the answer is a mapped refusal (validation, not found, or the test driver's NotSupported)."""
+    made = api.call("create-volume", {"pool": "default", "name": name, "size_gib": 1, "format": "raw"})
+    assert made.status_code in (200, 201, 400), made.get_json()   # 400: names are validated in full
+    resp = api.call("download-volume", {"pool": "default", "name": name})
+    assert resp.status_code in (400, 404, 422) and resp.is_json, (resp.status_code, resp.data[:200])
+    assert "X-Injected" not in resp.headers
+
+
+def test_content_disposition_keeps_the_header_safe():
+    from jvp.api.streams import content_disposition
+    assert content_disposition("a.qcow2") == "attachment; filename=\"a.qcow2\"; filename*=UTF-8''a.qcow2"
+    for name in ("k\n", "a\r\nSet-Cookie: x", 'q"uote\\', "x\ud800", "\u00e9"):
+        value = content_disposition(name)
+        assert all(" " <= c <= "~" for c in value), value
+        assert value.count('"') == 2

@@ -228,10 +228,19 @@ class StorageOps(GatewayBase):
             self._write(node, pump, kind="volume", obj=name, action=action)
 
     def download_volume(self, node: str, pool: str, name: str, length: int) -> Iterator[bytes]:
-        """The volume's bytes through a libvirt download stream, read as the iterator is consumed (errors
-        while reading end the iterator; the caller has sent its headers by then)."""
-        conn = self.connection(node).get()
+        """The volume's bytes through a libvirt download stream. The stream is opened and its first block read
+        here, before the caller sends any header: a failure to start (the volume gone, a driver without
+        streams, libvirt refusing) is an error answer like any other. Errors after that end the iterator; the
+        caller has sent its headers by then."""
+        def open_stream(conn) -> tuple[bytes | None, Iterator[bytes]]:
+            stream = volume_stream.download(conn, vol_hv.lookup(conn, pool, name), length)
+            return next(stream, None), stream
 
-        def blocks() -> Iterator[bytes]:  # the volume is looked up when the first block is asked for
-            yield from volume_stream.download(conn, vol_hv.lookup(conn, pool, name), length)
+        with _pool_errors(node):
+            first, rest = self._read(node, open_stream, kind="volume", obj=name, action="download")
+
+        def blocks() -> Iterator[bytes]:
+            if first is not None:
+                yield first
+            yield from rest
         return blocks()
