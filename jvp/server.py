@@ -178,8 +178,11 @@ class JvpWorker(ThreadWorker):
 
     # -- accepting ----------------------------------------------------------------------------------------
     def set_accept_enabled(self, enabled: bool) -> None:
-        # At the connection limit, keep accepting while some connection can make room (see accept()).
-        super().set_accept_enabled(enabled or bool(self.reading) or bool(self.keepalived_conns))
+        # At the connection limit, keep accepting while some connection can make room (see accept()); a
+        # stopping worker accepts nothing.
+        if self.alive:
+            enabled = enabled or bool(self.reading) or bool(self.keepalived_conns)
+        super().set_accept_enabled(enabled)
 
     def accept(self, listener: Any) -> None:
         try:
@@ -322,7 +325,7 @@ class JvpWorker(ThreadWorker):
     def murder_pending(self) -> None:
         super().murder_pending()
         now = time.monotonic()
-        for conn in [c for c in self.reading if c.deadline <= now]:
+        for conn in [c for c in self.reading if c.deadline <= now or (not self.alive and not c.buf)]:
             if not conn.buf:
                 self._drop(conn)   # never sent a byte of a request (or an idle kept-alive one)
             elif conn.in_body:

@@ -4,6 +4,8 @@ JSON body over the limit is refused (issue 14, findings 4, 6 and 12)."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import time
 
@@ -150,6 +152,21 @@ def test_connections_are_bounded_and_the_slowest_make_room(tmp_path):
         assert_jvp_error(status, headers, data, "ServerBusy")
     finally:
         for sock in held:
+            sock.close()
+        stop_server(srv)
+
+
+def test_a_stopping_server_does_not_wait_for_idle_connections(tmp_path):
+    srv = start_server(tmp_path, "test:///default", workers=1)
+    idle = [connect(srv) for _ in range(3)]
+    try:
+        assert requests.get(f"{srv.url}/healthz", timeout=2).status_code == 200
+        started = time.monotonic()
+        os.killpg(srv.proc.pid, signal.SIGTERM)
+        srv.proc.wait(20)
+        assert time.monotonic() - started < 6
+    finally:
+        for sock in idle:
             sock.close()
         stop_server(srv)
 
