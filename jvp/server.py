@@ -148,8 +148,8 @@ def _html_refusal_to_json(raw: bytes) -> bytes | None:
     if not m:
         return None
     status = int(m.group(1))
-    reason = re.search(r"<h1><p>(.*?)</p></h1>", text, re.S)
-    detail = re.search(r"</h1>\s*(.*?)\s*</body>", text, re.S)
+    reason = re.search(r"<h1><p>(.*?)</p></h1>", text, re.DOTALL)
+    detail = re.search(r"</h1>\s*(.*?)\s*</body>", text, re.DOTALL)
     message = html.unescape(detail.group(1)).strip() if detail else ""
     if not message:
         message = html.unescape(reason.group(1)) if reason else _REASONS.get(status, "refused")
@@ -165,8 +165,9 @@ def _html_refusal_to_json(raw: bytes) -> bytes | None:
 
 class JvpWorker(ThreadWorker):
     """gunicorn's gthread worker, reading each request ahead in its event loop (see the module's docstring).
-    With TLS the bytes are encrypted until a thread wraps the socket, so the read-ahead is skipped: each read
-    is then bounded by header_timeout_s, but a slow TLS client holds a thread meanwhile (README: Limits)."""
+    With TLS the bytes are encrypted until a thread wraps the socket, so the read-ahead is skipped: a thread
+    reads the request, each read bounded by body_timeout_s, and a slow TLS client holds it meanwhile (README:
+    The HTTP server, Limits)."""
 
     header_timeout = 10.0
     body_timeout = 60.0
@@ -199,7 +200,7 @@ class JvpWorker(ThreadWorker):
             return
         self.nr_conns += 1
         conn = _Conn(self.cfg, client_sock, client_addr, listener.getsockname())
-        conn.io_timeout = self.header_timeout if self.cfg.is_ssl else self.body_timeout
+        conn.io_timeout = self.body_timeout
         if self.cfg.is_ssl:
             client_sock.setblocking(True)
             conn.ready = True
@@ -227,7 +228,6 @@ class JvpWorker(ThreadWorker):
     def enqueue_req(self, conn: Any) -> None:
         if getattr(conn, "ready", True):
             conn.ready = not isinstance(conn, _Conn) or self.cfg.is_ssl
-            conn.data_ready = True
             super().enqueue_req(conn)
             return
         # A new connection, or a kept-alive one with a new request: read it ahead first. Bytes the last
@@ -297,7 +297,7 @@ class JvpWorker(ThreadWorker):
             head = _EXPECT.sub(b"", bytes(conn.buf[:end]) + b"\r\n", count=1)[:-2]
             conn.buf = bytearray(head) + conn.buf[end:]
         conn.sock.setblocking(True)
-        conn.ready = True
+        conn.ready = conn.data_ready = True
         self.enqueue_req(conn)
 
     def _drop(self, conn: _Conn, answer: bytes | None = None) -> None:
