@@ -80,23 +80,26 @@ def _body_kind(head: bytes) -> tuple[str, int]:
     return "length", int(lengths[0])
 
 
-def _chunked_complete(buf: bytearray, pos: int) -> bool:
-    """Whether a chunked body starting at buf[pos] is complete (its last chunk and trailers are in buf).
-    A malformed one counts as complete: the parser refuses it as soon as a thread reads it."""
+def _chunked_complete(buf: bytearray, pos: int) -> tuple[bool, int]:
+    """(whether the chunked body starting at buf[pos] is complete (its last chunk and trailers are in buf),
+    where the next scan may resume: the start of the first chunk not wholly in buf, so a body of many tiny
+    chunks is scanned once, not again on every read). A malformed body counts as complete: the parser refuses
+    it as soon as a thread reads it."""
     while True:
         eol = buf.find(b"\r\n", pos)
         if eol < 0:
-            return False
+            return False, pos
         size_text = bytes(buf[pos:eol]).split(b";")[0].strip()
         try:
             size = int(size_text, 16)
         except ValueError:
-            return True
+            return True, pos
         if size == 0:
-            return buf.startswith(b"\r\n", eol + 2) or buf.find(b"\r\n\r\n", eol) >= 0
-        pos = eol + 2 + size + 2
-        if pos > len(buf):
-            return False
+            return buf.startswith(b"\r\n", eol + 2) or buf.find(b"\r\n\r\n", eol) >= 0, pos
+        end = eol + 2 + size + 2
+        if end > len(buf):
+            return False, pos
+        pos = end
 
 
 _EXPECT = re.compile(rb"\r\nexpect:[ \t]*100-continue[ \t]*(?=\r\n)", re.IGNORECASE)
@@ -110,6 +113,7 @@ class _Conn(TConn):
         self.in_body = False
         self.ready = False       # the buffered request is complete: a thread may take it
         self.continued = False   # the event loop answered `Expect: 100-continue` itself
+        self.chunk_pos = 0       # where the scan of a chunked body resumes
         self.io_timeout: float | None = None
 
     def init(self) -> None:
@@ -237,6 +241,7 @@ class JvpWorker(ThreadWorker):
         conn.sock.setblocking(False)
         conn.deadline = time.monotonic() + self.header_timeout
         conn.in_body = conn.continued = False
+        conn.chunk_pos = 0
         self.reading[conn] = None
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, conn))
         if conn.buf:
@@ -270,7 +275,8 @@ class JvpWorker(ThreadWorker):
         if kind == "length" and length <= self.buffer_limit:
             complete = len(buf) - start >= length
         elif kind == "chunked":
-            complete = len(buf) - start > self.buffer_limit + 65536 or _chunked_complete(buf, start)
+            complete, conn.chunk_pos = _chunked_complete(buf, max(start, conn.chunk_pos))
+            complete = complete or len(buf) - start > self.buffer_limit + 65536
         else:
             complete = True   # no body, a streamed (large) one, or an ambiguous head the parser refuses
         if complete:

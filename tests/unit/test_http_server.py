@@ -37,7 +37,21 @@ def test_body_kind(head, kind):
 ])
 def test_chunked_complete(body, complete):
     head = b"POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-    assert _chunked_complete(bytearray(head + body), len(head)) is complete
+    assert _chunked_complete(bytearray(head + body), len(head))[0] is complete
+
+
+def test_a_chunked_body_is_scanned_once_however_it_arrives():
+    body = b"1\r\na\r\n" * 1000
+    buf = bytearray(b"POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
+    pos = len(buf)
+    for i in range(0, len(body), 7):   # arriving 7 bytes at a time
+        buf += body[i:i + 7]
+        complete, resume = _chunked_complete(buf, pos)
+        assert not complete and pos <= resume <= len(buf)
+        assert buf.find(b"\r\n", resume) == -1 or buf.startswith(b"1\r\n", resume)
+        pos = resume
+    buf += b"0\r\n\r\n"
+    assert _chunked_complete(buf, pos)[0] is True
 
 
 def parse(raw: bytes) -> tuple[int, dict]:
