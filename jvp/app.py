@@ -82,7 +82,9 @@ class Services:
         self.connections.close_all()
 
 
-def build_services(settings: Settings) -> Services:
+def build_services(settings: Settings, processes: int = 1) -> Services:
+    """`processes`: how many processes serve this data dir (gunicorn workers); the node service refuses a
+    test:/// node when there is more than one (each process would have its own copy of it)."""
     data = Path(settings.data_dir)
     data.mkdir(parents=True, exist_ok=True, mode=0o755)
     store = YamlMetadataStore(data, settings.schema_dir)
@@ -91,7 +93,7 @@ def build_services(settings: Settings) -> Services:
     directory = NodeDirectory(store, settings.local_uri)
     gateway = NodeGateway(connections, directory.locate)  # every node operation, typed
     nodes = NodeService(directory, gateway, settings.node_timeout_s,
-                        fixture_dirs=(DEMO_DIR, settings.test_fixtures_path))
+                        fixture_dirs=(DEMO_DIR, settings.test_fixtures_path), processes=processes)
     hostnet = HostNetwork()  # this machine's netlink: host bridges and address checks of the local node
     tasks = TaskService(store, data, settings.task_workers, retention_days=settings.task_retention_days,
                         retention_count=settings.task_retention_count)
@@ -144,10 +146,10 @@ def build_services(settings: Settings) -> Services:
     )
 
 
-def create_app(settings: Settings, services: Services | None = None) -> Flask:
+def create_app(settings: Settings, services: Services | None = None, processes: int = 1) -> Flask:
     for name in API_MODULES:
         importlib.import_module(f"jvp.api.{name}")
-    services = services or build_services(settings)
+    services = services or build_services(settings, processes)
     app = Flask("jvp", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["JSON_SORT_KEYS"] = False

@@ -16,6 +16,7 @@ The app is built in each worker after the fork, so libvirt connections and the l
 belong to the process that uses them."""
 from __future__ import annotations
 
+import dataclasses
 import errno
 import html
 import json
@@ -377,7 +378,7 @@ class AccessLogger(GunicornLogger):
 
 class JvpApplication(BaseApplication):
     def __init__(self, settings: Settings):
-        self.settings = settings
+        self.settings = settings  # settings.workers is the number of processes that really serve
         super().__init__()
 
     def load_config(self) -> None:
@@ -405,7 +406,7 @@ class JvpApplication(BaseApplication):
 
     def load(self):
         from jvp.app import create_app
-        return create_app(self.settings)
+        return create_app(self.settings, processes=self.settings.workers)
 
 
 def prepare(settings: Settings) -> Path | None:
@@ -425,8 +426,36 @@ def prepare(settings: Settings) -> Path | None:
     return created
 
 
+def test_driver_uris(settings: Settings) -> list[str]:
+    """The test:/// URIs this server would serve: the local node's and those of the stored nodes."""
+    from jvp.store import YamlMetadataStore
+    uris = [settings.local_uri] if settings.local_uri.startswith("test:") else []
+    store = YamlMetadataStore(settings.data_dir, settings.schema_dir)
+    for _key, doc in store.list("node").items:
+        uri = str(doc.get("uri") or "")
+        if uri.startswith("test:"):
+            uris.append(uri)
+    return uris
+
+
+def single_process_when_test_driver(settings: Settings) -> Settings:
+    """libvirt's test driver keeps a test:/// node's state in the process that opened it: with several
+    gunicorn workers each would hold its own copy, and a change made through one worker would be missing
+    from half the answers. So a server with any test:/// node (the demo's local node, a configured
+    `local_uri: test:///...`, or a stored node) runs one worker process (its threads still serve requests
+    concurrently), and create-node/modify-node refuse a test:/// URI on a server that runs more than one
+    (service/node.py). README: "The test driver"."""
+    uris = test_driver_uris(settings) if settings.workers > 1 else []
+    if not uris:
+        return settings
+    log.warning("test driver node(s) %s keep their state in the serving process: running 1 worker process "
+                "instead of %d", ", ".join(uris), settings.workers)
+    return dataclasses.replace(settings, workers=1)
+
+
 def run(settings: Settings) -> None:
     prepare(settings)
+    settings = single_process_when_test_driver(settings)
     if settings.demo:
         token = (Path(settings.data_dir) / "auth" / "admin-token").read_text().strip()
         print(f"JVP demo on http://{settings.listen}/ (libvirt test driver, data in {settings.data_dir})\n"

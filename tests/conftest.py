@@ -202,6 +202,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def jvp_script() -> str:
+    """The `jvp` console script: the checkout's .venv, else the one beside the running interpreter (a git
+    worktree without its own .venv runs the main checkout's, which honours PYTHONPATH)."""
+    import sys
+    own = REPO / ".venv" / "bin" / "jvp"
+    return str(own if own.exists() else Path(sys.executable).with_name("jvp"))
+
+
 def start_server(tmp: Path, local_uri: str = "qemu:///system", workers: int = 1,
                  extra_env: dict[str, str] | None = None) -> LiveServer:
     """`jvp serve` as a subprocess (gunicorn and all), on a free loopback port, with its own data dir."""
@@ -217,7 +225,7 @@ def start_server(tmp: Path, local_uri: str = "qemu:///system", workers: int = 1,
            "JVP_DOWNLOAD_ALLOW_PRIVATE": "true",  # the tests' image server listens on loopback
            **(extra_env or {})}
     log = tmp / "server.log"
-    proc = subprocess.Popen([str(REPO / ".venv" / "bin" / "jvp"), "serve"], env=env, stdout=open(log, "wb"),
+    proc = subprocess.Popen([jvp_script(), "serve"], env=env, stdout=open(log, "wb"),
                             stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

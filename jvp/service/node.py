@@ -196,8 +196,10 @@ class NodeDirectory:
 
 class NodeService:
     def __init__(self, directory: NodeDirectory, gateway: NodeGateway, timeout_s: float = 5.0,
-                 fixture_dirs: Sequence[Path] = ()):
+                 fixture_dirs: Sequence[Path] = (), processes: int = 1):
         self.directory = directory
+        # How many processes serve this data dir: a test:/// node needs exactly one (_check_single_process).
+        self.processes = processes
         self.store = directory.store
         self.gateway = gateway
         self.local_uri = directory.local_uri
@@ -303,6 +305,17 @@ class NodeService:
         """Connect to a URI before saving it, bounded by the node timeout."""
         self.gateway.check_uri(name, uri, self.timeout_s)
 
+    def _check_single_process(self, uri: str) -> None:
+        """libvirt's test driver keeps a test:/// node's state in the process that opened it; with several
+        server processes each would have its own copy and answers would disagree. `jvp serve` runs one
+        process when the local node or a stored node is a test:/// one (jvp/server.py); a test:/// node
+        cannot be added to a server already running several."""
+        if uri.startswith("test:") and self.processes > 1:
+            raise _invalid(uri, f"a test driver node keeps its state in the serving process and this server "
+                           f"runs {self.processes} worker processes (each would have its own copy): restart "
+                           "JVP with `workers: 1` to add one (`jvp serve` then keeps one process while any "
+                           "test:/// node exists)", "Needs a single-process server (workers: 1).")
+
     def create(self, name: str, uri: str, description: str = "", labels: dict[str, str] | None = None
                ) -> NodeView:
         if name == LOCAL or name in RESERVED_NAMES:
@@ -310,6 +323,7 @@ class NodeService:
                 f"'{name}' is reserved and cannot name a node", code="InvalidName",
                 details={"field_errors": {"name": ["Reserved name."]}})
         validate_uri(uri, self.fixture_dirs)
+        self._check_single_process(uri)
         if self.store.get("node", name) is not None:
             raise already_exists("node", name, code="NodeExists")
         for rec in self.records()[0]:
@@ -349,6 +363,7 @@ class NodeService:
                                    "in config.yaml (or JVP_LOCAL_URI) and restart",
                                    code="LocalNodeUri", details={"field_errors": {"uri": ["Read-only."]}})
             validate_uri(new_uri, self.fixture_dirs)
+            self._check_single_process(new_uri)
             for other in self.records()[0]:
                 if canonical_uri(other.uri) == canonical_uri(new_uri) and other.name != name:
                     raise Conflict(f"node '{other.name}' already manages {other.uri} (the same host as "

@@ -64,7 +64,11 @@ def test_gunicorn_workers_share_tokens_and_metadata(real_libvirt, tmp_path):
     server = start_server(tmp_path, real_libvirt, workers=3)
     try:
         name = unique("w-")
-        assert server.post("create-node", {"name": name, "uri": "test:///default"}).status_code == 200
+        # Another URI of the same libvirtd (a node's URI is unique per node). test:///default would be refused:
+        # a test driver node lives in one process, and this server runs three.
+        refused = server.post("create-node", {"name": name, "uri": "test:///default"})
+        assert (refused.status_code, refused.json()["error"]["code"]) == (400, "InvalidUri")
+        assert server.post("create-node", {"name": name, "uri": "qemu+unix:///system"}).status_code == 200
         # Many requests land on different workers: all see the node and accept the token.
         seen = {server.post("describe-node", {"name": name}).status_code for _ in range(30)}
         assert seen == {200}
