@@ -203,6 +203,8 @@ _ENTRIES = [
     _e("SubnetInUseOnHost", 409, "the subnet is in use by an interface of the node"),
     _e("NetworkHostNotFound", 404, "no static host with that MAC, IP or name in the network"),
     _e("NetworkHostAmbiguous", 409, "several static hosts match: name the one by its MAC"),
+    _e("NetworkXmlUnreadable", 422, "a network's definition cannot be read in full (unparsable XML, an <ip> "
+       "libvirt derives no prefix for); a `problems[]` entry of its row, never an answer's error"),
     _e("HostIpTaken", 409, "another static host has this IP"),
     _e("HostMacTaken", 409, "another static host has this MAC"),
     _e("HostnameTaken", 409, "another static host has this name"),

@@ -11,8 +11,9 @@ from datetime import datetime, timezone
 import libvirt
 from lxml import etree
 
-from jvp.domain.network import (DhcpHost, DomainAttachment, IpBlock, NetworkLease, NetworkSpec, NetworkView,
-                                NodeInterface, PhysicalNic)
+from jvp.domain.base import Problem
+from jvp.domain.network import (DhcpHost, DhcpRange, DomainAttachment, IpBlock, NetworkLease, NetworkSpec,
+                                NetworkView, NodeInterface, PhysicalNic)
 from jvp.errors import Conflict, JvpError, already_exists
 from jvp.hypervisor import support
 from jvp.hypervisor.domain_cache import domain_docs
@@ -26,22 +27,81 @@ from jvp.hypervisor.xml.network import Ip, Network, Route
 _IN_USE = re.compile(r"already in use by interface (\S+)")
 
 
-# -- reading -------------------------------------------------------------------------------------------
+# -- reading ------------------------------------------------------------------------------------------
+def _netmask_bits(netmask: str) -> int | None:
+    """The prefix of a contiguous netmask (libvirt's virSocketAddrGetNumNetmaskBits), None when not one."""
+    try:
+        mask = ipaddress.ip_address(netmask.strip())
+    except ValueError:
+        return None
+    bits, width = int(mask), mask.max_prefixlen
+    ones = width - (~bits & ((1 << width) - 1)).bit_length()
+    return ones if bits == ((1 << width) - 1) ^ ((1 << (width - ones)) - 1) else None
+
+
+def libvirt_prefix(address: str | None, prefix: str | None, netmask: str | None) -> tuple[int | None, str]:
+    """The prefix libvirt derives for an <ip> or <route> (virSocketAddrGetIPPrefix in
+    src/util/virsocketaddr.c), with where it came from:
+    - a `prefix` attribute above 0 is the prefix ("prefix");
+    - else a valid `netmask` gives its number of bits ("netmask"; a non-contiguous one: None);
+    - else an IPv4 address gives its natural (classful) prefix: 0.0.0.0 -> 0, class A (first bit 0) -> 8,
+      class B (10) -> 16, class C (110) -> 24, class D/E -> None (libvirt refuses it) ("classful");
+    - else an IPv6 address gives 64, the wildcard :: 0 ("default");
+    - no address at all: 0 (a default route's destination)."""
+    if prefix is not None and prefix.strip():
+        try:
+            value = int(prefix.strip())
+        except ValueError:
+            return None, "prefix"
+        if value > 0:
+            return value, "prefix"
+    if netmask is not None and netmask.strip():
+        return _netmask_bits(netmask), "netmask"
+    try:
+        addr = ipaddress.ip_address((address or "").strip()) if address else None
+    except ValueError:
+        return None, "default"
+    if addr is None:
+        return 0, "default"
+    if addr.version == 6:
+        return (0 if int(addr) == 0 else 64), "default"
+    if int(addr) == 0:
+        return 0, "classful"
+    octet = int(addr) >> 24
+    if octet & 0x80 == 0:
+        return 8, "classful"
+    if octet & 0xC0 == 0x80:
+        return 16, "classful"
+    if octet & 0xE0 == 0xC0:
+        return 24, "classful"
+    return None, "classful"
+
+
 def _prefix_of(el: Ip | Route) -> int | None:
-    if el.prefix is None and el.netmask:
-        return ipaddress.IPv4Network(f"0.0.0.0/{el.netmask}").prefixlen
-    return int(el.prefix) if el.prefix is not None else None
-
-
-def _ip_block(ip: Ip) -> IpBlock:
-    prefix = _prefix_of(ip)
-    if prefix is None:
-        prefix = 24 if ":" not in (ip.address or "") else 64  # libvirt's own defaults for a bare address
-    return IpBlock(address=ip.address or "", prefix=prefix, dhcp_start=ip.dhcp_start, dhcp_end=ip.dhcp_end)
+    return libvirt_prefix(el.address, el.prefix, el.netmask)[0]
 
 
 def _family(ip: Ip) -> str:
     return ip.family or ("ipv6" if ":" in (ip.address or "") else "ipv4")
+
+
+def _host(h: HostElement) -> DhcpHost:
+    return DhcpHost(mac=(h.mac or "").lower() or None, ip=h.ip, hostname=h.name, id=h.id)
+
+
+def _ip_block(ip: Ip, index: int = 0) -> IpBlock:
+    prefix, source = libvirt_prefix(ip.address, ip.prefix, ip.netmask)
+    return IpBlock(address=ip.address or "", prefix=prefix, dhcp_start=ip.dhcp_start, dhcp_end=ip.dhcp_end,
+                   family=_family(ip), index=index, prefix_source=source, netmask=ip.netmask,
+                   dhcp=ip.dhcp.exists(), ranges=tuple(DhcpRange(start=r.start, end=r.end) for r in ip.ranges),
+                   hosts=tuple(_host(h) for h in ip.hosts if h.ip), tftp_root=ip.tftp_root,
+                   bootp_file=ip.bootp_file, bootp_server=ip.bootp_server)
+
+
+def block_subnet(blk: IpBlock) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """The subnet an <ip> block holds (its address with the derived prefix), None when it has none."""
+    iface = blk.interface()
+    return iface.network if iface is not None else None
 
 
 def network_mode(root: etree._Element) -> str:
@@ -50,48 +110,87 @@ def network_mode(root: etree._Element) -> str:
 
 
 def claimed_subnets(root: etree._Element) -> list[str]:
-    """Every subnet a network holds on its node: its own <ip> subnets and the static <route>s through it."""
+    """Every subnet a network holds on its node: its own <ip> subnets (every block, with the prefix libvirt
+    derives) and the static <route>s through it (a default route, prefix 0, claims no subnet)."""
     net = Network(root)
     out = []
-    for ip in net.ips:
-        if ip.address:
-            blk = _ip_block(ip)
-            out.append(str(ipaddress.ip_network(f"{blk.address}/{blk.prefix}", strict=False)))
+    for i, ip in enumerate(net.ips):
+        subnet = block_subnet(_ip_block(ip, i)) if ip.address else None
+        if subnet is not None:
+            out.append(str(subnet))
     for route in net.routes:
-        if route.address:
-            out.append(str(ipaddress.ip_network(f"{route.address}/{_prefix_of(route) or 32}", strict=False)))
+        prefix = _prefix_of(route)
+        if route.address and prefix:
+            try:
+                out.append(str(ipaddress.ip_network(f"{route.address}/{prefix}", strict=False)))
+            except ValueError:
+                continue
+    return out
+
+
+def _problems(name: str, blocks: list[IpBlock]) -> list[Problem]:
+    out = []
+    for b in blocks:
+        if b.address and b.prefix is None:
+            out.append(Problem(code="NetworkXmlUnreadable",
+                               message=f"network '{name}': the prefix of <ip address='{b.address}'> cannot be "
+                                       "derived (a bad prefix or netmask, or a class D/E address)"))
+        elif b.address and block_subnet(b) is None:
+            out.append(Problem(code="NetworkXmlUnreadable",
+                               message=f"network '{name}': <ip address='{b.address}'> is not an IP address"))
     return out
 
 
 def network_view(root: etree._Element, *, active: bool, autostart: bool, persistent: bool) -> NetworkView:
     """The SPEC 2.6 fields of one network from its XML (vm_count/vms/node are added by the service)."""
     net = Network(root)
-    ipv4 = next((ip for ip in net.ips if _family(ip) == "ipv4"), None)
-    ipv6 = next((ip for ip in net.ips if _family(ip) == "ipv6"), None)
-    hosts = []
-    if ipv4 is not None:
-        hosts = [DhcpHost(mac=(h.mac or "").lower() or None, ip=h.ip, hostname=h.name)
-                 for h in ipv4.hosts if h.ip]
+    blocks = [_ip_block(ip, i) for i, ip in enumerate(net.ips)]
+    ipv4 = next((b for b in blocks if b.family == "ipv4"), None)
+    ipv6 = next((b for b in blocks if b.family == "ipv6"), None)
+    name = net.name or ""
+    mtu = net.mtu
     return NetworkView(
-        name=net.name or "",
+        name=name,
         uuid=net.uuid,
         mode=network_mode(root),
         bridge=net.bridge,
         state="active" if active else "inactive",
         autostart=bool(autostart),
         persistent=bool(persistent),
-        ipv4=_ip_block(ipv4) if ipv4 is not None and ipv4.address else None,
-        ipv6=_ip_block(ipv6) if ipv6 is not None and ipv6.address else None,
+        ipv4=ipv4 if ipv4 is not None and ipv4.address else None,
+        ipv6=ipv6 if ipv6 is not None and ipv6.address else None,
         domain=net.domain,
-        hosts=hosts,
-        dhcp=ipv4 is not None and ipv4.dhcp.exists(),
+        hosts=[h for b in blocks for h in b.hosts],
+        dhcp=ipv4 is not None and ipv4.dhcp,
         subnets=claimed_subnets(root),
+        ips=blocks,
+        forward_mode=net.forward_mode if net.forward.exists() else None,
+        forward_dev=net.forward_dev,
+        forward_interfaces=[i.dev for i in net.forward_interfaces if i.dev],
+        mtu=int(mtu) if mtu and mtu.isdigit() else None,
+        problems=_problems(name, blocks),
     )
 
 
+def unreadable_view(name: str, uuid: str | None, *, active: bool, autostart: bool, persistent: bool,
+                    error: str) -> NetworkView:
+    """The row of a network whose XML cannot be read: what libvirt's object calls tell, and the problem."""
+    return NetworkView(name=name, uuid=uuid, mode="unknown", bridge=None,
+                       state="active" if active else "inactive", autostart=autostart, persistent=persistent,
+                       ipv4=None, ipv6=None, domain=None,
+                       problems=[Problem(code="NetworkXmlUnreadable",
+                                         message=f"network '{name}': its XML cannot be read ({error})")])
+
+
 def _view(net: libvirt.virNetwork) -> NetworkView:
-    return network_view(parse(net.XMLDesc(0)), active=bool(net.isActive()), autostart=bool(net.autostart()),
-                        persistent=bool(net.isPersistent()))
+    active, autostart, persistent = bool(net.isActive()), bool(net.autostart()), bool(net.isPersistent())
+    xml = net.XMLDesc(0)
+    try:
+        return network_view(parse(xml), active=active, autostart=autostart, persistent=persistent)
+    except (etree.LxmlError, ValueError) as exc:
+        # One network's unreadable document degrades its row; the listing and the other rows stand.
+        return unreadable_view(net.name(), net.UUIDString(), active=active, autostart=autostart,
+                               persistent=persistent, error=str(exc) or type(exc).__name__)
 
 
 def list_networks(conn: libvirt.virConnect) -> list[NetworkView]:
@@ -118,7 +217,7 @@ def config_hosts(conn: libvirt.virConnect, name: str) -> list[DhcpHost]:
     seen, out = set(), []
     for v in views:
         for h in v.hosts:
-            key = (h.mac, h.ip)
+            key = (h.mac, h.ip, h.id)
             if key not in seen:
                 seen.add(key)
                 out.append(h)
@@ -149,7 +248,7 @@ def build_network_xml(spec: NetworkSpec) -> str:
 
 
 def host_xml(host: DhcpHost) -> str:
-    return to_string(HostElement.new(mac=host.mac, name=host.hostname, ip=host.ip).el).strip()
+    return to_string(HostElement.new(mac=host.mac, id=host.id, name=host.hostname, ip=host.ip).el).strip()
 
 
 # -- changing ------------------------------------------------------------------------------------------
@@ -230,9 +329,11 @@ def set_autostart(conn: libvirt.virConnect, name: str, autostart: bool) -> None:
     conn.networkLookupByName(name).setAutostart(1 if autostart else 0)
 
 
-def update_host(conn: libvirt.virConnect, name: str, host: DhcpHost, *, add: bool) -> None:
-    """Add or delete a static DHCP host with virNetworkUpdate: live and persistent config when the network
-    runs (dnsmasq's hosts file is rewritten and dnsmasq reloaded), the config alone when it does not."""
+def update_host(conn: libvirt.virConnect, name: str, host: DhcpHost, *, add: bool, block: int) -> None:
+    """Add or delete a static DHCP host of the `block`-th <ip> element with virNetworkUpdate: live and
+    persistent config when the network runs (dnsmasq's hosts file is rewritten and dnsmasq reloaded), the
+    config alone when it does not. The index is always given: libvirt's -1 means "the first <ip> with a DHCP
+    range or host", the wrong block of a network with several."""
     net = conn.networkLookupByName(name)
     flags = 0
     if net.isActive():
@@ -240,8 +341,7 @@ def update_host(conn: libvirt.virConnect, name: str, host: DhcpHost, *, add: boo
     if net.isPersistent():
         flags |= libvirt.VIR_NETWORK_UPDATE_AFFECT_CONFIG
     command = libvirt.VIR_NETWORK_UPDATE_COMMAND_ADD_LAST if add else libvirt.VIR_NETWORK_UPDATE_COMMAND_DELETE
-    # parentIndex -1: libvirt picks the <ip> element whose subnet holds the host's address.
-    net.update(command, libvirt.VIR_NETWORK_SECTION_IP_DHCP_HOST, -1, host_xml(host), flags)
+    net.update(command, libvirt.VIR_NETWORK_SECTION_IP_DHCP_HOST, block, host_xml(host), flags)
 
 
 def leases(conn: libvirt.virConnect, name: str) -> list[NetworkLease]:

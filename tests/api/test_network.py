@@ -18,7 +18,7 @@ def test_list_and_describe_the_seeded_networks(api):
     assert nat["mode"] == "nat" and nat["bridge"] == "jvpdemo0" and nat["state"] == "active"
     assert nat["ipv4"] == {"address": "198.18.10.1", "prefix": 24, "dhcp_start": "198.18.10.100",
                            "dhcp_end": "198.18.10.200"}
-    assert nat["hosts"] == [{"mac": "52:54:00:0a:00:01", "ip": "198.18.10.10", "hostname": "web1"}]
+    assert nat["hosts"] == [{"mac": "52:54:00:0a:00:01", "ip": "198.18.10.10", "hostname": "web1", "id": None}]
     assert nat["domain"] == "demo.lan" and nat["vm_count"] == 1 and nat["vms"] == ["web1"]
     assert nets["demo-isolated"]["mode"] == "isolated" and nets["demo-isolated"]["vms"] == ["db1"]
     one = api.ok("describe-network", {"name": "demo-nat"}, role="viewer")["network"]
@@ -176,7 +176,7 @@ def test_modify_and_delete(api):
 def test_static_hosts(api):
     net = api.ok("add-network-host", {"name": "demo-nat", "mac": "52:54:00:AA:BB:01", "ip": "198.18.10.11",
                                       "hostname": "app1"})["network"]
-    assert {"mac": "52:54:00:aa:bb:01", "ip": "198.18.10.11", "hostname": "app1"} in net["hosts"]
+    assert {"mac": "52:54:00:aa:bb:01", "ip": "198.18.10.11", "hostname": "app1", "id": None} in net["hosts"]
     xml = api.services.gateway.run_raw("local", lambda c: c.networkLookupByName("demo-nat").XMLDesc(0))
     assert "52:54:00:aa:bb:01" in xml
     net = api.ok("remove-network-host", {"name": "demo-nat", "mac": "52:54:00:aa:bb:01", "ip": "198.18.10.11"})
@@ -225,7 +225,7 @@ def test_removing_a_host_compares_addresses_and_needs_no_mac(api):
                    -1, "<host name='pxe' ip='198.18.10.20'/>", 0)
     api.services.gateway.run_raw("local", add_outside)
     hosts = api.ok("describe-network", {"name": "demo-nat"})["network"]["hosts"]
-    assert {"mac": None, "ip": "198.18.10.20", "hostname": "pxe"} in hosts
+    assert {"mac": None, "ip": "198.18.10.20", "hostname": "pxe", "id": None} in hosts
     before = hosts
     api.error("remove-network-host", {"name": "demo-nat", "ip": "198.18.10"}, status=400, code="InvalidIp")
     api.error("remove-network-host", {"name": "demo-nat", "ip": "198.18.10.20", "hostname": "other"},

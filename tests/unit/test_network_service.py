@@ -89,3 +89,28 @@ def test_static_hosts_are_checked_under_the_node_lock():
     assert code_of(svc.remove_host, NODE, "lan", "198.18.1.12") == "NetworkHostNotFound"
     net = svc.remove_host(NODE, "lan", " 198.18.1.10 ")
     assert [h.ip for h in net.hosts] == ["198.18.1.11"]
+
+
+def test_static_hosts_target_the_block_holding_the_address():
+    """A network with several blocks (made outside JVP): the host goes to the IPv4 block whose subnet, with
+    libvirt's derived prefix, holds the address (its libvirt update index); removal finds the block that
+    lists the host, IPv6 hosts (no MAC) included."""
+    import dataclasses
+
+    from jvp.domain.network import IpBlock
+    v6host = DhcpHost(mac=None, ip="fd00:c::10", hostname="v6a", id="0:3:0:1")
+    blocks = [IpBlock(address="10.20.0.1", prefix=8, dhcp=True, index=0, prefix_source="classful"),
+              IpBlock(address="172.16.3.1", prefix=24, dhcp=True, index=1),
+              IpBlock(address="192.0.2.1", prefix=24, dhcp=False, index=2),
+              IpBlock(address="fd00:c::1", prefix=64, family="ipv6", dhcp=True, index=3, hosts=(v6host,))]
+    multi = dataclasses.replace(net_view("multi"), ips=blocks, ipv4=blocks[0], dhcp=True, hosts=[v6host],
+                                subnets=["10.0.0.0/8", "172.16.3.0/24", "192.0.2.0/24", "fd00:c::/64"])
+    gw = FakeNetworkGateway([multi])
+    svc = service(gw)
+    svc.add_host(NODE, "multi", "52:54:00:00:00:0b", "172.16.3.9")
+    svc.add_host(NODE, "multi", "52:54:00:00:00:0c", "10.200.1.1")     # inside the classful /8
+    assert [(c[2].ip, c[3]) for c in gw.calls] == [("172.16.3.9", 1), ("10.200.1.1", 0)]
+    assert code_of(svc.add_host, NODE, "multi", "52:54:00:00:00:0d", "192.0.2.9") == "DhcpNotEnabled"
+    assert code_of(svc.add_host, NODE, "multi", "52:54:00:00:00:0d", "198.51.100.9") == "HostIpOutsideSubnet"
+    svc.remove_host(NODE, "multi", "fd00:c::10")
+    assert gw.calls[-1] == ("remove-host", "multi", v6host, 3)

@@ -5,7 +5,7 @@ import ipaddress
 
 import pytest
 
-from jvp.domain.network import DhcpHost, IpBlock, NetworkSpec
+from jvp.domain.network import DhcpHost, DhcpRange, IpBlock, NetworkSpec
 from jvp.hypervisor import network as hv
 from jvp.hypervisor.xml import parse
 
@@ -91,9 +91,15 @@ def test_view_of_a_libvirt_network():
     view = hv.network_view(parse(LIBVIRT_XML), active=True, autostart=False, persistent=True)
     assert view.name == "lan" and view.mode == "nat" and view.bridge == "virbr7"
     assert view.state == "active" and view.autostart is False and view.persistent is True
+    hosts = (DhcpHost(mac="52:54:00:0a:00:01", ip="198.18.10.10", hostname="web1"),
+             DhcpHost(mac=None, ip="198.18.10.11", hostname="byname"))
     assert view.ipv4 == IpBlock(address="198.18.10.1", prefix=24, dhcp_start="198.18.10.100",
-                                dhcp_end="198.18.10.200")
-    assert view.ipv6 == IpBlock(address="fd00:198:18::1", prefix=64, dhcp_start=None, dhcp_end=None)
+                                dhcp_end="198.18.10.200", family="ipv4", index=0, prefix_source="netmask",
+                                netmask="255.255.255.0", dhcp=True,
+                                ranges=(DhcpRange("198.18.10.100", "198.18.10.200"),), hosts=hosts)
+    assert view.ipv6 == IpBlock(address="fd00:198:18::1", prefix=64, dhcp_start=None, dhcp_end=None,
+                                family="ipv6", index=1)
+    assert view.ips == [view.ipv4, view.ipv6] and view.problems == []
     assert view.domain == "lan.test" and view.dhcp is True
     assert view.hosts == [DhcpHost(mac="52:54:00:0a:00:01", ip="198.18.10.10", hostname="web1"),
                           DhcpHost(mac=None, ip="198.18.10.11", hostname="byname")]

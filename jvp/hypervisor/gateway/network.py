@@ -64,12 +64,15 @@ class NetworkOps(GatewayBase):
         self._write(node, lambda c: network.set_autostart(c, name, autostart), kind="network", obj=name,
                     action="modify")
 
-    def add_network_host(self, node: str, name: str, host: DhcpHost) -> None:
-        """Add a static DHCP host (live and persistent config as the network has them)."""
-        self._write(node, lambda c: network.update_host(c, name, host, add=True), kind="network", obj=name,
+    def add_network_host(self, node: str, name: str, host: DhcpHost, block: int) -> None:
+        """Add a static DHCP host to the `block`-th <ip> (live and persistent config as the network has them)."""
+        self._write(node, lambda c: network.update_host(c, name, host, add=True, block=block), kind="network",
+                    obj=name,
                     action="add a static host to")
 
-    def remove_network_host(self, node: str, name: str, host: DhcpHost) -> None:
-        """Remove a static DHCP host (live and persistent config as the network has them)."""
-        self._write(node, lambda c: network.update_host(c, name, host, add=False), kind="network", obj=name,
+    def remove_network_host(self, node: str, name: str, host: DhcpHost, block: int) -> None:
+        """Remove a static DHCP host of the `block`-th <ip> (live and persistent config as the network has
+        them)."""
+        self._write(node, lambda c: network.update_host(c, name, host, add=False, block=block), kind="network",
+                    obj=name,
                     action="remove a static host from")

@@ -9,11 +9,24 @@ from jvp.hypervisor.xml.base import STRIP, XmlChild, XmlChildren, XmlNode, XmlPr
 
 
 class DhcpHost(XmlNode):
-    """A static DHCP reservation (`<host mac= name= ip=>`), also the element net.update() takes."""
+    """A static DHCP reservation (`<host mac= name= ip=>`; IPv6 also `<host id= name= ip=>`), also the element
+    net.update() takes."""
     TAG = "host"
     mac = XmlProperty("./@mac")
+    id = XmlProperty("./@id")  # DHCPv6 client DUID
     name = XmlProperty("./@name")
     ip = XmlProperty("./@ip")
+
+
+class DhcpRange(XmlNode):
+    TAG = "range"
+    start = XmlProperty("./@start", STRIP)
+    end = XmlProperty("./@end", STRIP)
+
+
+class ForwardInterface(XmlNode):
+    TAG = "interface"
+    dev = XmlProperty("./@dev")
 
 
 class Ip(XmlNode):
@@ -26,6 +39,10 @@ class Ip(XmlNode):
     dhcp_start = XmlProperty("./dhcp/range/@start", STRIP)  # the first range
     dhcp_end = XmlProperty("./dhcp/range/@end", STRIP)
     hosts = XmlChildren(DhcpHost, "./dhcp/host")
+    ranges = XmlChildren(DhcpRange, "./dhcp/range")
+    tftp_root = XmlProperty("./tftp/@root")
+    bootp_file = XmlProperty("./dhcp/bootp/@file")
+    bootp_server = XmlProperty("./dhcp/bootp/@server")
 
 
 class Route(XmlNode):
@@ -42,6 +59,9 @@ class Network(XmlNode):
     uuid = XmlProperty("./uuid", STRIP)
     forward = XmlChild(XmlNode, "./forward")
     forward_mode = XmlProperty("./forward/@mode", STRIP)
+    forward_dev = XmlProperty("./forward/@dev")
+    forward_interfaces = XmlChildren(ForwardInterface, "./forward/interface")
+    mtu = XmlProperty("./mtu/@size", STRIP)
     bridge = XmlProperty("./bridge/@name", STRIP)
     bridge_stp = XmlProperty("./bridge/@stp")
     bridge_delay = XmlProperty("./bridge/@delay")

@@ -15,7 +15,7 @@ import ipaddress
 import re
 from typing import Callable, Iterable, TypeVar
 
-from jvp.domain.network import DhcpHost
+from jvp.domain.network import DhcpHost, IpBlock
 from jvp.errors import Conflict, InvalidInput
 
 IPV4_PREFIX = (8, 30)
@@ -202,6 +202,26 @@ def validate_reservation(iface: ipaddress.IPv4Interface, ip: str) -> ipaddress.I
         raise _bad("HostIpOutsideSubnet", "ip", f"ip {addr} is the network, broadcast or host address of "
                    f"{net}; choose a guest address", subnet=str(net))
     return addr
+
+
+def containing_block(blocks: Iterable[IpBlock], addr: ipaddress.IPv4Address | ipaddress.IPv6Address
+                     ) -> IpBlock | None:
+    """The first <ip> block whose subnet (address with the prefix libvirt derives) holds `addr`."""
+    for b in blocks:
+        iface = b.interface()
+        if iface is not None and iface.version == addr.version and addr in iface.network:
+            return b
+    return None
+
+
+def block_of_host(blocks: Iterable[IpBlock], host: DhcpHost,
+                  addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> IpBlock | None:
+    """The block that lists `host` (same address, MAC and id), else the block whose subnet holds `addr`."""
+    blocks = list(blocks)
+    for b in blocks:
+        if any(same_ip(h.ip, addr) and h.mac == host.mac and h.id == host.id for h in b.hosts):
+            return b
+    return containing_block(blocks, addr)
 
 
 def check_reservation_free(network: str, hosts: Iterable[DhcpHost], mac: str, ip: str) -> None:

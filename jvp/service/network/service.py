@@ -16,8 +16,8 @@ import dataclasses
 import ipaddress
 from dataclasses import dataclass, field
 
-from jvp.domain.network import (DhcpHost, DomainAttachment, NetworkLease, NetworkSources, NetworkSpec, NetworkView,
-                                SourceBridge)
+from jvp.domain.network import (DhcpHost, DomainAttachment, IpBlock, NetworkLease, NetworkSources, NetworkSpec,
+                                NetworkView, SourceBridge)
 from jvp.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, already_exists
 from jvp.hostnet import HostNetwork, uri_is_this_machine
 from jvp.hypervisor.gateway import NodeGateway
@@ -272,18 +272,33 @@ class NetworkService:
         return self.describe(node, name)
 
     # -- static DHCP hosts --------------------------------------------------------------------------
-    def _dhcp_subnet(self, node: str, name: str) -> ipaddress.IPv4Interface:
+    def _dhcp_block(self, node: str, name: str, ip: str) -> tuple[IpBlock, ipaddress.IPv4Interface]:
+        """The IPv4 <ip> block a new reservation of `ip` belongs to: the one whose subnet (with the prefix
+        libvirt derives) holds the address. A network with several blocks gets the host in that block, never
+        in the first one by default."""
         view = self._view(node, name)
-        if view.ipv4 is None or not view.dhcp:
+        dhcp_blocks = [b for b in view.ips if b.family == "ipv4" and b.dhcp and b.interface() is not None]
+        if not dhcp_blocks:
             raise PreconditionFailed(f"network '{name}' on node '{node}' has no IPv4 DHCP service; static "
                                      "hosts need a network created with ipv4_cidr and DHCP on",
                                      code="DhcpNotEnabled", details={"network": name, "node": node})
-        return ipaddress.IPv4Interface(f"{view.ipv4.address}/{view.ipv4.prefix}")
+        addr = rules.parse_ip(ip)
+        block = rules.containing_block(view.ips, addr)
+        if block is not None and block.family == "ipv4" and not block.dhcp:
+            raise PreconditionFailed(f"the block {block.interface().network} of network '{name}' on node "
+                                     f"'{node}' serves no DHCP; static hosts go into a block with DHCP on "
+                                     f"({', '.join(str(b.interface().network) for b in dhcp_blocks)})",
+                                     code="DhcpNotEnabled", details={"network": name, "node": node,
+                                                                     "subnet": str(block.interface().network)})
+        if block is None or block.family != "ipv4":
+            block = dhcp_blocks[0]  # validate_reservation says why the address fits no block
+        return block, block.interface()
 
     def add_host(self, node: str, name: str, mac: str, ip: str, hostname: str | None = None) -> NetworkView:
+        """Reserve an IPv4 address in the <ip> block whose subnet holds it (see _dhcp_block)."""
         mac = rules.normalize_mac(mac)
         hostname = rules.validate_hostname(hostname) if hostname else None
-        iface = self._dhcp_subnet(node, name)
+        block, iface = self._dhcp_block(node, name, ip)
         addr = str(rules.validate_reservation(iface, ip))
         with self.store.locked("node", node):
             hosts = self.gateway.network_config_hosts(node, name)
@@ -294,14 +309,15 @@ class NetworkService:
                                details={"network": name, "hostname": hostname,
                                         "field_errors": {"hostname": ["Already reserved."]}})
             host = DhcpHost(mac=mac, ip=addr, hostname=hostname)
-            self.gateway.add_network_host(node, name, host)
+            self.gateway.add_network_host(node, name, host, block.index)
         return self.describe(node, name)
 
     def remove_host(self, node: str, name: str, ip: str, mac: str | None = None, hostname: str | None = None
                     ) -> NetworkView:
         """The reservation of `ip` (compared as addresses, so any spelling of it matches), narrowed by
         `mac` and `hostname` when given. `mac` may be left out: reservations made outside JVP can have
-        none (a name and an address only)."""
+        none (a name and an address only, or an IPv6 host). It is removed from the <ip> block that holds it
+        (IPv4 or IPv6; else the block whose subnet holds the address)."""
         mac = rules.normalize_mac(mac) if mac else None
         addr = rules.parse_ip(ip)
         with self.store.locked("node", node):
@@ -320,5 +336,6 @@ class NetworkService:
                                code="NetworkHostAmbiguous",
                                details={"network": name, "node": node,
                                         "hosts": [dataclasses.asdict(h) for h in found]})
-            self.gateway.remove_network_host(node, name, found[0])
+            block = rules.block_of_host(self._view(node, name).ips, found[0], addr)
+            self.gateway.remove_network_host(node, name, found[0], block.index if block is not None else 0)
         return self.describe(node, name)

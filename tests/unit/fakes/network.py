@@ -28,11 +28,11 @@ def net_view(name: str, *, mode: str = "nat", bridge: str | None = None, state: 
              ipv4: str | None = None, dhcp: bool = False, hosts: list[DhcpHost] | None = None) -> NetworkView:
     """A network view as jvp.hypervisor.network.network_view makes it."""
     iface = ipaddress.IPv4Interface(ipv4) if ipv4 else None
+    block = IpBlock(address=str(iface.ip), prefix=iface.network.prefixlen, dhcp=dhcp,
+                    hosts=tuple(hosts or ())) if iface else None
     return NetworkView(name=name, uuid=f"uuid-{name}", mode=mode, bridge=bridge, state=state, autostart=True,
-                       persistent=True,
-                       ipv4=IpBlock(address=str(iface.ip), prefix=iface.network.prefixlen) if iface else None,
-                       ipv6=None, domain=None, hosts=list(hosts or []), dhcp=dhcp,
-                       subnets=[str(iface.network)] if iface else [])
+                       persistent=True, ipv4=block, ipv6=None, domain=None, hosts=list(hosts or []), dhcp=dhcp,
+                       subnets=[str(iface.network)] if iface else [], ips=[block] if block else [])
 
 
 class FakeNetworkGateway:
@@ -98,11 +98,11 @@ class FakeNetworkGateway:
         self.calls.append(("autostart", name, autostart))
         self._get(node, name).autostart = autostart
 
-    def add_network_host(self, node: str, name: str, host: DhcpHost) -> None:
-        self.calls.append(("add-host", name, host))
+    def add_network_host(self, node: str, name: str, host: DhcpHost, block: int) -> None:
+        self.calls.append(("add-host", name, host, block))
         self._get(node, name).hosts.append(host)
 
-    def remove_network_host(self, node: str, name: str, host: DhcpHost) -> None:
-        self.calls.append(("remove-host", name, host))
+    def remove_network_host(self, node: str, name: str, host: DhcpHost, block: int) -> None:
+        self.calls.append(("remove-host", name, host, block))
         hosts = self._get(node, name).hosts
         hosts[:] = [h for h in hosts if (h.mac, h.ip) != (host.mac, host.ip)]
