@@ -41,6 +41,11 @@ class VmCounts:
     total: int
 
 
+NODE_MEMORY_DOC = ("the node's memory as libvirt reports it: `virsh nodememstats` total "
+                   "(virNodeGetMemoryStats; /proc/meminfo MemTotal on Linux) where the driver keeps memory "
+                   "statistics, else `virsh nodeinfo`'s Memory size (virNodeGetInfo), to the KiB")
+
+
 @dataclass(frozen=True)
 class HostFacts:
     """What list-nodes shows of a reachable node (one getInfo, one memory call, two bulk domain listings)."""
@@ -70,7 +75,7 @@ class NodeView:
     libvirt_version: str | None = None
     arch: str | None = None
     cpus: int | None = None
-    memory_bytes: int | None = None
+    memory_bytes: int | None = shown(None, doc=NODE_MEMORY_DOC)
     vm_counts: VmCounts | None = None
     created_at: str | None
     updated_at: str | None
@@ -98,7 +103,7 @@ class CpuFacts:
 
 @dataclass(frozen=True)
 class MemoryFacts:
-    total_bytes: int | None
+    total_bytes: int | None = shown(doc=NODE_MEMORY_DOC)
     free_bytes: int | None
     used_bytes: int | None
     buffers_bytes: int | None
@@ -145,7 +150,8 @@ class HostSummary:
 @dataclass
 class PciDevice:
     name: str | None = shown(required=True, nullable=False)
-    address: str
+    address: str = shown(doc="domain:bus:slot.function, every part in hex as lspci and sysfs write it "
+                             "(0000:03:00.1)")
     class_: str | None = shown(data_key="class")
     vendor_id: str | None
     vendor: str | None

@@ -4,6 +4,8 @@ Every figure comes from libvirt; what a driver cannot tell is reported as null, 
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 from typing import Any, Callable
 
 import libvirt
@@ -29,6 +31,45 @@ def memory_stats(conn: libvirt.virConnect) -> dict[str, int] | None:
     return {k: v * 1024 for k, v in stats.items()}
 
 
+class _NodeInfo(ctypes.Structure):
+    """libvirt's virNodeInfo (include/libvirt/libvirt-host.h)."""
+    _fields_ = [("model", ctypes.c_char * 32), ("memory", ctypes.c_ulong), ("cpus", ctypes.c_uint),
+                ("mhz", ctypes.c_uint), ("nodes", ctypes.c_uint), ("sockets", ctypes.c_uint),
+                ("cores", ctypes.c_uint), ("threads", ctypes.c_uint)]
+
+
+def _node_info_memory_kib(conn: libvirt.virConnect) -> int | None:
+    """virNodeGetInfo's memory in KiB as libvirt reports it (what `virsh nodeinfo` prints as Memory size).
+    libvirt-python's getInfo() answers it in MiB rounded down, up to 1023 KiB short; the same C call through
+    the binding's own connection pointer gives the exact figure. None when that call is not possible here."""
+    try:
+        lib = ctypes.CDLL(ctypes.util.find_library("virt") or "libvirt.so.0")
+        capsule_pointer = ctypes.pythonapi.PyCapsule_GetPointer
+        capsule_pointer.restype, capsule_pointer.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+        ptr = capsule_pointer(conn._o, b"virConnectPtr")
+        lib.virNodeGetInfo.restype = ctypes.c_int
+        lib.virNodeGetInfo.argtypes = [ctypes.c_void_p, ctypes.POINTER(_NodeInfo)]
+        info = _NodeInfo()
+        if not ptr or lib.virNodeGetInfo(ptr, ctypes.byref(info)) < 0:
+            return None
+        return int(info.memory)
+    except (OSError, AttributeError, TypeError, ValueError):
+        return None
+
+
+def node_memory_bytes(conn: libvirt.virConnect, info: list, stats: dict[str, int] | None) -> int:
+    """The node's memory as libvirt reports it: `virsh nodememstats` total (virNodeGetMemoryStats; on Linux
+    /proc/meminfo's MemTotal) where the driver keeps memory statistics, else `virsh nodeinfo`'s Memory size
+    (virNodeGetInfo), to the KiB."""
+    if stats and "total" in stats:
+        return stats["total"]
+    kib = _node_info_memory_kib(conn)
+    # the exact figure must agree with the binding's rounded one (a guard against a mismatched library)
+    if kib is not None and kib // 1024 == info[1]:
+        return kib * 1024
+    return info[1] * 1024 * 1024
+
+
 def host_facts(conn: libvirt.virConnect) -> HostFacts:
     """The figures list-nodes shows: one getInfo, one memory call, two bulk domain listings."""
     info = conn.getInfo()  # [arch, memory MiB, cpus, MHz, numa nodes, sockets, cores, threads]
@@ -42,7 +83,7 @@ def host_facts(conn: libvirt.virConnect) -> HostFacts:
         libvirt_version=version_string(conn.getLibVersion()),
         arch=info[0],
         cpus=info[2],
-        memory_bytes=mem["total"] if mem and "total" in mem else info[1] * 1024 * 1024,
+        memory_bytes=node_memory_bytes(conn, info, mem),
         vm_counts=VmCounts(running=running, total=total),
     )
 
@@ -189,7 +230,7 @@ def host_summary(conn: libvirt.virConnect) -> HostSummary:
     info = conn.getInfo()
     cpu = _cpu(conn, caps, info)
     mem = memory_stats(conn)
-    total = mem.get("total") if mem else info[1] * 1024 * 1024
+    total = node_memory_bytes(conn, info, mem)
     free_b = mem.get("free") if mem else None
     memory = MemoryFacts(
         total_bytes=total,
@@ -217,12 +258,19 @@ _CAPS = {
 }
 
 
+def pci_address(domain: int, bus: int, slot: int, function: int) -> str:
+    """A PCI address in the BDF notation of lspci and sysfs, every part in hex (`0001:15:0a.3`): libvirt's
+    node device XML gives the parts in decimal (`<function>50</function>`) and a domain's <hostdev> in hex
+    (`function='0x32'`); both become the same string, the function too (0x32 -> `.32`, never `.50`)."""
+    return f"{domain:04x}:{bus:02x}:{slot:02x}.{function:x}"
+
+
 def _pci(dev) -> PciDevice:
     cap = dev.find("capability[@type='pci']")
     dom, bus, slot, fn = (integer(cap, f) or 0 for f in ("domain", "bus", "slot", "function"))
     return PciDevice(
         name=text(dev, "name"),
-        address=f"{dom:04x}:{bus:02x}:{slot:02x}.{fn}",
+        address=pci_address(dom, bus, slot, fn),
         class_=text(cap, "class"),
         vendor_id=text(cap, "vendor/@id"), vendor=text(cap, "vendor"),
         product_id=text(cap, "product/@id"), product=text(cap, "product"),
@@ -287,15 +335,31 @@ def node_devices(conn: libvirt.virConnect, kind: str) -> list[NodeDevice]:
     return sorted(out, key=lambda d: d.name or "")
 
 
+def _c_uint(value: str) -> int:
+    """An unsigned number as libvirt parses an address attribute (strtoul base 0: 0x hex, 0 octal, else decimal)."""
+    v = value.strip().lower()
+    if v.startswith("0x"):
+        return int(v[2:], 16)
+    return int(v, 8) if len(v) > 1 and v.startswith("0") else int(v)
+
+
 def _pci_holders(conn: libvirt.virConnect) -> dict[str, str]:
-    """PCI address -> name of the VM whose (persistent or live) XML passes it through."""
+    """PCI address -> name of the VM whose (persistent or live) XML passes it through. A domain that vanishes
+    meanwhile, or whose address cannot be read, holds nothing: the device listing stands."""
     held: dict[str, str] = {}
     for dom in conn.listAllDomains(0):
-        root = parse(dom.XMLDesc(0))
+        try:
+            root = parse(dom.XMLDesc(0))
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                continue
+            raise
         for addr in root.findall("devices/hostdev[@type='pci']/source/address"):
-            def num(a: str) -> int:
-                return int(addr.get(a, "0"), 0)
-            held[f"{num('domain'):04x}:{num('bus'):02x}:{num('slot'):02x}.{num('function')}"] = dom.name()
+            try:
+                parts = [_c_uint(addr.get(a, "0")) for a in ("domain", "bus", "slot", "function")]
+            except ValueError:
+                continue
+            held[pci_address(*parts)] = dom.name()
     return held
 
 
