@@ -253,6 +253,8 @@ _ENTRIES = [
     _e("InvalidPublicKey", 400, "the key does not parse, is more than one line, or is RSA under 2048 bits"),
     # -- snapshots ------------------------------------------------------------------------------------------
     _e("SnapshotNotFound", 404, "no snapshot of that name on the VM"),
+    _e("SnapshotXmlUnreadable", 422, "a snapshot's document cannot be read; a `problems[]` entry of its row, "
+       "never an answer's error"),
     _e("SnapshotExists", 409, "a snapshot of that name exists on the VM"),
     _e("SnapshotsChanged", 409, "the VM's snapshots changed while a disk was read: retry"),
     _e("SnapshotFailed", 422, "libvirt could not take the snapshot (`details.libvirt_error`)"),

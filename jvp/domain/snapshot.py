@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from marshmallow import fields
 
-from jvp.domain.base import ResponseSchema, answer_schema, envelopes, shown
+from jvp.domain.base import PROBLEMS_DOC, Problem, ResponseSchema, answer_schema, envelopes, shown
 from jvp.domain.vm import VmSchema
 
 
@@ -23,8 +23,11 @@ class DiskChoice:
 @dataclass(frozen=True)
 class SnapshotDiskView:
     target: str | None = shown(required=True, nullable=False)
-    snapshot: str = shown(doc="internal (the disk's state is in the snapshot) or no (read-only or empty drive)")
-    path: str | None
+    snapshot: str = shown(doc="libvirt's snapshot mode of the disk: internal (the disk's state is in the image), "
+                              "external (an overlay file holds the changes since, see snapshot_file), manual, or "
+                              "no (read-only or empty drive, or left out)")
+    path: str | None = shown(doc="the disk's image in the snapshot's copy of the VM")
+    snapshot_file: str | None = shown(None, doc="an external snapshot's overlay file (null for internal ones)")
 
 
 @dataclass
@@ -49,6 +52,13 @@ class SnapshotView:
     quiesced: bool | None = shown(doc="disk-only snapshot of a running VM: the guest's filesystems were frozen "
                                       "(null otherwise)")
     system_disk: str | None
+    libvirt_state: str | None = shown(None, doc="libvirt's own state of the snapshot as written (running, paused, "
+                                                "shutoff, disk-snapshot, crashed, pmsuspended ...); `state` is it "
+                                                "in JVP's VM state names")
+    memory: str | None = shown(None, doc="libvirt's memory snapshot mode: no, internal or external (null when "
+                                         "libvirt says none)")
+    memory_file: str | None = shown(None, doc="an external memory snapshot's file")
+    problems: list[Problem] = shown(factory=list, doc=PROBLEMS_DOC)
 
 
 @dataclass(frozen=True)

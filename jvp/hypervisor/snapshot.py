@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import libvirt
+from lxml import etree
 
 from jvp.domain.snapshot import CaptureFacts, CaptureResult, SnapshotDefinition, SnapshotView
 from jvp.hypervisor import domain as domain_hv
@@ -55,8 +56,21 @@ def views(conn: libvirt.virConnect, node: str, vm: str) -> list[SnapshotView]:
     """Every snapshot of the VM, with parents, children and the current one (one XML read per snapshot)."""
     dom = lookup(conn, vm)
     current = _current_name(dom)
-    out = [sx.view(s.getXMLDesc(0), vm=vm, node=node, current=s.getName() == current)
-           for s in dom.listAllSnapshots(0)]
+    out = []
+    for snap in dom.listAllSnapshots(0):
+        name = snap.getName()
+        try:
+            xml = snap.getXMLDesc(0)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN_SNAPSHOT:  # deleted while we looked
+                continue
+            raise
+        try:
+            out.append(sx.view(xml, vm=vm, node=node, current=name == current))
+        except (etree.LxmlError, ValueError, TypeError, OverflowError) as exc:
+            # one unreadable snapshot document degrades its own row; the others stand
+            out.append(sx.unreadable_view(name, vm=vm, node=node, current=name == current,
+                                          error=str(exc) or type(exc).__name__))
     return sx.link_tree(out)
 
 

@@ -17,6 +17,7 @@ import datetime as dt
 
 from lxml import etree
 
+from jvp.domain.base import Problem
 from jvp.domain.snapshot import DiskChoice, SnapshotDiskView, SnapshotView
 from jvp.hypervisor.domain_view import system_disk_target
 from jvp.hypervisor.xml import parse, to_string
@@ -133,7 +134,8 @@ def view(xml: str, *, vm: str, node: str, current: bool) -> SnapshotView:
     has_memory = memory_mode in ("internal", "external")
     state = capture.vm_state if capture is not None else _STATES.get(libvirt_state, libvirt_state)
     paths = {d.target: d.path for d in dom.disks if d.target is not None}
-    disks = [SnapshotDiskView(target=d.name, snapshot=d.snapshot or "no", path=paths.get(d.name))
+    disks = [SnapshotDiskView(target=d.name, snapshot=d.snapshot or "no", path=paths.get(d.name),
+                              snapshot_file=d.source_file or d.source_dev)
              for d in snap.disks]
     created = snap.creation_time
     external = any(d.snapshot == "external" for d in disks) or memory_mode == "external"
@@ -143,8 +145,8 @@ def view(xml: str, *, vm: str, node: str, current: bool) -> SnapshotView:
         node=node,
         created_at=rfc3339(dt.datetime.fromtimestamp(created, dt.timezone.utc)) if created is not None else None,
         state=state,
-        description=(snap.description or "").strip(),
-        parent=(snap.parent or "").strip() or None,
+        description=snap.description or "",   # as libvirt has it: whitespace and line breaks kept
+        parent=snap.parent or None,
         children=[],
         has_memory=has_memory,
         disks=disks,
@@ -155,7 +157,20 @@ def view(xml: str, *, vm: str, node: str, current: bool) -> SnapshotView:
         revert_state=state if state in ("running", "paused") else "stopped",
         quiesced=(capture.quiesced == "yes") if capture is not None else None,
         system_disk=system_disk_target(dom.el) if dom.exists() else None,
+        libvirt_state=snap.state,
+        memory=memory_mode,
+        memory_file=snap.memory_file,
     )
+
+
+def unreadable_view(name: str, *, vm: str, node: str, current: bool, error: str) -> SnapshotView:
+    """The row of a snapshot whose document cannot be read: its name, and the problem."""
+    return SnapshotView(name=name, vm=vm, node=node, created_at=None, state="unknown", description="", parent=None,
+                        children=[], has_memory=False, disks=[], current=current, location="unknown",
+                        revert_state="stopped", quiesced=None, system_disk=None,
+                        problems=[Problem(code="SnapshotXmlUnreadable",
+                                          message=f"snapshot '{name}' of vm '{vm}': its XML cannot be read "
+                                                  f"({error})")])
 
 
 def link_tree(views: list[SnapshotView]) -> list[SnapshotView]:

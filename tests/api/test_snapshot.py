@@ -48,7 +48,7 @@ def test_snapshots_of_a_running_vm_with_and_without_memory_form_a_tree(api):
         "running", False, "running", True)
     assert snap["description"] == "before the upgrade" and snap["created_at"].endswith("Z")
     assert snap["disks"] == [{"target": "vda", "snapshot": "internal",
-                              "path": "/var/lib/jvp-demo/pools/default/web1-root.qcow2"}]
+                              "path": "/var/lib/jvp-demo/pools/default/web1-root.qcow2", "snapshot_file": None}]
     take(api, "web1", "after", include_memory=True)
     listed = api.ok("list-snapshots", {"vm": "web1"}, role="viewer")["snapshots"]
     assert [(s["name"], s["parent"], s["children"], s["current"], s["has_memory"]) for s in listed] == [

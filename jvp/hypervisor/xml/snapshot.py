@@ -29,6 +29,8 @@ class SnapshotDisk(XmlNode):
     TAG = "disk"
     name = XmlProperty("./@name")
     snapshot = XmlProperty("./@snapshot")
+    source_file = XmlProperty("./source/@file")   # an external snapshot's overlay (file)
+    source_dev = XmlProperty("./source/@dev")     # (block)
 
 
 class Snapshot(XmlNode):
@@ -41,6 +43,7 @@ class Snapshot(XmlNode):
     parent = XmlProperty("./parent/name")
     creation_time = XmlProperty("./creationTime", INT)
     memory = XmlProperty("./memory/@snapshot")
+    memory_file = XmlProperty("./memory/@file")
     disks_box = XmlChild(XmlNode, "./disks")
     disks = XmlChildren(SnapshotDisk, "./disks/disk")
     domain = XmlChild(SnapshotDomain, "./domain")
