@@ -26,7 +26,7 @@ def test_isolated_network_runs_dnsmasq_and_takes_static_hosts_live(host_api):
         mac, ip = "52:54:00:19:00:01", nu.host(subnet, 10)
         net = host_api.ok("add-network-host", {"name": name, "mac": mac.upper(), "ip": ip,
                                                "hostname": "app1"})["network"]
-        assert net["hosts"] == [{"mac": mac, "ip": ip, "hostname": "app1"}]
+        assert net["hosts"] == [{"mac": mac, "ip": ip, "hostname": "app1", "id": None}]
         assert f"{mac},{ip},app1" in nu.dnsmasq_hosts(name).splitlines()  # live: dnsmasq's hosts file
         c = nu.conn()
         persistent = c.networkLookupByName(name).XMLDesc(libvirt.VIR_NETWORK_XML_INACTIVE)

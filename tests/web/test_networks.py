@@ -187,6 +187,40 @@ def test_a_reservation_without_a_mac_made_outside_jvp_can_be_removed(logged_in_p
     assert nu.host(subnet, 20) not in nu.dnsmasq_hosts(name)
 
 
+def test_detail_page_shows_every_block_of_a_network_made_outside_jvp(logged_in_page, web_api, networks):
+    """Defined (not started) with libvirt directly: a bare IPv4 address (classful /24), a second IPv4 block with
+    a netmask, DHCP and a host, and an IPv6 block with a DHCPv6 host; the detail page shows every block."""
+    import libvirt
+    pg = logged_in_page
+    first, second = nu.free_subnets(2)
+    name = unique("c-wblk-")
+    networks.append(name)
+    xml = f"""<network><name>{name}</name><bridge name='{nu.short_name("jvptc")}'/>
+      <ip address='{nu.host(first, 1)}'/>
+      <ip address='{nu.host(second, 1)}' netmask='255.255.255.0'><dhcp>
+        <range start='{nu.host(second, 100)}' end='{nu.host(second, 150)}'/>
+        <host mac='52:54:00:19:00:41' name='v4host' ip='{nu.host(second, 10)}'/></dhcp></ip>
+      <ip family='ipv6' address='fd19:c::1' prefix='64'><dhcp>
+        <host id='0:3:0:1:0:16:3e:19:00:42' name='v6host' ip='fd19:c::10'/></dhcp></ip></network>"""
+    conn = libvirt.open("qemu:///system")
+    try:
+        conn.networkDefineXML(xml)
+    finally:
+        conn.close()
+    pg.goto(f"/networks/detail/?node=local&name={name}")
+    blocks = pg.get_by_test_id("card-blocks").get_by_test_id("block")
+    expect(blocks).to_have_count(3)
+    expect(blocks.nth(0).get_by_test_id("block-cidr")).to_contain_text(f"{nu.host(first, 1)}/24")
+    expect(blocks.nth(0).get_by_test_id("block-cidr")).to_contain_text("classful")
+    expect(blocks.nth(1).get_by_test_id("block-cidr")).to_contain_text(f"{nu.host(second, 1)}/24")
+    expect(blocks.nth(1).get_by_test_id("block-dhcp")).to_have_text(f"{nu.host(second, 100)} – {nu.host(second, 150)}")
+    expect(blocks.nth(1).get_by_test_id("block-host")).to_contain_text("v4host")
+    expect(blocks.nth(2).get_by_test_id("block-cidr")).to_contain_text("fd19:c::1/64")
+    expect(blocks.nth(2).get_by_test_id("block-host")).to_contain_text("0:3:0:1:0:16:3e:19:00:42")
+    # every block's hosts are in the hosts table too, the IPv6 one included
+    expect(pg.get_by_test_id("host-row")).to_have_count(2)
+
+
 def test_bridges_tab_creates_and_deletes_a_bridge_on_a_test_veth(logged_in_page, web_api):
     pg = logged_in_page
     bridge = nu.short_name("jvptb")

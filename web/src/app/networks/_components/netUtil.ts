@@ -4,6 +4,7 @@ import { fieldError } from "@/components/Field";
 
 export type Network = Schema<"Network">;
 export type NetworkIp = Schema<"NetworkIp">;
+export type NetworkIpBlock = Schema<"NetworkIpBlock">;
 export type DhcpHost = Schema<"NetworkDhcpHost">;
 export type Bridge = Schema<"Bridge">;
 export type HostInterface = Schema<"HostInterface">;

@@ -16,6 +16,7 @@ import { StateBadge } from "@/components/StateBadge";
 import type { Schema } from "@/lib/api";
 import { useNetworkOps } from "../_components/useNetworkOps";
 import { cidrText, dhcpText, ipOf } from "../_components/netUtil";
+import { BlocksCard } from "./BlocksCard";
 import { HostsCard } from "./HostsCard";
 
 const REFRESH_MS = 10_000;
@@ -52,6 +53,12 @@ function Leases({ node, name }: { node: string; name: string }) {
       )}
     </Card>
   );
+}
+
+/** The blocks card when the settings' summary (first IPv4/IPv6 block, first range) does not say it all. */
+function showBlocks(n: Schema<"Network">): boolean {
+  const ips = n.ips ?? [];
+  return ips.length > 1 || ips.some((b) => b.ranges.length > 1 || (b.family === "ipv6" && b.hosts.length > 0) || !!b.tftp_root || !!b.bootp_file);
 }
 
 function NetworkDetail({ node, name }: { node: string; name: string }) {
@@ -107,10 +114,23 @@ function NetworkDetail({ node, name }: { node: string; name: string }) {
       {ops.ui}
       {n && (
         <div className="stack">
+          {(n.problems ?? []).length > 0 && (
+            <Card title="Problems" testId="card-problems">
+              {(n.problems ?? []).map((p, i) => (
+                <div key={i} data-testid="network-problem">
+                  <span className="mono">{p.code}</span>: {p.message}
+                </div>
+              ))}
+            </Card>
+          )}
           <Card title="Settings" testId="card-settings">
             <dl className="kv">
               <dt>Mode</dt>
-              <dd data-testid="detail-mode">{n.mode}</dd>
+              <dd data-testid="detail-mode">
+                {n.mode}
+                {n.forward_dev ? <span className="muted"> via {n.forward_dev}</span> : null}
+                {n.forward_interfaces?.length ? <span className="muted mono"> ({n.forward_interfaces.join(", ")})</span> : null}
+              </dd>
               <dt>Bridge</dt>
               <dd className="mono" data-testid="detail-bridge">{show(n.bridge)}</dd>
               <dt>IPv4</dt>
@@ -121,6 +141,8 @@ function NetworkDetail({ node, name }: { node: string; name: string }) {
               <dd className="mono">{show(cidrText(v6))}</dd>
               <dt>Domain</dt>
               <dd>{show(n.domain)}</dd>
+              <dt>MTU</dt>
+              <dd data-testid="detail-mtu">{show(n.mtu)}</dd>
               <dt>Autostart</dt>
               <dd>
                 <span data-testid="detail-autostart">{n.autostart ? "yes" : "no"}</span>{" "}
@@ -136,6 +158,7 @@ function NetworkDetail({ node, name }: { node: string; name: string }) {
               <dd className="mono muted">{n.uuid}</dd>
             </dl>
           </Card>
+          {showBlocks(n) && <BlocksCard net={n} />}
           {v4 && <HostsCard net={n} onChanged={() => void q.refresh()} />}
           {n.state === "active" && v4 && <Leases node={node} name={name} />}
         </div>
