@@ -14,6 +14,7 @@ from lxml import etree
 from jvp.domain.node import (CpuFacts, HostFacts, HostSummary, Hugepages, MemoryFacts, NetDevice, NodeDevice, NodeVm,
                              NumaCell, PciDevice, StorageDevice, UsbDevice, Virtualization, VmCounts)
 from jvp.hypervisor import support
+from jvp.hypervisor.listing import views_of
 from jvp.hypervisor.xml import integer, parse, size_bytes, text
 
 
@@ -324,7 +325,8 @@ _PARSE = {"pci": _pci, "usb": _usb, "net": _net, "disks": _disk}
 def node_devices(conn: libvirt.virConnect, kind: str) -> list[NodeDevice]:
     """Node devices of one kind (pci, usb, net, disks, gpu); PCI devices say which VM holds them."""
     cap = "pci" if kind == "gpu" else kind
-    devices = [parse(d.XMLDesc(0)) for d in conn.listAllDevices(_CAPS[cap])]
+    # a device unplugged between the listing and its read is skipped (listing.views_of), not a failed listing
+    devices = views_of(conn.listAllDevices(_CAPS[cap]), lambda d: parse(d.XMLDesc(0)))
     out = [_PARSE[cap](d) for d in devices]
     if cap == "pci":
         held = _pci_holders(conn)
