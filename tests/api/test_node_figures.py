@@ -48,3 +48,16 @@ def test_pci_addresses_are_hex_and_match_the_holder(api, figures):
     assert pci["pci_0001_15_0a_3"]["address"] == "0001:15:0a.3"
     # the VM's <hostdev> names its device in hex attributes: both spellings meet in one address
     assert pci["pci_0001_15_0a_3"]["vm"] == "holder" and pci["pci_0001_15_0a_32"]["vm"] is None
+
+
+def test_cpu_figures_are_virsh_nodeinfos(api, figures):
+    out = virsh(figures, "nodeinfo")
+
+    def field(label: str) -> int:
+        return int(re.search(rf"{re.escape(label)}:\s+(\d+)", out).group(1))
+    node = api.ok("describe-node", {"name": NODE})["node"]
+    cpu = api.ok("describe-node-summary", {"name": NODE})["summary"]["cpu"]
+    assert node["cpus"] == cpu["count"] == field("CPU(s)")
+    assert cpu["mhz"] == field("CPU frequency")
+    assert (cpu["sockets"], cpu["cores"], cpu["threads"]) == (
+        field("CPU socket(s)"), field("Core(s) per socket"), field("Thread(s) per core"))
