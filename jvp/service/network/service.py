@@ -337,5 +337,6 @@ class NetworkService:
                                details={"network": name, "node": node,
                                         "hosts": [dataclasses.asdict(h) for h in found]})
             block = rules.block_of_host(self._view(node, name).ips, found[0], addr)
-            self.gateway.remove_network_host(node, name, found[0], block.index if block is not None else 0)
+            # no block lists it or holds its address (it is in the persistent config only): libvirt's own pick
+            self.gateway.remove_network_host(node, name, found[0], block.index if block is not None else -1)
         return self.describe(node, name)
