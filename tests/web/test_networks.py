@@ -207,6 +207,9 @@ def test_detail_page_shows_every_block_of_a_network_made_outside_jvp(logged_in_p
         conn.networkDefineXML(xml)
     finally:
         conn.close()
+    pg.goto("/networks/")
+    expect(row(pg, name).get_by_test_id("network-subnet")).to_contain_text(f"{nu.host(first, 1)}/24")
+    expect(row(pg, name).get_by_test_id("network-more-blocks")).to_have_text("+1 more block")
     pg.goto(f"/networks/detail/?node=local&name={name}")
     blocks = pg.get_by_test_id("card-blocks").get_by_test_id("block")
     expect(blocks).to_have_count(3)

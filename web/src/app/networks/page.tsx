@@ -48,11 +48,20 @@ function NetworksTab({ node }: { node: string }) {
       render: (n) => {
         const v4 = cidrText(ipOf(n.ipv4));
         const v6 = cidrText(ipOf(n.ipv6));
+        // networks made outside JVP can hold several blocks: the first of each family here, all on the detail page
+        const more = (n.ips ?? []).length - (v4 ? 1 : 0) - (v6 ? 1 : 0);
         return (
-          <div className="mono" data-testid="network-subnet">
-            {v4 ?? (v6 ? null : "—")}
-            {v6 && <div className={v4 ? "cell-sub" : undefined}>{v6}</div>}
-          </div>
+          <>
+            <div className="mono" data-testid="network-subnet">
+              {v4 ?? (v6 ? null : "—")}
+              {v6 && <div className={v4 ? "cell-sub" : undefined}>{v6}</div>}
+            </div>
+            {more > 0 && (
+              <div className="cell-sub" data-testid="network-more-blocks">
+                +{more} more block{more > 1 ? "s" : ""}
+              </div>
+            )}
+          </>
         );
       },
     },

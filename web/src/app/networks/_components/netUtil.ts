@@ -26,7 +26,7 @@ export function ipOf(v: Network["ipv4"] | undefined): NetworkIp | null {
 }
 
 export function cidrText(ip: NetworkIp | null): string | null {
-  return ip ? `${ip.address}/${ip.prefix}` : null;
+  return ip ? `${ip.address}/${ip.prefix ?? "?"}` : null;
 }
 
 export function dhcpText(ip: NetworkIp | null): string {
