@@ -83,11 +83,6 @@ for _net in NETWORKS:
         _xfail("describe-network", _net, A_NAMES)
         _xfail("network-blocks", _net, A_NAMES)
         _xfail("network-hosts", _net, A_NAMES)
-_xfail("network-blocks", "lab-multi", "issue13-C: every IPv4/IPv6 block of a network (only the first of each today)")
-_xfail("network-blocks", "lab-classful", "issue13-C: prefixes as libvirt derives them (classful /8, /16 without "
-                                         "a netmask) and every block")
-_xfail("network-hosts", "lab-multi", "issue13-C: the DHCP hosts of every block, IPv6 ones too")
-_xfail("network-hosts", "lab-v6only", "issue13-C: the DHCP hosts of IPv6 blocks")
 _xfail("pool-figures", "overfull", "issue13-B: a wrapped unsigned figure (available) is unknown, never passed on")
 for _pool, _vol in VOLUMES:
     if " " in _vol or "&" in _vol or "(" in _vol:
