@@ -234,6 +234,9 @@ _ENTRIES = [
     _e("NetlinkError", 422, "any other netlink failure (`details.netlink_error`)"),
     # -- VMs ------------------------------------------------------------------------------------------------
     _e("VmNotFound", 404, "no VM of that name on the node"),
+    _e("VmDefinitionUnreadable", 422, "a problem of a listed VM (`problems[].code`): libvirt's definition of "
+       "it (its XML, or JVP's metadata in it) could not be read; the VM is listed and described with what "
+       "libvirt told apart from it"),
     _e("VmExists", 409, "a VM of that name exists on the node"),
     _e("DiskNotFound", 404, "the VM has no disk with that target"),
     _e("NicNotFound", 404, "the VM has no NIC with that MAC"),

@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import fields, validate
 
-from jvp.domain.base import ResponseSchema, answer_schema, envelopes, shown
+from jvp.domain.base import PROBLEMS_DOC, Problem, ResponseSchema, answer_schema, envelopes, shown
 
 LOCAL = "local"
 STATES = ("online", "offline", "maintenance")
@@ -203,12 +203,17 @@ NodeDevice = PciDevice | UsbDevice | NetDevice | StorageDevice
 
 @dataclass(frozen=True)
 class NodeVm:
+    """A row of describe-node-vms: the figures of list-vms' row (jvp/hypervisor/host.node_vms)."""
     name: str
     uuid: str
     state: str
     vcpus: int | None
-    memory_mib: int | None
+    memory_mib: int | None = shown(doc="current memory (the balloon)")
     persistent: bool = shown(required=False)
+    state_reason: str | None = shown(None, doc="libvirt's reason for the state")
+    max_vcpus: int | None = None
+    max_memory_mib: int | None = None
+    problems: list[Problem] = shown(factory=list, doc=PROBLEMS_DOC)
 
 
 VmCountsSchema = answer_schema(VmCounts, "VmCountsSchema")

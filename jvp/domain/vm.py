@@ -10,9 +10,12 @@ from dataclasses import dataclass, field
 
 from marshmallow import fields
 
-from jvp.domain.base import ListErrorSchema, ResponseSchema, answer_schema, shown
+from jvp.domain.base import PROBLEMS_DOC, ListErrorSchema, Problem, ResponseSchema, answer_schema, shown
 
-STATES = ("running", "paused", "stopped", "shutting-down", "crashed", "suspended", "unknown")
+# The state a VM shows (jvp/hypervisor/domain_state.py maps libvirt's states to these; `state_reason` keeps
+# libvirt's reason). `pmsuspended`: the guest suspended itself (ACPI S3/S4); `paused` is JVP's suspend-vm.
+STATES = ("running", "paused", "stopped", "shutting-down", "crashed", "pmsuspended", "unknown")
+GONE = "gone"  # what a power action reached when the domain no longer exists (a transient one that stopped)
 NIC_KINDS = ("network", "bridge", "direct")
 NIC_MODELS = ("virtio", "e1000", "e1000e", "rtl8139")
 FIRMWARES = ("bios", "uefi")
@@ -123,13 +126,19 @@ class VmView:
     uuid: str
     node: str
     state: str
-    vcpus: int | None
-    memory_mib: int | None
-    persistent: bool | None = shown(nullable=False)
+    state_reason: str | None = shown(doc="libvirt's reason for the state (e.g. paused: ioerror, stopped: "
+                                         "destroyed, crashed: panicked; running: blocked when libvirt says "
+                                         "BLOCKED)")
+    vcpus: int | None = shown(doc="vCPUs now (max_vcpus: the most it can have)")
+    max_vcpus: int | None
+    memory_mib: int | None = shown(doc="current memory (the balloon; max_memory_mib: the maximum)")
+    max_memory_mib: int | None
+    persistent: bool | None = shown(nullable=False, doc="false: a transient domain (stopping it removes it)")
     template: str | None
     labels: dict[str, str] = shown(required=False)
     description: str | None
     created_at: str | None
+    problems: list[Problem] = shown(doc=PROBLEMS_DOC)
     ips: list[str] = shown(doc="from DHCP leases")
     autostart: bool | None = None
     domain_type: str | None = None
@@ -197,6 +206,9 @@ class VmStateResponse(ResponseSchema):
 class VmStopResponse(VmStateResponse):
     stopped = fields.Boolean(required=True)
     waited_s = fields.Float(required=True)
+    gone = fields.Boolean(required=True, metadata={
+        "description": "the VM no longer exists: it was transient (persistent: false) and libvirt removed it "
+                       "when it stopped; `vm` is its last description"})
 
 
 class VmModifyResponse(ResponseSchema):

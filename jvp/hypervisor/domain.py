@@ -11,12 +11,13 @@ from typing import Any
 import libvirt
 from lxml import etree
 
+from jvp.domain.base import Problem
 from jvp.domain.vm import VmView
 from jvp.domain.vm_caps import DomainCaps
-from jvp.hypervisor import domain_view, support, vm_net, vm_volumes
+from jvp.hypervisor import domain_state, domain_view, support, vm_net, vm_volumes
+from jvp.hypervisor import domain_cache
 from jvp.hypervisor.domain_cache import FACTS, changes, domain_docs
 from jvp.hypervisor.domain_xml import RUNTIME_NS, runtime_element
-from jvp.hypervisor.host import domain_state_name
 from jvp.hypervisor.xml import parse
 
 AGENT_CHANNEL = "org.qemu.guest_agent.0"
@@ -41,7 +42,7 @@ def root_of(dom: libvirt.virDomain, inactive: bool = False) -> etree._Element:
 
 
 def state_of(dom: libvirt.virDomain) -> str:
-    return domain_state_name(dom.state()[0])
+    return domain_state.state_name(dom.state()[0])
 
 
 def state(conn: libvirt.virConnect, name: str) -> str:
@@ -211,57 +212,145 @@ def has_agent_channel(root: etree._Element) -> bool:
 
 # -- listing and describing ----------------------------------------------------------------------------
 _LIST_STATS = libvirt.VIR_DOMAIN_STATS_STATE | libvirt.VIR_DOMAIN_STATS_VCPU | libvirt.VIR_DOMAIN_STATS_BALLOON
+# What reading one domain's definition can raise besides libvirt's errors: XML JVP's mappings cannot read (a
+# size with an odd unit, a count that is not a number, JVP's metadata edited by hand). One such domain is
+# listed and described with a problem; it never fails the listing or the description.
+UNREADABLE = domain_cache.UNREADABLE
+
+
+def _unreadable(what: str, exc: Exception) -> dict[str, str]:
+    detail = exc.get_error_message() if isinstance(exc, libvirt.libvirtError) else str(exc)
+    return {"code": "VmDefinitionUnreadable", "message": f"{what} could not be read: {detail}"}
+
+
+def node_networks(conn: libvirt.virConnect) -> set[str]:
+    """Names of the node's libvirt networks (active or not): a NIC naming another is a dangling reference."""
+    return {n.name() for n in conn.listAllNetworks(0)}
+
+
+def _domain_ips(dom: libvirt.virDomain, agent: bool, problems: list[dict[str, str]]
+                ) -> tuple[dict[str, list[str]], bool | None]:
+    """vm_net.domain_ips, isolated: a NIC on a missing network (already a problem of the VM) or a driver
+    error leaves the VM without IPs, not without a row."""
+    try:
+        return vm_net.domain_ips(dom, agent=agent)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() in (libvirt.VIR_ERR_NO_DOMAIN,):
+            raise
+        if exc.get_error_code() != libvirt.VIR_ERR_NO_NETWORK:
+            problems.append({"code": "LibvirtError",
+                             "message": f"its addresses could not be read: {exc.get_error_message()}"})
+        return {}, None
 
 
 def summaries(conn: libvirt.virConnect, node: str) -> list[dict[str, Any]]:
     """Every domain of the node: one bulk stats call, each domain's XML facts from the event-invalidated
-    cache (domain_cache), and the DHCP leases of the networks in use (one call per network)."""
+    cache (domain_cache), and the DHCP leases of the networks in use (one call per network).
+
+    One domain that cannot be read fully (a NIC on a deleted network, XML JVP cannot parse, an error of the
+    driver for that domain) is listed with `problems`; it never empties the listing."""
     try:
         stats = conn.getAllDomainStats(_LIST_STATS, 0)
     except libvirt.libvirtError as exc:
         if not support.lacks("bulk_domain_stats", exc):
             raise
-        stats = [(d, {"state.state": d.state()[0]}) for d in conn.listAllDomains(0)]
+        stats = []
+        for d in conn.listAllDomains(0):
+            try:
+                stats.append((d, dict(zip(("state.state", "state.reason"), d.state()))))
+            except libvirt.libvirtError as exc2:
+                if exc2.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                    raise
     transient = {d.UUIDString() for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_TRANSIENT)}
+    networks = node_networks(conn)
     facts = FACTS.facts(conn, [dom for dom, _ in stats])
     rows = [(dom, st, f) for (dom, st), f in zip(stats, facts) if f is not None]  # None: undefined meanwhile
-    leases = vm_net.leases_by_mac(conn, {n for _, _, f in rows for n in f["networks"]})
+    leases = vm_net.leases_by_mac(conn, {n for _, _, f in rows for n in f["networks"] if n in networks})
     out = []
     for dom, st, facts in rows:
-        state_name = domain_state_name(st.get("state.state", libvirt.VIR_DOMAIN_NOSTATE))
+        problems = list(facts.get("problems", [])) + domain_view.network_problems(facts, networks)
+        state_name, reason = domain_state.of(st.get("state.state", libvirt.VIR_DOMAIN_NOSTATE),
+                                             st.get("state.reason"))
         ips = leases
         if ips is None:  # the driver lists no leases per network: ask per running domain with a NIC instead
-            ips = (vm_net.domain_ips(dom, agent=False)[0]
-                   if state_name in ("running", "paused") and facts["macs"] else {})
-        mem = st.get("balloon.maximum")
-        row = domain_view.summary(facts, node=node, state=state_name, ips=ips, vcpus=st.get("vcpu.current"),
-                                  memory_mib=mem // 1024 if mem else None)
+            ips = {}
+            if state_name in ("running", "paused") and facts["macs"]:
+                try:
+                    ips = _domain_ips(dom, False, problems)[0]
+                except libvirt.libvirtError:  # undefined meanwhile
+                    continue
+        row = domain_view.summary(facts, node=node, state=state_name, ips=ips, stats=st, state_reason=reason,
+                                  problems=problems)
         row["persistent"] = row["uuid"] not in transient
         out.append(row)
     return sorted(out, key=lambda r: r["name"])
 
 
-def volumes_of(conn: libvirt.virConnect, root: etree._Element) -> dict[str, dict[str, Any]]:
+def volumes_of(conn: libvirt.virConnect, root: etree._Element, problems: list[dict[str, str]] | None = None
+               ) -> dict[str, dict[str, Any]]:
     out = {}
     for d in root.findall("devices/disk/source"):
         path = d.get("file") or d.get("dev")
         if path and path not in out:
-            out[path] = vm_volumes.volume_by_path(conn, path) or {}
+            try:
+                out[path] = vm_volumes.volume_by_path(conn, path) or {}
+            except libvirt.libvirtError as exc:  # a pool that cannot be read: the disk shows without its volume
+                out[path] = {}
+                if problems is not None:
+                    problems.append({"code": "LibvirtError", "message": f"the volume of disk {path} could not "
+                                                                         f"be read: {exc.get_error_message()}"})
     return out
+
+
+def _stats_of(conn: libvirt.virConnect, dom: libvirt.virDomain) -> dict[str, Any]:
+    """The bulk stats of one domain (the figures list-vms shows), {} when the driver has none."""
+    try:
+        got = conn.domainListGetStats([dom], _LIST_STATS, 0)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN or not support.lacks("bulk_domain_stats", exc):
+            raise
+        return {}
+    return got[0][1] if got else {}
 
 
 def describe(conn: libvirt.virConnect, node: str, name: str) -> VmView:
     dom = lookup(conn, name)
-    state_name = state_of(dom)
-    root = root_of(dom)
+    st, reason = dom.state()
+    state_name, state_reason = domain_state.of(st, reason)
     persistent = bool(dom.isPersistent())
     autostart = bool(dom.autostart()) if persistent else False
-    ask_agent = state_name == "running" and agent_connected(root) is not False and has_agent_channel(root)
-    ips, agent = vm_net.domain_ips(dom, agent=ask_agent)
+    stats = _stats_of(conn, dom)
+    problems: list[dict[str, str]] = []
+    try:
+        root = root_of(dom)
+        ask_agent = state_name == "running" and agent_connected(root) is not False and has_agent_channel(root)
+        volumes = volumes_of(conn, root, problems)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+            raise
+        return _unreadable_view(dom, node, state_name, state_reason, persistent, autostart, stats,
+                                _unreadable("its XML", exc))
+    except UNREADABLE as exc:
+        return _unreadable_view(dom, node, state_name, state_reason, persistent, autostart, stats,
+                                _unreadable("its XML", exc))
+    ips, agent = _domain_ips(dom, ask_agent, problems)
     if state_name == "running" and not ask_agent and has_agent_channel(root):
         agent = False
-    return domain_view.describe(root, node=node, state=state_name, persistent=persistent, autostart=autostart,
-                                volumes=volumes_of(conn, root), ips=ips, agent=agent)
+    try:
+        return domain_view.describe(root, node=node, state=state_name, persistent=persistent, autostart=autostart,
+                                    volumes=volumes, ips=ips, agent=agent, state_reason=state_reason,
+                                    stats=stats, problems=problems, networks=node_networks(conn))
+    except UNREADABLE as exc:
+        return _unreadable_view(dom, node, state_name, state_reason, persistent, autostart, stats,
+                                _unreadable("its definition", exc))
+
+
+def _unreadable_view(dom: libvirt.virDomain, node: str, state: str, reason: str | None, persistent: bool,
+                     autostart: bool, stats: dict[str, Any], problem: dict[str, str]) -> VmView:
+    row = domain_view.summary(domain_view.unreadable_facts(dom.name(), dom.UUIDString()), node=node, state=state,
+                              ips={}, stats=stats, state_reason=reason)
+    row.update(persistent=persistent, problems=[Problem(**problem)])
+    return VmView(**row, autostart=autostart)
 
 
 def xml(conn: libvirt.virConnect, name: str) -> dict[str, Any]:

@@ -88,9 +88,13 @@ class DomainFactsCache:
             try:
                 facts = domain_view.static_facts(parse(dom.XMLDesc(0)))
             except libvirt.libvirtError as exc:
-                if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
-                    raise
-                out.append(None)
+                if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                    out.append(None)
+                    continue
+                out.append(_unreadable(dom, uuid, exc.get_error_message()))  # not cached: read again next time
+                continue
+            except UNREADABLE as exc:
+                out.append(_unreadable(dom, uuid, str(exc)))
                 continue
             if cc.enabled:
                 with self._lock:
@@ -98,6 +102,20 @@ class DomainFactsCache:
                         cc.entries[uuid] = (now, facts)
             out.append(facts)
         return out
+
+
+# What JVP's XML mappings raise on a definition they cannot read (domain.py isolates the same errors).
+UNREADABLE = (ValueError, TypeError, LookupError, AttributeError, etree.LxmlError)
+
+
+def _unreadable(dom: libvirt.virDomain, uuid: str, detail: str) -> dict[str, Any] | None:
+    """The facts of a domain whose XML cannot be read: its name and a problem (issue 13: isolation)."""
+    try:
+        name = dom.name()
+    except libvirt.libvirtError:
+        return None
+    return {**domain_view.unreadable_facts(name, uuid),
+            "problems": [{"code": "VmDefinitionUnreadable", "message": f"its XML could not be read: {detail}"}]}
 
 
 FACTS = DomainFactsCache()

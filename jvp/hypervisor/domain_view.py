@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from lxml import etree
 
+from jvp.domain.base import Problem
 from jvp.domain.vm import CloudInitView, ConsoleView, DiskView, GraphicsView, NicView, VmView
 from jvp.hypervisor.domain_xml import read_facts
 from jvp.hypervisor.xml.base import XmlNode
@@ -103,23 +104,63 @@ def static_facts(root: etree._Element) -> dict[str, Any]:
     """What a list row needs from the XML (cached per domain by domain_cache)."""
     facts = read_facts(root)
     dom = Domain(root)
+    current_vcpus = dom.vcpu_current
     return {
         "name": dom.name,
         "uuid": dom.uuid,
-        "vcpus": dom.vcpus,
-        "memory_mib": dom.memory_mib,
+        "vcpus": int(current_vcpus) if current_vcpus and str(current_vcpus).isdigit() else dom.vcpus,
+        "max_vcpus": dom.vcpus,
+        "memory_mib": dom.current_memory_mib or dom.memory_mib,
+        "max_memory_mib": dom.memory_mib,
         "template": facts.template.get("name") if facts.template else None,
         "labels": facts.labels,
         "description": facts.description or None,
         "created_at": facts.created_at,
         "macs": macs(root),
         "networks": sorted(networks_of(root)),
+        "nics": [(n.mac or "", n.source_network) for n in dom.interfaces
+                 if n.type == "network" and n.source_network],
+    }
+
+
+def network_problems(facts: dict[str, Any], existing: set[str]) -> list[dict[str, str]]:
+    """A NIC naming a network the node does not have (deleted since): the VM is listed with a problem."""
+    return [{"code": "NetworkNotFound",
+             "message": f"NIC {mac or '(no MAC)'} is on network '{net}', which does not exist on this node: "
+                        "attach the NIC to another network (detach-nic, attach-nic) or create the network"}
+            for mac, net in facts.get("nics", []) if net not in existing]
+
+
+def unreadable_facts(name: str, uuid: str) -> dict[str, Any]:
+    """The facts of a domain whose XML could not be read or understood: only what libvirt said apart from it
+    (the row carries a problem that says why)."""
+    return {"name": name, "uuid": uuid, "vcpus": None, "max_vcpus": None, "memory_mib": None,
+            "max_memory_mib": None, "template": None, "labels": {}, "description": None, "created_at": None,
+            "macs": [], "networks": [], "nics": []}
+
+
+def figures(facts: dict[str, Any], stats: dict[str, Any]) -> dict[str, int | None]:
+    """vCPUs and memory, current and maximum, with one meaning everywhere (list-vms, describe-vm,
+    describe-node-vms): libvirt's live figures (bulk stats: vcpu.current/maximum, balloon.current/maximum in
+    KiB) when it gives them, else the definition's (<vcpu current>, <vcpu>, <currentMemory>, <memory>)."""
+    def mib(key: str) -> int | None:
+        kib = stats.get(key)
+        return kib // 1024 if isinstance(kib, int) and kib > 0 else None
+
+    def first(*values: int | None) -> int | None:
+        return next((v for v in values if v is not None), None)
+    return {
+        "vcpus": first(stats.get("vcpu.current"), facts["vcpus"]),
+        "max_vcpus": first(stats.get("vcpu.maximum"), facts["max_vcpus"]),
+        "memory_mib": first(mib("balloon.current"), facts["memory_mib"]),
+        "max_memory_mib": first(mib("balloon.maximum"), facts["max_memory_mib"]),
     }
 
 
 def summary(facts: dict[str, Any], *, node: str, state: str, ips: dict[str, list[str]],
-            vcpus: int | None = None, memory_mib: int | None = None) -> dict[str, Any]:
-    """The list-vms row. vcpus/memory: the live figures when the caller has them, else the config.
+            stats: dict[str, Any] | None = None, state_reason: str | None = None,
+            problems: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """The list-vms row. Figures: the live ones when the caller has them (`stats`), else the config's.
 
     A dict, not a VmView: list-vms dumps a thousand of them by key (jvp.domain.vm.TrustedRows)."""
     return {
@@ -127,8 +168,9 @@ def summary(facts: dict[str, Any], *, node: str, state: str, ips: dict[str, list
         "uuid": facts["uuid"],
         "node": node,
         "state": state,
-        "vcpus": vcpus if vcpus is not None else facts["vcpus"],
-        "memory_mib": memory_mib if memory_mib is not None else facts["memory_mib"],
+        **figures(facts, stats or {}),
+        "state_reason": state_reason,
+        "problems": list(problems or []),
         "persistent": None,
         "template": facts["template"],
         "labels": facts["labels"],
@@ -140,10 +182,17 @@ def summary(facts: dict[str, Any], *, node: str, state: str, ips: dict[str, list
 
 def describe(root: etree._Element, *, node: str, state: str, persistent: bool, autostart: bool | None,
              volumes: dict[str, dict[str, Any]], ips: dict[str, list[str]], agent: bool | None,
-             now: dt.datetime | None = None) -> VmView:
+             now: dt.datetime | None = None, state_reason: str | None = None,
+             stats: dict[str, Any] | None = None, problems: list[dict[str, str]] | None = None,
+             networks: set[str] | None = None) -> VmView:
+    """`networks`: the node's network names, when the caller read them (a NIC on another is a problem)."""
     dom = Domain(root)
     facts = read_facts(root)
-    row = summary(static_facts(root), node=node, state=state, ips=ips)
+    static = static_facts(root)
+    problems = [*(problems or []), *(network_problems(static, networks) if networks is not None else [])]
+    row = summary(static, node=node, state=state, ips=ips, stats=stats, state_reason=state_reason,
+                  problems=problems)
+    row["problems"] = [Problem(**p) for p in row["problems"]]
     started = dom.started_at if state in ("running", "paused") else None
     uptime = None
     if started:
@@ -153,7 +202,7 @@ def describe(root: etree._Element, *, node: str, state: str, persistent: bool, a
                                 .total_seconds()))
         except ValueError:
             uptime = None
-    row.update(persistent=persistent, memory_mib=dom.current_memory_mib or row["memory_mib"])
+    row.update(persistent=persistent)
     return VmView(
         **row,
         autostart=autostart,

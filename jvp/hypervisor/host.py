@@ -13,7 +13,7 @@ from lxml import etree
 
 from jvp.domain.node import (CpuFacts, HostFacts, HostSummary, Hugepages, MemoryFacts, NetDevice, NodeDevice, NodeVm,
                              NumaCell, PciDevice, StorageDevice, UsbDevice, Virtualization, VmCounts)
-from jvp.hypervisor import support
+from jvp.hypervisor import domain, domain_state, support
 from jvp.hypervisor.listing import views_of
 from jvp.hypervisor.xml import integer, parse, size_bytes, text
 
@@ -72,12 +72,11 @@ def node_memory_bytes(conn: libvirt.virConnect, info: list, stats: dict[str, int
 
 
 def host_facts(conn: libvirt.virConnect) -> HostFacts:
-    """The figures list-nodes shows: one getInfo, one memory call, two bulk domain listings."""
+    """The figures list-nodes shows: one getInfo, one memory call, one bulk domain stats call."""
     info = conn.getInfo()  # [arch, memory MiB, cpus, MHz, numa nodes, sockets, cores, threads]
     mem = memory_stats(conn)
-    # Two bulk listings (all, active): no per-domain RPC, however many VMs a remote node has.
-    total = len(conn.listAllDomains(0))
-    running = len(conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE))
+    # One bulk stats call, counted with the state mapping list-vms uses (running = list-vms state=running).
+    running, total = domain_state.counts(conn)
     return HostFacts(
         hostname=conn.getHostname(),
         hypervisor=f"{conn.getType()} {version_string(conn.getVersion())}",
@@ -365,44 +364,18 @@ def _pci_holders(conn: libvirt.virConnect) -> dict[str, str]:
     return held
 
 
-_STATE = {libvirt.VIR_DOMAIN_NOSTATE: "unknown", libvirt.VIR_DOMAIN_RUNNING: "running",
-          libvirt.VIR_DOMAIN_BLOCKED: "running", libvirt.VIR_DOMAIN_PAUSED: "paused",
-          libvirt.VIR_DOMAIN_SHUTDOWN: "shutting-down", libvirt.VIR_DOMAIN_SHUTOFF: "stopped",
-          libvirt.VIR_DOMAIN_CRASHED: "crashed", libvirt.VIR_DOMAIN_PMSUSPENDED: "suspended"}
-
-
 def domain_state_name(state: int) -> str:
-    return _STATE.get(state, "unknown")
+    return domain_state.state_name(state)
 
 
 def node_vms(conn: libvirt.virConnect) -> list[NodeVm]:
-    """Every domain with state, vCPUs and memory, from one bulk stats call."""
-    flags = libvirt.VIR_DOMAIN_STATS_STATE | libvirt.VIR_DOMAIN_STATS_BALLOON | libvirt.VIR_DOMAIN_STATS_VCPU
-    out = []
-    try:
-        stats = conn.getAllDomainStats(flags, 0)
-    except libvirt.libvirtError as exc:
-        if not support.lacks("bulk_domain_stats", exc):
-            raise
-        stats = [(d, None) for d in conn.listAllDomains(0)]
-    for dom, st in stats:
-        st = st or {}
-        vcpus = st.get("vcpu.current") or st.get("vcpu.maximum")
-        mem_kib = st.get("balloon.maximum") or st.get("balloon.current")
-        if vcpus is None or mem_kib is None or "state.state" not in st:
-            # Drivers without full bulk stats (the test driver): one info call for this domain.
-            state, max_mem, _mem, n_vcpus, _cpu_time = dom.info()
-            st = {"state.state": state}
-            vcpus, mem_kib = vcpus or n_vcpus, mem_kib or max_mem
-        out.append(NodeVm(
-            name=dom.name(),
-            uuid=dom.UUIDString(),
-            state=domain_state_name(st["state.state"]),
-            vcpus=vcpus,
-            memory_mib=mem_kib // 1024 if mem_kib else None,
-            persistent=bool(dom.isPersistent()),
-        ))
-    return sorted(out, key=lambda v: v.name)
+    """Every domain with state, vCPUs and memory: the rows of list-vms (the same figures, the same state
+    mapping), so describe-node-vms and list-vms cannot disagree."""
+    return [NodeVm(name=r["name"], uuid=r["uuid"], state=r["state"], state_reason=r["state_reason"],
+                   vcpus=r["vcpus"], max_vcpus=r["max_vcpus"], memory_mib=r["memory_mib"],
+                   max_memory_mib=r["max_memory_mib"], persistent=bool(r["persistent"]),
+                   problems=r["problems"])
+            for r in domain.summaries(conn, "")]
 
 
 # -- jvp check ---------------------------------------------------------------------------------------
