@@ -52,20 +52,21 @@ def describe_vm_xml(ctx, req):
 @registry.action("start-vm", request=VmRef, response=VmStateResponse, role=Role.OPERATOR, tag=TAG,
                  errors=(*LOOKUP, "InvalidState"))
 def start_vm(ctx, req):
-    """Power on a stopped VM."""
+    """Power on a stopped VM, or a crashed one (powered off first)."""
     return ctx.services.vms.start(req["node"], req["name"])
 
 
 @registry.action("stop-vm", request=StopVmRequest, response=VmStopResponse, role=Role.OPERATOR, tag=TAG,
                  errors=(*LOOKUP, "InvalidState"))
 def stop_vm(ctx, req):
-    """Shut down gracefully and wait up to timeout_s (answers the state reached), or power off with force."""
+    """Shut down gracefully and wait up to timeout_s (answers the state reached), or power off with force (also
+    the way out of `crashed`). A transient VM is gone once stopped: 200 with `gone: true`."""
     return ctx.services.vms.stop(req["node"], req["name"], req["force"], req["timeout_s"])
 
 
-def _power_action(verb: str, action: str, summary: str) -> None:
+def _power_action(verb: str, action: str, summary: str, errors: tuple[str, ...] = ()) -> None:
     @registry.action(f"{verb}-vm", request=VmRef, response=VmStateResponse, role=Role.OPERATOR, tag=TAG,
-                     summary=summary, errors=(*LOOKUP, "InvalidState"))
+                     summary=summary, errors=(*LOOKUP, "InvalidState", *errors))
     def handler(ctx, req):
         return ctx.services.vms.power(req["node"], req["name"], action)
 
@@ -73,7 +74,8 @@ def _power_action(verb: str, action: str, summary: str) -> None:
 _power_action("reboot", "reboot", "Ask the guest to reboot (ACPI or guest agent)")
 _power_action("reset", "reset", "Hard reset, like the reset button")
 _power_action("suspend", "suspend", "Pause the VM's vCPUs (memory stays)")
-_power_action("resume", "resume", "Resume a paused VM")
+_power_action("resume", "resume", "Resume a paused VM, or wake a pm-suspended guest (NotSupported: the node's "
+              "driver cannot wake it; stop-vm with force still can)", errors=("NotSupported",))
 
 
 @registry.action("delete-vm", request=DeleteVmRequest, response=VmDeleteResponse, role=Role.OPERATOR, tag=TAG,

@@ -12,7 +12,7 @@ import libvirt
 from lxml import etree
 
 from jvp.domain.base import Problem
-from jvp.domain.vm import VmView
+from jvp.domain.vm import GONE, VmView
 from jvp.domain.vm_caps import DomainCaps
 from jvp.hypervisor import domain_state, domain_view, support, vm_net, vm_volumes
 from jvp.hypervisor import domain_cache
@@ -160,7 +160,11 @@ def _mark_started(dom: libvirt.virDomain, started_at: str) -> None:
 
 @changes
 def start(conn: libvirt.virConnect, name: str, started_at: str) -> str:
+    """Power the domain on. A crashed domain whose QEMU process libvirt kept (on_crash preserve, or a driver
+    that keeps it active) is powered off first: starting it is the way out of `crashed`."""
     dom = lookup(conn, name)
+    if dom.state()[0] == libvirt.VIR_DOMAIN_CRASHED and dom.isActive():
+        dom.destroy()
     dom.create()
     _mark_started(dom, started_at)
     return state_of(dom)
@@ -168,7 +172,9 @@ def start(conn: libvirt.virConnect, name: str, started_at: str) -> str:
 
 @changes
 def power(conn: libvirt.virConnect, name: str, action: str) -> str:
-    """shutdown (ACPI/agent request, returns at once), destroy, reboot, reset, suspend, resume."""
+    """shutdown (ACPI/agent request, returns at once), destroy, reboot, reset, suspend, resume, wakeup (of a
+    pm-suspended guest). The state reached; `gone` when the domain no longer exists afterwards (a transient
+    domain that stopped)."""
     dom = lookup(conn, name)
     if action == "shutdown":
         dom.shutdown()
@@ -182,18 +188,31 @@ def power(conn: libvirt.virConnect, name: str, action: str) -> str:
         dom.suspend()
     elif action == "resume":
         dom.resume()
+    elif action == "wakeup":
+        dom.pMWakeup(0)
     else:  # pragma: no cover - the service only passes the names above
         raise ValueError(action)
-    return state_of(dom)
+    return state_or_gone(dom)
+
+
+def state_or_gone(dom: libvirt.virDomain) -> str:
+    """The domain's state, or `gone` when it vanished (a transient domain is removed when it stops)."""
+    try:
+        return state_of(dom)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+            return GONE
+        raise
 
 
 def wait_stopped(conn: libvirt.virConnect, name: str, timeout_s: float, poll_s: float = 0.5) -> tuple[str, float]:
-    """Poll until the domain is off or the time is up; (state reached, seconds waited)."""
+    """Poll until the domain is off (or gone: a transient domain) or the time is up; (state reached, seconds
+    waited)."""
     dom = lookup(conn, name)
     t0 = time.monotonic()
     while True:
-        st = state_of(dom)
-        if st in ("stopped", "crashed") or time.monotonic() - t0 >= timeout_s:
+        st = state_or_gone(dom)
+        if st in ("stopped", "crashed", GONE) or time.monotonic() - t0 >= timeout_s:
             return st, round(time.monotonic() - t0, 1)
         time.sleep(poll_s)
 

@@ -31,9 +31,6 @@ FEATURES: dict[str, Feature] = {
     "bulk_domain_stats": Feature(
         "virConnectGetAllDomainStats", NOT_SUPPORTED | ARG_UNSUPPORTED | INVALID_ARG,
         "list the domains and read each one's state (one call per domain)"),
-    "pm_wakeup": Feature(
-        "virDomainPMWakeup", NOT_SUPPORTED,
-        "none: resume-vm of a pm-suspended VM answers 422 NotSupported (stop-vm with force still works)"),
     "domain_metadata": Feature(
         "virDomainSetMetadata (live or config)", NOT_SUPPORTED | ARG_UNSUPPORTED | CONFIG_UNSUPPORTED,
         "JVP's live-only facts (the start time behind uptime) are not recorded; uptime is null"),

@@ -5,7 +5,13 @@ Creation is in create.py, deletion in delete.py. Rules decided here (also in the
   pausing a VM that is not running, resuming one that is not paused, renaming a running VM.
 - `stop-vm` asks the guest to shut down (ACPI power button, or the agent), polls every 0.5 s up to
   `timeout_s` and answers with the state actually reached (`stopped: false` when the guest did not stop
-  in time); `force` powers off at once. A paused VM cannot react to a request: resume it or use `force`.
+  in time); `force` powers off at once. A paused or pm-suspended VM cannot react to a request: resume it or
+  use `force`. A transient VM (persistent: false) no longer exists once stopped: the answer is 200 with
+  `gone: true` and the VM's last description.
+- States (jvp/hypervisor/domain_state.py): each has a way out. crashed: stop-vm with force, or start-vm
+  (which powers a kept QEMU process off first); reboot/reset refuse it (409 InvalidState saying so).
+  pmsuspended (the guest suspended itself): resume-vm wakes it (virDomainPMWakeup; 422 NotSupported on a
+  driver without it, e.g. libvirt's test driver), stop-vm with force powers it off.
 - `delete-vm` refuses a running VM unless `force`; it removes the domain, its snapshots, NVRAM, managed
   save and cloud-init seed; with `delete_volumes` also its disks, except volumes that another VM uses, that
   back other volumes (linked clones), or that live in a template pool: those are listed as kept.
@@ -15,10 +21,11 @@ Creation is in create.py, deletion in delete.py. Rules decided here (also in the
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
 from typing import Any
 
-from jvp.domain.vm import DiskDevice, NicDevice, VmView
+from jvp.domain.vm import GONE, DiskDevice, NicDevice, VmView
 from jvp.errors import Conflict, InvalidInput, JvpError, PreconditionFailed, not_found
 from jvp.hypervisor.gateway import NodeGateway
 from jvp.hypervisor.gateway.vm import BUS_PREFIX
@@ -78,41 +85,62 @@ class VmService:
     # -- power ---------------------------------------------------------------------------------------
     def start(self, node: str, name: str) -> dict[str, Any]:
         st = self.state(node, name)
-        if st != "stopped" and st != "crashed":
-            raise state_error(name, node, st, "stopped", "only a stopped VM can be started"
-                              + (" (use resume-vm for a paused one)" if st == "paused" else ""))
+        if st not in ("stopped", "crashed"):
+            raise state_error(name, node, st, "stopped", "only a stopped or crashed VM can be started"
+                              + (" (use resume-vm for a paused or pm-suspended one)"
+                                 if st in ("paused", "pmsuspended") else ""))
         reached = self.gateway.start_vm(node, name, rfc3339())
-        return self._state_answer(node, name, reached, f"vm '{name}' started")
+        return self._state_answer(node, name, reached, f"vm '{name}' started"
+                                  + (" (it had crashed: powered off first)" if st == "crashed" else ""))
 
     def stop(self, node: str, name: str, force: bool = False, timeout_s: int = 60) -> dict[str, Any]:
-        st = self.state(node, name)
-        if st in ("stopped", "crashed"):
+        before = self.describe(node, name)  # a transient VM is gone once stopped: its last view is answered
+        st = before.state
+        if st == "stopped":
             raise state_error(name, node, st, "running", "it is already off")
+        if st == "crashed" and not force:
+            raise state_error(name, node, st, "running", "a crashed guest cannot shut down; stop it with force "
+                              "(or start it again with start-vm)")
         if force:
-            self.gateway.power_vm(node, name, "destroy")
-            reached, waited = self.state(node, name), 0.0
+            reached, waited = self.gateway.power_vm(node, name, "destroy"), 0.0
         else:
-            if st == "paused":
-                raise state_error(name, node, st, "running", "a paused guest cannot shut down; resume it first "
+            if st in ("paused", "pmsuspended"):
+                raise state_error(name, node, st, "running", f"a {st} guest cannot shut down; resume it first "
                                   "or stop with force")
             self.gateway.power_vm(node, name, "shutdown")
             reached, waited = self.gateway.wait_vm_stopped(node, name, timeout_s)
-        stopped = reached in ("stopped", "crashed")
+        gone = reached == GONE
+        stopped = gone or reached in ("stopped", "crashed")
         message = (f"vm '{name}' powered off" if force else
                    f"vm '{name}' shut down after {waited:g}s" if stopped else
                    f"vm '{name}' did not shut down within {timeout_s}s and is still {reached}; wait longer, "
                    "check the guest (ACPI or guest agent), or stop with force")
-        return {**self._state_answer(node, name, reached, message), "stopped": stopped, "waited_s": waited}
+        if gone:
+            vm = replace(before, state="stopped", state_reason=None, ips=[], started_at=None, uptime=None)
+            return {"vm": vm, "state": "stopped", "stopped": True, "waited_s": waited, "gone": True,
+                    "message": message + "; it was transient (persistent: false), so libvirt removed it: it no "
+                               "longer exists"}
+        return {**self._state_answer(node, name, reached, message), "stopped": stopped, "waited_s": waited,
+                "gone": False}
+
+    # the VM states each power action needs, and what to say instead (crashed: stop with force, or start)
+    NEEDS = {"reboot": ("running",), "reset": ("running", "paused"), "suspend": ("running",),
+             "resume": ("paused", "pmsuspended")}
 
     def power(self, node: str, name: str, action: str) -> dict[str, Any]:
-        """reboot, reset, suspend (pause), resume."""
-        needs = {"reboot": ("running",), "reset": ("running", "paused"), "suspend": ("running",),
-                 "resume": ("paused",)}[action]
+        """reboot, reset, suspend (pause), resume (of a paused VM, or wakes a pm-suspended guest)."""
+        needs = self.NEEDS[action]
         st = self.state(node, name)
         if st not in needs:
-            raise state_error(name, node, st, needs[0], f"{action} needs a {' or '.join(needs)} VM")
-        reached = self.gateway.power_vm(node, name, action)
-        return self._state_answer(node, name, reached, f"vm '{name}': {action} done")
+            why = f"{action} needs a {' or '.join(needs)} VM"
+            if st == "crashed":
+                why += "; a crashed VM is recovered with stop-vm (force) or start-vm"
+            elif st == "pmsuspended":
+                why += "; a pm-suspended guest is woken with resume-vm"
+            raise state_error(name, node, st, needs[0], why)
+        op = "wakeup" if action == "resume" and st == "pmsuspended" else action
+        reached = self.gateway.power_vm(node, name, op)
+        return self._state_answer(node, name, reached, f"vm '{name}': {'woken up' if op == 'wakeup' else action + ' done'}")
 
     def _state_answer(self, node: str, name: str, reached: str, message: str) -> dict[str, Any]:
         vm = self.describe(node, name)
