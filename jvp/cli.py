@@ -88,9 +88,9 @@ def _token_service(config: str | None):
 @click.option("--config", "config")
 def token_create(name: str, role: str, ttl_days: int | None, config: str | None) -> None:
     """Create a token and print it (alone, on stdout). Only its hash is kept."""
-    from jvp.api.schemas import NAME_RE
+    from jvp.api.schemas import valid_name
     from jvp.errors import JvpError
-    if not NAME_RE.match(name):
+    if not valid_name(name):  # in full: 'ops\n' is refused, not stored with its newline
         raise click.BadParameter("1-63 characters: letters, digits, '.', '_' or '-'", param_hint="--name")
     try:
         value, _ = _token_service(config).create(name, role, ttl_days)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from jvp.api.actions import Role, registry
-from jvp.api.schemas import Name, NodeRef, RequestSchema
+from jvp.api.schemas import NodeRef, Ref, RequestSchema
 from jvp.domain.console import CONSOLE_TYPES, ConsoleTicketResponse
 
 
 class GetConsoleRequest(RequestSchema):
     node = NodeRef()
-    name = Name()
+    name = Ref()
     type = fields.String(load_default="vnc", validate=validate.OneOf(CONSOLE_TYPES),
                          metadata={"description": "vnc (the display, for noVNC) or serial (the serial console)"})
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from jvp.api.actions import Role, registry
-from jvp.api.schemas import Name, NodeRef, OkResponse, RequestSchema
+from jvp.api.schemas import Name, NodeRef, OkResponse, Ref, RequestSchema
 from jvp.domain.network import (MODES, NetworkLeaseListResponse, NetworkListResponse, NetworkResponse,
                                 NetworkSourcesResponse)
 
@@ -19,7 +19,7 @@ class NetworkNodeRequest(RequestSchema):
 
 class NetworkRequest(RequestSchema):
     node = NodeRef()
-    name = Name()
+    name = Ref()
 
 
 class CreateNetworkRequest(NetworkRequest):
@@ -41,13 +41,13 @@ class CreateNetworkRequest(NetworkRequest):
 
 class ModifyNetworkRequest(RequestSchema):
     node = NodeRef()
-    name = Name()
+    name = Ref()
     autostart = fields.Boolean(required=True)
 
 
 class NetworkHostRequest(RequestSchema):
     node = NodeRef()
-    name = Name(metadata={"description": "the network"})
+    name = Ref(metadata={"description": "the network"})
     mac = fields.String(required=True, validate=validate.Length(min=1, max=32))
     ip = fields.String(required=True, **_ADDR)
     hostname = fields.String(validate=validate.Length(min=1, max=63))
@@ -55,7 +55,7 @@ class NetworkHostRequest(RequestSchema):
 
 class RemoveNetworkHostRequest(RequestSchema):
     node = NodeRef()
-    name = Name(metadata={"description": "the network"})
+    name = Ref(metadata={"description": "the network"})
     ip = fields.String(required=True, metadata={"description": "the reserved address"}, **_ADDR)
     mac = fields.String(validate=validate.Length(min=1, max=32), metadata={
         "description": "narrows the match; leave it out for a reservation that has no MAC"})

@@ -4,7 +4,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from jvp.api.actions import Role, registry
-from jvp.api.schemas import Name, NodeRef, RequestSchema
+from jvp.api.schemas import Name, NodeRef, Ref, RequestSchema
 from jvp.domain.snapshot import (SnapshotDeleteResponse, SnapshotListResponse, SnapshotResponse,
                                  SnapshotRevertResponse)
 from jvp.domain.task import TaskResponse
@@ -15,13 +15,13 @@ LOOKUP = ("NodeNotFound", "NodeUnreachable", "VmNotFound", "SnapshotNotFound")
 
 class SnapshotRef(RequestSchema):
     node = NodeRef()
-    vm = Name(metadata={"description": "the VM"})
-    name = Name(metadata={"description": "the snapshot"})
+    vm = Ref(metadata={"description": "the VM"})
+    name = Ref(metadata={"description": "the snapshot"})
 
 
 class CreateSnapshotRequest(RequestSchema):
     node = NodeRef()
-    vm = Name(metadata={"description": "the VM"})
+    vm = Ref(metadata={"description": "the VM"})
     name = Name(required=False, metadata={"description": "default: snap-YYYYMMDD-HHMMSS (UTC)"})
     description = fields.String(load_default="", validate=validate.Length(max=1024))
     include_memory = fields.Boolean(load_default=False, metadata={
@@ -30,7 +30,7 @@ class CreateSnapshotRequest(RequestSchema):
 
 class ListSnapshotsRequest(RequestSchema):
     node = NodeRef()
-    vm = Name(required=False, metadata={"description": "default: the snapshots of every VM of the node"})
+    vm = Ref(required=False, metadata={"description": "default: the snapshots of every VM of the node"})
 
 
 class RevertSnapshotRequest(SnapshotRef):
@@ -46,13 +46,13 @@ class DeleteSnapshotRequest(SnapshotRef):
 
 class CloneFromSnapshotRequest(SnapshotRef):
     new_name = Name(metadata={"description": "the new VM"})
-    pool = Name(required=False, metadata={"description": "where the new disks go (default: each source disk's pool)"})
+    pool = Ref(required=False, metadata={"description": "where the new disks go (default: each source disk's pool)"})
     start = fields.Boolean(load_default=True)
 
 
 class ExportSnapshotRequest(SnapshotRef):
     template = Name(metadata={"description": "the new template"})
-    pool = Name(required=False, metadata={
+    pool = Ref(required=False, metadata={
         "description": "a dir, fs or netfs pool for the template (default: the system disk's pool)"})
     description = fields.String(load_default="", validate=validate.Length(max=1024))
 

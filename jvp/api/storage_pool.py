@@ -1,33 +1,14 @@
 """Storage pool actions (SPEC 2.2)."""
 from __future__ import annotations
 
-import re
-
-from marshmallow import ValidationError, fields, validate
+from marshmallow import fields, validate
 
 from jvp.api.actions import Role, registry
-from jvp.api.schemas import Name, NodeRef, RequestSchema
+from jvp.api.schemas import Name, NodeRef, Ref, RequestSchema
 from jvp.domain.storage_pool import (POOL_TYPES, StoragePoolDeleteResponse, StoragePoolListResponse,
                                      StoragePoolResponse)
 
 TAG = "storage_pool"
-# Existing pools may carry names libvirt allows and JVP would not give (made with virsh): referring to one
-# needs only a name that cannot be a path.
-_REF = re.compile(r"^[A-Za-z0-9_+][A-Za-z0-9._+@:,~=-]{0,254}$")
-REF_HELP = "an existing name: 1-255 characters, no '/', no '..', not starting with '.' or '-'"
-
-
-def _valid_ref(value: str) -> bool:
-    if not _REF.match(value) or ".." in value:
-        raise ValidationError(f"Invalid name {value!r}: {REF_HELP}.")
-    return True
-
-
-def Ref(**kwargs) -> fields.String:  # noqa: N802 - a field factory reads like a field class
-    kwargs.setdefault("required", True)
-    meta = kwargs.pop("metadata", {})
-    return fields.String(validate=_valid_ref, metadata={**meta, "description": (
-        f"{meta['description']}; " if "description" in meta else "") + REF_HELP}, **kwargs)
 
 
 class AuthRequest(RequestSchema):

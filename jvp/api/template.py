@@ -4,8 +4,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from jvp.api.actions import Role, registry
-from jvp.api.schemas import Name, NodeFilter, NodeRef, RequestSchema
-from jvp.api.storage_pool import Ref
+from jvp.api.schemas import Name, NodeFilter, NodeRef, Ref, RequestSchema
 from jvp.domain.task import TaskResponse
 from jvp.domain.template import (SOURCE_TYPES, TemplateDeleteResponse, TemplateListResponse, TemplateResponse,
                                  TemplateUpdateCheckResponse)
@@ -37,8 +36,8 @@ class TemplateSourceRequest(RequestSchema):
         "description": "file: a file on the JVP server under download.file_dirs"})
     pool = Ref(required=False, metadata={"description": "volume: its pool (default: the template's pool)"})
     volume = Ref(required=False, metadata={"description": "volume: a volume of the node to copy"})
-    vm = Name(required=False, metadata={"description": "snapshot: the VM"})
-    snapshot = Name(required=False, metadata={"description": "snapshot: the snapshot"})
+    vm = Ref(required=False, metadata={"description": "snapshot: the VM"})
+    snapshot = Ref(required=False, metadata={"description": "snapshot: the snapshot"})
 
 
 class TemplateOsRequest(RequestSchema):

@@ -5,13 +5,13 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate
 
-from jvp.api.schemas import Labels, Name, NodeFilter, NodeRef, RequestSchema
+from jvp.api.schemas import FullMatch, Labels, Name, NodeFilter, NodeRef, Ref, RequestSchema
 from jvp.domain.vm import CPU_MODES, FIRMWARES, NIC_MODELS, STATES
 
 GIB_MAX = 64 * 1024
 USER_RE = r"^[a-z_][a-z0-9_-]{0,31}$"
-MAC = dict(validate=validate.Regexp(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$", error="Not a MAC address."))
-TARGET = dict(validate=validate.Regexp(r"^(vd|sd|hd|xvd)[a-z]{1,2}$", error="Not a disk target (vdb, sdc, hdc)."))
+MAC = dict(validate=FullMatch(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$", error="Not a MAC address."))
+TARGET = dict(validate=FullMatch(r"^(vd|sd|hd|xvd)[a-z]{1,2}$", error="Not a disk target (vdb, sdc, hdc)."))
 
 
 class StringOrList(fields.Field):
@@ -38,43 +38,43 @@ class SudoField(fields.Field):
 
 
 class VolumeRef(RequestSchema):
-    pool = Name(required=False, metadata={"description": "default: the VM's pool"})
-    volume = Name()
+    pool = Ref(required=False, metadata={"description": "default: the VM's pool"})
+    volume = Ref()
 
 
 class ExtraDisk(RequestSchema):
     size_gib = fields.Integer(validate=validate.Range(min=1, max=GIB_MAX), metadata={"description": "a new disk"})
-    volume = Name(required=False, metadata={"description": "an existing volume"})
-    pool = Name(required=False)
+    volume = Ref(required=False, metadata={"description": "an existing volume"})
+    pool = Ref(required=False)
     format = fields.String(load_default="qcow2", validate=validate.OneOf(["qcow2", "raw"]))
 
 
 class NicRequest(RequestSchema):
-    network = Name(required=False, metadata={"description": "a libvirt network of the node"})
-    bridge = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$"),
+    network = Ref(required=False, metadata={"description": "a libvirt network of the node"})
+    bridge = fields.String(validate=FullMatch(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$"),
                            metadata={"description": "a host bridge"})
-    direct = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$"),
+    direct = fields.String(validate=FullMatch(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$"),
                            metadata={"description": "a host interface (macvtap, bridge mode)"})
     mac = fields.String(**MAC)
     model = fields.String(load_default="virtio", validate=validate.OneOf(NIC_MODELS))
 
 
 class UserRequest(RequestSchema):
-    name = fields.String(required=True, validate=validate.Regexp(USER_RE, error="Not a Linux user name."))
+    name = fields.String(required=True, validate=FullMatch(USER_RE, error="Not a Linux user name."))
     password = fields.String(validate=validate.Length(min=1, max=256))
     ssh_keys = fields.List(fields.String(validate=validate.Length(min=16, max=16384)),
                            validate=validate.Length(max=32), load_default=list)
     sudo = SudoField(load_default=False)
-    shell = fields.String(validate=validate.Regexp(r"^/[A-Za-z0-9/._-]{1,127}$"))
-    groups = fields.List(fields.String(validate=validate.Regexp(USER_RE)), validate=validate.Length(max=32),
+    shell = fields.String(validate=FullMatch(r"^/[A-Za-z0-9/._-]{1,127}$"))
+    groups = fields.List(fields.String(validate=FullMatch(USER_RE)), validate=validate.Length(max=32),
                          load_default=list)
 
 
 class WriteFileRequest(RequestSchema):
-    path = fields.String(required=True, validate=validate.Regexp(r"^/[^\0\n]{1,1023}$", error="An absolute path."))
+    path = fields.String(required=True, validate=FullMatch(r"^/[^\0\n]{1,1023}$", error="An absolute path."))
     content = fields.String(required=True, validate=validate.Length(max=256 * 1024))
-    permissions = fields.String(validate=validate.Regexp(r"^0?[0-7]{3,4}$"))
-    owner = fields.String(validate=validate.Regexp(r"^[a-z_][a-z0-9_-]{0,31}(:[a-z_][a-z0-9_-]{0,31})?$"))
+    permissions = fields.String(validate=FullMatch(r"^0?[0-7]{3,4}$"))
+    owner = fields.String(validate=FullMatch(r"^[a-z_][a-z0-9_-]{0,31}(:[a-z_][a-z0-9_-]{0,31})?$"))
     encoding = fields.String(validate=validate.OneOf(["text/plain", "b64", "base64", "gzip", "gz", "gz+b64",
                                                       "gz+base64", "gzip+b64", "gzip+base64"]))
     append = fields.Boolean()
@@ -93,11 +93,11 @@ class CloudInitRequest(RequestSchema):
     hostname = fields.String(validate=validate.Length(min=1, max=253))
     users = fields.List(fields.Nested(UserRequest), validate=validate.Length(max=32), load_default=list)
     keypairs = fields.List(Name(), validate=validate.Length(max=32), load_default=list)
-    packages = fields.List(fields.String(validate=validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9.+:=~_-]{0,127}$")),
+    packages = fields.List(fields.String(validate=FullMatch(r"^[A-Za-z0-9][A-Za-z0-9.+:=~_-]{0,127}$")),
                            validate=validate.Length(max=256), load_default=list)
     runcmd = fields.List(StringOrList(), validate=validate.Length(max=256), load_default=list)
     write_files = fields.List(fields.Nested(WriteFileRequest), validate=validate.Length(max=64), load_default=list)
-    timezone = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9_+/-]{1,64}$"))
+    timezone = fields.String(validate=FullMatch(r"^[A-Za-z0-9_+/-]{1,64}$"))
     network = fields.List(fields.Nested(StaticNicRequest), validate=validate.Length(max=16), load_default=list)
 
 
@@ -106,8 +106,8 @@ class CreateVmRequest(RequestSchema):
     name = Name()
     vcpus = fields.Integer(load_default=1, validate=validate.Range(min=1, max=512))
     memory_mib = fields.Integer(load_default=1024, validate=validate.Range(min=64, max=16 * 1024 * 1024))
-    pool = Name(load_default="default", required=False, metadata={"description": "where new disks go"})
-    volume = Name(required=False, metadata={"description": "an existing volume in `pool` as the system disk"})
+    pool = Ref(load_default="default", required=False, metadata={"description": "where new disks go"})
+    volume = Ref(required=False, metadata={"description": "an existing volume in `pool` as the system disk"})
     template = Name(required=False, metadata={"description": "a template of the node: its image is cloned "
                                                              "(linked unless clone: full) into `pool`"})
     clone = fields.String(validate=validate.OneOf(["linked", "full"]), metadata={
@@ -135,7 +135,7 @@ class CreateVmRequest(RequestSchema):
 
 class VmRef(RequestSchema):
     node = NodeRef()
-    name = Name()
+    name = Ref(metadata={"description": "the VM"})
 
 
 class ListVmsRequest(RequestSchema):
@@ -164,15 +164,15 @@ class ModifyVmRequest(VmRef):
 
 
 class AttachVolumeRequest(VmRef):
-    pool = Name()
-    volume = Name()
+    pool = Ref()
+    volume = Ref()
     target = fields.String(**TARGET)
     bus = fields.String(load_default="virtio", validate=validate.OneOf(["virtio", "scsi", "sata"]))
 
 
 class DetachVolumeRequest(VmRef):
-    pool = Name(required=False)
-    volume = Name(required=False)
+    pool = Ref(required=False)
+    volume = Ref(required=False)
     target = fields.String(**TARGET)
 
 
@@ -186,8 +186,8 @@ class DetachNicRequest(VmRef):
 
 class MediaRequest(VmRef):
     target = fields.String(required=True, **TARGET)
-    pool = Name(required=False)
-    volume = Name()
+    pool = Ref(required=False)
+    volume = Ref()
 
 
 class EjectMediaRequest(VmRef):
@@ -195,5 +195,5 @@ class EjectMediaRequest(VmRef):
 
 
 class ResetPasswordRequest(VmRef):
-    user = fields.String(required=True, validate=validate.Regexp(USER_RE, error="Not a Linux user name."))
+    user = fields.String(required=True, validate=FullMatch(USER_RE, error="Not a Linux user name."))
     password = fields.String(required=True, validate=validate.Length(min=1, max=256))

@@ -4,8 +4,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from jvp.api.actions import STREAM_DOWNLOAD, STREAM_UPLOAD, ByteStream, Role, registry
-from jvp.api.schemas import Name, NodeRef, OkResponse, RequestSchema
-from jvp.api.storage_pool import Ref
+from jvp.api.schemas import Name, NodeRef, OkResponse, Ref, RequestSchema
 from jvp.domain.storage_pool import MAX_SIZE_GIB, VOLUME_FORMATS
 from jvp.domain.task import TaskResponse
 from jvp.domain.volume import VolumeListResponse, VolumeResizeResponse, VolumeResponse

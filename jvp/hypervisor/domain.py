@@ -208,7 +208,12 @@ def state_or_gone(dom: libvirt.virDomain) -> str:
 def wait_stopped(conn: libvirt.virConnect, name: str, timeout_s: float, poll_s: float = 0.5) -> tuple[str, float]:
     """Poll until the domain is off (or gone: a transient domain) or the time is up; (state reached, seconds
     waited)."""
-    dom = lookup(conn, name)
+    try:
+        dom = lookup(conn, name)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+            return GONE, 0.0  # a transient domain that stopped before the first poll
+        raise
     t0 = time.monotonic()
     while True:
         st = state_or_gone(dom)

@@ -189,7 +189,10 @@ def test_view_of_a_foreign_domain():
                               volumes={"/p/old.qcow2": {"pool": "default", "volume": "old.qcow2",
                                                         "capacity_bytes": 10}},
                               ips={"52:54:00:aa:00:01": ["198.18.10.5"]}, agent=None)
-    assert vm.name == "old" and vm.node == "n1" and vm.vcpus == 4 and vm.memory_mib == 1024
+    assert vm.name == "old" and vm.node == "n1" and vm.memory_mib == 1024
+    # current and maximum, each with one meaning (issue 13): <vcpu current='2'>4</vcpu>, <currentMemory> 1 GiB
+    # of <memory> 2 GiB
+    assert (vm.vcpus, vm.max_vcpus, vm.memory_mib, vm.max_memory_mib) == (2, 4, 1024, 2048)
     assert vm.description == "old" and vm.cpu_mode == "custom" and vm.firmware == "bios"
     sys_disk, cdrom = vm.disks
     assert sys_disk.system is True and sys_disk.volume == "old.qcow2" and sys_disk.capacity_bytes == 10

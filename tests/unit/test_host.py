@@ -82,19 +82,24 @@ def test_no_kvm_means_no_nesting():
     assert virt.nested is False and virt.kvm_available is False and conn.asked == []
 
 
-def test_vm_counts_come_from_bulk_listings(mocker):
+def test_vm_counts_come_from_one_bulk_call_with_list_vms_state_mapping(mocker):
+    """vm_counts.running counts what list-vms state=running lists (issue 13): running and blocked, not paused,
+    pm-suspended, crashed or shutting down."""
     conn = mocker.Mock()
     conn.getInfo.return_value = ["x86_64", 1024, 4, 2400, 1, 1, 4, 1]
     conn.getMemoryStats.return_value = {"total": 1048576}
     conn.getVersion.return_value = conn.getLibVersion.return_value = 9000000
     conn.getType.return_value = "QEMU"
-    domains = [mocker.Mock() for _ in range(5)]
-    conn.listAllDomains.side_effect = lambda flags: domains[:2] if flags else domains
+    states = [libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_BLOCKED, libvirt.VIR_DOMAIN_PAUSED,
+              libvirt.VIR_DOMAIN_PMSUSPENDED, libvirt.VIR_DOMAIN_CRASHED, libvirt.VIR_DOMAIN_SHUTDOWN,
+              libvirt.VIR_DOMAIN_SHUTOFF]
+    domains = [mocker.Mock() for _ in states]
+    conn.getAllDomainStats.return_value = [(d, {"state.state": s, "state.reason": 0})
+                                           for d, s in zip(domains, states)]
     facts = host.host_facts(conn)
-    assert facts.vm_counts == VmCounts(running=2, total=5)
-    assert sorted(c.args[0] for c in conn.listAllDomains.call_args_list) == [
-        0, libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE]
-    assert all(not d.isActive.called for d in domains)  # no RPC per domain
+    assert facts.vm_counts == VmCounts(running=2, total=7)
+    assert conn.getAllDomainStats.call_count == 1
+    assert all(not d.state.called for d in domains)  # no RPC per domain
 
 
 def test_only_the_hypervisor_adapter_imports_libvirt():

@@ -21,7 +21,8 @@ def service(*views, nodes: FakeVmNodes | None = None, on_deleted=None, **gw_kw) 
 
 
 # -- power ------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("state,hint", [("running", "only a stopped VM"), ("paused", "use resume-vm")])
+@pytest.mark.parametrize("state,hint", [("running", "only a stopped or crashed VM"), ("paused", "use resume-vm"),
+                                        ("pmsuspended", "use resume-vm"), ("shutting-down", "only a stopped")])
 def test_start_needs_a_stopped_vm(state, hint):
     svc, gw = service(vm_view("a", state))
     with pytest.raises(Conflict, match=hint) as e:
@@ -31,10 +32,62 @@ def test_start_needs_a_stopped_vm(state, hint):
 
 
 def test_start_answers_the_vm_and_its_state():
-    svc, gw = service(vm_view("a", "crashed"))
+    svc, gw = service(vm_view("a", "stopped"))
     res = svc.start("local", "a")
     assert res["state"] == "running" and res["vm"].state == "running" and res["message"] == "vm 'a' started"
     assert gw.calls == [("start_vm", "a")]
+
+
+def test_a_crashed_vm_is_started_again():
+    """crashed -> start-vm is a way out (the gateway powers a kept QEMU process off first)."""
+    svc, gw = service(vm_view("a", "crashed"))
+    res = svc.start("local", "a")
+    assert res["state"] == "running" and "had crashed" in res["message"]
+    assert gw.calls == [("start_vm", "a")]
+
+
+def test_a_crashed_vm_stops_with_force_only():
+    svc, gw = service(vm_view("a", "crashed"))
+    with pytest.raises(Conflict, match="stop it with force") as e:
+        svc.stop("local", "a")
+    assert e.value.code == "InvalidState" and gw.calls == []
+    res = svc.stop("local", "a", force=True)
+    assert res["stopped"] is True and res["gone"] is False and res["state"] == "stopped"
+    assert gw.calls == [("power_vm", "a", "destroy")]
+
+
+@pytest.mark.parametrize("action", ["reboot", "reset", "suspend", "resume"])
+def test_power_actions_on_a_crashed_vm_say_the_way_out(action):
+    svc, gw = service(vm_view("a", "crashed"))
+    with pytest.raises(Conflict, match="stop-vm \\(force\\) or start-vm") as e:
+        svc.power("local", "a", action)
+    assert e.value.code == "InvalidState" and e.value.details["state"] == "crashed" and gw.calls == []
+
+
+def test_resume_wakes_a_pm_suspended_guest():
+    svc, gw = service(vm_view("a", "pmsuspended"))
+    res = svc.power("local", "a", "resume")
+    assert res["state"] == "running" and res["message"] == "vm 'a': woken up"
+    assert gw.calls == [("power_vm", "a", "wakeup")]
+
+
+def test_a_pm_suspended_guest_is_not_suspended_again_nor_shut_down():
+    svc, gw = service(vm_view("a", "pmsuspended"))
+    with pytest.raises(Conflict, match="woken with resume-vm"):
+        svc.power("local", "a", "suspend")
+    with pytest.raises(Conflict, match="resume it first or stop with force"):
+        svc.stop("local", "a")
+    assert gw.calls == []
+
+
+@pytest.mark.parametrize("force", [True, False])
+def test_stopping_a_transient_vm_answers_its_last_view_and_gone(force):
+    svc, gw = service(vm_view("t", "running", persistent=False, ips=["198.18.0.9"]))
+    res = svc.stop("local", "t", force=force)
+    assert res["gone"] is True and res["stopped"] is True and res["state"] == "stopped"
+    assert res["vm"].name == "t" and res["vm"].state == "stopped" and res["vm"].persistent is False
+    assert res["vm"].ips == [] and "no longer exists" in res["message"]
+    assert "t" not in gw.guests
 
 
 @pytest.mark.parametrize("action,state,ok", [

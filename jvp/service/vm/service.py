@@ -107,8 +107,10 @@ class VmService:
             if st in ("paused", "pmsuspended"):
                 raise state_error(name, node, st, "running", f"a {st} guest cannot shut down; resume it first "
                                   "or stop with force")
-            self.gateway.power_vm(node, name, "shutdown")
-            reached, waited = self.gateway.wait_vm_stopped(node, name, timeout_s)
+            if self.gateway.power_vm(node, name, "shutdown") == GONE:
+                reached, waited = GONE, 0.0
+            else:
+                reached, waited = self.gateway.wait_vm_stopped(node, name, timeout_s)
         gone = reached == GONE
         stopped = gone or reached in ("stopped", "crashed")
         message = (f"vm '{name}' powered off" if force else

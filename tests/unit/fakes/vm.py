@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from jvp.domain.node import NodeRecord
-from jvp.domain.vm import DiskDevice, DiskView, NicDevice, NicView, VmView
+from jvp.domain.vm import GONE, DiskDevice, DiskView, NicDevice, NicView, VmView
 from jvp.domain.vm_caps import DomainCaps
 from jvp.errors import JvpError, NotFound
 
@@ -123,6 +123,9 @@ class FakeVmGateway:
         g = self._guest(node, name)
         if not g.shutdown_asked or g.stops_after is None or g.stops_after * 0.5 > timeout_s:
             return g.view.state, float(timeout_s)
+        if g.view.persistent is False:  # libvirt removes a transient domain when it stops
+            del self.guests[name]
+            return GONE, 0.5 * g.stops_after
         return self._set_state(name, "stopped"), 0.5 * g.stops_after
 
     # -- domains: power and changes ---------------------------------------------------------------------
@@ -137,8 +140,11 @@ class FakeVmGateway:
         if op == "shutdown":
             g.shutdown_asked = True
             return g.view.state
-        return self._set_state(name, {"destroy": "stopped", "suspend": "paused", "resume": "running"}.get(
-            op, g.view.state))
+        if op == "destroy" and g.view.persistent is False:
+            del self.guests[name]
+            return GONE
+        return self._set_state(name, {"destroy": "stopped", "suspend": "paused", "resume": "running",
+                                      "wakeup": "running"}.get(op, g.view.state))
 
     def define_vm(self, node: str, spec) -> str:
         self.calls.append(("define_vm", spec.name))
