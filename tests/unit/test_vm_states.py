@@ -1,0 +1,147 @@
+"""Issue 13's pure parts: the one state mapping (states, reasons, counts), the figures of a VM row, problems of
+a row (a NIC on a missing network, an unreadable definition), and the two kinds of names."""
+from __future__ import annotations
+
+import libvirt
+import pytest
+
+from jvp.api.schemas import REF_MAX, valid_name, valid_ref
+from jvp.domain.vm import STATES
+from jvp.hypervisor import domain_state, domain_view
+from jvp.hypervisor.domain_cache import DomainFactsCache
+from jvp.hypervisor.xml import parse
+
+
+@pytest.mark.parametrize("state,reason,shown", [
+    (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_RUNNING_BOOTED, ("running", "booted")),
+    (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_RUNNING_WAKEUP, ("running", "wakeup")),
+    (libvirt.VIR_DOMAIN_BLOCKED, 0, ("running", "blocked")),
+    (libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_IOERROR, ("paused", "ioerror")),
+    (libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_USER, ("paused", "user")),
+    (libvirt.VIR_DOMAIN_SHUTDOWN, libvirt.VIR_DOMAIN_SHUTDOWN_USER, ("shutting-down", "user")),
+    (libvirt.VIR_DOMAIN_SHUTOFF, libvirt.VIR_DOMAIN_SHUTOFF_DESTROYED, ("stopped", "destroyed")),
+    (libvirt.VIR_DOMAIN_SHUTOFF, libvirt.VIR_DOMAIN_SHUTOFF_CRASHED, ("stopped", "crashed")),
+    (libvirt.VIR_DOMAIN_CRASHED, libvirt.VIR_DOMAIN_CRASHED_PANICKED, ("crashed", "panicked")),
+    (libvirt.VIR_DOMAIN_PMSUSPENDED, 0, ("pmsuspended", "unknown")),
+    (libvirt.VIR_DOMAIN_NOSTATE, 0, ("unknown", None)),
+    (99, 0, ("unknown", None)),                                       # a state a newer libvirt adds
+    (libvirt.VIR_DOMAIN_PAUSED, 99, ("paused", "unknown")),           # a reason a newer libvirt adds
+    (libvirt.VIR_DOMAIN_RUNNING, None, ("running", None)),
+])
+def test_libvirt_states_and_reasons(state, reason, shown):
+    assert domain_state.of(state, reason) == shown
+    assert shown[0] in STATES
+
+
+def test_the_reason_tables_follow_libvirts_numbers():
+    """The tables are libvirt's enums by number: spot-check the last of each against the binding's constants."""
+    assert domain_state.reason_name(libvirt.VIR_DOMAIN_PAUSED,
+                                    libvirt.VIR_DOMAIN_PAUSED_POSTCOPY_FAILED) == "postcopy-failed"
+    assert domain_state.reason_name(libvirt.VIR_DOMAIN_PAUSED, 14) == "api-error"  # newer than this binding
+    assert domain_state.reason_name(libvirt.VIR_DOMAIN_SHUTOFF, libvirt.VIR_DOMAIN_SHUTOFF_DAEMON) == "daemon"
+    assert domain_state.reason_name(libvirt.VIR_DOMAIN_RUNNING,
+                                    libvirt.VIR_DOMAIN_RUNNING_POSTCOPY_FAILED) == "postcopy-failed"
+
+
+class _Conn:
+    def __init__(self, states, bulk=True):
+        self.states, self.bulk = states, bulk
+
+    def getAllDomainStats(self, flags, _):
+        if not self.bulk:
+            raise libvirt.libvirtError("no bulk stats")
+        return [(None, {"state.state": s}) for s in self.states]
+
+
+def test_counts_use_the_listing_mapping():
+    conn = _Conn([libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_BLOCKED, libvirt.VIR_DOMAIN_PAUSED,
+                  libvirt.VIR_DOMAIN_PMSUSPENDED, libvirt.VIR_DOMAIN_SHUTOFF])
+    assert domain_state.counts(conn) == (2, 5)
+
+
+DOMAIN = """<domain type='kvm'><name>a</name><uuid>u-1</uuid>
+  <memory unit='KiB'>4194304</memory><currentMemory unit='KiB'>1048576</currentMemory>
+  <vcpu current='2'>8</vcpu>
+  <devices>
+    <interface type='network'><mac address='52:54:00:00:00:01'/><source network='gone'/></interface>
+    <interface type='network'><mac address='52:54:00:00:00:02'/><source network='here'/></interface>
+    <interface type='bridge'><mac address='52:54:00:00:00:03'/><source bridge='br0'/></interface>
+  </devices></domain>"""
+
+
+def test_figures_current_and_maximum():
+    facts = domain_view.static_facts(parse(DOMAIN))
+    # from the definition when libvirt gives no live figures (a stopped VM, a driver without bulk stats)
+    assert domain_view.figures(facts, {}) == {"vcpus": 2, "max_vcpus": 8, "memory_mib": 1024,
+                                              "max_memory_mib": 4096}
+    live = {"vcpu.current": 3, "vcpu.maximum": 8, "balloon.current": 2 * 1024 * 1024,
+            "balloon.maximum": 4 * 1024 * 1024}
+    assert domain_view.figures(facts, live) == {"vcpus": 3, "max_vcpus": 8, "memory_mib": 2048,
+                                                "max_memory_mib": 4096}
+
+
+def test_a_nic_on_a_missing_network_is_a_problem_of_the_row():
+    facts = domain_view.static_facts(parse(DOMAIN))
+    (problem,) = domain_view.network_problems(facts, {"here", "default"})
+    assert problem["code"] == "NetworkNotFound" and "'gone'" in problem["message"]
+    assert "52:54:00:00:00:01" in problem["message"]
+    row = domain_view.summary(facts, node="n", state="running", ips={}, problems=[problem])
+    assert row["problems"] == [problem] and row["name"] == "a" and row["state_reason"] is None
+    assert domain_view.network_problems(facts, {"here", "gone"}) == []
+
+
+class _Dom:
+    def __init__(self, uuid, xml=None, error=None):
+        self.uuid, self.xml, self.error = uuid, xml, error
+
+    def UUIDString(self):  # noqa: N802 - libvirt's name
+        return self.uuid
+
+    def name(self):
+        return f"dom-{self.uuid}"
+
+    def XMLDesc(self, _flags):  # noqa: N802
+        if self.error is not None:
+            raise self.error
+        return self.xml
+
+
+class _NoEvents(DomainFactsCache):
+    def _watch(self, conn, cc):
+        return False
+
+
+def _libvirt_error(code: int) -> libvirt.libvirtError:
+    exc = libvirt.libvirtError("boom")
+    exc.err = (code, 0, "the driver failed", 0, "", None, None, 0, 0)
+    return exc
+
+
+def test_a_domain_whose_xml_cannot_be_read_is_listed_with_a_problem():
+    good = _Dom("1", DOMAIN)
+    broken = _Dom("2", error=_libvirt_error(libvirt.VIR_ERR_INTERNAL_ERROR))
+    garbage = _Dom("3", "<domain><name>x</name")
+    gone = _Dom("4", error=_libvirt_error(libvirt.VIR_ERR_NO_DOMAIN))
+    facts = _NoEvents().facts(_Conn([]), [good, broken, garbage, gone])
+    assert facts[0]["name"] == "a" and "problems" not in facts[0]
+    assert facts[3] is None  # undefined meanwhile: not listed
+    for f, uuid in ((facts[1], "2"), (facts[2], "3")):
+        assert f["name"] == f"dom-{uuid}" and f["uuid"] == uuid and f["vcpus"] is None
+        assert [p["code"] for p in f["problems"]] == ["VmDefinitionUnreadable"]
+    row = domain_view.summary(facts[1], node="n", state="running", ips={}, problems=facts[1]["problems"])
+    assert row["memory_mib"] is None and row["problems"][0]["message"].startswith("its XML could not be read")
+
+
+@pytest.mark.parametrize("name,ok", [
+    ("web1", True), ("a" * 63, True), ("web1\n", False), ("a" * 64, False), ("-x", False), ("a..b", False),
+    ("a/b", False), ("foo bar", False), ("", False)])
+def test_creation_names(name, ok):
+    assert valid_name(name) is ok
+
+
+@pytest.mark.parametrize("name,ok", [
+    ("foo bar", True), ("ünïcode", True), ("internal-root-child1&", True), ("a\tb", True), ("../x", True),
+    ("x" * REF_MAX, True), ("x" * (REF_MAX + 1), False), ("", False), ("a\x00", False), ("a\n", False),
+    ("a\r", False), ("a\x1b[0m", False), ("a\x85", False), ("a\ud800", False), ("\ufffe", False)])
+def test_references(name, ok):
+    assert valid_ref(name) is ok
