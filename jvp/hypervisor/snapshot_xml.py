@@ -31,7 +31,7 @@ from jvp.timeutil import rfc3339
 CAPTURE = f"{{{SNAP_NS}}}capture"
 # libvirt's snapshot states -> JVP's VM states
 _STATES = {"running": "running", "blocked": "running", "paused": "paused", "shutoff": "stopped",
-           "shutdown": "stopped", "crashed": "crashed", "pmsuspended": "suspended", "disk-snapshot": "running",
+           "shutdown": "stopped", "crashed": "crashed", "pmsuspended": "pmsuspended", "disk-snapshot": "running",
            "nostate": "unknown"}
 
 

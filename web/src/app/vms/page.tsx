@@ -14,7 +14,8 @@ import { StateBadge } from "@/components/StateBadge";
 import { BulkBar } from "./_components/BulkBar";
 import { PowerButtons } from "./_components/PowerButtons";
 import { useVmOps, vmKey } from "./_components/useVmOps";
-import { VM_STATES, VmSummary, vmHref, vmsHref } from "./_components/vmUtil";
+import { VM_STATES, VmSummary, stateReasonText, vmHref, vmsHref } from "./_components/vmUtil";
+import { ProblemsBadge } from "./_components/Problems";
 
 const REFRESH_MS = 5_000;
 
@@ -106,6 +107,7 @@ function VmsPage() {
           <Link href={vmHref(v.node, v.name)} className="cell-main" data-testid="vm-link">
             {v.name}
           </Link>
+          <ProblemsBadge problems={v.problems} />
           {v.description && <div className="cell-sub">{v.description}</div>}
           {Object.keys(v.labels ?? {}).length > 0 && (
             <div className="chips" style={{ marginTop: 4 }}>
@@ -126,10 +128,27 @@ function VmsPage() {
         </div>
       ),
     },
-    { key: "state", header: "State", render: (v) => <StateBadge state={v.state} testId="vm-state" /> },
+    {
+      key: "state",
+      header: "State",
+      render: (v) => (
+        <div>
+          <StateBadge state={v.state} testId="vm-state" />
+          {stateReasonText(v.state_reason) && (
+            <div className="cell-sub" data-testid="vm-state-reason">
+              {stateReasonText(v.state_reason)}
+            </div>
+          )}
+        </div>
+      ),
+    },
     { key: "node", header: "Node", render: (v) => <span data-testid="vm-node">{v.node}</span> },
     { key: "vcpus", header: "vCPUs", align: "num", render: (v) => <span data-testid="vm-vcpus">{show(v.vcpus)}</span> },
-    { key: "memory_mib", header: "Memory", align: "num", render: (v) => <span data-testid="vm-memory">{formatMiB(v.memory_mib)}</span> },
+    { key: "memory_mib", header: "Memory", align: "num", render: (v) => (
+        <span data-testid="vm-memory" title={v.max_memory_mib != null ? `current ${formatMiB(v.memory_mib)}, maximum ${formatMiB(v.max_memory_mib)}` : undefined}>
+          {formatMiB(v.memory_mib)}
+        </span>
+      ) },
     { key: "ips", header: "IPs", sortValue: (v) => v.ips[0], render: (v) => <Ips ips={v.ips} /> },
     { key: "template", header: "Template", render: (v) => <span data-testid="vm-template">{show(v.template)}</span> },
     actionsColumn((v) => <PowerButtons vm={v} ops={ops} compact />),

@@ -12,7 +12,7 @@ const META: Record<PowerVerb, { label: string; icon: IconName; title: string }> 
   reboot: { label: "Reboot", icon: "refresh", title: "Ask the guest to reboot" },
   reset: { label: "Reset", icon: "alert", title: "Hard reset" },
   suspend: { label: "Suspend", icon: "pause", title: "Pause the vCPUs (memory stays)" },
-  resume: { label: "Resume", icon: "play", title: "Resume the paused VM" },
+  resume: { label: "Resume", icon: "play", title: "Resume the paused VM (or wake a pm-suspended guest)" },
 };
 
 /** The power buttons a VM's state allows, then console links and delete. `compact`: icon-only secondary
@@ -27,7 +27,7 @@ export function PowerButtons({ vm, ops, compact, withConsole = true, withDelete 
   const verbs = powerActions(vm.state).filter((v) => !(compact && v === "reset"));
   const busyHere = ops.busy?.key === vmKey(vm) ? ops.busy.kind : null;
   const size = compact ? "btn-sm" : "";
-  const running = vm.state === "running" || vm.state === "paused" || vm.state === "suspended";
+  const running = vm.state === "running" || vm.state === "paused" || vm.state === "pmsuspended";
   return (
     <div className={compact ? "row-actions" : "page-actions"}>
       {verbs.map((verb, i) => {

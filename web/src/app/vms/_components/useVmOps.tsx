@@ -49,7 +49,8 @@ export function useVmOps({ onChanged, onDeleted }: { onChanged: () => void; onDe
       stop: {
         action: "stop-vm",
         onAsk: (vm) => {
-          setForce(vm.state === "paused" || vm.state === "suspended");
+          // a paused, pm-suspended or crashed guest cannot shut down: only a power-off stops it
+          setForce(vm.state === "paused" || vm.state === "pmsuspended" || vm.state === "crashed");
           setTimeoutS("60");
         },
         confirm: (vm) => ({
@@ -61,7 +62,7 @@ export function useVmOps({ onChanged, onDeleted }: { onChanged: () => void; onDe
                   ? "The VM is powered off at once, like pulling the plug: unsaved data in the guest is lost."
                   : "The guest is asked to shut down (ACPI or the guest agent); the answer comes when it is off, or after the timeout with the state it reached."}
               </p>
-              <Checkbox id="stop-vm-force" checked={force} onChange={setForce} hint="Needed for a paused guest, or one that ignores ACPI.">
+              <Checkbox id="stop-vm-force" checked={force} onChange={setForce} hint="Needed for a paused, pm-suspended or crashed guest, or one that ignores ACPI.">
                 Force (power off)
               </Checkbox>
               {!force && (

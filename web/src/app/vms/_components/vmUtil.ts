@@ -7,7 +7,7 @@ export type VmDisk = Schema<"VmDisk">;
 export type VmNic = Schema<"VmNic">;
 
 /** The states list-vms filters by (the server's STATES). */
-export const VM_STATES = ["running", "paused", "stopped", "shutting-down", "crashed", "suspended", "unknown"] as const;
+export const VM_STATES = ["running", "paused", "stopped", "shutting-down", "crashed", "pmsuspended", "unknown"] as const;
 
 export type PowerVerb = "start" | "stop" | "reboot" | "reset" | "suspend" | "resume";
 
@@ -17,16 +17,27 @@ export function powerActions(state: string | null | undefined): PowerVerb[] {
     case "running":
       return ["stop", "reboot", "suspend", "reset"];
     case "paused":
-    case "suspended":
       return ["resume", "stop", "reset"];
+    case "pmsuspended": // the guest suspended itself: resume-vm wakes it; stop powers it off
+      return ["resume", "stop"];
+    case "crashed": // the ways out: start it again, or power it off (stop with force)
+      return ["start", "stop"];
     case "stopped":
-    case "crashed":
       return ["start"];
     case "shutting-down":
       return ["stop"];
     default:
       return [];
   }
+}
+
+/** A VM's problems (a NIC on a deleted network, a definition JVP could not read): it is listed and can be acted
+ * on, but something about it is wrong. */
+export type VmProblem = { code: string; message: string };
+
+/** "paused (ioerror)": the state with libvirt's reason when it says more than the state. */
+export function stateReasonText(reason: string | null | undefined): string | null {
+  return reason && reason !== "unknown" ? reason : null;
 }
 
 export function isOff(state: string | null | undefined): boolean {

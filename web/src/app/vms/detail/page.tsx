@@ -11,6 +11,7 @@ import { Icon } from "@/components/Icon";
 import { EmptyState, LoadingBlock, Spinner } from "@/components/Loading";
 import { Card, PageHeader } from "@/components/PageHeader";
 import { StateBadge } from "@/components/StateBadge";
+import { ProblemsAlert } from "../_components/Problems";
 import { Tabs } from "@/components/Tabs";
 import { PowerButtons } from "../_components/PowerButtons";
 import { useVmOps } from "../_components/useVmOps";
@@ -54,8 +55,8 @@ function Summary({ vm }: { vm: Vm }) {
       <Card title="Compute" testId="card-compute">
         <Kv
           items={[
-            ["vCPUs", show(vm.vcpus), "vm-vcpus"],
-            ["Memory", formatMiB(vm.memory_mib), "vm-memory"],
+            ["vCPUs", vm.max_vcpus != null && vm.max_vcpus !== vm.vcpus ? `${show(vm.vcpus)} (of ${vm.max_vcpus})` : show(vm.vcpus), "vm-vcpus"],
+            ["Memory", vm.max_memory_mib != null && vm.max_memory_mib !== vm.memory_mib ? `${formatMiB(vm.memory_mib)} (of ${formatMiB(vm.max_memory_mib)})` : formatMiB(vm.memory_mib), "vm-memory"],
             ["Domain type", show(vm.domain_type), "vm-domain-type"],
             ["CPU mode", show(vm.cpu_mode)],
             ["Firmware", show(vm.firmware)],
@@ -66,6 +67,8 @@ function Summary({ vm }: { vm: Vm }) {
         <Kv
           items={[
             ["State", <StateBadge key="s" state={vm.state} testId="vm-state-kv" />],
+            ["Reason", show(vm.state_reason), "vm-state-reason"],
+            ["Persistent", vm.persistent == null ? "—" : vm.persistent ? "yes" : "no (transient: gone once stopped)", "vm-persistent"],
             ["Uptime", formatUptime(vm.uptime), "vm-uptime"],
             ["Started", formatTime(vm.started_at)],
             ["Autostart", vm.autostart == null ? "—" : vm.autostart ? <span className="yes">yes</span> : <span className="no">no</span>, "vm-autostart"],
@@ -176,7 +179,17 @@ function VmDetail({ node, name, tab }: { node: string; name: string; tab: Detail
       />
       <ErrorBanner error={q.error} title={`Could not refresh VM ${name}`} onRetry={() => void q.refresh()} testId="vm-error" />
       {ops.ui}
-      {vm.state === "crashed" && <Alert tone="danger" title="The VM crashed">Start it again, or look at its serial console log.</Alert>}
+      {vm.state === "crashed" && (
+        <Alert tone="danger" title="The VM crashed" testId="vm-crashed">
+          Start it again, or power it off with Stop (force); its serial console log may say why.
+        </Alert>
+      )}
+      {vm.state === "pmsuspended" && (
+        <Alert tone="info" title="The guest suspended itself (power management)" testId="vm-pmsuspended">
+          Resume wakes it up; Stop with force powers it off.
+        </Alert>
+      )}
+      <ProblemsAlert problems={vm.problems} />
       <Tabs
         tabs={[
           { id: "overview", label: "Overview" },
