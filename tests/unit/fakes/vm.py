@@ -37,9 +37,9 @@ class FakeVmNodes:
 
 def vm_view(name: str, state: str = "stopped", node: str = "local", **kw: Any) -> VmView:
     """A describe-vm view with the fields a test does not care about filled in."""
-    args: dict[str, Any] = dict(name=name, uuid=f"uuid-{name}", node=node, state=state, vcpus=1, memory_mib=512,
-                                persistent=True, template=None, labels={}, description=None, created_at=None,
-                                ips=[])
+    args: dict[str, Any] = dict(name=name, uuid=f"uuid-{name}", node=node, state=state, state_reason=None, vcpus=1,
+                                max_vcpus=1, memory_mib=512, max_memory_mib=512, persistent=True, template=None,
+                                labels={}, description=None, created_at=None, problems=[], ips=[])
     args.update(kw)
     return VmView(**args)
 
