@@ -247,9 +247,15 @@ def _unreadable(what: str, exc: Exception) -> dict[str, str]:
     return {"code": "VmDefinitionUnreadable", "message": f"{what} could not be read: {detail}"}
 
 
-def node_networks(conn: libvirt.virConnect) -> set[str]:
-    """Names of the node's libvirt networks (active or not): a NIC naming another is a dangling reference."""
-    return {n.name() for n in conn.listAllNetworks(0)}
+def node_networks(conn: libvirt.virConnect) -> set[str] | None:
+    """Names of the node's libvirt networks (active or not): a NIC naming another is a dangling reference.
+    None when the driver has no network API (nothing can then be said about a NIC's network)."""
+    try:
+        return {n.name() for n in conn.listAllNetworks(0)}
+    except libvirt.libvirtError as exc:
+        if support.lacks("network_list", exc):
+            return None
+        raise
 
 
 def _domain_ips(dom: libvirt.virDomain, agent: bool, problems: list[dict[str, str]]
@@ -289,10 +295,13 @@ def summaries(conn: libvirt.virConnect, node: str) -> list[dict[str, Any]]:
     networks = node_networks(conn)
     facts = FACTS.facts(conn, [dom for dom, _ in stats])
     rows = [(dom, st, f) for (dom, st), f in zip(stats, facts) if f is not None]  # None: undefined meanwhile
-    leases = vm_net.leases_by_mac(conn, {n for _, _, f in rows for n in f["networks"] if n in networks})
+    leases = vm_net.leases_by_mac(conn, {n for _, _, f in rows for n in f["networks"]
+                                         if networks is None or n in networks})
     out = []
     for dom, st, facts in rows:
-        problems = list(facts.get("problems", [])) + domain_view.network_problems(facts, networks)
+        problems = list(facts.get("problems", []))
+        if networks is not None:
+            problems += domain_view.network_problems(facts, networks)
         state_name, reason = domain_state.of(st.get("state.state", libvirt.VIR_DOMAIN_NOSTATE),
                                              st.get("state.reason"))
         ips = leases

@@ -31,6 +31,9 @@ FEATURES: dict[str, Feature] = {
     "bulk_domain_stats": Feature(
         "virConnectGetAllDomainStats", NOT_SUPPORTED | ARG_UNSUPPORTED | INVALID_ARG,
         "list the domains and read each one's state (one call per domain)"),
+    "network_list": Feature(
+        "virConnectListAllNetworks", NOT_SUPPORTED,
+        "a driver without networks: a VM's NICs on networks are not checked (no NetworkNotFound problem)"),
     "domain_metadata": Feature(
         "virDomainSetMetadata (live or config)", NOT_SUPPORTED | ARG_UNSUPPORTED | CONFIG_UNSUPPORTED,
         "JVP's live-only facts (the start time behind uptime) are not recorded; uptime is null"),
