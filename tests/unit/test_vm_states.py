@@ -145,3 +145,37 @@ def test_creation_names(name, ok):
     ("a\r", False), ("a\x1b[0m", False), ("a\x85", False), ("a\ud800", False), ("\ufffe", False)])
 def test_references(name, ok):
     assert valid_ref(name) is ok
+
+
+class _DescribeConn:
+    """What domain.describe asks a connection, for a domain whose XML libvirt will not give."""
+
+    def __init__(self, dom):
+        self.dom = dom
+
+    def lookupByName(self, name):  # noqa: N802
+        return self.dom
+
+    def domainListGetStats(self, doms, flags, _):  # noqa: N802
+        raise _libvirt_error(libvirt.VIR_ERR_NO_SUPPORT)
+
+
+class _StatefulDom(_Dom):
+    def state(self):
+        return [libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_IOERROR]
+
+    def isPersistent(self):  # noqa: N802
+        return 1
+
+    def autostart(self):
+        return 0
+
+
+def test_describe_of_a_domain_whose_xml_cannot_be_read_answers_with_a_problem():
+    from jvp.hypervisor import domain
+    dom = _StatefulDom("9", error=_libvirt_error(libvirt.VIR_ERR_INTERNAL_ERROR))
+    view = domain.describe(_DescribeConn(dom), "n", "dom-9")
+    assert (view.name, view.uuid, view.state, view.state_reason) == ("dom-9", "9", "paused", "ioerror")
+    assert view.persistent is True and view.disks == [] and view.memory_mib is None
+    assert [p.code for p in view.problems] == ["VmDefinitionUnreadable"]
+    assert "the driver failed" in view.problems[0].message
