@@ -4,11 +4,11 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from jvp.api.actions import Role, registry
-from jvp.api.schemas import NodeFilter, RequestSchema
+from jvp.api.schemas import FullMatch, NodeFilter, RequestSchema
 from jvp.domain.task import STATES, TaskListResponse, TaskResponse
 
 TAG = "task"
-TASK_ID = dict(required=True, validate=validate.Regexp(r"^[a-f0-9-]{8,64}$", error="Not a task id."))
+TASK_ID = dict(required=True, validate=FullMatch(r"^[a-f0-9-]{8,64}$", error="Not a task id."))
 
 
 class ListTasksRequest(RequestSchema):

@@ -74,7 +74,7 @@ class YamlMetadataStore:
     def path(self, kind: str, *key: str) -> Path:
         for part in key:
             # Keys come from validated names; refuse anything that could leave its directory anyway.
-            if not isinstance(part, str) or not _SAFE_PART.match(part) or ".." in part:
+            if not isinstance(part, str) or not _SAFE_PART.fullmatch(part) or ".." in part:
                 raise ValueError(f"unsafe metadata key part: {part!r}")
         path = (self.root / KINDS[kind].path(*key)).resolve()
         if not str(path).startswith(str(self.root.resolve()) + os.sep):

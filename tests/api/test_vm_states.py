@@ -231,3 +231,9 @@ def test_creation_names_match_in_full(api, action, body, field):
     assert field in err["details"]["field_errors"]
     assert {v["name"] for v in api.ok("list-vms", {"node": "local"})["vms"]} == before
     assert api.ok("list-tasks")["tasks"] == []
+
+
+def test_a_task_id_and_a_store_key_match_in_full(api):
+    api.error("describe-task", {"id": "0123abcd\n"}, status=400, code="ValidationFailed")
+    with pytest.raises(ValueError):
+        api.services.store.get("node", "local\n")
