@@ -52,8 +52,6 @@ _COLLECT.close()
 ODD_VM_NAMES = {"web server 01", "r&d box", "Ünïcødé-вм-虚拟机",
                 "imported-from-another-cloud-platform-with-a-very-long-generated-instance-name-0123456789abcdef-"
                 "0123456789abcdef"}
-A_NAMES = "issue13-A: an existing object is addressed by its exact libvirt name (400 today)"
-A_ISOLATION = "issue13-A: a NIC on a missing network must not turn the VM into a 404 / empty the listing"
 XFAIL: dict[tuple[str, str], str] = {}
 
 
@@ -61,41 +59,13 @@ def _xfail(group: str, obj: str, reason: str) -> None:
     XFAIL.setdefault((group, obj), reason)
 
 
-for _vm in ODD_VM_NAMES:
-    for _group in ("describe-vm", "vm-state", "vm-memory", "vm-vcpus", "vm-disks", "vm-nics"):
-        _xfail(_group, _vm, A_NAMES)
-for _group in ("describe-vm", "vm-state", "vm-memory", "vm-vcpus", "vm-disks", "vm-nics"):
-    _xfail(_group, "many-nics", A_ISOLATION)
-_xfail("list-vms", "*", A_ISOLATION + " (list-vms of the node answers NodeNotFound with no VM)")
-_xfail("node-vms", "*", "issue13-A: describe-node-vms gives max memory as memory_mib and no max_memory_mib")
-_xfail("vm-counts", "*", A_ISOLATION + " (vm_counts cannot be checked against an empty list-vms)")
-_STATE_A = "issue13-A: every libvirt state with its reason (state_reason; pmsuspended is not `suspended`)"
-_MEMORY_A = "issue13-A: current and maximum memory both exposed (max_memory_mib), one meaning everywhere"
-_VCPUS_A = "issue13-A: current and maximum vCPUs (max_vcpus)"
-for _vm in DOMAINS:
-    _xfail("vm-state", _vm, _STATE_A)
-    _xfail("vm-memory", _vm, _MEMORY_A)
-    _xfail("vm-vcpus", _vm, _VCPUS_A)
 for _vm in ("odd-disks", "dangling-refs"):
     _xfail("vm-disks", _vm, "issue13-B: volume-type disks (path, pool, volume) and dir-type disks (path)")
-for _net in NETWORKS:
-    if " " in _net or "&" in _net:
-        _xfail("describe-network", _net, A_NAMES)
-        _xfail("network-blocks", _net, A_NAMES)
-        _xfail("network-hosts", _net, A_NAMES)
 _xfail("pool-figures", "overfull", "issue13-B: a wrapped unsigned figure (available) is unknown, never passed on")
-for _pool, _vol in VOLUMES:
-    if " " in _vol or "&" in _vol or "(" in _vol:
-        _xfail("describe-volume", f"{_pool}/{_vol}", A_NAMES)
-        _xfail("volume-figures", f"{_pool}/{_vol}", A_NAMES)
-        _xfail("volume-used-by", f"{_pool}/{_vol}", A_NAMES)
 _B_USED = "issue13-B: used_by covers volume-type disks, kernel/initrd/dtb, loader/NVRAM and backing chains"
 for _key in ("boot-files/vmlinuz-6.1", "boot-files/initrd-6.1.img",
              "boot-files/board.dtb", "nvram/uefi-nvram_VARS.fd"):
     _xfail("volume-used-by", _key, _B_USED)
-for _vm, _snap in SNAPSHOTS:
-    if "&" in _snap or " " in _snap or "(" in _snap:
-        _xfail("describe-snapshot", f"{_vm}/{_snap}", A_NAMES)
 
 
 def cases(group: str, objects: list) -> list:
@@ -544,7 +514,6 @@ def libvirt_state(api, name: str) -> tuple[str, str]:
     return STATE_NAMES[st], reason_name(st, reason)
 
 
-@pytest.mark.xfail(strict=True, reason="issue13-A: a crashed VM recovers: stop-vm force, then start-vm")
 def test_crashed_vm_force_stops_and_starts(foreign):
     body = {"node": NODE, "name": "crashed-vm"}
     assert foreign.call("stop-vm", {**body, "force": True}).status_code == 200
@@ -570,8 +539,6 @@ def driver_wakes_up(path: Path, name: str) -> bool:
         conn.close()
 
 
-@pytest.mark.xfail(strict=True, reason="issue13-A: resume-vm wakes a pm-suspended guest (pmsuspended, not "
-                                       "`suspended`; NotSupported where the driver cannot wake it)")
 def test_pmsuspended_vm_resumes(foreign):
     """resume-vm wakes a pm-suspended guest where the driver can (virDomainPMWakeup); where it cannot (the test
     driver) it answers 422 NotSupported and leaves the VM as it was."""
@@ -587,7 +554,6 @@ def test_pmsuspended_vm_resumes(foreign):
     assert describe_vm(foreign, "pmsuspended-vm")["state"] == libvirt_state(foreign, "pmsuspended-vm")[0]
 
 
-@pytest.mark.xfail(strict=True, reason="issue13-A: stopping a transient VM answers 200 and the VM is gone")
 @pytest.mark.parametrize("name", ["transient-running", "transient-paused"])
 def test_transient_vm_stops_and_is_gone(foreign, name):
     assert describe_vm(foreign, name)["persistent"] is False
@@ -604,7 +570,6 @@ def test_transient_vm_stops_and_is_gone(foreign, name):
     foreign.error("describe-vm", {"node": NODE, "name": name}, status=404, code="VmNotFound")
 
 
-@pytest.mark.xfail(strict=True, reason="issue13-A: state_reason, libvirt's reason for the state")
 @pytest.mark.parametrize("action,body,libvirt_state_after", [
     ("suspend-vm", {}, libvirt.VIR_DOMAIN_PAUSED),
     ("stop-vm", {"force": True}, libvirt.VIR_DOMAIN_SHUTOFF),

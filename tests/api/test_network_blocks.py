@@ -45,9 +45,6 @@ def test_every_network_lists_and_describes(api, nets):
     assert listed[ODD]["ips"] == [] and listed[ODD]["mode"] == "isolated" and listed[ODD]["forward_mode"] is None
 
 
-@pytest.mark.xfail(reason="addressing an existing object by its exact libvirt name is helper A's part of issue 13 "
-                          "(Name() refuses ':', ' ' and '&' today); drop this mark once that is merged",
-                   strict=False)
 def test_an_odd_name_describes(api, nets):
     odd = describe(api, ODD)
     assert odd["name"] == ODD and odd["ips"] == [] and odd["ipv4"] is None
