@@ -133,11 +133,19 @@ _ENTRIES = [
     _e("VolumeNotFound", 404, "no volume of that name in the pool"),
     _e("BackingVolumeNotFound", 404, "the backing volume of an overlay does not exist"),
     _e("VolumeExists", 409, "a volume of that name exists in the pool"),
-    _e("VolumeInUse", 409, "a VM uses the volume (a running one, for a download) (`details.vms`)"),
+    _e("VolumeInUse", 409, "a VM uses the volume: as a disk or cdrom, a kernel, initrd, dtb, loader or NVRAM "
+       "file, or under one of its disks (a backing chain); a running one, for a download (`details.vms`)"),
     _e("VolumeHasDependents", 409, "other volumes are backed by this one (`details.volumes`)"),
     _e("VolumeIsInternal", 409, "the volume is a template image JVP manages"),
     _e("VolumeIsTemplate", 409, "the volume is a template's base image: create a VM from the template"),
     _e("VolumeShrinkRefused", 400, "a volume is never made smaller"),
+    _e("StoragePoolUnreadable", 422, "libvirt fails to describe the pool or list its volumes (a failed refresh): "
+       "the pool's row carries it as a problem, a volume listing names it in `errors`"),
+    _e("VolumeUnreadable", 422, "libvirt fails to describe the volume (its file vanished): a problem on its row"),
+    _e("FigureUnknown", 422, "libvirt reported a size as a wrapped negative number (>= 2^63): shown as null, "
+       "with this problem on the row"),
+    _e("FiguresInconsistent", 422, "a pool's allocation exceeds its capacity: both shown as libvirt reports them, "
+       "the free space as null, with this problem on the row"),
     _e("InvalidSize", 400, "a size that cannot be used (an overlay smaller than its base)"),
     _e("FormatNotSupported", 400, "the pool or source cannot hold this format (qcow2 or backing volumes in a "
        "block pool; 422 for a clone into a non-file pool)", also=(422,)),

@@ -12,7 +12,7 @@ from typing import Any
 
 from marshmallow import fields
 
-from jvp.domain.base import ResponseSchema, answer_schema, envelopes, shown
+from jvp.domain.base import PROBLEMS_DOC, Problem, ResponseSchema, answer_schema, envelopes, shown
 
 POOL_TYPES = ("dir", "fs", "netfs", "logical", "disk", "iscsi", "rbd")
 FILE_POOL_TYPES = ("dir", "fs", "netfs")       # volumes are files in a directory: qcow2 or raw
@@ -23,6 +23,34 @@ TEMPLATE_DIR = "_templates_"                     # `<pool path>/_templates_`: li
 INTERNAL_VOLUME_PREFIX = ".jvp-"
 GIB = 1024 ** 3
 MAX_SIZE_GIB = 65536                             # 64 TiB: the bound on any size a request may ask for
+
+
+# libvirt's sizes are unsigned 64-bit: a backend that subtracts a larger figure from a smaller one (a pool
+# whose allocation exceeds its capacity) hands out the wrapped difference, e.g. 18446743668962705408 bytes
+# available. No storage holds 8 EiB: a figure at or above 2**63 is such a wrap, unknown rather than shown.
+WRAPPED_FROM = 2 ** 63
+
+
+def checked_figures(what: str, **figures: int | None) -> tuple[dict[str, int | None], list[Problem]]:
+    """libvirt's byte figures of one object, each kept as reported unless it is a wrapped negative (then
+    None, with a `FigureUnknown` problem saying which and what libvirt reported). `what` names the object
+    in the message ("storage pool 'data'")."""
+    out: dict[str, int | None] = {}
+    problems = []
+    for name, value in figures.items():
+        if value is not None and (value < 0 or value >= WRAPPED_FROM):
+            problems.append(Problem(code="FigureUnknown", message=(
+                f"{what}: libvirt reported {name} = {value}, a wrapped negative number (the backend's figures "
+                "disagree, e.g. an allocation above the capacity); shown as unknown")))
+            value = None
+        out[name] = value
+    cap, alloc = out.get("capacity_bytes"), out.get("allocation_bytes")
+    if "available_bytes" in figures and cap is not None and alloc is not None and alloc > cap:  # a pool
+        problems.append(Problem(code="FiguresInconsistent", message=(
+            f"{what}: libvirt reports an allocation of {alloc} bytes above the capacity of {cap} bytes; both "
+            "are shown as reported, the free space is unknown")))
+        out["available_bytes"] = None
+    return out, problems
 
 
 def is_internal_pool(name: str) -> bool:
@@ -109,6 +137,7 @@ class PoolView:
     path: str | None
     volume_count: int | None = shown(None, doc="null while the pool is inactive")
     source: PoolSourceView | None = None
+    problems: list[Problem] = shown(factory=list, doc=PROBLEMS_DOC)
 
     @property
     def internal(self) -> bool:

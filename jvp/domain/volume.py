@@ -1,11 +1,13 @@
 """Volumes (SPEC 2.3): response schemas. The naming rules shared with pools live in entity/storage_pool."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import posixpath
+from dataclasses import dataclass, field, replace
+from typing import Iterable
 
 from marshmallow import fields
 
-from jvp.domain.base import ListErrorSchema, ResponseSchema, answer_schema, shown
+from jvp.domain.base import PROBLEMS_DOC, ListErrorSchema, Problem, ResponseSchema, answer_schema, shown
 from jvp.domain.storage_pool import is_internal_volume
 
 
@@ -35,7 +37,10 @@ class VolumeView:
     allocation_bytes: int | None = None
     physical_bytes: int | None = None
     backing: BackingView | None = None
-    used_by: list[str] = shown(factory=list, doc="VMs that attach it")
+    used_by: list[str] = shown(factory=list, doc=(
+        "VMs that reference it: as a disk or cdrom, kernel, initrd, dtb, loader or NVRAM file, or under one of "
+        "their disks (a backing chain)"))
+    problems: list[Problem] = shown(factory=list, doc=PROBLEMS_DOC)
 
     @property
     def internal(self) -> bool:
@@ -50,10 +55,16 @@ class SkippedPool:
     message: str
 
 
+# -- who references an image (built by jvp/hypervisor/volume.py's one scan, read by every caller) -----------
+DISK_DEVICES = ("disk", "cdrom", "floppy", "lun")   # a <disk>'s device
+BOOT_FILES = ("kernel", "initrd", "dtb", "loader", "nvram")  # files <os> names (direct kernel boot, UEFI)
+
+
 @dataclass(frozen=True)
 class VmDisk:
-    """One disk of one VM as the usage scan sees it: the image it opens (path, or pool+volume for
-    `type='volume'` disks), the images under it, and whether the running definition has it (`live`)."""
+    """One image a VM opens as the usage scan sees it: a disk (`device` disk, cdrom, floppy, lun) with its
+    path (or pool+volume for `type='volume'` disks) and the images under it, or a file of the VM's <os>
+    (`device` kernel, initrd, dtb, loader, nvram; no target). `live`: the running definition has it."""
     target: str | None
     device: str | None
     path: str | None
@@ -65,7 +76,8 @@ class VmDisk:
 
 @dataclass(frozen=True)
 class DiskUser:
-    """A VM disk that opens an image: directly, or (`backing`) through the image's backing chain."""
+    """A VM that opens an image: through a disk or a boot file, directly, or (`backing`) through the image's
+    backing chain."""
     vm: str
     running: bool
     disk: VmDisk
@@ -78,6 +90,122 @@ class DiskUser:
     @property
     def live(self) -> bool:
         return self.disk.live
+
+    @property
+    def is_disk(self) -> bool:
+        """A <disk> of the VM (not a kernel, initrd, dtb, loader or NVRAM file)."""
+        return self.disk.device in DISK_DEVICES or self.disk.device is None
+
+    @property
+    def role(self) -> str:
+        """How the VM uses the image: disk, cdrom, kernel, nvram, ... or `backing` (under one of its disks)."""
+        return "backing" if self.backing else (self.disk.device or "disk")
+
+
+@dataclass(frozen=True)
+class VolumeLink:
+    """A volume as the usage scan sees it: where it is and the file under it (qcow2 backing)."""
+    pool: str
+    name: str
+    path: str | None
+    backing: str | None = None
+
+
+def normal_path(path: str) -> str:
+    """A path with `//`, `/./`, `..` and a trailing `/` folded (what a symlink-free node resolves it to)."""
+    return posixpath.normpath(path) if path.startswith("/") else path
+
+
+@dataclass
+class References:
+    """Who references which image on a node: every VM's disks (cdroms too), kernel, initrd, dtb, loader and
+    NVRAM files, and the backing chains under its disks, both as the domain XML shows them and as the volumes'
+    own backing files continue them. The one answer to "who uses this volume": used_by, delete-volume,
+    resize, delete-storage-pool, attach-volume and create-vm's checks, delete-vm's keep rule and template
+    usage all read it, so they cannot disagree.
+
+    Paths match canonically: `canonical` maps a path to what the node resolves it to (symlinks resolved on the
+    local node; `..` and `//` folded everywhere), and a `type='volume'` disk matches by pool+volume."""
+    users_: list[DiskUser] = field(default_factory=list)     # every direct reference of every VM
+    volumes: list[VolumeLink] = field(default_factory=list)  # the volumes of the running pools
+    canonical: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._by_key: dict[str, list[DiskUser]] = {}
+        self._by_ref: dict[tuple[str, str], list[DiskUser]] = {}
+        vol_key = {(v.pool, v.name): self.key(v.path) for v in self.volumes if v.path}
+        backing_of = {self.key(v.path): self.key(v.backing) for v in self.volumes if v.path and v.backing}
+        for u in self.users_:
+            d, direct = u.disk, replace(u, backing=False)
+            start = self.key(d.path) if d.path else vol_key.get((d.pool or "", d.volume or ""))
+            if start:
+                self._by_key.setdefault(start, []).append(direct)
+            if d.pool and d.volume:
+                self._by_ref.setdefault((d.pool, d.volume), []).append(direct)
+            chain = [self.key(p) for p in d.backing_paths]
+            step = chain[-1] if chain else start
+            seen = {start, *chain}
+            while step in backing_of and backing_of[step] not in seen:  # the volumes continue the chain
+                step = backing_of[step]
+                seen.add(step)
+                chain.append(step)
+            for k in dict.fromkeys(chain):
+                if k != start:
+                    self._by_key.setdefault(k, []).append(replace(u, backing=True))
+        self._backing_of = backing_of
+
+    def key(self, path: str | None) -> str:
+        if not path:
+            return ""
+        return self.canonical.get(path) or normal_path(path)
+
+    def users(self, pool: str | None, name: str | None, path: str | None) -> list[DiskUser]:
+        """Every reference to the volume (pool, name) at `path`: direct ones first, then through chains."""
+        found = (self._by_key.get(self.key(path), []) if path else []) + \
+            (self._by_ref.get((pool, name), []) if pool and name else [])
+        out = list(dict.fromkeys(found))
+        return [u for u in out if not u.backing] + [u for u in out if u.backing]
+
+    def vm_names(self, pool: str | None, name: str | None, path: str | None) -> list[str]:
+        return vm_names(self.users(pool, name, path))
+
+    def under(self, directory: str) -> list[DiskUser]:
+        """References to images in a directory (an inactive dir pool's volumes cannot be listed)."""
+        prefix = self.key(directory).rstrip("/") + "/"
+        return [u for k, us in self._by_key.items() if k.startswith(prefix) for u in us]
+
+    def of_pool(self, pool: str) -> list[DiskUser]:
+        """`type='volume'` disks that name the pool."""
+        return [u for (p, _), us in self._by_ref.items() if p == pool for u in us]
+
+    def dependents(self, paths: Iterable[str | None]) -> list[VolumeLink]:
+        """Volumes whose backing chain reaches one of `paths` (those themselves left out)."""
+        wanted = {self.key(p) for p in paths if p}
+        out = []
+        for v in self.volumes:
+            k, seen = self.key(v.path), set()
+            if not v.path or k in wanted:
+                continue
+            step = self._backing_of.get(k)
+            while step and step not in seen:
+                if step in wanted:
+                    out.append(v)
+                    break
+                seen.add(step)
+                step = self._backing_of.get(step)
+        return sorted(out, key=lambda x: (x.pool, x.name))
+
+    def paths_of(self, vm: str) -> frozenset[str]:
+        """Every image the VM opens, through chains too: as written, canonical, and as the pools list them."""
+        keys = {k for k, us in self._by_key.items() if any(u.vm == vm for u in us)}
+        written = {u.disk.path for u in self.users_ if u.vm == vm and u.disk.path}
+        written |= {b for u in self.users_ if u.vm == vm for b in u.disk.backing_paths}
+        listed = {v.path for v in self.volumes if v.path and self.key(v.path) in keys}
+        return frozenset(keys | written | listed)
+
+
+def vm_names(users: Iterable[DiskUser]) -> list[str]:
+    return sorted({u.vm for u in users})
 
 
 BackingSchema = answer_schema(BackingView, "BackingSchema")

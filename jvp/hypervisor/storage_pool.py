@@ -10,9 +10,10 @@ import errno
 
 import libvirt
 
-from jvp.domain.storage_pool import PoolSourceView, PoolView
-from jvp.hypervisor.errors import libvirt_details
-from jvp.hypervisor.listing import views_of
+from jvp.domain.base import Problem
+from jvp.domain.storage_pool import PoolSourceView, PoolView, checked_figures
+from jvp.hypervisor.errors import is_connection_error, libvirt_details
+from jvp.hypervisor.listing import CHANGED, GONE, views_of
 from jvp.hypervisor.xml import parse
 from jvp.hypervisor.xml.storage import Pool, PoolSource
 
@@ -100,21 +101,46 @@ def source_view(src: PoolSource, ptype: str | None) -> PoolSourceView | None:
 
 
 def view(pool: libvirt.virStoragePool) -> PoolView:
-    """SPEC 2.2's fields. Sizes and the volume count of an inactive pool are unknown: null, not stale."""
+    """SPEC 2.2's fields. Sizes and the volume count of an inactive pool are unknown: null, not stale; so is
+    a size libvirt reports wrapped (checked_figures: a problem on the row says so)."""
     info = pool.info()  # [state, capacity, allocation, available]
     active = bool(pool.isActive())
     doc = Pool(parse(pool.XMLDesc(0)))
+    figures, problems = checked_figures(f"storage pool '{doc.name}'", capacity_bytes=info[1], allocation_bytes=info[2],
+                                        available_bytes=info[3]) if active else ({}, [])
     return PoolView(name=doc.name, type=doc.type, uuid=doc.uuid, path=doc.path,
                     state=STATES.get(info[0], "unknown"), active=active, autostart=bool(pool.autostart()),
                     persistent=bool(pool.isPersistent()),
-                    capacity_bytes=info[1] if active else None, allocation_bytes=info[2] if active else None,
-                    available_bytes=info[3] if active else None,
+                    capacity_bytes=figures.get("capacity_bytes"), allocation_bytes=figures.get("allocation_bytes"),
+                    available_bytes=figures.get("available_bytes"),
                     volume_count=pool.numOfVolumes() if active else None,
-                    source=source_view(doc.source, doc.type))
+                    source=source_view(doc.source, doc.type), problems=problems)
+
+
+def unreadable(pool: libvirt.virStoragePool, exc: libvirt.libvirtError) -> PoolView:
+    """The row of a pool libvirt fails to describe (its XML or figures cannot be read): the name, and a
+    problem with libvirt's text; the listing goes on."""
+    name = pool.name()
+    try:
+        uuid = pool.UUIDString()
+    except libvirt.libvirtError:
+        uuid = ""
+    return PoolView(name=name, type="unknown", uuid=uuid, path=None, state="unknown", active=False,
+                    autostart=False, persistent=False, problems=[Problem(
+                        code="StoragePoolUnreadable",
+                        message=f"storage pool '{name}' could not be read: {exc.get_error_message() or exc}")])
 
 
 def list_all(conn: libvirt.virConnect) -> list[PoolView]:
-    return sorted(views_of(conn.listAllStoragePools(0), view), key=lambda p: p.name)
+    """Every pool; one that libvirt fails to describe is listed with a problem instead of failing the list."""
+    def one(pool: libvirt.virStoragePool) -> PoolView:
+        try:
+            return view(pool)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() in GONE or exc.get_error_code() in CHANGED or is_connection_error(exc, conn):
+                raise  # views_of skips a vanished pool and reads a changed one again
+            return unreadable(pool, exc)
+    return sorted(views_of(conn.listAllStoragePools(0), one), key=lambda p: p.name)
 
 
 def describe(conn: libvirt.virConnect, name: str) -> PoolView:

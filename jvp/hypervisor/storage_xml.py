@@ -9,7 +9,7 @@ from __future__ import annotations
 from lxml import etree
 
 from jvp.domain.storage_pool import PoolAuthSpec, PoolSpec
-from jvp.domain.volume import BackingView, VmDisk, VolumeView
+from jvp.domain.volume import BOOT_FILES, BackingView, VmDisk, VolumeView
 from jvp.hypervisor.xml import parse, to_string
 from jvp.hypervisor.xml.domain import Domain, DiskSource
 from jvp.hypervisor.xml.storage import Pool, PoolDevice, PoolHost, PoolSource, Volume
@@ -92,13 +92,21 @@ def _source_path(source: DiskSource | None) -> str | None:
 
 
 def domain_disks(xml: str) -> list[VmDisk]:
-    """Every disk of a domain: target, the image it opens (path, or pool+volume for `type='volume'` disks)
-    and the images under it (its backing chain, as far as libvirt shows it)."""
+    """Every image a domain opens: each disk with its target, the image it opens (path, or pool+volume for
+    `type='volume'` disks) and the images under it (its backing chain, as far as libvirt shows it); then the
+    files its <os> names (kernel, initrd, dtb, loader, NVRAM: `device` says which, no target)."""
     out = []
-    for disk in Domain(parse(xml)).disks:
+    dom = Domain(parse(xml))
+    for disk in dom.disks:
         source = disk.source
         chain = [p for p in (_source_path(DiskSource(bs.find("source"))) for bs in disk.el.iter("backingStore"))
                  if p]
         out.append(VmDisk(target=disk.target, device=disk.device, path=_source_path(source), pool=source.pool,
                           volume=source.volume, backing_paths=tuple(chain)))
+    os_ = dom.os
+    if os_.exists():
+        for role in BOOT_FILES:
+            path = (getattr(os_, "nvram_file" if role == "nvram" else role) or "").strip()
+            if path.startswith("/"):
+                out.append(VmDisk(target=None, device=role, path=path, pool=None, volume=None))
     return out

@@ -27,18 +27,9 @@ def _gone(exc: libvirt.libvirtError) -> bool:
 
 
 def scan(conn: libvirt.virConnect) -> NodeUsage:
-    """Domains and pools removed while we look are skipped: they depend on nothing any more. The domains'
-    disks come from the one usage scan (volume.scan_domains)."""
+    """Domains and pools removed while we look are skipped: they depend on nothing any more. What each domain
+    opens comes from the one usage scan (volume.references: disks, boot files, chains, canonical paths)."""
     usage = NodeUsage()
-    for dom in vol_hv.scan_domains(conn):
-        facts = read_facts(dom.docs[0])
-        paths: set[str] = set()
-        for disk in dom.disks:
-            if disk.path:
-                paths.add(disk.path)
-            paths.update(disk.backing_paths)
-        usage.domains.append(DomainUsage(name=dom.name, running=dom.running, template=facts.template,
-                                         created_at=facts.created_at, paths=frozenset(paths)))
     for pool in conn.listAllStoragePools(0):
         name = pool.name()
         try:
@@ -52,4 +43,10 @@ def scan(conn: libvirt.virConnect) -> NodeUsage:
             if is_connection_error(exc, conn):
                 raise  # the node, not the pool: NodeUnreachable for the caller
             usage.unreadable_pools.append({"pool": name, "error": exc.get_error_message() or str(exc)})
+    domains = vol_hv.scan_domains(conn)
+    refs = vol_hv.references(conn, usage.volumes, domains=domains)
+    for dom in domains:
+        facts = read_facts(dom.docs[0])
+        usage.domains.append(DomainUsage(name=dom.name, running=dom.running, template=facts.template,
+                                         created_at=facts.created_at, paths=refs.paths_of(dom.name)))
     return usage

@@ -1,7 +1,7 @@
 """The storage a VM needs, through libvirt's storage API only (so remote nodes work the same):
 look up pools and volumes, create blank disks, linked clones (qcow2 overlays) and full copies, upload the
-cloud-init seed ISO through a volume stream, and find who uses or depends on a volume (views of the one
-scan in volume.py; pools are found by storage_pool.lookup, the one pool lookup).
+cloud-init seed ISO through a volume stream (who uses a volume is volume.references, the one scan; pools are
+found by storage_pool.lookup, the one pool lookup).
 """
 from __future__ import annotations
 
@@ -118,18 +118,3 @@ def is_template_volume(info: dict[str, Any]) -> bool:
     """Template base images live in JVP's `<pool>_templates_` pools (SPEC 2.4) and are never deleted here."""
     return (info.get("pool") or "").endswith(TEMPLATE_POOL_SUFFIX) or \
         f"/{TEMPLATE_POOL_SUFFIX}/" in (info.get("path") or "")
-
-
-def disk_users(conn: libvirt.virConnect) -> dict[str, list[str]]:
-    """file path -> names of the domains whose config or live XML uses it (volume.scan_domains)."""
-    users: dict[str, list[str]] = {}
-    for dom in volume.scan_domains(conn):
-        for p in dict.fromkeys(d.path for d in dom.disks if d.path):
-            users.setdefault(p, []).append(dom.name)
-    return users
-
-
-def dependents(conn: libvirt.virConnect, path: str) -> list[str]:
-    """Paths of volumes (in any active pool) whose backing file is `path`: deleting it would break them."""
-    vols, _ = volume.list_pools(conn, None)
-    return [v.path for v in vols if v.backing and v.backing.path == path]

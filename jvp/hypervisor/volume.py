@@ -1,12 +1,14 @@
 """Volumes through the node's libvirt connection only: listing, the one-pass map of which VMs use which
 image, create, overlay, node-side clone, resize (live through the running VM when attached), delete.
 
-"Who uses this image" is answered here once: `scan_domains` reads every domain's disks in one pass (live and
-next-boot definitions), and `disk_users` (volumes, pools), vm_volumes.disk_users (VM attach/delete) and
-template_usage.scan (templates) are views of that one scan.
+"Who uses this image" is answered here once: `scan_domains` reads every domain's disks and boot files in one
+pass (live and next-boot definitions), and `references` joins it with the volumes' backing files and the
+node's resolution of paths into jvp.domain.volume.References, which volumes, pools, VM attach/delete and
+templates all read.
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -15,8 +17,12 @@ from typing import Callable
 import libvirt
 from lxml import etree
 
-from jvp.domain.volume import DiskUser, SkippedPool, VmDisk, VolumeView
+from jvp.domain.volume import DiskUser, References, SkippedPool, VmDisk, VolumeLink, VolumeView, normal_path
+from jvp.hostnet import uri_is_this_machine
+from jvp.domain.base import Problem
+from jvp.domain.storage_pool import checked_figures
 from jvp.hypervisor.domain_cache import domain_docs
+from jvp.hypervisor.errors import is_connection_error
 from jvp.hypervisor.storage_pool import PoolUnavailable, lookup as pool_lookup
 from jvp.hypervisor.storage_xml import domain_disks, read_volume
 from jvp.hypervisor.xml import to_string
@@ -36,7 +42,10 @@ def lookup(conn: libvirt.virConnect, pool: str, name: str) -> libvirt.virStorage
 
 
 def view(vol: libvirt.virStorageVol, pool: str) -> VolumeView:
-    return read_volume(vol.XMLDesc(0), pool)
+    v = read_volume(vol.XMLDesc(0), pool)
+    figures, problems = checked_figures(f"volume '{v.name}' in pool '{pool}'", capacity_bytes=v.capacity_bytes,
+                                        allocation_bytes=v.allocation_bytes, physical_bytes=v.physical_bytes)
+    return replace(v, **figures, problems=problems) if problems else v
 
 
 def describe(conn: libvirt.virConnect, pool: str, name: str) -> VolumeView:
@@ -77,30 +86,48 @@ def settle(conn: libvirt.virConnect, pool: str, name: str, expected_format: str 
 
 
 def list_pool(pool: libvirt.virStoragePool) -> list[VolumeView]:
+    """The pool's volumes. One libvirt fails to describe (its file vanished, unreadable) is listed by name
+    with a problem; one deleted while we look is left out."""
     out = []
     name = pool.name()
     for vol in pool.listAllVolumes(0):
         try:
             out.append(view(vol, name))
         except libvirt.libvirtError as exc:
-            if exc.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_VOL:  # deleted while we looked
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_VOL:  # deleted while we looked
+                continue
+            if is_connection_error(exc):
                 raise
+            out.append(VolumeView(name=vol.name(), pool=name, path=None, problems=[Problem(
+                code="VolumeUnreadable",
+                message=f"volume '{vol.name()}' in pool '{name}' could not be read: "
+                        f"{exc.get_error_message() or exc}")]))
     return sorted(out, key=lambda v: v.name)
 
 
 def list_pools(conn: libvirt.virConnect, names: list[str] | None
                ) -> tuple[list[VolumeView], list[SkippedPool]]:
-    """Volumes of the named pools (all pools when None) and the pools that could not be read."""
+    """Volumes of the named pools (all pools when None) and the pools that could not be read: inactive
+    ones, and ones libvirt fails to list (a pool whose refresh failed); neither empties the listing."""
     pools = [active_pool(conn, n) for n in names] if names is not None else conn.listAllStoragePools(0)
     volumes: list[VolumeView] = []
     skipped: list[SkippedPool] = []
     for pool in pools:
-        if not pool.isActive():
-            skipped.append(SkippedPool(pool=pool.name(), code="StoragePoolInactive",
-                                       message=f"storage pool '{pool.name()}' is inactive: its volumes are "
-                                               "unknown until `start-storage-pool`"))
-            continue
-        volumes += list_pool(pool)
+        try:
+            if not pool.isActive():
+                skipped.append(SkippedPool(pool=pool.name(), code="StoragePoolInactive",
+                                           message=f"storage pool '{pool.name()}' is inactive: its volumes are "
+                                                   "unknown until `start-storage-pool`"))
+                continue
+            volumes += list_pool(pool)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_POOL:  # undefined while we looked
+                continue
+            if is_connection_error(exc, conn) or names is not None:
+                raise  # the node, not the pool; or the one pool the caller asked for: its own error
+            skipped.append(SkippedPool(pool=pool.name(), code="StoragePoolUnreadable",
+                                       message=f"storage pool '{pool.name()}': its volumes could not be listed "
+                                               f"({exc.get_error_message() or exc})"))
     return volumes, skipped
 
 
@@ -153,9 +180,42 @@ def scan_domains(conn: libvirt.virConnect) -> list[DomainDisks]:
     return out
 
 
-def disk_users(conn: libvirt.virConnect) -> list[DiskUser]:
-    """Every disk of every VM (scan_domains, flattened), each with its VM."""
-    return [DiskUser(vm=dom.name, running=dom.running, disk=d) for dom in scan_domains(conn) for d in dom.disks]
+def disk_users(conn: libvirt.virConnect, domains: list[DomainDisks] | None = None) -> list[DiskUser]:
+    """Every image of every VM (scan_domains, flattened: disks and boot files), each with its VM."""
+    return [DiskUser(vm=dom.name, running=dom.running, disk=d)
+            for dom in (scan_domains(conn) if domains is None else domains) for d in dom.disks]
+
+
+def canonicalizer(conn: libvirt.virConnect) -> Callable[[str], str]:
+    """How the node resolves a path: on this machine's own libvirtd, symlinks resolved (a pool directory
+    reached through a symlink names the same files as the VM's disk path); elsewhere (a remote node, the test
+    driver's fictional files) `..` and `//` folded only: JVP never reads a remote node's filesystem."""
+    try:
+        local = uri_is_this_machine(conn.getURI())
+    except libvirt.libvirtError:
+        local = False
+    if not local:
+        return normal_path
+    return lambda p: os.path.realpath(p) if p.startswith("/") else p
+
+
+def links(vols: list[VolumeView]) -> list[VolumeLink]:
+    return [VolumeLink(pool=v.pool, name=v.name, path=v.path, backing=v.backing.path if v.backing else None)
+            for v in vols]
+
+
+def references(conn: libvirt.virConnect, vols: list[VolumeView] | None = None, *,
+               domains: list[DomainDisks] | None = None) -> References:
+    """The node's References (jvp.domain.volume): every VM's images from the one domain scan, the volumes
+    of the running pools (`vols` when the caller listed them already) for the chains they continue, and each
+    path as the node resolves it."""
+    users = disk_users(conn, domains)
+    if vols is None:
+        vols = list_pools(conn, None)[0]
+    canon = canonicalizer(conn)
+    paths = {p for u in users for p in (u.disk.path, *u.disk.backing_paths) if p}
+    paths |= {p for v in vols for p in (v.path, v.backing.path if v.backing else None) if p}
+    return References(users_=users, volumes=links(vols), canonical={p: canon(p) for p in paths})
 
 
 def create(conn: libvirt.virConnect, pool: str, xml: str) -> VolumeView:

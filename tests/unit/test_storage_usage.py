@@ -1,10 +1,10 @@
-"""'Who uses this image' is one scan (hypervisor/volume.py scan_domains): the volume listing's disk users, the
-VM module's path -> VMs map and the template usage are views of it, so they cannot disagree."""
+"""'Who uses this image' is one scan (hypervisor/volume.py scan_domains -> references): the volume listing's
+users, the VM module's checks and the template usage are views of it, so they cannot disagree."""
 from __future__ import annotations
 
 import libvirt
 
-from jvp.hypervisor import template_usage, vm_volumes
+from jvp.hypervisor import template_usage
 from jvp.hypervisor import volume as vol_hv
 
 
@@ -56,6 +56,9 @@ class Conn:
     def listAllStoragePools(self, flags):
         return []
 
+    def getURI(self):
+        return "test:///default"
+
 
 def conn() -> Conn:
     running_live = domain_xml("web1", [("vda", "/p/web1.qcow2", ["/p/base.qcow2"]), ("vdb", "/p/hot.raw", [])])
@@ -80,8 +83,11 @@ def test_the_three_answers_are_views_of_the_scan():
     assert {(u.vm, u.disk.path, u.running) for u in users} == {
         ("web1", "/p/web1.qcow2", True), ("web1", "/p/hot.raw", True), ("web1", "/p/next-boot.raw", True),
         ("db1", "/p/db1.qcow2", False)}
-    assert vm_volumes.disk_users(c) == {"/p/web1.qcow2": ["web1"], "/p/hot.raw": ["web1"],
-                                        "/p/next-boot.raw": ["web1"], "/p/db1.qcow2": ["db1"]}
+    refs = vol_hv.references(c)
+    assert {p: refs.vm_names(None, None, p) for p in ("/p/web1.qcow2", "/p/hot.raw", "/p/next-boot.raw",
+                                                       "/p/db1.qcow2", "/p/base.qcow2")} == {
+        "/p/web1.qcow2": ["web1"], "/p/hot.raw": ["web1"], "/p/next-boot.raw": ["web1"], "/p/db1.qcow2": ["db1"],
+        "/p/base.qcow2": ["web1"]}
     usage = template_usage.scan(c)
     assert {d.name: d.paths for d in usage.domains} == {
         "web1": {"/p/web1.qcow2", "/p/base.qcow2", "/p/hot.raw", "/p/next-boot.raw"}, "db1": {"/p/db1.qcow2"}}

@@ -90,6 +90,9 @@ class _Conn:
     def isAlive(self):
         return 1
 
+    def getURI(self):
+        return "test:///default"
+
 
 def test_a_pool_whose_volumes_cannot_be_listed_is_named_with_libvirts_text():
     from jvp.hypervisor.template_usage import scan

@@ -164,17 +164,24 @@ VOL = {"pool": "default", "volume": "data.qcow2", "path": "/pools/default/data.q
 
 
 def test_a_writable_volume_is_no_template_not_used_and_backs_nothing():
-    vm_rules.check_writable_volume(FakeVmGateway(), "local", VOL, {})
+    free = FakeVmGateway().vm_references("local")
+    vm_rules.check_writable_volume(FakeVmGateway(), "local", VOL, free)
     tpl = {**VOL, "pool": "default_templates_", "path": "/pools/default/_templates_/deb.qcow2"}
     with pytest.raises(Conflict) as e:
-        vm_rules.check_writable_volume(FakeVmGateway(), "local", tpl, {})
+        vm_rules.check_writable_volume(FakeVmGateway(), "local", tpl, free)
     assert e.value.code == "VolumeIsTemplate"
+    used = FakeVmGateway(users={VOL["path"]: ["web1"]}).vm_references("local")
     with pytest.raises(Conflict) as e:
-        vm_rules.check_writable_volume(FakeVmGateway(), "local", VOL, {VOL["path"]: ["web1"]})
+        vm_rules.check_writable_volume(FakeVmGateway(), "local", VOL, used)
     assert e.value.code == "VolumeInUse" and e.value.details["vms"] == ["web1"]
+    # the same file named another way (`//`, `/./`) is the same file
+    odd = FakeVmGateway(users={"/pools//default/./data.qcow2": ["web2"]}).vm_references("local")
+    with pytest.raises(Conflict) as e:
+        vm_rules.check_writable_volume(FakeVmGateway(), "local", VOL, odd)
+    assert e.value.details["vms"] == ["web2"]
     gw = FakeVmGateway(dependents={VOL["path"]: ["/pools/default/clone.qcow2"]})
     with pytest.raises(Conflict) as e:
-        vm_rules.check_writable_volume(gw, "local", VOL, {}, hint="attach a copy")
+        vm_rules.check_writable_volume(gw, "local", VOL, gw.vm_references("local"), hint="attach a copy")
     assert e.value.code == "VolumeInUse" and e.value.details["dependents"] == ["/pools/default/clone.qcow2"]
     assert e.value.message.endswith("attach a copy")
 

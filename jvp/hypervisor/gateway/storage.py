@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Callable, Iterable, Iterator
 
 from jvp.domain.storage_pool import PoolSpec, PoolView
-from jvp.domain.volume import DiskUser, SkippedPool, VolumeView
+from jvp.domain.volume import References, SkippedPool, VolumeView
 from jvp.errors import Conflict, JvpError, PreconditionFailed, already_exists, not_found
 from jvp.hypervisor import storage_pool as pool_hv
 from jvp.hypervisor import volume as vol_hv
@@ -144,22 +144,23 @@ class StorageOps(GatewayBase):
         return self._read(node, lambda c: vol_hv.at_path(c, path), kind=None)
 
     def volumes_and_users(self, node: str, pools: list[str] | None
-                          ) -> tuple[list[VolumeView], list[SkippedPool], list[DiskUser]]:
-        """(volumes of the named pools or of all, pools that could not be read, every VM disk) on one
+                          ) -> tuple[list[VolumeView], list[SkippedPool], References]:
+        """(volumes of the named pools or of all, pools that could not be read, who references what) on one
         connection."""
         def fn(conn):
             vols, skipped = vol_hv.list_pools(conn, pools)
-            return vols, skipped, vol_hv.disk_users(conn)
+            return vols, skipped, vol_hv.references(conn, vols if pools is None else None)
         with _pool_errors(node):
             return self._read(node, fn, kind="volume")
 
     def all_volumes(self, node: str) -> tuple[list[VolumeView], list[SkippedPool]]:
-        """(every volume of the node's running pools, the pools that are not running)."""
+        """(every volume of the node's running pools, the pools that could not be read)."""
         return self._read(node, lambda c: vol_hv.list_pools(c, None), kind="node", obj=node)
 
-    def disk_users(self, node: str) -> list[DiskUser]:
-        """Every disk of every VM with the image it opens and the backing chain under it (one pass)."""
-        return self._read(node, vol_hv.disk_users, kind="node", obj=node)
+    def references(self, node: str) -> References:
+        """Who references which image: every VM's disks, cdroms, boot files and backing chains, and the
+        volumes' own chains (one pass; jvp.domain.volume.References)."""
+        return self._read(node, vol_hv.references, kind="node", obj=node)
 
     def settle_volume(self, node: str, pool: str, name: str, fmt: str | None) -> VolumeView:
         """The volume once libvirt has re-read an uploaded image (its format probed), within 30 s."""

@@ -16,8 +16,10 @@ from typing import Any, Callable, Iterator, TypeVar
 
 from jvp.domain.vm import DiskDevice, DomainSpec, NicDevice, VmView
 from jvp.domain.vm_caps import DomainCaps
+from jvp.domain.volume import References
 from jvp.errors import Conflict
 from jvp.hypervisor import domain, domain_devices, kvm_probe, vm_net, vm_volumes
+from jvp.hypervisor import volume as vol_hv
 from jvp.hypervisor.domain_edit import BUS_PREFIX, EditError
 from jvp.hypervisor.domain_xml import build_domain_xml
 from jvp.hypervisor.gateway.base import GatewayBase
@@ -187,21 +189,9 @@ class VmOps(GatewayBase):
         """Whether the pool holds a volume of that name."""
         return self._read(node, lambda c: vm_volumes.volume_exists(c, pool, name), kind="volume", obj=name)
 
-    def vm_disk_users(self, node: str) -> dict[str, list[str]]:
-        """file path -> names of the VMs whose live or persistent config uses it."""
-        return self._read(node, vm_volumes.disk_users, kind="node", obj=node)
-
-    def vm_volume_dependents(self, node: str, path: str, *, volume: str) -> list[str]:
-        """Paths of the volumes whose backing file is path (the volume named `volume`)."""
-        return self._read(node, lambda c: vm_volumes.dependents(c, path), kind="volume", obj=volume)
-
-    def vm_volume_holders(self, node: str, path: str) -> tuple[list[str], list[str]]:
-        """Who still needs the file at path, on one connection: (VMs using it, and only when none does, the
-        volumes backed by it)."""
-        def holders(conn) -> tuple[list[str], list[str]]:
-            users = vm_volumes.disk_users(conn).get(path) or []
-            return users, ([] if users else vm_volumes.dependents(conn, path))
-        return self._read(node, holders, kind="node", obj=node)
+    def vm_references(self, node: str) -> References:
+        """Who references which image on the node (the storage module's one scan: disks, boot files, chains)."""
+        return self._read(node, vol_hv.references, kind="node", obj=node)
 
     def create_vm_volume(self, node: str, pool: str, name: str, capacity_bytes: int, fmt: str,
                          backing: dict[str, str] | None = None) -> dict[str, Any]:

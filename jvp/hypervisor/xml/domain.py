@@ -113,7 +113,11 @@ class Os(XmlNode):
     firmware = XmlProperty("./@firmware")
     type = XmlProperty("./type")
     arch = XmlProperty("./type/@arch")
+    loader = XmlProperty("./loader")
     loader_type = XmlProperty("./loader/@type")
+    kernel = XmlProperty("./kernel")    # direct kernel boot: files on the node the VM reads at start
+    initrd = XmlProperty("./initrd")
+    dtb = XmlProperty("./dtb")
     nvram = XmlChild(XmlNode, "./nvram")
     nvram_file = XmlProperty("./nvram")
     nvram_template = XmlProperty("./nvram/@template")

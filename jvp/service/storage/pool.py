@@ -14,12 +14,12 @@ from dataclasses import replace
 from typing import Any, Sequence
 
 from jvp.domain.storage_pool import FILE_POOL_TYPES, TEMPLATE_POOL_SUFFIX, PoolView, is_internal_pool
-from jvp.domain.volume import DiskUser, VolumeView
+from jvp.domain.volume import DiskUser, References, VolumeView, vm_names
 from jvp.errors import Conflict, InvalidInput, PreconditionFailed, already_exists
 from jvp.hypervisor.gateway import NodeGateway
 from jvp.service.node import NodeService, on_this_machine
 from jvp.service.storage.rules import PATH_REQUIRED, check_pool_directory, pool_spec
-from jvp.service.storage.volume import DiskUsage, VolumeService, vm_names
+from jvp.service.storage.volume import VolumeService
 
 log = logging.getLogger(__name__)
 
@@ -91,14 +91,15 @@ class StoragePoolService:
         return self._view(node, self.gateway.start_pool(node, name))
 
     def _users(self, node: str, pool: PoolView, volumes: list[VolumeView] | None,
-               usage: DiskUsage) -> list[DiskUser]:
+               usage: References) -> list[DiskUser]:
+        """Every reference to an image of the pool (disks, boot files, chains: References.users)."""
         users = []
         if volumes is not None:
             for v in volumes:
                 users += usage.users(pool.name, v.name, v.path)
         elif pool.path and pool.type in FILE_POOL_TYPES:
-            users += usage.under(pool.path)  # an inactive pool: match the disks by directory
-        return users + [u for (p, _), us in usage.by_ref.items() if p == pool.name for u in us]
+            users += usage.under(pool.path)  # an inactive pool: match the images by directory
+        return list(dict.fromkeys(users + usage.of_pool(pool.name)))
 
     def stop(self, node: str, name: str) -> PoolView:
         """Refused while a running VM has one of its volumes open (for netfs/fs/logical pools stopping would
@@ -151,7 +152,8 @@ class StoragePoolService:
                 log.info("pool %s on %s cannot start (%s); deleting its definition only", name, node, exc)
         try:
             volumes = self.gateway.pool_volumes(node, name) if pool.active or started_here else None
-            users = self._users(node, pool, volumes, self.volumes.usage(node))
+            usage = self.volumes.usage(node)
+            users = self._users(node, pool, volumes, usage)
             if users:
                 raise Conflict(f"storage pool '{name}' has volumes attached to VMs ({', '.join(vm_names(users))}); "
                                "detach them or delete those VMs first", code="StoragePoolInUse",
@@ -162,7 +164,7 @@ class StoragePoolService:
                                f"{', '.join(names[:10])}{'...' if len(names) > 10 else ''}; delete them or pass "
                                "delete_volumes=true", code="StoragePoolNotEmpty",
                                details={"volumes": names, "node": node})
-            outside = [d for d in self.volumes.dependents(node, [v.path for v in volumes or []])
+            outside = [d for d in self.volumes.dependents(node, [v.path for v in volumes or []], usage)
                        if not d.startswith(name + "/")]
             if outside:
                 raise Conflict(f"volumes of pool '{name}' are the backing images of {', '.join(outside)}",

@@ -1,8 +1,9 @@
 """Volumes (SPEC 2.3): create, list with `used_by`, describe, resize (live through the running VM), clone
 as a task, delete. Everything goes through the node gateway's typed storage operations.
 
-`used_by` comes from one pass over every domain's XML per request (disks, and the backing chains libvirt
-shows under them), never one lookup per volume. Clone progress: libvirt copies on the node
+`used_by` comes from one pass over every domain's XML per request (disks, cdroms, kernel/initrd/dtb, loader
+and NVRAM files, and the backing chains under the disks, continued through the volumes' own backing files:
+jvp.domain.volume.References), never one lookup per volume. Clone progress: libvirt copies on the node
 (virStorageVolCreateXMLFrom) and reports nothing while it does, so the task polls the new volume's
 allocation, i.e. the bytes really written on the node, against the bytes to copy (the source's allocation,
 plus its backing image's when qemu-img flattens an overlay into the copy). It is capped at 99% until the call
@@ -11,12 +12,11 @@ returns: libvirt ends with a flush to disk that no figure shows.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from dataclasses import asdict, replace
-from typing import Any, Iterable
+from typing import Any
 
 from jvp.domain.storage_pool import FILE_POOL_TYPES, GIB, PoolView, is_internal_pool, is_internal_volume
-from jvp.domain.volume import DiskUser, VolumeView
+from jvp.domain.volume import DiskUser, References, VolumeView, vm_names
 from jvp.errors import Conflict, InvalidInput, JvpError, PreconditionFailed, already_exists, not_found
 from jvp.hypervisor.gateway import NodeGateway
 from jvp.service.node import NodeService
@@ -25,31 +25,15 @@ from jvp.service.task.service import CleanupDeferred, TaskService
 log = logging.getLogger(__name__)
 
 
-class DiskUsage:
-    """Which VM disks open which image, built from the gateway's disk_users (one pass over the domains)."""
-
-    def __init__(self, disks: Iterable[DiskUser]):
-        self.by_path: dict[str, list[DiskUser]] = defaultdict(list)
-        self.by_ref: dict[tuple[str, str], list[DiskUser]] = defaultdict(list)
-        for u in disks:
-            d, direct = u.disk, replace(u, backing=False)
-            if d.path:
-                self.by_path[d.path].append(direct)
-            if d.pool and d.volume:
-                self.by_ref[(d.pool, d.volume)].append(direct)
-            for bp in d.backing_paths:
-                self.by_path[bp].append(replace(u, backing=True))
-
-    def users(self, pool: str, name: str, path: str | None) -> list[DiskUser]:
-        return (self.by_path.get(path, []) if path else []) + self.by_ref.get((pool, name), [])
-
-    def under(self, directory: str) -> list[DiskUser]:
-        """Disks whose image lies in a directory (an inactive dir pool's volumes cannot be listed)."""
-        return [u for p, us in self.by_path.items() if p.startswith(directory.rstrip("/") + "/") for u in us]
+def use_of(u: DiskUser) -> dict[str, Any]:
+    """One reference for an error's details: {vm, as (disk, cdrom, kernel, nvram, backing, ...), target}."""
+    return {"vm": u.vm, "as": u.role, "target": u.target}
 
 
-def vm_names(users: Iterable[DiskUser]) -> list[str]:
-    return sorted({u.vm for u in users})
+def uses(users: list[DiskUser]) -> str:
+    """"vm 'a' (disk vda), vm 'b' (nvram)" for messages."""
+    parts = dict.fromkeys(f"vm '{u.vm}' ({u.role}{' ' + u.target if u.target else ''})" for u in users)
+    return ", ".join(parts)
 
 
 def insufficient_space(pool: str, node: str, needed: int, available: int | None) -> JvpError:
@@ -70,8 +54,9 @@ class VolumeService:
         """The pool's view; 404 when missing, 422 when inactive. `refresh` re-reads free space first."""
         return self.gateway.usable_pool(node, pool, refresh=refresh)
 
-    def usage(self, node: str) -> DiskUsage:
-        return DiskUsage(self.gateway.disk_users(node))
+    def usage(self, node: str) -> References:
+        """Who references which image on the node (disks, cdroms, boot files, chains): the one answer."""
+        return self.gateway.references(node)
 
     def raw(self, node: str, pool: str, name: str) -> VolumeView:
         return self.gateway.volume(node, pool, name)
@@ -83,7 +68,7 @@ class VolumeService:
                            "wait for it or cancel it", code="ResourceBusy",
                            details={"task": task["id"], "task_kind": task["kind"]})
 
-    def view(self, node: str, vol: VolumeView, usage: DiskUsage,
+    def view(self, node: str, vol: VolumeView, usage: References,
              paths: dict[str, tuple[str, str]] | None = None) -> VolumeView:
         """The volume with what the service adds: its node, the pool volume under its backing file, used_by."""
         backing = vol.backing
@@ -96,8 +81,7 @@ class VolumeService:
 
     # -- reading --------------------------------------------------------------------------------------
     def list(self, node: str, pool: str | None = None, include_internal: bool = False) -> dict[str, Any]:
-        vols, skipped, disks = self.gateway.volumes_and_users(node, [pool] if pool else None)
-        usage = DiskUsage(disks)
+        vols, skipped, usage = self.gateway.volumes_and_users(node, [pool] if pool else None)
         paths = {v.path: (v.pool, v.name) for v in vols if v.path}
         shown = [v for v in vols if include_internal or not v.internal]
         # A backing file outside the listed pools (a template in `<pool>_templates_`) is looked up by path.
@@ -173,14 +157,15 @@ class VolumeService:
         users = usage.users(pool, name, vol.path)
         if new == current:
             return {"volume": self.view(node, vol, usage), "live_vms": []}
-        if any(u.backing and u.running for u in users):
-            raise Conflict(f"volume '{name}' is the backing image of running VMs "
-                           f"({', '.join(vm_names([u for u in users if u.backing]))}); growing it under them "
-                           "is unsafe", code="VolumeInUse", details={"vms": vm_names(users)})
+        held = [u for u in users if u.running and (u.backing or not u.is_disk)]
+        if held:
+            what = "the backing image" if held[0].backing else f"a {held[0].role} file"
+            raise Conflict(f"volume '{name}' is {what} of running VMs ({', '.join(vm_names(held))}); growing it "
+                           "under them is unsafe", code="VolumeInUse", details={"vms": vm_names(users)})
         p = self.pool(node, pool, refresh=True)
         if new - current > (p.available_bytes or 0):
             raise insufficient_space(pool, node, new - current, p.available_bytes)
-        live = [u for u in users if u.live and not u.backing]
+        live = [u for u in users if u.live and not u.backing and u.is_disk]
         if live:
             for u in live:  # each running QEMU with the disk open must learn the new size itself
                 self.gateway.block_resize(node, u.vm, u.target, new, volume=name)
@@ -250,12 +235,14 @@ class VolumeService:
         if is_internal_volume(pool, name):
             raise Conflict(f"'{name}' in pool '{pool}' is JVP's own (template images or cloud-init media); it "
                            "goes away with its template or VM", code="VolumeIsInternal", details={"pool": pool})
-        users = self.usage(node).users(pool, name, vol.path)
+        usage = self.usage(node)
+        users = usage.users(pool, name, vol.path)
         if users:
-            raise Conflict(f"volume '{name}' in pool '{pool}' is attached to {', '.join(vm_names(users))}; "
-                           "detach it or delete those VMs first", code="VolumeInUse",
-                           details={"vms": vm_names(users), "pool": pool, "node": node})
-        dependents = self.dependents(node, [vol.path])
+            raise Conflict(f"volume '{name}' in pool '{pool}' is used by {uses(users)}; detach it or delete those "
+                           "VMs first", code="VolumeInUse",
+                           details={"vms": vm_names(users), "pool": pool, "node": node,
+                                    "uses": [use_of(u) for u in users]})
+        dependents = [f"{v.pool}/{v.name}" for v in usage.dependents([vol.path])]
         if dependents:
             raise Conflict(f"volume '{name}' is the backing image of {', '.join(dependents)}; deleting it "
                            "would break them", code="VolumeHasDependents", details={"volumes": dependents})
@@ -270,12 +257,10 @@ class VolumeService:
             raise Conflict(f"volume '{name}' is held open by libvirt (a transfer or copy in progress); try "
                            "again when it ends", code="ResourceBusy", details={"pool": pool})
 
-    def dependents(self, node: str, paths: list[str | None]) -> list[str]:
-        """`pool/volume` of every volume on the node whose backing file is one of `paths`."""
-        wanted = set(paths)
-        vols, _ = self.gateway.all_volumes(node)
-        return sorted(f"{v.pool}/{v.name}" for v in vols
-                      if v.backing and v.backing.path in wanted and v.path not in wanted)
+    def dependents(self, node: str, paths: list[str | None], usage: References | None = None) -> list[str]:
+        """`pool/volume` of every volume on the node whose backing chain reaches one of `paths`."""
+        usage = usage or self.usage(node)
+        return [f"{v.pool}/{v.name}" for v in usage.dependents(paths)]
 
     # -- cleanup of partial output (task cleanup handler "volume") ------------------------------------
     def remove_partial(self, spec: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ from typing import Any, Callable
 
 from jvp.domain.storage_pool import INTERNAL_VOLUME_PREFIX
 from jvp.domain.vm import CloudInitView, DiskView, VmView
+from jvp.domain.volume import References
 from jvp.errors import JvpError
 from jvp.hypervisor.gateway import NodeGateway
 from jvp.hypervisor.gateway.vm import is_template_volume
@@ -21,14 +22,15 @@ def _entry(d: DiskView, reason: str | None = None) -> dict[str, Any]:
     return {"pool": d.pool, "volume": d.volume, "path": d.path, "reason": reason}
 
 
-def _why_keep(gateway: NodeGateway, node: str, d: DiskView) -> str | None:
+def _why_keep(refs: Callable[[], References], d: DiskView) -> str | None:
     if not d.volume:
         return "not a volume of any storage pool on the node"
     if is_template_volume({"pool": d.pool, "path": d.path}):
         return "a template's base image"
-    users, deps = gateway.vm_volume_holders(node, d.path)
+    users = refs().vm_names(d.pool, d.volume, d.path)
     if users:
-        return f"still used by vm(s) {', '.join(sorted(users))}"
+        return f"still used by vm(s) {', '.join(users)}"
+    deps = [v.path or f"{v.pool}/{v.name}" for v in refs().dependents([d.path])]
     if deps:
         return f"the backing file of {', '.join(sorted(deps))}"
     return None
@@ -51,6 +53,13 @@ def delete_vm(gateway: NodeGateway, node: str, name: str, vm: VmView, *, force: 
             log.warning("delete-vm %s/%s: volume %s not removed: %s", node, name, d.path, exc.message)
             kept.append(_entry(d, f"delete failed: {exc.message}"))
 
+    scanned: list[References] = []
+
+    def references() -> References:  # one usage scan for every disk, after the domain is gone
+        if not scanned:
+            scanned.append(gateway.vm_references(node))
+        return scanned[0]
+
     seed = vm.cloud_init or CloudInitView(None, None, None)
     media = [d for d in vm.disks if d.device == "cdrom" and d.volume and (
         d.volume == seed.seed_volume or d.volume.startswith(INTERNAL_VOLUME_PREFIX))]
@@ -63,7 +72,7 @@ def delete_vm(gateway: NodeGateway, node: str, name: str, vm: VmView, *, force: 
         if not delete_volumes:
             kept.append(_entry(d, "delete_volumes is false"))
             continue
-        reason = _why_keep(gateway, node, d)
+        reason = _why_keep(references, d)
         if reason:
             kept.append(_entry(d, reason))
         else:

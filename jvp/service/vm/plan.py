@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from jvp.domain.storage_pool import INTERNAL_VOLUME_PREFIX
 from jvp.domain.vm import VmFacts
+from jvp.domain.volume import References
 from jvp.errors import InvalidInput, PreconditionFailed, already_exists
 from jvp.hypervisor.gateway import NodeGateway
 from jvp.service.keypair import KeypairService
@@ -115,7 +116,7 @@ class Planner:
             raise already_exists("volume", name, node, code="VolumeExists", pool=pool)
 
     # -- the system disk -----------------------------------------------------------------------------
-    def system_disk(self, req: dict[str, Any], users: dict[str, list[str]]) -> DiskPlan:
+    def system_disk(self, req: dict[str, Any], users: References) -> DiskPlan:
         node, name, pool = req["node"], req["name"], req["pool"]
         given = [k for k in ("volume", *self.base_image_sources) if req.get(k) is not None]
         if len(given) > 1:
@@ -139,8 +140,9 @@ class Planner:
                                "it with resize-volume (or ask for clone: linked or full)")
                 check_writable_volume(self.gateway, node, vol, users)
                 return DiskPlan("vda", "use", pool, vol["volume"], vol["format"], existing=vol)
-            if clone == "linked" and users.get(vol["path"]):
-                raise volume_in_use(pool, vol["volume"], users[vol["path"]], node)
+            in_use = users.vm_names(pool, vol["volume"], vol["path"])
+            if clone == "linked" and in_use:
+                raise volume_in_use(pool, vol["volume"], in_use, node)
             base = BaseImage(pool=pool, volume=vol["volume"], path=vol["path"], format=vol["format"],
                              capacity_bytes=vol["capacity_bytes"] or 0)
         else:
@@ -152,7 +154,7 @@ class Planner:
         self._free_name(node, pool, root_name)
         return DiskPlan("vda", clone, pool, root_name, "qcow2", max(size or 0, base.capacity_bytes), base=base)
 
-    def extra_disks(self, req: dict[str, Any], users: dict[str, list[str]], taken: set[str]) -> list[DiskPlan]:
+    def extra_disks(self, req: dict[str, Any], users: References, taken: set[str]) -> list[DiskPlan]:
         out = []
         for i, d in enumerate(req.get("extra_disks") or [], start=1):
             target = f"vd{chr(ord('a') + i)}"
@@ -207,7 +209,7 @@ class Planner:
         if req["memory_mib"] > figures["memory_mib"]:
             raise capacity_error(node, "memory_mib", req["memory_mib"], figures["memory_mib"])
         self._pool(node, req["pool"])
-        users = self.gateway.vm_disk_users(node)
+        users = self.gateway.vm_references(node)
         system = self.system_disk(req, users)
         taken = {system.existing["path"]} if system.existing else set()
         disks = [system, *self.extra_disks(req, users, taken)]

@@ -20,6 +20,7 @@ import re
 import threading
 from typing import Any
 
+from jvp.domain.volume import References
 from jvp.errors import Conflict, InvalidInput, NotSupported, PreconditionFailed, not_found
 from jvp.hypervisor.gateway import NodeGateway
 from jvp.hypervisor.gateway.vm import is_template_volume
@@ -58,18 +59,19 @@ def volume_in_use(pool: str, volume: str, users: list[str], node: str) -> Confli
                     details={"pool": pool, "volume": volume, "vms": sorted(users), "node": node})
 
 
-def check_writable_volume(gateway: NodeGateway, node: str, vol: dict[str, Any], users: dict[str, list[str]],
+def check_writable_volume(gateway: NodeGateway, node: str, vol: dict[str, Any], refs: References,
                           hint: str = "use clone linked or full") -> None:
     """A volume a VM writes to directly (create-vm's `volume` used as is or an existing extra disk, and
-    attach-volume) must not be a template's base image, be used by another VM, or back other volumes
-    (linked clones): writing to it would corrupt them. `vol` is gateway.vm_volume's answer, `users`
-    gateway.vm_disk_users'."""
+    attach-volume) must not be a template's base image, be used by another VM (as a disk, a boot file or under
+    a chain), or back other volumes (linked clones): writing to it would corrupt them. `vol` is
+    gateway.vm_volume's answer, `refs` gateway.vm_references' (the storage module's one usage scan)."""
     if is_template_volume(vol):
         raise Conflict(f"volume '{vol['volume']}' is a template's base image: {hint}",
                        code="VolumeIsTemplate", details={"pool": vol["pool"], "volume": vol["volume"], "node": node})
-    if users.get(vol["path"]):
-        raise volume_in_use(vol["pool"], vol["volume"], users[vol["path"]], node)
-    deps = gateway.vm_volume_dependents(node, vol["path"], volume=vol["volume"])
+    users = refs.vm_names(vol["pool"], vol["volume"], vol["path"])
+    if users:
+        raise volume_in_use(vol["pool"], vol["volume"], users, node)
+    deps = [v.path or f"{v.pool}/{v.name}" for v in refs.dependents([vol["path"]])]
     if deps:
         raise Conflict(f"volume '{vol['volume']}' is the backing file of {', '.join(deps)}; writing to it "
                        f"would corrupt them: {hint}", code="VolumeInUse",

@@ -193,7 +193,7 @@ class VmService:
                                details={"field_errors": {"target": ["Does not match the bus."]}})
         self.describe(node, name)
         vol = self._volume(node, pool, volume)
-        users = self.gateway.vm_disk_users(node)
+        users = self.gateway.vm_references(node)
         check_writable_volume(self.gateway, node, vol, users,
                               hint="attach a copy instead (clone-volume, or create-vm with clone)")
         disk = DiskDevice(target=target or "", path=vol["path"], format=vol["format"], bus=bus)

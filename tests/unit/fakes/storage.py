@@ -8,7 +8,7 @@ from typing import Any, Callable, Iterable
 
 from jvp.domain.node import NodeRecord
 from jvp.domain.storage_pool import PoolSpec, PoolView
-from jvp.domain.volume import BackingView, DiskUser, SkippedPool, VmDisk, VolumeView
+from jvp.domain.volume import BackingView, DiskUser, References, SkippedPool, VmDisk, VolumeLink, VolumeView
 from jvp.errors import JvpError, PreconditionFailed, already_exists, not_found
 
 
@@ -204,10 +204,12 @@ class FakeStorageGateway:
         if pools is not None:
             vols = [v for v in vols if v.pool in pools]
             skipped = []
-        return vols, skipped, self.disk_users(node)
+        return vols, skipped, self.references(node)
 
-    def disk_users(self, node: str) -> list[DiskUser]:
-        return list(self.disks)
+    def references(self, node: str) -> References:
+        vols, _ = self.all_volumes(node)
+        return References(users_=list(self.disks), volumes=[
+            VolumeLink(v.pool, v.name, v.path, v.backing.path if v.backing else None) for v in vols])
 
     def settle_volume(self, node: str, pool: str, name: str, fmt: str | None) -> VolumeView:
         vol = self._vol(node, pool, name)

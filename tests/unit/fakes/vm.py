@@ -8,6 +8,7 @@ from typing import Any
 from jvp.domain.node import NodeRecord
 from jvp.domain.vm import GONE, DiskDevice, DiskView, NicDevice, NicView, VmView
 from jvp.domain.vm_caps import DomainCaps
+from jvp.domain.volume import DiskUser, References, VmDisk, VolumeLink
 from jvp.errors import JvpError, NotFound
 
 
@@ -261,15 +262,15 @@ class FakeVmGateway:
     def vm_volume_exists(self, node: str, pool: str, name: str) -> bool:
         return (pool, name) in self.volumes
 
-    def vm_disk_users(self, node: str) -> dict[str, list[str]]:
-        return {p: list(u) for p, u in self.users.items()}
-
-    def vm_volume_dependents(self, node: str, path: str, *, volume: str) -> list[str]:
-        return list(self.dependents.get(path, []))
-
-    def vm_volume_holders(self, node: str, path: str) -> tuple[list[str], list[str]]:
-        users = list(self.users.get(path, []))
-        return users, ([] if users else list(self.dependents.get(path, [])))
+    def vm_references(self, node: str) -> References:
+        """`users` (path -> VMs whose disk opens it) and `dependents` (path -> volumes backed by it) as the
+        usage scan's References."""
+        disks = [DiskUser(vm=vm, running=False, disk=VmDisk(target="vdz", device="disk", path=p, pool=None,
+                                                            volume=None))
+                 for p, vms in self.users.items() for vm in vms]
+        links = [VolumeLink(pool="default", name=d.rsplit("/", 1)[-1], path=d, backing=p)
+                 for p, deps in self.dependents.items() for d in deps]
+        return References(users_=disks, volumes=links)
 
     def delete_vm_volume(self, node: str, pool: str, name: str) -> bool:
         self.calls.append(("delete_vm_volume", pool, name))
