@@ -68,14 +68,17 @@ def check_writable_volume(gateway: NodeGateway, node: str, vol: dict[str, Any], 
     if is_template_volume(vol):
         raise Conflict(f"volume '{vol['volume']}' is a template's base image: {hint}",
                        code="VolumeIsTemplate", details={"pool": vol["pool"], "volume": vol["volume"], "node": node})
-    users = refs.vm_names(vol["pool"], vol["volume"], vol["path"])
-    if users:
-        raise volume_in_use(vol["pool"], vol["volume"], users, node)
+    users = refs.users(vol["pool"], vol["volume"], vol["path"])
+    direct = sorted({u.vm for u in users if not u.backing})
+    if direct:
+        raise volume_in_use(vol["pool"], vol["volume"], direct, node)
     deps = [v.path or f"{v.pool}/{v.name}" for v in refs.dependents([vol["path"]])]
-    if deps:
-        raise Conflict(f"volume '{vol['volume']}' is the backing file of {', '.join(deps)}; writing to it "
+    if deps or users:
+        what = ", ".join(deps) or f"the disks of vm(s) {', '.join(sorted({u.vm for u in users}))}"
+        raise Conflict(f"volume '{vol['volume']}' is the backing file of {what}; writing to it "
                        f"would corrupt them: {hint}", code="VolumeInUse",
-                       details={"pool": vol["pool"], "volume": vol["volume"], "dependents": deps, "node": node})
+                       details={"pool": vol["pool"], "volume": vol["volume"], "dependents": deps,
+                                "vms": sorted({u.vm for u in users}), "node": node})
 
 
 def check_nic_source(gateway: NodeGateway, node: str, kind: str, source: str, *, need_active: bool = False
