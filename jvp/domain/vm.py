@@ -85,6 +85,8 @@ class DiskView:
     readonly: bool = shown(False, required=False)
     backing: str | None = shown(None, doc="backing file of a linked clone")
     system: bool = shown(False, required=False, doc="the system disk (cannot be detached)")
+    type: str | None = shown(None, doc="libvirt's disk type: file | block | dir | volume | network")
+    source: str | None = shown(None, doc="a network disk's source (protocol://host:port/name); its path is null")
 
 
 @dataclass

@@ -111,6 +111,17 @@ class VolumeLink:
     backing: str | None = None
 
 
+def disk_format(driver_type: str | None, volume_format: str | None) -> str | None:
+    """The one name of a disk's format: what the domain tells QEMU (`<driver type>`), else what the volume's
+    pool says of the image, else None (unknown). Every answer that names a disk's format uses it."""
+    return driver_type or volume_format or None
+
+
+def format_label(driver_type: str | None, volume_format: str | None) -> str:
+    """disk_format for a message: `unknown` when neither says."""
+    return disk_format(driver_type, volume_format) or "unknown"
+
+
 def normal_path(path: str) -> str:
     """A path with `//`, `/./`, `..` and a trailing `/` folded (what a symlink-free node resolves it to)."""
     return posixpath.normpath(path) if path.startswith("/") else path

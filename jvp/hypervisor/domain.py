@@ -19,6 +19,7 @@ from jvp.hypervisor import domain_cache
 from jvp.hypervisor.domain_cache import FACTS, changes, domain_docs
 from jvp.hypervisor.domain_xml import RUNTIME_NS, runtime_element
 from jvp.hypervisor.xml import parse
+from jvp.hypervisor.xml.domain import Domain
 
 AGENT_CHANNEL = "org.qemu.guest_agent.0"
 
@@ -320,18 +321,30 @@ def summaries(conn: libvirt.virConnect, node: str) -> list[dict[str, Any]]:
 
 
 def volumes_of(conn: libvirt.virConnect, root: etree._Element, problems: list[dict[str, str]] | None = None
-               ) -> dict[str, dict[str, Any]]:
-    out = {}
-    for d in root.findall("devices/disk/source"):
-        path = d.get("file") or d.get("dev")
-        if path and path not in out:
-            try:
-                out[path] = vm_volumes.volume_by_path(conn, path) or {}
-            except libvirt.libvirtError as exc:  # a pool that cannot be read: the disk shows without its volume
-                out[path] = {}
-                if problems is not None:
-                    problems.append({"code": "LibvirtError", "message": f"the volume of disk {path} could not "
-                                                                         f"be read: {exc.get_error_message()}"})
+               ) -> dict[Any, dict[str, Any]]:
+    """The volume behind each disk (domain_view.disk_key -> vm_volumes' volume info), when a running pool
+    holds it: a `type='volume'` disk through its pool, the others by path (or a network disk's name). A pool
+    that cannot be read leaves the disk without its volume and, when `problems` is given, adds a problem."""
+    out: dict[Any, dict[str, Any]] = {}
+    for d in Domain(root).disks:
+        key = domain_view.disk_key(d)
+        if key is None or key in out:
+            continue
+        try:
+            if isinstance(key, tuple):
+                out[key] = vm_volumes.volume_info(conn, *key)
+            else:
+                out[key] = vm_volumes.volume_by_path(conn, key) or {}
+        except libvirt.libvirtError as exc:
+            out[key] = {}  # a vanished volume, a missing or inactive pool: the disk shows what its XML says
+            if exc.get_error_code() in (libvirt.VIR_ERR_NO_STORAGE_VOL, libvirt.VIR_ERR_NO_STORAGE_POOL,
+                                        libvirt.VIR_ERR_OPERATION_INVALID):
+                continue
+            if problems is None:
+                raise
+            where = "/".join(key) if isinstance(key, tuple) else key
+            problems.append({"code": "LibvirtError", "message": f"the volume of disk {where} could not "
+                                                                 f"be read: {exc.get_error_message()}"})
     return out
 
 

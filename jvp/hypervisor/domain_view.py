@@ -13,9 +13,10 @@ from lxml import etree
 
 from jvp.domain.base import Problem
 from jvp.domain.vm import CloudInitView, ConsoleView, DiskView, GraphicsView, NicView, VmView
+from jvp.domain.volume import disk_format
 from jvp.hypervisor.domain_xml import read_facts
 from jvp.hypervisor.xml.base import XmlNode
-from jvp.hypervisor.xml.domain import Domain
+from jvp.hypervisor.xml.domain import Disk, Domain
 
 V = TypeVar("V")
 
@@ -54,14 +55,45 @@ def _view(cls: type[V], node: XmlNode, **computed: Any) -> V:
     return cls(**{n: getattr(node, n) for n in mapped if hasattr(type(node), n)}, **computed)
 
 
-def disk_views(root: etree._Element, volumes: dict[str, dict[str, Any]]) -> list[DiskView]:
-    """`volumes` maps a path to {pool, volume, capacity_bytes} as the caller could look it up."""
+def disk_key(d: Disk) -> str | tuple[str, str] | None:
+    """What locates the image behind a disk: (pool, volume) for a `type='volume'` disk, else its local path
+    (file, block device, directory) or a network disk's name (an rbd pool's volumes are found by it)."""
+    src = d.source
+    if not src.exists():
+        return None
+    if src.pool and src.volume:
+        return (src.pool, src.volume)
+    return src.file or src.dev or src.dir or src.name
+
+
+def network_source(d: Disk) -> str | None:
+    """`protocol://host:port/name` of a network disk (what it reads instead of a path)."""
+    src = d.source
+    if not src.exists() or not src.protocol:
+        return None
+    host = (src.host_name or "") + (f":{src.host_port}" if src.host_port else "")
+    return f"{src.protocol}://{host}/{(src.name or '').lstrip('/')}"
+
+
+def disk_views(root: etree._Element, volumes: dict[Any, dict[str, Any]]) -> list[DiskView]:
+    """`volumes` maps a disk_key to {pool, volume, path, format, capacity_bytes} as the caller could look it
+    up (empty when no pool holds the image). A disk's path is a file on the node: a volume-type disk's is its
+    volume's, resolved through the pool; a network disk has none (its `source` says what it reads)."""
     system = system_disk_target(root)
     out = []
     for d in Domain(root).disks:
-        vol = volumes.get(d.path or "", {})
-        out.append(_view(DiskView, d, pool=vol.get("pool"), volume=vol.get("volume"),
-                         capacity_bytes=vol.get("capacity_bytes"),
+        key = disk_key(d)
+        vol = volumes.get(key, {}) if key else {}
+        src = d.source
+        if isinstance(key, tuple):
+            path, pool, volume = vol.get("path"), key[0], key[1]
+        else:
+            path = None if network_source(d) else key
+            pool, volume = vol.get("pool"), vol.get("volume")
+        out.append(_view(DiskView, d, pool=pool, volume=volume, path=path,
+                         format=disk_format(d.format, vol.get("format")),
+                         capacity_bytes=vol.get("capacity_bytes"), type=d.type or ("file" if src.file else None),
+                         source=network_source(d),
                          backing=d.backing.file if d.backing.exists() else vol.get("backing"),
                          system=d.target is not None and d.target == system))
     return out

@@ -24,6 +24,9 @@ class DiskSource(XmlNode):
     volume = XmlProperty("./@volume")
     pool = XmlProperty("./@pool")
     dir = XmlProperty("./@dir")
+    protocol = XmlProperty("./@protocol")        # network disks: rbd, iscsi, nbd, gluster, http, ...
+    host_name = XmlProperty("./host/@name")      # network disks: the first host
+    host_port = XmlProperty("./host/@port")
 
     @property
     def path(self) -> str | None:
