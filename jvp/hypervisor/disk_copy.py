@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import libvirt
 
-from jvp.domain.volume import VolumeView
+from jvp.domain.volume import VolumeView, format_label
 from jvp.hypervisor import volume as vol_hv
 from jvp.hypervisor import volume_stream
 from jvp.hypervisor.storage_xml import build_volume_xml, read_volume
@@ -46,7 +46,7 @@ def backing_chain(conn: libvirt.virConnect, path: str) -> list[dict[str, Any]]:
         vol = _volume_at(conn, path)
         info = read_volume(vol.XMLDesc(0), vol.storagePoolLookupByVolume().name())
         chain.append({"path": path, "pool": info.pool, "volume": vol.name(),
-                      "format": info.format or "raw", "length": volume_stream.physical_size(vol),
+                      "format": format_label(None, info.format), "length": volume_stream.physical_size(vol),
                       "backing": info.backing.path if info.backing else None})
         path = chain[-1]["backing"]
     return chain

@@ -108,7 +108,7 @@ def capture_facts(conn: libvirt.virConnect, vm: str) -> CaptureFacts:
     dom = lookup(conn, vm)
     st = state_of(dom)
     root = root_of(dom)
-    disks, refused = sx.disk_choices(root)
+    disks, refused = sx.disk_choices(root, domain_hv.volumes_of(conn, root))
     return CaptureFacts(state=st, disks=disks, refused=refused, persistent=bool(dom.isPersistent()),
                         agent=st == "running" and agent_connected(root) is True)
 

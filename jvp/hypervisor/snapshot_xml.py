@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+from typing import Any
 
 from lxml import etree
 
 from jvp.domain.base import Problem
 from jvp.domain.snapshot import DiskChoice, SnapshotDiskView, SnapshotView
-from jvp.hypervisor.domain_view import system_disk_target
+from jvp.domain.volume import disk_format, format_label
+from jvp.hypervisor.domain_view import disk_key, system_disk_target
 from jvp.hypervisor.xml import parse, to_string
 from jvp.hypervisor.xml.domain import Domain
 from jvp.hypervisor.xml.snapshot import SNAP_NS, Capture, Snapshot, SnapshotDisk, SnapshotDomain
@@ -35,13 +37,18 @@ _STATES = {"running": "running", "blocked": "running", "paused": "paused", "shut
            "nostate": "unknown"}
 
 
-def disk_choices(root: etree._Element) -> tuple[list[DiskChoice], list[DiskChoice]]:
-    """(every disk with its snapshot mode, the disks that refuse an internal snapshot)."""
+def disk_choices(root: etree._Element, volumes: dict[Any, dict[str, Any]] | None = None
+                 ) -> tuple[list[DiskChoice], list[DiskChoice]]:
+    """(every disk with its snapshot mode, the disks that refuse an internal snapshot). `volumes` (as
+    domain.volumes_of gives it) names the format of a disk whose definition names none (disk_format): the same
+    name clone-from-snapshot and export give the same disk."""
     chosen, refused = [], []
     for d in Domain(root).disks:
         if d.target is None:
             continue
-        fmt, device, path = d.format, d.device, d.path
+        key = disk_key(d)
+        vol_format = (volumes or {}).get(key, {}).get("format") if key else None
+        fmt, device, path = disk_format(d.format, vol_format), d.device, d.path
         choice = DiskChoice(target=d.target, device=device, path=path, format=fmt, snapshot="no")
         if path is None:
             choice.reason = "empty drive"
@@ -50,8 +57,11 @@ def disk_choices(root: etree._Element) -> tuple[list[DiskChoice], list[DiskChoic
         elif d.shareable:
             choice.reason = "shared with other VMs"
             refused.append(choice)
-        elif fmt != "qcow2":
-            choice.reason = f"{fmt or 'unknown'} format (internal snapshots need qcow2)"
+        elif d.format != "qcow2":
+            choice.reason = (f"{format_label(d.format, vol_format)} format (internal snapshots need qcow2)"
+                             if d.format or fmt != "qcow2" else
+                             "a qcow2 image its definition opens without <driver type='qcow2'/> (internal "
+                             "snapshots need it)")
             refused.append(choice)
         else:
             choice.snapshot = "internal"

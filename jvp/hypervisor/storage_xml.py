@@ -86,9 +86,11 @@ def read_volume(xml: str, pool: str) -> VolumeView:
 
 
 def _source_path(source: DiskSource | None) -> str | None:
+    """The image a disk source opens: a file, device or directory; a network source's name (an rbd pool
+    lists its images by that `pool/image` path)."""
     if source is None or not source.exists():
         return None
-    return source.file or source.dev or source.dir
+    return source.file or source.dev or source.dir or (source.name if source.protocol else None)
 
 
 def domain_disks(xml: str) -> list[VmDisk]:
