@@ -218,3 +218,24 @@ def test_tasks_page_shows_progress_and_cancels(logged_in_page, web_api, pools, t
     pg.get_by_test_id("tasks-state").select_option("cancelled")
     expect(pg).to_have_url(re.compile(r".*/tasks/\?state=cancelled$"))
     expect(row).to_be_visible()
+
+
+def test_a_pool_whose_free_space_libvirt_reports_wrapped_shows_unknown(logged_in_page, web_api, node_name):
+    """The demo inventory's pool 'data' allocates 200 GiB of the test driver's 100 GiB: libvirt reports
+    `available` wrapped (16 EiB). The page says "unknown" with the problem, never "16384 PiB free" or
+    "200 GiB of 100 GiB"."""
+    from jvp.demo import INVENTORY
+    web_api.ok("create-node", {"name": node_name, "uri": f"test://{INVENTORY}"})
+    pool = web_api.ok("describe-storage-pool", {"node": node_name, "name": "data"})["pool"]
+    assert pool["available_bytes"] is None and {p["code"] for p in pool["problems"]} >= {"FigureUnknown"}
+    pg = logged_in_page
+    pg.goto(f"/storage/?node={node_name}")
+    row = pool_row(pg, "data")
+    expect(row.get_by_test_id("pool-free")).to_have_text("unknown")
+    expect(row.get_by_test_id("pool-capacity-used")).to_have_text("unknown")
+    expect(row.get_by_test_id("pool-problems")).to_be_visible()
+    expect(row).not_to_contain_text("PiB")
+    expect(pool_row(pg, "default").get_by_test_id("pool-free")).not_to_have_text("unknown")
+    pg.goto(f"/storage/detail/?node={node_name}&name=data")
+    expect(pg.get_by_test_id("detail-free")).to_have_text("unknown")
+    expect(pg.get_by_test_id("pool-detail-capacity-used")).to_have_text("unknown")

@@ -11,10 +11,29 @@ export interface CapacityBarProps {
   warnAt?: number;
   critAt?: number;
   testId?: string;
+  /** Why the figures cannot be trusted (e.g. libvirt reported them wrapped): the bar then says "unknown",
+   * with the reason as its tooltip, instead of printing them. */
+  unknown?: string | null;
 }
 
 /** used / total with a percentage and a bar; "—" and an empty bar when a figure is missing. */
-export function CapacityBar({ used, total, label, format = formatBytes, warnAt = 75, critAt = 90, testId = "capacity" }: CapacityBarProps) {
+export function CapacityBar({ used, total, label, format = formatBytes, warnAt = 75, critAt = 90, testId = "capacity", unknown }: CapacityBarProps) {
+  if (unknown) {
+    return (
+      <div data-testid={testId} title={unknown}>
+        <div className="capacity-head">
+          <span>
+            {label && <>{label}: </>}
+            <strong data-testid={`${testId}-used`}>unknown</strong>
+          </span>
+          <span data-testid={`${testId}-percent`}>—</span>
+        </div>
+        <div className="bar" role="meter" aria-valuemin={0} aria-valuemax={100} aria-label={label ?? "usage"}>
+          <div className="bar-fill" style={{ width: "0%" }} />
+        </div>
+      </div>
+    );
+  }
   const pct = percent(used, total);
   const tone = pct === null ? "" : pct >= critAt ? "crit" : pct >= warnAt ? "warn" : "";
   return (

@@ -4,7 +4,6 @@ import Link from "next/link";
 import { Suspense, useState } from "react";
 import { useRouter, useSearchParams } from "next/navigation";
 import { useQuery } from "@/lib/hooks";
-import { formatBytes } from "@/lib/format";
 import { CapacityBar } from "@/components/CapacityBar";
 import { Column, actionsColumn } from "@/components/DataTable";
 import { Icon } from "@/components/Icon";
@@ -17,7 +16,8 @@ import { StateBadge } from "@/components/StateBadge";
 import { useToast } from "@/components/Toast";
 import { PoolFormDialog } from "./_components/PoolFormDialog";
 import { usePoolOps } from "./_components/usePoolOps";
-import { Pool, poolHref } from "./_components/storageUtil";
+import { Pool, figuresUnknown, freeText, poolHref } from "./_components/storageUtil";
+import { ProblemsBadge } from "./_components/ProblemsBadge";
 
 const REFRESH_MS = 10_000;
 
@@ -37,6 +37,7 @@ function Pools({ node, internal }: { node: string; internal: boolean }) {
             {p.name}
           </Link>
           {p.internal && <span className="badge badge-info" style={{ marginLeft: 6 }}>internal</span>}
+          <ProblemsBadge problems={p.problems} testId="pool-problems" />
           <div className="cell-sub mono" data-testid="pool-path">{p.path ?? ""}</div>
         </div>
       ),
@@ -48,11 +49,11 @@ function Pools({ node, internal }: { node: string; internal: boolean }) {
       sortValue: (p) => p.capacity_bytes,
       render: (p) => (
         <div style={{ minWidth: 220 }}>
-          <CapacityBar used={p.allocation_bytes} total={p.capacity_bytes} testId="pool-capacity" />
+          <CapacityBar used={p.allocation_bytes} total={p.capacity_bytes} testId="pool-capacity" unknown={figuresUnknown(p)} />
         </div>
       ),
     },
-    { key: "available_bytes", header: "Free", align: "num", render: (p) => <span data-testid="pool-free">{formatBytes(p.available_bytes)}</span> },
+    { key: "available_bytes", header: "Free", align: "num", render: (p) => <span data-testid="pool-free">{freeText(p)}</span> },
     { key: "volume_count", header: "Volumes", align: "num", render: (p) => <span data-testid="pool-volumes">{p.volume_count ?? "—"}</span> },
     { key: "state", header: "State", render: (p) => <StateBadge state={p.state} testId="pool-state" /> },
     { key: "autostart", header: "Autostart", render: (p) => (p.autostart ? <span className="yes">yes</span> : <span className="no">no</span>) },

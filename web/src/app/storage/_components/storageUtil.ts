@@ -1,6 +1,7 @@
 import type { Schema } from "@/lib/api";
 import { ApiError } from "@/lib/api";
 import { fieldError } from "@/components/Field";
+import { formatBytes } from "@/lib/format";
 
 export type Pool = Schema<"StoragePool">;
 export type Volume = Schema<"Volume">;
@@ -75,4 +76,21 @@ export function errorFor(error: ApiError | null, field: string): string | undefi
 /** Whole GiB from bytes, rounded up (sizes are given in GiB). */
 export function gibOf(bytes: number | null | undefined): number {
   return bytes ? Math.ceil(bytes / 1024 ** 3) : 1;
+}
+
+/** A row's problems (what JVP found wrong with the object: libvirt's figures wrapped, the pool unreadable). */
+export type Problem = { code: string; message: string };
+
+const FIGURE_PROBLEMS = ["FigureUnknown", "FiguresInconsistent"];
+
+/** Why a pool's or volume's sizes are unknown (libvirt reported a wrapped or inconsistent figure), or null. */
+export function figuresUnknown(o: { problems?: Problem[] | null }): string | null {
+  const found = (o.problems ?? []).filter((p) => FIGURE_PROBLEMS.includes(p.code));
+  return found.length ? found.map((p) => p.message).join("\n") : null;
+}
+
+/** A pool's free space for display: "unknown" when libvirt's figure could not be trusted. */
+export function freeText(p: Pool): string {
+  if (p.available_bytes == null && figuresUnknown(p)) return "unknown";
+  return formatBytes(p.available_bytes);
 }

@@ -6,7 +6,7 @@ import { formatBytes } from "@/lib/format";
 import { Field, Select, TextInput, Options } from "@/components/Field";
 import { FormDialog, useForm } from "@/components/FormDialog";
 import { Task, TaskProgress } from "@/components/TaskProgress";
-import { Pool, Volume, errorFor, gibOf } from "../_components/storageUtil";
+import { Pool, Volume, errorFor, freeText, gibOf } from "../_components/storageUtil";
 
 /** A blank volume (qcow2 or raw), or a qcow2 overlay on a volume of the same pool. */
 export function CreateVolumeDialog({ open, pool, volumes, onClose, onCreated }: {
@@ -31,7 +31,7 @@ export function CreateVolumeDialog({ open, pool, volumes, onClose, onCreated }: 
       <Field label="Name" name="vol-name" required error={errorFor(error, "name")} hint="e.g. data1.qcow2">
         <TextInput id="vol-name" value={name} onChange={(e) => set("name", e.target.value)} data-testid="vol-name-input" />
       </Field>
-      <Field label="Size (GiB)" name="vol-size" required error={errorFor(error, "size_gib")} hint={`${formatBytes(pool.available_bytes)} free in the pool; thin in file pools.`}>
+      <Field label="Size (GiB)" name="vol-size" required error={errorFor(error, "size_gib")} hint={`${freeText(pool)} free in the pool; thin in file pools.`}>
         <TextInput id="vol-size" type="number" min={1} value={size} onChange={(e) => set("size", e.target.value)} data-testid="vol-size-input" />
       </Field>
       {fileBased && (

@@ -17,7 +17,8 @@ import { Card, PageHeader } from "@/components/PageHeader";
 import { StateBadge } from "@/components/StateBadge";
 import { useToast } from "@/components/Toast";
 import { usePoolOps } from "../_components/usePoolOps";
-import { Pool, Volume, storageHref } from "../_components/storageUtil";
+import { Pool, Volume, figuresUnknown, freeText, storageHref } from "../_components/storageUtil";
+import { ProblemsBadge } from "../_components/ProblemsBadge";
 import { Progress, downloadVolume } from "../_components/transfer";
 import { UploadCard } from "./UploadCard";
 import { CloneVolumeDialog, CreateVolumeDialog, ResizeVolumeDialog } from "./VolumeDialogs";
@@ -75,13 +76,14 @@ function Volumes({ pool: p, onChanged }: { pool: Pool; onChanged: () => void }) 
       render: (v) => (
         <div>
           <span className="cell-main mono" data-testid="volume-name">{v.name}</span>
+          <ProblemsBadge problems={v.problems} testId="volume-problems" />
           {v.backing && <div className="cell-sub" data-testid="volume-backing">on {v.backing.volume ? `${v.backing.pool}/${v.backing.volume}` : v.backing.path}</div>}
         </div>
       ),
     },
     { key: "format", header: "Format", render: (v) => <span data-testid="volume-format">{show(v.format)}</span> },
-    { key: "capacity_bytes", header: "Size", align: "num", render: (v) => <span data-testid="volume-capacity">{formatBytes(v.capacity_bytes)}</span> },
-    { key: "allocation_bytes", header: "Allocated", align: "num", render: (v) => <span data-testid="volume-allocation">{formatBytes(v.allocation_bytes)}</span> },
+    { key: "capacity_bytes", header: "Size", align: "num", render: (v) => <span data-testid="volume-capacity">{v.capacity_bytes == null && figuresUnknown(v) ? "unknown" : formatBytes(v.capacity_bytes)}</span> },
+    { key: "allocation_bytes", header: "Allocated", align: "num", render: (v) => <span data-testid="volume-allocation">{v.allocation_bytes == null && figuresUnknown(v) ? "unknown" : formatBytes(v.allocation_bytes)}</span> },
     { key: "used_by", header: "Used by", sortValue: (v) => v.used_by.join(","), render: (v) => <span data-testid="volume-used-by">{v.used_by.length ? v.used_by.join(", ") : "—"}</span> },
     actionsColumn((v) => {
         const dl = downloads[v.name];
@@ -205,14 +207,15 @@ function PoolDetail({ node, name }: { node: string; name: string }) {
       {p && (
         <div className="stack">
           <Card title="Pool" testId="card-pool">
-            <CapacityBar used={p.allocation_bytes} total={p.capacity_bytes} label="Allocated" testId="pool-detail-capacity" />
+            <CapacityBar used={p.allocation_bytes} total={p.capacity_bytes} label="Allocated" testId="pool-detail-capacity" unknown={figuresUnknown(p)} />
+            <ProblemsBadge problems={p.problems} testId="pool-detail-problems" />
             <dl className="kv" style={{ marginTop: 14 }}>
               <dt>Type</dt>
               <dd data-testid="detail-type">{p.type}</dd>
               <dt>Path</dt>
               <dd className="mono" data-testid="detail-path">{show(p.path)}</dd>
               <dt>Free</dt>
-              <dd data-testid="detail-free">{formatBytes(p.available_bytes)}</dd>
+              <dd data-testid="detail-free">{freeText(p)}</dd>
               <dt>Autostart</dt>
               <dd>
                 <span data-testid="detail-autostart">{p.autostart ? "yes" : "no"}</span>{" "}

@@ -3,6 +3,7 @@
 import { ReactNode, useEffect, useRef } from "react";
 import { QueryState, useQuery } from "@/lib/hooks";
 import { formatBytes } from "@/lib/format";
+import { freeText } from "../../storage/_components/storageUtil";
 import { ErrorBanner } from "@/components/ErrorBanner";
 import { Field, Select } from "@/components/Field";
 
@@ -51,7 +52,7 @@ export function PoolSelect({ id, node, value, onChange, error, label = "Storage 
           <option value="">{pools.loading ? "Loading…" : active.length ? "Choose a pool" : "No active pool"}</option>
           {active.map((p) => (
             <option key={p.name} value={p.name}>
-              {p.name} ({p.type}, {formatBytes(p.available_bytes)} free)
+              {p.name} ({p.type}, {freeText(p)} free)
             </option>
           ))}
         </Select>
