@@ -156,3 +156,19 @@ def test_create_snapshot_names_a_disk_format_as_the_volume_does(refs):
     assert by_target["vdb"]["format"] == "raw" and "raw format" in by_target["vdb"]["reason"]
     assert "unknown" not in err["message"]
     assert by_target["vda"]["format"] == "qcow2" and "driver type='qcow2'" in by_target["vda"]["reason"]
+
+
+def test_a_base_takes_any_number_of_linked_clones_but_is_never_written_by_a_vm(api):
+    """Through the chains a base is `used_by` its clones' VMs; that refuses writing to it, not another clone."""
+    from tests.api.test_vm_create import add_volume, create
+    add_volume(api, "default", "shared-base.qcow2", 2**30, "qcow2")
+    create(api, {"name": "clone-a", "volume": "shared-base.qcow2", "clone": "linked", "start": False})
+    create(api, {"name": "clone-b", "volume": "shared-base.qcow2", "clone": "linked", "start": False})
+    base = api.ok("describe-volume", {"pool": "default", "name": "shared-base.qcow2"}, role="viewer")["volume"]
+    assert base["used_by"] == ["clone-a", "clone-b"]
+    err = api.error("create-vm", {"name": "writer", "volume": "shared-base.qcow2"}, status=409, code="VolumeInUse",
+                    role="operator")
+    assert err["details"]["vms"] == ["clone-a", "clone-b"]
+    err = api.error("delete-volume", {"pool": "default", "name": "shared-base.qcow2"}, status=409,
+                    code="VolumeInUse", role="operator")
+    assert {u["as"] for u in err["details"]["uses"]} == {"backing"}

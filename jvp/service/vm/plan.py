@@ -140,7 +140,8 @@ class Planner:
                                "it with resize-volume (or ask for clone: linked or full)")
                 check_writable_volume(self.gateway, node, vol, users)
                 return DiskPlan("vda", "use", pool, vol["volume"], vol["format"], existing=vol)
-            in_use = users.vm_names(pool, vol["volume"], vol["path"])
+            # a VM writing to the base itself would corrupt a linked clone; other clones on it are fine
+            in_use = sorted({u.vm for u in users.users(pool, vol["volume"], vol["path"]) if not u.backing})
             if clone == "linked" and in_use:
                 raise volume_in_use(pool, vol["volume"], in_use, node)
             base = BaseImage(pool=pool, volume=vol["volume"], path=vol["path"], format=vol["format"],
