@@ -131,20 +131,24 @@ def unreadable(pool: libvirt.virStoragePool, exc: libvirt.libvirtError) -> PoolV
                         message=f"storage pool '{name}' could not be read: {exc.get_error_message() or exc}")])
 
 
+def tolerant_view(conn: libvirt.virConnect, pool: libvirt.virStoragePool) -> PoolView:
+    """The pool's view, or for a pool libvirt fails to describe its row with a problem (unreadable)."""
+    try:
+        return view(pool)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() in GONE or exc.get_error_code() in CHANGED or is_connection_error(exc, conn):
+            raise  # views_of skips a vanished pool and reads a changed one again; the node's error is its own
+        return unreadable(pool, exc)
+
+
 def list_all(conn: libvirt.virConnect) -> list[PoolView]:
     """Every pool; one that libvirt fails to describe is listed with a problem instead of failing the list."""
-    def one(pool: libvirt.virStoragePool) -> PoolView:
-        try:
-            return view(pool)
-        except libvirt.libvirtError as exc:
-            if exc.get_error_code() in GONE or exc.get_error_code() in CHANGED or is_connection_error(exc, conn):
-                raise  # views_of skips a vanished pool and reads a changed one again
-            return unreadable(pool, exc)
-    return sorted(views_of(conn.listAllStoragePools(0), one), key=lambda p: p.name)
+    return sorted(views_of(conn.listAllStoragePools(0), lambda p: tolerant_view(conn, p)), key=lambda p: p.name)
 
 
 def describe(conn: libvirt.virConnect, name: str) -> PoolView:
-    return view(lookup(conn, name))
+    """One pool, described as the listing shows it (a pool listed with a problem describes with it)."""
+    return tolerant_view(conn, lookup(conn, name))
 
 
 def _undo(pool: libvirt.virStoragePool) -> None:

@@ -172,3 +172,12 @@ def test_a_base_takes_any_number_of_linked_clones_but_is_never_written_by_a_vm(a
     err = api.error("delete-volume", {"pool": "default", "name": "shared-base.qcow2"}, status=409,
                     code="VolumeInUse", role="operator")
     assert {u["as"] for u in err["details"]["uses"]} == {"backing"}
+
+
+def test_unknown_free_space_is_not_read_as_zero(refs):
+    """JVP's own space check skips a pool whose free space is unknown: libvirt judges, and says why."""
+    err = refs.error("create-volume", {"pool": "overfull", "name": "x.qcow2", "size_gib": 1}, status=422,
+                     role="operator")
+    assert err["code"] != "InsufficientSpace" and "free space" in err["message"]
+    assert refs.ok("create-volume", {"pool": "refs", "name": "x.qcow2", "size_gib": 1},
+                   role="operator")["volume"]["used_by"] == []

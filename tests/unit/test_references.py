@@ -221,3 +221,15 @@ def test_a_lost_connection_is_still_the_nodes_error():
     lost = _error(libvirt.VIR_ERR_RPC, "end of file while reading data")
     with pytest.raises(libvirt.libvirtError):
         vol_hv.list_pools(_PoolConn([_Pool("p", fail=lost)]), None)
+
+
+def test_a_pool_that_fails_to_describe_describes_with_its_problem():
+    stale = _error(libvirt.VIR_ERR_INTERNAL_ERROR, "cannot open directory '/p': Stale file handle")
+
+    class Conn(_PoolConn):
+        def storagePoolLookupByName(self, name):
+            return next(p for p in self.pools if p.name() == name)
+    conn = Conn([_Pool("nfs", fail=stale), _Pool("ok")])
+    view = pool_hv.describe(conn, "nfs")
+    assert view.name == "nfs" and view.problems[0].code == "StoragePoolUnreadable"
+    assert pool_hv.describe(conn, "ok").problems == []

@@ -28,7 +28,7 @@ from jvp.hypervisor.gateway import NodeGateway
 from jvp.hypervisor.gateway.storage import BLOCK
 from jvp.service.node import NodeService
 from jvp.service.task.service import TaskService
-from jvp.service.storage.volume import VolumeService, insufficient_space, vm_names
+from jvp.service.storage.volume import VolumeService, insufficient_space, lacks_space, vm_names
 
 log = logging.getLogger(__name__)
 QCOW2_MAGIC = b"QFI\xfb"
@@ -113,7 +113,7 @@ class VolumeTransferService:
             self._check_format(fmt, ImageHead("raw"), False)
         if self.gateway.volume_exists(node, pool, name):
             raise already_exists("volume", name, node, pool=pool)
-        if length > (p.available_bytes or 0):
+        if lacks_space(p, length):
             raise insufficient_space(pool, node, length, p.available_bytes)
         head = self._read(body, min(BLOCK, length), 0, length)
         fmt = self._check_format(fmt, sniff(head), file_pool)

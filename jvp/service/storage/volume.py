@@ -36,6 +36,12 @@ def uses(users: list[DiskUser]) -> str:
     return ", ".join(parts)
 
 
+def lacks_space(pool: PoolView, needed: int) -> bool:
+    """The pool's free space is known and below `needed`. Unknown free space (libvirt reported it wrapped:
+    a FigureUnknown problem on the pool) is left for libvirt to judge, not read as zero."""
+    return pool.available_bytes is not None and needed > pool.available_bytes
+
+
 def insufficient_space(pool: str, node: str, needed: int, available: int | None) -> JvpError:
     return PreconditionFailed(
         f"storage pool '{pool}' on node '{node}' has {available or 0} bytes available; {needed} bytes are "
@@ -135,7 +141,7 @@ class VolumeService:
             backing = {"path": base.path, "format": base.format or "raw"}
         if self.gateway.volume_exists(node, pool, name):
             raise already_exists("volume", name, node, pool=pool)
-        if capacity > (p.available_bytes or 0):
+        if lacks_space(p, capacity):
             raise insufficient_space(pool, node, capacity, p.available_bytes)
         self.gateway.create_volume(node, pool, name, capacity, fmt, sparse=p.type in FILE_POOL_TYPES,
                                    backing=backing)
@@ -163,7 +169,7 @@ class VolumeService:
             raise Conflict(f"volume '{name}' is {what} of running VMs ({', '.join(vm_names(held))}); growing it "
                            "under them is unsafe", code="VolumeInUse", details={"vms": vm_names(users)})
         p = self.pool(node, pool, refresh=True)
-        if new - current > (p.available_bytes or 0):
+        if lacks_space(p, new - current):
             raise insufficient_space(pool, node, new - current, p.available_bytes)
         live = [u for u in users if u.live and not u.backing and u.is_disk]
         if live:
@@ -195,7 +201,7 @@ class VolumeService:
             base = self.gateway.volume_at_path(node, src.backing.path)
             if base:
                 expected += self.raw(node, *base).allocation_bytes or 0
-        if expected > (tp.available_bytes or 0):
+        if lacks_space(tp, expected):
             raise insufficient_space(target, node, expected, tp.available_bytes)
         fmt = (src.format or "raw") if tp.type in FILE_POOL_TYPES else None
         spec = {"type": "volume", "node": node, "pool": target, "name": new_name}

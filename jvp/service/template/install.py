@@ -27,7 +27,7 @@ from jvp.hypervisor.gateway import NodeGateway
 from jvp.hypervisor.gateway.storage import BLOCK
 from jvp.images.fetch import Hashes
 from jvp.service.storage.pool import StoragePoolService
-from jvp.service.storage.volume import VolumeService, insufficient_space, vm_names
+from jvp.service.storage.volume import VolumeService, insufficient_space, lacks_space, vm_names
 from jvp.service.task.service import TaskHandle
 from jvp.service.template.catalog import TemplateCatalog
 from jvp.store import MetadataStore
@@ -100,7 +100,7 @@ class TemplateInstaller:
 
     def _new_volume(self, handle: TaskHandle, node: str, tpool: str, volume: str, need: int) -> dict[str, str]:
         tp = self.volumes.pool(node, tpool, refresh=True)
-        if need > (tp.available_bytes or 0):
+        if lacks_space(tp, need):
             raise insufficient_space(tpool, node, need, tp.available_bytes)
         if self.gateway.volume_exists(node, tpool, volume):
             raise already_exists("volume", volume, node, pool=tpool)
