@@ -320,11 +320,13 @@ def summaries(conn: libvirt.virConnect, node: str) -> list[dict[str, Any]]:
     return sorted(out, key=lambda r: r["name"])
 
 
-def volumes_of(conn: libvirt.virConnect, root: etree._Element, problems: list[dict[str, str]] | None = None
-               ) -> dict[Any, dict[str, Any]]:
+def volumes_of(conn: libvirt.virConnect, root: etree._Element, problems: list[dict[str, str]] | None = None,
+               dom: libvirt.virDomain | None = None) -> dict[Any, dict[str, Any]]:
     """The volume behind each disk (domain_view.disk_key -> vm_volumes' volume info), when a running pool
     holds it: a `type='volume'` disk through its pool, the others by path (or a network disk's name). A pool
-    that cannot be read leaves the disk without its volume and, when `problems` is given, adds a problem."""
+    that cannot be read leaves the disk without its volume and, when `problems` is given, adds a problem.
+    With `dom` (running), removable media no pool holds get the size libvirt reports for the drive
+    (virDomainGetBlockInfo, what `virsh domblkinfo` shows)."""
     out: dict[Any, dict[str, Any]] = {}
     for d in Domain(root).disks:
         key = domain_view.disk_key(d)
@@ -337,14 +339,18 @@ def volumes_of(conn: libvirt.virConnect, root: etree._Element, problems: list[di
                 out[key] = vm_volumes.volume_by_path(conn, key) or {}
         except libvirt.libvirtError as exc:
             out[key] = {}  # a vanished volume, a missing or inactive pool: the disk shows what its XML says
-            if exc.get_error_code() in (libvirt.VIR_ERR_NO_STORAGE_VOL, libvirt.VIR_ERR_NO_STORAGE_POOL,
-                                        libvirt.VIR_ERR_OPERATION_INVALID):
-                continue
-            if problems is None:
-                raise
-            where = "/".join(key) if isinstance(key, tuple) else key
-            problems.append({"code": "LibvirtError", "message": f"the volume of disk {where} could not "
-                                                                 f"be read: {exc.get_error_message()}"})
+            if exc.get_error_code() not in (libvirt.VIR_ERR_NO_STORAGE_VOL, libvirt.VIR_ERR_NO_STORAGE_POOL,
+                                            libvirt.VIR_ERR_OPERATION_INVALID):
+                if problems is None:
+                    raise
+                where = "/".join(key) if isinstance(key, tuple) else key
+                problems.append({"code": "LibvirtError", "message": f"the volume of disk {where} could not "
+                                                                     f"be read: {exc.get_error_message()}"})
+        if dom is not None and d.device in ("cdrom", "floppy") and d.target and not out[key].get("capacity_bytes"):
+            try:
+                out[key] = {**out[key], "capacity_bytes": dom.blockInfo(d.target, 0)[0]}
+            except libvirt.libvirtError:
+                pass  # an empty or unreadable drive: no size
     return out
 
 
@@ -370,7 +376,8 @@ def describe(conn: libvirt.virConnect, node: str, name: str) -> VmView:
     try:
         root = root_of(dom)
         ask_agent = state_name == "running" and agent_connected(root) is not False and has_agent_channel(root)
-        volumes = volumes_of(conn, root, problems)
+        volumes = volumes_of(conn, root, problems,
+                             dom if state_name in ("running", "paused") else None)
     except libvirt.libvirtError as exc:
         if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
             raise

@@ -125,6 +125,9 @@ def test_disks_show_what_libvirt_has(refs):
     assert (odd["vda"]["pool"], odd["vda"]["volume"], odd["vda"]["backing"]) == (
         "refs", "overlay.qcow2", "/srv/refs/base.qcow2")
     assert (odd["sda"]["path"], odd["sda"]["capacity_bytes"]) == ("/srv/refs/tools.iso", 52428800)
+    # a cdrom no pool holds: the size libvirt reports for the drive (virsh domblkinfo)
+    drive = refs.services.gateway.run_raw("local", lambda c: c.lookupByName("odd-disks").blockInfo("sdc", 0)[0])
+    assert (odd["sdc"]["pool"], odd["sdc"]["capacity_bytes"]) == (None, drive)
     # a disk whose definition names no format: the volume's
     assert disks(refs, "chain-by-volume")["vda"]["format"] == "qcow2"
 
