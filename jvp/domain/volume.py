@@ -208,11 +208,20 @@ class References:
 
     def paths_of(self, vm: str) -> frozenset[str]:
         """Every image the VM opens, through chains too: as written, canonical, and as the pools list them."""
-        keys = {k for k, us in self._by_key.items() if any(u.vm == vm for u in us)}
-        written = {u.disk.path for u in self.users_ if u.vm == vm and u.disk.path}
-        written |= {b for u in self.users_ if u.vm == vm for b in u.disk.backing_paths}
-        listed = {v.path for v in self.volumes if v.path and self.key(v.path) in keys}
-        return frozenset(keys | written | listed)
+        if not hasattr(self, "_paths"):
+            keys: dict[str, set[str]] = {}
+            for k, us in self._by_key.items():
+                for u in us:
+                    keys.setdefault(u.vm, set()).add(k)
+            for u in self.users_:
+                keys.setdefault(u.vm, set()).update(p for p in (u.disk.path, *u.disk.backing_paths) if p)
+            listed: dict[str, set[str]] = {}
+            for v in self.volumes:
+                if v.path:
+                    listed.setdefault(self.key(v.path), set()).add(v.path)
+            self._paths = {name: frozenset(ks | {p for k in ks for p in listed.get(k, ())})
+                           for name, ks in keys.items()}
+        return self._paths.get(vm, frozenset())
 
 
 def vm_names(users: Iterable[DiskUser]) -> list[str]:

@@ -20,7 +20,8 @@ const liveText = (live: string) =>
   live === "applied" ? "live and in the config" : live === "pending" ? "in the config; the guest has not released it yet" : "in the config (the VM is not running)";
 
 function volumeText(d: VmDisk): string {
-  return d.volume ? `${d.pool ?? "?"}/${d.volume}` : d.path ?? "empty";
+  // a network disk has no path: its source (rbd://mon:6789/pool/image) says what it reads
+  return d.volume ? `${d.pool ?? "?"}/${d.volume}` : d.path ?? d.source ?? "empty";
 }
 
 function AttachVolumeDialog({ vm, open, onClose, onChanged }: { vm: Vm; open: boolean; onClose: () => void; onChanged: Changed }) {
