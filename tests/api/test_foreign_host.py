@@ -46,26 +46,18 @@ SNAPSHOTS = sorted((d.name(), s.getName()) for d in _COLLECT.listAllDomains() fo
 _COLLECT.close()
 
 # -- cases that fail until another helper's fix lands ----------------------------------------------------
-# Keys: (group, object). Owners: A (names, isolation, states, memory/vCPU figures, vm_counts), B (storage
-# references/used_by, disks' pool/volume/path, wrapped unsigned figures, formats), C (network blocks,
-# prefixes and hosts, node memory, PCI hex, snapshot figures).
+# Keys: (group, object). Owners: A (names, isolation, states, memory/vCPU figures, vm_counts); B's (storage
+# references/used_by, disks' pool/volume/path, wrapped unsigned figures, formats) and C's (network blocks,
+# prefixes and hosts, node memory, PCI hex, snapshot figures) pass now.
 ODD_VM_NAMES = {"web server 01", "r&d box", "Ünïcødé-вм-虚拟机",
                 "imported-from-another-cloud-platform-with-a-very-long-generated-instance-name-0123456789abcdef-"
                 "0123456789abcdef"}
+# A fix that is still owed is marked here: _xfail(group, object, "why"), strict (its XPASS says to drop it).
 XFAIL: dict[tuple[str, str], str] = {}
 
 
 def _xfail(group: str, obj: str, reason: str) -> None:
     XFAIL.setdefault((group, obj), reason)
-
-
-for _vm in ("odd-disks", "dangling-refs"):
-    _xfail("vm-disks", _vm, "issue13-B: volume-type disks (path, pool, volume) and dir-type disks (path)")
-_xfail("pool-figures", "overfull", "issue13-B: a wrapped unsigned figure (available) is unknown, never passed on")
-_B_USED = "issue13-B: used_by covers volume-type disks, kernel/initrd/dtb, loader/NVRAM and backing chains"
-for _key in ("boot-files/vmlinuz-6.1", "boot-files/initrd-6.1.img",
-             "boot-files/board.dtb", "nvram/uefi-nvram_VARS.fd"):
-    _xfail("volume-used-by", _key, _B_USED)
 
 
 def cases(group: str, objects: list) -> list:
