@@ -40,7 +40,7 @@ from jvp.service.vm.rules import DomainTypes
 from jvp.service.storage.volume import VolumeService
 from jvp.service.storage.transfer import VolumeTransferService
 from jvp.settings import Settings
-from jvp.store import YamlMetadataStore
+from jvp.store import YamlMetadataStore, private_data_dir
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,8 @@ def build_services(settings: Settings, processes: int = 1) -> Services:
     """`processes`: how many processes serve this data dir (gunicorn workers); the node service refuses a
     test:/// node when there is more than one (each process would have its own copy of it)."""
     data = Path(settings.data_dir)
-    data.mkdir(parents=True, exist_ok=True, mode=0o755)
+    if private_data_dir(data):  # 0700: tokens, audit, tasks and keys live there (SPEC 1, issue 14)
+        log.warning("data dir %s was readable by others: now 0700 (`jvp doctor --fix` tightens its files)", data)
     store = YamlMetadataStore(data, settings.schema_dir)
     start_event_loop()
     connections = ConnectionPool(open_timeout_s=settings.node_timeout_s)

@@ -1,4 +1,4 @@
-"""`jvp serve | check | token | call | openapi`."""
+"""`jvp serve | check | doctor | token | call | openapi`."""
 from __future__ import annotations
 
 import json
@@ -67,6 +67,40 @@ def check(config: str | None) -> None:
         sys.exit(1)
 
 
+# -- doctor --------------------------------------------------------------------------------------------
+@main.command()
+@click.option("--config", "config")
+@click.option("--fix", is_flag=True, help="move unreadable metadata files aside (kept as <name>.corrupt-<time>), "
+                                          "make directories 0700 and files 0600, remove crash leftovers")
+@click.option("--json", "as_json", is_flag=True, help="the problems as JSON")
+def doctor(config: str | None, fix: bool, as_json: bool) -> None:
+    """List the problems of the data dir: metadata files JVP cannot read, wrong permissions, leftovers.
+
+    Exit status 0 when none remain (after --fix), 1 otherwise. Safe while the server runs: a file is moved
+    aside under its lock, and JVP then treats it as absent."""
+    settings = _settings(config)
+    from jvp.diagnose import doctor as run_doctor
+    problems = run_doctor(settings, fix=fix)
+    left = [p for p in problems if not p["fixed"]]
+    if as_json:
+        click.echo(json.dumps({"data_dir": settings.data_dir, "problems": problems}, indent=2))
+    else:
+        for p in problems:
+            if p["fixed"]:
+                done = f"moved to {p['moved_to']}" if p.get("moved_to") else p["fix"]
+                click.echo(f"FIXED    {p['path']}: {p['problem']} -> {done}")
+            else:
+                how = (f"--fix failed: {p['fix_error']}" if p.get("fix_error") else
+                       f"--fix: {p['fix']}" if p["fix"] else "no automatic fix")
+                click.echo(f"PROBLEM  {p['path']}: {p['problem']} ({how})")
+        fixed = len(problems) - len(left)
+        click.echo(f"data dir {settings.data_dir}: " + (
+            "no problems" if not problems else f"{len(problems)} problem(s), {fixed} fixed, {len(left)} left"
+            + ("" if fix or not left else "; `jvp doctor --fix` fixes what it can")), err=not as_json)
+    if left:
+        sys.exit(1)
+
+
 # -- token ---------------------------------------------------------------------------------------------
 @main.group()
 def token() -> None:
@@ -76,8 +110,8 @@ def token() -> None:
 def _token_service(config: str | None):
     settings = _settings(config)
     from jvp.service.auth import TokenService
-    from jvp.store import YamlMetadataStore
-    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    from jvp.store import YamlMetadataStore, private_data_dir
+    private_data_dir(settings.data_dir)
     return TokenService(YamlMetadataStore(settings.data_dir, settings.schema_dir), settings.data_dir)
 
 
@@ -109,7 +143,7 @@ def token_list(config: str | None, as_json: bool) -> None:
         click.echo(json.dumps(tokens, indent=2))
         return
     for t in tokens:
-        click.echo(f"{t['name']:<24} {t['role']:<9} {t['prefix']}...  created {t['created_at']}"
+        click.echo(f"{t['name']:<24} {t['role']:<9} created {t['created_at']}"
                    + (f"  expires {t['expires_at']}" if t.get("expires_at") else ""))
 
 

@@ -21,6 +21,7 @@ import errno
 import html
 import json
 import logging
+import os
 import re
 import selectors
 import socket
@@ -414,8 +415,10 @@ def prepare(settings: Settings) -> Path | None:
     recovery is not done here: every worker runs it when it builds the app (create_app ->
     TaskService.recover), and a task whose worker dies later is interrupted when a worker next reads it."""
     from jvp.service.auth import TokenService
-    from jvp.store import YamlMetadataStore
-    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    from jvp.store import YamlMetadataStore, private_data_dir
+    if private_data_dir(settings.data_dir):
+        log.warning("data dir %s was readable by others: now 0700 (`jvp doctor --fix` tightens its files)",
+                    settings.data_dir)
     store = YamlMetadataStore(settings.data_dir, settings.schema_dir)
     created = TokenService(store, settings.data_dir).ensure_initial_admin()
     token_file = Path(settings.data_dir) / "auth" / "admin-token"
@@ -454,6 +457,9 @@ def single_process_when_test_driver(settings: Settings) -> Settings:
 
 
 def run(settings: Settings) -> None:
+    # Everything the server writes is private, also files made by helpers it runs (qemu-img in the data dir):
+    # the data dir is 0700 and its files 0600 (the store, the audit log and the locks set their modes anyway).
+    os.umask(0o077)
     prepare(settings)
     settings = single_process_when_test_driver(settings)
     if settings.demo:

@@ -4,17 +4,17 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from jvp.api.actions import Role, registry
-from jvp.api.schemas import RequestSchema
+from jvp.api.schemas import RequestSchema, Text
 from jvp.domain.base import ResponseSchema
 
 
 class ListAuditEventsRequest(RequestSchema):
     since = fields.AwareDateTime(format="iso", metadata={"description": "RFC 3339; newer entries only"})
-    action = fields.String(validate=validate.Length(max=64))
-    target = fields.String(validate=validate.Length(max=128), metadata={
+    action = Text(max_length=64)
+    target = Text(max_length=128, metadata={
         "description": "entries whose target (node, pool, vm, network or name) equals this"})
     outcome = fields.String(validate=validate.OneOf(["ok", "error"]))
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=10000))
+    limit = fields.Integer(strict=True, load_default=100, validate=validate.Range(min=1, max=10000))
 
 
 class AuditEventSchema(ResponseSchema):

@@ -5,11 +5,11 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from jvp.api.actions import Role, registry
-from jvp.api.schemas import NodeRef, OkResponse, RequestSchema
+from jvp.api.schemas import NodeRef, OkResponse, RequestSchema, Text
 from jvp.domain.bridge import BridgeListResponse, BridgeResponse, HostInterfaceListResponse
 
 TAG = "bridge"
-_IFNAME = dict(validate=validate.Length(min=1, max=64))  # the full rule (IFNAMSIZ, charset) is the service's
+_IFNAME = dict(min_length=1, max_length=64)  # the full rule (IFNAMSIZ, charset) is the service's
 FORCE = dict(load_default=False, metadata={
     "description": "act on an interface that carries an address or the default route (may cut the host off)"})
 REMOTE = ("NodeNotFound", "NotSupportedOnRemoteNode")
@@ -21,8 +21,8 @@ class BridgeNodeRequest(RequestSchema):
 
 class CreateBridgeRequest(RequestSchema):
     node = NodeRef()
-    name = fields.String(required=True, metadata={"description": "bridge name, at most 15 characters"}, **_IFNAME)
-    interfaces = fields.List(fields.String(**_IFNAME), load_default=list, validate=validate.Length(max=32))
+    name = Text(required=True, metadata={"description": "bridge name, at most 15 characters"}, **_IFNAME)
+    interfaces = fields.List(Text(**_IFNAME), load_default=list, validate=validate.Length(max=32))
     stp = fields.Boolean(load_default=False, metadata={
         "description": "spanning tree (off by default: with STP on, ports wait ~30 s before forwarding)"})
     force = fields.Boolean(**FORCE)
@@ -30,7 +30,7 @@ class CreateBridgeRequest(RequestSchema):
 
 class DeleteBridgeRequest(RequestSchema):
     node = NodeRef()
-    name = fields.String(required=True, **_IFNAME)
+    name = Text(required=True, **_IFNAME)
     force = fields.Boolean(**FORCE)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from jvp.api.actions import Role, registry
-from jvp.api.schemas import Name, NameRequest, OkResponse, RequestSchema, EmptyRequest
+from jvp.api.schemas import Name, NameRequest, OkResponse, RequestSchema, EmptyRequest, Text
 from jvp.domain.keypair import KeypairListResponse, KeypairResponse, NewKeypairResponse
 
 TAG = "keypair"
@@ -13,13 +13,13 @@ TAG = "keypair"
 class CreateKeypairRequest(RequestSchema):
     name = Name()
     algorithm = fields.String(load_default="ed25519", validate=validate.OneOf(["ed25519", "rsa"]))
-    bits = fields.Integer(load_default=3072, validate=validate.OneOf([2048, 3072, 4096]),
+    bits = fields.Integer(strict=True, load_default=3072, validate=validate.OneOf([2048, 3072, 4096]),
                           metadata={"description": "RSA only"})
 
 
 class ImportKeypairRequest(RequestSchema):
     name = Name()
-    public_key = fields.String(required=True, validate=validate.Length(min=16, max=16384))
+    public_key = Text(multiline=True, required=True, min_length=16, max_length=16384)
 
 
 @registry.action("create-keypair", request=CreateKeypairRequest, response=NewKeypairResponse,

@@ -4,12 +4,12 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from jvp.api.actions import Role, registry
-from jvp.api.schemas import Name, NodeRef, OkResponse, Ref, RequestSchema
+from jvp.api.schemas import Name, NodeRef, OkResponse, Ref, RequestSchema, Text
 from jvp.domain.network import (MODES, NetworkLeaseListResponse, NetworkListResponse, NetworkResponse,
                                 NetworkSourcesResponse)
 
 TAG = "network"
-_ADDR = dict(validate=validate.Length(min=1, max=64))
+_ADDR = dict(min_length=1, max_length=64)
 NOT_FOUND = ("NodeNotFound", "NodeUnreachable", "NetworkNotFound")
 
 
@@ -26,15 +26,15 @@ class CreateNetworkRequest(NetworkRequest):
     mode = fields.String(load_default="nat", validate=validate.OneOf(MODES), metadata={
         "description": "nat (NAT to the host's uplinks), route (routed, no NAT), isolated (guests and host only), "
                        "open (no firewall rules from libvirt), bridge (an existing host bridge)"})
-    bridge = fields.String(validate=validate.Length(min=1, max=64), metadata={
+    bridge = Text(min_length=1, max_length=64, metadata={
         "description": "bridge device: generated (jvpbrN) when omitted; for mode bridge, the host bridge to use"})
-    ipv4_cidr = fields.String(metadata={"description": "host side's address with prefix, e.g. 198.18.10.1/24"},
+    ipv4_cidr = Text(metadata={"description": "host side's address with prefix, e.g. 198.18.10.1/24"},
                               **_ADDR)
     dhcp = fields.Boolean(metadata={"description": "serve IPv4 DHCP (default: true when ipv4_cidr is given)"})
-    dhcp_start = fields.String(metadata={"description": "default: upper half of the subnet"}, **_ADDR)
-    dhcp_end = fields.String(**_ADDR)
-    ipv6_cidr = fields.String(metadata={"description": "host side's IPv6 address, a /64 (SLAAC)"}, **_ADDR)
-    domain = fields.String(validate=validate.Length(min=1, max=253), metadata={
+    dhcp_start = Text(metadata={"description": "default: upper half of the subnet"}, **_ADDR)
+    dhcp_end = Text(**_ADDR)
+    ipv6_cidr = Text(metadata={"description": "host side's IPv6 address, a /64 (SLAAC)"}, **_ADDR)
+    domain = Text(min_length=1, max_length=253, metadata={
         "description": "DNS domain served by the network's dnsmasq (answered locally, never forwarded)"})
     autostart = fields.Boolean(load_default=True)
 
@@ -48,18 +48,18 @@ class ModifyNetworkRequest(RequestSchema):
 class NetworkHostRequest(RequestSchema):
     node = NodeRef()
     name = Ref(metadata={"description": "the network"})
-    mac = fields.String(required=True, validate=validate.Length(min=1, max=32))
-    ip = fields.String(required=True, **_ADDR)
-    hostname = fields.String(validate=validate.Length(min=1, max=63))
+    mac = Text(required=True, min_length=1, max_length=32)
+    ip = Text(required=True, **_ADDR)
+    hostname = Text(min_length=1, max_length=63)
 
 
 class RemoveNetworkHostRequest(RequestSchema):
     node = NodeRef()
     name = Ref(metadata={"description": "the network"})
-    ip = fields.String(required=True, metadata={"description": "the reserved address"}, **_ADDR)
-    mac = fields.String(validate=validate.Length(min=1, max=32), metadata={
+    ip = Text(required=True, metadata={"description": "the reserved address"}, **_ADDR)
+    mac = Text(min_length=1, max_length=32, metadata={
         "description": "narrows the match; leave it out for a reservation that has no MAC"})
-    hostname = fields.String(validate=validate.Length(min=1, max=63))
+    hostname = Text(min_length=1, max_length=63)
 
 
 @registry.action("list-networks", request=NetworkNodeRequest, response=NetworkListResponse, role=Role.VIEWER, tag=TAG,

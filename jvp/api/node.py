@@ -4,7 +4,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from jvp.api.actions import Role, registry
-from jvp.api.schemas import Labels, Name, NameRequest, OkResponse, RequestSchema
+from jvp.api.schemas import Labels, Name, NameRequest, OkResponse, RequestSchema, Text
 from jvp.domain.node import (STATES, NodeDisksResponse, NodeGpuResponse, NodeListResponse, NodeNetResponse,
                              NodePciResponse, NodeResponse, NodeSummaryResponse, NodeUsbResponse,
                              NodeVmsResponse)
@@ -18,16 +18,16 @@ class ListNodesRequest(RequestSchema):
 
 class CreateNodeRequest(RequestSchema):
     name = Name()
-    uri = fields.String(required=True, validate=validate.Length(min=1, max=1024), metadata={
+    uri = Text(required=True, min_length=1, max_length=1024, metadata={
         "description": "libvirt URI, e.g. qemu+ssh://root@host/system or qemu+tcp://host/system"})
-    description = fields.String(load_default="", validate=validate.Length(max=1024))
+    description = Text(multiline=True, load_default="", max_length=1024)
     labels = Labels(load_default=dict)
 
 
 class ModifyNodeRequest(RequestSchema):
     name = Name()
-    uri = fields.String(validate=validate.Length(min=1, max=1024))
-    description = fields.String(validate=validate.Length(max=1024))
+    uri = Text(min_length=1, max_length=1024)
+    description = Text(multiline=True, max_length=1024)
     labels = Labels()
 
 

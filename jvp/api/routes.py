@@ -22,11 +22,32 @@ def register(app: Flask, registry: ActionRegistry, services: Any) -> None:
     def healthz():
         return jsonify({"status": "ok"})
 
+    def _may_see_details() -> bool:
+        """Whether the caller presented a valid token (any role): the node's URI and libvirt's error name
+        hosts and users, which an unauthenticated probe (a load balancer) does not need."""
+        if not settings.auth:
+            return True
+        header = request.headers.get("Authorization")
+        if not header:
+            return False
+        try:
+            return services.tokens.authenticate(header).role >= Role.VIEWER
+        except JvpError:
+            return False
+
     @app.get("/readyz")
     def readyz():
         checks: dict[str, Any] = {"metadata_store": {"ok": services.store.writable()}}
-        local = services.nodes.describe("local")
-        checks["local_node"] = {"ok": local.reachable, "uri": local.uri, "error": local.last_error}
+        try:
+            local = services.nodes.describe("local")
+        except JvpError as exc:  # e.g. its metadata file cannot be read (MetadataCorrupt: see `jvp doctor`)
+            checks["local_node"] = {"ok": False, "code": exc.code}
+            if _may_see_details():
+                checks["local_node"]["error"] = exc.message
+        else:
+            checks["local_node"] = {"ok": local.reachable}
+            if _may_see_details():
+                checks["local_node"].update(uri=local.uri, error=local.last_error)
         ready = all(c["ok"] for c in checks.values())
         return jsonify({"ready": ready, "checks": checks}), 200 if ready else 503
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from jvp.api.actions import Role, registry
-from jvp.api.schemas import Name, NodeRef, Ref, RequestSchema
+from jvp.api.schemas import Name, NodeRef, Ref, RequestSchema, Text
 from jvp.domain.snapshot import (SnapshotDeleteResponse, SnapshotListResponse, SnapshotResponse,
                                  SnapshotRevertResponse)
 from jvp.domain.task import TaskResponse
@@ -23,7 +23,7 @@ class CreateSnapshotRequest(RequestSchema):
     node = NodeRef()
     vm = Ref(metadata={"description": "the VM"})
     name = Name(required=False, metadata={"description": "default: snap-YYYYMMDD-HHMMSS (UTC)"})
-    description = fields.String(load_default="", validate=validate.Length(max=1024))
+    description = Text(multiline=True, load_default="", max_length=1024)
     include_memory = fields.Boolean(load_default=False, metadata={
         "description": "also save the RAM of a running VM: revert then resumes it where it was"})
 
@@ -54,7 +54,7 @@ class ExportSnapshotRequest(SnapshotRef):
     template = Name(metadata={"description": "the new template"})
     pool = Ref(required=False, metadata={
         "description": "a dir, fs or netfs pool for the template (default: the system disk's pool)"})
-    description = fields.String(load_default="", validate=validate.Length(max=1024))
+    description = Text(multiline=True, load_default="", max_length=1024)
 
 
 @registry.action("create-snapshot", request=CreateSnapshotRequest, response=TaskResponse, role=Role.OPERATOR,

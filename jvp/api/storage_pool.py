@@ -4,7 +4,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from jvp.api.actions import Role, registry
-from jvp.api.schemas import Name, NodeRef, Ref, RequestSchema
+from jvp.api.schemas import Name, NodeRef, Ref, RequestSchema, Text
 from jvp.domain.storage_pool import (POOL_TYPES, StoragePoolDeleteResponse, StoragePoolListResponse,
                                      StoragePoolResponse)
 
@@ -13,26 +13,26 @@ TAG = "storage_pool"
 
 class AuthRequest(RequestSchema):
     type = fields.String(validate=validate.OneOf(["chap", "ceph"]))
-    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    secret_uuid = fields.String(validate=validate.Length(max=36))
-    secret_usage = fields.String(validate=validate.Length(max=128))
+    username = Text(required=True, min_length=1, max_length=64)
+    secret_uuid = Text(max_length=36)
+    secret_usage = Text(max_length=128)
 
 
 class PoolSourceRequest(RequestSchema):
     """Which fields each type takes: fs {device, format}, netfs {host, dir, format}, logical {devices, name,
     format}, disk {device, format}, iscsi {host, port, iqn, initiator_iqn, auth}, rbd {hosts, name, auth}."""
-    host = fields.String(validate=validate.Length(max=253), metadata={"description": "netfs, iscsi"})
-    hosts = fields.List(fields.String(validate=validate.Length(max=300)), validate=validate.Length(max=16),
+    host = Text(max_length=253, metadata={"description": "netfs, iscsi"})
+    hosts = fields.List(Text(max_length=300), validate=validate.Length(max=16),
                         metadata={"description": "rbd monitors: host or host:port"})
     port = fields.Integer(strict=True, metadata={"description": "iscsi"})
-    dir = fields.String(validate=validate.Length(max=1024), metadata={"description": "netfs export"})
-    device = fields.String(validate=validate.Length(max=1024), metadata={"description": "fs, disk: /dev/..."})
-    devices = fields.List(fields.String(validate=validate.Length(max=1024)), validate=validate.Length(max=64),
+    dir = Text(max_length=1024, metadata={"description": "netfs export"})
+    device = Text(max_length=1024, metadata={"description": "fs, disk: /dev/..."})
+    devices = fields.List(Text(max_length=1024), validate=validate.Length(max=64),
                           metadata={"description": "logical: physical volumes"})
-    name = fields.String(validate=validate.Length(max=127), metadata={"description": "logical VG, rbd pool"})
-    format = fields.String(validate=validate.Length(max=32))
-    iqn = fields.String(validate=validate.Length(max=223), metadata={"description": "iscsi target"})
-    initiator_iqn = fields.String(validate=validate.Length(max=223))
+    name = Text(max_length=127, metadata={"description": "logical VG, rbd pool"})
+    format = Text(max_length=32)
+    iqn = Text(max_length=223, metadata={"description": "iscsi target"})
+    initiator_iqn = Text(max_length=223)
     auth = fields.Nested(AuthRequest)
 
 
@@ -51,7 +51,7 @@ class CreatePoolRequest(RequestSchema):
     node = NodeRef()
     name = Name()
     type = fields.String(required=True, validate=validate.OneOf(POOL_TYPES))
-    path = fields.String(validate=validate.Length(max=4096), metadata={
+    path = Text(max_length=4096, metadata={
         "description": "absolute target directory (dir, fs, netfs: required); no '..'"})
     source = fields.Nested(PoolSourceRequest)
     autostart = fields.Boolean(load_default=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from jvp.api.actions import Role, registry
-from jvp.api.schemas import FullMatch, NodeFilter, RequestSchema
+from jvp.api.schemas import FullMatch, NodeFilter, RequestSchema, Text
 from jvp.domain.task import STATES, TaskListResponse, TaskResponse
 
 TAG = "task"
@@ -13,9 +13,9 @@ TASK_ID = dict(required=True, validate=FullMatch(r"^[a-f0-9-]{8,64}$", error="No
 
 class ListTasksRequest(RequestSchema):
     state = fields.String(validate=validate.OneOf(STATES))
-    kind = fields.String(validate=validate.Length(max=64))
+    kind = Text(max_length=64)
     node = NodeFilter()
-    limit = fields.Integer(validate=validate.Range(min=1, max=100000),
+    limit = fields.Integer(strict=True, validate=validate.Range(min=1, max=100000),
                            metadata={"description": "at most this many tasks (the newest)"})
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from jvp.api.actions import Role, registry
-from jvp.api.schemas import Name, NodeFilter, NodeRef, Ref, RequestSchema
+from jvp.api.schemas import Name, NodeFilter, NodeRef, Ref, RequestSchema, Text
 from jvp.domain.task import TaskResponse
 from jvp.domain.template import (SOURCE_TYPES, TemplateDeleteResponse, TemplateListResponse, TemplateResponse,
                                  TemplateUpdateCheckResponse)
@@ -13,7 +13,7 @@ TAG = "template"
 SHA256 = dict(validate=validate.Regexp(r"^[0-9a-fA-F]{64}$", error="64 hex digits."))
 CHECKSUM = dict(validate=validate.Regexp(r"^(sha256:[0-9a-fA-F]{64}|sha512:[0-9a-fA-F]{128})$",
                                          error="sha256:<64 hex digits> or sha512:<128 hex digits>."))
-URL = dict(validate=validate.Length(min=1, max=4096))
+URL = dict(min_length=1, max_length=4096)
 
 
 def Tags() -> fields.List:  # noqa: N802 - a field factory reads like a field class
@@ -25,14 +25,14 @@ LOOKUP = ("NodeNotFound", "TemplateNotFound")
 
 class TemplateSourceRequest(RequestSchema):
     type = fields.String(required=True, validate=validate.OneOf(SOURCE_TYPES))
-    url = fields.String(**URL, metadata={"description": "url: http(s):// (file:// when download.allow_file_urls)"})
+    url = Text(**URL, metadata={"description": "url: http(s):// (file:// when download.allow_file_urls)"})
     sha256 = fields.String(**SHA256, metadata={"description": "url/file: the image's expected sha256"})
     checksum = fields.String(**CHECKSUM, metadata={"description": "url/file: sha256:<hex> or sha512:<hex>"})
-    checksum_url = fields.String(**URL, metadata={
+    checksum_url = Text(**URL, metadata={
         "description": "url: a published checksum file (SHA256SUMS, SHA512SUMS, CHECKSUM) listing the image"})
     format = fields.String(validate=validate.OneOf(["qcow2", "raw"]), metadata={
         "description": "url/file: declare the format; a raw image without a partition table needs format=raw"})
-    path = fields.String(validate=validate.Length(min=1, max=1024), metadata={
+    path = Text(min_length=1, max_length=1024, metadata={
         "description": "file: a file on the JVP server under download.file_dirs"})
     pool = Ref(required=False, metadata={"description": "volume: its pool (default: the template's pool)"})
     volume = Ref(required=False, metadata={"description": "volume: a volume of the node to copy"})
@@ -41,10 +41,10 @@ class TemplateSourceRequest(RequestSchema):
 
 
 class TemplateOsRequest(RequestSchema):
-    name = fields.String(validate=validate.Length(max=64), allow_none=True)
-    version = fields.String(validate=validate.Length(max=64), allow_none=True)
-    arch = fields.String(validate=validate.Length(max=32), allow_none=True)
-    kernel = fields.String(validate=validate.Length(max=128), allow_none=True)
+    name = Text(max_length=64, allow_none=True)
+    version = Text(max_length=64, allow_none=True)
+    arch = Text(max_length=32, allow_none=True)
+    kernel = Text(max_length=128, allow_none=True)
 
 
 class TemplateFeaturesRequest(RequestSchema):
@@ -61,7 +61,7 @@ class RegisterTemplateRequest(RequestSchema):
     os = fields.Nested(TemplateOsRequest)
     features = fields.Nested(TemplateFeaturesRequest)
     tags = Tags()
-    description = fields.String(validate=validate.Length(max=1024))
+    description = Text(multiline=True, max_length=1024)
 
 
 class TemplateRef(RequestSchema):
@@ -75,18 +75,18 @@ class ListTemplatesRequest(RequestSchema):
 
 
 class UpdateTemplateRequest(TemplateRef):
-    description = fields.String(validate=validate.Length(max=1024))
+    description = Text(multiline=True, max_length=1024)
     os = fields.Nested(TemplateOsRequest)
     features = fields.Nested(TemplateFeaturesRequest)
     tags = Tags()
 
 
 class UpdateTemplateImageRequest(TemplateRef):
-    url = fields.String(**URL, metadata={"description": "a new source URL (e.g. the next release); default: the "
+    url = Text(**URL, metadata={"description": "a new source URL (e.g. the next release); default: the "
                                                         "template's"})
     sha256 = fields.String(**SHA256)
     checksum = fields.String(**CHECKSUM)
-    checksum_url = fields.String(**URL)
+    checksum_url = Text(**URL)
     force = fields.Boolean(load_default=False, metadata={
         "description": "download even when check-template-update finds the template up to date"})
 

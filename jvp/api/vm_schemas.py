@@ -5,7 +5,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate
 
-from jvp.api.schemas import FullMatch, Labels, Name, NodeFilter, NodeRef, Ref, RequestSchema
+from jvp.api.schemas import FullMatch, Labels, Name, NodeFilter, NodeRef, Ref, RequestSchema, Text, text_problem
 from jvp.domain.vm import CPU_MODES, FIRMWARES, NIC_MODELS, STATES
 
 GIB_MAX = 64 * 1024
@@ -15,15 +15,20 @@ TARGET = dict(validate=FullMatch(r"^(vd|sd|hd|xvd)[a-z]{1,2}$", error="Not a dis
 
 
 class StringOrList(fields.Field):
-    """A string, or a list of strings (an argv for runcmd)."""
+    """A string, or a list of strings (an argv for runcmd); multi-line text (a shell script) is allowed."""
+    multiline = True
 
     def _deserialize(self, value: Any, attr, data, **kwargs) -> Any:
         if isinstance(value, str) and len(value) <= 4096:
-            return value
-        if isinstance(value, list) and 0 < len(value) <= 256 and all(isinstance(v, str) and len(v) <= 4096
-                                                                      for v in value):
-            return value
-        raise ValidationError("A string, or a list of strings.")
+            problem = text_problem(value, multiline=True)
+        elif isinstance(value, list) and 0 < len(value) <= 256 and all(isinstance(v, str) and len(v) <= 4096
+                                                                        for v in value):
+            problem = next(filter(None, (text_problem(v, multiline=True) for v in value)), None)
+        else:
+            raise ValidationError("A string, or a list of strings.")
+        if problem:
+            raise ValidationError(problem)
+        return value
 
 
 class SudoField(fields.Field):
@@ -32,7 +37,7 @@ class SudoField(fields.Field):
     def _deserialize(self, value: Any, attr, data, **kwargs) -> Any:
         if isinstance(value, bool):
             return value
-        if isinstance(value, str) and 0 < len(value) <= 1024 and "\n" not in value:
+        if isinstance(value, str) and 0 < len(value) <= 1024 and not text_problem(value):
             return value
         raise ValidationError("true, false, or one sudoers rule such as 'ALL=(ALL) NOPASSWD:ALL'.")
 
@@ -43,7 +48,7 @@ class VolumeRef(RequestSchema):
 
 
 class ExtraDisk(RequestSchema):
-    size_gib = fields.Integer(validate=validate.Range(min=1, max=GIB_MAX), metadata={"description": "a new disk"})
+    size_gib = fields.Integer(strict=True, validate=validate.Range(min=1, max=GIB_MAX), metadata={"description": "a new disk"})
     volume = Ref(required=False, metadata={"description": "an existing volume"})
     pool = Ref(required=False)
     format = fields.String(load_default="qcow2", validate=validate.OneOf(["qcow2", "raw"]))
@@ -61,8 +66,8 @@ class NicRequest(RequestSchema):
 
 class UserRequest(RequestSchema):
     name = fields.String(required=True, validate=FullMatch(USER_RE, error="Not a Linux user name."))
-    password = fields.String(validate=validate.Length(min=1, max=256))
-    ssh_keys = fields.List(fields.String(validate=validate.Length(min=16, max=16384)),
+    password = Text(min_length=1, max_length=256)
+    ssh_keys = fields.List(Text(min_length=16, max_length=16384),
                            validate=validate.Length(max=32), load_default=list)
     sudo = SudoField(load_default=False)
     shell = fields.String(validate=FullMatch(r"^/[A-Za-z0-9/._-]{1,127}$"))
@@ -72,7 +77,7 @@ class UserRequest(RequestSchema):
 
 class WriteFileRequest(RequestSchema):
     path = fields.String(required=True, validate=FullMatch(r"^/[^\0\n]{1,1023}$", error="An absolute path."))
-    content = fields.String(required=True, validate=validate.Length(max=256 * 1024))
+    content = Text(multiline=True, required=True, max_length=256 * 1024)
     permissions = fields.String(validate=FullMatch(r"^0?[0-7]{3,4}$"))
     owner = fields.String(validate=FullMatch(r"^[a-z_][a-z0-9_-]{0,31}(:[a-z_][a-z0-9_-]{0,31})?$"))
     encoding = fields.String(validate=validate.OneOf(["text/plain", "b64", "base64", "gzip", "gz", "gz+b64",
@@ -81,16 +86,16 @@ class WriteFileRequest(RequestSchema):
 
 
 class StaticNicRequest(RequestSchema):
-    nic = fields.Integer(required=True, validate=validate.Range(min=0, max=15),
+    nic = fields.Integer(strict=True, required=True, validate=validate.Range(min=0, max=15),
                          metadata={"description": "index in `nics`"})
-    ipv4 = fields.String(required=True, validate=validate.Length(max=18),
+    ipv4 = Text(required=True, max_length=18,
                          metadata={"description": "198.18.10.20 or 198.18.10.20/24"})
-    gateway = fields.String(validate=validate.Length(max=15))
-    dns = fields.List(fields.String(validate=validate.Length(max=15)), validate=validate.Length(max=3))
+    gateway = Text(max_length=15)
+    dns = fields.List(Text(max_length=15), validate=validate.Length(max=3))
 
 
 class CloudInitRequest(RequestSchema):
-    hostname = fields.String(validate=validate.Length(min=1, max=253))
+    hostname = Text(min_length=1, max_length=253)
     users = fields.List(fields.Nested(UserRequest), validate=validate.Length(max=32), load_default=list)
     keypairs = fields.List(Name(), validate=validate.Length(max=32), load_default=list)
     packages = fields.List(fields.String(validate=FullMatch(r"^[A-Za-z0-9][A-Za-z0-9.+:=~_-]{0,127}$")),
@@ -104,8 +109,8 @@ class CloudInitRequest(RequestSchema):
 class CreateVmRequest(RequestSchema):
     node = NodeRef()
     name = Name()
-    vcpus = fields.Integer(load_default=1, validate=validate.Range(min=1, max=512))
-    memory_mib = fields.Integer(load_default=1024, validate=validate.Range(min=64, max=16 * 1024 * 1024))
+    vcpus = fields.Integer(strict=True, load_default=1, validate=validate.Range(min=1, max=512))
+    memory_mib = fields.Integer(strict=True, load_default=1024, validate=validate.Range(min=64, max=16 * 1024 * 1024))
     pool = Ref(load_default="default", required=False, metadata={"description": "where new disks go"})
     volume = Ref(required=False, metadata={"description": "an existing volume in `pool` as the system disk"})
     template = Name(required=False, metadata={"description": "a template of the node: its image is cloned "
@@ -113,24 +118,24 @@ class CreateVmRequest(RequestSchema):
     clone = fields.String(validate=validate.OneOf(["linked", "full"]), metadata={
         "description": "copy the volume/template: linked (qcow2 overlay) or full; a volume is used as is "
                        "when absent, a template is cloned linked"})
-    disk_size_gib = fields.Integer(validate=validate.Range(min=1, max=GIB_MAX), metadata={
+    disk_size_gib = fields.Integer(strict=True, validate=validate.Range(min=1, max=GIB_MAX), metadata={
         "description": "size of a blank system disk, or the grown size of a clone"})
     iso = fields.Nested(VolumeRef, metadata={"description": "a volume holding an install ISO (a cdrom)"})
     extra_disks = fields.List(fields.Nested(ExtraDisk), validate=validate.Length(max=16), load_default=list)
     nics = fields.List(fields.Nested(NicRequest), validate=validate.Length(max=16), load_default=list)
     cloud_init = fields.Nested(CloudInitRequest)
-    user_data = fields.String(validate=validate.Length(min=1, max=512 * 1024), metadata={
+    user_data = Text(multiline=True, min_length=1, max_length=512 * 1024, metadata={
         "description": "raw user-data, passed to the guest byte for byte"})
     firmware = fields.String(load_default="bios", validate=validate.OneOf(FIRMWARES))
     cpu_mode = fields.String(validate=validate.OneOf(["auto", *CPU_MODES]), metadata={
         "description": "default: the cpu_mode setting"})
     autostart = fields.Boolean(load_default=False)
     start = fields.Boolean(load_default=True)
-    description = fields.String(load_default="", validate=validate.Length(max=1024))
+    description = Text(multiline=True, load_default="", max_length=1024)
     labels = Labels(load_default=dict)
     wait_for = fields.String(load_default="none", validate=validate.OneOf(["none", "agent", "ip"]), metadata={
         "description": "keep the task running until the guest agent answers or an IP shows"})
-    wait_timeout_s = fields.Integer(load_default=300, validate=validate.Range(min=10, max=3600))
+    wait_timeout_s = fields.Integer(strict=True, load_default=300, validate=validate.Range(min=10, max=3600))
 
 
 class VmRef(RequestSchema):
@@ -141,12 +146,12 @@ class VmRef(RequestSchema):
 class ListVmsRequest(RequestSchema):
     node = NodeFilter()
     state = fields.String(validate=validate.OneOf(STATES))
-    label = fields.String(validate=validate.Length(min=1, max=320), metadata={"description": "key or key=value"})
+    label = Text(min_length=1, max_length=320, metadata={"description": "key or key=value"})
 
 
 class StopVmRequest(VmRef):
     force = fields.Boolean(load_default=False)
-    timeout_s = fields.Integer(load_default=60, validate=validate.Range(min=1, max=600))
+    timeout_s = fields.Integer(strict=True, load_default=60, validate=validate.Range(min=1, max=600))
 
 
 class DeleteVmRequest(VmRef):
@@ -155,11 +160,11 @@ class DeleteVmRequest(VmRef):
 
 
 class ModifyVmRequest(VmRef):
-    vcpus = fields.Integer(validate=validate.Range(min=1, max=512))
-    memory_mib = fields.Integer(validate=validate.Range(min=64, max=16 * 1024 * 1024))
+    vcpus = fields.Integer(strict=True, validate=validate.Range(min=1, max=512))
+    memory_mib = fields.Integer(strict=True, validate=validate.Range(min=64, max=16 * 1024 * 1024))
     new_name = Name(required=False)
     autostart = fields.Boolean()
-    description = fields.String(validate=validate.Length(max=1024))
+    description = Text(multiline=True, max_length=1024)
     labels = Labels()
 
 
@@ -196,4 +201,4 @@ class EjectMediaRequest(VmRef):
 
 class ResetPasswordRequest(VmRef):
     user = fields.String(required=True, validate=FullMatch(USER_RE, error="Not a Linux user name."))
-    password = fields.String(required=True, validate=validate.Length(min=1, max=256))
+    password = Text(required=True, min_length=1, max_length=256)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import http.client
 import logging
+import os
 import re
 import socket
 import ssl
@@ -331,7 +332,8 @@ class Fetcher:
         buffers = [bytearray(CHUNK) for _ in range(HashPipe.BUFFERS)]
         pipe = HashPipe(hashes)
         try:
-            with open(part, "r+b" if offset else "wb", buffering=0) as fh:
+            with open(part, "r+b" if offset else "wb", buffering=0,
+                      opener=lambda p, flags: os.open(p, flags, 0o600)) as fh:  # the data dir's files are 0600
                 fh.seek(offset)
                 fh.truncate()
                 for i in range(1 << 62):

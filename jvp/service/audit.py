@@ -15,9 +15,8 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
-from filelock import FileLock
-
 from jvp.images.urls import redact_values
+from jvp.store import FILE_MODE, private_dirs, private_lock
 from jvp.store.schemas import SchemaSet
 from jvp.timeutil import now, parse_rfc3339, rfc3339
 
@@ -42,7 +41,7 @@ def redact(value: Any) -> Any:
 class AuditLog:
     def __init__(self, data_dir: str | Path, schemas: SchemaSet):
         self.dir = Path(data_dir) / "audit"
-        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dirs(self.dir)
         self.schemas = schemas
 
     def _file(self, month: str) -> Path:
@@ -62,8 +61,8 @@ class AuditLog:
             raise ValueError(f"invalid audit entry: {errors}")
         line = json.dumps(entry, separators=(",", ":"), default=str) + "\n"
         path = self._file(stamp.strftime("%Y-%m"))
-        with FileLock(str(self.dir / ".audit.lock"), timeout=30):
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with private_lock(self.dir / ".audit.lock", 30):
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
             try:
                 os.write(fd, line.encode("utf-8"))
                 os.fsync(fd)

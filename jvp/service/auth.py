@@ -17,7 +17,7 @@ from typing import Any
 
 from jvp.domain.principal import Principal, Role
 from jvp.errors import Unauthorized, already_exists, not_found
-from jvp.store import MetadataStore
+from jvp.store import FILE_MODE, MetadataStore, private_dirs
 from jvp.timeutil import rfc3339, now, parse_rfc3339
 
 log = logging.getLogger(__name__)
@@ -61,8 +61,7 @@ class TokenService:
     def _new(name: str, role: str, ttl_days: int | None) -> tuple[str, dict[str, Any]]:
         Role.parse(role)
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        return token, {"name": name, "role": role, "sha256": token_digest(token),
-                       "prefix": token[: len(TOKEN_PREFIX) + 6], "created_at": rfc3339(),
+        return token, {"name": name, "role": role, "sha256": token_digest(token), "created_at": rfc3339(),
                        "expires_at": rfc3339(now() + timedelta(days=ttl_days)) if ttl_days else None}
 
     def create(self, name: str, role: str, ttl_days: int | None = None) -> tuple[str, dict[str, Any]]:
@@ -114,7 +113,7 @@ class TokenService:
 
         def add_if_none(doc: dict | None) -> dict | None:
             if doc and doc["tokens"]:
-                return None
+                return doc  # saved again in the current version (v1's token prefixes are dropped)
             created.append(True)
             return {"tokens": [record]}
 
@@ -122,10 +121,10 @@ class TokenService:
         if not created:
             return None
         path = self.data_dir / "auth" / "admin-token"
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        private_dirs(path.parent)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
         with os.fdopen(fd, "w") as fh:
             fh.write(token + "\n")
-        os.chmod(path, 0o600)
+        os.chmod(path, FILE_MODE)
         log.warning("no API token existed: created admin token 'admin', written to %s (mode 0600)", path)
         return path

@@ -11,7 +11,7 @@ class Kind:
     path: Callable[..., str]        # key parts -> path relative to the data dir
     pattern: str                    # glob (relative to the data dir) matching every file of the kind
     key_of: Callable[[tuple[str, ...]], tuple[str, ...]]  # path parts (relative) -> key
-    private: bool = False           # files written 0600
+    private: bool = False           # holds secrets (every file of the data dir is 0600 anyway)
     own_dir: bool = False           # each object has its own directory (removed with its last file)
 
 

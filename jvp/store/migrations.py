@@ -31,3 +31,11 @@ def _split_checksum(image: dict[str, Any]) -> dict[str, Any]:
 def template_v1_to_v2(doc: dict[str, Any]) -> dict[str, Any]:
     return {**doc, "source": _split_checksum(doc.get("source") or {}),
             "previous": [_split_checksum(p) for p in doc.get("previous") or []]}
+
+
+@migration("tokens", 1)
+def tokens_v1_to_v2(doc: dict[str, Any]) -> dict[str, Any]:
+    """v1 kept the first 10 characters of each token beside its hash (`jvp_` and 6 random ones): 36 bits less
+    to guess and a way to match a leaked token to its record without the hash. v2 drops it; a token is known by
+    its name (unique), which is what `jvp token list` and revoke use."""
+    return {**doc, "tokens": [{k: v for k, v in t.items() if k != "prefix"} for t in doc.get("tokens") or []]}

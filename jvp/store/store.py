@@ -5,6 +5,12 @@ serialized across threads and processes with file locks (gunicorn runs several w
 validated against `metadata_schema/` when read and when written; a corrupt or invalid file is reported with
 its path (MetadataCorrupt), never dropped from a listing silently and never overwritten.
 
+Every write is checked before it replaces the old file: the new text is loaded back with the loader reads use,
+must equal the document and validate against its schema (a lone UTF-16 surrogate, for one, dumps fine and then
+cannot be parsed). A document that would not read back is refused (MetadataInvalid) and the old file stays: a
+file JVP writes is always a file JVP can read. The data dir is private: directories 0700, files (metadata, locks)
+0600, whatever the umask. `jvp doctor` lists the files that cannot be read and moves them aside with `--fix`.
+
 Services talk to the MetadataStore interface only, so another store (etcd) can take this one's place.
 """
 from __future__ import annotations
@@ -44,6 +50,48 @@ class ListResult:
     errors: list[dict[str, str]] = field(default_factory=list)  # [{path, code, message}]
 
 
+DIR_MODE = 0o700   # every directory of the data dir
+FILE_MODE = 0o600  # every file of the data dir
+
+
+def private_dirs(path: Path | str) -> Path:
+    """Create the directory `path` and its missing parents, each 0700 (mkdir gives parents the umask's mode
+    whatever `mode` says); an existing directory is left as it is."""
+    path = Path(path)
+    missing = []
+    probe = path
+    while not probe.exists():
+        missing.append(probe)
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=DIR_MODE)
+        except FileExistsError:
+            pass
+    return path
+
+
+def private_data_dir(path: Path | str) -> bool:
+    """Create the data dir 0700, or make an existing one 0700 (earlier versions made it 0755); True when its
+    mode was changed. Its files are tightened by `jvp doctor --fix` (new files are 0600 anyway)."""
+    path = private_dirs(path)
+    mode = path.stat().st_mode & 0o7777
+    if mode == DIR_MODE:
+        return False
+    try:
+        os.chmod(path, DIR_MODE)
+    except PermissionError:
+        return False  # another user's directory: `jvp doctor` reports it
+    return True
+
+
+def private_lock(path: Path | str, timeout: float) -> FileLock:
+    """A cross-process lock whose file is created 0600 (filelock's default is 0644)."""
+    return FileLock(str(path), timeout=timeout, mode=FILE_MODE)
+
+
 class MetadataStore(Protocol):
     def get(self, kind: str, *key: str) -> dict[str, Any] | None: ...
     def put(self, kind: str, *key: str, doc: dict[str, Any]) -> dict[str, Any]: ...
@@ -57,7 +105,7 @@ class MetadataStore(Protocol):
 
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_SAFE_PART = __import__("re").compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_SAFE_PART = __import__("re").compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # matched in full (no "k\n")
 
 
 class YamlMetadataStore:
@@ -65,7 +113,7 @@ class YamlMetadataStore:
         self.root = Path(root)
         self.schemas = SchemaSet(schema_dir)
         self._lock_dir = self.root / ".locks"
-        self._lock_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dirs(self._lock_dir)
         missing = [k for k in KINDS if k not in self.schemas.current]
         if missing:
             raise RuntimeError(f"metadata_schema/ in {schema_dir} has no schema for: {', '.join(missing)}")
@@ -89,7 +137,7 @@ class YamlMetadataStore:
         frozen mid-write) is a 409 MetadataLocked for this caller (retry later), never a 500."""
         rel = str(path.relative_to(self.root.resolve()))
         digest = hashlib.sha256(rel.encode()).hexdigest()[:32]
-        lock = FileLock(str(self._lock_dir / f"{digest}.lock"), timeout=self.LOCK_TIMEOUT_S)
+        lock = private_lock(self._lock_dir / f"{digest}.lock", self.LOCK_TIMEOUT_S)
         try:
             lock.acquire()
         except LockTimeout:
@@ -163,7 +211,8 @@ class YamlMetadataStore:
         return [spec.key_of(path.relative_to(self.root).parts) for path in sorted(self.root.glob(spec.pattern))]
 
     # -- writing ------------------------------------------------------------------------------------
-    def _prepare(self, kind: str, path: Path, doc: dict[str, Any]) -> dict[str, Any]:
+    def _prepare(self, kind: str, path: Path, doc: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+        """The document as it will be stored and its file content, checked to read back as that document."""
         doc = {"schema_version": self.schemas.current[kind],
                **{k: v for k, v in doc.items() if k != "schema_version"}}
         errors = self.schemas.errors(kind, doc["schema_version"], doc)
@@ -171,18 +220,41 @@ class YamlMetadataStore:
             # A bug in JVP, not bad input: the service built a document its own schema refuses.
             raise JvpError(f"refusing to write invalid {kind} metadata to {path}: {'; '.join(errors[:5])}",
                            code="MetadataInvalid", status=500, details={"path": str(path)})
-        return doc
+        return doc, self._serialize(kind, path, doc)
 
-    def _write(self, kind: str, path: Path, doc: dict[str, Any]) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700 if KINDS[kind].private else 0o755)
-        data = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, allow_unicode=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    def _serialize(self, kind: str, path: Path, doc: dict[str, Any]) -> bytes:
+        """The file content of `doc`, loaded back the way reads load it: it must give the same document and
+        validate, else nothing is written (the old file stays as it was)."""
+        reason = None
+        raw = b""
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            data = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, allow_unicode=True)
+            raw = data.encode("utf-8")
+            back = yaml.load(raw.decode("utf-8"), Loader=_LOADER)
+        except (yaml.YAMLError, UnicodeError) as exc:
+            reason = f"it does not serialize to YAML that loads again: {exc}".replace("\n", " ")
+        else:
+            if back != doc:
+                reason = "it reads back as a different document: " + _first_difference(doc, back)
+            else:
+                errors = self.schemas.errors(kind, doc["schema_version"], back)
+                if errors:
+                    reason = "read back, it does not validate: " + "; ".join(errors[:5])
+        if reason is not None:
+            # Request fields are checked for such text (jvp.api.schemas.Text); reaching this is a bug.
+            raise JvpError(f"refusing to write {kind} metadata to {path}: {reason}; the file was left as it was",
+                           code="MetadataInvalid", status=500, details={"path": str(path), "reason": reason})
+        return raw
+
+    def _write(self, kind: str, path: Path, data: bytes) -> None:
+        private_dirs(path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # created 0600
+        try:
+            with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.chmod(tmp, 0o600 if KINDS[kind].private else 0o644)
+            os.chmod(tmp, FILE_MODE)
             os.replace(tmp, path)
         except BaseException:
             try:
@@ -198,19 +270,19 @@ class YamlMetadataStore:
 
     def put(self, kind: str, *key: str, doc: dict[str, Any]) -> dict[str, Any]:
         path = self.path(kind, *key)
-        doc = self._prepare(kind, path, doc)
+        doc, data = self._prepare(kind, path, doc)
         with self._lock(path):
-            self._write(kind, path, doc)
+            self._write(kind, path, data)
         return doc
 
     def create(self, kind: str, *key: str, doc: dict[str, Any]) -> bool:
         """Write only if no file exists yet; False when one does (checked under the lock)."""
         path = self.path(kind, *key)
-        doc = self._prepare(kind, path, doc)
+        doc, data = self._prepare(kind, path, doc)
         with self._lock(path):
             if path.exists():
                 return False
-            self._write(kind, path, doc)
+            self._write(kind, path, data)
         return True
 
     def update(self, kind: str, *key: str, fn: Callable[[dict | None], dict | None]) -> dict | None:
@@ -222,8 +294,8 @@ class YamlMetadataStore:
             new = fn(current)
             if new is None:
                 return current
-            new = self._prepare(kind, path, new)
-            self._write(kind, path, new)
+            new, data = self._prepare(kind, path, new)
+            self._write(kind, path, data)
             return new
 
     def delete(self, kind: str, *key: str) -> bool:
@@ -241,11 +313,58 @@ class YamlMetadataStore:
                 pass  # something else lives there too; keep it
         return True
 
+    # -- checking the data dir (jvp doctor) -----------------------------------------------------------------
+    def problems(self) -> list[dict[str, str]]:
+        """Every metadata file JVP cannot use: unreadable, invalid, or named with no valid key (a name with a
+        newline, say). [{kind, path, reason}], sorted by path."""
+        out = []
+        for kind, spec in KINDS.items():
+            for path in sorted(self.root.glob(spec.pattern)):
+                if not path.is_file():
+                    continue
+                try:
+                    self.path(kind, *spec.key_of(path.relative_to(self.root).parts))
+                except ValueError as exc:
+                    out.append({"kind": kind, "path": str(path),
+                                "reason": f"its name is not a valid key, so JVP cannot address it ({exc})"})
+                    continue
+                try:
+                    self._read(kind, path)
+                except MetadataCorrupt as exc:
+                    out.append({"kind": kind, "path": str(path), "reason": exc.details["reason"]})
+        return sorted(out, key=lambda p: p["path"])
+
+    def move_aside(self, path: Path | str, stamp: str) -> Path:
+        """Rename a metadata file to `<name>.corrupt-<stamp>` in its directory (under the file's lock), where no
+        listing reads it and nothing overwrites it: kept for a person to look at, out of JVP's way."""
+        path = Path(path)
+        if self.root.resolve() not in path.resolve().parents:
+            raise ValueError(f"{path} is not under the data dir {self.root}")
+        target = path.with_name(f"{path.name}.corrupt-{stamp}")
+        with self._lock(path.resolve()):
+            if target.exists():
+                raise FileExistsError(f"{target} exists already")
+            os.rename(path, target)
+        return target
+
     def writable(self) -> bool:
         probe = self.root / f".probe-{os.getpid()}"
         try:
-            probe.write_text("ok")
+            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE))
             probe.unlink()
             return True
         except OSError:
             return False
+
+
+def _first_difference(want: Any, got: Any, where: str = "") -> str:
+    """Where a document and its read-back copy first differ (a path, never the values: they may be secrets)."""
+    if isinstance(want, dict) and isinstance(got, dict):
+        for key in want:
+            if key not in got or want[key] != got[key]:
+                return _first_difference(want[key], got.get(key), f"{where}/{key}")
+    if isinstance(want, list) and isinstance(got, list) and len(want) == len(got):
+        for index, (a, b) in enumerate(zip(want, got)):
+            if a != b:
+                return _first_difference(a, b, f"{where}/{index}")
+    return f"the value at {where or '/'}"

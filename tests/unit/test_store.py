@@ -202,3 +202,56 @@ def test_a_lock_held_past_the_timeout_is_a_409_not_a_crash(store, tmp_path, monk
         holder.join(10)
     store.update("node", "n1", fn=lambda d: {**d, "description": "changed"})
     assert store.get("node", "n1")["description"] == "changed"
+
+
+# -- issue 14: no write JVP cannot read back; a private data dir ---------------------------------------------
+@pytest.mark.parametrize("text", ["a\ud800b", "a\udfff", "a\x85b"], ids=["surrogate", "low surrogate", "NEL"])
+@pytest.mark.parametrize("write", ["put", "create", "update"])
+def test_a_document_that_would_not_read_back_is_refused_and_the_old_file_stays(store, tmp_path, text, write):
+    """A lone surrogate dumps as YAML that PyYAML cannot load again (a node file the whole local node then
+    depended on); U+0085 comes back as a line break. Each write loads its text back first and refuses."""
+    store.put("node", "n1", doc=node(description="old"))
+    path = tmp_path / "metadata/nodes/n1.yaml"
+    before = path.read_bytes()
+    with pytest.raises(Exception) as exc:
+        if write == "put":
+            store.put("node", "n1", doc=node(description=text))
+        elif write == "create":
+            store.create("node", "n2", doc=node("n2", description=text))
+        else:
+            store.update("node", "n1", fn=lambda d: {**d, "labels": {"k": text}})
+    assert (getattr(exc.value, "code", None), getattr(exc.value, "status", None)) == ("MetadataInvalid", 500)
+    assert "/description" in exc.value.message or "/labels" in exc.value.message or "YAML" in exc.value.message
+    assert text not in exc.value.message
+    assert path.read_bytes() == before and store.get("node", "n1")["description"] == "old"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["n1.yaml"]  # no temp file, no n2
+    assert store.list("node").errors == []
+
+
+def test_text_that_reads_back_is_kept_exactly(store):
+    text = "tab\there\nnew line\r\n\x00 NUL \ufffe \u2028 emoji \U0001f600 \U0001fffe"
+    store.put("node", "n1", doc=node(description=text))
+    assert store.get("node", "n1")["description"] == text
+
+
+def test_every_file_and_directory_of_the_store_is_private(tmp_path):
+    old = os.umask(0o022)
+    try:
+        store = YamlMetadataStore(tmp_path / "data", SCHEMAS)
+        store.put("node", "n1", doc=node())
+        store.put("task", "0b7c9b8e-1111-2222-3333-444455556666", doc={
+            "id": "0b7c9b8e-1111-2222-3333-444455556666", "kind": "x", "state": "pending", "progress": 0,
+            "message": "queued", "resource": {"kind": "vm", "node": "local", "name": "a"}, "params": {},
+            "result": None, "error": None, "created_at": "2026-01-01T00:00:00Z", "started_at": None,
+            "finished_at": None, "created_by": None, "request_id": None, "owner": None,
+            "cancel_requested": False, "cleanup": []})
+        with store.locked("keypair", "k1"):
+            pass
+        assert store.writable()
+    finally:
+        os.umask(old)
+    modes = {str(p.relative_to(tmp_path)): p.stat().st_mode & 0o777 for p in (tmp_path / "data").rglob("*")}
+    assert modes and {k: oct(m) for k, m in modes.items() if m not in (0o700, 0o600)} == {}
+    assert {k for k, m in modes.items() if m == 0o600} >= {"data/metadata/nodes/n1.yaml",
+                                                          "data/tasks/0b7c9b8e-1111-2222-3333-444455556666.yaml"}
+    assert any(k.startswith("data/.locks/") and k.endswith(".lock") for k in modes)

@@ -131,3 +131,25 @@ def test_recovery_leaves_live_processes_alone(tasks):
     assert tasks.recover() == []
     release.set()
     assert tasks.wait(task["id"], 10)["state"] == "succeeded"
+
+
+# -- issue 14: a task that cannot be recorded -----------------------------------------------------------------
+def test_a_task_whose_record_would_not_read_back_is_refused_before_it_runs(tasks, tmp_path):
+    """create-vm with a lone surrogate in its description used to answer 202 with a task file that could not be
+    read: the task never ran, describe-task answered 422. Now the record is checked first: submit fails, nothing
+    is left, the work never runs."""
+    ran = []
+    with pytest.raises(JvpError) as exc:
+        tasks.submit("create-vm", RES, lambda h: ran.append(1), params={"description": "a\ud800b"})
+    assert (exc.value.code, exc.value.status) == ("MetadataInvalid", 500)
+    assert not list((tmp_path / "tasks").glob("*"))
+    listed = tasks.list()
+    assert listed["tasks"] == [] and listed["errors"] == [] and ran == []
+
+
+def test_a_result_that_cannot_be_recorded_still_ends_the_task(tasks):
+    task = tasks.submit("clone-volume", RES, lambda h: {"volume": "v\ud800"})
+    done = tasks.wait(task["id"], 10)
+    assert done["state"] == "failed" and done["error"]["code"] == "InternalError"
+    assert done["result"] is None and "could not be recorded" in done["error"]["message"]
+    assert tasks.list()["errors"] == [] and tasks.active_on(RES) is None

@@ -27,6 +27,7 @@ from jvp.errors import Conflict, JvpError, PreconditionFailed
 from jvp.hypervisor.gateway import NodeGateway
 from jvp.images import snapshot_image
 from jvp.service.task.service import TaskHandle
+from jvp.store import private_dirs
 
 log = logging.getLogger(__name__)
 HEADER = 72                      # qcow2 header bytes up to the snapshot count and table offset
@@ -43,7 +44,7 @@ class DiskReader:
     def workdir(self, handle: TaskHandle) -> Path:
         """A directory for this task's images, removed by the task's cleanup if it fails or dies."""
         path = self.root / handle.id
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dirs(path)
         handle.add_cleanup({"type": WORKDIR_CLEANUP, "path": str(path)})
         return path
 
@@ -63,7 +64,7 @@ class DiskReader:
     def check_space(self, chains: list[list[dict[str, Any]]]) -> None:
         """The downloaded images plus the flat result (at most as much data again) must fit the data dir."""
         need = 2 * sum(c["length"] for chain in chains for c in chain)
-        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dirs(self.root)
         free = shutil.disk_usage(self.root).free
         if need > free:
             raise PreconditionFailed(f"the JVP server's data dir has {free} bytes free; reading the disks at the "

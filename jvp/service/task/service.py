@@ -29,11 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from filelock import FileLock
 
 from jvp.domain.task import ACTIVE
 from jvp.errors import Conflict, JvpError, not_found
-from jvp.store import MetadataStore
+from jvp.store import MetadataStore, private_dirs, private_lock
 from jvp.service.task.cleanup import CleanupDeferred, DeferredCleanups, _epoch
 from jvp.service.task.owner import owner_alive, this_process
 from jvp.store.store import MetadataCorrupt
@@ -140,7 +139,7 @@ class TaskService(DeferredCleanups):
         self._events_lock = threading.Lock()
         self._cleanups: dict[str, CleanupFn] = {"file": self._cleanup_file}
         self._lock_dir = Path(data_dir) / ".locks"
-        self._lock_dir.mkdir(parents=True, exist_ok=True)
+        private_dirs(self._lock_dir)
         self._init_retry()
 
     # -- registration ---------------------------------------------------------------------------------
@@ -227,8 +226,7 @@ class TaskService(DeferredCleanups):
             return
         resource = doc["resource"]
         key = "-".join(str(resource.get(k) or "") for k in RESOURCE_KEYS)
-        with FileLock(str(self._lock_dir / f"task-resource-{uuid.uuid5(uuid.NAMESPACE_URL, key)}.lock"),
-                      timeout=30):
+        with private_lock(self._lock_dir / f"task-resource-{uuid.uuid5(uuid.NAMESPACE_URL, key)}.lock", 30):
             busy = self.active_on(resource)
             if busy:
                 raise Conflict(f"{resource['kind']} '{resource.get('name')}' is busy with task {busy['id']} "
@@ -324,8 +322,21 @@ class TaskService(DeferredCleanups):
 
     def _finish(self, task_id: str, state: str, **fields: Any) -> None:
         msg = fields.pop("message", None)
-        doc = self._update(task_id, lambda d: {**d, "state": state, "finished_at": rfc3339(), "eta_s": None,
-                                               **({"message": msg} if msg else {"message": state}), **fields})
+        try:
+            doc = self._update(task_id, lambda d: {**d, "state": state, "finished_at": rfc3339(), "eta_s": None,
+                                                   **({"message": msg} if msg else {"message": state}), **fields})
+        except JvpError as exc:
+            if exc.code != "MetadataInvalid":
+                raise
+            # The outcome holds something the store refuses (text that would not read back): the task still
+            # ends, failed, with a record that can be read, instead of staying "running" for good.
+            log.error("task %s: its outcome (%s) cannot be recorded: %s", task_id, state, exc.message)
+            doc = self._update(task_id, lambda d: {
+                **d, "state": "failed", "finished_at": rfc3339(), "eta_s": None, "result": None,
+                "message": "internal error: the task's outcome could not be recorded",
+                "error": {"code": "InternalError", "message": f"task {task_id} ended ({state}) but its outcome "
+                          "could not be recorded; the server log has the details", "details": {},
+                          "reason": None}})
         if doc and doc.get("cleanup"):  # deferred cleanups: retried once the task is final
             self._schedule_retry()
 

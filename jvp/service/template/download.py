@@ -33,7 +33,7 @@ from typing import Callable, Iterator
 from jvp.errors import PreconditionFailed
 from jvp.images.fetch import Fetcher, Hashes, Remote, busy, redact
 from jvp.service.task.service import TaskHandle
-from jvp.store import MetadataStore
+from jvp.store import MetadataStore, private_dirs
 from jvp.timeutil import parse_rfc3339, rfc3339
 
 log = logging.getLogger(__name__)
@@ -214,7 +214,7 @@ class Downloads:
     def session(self, url: str, task_id: str | None) -> Iterator[DownloadSession]:
         """The URL's partial file, locked for this task; removed when the block ends, however it ends. Only a
         process death leaves it (for a later download of the same URL to resume)."""
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dirs(self.directory)
         key = self.key(url)
         lock = self._lock(key)
         if not lock.acquire():
