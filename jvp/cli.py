@@ -85,14 +85,16 @@ def doctor(config: str | None, fix: bool, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"data_dir": settings.data_dir, "problems": problems}, indent=2))
     else:
+        def shown(path: str) -> str:  # a name with a newline (or worse) is quoted, one problem per line
+            return path if path.isprintable() else json.dumps(path)
         for p in problems:
             if p["fixed"]:
-                done = f"moved to {p['moved_to']}" if p.get("moved_to") else p["fix"]
-                click.echo(f"FIXED    {p['path']}: {p['problem']} -> {done}")
+                done = f"moved to {shown(p['moved_to'])}" if p.get("moved_to") else p["fix"]
+                click.echo(f"FIXED    {shown(p['path'])}: {p['problem']} -> {done}")
             else:
                 how = (f"--fix failed: {p['fix_error']}" if p.get("fix_error") else
                        f"--fix: {p['fix']}" if p["fix"] else "no automatic fix")
-                click.echo(f"PROBLEM  {p['path']}: {p['problem']} ({how})")
+                click.echo(f"PROBLEM  {shown(p['path'])}: {p['problem']} ({how})")
         fixed = len(problems) - len(left)
         click.echo(f"data dir {settings.data_dir}: " + (
             "no problems" if not problems else f"{len(problems)} problem(s), {fixed} fixed, {len(left)} left"

@@ -48,7 +48,8 @@ class VolumeRef(RequestSchema):
 
 
 class ExtraDisk(RequestSchema):
-    size_gib = fields.Integer(strict=True, validate=validate.Range(min=1, max=GIB_MAX), metadata={"description": "a new disk"})
+    size_gib = fields.Integer(strict=True, validate=validate.Range(min=1, max=GIB_MAX),
+                              metadata={"description": "a new disk"})
     volume = Ref(required=False, metadata={"description": "an existing volume"})
     pool = Ref(required=False)
     format = fields.String(load_default="qcow2", validate=validate.OneOf(["qcow2", "raw"]))

@@ -43,7 +43,8 @@ _ENTRIES = [
     # -- generic (any action: the HTTP layer, auth, validation, the node named, libvirt's fallbacks, the
     #    store, a bug), and the libvirt-table codes an action declares when it can meet them -----------
     _e("ValidationFailed", 400, "the request does not fit the action's schema (a bad name, a missing or "
-       "unknown field); `details.field_errors` says which field and why", generic=True),
+       "unknown field, 1.5 for an integer, NUL, a control character, a lone surrogate or a non-character in a "
+       "string); `details.field_errors` says which field and why", generic=True),
     _e("InvalidJson", 400, "the body is not a JSON object (send Content-Type: application/json)", generic=True),
     _e("JsonTooDeep", 400, "the JSON body nests deeper than 32 levels", generic=True),
     _e("InvalidInput", 400, "an input the schema allows but the rules refuse; the message says which and "
@@ -92,10 +93,11 @@ _ENTRIES = [
     _e("NotSupported", 422, "the node's hypervisor or libvirt does not support this"),
     _e("Cancelled", 409, "the operation was aborted on the node", generic=True),
     _e("MetadataCorrupt", 422, "a metadata file under the data dir does not validate (`details.path`); "
-       "JVP never overwrites it: fix or remove it", generic=True),
+       "JVP never overwrites it: `jvp doctor --fix` moves it aside", generic=True),
     _e("MetadataLocked", 409, "another process has held a metadata file's lock for over 30 s: retry",
        generic=True),
-    _e("MetadataInvalid", 500, "JVP was about to write metadata its schema refuses (a bug)", generic=True),
+    _e("MetadataInvalid", 500, "JVP was about to write metadata its schema refuses or that would not read "
+       "back (a bug); the old file is left as it was", generic=True),
     _e("InternalError", 500, "a bug: the server log has the details under the request id", generic=True),
     _e("Conflict", 409, "a conflict with the object's current state", generic=True),
     _e("PreconditionFailed", 422, "a precondition on the host is not met", generic=True),
