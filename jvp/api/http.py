@@ -54,11 +54,24 @@ def _summarize(field_errors: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _without_surrogates(value: Any) -> Any:
+    """Field errors keyed by what the client sent (an unknown field's name): lone UTF-16 surrogates become
+    U+FFFD, so the answer is valid Unicode JSON."""
+    if isinstance(value, dict):
+        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_surrogates(v) for v in value]
+    return _SURROGATES.sub("\ufffd", value) if isinstance(value, str) else value
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
 def load_request(action: Action, raw: Any) -> dict[str, Any]:
     try:
         return action.request().load(raw)
     except ValidationError as exc:
-        fe = _field_errors(exc.messages)
+        fe = _without_surrogates(_field_errors(exc.messages))
         raise InvalidInput(f"invalid request for {action.name}: {_summarize(fe)}", code="ValidationFailed",
                            details={"field_errors": fe}) from exc
 

@@ -24,6 +24,19 @@ SECRET_KEYS = {"password", "passwd", "private_key", "user_data", "token", "secre
                "ssh_private_key", "api_key", "content"}
 REDACTED = "***"
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _valid_unicode(value: Any) -> Any:
+    """A copy with lone UTF-16 surrogates (from a refused request's "\\ud800" escapes) replaced by U+FFFD: the
+    log and list-audit-events' answers stay valid Unicode JSON that any client can decode."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_valid_unicode(k): _valid_unicode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_valid_unicode(v) for v in value]
+    return value
 
 
 def redact(value: Any) -> Any:
@@ -59,6 +72,7 @@ class AuditLog:
         errors = self.schemas.errors("audit_event", entry["schema_version"], entry)
         if errors:
             raise ValueError(f"invalid audit entry: {errors}")
+        entry = _valid_unicode(entry)
         line = json.dumps(entry, separators=(",", ":"), default=str) + "\n"
         path = self._file(stamp.strftime("%Y-%m"))
         with private_lock(self.dir / ".audit.lock", 30):

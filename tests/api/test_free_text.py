@@ -166,6 +166,14 @@ def test_every_string_field_refuses_hostile_characters(api, action, body, field)
 
 
 def test_an_unknown_field_with_a_lone_surrogate_in_its_name_is_a_clean_400(api):
-    err = api.error("modify-vm", {"name": "web1", "x\ud800": 1}, status=400, code="ValidationFailed",
-                    role="operator")
-    assert err["details"]["field_errors"]
+    resp = api.call("modify-vm", {"name": "web1", "x\ud800": 1}, role="operator", expect=400)
+    assert resp.get_json()["error"]["details"]["field_errors"] == {"x\ufffd": ["Unknown field."]}
+    assert "\\ud800" not in resp.get_data(as_text=True).lower()  # the answer is valid Unicode JSON
+
+
+def test_the_audit_log_keeps_refused_text_as_valid_unicode(api):
+    api.error("modify-node", {"name": "local", "description": "a\ud800b"}, status=400, code="ValidationFailed")
+    resp = api.call("list-audit-events", {"action": "modify-node"}, expect=200)
+    assert "\\ud800" not in resp.get_data(as_text=True).lower()
+    (event,) = resp.get_json()["events"]
+    assert event["params"]["description"] == "a\ufffdb" and event["error_code"] == "ValidationFailed"

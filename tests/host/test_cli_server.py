@@ -76,3 +76,26 @@ def test_gunicorn_workers_share_tokens_and_metadata(real_libvirt, tmp_path):
         assert r.status_code == 200 and r.json()["ready"] is True
     finally:
         stop_server(server)
+
+
+def test_the_served_data_dir_is_private_and_doctor_finds_nothing(live_server):
+    """Issue 14, finding 13, on a real `jvp serve`: the data dir 0700, every directory in it 0700 and every file
+    0600 (tokens, admin-token, node and keypair files, tasks, the audit log, lock files), `jvp token list` shows
+    no token prefix, and `jvp doctor` finds no problem."""
+    name = unique("f-key-")
+    assert live_server.post("create-keypair", {"name": name}).status_code == 200
+    assert live_server.post("modify-node", {"name": "local", "description": "f"}).status_code == 200
+    assert live_server.post("delete-keypair", {"name": "ghost"}).status_code == 404  # audited
+    data = live_server.data_dir
+    try:
+        found = {str(p.relative_to(data)): stat.S_IMODE(p.lstat().st_mode) for p in [data, *data.rglob("*")]}
+        assert found["."] == 0o700 and found["auth/tokens.yaml"] == 0o600
+        wrong = {k: oct(m) for k, m in found.items() if m != (0o700 if (data / k).is_dir() else 0o600)}
+        assert wrong == {}
+        assert any(k.startswith("audit/audit-") for k in found) and any(k.startswith(".locks/") for k in found)
+        listed = run(["token", "list"], live_server)
+        assert listed.returncode == 0 and "admin" in listed.stdout and "jvp_" not in listed.stdout
+        doctor = run(["doctor"], live_server)
+        assert doctor.returncode == 0 and "no problems" in doctor.stderr, doctor.stdout + doctor.stderr
+    finally:
+        live_server.post("delete-keypair", {"name": name})
