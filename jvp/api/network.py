@@ -4,7 +4,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from jvp.api.actions import Role, registry
-from jvp.api.schemas import Name, NodeRef, OkResponse, Ref, RequestSchema, Text
+from jvp.api.schemas import NodeRef, OkResponse, Ref, RequestSchema, Text
 from jvp.domain.network import (MODES, NetworkLeaseListResponse, NetworkListResponse, NetworkResponse,
                                 NetworkSourcesResponse)
 

@@ -1,7 +1,7 @@
 """Snapshot actions (SPEC 2.5): capture, list, describe, revert, delete, clone into a VM, export as a template."""
 from __future__ import annotations
 
-from marshmallow import fields, validate
+from marshmallow import fields
 
 from jvp.api.actions import Role, registry
 from jvp.api.schemas import Name, NodeRef, Ref, RequestSchema, Text
