@@ -135,6 +135,8 @@ def _scan(value: Any, field: fields.Field | None, path: str = "") -> str | None:
     nested request schemas are left to those schemas (their own pre-load check names the inner field)."""
     if isinstance(field, fields.Nested) and isinstance(field.schema, RequestSchema):
         return None
+    if isinstance(field, RefField):  # a libvirt name: its own rule (valid_ref) applies
+        return None
     if isinstance(value, str):
         problem = text_problem(value, _allows_lines(field))
         return f"{problem[:-1]} (at {path})." if problem and path else problem
@@ -189,11 +191,16 @@ def Name(**kwargs: Any) -> fields.String:  # noqa: N802 - a field factory reads 
                                                          **kwargs.pop("metadata", {})}, **kwargs)
 
 
+class RefField(fields.String):
+    """A reference to an existing object: validated by its own rule (`valid_ref`: what libvirt itself lets a name
+    hold, a tab included), not by the free-text net of RequestSchema."""
+
+
 def Ref(**kwargs: Any) -> fields.String:  # noqa: N802
     """An existing VM, network, pool, volume or snapshot, by its exact libvirt name."""
     kwargs.setdefault("required", True)
     meta = kwargs.pop("metadata", {})
-    return fields.String(validate=_valid_ref, metadata={**meta, "description": (
+    return RefField(validate=_valid_ref, metadata={**meta, "description": (
         f"{meta['description']}; " if "description" in meta else "") + REF_HELP}, **kwargs)
 
 
