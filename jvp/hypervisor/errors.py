@@ -24,6 +24,13 @@ _NOT_FOUND = {
     libvirt.VIR_ERR_NO_NWFILTER: "NwfilterNotFound",
 }
 TABLE: dict[int, tuple[str, int]] = {code: (jvp, 404) for code, jvp in _NOT_FOUND.items()}
+# what a VM's definition can name that may vanish under it (a 404 of these during a VM action is not VmNotFound)
+_MISSING = {
+    libvirt.VIR_ERR_NO_STORAGE_POOL: "a storage pool", libvirt.VIR_ERR_NO_STORAGE_VOL: "a volume",
+    libvirt.VIR_ERR_NO_NETWORK: "a network", libvirt.VIR_ERR_NO_NODE_DEVICE: "a host device",
+    libvirt.VIR_ERR_NO_INTERFACE: "a host interface", libvirt.VIR_ERR_NO_SECRET: "a secret",
+    libvirt.VIR_ERR_NO_NWFILTER: "a network filter",
+}
 TABLE.update({
     libvirt.VIR_ERR_OPERATION_INVALID: ("InvalidState", 409),
     libvirt.VIR_ERR_OPERATION_FAILED: ("OperationFailed", 422),
@@ -98,6 +105,14 @@ def map_libvirt_error(exc: libvirt.libvirtError, *, node: str | None = None, kin
     where = f" on node '{node}'" if node and not (kind == "node" and name == node) else ""
     if code in TABLE:
         jvp_code, status = TABLE[code]
+        if status == 404 and kind == "vm" and code != libvirt.VIR_ERR_NO_DOMAIN:
+            # The VM exists, an object its definition names does not (a NIC on a deleted network, a vanished
+            # volume, a missing host device): libvirt refused to act on the VM, which is a precondition on the
+            # host, not a VM that is not there (real host: starting a VM whose network was deleted).
+            missing = _MISSING.get(code, "an object")
+            return JvpError(f"{action + ' ' if action else ''}{what}{where} failed: it references {missing} that "
+                            f"does not exist ({text})", code="PreconditionFailed", status=422,
+                            details={**details, "vm": name, "missing": jvp_code})
         if status == 404 and kind and name:
             jvp_code = "".join(p.capitalize() for p in kind.split("_")) + "NotFound"
             return JvpError(f"{what} not found{where}", code=jvp_code, status=404, details=details)

@@ -126,15 +126,27 @@ def host(real_libvirt, tmp_path_factory):
         vmutil.make_pool(conn, pool, h.pool_dir)
         yield h
     finally:
-        for name in h.domains:
-            if virsh("domstate", "--domain", name, check=False):
-                virsh("destroy", "--domain", name, check=False)
-                virsh("undefine", "--nvram", "--domain", name, check=False)
-        for net in h.networks:
-            vmutil.drop_network(conn, net)
-        vmutil.drop_pool(conn, pool)
         api.services.close()
         conn.close()
+        cleanup(h)
+
+
+def cleanup(h: Host) -> None:
+    """Everything the module made, through virsh, each step on its own (one failure stops none of the others);
+    libvirtd may be restarting (it is shared): each step is retried for a few seconds."""
+    steps = []
+    for name in h.domains:
+        steps += [("destroy", "--domain", name), ("undefine", "--nvram", "--domain", name)]
+    for net in h.networks:
+        steps += [("net-destroy", "--network", net), ("net-undefine", "--network", net)]
+    steps += [("pool-destroy", "--pool", h.pool), ("pool-undefine", "--pool", h.pool)]
+    for step in steps:
+        for _ in range(10):
+            res = subprocess.run(["virsh", "-c", URI, *step], capture_output=True, text=True, timeout=60)
+            if res.returncode == 0 or "failed to connect" not in res.stderr.lower():
+                break  # done, or nothing to do (not found, not active)
+            time.sleep(1)
+    shutil.rmtree(h.pool_dir, ignore_errors=True)
 
 
 def assert_figures_match_virsh(vm: dict, name: str) -> None:
@@ -167,6 +179,7 @@ def dangling(host):
     return name, net
 
 
+@pytest.mark.xfail(strict=True, reason="issue13-A: list-vms rows carry no `problems` yet")
 def test_a_vm_on_a_deleted_network_is_listed_with_a_problem_and_the_others_too(host, dangling):
     name, net = dangling
     before = virsh_names()
@@ -191,7 +204,8 @@ def test_starting_a_vm_on_a_deleted_network_answers_what_libvirt_said(host, dang
     body = resp.get_json()
     assert resp.status_code not in (200, 404) and resp.status_code < 500, (resp.status_code, body)
     assert body["error"]["code"] != "VmNotFound", body
-    assert net in body["error"]["message"] or net in str(body["error"]["details"]), body
+    assert net in body["error"]["message"], body
+    assert body["error"]["details"]["libvirt_error"]["code"] == libvirt.VIR_ERR_NO_NETWORK, body
     assert domstate(name)[0] == "shut off"  # libvirt did not start it
     host.vm(name)  # still described
 
@@ -224,6 +238,7 @@ def test_a_uefi_vm_is_described_as_virsh_shows_it(host, uefi):
     assert name in host.listed()
 
 
+@pytest.mark.xfail(strict=True, reason="issue13-B: used_by sees disks only, not loader/NVRAM")
 def test_the_nvram_and_the_loader_of_a_defined_vm_cannot_be_deleted(host, uefi):
     name, code, nvram = uefi
     used = {v["name"]: v["used_by"] for v in host.api.ok("list-volumes", {"pool": host.pool})["volumes"]}
@@ -259,6 +274,7 @@ def kernel_boot(host):
     return name, files, base, overlay
 
 
+@pytest.mark.xfail(strict=True, reason="issue13-B: a volume-type disk shows no pool/volume/path yet")
 def test_a_direct_kernel_boot_vm_is_described_with_its_volume_disk(host, kernel_boot):
     name, files, base, overlay = kernel_boot
     vm = host.vm(name)
@@ -270,6 +286,7 @@ def test_a_direct_kernel_boot_vm_is_described_with_its_volume_disk(host, kernel_
         "vda", "virtio", host.pool, overlay.name, vol_path)
 
 
+@pytest.mark.xfail(strict=True, reason="issue13-B: used_by misses kernel/initrd/dtb and volume disks")
 def test_the_boot_files_and_the_disk_chain_of_a_defined_vm_cannot_be_deleted(host, kernel_boot):
     name, files, base, overlay = kernel_boot
     for path in (*files.values(), overlay, base):
@@ -280,6 +297,8 @@ def test_the_boot_files_and_the_disk_chain_of_a_defined_vm_cannot_be_deleted(hos
 
 
 # -- a transient VM ----------------------------------------------------------------------------------------
+@pytest.mark.xfail(strict=True, reason="issue13-A: no state_reason/max figures; stopping a transient VM "
+                   "answers 404")
 def test_a_transient_vm_is_listed_not_persistent_and_stopping_it_removes_it(host):
     name = host.define(domain_xml(unique("e-transient-")), transient=True)
     assert dominfo(name)["Persistent"] == "no"
@@ -307,6 +326,7 @@ def wait_state(name: str, state: str, timeout_s: float = 20) -> tuple[str, str]:
     return st
 
 
+@pytest.mark.xfail(strict=True, reason="issue13-A: no state_reason; start-vm refuses a crashed VM")
 def test_a_vm_whose_qemu_was_killed_shows_crashed_and_start_recovers_it(host):
     dom = domain_xml(unique("e-crash-"))
     sub(dom, "on_crash", None, "preserve")
@@ -328,6 +348,7 @@ def test_a_vm_whose_qemu_was_killed_shows_crashed_and_start_recovers_it(host):
 
 
 # -- a name with a space and non-ASCII characters ------------------------------------------------------------
+@pytest.mark.xfail(strict=True, reason="issue13-A: names JVP would not create are refused (400)")
 def test_a_vm_named_with_a_space_and_non_ascii_is_addressed_by_its_exact_name(host):
     name = host.define(domain_xml(unique("e-Grüße an alle ") + " ü"))
     assert name in virsh_names()
@@ -343,6 +364,7 @@ def test_a_vm_named_with_a_space_and_non_ascii_is_addressed_by_its_exact_name(ho
     assert host.api.ok("describe-vm-xml", {"name": name})["name"] == name
 
 
+@pytest.mark.xfail(strict=True, reason="issue13-A: no max_memory_mib/max_vcpus/state_reason yet")
 @pytest.mark.parametrize("case", ["dangling", "uefi", "kernel_boot"])
 def test_the_defined_vms_figures_are_virshs(host, case, request):
     name = request.getfixturevalue(case)[0]

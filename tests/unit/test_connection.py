@@ -224,3 +224,15 @@ def test_mapped_calls_turn_libvirt_errors_into_jvp_errors(opened):
     with pytest.raises(Exception) as exc:
         nc.call_mapped(fn, kind="vm", obj="web1")
     assert getattr(exc.value, "code", None) == "VmNotFound"
+
+
+def test_a_missing_object_a_vm_references_is_a_precondition_not_a_missing_vm():
+    """Real host: start-vm on a VM whose network was deleted; libvirt says VIR_ERR_NO_NETWORK."""
+    err = map_libvirt_error(lv_error(libvirt.VIR_ERR_NO_NETWORK, "Network not found: no network with matching "
+                                     "name 'gone'"), node="local", kind="vm", name="web1")
+    assert (err.code, err.status) == ("PreconditionFailed", 422)
+    assert "network" in err.message and "'gone'" in err.message and "web1" in err.message
+    assert err.details["missing"] == "NetworkNotFound" and err.details["vm"] == "web1"
+    err = map_libvirt_error(lv_error(libvirt.VIR_ERR_NO_STORAGE_VOL, "no volume"), node="local", kind="volume",
+                            name="d1")
+    assert (err.code, err.status) == ("VolumeNotFound", 404)
