@@ -157,13 +157,14 @@ def cleanup(h: Host) -> None:
 
 
 def assert_figures_match_virsh(vm: dict, name: str) -> None:
-    """describe-vm's figures against `virsh dominfo` and `domstate --reason`."""
+    """describe-vm's figures against `virsh dominfo`, `domstate --reason` and the vCPU maximum in `dumpxml`."""
     info = dominfo(name)
     assert vm["name"] == info["Name"] and vm["uuid"] == info["UUID"]
     assert vm["persistent"] is (info["Persistent"] == "yes")
     assert vm["memory_mib"] * 1024 == int(info["Used memory"].split()[0])
     assert vm["max_memory_mib"] * 1024 == int(info["Max memory"].split()[0])
     assert vm["vcpus"] == int(info["CPU(s)"])
+    assert vm["max_vcpus"] == int(parse(virsh("dumpxml", "--domain", name)).findtext("vcpu"))
     state, reason = domstate(name)
     expect = {"running": "running", "shut off": "stopped", "paused": "paused", "crashed": "crashed",
               "pmsuspended": "pmsuspended", "in shutdown": "shutting-down"}[state]
