@@ -447,3 +447,16 @@ def test_a_panicked_guest_shows_crashed_and_stop_force_then_start_recover_it(hos
     assert answer["stopped"] is True and domstate(name) == ("shut off", "destroyed")
     answer = host.api.ok("start-vm", {"name": name})
     assert answer["state"] == "running" and domstate(name) == ("running", "booted")
+
+
+# -- last: the UEFI VM runs, stops and is deleted with its NVRAM (its loader, shared firmware, stays) ---------
+def test_the_uefi_vm_starts_stops_and_delete_removes_its_nvram_only(host, uefi):
+    name, code, nvram = uefi
+    answer = host.api.ok("start-vm", {"name": name})
+    assert answer["state"] == "running" and domstate(name)[0] == "running"
+    answer = host.api.ok("stop-vm", {"name": name, "force": True})
+    assert answer["stopped"] is True and domstate(name) == ("shut off", "destroyed")
+    answer = host.api.ok("delete-vm", {"name": name})
+    assert answer["nvram_removed"] is True
+    assert name not in virsh_names()
+    assert not nvram.exists() and code.exists()
