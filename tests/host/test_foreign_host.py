@@ -187,7 +187,6 @@ def dangling(host):
     return name, net
 
 
-@pytest.mark.xfail(strict=True, reason="issue13-A: list-vms rows carry no `problems` yet")
 def test_a_vm_on_a_deleted_network_is_listed_with_a_problem_and_the_others_too(host, dangling):
     name, net = dangling
     before = virsh_names()
@@ -305,8 +304,6 @@ def test_the_boot_files_and_the_disk_chain_of_a_defined_vm_cannot_be_deleted(hos
 
 
 # -- a transient VM ----------------------------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="issue13-A: no state_reason/max figures; stopping a transient VM "
-                   "answers 404")
 def test_a_transient_vm_is_listed_not_persistent_and_stopping_it_removes_it(host):
     name = host.define(domain_xml(unique("e-transient-")), transient=True)
     assert dominfo(name)["Persistent"] == "no"
@@ -334,7 +331,6 @@ def wait_state(name: str, state: str, timeout_s: float = 20) -> tuple[str, str]:
     return st
 
 
-@pytest.mark.xfail(strict=True, reason="issue13-A: no state_reason; start-vm refuses a crashed VM")
 def test_a_vm_whose_qemu_was_killed_shows_crashed_and_start_recovers_it(host):
     dom = domain_xml(unique("e-crash-"))
     sub(dom, "on_crash", None, "preserve")
@@ -356,7 +352,6 @@ def test_a_vm_whose_qemu_was_killed_shows_crashed_and_start_recovers_it(host):
 
 
 # -- a name with a space and non-ASCII characters ------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="issue13-A: names JVP would not create are refused (400)")
 def test_a_vm_named_with_a_space_and_non_ascii_is_addressed_by_its_exact_name(host):
     name = host.define(domain_xml(unique("e-Grüße an alle ") + " ü"))
     assert name in virsh_names()
@@ -372,7 +367,6 @@ def test_a_vm_named_with_a_space_and_non_ascii_is_addressed_by_its_exact_name(ho
     assert host.api.ok("describe-vm-xml", {"name": name})["name"] == name
 
 
-@pytest.mark.xfail(strict=True, reason="issue13-A: no max_memory_mib/max_vcpus/state_reason yet")
 @pytest.mark.parametrize("case", ["dangling", "uefi", "kernel_boot"])
 def test_the_defined_vms_figures_are_virshs(host, case, request):
     name = request.getfixturevalue(case)[0]
@@ -413,7 +407,6 @@ def booted(host):
     return name
 
 
-@pytest.mark.xfail(strict=True, reason="issue13-A: pmsuspended shows as suspended; resume-vm refuses it")
 def test_a_guest_that_suspended_itself_shows_pmsuspended_and_resume_wakes_it(host, booted):
     name = booted
     virsh("dompmsuspend", "--domain", name, "--target", "mem")
@@ -428,7 +421,6 @@ def test_a_guest_that_suspended_itself_shows_pmsuspended_and_resume_wakes_it(hos
     assert (answer["vm"]["state"], answer["vm"]["state_reason"]) == ("running", "wakeup")
 
 
-@pytest.mark.xfail(strict=True, reason="issue13-A: no state_reason; stop-vm refuses a crashed VM")
 def test_a_panicked_guest_shows_crashed_and_stop_force_then_start_recover_it(host, booted):
     name = booted
     if domstate(name)[0] != "running":  # the test above left it asleep
