@@ -245,7 +245,6 @@ def test_a_uefi_vm_is_described_as_virsh_shows_it(host, uefi):
     assert name in host.listed()
 
 
-@pytest.mark.xfail(strict=True, reason="issue13-B: used_by sees disks only, not loader/NVRAM")
 def test_the_nvram_and_the_loader_of_a_defined_vm_cannot_be_deleted(host, uefi):
     name, code, nvram = uefi
     used = {v["name"]: v["used_by"] for v in host.api.ok("list-volumes", {"pool": host.pool})["volumes"]}
@@ -281,7 +280,6 @@ def kernel_boot(host):
     return name, files, base, overlay
 
 
-@pytest.mark.xfail(strict=True, reason="issue13-B: a volume-type disk shows no pool/volume/path yet")
 def test_a_direct_kernel_boot_vm_is_described_with_its_volume_disk(host, kernel_boot):
     name, files, base, overlay = kernel_boot
     vm = host.vm(name)
@@ -293,7 +291,6 @@ def test_a_direct_kernel_boot_vm_is_described_with_its_volume_disk(host, kernel_
         "vda", "virtio", host.pool, overlay.name, vol_path)
 
 
-@pytest.mark.xfail(strict=True, reason="issue13-B: used_by misses kernel/initrd/dtb and volume disks")
 def test_the_boot_files_and_the_disk_chain_of_a_defined_vm_cannot_be_deleted(host, kernel_boot):
     name, files, base, overlay = kernel_boot
     for path in (*files.values(), overlay, base):
