@@ -79,7 +79,7 @@ class Services:
             closer = getattr(svc, "close", None)
             if closer:
                 closer()
-        self.connections.close_all()
+        self.gateway.close()  # its fan-out pool, then every connection and the health prober
 
 
 def build_services(settings: Settings, processes: int = 1) -> Services:
@@ -90,7 +90,8 @@ def build_services(settings: Settings, processes: int = 1) -> Services:
         log.warning("data dir %s was readable by others: now 0700 (`jvp doctor --fix` tightens its files)", data)
     store = YamlMetadataStore(data, settings.schema_dir)
     start_event_loop()
-    connections = ConnectionPool(open_timeout_s=settings.node_timeout_s)
+    connections = ConnectionPool(open_timeout_s=settings.node_timeout_s,
+                                 probe_interval_s=settings.node_probe_interval_s)
     directory = NodeDirectory(store, settings.local_uri)
     gateway = NodeGateway(connections, directory.locate)  # every node operation, typed
     nodes = NodeService(directory, gateway, settings.node_timeout_s,

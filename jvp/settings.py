@@ -122,6 +122,8 @@ class SettingsSchema(_Strict):
     workers = fields.Integer(load_default=2, validate=validate.Range(min=1, max=64))
     threads = fields.Integer(load_default=16, validate=validate.Range(min=1, max=256))
     node_timeout_s = fields.Float(load_default=5.0, validate=validate.Range(min=0.1, max=120))
+    # how often a node marked unreachable is probed in the background (all-node listings skip it meanwhile)
+    node_probe_interval_s = fields.Float(load_default=5.0, validate=validate.Range(min=0.2, max=600))
     task_workers = fields.Integer(load_default=4, validate=validate.Range(min=1, max=64))
     # Finished task records are pruned (at start-up and then every few minutes) once older than this many
     # days or beyond the newest task_retention_count finished ones; pending/running tasks never are.
@@ -169,6 +171,7 @@ class Settings:
     workers: int
     threads: int
     node_timeout_s: float
+    node_probe_interval_s: float
     task_workers: int
     task_retention_days: float
     task_retention_count: int

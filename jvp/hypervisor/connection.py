@@ -17,6 +17,7 @@ import libvirt
 
 from jvp.errors import JvpError, NodeUnreachable
 from jvp.hypervisor.errors import is_connection_error, libvirt_details, map_libvirt_error
+from jvp.hypervisor.health import NodeHealth
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -243,13 +244,25 @@ class NodeConnection:
 
 
 class ConnectionPool:
-    """Every node's NodeConnection, keyed by node name; replaced when a node's URI changes."""
+    """Every node's NodeConnection, keyed by node name; replaced when a node's URI changes. `health` is the
+    memory of the nodes that do not answer (jvp/hypervisor/health.py), probed every `probe_interval_s`."""
 
-    def __init__(self, open_timeout_s: float | None = None, opener: Opener = open_libvirt) -> None:
+    def __init__(self, open_timeout_s: float | None = None, opener: Opener = open_libvirt,
+                 probe_interval_s: float = 5.0) -> None:
         self.opener = opener
         self._conns: dict[str, NodeConnection] = {}
         self._lock = threading.Lock()
         self.open_timeout_s = open_timeout_s  # the setting node_timeout_s: bound on opening a connection
+        self.health = NodeHealth(self._probe, interval_s=probe_interval_s, timeout_s=open_timeout_s or 5.0)
+
+    def _probe(self, node: str) -> None:
+        """The health probe: one cheap read on the node's connection (reopened if it died)."""
+        with self._lock:
+            nc = self._conns.get(node)
+        if nc is None:  # forgotten meanwhile: nothing to watch
+            self.health.forget(node)
+            return
+        nc.call(lambda c: c.getLibVersion(), retry=True)
 
     def get(self, node: str, uri: str) -> NodeConnection:
         with self._lock:
@@ -257,16 +270,19 @@ class ConnectionPool:
             if nc is None or nc.uri != uri:
                 if nc is not None:
                     nc.close()
+                    self.health.forget(node)  # a new URI starts with a clean slate
                 nc = self._conns[node] = NodeConnection(node, uri, self.open_timeout_s, self.opener)
             return nc
 
     def forget(self, node: str) -> None:
         with self._lock:
             nc = self._conns.pop(node, None)
+        self.health.forget(node)
         if nc is not None:
             nc.close()
 
     def close_all(self) -> None:
+        self.health.close()
         with self._lock:
             conns, self._conns = list(self._conns.values()), {}
         for nc in conns:

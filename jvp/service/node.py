@@ -3,7 +3,8 @@
 `local` always exists (its URI comes from the `local_uri` setting); other nodes are stored in
 metadata/nodes/<name>.yaml. Every figure is read through the node's libvirt connection, so remote nodes
 answer exactly like the local one. Listing probes every node concurrently, each bounded by
-`node_timeout_s`: a dead node is reported offline with its error and never slows the others.
+`node_timeout_s`: a dead node is reported offline with its error and never slows the others; once marked
+dead (the gateway's health memory) it is shown offline at once until the background probe finds it back.
 """
 from __future__ import annotations
 
@@ -247,29 +248,50 @@ class NodeService:
                 self._inflight[rec.name] = fut
             return fut
 
-    def _view(self, rec: NodeRecord, fut: Future, deadline_s: float) -> NodeView:
-        view = NodeView(name=rec.name, uri=rec.uri, local=rec.is_local, description=rec.description,
+    def _base_view(self, rec: NodeRecord) -> NodeView:
+        return NodeView(name=rec.name, uri=rec.uri, local=rec.is_local, description=rec.description,
                         labels=rec.labels, maintenance=rec.maintenance, created_at=rec.created_at,
                         updated_at=rec.updated_at)
-        try:
-            facts = fut.result(timeout=max(deadline_s, 0.01))
+
+    @staticmethod
+    def _finish(view: NodeView, facts: HostFacts | None, rec: NodeRecord) -> NodeView:
+        if facts is not None:
             view = dataclasses.replace(view, **{f.name: getattr(facts, f.name) for f in dataclasses.fields(facts)},
                                        reachable=True)
-        except FutureTimeout:
-            view.last_error = f"no answer from {rec.uri} within {self.timeout_s:g}s"
-        except JvpError as exc:
-            view.last_error = exc.message
         view.state = "maintenance" if rec.maintenance else ("online" if view.reachable else "offline")
         return view
 
+    def _view(self, rec: NodeRecord, fut: Future, deadline_s: float) -> NodeView:
+        view, facts = self._base_view(rec), None
+        try:
+            facts = fut.result(timeout=max(deadline_s, 0.01))
+        except FutureTimeout:
+            view.last_error = f"no answer from {rec.uri} within {self.timeout_s:g}s"
+            self.gateway.health.mark_dead(rec.name, "NodeTimeout", view.last_error)
+        except JvpError as exc:
+            view.last_error = exc.message
+        return self._finish(view, facts, rec)
+
     def list(self, state: str | None = None) -> NodeList:
+        """Every node probed in parallel (the gateway's fan-out, one bound for all); a node the health
+        memory knows dead is shown offline at once with the failure that marked it, not probed again here
+        (the background probe brings it back)."""
         recs, errors = self.records()
-        futures = [(rec, self._probe_async(rec)) for rec in recs]
-        deadline = time.monotonic() + self.timeout_s
-        nodes = [self._view(rec, fut, deadline - time.monotonic()) for rec, fut in futures]
+        by_name = {rec.name: rec for rec in recs}
+        nodes = []
+        for r in self.gateway.fan_out(list(by_name), self._probe_name, self.timeout_s,
+                                      what="answer"):
+            rec = by_name[r.node]
+            view = self._base_view(rec)
+            if r.error is not None:
+                view.last_error = r.error["message"]
+            nodes.append(self._finish(view, r.value, rec))
         if state:
             nodes = [n for n in nodes if n.state == state]
         return NodeList(nodes=nodes, errors=errors)
+
+    def _probe_name(self, name: str) -> HostFacts:
+        return self.gateway.host_facts(name)
 
     def describe(self, name: str) -> NodeView:
         rec = self.record(name)

@@ -13,15 +13,25 @@ in jvp/hypervisor/errors.py. Services never see a libvirt connection, a libvirt 
 
 The gateway does not know where nodes are: `locate(node)` (given by the composition root, backed by the node
 directory in the metadata store) answers the node's (name, uri) or raises NodeNotFound.
+
+The gateway also keeps the nodes' health (`health`, jvp/hypervisor/health.py): a call that finds a node
+unreachable marks it dead, a call that succeeds marks it alive, and `fan_out` (the one way a listing runs
+over several nodes) skips known-dead nodes, runs the others in parallel on a bounded pool and marks the
+nodes it gave up waiting for (NodeTimeout).
 """
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, TypeVar
+from dataclasses import dataclass
+from typing import Any, Callable, Generic, Iterator, Sequence, TypeVar
 
 import libvirt
 
+from jvp.errors import JvpError
 from jvp.hypervisor.connection import ConnectionPool, NodeConnection
+from jvp.hypervisor.health import NodeHealth
 
 T = TypeVar("T")
 Locate = Callable[[str], tuple[str, str]]
@@ -38,10 +48,28 @@ def translated(error: type[Exception], answer: Callable[[Any], Exception]) -> It
         raise answer(exc) from exc
 
 
+# What makes a node "dead" for the health memory: it does not answer (not: it refused an operation).
+DEAD_CODES = frozenset({"NodeUnreachable", "NodeTimeout"})
+FAN_OUT_WORKERS = 16
+
+
+@dataclass
+class NodeResult(Generic[T]):
+    """One node's share of a fan-out: its value, or the listing error entry {node, code, message}."""
+    node: str
+    value: T | None = None
+    error: dict[str, str] | None = None
+
+
 class GatewayBase:
     def __init__(self, connections: ConnectionPool, locate: Locate) -> None:
         self._connections = connections
         self._locate = locate
+        self._fan_out_pool = ThreadPoolExecutor(max_workers=FAN_OUT_WORKERS, thread_name_prefix="node-fan-out")
+
+    @property
+    def health(self) -> NodeHealth:
+        return self._connections.health
 
     # -- the one place a node's connection is used ---------------------------------------------------
     def connection(self, node: str) -> NodeConnection:
@@ -50,7 +78,46 @@ class GatewayBase:
 
     def _call(self, node: str, fn: Callable[[Conn], T], *, retry: bool, kind: str | None,
               obj: str | None = None, action: str | None = None) -> T:
-        return self.connection(node).call_mapped(fn, retry=retry, kind=kind, obj=obj, action=action)
+        nc = self.connection(node)
+        try:
+            result = nc.call_mapped(fn, retry=retry, kind=kind, obj=obj, action=action)
+        except JvpError as exc:
+            if exc.code in DEAD_CODES:
+                self.health.mark_dead(nc.node, exc.code, exc.message)
+            raise
+        self.health.mark_alive(nc.node)
+        return result
+
+    # -- several nodes at once -----------------------------------------------------------------------
+    def fan_out(self, nodes: Sequence[str], fn: Callable[[str], T], timeout_s: float, *,
+                skip_dead: bool = True, what: str = "answer") -> list[NodeResult[T]]:
+        """fn(node) for every node, in parallel on a bounded pool, waited for together at most timeout_s;
+        results in the order of `nodes`. A node known dead is not called (skip_dead; a listing addressed
+        to one node passes False and tries it), its error entry comes at once. A node that does not answer
+        in time gets NodeTimeout and is marked dead (its call goes on in the background; its success
+        would mark it alive). Other JvpErrors become error entries; anything else propagates."""
+        results = [NodeResult(n) for n in nodes]
+        futures = {}
+        for r in results:
+            dead = self.health.dead(r.node) if skip_dead else None
+            if dead is not None:
+                r.error = dead.listing_error(self.health.interval_s)
+            else:
+                futures[r.node] = self._fan_out_pool.submit(fn, r.node)
+        deadline = time.monotonic() + timeout_s  # one bound for all nodes, not one per node
+        for r in results:
+            fut = futures.get(r.node)
+            if fut is None:
+                continue
+            try:
+                r.value = fut.result(timeout=max(deadline - time.monotonic(), 0.01))
+            except FutureTimeout:
+                message = f"node '{r.node}' did not {what} within {timeout_s:g}s"
+                self.health.mark_dead(r.node, "NodeTimeout", message)
+                r.error = {"node": r.node, "code": "NodeTimeout", "message": message}
+            except JvpError as exc:
+                r.error = {"node": r.node, "code": exc.code, "message": exc.message}
+        return results
 
     def _read(self, node: str, fn: Callable[[Conn], T], *, kind: str | None, obj: str | None = None,
               action: str | None = None) -> T:
@@ -71,6 +138,7 @@ class GatewayBase:
         self._connections.forget(node)
 
     def close(self) -> None:
+        self._fan_out_pool.shutdown(wait=False, cancel_futures=True)
         self._connections.close_all()
 
     def run_raw(self, node: str, fn: Callable[[Conn], Any]) -> Any:

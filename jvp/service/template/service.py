@@ -17,7 +17,6 @@ TemplateUsageUnknown, naming the pools) and old images are kept (update.py `prun
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any
 
@@ -61,10 +60,9 @@ class TemplateService:
                                            Downloads(store, Path(data_dir), self.fetcher), download, Path(data_dir),
                                            sources)
         self.updater = TemplateUpdater(self.catalog, self.registrar, store, nodes, gateway, tasks)
-        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="template-list")
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Nothing of its own to stop: listings run on the gateway's fan-out pool."""
 
     # -- the catalog's reads (catalog.py), for the API and the snapshot module -----------------------------
     def doc(self, node: str, name: str) -> dict[str, Any]:
@@ -92,17 +90,14 @@ class TemplateService:
             elif not node:
                 errors.append({"node": n, "code": "NodeNotFound", "message": f"templates are recorded for node "
                                f"'{n}', which JVP no longer knows; re-add the node or remove metadata/{n}/"})
-        futures = {n: self._pool.submit(self.usage, n) for n in by_node}
+        # the nodes' usage in parallel (the gateway's fan-out: a node known dead is skipped unless asked for)
+        outcomes = {r.node: r for r in self.gateway.fan_out(sorted(by_node), self.usage, self.list_timeout_s,
+                                                            skip_dead=not node)}
         templates = []
         for n, docs in sorted(by_node.items()):
-            usage = None
-            try:
-                usage = futures[n].result(timeout=self.list_timeout_s)
-            except FutureTimeout:
-                errors.append({"node": n, "code": "NodeTimeout",
-                               "message": f"node '{n}' did not answer within {self.list_timeout_s:g}s"})
-            except JvpError as exc:
-                errors.append({"node": n, "code": exc.code, "message": exc.message})
+            usage = outcomes[n].value
+            if outcomes[n].error is not None:
+                errors.append(outcomes[n].error)
             for doc in docs:
                 view = self.catalog.view(doc, usage)
                 self.catalog.sync_count(n, doc["name"], view)

@@ -20,13 +20,11 @@ Creation is in create.py, deletion in delete.py. Rules decided here (also in the
 """
 from __future__ import annotations
 
-import time
 from dataclasses import replace
-from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
 from typing import Any
 
 from jvp.domain.vm import GONE, DiskDevice, NicDevice, VmView
-from jvp.errors import Conflict, InvalidInput, JvpError, PreconditionFailed, not_found
+from jvp.errors import Conflict, InvalidInput, PreconditionFailed, not_found
 from jvp.hypervisor.gateway import NodeGateway
 from jvp.hypervisor.gateway.vm import BUS_PREFIX
 from jvp.service.node import NodeService
@@ -47,7 +45,6 @@ class VmService:
         self.gateway = gateway
         self.list_timeout_s = list_timeout_s
         self.on_deleted = on_deleted
-        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="vm-list")
 
     def state(self, node: str, name: str) -> str:
         return self.gateway.vm_state(node, name)
@@ -58,17 +55,14 @@ class VmService:
         names = [node] if node else self.nodes.names()
         if node:
             self.nodes.record(node)  # 404 for an unknown node, as for every other action
-        futures = {n: self._pool.submit(self.gateway.vm_summaries, n) for n in names}
+        # in parallel over the nodes, one bound for all; a node known dead is skipped unless asked for
         vms, errors = [], []
-        deadline = time.monotonic() + self.list_timeout_s  # one bound for all nodes, not one per node
-        for n, fut in futures.items():
-            try:
-                vms += fut.result(timeout=max(deadline - time.monotonic(), 0.01))
-            except FutureTimeout:
-                errors.append({"node": n, "code": "NodeTimeout",
-                               "message": f"node '{n}' did not list its VMs within {self.list_timeout_s:g}s"})
-            except JvpError as exc:
-                errors.append({"node": n, "code": exc.code, "message": exc.message})
+        for r in self.gateway.fan_out(names, self.gateway.vm_summaries, self.list_timeout_s,
+                                      skip_dead=not node, what="list its VMs"):
+            if r.error is not None:
+                errors.append(r.error)
+            else:
+                vms += r.value
         if state:
             vms = [v for v in vms if v["state"] == state]
         if label:
@@ -269,4 +263,4 @@ class VmService:
                          delete_volumes=delete_volumes, on_deleted=self.on_deleted)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Nothing of its own to stop: listings run on the gateway's fan-out pool."""

@@ -3,10 +3,11 @@ volumes and a usage snapshot the test sets (no libvirt, no patched module paths)
 from __future__ import annotations
 
 from jvp.domain.template import NodeUsage
+from tests.unit.fakes.fan_out import SequentialFanOut
 from tests.unit.fakes.storage import FakeNodes, FakeStorageGateway, FakeTasks  # noqa: F401 - re-exported
 
 
-class FakeTemplateGateway(FakeStorageGateway):
+class FakeTemplateGateway(SequentialFanOut, FakeStorageGateway):
     """FakeStorageGateway plus template_usage: the snapshot of domains and volumes the test gives (`usage`),
     or, when none is given, one computed from the fake's volumes (no domains)."""
 

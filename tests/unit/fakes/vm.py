@@ -10,6 +10,7 @@ from jvp.domain.vm import GONE, DiskDevice, DiskView, NicDevice, NicView, VmView
 from jvp.domain.vm_caps import DomainCaps
 from jvp.domain.volume import DiskUser, References, VmDisk, VolumeLink
 from jvp.errors import JvpError, NotFound
+from tests.unit.fakes.fan_out import SequentialFanOut
 
 
 class FakeVmNodes:
@@ -62,7 +63,7 @@ class FakeGuest:
     password: dict[str, str] = field(default_factory=dict)
 
 
-class FakeVmGateway:
+class FakeVmGateway(SequentialFanOut):
     """The VM operations of NodeGateway over in-memory guests and volumes; `calls` records every change in
     order, as (method, *arguments)."""
 
