@@ -8,6 +8,7 @@ dead (the gateway's health memory) it is shown offline at once until the backgro
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import ipaddress
 import logging
@@ -158,11 +159,42 @@ def on_this_machine(uri: str) -> bool:
 
 class NodeDirectory:
     """Where the nodes are: their records in the metadata store (`local` from the configuration). The
-    gateway asks it for a node's URI (`locate`); it never connects anywhere itself."""
+    gateway asks it for a node's URI (`locate`, on every call to a node); it never connects anywhere itself.
+
+    Node files are read again only when they changed: each parsed document is kept with its file's
+    (inode, mtime, size), checked by one stat per read (the store writes by rename, so another worker's
+    change is seen at once). Listings over many nodes no longer parse and validate every node file per call
+    and per node."""
 
     def __init__(self, store: MetadataStore, local_uri: str):
         self.store = store
         self.local_uri = local_uri
+        self._docs: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
+
+    def _doc(self, name: str) -> dict[str, Any] | None:
+        """store.get("node", name), from the stat-checked cache when the file did not change."""
+        path_of = getattr(self.store, "path", None)  # a store without files (tests' fakes): no cache
+        if path_of is None:
+            return self.store.get("node", name)
+        try:
+            st = os.stat(path_of("node", name))
+        except FileNotFoundError:
+            self._docs.pop(name, None)
+            return None
+        except OSError:
+            return self.store.get("node", name)  # the store reports it (MetadataCorrupt)
+        sig = (st.st_ino, st.st_mtime_ns, st.st_size)
+        hit = self._docs.get(name)
+        if hit is not None and hit[0] == sig:
+            return copy.deepcopy(hit[1])
+        doc = self.store.get("node", name)  # raises MetadataCorrupt as before; a corrupt file is not cached
+        if doc is None:
+            self._docs.pop(name, None)
+        else:
+            # stat before read: a change in between leaves a newer doc under the older signature, which the
+            # next stat no longer matches (read again), never an older doc under the newer one
+            self._docs[name] = (sig, copy.deepcopy(doc))
+        return doc
 
     def _from_doc(self, doc: dict[str, Any]) -> NodeRecord:
         return NodeRecord(name=doc["name"], uri=doc["uri"], description=doc.get("description", ""),
@@ -176,19 +208,36 @@ class NodeDirectory:
         return rec
 
     def record(self, name: str) -> NodeRecord:
-        doc = self.store.get("node", name)
+        doc = self._doc(name)
         if name == LOCAL:
             return self._local(doc)
         if doc is None:
             raise not_found("node", name)
         return self._from_doc(doc)
 
+    def _listing(self) -> tuple[list[tuple[str, dict[str, Any]]], list[dict[str, str]]]:
+        path_of = getattr(self.store, "path", None)
+        if path_of is None:
+            listing = self.store.list("node")
+            return [(key[0], doc) for key, doc in listing.items], listing.errors
+        items, errors = [], []
+        for (name,) in self.store.keys("node"):
+            try:
+                doc = self._doc(name)
+            except JvpError as exc:  # as store.list reports a file it cannot read: listed, not dropped
+                errors.append({"path": exc.details.get("path", str(path_of("node", name))), "code": exc.code,
+                               "message": exc.message})
+                continue
+            if doc is not None:
+                items.append((name, doc))
+        return items, errors
+
     def records(self) -> tuple[list[NodeRecord], list[dict[str, str]]]:
-        listing = self.store.list("node")
-        by_name = {key[0]: doc for key, doc in listing.items}
+        items, errors = self._listing()
+        by_name = dict(items)
         recs = [self._local(by_name.pop(LOCAL, None))]
         recs += [self._from_doc(doc) for _, doc in sorted(by_name.items())]
-        return recs, listing.errors
+        return recs, errors
 
     def locate(self, name: str) -> tuple[str, str]:
         rec = self.record(name)
