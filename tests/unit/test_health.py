@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from jvp.errors import NodeUnreachable
+from jvp.errors import NodeUnreachable, not_found
 from jvp.hypervisor.connection import ConnectionPool
 from jvp.hypervisor.gateway import NodeGateway
 
@@ -73,7 +73,13 @@ class Estate:
         self.nodes = {n: Node(n) for n in names}
         self.pool = ConnectionPool(open_timeout_s=OPEN_TIMEOUT, opener=self.open,
                                    probe_interval_s=probe_interval_s)
-        self.gw = NodeGateway(self.pool, lambda n: (n, f"qemu+tcp://{n}/system"))
+        self.deleted: set[str] = set()  # node records removed (by this worker or another)
+        self.gw = NodeGateway(self.pool, self.locate)
+
+    def locate(self, n: str) -> tuple[str, str]:
+        if n in self.deleted:
+            raise not_found("node", n)
+        return n, f"qemu+tcp://{n}/system"
 
     def open(self, uri: str) -> FakeConn:
         node = self.nodes[uri.split("//")[1].split("/")[0]]
@@ -191,6 +197,16 @@ def test_forgetting_a_node_clears_its_memory(estate):
     e.listing()
     assert e.gw.health.dead_nodes() == ["a"]
     e.gw.forget("a")
+    assert e.gw.health.dead_nodes() == []
+
+
+def test_a_node_deleted_meanwhile_is_forgotten_by_the_probe_not_probed_forever(estate):
+    e = estate()
+    e.nodes["a"].hang(open_=True)
+    e.listing()
+    assert e.gw.health.dead_nodes() == ["a"]
+    e.deleted.add("a")  # its record went away (say, delete-node in another worker)
+    e.gw.health.probe_now()
     assert e.gw.health.dead_nodes() == []
 
 

@@ -31,6 +31,7 @@ import libvirt
 
 from jvp.errors import JvpError
 from jvp.hypervisor.connection import ConnectionPool, NodeConnection
+from jvp.hypervisor.errors import map_libvirt_error
 from jvp.hypervisor.health import NodeHealth
 
 T = TypeVar("T")
@@ -66,6 +67,7 @@ class GatewayBase:
         self._connections = connections
         self._locate = locate
         self._fan_out_pool = ThreadPoolExecutor(max_workers=FAN_OUT_WORKERS, thread_name_prefix="node-fan-out")
+        connections.health.probe = self._health_probe  # probe through the node's record, not a stale URI
 
     @property
     def health(self) -> NodeHealth:
@@ -80,13 +82,30 @@ class GatewayBase:
               obj: str | None = None, action: str | None = None) -> T:
         nc = self.connection(node)
         try:
-            result = nc.call_mapped(fn, retry=retry, kind=kind, obj=obj, action=action)
-        except JvpError as exc:
+            result = nc.call(fn, retry=retry)
+        except libvirt.libvirtError as exc:
+            # the node answered (with an error about the operation): it is alive; a dropped connection
+            # never gets here (NodeConnection.call raises NodeUnreachable for it)
+            self.health.mark_alive(nc.node)
+            raise map_libvirt_error(exc, node=nc.node, kind=kind, name=obj, action=action) from exc
+        except JvpError as exc:  # from the connection itself: cannot open, timed out, dropped
             if exc.code in DEAD_CODES:
                 self.health.mark_dead(nc.node, exc.code, exc.message)
             raise
         self.health.mark_alive(nc.node)
         return result
+
+    def _health_probe(self, node: str) -> None:
+        """The health memory's probe: a cheap read through the node's current record (a node deleted
+        meanwhile, by this worker or another, is forgotten rather than probed forever)."""
+        try:
+            self.connection(node)
+        except JvpError as exc:
+            if exc.code == "NodeNotFound":
+                self.health.forget(node)
+                return
+            raise
+        self._read(node, lambda c: c.getLibVersion(), kind="node", obj=node)
 
     # -- several nodes at once -----------------------------------------------------------------------
     def fan_out(self, nodes: Sequence[str], fn: Callable[[str], T], timeout_s: float, *,
