@@ -64,11 +64,12 @@ def test_gunicorn_workers_share_tokens_and_metadata(real_libvirt, tmp_path):
     server = start_server(tmp_path, real_libvirt, workers=3)
     try:
         name = unique("w-")
-        # Another URI of the same libvirtd (a node's URI is unique per node). test:///default would be refused:
+        # Another URI of the same libvirtd: its loopback TCP listener (URIs are compared in canonical form, so
+        # qemu+unix:///system would be the local node's qemu:///system again). test:///default would be refused:
         # a test driver node lives in one process, and this server runs three.
         refused = server.post("create-node", {"name": name, "uri": "test:///default"})
         assert (refused.status_code, refused.json()["error"]["code"]) == (400, "InvalidUri")
-        assert server.post("create-node", {"name": name, "uri": "qemu+unix:///system"}).status_code == 200
+        assert server.post("create-node", {"name": name, "uri": "qemu+tcp://127.0.0.1/system"}).status_code == 200
         # Many requests land on different workers: all see the node and accept the token.
         seen = {server.post("describe-node", {"name": name}).status_code for _ in range(30)}
         assert seen == {200}
