@@ -320,11 +320,15 @@ def summaries(conn: libvirt.virConnect, node: str) -> list[dict[str, Any]]:
     return sorted(out, key=lambda r: r["name"])
 
 
+_DANGLING = {libvirt.VIR_ERR_NO_STORAGE_VOL: "VolumeNotFound", libvirt.VIR_ERR_NO_STORAGE_POOL: "StoragePoolNotFound"}
+
+
 def volumes_of(conn: libvirt.virConnect, root: etree._Element, problems: list[dict[str, str]] | None = None,
                dom: libvirt.virDomain | None = None) -> dict[Any, dict[str, Any]]:
     """The volume behind each disk (domain_view.disk_key -> vm_volumes' volume info), when a running pool
     holds it: a `type='volume'` disk through its pool, the others by path (or a network disk's name). A pool
-    that cannot be read leaves the disk without its volume and, when `problems` is given, adds a problem.
+    that cannot be read leaves the disk without its volume and, when `problems` is given, adds a problem; so
+    does a volume-type disk whose volume or pool no longer exists (VolumeNotFound / StoragePoolNotFound).
     With `dom` (running), removable media no pool holds get the size libvirt reports for the drive
     (virDomainGetBlockInfo, what `virsh domblkinfo` shows)."""
     out: dict[Any, dict[str, Any]] = {}
@@ -339,8 +343,14 @@ def volumes_of(conn: libvirt.virConnect, root: etree._Element, problems: list[di
                 out[key] = vm_volumes.volume_by_path(conn, key) or {}
         except libvirt.libvirtError as exc:
             out[key] = {}  # a vanished volume, a missing or inactive pool: the disk shows what its XML says
-            if exc.get_error_code() not in (libvirt.VIR_ERR_NO_STORAGE_VOL, libvirt.VIR_ERR_NO_STORAGE_POOL,
-                                            libvirt.VIR_ERR_OPERATION_INVALID):
+            dangling = _DANGLING.get(exc.get_error_code())
+            if dangling and isinstance(key, tuple) and problems is not None:
+                # a type='volume' disk names its pool and volume: one that no longer exists is a dangling
+                # reference of this VM (a file disk outside every pool is not: nothing says it should be in one)
+                problems.append({"code": dangling, "message": f"disk {d.target or '?'} names volume '{key[1]}' "
+                                                              f"of pool '{key[0]}': {exc.get_error_message()}"})
+            elif exc.get_error_code() not in (libvirt.VIR_ERR_NO_STORAGE_VOL, libvirt.VIR_ERR_NO_STORAGE_POOL,
+                                              libvirt.VIR_ERR_OPERATION_INVALID):
                 if problems is None:
                     raise
                 where = "/".join(key) if isinstance(key, tuple) else key

@@ -586,3 +586,18 @@ def test_a_vm_on_a_network_without_ip_answers(foreign, name):
     listing = foreign.call("list-vms", {"node": NODE})  # asks every running VM's addresses: no crash either
     assert listing.status_code == 200, listing.get_json()
     assert foreign.ok("list-vms", {"node": "local"})["vms"]  # the process, and its other nodes, carry on
+
+
+def test_a_volume_disk_on_a_vanished_pool_is_a_problem_of_its_vm(world):
+    """A type='volume' disk naming a pool that no longer exists is a dangling reference: describe-vm answers
+    200 and the VM carries the problem, naming the disk; a volume-type disk whose volume exists carries none."""
+    api, truth = world
+    vm = describe_vm(api, "dangling-refs")
+    target = next(d["target"] for d in vm["disks"] if d.get("pool") == "pool-that-was-deleted")
+    dangling = [p for p in vm["problems"] if p["code"] == "StoragePoolNotFound"]
+    assert len(dangling) == 1 and f"disk {target}" in dangling[0]["message"]
+    assert "pool-that-was-deleted" in dangling[0]["message"]
+    with pytest.raises(libvirt.libvirtError):
+        truth.storagePoolLookupByName("pool-that-was-deleted")  # the oracle agrees the pool is gone
+    assert not [p for p in describe_vm(api, "odd-disks")["problems"]
+                if p["code"] in ("VolumeNotFound", "StoragePoolNotFound")]
