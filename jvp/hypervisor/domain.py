@@ -320,9 +320,6 @@ def summaries(conn: libvirt.virConnect, node: str) -> list[dict[str, Any]]:
     return sorted(out, key=lambda r: r["name"])
 
 
-_DANGLING = {libvirt.VIR_ERR_NO_STORAGE_VOL: "VolumeNotFound", libvirt.VIR_ERR_NO_STORAGE_POOL: "StoragePoolNotFound"}
-
-
 def volumes_of(conn: libvirt.virConnect, root: etree._Element, problems: list[dict[str, str]] | None = None,
                dom: libvirt.virDomain | None = None) -> dict[Any, dict[str, Any]]:
     """The volume behind each disk (domain_view.disk_key -> vm_volumes' volume info), when a running pool
@@ -343,7 +340,9 @@ def volumes_of(conn: libvirt.virConnect, root: etree._Element, problems: list[di
                 out[key] = vm_volumes.volume_by_path(conn, key) or {}
         except libvirt.libvirtError as exc:
             out[key] = {}  # a vanished volume, a missing or inactive pool: the disk shows what its XML says
-            dangling = _DANGLING.get(exc.get_error_code())
+            gone = exc.get_error_code()
+            dangling = ("VolumeNotFound" if gone == libvirt.VIR_ERR_NO_STORAGE_VOL else
+                        "StoragePoolNotFound" if gone == libvirt.VIR_ERR_NO_STORAGE_POOL else None)
             if dangling and isinstance(key, tuple) and problems is not None:
                 # a type='volume' disk names its pool and volume: one that no longer exists is a dangling
                 # reference of this VM (a file disk outside every pool is not: nothing says it should be in one)
