@@ -11,13 +11,16 @@ JVP_NODE_PREFIX ?= /opt/jvp-node
 export JVP_NODE_PREFIX
 export PATH := $(JVP_NODE_PREFIX)/node_modules/.bin:$(PATH)
 
-.PHONY: help host deps venv web run demo test test-unit test-api test-host test-web bench guest-image clean
+.PHONY: help host deps venv web run demo test test-unit test-api test-fuzz test-host test-web fuzz bench load \
+	guest-image clean
 
 help:
 	@echo "make run    install everything, start libvirtd, build the UI, serve API + UI on :7777"
 	@echo "make demo   serve on libvirt's test driver with a seeded inventory (no root, no libvirtd)"
 	@echo "make test   the same set-up, then every test tier (unit, API, real host, browser)"
 	@echo "make bench  benchmarks (ratios printed from one run)"
+	@echo "make fuzz   the Schemathesis gate of tests/fuzz with 10x its examples per action"
+	@echo "make load   50 clients for 5 minutes against jvp serve on the test driver (LOAD_ARGS=--duration 30)"
 
 host:            ## packages + libvirtd/virtlogd (root)
 	bash scripts/host-setup.sh
@@ -45,12 +48,14 @@ demo: deps venv web
 	$(JVP) serve --demo
 
 test: host venv web guest-image
-	$(PYTEST) -q tests/unit tests/api tests/host tests/web
+	$(PYTEST) -q tests/unit tests/api tests/fuzz tests/host tests/web
 
 test-unit: venv
 	$(PYTEST) -q tests/unit
 test-api: venv
 	$(PYTEST) -q tests/api
+test-fuzz: venv   ## the fuzz gate as CI runs it (part of `make test`)
+	$(PYTEST) -q tests/fuzz
 test-host: host venv guest-image
 	$(PYTEST) -q tests/host
 test-web: host venv web
@@ -61,6 +66,15 @@ guest-image:     ## the small Debian cloud image the real-host VM tests boot (bu
 
 bench: host venv
 	$(PY) -m bench
+
+# The fuzz gate, longer: FUZZ_EXAMPLES per action (JVP_FUZZ_SEED=N to replay another seed; README "Tests").
+FUZZ_EXAMPLES ?= 300
+fuzz: venv
+	JVP_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PYTEST) -q tests/fuzz
+
+LOAD_ARGS ?=
+load: venv       ## bench/load.py: 50 clients, reads and writes, 5 minutes (LOAD_ARGS="--duration 30")
+	$(PY) -m bench.load $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) web/node_modules web/out web/.next

@@ -16,7 +16,7 @@ from jvp.api import routes as api_routes
 from jvp.api.actions import registry
 from jvp.demo import DEMO_DIR
 from jvp.hostnet import HostNetwork
-from jvp.hypervisor.connection import ConnectionPool, start_event_loop
+from jvp.hypervisor.connection import ConnectionPool, open_libvirt, open_test_driver_only, start_event_loop
 from jvp.hypervisor.gateway import NodeGateway
 from jvp.service.audit import AuditLog
 from jvp.service.auth import TokenService
@@ -90,7 +90,9 @@ def build_services(settings: Settings, processes: int = 1) -> Services:
         log.warning("data dir %s was readable by others: now 0700 (`jvp doctor --fix` tightens its files)", data)
     store = YamlMetadataStore(data, settings.schema_dir)
     start_event_loop()
+    # the demo reaches libvirt's test driver only: never this machine's libvirtd nor a remote host
     connections = ConnectionPool(open_timeout_s=settings.node_timeout_s,
+                                 opener=open_test_driver_only if settings.demo else open_libvirt,
                                  probe_interval_s=settings.node_probe_interval_s)
     directory = NodeDirectory(store, settings.local_uri)
     gateway = NodeGateway(connections, directory.locate)  # every node operation, typed

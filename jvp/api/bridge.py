@@ -58,7 +58,8 @@ def create_bridge(ctx, req):
 
 
 @registry.action("delete-bridge", request=DeleteBridgeRequest, response=OkResponse, role=Role.ADMIN, tag=TAG,
-                 errors=REMOTE + ("BridgeNotFound", "BridgeInUse", "InterfaceProtected", "PermissionDenied"))
+                 errors=REMOTE + ("InvalidBridgeName", "BridgeNotFound", "BridgeInUse", "InterfaceProtected",
+                                  "PermissionDenied"))
 def delete_bridge(ctx, req):
     """Release a bridge's interfaces and delete it; refused while a libvirt network or a VM uses it."""
     ctx.services.bridges.delete(req["node"], req["name"], force=req["force"])

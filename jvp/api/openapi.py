@@ -10,10 +10,11 @@ from typing import Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
+from marshmallow import fields
 
 import jvp
 from jvp.api.actions import ActionRegistry, STREAM_DOWNLOAD, STREAM_UPLOAD
-from jvp.api.schemas import ErrorResponse
+from jvp.api.schemas import NAME_RE, ErrorResponse, _valid_name
 from jvp.domain.errors import ERRORS
 
 _STATUS_TEXT = {400: "invalid input", 401: "missing or bad token", 403: "role not allowed",
@@ -48,6 +49,25 @@ def _error_responses(action, error_ref: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# The pattern JSON Schema readers (clients, Schemathesis) can check a name against: NAME_RE, anchored at both
+# ends (in JSON Schema's regex dialect `$` is the end of the text; the '..' rule stays in the description).
+NAME_PATTERN = "^" + NAME_RE.pattern.removeprefix("^").removesuffix("$") + "$"
+
+
+def _jvp_field_attributes(self, field, ret: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
+    """What apispec does not see in JVP's fields: a name's pattern (its validator is a function, not a
+    validate.Regexp), and the bounds of a dict (Length on a Dict counts its keys: min/maxProperties, where
+    apispec writes minLength/maxLength, which JSON Schema ignores for objects)."""
+    out: dict[str, Any] = {}
+    if isinstance(field, fields.Dict):
+        for length, properties in (("minLength", "minProperties"), ("maxLength", "maxProperties")):
+            if length in ret:
+                out[properties] = ret.pop(length)
+    if "pattern" not in ret and any(v is _valid_name for v in field.validators):
+        out["pattern"] = NAME_PATTERN
+    return out
+
+
 def _schema_name(resolver_schema) -> str:
     cls = resolver_schema if isinstance(resolver_schema, type) else type(resolver_schema)
     name = cls.__name__
@@ -55,12 +75,14 @@ def _schema_name(resolver_schema) -> str:
 
 
 def build_spec(registry: ActionRegistry) -> dict[str, Any]:
+    plugin = MarshmallowPlugin(schema_name_resolver=_schema_name)
     spec = APISpec(
         title="JVP API", version=jvp.__version__, openapi_version="3.0.3",
         info={"description": "Every operation is an action: POST /api/<verb>-<noun> with a JSON body. "
                              "Errors share one shape (components/schemas/ErrorResponse)."},
-        plugins=[MarshmallowPlugin(schema_name_resolver=_schema_name)],
+        plugins=[plugin],
     )
+    plugin.converter.add_attribute_function(_jvp_field_attributes)
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     spec.components.schema("ErrorResponse", schema=ErrorResponse)
     error_ref = {"$ref": "#/components/schemas/ErrorResponse"}

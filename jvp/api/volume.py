@@ -88,7 +88,7 @@ def create_volume(ctx, req):
 @registry.action("resize-volume", request=ResizeVolumeRequest, response=VolumeResizeResponse,
                  role=Role.OPERATOR, tag=TAG,
                  errors=("VolumeNotFound", "VolumeShrinkRefused", "InsufficientSpace", "VolumeInUse", "ResourceBusy",
-                         "NotSupported"))
+                         "NotSupported", "StoragePoolNotFound"))
 def resize_volume(ctx, req):
     """Grow a volume; a running VM that attaches it sees the new size at once."""
     return ctx.services.volumes.resize(req["node"], req["pool"], req["name"], req["size_gib"])
@@ -106,7 +106,7 @@ def clone_volume(ctx, req):
 
 @registry.action("delete-volume", request=VolumeRequest, response=OkResponse, role=Role.OPERATOR, tag=TAG,
                  errors=("VolumeNotFound", "VolumeInUse", "VolumeHasDependents", "VolumeIsInternal",
-                         "ResourceBusy"))
+                         "ResourceBusy", "StoragePoolNotFound"))
 def delete_volume(ctx, req):
     """Delete a volume; refused while a VM attaches it or another volume is backed by it."""
     ctx.services.volumes.delete(req["node"], req["pool"], req["name"])

@@ -15,7 +15,7 @@ from typing import Callable, TypeVar
 
 import libvirt
 
-from jvp.errors import JvpError, NodeUnreachable
+from jvp.errors import InvalidInput, JvpError, NodeUnreachable
 from jvp.hypervisor.errors import is_connection_error, libvirt_details, map_libvirt_error
 from jvp.hypervisor.health import NodeHealth
 
@@ -64,6 +64,16 @@ def open_libvirt(uri: str) -> libvirt.virConnect:
     """The real opener: libvirt's connection to `uri`, with the event loop it needs running first."""
     start_event_loop()
     return libvirt.open(uri)
+
+
+def open_test_driver_only(uri: str) -> libvirt.virConnect:
+    """The opener of `jvp serve --demo` (settings.demo): libvirt's test driver and nothing else, so a demo
+    (and the fuzz gate, tests/fuzz) cannot reach this machine's libvirtd or any remote host, whatever URI
+    create-node or modify-node is given. Refused before libvirt sees the URI."""
+    if not uri.startswith("test:///"):
+        raise InvalidInput(f"the demo only reaches libvirt's test driver (test:///...), not {uri!r}",
+                           code="InvalidUri", details={"field_errors": {"uri": ["Only test:/// in the demo."]}})
+    return open_libvirt(uri)
 
 
 class NodeConnection:

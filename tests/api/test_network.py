@@ -297,6 +297,13 @@ def test_bridge_actions_are_refused_off_this_machine(api, action, body):
     assert [b["name"] for b in src["bridges"]] == ["br0"]  # nothing created, nothing deleted
 
 
+@pytest.mark.parametrize("name", ["x" * 16, "a/b", "-br"])
+def test_delete_bridge_refuses_a_name_no_interface_can_have(api, name):
+    """Found by the fuzz gate: delete-bridge answered InvalidBridgeName without declaring it."""
+    err = api.error("delete-bridge", {"name": name}, status=400, code="InvalidBridgeName")
+    assert "name" in err["details"]["field_errors"]
+
+
 def test_openapi_documents_the_network_actions(api):
     doc = api.client.get("/api/openapi.json").get_json()
     for action in ("list-networks", "describe-network", "create-network", "delete-network", "start-network",

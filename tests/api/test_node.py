@@ -383,3 +383,20 @@ def test_modify_of_a_node_deleted_meanwhile_is_404_and_writes_nothing(api, secon
     monkeypatch.setattr(nodes, "record", record_then_delete)
     api.error("disable-node", {"name": "lab2"}, status=404, code="NodeNotFound")
     assert api.services.store.get("node", "lab2") is None
+
+
+@pytest.mark.parametrize("uri", ["qemu:///system", "qemu+tcp://127.0.0.1/system", "qemu:///session"])
+def test_the_demo_reaches_the_test_driver_only(tmp_path, uri):
+    """`jvp serve --demo` (and the fuzz gate, which runs the demo's settings): a URI of a real libvirtd is
+    refused before libvirt sees it, on create-node and modify-node; test:/// nodes still work."""
+    from tests.conftest import build_api, make_settings
+    demo = build_api(make_settings(tmp_path, demo=True))
+    try:
+        err = demo.error("create-node", {"name": "real", "uri": uri}, status=400, code="InvalidUri")
+        assert "test driver" in err["message"] and "uri" in err["details"]["field_errors"]
+        assert demo.services.store.get("node", "real") is None
+        demo.ok("create-node", {"name": "lab2", "uri": "test:///default"})
+        demo.error("modify-node", {"name": "lab2", "uri": uri}, status=400, code="InvalidUri")
+        assert demo.ok("describe-node", {"name": "lab2"})["node"]["uri"] == "test:///default"
+    finally:
+        demo.services.close()

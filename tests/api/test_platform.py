@@ -177,6 +177,21 @@ def test_openapi_is_valid_and_lists_every_action(api):
         assert "x-jvp-role" in op
 
 
+def test_openapi_says_what_a_name_and_labels_may_be(api):
+    """What the request schemas check is in the document, so clients and the fuzz gate (tests/fuzz) generate
+    what JVP accepts: a name's pattern (its validator is a function), a dict's bound as maxProperties (apispec
+    wrote maxLength, which JSON Schema ignores for objects)."""
+    import re
+    schemas = api.client.get("/api/openapi.json").get_json()["components"]["schemas"]
+    modify = schemas["ModifyVmRequest"]["properties"]
+    pattern = modify["new_name"]["pattern"]
+    assert re.search(pattern, "web-2.a_b") and not re.search(pattern, "a/b") and not re.search(pattern, "-x")
+    assert not re.search(pattern, "x" * 64)
+    assert schemas["CreateNodeRequest"]["properties"]["name"]["pattern"] == pattern
+    assert modify["labels"]["maxProperties"] == 64 and "maxLength" not in modify["labels"]
+    assert modify["labels"]["additionalProperties"]["maxLength"] == 256
+
+
 def test_openapi_node_actions_have_their_schemas(api):
     spec = api.client.get("/api/openapi.json").get_json()
     node_actions = ["list-nodes", "describe-node", "describe-node-summary", "describe-node-pci",

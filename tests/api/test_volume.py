@@ -332,3 +332,12 @@ def test_content_disposition_keeps_the_header_safe():
         value = content_disposition(name)
         assert all(" " <= c <= "~" for c in value), value
         assert value.count('"') == 2
+
+
+@pytest.mark.parametrize("action,body", [
+    ("delete-volume", {}), ("resize-volume", {"size_gib": 2}), ("download-volume", {}),
+])
+def test_volume_actions_on_a_missing_pool_are_404(api, action, body):
+    """Found by the fuzz gate: these answered StoragePoolNotFound without declaring it (ApiClient checks)."""
+    err = api.error(action, {"pool": "nope", "name": "disk1", **body}, status=404, code="StoragePoolNotFound")
+    assert "nope" in err["message"]
