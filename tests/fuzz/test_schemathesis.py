@@ -36,6 +36,7 @@ to anything but loopback, so no case sends traffic off this machine.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import shutil
 import socket
@@ -109,29 +110,53 @@ class _NetworkGuard:
 
 
 # -- the app under test ----------------------------------------------------------------------------
-_TMP = Path(tempfile.mkdtemp(prefix="jvp-fuzz-"))
-_NetworkGuard.install()
-_NetworkGuard.active = True
+class _Run:
+    """The app under test, built when the first action's test starts (not at collection: `make test` collects
+    every tier at once) and closed after the last one, and the guard on for exactly that span."""
+    tmp: Path
+    app: Any = None
+    services: Any = None
+    auth: dict[str, str] = {}
 
 
-def _build() -> tuple[Any, Any, str]:
-    from jvp.app import create_app
-    settings = make_settings(_TMP, demo=True, task_workers=2)
-    assert settings.demo
-    app = create_app(settings)
-    services = app.extensions["jvp"]
-    token = services.tokens.create("fuzz-admin", "admin")[0]
-    return app, services, token
-
-
-APP, SERVICES, TOKEN = _build()
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 KEYPAIR = "fuzz-key"
-assert APP.test_client().post("/api/create-keypair", json={"name": KEYPAIR}, headers=AUTH).status_code == 200
 
 
-schema = schemathesis.openapi.from_wsgi("/api/openapi.json", APP, config=schemathesis.Config())
-schema.config.update(headers=AUTH)
+def _start() -> None:
+    from jvp.app import create_app
+    _Run.tmp = Path(tempfile.mkdtemp(prefix="jvp-fuzz-"))
+    settings = make_settings(_Run.tmp, demo=True, task_workers=2)
+    assert settings.demo
+    _NetworkGuard.install()
+    _NetworkGuard.active = True
+    _Run.app = create_app(settings)
+    _Run.services = _Run.app.extensions["jvp"]
+    _Run.auth = {"Authorization": f"Bearer {_Run.services.tokens.create('fuzz-admin', 'admin')[0]}"}
+    made = _Run.app.test_client().post("/api/create-keypair", json={"name": KEYPAIR}, headers=_Run.auth)
+    assert made.status_code == 200, made.get_json()
+
+
+def _stop() -> None:
+    try:
+        if _Run.services is not None:
+            _Run.services.close()
+    finally:
+        _NetworkGuard.active = False
+        shutil.rmtree(_Run.tmp, ignore_errors=True)
+
+
+def _document() -> dict[str, Any]:
+    """The document `GET /api/openapi.json` serves (and `jvp openapi` prints), without building an app."""
+    import importlib
+    from jvp.api.actions import registry
+    from jvp.api.openapi import build_spec
+    from jvp.app import API_MODULES
+    for name in API_MODULES:
+        importlib.import_module(f"jvp.api.{name}")
+    return json.loads(json.dumps(build_spec(registry)))
+
+
+schema = schemathesis.openapi.from_dict(_document(), config=schemathesis.Config())
 schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], max_examples=EXAMPLES,
                                 deterministic=True, database="none")
 schema.config.seed = SEED
@@ -191,19 +216,20 @@ def flatmap_body(context, body):
 
 def _reset_test_driver() -> None:
     """Back to the seeded inventory: the test driver's state lives in its connection."""
-    SERVICES.connections.close_all()
+    _Run.services.connections.close_all()
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _app_lifetime():
-    yield
-    if os.environ.get("JVP_FUZZ_STATS"):
-        with open(os.environ["JVP_FUZZ_STATS"], "w") as fh:
-            for (action, phase, mode), n in sorted(STATS.items()):
-                fh.write(f"{action} {phase} {mode} {n}\n")
-    SERVICES.close()
-    _NetworkGuard.active = False
-    shutil.rmtree(_TMP, ignore_errors=True)
+    _start()
+    try:
+        yield
+    finally:
+        if os.environ.get("JVP_FUZZ_STATS"):
+            with open(os.environ["JVP_FUZZ_STATS"], "w") as fh:
+                for (action, phase, mode), n in sorted(STATS.items()):
+                    fh.write(f"{action} {phase} {mode} {n}\n")
+        _stop()
 
 
 @pytest.fixture(autouse=True)
@@ -255,7 +281,7 @@ def jvp_error_envelope(ctx, response, case) -> bool | None:
 
 
 def _task(task_id: str) -> dict:
-    resp = APP.test_client().post("/api/describe-task", json={"id": task_id}, headers=AUTH)
+    resp = _Run.app.test_client().post("/api/describe-task", json={"id": task_id}, headers=_Run.auth)
     assert resp.status_code == 200, (resp.status_code, resp.get_json())
     return resp.get_json()["task"]
 
@@ -270,7 +296,7 @@ def _settle(task_id: str) -> dict:
             return task
         if time.monotonic() > deadline:
             assert not cancelled, f"task {task_id} ({task['kind']}) did not end after cancel-task: {task}"
-            APP.test_client().post("/api/cancel-task", json={"id": task_id}, headers=AUTH)
+            _Run.app.test_client().post("/api/cancel-task", json={"id": task_id}, headers=_Run.auth)
             cancelled, deadline = True, time.monotonic() + TASK_WAIT_S
         time.sleep(0.02)
 
@@ -303,7 +329,7 @@ def test_action(case):
     STATS[key] = STATS.get(key, 0) + 1
     changed = _action(case) in MUTATING
     try:
-        response = case.call(app=APP)
+        response = case.call(app=_Run.app, headers=_Run.auth)
         changed = changed and response.status_code < 300
         case.validate_response(response, checks=CHECKS)
     finally:
