@@ -105,7 +105,8 @@ def attach_volume(ctx, req):
 
 
 @registry.action("detach-volume", request=DetachVolumeRequest, response=VmDeviceResponse, role=Role.OPERATOR,
-                 tag=TAG, errors=(*LOOKUP, "DiskNotFound", "SystemDisk", "InvalidDeviceChange", "InvalidInput"))
+                 tag=TAG, errors=(*LOOKUP, "DiskNotFound", "SystemDisk", "InvalidDeviceChange", "InvalidInput",
+                                  "NotSupported"))
 def detach_volume(ctx, req):
     """Detach a disk (by target, or by pool and volume), live and in the config; never the system disk."""
     return ctx.services.vms.detach_volume(req["node"], req["name"], req.get("pool"), req.get("volume"),
@@ -114,7 +115,7 @@ def detach_volume(ctx, req):
 
 @registry.action("attach-nic", request=AttachNicRequest, response=VmDeviceResponse, role=Role.OPERATOR,
                  tag=TAG, errors=(*LOOKUP, "NetworkNotFound", "NetworkInactive", "BridgeNotFound",
-                                  "InterfaceNotFound", "InvalidMac", "MacInUse", "InvalidInput"))
+                                  "InterfaceNotFound", "InvalidMac", "MacInUse", "InvalidInput", "NotSupported"))
 def attach_nic(ctx, req):
     """Add a NIC on a network, host bridge or host interface (macvtap), live and in the config."""
     kinds = [k for k in ("network", "bridge", "direct") if req.get(k)]
@@ -126,21 +127,21 @@ def attach_nic(ctx, req):
 
 
 @registry.action("detach-nic", request=DetachNicRequest, response=VmDeviceResponse, role=Role.OPERATOR,
-                 tag=TAG, errors=(*LOOKUP, "NicNotFound"))
+                 tag=TAG, errors=(*LOOKUP, "NicNotFound", "NotSupported"))
 def detach_nic(ctx, req):
     """Remove the NIC with that MAC, live and in the config."""
     return ctx.services.vms.detach_nic(req["node"], req["name"], req["mac"])
 
 
 @registry.action("insert-media", request=MediaRequest, response=VmDeviceResponse, role=Role.OPERATOR, tag=TAG,
-                 errors=(*LOOKUP, "CdromNotFound", "StoragePoolNotFound", "VolumeNotFound"))
+                 errors=(*LOOKUP, "CdromNotFound", "StoragePoolNotFound", "VolumeNotFound", "NotSupported"))
 def insert_media(ctx, req):
     """Put a volume (an ISO) in a cdrom drive, live and in the config."""
     return ctx.services.vms.change_media(req["node"], req["name"], req["target"], req.get("pool"), req["volume"])
 
 
 @registry.action("eject-media", request=EjectMediaRequest, response=VmDeviceResponse, role=Role.OPERATOR,
-                 tag=TAG, errors=(*LOOKUP, "CdromNotFound"))
+                 tag=TAG, errors=(*LOOKUP, "CdromNotFound", "NotSupported"))
 def eject_media(ctx, req):
     """Empty a cdrom drive (the drive stays), live and in the config."""
     return ctx.services.vms.change_media(req["node"], req["name"], req["target"])
