@@ -7,6 +7,9 @@ variable CI is set, a missing libvirtd or browser fails the run instead of skipp
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,6 +120,21 @@ class ApiClient:
         if expect is not None:
             assert resp.status_code == expect, (resp.status_code, resp.get_json())
         return resp
+
+    def fixture_file(self, fixture: Path, name: str | None = None) -> Path:
+        """A copy of a test-driver fixture file in the fixture directory JVP accepts (setting
+        test_fixtures_dir, default <data_dir>/test-fixtures); its test:// URI is f"test://{path}"."""
+        d = self.services.settings.test_fixtures_path
+        d.mkdir(parents=True, exist_ok=True)
+        path = d / (name or fixture.name)
+        shutil.copyfile(fixture, path)
+        return path
+
+    def add_fixture_node(self, node: str, fixture: Path) -> Path:
+        """Add a test-driver fixture file (tests/fixtures/hosts/...) as node `node`; the copy's path."""
+        path = self.fixture_file(fixture)
+        self.ok("create-node", {"name": node, "uri": f"test://{path}"})
+        return path
 
     def ok(self, action: str, body: Any = None, **kwargs: Any) -> dict:
         resp = self.call(action, body, **kwargs)
@@ -260,3 +278,29 @@ def live_server(real_libvirt, tmp_path):
     server = start_server(tmp_path, real_libvirt)
     yield server
     stop_server(server)
+
+
+@pytest.fixture
+def silent_server():
+    """A TCP listener that accepts connections and never says a word (a hung libvirtd)."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(srv.accept()[0])
+            except OSError:
+                continue
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    yield srv.getsockname()[1]
+    stop.set()
+    t.join()
+    for c in held:
+        c.close()
+    srv.close()

@@ -15,7 +15,6 @@ and tells the lead to drop the mark. The operate paths (crashed, pm-suspended, t
 from __future__ import annotations
 
 import ipaddress
-import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -73,12 +72,7 @@ def cases(group: str, objects: list) -> list:
 # -- fixtures -----------------------------------------------------------------------------------------------
 def _add_foreign_node(api) -> Path:
     """Copy the fixture into JVP's test fixture directory and add it as node `foreign`."""
-    d = api.services.settings.test_fixtures_path
-    d.mkdir(parents=True, exist_ok=True)
-    path = d / "foreign.xml"
-    shutil.copyfile(FIXTURE, path)
-    api.ok("create-node", {"name": NODE, "uri": f"test://{path}"})
-    return path
+    return api.add_fixture_node(NODE, FIXTURE)
 
 
 @pytest.fixture(scope="module")

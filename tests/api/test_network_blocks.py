@@ -5,7 +5,6 @@ libvirt's own document (read here straight from the connection) is the ground tr
 from __future__ import annotations
 
 import ipaddress
-import shutil
 from pathlib import Path
 
 import pytest
@@ -18,12 +17,7 @@ ODD = "odd name: no ip & spaces"
 
 @pytest.fixture
 def nets(api):
-    d = api.services.settings.test_fixtures_path
-    d.mkdir(parents=True, exist_ok=True)
-    path = d / "networks_multi.xml"
-    shutil.copyfile(FIXTURE, path)
-    api.ok("create-node", {"name": NODE, "uri": f"test://{path}"})
-    return path
+    return api.add_fixture_node(NODE, FIXTURE)
 
 
 def libvirt_doc(api, name: str) -> etree._Element:

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,11 +16,7 @@ NUMA = "test:///default"  # libvirt's built-in test node: the only one with NUMA
 def fixture_uri(api, name: str = "second") -> str:
     """A further node on a test-driver fixture file of our own (a copy of the seeded inventory) in the
     fixture directory JVP accepts (setting test_fixtures_dir, default <data_dir>/test-fixtures)."""
-    d = api.services.settings.test_fixtures_path
-    d.mkdir(parents=True, exist_ok=True)
-    path = d / f"{name}.xml"
-    shutil.copyfile(INVENTORY, path)
-    return f"test://{path}"
+    return f"test://{api.fixture_file(INVENTORY, f'{name}.xml')}"
 
 
 @pytest.fixture
@@ -286,31 +280,6 @@ def test_extra_nodes_on_our_own_fixture_files(api):
                for n in nodes.values())
 
 
-# -- a node that accepts TCP and never answers ----------------------------------------------------------
-@pytest.fixture
-def silent_server():
-    """A TCP listener that accepts connections and never says a word (a hung libvirtd)."""
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(16)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        srv.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(srv.accept()[0])
-            except OSError:
-                continue
-    t = threading.Thread(target=accept, daemon=True)
-    t.start()
-    yield srv.getsockname()[1]
-    stop.set()
-    t.join()
-    for c in held:
-        c.close()
-    srv.close()
 
 
 def test_a_hung_node_answers_node_unreachable_within_the_timeout(api, silent_server):

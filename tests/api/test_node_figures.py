@@ -15,12 +15,7 @@ NODE = "figures"
 
 @pytest.fixture
 def figures(api):
-    d = api.services.settings.test_fixtures_path
-    d.mkdir(parents=True, exist_ok=True)
-    path = d / "node_figures.xml"
-    shutil.copyfile(FIXTURE, path)
-    api.ok("create-node", {"name": NODE, "uri": f"test://{path}"})
-    return f"test://{path}"
+    return f"test://{api.add_fixture_node(NODE, FIXTURE)}"
 
 
 def virsh(uri: str, *args: str) -> str:

@@ -3,36 +3,15 @@ all-node listing its timeout once; later listings skip it and show it in `errors
 at once, while the test:/// local node keeps answering. Recovery is tested on fakes (tests/unit/test_health.py)."""
 from __future__ import annotations
 
-import socket
-import threading
 import time
 
 import pytest
 
 
 @pytest.fixture
-def silent_uri():
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(16)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        srv.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(srv.accept()[0])
-            except OSError:
-                continue
-    t = threading.Thread(target=accept, daemon=True)
-    t.start()
-    yield f"qemu+tcp://127.0.0.1:{srv.getsockname()[1]}/system"
-    stop.set()
-    t.join()
-    for c in held:
-        c.close()
-    srv.close()
+def silent_uri(silent_server):
+    """A node URI whose libvirtd accepts the connection and never answers (a hung node)."""
+    return f"qemu+tcp://127.0.0.1:{silent_server}/system"
 
 
 def timed(fn, *args):

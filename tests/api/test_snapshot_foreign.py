@@ -5,7 +5,6 @@ uses, odd descriptions, a nested tree with two snapshots in the same second. lib
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from pathlib import Path
 
 import pytest
@@ -18,12 +17,7 @@ VM = "snappy"
 
 @pytest.fixture
 def snaps(api):
-    d = api.services.settings.test_fixtures_path
-    d.mkdir(parents=True, exist_ok=True)
-    path = d / "snapshots_foreign.xml"
-    shutil.copyfile(FIXTURE, path)
-    api.ok("create-node", {"name": NODE, "uri": f"test://{path}"})
-    return path
+    return api.add_fixture_node(NODE, FIXTURE)
 
 
 def libvirt_docs(api) -> tuple[dict[str, etree._Element], str | None]:

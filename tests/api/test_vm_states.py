@@ -4,7 +4,6 @@ transient domain, names JVP would never give, current and maximum figures that a
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -26,10 +25,7 @@ EXPECTED = {
 @pytest.fixture
 def states(api):
     """A node on our own fixture (a copy in the fixture directory JVP accepts)."""
-    d = api.services.settings.test_fixtures_path
-    d.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(FIXTURE, d / FIXTURE.name)
-    api.ok("create-node", {"name": NODE, "uri": f"test://{d / FIXTURE.name}"})
+    api.add_fixture_node(NODE, FIXTURE)
     return api
 
 
