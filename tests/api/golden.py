@@ -135,9 +135,17 @@ SCRIPT: list[tuple[str, dict[str, Any], str]] = [
 ]
 
 
+SHARED_NODE = "second"  # on test:///default, whose state libvirt shares across the test process's connections
+
+
 def normalize(value: Any, key: str | None = None) -> Any:
     if isinstance(value, dict):
-        return {k: normalize(v, k) for k, v in value.items()}
+        out = {k: normalize(v, k) for k, v in value.items()}
+        if out.get("node") == SHARED_NODE and out.get("state_reason") is not None:
+            # the reason of test:///default's VM is what earlier tests in the same process did to it
+            # (suspend/resume: 'unpaused'); its state and figures stay compared
+            out["state_reason"] = "<state_reason>"
+        return out
     if isinstance(value, list):
         items = [normalize(v) for v in value]
         if all(isinstance(v, dict) for v in items):  # libvirt's own listing order varies (pools, volumes)

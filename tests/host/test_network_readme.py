@@ -30,7 +30,7 @@ def test_readme_networks_session(live_server):
         assert (net["ipv4"]["dhcp_start"], net["ipv4"]["dhcp_end"]) == ("198.18.42.128", "198.18.42.254")
         assert net["bridge"].startswith("jvpbr")
         assert with_host["network"]["hosts"] == [{"mac": "52:54:00:42:00:10", "ip": "198.18.42.10",
-                                                  "hostname": "db1"}]
+                                                  "hostname": "db1", "id": None}]
         assert leases == {"node": "local", "network": "lab", "leases": []}
         assert deleted == {"ok": True}
         assert not nu.network_exists("lab")
