@@ -6,9 +6,16 @@ sector (source: kvm_probe.S) executes a protected-mode IRET, which is what fails
 on purpose: with on_reboot=destroy a working KVM shuts the probe domain off within seconds, a broken one
 leaves it paused. Everything goes through libvirt (volume upload stream, transient domain), so remote
 nodes are probed the same way.
+
+A probe whose process is killed mid-way (a worker restarted, a node cut off) cannot clean up after itself,
+and on a broken KVM its paused domain would stay forever. Names therefore carry the probe's start time
+(`jvp-kvm-probe-<unix seconds>-<tag>`, volume `.jvp-kvm-probe-<unix seconds>-<tag>.img`), and every probe
+first removes leftovers older than STALE_AFTER_S, which no live probe reaches (a probe gives up after its
+timeout, 30 s). Names of the earlier form (`jvp-kvm-probe-<tag>`, no time) are always leftovers.
 """
 from __future__ import annotations
 
+import re
 import time
 import uuid
 
@@ -21,6 +28,43 @@ BOOT_SECTOR_CODE = bytes.fromhex(
     "18000f00d89c6a08683e7c0000cf0f011d497c0000ccf4ebfd000000000000900000000000000000ffff0000009acf00"
     "ffff00000092cf0067000060008900001f00507c")
 IMAGE_BYTES = 1024 * 1024
+STALE_AFTER_S = 300
+_PROBE_NAME = re.compile(r"^\.?jvp-kvm-probe-(?:(\d+)-)?[0-9a-f]{8}(?:\.img)?$")
+
+
+def is_stale(name: str, now: float) -> bool:
+    """A probe domain or volume left by a probe that can no longer be running."""
+    m = _PROBE_NAME.match(name)
+    if m is None:
+        return False
+    started = m.group(1)
+    return started is None or now - int(started) > STALE_AFTER_S
+
+
+def sweep_leftovers(conn: libvirt.virConnect, pool: libvirt.virStoragePool, now: float) -> list[str]:
+    """Destroy stale probe domains and delete stale probe volumes; the names removed."""
+    removed = []
+    for dom in conn.listAllDomains(0):
+        name = dom.name()
+        if is_stale(name, now):
+            try:
+                persistent = dom.isPersistent()  # asked first: a transient domain is gone once destroyed
+                if dom.isActive():
+                    dom.destroy()
+                if persistent:
+                    dom.undefine()
+                removed.append(name)
+            except libvirt.libvirtError:
+                pass  # gone meanwhile, or another probe's sweep got there first
+    for vol in pool.listAllVolumes(0):
+        name = vol.name()
+        if is_stale(name, now):
+            try:
+                vol.delete(0)
+                removed.append(name)
+            except libvirt.libvirtError:
+                pass
+    return removed
 
 
 def probe_image() -> bytes:
@@ -57,9 +101,11 @@ def _domain_xml(name: str, disk_path: str, arch: str) -> str:
 
 def probe_kvm(conn: libvirt.virConnect, pool_name: str, timeout_s: float = 30.0) -> tuple[bool, str]:
     """(usable, what was observed). Uses a temporary volume in `pool_name` and a transient domain."""
-    tag = uuid.uuid4().hex[:8]
+    now = time.time()
+    tag = f"{int(now)}-{uuid.uuid4().hex[:8]}"
     vol_name = f".jvp-kvm-probe-{tag}.img"
     pool = conn.storagePoolLookupByName(pool_name)
+    sweep_leftovers(conn, pool, now)
     vol = pool.createXML(_volume_xml(vol_name), 0)
     dom = None
     try:
