@@ -24,6 +24,9 @@ from jvp.service.network.bridge import BridgeService
 from jvp.service.console.service import ConsoleService
 from jvp.service.console.tokens import ConsoleTokens
 from jvp.service.keypair import KeypairService
+from jvp.metrics import Election, MetricsStore
+from jvp.service.metrics.collector import Collector
+from jvp.service.metrics.service import MetricsService
 from jvp.service.network.service import NetworkService
 from jvp.service.node import NodeDirectory, NodeService
 from jvp.service.storage.pool import StoragePoolService
@@ -46,7 +49,7 @@ log = logging.getLogger(__name__)
 
 # One api module per resource; importing a module declares its actions in the registry.
 API_MODULES = ["node", "audit", "auth", "task", "keypair", "network", "bridge", "vm", "storage_pool", "volume",
-               "console", "template", "snapshot"]
+               "console", "template", "snapshot", "metrics"]
 
 
 @dataclass
@@ -72,10 +75,11 @@ class Services:
     snapshots: SnapshotService
     snapshot_cloner: SnapshotCloner
     snapshot_exporter: SnapshotExporter
+    metrics: MetricsService
     extra: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
-        for svc in list(self.extra.values()) + [self.tasks, self.templates, self.vms, self.nodes]:
+        for svc in list(self.extra.values()) + [self.metrics, self.tasks, self.templates, self.vms, self.nodes]:
             closer = getattr(svc, "close", None)
             if closer:
                 closer()
@@ -122,6 +126,11 @@ def build_services(settings: Settings, processes: int = 1) -> Services:
     tasks.register_cleanup(WORKDIR_CLEANUP, disk_reader.remove_workdir)
     snapshot_exporter = SnapshotExporter(snapshots, nodes, gateway, tasks, disk_reader, templates)
     template_sources.add("snapshot", snapshot_exporter.as_template_source)  # register-template from a snapshot
+    # one collector per controller: every worker builds one, the holder of the election lock collects
+    metrics_store = MetricsStore(data)
+    collector = Collector(nodes, gateway, metrics_store, Election(data / "metrics" / "collector.lock"),
+                          interval_s=settings.metrics_interval_s, timeout_s=settings.node_timeout_s)
+    metrics = MetricsService(nodes, gateway, metrics_store, collector, interval_s=settings.metrics_interval_s)
     return Services(
         settings=settings,
         store=store,
@@ -147,10 +156,14 @@ def build_services(settings: Settings, processes: int = 1) -> Services:
         snapshots=snapshots,
         snapshot_cloner=SnapshotCloner(snapshots, nodes, gateway, tasks, disk_reader),
         snapshot_exporter=snapshot_exporter,
+        metrics=metrics,
     )
 
 
-def create_app(settings: Settings, services: Services | None = None, processes: int = 1) -> Flask:
+def create_app(settings: Settings, services: Services | None = None, processes: int = 1,
+               collect: bool = False) -> Flask:
+    """`collect`: run the metrics collector thread in this process (the server's workers; one of them
+    collects). Tests and benchmarks call `services.metrics.collector.collect_once()` when they need samples."""
     for name in API_MODULES:
         importlib.import_module(f"jvp.api.{name}")
     services = services or build_services(settings, processes)
@@ -163,4 +176,6 @@ def create_app(settings: Settings, services: Services | None = None, processes: 
     api_routes.register(app, registry, services)
     api_console_ws.register(app, services)
     services.tasks.recover()  # after every module registered its cleanup handlers
+    if collect:
+        services.metrics.collector.start()
     return app

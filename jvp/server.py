@@ -407,7 +407,7 @@ class JvpApplication(BaseApplication):
 
     def load(self):
         from jvp.app import create_app
-        return create_app(self.settings, processes=self.settings.workers)
+        return create_app(self.settings, processes=self.settings.workers, collect=True)
 
 
 def prepare(settings: Settings) -> Path | None:

@@ -243,6 +243,8 @@ _ENTRIES = [
     _e("PermissionDenied", 422, "the kernel refused the netlink change (JVP needs CAP_NET_ADMIN)"),
     _e("NetlinkError", 422, "any other netlink failure (`details.netlink_error`)"),
     # -- VMs ------------------------------------------------------------------------------------------------
+    _e("InvalidMetricsStep", 400, "step_s does not fit the window: below the collector's interval (5 minutes "
+       "for windows over a day), above window_s, or more than 10,000 points (`details`)"),
     _e("VmNotFound", 404, "no VM of that name on the node"),
     _e("VmDefinitionUnreadable", 422, "a problem of a listed VM (`problems[].code`): libvirt's definition of "
        "it (its XML, or JVP's metadata in it) could not be read; the VM is listed and described with what "

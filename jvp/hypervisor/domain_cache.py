@@ -39,7 +39,14 @@ class _ConnCache:
 
 
 class DomainFactsCache:
-    def __init__(self) -> None:
+    """`extract(root)` makes an entry of a domain's XML (list-vms' static facts by default; the metrics
+    collector keeps its own instance for device names). `unreadable(dom, uuid, detail)` is the entry of a
+    domain whose XML cannot be read (not cached)."""
+
+    def __init__(self, extract: Callable[[etree._Element], Any] | None = None,
+                 unreadable: Callable[[libvirt.virDomain, str, str], Any] | None = None) -> None:
+        self._extract = extract or domain_view.static_facts
+        self._unreadable = unreadable or _unreadable
         self._lock = threading.Lock()
         self._conns: "weakref.WeakKeyDictionary[libvirt.virConnect, _ConnCache]" = weakref.WeakKeyDictionary()
 
@@ -86,15 +93,15 @@ class DomainFactsCache:
                 out.append(hit[1])
                 continue
             try:
-                facts = domain_view.static_facts(parse(dom.XMLDesc(0)))
+                facts = self._extract(parse(dom.XMLDesc(0)))
             except libvirt.libvirtError as exc:
                 if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
                     out.append(None)
                     continue
-                out.append(_unreadable(dom, uuid, exc.get_error_message()))  # not cached: read again next time
+                out.append(self._unreadable(dom, uuid, exc.get_error_message()))  # not cached: read again next time
                 continue
             except UNREADABLE as exc:
-                out.append(_unreadable(dom, uuid, str(exc)))
+                out.append(self._unreadable(dom, uuid, str(exc)))
                 continue
             if cc.enabled:
                 with self._lock:

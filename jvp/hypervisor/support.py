@@ -58,6 +58,16 @@ FEATURES: dict[str, Feature] = {
     "node_memory_stats": Feature(
         "virNodeGetMemoryStats", NOT_SUPPORTED | ARG_UNSUPPORTED | INVALID_ARG,
         "free/cached memory unknown (null); total memory from getInfo"),
+    "node_cpu_stats": Feature(
+        "virNodeGetCPUStats", NOT_SUPPORTED | ARG_UNSUPPORTED | INVALID_ARG,
+        "the node's CPU % is unknown (null in the metrics series)"),
+    "node_free_memory": Feature(
+        "virNodeGetFreeMemory", NOT_SUPPORTED | ARG_UNSUPPORTED | INVALID_ARG,
+        "the node's used memory is unknown (null in the metrics series)"),
+    "domain_device_stats": Feature(
+        "virDomainGetInfo / MemoryStats / BlockStats / InterfaceStats (a driver whose bulk stats lack them)",
+        NOT_SUPPORTED | ARG_UNSUPPORTED | INVALID_ARG,
+        "that figure of the VM is unknown (null in the metrics series)"),
     "numa_free_memory": Feature(
         "virNodeGetCellsFreeMemory", NOT_SUPPORTED | ARG_UNSUPPORTED | INVALID_ARG,
         "free memory per NUMA cell unknown (null)"),

@@ -29,6 +29,8 @@ KNOWN_UNRESOLVED = {
     "self.console_ended()": "a websocket close code (an int), not an error code",
     "already_exists('storage_pool', name, node, **exc.details)":
         "details of a libvirt error (no `code` key) passed through; the code is StoragePoolExists",
+    "err['code']": "the metrics collector keeps a node's listing error (from the gateway's fan-out) in the store",
+    "doc['code']": "list-vm-usage passes on the node's listing error the collector stored",
     "c": "OpenAPI's examples of the table's own codes (jvp/api/openapi.py)",
 }
 

@@ -3,7 +3,7 @@ services reach nodes only through the gateway's typed methods.
 
 Layers, lowest first (a module may import its own layer and the ones below):
   0 base       jvp.errors, jvp.timeutil, jvp.settings, jvp.domain (typed views, specs, the error table)
-  1 adapters   jvp.hypervisor, jvp.store, jvp.images, jvp.cloudinit, jvp.hostnet, jvp.demo
+  1 adapters   jvp.hypervisor, jvp.store, jvp.images, jvp.cloudinit, jvp.hostnet, jvp.demo, jvp.metrics
   2 service    jvp.service
   3 api        jvp.api
   4 entry      jvp.app (the composition root), jvp.cli, jvp.server, jvp.diagnose
@@ -23,7 +23,8 @@ PKG = ROOT / "jvp"
 
 LAYERS = [
     ("base", ("jvp.errors", "jvp.timeutil", "jvp.settings", "jvp.domain")),
-    ("adapters", ("jvp.hypervisor", "jvp.store", "jvp.images", "jvp.cloudinit", "jvp.hostnet", "jvp.demo")),
+    ("adapters", ("jvp.hypervisor", "jvp.store", "jvp.images", "jvp.cloudinit", "jvp.hostnet", "jvp.demo",
+                  "jvp.metrics")),
     ("service", ("jvp.service",)),
     ("api", ("jvp.api",)),
     ("entry", ("jvp.app", "jvp.cli", "jvp.server", "jvp.diagnose", "jvp.__main__")),

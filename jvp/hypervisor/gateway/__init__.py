@@ -7,7 +7,7 @@ mixin of GatewayBase), so the gateway reads like the service layer it serves:
     host.py      node figures, devices, reaching a URI      vm.py        domains: lifecycle, devices, XML
     storage.py   pools and volumes, streams, usage          network.py   networks, DHCP hosts, leases
     snapshot.py  domain snapshots                           console.py   VNC/serial endpoints, streams
-    template.py  template pools and images
+    template.py  template pools and images               metrics.py   counters for the metrics collector
 
 Unit tests use fakes with the same method names (tests/unit/fakes/), never patched module paths.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 from jvp.hypervisor.gateway.base import GatewayBase, Locate
 from jvp.hypervisor.gateway.console import ConsoleOps
 from jvp.hypervisor.gateway.host import HostOps
+from jvp.hypervisor.gateway.metrics import MetricsOps
 from jvp.hypervisor.gateway.network import NetworkOps
 from jvp.hypervisor.gateway.snapshot import SnapshotOps
 from jvp.hypervisor.gateway.storage import StorageOps
@@ -25,5 +26,5 @@ from jvp.hypervisor.gateway.vm import VmOps
 __all__ = ["NodeGateway", "GatewayBase", "Locate"]
 
 
-class NodeGateway(HostOps, VmOps, StorageOps, TemplateOps, NetworkOps, SnapshotOps, ConsoleOps):
+class NodeGateway(HostOps, MetricsOps, VmOps, StorageOps, TemplateOps, NetworkOps, SnapshotOps, ConsoleOps):
     """Every node operation, typed; see the modules of this package."""

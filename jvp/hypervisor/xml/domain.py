@@ -75,6 +75,7 @@ class Interface(XmlNode):
     source_dev = XmlProperty("./source/@dev")
     source_mode = XmlProperty("./source/@mode")
     tap = XmlChild(XmlNode, "./target")  # the host's tap device: live only
+    tap_dev = XmlProperty("./target/@dev")
     model = XmlProperty("./model/@type")
 
 

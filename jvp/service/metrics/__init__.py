@@ -1,0 +1,1 @@
+"""Metrics (issue 16): the collector (collector.py) and the actions' queries (service.py)."""
