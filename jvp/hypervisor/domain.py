@@ -16,7 +16,8 @@ from jvp.domain.vm import GONE, VmView
 from jvp.domain.vm_caps import DomainCaps
 from jvp.hypervisor import domain_state, domain_view, support, vm_net, vm_volumes
 from jvp.hypervisor import domain_cache
-from jvp.hypervisor.domain_cache import FACTS, changes, domain_docs
+from jvp.hypervisor.domain_cache import FACTS, changes
+from jvp.hypervisor.ref_index import INDEX
 from jvp.hypervisor.domain_xml import RUNTIME_NS, runtime_element
 from jvp.hypervisor.xml import parse
 from jvp.hypervisor.xml.domain import Domain
@@ -129,12 +130,13 @@ def domain_caps(conn: libvirt.virConnect, domain_type: str, arch: str) -> Domain
 
 
 def macs_in_use(conn: libvirt.virConnect) -> dict[str, str]:
-    """MAC -> domain name, over every domain's live and persistent config."""
+    """MAC -> domain name, over every domain's live and persistent config (the reference index's entries)."""
     used: dict[str, str] = {}
-    for dom in conn.listAllDomains(0):
-        for root in domain_docs(dom):
-            for mac in domain_view.macs(root):
-                used.setdefault(mac, dom.name())
+    for dom in INDEX.domains(conn):
+        if dom.macs_error is not None:
+            raise dom.macs_error
+        for mac in dom.macs:
+            used.setdefault(mac, dom.name)
     return used
 
 

@@ -7,8 +7,8 @@ added/removed) to every connection of every process, so an entry is dropped as s
 JVP's own changes also drop their entry at once (events arrive asynchronously). A generation counter per
 domain keeps a read that raced with an event from being stored. Connections whose driver has no events
 are not cached. The cache dies with its connection (a reopened connection starts empty: events missed
-while disconnected cannot matter). domain_docs reads a domain's XML for the scans over every domain (MACs
-and disks in use), where a domain may vanish between the listing and the read.
+while disconnected cannot matter). Who uses which image, network or MAC is the reference index's
+(hypervisor/ref_index.py), which follows the same events.
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from lxml import etree
 
 from jvp.hypervisor import domain_view
 from jvp.hypervisor.events import DOMAIN_EVENTS
+from jvp.hypervisor.ref_index import INDEX
 from jvp.hypervisor.xml import parse
 
 log = logging.getLogger(__name__)
@@ -129,7 +130,8 @@ FACTS = DomainFactsCache()
 
 
 def changes(fn: Callable) -> Callable:
-    """For functions (conn, name, ...) that change a domain: its cached list facts are dropped at once."""
+    """For functions (conn, name, ...) that change a domain: its cached list facts are dropped at once, and its
+    entry of the reference index (hypervisor/ref_index.py) is read again at the next use."""
     @functools.wraps(fn)
     def wrapper(conn: libvirt.virConnect, name: str, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -141,16 +143,5 @@ def changes(fn: Callable) -> Callable:
         finally:
             if uuid:
                 FACTS.forget(conn, uuid)
+                INDEX.forget(conn, uuid)
     return wrapper
-
-
-def domain_docs(dom: libvirt.virDomain) -> list[etree._Element]:
-    """The live and the persistent XML of a domain (one when they are the same); none when the domain
-    vanished since it was listed (transient domains come and go)."""
-    try:
-        both = dom.isActive() and dom.isPersistent()
-        return [parse(dom.XMLDesc(0)), *([parse(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))] if both else [])]
-    except libvirt.libvirtError as exc:
-        if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
-            return []
-        raise

@@ -16,9 +16,9 @@ from jvp.domain.network import (DhcpHost, DhcpRange, DomainAttachment, IpBlock, 
                                 NetworkView, NodeInterface, PhysicalNic)
 from jvp.errors import Conflict, JvpError, already_exists
 from jvp.hypervisor import support
-from jvp.hypervisor.domain_cache import domain_docs
 from jvp.hypervisor.errors import libvirt_details
 from jvp.hypervisor.listing import views_of
+from jvp.hypervisor.ref_index import INDEX
 from jvp.hypervisor.xml import parse, text, to_string
 from jvp.hypervisor.xml.network import DhcpHost as HostElement
 from jvp.hypervisor.xml.network import Ip, Network, Route
@@ -362,23 +362,20 @@ def leases(conn: libvirt.virConnect, name: str) -> list[NetworkLease]:
 
 
 # -- who uses what -------------------------------------------------------------------------------------
-def domain_attachments(conn: libvirt.virConnect) -> list[DomainAttachment]:
-    """Every defined or running domain with the networks and bridges its NICs name, from one bulk listing.
+def domain_attachments(conn: libvirt.virConnect, networks: list[str] | None = None,
+                       bridges: list[str] | None = None) -> list[DomainAttachment]:
+    """Every defined or running domain with the networks and bridges its NICs name; only those on one of
+    `networks` or `bridges` when either is given. From the connection's reference index
+    (hypervisor/ref_index.py), which reads a domain's XML again only when it changed.
 
-    A running persistent domain is read twice (live and next-boot config): a NIC hot-plugged only live, or
-    added to the config only, still counts."""
-    out = []
-    for dom in conn.listAllDomains(0):
-        docs = domain_docs(dom)  # empty when the domain vanished during the scan (transient probes do)
-        if not docs:
-            continue
-        networks, bridges = set(), set()
-        for root in docs:
-            networks.update(n for n in root.xpath("devices/interface[@type='network']/source/@network"))
-            bridges.update(b for b in root.xpath("devices/interface[@type='bridge']/source/@bridge"))
-        out.append(DomainAttachment(name=docs[0].findtext("name"), active=len(docs) == 2 or bool(docs[0].get("id")),
-                                    networks=networks, bridges=bridges))
-    return out
+    A running persistent domain counts with its live and its next-boot config: a NIC hot-plugged only live,
+    or added to the config only, still counts."""
+    if networks is None and bridges is None:
+        refs = INDEX.domains(conn)
+    else:
+        refs = INDEX.using_networks(conn, networks or (), bridges or ())
+    return [DomainAttachment(name=r.name, active=r.active, networks=set(r.networks), bridges=set(r.bridges))
+            for r in refs]
 
 
 # -- what a NIC can attach to --------------------------------------------------------------------------

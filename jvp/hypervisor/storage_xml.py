@@ -94,11 +94,16 @@ def _source_path(source: DiskSource | None) -> str | None:
 
 
 def domain_disks(xml: str) -> list[VmDisk]:
+    """disks_of a domain's XML text."""
+    return disks_of(parse(xml))
+
+
+def disks_of(root: etree._Element) -> list[VmDisk]:
     """Every image a domain opens: each disk with its target, the image it opens (path, or pool+volume for
     `type='volume'` disks) and the images under it (its backing chain, as far as libvirt shows it); then the
     files its <os> names (kernel, initrd, dtb, loader, NVRAM: `device` says which, no target)."""
     out = []
-    dom = Domain(parse(xml))
+    dom = Domain(root)
     for disk in dom.disks:
         source = disk.source
         chain = [p for p in (_source_path(DiskSource(bs.find("source"))) for bs in disk.el.iter("backingStore"))

@@ -17,7 +17,6 @@ import libvirt
 
 from jvp.domain.template import DomainUsage, NodeUsage, describe_pools  # noqa: F401 - re-exported
 from jvp.hypervisor import volume as vol_hv
-from jvp.hypervisor.domain_xml import read_facts
 from jvp.hypervisor.errors import is_connection_error
 
 
@@ -28,7 +27,8 @@ def _gone(exc: libvirt.libvirtError) -> bool:
 
 def scan(conn: libvirt.virConnect) -> NodeUsage:
     """Domains and pools removed while we look are skipped: they depend on nothing any more. What each domain
-    opens comes from the one usage scan (volume.references: disks, boot files, chains, canonical paths)."""
+    opens comes from the one usage scan (volume.references: disks, boot files, chains, canonical paths), its
+    template facts from the same entry of the reference index (hypervisor/ref_index.py)."""
     usage = NodeUsage()
     for pool in conn.listAllStoragePools(0):
         name = pool.name()
@@ -46,7 +46,8 @@ def scan(conn: libvirt.virConnect) -> NodeUsage:
     domains = vol_hv.scan_domains(conn)
     refs = vol_hv.references(conn, usage.volumes, domains=domains)
     for dom in domains:
-        facts = read_facts(dom.docs[0])
-        usage.domains.append(DomainUsage(name=dom.name, running=dom.running, template=facts.template,
-                                         created_at=facts.created_at, paths=refs.paths_of(dom.name)))
+        if dom.facts_error is not None:
+            raise dom.facts_error
+        usage.domains.append(DomainUsage(name=dom.name, running=dom.running, template=dom.template,
+                                         created_at=dom.created_at, paths=refs.paths_of(dom.name)))
     return usage

@@ -1,33 +1,30 @@
 """Volumes through the node's libvirt connection only: listing, the one-pass map of which VMs use which
 image, create, overlay, node-side clone, resize (live through the running VM when attached), delete.
 
-"Who uses this image" is answered here once: `scan_domains` reads every domain's disks and boot files in one
-pass (live and next-boot definitions), and `references` joins it with the volumes' backing files and the
-node's resolution of paths into jvp.domain.volume.References, which volumes, pools, VM attach/delete and
-templates all read.
+"Who uses this image" is answered here once: `scan_domains` gives every domain's disks and boot files (live and
+next-boot definitions, from the connection's reference index, hypervisor/ref_index.py), and `references`
+joins it with the volumes' backing files and the node's resolution of paths into
+jvp.domain.volume.References, which volumes, pools, VM attach/delete and templates all read.
+`volume_references` does the same for one volume with only the VMs that can use it.
 """
 from __future__ import annotations
 
-import os
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Callable
 
 import libvirt
-from lxml import etree
 
-from jvp.domain.volume import DiskUser, References, SkippedPool, VmDisk, VolumeLink, VolumeView, normal_path
-from jvp.hostnet import uri_is_this_machine
+from jvp.domain.volume import DiskUser, References, SkippedPool, VolumeLink, VolumeView
 from jvp.domain.base import Problem
 from jvp.domain.storage_pool import checked_figures
-from jvp.hypervisor.domain_cache import domain_docs
 from jvp.hypervisor.errors import is_connection_error
+from jvp.hypervisor.ref_index import INDEX, DomainRefs, canonicalizer
 from jvp.hypervisor.storage_pool import PoolUnavailable, lookup as pool_lookup
-from jvp.hypervisor.storage_xml import domain_disks, read_volume
-from jvp.hypervisor.xml import to_string
+from jvp.hypervisor.storage_xml import read_volume
 
-__all__ = ["PoolUnavailable"]  # re-exported: callers of the volume functions catch it from here
+__all__ = ["PoolUnavailable", "canonicalizer"]  # re-exported: callers of the volume functions use them
 
 CLONE_POLL_S = 0.5
 
@@ -142,61 +139,21 @@ def at_path(conn: libvirt.virConnect, path: str) -> tuple[str, str] | None:
         raise
 
 
-@dataclass
-class DomainDisks:
-    """One domain as the usage scan sees it: its definitions (live first) and every disk of them, each once,
-    with `live` true when the running definition has it."""
-    name: str
-    running: bool
-    docs: list[etree._Element] = field(default_factory=list)
-    disks: list[VmDisk] = field(default_factory=list)
+DomainDisks = DomainRefs  # one domain as the usage scan sees it (its name, running, disks)
 
 
-def scan_domains(conn: libvirt.virConnect) -> list[DomainDisks]:
-    """One pass over every domain's XML: each disk of each VM with its image path (or pool+volume) and the
-    backing chain under it. A running persistent VM is read twice (live and next-boot config), so a disk
-    attached to either counts. Domains undefined while we look are skipped."""
-    out = []
-    for dom in conn.listAllDomains(0):
-        try:
-            docs = domain_docs(dom)
-            running = bool(docs) and bool(dom.isActive())
-        except libvirt.libvirtError as exc:
-            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:  # undefined while we looked
-                continue
-            raise
-        if not docs:
-            continue
-        entry = DomainDisks(name=docs[0].findtext("name"), running=running, docs=docs)
-        seen = set()
-        for live, root in zip((True, False), docs):
-            for disk in domain_disks(to_string(root)):
-                key = (disk.target, disk.path, disk.pool, disk.volume)
-                if key in seen:
-                    continue
-                seen.add(key)
-                entry.disks.append(replace(disk, live=live and running))
-        out.append(entry)
-    return out
+def scan_domains(conn: libvirt.virConnect) -> list[DomainRefs]:
+    """Every domain with each image it opens (path or pool+volume, the backing chain libvirt shows), from the
+    live and the next-boot definitions of a running persistent VM, so a disk attached to either counts. From
+    the connection's reference index (hypervisor/ref_index.py): only domains changed since the last read
+    are read again."""
+    return INDEX.domains(conn)
 
 
-def disk_users(conn: libvirt.virConnect, domains: list[DomainDisks] | None = None) -> list[DiskUser]:
+def disk_users(conn: libvirt.virConnect, domains: list[DomainRefs] | None = None) -> list[DiskUser]:
     """Every image of every VM (scan_domains, flattened: disks and boot files), each with its VM."""
     return [DiskUser(vm=dom.name, running=dom.running, disk=d)
             for dom in (scan_domains(conn) if domains is None else domains) for d in dom.disks]
-
-
-def canonicalizer(conn: libvirt.virConnect) -> Callable[[str], str]:
-    """How the node resolves a path: on this machine's own libvirtd, symlinks resolved (a pool directory
-    reached through a symlink names the same files as the VM's disk path); elsewhere (a remote node, the test
-    driver's fictional files) `..` and `//` folded only: JVP never reads a remote node's filesystem."""
-    try:
-        local = uri_is_this_machine(conn.getURI())
-    except libvirt.libvirtError:
-        local = False
-    if not local:
-        return normal_path
-    return lambda p: os.path.realpath(p) if p.startswith("/") else p
 
 
 def links(vols: list[VolumeView]) -> list[VolumeLink]:
@@ -216,6 +173,21 @@ def references(conn: libvirt.virConnect, vols: list[VolumeView] | None = None, *
     paths = {p for u in users for p in (u.disk.path, *u.disk.backing_paths) if p}
     paths |= {p for v in vols for p in (v.path, v.backing.path if v.backing else None) if p}
     return References(users_=users, volumes=links(vols), canonical={p: canon(p) for p in paths})
+
+
+def volume_references(conn: libvirt.virConnect, pool: str, name: str) -> tuple[VolumeView, References]:
+    """One volume and the References that answer who uses it, read from the index for the VMs that can:
+    those naming it or a volume whose backing chain reaches it (the other VMs cannot change its answer).
+    The volumes are listed, as their backing files continue the chains (libvirt has no volume events)."""
+    vol = describe(conn, pool, name)
+    vols = list_pools(conn, None)[0]
+    canon = canonicalizer(conn)
+    chains = References(volumes=links(vols), canonical={
+        p: canon(p) for v in vols for p in (v.path, v.backing.path if v.backing else None) if p})
+    above = chains.dependents([vol.path])
+    doms = INDEX.using_images(conn, [vol.path, *(v.path for v in above)],
+                              [(pool, name), *((v.pool, v.name) for v in above)])
+    return vol, references(conn, vols, domains=doms)
 
 
 def create(conn: libvirt.virConnect, pool: str, xml: str) -> VolumeView:

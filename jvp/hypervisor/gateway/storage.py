@@ -153,6 +153,11 @@ class StorageOps(GatewayBase):
         with _pool_errors(node):
             return self._read(node, fn, kind="volume")
 
+    def volume_with_users(self, node: str, pool: str, name: str) -> tuple[VolumeView, References]:
+        """A volume's view and the References that answer who uses it (read for the VMs that can only)."""
+        with _pool_errors(node):
+            return self._read(node, lambda c: vol_hv.volume_references(c, pool, name), kind="volume", obj=name)
+
     def all_volumes(self, node: str) -> tuple[list[VolumeView], list[SkippedPool]]:
         """(every volume of the node's running pools, the pools that could not be read)."""
         return self._read(node, lambda c: vol_hv.list_pools(c, None), kind="node", obj=node)

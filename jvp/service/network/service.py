@@ -98,9 +98,14 @@ class NetworkService:
     def _view(self, node: str, name: str) -> NetworkView:
         return self.gateway.describe_network(node, name)
 
+    def _attachments(self, node: str, view: NetworkView) -> list[DomainAttachment]:
+        """The domains that can be the network's users (a NIC on it or on its bridge), not every domain."""
+        return self.gateway.network_attachments(node, networks=[view.name],
+                                                bridges=[view.bridge] if view.bridge else [])
+
     def describe(self, node: str, name: str) -> NetworkView:
         view = self._view(node, name)
-        return self._public(node, view, self.gateway.network_attachments(node))
+        return self._public(node, view, self._attachments(node, view))
 
     def leases(self, node: str, name: str) -> list[NetworkLease]:
         return self.gateway.network_leases(node, name)
@@ -234,7 +239,7 @@ class NetworkService:
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def _in_use(self, node: str, view: NetworkView, verb: str, running_only: bool) -> None:
-        vms = self.users(view, self.gateway.network_attachments(node), running_only=running_only)
+        vms = self.users(view, self._attachments(node, view), running_only=running_only)
         if vms:
             which = "running VMs" if running_only else "VMs"
             raise Conflict(f"cannot {verb} network '{view.name}' on node '{node}': {which} use it "

@@ -1,9 +1,10 @@
 """Volumes (SPEC 2.3): create, list with `used_by`, describe, resize (live through the running VM), clone
 as a task, delete. Everything goes through the node gateway's typed storage operations.
 
-`used_by` comes from one pass over every domain's XML per request (disks, cdroms, kernel/initrd/dtb, loader
-and NVRAM files, and the backing chains under the disks, continued through the volumes' own backing files:
-jvp.domain.volume.References), never one lookup per volume. Clone progress: libvirt copies on the node
+`used_by` comes from the node's reference index (disks, cdroms, kernel/initrd/dtb, loader and NVRAM files,
+and the backing chains under the disks, continued through the volumes' own backing files:
+jvp.domain.volume.References; hypervisor/ref_index.py keeps it current from libvirt's domain events), never
+one lookup per volume; describe reads the entries of the VMs that can use the one volume only. Clone progress: libvirt copies on the node
 (virStorageVolCreateXMLFrom) and reports nothing while it does, so the task polls the new volume's
 allocation, i.e. the bytes really written on the node, against the bytes to copy (the source's allocation,
 plus its backing image's when qemu-img flattens an overlay into the copy). It is capped at 99% until the call
@@ -97,7 +98,7 @@ class VolumeService:
         return {"volumes": out, "errors": errors}
 
     def describe(self, node: str, pool: str, name: str) -> VolumeView:
-        return self.view(node, self.raw(node, pool, name), self.usage(node))
+        return self.view(node, *self.gateway.volume_with_users(node, pool, name))
 
     # -- creating -------------------------------------------------------------------------------------
     def _format(self, pool: PoolView, fmt: str | None, backing: bool) -> str | None:

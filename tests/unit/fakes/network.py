@@ -58,8 +58,11 @@ class FakeNetworkGateway:
         v = self._get(node, name)
         return dataclasses.replace(v, hosts=list(v.hosts))
 
-    def network_attachments(self, node: str) -> list[DomainAttachment]:
-        return list(self.attachments)
+    def network_attachments(self, node: str, networks: list[str] | None = None,
+                            bridges: list[str] | None = None) -> list[DomainAttachment]:
+        if networks is None and bridges is None:
+            return list(self.attachments)
+        return [a for a in self.attachments if a.networks & set(networks or ()) or a.bridges & set(bridges or ())]
 
     def network_leases(self, node: str, name: str) -> list[NetworkLease]:
         self._get(node, name)

@@ -206,6 +206,9 @@ class FakeStorageGateway:
             skipped = []
         return vols, skipped, self.references(node)
 
+    def volume_with_users(self, node: str, pool: str, name: str) -> tuple[VolumeView, References]:
+        return self.volume(node, pool, name), self.references(node)
+
     def references(self, node: str) -> References:
         vols, _ = self.all_volumes(node)
         return References(users_=list(self.disks), volumes=[

@@ -1,0 +1,344 @@
+"""Which domains use which images, networks and bridges: an index per connection, kept current by libvirt's
+domain events, so "who uses this" costs what the objects asked about cost, not one XML read per domain.
+
+An entry per domain (`DomainRefs`) holds what the usage answers read from its XML: every image it opens
+(disks, cdroms, boot files, the backing chains libvirt shows; live and next-boot definitions, as
+`volume.scan_domains` always read them), the networks and bridges its NICs name, its MACs, and JVP's
+template facts. It is built from one read of the domain's definitions (`domain_cache.domain_docs`: the live
+XML, plus the next-boot XML of a running persistent domain) and kept until the domain changes.
+
+What keeps it current (hypervisor/events.py, the same fan-out as the list-facts cache):
+- every domain event (defined, undefined, started, stopped, ..., metadata changed, device added or removed)
+  marks its domain dirty; the next read re-reads that domain only (a lookup by UUID and its XML), or drops it
+  when it is gone. A generation counter keeps a read that raced with an event from being taken as current;
+- JVP's own changes mark their domain at once (`domain_cache.changes` -> `forget`), without waiting for the
+  asynchronous event;
+- a cheap check on every read: the number of running and of defined domains (numOfDomains,
+  numOfDefinedDomains: two small calls). When either differs from the index, and at least every
+  `RELIST_S`, the domains are listed again (listAllDomains, running and not, no XML): new domains are read,
+  vanished ones dropped, and a domain whose running state differs from its entry is re-read. So a domain
+  defined, undefined, started or stopped by someone else shows at the next read even before its event
+  arrives;
+- a reopened connection is a new connection: its index starts empty and is rebuilt in bulk on first use
+  (events missed while disconnected cannot matter). A driver without events is not indexed: every read
+  scans every domain, as before the index.
+
+What a missed event costs: an edit that changes neither the number nor the running state of domains (a
+device hot-plugged by another client whose event was lost) is not seen until the connection is reopened;
+libvirt delivers events of a live connection, so in practice that is a dropped connection, which reopens.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import weakref
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Iterable
+
+import libvirt
+from lxml import etree
+
+from jvp.domain.volume import VmDisk, normal_path
+from jvp.hostnet import uri_is_this_machine
+from jvp.hypervisor import domain_view
+from jvp.hypervisor.domain_xml import read_facts
+from jvp.hypervisor.events import DOMAIN_EVENTS
+from jvp.hypervisor.storage_xml import disks_of
+from jvp.hypervisor.xml import parse
+
+log = logging.getLogger(__name__)
+
+# The domains are listed again (no XML) at least this often, as a safety net under the counts check.
+RELIST_S = 60.0
+
+
+@dataclass(frozen=True)
+class DomainRefs:
+    """One domain as the usage answers see it."""
+    key: str                              # its UUID (its name where a fake definition has none)
+    name: str
+    running: bool                         # libvirt says it is active (volume users' `running`)
+    active: bool                          # its live XML says so (network attachments' `active`)
+    disks: tuple[VmDisk, ...] = ()        # each image once, `live` when the running definition has it
+    networks: frozenset[str] = frozenset()
+    bridges: frozenset[str] = frozenset()
+    macs: tuple[str, ...] = ()
+    template: dict[str, str] | None = None
+    created_at: str | None = None
+    facts_error: Exception | None = field(default=None, compare=False)  # JVP's facts could not be read
+    macs_error: Exception | None = field(default=None, compare=False)   # nor its MACs
+
+    def paths(self) -> set[str]:
+        """Every path it names (disks, boot files, chains), as written."""
+        return {p for d in self.disks for p in (d.path, *d.backing_paths) if p}
+
+
+def canonicalizer(conn: libvirt.virConnect) -> Callable[[str], str]:
+    """How the node resolves a path: on this machine's own libvirtd, symlinks resolved (a pool directory
+    reached through a symlink names the same files as the VM's disk path); elsewhere (a remote node, the test
+    driver's fictional files) `..` and `//` folded only: JVP never reads a remote node's filesystem."""
+    try:
+        local = uri_is_this_machine(conn.getURI())
+    except libvirt.libvirtError:
+        local = False
+    if not local:
+        return normal_path
+    return lambda p: os.path.realpath(p) if p.startswith("/") else p
+
+
+def domain_docs(dom: libvirt.virDomain) -> list[etree._Element]:
+    """The live and the persistent XML of a domain (one when they are the same); none when the domain
+    vanished since it was listed (transient domains come and go)."""
+    try:
+        both = dom.isActive() and dom.isPersistent()
+        return [parse(dom.XMLDesc(0)), *([parse(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))] if both else [])]
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+            return []
+        raise
+
+
+def read_refs(dom: libvirt.virDomain) -> DomainRefs | None:
+    """One domain's entry from its definitions; None when it vanished since it was listed."""
+    try:
+        docs = domain_docs(dom)
+        running = bool(docs) and bool(dom.isActive())
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+            return None
+        raise
+    if not docs:
+        return None
+    return refs_of(docs, running)
+
+
+def refs_of(docs: list[etree._Element], running: bool) -> DomainRefs:
+    """The entry of a domain from its definitions (live first), as the usage scans always read them."""
+    name = docs[0].findtext("name")
+    disks: list[VmDisk] = []
+    seen = set()
+    for live, root in zip((True, False), docs):
+        for disk in disks_of(root):
+            k = (disk.target, disk.path, disk.pool, disk.volume)
+            if k in seen:
+                continue
+            seen.add(k)
+            disks.append(replace(disk, live=live and running))
+    networks, bridges, macs = set(), set(), []
+    for root in docs:
+        networks.update(root.xpath("devices/interface[@type='network']/source/@network"))
+        bridges.update(root.xpath("devices/interface[@type='bridge']/source/@bridge"))
+    template = created_at = facts_error = macs_error = None
+    try:
+        for root in docs:
+            macs += domain_view.macs(root)
+    except Exception as exc:  # noqa: BLE001 - kept and raised by the reads that need the MACs
+        macs_error = exc
+    try:
+        facts = read_facts(docs[0])
+        template, created_at = facts.template, facts.created_at
+    except Exception as exc:  # noqa: BLE001 - kept and raised by the reads that need the facts
+        facts_error = exc
+    return DomainRefs(key=docs[0].findtext("uuid") or name or "", name=name, running=running,
+                      active=len(docs) == 2 or bool(docs[0].get("id")), disks=tuple(disks),
+                      networks=frozenset(networks), bridges=frozenset(bridges), macs=tuple(macs),
+                      template=template, created_at=created_at, facts_error=facts_error,
+                      macs_error=macs_error)
+
+
+def scan(conn: libvirt.virConnect) -> list[DomainRefs]:
+    """Every domain's entry read now (a connection without events; the bulk rebuild of the index)."""
+    return [r for r in (read_refs(dom) for dom in conn.listAllDomains(0)) if r is not None]
+
+
+class _ConnIndex:
+    def __init__(self, canon: Callable[[str], str] = normal_path) -> None:
+        self.canon = canon
+        self.entries: dict[str, DomainRefs] = {}
+        self.position: dict[str, int] = {}       # listing order (answers keep libvirt's order)
+        self.next_position = 0
+        self.dirty: set[str] = set()
+        self.generation: dict[str, int] = {}
+        self.by_network: dict[str, set[str]] = {}
+        self.by_bridge: dict[str, set[str]] = {}
+        self.by_path: dict[str, set[str]] = {}
+        self.by_volume: dict[tuple[str, str], set[str]] = {}
+        self.enabled = False
+        self.built = False
+        self.listed_at = 0.0
+        self.refresh = threading.Lock()          # one refresh at a time per connection
+
+    # the reverse maps follow the entries
+    def _maps(self, r: DomainRefs) -> list[tuple[dict, Iterable]]:
+        return [(self.by_network, r.networks), (self.by_bridge, r.bridges), (self.by_path, self.keys(r.paths())),
+                (self.by_volume, {(d.pool, d.volume) for d in r.disks if d.pool and d.volume})]
+
+    def keys(self, paths: Iterable[str]) -> set[str]:
+        """The keys of paths: folded, and as the node resolves them (References matches either)."""
+        return {k for p in paths for k in (normal_path(p), self.canon(p))}
+
+    def ordered(self, keys: Iterable[str]) -> list[DomainRefs]:
+        return [self.entries[k] for k in sorted(keys, key=lambda k: self.position.get(k, 0))]
+
+    def put(self, r: DomainRefs) -> None:
+        pos = self.position.get(r.key)
+        self.remove(r.key)
+        self.entries[r.key] = r
+        if pos is None:
+            pos, self.next_position = self.next_position, self.next_position + 1
+        self.position[r.key] = pos
+        for index, keys in self._maps(r):
+            for k in keys:
+                index.setdefault(k, set()).add(r.key)
+
+    def remove(self, key: str) -> None:
+        old = self.entries.pop(key, None)
+        self.position.pop(key, None)
+        if old is None:
+            return
+        for index, keys in self._maps(old):
+            for k in keys:
+                held = index.get(k)
+                if held is not None:
+                    held.discard(key)
+                    if not held:
+                        del index[k]
+
+
+class ReferenceIndex:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._conns: "weakref.WeakKeyDictionary[Any, _ConnIndex]" = weakref.WeakKeyDictionary()
+
+    def _for(self, conn: libvirt.virConnect) -> _ConnIndex:
+        with self._lock:
+            ci = self._conns.get(conn)
+            if ci is not None:
+                return ci
+            ci = self._conns[conn] = _ConnIndex()
+        ci.canon = canonicalizer(conn)
+        ci.enabled = DOMAIN_EVENTS.subscribe(conn, lambda event: self._mark(ci, event.uuid))
+        if not ci.enabled:
+            log.info("no domain events on this connection: usage reads scan every domain")
+        return ci
+
+    def _mark(self, ci: _ConnIndex, uuid: str) -> None:
+        with self._lock:
+            ci.dirty.add(uuid)
+            ci.generation[uuid] = ci.generation.get(uuid, 0) + 1
+
+    def forget(self, conn: libvirt.virConnect, uuid: str) -> None:
+        """JVP changed this domain: re-read it at the next read, without waiting for the event."""
+        with self._lock:
+            ci = self._conns.get(conn)
+        if ci is not None:
+            self._mark(ci, uuid)
+
+    # -- reads ---------------------------------------------------------------------------------------
+    def domains(self, conn: libvirt.virConnect) -> list[DomainRefs]:
+        """Every domain's entry, current."""
+        ci = self._current(conn)
+        if ci is None:
+            return scan(conn)
+        with self._lock:
+            return ci.ordered(ci.entries)
+
+    def using_networks(self, conn: libvirt.virConnect, networks: Iterable[str], bridges: Iterable[str]
+                       ) -> list[DomainRefs]:
+        """The domains with a NIC on one of `networks` or plugged into one of `bridges`, in index order."""
+        networks, bridges = set(networks), set(bridges)
+        ci = self._current(conn)
+        if ci is None:
+            return [r for r in scan(conn) if r.networks & networks or r.bridges & bridges]
+        with self._lock:
+            keys = set().union(*(ci.by_network.get(n, ()) for n in networks),
+                               *(ci.by_bridge.get(b, ()) for b in bridges))
+            return ci.ordered(keys)
+
+    def using_images(self, conn: libvirt.virConnect, paths: Iterable[str], volumes: Iterable[tuple[str, str]]
+                     ) -> list[DomainRefs]:
+        """The domains that name one of `paths` (folded or resolved as the node resolves them; disks, boot
+        files, chains the XML shows) or have a `type='volume'` disk on one of `volumes` (pool, name)."""
+        paths, refs = [p for p in paths if p], set(volumes)
+        ci = self._current(conn)
+        if ci is None:
+            probe = _ConnIndex(canonicalizer(conn))
+            wanted = probe.keys(paths)
+            return [r for r in scan(conn) if probe.keys(r.paths()) & wanted
+                    or refs & {(d.pool, d.volume) for d in r.disks}]
+        wanted = ci.keys(paths)
+        with self._lock:
+            keys = set().union(*(ci.by_path.get(p, ()) for p in wanted), *(ci.by_volume.get(v, ()) for v in refs))
+            return ci.ordered(keys)
+
+    # -- keeping it current --------------------------------------------------------------------------
+    def _current(self, conn: libvirt.virConnect) -> _ConnIndex | None:
+        """The connection's index brought up to date, or None for a connection without events."""
+        ci = self._for(conn)
+        if not ci.enabled:
+            return None
+        with ci.refresh:
+            if not ci.built or self._counts_differ(conn, ci) or time.monotonic() - ci.listed_at > RELIST_S:
+                self._relist(conn, ci)
+            else:
+                self._reread_dirty(conn, ci)
+        return ci
+
+    def _counts_differ(self, conn: libvirt.virConnect, ci: _ConnIndex) -> bool:
+        running, defined = conn.numOfDomains(), conn.numOfDefinedDomains()
+        with self._lock:
+            entries = list(ci.entries.values())
+        up = sum(1 for r in entries if r.running)
+        return up != running or len(entries) - up != defined
+
+    def _relist(self, conn: libvirt.virConnect, ci: _ConnIndex) -> None:
+        """List every domain (no XML): read the new ones, the dirty ones and those whose running state
+        changed; drop the ones gone. The bulk (re)build when the index is empty."""
+        listed_at = time.monotonic()
+        running = {d.UUIDString(): d for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)}
+        stopped = {d.UUIDString(): d for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_INACTIVE)}
+        doms = {**running, **stopped}
+        with self._lock:
+            for key in [k for k in ci.entries if k not in doms]:
+                ci.remove(key)
+            stale = [(u, d) for u, d in doms.items()
+                     if u in ci.dirty or u not in ci.entries or ci.entries[u].running != (u in running)]
+            gens = {u: ci.generation.get(u, 0) for u, _ in stale}
+            order = {u: i for i, u in enumerate(doms)}
+        self._read(ci, [(u, d, gens[u]) for u, d in stale])
+        with self._lock:
+            ci.position = {k: order.get(k, len(order)) for k in ci.entries}
+            ci.next_position = len(order) + 1
+            ci.dirty &= set(doms)  # an event of a domain gone since: nothing to re-read
+            ci.built, ci.listed_at = True, listed_at
+
+    def _reread_dirty(self, conn: libvirt.virConnect, ci: _ConnIndex) -> None:
+        with self._lock:
+            todo = [(u, ci.generation.get(u, 0)) for u in ci.dirty]
+        if not todo:
+            return
+        found = []
+        for uuid, gen in todo:
+            try:
+                found.append((uuid, conn.lookupByUUIDString(uuid), gen))
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                    raise
+                found.append((uuid, None, gen))
+        self._read(ci, found)
+
+    def _read(self, ci: _ConnIndex, todo: list[tuple[str, Any, int]]) -> None:
+        for uuid, dom, gen in todo:
+            refs = read_refs(dom) if dom is not None else None
+            with self._lock:
+                if refs is None:
+                    ci.remove(uuid)
+                else:
+                    ci.put(replace(refs, key=uuid))
+                if ci.generation.get(uuid, 0) == gen:  # no event since we read: current
+                    ci.dirty.discard(uuid)
+
+
+INDEX = ReferenceIndex()
