@@ -280,10 +280,11 @@ class ReferenceIndex:
         if not ci.enabled:
             return None
         with ci.refresh:
-            if not ci.built or self._counts_differ(conn, ci) or time.monotonic() - ci.listed_at > RELIST_S:
-                self._relist(conn, ci)
-            else:
-                self._reread_dirty(conn, ci)
+            if ci.built and time.monotonic() - ci.listed_at <= RELIST_S:
+                self._reread_dirty(conn, ci)  # first: a dirty domain found gone changes what the counts say
+                if not self._counts_differ(conn, ci):
+                    return ci
+            self._relist(conn, ci)
         return ci
 
     def _counts_differ(self, conn: libvirt.virConnect, ci: _ConnIndex) -> bool:

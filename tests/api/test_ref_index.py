@@ -1,0 +1,97 @@
+"""The reference index (hypervisor/ref_index.py) on libvirt's test driver: a change made straight through
+libvirt, outside JVP, shows in the users of a volume and of a network at once (the counts check for a define
+or an undefine, the domain's event for an edit), after JVP has answered (and indexed) the same question.
+
+The test driver keeps one state per connection, so "outside JVP" is libvirt-python on JVP's own connection
+(`run_raw`): JVP's code paths (and the drop they do on JVP's own changes) are not involved.
+"""
+from __future__ import annotations
+
+import time
+
+import libvirt
+from lxml import etree
+
+SCRATCH = "/var/lib/jvp-demo/pools/default/scratch.raw"
+
+
+def domain_xml(name: str, *, disk: str | None = None, network: str | None = None) -> str:
+    dom = etree.Element("domain", type="test")
+    etree.SubElement(dom, "name").text = name
+    etree.SubElement(dom, "memory", unit="MiB").text = "64"
+    etree.SubElement(etree.SubElement(dom, "os"), "type").text = "hvm"
+    devices = etree.SubElement(dom, "devices")
+    if disk:
+        d = etree.SubElement(devices, "disk", type="file", device="disk")
+        etree.SubElement(d, "source", file=disk)
+        etree.SubElement(d, "target", dev="vda", bus="virtio")
+    if network:
+        nic = etree.SubElement(devices, "interface", type="network")
+        etree.SubElement(nic, "source", network=network)
+    return etree.tostring(dom).decode()
+
+
+def used_by(api) -> list[str]:
+    return api.ok("describe-volume", {"pool": "default", "name": "scratch.raw"}, role="viewer")["volume"]["used_by"]
+
+
+def network_vms(api, name: str = "demo-isolated") -> list[str]:
+    return api.ok("describe-network", {"name": name}, role="viewer")["network"]["vms"]
+
+
+def listed_vms(api, name: str = "demo-isolated") -> list[str]:
+    return next(n for n in api.ok("list-networks", {}, role="viewer")["networks"] if n["name"] == name)["vms"]
+
+
+def outside(api, fn):
+    return api.services.gateway.run_raw("local", fn)
+
+
+def eventually(fn, expected, timeout_s: float = 5.0):
+    """What fn answers once it is `expected`, or its last answer (events arrive on libvirt's loop thread)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        got = fn()
+        if got == expected or time.monotonic() > deadline:
+            return got
+        time.sleep(0.05)
+
+
+def test_a_domain_defined_and_undefined_outside_jvp_shows_at_once_in_volume_users(api):
+    assert used_by(api) == []  # answered (and indexed) before the change
+    outside(api, lambda c: c.defineXML(domain_xml("outsider", disk=SCRATCH)))
+    assert used_by(api) == ["outsider"]
+    volumes = {v["name"]: v for v in api.ok("list-volumes", {"pool": "default"}, role="viewer")["volumes"]}
+    assert volumes["scratch.raw"]["used_by"] == ["outsider"]
+    outside(api, lambda c: c.lookupByName("outsider").undefine())
+    assert used_by(api) == []
+
+
+def test_a_domain_defined_outside_jvp_shows_at_once_in_network_users(api):
+    before = network_vms(api)
+    assert before == ["db1"] and listed_vms(api) == before
+    outside(api, lambda c: c.defineXML(domain_xml("outsider", network="demo-isolated")))
+    assert network_vms(api) == ["db1", "outsider"]
+    assert listed_vms(api) == ["db1", "outsider"]
+    problem = api.error("delete-network", {"name": "demo-isolated"}, status=409, code="NetworkInUse")
+    assert problem["details"]["vms"] == ["db1", "outsider"]
+    outside(api, lambda c: c.lookupByName("outsider").undefine())
+    assert network_vms(api) == ["db1"]
+
+
+def test_an_edit_outside_jvp_is_followed_through_the_domains_event(api):
+    """Redefining a domain changes no count: the index learns it from libvirt's `defined` event."""
+    assert network_vms(api, "demo-nat") == ["web1"] and used_by(api) == []
+
+    def repoint(c: libvirt.virConnect) -> None:
+        root = etree.fromstring(c.lookupByName("web1").XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+        root.find("devices/interface/source").set("network", "demo-isolated")
+        disk = etree.SubElement(root.find("devices"), "disk", type="file", device="disk")
+        etree.SubElement(disk, "source", file=SCRATCH)
+        etree.SubElement(disk, "target", dev="vdz", bus="virtio")
+        c.defineXML(etree.tostring(root).decode())
+    outside(api, repoint)
+    assert eventually(lambda: used_by(api), ["web1"]) == ["web1"]
+    # web1 runs: its live NIC is still on demo-nat, its next boot on demo-isolated; both count
+    assert network_vms(api, "demo-nat") == ["web1"]
+    assert network_vms(api) == ["db1", "web1"]
