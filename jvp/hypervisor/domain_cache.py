@@ -79,6 +79,30 @@ class DomainFactsCache:
         if cc is not None:
             self._drop(cc, uuid)
 
+    # -- fed by the reference index's reads (hypervisor/ref_index.py: one XML read serves both) ----------
+    def token(self, conn: libvirt.virConnect, uuid: str) -> int | None:
+        """The domain's generation before the index reads it; None when there is nothing to fill: list-vms
+        never ran on this connection, it has no events, or the entry is fresh."""
+        with self._lock:
+            cc = self._conns.get(conn)
+            if cc is None or not cc.enabled:
+                return None
+            hit = cc.entries.get(uuid)
+            if hit is not None and time.monotonic() - hit[0] < MAX_AGE_S:
+                return None
+            return cc.generation.get(uuid, 0)
+
+    def offer(self, conn: libvirt.virConnect, uuid: str, token: int, live: etree._Element) -> None:
+        """The domain's live XML as the index read it: cached unless an event came since `token`."""
+        try:
+            facts = domain_view.static_facts(live)
+        except UNREADABLE:
+            return  # list-vms reads it again and shows the problem
+        with self._lock:
+            cc = self._conns.get(conn)
+            if cc is not None and cc.generation.get(uuid, 0) == token:
+                cc.entries[uuid] = (time.monotonic(), facts)
+
     def facts(self, conn: libvirt.virConnect, doms: list[libvirt.virDomain]) -> list[dict[str, Any] | None]:
         """domain_view.static_facts of each domain's current XML, from the cache when still valid; None for
         a domain that vanished since it was listed. One lock round for all the hits (1,000 VMs a listing)."""
@@ -127,6 +151,7 @@ def _unreadable(dom: libvirt.virDomain, uuid: str, detail: str) -> dict[str, Any
 
 
 FACTS = DomainFactsCache()
+INDEX.share(FACTS)
 
 
 def changes(fn: Callable) -> Callable:

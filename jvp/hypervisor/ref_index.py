@@ -34,19 +34,18 @@ import os
 import threading
 import time
 import weakref
-from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Protocol
 
 import libvirt
 from lxml import etree
 
 from jvp.domain.volume import VmDisk, normal_path
 from jvp.hostnet import uri_is_this_machine
-from jvp.hypervisor import domain_view
-from jvp.hypervisor.domain_xml import read_facts
 from jvp.hypervisor.events import DOMAIN_EVENTS
 from jvp.hypervisor.storage_xml import disks_of
 from jvp.hypervisor.xml import parse
+from jvp.hypervisor.xml.domain import Domain
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +67,6 @@ class DomainRefs:
     template: dict[str, str] | None = None
     created_at: str | None = None
     facts_error: Exception | None = field(default=None, compare=False)  # JVP's facts could not be read
-    macs_error: Exception | None = field(default=None, compare=False)   # nor its MACs
 
     def paths(self) -> set[str]:
         """Every path it names (disks, boot files, chains), as written."""
@@ -102,50 +100,68 @@ def domain_docs(dom: libvirt.virDomain) -> list[etree._Element]:
 
 def read_refs(dom: libvirt.virDomain) -> DomainRefs | None:
     """One domain's entry from its definitions; None when it vanished since it was listed."""
+    return read_docs(dom)[0]
+
+
+def read_docs(dom: libvirt.virDomain, key: str | None = None) -> tuple[DomainRefs | None, list[etree._Element]]:
+    """One domain's entry and the definitions it was read from (live first); (None, []) when it vanished."""
     try:
         docs = domain_docs(dom)
         running = bool(docs) and bool(dom.isActive())
     except libvirt.libvirtError as exc:
         if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
-            return None
+            return None, []
         raise
     if not docs:
-        return None
-    return refs_of(docs, running)
+        return None, []
+    return refs_of(docs, running, key), docs
 
 
-def refs_of(docs: list[etree._Element], running: bool) -> DomainRefs:
+class Sharer(Protocol):
+    """Another per-domain cache fed by the index's reads (domain_cache's list facts): one XML read of a
+    changed domain serves both. `token` is taken before the read, `offer` given the live XML after it, so the
+    cache can refuse a read that raced with an event of its own."""
+
+    def token(self, conn: Any, uuid: str) -> Any: ...
+
+    def offer(self, conn: Any, uuid: str, token: Any, live: etree._Element) -> None: ...
+
+
+def refs_of(docs: list[etree._Element], running: bool, key: str | None = None) -> DomainRefs:
     """The entry of a domain from its definitions (live first), as the usage scans always read them."""
     name = docs[0].findtext("name")
     disks: list[VmDisk] = []
     seen = set()
     for live, root in zip((True, False), docs):
-        for disk in disks_of(root):
+        for disk in disks_of(root, live=live and running):
             k = (disk.target, disk.path, disk.pool, disk.volume)
-            if k in seen:
-                continue
-            seen.add(k)
-            disks.append(replace(disk, live=live and running))
+            if k not in seen:
+                seen.add(k)
+                disks.append(disk)
     networks, bridges, macs = set(), set(), []
     for root in docs:
-        networks.update(root.xpath("devices/interface[@type='network']/source/@network"))
-        bridges.update(root.xpath("devices/interface[@type='bridge']/source/@bridge"))
-    template = created_at = facts_error = macs_error = None
+        for nic in Domain(root).interfaces:
+            kind = nic.type
+            if kind == "network":
+                networks.add(nic.source_network)
+            elif kind == "bridge":
+                bridges.add(nic.source_bridge)
+            mac = nic.mac
+            if mac:
+                macs.append(mac)
+    networks.discard(None)
+    bridges.discard(None)
+    template = created_at = facts_error = None
     try:
-        for root in docs:
-            macs += domain_view.macs(root)
-    except Exception as exc:  # noqa: BLE001 - kept and raised by the reads that need the MACs
-        macs_error = exc
-    try:
-        facts = read_facts(docs[0])
-        template, created_at = facts.template, facts.created_at
+        facts = Domain(docs[0]).facts
+        if facts.exists():
+            template, created_at = facts.template, facts.created_at or None
     except Exception as exc:  # noqa: BLE001 - kept and raised by the reads that need the facts
         facts_error = exc
-    return DomainRefs(key=docs[0].findtext("uuid") or name or "", name=name, running=running,
+    return DomainRefs(key=key or docs[0].findtext("uuid") or name or "", name=name, running=running,
                       active=len(docs) == 2 or bool(docs[0].get("id")), disks=tuple(disks),
                       networks=frozenset(networks), bridges=frozenset(bridges), macs=tuple(macs),
-                      template=template, created_at=created_at, facts_error=facts_error,
-                      macs_error=macs_error)
+                      template=template, created_at=created_at, facts_error=facts_error)
 
 
 def scan(conn: libvirt.virConnect) -> list[DomainRefs]:
@@ -209,6 +225,7 @@ class _ConnIndex:
 
 class ReferenceIndex:
     def __init__(self) -> None:
+        self.sharers: list[Sharer] = []
         self._lock = threading.Lock()
         self._conns: "weakref.WeakKeyDictionary[Any, _ConnIndex]" = weakref.WeakKeyDictionary()
 
@@ -235,6 +252,18 @@ class ReferenceIndex:
             ci = self._conns.get(conn)
         if ci is not None:
             self._mark(ci, uuid)
+
+    def reset(self, conn: Any = None) -> None:
+        """Forget the entries of `conn` (of every connection when None), as a reopened connection would: the
+        next read rebuilds them in bulk. For benchmarks and diagnostics."""
+        with self._lock:
+            for ci in ([self._conns[conn]] if conn in self._conns else []) if conn is not None else \
+                    list(self._conns.values()):
+                ci.entries.clear()
+                ci.position.clear()
+                for index in (ci.by_network, ci.by_bridge, ci.by_path, ci.by_volume):
+                    index.clear()
+                ci.built = False
 
     # -- reads ---------------------------------------------------------------------------------------
     def domains(self, conn: libvirt.virConnect) -> list[DomainRefs]:
@@ -308,7 +337,7 @@ class ReferenceIndex:
                      if u in ci.dirty or u not in ci.entries or ci.entries[u].running != (u in running)]
             gens = {u: ci.generation.get(u, 0) for u, _ in stale}
             order = {u: i for i, u in enumerate(doms)}
-        self._read(ci, [(u, d, gens[u]) for u, d in stale])
+        self._read(ci, [(u, d, gens[u]) for u, d in stale], conn)
         with self._lock:
             ci.position = {k: order.get(k, len(order)) for k in ci.entries}
             ci.next_position = len(order) + 1
@@ -328,16 +357,24 @@ class ReferenceIndex:
                 if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
                     raise
                 found.append((uuid, None, gen))
-        self._read(ci, found)
+        self._read(ci, found, conn)
 
-    def _read(self, ci: _ConnIndex, todo: list[tuple[str, Any, int]]) -> None:
+    def share(self, sharer: Sharer) -> None:
+        """Give every live XML the index reads to `sharer` as well."""
+        self.sharers.append(sharer)
+
+    def _read(self, ci: _ConnIndex, todo: list[tuple[str, Any, int]], conn: Any = None) -> None:
         for uuid, dom, gen in todo:
-            refs = read_refs(dom) if dom is not None else None
+            tokens = [(s, s.token(conn, uuid)) for s in self.sharers] if conn is not None else []
+            refs, docs = read_docs(dom, uuid) if dom is not None else (None, [])
+            for sharer, token in tokens:
+                if docs and token is not None:
+                    sharer.offer(conn, uuid, token, docs[0])
             with self._lock:
                 if refs is None:
                     ci.remove(uuid)
                 else:
-                    ci.put(replace(refs, key=uuid))
+                    ci.put(refs)
                 if ci.generation.get(uuid, 0) == gen:  # no event since we read: current
                     ci.dirty.discard(uuid)
 

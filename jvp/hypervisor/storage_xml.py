@@ -98,22 +98,28 @@ def domain_disks(xml: str) -> list[VmDisk]:
     return disks_of(parse(xml))
 
 
-def disks_of(root: etree._Element) -> list[VmDisk]:
+def disks_of(root: etree._Element, live: bool = False) -> list[VmDisk]:
     """Every image a domain opens: each disk with its target, the image it opens (path, or pool+volume for
     `type='volume'` disks) and the images under it (its backing chain, as far as libvirt shows it); then the
-    files its <os> names (kernel, initrd, dtb, loader, NVRAM: `device` says which, no target)."""
+    files its <os> names (kernel, initrd, dtb, loader, NVRAM: `device` says which, no target). `live`: what
+    each VmDisk says (the running definition has it)."""
     out = []
     dom = Domain(root)
     for disk in dom.disks:
         source = disk.source
         chain = [p for p in (_source_path(DiskSource(bs.find("source"))) for bs in disk.el.iter("backingStore"))
                  if p]
-        out.append(VmDisk(target=disk.target, device=disk.device, path=_source_path(source), pool=source.pool,
-                          volume=source.volume, backing_paths=tuple(chain)))
+        present = source.exists()
+        out.append(VmDisk(target=disk.target, device=disk.device, path=_source_path(source) if present else None,
+                          pool=source.pool if present else None, volume=source.volume if present else None,
+                          backing_paths=tuple(chain), live=live))
     os_ = dom.os
     if os_.exists():
+        named = {child.tag for child in os_.el}  # read only the boot files the domain has
         for role in BOOT_FILES:
+            if role not in named:
+                continue
             path = (getattr(os_, "nvram_file" if role == "nvram" else role) or "").strip()
             if path.startswith("/"):
-                out.append(VmDisk(target=None, device=role, path=path, pool=None, volume=None))
+                out.append(VmDisk(target=None, device=role, path=path, pool=None, volume=None, live=live))
     return out

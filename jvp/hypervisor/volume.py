@@ -23,6 +23,8 @@ from jvp.hypervisor.errors import is_connection_error
 from jvp.hypervisor.ref_index import INDEX, DomainRefs, canonicalizer
 from jvp.hypervisor.storage_pool import PoolUnavailable, lookup as pool_lookup
 from jvp.hypervisor.storage_xml import read_volume
+from jvp.hypervisor.xml import parse
+from jvp.hypervisor.xml.storage import Volume
 
 __all__ = ["PoolUnavailable", "canonicalizer"]  # re-exported: callers of the volume functions use them
 
@@ -166,28 +168,53 @@ def references(conn: libvirt.virConnect, vols: list[VolumeView] | None = None, *
     """The node's References (jvp.domain.volume): every VM's images from the one domain scan, the volumes
     of the running pools (`vols` when the caller listed them already) for the chains they continue, and each
     path as the node resolves it."""
-    users = disk_users(conn, domains)
     if vols is None:
         vols = list_pools(conn, None)[0]
+    return _references(conn, disk_users(conn, domains), links(vols))
+
+
+def _references(conn: libvirt.virConnect, users: list[DiskUser], vlinks: list[VolumeLink]) -> References:
     canon = canonicalizer(conn)
     paths = {p for u in users for p in (u.disk.path, *u.disk.backing_paths) if p}
-    paths |= {p for v in vols for p in (v.path, v.backing.path if v.backing else None) if p}
-    return References(users_=users, volumes=links(vols), canonical={p: canon(p) for p in paths})
+    paths |= {p for v in vlinks for p in (v.path, v.backing) if p}
+    return References(users_=users, volumes=vlinks, canonical={p: canon(p) for p in paths})
+
+
+def volume_links(conn: libvirt.virConnect) -> list[VolumeLink]:
+    """What the chains need of every volume of the running pools (name, path, backing file), read without
+    building their views; the same volumes `list_pools(conn, None)` lists."""
+    out: list[VolumeLink] = []
+    for pool in conn.listAllStoragePools(0):
+        try:
+            if not pool.isActive():
+                continue
+            name = pool.name()
+            for vol in pool.listAllVolumes(0):
+                try:
+                    v = Volume(parse(vol.XMLDesc(0)))
+                except libvirt.libvirtError as exc:
+                    if exc.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_VOL or not is_connection_error(exc):
+                        continue  # deleted while we looked, or unreadable: listed without a path
+                    raise
+                out.append(VolumeLink(pool=name, name=v.name, path=v.path, backing=v.backing_path))
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_POOL or not is_connection_error(exc, conn):
+                continue  # undefined while we looked, or its volumes cannot be listed: skipped
+            raise
+    return out
 
 
 def volume_references(conn: libvirt.virConnect, pool: str, name: str) -> tuple[VolumeView, References]:
     """One volume and the References that answer who uses it, read from the index for the VMs that can:
     those naming it or a volume whose backing chain reaches it (the other VMs cannot change its answer).
-    The volumes are listed, as their backing files continue the chains (libvirt has no volume events)."""
+    The volumes' backing files are read too, as they continue the chains (libvirt has no volume events)."""
     vol = describe(conn, pool, name)
-    vols = list_pools(conn, None)[0]
-    canon = canonicalizer(conn)
-    chains = References(volumes=links(vols), canonical={
-        p: canon(p) for v in vols for p in (v.path, v.backing.path if v.backing else None) if p})
+    vlinks = volume_links(conn)
+    chains = _references(conn, [], vlinks)
     above = chains.dependents([vol.path])
     doms = INDEX.using_images(conn, [vol.path, *(v.path for v in above)],
                               [(pool, name), *((v.pool, v.name) for v in above)])
-    return vol, references(conn, vols, domains=doms)
+    return vol, _references(conn, disk_users(conn, doms), vlinks)
 
 
 def create(conn: libvirt.virConnect, pool: str, xml: str) -> VolumeView:

@@ -233,3 +233,19 @@ def test_a_domain_gone_before_its_event_is_read_is_dropped(conn):
     del conn.doms[web1.uuid]
     conn.add("other")  # the counts are equal again: the dirty domain itself must be found gone
     assert names(index.domains(conn)) == ["web2", "db1", "other"]
+
+
+def test_one_read_of_a_changed_domain_feeds_the_list_facts_cache_too(conn):
+    from jvp.hypervisor.domain_cache import DomainFactsCache
+    facts, index = DomainFactsCache(), ReferenceIndex()
+    index.share(facts)
+    doms = conn.listAllDomains(0)
+    index.domains(conn)
+    assert [f["name"] for f in facts.facts(conn, doms)] == ["web1", "web2", "db1"]
+    conn.reads.clear()
+    web1 = doms[0]
+    web1.devices = {"disks": [], "networks": ["back"]}
+    conn.fire(DEVICE_ADDED, web1, "net1")
+    assert names(index.using_networks(conn, ["back"], [])) == ["web1", "db1"]
+    assert facts.facts(conn, doms)[0]["networks"] == ["back"]  # the index's read, not a second one
+    assert conn.reads == ["web1"]

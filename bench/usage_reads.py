@@ -1,0 +1,232 @@
+"""Volume and network reads with their users (the reference index, hypervisor/ref_index.py) against direct
+libvirt-python on libvirt's test driver.
+
+Inventory: 10 dir pools of 100 volumes (1,000 volumes), 50 networks, and N domains (a third running), each
+with one disk on volume i % 1,000 and one NIC on network i % 50.
+
+- list-volumes (1,000 volumes) and list-networks (50 networks) at 1,000 VMs, through the whole Flask app,
+  against their bulk libvirt floor: the same listing done directly (listAllStoragePools, listAllVolumes and
+  one XMLDesc per volume; listAllNetworks and one XMLDesc per network; each parsed with lxml) with the users
+  found the cheapest direct way libvirt offers: no call returns a domain's disks or NICs in bulk, so one
+  XMLDesc(0) per domain (live XML only, parsed for disk sources or interface sources), joined in a dict.
+  Warm: the index current (the usual case). Cold: the index emptied before every call (every domain's XML
+  read again, as after a reconnect). Targets: warm <= 2x the floor, cold <= 3x.
+- describe-volume and describe-network at 2,000 VMs against the same call at 100 VMs (two apps, same pools
+  and networks): their cost must not follow the number of VMs. Target: <= 1.2x.
+- for scale (target "-"): list-volumes / list-networks warm against the listing alone (no users at all).
+
+Medians of ROUNDS interleaved rounds (API path and floor alternate within each round), from one run.
+`BENCH_SCALE=0.1 python -m bench usage_reads` runs a reduced inventory (a check that it works, not a figure).
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import libvirt
+from lxml import etree
+
+from jvp.hypervisor.ref_index import INDEX
+from jvp.settings import load_settings
+
+SCALE = float(os.environ.get("BENCH_SCALE", "1"))
+POOLS, VOLUMES_PER_POOL, NETWORKS = 10, max(1, int(100 * SCALE)), 50
+LIST_VMS, FEW_VMS, MANY_VMS = max(10, int(1000 * SCALE)), max(5, int(100 * SCALE)), max(20, int(2000 * SCALE))
+ROUNDS = 7
+VOLUMES = POOLS * VOLUMES_PER_POOL
+
+
+def vol_path(i: int) -> str:
+    return f"/var/lib/bench/p{i // VOLUMES_PER_POOL}/v{i:04d}.qcow2"
+
+
+def inventory(path: Path, domains: int) -> None:
+    node = etree.Element("node")
+    cpu = etree.SubElement(node, "cpu")
+    for tag, value in (("nodes", 1), ("sockets", 2), ("cores", 16), ("threads", 2), ("active", 64),
+                       ("mhz", 2400), ("model", "x86_64")):
+        etree.SubElement(cpu, tag).text = str(value)
+    etree.SubElement(node, "memory").text = str(512 * 2**20)
+    for i in range(domains):
+        dom = etree.SubElement(node, "domain", type="test",
+                               nsmap={"test": "http://libvirt.org/schemas/domain/test/1.0"})
+        etree.SubElement(dom, "name").text = f"vm{i:04d}"
+        etree.SubElement(dom, "memory", unit="MiB").text = "1024"
+        etree.SubElement(dom, "vcpu").text = "2"
+        etree.SubElement(etree.SubElement(dom, "os"), "type", arch="x86_64").text = "hvm"
+        devices = etree.SubElement(dom, "devices")
+        disk = etree.SubElement(devices, "disk", type="file", device="disk")
+        etree.SubElement(disk, "driver", name="qemu", type="qcow2")
+        etree.SubElement(disk, "source", file=vol_path(i % VOLUMES))
+        etree.SubElement(disk, "target", dev="vda", bus="virtio")
+        nic = etree.SubElement(devices, "interface", type="network")
+        etree.SubElement(nic, "mac", address=f"52:54:00:01:{i // 256:02x}:{i % 256:02x}")
+        etree.SubElement(nic, "source", network=f"net{i % NETWORKS:02d}")
+        etree.SubElement(dom, "{http://libvirt.org/schemas/domain/test/1.0}runstate").text = "1" if i % 3 == 0 else "5"
+    for n in range(NETWORKS):
+        net = etree.SubElement(node, "network")
+        etree.SubElement(net, "name").text = f"net{n:02d}"
+        etree.SubElement(net, "bridge", name=f"benchbr{n}")
+        ip = etree.SubElement(net, "ip", address=f"198.18.{100 + n}.1", netmask="255.255.255.0")
+        etree.SubElement(etree.SubElement(ip, "dhcp"), "range", start=f"198.18.{100 + n}.10",
+                         end=f"198.18.{100 + n}.250")
+    for p in range(POOLS):
+        pool = etree.SubElement(node, "pool", type="dir")
+        etree.SubElement(pool, "name").text = f"p{p}"
+        etree.SubElement(pool, "capacity", unit="GiB").text = "5000"
+        etree.SubElement(pool, "allocation", unit="GiB").text = "100"
+        etree.SubElement(pool, "available", unit="GiB").text = "4900"
+        etree.SubElement(etree.SubElement(pool, "target"), "path").text = f"/var/lib/bench/p{p}"
+        for v in range(p * VOLUMES_PER_POOL, (p + 1) * VOLUMES_PER_POOL):
+            vol = etree.SubElement(pool, "volume", type="file")
+            etree.SubElement(vol, "name").text = f"v{v:04d}.qcow2"
+            etree.SubElement(vol, "capacity", unit="GiB").text = "20"
+            etree.SubElement(vol, "allocation", unit="GiB").text = "2"
+            target = etree.SubElement(vol, "target")
+            etree.SubElement(target, "path").text = vol_path(v)
+            etree.SubElement(target, "format", type="qcow2")
+    path.write_bytes(etree.tostring(node, xml_declaration=True))
+
+
+# -- the floors: libvirt-python directly ---------------------------------------------------------------
+def volume_listing(conn: libvirt.virConnect) -> list[tuple]:
+    out = []
+    for pool in conn.listAllStoragePools(0):
+        for vol in pool.listAllVolumes(0):
+            root = etree.fromstring(vol.XMLDesc(0).encode())
+            out.append((pool.name(), vol.name(), root.findtext("target/path"), root.findtext("capacity"),
+                        root.findtext("backingStore/path")))
+    return out
+
+
+def network_listing(conn: libvirt.virConnect) -> list[tuple]:
+    out = []
+    for net in conn.listAllNetworks(0):
+        root = etree.fromstring(net.XMLDesc(0).encode())
+        out.append((net.name(), net.isActive(), root.find("bridge").get("name"), root.find("ip").get("address")))
+    return out
+
+
+def domain_roots(conn: libvirt.virConnect) -> list[etree._Element]:
+    return [etree.fromstring(d.XMLDesc(0).encode()) for d in conn.listAllDomains(0)]
+
+
+def volumes_floor(conn: libvirt.virConnect) -> int:
+    users: dict[str, set[str]] = {}
+    for root in domain_roots(conn):
+        for src in root.xpath("devices/disk/source/@file"):
+            users.setdefault(src, set()).add(root.findtext("name"))
+    return len([(v, sorted(users.get(v[2], ()))) for v in volume_listing(conn)])
+
+
+def networks_floor(conn: libvirt.virConnect) -> int:
+    users: dict[str, set[str]] = {}
+    for root in domain_roots(conn):
+        for net in root.xpath("devices/interface[@type='network']/source/@network"):
+            users.setdefault(net, set()).add(root.findtext("name"))
+    return len([(n, sorted(users.get(n[0], ()))) for n in network_listing(conn)])
+
+
+# -- the API -------------------------------------------------------------------------------------------
+class Api:
+    def __init__(self, tmp: Path, domains: int):
+        from jvp.app import create_app
+        inv = tmp / f"inventory-{domains}.xml"
+        inventory(inv, domains)
+        self.uri = f"test://{inv}"
+        settings = load_settings(config_path=os.devnull, env={}, overrides={
+            "data_dir": str(tmp / f"data-{domains}"), "local_uri": self.uri, "listen": "127.0.0.1:7777",
+            "node_timeout_s": 60.0})
+        app = create_app(settings)
+        self.services = app.extensions["jvp"]
+        self.headers = {"Authorization": f"Bearer {self.services.tokens.create('bench', 'viewer')[0]}"}
+        self.client = app.test_client()
+
+    def call(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
+        resp = self.client.post(f"/api/{action}", json=body, headers=self.headers)
+        assert resp.status_code == 200, resp.get_json()
+        return resp.get_json()
+
+    def list_volumes(self) -> None:
+        assert len(self.call("list-volumes", {"node": "local"})["volumes"]) == VOLUMES
+
+    def list_networks(self) -> None:
+        assert len(self.call("list-networks", {"node": "local"})["networks"]) == NETWORKS
+
+    def describe_volume(self) -> None:
+        assert self.call("describe-volume", {"node": "local", "pool": "p0", "name": "v0007.qcow2"}
+                         )["volume"]["used_by"][0] == "vm0007"
+
+    def describe_network(self) -> None:
+        assert "vm0007" in self.call("describe-network", {"node": "local", "name": "net07"})["network"]["vms"]
+
+
+def cold(api: Api, fn: Callable[[], None]) -> Callable[[], None]:
+    """fn with the app's index emptied first (every domain's XML read again)."""
+    conn = api.services.gateway.run_raw("local", lambda c: c)
+
+    def run() -> None:
+        INDEX.reset(conn)
+        fn()
+    return run
+
+
+def medians_ms(fns: dict[str, Callable[[], Any]]) -> dict[str, float]:
+    """Each fn once unmeasured, then ROUNDS rounds of all of them in turn (interleaved: a load spike on a
+    shared host hits every path alike); the median of each, in ms."""
+    for fn in fns.values():
+        fn()
+    samples: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(ROUNDS):
+        for key, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            samples[key].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) * 1000 for k, v in samples.items()}
+
+
+def main() -> None:
+    libvirt.registerErrorHandler(lambda *_: None, None)
+    with tempfile.TemporaryDirectory(prefix="jvp-bench-usage-") as tmp_name:
+        tmp = Path(tmp_name)
+        apis = {n: Api(tmp, n) for n in sorted({LIST_VMS, FEW_VMS, MANY_VMS})}
+        big, few, many = apis[LIST_VMS], apis[FEW_VMS], apis[MANY_VMS]
+        conn = libvirt.open(big.uri)  # the test driver keeps a state per connection: the floor's own copy
+        try:
+            assert volumes_floor(conn) == VOLUMES and networks_floor(conn) == NETWORKS
+            ms = medians_ms({
+                "vol_floor": lambda: volumes_floor(conn), "vol_warm": big.list_volumes,
+                "vol_cold": cold(big, big.list_volumes), "vol_bare": lambda: volume_listing(conn),
+                "net_floor": lambda: networks_floor(conn), "net_warm": big.list_networks,
+                "net_cold": cold(big, big.list_networks), "net_bare": lambda: network_listing(conn),
+                "dv_few": few.describe_volume, "dv_many": many.describe_volume,
+                "dn_few": few.describe_network, "dn_many": many.describe_network,
+            })
+        finally:
+            conn.close()
+            for api in apis.values():
+                api.services.close()
+    rows = [
+        (f"list-volumes warm ({VOLUMES} vols, {LIST_VMS} VMs)", ms["vol_warm"], ms["vol_floor"], 2.0),
+        (f"list-volumes cold ({VOLUMES} vols, {LIST_VMS} VMs)", ms["vol_cold"], ms["vol_floor"], 3.0),
+        (f"list-networks warm ({NETWORKS} nets, {LIST_VMS} VMs)", ms["net_warm"], ms["net_floor"], 2.0),
+        (f"list-networks cold ({NETWORKS} nets, {LIST_VMS} VMs)", ms["net_cold"], ms["net_floor"], 3.0),
+        (f"describe-volume {MANY_VMS} vs {FEW_VMS} VMs", ms["dv_many"], ms["dv_few"], 1.2),
+        (f"describe-network {MANY_VMS} vs {FEW_VMS} VMs", ms["dn_many"], ms["dn_few"], 1.2),
+        ("list-volumes warm vs listing without users", ms["vol_warm"], ms["vol_bare"], None),
+        ("list-networks warm vs listing without users", ms["net_warm"], ms["net_bare"], None),
+    ]
+    print(f"   test driver, median of {ROUNDS} interleaved rounds, ms{'' if SCALE == 1 else f'; SCALE {SCALE}'}")
+    print(f"   {'name':<48} {'measured':>9} {'floor':>9} {'ratio':>6}  target")
+    for name, measured, floor, target in rows:
+        ratio = measured / floor
+        verdict = "-" if target is None else f"<= {target}" + ("" if ratio <= target else " ABOVE")
+        print(f"   {name:<48} {measured:9.1f} {floor:9.1f} {ratio:6.2f}  {verdict}")
+
+
+if __name__ == "__main__":
+    main()
