@@ -4,8 +4,9 @@ domain events, so "who uses this" costs what the objects asked about cost, not o
 An entry per domain (`DomainRefs`) holds what the usage answers read from its XML: every image it opens
 (disks, cdroms, boot files, the backing chains libvirt shows; live and next-boot definitions, as
 `volume.scan_domains` always read them), the networks and bridges its NICs name, its MACs, and JVP's
-template facts. It is built from one read of the domain's definitions (`domain_cache.domain_docs`: the live
-XML, plus the next-boot XML of a running persistent domain) and kept until the domain changes.
+template facts. It is built from one read of the domain's definitions (`domain_docs`: the live XML, plus the
+next-boot XML of a running persistent domain) and kept until the domain changes. That read also feeds the
+list-facts cache (hypervisor/domain_cache.py, through `share`), so one read of a changed domain serves both.
 
 What keeps it current (hypervisor/events.py, the same fan-out as the list-facts cache):
 - every domain event (defined, undefined, started, stopped, ..., metadata changed, device added or removed)
@@ -15,7 +16,8 @@ What keeps it current (hypervisor/events.py, the same fan-out as the list-facts 
   asynchronous event;
 - a cheap check on every read: the number of running and of defined domains (numOfDomains,
   numOfDefinedDomains: two small calls). When either differs from the index, and at least every
-  `RELIST_S`, the domains are listed again (listAllDomains, running and not, no XML): new domains are read,
+  `RELIST_S`, the domains are listed again (listAllDomains: running, stopped, transient; no XML, and no call
+  per domain for its state): new domains are read,
   vanished ones dropped, and a domain whose running state differs from its entry is re-read. So a domain
   defined, undefined, started or stopped by someone else shows at the next read even before its event
   arrives;
@@ -86,11 +88,13 @@ def canonicalizer(conn: libvirt.virConnect) -> Callable[[str], str]:
     return lambda p: os.path.realpath(p) if p.startswith("/") else p
 
 
-def domain_docs(dom: libvirt.virDomain) -> list[etree._Element]:
+def domain_docs(dom: libvirt.virDomain, state: tuple[bool, bool] | None = None) -> list[etree._Element]:
     """The live and the persistent XML of a domain (one when they are the same); none when the domain
-    vanished since it was listed (transient domains come and go)."""
+    vanished since it was listed (transient domains come and go). `state`: (running, persistent) when the
+    caller knows them from a bulk listing (no call per domain then)."""
     try:
-        both = dom.isActive() and dom.isPersistent()
+        running, persistent = state if state is not None else (dom.isActive(), None)
+        both = running and (persistent if persistent is not None else dom.isPersistent())
         return [parse(dom.XMLDesc(0)), *([parse(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))] if both else [])]
     except libvirt.libvirtError as exc:
         if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
@@ -103,11 +107,13 @@ def read_refs(dom: libvirt.virDomain) -> DomainRefs | None:
     return read_docs(dom)[0]
 
 
-def read_docs(dom: libvirt.virDomain, key: str | None = None) -> tuple[DomainRefs | None, list[etree._Element]]:
-    """One domain's entry and the definitions it was read from (live first); (None, []) when it vanished."""
+def read_docs(dom: libvirt.virDomain, key: str | None = None, state: tuple[bool, bool] | None = None
+              ) -> tuple[DomainRefs | None, list[etree._Element]]:
+    """One domain's entry and the definitions it was read from (live first); (None, []) when it vanished.
+    `state` as for domain_docs."""
     try:
-        docs = domain_docs(dom)
-        running = bool(docs) and bool(dom.isActive())
+        docs = domain_docs(dom, state)
+        running = bool(docs) and (state[0] if state is not None else bool(dom.isActive()))
     except libvirt.libvirtError as exc:
         if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
             return None, []
@@ -329,6 +335,7 @@ class ReferenceIndex:
         listed_at = time.monotonic()
         running = {d.UUIDString(): d for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)}
         stopped = {d.UUIDString(): d for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_INACTIVE)}
+        transient = {d.UUIDString() for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_TRANSIENT)}
         doms = {**running, **stopped}
         with self._lock:
             for key in [k for k in ci.entries if k not in doms]:
@@ -337,7 +344,7 @@ class ReferenceIndex:
                      if u in ci.dirty or u not in ci.entries or ci.entries[u].running != (u in running)]
             gens = {u: ci.generation.get(u, 0) for u, _ in stale}
             order = {u: i for i, u in enumerate(doms)}
-        self._read(ci, [(u, d, gens[u]) for u, d in stale], conn)
+        self._read(ci, [(u, d, gens[u], (u in running, u not in transient)) for u, d in stale], conn)
         with self._lock:
             ci.position = {k: order.get(k, len(order)) for k in ci.entries}
             ci.next_position = len(order) + 1
@@ -352,21 +359,23 @@ class ReferenceIndex:
         found = []
         for uuid, gen in todo:
             try:
-                found.append((uuid, conn.lookupByUUIDString(uuid), gen))
+                found.append((uuid, conn.lookupByUUIDString(uuid), gen, None))
             except libvirt.libvirtError as exc:
                 if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
                     raise
-                found.append((uuid, None, gen))
+                found.append((uuid, None, gen, None))
         self._read(ci, found, conn)
 
     def share(self, sharer: Sharer) -> None:
         """Give every live XML the index reads to `sharer` as well."""
         self.sharers.append(sharer)
 
-    def _read(self, ci: _ConnIndex, todo: list[tuple[str, Any, int]], conn: Any = None) -> None:
-        for uuid, dom, gen in todo:
+    def _read(self, ci: _ConnIndex, todo: list[tuple[str, Any, int, tuple[bool, bool] | None]],
+              conn: Any = None) -> None:
+        """Read each (uuid, domain or None when gone, generation before, (running, persistent) or None)."""
+        for uuid, dom, gen, state in todo:
             tokens = [(s, s.token(conn, uuid)) for s in self.sharers] if conn is not None else []
-            refs, docs = read_docs(dom, uuid) if dom is not None else (None, [])
+            refs, docs = read_docs(dom, uuid, state) if dom is not None else (None, [])
             for sharer, token in tokens:
                 if docs and token is not None:
                     sharer.offer(conn, uuid, token, docs[0])

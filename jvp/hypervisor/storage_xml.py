@@ -106,12 +106,12 @@ def disks_of(root: etree._Element, live: bool = False) -> list[VmDisk]:
     out = []
     dom = Domain(root)
     for disk in dom.disks:
-        source = disk.source
+        found = disk.source.el
+        source = DiskSource(found) if found is not None else None  # the element once, not a lookup per field
         chain = [p for p in (_source_path(DiskSource(bs.find("source"))) for bs in disk.el.iter("backingStore"))
                  if p]
-        present = source.exists()
-        out.append(VmDisk(target=disk.target, device=disk.device, path=_source_path(source) if present else None,
-                          pool=source.pool if present else None, volume=source.volume if present else None,
+        out.append(VmDisk(target=disk.target, device=disk.device, path=_source_path(source),
+                          pool=source.pool if source else None, volume=source.volume if source else None,
                           backing_paths=tuple(chain), live=live))
     os_ = dom.os
     if os_.exists():

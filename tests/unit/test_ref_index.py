@@ -85,6 +85,8 @@ class Conn:
             return [d for d in doms if d.running]
         if flags & libvirt.VIR_CONNECT_LIST_DOMAINS_INACTIVE:
             return [d for d in doms if not d.running]
+        if flags & libvirt.VIR_CONNECT_LIST_DOMAINS_TRANSIENT:
+            return []  # every domain of the fake is persistent
         return doms
 
     def numOfDomains(self):
