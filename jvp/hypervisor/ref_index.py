@@ -333,10 +333,9 @@ class ReferenceIndex:
         """List every domain (no XML): read the new ones, the dirty ones and those whose running state
         changed; drop the ones gone. The bulk (re)build when the index is empty."""
         listed_at = time.monotonic()
-        running = {d.UUIDString(): d for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)}
-        stopped = {d.UUIDString(): d for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_INACTIVE)}
+        doms = {d.UUIDString(): d for d in conn.listAllDomains(0)}  # libvirt's order, which answers keep
+        running = {d.UUIDString() for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)}
         transient = {d.UUIDString() for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_TRANSIENT)}
-        doms = {**running, **stopped}
         with self._lock:
             for key in [k for k in ci.entries if k not in doms]:
                 ci.remove(key)

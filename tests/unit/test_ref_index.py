@@ -251,3 +251,13 @@ def test_one_read_of_a_changed_domain_feeds_the_list_facts_cache_too(conn):
     assert names(index.using_networks(conn, ["back"], [])) == ["web1", "db1"]
     assert facts.facts(conn, doms)[0]["networks"] == ["back"]  # the index's read, not a second one
     assert conn.reads == ["web1"]
+
+
+def test_answers_keep_libvirts_order_whatever_runs(conn):
+    """Messages list users in libvirt's listing order (as the scan over listAllDomains did)."""
+    index = ReferenceIndex()
+    db1 = next(d for d in conn.doms.values() if d.name() == "db1")
+    db1.running = True
+    assert names(index.domains(conn)) == ["web1", "web2", "db1"]
+    conn.fire(LIFECYCLE, db1, libvirt.VIR_DOMAIN_EVENT_STARTED, 0)
+    assert names(index.domains(conn)) == ["web1", "web2", "db1"]
