@@ -11,6 +11,7 @@ from typing import Any
 from flask import Flask
 
 from jvp.api import console_ws as api_console_ws
+from jvp.api import events_ws as api_events_ws
 from jvp.api import http as api_http
 from jvp.api import routes as api_routes
 from jvp.api.actions import registry
@@ -23,6 +24,7 @@ from jvp.service.auth import TokenService
 from jvp.service.network.bridge import BridgeService
 from jvp.service.console.service import ConsoleService
 from jvp.service.console.tokens import ConsoleTokens
+from jvp.service.events.hub import EventHub
 from jvp.service.keypair import KeypairService
 from jvp.metrics import Election, MetricsStore
 from jvp.service.metrics.collector import Collector
@@ -76,10 +78,12 @@ class Services:
     snapshot_cloner: SnapshotCloner
     snapshot_exporter: SnapshotExporter
     metrics: MetricsService
+    events: EventHub
     extra: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
-        for svc in list(self.extra.values()) + [self.metrics, self.tasks, self.templates, self.vms, self.nodes]:
+        for svc in list(self.extra.values()) + [self.events, self.metrics, self.tasks, self.templates, self.vms,
+                                                  self.nodes]:
             closer = getattr(svc, "close", None)
             if closer:
                 closer()
@@ -131,13 +135,17 @@ def build_services(settings: Settings, processes: int = 1) -> Services:
     collector = Collector(nodes, gateway, metrics_store, Election(data / "metrics" / "collector.lock"),
                           interval_s=settings.metrics_interval_s, timeout_s=settings.node_timeout_s)
     metrics = MetricsService(nodes, gateway, metrics_store, collector, interval_s=settings.metrics_interval_s)
+    audit = AuditLog(data, store.schemas)
+    # the events stream's hub: libvirt's domain events of every node, task records and the audit log
+    events = EventHub(nodes, gateway, store, audit, max_streams=settings.events["max_streams"],
+                      poll_interval_s=settings.events["poll_interval_s"], node_timeout_s=settings.node_timeout_s)
     return Services(
         settings=settings,
         store=store,
         connections=connections,
         gateway=gateway,
         tokens=tokens,
-        audit=AuditLog(data, store.schemas),
+        audit=audit,
         nodes=nodes,
         tasks=tasks,
         keypairs=keypairs,
@@ -157,6 +165,7 @@ def build_services(settings: Settings, processes: int = 1) -> Services:
         snapshot_cloner=SnapshotCloner(snapshots, nodes, gateway, tasks, disk_reader),
         snapshot_exporter=snapshot_exporter,
         metrics=metrics,
+        events=events,
     )
 
 
@@ -175,6 +184,7 @@ def create_app(settings: Settings, services: Services | None = None, processes: 
     api_http.register(app, registry, services)
     api_routes.register(app, registry, services)
     api_console_ws.register(app, services)
+    api_events_ws.register(app, services)
     services.tasks.recover()  # after every module registered its cleanup handlers
     if collect:
         services.metrics.collector.start()

@@ -183,6 +183,15 @@ class JvpWorker(ThreadWorker):
         super().__init__(*args, **kwargs)
         self.reading: dict[_Conn, None] = {}   # connections being read ahead, oldest first
 
+    def handle_exit(self, sig: Any, frame: Any) -> None:
+        """SIGTERM: besides gunicorn's graceful stop, end the open event streams at once (close 1001; their
+        clients reconnect to another worker) instead of holding the stop for graceful_timeout."""
+        super().handle_exit(sig, frame)
+        services = getattr(getattr(self, "wsgi", None), "extensions", {}).get("jvp")
+        hub = getattr(services, "events", None)
+        if hub is not None:
+            hub.close()
+
     # -- accepting ----------------------------------------------------------------------------------------
     def set_accept_enabled(self, enabled: bool) -> None:
         # At the connection limit, keep accepting while some connection can make room (see accept()); a
@@ -388,9 +397,10 @@ class JvpApplication(BaseApplication):
         self.cfg.set("workers", s.workers)
         self.cfg.set("worker_class", make_worker(s))
         self.cfg.set("worker_connections", s.http["max_connections"])
-        # Each open console holds a thread for its whole life: consoles get threads of their own on top of
-        # the API's, and the console service refuses more than console.max_sessions per worker.
-        self.cfg.set("threads", s.threads + s.console["max_sessions"])
+        # Each open console and each open event stream holds a thread for its whole life: they get threads of
+        # their own on top of the API's, and the console service and the event hub refuse more than
+        # console.max_sessions / events.max_streams per worker.
+        self.cfg.set("threads", s.threads + s.console["max_sessions"] + s.events["max_streams"])
         # Long uploads and websockets run in worker threads; the worker's heartbeat is not blocked by them.
         self.cfg.set("timeout", 120)
         self.cfg.set("graceful_timeout", 30)

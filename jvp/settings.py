@@ -99,6 +99,17 @@ class ConsoleSchema(_Strict):
     allowed_origins = fields.List(fields.String(validate=_origin), load_default=list)
 
 
+class EventsSchema(_Strict):
+    # The events stream (/ws/events, README: Events): each open stream holds a gunicorn thread of its own
+    # (threads + console.max_sessions + max_streams per worker); beyond max_streams a stream is refused (503).
+    max_streams = fields.Integer(load_default=32, validate=validate.Range(min=1, max=1024))
+    # How often task records and the audit log (written by any worker) are checked for changes.
+    poll_interval_s = fields.Float(load_default=0.25, validate=validate.Range(min=0.05, max=10))
+    heartbeat_s = fields.Float(load_default=20.0, validate=validate.Range(min=1, max=300))
+    # How long a stream opened without an Authorization header waits for its {"type": "auth"} message.
+    auth_timeout_s = fields.Float(load_default=10.0, validate=validate.Range(min=1, max=120))
+
+
 class HttpSchema(_Strict):
     # The HTTP server reads a request's head, and a JSON body up to max_body_bytes, in its event loop before
     # a thread takes the request (jvp/server.py): a slow or stalled client costs a socket, never a thread.
@@ -118,6 +129,7 @@ class SettingsSchema(_Strict):
     download = fields.Nested(DownloadSchema, load_default=lambda: DownloadSchema().load({}))
     console = fields.Nested(ConsoleSchema, load_default=lambda: ConsoleSchema().load({}))
     http = fields.Nested(HttpSchema, load_default=lambda: HttpSchema().load({}))
+    events = fields.Nested(EventsSchema, load_default=lambda: EventsSchema().load({}))
     # how often the metrics collector samples every node and VM (README: Metrics)
     metrics_interval_s = fields.Integer(load_default=10, validate=validate.Range(min=1, max=300))
     workers = fields.Integer(load_default=2, validate=validate.Range(min=1, max=64))
@@ -183,6 +195,7 @@ class Settings:
     schema_dir: str
     test_fixtures_dir: str
     demo: bool
+    events: dict = field(default_factory=lambda: EventsSchema().load({}))
     source: dict = field(default_factory=dict, compare=False)  # key -> where its value came from
 
     @property

@@ -290,9 +290,11 @@ _ENTRIES = [
     _e("ConsoleTokenExpired", 401, "the console token expired: ask get-vm-console again"),
     _e("ConsoleTokenMismatch", 403, "the token opens another VM's console or another console type"),
     _e("OriginNotAllowed", 403, "the websocket's Origin is not this server"),
-    _e("WebSocketRequired", 400, "the console URL needs a websocket upgrade"),
+    _e("WebSocketRequired", 400, "the console or events URL needs a websocket upgrade"),
     _e("WebSocketHandshakeFailed", 400, "the websocket handshake is malformed"),
     _e("WebSocketUnsupported", 500, "the server cannot upgrade this connection to a websocket"),
+    # -- the events stream ----------------------------------------------------------------------------------
+    _e("EventStreamLimitReached", 503, "the worker's `events.max_streams` event streams are all open"),
 ]
 
 ERRORS: dict[str, ErrorCode] = {}

@@ -43,6 +43,33 @@ LIFECYCLE = {
     libvirt.VIR_DOMAIN_EVENT_SHUTDOWN: "shutdown", libvirt.VIR_DOMAIN_EVENT_PMSUSPENDED: "pmsuspended",
     libvirt.VIR_DOMAIN_EVENT_CRASHED: "crashed",
 }
+# Why a lifecycle event happened (libvirt's detail, per event), as a name: the events stream's `reason`.
+_D = libvirt
+DETAILS = {
+    "defined": {_D.VIR_DOMAIN_EVENT_DEFINED_ADDED: "added", _D.VIR_DOMAIN_EVENT_DEFINED_UPDATED: "updated",
+                _D.VIR_DOMAIN_EVENT_DEFINED_RENAMED: "renamed",
+                _D.VIR_DOMAIN_EVENT_DEFINED_FROM_SNAPSHOT: "from-snapshot"},
+    "undefined": {_D.VIR_DOMAIN_EVENT_UNDEFINED_REMOVED: "removed",
+                  _D.VIR_DOMAIN_EVENT_UNDEFINED_RENAMED: "renamed"},
+    "started": {_D.VIR_DOMAIN_EVENT_STARTED_BOOTED: "booted", _D.VIR_DOMAIN_EVENT_STARTED_MIGRATED: "migrated",
+                _D.VIR_DOMAIN_EVENT_STARTED_RESTORED: "restored",
+                _D.VIR_DOMAIN_EVENT_STARTED_FROM_SNAPSHOT: "from-snapshot",
+                _D.VIR_DOMAIN_EVENT_STARTED_WAKEUP: "wakeup"},
+    "suspended": {_D.VIR_DOMAIN_EVENT_SUSPENDED_PAUSED: "paused",
+                  _D.VIR_DOMAIN_EVENT_SUSPENDED_MIGRATED: "migrated",
+                  _D.VIR_DOMAIN_EVENT_SUSPENDED_IOERROR: "io-error",
+                  _D.VIR_DOMAIN_EVENT_SUSPENDED_WATCHDOG: "watchdog",
+                  _D.VIR_DOMAIN_EVENT_SUSPENDED_RESTORED: "restored",
+                  _D.VIR_DOMAIN_EVENT_SUSPENDED_FROM_SNAPSHOT: "from-snapshot",
+                  _D.VIR_DOMAIN_EVENT_SUSPENDED_API_ERROR: "api-error"},
+    "resumed": {_D.VIR_DOMAIN_EVENT_RESUMED_UNPAUSED: "unpaused", _D.VIR_DOMAIN_EVENT_RESUMED_MIGRATED: "migrated",
+                _D.VIR_DOMAIN_EVENT_RESUMED_FROM_SNAPSHOT: "from-snapshot"},
+    "stopped": {_D.VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN: "shutdown", _D.VIR_DOMAIN_EVENT_STOPPED_DESTROYED: "destroyed",
+                _D.VIR_DOMAIN_EVENT_STOPPED_CRASHED: "crashed", _D.VIR_DOMAIN_EVENT_STOPPED_MIGRATED: "migrated",
+                _D.VIR_DOMAIN_EVENT_STOPPED_SAVED: "saved", _D.VIR_DOMAIN_EVENT_STOPPED_FAILED: "failed",
+                _D.VIR_DOMAIN_EVENT_STOPPED_FROM_SNAPSHOT: "from-snapshot"},
+    "crashed": {_D.VIR_DOMAIN_EVENT_CRASHED_PANICKED: "panicked"},
+}
 
 
 @dataclass(frozen=True)
@@ -51,6 +78,7 @@ class DomainEvent:
     name: str
     kind: str                   # lifecycle | metadata | device-added | device-removed
     change: str | None = None   # lifecycle: defined, started, stopped, ...; devices: the device alias
+    detail: str | None = None   # lifecycle: why (DETAILS: booted, destroyed, migrated, crashed, ...)
 
 
 Subscriber = Callable[[DomainEvent], None]
@@ -59,6 +87,7 @@ Subscriber = Callable[[DomainEvent], None]
 class _Registration:
     def __init__(self) -> None:
         self.subscribers: list[Subscriber] = []
+        self.keys: set[str] = set()
         self.enabled = False
 
 
@@ -70,11 +99,23 @@ class DomainEvents:
     def subscribe(self, conn: libvirt.virConnect, fn: Subscriber) -> bool:
         """Call fn(event) for every domain event of this connection. False when the driver has no events
         (fn is then never called)."""
+        return self._add(conn, fn, None)
+
+    def subscribe_once(self, conn: libvirt.virConnect, key: str, fn: Subscriber) -> bool:
+        """subscribe(conn, fn) unless a subscriber under `key` already follows this connection: for a follower
+        that checks its nodes' current connections again and again (a reopened connection has none)."""
+        return self._add(conn, fn, key)
+
+    def _add(self, conn: libvirt.virConnect, fn: Subscriber, key: str | None) -> bool:
         with self._lock:
             reg = self._regs.get(conn)
+            if reg is not None and key is not None and key in reg.keys:
+                return reg.enabled
             fresh = reg is None
             if fresh:
                 reg = self._regs[conn] = _Registration()
+            if key is not None:
+                reg.keys.add(key)
             reg.subscribers.append(fn)
         if fresh:
             reg.enabled = self._register(conn, reg)
@@ -94,12 +135,14 @@ class DomainEvents:
     @staticmethod
     def _callback(reg: _Registration, kind: str) -> Callable[..., None]:
         def called(_conn, dom, *args) -> None:
-            change = None
+            change = detail = None
             if kind == "lifecycle" and args:
                 change = LIFECYCLE.get(args[0], str(args[0]))
+                if len(args) > 1 and isinstance(args[1], int):
+                    detail = DETAILS.get(change, {}).get(args[1], str(args[1]))
             elif kind.startswith("device") and args:
                 change = str(args[0])
-            event = DomainEvent(uuid=dom.UUIDString(), name=dom.name(), kind=kind, change=change)
+            event = DomainEvent(uuid=dom.UUIDString(), name=dom.name(), kind=kind, change=change, detail=detail)
             for fn in list(reg.subscribers):
                 try:
                     fn(event)

@@ -84,6 +84,46 @@ class AuditLog:
                 os.close(fd)
         return entry
 
+    # -- following the log (the events stream: entries any worker process writes) ----------------------------
+    def end(self) -> tuple[str, int]:
+        """Where the log ends now: (file name, size); read_after(end()) gives what is written after this."""
+        files = sorted(self.dir.glob("audit-*.jsonl"))
+        if not files:
+            return ("", 0)
+        try:
+            return (files[-1].name, files[-1].stat().st_size)
+        except FileNotFoundError:
+            return ("", 0)
+
+    def read_after(self, position: tuple[str, int]) -> tuple[list[dict[str, Any]], tuple[str, int]]:
+        """The entries written after `position` (oldest first) and the new position. Only whole lines are
+        read (an entry is one write of one line, but a reader may meet it half-way); a new month's file is
+        read from its start."""
+        name, offset = position
+        out: list[dict[str, Any]] = []
+        for path in sorted(self.dir.glob("audit-*.jsonl")):
+            if path.name < name:
+                continue
+            start = offset if path.name == name else 0
+            try:
+                if path.stat().st_size <= start:
+                    name, offset = path.name, start
+                    continue
+                with open(path, "rb") as fh:
+                    fh.seek(start)
+                    data = fh.read()
+            except FileNotFoundError:
+                continue
+            whole = data[:data.rfind(b"\n") + 1]
+            for line in whole.splitlines():
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue  # a torn line after a crash
+                out.append({k: v for k, v in entry.items() if k != "schema_version"})
+            name, offset = path.name, start + len(whole)
+        return out, (name, offset)
+
     def _lines_newest_first(self) -> Iterator[dict[str, Any]]:
         for path in sorted(self.dir.glob("audit-*.jsonl"), reverse=True):
             with open(path, encoding="utf-8") as fh:

@@ -32,6 +32,8 @@ KNOWN_UNRESOLVED = {
     "err['code']": "the metrics collector keeps a node's listing error (from the gateway's fan-out) in the store",
     "doc['code']": "list-vm-usage passes on the node's listing error the collector stored",
     "c": "OpenAPI's examples of the table's own codes (jvp/api/openapi.py)",
+    "gone.code": "the events stream's node message passes on the health memory's code (NodeUnreachable/NodeTimeout)",
+    "err.get('code')": "the events stream's task message passes on the failed task's recorded error code",
 }
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, TypeVar
 
+from jvp.domain.event import VmEvent
 from jvp.domain.vm import DiskDevice, DomainSpec, NicDevice, VmView
 from jvp.domain.vm_caps import DomainCaps
 from jvp.domain.volume import References
@@ -22,6 +23,7 @@ from jvp.hypervisor import domain, domain_devices, kvm_probe, vm_net, vm_volumes
 from jvp.hypervisor import volume as vol_hv
 from jvp.hypervisor.domain_edit import BUS_PREFIX, EditError
 from jvp.hypervisor.domain_xml import build_domain_xml
+from jvp.hypervisor.events import DOMAIN_EVENTS, DomainEvent
 from jvp.hypervisor.gateway.base import GatewayBase
 
 T = TypeVar("T")
@@ -218,3 +220,28 @@ class VmOps(GatewayBase):
     def delete_vm_volume(self, node: str, pool: str, name: str) -> bool:
         """Delete a VM's volume: True when deleted, False when already gone (409 ResourceBusy when held)."""
         return self._write(node, lambda c: vm_volumes.delete_volume(c, pool, name), kind="volume", obj=name)
+
+    # -- following changes ---------------------------------------------------------------------------------
+    def follow_vm_events(self, node: str, key: str, fn: Callable[[VmEvent], None]) -> bool:
+        """fn(VmEvent) for every domain change on the node, from libvirt's events on the node's current
+        connection (hypervisor/events.py). Idempotent per `key` and connection: a follower calls it again and
+        again, and it subscribes only to a connection it does not follow yet (a reopened connection starts
+        with no subscribers). False when the node's driver has no events."""
+        def translate(ev: DomainEvent) -> None:
+            fn(vm_event(node, ev))
+        return self._read(node, lambda c: DOMAIN_EVENTS.subscribe_once(c, key, translate), kind="node", obj=node)
+
+
+def vm_event(node: str, ev: DomainEvent) -> VmEvent:
+    """The stream's name of a libvirt event: a start or stop caused by a migration is `migrated` (reason
+    `incoming` / `outgoing`), a stop after a crash is `crashed`; metadata and device changes are named so."""
+    if ev.kind == "metadata":
+        return VmEvent(node, ev.uuid, ev.name, "metadata-changed")
+    if ev.kind in ("device-added", "device-removed"):
+        return VmEvent(node, ev.uuid, ev.name, ev.kind, device=ev.change)
+    event, reason = ev.change or "changed", ev.detail
+    if reason == "migrated" and event in ("started", "stopped"):
+        event, reason = "migrated", "incoming" if event == "started" else "outgoing"
+    elif event == "stopped" and reason == "crashed":
+        event = "crashed"
+    return VmEvent(node, ev.uuid, ev.name, event, reason)
