@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import threading
 import time
 from typing import Any
 
@@ -37,6 +39,7 @@ log = logging.getLogger("jvp.events")
 PING_INTERVAL_S = 25
 SEND_TIMEOUT_S = 30          # a client that reads nothing for this long is dropped
 MAX_MESSAGE_BYTES = 16384    # the client only ever sends its auth message
+CLOSE_WAIT_S = 1.0           # how long a closing stream waits for the client's close frame
 _CLOSE = {400: 4400, 401: 4401, 403: 4403, 404: 4404}
 
 
@@ -69,10 +72,13 @@ class EventSocket:
             raise JvpError("this server cannot take websockets (no raw socket in the WSGI environment)",
                            code="WebSocketUnsupported", status=500)
         raw.settimeout(SEND_TIMEOUT_S)
+        self._raw = raw
         environ[key] = _SerializedSocket(raw)
         self.mode = "gunicorn" if key == "gunicorn.socket" else "werkzeug"
         try:
-            self.ws = Server(environ, ping_interval=PING_INTERVAL_S, max_message_size=MAX_MESSAGE_BYTES)
+            # the reader thread is a daemon: a client that never answers the close must not hold the process
+            self.ws = Server(environ, ping_interval=PING_INTERVAL_S, max_message_size=MAX_MESSAGE_BYTES,
+                             thread_class=_daemon_thread)
         except Exception as exc:  # noqa: BLE001 - wsproto/simple-websocket refuse a malformed handshake
             raise InvalidInput(f"the websocket handshake failed: {exc or type(exc).__name__}",
                                code="WebSocketHandshakeFailed") from exc
@@ -88,10 +94,21 @@ class EventSocket:
         return self.ws.receive(timeout=timeout)
 
     def close(self, code: int, reason: str) -> None:
+        """Send the close frame, give the client CLOSE_WAIT_S to answer it, then end the connection (the
+        reader thread waits in select(); closing the socket would not wake it, shutting it down does)."""
         try:
             self.ws.close(reason=code, message=reason)
         except (ConnectionClosed, OSError):
             pass
+        self.ws.thread.join(CLOSE_WAIT_S)
+        try:
+            self._raw.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def _daemon_thread(target: Any) -> threading.Thread:
+    return threading.Thread(target=target, daemon=True)
 
 
 def _query_list(name: str) -> list[str]:
@@ -154,7 +171,7 @@ def register(app: Flask, services: Any) -> None:
                     pass  # nothing a client sends after its auth means anything: drop it
                 if msg is not None:
                     sock.send(msg)
-                elif time.monotonic() >= next_beat:
+                if time.monotonic() >= next_beat:
                     if settings.auth:
                         try:  # a token revoked or expired meanwhile ends the stream
                             authenticate(header)

@@ -6,6 +6,7 @@ import { ReactNode, useEffect, useRef, useState } from "react";
 import { Icon } from "@/components/Icon";
 import { LoadingBlock } from "@/components/Loading";
 import { ToastProvider } from "@/components/Toast";
+import { useEventStream } from "@/lib/events";
 import { NAV, activeNavItem } from "@/lib/nav";
 import { Identity, clearSession, getIdentity, onSessionChange } from "@/lib/session";
 
@@ -17,6 +18,8 @@ export function AppShell({ children }: { children: ReactNode }) {
   const router = useRouter();
   const [identity, setIdentity] = useState<Identity | null | undefined>(undefined); // undefined: not read yet
   const loggingOut = useRef(false);
+  // the tab's one events stream, held open while a user is logged in (pages subscribe to it: lib/events.ts)
+  const live = useEventStream(!isLogin && !!identity);
 
   useEffect(() => {
     const read = () => {
@@ -88,6 +91,18 @@ export function AppShell({ children }: { children: ReactNode }) {
               JVP <Icon name="chevronRight" size={12} /> <strong>{active?.label ?? "Console"}</strong>
             </div>
             <div className="topbar-user">
+              <span
+                className={`badge ${live === "open" ? "badge-success" : "badge-neutral"} live-status`}
+                data-testid="events-status"
+                data-state={live}
+                title={
+                  live === "open"
+                    ? "Live: pages update as changes happen (events stream)"
+                    : "The events stream is not connected: pages refresh by polling"
+                }
+              >
+                <span className="live-label">{live === "open" ? "Live" : live === "connecting" ? "Connecting" : "Polling"}</span>
+              </span>
               {identity && (
                 <div className="identity" data-testid="identity" title="The API token this browser uses">
                   <div className="avatar">

@@ -2,16 +2,22 @@
 
 // Small data hooks on top of `call` (no data-fetching library needed):
 //   const q = useQuery("list-nodes", {}, { refreshMs: 10_000 });   // q.data, q.error, q.loading, q.refresh()
+//   const v = useQuery("list-vms", {}, { refreshMs: 5_000, live: isVmEvent() });  // + refetch on events
 //   const del = useAction("delete-node");                             // await del.run({ name }), del.error
 
 import { useCallback, useEffect, useRef, useState } from "react";
 import { ActionName, ApiError, RequestOf, ResponseOf, asApiError, call } from "@/lib/api";
+import { EventMatch, StreamStatus, useLiveRefresh } from "@/lib/events";
 
 export interface QueryOptions {
   /** Re-fetch every N ms (skipped while a fetch is in flight or the tab is hidden). */
   refreshMs?: number;
   /** false: do not fetch (e.g. until a query parameter is known). Default true. */
   enabled?: boolean;
+  /** Refetch when a message of the events stream matches (lib/events.ts); while the stream is open,
+   * polling slows to `liveRefreshMs` (default: 6 x refreshMs, at least 30 s) and stays the fallback. */
+  live?: EventMatch;
+  liveRefreshMs?: number;
 }
 
 export interface QueryState<T> {
@@ -24,6 +30,8 @@ export interface QueryState<T> {
   /** Time of the last successful answer. */
   updatedAt: Date | null;
   refresh: () => Promise<void>;
+  /** The events stream's status for a live query ("closed" for others). */
+  live: StreamStatus;
 }
 
 export function useQuery<A extends ActionName>(
@@ -31,7 +39,7 @@ export function useQuery<A extends ActionName>(
   body: RequestOf<A>,
   opts: QueryOptions = {},
 ): QueryState<ResponseOf<A>> {
-  const { refreshMs, enabled = true } = opts;
+  const { refreshMs, enabled = true, live, liveRefreshMs } = opts;
   const key = `${action} ${JSON.stringify(body ?? {})}`;
   const [data, setData] = useState<ResponseOf<A> | undefined>(undefined);
   const [error, setError] = useState<ApiError | null>(null);
@@ -39,6 +47,7 @@ export function useQuery<A extends ActionName>(
   const [fetching, setFetching] = useState(false);
   const [updatedAt, setUpdatedAt] = useState<Date | null>(null);
   const inflight = useRef<AbortController | null>(null);
+  const again = useRef<(() => void) | null>(null); // an event came during a fetch: fetch once more after it
   const bodyRef = useRef(body);
   bodyRef.current = body;
 
@@ -61,6 +70,9 @@ export function useQuery<A extends ActionName>(
         inflight.current = null;
         setFetching(false);
         setLoading(false);
+        const next = again.current;
+        again.current = null;
+        next?.();
       }
     }
     // `key` stands for action + body: a new body means a new query.
@@ -79,16 +91,25 @@ export function useQuery<A extends ActionName>(
     return () => inflight.current?.abort();
   }, [run, enabled]);
 
+  // An event during a fetch does not abort it (a burst of events would starve a slow listing): one more
+  // fetch follows when it ends.
+  const liveStatus = useLiveRefresh(() => {
+    if (inflight.current) again.current = () => void run();
+    else void run();
+  }, enabled && live ? live : null);
+  const pollMs =
+    refreshMs && live && liveStatus === "open" ? (liveRefreshMs ?? Math.max(refreshMs * 6, 30_000)) : refreshMs;
+
   useEffect(() => {
-    if (!enabled || !refreshMs) return;
+    if (!enabled || !pollMs) return;
     const id = window.setInterval(() => {
       if (inflight.current || document.visibilityState === "hidden") return;
       void run();
-    }, refreshMs);
+    }, pollMs);
     return () => window.clearInterval(id);
-  }, [run, enabled, refreshMs]);
+  }, [run, enabled, pollMs]);
 
-  return { data, error, loading, fetching, updatedAt, refresh: run };
+  return { data, error, loading, fetching, updatedAt, refresh: run, live: liveStatus };
 }
 
 export interface ActionState<A extends ActionName> {

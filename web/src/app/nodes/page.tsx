@@ -3,6 +3,7 @@
 import Link from "next/link";
 import { useState } from "react";
 import { useQuery } from "@/lib/hooks";
+import { isNodeEvent } from "@/lib/events";
 import { formatBytes, show } from "@/lib/format";
 import { Column, actionsColumn } from "@/components/DataTable";
 import { Icon } from "@/components/Icon";
@@ -19,7 +20,7 @@ const REFRESH_MS = 10_000;
 
 
 export default function NodesPage() {
-  const q = useQuery("list-nodes", {}, { refreshMs: REFRESH_MS });
+  const q = useQuery("list-nodes", {}, { refreshMs: REFRESH_MS, live: isNodeEvent() });
   const toast = useToast();
   const [adding, setAdding] = useState(false);
   const ops = useNodeOps({ onChanged: () => void q.refresh() });
@@ -111,7 +112,7 @@ export default function NodesPage() {
   return (
     <ListPage
       title="Nodes"
-      subtitle="libvirt hosts managed by JVP. The list refreshes every 10 seconds."
+      subtitle={`libvirt hosts managed by JVP. ${q.live === "open" ? "The list follows changes as they happen." : "The list refreshes every 10 seconds."}`}
       actions={
         <button type="button" className="btn btn-primary" onClick={() => setAdding(true)} data-testid="add-node">
           <Icon name="plus" size={15} /> Add node

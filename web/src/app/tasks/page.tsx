@@ -3,6 +3,7 @@
 import { Suspense, useEffect, useState } from "react";
 import { useRouter, useSearchParams } from "next/navigation";
 import { useQuery } from "@/lib/hooks";
+import { isTaskEvent } from "@/lib/events";
 import { formatTime } from "@/lib/format";
 import { callOp, useOperations } from "@/lib/useOperations";
 import { Column, actionsColumn } from "@/components/DataTable";
@@ -28,7 +29,7 @@ function TasksPage() {
   const body = { ...(state ? { state: state as (typeof STATES)[number] } : {}), ...(kind ? { kind } : {}) };
   // Active tasks move: poll fast while any is running, slowly otherwise.
   const [fast, setFast] = useState(true);
-  const q = useQuery("list-tasks", body, { refreshMs: fast ? 1000 : 5000 });
+  const q = useQuery("list-tasks", body, { refreshMs: fast ? 1000 : 5000, live: isTaskEvent() });
   const tasks = q.data?.tasks;
   const anyActive = !!tasks?.some(isActive);
   useEffect(() => {

@@ -4,6 +4,7 @@ import Link from "next/link";
 import { Suspense, useEffect, useMemo, useState } from "react";
 import { useRouter, useSearchParams } from "next/navigation";
 import { useQuery } from "@/lib/hooks";
+import { isVmEvent } from "@/lib/events";
 import { formatMiB, show } from "@/lib/format";
 import { Column, actionsColumn } from "@/components/DataTable";
 import { Field, Select, TextInput, Options } from "@/components/Field";
@@ -47,7 +48,7 @@ function VmsPage() {
     ...(state ? { state: state as (typeof VM_STATES)[number] } : {}),
     ...(label ? { label } : {}),
   };
-  const q = useQuery("list-vms", body, { refreshMs: REFRESH_MS });
+  const q = useQuery("list-vms", body, { refreshMs: REFRESH_MS, live: isVmEvent(node || undefined) });
   const nodes = useQuery("list-nodes", {});
   const ops = useVmOps({ onChanged: () => void q.refresh() });
   const [selected, setSelected] = useState<Set<string>>(new Set());
@@ -161,7 +162,7 @@ function VmsPage() {
   return (
     <ListPage
       title="Virtual machines"
-      subtitle={`VMs of ${node ? `node ${node}` : "every node"}. The list refreshes every ${REFRESH_MS / 1000} seconds.`}
+      subtitle={`VMs of ${node ? `node ${node}` : "every node"}. ${q.live === "open" ? "The list follows changes as they happen." : `The list refreshes every ${REFRESH_MS / 1000} seconds.`}`}
       actions={
         <Link href={node ? `/vms/create/?node=${encodeURIComponent(node)}` : "/vms/create/"} className="btn btn-primary" data-testid="create-vm">
           <Icon name="plus" size={15} /> Create VM

@@ -4,6 +4,7 @@ import Link from "next/link";
 import { Suspense, useEffect, useRef, useState } from "react";
 import { useRouter, useSearchParams } from "next/navigation";
 import { useQuery } from "@/lib/hooks";
+import { isNodeEvent } from "@/lib/events";
 import { formatTime, show } from "@/lib/format";
 import { Alert, ErrorBanner } from "@/components/ErrorBanner";
 import { Icon } from "@/components/Icon";
@@ -24,7 +25,7 @@ const REFRESH_MS = 10_000;
 function NodeDetail({ name }: { name: string }) {
   const router = useRouter();
   const toast = useToast();
-  const node = useQuery("describe-node", { name }, { refreshMs: REFRESH_MS });
+  const node = useQuery("describe-node", { name }, { refreshMs: REFRESH_MS, live: isNodeEvent(name) });
   const summary = useQuery("describe-node-summary", { name });
   const [editing, setEditing] = useState(false);
   const ops = useNodeOps({

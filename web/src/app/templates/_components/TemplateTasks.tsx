@@ -2,6 +2,7 @@
 
 import { useEffect, useState } from "react";
 import { useQuery } from "@/lib/hooks";
+import { isTaskEvent } from "@/lib/events";
 import { callOp, useOperations } from "@/lib/useOperations";
 import { Card } from "@/components/PageHeader";
 import { Task, TaskBar, isActive } from "@/components/TaskProgress";
@@ -14,7 +15,7 @@ const MAX_ENDED = 4;
  * last minutes with their result or error. Polls every second while any runs. */
 export function TemplateTasks({ node, onFinished }: { node: string | null; onFinished: () => void }) {
   const [fast, setFast] = useState(true);
-  const q = useQuery("list-tasks", node ? { node } : {}, { refreshMs: fast ? 1000 : 5000 });
+  const q = useQuery("list-tasks", node ? { node } : {}, { refreshMs: fast ? 1000 : 5000, live: isTaskEvent(node || undefined) });
   const [hidden, setHidden] = useState<Set<string>>(new Set());
   const [seenActive, setSeenActive] = useState<Set<string>>(new Set());
   const ops = useOperations<Task, "cancel">({

@@ -4,6 +4,7 @@ import Link from "next/link";
 import { Suspense, useEffect, useState } from "react";
 import { useRouter, useSearchParams } from "next/navigation";
 import { useQuery } from "@/lib/hooks";
+import { isVmEvent } from "@/lib/events";
 import { formatMiB, formatTime, show } from "@/lib/format";
 import { getIdentity, onSessionChange } from "@/lib/session";
 import { Alert, ErrorBanner } from "@/components/ErrorBanner";
@@ -114,7 +115,7 @@ function VmDetail({ node, name, tab }: { node: string; name: string; tab: Detail
     if (t !== "overview") q.set("tab", t);
     router.replace(`/vms/detail/?${q.toString()}`);
   };
-  const q = useQuery("describe-vm", { node, name }, { refreshMs: REFRESH_MS });
+  const q = useQuery("describe-vm", { node, name }, { refreshMs: REFRESH_MS, live: isVmEvent(node, name) });
   const [fresh, setFresh] = useState<Vm | null>(null); // the VM from an action's answer, until the next poll
   const [editing, setEditing] = useState(false);
   const [password, setPassword] = useState(false);
