@@ -90,6 +90,14 @@ class Services:
         self.gateway.close()  # its fan-out pool, then every connection and the health prober
 
 
+def _event_kind_roles() -> dict[str, Any]:
+    """Who may follow each kind of event: whoever may call the listing that shows the same things."""
+    for name in API_MODULES:
+        importlib.import_module(f"jvp.api.{name}")
+    listings = {"vm": "list-vms", "task": "list-tasks", "node": "list-nodes", "audit": "list-audit-events"}
+    return {kind: registry.get(action).role for kind, action in listings.items() if registry.get(action)}
+
+
 def build_services(settings: Settings, processes: int = 1) -> Services:
     """`processes`: how many processes serve this data dir (gunicorn workers); the node service refuses a
     test:/// node when there is more than one (each process would have its own copy of it)."""
@@ -138,7 +146,8 @@ def build_services(settings: Settings, processes: int = 1) -> Services:
     audit = AuditLog(data, store.schemas)
     # the events stream's hub: libvirt's domain events of every node, task records and the audit log
     events = EventHub(nodes, gateway, store, audit, max_streams=settings.events["max_streams"],
-                      poll_interval_s=settings.events["poll_interval_s"], node_timeout_s=settings.node_timeout_s)
+                      poll_interval_s=settings.events["poll_interval_s"], node_timeout_s=settings.node_timeout_s,
+                      kind_roles=_event_kind_roles())
     return Services(
         settings=settings,
         store=store,

@@ -137,6 +137,10 @@ def test_plain_get_and_a_foreign_origin_are_refused(server, events_api):
 
 # -- roles and filters ------------------------------------------------------------------------------------
 def test_audit_events_are_for_admins_only(server, events_api):
+    from jvp.api.actions import registry
+    roles = events_api.services.events.kind_roles  # the roles of the listings showing the same things
+    assert roles == {"vm": registry.get("list-vms").role, "task": registry.get("list-tasks").role,
+                     "node": registry.get("list-nodes").role, "audit": registry.get("list-audit-events").role}
     _, admin = open_stream(server, events_api, "admin")
     assert admin["kinds"] == ["audit", "node", "task", "vm"]
     _, viewer = open_stream(server, events_api, "viewer")

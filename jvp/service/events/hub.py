@@ -43,7 +43,8 @@ from jvp.timeutil import rfc3339
 log = logging.getLogger(__name__)
 QUEUE_SIZE = 2000
 NODE_ROUND_S = 2.0
-# The role each kind of message needs: the role of the listing that shows the same things.
+# The role each kind of message needs: the role of the listing that shows the same things (the composition
+# root passes the roles those actions declare: list-vms, list-tasks, list-nodes, list-audit-events).
 KIND_ROLES = {"vm": Role.VIEWER, "task": Role.VIEWER, "node": Role.VIEWER, "audit": Role.ADMIN}
 
 
@@ -107,8 +108,9 @@ class Stream:
 class EventHub:
     def __init__(self, nodes: NodeService, gateway: NodeGateway, store: MetadataStore, audit: AuditLog, *,
                  max_streams: int, poll_interval_s: float, node_round_s: float = NODE_ROUND_S,
-                 node_timeout_s: float = 5.0):
+                 node_timeout_s: float = 5.0, kind_roles: dict[str, Role] | None = None):
         self.nodes = nodes
+        self.kind_roles = {**KIND_ROLES, **(kind_roles or {})}
         self.gateway = gateway
         self.max_streams = max_streams
         self.poll_interval_s = poll_interval_s
@@ -137,11 +139,11 @@ class EventHub:
             raise InvalidInput(f"unknown event kind(s) {', '.join(map(repr, unknown))}: use "
                                f"{', '.join(KINDS)}", code="ValidationFailed",
                                details={"field_errors": {"kinds": [f"Must be one of: {', '.join(KINDS)}."]}})
-        allowed = {k for k in KINDS if principal.role >= KIND_ROLES[k]}
+        allowed = {k for k in KINDS if principal.role >= self.kind_roles[k]}
         if kinds:
             refused = [k for k in kinds if k not in allowed]
             if refused:
-                need = max(KIND_ROLES[k] for k in refused)
+                need = max(self.kind_roles[k] for k in refused)
                 raise Forbidden(f"{', '.join(refused)} events need the {need} role; token '{principal.name}' "
                                 f"has {principal.role}", code="Forbidden",
                                 details={"required_role": str(need), "role": str(principal.role)})
