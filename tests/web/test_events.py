@@ -64,3 +64,17 @@ def test_a_vm_started_with_libvirt_shows_running_in_the_open_vms_page_within_2s(
     assert took < 2.0, took
     outside_vm.destroy()
     expect(state).to_have_attribute("data-state", "stopped", timeout=2_000)
+
+
+def test_the_vm_page_follows_a_start_and_a_stop_made_outside_jvp(page, web_server, outside_vm):
+    login(page, web_server.token)
+    page.goto(f"/vms/detail/?node=local&name={outside_vm.name()}")
+    expect(page.get_by_test_id("events-status")).to_have_attribute("data-state", "open")
+    state = page.get_by_test_id("vm-detail-state")
+    expect(state).to_have_attribute("data-state", "stopped")
+    outside_vm.create()
+    expect(state).to_have_attribute("data-state", "running", timeout=2_000)
+    outside_vm.suspend()
+    expect(state).to_have_attribute("data-state", "paused", timeout=2_000)
+    outside_vm.destroy()
+    expect(state).to_have_attribute("data-state", "stopped", timeout=2_000)
