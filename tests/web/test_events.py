@@ -49,6 +49,8 @@ def test_a_vm_started_with_libvirt_shows_running_in_the_open_vms_page_within_2s(
     login(page, web_server.token)
     page.goto("/vms/?node=local")
     expect(page.get_by_test_id("events-status")).to_have_attribute("data-state", "open")
+    logout = page.get_by_test_id("logout").bounding_box()  # the status badge leaves the top bar's room
+    assert logout and logout["x"] + logout["width"] <= viewport["width"], logout
     row = page.locator(f'[data-testid="vm-row"][data-key="local/{outside_vm.name()}"]')
     state = row.get_by_test_id("vm-state")
     expect(state).to_have_attribute("data-state", "stopped")  # the defined event (or the first load) shows it
