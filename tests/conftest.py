@@ -157,6 +157,8 @@ class ApiClient:
 def build_api(settings) -> ApiClient:
     from jvp.app import create_app
     app = create_app(settings)
+    # every answer is also dumped by marshmallow itself and must be the same JSON (jvp/api/dump.py)
+    app.config["JVP_CHECK_DUMP"] = True
     services = app.extensions["jvp"]
     tokens = {role: services.tokens.create(f"t-{role}", role)[0] for role in ("admin", "operator", "viewer")}
     return ApiClient(client=app.test_client(), app=app, services=services, tokens=tokens)

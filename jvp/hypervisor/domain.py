@@ -259,12 +259,14 @@ def node_networks(conn: libvirt.virConnect) -> set[str] | None:
         raise
 
 
-def _domain_ips(dom: libvirt.virDomain, agent: bool, problems: list[dict[str, str]]
+def _domain_ips(dom: libvirt.virDomain, agent: bool, problems: list[dict[str, str]],
+                nic_networks: list[str], ipless: dict[str, bool] | None = None
                 ) -> tuple[dict[str, list[str]], bool | None]:
     """vm_net.domain_ips, isolated: a NIC on a missing network (already a problem of the VM) or a driver
-    error leaves the VM without IPs, not without a row."""
+    error leaves the VM without IPs, not without a row. `nic_networks`: the networks of its
+    `type='network'` NICs, from the XML the caller read (not read again)."""
     try:
-        return vm_net.domain_ips(dom, agent=agent)
+        return vm_net.domain_ips(dom, agent=agent, nic_networks=nic_networks, ipless=ipless)
     except libvirt.libvirtError as exc:
         if exc.get_error_code() in (libvirt.VIR_ERR_NO_DOMAIN,):
             raise
@@ -299,6 +301,7 @@ def summaries(conn: libvirt.virConnect, node: str) -> list[dict[str, Any]]:
     leases = vm_net.leases_by_mac(conn, {n for _, _, f in rows for n in f["networks"]
                                          if networks is None or n in networks})
     out = []
+    ipless: dict[str, bool] = {}  # the test driver's crash check reads each network once per listing
     for dom, st, facts in rows:
         problems = list(facts.get("problems", []))
         if networks is not None:
@@ -310,7 +313,7 @@ def summaries(conn: libvirt.virConnect, node: str) -> list[dict[str, Any]]:
             ips = {}
             if state_name in ("running", "paused") and facts["macs"]:
                 try:
-                    ips = _domain_ips(dom, False, problems)[0]
+                    ips = _domain_ips(dom, False, problems, [net for _, net in facts["nics"]], ipless)[0]
                 except libvirt.libvirtError:  # undefined meanwhile
                     continue
         row = domain_view.summary(facts, node=node, state=state_name, ips=ips, stats=st, state_reason=reason,
@@ -395,7 +398,8 @@ def describe(conn: libvirt.virConnect, node: str, name: str) -> VmView:
     except UNREADABLE as exc:
         return _unreadable_view(dom, node, state_name, state_reason, persistent, autostart, stats,
                                 _unreadable("its XML", exc))
-    ips, agent = _domain_ips(dom, ask_agent, problems)
+    ips, agent = _domain_ips(dom, ask_agent, problems, [n.source_network for n in Domain(root).interfaces
+                                                         if n.type == "network"])
     if state_name == "running" and not ask_agent and has_agent_channel(root):
         agent = False
     try:

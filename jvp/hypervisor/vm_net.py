@@ -3,7 +3,7 @@ interfaces (bridge and macvtap NICs), and a VM's IPs from DHCP leases and the gu
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
+from typing import Any, Iterable
 
 import libvirt
 
@@ -91,7 +91,8 @@ def leases_by_mac(conn: libvirt.virConnect, networks: set[str]) -> dict[str, lis
     return out
 
 
-def test_driver_would_crash(dom: libvirt.virDomain) -> bool:
+def test_driver_would_crash(dom: libvirt.virDomain, nic_networks: Iterable[str] | None = None,
+                            ipless: dict[str, bool] | None = None) -> bool:
     """True when asking libvirt's test driver for this domain's interface addresses would kill the process.
 
     The test driver (libvirt 9.x and earlier; `virsh -c test:///... domifaddr` shows it too) answers
@@ -104,29 +105,40 @@ def test_driver_would_crash(dom: libvirt.virDomain) -> bool:
     The rule JVP applies (README, "The test driver"): on a test:/// connection, no address lookup at all for
     a domain that has such a NIC (its NICs show no IPs, as a guest without a DHCP lease would). Only the
     test driver is checked: the URI is read from the connection object (no call to the node), and real
-    drivers never take this path."""
+    drivers never take this path.
+
+    `nic_networks`: the networks of the domain's `type='network'` NICs when the caller has read its XML
+    already (else it is read here); `ipless`: network name -> "has no IP block", shared by the calls of one
+    listing so each network is read once, not once per domain."""
     conn = dom.connect()
     if not conn.getURI().startswith("test:"):
         return False
-    for source in parse(dom.XMLDesc(0)).findall("devices/interface[@type='network']/source"):
-        name = source.get("network")
+    if nic_networks is None:
+        nic_networks = [source.get("network") for source in
+                        parse(dom.XMLDesc(0)).findall("devices/interface[@type='network']/source")]
+    ipless = {} if ipless is None else ipless
+    for name in nic_networks:
         if not name:
             continue
-        try:
-            net = parse(conn.networkLookupByName(name).XMLDesc(0))
-        except libvirt.libvirtError:
-            continue  # gone: the driver reports NO_NETWORK for it instead of crashing
-        if not any(ip.get("address") for ip in net.findall("ip")):
+        if name not in ipless:
+            try:
+                net = parse(conn.networkLookupByName(name).XMLDesc(0))
+            except libvirt.libvirtError:
+                continue  # gone: the driver reports NO_NETWORK for it instead of crashing (not remembered)
+            ipless[name] = not any(ip.get("address") for ip in net.findall("ip"))
+        if ipless[name]:
             return True
     return False
 
 
-def domain_ips(dom: libvirt.virDomain, *, agent: bool) -> tuple[dict[str, list[str]], bool | None]:
+def domain_ips(dom: libvirt.virDomain, *, agent: bool, nic_networks: Iterable[str] | None = None,
+               ipless: dict[str, bool] | None = None) -> tuple[dict[str, list[str]], bool | None]:
     """MAC -> IPs from the leases of the VM's networks, merged with the guest agent's view when asked.
     Returns (ips, agent answered: True/False, None when not asked). On the test driver, a domain whose
-    lookup would crash the process (test_driver_would_crash) gets no IPs and no agent answer."""
+    lookup would crash the process (test_driver_would_crash, given `nic_networks` and `ipless` when the
+    caller has them) gets no IPs and no agent answer."""
     ips: dict[str, list[str]] = {}
-    if test_driver_would_crash(dom):
+    if test_driver_would_crash(dom, nic_networks, ipless):
         return ips, (False if agent else None)
     try:
         ips = _addresses(dom.interfaceAddresses(libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE, 0))

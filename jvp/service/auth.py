@@ -34,10 +34,13 @@ class TokenService:
         self.data_dir = Path(data_dir)
         self._cache: tuple[Any, list[dict[str, Any]]] | None = None
         self._cache_lock = threading.Lock()
+        self._path: Path | None = None
 
     def _tokens(self) -> list[dict[str, Any]]:
         """The token records, re-read only when tokens.yaml changed (revocations by the CLI show at once)."""
-        path = self.store.path("tokens")
+        path = self._path
+        if path is None:
+            path = self._path = self.store.path("tokens")  # checked by the store once, not per request
         try:
             st = os.stat(path)
             stamp = (st.st_mtime_ns, st.st_size, st.st_ino)

@@ -170,14 +170,22 @@ class NodeDirectory:
         self.store = store
         self.local_uri = local_uri
         self._docs: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
+        # each node file's path, checked by the store once (its realpath check is per call, ~20 us)
+        self._paths: dict[str, Any] = {}
 
-    def _doc(self, name: str) -> dict[str, Any] | None:
-        """store.get("node", name), from the stat-checked cache when the file did not change."""
+    def _doc(self, name: str, private: bool = True) -> dict[str, Any] | None:
+        """store.get("node", name), from the stat-checked cache when the file did not change. `private`:
+        a copy the caller may change (record() only reads it: no copy)."""
         path_of = getattr(self.store, "path", None)  # a store without files (tests' fakes): no cache
         if path_of is None:
             return self.store.get("node", name)
+        path = self._paths.get(name)
+        if path is None:
+            path = path_of("node", name)
+            if len(self._paths) < 10_000:  # names come from requests: bounded (unknown names included)
+                self._paths[name] = path
         try:
-            st = os.stat(path_of("node", name))
+            st = os.stat(path)
         except FileNotFoundError:
             self._docs.pop(name, None)
             return None
@@ -186,7 +194,7 @@ class NodeDirectory:
         sig = (st.st_ino, st.st_mtime_ns, st.st_size)
         hit = self._docs.get(name)
         if hit is not None and hit[0] == sig:
-            return copy.deepcopy(hit[1])
+            return copy.deepcopy(hit[1]) if private else hit[1]
         doc = self.store.get("node", name)  # raises MetadataCorrupt as before; a corrupt file is not cached
         if doc is None:
             self._docs.pop(name, None)
@@ -208,7 +216,7 @@ class NodeDirectory:
         return rec
 
     def record(self, name: str) -> NodeRecord:
-        doc = self._doc(name)
+        doc = self._doc(name, private=False)  # _from_doc copies what it keeps
         if name == LOCAL:
             return self._local(doc)
         if doc is None:

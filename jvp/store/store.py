@@ -114,6 +114,8 @@ class YamlMetadataStore:
         self.schemas = SchemaSet(schema_dir)
         self._lock_dir = self.root / ".locks"
         private_dirs(self._lock_dir)
+        # the data dir's real path, resolved once (path() runs on every request: token and node lookups)
+        self._real_root = os.path.realpath(self.root) + os.sep
         missing = [k for k in KINDS if k not in self.schemas.current]
         if missing:
             raise RuntimeError(f"metadata_schema/ in {schema_dir} has no schema for: {', '.join(missing)}")
@@ -124,8 +126,8 @@ class YamlMetadataStore:
             # Keys come from validated names; refuse anything that could leave its directory anyway.
             if not isinstance(part, str) or not _SAFE_PART.fullmatch(part) or ".." in part:
                 raise ValueError(f"unsafe metadata key part: {part!r}")
-        path = (self.root / KINDS[kind].path(*key)).resolve()
-        if not str(path).startswith(str(self.root.resolve()) + os.sep):
+        path = Path(os.path.realpath(self.root / KINDS[kind].path(*key)))
+        if not str(path).startswith(self._real_root):
             raise ValueError(f"metadata path escapes the data dir: {path}")
         return path
 

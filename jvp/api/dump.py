@@ -1,0 +1,137 @@
+"""Answers dumped without marshmallow's per-request cost, to exactly what marshmallow would produce.
+
+`action.response().dump(result)` built the response schema on every request: `Schema.__init__` deep-copies
+every declared field and every Nested field builds its own schema again on first use, which was 26% of
+describe-vm. `Dumper(schema_class)` builds one schema instance per action, once, and compiles it into plain
+functions, one per field, that do what marshmallow's `Schema.dump` does for that field:
+
+- the value is read as `marshmallow.utils.get_value` reads it (a dict's key, else the attribute), a missing
+  one takes the field's `dump_default` or leaves the key out; `attribute=` and `data_key=` are honoured;
+- `String` -> `str` (bytes decoded), `Integer` -> `int(v)`, `Float` -> `float(v)` (a value already of that
+  exact type is taken as it is: same result, no call), `Boolean`/`Raw` as they are, a `Dict` without key or
+  value fields -> a `dict` copy, `List` item by item, `Nested` through the nested schema's own compiled dumper;
+  None stays None.
+- anything else (a field class that overrides how it serializes, e.g. TrustedRows, Pluck, a custom field; a
+  field with `as_string`; a schema with pre/post-dump hooks or its own get_attribute) is handed to
+  marshmallow's own code for that field or schema, on the same cached instance.
+
+So the answer is the same JSON, byte for byte (tests/api/test_golden.py replays recorded answers; the API test
+fixture sets `JVP_CHECK_DUMP`, which makes every answer of the API tests compare this dump with marshmallow's),
+and the OpenAPI document is unchanged (it reads the schema classes). Request schemas are instantiated once
+per action the same way (`Schema.load` keeps no state between calls).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from marshmallow import Schema, fields, missing
+from marshmallow.decorators import POST_DUMP, PRE_DUMP
+from marshmallow.utils import ensure_text_type, get_value
+
+# (value, attr, obj) -> serialized value; attr and obj only matter to the fields handed to marshmallow
+Serializer = Callable[[Any, str, Any], Any]
+_NOTHING = object()  # a dict's key is not there (marshmallow then tries the attribute)
+
+
+def _same(cls: type, base: type, *names: str) -> bool:
+    """`cls` serializes as `base` does (it does not override these methods)."""
+    return all(getattr(cls, n) is getattr(base, n) for n in names)
+
+
+class _Compiler:
+    def __init__(self) -> None:
+        self._schemas: dict[int, Callable[[Any, bool], Any]] = {}
+
+    def schema(self, schema: Schema) -> Callable[[Any, bool], Any]:
+        """dump(obj, many) of this schema instance."""
+        known = self._schemas.get(id(schema))
+        if known is not None:
+            return known
+        cls = type(schema)
+        if (schema._hooks[PRE_DUMP] or schema._hooks[POST_DUMP] or schema.dict_class is not dict
+                or not _same(cls, Schema, "dump", "_serialize", "get_attribute")):
+            fallback = lambda obj, many: schema.dump(obj, many=many)  # noqa: E731
+            self._schemas[id(schema)] = fallback
+            return fallback
+        plan: list[tuple[str, str, str, Any, Serializer]] = []
+
+        def dump(obj: Any, many: bool) -> Any:
+            if many and obj is not None:
+                return [dump(each, False) for each in obj]
+            out = {}
+            exact_dict = type(obj) is dict
+            for key, attr, src, default, ser in plan:
+                if src is None:  # a field marshmallow serializes whole (it reads its own value)
+                    value = ser(None, attr, obj)
+                    if value is not missing:
+                        out[key] = value
+                    continue
+                if exact_dict:
+                    value = obj.get(src, _NOTHING)
+                    if value is _NOTHING:  # get_value falls back to the attribute when the key is not there
+                        value = get_value(obj, src, missing)
+                else:
+                    value = get_value(obj, src, missing)
+                if value is missing:
+                    if default is missing:
+                        continue
+                    value = default() if callable(default) else default
+                    if value is missing:
+                        continue
+                out[key] = ser(value, attr, obj)
+            return out
+
+        # registered before the fields are compiled: a schema nesting itself finds its own dumper
+        self._schemas[id(schema)] = dump
+        for attr, field in schema.dump_fields.items():
+            key = field.data_key if field.data_key is not None else attr
+            if not (field._CHECK_ATTRIBUTE and _same(type(field), fields.Field, "serialize", "get_value")) \
+                    or "." in (field.attribute or attr):  # a dotted path: marshmallow walks it
+                plan.append((key, attr, None, missing, self._whole(field, schema)))
+                continue
+            src = field.attribute if field.attribute is not None else attr
+            plan.append((key, attr, src, field.dump_default, self.field(field)))
+        return dump
+
+    @staticmethod
+    def _whole(field: fields.Field, schema: Schema) -> Serializer:
+        return lambda _value, attr, obj: field.serialize(attr, obj, accessor=schema.get_attribute)
+
+    def field(self, field: fields.Field) -> Serializer:
+        cls = type(field)
+        own = cls._serialize
+        if own is fields.String._serialize:
+            return lambda v, a, o: v if v is None or type(v) is str else ensure_text_type(v)
+        if own is fields.Number._serialize and not field.as_string and field.num_type in (int, float) \
+                and _same(cls, fields.Number, "_format_num", "_to_string"):
+            num = field.num_type
+            return lambda v, a, o: v if v is None or type(v) is num else num(v)
+        if own is fields.Field._serialize:  # Boolean, Raw: the value as it is
+            return lambda v, a, o: v
+        if own is fields.Mapping._serialize and field.key_field is None and field.value_field is None:
+            mapping = field.mapping_type
+            return lambda v, a, o: None if v is None else mapping(v)
+        if own is fields.List._serialize:
+            inner = self.field(field.inner)
+            return lambda v, a, o: None if v is None else [inner(each, a, o) for each in v]
+        if own is fields.Nested._serialize and cls is fields.Nested:
+            nested = field.schema
+            dump = self.schema(nested)
+            many = bool(nested.many or field.many)
+            return lambda v, a, o: None if v is None else dump(v, many)
+        return field._serialize  # marshmallow's own (TrustedRows, Pluck, a custom field, as_string, ...)
+
+
+class Dumper:
+    """One action's answer: the schema instance, built once, and its compiled dump."""
+
+    def __init__(self, schema_class: type[Schema]) -> None:
+        self.schema = schema_class()
+        self._dump = _Compiler().schema(self.schema)
+
+    def __call__(self, obj: Any) -> Any:
+        return self._dump(obj, bool(self.schema.many))
+
+    def by_marshmallow(self, obj: Any) -> Any:
+        """What marshmallow's own dump answers (a fresh instance, as before): the check of the tests."""
+        return type(self.schema)().dump(obj)
