@@ -1,9 +1,9 @@
 """Load: 50 clients mixing reads and writes against a real `jvp serve` on libvirt's test driver (issue 14).
 
 `python -m bench.load [--duration S] [--clients N] [--think S]` (`make load`; `make bench` runs it with its
-defaults: 50 clients for 300 s). It starts `jvp serve` the way `jvp serve --demo` does (test driver with the
-seeded inventory, one worker, `demo` on so no node but test:/// can be reached; a throw-away data dir) on a
-free loopback port, then runs N client threads, each with its own keep-alive HTTP session and admin token, for
+defaults: 50 clients for 300 s). It starts `jvp serve` (bench/_server.py, shared with bench/throughput.py) the
+way `jvp serve --demo` does (test driver with the seeded inventory, one worker, `demo` on so no node but
+test:/// can be reached; a throw-away data dir) on a free loopback port, then runs N client threads, each with its own keep-alive HTTP session and admin token, for
 the given time. Each client loops: pick an action (weights below), call it, wait a random think time
 (uniform 0..2*think). Reads: list-vms, describe-vm, list-nodes, describe-node, list-volumes,
 list-storage-pools, list-networks, list-keypairs, list-tasks. Writes: create-keypair then delete-keypair,
@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import signal
 import statistics
 import subprocess
 import sys
@@ -37,7 +36,8 @@ from typing import Any, Callable
 
 import requests
 
-REPO = Path(__file__).resolve().parent.parent
+from bench import _server
+
 SEEDED_VMS = ("web1", "db1", "build-runner")
 REQUEST_TIMEOUT_S = 30.0
 
@@ -55,50 +55,14 @@ class Tally:
                 self.errors.append(f"{action}: {error}")
 
 
-def _free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(tmp: Path) -> tuple[subprocess.Popen, str, str, Path]:
-    from jvp.demo import demo_uri
-    data = tmp / "data"
-    config = tmp / "config.yaml"
-    config.write_text("")
-    port = _free_port()
-    env = {**os.environ, "JVP_CONFIG": str(config), "JVP_DATA_DIR": str(data), "JVP_LOCAL_URI": demo_uri(),
-           "JVP_LISTEN": f"127.0.0.1:{port}", "JVP_WORKERS": "1", "JVP_DEMO": "true", "JVP_LOG_LEVEL": "warning"}
-    log = tmp / "server.log"
-    jvp = Path(sys.executable).parent / "jvp"
-    proc = subprocess.Popen([str(jvp), "serve"], env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"jvp serve exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            if requests.get(f"{url}/healthz", timeout=1).ok:
-                break
-        except requests.RequestException:
-            time.sleep(0.2)
-    else:
-        stop_server(proc)
-        raise RuntimeError(f"jvp serve did not answer within 60 s:\n{log.read_text()}")
-    token = (data / "auth" / "admin-token").read_text().strip()
-    return proc, url, token, log
+    """`jvp serve` on the demo's test driver, one worker (bench/_server.py, shared with bench/throughput.py)."""
+    server = _server.start_jvp(tmp, workers=1)
+    return server.proc, server.url, server.token, server.log
 
 
 def stop_server(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
+    _server.stop(proc)
 
 
 class Client:

@@ -25,7 +25,7 @@ from lxml import etree
 from jvp.hypervisor import domain_view
 from jvp.hypervisor.events import DOMAIN_EVENTS
 from jvp.hypervisor.ref_index import INDEX
-from jvp.hypervisor.xml import parse
+from jvp.hypervisor.xml import parse, parse_to_read
 
 log = logging.getLogger(__name__)
 # Belt and braces: an entry is re-read after this long even if no event came (events lost in a reconnect).
@@ -118,7 +118,7 @@ class DomainFactsCache:
                 out.append(hit[1])
                 continue
             try:
-                facts = self._extract(parse(dom.XMLDesc(0)))
+                facts = self._extract(parse_to_read(dom.XMLDesc(0)))  # only read, then dropped
             except libvirt.libvirtError as exc:
                 if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
                     out.append(None)

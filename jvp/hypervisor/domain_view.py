@@ -133,25 +133,42 @@ def networks_of(root: etree._Element) -> set[str]:
 
 
 def static_facts(root: etree._Element) -> dict[str, Any]:
-    """What a list row needs from the XML (cached per domain by domain_cache)."""
-    facts = read_facts(root)
+    """What a list row needs from the XML (cached per domain by domain_cache). Each field is read once and
+    the NICs are walked once (this runs for every domain of a cold listing: 1,000 domains, 1,000 calls)."""
     dom = Domain(root)
-    current_vcpus = dom.vcpu_current
+    f = dom.facts
+    if f.exists():
+        template = f.template
+        labels, created_at = f.labels, f.created_at or None
+        description = f.description or (dom.description or "").strip()
+    else:
+        template, labels, created_at, description = None, {}, None, (dom.description or "").strip()
+    vcpus, current_vcpus = dom.vcpus, dom.vcpu_current
+    memory_mib = dom.memory_mib
+    macs_, networks, nics = [], set(), []
+    for n in dom.interfaces:
+        mac = n.mac
+        if mac:
+            macs_.append(mac)
+        if n.type == "network":
+            net = n.source_network
+            if net:
+                networks.add(net)
+                nics.append((mac or "", net))
     return {
         "name": dom.name,
         "uuid": dom.uuid,
-        "vcpus": int(current_vcpus) if current_vcpus and str(current_vcpus).isdigit() else dom.vcpus,
-        "max_vcpus": dom.vcpus,
-        "memory_mib": dom.current_memory_mib or dom.memory_mib,
-        "max_memory_mib": dom.memory_mib,
-        "template": facts.template.get("name") if facts.template else None,
-        "labels": facts.labels,
-        "description": facts.description or None,
-        "created_at": facts.created_at,
-        "macs": macs(root),
-        "networks": sorted(networks_of(root)),
-        "nics": [(n.mac or "", n.source_network) for n in dom.interfaces
-                 if n.type == "network" and n.source_network],
+        "vcpus": int(current_vcpus) if current_vcpus and str(current_vcpus).isdigit() else vcpus,
+        "max_vcpus": vcpus,
+        "memory_mib": dom.current_memory_mib or memory_mib,
+        "max_memory_mib": memory_mib,
+        "template": template.get("name") if template else None,
+        "labels": labels,
+        "description": description or None,
+        "created_at": created_at,
+        "macs": macs_,
+        "networks": sorted(networks),
+        "nics": nics,
     }
 
 

@@ -108,6 +108,27 @@ def _element(tag: str, nsmap: dict[str, str], parent: etree._Element | None) -> 
     return etree.Element(tag)
 
 
+def first(el: etree._Element, tags: list[str], path: str) -> etree._Element | None:
+    """`el.find(path)` for a path of plain child steps (`tags`, joined: `path`), without ElementPath's
+    per-call cost: the first child of each step (C-level iterchildren). When a later step is missing under the
+    first candidate, ElementPath's answer may still be under a later sibling: it is asked then (rare)."""
+    node = el
+    for tag in tags:
+        child = next(node.iterchildren(tag), None)
+        if child is None:
+            return None if node is el else el.find(path)
+        node = child
+    return node
+
+
+def every(el: etree._Element, tags: list[str]) -> list[etree._Element]:
+    """`el.findall(path)` for a path of plain child steps, in document order."""
+    nodes = [el]
+    for tag in tags:
+        nodes = [child for node in nodes for child in node.iterchildren(tag)]
+    return nodes
+
+
 # -- nodes -----------------------------------------------------------------------------------------------
 N = TypeVar("N", bound="XmlNode")
 
@@ -139,7 +160,7 @@ class XmlNode:
     def el(self) -> etree._Element | None:
         if self._el is None and self._parent is not None:
             base = self._parent.el
-            self._el = base.find("/".join(self._tags)) if base is not None else None
+            self._el = first(base, self._tags, "/".join(self._tags)) if base is not None else None
         return self._el
 
     def make(self) -> etree._Element:
@@ -214,15 +235,15 @@ class XmlProperty:
 
     def _find(self, node: XmlNode, tags: list[str]) -> etree._Element | None:
         el = node.el
-        return el.find("/".join(tags)) if el is not None and tags else el
+        return first(el, tags, "/".join(tags)) if el is not None and tags else el
 
     def __get__(self, node: XmlNode | None, owner: type) -> Any:
         if node is None:
             return self
-        _, path, attr = self._path(node)
+        tags, path, attr = self._path(node)
         el = node.el
         if el is not None and path:
-            el = el.find(path)
+            el = first(el, tags, path)
         if self._present:
             return el is not None and (attr is None or el.get(attr) is not None)
         if el is None:
@@ -326,6 +347,6 @@ class XmlChildren(XmlChild[N]):
             return self
         tags = _tags(self, node)
         el = node.el
-        found = el.findall("/".join(tags)) if el is not None else []
+        found = every(el, tags) if el is not None else []
         return Children(node, tags, [self.cls(e) for e in found])
 
