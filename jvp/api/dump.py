@@ -115,10 +115,17 @@ class _Compiler:
             inner = self.field(field.inner)
             return lambda v, a, o: None if v is None else [inner(each, a, o) for each in v]
         if own is fields.Nested._serialize and cls is fields.Nested:
-            nested = field.schema
-            dump = self.schema(nested)
-            many = bool(nested.many or field.many)
-            return lambda v, a, o: None if v is None else dump(v, many)
+            compiled: list[tuple[Callable[[Any, bool], Any], bool]] = []
+
+            def nested(v: Any, a: str, o: Any) -> Any:
+                if v is None:
+                    return None
+                if not compiled:  # on first use, as marshmallow builds it (a schema may nest itself)
+                    schema = field.schema
+                    compiled.append((self.schema(schema), bool(schema.many or field.many)))
+                dump, many = compiled[0]
+                return dump(v, many)
+            return nested
         return field._serialize  # marshmallow's own (TrustedRows, Pluck, a custom field, as_string, ...)
 
 

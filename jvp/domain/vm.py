@@ -184,7 +184,10 @@ class TrustedRows(fields.Nested):
             return None
         keys = tuple(self.schema.fields)
         pick = operator.itemgetter(*keys)  # a missing key is a bug in the row's builder: KeyError, not null
-        return [dict(zip(keys, pick(row))) for row in value] if self.many else dict(zip(keys, pick(value)))
+
+        def one(row):  # a row with exactly the schema's keys in its order is the answer as it stands
+            return row if tuple(row) == keys else dict(zip(keys, pick(row)))
+        return [one(row) for row in value] if self.many else one(value)
 
 
 class VmListResponse(ResponseSchema):

@@ -260,13 +260,13 @@ def node_networks(conn: libvirt.virConnect) -> set[str] | None:
 
 
 def _domain_ips(dom: libvirt.virDomain, agent: bool, problems: list[dict[str, str]],
-                nic_networks: list[str], ipless: dict[str, bool] | None = None
+                nic_networks: list[str], memo: vm_net.CrashMemo | None = None
                 ) -> tuple[dict[str, list[str]], bool | None]:
     """vm_net.domain_ips, isolated: a NIC on a missing network (already a problem of the VM) or a driver
     error leaves the VM without IPs, not without a row. `nic_networks`: the networks of its
     `type='network'` NICs, from the XML the caller read (not read again)."""
     try:
-        return vm_net.domain_ips(dom, agent=agent, nic_networks=nic_networks, ipless=ipless)
+        return vm_net.domain_ips(dom, agent=agent, nic_networks=nic_networks, memo=memo)
     except libvirt.libvirtError as exc:
         if exc.get_error_code() in (libvirt.VIR_ERR_NO_DOMAIN,):
             raise
@@ -301,7 +301,7 @@ def summaries(conn: libvirt.virConnect, node: str) -> list[dict[str, Any]]:
     leases = vm_net.leases_by_mac(conn, {n for _, _, f in rows for n in f["networks"]
                                          if networks is None or n in networks})
     out = []
-    ipless: dict[str, bool] = {}  # the test driver's crash check reads each network once per listing
+    memo = vm_net.CrashMemo()  # the test driver's crash check: the URI and each network once per listing
     for dom, st, facts in rows:
         problems = list(facts.get("problems", []))
         if networks is not None:
@@ -313,7 +313,7 @@ def summaries(conn: libvirt.virConnect, node: str) -> list[dict[str, Any]]:
             ips = {}
             if state_name in ("running", "paused") and facts["macs"]:
                 try:
-                    ips = _domain_ips(dom, False, problems, [net for _, net in facts["nics"]], ipless)[0]
+                    ips = _domain_ips(dom, False, problems, [net for _, net in facts["nics"]], memo)[0]
                 except libvirt.libvirtError:  # undefined meanwhile
                     continue
         row = domain_view.summary(facts, node=node, state=state_name, ips=ips, stats=st, state_reason=reason,

@@ -3,6 +3,7 @@ interfaces (bridge and macvtap NICs), and a VM's IPs from DHCP leases and the gu
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 import libvirt
@@ -91,8 +92,16 @@ def leases_by_mac(conn: libvirt.virConnect, networks: set[str]) -> dict[str, lis
     return out
 
 
+@dataclass
+class CrashMemo:
+    """What test_driver_would_crash learnt during one listing: whether the connection is the test driver's,
+    and which networks have no IP block (each read once per listing, not once per domain)."""
+    test_driver: bool | None = None
+    ipless: dict[str, bool] = field(default_factory=dict)
+
+
 def test_driver_would_crash(dom: libvirt.virDomain, nic_networks: Iterable[str] | None = None,
-                            ipless: dict[str, bool] | None = None) -> bool:
+                            memo: CrashMemo | None = None) -> bool:
     """True when asking libvirt's test driver for this domain's interface addresses would kill the process.
 
     The test driver (libvirt 9.x and earlier; `virsh -c test:///... domifaddr` shows it too) answers
@@ -108,15 +117,17 @@ def test_driver_would_crash(dom: libvirt.virDomain, nic_networks: Iterable[str] 
     drivers never take this path.
 
     `nic_networks`: the networks of the domain's `type='network'` NICs when the caller has read its XML
-    already (else it is read here); `ipless`: network name -> "has no IP block", shared by the calls of one
-    listing so each network is read once, not once per domain."""
+    already (else it is read here); `memo`: shared by the calls of one listing."""
+    memo = CrashMemo() if memo is None else memo
     conn = dom.connect()
-    if not conn.getURI().startswith("test:"):
+    if memo.test_driver is None:
+        memo.test_driver = conn.getURI().startswith("test:")
+    if not memo.test_driver:
         return False
     if nic_networks is None:
         nic_networks = [source.get("network") for source in
                         parse(dom.XMLDesc(0)).findall("devices/interface[@type='network']/source")]
-    ipless = {} if ipless is None else ipless
+    ipless = memo.ipless
     for name in nic_networks:
         if not name:
             continue
@@ -132,13 +143,13 @@ def test_driver_would_crash(dom: libvirt.virDomain, nic_networks: Iterable[str] 
 
 
 def domain_ips(dom: libvirt.virDomain, *, agent: bool, nic_networks: Iterable[str] | None = None,
-               ipless: dict[str, bool] | None = None) -> tuple[dict[str, list[str]], bool | None]:
+               memo: CrashMemo | None = None) -> tuple[dict[str, list[str]], bool | None]:
     """MAC -> IPs from the leases of the VM's networks, merged with the guest agent's view when asked.
     Returns (ips, agent answered: True/False, None when not asked). On the test driver, a domain whose
-    lookup would crash the process (test_driver_would_crash, given `nic_networks` and `ipless` when the
+    lookup would crash the process (test_driver_would_crash, given `nic_networks` and `memo` when the
     caller has them) gets no IPs and no agent answer."""
     ips: dict[str, list[str]] = {}
-    if test_driver_would_crash(dom, nic_networks, ipless):
+    if test_driver_would_crash(dom, nic_networks, memo):
         return ips, (False if agent else None)
     try:
         ips = _addresses(dom.interfaceAddresses(libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE, 0))

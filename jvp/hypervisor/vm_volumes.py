@@ -14,7 +14,8 @@ from jvp.errors import Conflict
 from jvp.hypervisor import storage_pool, volume
 from jvp.hypervisor.storage_xml import build_volume_xml
 from jvp.hypervisor.volume_stream import Upload
-from jvp.hypervisor.xml import integer, parse, text
+from jvp.hypervisor.xml import parse, text
+from jvp.hypervisor.xml.storage import Volume
 
 INTERNAL_PREFIX = INTERNAL_VOLUME_PREFIX   # JVP's own files in a pool (cloud-init media, probes)
 
@@ -31,13 +32,13 @@ def pool_info(conn: libvirt.virConnect, name: str) -> dict[str, Any]:
 
 
 def _vol_info(vol: libvirt.virStorageVol, pool_name: str | None = None) -> dict[str, Any]:
-    root = parse(vol.XMLDesc(0))
+    doc = Volume(parse(vol.XMLDesc(0)))  # the volume mapping (xml/storage.py): no XPath per field
     if pool_name is None:
         pool_name = vol.storagePoolLookupByVolume().name()
     return {"pool": pool_name, "volume": vol.name(), "path": vol.path(),
-            "format": text(root, "target/format/@type") or "raw",
-            "capacity_bytes": integer(root, "capacity"),
-            "backing": text(root, "backingStore/path")}
+            "format": doc.format or "raw",
+            "capacity_bytes": doc.capacity_bytes,
+            "backing": doc.backing_path}
 
 
 def volume_info(conn: libvirt.virConnect, pool_name: str, name: str) -> dict[str, Any]:

@@ -115,3 +115,16 @@ def test_a_device_built_from_the_mapping():
     disk.source.file = "/p/seed.iso"  # placed before <target> by Disk.ORDER
     assert [c.tag for c in disk.el] == ["driver", "source", "target", "readonly"]
     assert disk.el.attrib == {"type": "file", "device": "cdrom"}
+
+
+def test_plain_paths_are_found_as_elementpath_finds_them():
+    """first()/every() (the mapping's lookups, without ElementPath's per-call cost) answer what find()/findall()
+    answer, also when the first candidate of a step lacks the next one and a later sibling has it."""
+    from jvp.hypervisor.xml.base import every, first
+    root = parse("<r><a><c>1</c></a><a><b><c>2</c></b></a><a><b><c>3</c><c>4</c></b></a><x:n xmlns:x='urn:x'/>"
+                 "<!-- a comment --><b/></r>")
+    for path in ("a", "a/b", "a/b/c", "b", "z", "a/z", "a/b/z", "{urn:x}n", "b/c"):
+        tags = path.split("/")
+        assert first(root, tags, path) is root.find(path), path
+        assert every(root, tags) == root.findall(path), path
+    assert first(root, ["a", "b", "c"], "a/b/c").text == "2"  # under the second <a>: the first has no <b>
