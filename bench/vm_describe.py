@@ -1,0 +1,158 @@
+"""describe-vm through JVP's API at 1,000 domains (libvirt's test driver) vs the libvirt calls it needs, made
+directly (issue 15).
+
+The node: bench/vm_list.py's inventory of 1,000 domains (a third running, each with a disk, a NIC on one
+network and JVP's facts) plus a pool holding every domain's disk as a volume. The API path is the whole Flask
+app in-process (test client: auth, validation, the node lookup, the gateway, the answer's dump, JSON); the
+described VM is a running one.
+
+The floor is libvirt-python doing the calls describe-vm needs, once each, and nothing else: lookupByName,
+state, isPersistent, autostart, the domain's bulk stats (domainListGetStats), XMLDesc parsed with lxml (the
+disks and NICs are only in it), per disk storageVolLookupByPath with the volume's XMLDesc and its pool's
+name, the node's network names (listAllNetworks), the domain's addresses (interfaceAddresses from the
+leases). Not in the floor: what only the test driver needs (JVP looks at the NIC's network before asking
+for addresses: the test driver crashes the process for a network without IP, see README "The test
+driver"), and what JVP does with the answers.
+
+Printed: the median of interleaved rounds of each (process CPU time, see CLOCK), their ratio (target <= 2.0, warm: connection open, the
+usual case), the same without HTTP (the VM service's describe and the answer's dump: what the Flask request
+around it costs), and the number of libvirt calls each path makes (counted in a separate pass, so the counting
+costs nothing in the timed rounds): a call JVP makes twice shows as a difference.
+"""
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import libvirt
+from lxml import etree
+
+from bench.vm_list import inventory
+from jvp.api.dump import Dumper
+from jvp.domain.vm import VmResponse
+from jvp.settings import load_settings
+
+DOMAINS = 1000
+ROUNDS = 300
+VM = "vm0000"  # running (every third domain is)
+TARGET = 2.0
+CLOCK = time.process_time  # CPU time of this process, as bench/vm_list.py measures (a shared host's wall time
+                           # mostly says how long a round waited for a core)
+STATS = libvirt.VIR_DOMAIN_STATS_STATE | libvirt.VIR_DOMAIN_STATS_VCPU | libvirt.VIR_DOMAIN_STATS_BALLOON
+
+
+def floor(conn: libvirt.virConnect, name: str) -> dict[str, Any]:
+    """The libvirt calls describe-vm needs, once each."""
+    dom = conn.lookupByName(name)
+    state, reason = dom.state()
+    persistent = dom.isPersistent()
+    autostart = dom.autostart() if persistent else False
+    stats = conn.domainListGetStats([dom], STATS, 0)
+    root = etree.fromstring(dom.XMLDesc(0).encode())
+    volumes = []
+    for source in root.findall("devices/disk/source"):
+        path = source.get("file")
+        if not path:
+            continue
+        try:
+            vol = conn.storageVolLookupByPath(path)
+        except libvirt.libvirtError:
+            continue
+        volumes.append((vol.storagePoolLookupByVolume().name(), etree.fromstring(vol.XMLDesc(0).encode())))
+    networks = {n.name() for n in conn.listAllNetworks(0)}
+    try:
+        addresses = dom.interfaceAddresses(libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE, 0)
+    except libvirt.libvirtError:
+        addresses = {}
+    return {"state": (state, reason), "autostart": autostart, "stats": stats, "volumes": volumes,
+            "networks": networks, "addresses": addresses}
+
+
+@contextlib.contextmanager
+def counting() -> Iterator[collections.Counter]:
+    """Every libvirt-python method call made inside the block, by class and name."""
+    counts: collections.Counter = collections.Counter()
+    saved = []
+    for cls in (libvirt.virConnect, libvirt.virDomain, libvirt.virNetwork, libvirt.virStoragePool,
+                libvirt.virStorageVol):
+        for name, fn in list(vars(cls).items()):
+            if name.startswith("_") or not callable(fn):
+                continue
+
+            def counted(*args: Any, _fn: Callable = fn, _key: str = f"{cls.__name__}.{name}", **kwargs: Any) -> Any:
+                counts[_key] += 1
+                return _fn(*args, **kwargs)
+            saved.append((cls, name, fn))
+            setattr(cls, name, counted)
+    try:
+        yield counts
+    finally:
+        for cls, name, fn in saved:
+            setattr(cls, name, fn)
+
+
+def main() -> None:
+    from jvp.app import create_app
+    libvirt.registerErrorHandler(lambda *_: None, None)
+    with tempfile.TemporaryDirectory(prefix="jvp-bench-describe-") as tmp:
+        inv = Path(tmp) / "inventory.xml"
+        inventory(inv, DOMAINS, pool=True)
+        uri = f"test://{inv}"
+        settings = load_settings(config_path=os.devnull, env={}, overrides={
+            "data_dir": str(Path(tmp) / "data"), "local_uri": uri, "listen": "127.0.0.1:7777",
+            "node_timeout_s": 30.0})
+        app = create_app(settings)
+        services = app.extensions["jvp"]
+        token = services.tokens.create("bench", "viewer")[0]
+        client = app.test_client()
+        headers = {"Authorization": f"Bearer {token}"}
+
+        def api() -> None:
+            resp = client.post("/api/describe-vm", json={"name": VM}, headers=headers)
+            assert resp.status_code == 200, resp.get_json()
+
+        dumper = Dumper(VmResponse)
+
+        def service() -> None:  # for scale: the same without HTTP (no Flask, auth, request parsing, JSON)
+            dumper({"vm": services.vms.describe("local", VM)})
+
+        conn = libvirt.open(uri)  # the test driver keeps a state per connection: the floor gets its own copy
+        try:
+            api()
+            assert floor(conn, VM)["volumes"], "the described VM's disk is a pool volume"
+            with counting() as api_calls:
+                api()
+            with counting() as floor_calls:
+                floor(conn, VM)
+            samples: dict[str, list[float]] = {"api": [], "service": [], "floor": []}
+            for _ in range(ROUNDS):
+                for key, fn in (("api", api), ("service", service), ("floor", lambda: floor(conn, VM))):
+                    t0 = CLOCK()
+                    fn()
+                    samples[key].append(CLOCK() - t0)
+        finally:
+            conn.close()
+            services.close()
+    api_ms, service_ms, floor_ms = (statistics.median(samples[k]) * 1000 for k in ("api", "service", "floor"))
+    ratio = api_ms / floor_ms
+    print(f"   {DOMAINS} domains, test driver, median of {ROUNDS} interleaved rounds (ms of process CPU time); "
+          f"load average {os.getloadavg()[0]:.1f} ({os.cpu_count()} CPUs)")
+    print(f"   {'name':<36} {'measured':>9} {'floor':>9} {'ratio':>7}  target")
+    print(f"   {'describe-vm (warm)':<36} {api_ms:9.3f} {floor_ms:9.3f} {ratio:7.2f}  <= {TARGET:.1f} "
+          f"{'OK' if ratio <= TARGET else 'ABOVE'}")
+    print(f"   {'describe-vm without HTTP (scale)':<36} {service_ms:9.3f} {floor_ms:9.3f} {service_ms / floor_ms:7.2f}")
+    print(f"   libvirt calls: describe-vm {sum(api_calls.values())}, floor {sum(floor_calls.values())}")
+    extra = api_calls - floor_calls
+    if extra:
+        print("   calls describe-vm makes beyond the floor: "
+              + ", ".join(f"{k} x{v}" for k, v in sorted(extra.items())))
+
+
+if __name__ == "__main__":
+    main()
