@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from lxml import etree
 
 from jvp.domain.base import Problem
-from jvp.domain.vm import CloudInitView, ConsoleView, DiskView, GraphicsView, NicView, VmView
+from jvp.domain.vm import CloudInitView, ConsoleView, DiskView, GraphicsView, NicView, VmFacts, VmView
 from jvp.domain.volume import disk_format
 from jvp.hypervisor.domain_xml import read_facts
 from jvp.hypervisor.xml.base import XmlNode
@@ -37,9 +37,10 @@ def nvram_path(root: etree._Element) -> str | None:
     return (os_.nvram_file or "").strip() or os_.nvram_template
 
 
-def system_disk_target(root: etree._Element) -> str | None:
-    """The system disk: what JVP recorded, else the first disk with boot order 1, else the first disk."""
-    facts = read_facts(root)
+def system_disk_target(root: etree._Element, facts: VmFacts | None = None) -> str | None:
+    """The system disk: what JVP recorded, else the first disk with boot order 1, else the first disk.
+    `facts`: read_facts(root) when the caller has read them already."""
+    facts = read_facts(root) if facts is None else facts
     if facts.system_disk:
         return facts.system_disk
     disks = [d for d in Domain(root).disks if d.device == "disk"]
@@ -48,11 +49,17 @@ def system_disk_target(root: etree._Element) -> str | None:
     return first.target if first is not None else None
 
 
+_SHARED: dict[tuple[type, type], tuple[str, ...]] = {}
+
+
 def _view(cls: type[V], node: XmlNode, **computed: Any) -> V:
     """A view dataclass from a mapping object: each view field the mapping has under the same name is copied
     (a field added to both is shown without touching this module); the others are computed by the caller."""
-    mapped = {f.name for f in dataclasses.fields(cls)} - computed.keys()
-    return cls(**{n: getattr(node, n) for n in mapped if hasattr(type(node), n)}, **computed)
+    shared = _SHARED.get((cls, type(node)))
+    if shared is None:  # the field names view and mapping share, found once per pair of classes
+        shared = _SHARED[(cls, type(node))] = tuple(f.name for f in dataclasses.fields(cls)
+                                                    if hasattr(type(node), f.name))
+    return cls(**{n: getattr(node, n) for n in shared if n not in computed}, **computed)
 
 
 def disk_key(d: Disk) -> str | tuple[str, str] | None:
@@ -75,11 +82,12 @@ def network_source(d: Disk) -> str | None:
     return f"{src.protocol}://{host}/{(src.name or '').lstrip('/')}"
 
 
-def disk_views(root: etree._Element, volumes: dict[Any, dict[str, Any]]) -> list[DiskView]:
+def disk_views(root: etree._Element, volumes: dict[Any, dict[str, Any]],
+               facts: VmFacts | None = None) -> list[DiskView]:
     """`volumes` maps a disk_key to {pool, volume, path, format, capacity_bytes} as the caller could look it
     up (empty when no pool holds the image). A disk's path is a file on the node: a volume-type disk's is its
     volume's, resolved through the pool; a network disk has none (its `source` says what it reads)."""
-    system = system_disk_target(root)
+    system = system_disk_target(root, facts)
     out = []
     for d in Domain(root).disks:
         key = disk_key(d)
@@ -260,7 +268,7 @@ def describe(root: etree._Element, *, node: str, state: str, persistent: bool, a
         keypairs=facts.keypairs,
         started_at=started,
         uptime=uptime,
-        disks=disk_views(root, volumes),
+        disks=disk_views(root, volumes, facts),
         nics=nic_views(root, ips),
         graphics=graphics_views(root),
         console=console_view(root),
