@@ -25,7 +25,7 @@ from lxml import etree
 from jvp.hypervisor import domain_view
 from jvp.hypervisor.events import DOMAIN_EVENTS
 from jvp.hypervisor.ref_index import INDEX
-from jvp.hypervisor.xml import parse, parse_to_read
+from jvp.hypervisor.xml import parse_to_read
 
 log = logging.getLogger(__name__)
 # Belt and braces: an entry is re-read after this long even if no event came (events lost in a reconnect).
