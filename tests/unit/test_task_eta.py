@@ -15,7 +15,7 @@ class _Service:
         self.store = self
         self.ev = threading.Event()
 
-    def _patch(self, task_id, fields):
+    def _note_progress(self, task_id, fields):
         self.patches.append(fields)
 
     def _event(self, task_id):

@@ -9,8 +9,14 @@ happens whenever a live worker reads such a task later (describe, list, cancel, 
 that died while the others live (gunicorn reload) does not leave its tasks running until the next start.
 
 Finished records never change, so each process reads one once and keeps it: listing and the busy check
-read only the files of open tasks. Finished tasks beyond task_retention_days/task_retention_count are
-pruned at start-up and then at most every PRUNE_INTERVAL_S (in the background, on submit).
+read only the files of open tasks. Retention (pruning finished records) is in retention.py.
+
+Progress is kept in memory and written at most every FLUSH_INTERVAL_S (by the caller when the last write is
+that old, else by one flusher thread when it is due), so another process sees a running task's progress at
+most about a second old. Everything crash recovery or another process needs is written at once, in the same
+write as any progress not flushed yet: the new record, pending -> running, each add_cleanup/drop_cleanup,
+and the final state. A crash loses only the progress fields (progress, message, bytes_done, bytes_total,
+eta_s) of the last second at most; recovery reads the cleanups and the owner, which are never held back.
 
 Work that must stream through its own request (a volume upload) runs as an inline task (`run_inline`): the
 same record, progress, cancellation and crash cleanup, executed in the calling thread. A cleanup handler
@@ -25,23 +31,22 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
-
 
 from jvp.domain.task import ACTIVE
 from jvp.errors import Conflict, JvpError, not_found
 from jvp.store import MetadataStore, private_dirs, private_lock
-from jvp.service.task.cleanup import CleanupDeferred, DeferredCleanups, _epoch
+from jvp.service.task.cleanup import CleanupDeferred, DeferredCleanups
 from jvp.service.task.owner import owner_alive, this_process
+from jvp.service.task.retention import TaskRetention
 from jvp.store.store import MetadataCorrupt
 from jvp.timeutil import rfc3339
 
 log = logging.getLogger(__name__)
 
-PROGRESS_WRITE_INTERVAL_S = 0.5
-PRUNE_INTERVAL_S = 600.0  # finished tasks beyond the retention are pruned at most this often (on submit)
+FLUSH_INTERVAL_S = 1.0  # a running task's progress reaches its record at most this often (and this late)
 CANCEL_POLL_INTERVAL_S = 0.5
 RESOURCE_KEYS = ("kind", "node", "pool", "name")
 
@@ -55,7 +60,6 @@ class TaskHandle:
     """What task work sees: progress, cancellation and cleanup registration."""
     service: "TaskService"
     id: str
-    _last_write: float = 0.0
     _last_poll: float = 0.0
     _started: float = 0.0
     _rate_since: float | None = None   # the ETA's rate is measured from here (default: the task's start)...
@@ -70,10 +74,9 @@ class TaskHandle:
 
     def progress(self, percent: float | None, message: str | None = None, *, bytes_done: int | None = None,
                  bytes_total: int | None = None, force: bool = False) -> None:
+        """Record progress in memory (the record follows within FLUSH_INTERVAL_S) and check for cancellation.
+        `force` is accepted for callers written when calls were dropped; every call is recorded now."""
         now = time.monotonic()
-        if not force and now - self._last_write < PROGRESS_WRITE_INTERVAL_S:
-            return
-        self._last_write = now
         fields: dict[str, Any] = {"progress": None if percent is None else round(max(0.0, min(percent, 100.0)), 1)}
         if message is not None:
             fields["message"] = message
@@ -87,7 +90,7 @@ class TaskHandle:
                     fields["eta_s"] = round(elapsed * max(0, bytes_total - bytes_done) / moved, 1)
                 else:
                     fields["eta_s"] = None  # not measurable yet in this phase: no stale figure
-        self.service._patch(self.id, fields)
+        self.service._note_progress(self.id, fields)
         self.check_cancelled()
 
     def cancelled(self) -> bool:
@@ -108,10 +111,11 @@ class TaskHandle:
         """Record partial output to remove if the task fails, is cancelled, or its process dies."""
         self.service._update(self.id, lambda d: {**d, "cleanup": [*d.get("cleanup", []), spec]})
 
-    def drop_cleanup(self, spec: dict[str, Any]) -> None:
-        """The output is complete (or renamed into place): no longer partial."""
+    def drop_cleanup(self, *specs: dict[str, Any]) -> None:
+        """The outputs are complete (or renamed into place, or not ours): no longer partial. Written at once
+        (one write for all the specs given): a crash after this must not remove them."""
         self.service._update(self.id, lambda d: {**d, "cleanup": [c for c in d.get("cleanup", [])
-                                                                   if c != spec]})
+                                                                   if c not in specs]})
 
 
 CleanupFn = Callable[[dict[str, Any]], None]
@@ -121,19 +125,36 @@ class _NotPending(Exception):
     """The task was claimed or finished elsewhere before a worker thread picked it up."""
 
 
+@dataclass
+class _Live:
+    """A task running in this process: its progress not written yet, and when the record was last written."""
+    last_write: float
+    pending: dict[str, Any] = field(default_factory=dict)
+    due: float | None = None  # when the flusher writes `pending` (None: nothing to write)
+    lock: threading.Lock = field(default_factory=threading.Lock)  # one writer of this record at a time
 
 
-class TaskService(DeferredCleanups):
+class TaskService(TaskRetention, DeferredCleanups):
+    """`flush_interval_s`: how often (at most) and how late (at most) a running task's progress is written;
+    `clock` (monotonic seconds) and `flusher` (False: no background thread; `flush_due()` writes what is due)
+    are for tests."""
+
     def __init__(self, store: MetadataStore, data_dir: str | Path, max_workers: int = 4, *,
-                 retention_days: float = 30.0, retention_count: int = 1000):
+                 retention_days: float = 30.0, retention_count: int = 1000,
+                 flush_interval_s: float = FLUSH_INTERVAL_S, clock: Callable[[], float] = time.monotonic,
+                 flusher: bool = True):
         self.store = store
-        self.retention_s = retention_days * 86400
-        self.retention_count = retention_count
+        self._init_retention(retention_days, retention_count)
         # Finished records without pending cleanups never change again: read once, kept here (up to the
         # retention count), so listing and the busy check only read the files of open tasks.
         self._final: dict[str, dict[str, Any]] = {}
         self._final_lock = threading.Lock()
-        self._next_prune = time.monotonic() + PRUNE_INTERVAL_S
+        self.flush_interval_s = flush_interval_s
+        self._clock = clock
+        self._live: dict[str, _Live] = {}
+        self._live_cv = threading.Condition()  # guards _live; the flusher waits on it
+        self._flusher_wanted = flusher
+        self._flusher: threading.Thread | None = None
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="task")
         self._events: dict[str, threading.Event] = {}
         self._events_lock = threading.Lock()
@@ -156,7 +177,88 @@ class TaskService(DeferredCleanups):
 
     # -- store helpers --------------------------------------------------------------------------------
     def _update(self, task_id: str, fn: Callable[[dict], dict | None]) -> dict | None:
-        return self.store.update("task", task_id, fn=lambda d: fn(d) if d is not None else None)
+        """Write the record now; a running task's progress not written yet goes into the same write."""
+        live = self._live.get(task_id)
+        if live is None:
+            return self.store.update("task", task_id, fn=lambda d: fn(d) if d is not None else None)
+        with live.lock:
+            pending = live.pending
+
+            def apply(d: dict | None) -> dict | None:
+                if d is None:
+                    return None
+                return fn({**d, **pending} if pending and d["state"] in ACTIVE else d)
+            doc = self.store.update("task", task_id, fn=apply)
+            live.pending, live.due, live.last_write = {}, None, self._clock()
+            return doc
+
+    # -- progress in memory, flushed at most every flush_interval_s ---------------------------------------
+    def _note_progress(self, task_id: str, fields: dict[str, Any]) -> None:
+        live = self._live.get(task_id)
+        if live is None:  # not running here (finished meanwhile): nothing to show progress for
+            return
+        with live.lock:
+            live.pending.update(fields)
+            now = self._clock()
+            if now - live.last_write >= self.flush_interval_s:
+                self._flush(task_id, live)
+                return
+            if live.due is not None:
+                return
+            live.due = live.last_write + self.flush_interval_s
+        with self._live_cv:
+            self._start_flusher()
+            self._live_cv.notify()
+
+    def _flush(self, task_id: str, live: _Live) -> None:
+        """Write the pending progress (caller holds live.lock). Never over a final state."""
+        pending = live.pending
+        if pending:
+            self.store.update("task", task_id, fn=lambda d: {**d, **pending}
+                              if d is not None and d["state"] in ACTIVE else None)
+        live.pending, live.due, live.last_write = {}, None, self._clock()
+
+    def flush_due(self) -> float | None:
+        """Write every running task's progress that is due; returns when the next one is due (or None)."""
+        now = self._clock()
+        with self._live_cv:
+            due = [(t, live) for t, live in self._live.items() if live.due is not None and live.due <= now]
+        for task_id, live in due:
+            with live.lock:
+                if live.due is not None and live.due <= now:
+                    try:
+                        self._flush(task_id, live)
+                    except Exception:  # noqa: BLE001 - the next progress or state change writes it again
+                        log.exception("task %s: writing its progress failed", task_id)
+                        live.due = self._clock() + self.flush_interval_s
+        with self._live_cv:
+            return min((live.due for live in self._live.values() if live.due is not None), default=None)
+
+    def _start_flusher(self) -> None:  # caller holds _live_cv
+        if self._flusher is None and self._flusher_wanted and not self._closed.is_set():
+            self._flusher = threading.Thread(target=self._flush_loop, name="task-progress", daemon=True)
+            self._flusher.start()
+
+    def _flush_loop(self) -> None:
+        next_due = None
+        while not self._closed.is_set():
+            with self._live_cv:
+                if next_due is None:
+                    next_due = min((live.due for live in self._live.values() if live.due is not None),
+                                   default=None)
+                wait = None if next_due is None else next_due - self._clock()
+                if wait is None or wait > 0:
+                    self._live_cv.wait(wait)
+                    next_due = None
+                    continue
+            next_due = self.flush_due()
+
+    def _overlay(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """A record with this process's progress not written yet (what another process sees ~1 s later)."""
+        live = self._live.get(doc["id"])
+        if live is None or not live.pending or doc["state"] not in ACTIVE:
+            return doc
+        return {**doc, **live.pending}
 
     def _patch(self, task_id: str, fields: dict[str, Any]) -> None:
         self._update(task_id, lambda d: {**d, **fields})
@@ -279,13 +381,15 @@ class TaskService(DeferredCleanups):
         return None
 
     def _run(self, task_id: str, work: Callable[[TaskHandle], dict | None]) -> None:
-        def start(handle: TaskHandle) -> dict | None:
-            doc = self.store.get("task", task_id)
+        def begin(doc: dict | None) -> dict:
             if doc is None or doc["state"] != "pending":
                 raise _NotPending()
             if doc.get("cancel_requested") or self._event(task_id).is_set():
                 raise TaskCancelled()
-            self._patch(task_id, {"state": "running", "started_at": rfc3339(), "message": "running"})
+            return {**doc, "state": "running", "started_at": rfc3339(), "message": "running"}
+
+        def start(handle: TaskHandle) -> dict | None:
+            self.store.update("task", task_id, fn=begin)  # one read-modify-write: claimed, running
             return work(handle)
         self._execute(task_id, start)
 
@@ -293,6 +397,8 @@ class TaskService(DeferredCleanups):
                  ) -> tuple[dict | None, BaseException | None]:
         """Run work to a final state; returns (result, None) or (None, the exception that ended it)."""
         handle = TaskHandle(self, task_id, _started=time.monotonic())
+        with self._live_cv:
+            self._live[task_id] = _Live(last_write=self._clock())
         try:
             result = work(handle) or {}
             # work may leave a final word (e.g. create-vm's fallback to emulation) in result["message"]
@@ -317,6 +423,8 @@ class TaskService(DeferredCleanups):
                                 "reason": None})
             return None, exc
         finally:
+            with self._live_cv:
+                self._live.pop(task_id, None)
             with self._events_lock:
                 self._events.pop(task_id, None)
 
@@ -367,13 +475,13 @@ class TaskService(DeferredCleanups):
             doc = None
         if doc is None:
             raise not_found("task", task_id, code="TaskNotFound")
-        return self.view(self._reap_if_dead(doc))
+        return self.view(self._overlay(self._reap_if_dead(doc)))
 
     def list(self, state: str | None = None, kind: str | None = None, node: str | None = None,
              limit: int | None = None) -> dict[str, Any]:
         """Newest first; at most `limit` tasks."""
         docs, errors = self._docs()
-        docs = [self._reap_if_dead(d) for d in docs]
+        docs = [self._overlay(self._reap_if_dead(d)) for d in docs]
         tasks = [self.view(d) for d in docs
                  if (not state or d["state"] == state) and (not kind or d["kind"] == kind)
                  and (not node or (d.get("resource") or {}).get("node") == node)]
@@ -450,39 +558,8 @@ class TaskService(DeferredCleanups):
         self.prune()
         return recovered
 
-    # -- retention ------------------------------------------------------------------------------------
-    def prune(self) -> int:
-        """Delete finished task records older than the retention age or beyond the newest retention_count
-        finished ones. Open tasks and finished ones whose cleanups are still pending are kept."""
-        finished = [d for d in self._docs()[0] if d["state"] not in ACTIVE and not d.get("cleanup")]
-        finished.sort(key=lambda d: d.get("finished_at") or d["created_at"], reverse=True)
-        cutoff = time.time() - self.retention_s
-        drop = [d["id"] for i, d in enumerate(finished)
-                if i >= self.retention_count or _epoch(d.get("finished_at") or d["created_at"]) < cutoff]
-        for task_id in drop:
-            self.store.delete("task", task_id)
-            with self._final_lock:
-                self._final.pop(task_id, None)
-        if drop:
-            log.info("pruned %d finished task records (retention: %g days, %d tasks)", len(drop),
-                     self.retention_s / 86400, self.retention_count)
-        return len(drop)
-
-    def _maybe_prune(self) -> None:
-        """Prune in the background when the last prune is PRUNE_INTERVAL_S old (checked on submit)."""
-        now = time.monotonic()
-        with self._final_lock:
-            if now < self._next_prune:
-                return
-            self._next_prune = now + PRUNE_INTERVAL_S
-
-        def run() -> None:
-            try:
-                self.prune()
-            except Exception:  # noqa: BLE001 - pruning is housekeeping; the next interval tries again
-                log.exception("pruning finished tasks failed")
-        threading.Thread(target=run, name="task-prune", daemon=True).start()
-
     def close(self) -> None:
         self._closed.set()
+        with self._live_cv:
+            self._live_cv.notify_all()
         self._pool.shutdown(wait=False, cancel_futures=True)

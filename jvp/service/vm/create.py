@@ -116,8 +116,7 @@ class VmCreator:
             self.gateway.start_vm(plan.node, plan.name, rfc3339(), action="starting")
             if plan.wait_for != "none":
                 notes += self._wait(plan, h)
-        for cleanup in plan.cleanups:  # complete: a crash from now on must not remove the new VM
-            h.drop_cleanup(cleanup)
+        h.drop_cleanup(*plan.cleanups)  # complete (one write): a crash from now on must not remove the new VM
         self._record_use(plan)
         vm = self.vms.describe(plan.node, plan.name)
         message = f"vm '{plan.name}' created on node '{plan.node}' ({dtype}), {vm.state}"
