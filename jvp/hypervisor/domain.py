@@ -5,8 +5,10 @@ the same code serves local and remote nodes.
 """
 from __future__ import annotations
 
+import threading
 import time
-from typing import Any
+import weakref
+from typing import Any, Callable, TypeVar
 
 import libvirt
 from lxml import etree
@@ -52,14 +54,45 @@ def state(conn: libvirt.virConnect, name: str) -> str:
 
 
 # -- what the node offers ------------------------------------------------------------------------------
+# The host's figures, guest types and domain capabilities change with the host (new firmware, a libvirtd
+# upgrade), not per request: kept per connection for HOST_FACTS_TTL_S (a reconnect starts afresh), so
+# create-vm does not ask libvirt for them three times and re-parse its capabilities XML each time.
+HOST_FACTS_TTL_S = 60.0
+_host_facts: "weakref.WeakKeyDictionary[libvirt.virConnect, dict[tuple, tuple[float, Any]]]" = \
+    weakref.WeakKeyDictionary()
+_host_facts_lock = threading.Lock()
+T = TypeVar("T")
+
+
+def _host_fact(conn: libvirt.virConnect, key: tuple, read: Callable[[], T]) -> T:
+    now = time.monotonic()
+    with _host_facts_lock:
+        try:
+            kept = _host_facts.setdefault(conn, {}).get(key)
+        except TypeError:  # a connection object that cannot be weakly referenced: not kept
+            return read()
+    if kept is not None and now - kept[0] < HOST_FACTS_TTL_S:
+        return kept[1]
+    value = read()
+    with _host_facts_lock:
+        _host_facts.setdefault(conn, {})[key] = (now, value)
+    return value
+
+
 def node_figures(conn: libvirt.virConnect) -> dict[str, Any]:
-    info = conn.getInfo()
-    return {"arch": info[0], "cpus": info[2], "memory_mib": info[1]}
+    def read() -> dict[str, Any]:
+        info = conn.getInfo()
+        return {"arch": info[0], "cpus": info[2], "memory_mib": info[1]}
+    return dict(_host_fact(conn, ("figures",), read))
 
 
 def guest_types(conn: libvirt.virConnect, arch: str) -> list[str]:
     """Domain types libvirt offers for hvm guests of `arch` (e.g. ['qemu', 'kvm']); any hvm guest's types
     when none matches the arch (libvirt's test driver describes an i686 host that runs x86_64 domains)."""
+    return list(_host_fact(conn, ("guest_types", arch), lambda: tuple(_guest_types(conn, arch))))
+
+
+def _guest_types(conn: libvirt.virConnect, arch: str) -> list[str]:
     caps = parse(conn.getCapabilities())
     hvm = [g for g in caps.findall("guest") if (g.findtext("os_type") or "").strip() == "hvm"]
     matching = [d.get("type") for g in hvm for a in g.findall("arch") if a.get("name") == arch
@@ -119,6 +152,10 @@ def efi_supported(domcaps: etree._Element | None) -> bool | None:
 
 def domain_caps(conn: libvirt.virConnect, domain_type: str, arch: str) -> DomainCaps:
     """The domain capabilities as the VM rules ask them (CPU modes supported and usable, UEFI)."""
+    return _host_fact(conn, ("domain_caps", domain_type, arch), lambda: _domain_caps(conn, domain_type, arch))
+
+
+def _domain_caps(conn: libvirt.virConnect, domain_type: str, arch: str) -> DomainCaps:
     root = domain_capabilities(conn, domain_type, arch)
     if root is None:
         return DomainCaps(published=False)

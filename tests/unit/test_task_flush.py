@@ -153,24 +153,57 @@ def test_state_changes_and_cleanups_are_written_at_once_with_the_pending_progres
     assert tasks.flush_due() is None and len(store.writes) == writes
 
 
-def test_create_vm_like_task_writes_its_record_a_few_times(tasks, store, clock):
-    """The shape of create-vm: ~6 progress messages, two outputs registered then dropped together."""
+def test_create_vm_like_task_writes_its_record_four_times(tasks, store, clock):
+    """The shape of create-vm: ~6 progress messages, two outputs registered in one write, kept on success."""
     def work(h):
         for pct in (1, 2, 5, 60, 80):
             clock.now += 0.05
             h.progress(pct, f"step {pct}", force=True)
         a = {"type": "file", "path": "/nonexistent/a"}
         b = {"type": "file", "path": "/nonexistent/b"}
-        h.add_cleanup(a)
-        h.add_cleanup(b)
-        h.drop_cleanup(a, b)
+        h.add_cleanup(a, b)
+        h.keep_on_success(a, b)
         return {}
     task = tasks.submit("create-vm", RES, work)
     assert tasks.wait(task["id"], 10)["state"] == "succeeded"
-    # new record, running, two cleanups added, both dropped in one write, the final state
-    assert [w["state"] for w in store.writes] == ["pending", "running", "running", "running", "running",
-                                                  "succeeded"]
-    assert store.writes[-1]["cleanup"] == []
+    # the new record, running, both cleanups in one write, the final state (which drops them)
+    assert [w["state"] for w in store.writes] == ["pending", "running", "running", "succeeded"]
+    assert len(store.writes[2]["cleanup"]) == 2 and store.writes[-1]["cleanup"] == []
+    assert store.writes[2]["progress"] == 80  # the pending progress went out with the cleanups
+
+
+def test_kept_outputs_are_removed_when_the_task_fails_after_all(tasks, tmp_path):
+    out = tmp_path / "vm-disk"
+
+    def work(h):
+        out.write_text("x")
+        spec = {"type": "file", "path": str(out)}
+        h.add_cleanup(spec)
+        h.keep_on_success(spec)
+        raise JvpError("the last step failed", code="PoolFull", status=422)
+    done = tasks.wait(tasks.submit("create-vm", RES, work)["id"], 10)
+    assert done["state"] == "failed" and not out.exists()
+
+
+def test_a_crash_before_the_final_write_removes_kept_outputs(tasks, store, tmp_path):
+    """keep_on_success writes nothing: the record a crash leaves still lists the output, and the task never
+    succeeded, so recovery removes it (nothing half-done is left)."""
+    out = tmp_path / "vm-disk"
+    snapshot: dict[str, Any] = {}
+
+    def work(h):
+        out.write_text("x")
+        spec = {"type": "file", "path": str(out)}
+        h.add_cleanup(spec)
+        h.keep_on_success(spec)
+        snapshot.update(on_disk(store, h.id))
+        return {}
+    tasks.wait(tasks.submit("create-vm", RES, work)["id"], 10)
+    assert out.exists()  # succeeded: kept
+    crashed = {**snapshot, "id": "11111111-2222-3333-4444-555555555556", "owner": DEAD_OWNER}
+    store.inner.put("task", crashed["id"], doc=crashed)
+    assert tasks.recover() == [crashed["id"]]
+    assert tasks.describe(crashed["id"])["state"] == "failed" and not out.exists()
 
 
 def test_a_flush_never_writes_over_a_final_state(tasks, store, clock):

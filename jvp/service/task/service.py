@@ -107,9 +107,16 @@ class TaskHandle:
         if self.cancelled():
             raise TaskCancelled()
 
-    def add_cleanup(self, spec: dict[str, Any]) -> None:
-        """Record partial output to remove if the task fails, is cancelled, or its process dies."""
-        self.service._update(self.id, lambda d: {**d, "cleanup": [*d.get("cleanup", []), spec]})
+    def add_cleanup(self, *specs: dict[str, Any]) -> None:
+        """Record partial output to remove if the task fails, is cancelled, or its process dies. Written at
+        once (one write for all the specs given)."""
+        self.service._update(self.id, lambda d: {**d, "cleanup": [*d.get("cleanup", []), *specs]})
+
+    def keep_on_success(self, *specs: dict[str, Any]) -> None:
+        """The outputs are complete, but stay partial until the task succeeds: they leave the cleanup list in
+        the write of the final state (no write of their own). A failure or cancellation before that removes
+        them; so does the recovery after a crash before it (the task then never succeeded)."""
+        self.service._keep_on_success(self.id, specs)
 
     def drop_cleanup(self, *specs: dict[str, Any]) -> None:
         """The outputs are complete (or renamed into place, or not ours): no longer partial. Written at once
@@ -130,6 +137,7 @@ class _Live:
     """A task running in this process: its progress not written yet, and when the record was last written."""
     last_write: float
     pending: dict[str, Any] = field(default_factory=dict)
+    keep: list[dict[str, Any]] = field(default_factory=list)  # cleanups dropped by the final write on success
     due: float | None = None  # when the flusher writes `pending` (None: nothing to write)
     lock: threading.Lock = field(default_factory=threading.Lock)  # one writer of this record at a time
 
@@ -155,6 +163,7 @@ class TaskService(TaskRetention, DeferredCleanups):
         self._live_cv = threading.Condition()  # guards _live; the flusher waits on it
         self._flusher_wanted = flusher
         self._flusher: threading.Thread | None = None
+        self._done_cv = threading.Condition()  # notified when a task of this process ends (wait())
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="task")
         self._events: dict[str, threading.Event] = {}
         self._events_lock = threading.Lock()
@@ -252,6 +261,13 @@ class TaskService(TaskRetention, DeferredCleanups):
                     next_due = None
                     continue
             next_due = self.flush_due()
+
+    def _keep_on_success(self, task_id: str, specs: tuple[dict[str, Any], ...]) -> None:
+        live = self._live.get(task_id)
+        if live is None:
+            raise RuntimeError(f"task {task_id} is not running in this process")
+        with live.lock:
+            live.keep.extend(specs)
 
     def _overlay(self, doc: dict[str, Any]) -> dict[str, Any]:
         """A record with this process's progress not written yet (what another process sees ~1 s later)."""
@@ -402,7 +418,8 @@ class TaskService(TaskRetention, DeferredCleanups):
         try:
             result = work(handle) or {}
             # work may leave a final word (e.g. create-vm's fallback to emulation) in result["message"]
-            self._finish(task_id, "succeeded", result=result, progress=100.0, message=result.get("message"))
+            self._finish(task_id, "succeeded", result=result, progress=100.0, message=result.get("message"),
+                         kept=self._live[task_id].keep)
             return result, None
         except _NotPending:
             return None, None
@@ -427,12 +444,18 @@ class TaskService(TaskRetention, DeferredCleanups):
                 self._live.pop(task_id, None)
             with self._events_lock:
                 self._events.pop(task_id, None)
+            with self._done_cv:
+                self._done_cv.notify_all()
 
-    def _finish(self, task_id: str, state: str, **fields: Any) -> None:
+    def _finish(self, task_id: str, state: str, kept: list[dict[str, Any]] | None = None, **fields: Any) -> None:
+        """The final state, in one write (with the progress not written yet, and without the cleanups of
+        `kept`: outputs a succeeded task keeps)."""
         msg = fields.pop("message", None)
         try:
-            doc = self._update(task_id, lambda d: {**d, "state": state, "finished_at": rfc3339(), "eta_s": None,
-                                                   **({"message": msg} if msg else {"message": state}), **fields})
+            doc = self._update(task_id, lambda d: {
+                **d, "state": state, "finished_at": rfc3339(), "eta_s": None,
+                **({"message": msg} if msg else {"message": state}), **fields,
+                **({"cleanup": [c for c in d.get("cleanup", []) if c not in kept]} if kept else {})})
         except JvpError as exc:
             if exc.code != "MetadataInvalid":
                 raise
@@ -514,7 +537,8 @@ class TaskService(TaskRetention, DeferredCleanups):
         return self.view(doc)
 
     def wait(self, task_id: str, timeout: float = 60.0) -> dict[str, Any]:
-        """Block until the task finishes (tests, CLI helpers)."""
+        """Block until the task finishes (tests, CLI helpers); a task of this process is seen at once, one of
+        another process within 50 ms."""
         deadline = time.monotonic() + timeout
         while True:
             doc = self.describe(task_id)
@@ -522,7 +546,8 @@ class TaskService(TaskRetention, DeferredCleanups):
                 return doc
             if time.monotonic() > deadline:
                 raise TimeoutError(f"task {task_id} still {doc['state']} after {timeout}s")
-            time.sleep(0.05)
+            with self._done_cv:
+                self._done_cv.wait(0.05)
 
     def _interrupt(self, task_id: str, kind: str) -> bool:
         """Claim a dead process's open task, remove its partial output and mark it failed/interrupted.

@@ -51,7 +51,16 @@ class VmCreator:
                                  request_id=request_id, message="queued")
 
     # -- the task ------------------------------------------------------------------------------------
-    def _make_disk(self, plan: CreatePlan, dp: DiskPlan, h: TaskHandle) -> dict[str, Any]:
+    @staticmethod
+    def _register(plan: CreatePlan, h: TaskHandle, *specs: dict[str, Any]) -> None:
+        """Record outputs to remove if the task does not succeed (those not recorded yet, in one write)."""
+        new = [s for s in specs if s not in plan.cleanups]
+        if new:
+            h.add_cleanup(*new)
+            plan.cleanups.extend(new)
+
+    def _make_disk(self, plan: CreatePlan, dp: DiskPlan, h: TaskHandle, dom_spec: dict[str, Any]
+                   ) -> dict[str, Any]:
         if dp.action == "use":
             return dp.existing
         if dp.action == "full":
@@ -63,8 +72,9 @@ class VmCreator:
             backing = {"path": dp.base.path, "format": dp.base.format} if dp.action == "linked" else None
             info = self.gateway.create_vm_volume(plan.node, dp.pool, dp.name, dp.size_bytes, dp.format, backing)
         spec = {"type": "vm-volume", "node": plan.node, "pool": dp.pool, "volume": dp.name}
-        h.add_cleanup(spec)
-        plan.cleanups.append(spec)
+        # the domain's cleanup goes in the same write: it is safe before the domain exists (it removes only
+        # a domain of this name with this task's UUID)
+        self._register(plan, h, spec, dom_spec)
         if dp.action == "full" and (info["capacity_bytes"] or 0) < dp.size_bytes:
             self.gateway.resize_vm_volume(plan.node, dp.pool, dp.name, dp.size_bytes)
         return info
@@ -78,10 +88,11 @@ class VmCreator:
                 raise NotSupported(f"node '{plan.node}' has no UEFI firmware for {dtype} guests (install OVMF)",
                                    code="NotSupported", details={"node": plan.node, "firmware": "uefi"})
         h.check_cancelled()
+        dom_spec = {"type": "vm-domain", "node": plan.node, "name": plan.name, "uuid": plan.uuid}
         disks: list[DiskDevice] = []
         for i, dp in enumerate(plan.disks):
             h.progress(5 + 50 * i / max(len(plan.disks), 1), f"preparing disk {dp.pool}/{dp.name}", force=True)
-            info = self._make_disk(plan, dp, h)
+            info = self._make_disk(plan, dp, h, dom_spec)
             disks.append(DiskDevice(target=dp.target, path=info["path"], format=info["format"], bus="virtio"))
             h.check_cancelled()
         # hda: the install ISO, or an empty drive so insert-media works later without a hot-plug (IDE has
@@ -93,8 +104,7 @@ class VmCreator:
             data = plan.seed.iso()
             info = self.gateway.upload_vm_seed(plan.node, plan.pool, plan.seed_volume, data)
             spec = {"type": "vm-volume", "node": plan.node, "pool": plan.pool, "volume": plan.seed_volume}
-            h.add_cleanup(spec)
-            plan.cleanups.append(spec)
+            self._register(plan, h, spec, dom_spec)
             cdroms.append(DiskDevice(target="hdc", path=info["path"], format=info["format"], bus="ide",
                                      device="cdrom"))
         h.check_cancelled()
@@ -105,10 +115,8 @@ class VmCreator:
                                 for n in plan.nics],
                           facts=plan.facts)
         h.progress(80, f"defining the domain ({dtype})", force=True)
+        self._register(plan, h, dom_spec)  # before the define: a crash right after it must remove the domain
         self.gateway.define_vm(plan.node, spec)
-        dom_spec = {"type": "vm-domain", "node": plan.node, "name": plan.name, "uuid": plan.uuid}
-        h.add_cleanup(dom_spec)
-        plan.cleanups.append(dom_spec)
         if plan.autostart:
             self.gateway.set_vm_autostart(plan.node, plan.name, True)
         if plan.start:
@@ -116,12 +124,22 @@ class VmCreator:
             self.gateway.start_vm(plan.node, plan.name, rfc3339(), action="starting")
             if plan.wait_for != "none":
                 notes += self._wait(plan, h)
-        h.drop_cleanup(*plan.cleanups)  # complete (one write): a crash from now on must not remove the new VM
+        # complete: the outputs leave the cleanup list in the write of the final state (no write of their own);
+        # until then a failure, or a crash and the recovery after it, removes them (the task never succeeded)
+        h.keep_on_success(*plan.cleanups)
         self._record_use(plan)
-        vm = self.vms.describe(plan.node, plan.name)
-        message = f"vm '{plan.name}' created on node '{plan.node}' ({dtype}), {vm.state}"
-        return {"vm": {"name": plan.name, "node": plan.node, "uuid": plan.uuid, "state": vm.state,
-                       "domain_type": dtype, "cpu_mode": cpu_mode, "ips": vm.ips},
+        try:
+            if plan.start:
+                vm = self.vms.describe(plan.node, plan.name)
+                state, ips = vm.state, vm.ips
+            else:  # defined and not started: nothing to ask the node
+                state, ips = "stopped", []
+        except JvpError as exc:  # the VM exists: a node hiccup now must not fail (and so remove) it
+            state, ips = "unknown", []
+            notes = [*notes, f"the VM was created but could not be described afterwards: {exc.message}"]
+        message = f"vm '{plan.name}' created on node '{plan.node}' ({dtype}), {state}"
+        return {"vm": {"name": plan.name, "node": plan.node, "uuid": plan.uuid, "state": state,
+                       "domain_type": dtype, "cpu_mode": cpu_mode, "ips": ips},
                 "notes": notes, "message": "; ".join([message, *notes])}
 
     @staticmethod
