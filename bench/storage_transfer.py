@@ -229,6 +229,13 @@ def main() -> None:
         print(f"             download (largest of {REPEAT}): {worst_down.report()}")
         print(f"             download to a client limited to 100 MB/s ({slow:.1f} s): {slow_rss.report()}")
         print("   targets: ratio >= 0.8 (JVP throughput / virsh throughput), RSS growth < 64 MiB")
+        print(f"   {'name':24s} {'measured':>12s} {'floor':>12s} {'ratio':>7s} {'target':>8s}")
+        for label, runs in (("upload-volume", up), ("download-volume", down)):
+            jvp_rate = SIZE / MIB / statistics.median(runs["jvp"])
+            floor_rate = SIZE / MIB / statistics.median(runs["virsh"])
+            ratio = _ratio(runs["jvp"], runs["virsh"])
+            print(f"   {label:24s} {jvp_rate:7.1f}MiB/s {floor_rate:7.1f}MiB/s {ratio:7.2f} {'>= 0.8':>8s}  "
+                  f"{'OK' if ratio >= 0.8 else 'BELOW TARGET'}")
     finally:
         if server is not None:
             stop_server(server)

@@ -109,7 +109,8 @@ def main() -> None:
         print(f"   register-template: {j:7.1f} MiB/s  (runs: {', '.join(f'{x:.0f}' for x in jvp)})")
         print(f"   whole registration (download, qemu-img, stream into the pool): median "
               f"{statistics.median(totals):.1f} s")
-        print(f"   ratio register-template / curl: {j / c:.2f}  (target >= {TARGET}) "
+        print(f"   {'name':24s} {'measured':>12s} {'floor':>12s} {'ratio':>7s} {'target':>8s}")
+        print(f"   {'template-download':24s} {j:7.1f}MiB/s {c:7.1f}MiB/s {j / c:7.2f} {'>= ' + str(TARGET):>8s}  "
               f"{'OK' if j / c >= TARGET else 'BELOW TARGET'}")
     finally:
         if server is not None:

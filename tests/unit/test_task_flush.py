@@ -29,19 +29,19 @@ class RecordingStore:
         return self.inner.get(kind, *key)
 
     def put(self, kind, *key, doc):
-        out = self.inner.put(kind, *key, doc=doc)
-        self.writes.append(out)
-        return out
+        self.writes.append(doc)
+        return self.inner.put(kind, *key, doc=doc)
 
     def create(self, kind, *key, doc):
         return self.inner.create(kind, *key, doc=doc)
 
     def update(self, kind, *key, fn: Callable):
-        before = self.inner.get(kind, *key)
-        out = self.inner.update(kind, *key, fn=fn)
-        if out is not before and out is not None and out != before:
-            self.writes.append(out)
-        return out
+        def recorded(doc):
+            new = fn(doc)
+            if new is not None:  # recorded before the file is replaced: a reader woken by it sees the list
+                self.writes.append(new)
+            return new
+        return self.inner.update(kind, *key, fn=recorded)
 
     def delete(self, kind, *key):
         return self.inner.delete(kind, *key)
@@ -279,3 +279,23 @@ def test_a_crash_loses_only_the_progress_not_written_yet(tasks, store, clock, tm
     doc = tasks.describe(crashed["id"])
     assert doc["state"] == "failed" and doc["error"]["reason"] == "interrupted"
     assert doc["progress"] == 10 and not partial.exists()
+
+
+def test_bare_figures_are_noted_at_most_every_note_interval_messages_always(tasks, clock):
+    """A stream reports per block: bare byte counts closer than NOTE_INTERVAL_S are skipped (the next block
+    brings newer ones); a call with a message, or forced, is always noted."""
+    from jvp.service.task.service import NOTE_INTERVAL_S
+
+    def work(h):
+        h.progress(1, bytes_done=1, bytes_total=100)
+        h.progress(2, bytes_done=2, bytes_total=100)            # too soon: skipped
+        assert tasks.describe(h.id)["bytes_done"] == 1
+        h.progress(3, "a new phase")                             # a message: noted
+        assert tasks.describe(h.id)["message"] == "a new phase" and tasks.describe(h.id)["progress"] == 3
+        h.progress(4, bytes_done=4, bytes_total=100, force=True)  # forced: noted
+        assert tasks.describe(h.id)["bytes_done"] == 4
+        clock.now += 2 * NOTE_INTERVAL_S
+        h.progress(5, bytes_done=5, bytes_total=100)
+        assert tasks.describe(h.id)["bytes_done"] == 5
+        return {}
+    tasks.run_inline("upload-volume", RES, work)

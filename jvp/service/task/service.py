@@ -47,6 +47,7 @@ from jvp.timeutil import rfc3339
 log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_S = 1.0  # a running task's progress reaches its record at most this often (and this late)
+NOTE_INTERVAL_S = 0.05  # bare figures (no message, not forced) are noted in memory at most this often
 CANCEL_POLL_INTERVAL_S = 0.5
 RESOURCE_KEYS = ("kind", "node", "pool", "name")
 
@@ -61,6 +62,8 @@ class TaskHandle:
     service: "TaskService"
     id: str
     _last_poll: float = 0.0
+    _last_note: float | None = None
+    clock: Callable[[], float] | None = None  # the service's clock (tests); None: time.monotonic
     _started: float = 0.0
     _rate_since: float | None = None   # the ETA's rate is measured from here (default: the task's start)...
     _rate_base: int = 0                # ...over the bytes done beyond this count
@@ -69,14 +72,19 @@ class TaskHandle:
         """Measure the ETA's rate afresh from now, over the bytes done beyond `bytes_done`: at the start of a
         phase whose byte count starts again (streaming to the node after a download), or when a transfer
         resumes with bytes fetched before (they took none of this run's time)."""
-        self._rate_since = time.monotonic()
+        self._rate_since = (self.clock or time.monotonic)()
         self._rate_base = max(0, int(bytes_done))
 
     def progress(self, percent: float | None, message: str | None = None, *, bytes_done: int | None = None,
                  bytes_total: int | None = None, force: bool = False) -> None:
         """Record progress in memory (the record follows within FLUSH_INTERVAL_S) and check for cancellation.
-        `force` is accepted for callers written when calls were dropped; every call is recorded now."""
-        now = time.monotonic()
+        A call with a message, or `force`, is always noted; bare figures at most every NOTE_INTERVAL_S (a
+        stream calls this per block: the next block notes newer figures anyway)."""
+        now = (self.clock or time.monotonic)()
+        if message is None and not force:
+            if self._last_note is not None and now - self._last_note < NOTE_INTERVAL_S:
+                return
+        self._last_note = now
         fields: dict[str, Any] = {"progress": None if percent is None else round(max(0.0, min(percent, 100.0)), 1)}
         if message is not None:
             fields["message"] = message
@@ -280,6 +288,9 @@ class TaskService(TaskRetention, DeferredCleanups):
         self._update(task_id, lambda d: {**d, **fields})
 
     def _event(self, task_id: str) -> threading.Event:
+        event = self._events.get(task_id)  # the common case (progress of a running task): no new Event
+        if event is not None:
+            return event
         with self._events_lock:
             return self._events.setdefault(task_id, threading.Event())
 
@@ -412,7 +423,7 @@ class TaskService(TaskRetention, DeferredCleanups):
     def _execute(self, task_id: str, work: Callable[[TaskHandle], dict | None]
                  ) -> tuple[dict | None, BaseException | None]:
         """Run work to a final state; returns (result, None) or (None, the exception that ended it)."""
-        handle = TaskHandle(self, task_id, _started=time.monotonic())
+        handle = TaskHandle(self, task_id, clock=self._clock, _started=self._clock())
         with self._live_cv:
             self._live[task_id] = _Live(last_write=self._clock())
         try:
