@@ -205,11 +205,11 @@ def test_a_lock_held_past_the_timeout_is_a_409_not_a_crash(store, tmp_path, monk
 
 
 # -- issue 14: no write JVP cannot read back; a private data dir ---------------------------------------------
-@pytest.mark.parametrize("text", ["a\ud800b", "a\udfff", "a\x85b"], ids=["surrogate", "low surrogate", "NEL"])
+@pytest.mark.parametrize("text", ["a\ud800b", "a\udfff"], ids=["surrogate", "low surrogate"])
 @pytest.mark.parametrize("write", ["put", "create", "update"])
 def test_a_document_that_would_not_read_back_is_refused_and_the_old_file_stays(store, tmp_path, text, write):
     """A lone surrogate dumps as YAML that PyYAML cannot load again (a node file the whole local node then
-    depended on); U+0085 comes back as a line break. Each write loads its text back first and refuses."""
+    depended on). Each write loads its text back first and refuses."""
     store.put("node", "n1", doc=node(description="old"))
     path = tmp_path / "metadata/nodes/n1.yaml"
     before = path.read_bytes()
@@ -229,7 +229,8 @@ def test_a_document_that_would_not_read_back_is_refused_and_the_old_file_stays(s
 
 
 def test_text_that_reads_back_is_kept_exactly(store):
-    text = "tab\there\nnew line\r\n\x00 NUL \ufffe \u2028 emoji \U0001f600 \U0001fffe"
+    # U+0085 (NEL) too: libyaml's emitter escapes it (PyYAML's wrote it raw and it came back as a line break)
+    text = "tab\there\nnew line\r\n\x00 NUL \ufffe \u2028 emoji \U0001f600 \U0001fffe \x85 NEL"
     store.put("node", "n1", doc=node(description=text))
     assert store.get("node", "n1")["description"] == text
 
