@@ -15,7 +15,7 @@ Progress is kept in memory and written at most every FLUSH_INTERVAL_S (by the ca
 that old, else by one flusher thread when it is due), so another process sees a running task's progress at
 most about a second old. Everything crash recovery or another process needs is written at once, in the same
 write as any progress not flushed yet: the new record, pending -> running, each add_cleanup/drop_cleanup,
-and the final state. A crash loses only the progress fields (progress, message, bytes_done, bytes_total,
+and the final state (which also drops the cleanups of outputs marked keep_on_success, when it is success). A crash loses only the progress fields (progress, message, bytes_done, bytes_total,
 eta_s) of the last second at most; recovery reads the cleanups and the owner, which are never held back.
 
 Work that must stream through its own request (a volume upload) runs as an inline task (`run_inline`): the
