@@ -58,7 +58,7 @@ def state(conn: libvirt.virConnect, name: str) -> str:
 # upgrade), not per request: kept per connection for HOST_FACTS_TTL_S (a reconnect starts afresh), so
 # create-vm does not ask libvirt for them three times and re-parse its capabilities XML each time.
 HOST_FACTS_TTL_S = 60.0
-_host_facts: "weakref.WeakKeyDictionary[libvirt.virConnect, dict[tuple, tuple[float, Any]]]" = \
+_host_facts: weakref.WeakKeyDictionary[libvirt.virConnect, dict[tuple, tuple[float, Any]]] = \
     weakref.WeakKeyDictionary()
 _host_facts_lock = threading.Lock()
 T = TypeVar("T")

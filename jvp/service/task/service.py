@@ -81,9 +81,9 @@ class TaskHandle:
         A call with a message, or `force`, is always noted; bare figures at most every NOTE_INTERVAL_S (a
         stream calls this per block: the next block notes newer figures anyway)."""
         now = (self.clock or time.monotonic)()
-        if message is None and not force:
-            if self._last_note is not None and now - self._last_note < NOTE_INTERVAL_S:
-                return
+        if (message is None and not force and self._last_note is not None
+                and now - self._last_note < NOTE_INTERVAL_S):
+            return
         self._last_note = now
         fields: dict[str, Any] = {"progress": None if percent is None else round(max(0.0, min(percent, 100.0)), 1)}
         if message is not None:
