@@ -114,7 +114,9 @@ def test_progress_is_written_at_most_once_per_interval(tasks, store, clock):
         h.progress(30)
         assert len(store.writes) == writes + 1
         clock.now += 1.0
-        h.progress(40)                                 # a call a whole interval after the last write: at once
+        h.progress(40)                                 # a whole interval after the last write: due at once...
+        assert len(store.writes) == writes + 1         # ...for the flusher: the task's thread never writes it
+        assert tasks.flush_due() is None
         assert len(store.writes) == writes + 2 and on_disk(store, task_id)["progress"] == 40
         for _ in range(50):                            # a burst: nothing written
             h.progress(41)

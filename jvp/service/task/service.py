@@ -11,8 +11,8 @@ that died while the others live (gunicorn reload) does not leave its tasks runni
 Finished records never change, so each process reads one once and keeps it: listing and the busy check
 read only the files of open tasks. Retention (pruning finished records) is in retention.py.
 
-Progress is kept in memory and written at most every FLUSH_INTERVAL_S (by the caller when the last write is
-that old, else by one flusher thread when it is due), so another process sees a running task's progress at
+Progress is kept in memory and written at most every FLUSH_INTERVAL_S by one flusher thread per process (the
+task's own thread never waits for that write), so another process sees a running task's progress at
 most about a second old. Everything crash recovery or another process needs is written at once, in the same
 write as any progress not flushed yet: the new record, pending -> running, each add_cleanup/drop_cleanup,
 and the final state (which also drops the cleanups of outputs marked keep_on_success, when it is success). A crash loses only the progress fields (progress, message, bytes_done, bytes_total,
@@ -216,13 +216,11 @@ class TaskService(TaskRetention, DeferredCleanups):
             return
         with live.lock:
             live.pending.update(fields)
-            now = self._clock()
-            if now - live.last_write >= self.flush_interval_s:
-                self._flush(task_id, live)
-                return
             if live.due is not None:
                 return
-            live.due = live.last_write + self.flush_interval_s
+            # written by the flusher thread, never here: the task's thread (a stream's, per block) never
+            # waits for the disk
+            live.due = max(live.last_write + self.flush_interval_s, self._clock())
         with self._live_cv:
             self._start_flusher()
             self._live_cv.notify()
