@@ -2,6 +2,7 @@
 import type { SVGProps } from "react";
 
 const PATHS = {
+  dashboard: "M4 4h7v9H4zM13 4h7v5h-7zM13 11h7v9h-7zM4 15h7v5H4z",
   server: "M4 4h16v6H4zM4 14h16v6H4zM8 7h.01M8 17h.01",
   database: "M4 6c0-1.7 3.6-3 8-3s8 1.3 8 3-3.6 3-8 3-8-1.3-8-3zM4 6v12c0 1.7 3.6 3 8 3s8-1.3 8-3V6M4 12c0 1.7 3.6 3 8 3s8-1.3 8-3",
   network: "M12 3v6M5 21v-4h14v4M12 9v8M9 3h6v6H9zM3 17h4v4H3zM17 17h4v4h-4z",

@@ -11,6 +11,8 @@ export interface NavItem {
   id: string;
   /** Also active on these path prefixes (e.g. detail pages under another folder). */
   match?: string[];
+  /** Active on `href` itself only, not on the paths under it (the dashboard at `/`). */
+  exact?: boolean;
 }
 
 export interface NavGroup {
@@ -19,6 +21,10 @@ export interface NavGroup {
 }
 
 export const NAV: NavGroup[] = [
+  {
+    label: "Overview",
+    items: [{ id: "dashboard", href: "/", label: "Dashboard", icon: "dashboard", exact: true }],
+  },
   {
     label: "Infrastructure",
     items: [
@@ -50,6 +56,13 @@ export function activeNavItem(pathname: string): NavItem | null {
   let bestLen = -1;
   for (const group of NAV) {
     for (const item of group.items) {
+      if (item.exact) {
+        if (path === item.href && item.href.length > bestLen) {
+          best = item;
+          bestLen = item.href.length;
+        }
+        continue;
+      }
       for (const prefix of [item.href, ...(item.match ?? [])]) {
         if (path.startsWith(prefix) && prefix.length > bestLen) {
           best = item;

@@ -77,6 +77,6 @@ export function onSessionChange(fn: () => void): () => void {
 
 /** Where the login page sends the user back to (a same-site path only). */
 export function safeNext(next: string | null | undefined): string {
-  if (!next || !next.startsWith("/") || next.startsWith("//") || next.startsWith("/login")) return "/nodes/";
+  if (!next || !next.startsWith("/") || next.startsWith("//") || next.startsWith("/login")) return "/";
   return next;
 }

@@ -17,6 +17,9 @@ import { PowerButtons } from "./_components/PowerButtons";
 import { useVmOps, vmKey } from "./_components/useVmOps";
 import { VM_STATES, VmSummary, stateReasonText, vmHref, vmsHref } from "./_components/vmUtil";
 import { ProblemsBadge } from "./_components/Problems";
+import { MemoryUsed, indexUsage, usageColumns } from "./_components/usage";
+import { useMetrics } from "@/lib/metrics";
+import { ErrorBanner } from "@/components/ErrorBanner";
 
 const REFRESH_MS = 5_000;
 
@@ -49,6 +52,9 @@ function VmsPage() {
     ...(label ? { label } : {}),
   };
   const q = useQuery("list-vms", body, { refreshMs: REFRESH_MS, live: isVmEvent(node || undefined) });
+  // The latest sample of every VM (the collector samples every 10 s by default).
+  const usage = useMetrics("list-vm-usage", node ? { node } : {}, { refreshMs: 10_000 });
+  const usageIndex = useMemo(() => indexUsage(usage.data?.vms), [usage.data]);
   const nodes = useQuery("list-nodes", {});
   const ops = useVmOps({ onChanged: () => void q.refresh() });
   const [selected, setSelected] = useState<Set<string>>(new Set());
@@ -109,6 +115,11 @@ function VmsPage() {
             {v.name}
           </Link>
           <ProblemsBadge problems={v.problems} />
+          {v.template && (
+            <div className="cell-sub">
+              from <span data-testid="vm-template">{v.template}</span>
+            </div>
+          )}
           {v.description && <div className="cell-sub">{v.description}</div>}
           {Object.keys(v.labels ?? {}).length > 0 && (
             <div className="chips" style={{ marginTop: 4 }}>
@@ -144,14 +155,24 @@ function VmsPage() {
       ),
     },
     { key: "node", header: "Node", render: (v) => <span data-testid="vm-node">{v.node}</span> },
-    { key: "vcpus", header: "vCPUs", align: "num", render: (v) => <span data-testid="vm-vcpus">{show(v.vcpus)}</span> },
-    { key: "memory_mib", header: "Memory", align: "num", render: (v) => (
-        <span data-testid="vm-memory" title={v.max_memory_mib != null ? `current ${formatMiB(v.memory_mib)}, maximum ${formatMiB(v.max_memory_mib)}` : undefined}>
-          {formatMiB(v.memory_mib)}
-        </span>
-      ) },
+    {
+      key: "memory_mib",
+      header: "Size",
+      align: "num",
+      render: (v) => (
+        <div>
+          <span style={{ whiteSpace: "nowrap" }}>
+            <span data-testid="vm-vcpus">{show(v.vcpus)}</span> vCPU ·{" "}
+            <span data-testid="vm-memory" title={v.max_memory_mib != null ? `current ${formatMiB(v.memory_mib)}, maximum ${formatMiB(v.max_memory_mib)}` : undefined}>
+              {formatMiB(v.memory_mib)}
+            </span>
+          </span>
+          <MemoryUsed vm={v} usage={usageIndex} />
+        </div>
+      ),
+    },
+    ...usageColumns(usageIndex),
     { key: "ips", header: "IPs", sortValue: (v) => v.ips[0], render: (v) => <Ips ips={v.ips} /> },
-    { key: "template", header: "Template", render: (v) => <span data-testid="vm-template">{show(v.template)}</span> },
     actionsColumn((v) => <PowerButtons vm={v} ops={ops} compact />),
   ];
 
@@ -173,7 +194,12 @@ function VmsPage() {
       errorTitle="Could not list the VMs"
       refresh="header"
       partial={{ title: "Some nodes did not answer; their VMs are missing below", errors: q.data?.errors, testId: "vms-node-errors", itemTestId: "vms-node-error" }}
-      notices={ops.ui}
+      notices={
+        <>
+          {ops.ui}
+          <ErrorBanner error={usage.error} title="Could not read the VMs' usage (the usage columns show —)" onRetry={() => void usage.refresh()} testId="vms-usage-error" />
+        </>
+      }
       count={{ noun: "VM", fallback: "VMs" }}
       summary={vms ? <span className="muted small" data-testid="vms-running">{running} running</span> : undefined}
       toolbar={

@@ -19,11 +19,18 @@ import { vmCounts } from "../_components/nodeUtil";
 import { Labels } from "../_components/Labels";
 import { SummaryCards } from "./SummaryCards";
 import { DeviceTabs } from "./DeviceTabs";
+import { NodeMetricsSection } from "./NodeMetrics";
+import { WindowId, windowOf } from "@/lib/metrics";
 
 const REFRESH_MS = 10_000;
 
-function NodeDetail({ name }: { name: string }) {
+function NodeDetail({ name, windowId }: { name: string; windowId: WindowId }) {
   const router = useRouter();
+  const showWindow = (w: WindowId) => {
+    const q = new URLSearchParams({ name });
+    if (w !== "1h") q.set("window", w);
+    router.replace(`/nodes/detail/?${q.toString()}`, { scroll: false });
+  };
   const toast = useToast();
   const node = useQuery("describe-node", { name }, { refreshMs: REFRESH_MS, live: isNodeEvent(name) });
   const summary = useQuery("describe-node-summary", { name });
@@ -126,6 +133,7 @@ function NodeDetail({ name }: { name: string }) {
       )}
       <SummaryCards s={reachable ? summary.data?.summary : undefined} leading={hostCard} />
       {reachable && summary.loading && <LoadingBlock testId="summary-loading">Reading the hardware summary…</LoadingBlock>}
+      {n && <NodeMetricsSection name={name} windowId={windowId} onWindow={showWindow} />}
       {n && reachable && <DeviceTabs name={name} />}
       {n && (
         <NodeFormDialog
@@ -152,7 +160,7 @@ function DetailFromQuery() {
         Open a node from the nodes list.
       </EmptyState>
     );
-  return <NodeDetail key={name} name={name} />;
+  return <NodeDetail key={name} name={name} windowId={windowOf(params.get("window")).id} />;
 }
 
 export default function NodeDetailPage() {

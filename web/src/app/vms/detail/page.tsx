@@ -23,6 +23,8 @@ import { NicsCard } from "./NicsCard";
 import { PasswordDialog } from "./PasswordDialog";
 import { XmlCard } from "./XmlCard";
 import { VmSnapshots } from "../../snapshots/_components/SnapshotTree";
+import { VmMetricsPanel } from "./MetricsPanel";
+import { WindowId, windowOf } from "@/lib/metrics";
 
 const REFRESH_MS = 5_000;
 
@@ -106,14 +108,16 @@ function Summary({ vm }: { vm: Vm }) {
   );
 }
 
-type DetailTab = "overview" | "snapshots";
+type DetailTab = "overview" | "metrics" | "snapshots";
+const TABS: DetailTab[] = ["overview", "metrics", "snapshots"];
 
-function VmDetail({ node, name, tab }: { node: string; name: string; tab: DetailTab }) {
+function VmDetail({ node, name, tab, windowId }: { node: string; name: string; tab: DetailTab; windowId: WindowId }) {
   const router = useRouter();
-  const showTab = (t: string) => {
+  const showTab = (t: string, w?: WindowId) => {
     const q = new URLSearchParams({ node, name });
     if (t !== "overview") q.set("tab", t);
-    router.replace(`/vms/detail/?${q.toString()}`);
+    if (t === "metrics" && w && w !== "1h") q.set("window", w);
+    router.replace(`/vms/detail/?${q.toString()}`, { scroll: false });
   };
   const q = useQuery("describe-vm", { node, name }, { refreshMs: REFRESH_MS, live: isVmEvent(node, name) });
   const [fresh, setFresh] = useState<Vm | null>(null); // the VM from an action's answer, until the next poll
@@ -194,13 +198,16 @@ function VmDetail({ node, name, tab }: { node: string; name: string; tab: Detail
       <Tabs
         tabs={[
           { id: "overview", label: "Overview" },
+          { id: "metrics", label: "Metrics" },
           { id: "snapshots", label: "Snapshots" },
         ]}
         active={tab}
         onChange={showTab}
         testId="vm-tabs"
       />
-      {tab === "snapshots" ? (
+      {tab === "metrics" ? (
+        <VmMetricsPanel node={vm.node} name={vm.name} windowId={windowId} onWindow={(w) => showTab("metrics", w)} />
+      ) : tab === "snapshots" ? (
         <div className="stack">
           <VmSnapshots node={vm.node} vm={vm.name} vmState={vm.state} />
         </div>
@@ -228,8 +235,8 @@ function DetailPage() {
   if (!name) {
     return <ErrorBanner error={new Error("No VM named: open this page as /vms/detail/?node=<node>&name=<vm>.")} title="Which VM?" testId="vm-error" />;
   }
-  const tab: DetailTab = params.get("tab") === "snapshots" ? "snapshots" : "overview";
-  return <VmDetail key={`${node}/${name}`} node={node} name={name} tab={tab} />;
+  const tab: DetailTab = TABS.find((t) => t === params.get("tab")) ?? "overview";
+  return <VmDetail key={`${node}/${name}`} node={node} name={name} tab={tab} windowId={windowOf(params.get("window")).id} />;
 }
 
 export default function Page() {
