@@ -162,15 +162,22 @@ def page(browser, web_server, request) -> Iterator[Any]:
     context.close()
 
 
+HOME_URL = re.compile(r"^https?://[^/]+/$")  # the dashboard, where the login page sends the user
+
+
 def login(pg, token: str) -> None:
+    """Log in through the login page; it lands on the dashboard (/)."""
     pg.goto("/login/")
     pg.get_by_test_id("login-token").fill(token)
     pg.get_by_test_id("login-submit").click()
-    expect(pg).to_have_url(re.compile(r".*/nodes/$"))
+    expect(pg).to_have_url(HOME_URL)
+    expect(pg.get_by_test_id("page-title")).to_contain_text("Dashboard")
 
 
 @pytest.fixture
 def logged_in_page(page, web_server) -> Any:
-    """A page logged in through the login page with the server's admin token, on /nodes/."""
+    """A page logged in through the login page with the server's admin token, then on /nodes/."""
     login(page, web_server.token)
+    page.goto("/nodes/")
+    expect(page.get_by_test_id("page-title")).to_contain_text("Nodes")
     return page

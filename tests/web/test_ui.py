@@ -7,7 +7,7 @@ import subprocess
 import pytest
 from playwright.sync_api import expect
 
-from tests.web.conftest import login
+from tests.web.conftest import HOME_URL, login
 
 pytestmark = pytest.mark.web
 
@@ -41,8 +41,10 @@ def test_pages_need_a_token_and_root_redirects(page, web_server):
     page.get_by_test_id("login-token").fill(web_server.token)
     page.get_by_test_id("login-submit").click()
     expect(page).to_have_url(re.compile(r".*/nodes/$"))
-    page.goto("/")
-    expect(page).to_have_url(re.compile(r".*/nodes/$"))
+    page.goto("/")  # the dashboard, with the sidebar's entry active
+    expect(page).to_have_url(HOME_URL)
+    expect(page.get_by_test_id("nav-dashboard")).to_have_attribute("aria-current", "page")
+    expect(page.get_by_test_id("nav-nodes")).not_to_have_attribute("aria-current", "page")
     # A token the server stops accepting sends the user back to the login page with a notice.
     page.evaluate("localStorage.setItem('jvp.token', 'jvp_revoked-or-wrong')")
     page.goto("/audit/")

@@ -20,24 +20,26 @@ export interface StorageTotals {
   pools: number;
 }
 
-/** Capacity and allocation of each node's active, non-internal pools, summed per node. */
-export function storageByNode(pools: Pool[] | undefined): Map<string, StorageTotals> {
-  const out = new Map<string, StorageTotals>();
+/** Capacity and allocation of a node's active, non-internal pools, summed (null: no such pool). */
+export function storageTotals(pools: Pool[] | undefined): StorageTotals | null {
+  let t: StorageTotals | null = null;
   for (const p of pools ?? []) {
     if (!p.active || p.internal || p.capacity_bytes == null || p.allocation_bytes == null) continue;
-    const t = out.get(p.node) ?? { capacity: 0, allocation: 0, pools: 0 };
+    t ??= { capacity: 0, allocation: 0, pools: 0 };
     t.capacity += p.capacity_bytes;
     t.allocation += p.allocation_bytes;
     t.pools += 1;
-    out.set(p.node, t);
   }
-  return out;
+  return t;
 }
 
 /** One node: state, VM counts, and CPU / memory / storage bars. CPU (and memory, when sampled) come from
  * the collector's latest sample (describe-node-metrics); memory falls back to libvirt's live figure
- * (describe-node-summary) when the node has no sample yet. */
-function NodeUsage({ node, storage }: { node: Node; storage: StorageTotals | undefined }) {
+ * (describe-node-summary) when the node has no sample yet; storage is the sum of its active pools
+ * (list-storage-pools). */
+function NodeUsage({ node }: { node: Node }) {
+  const pools = useQuery("list-storage-pools", { node: node.name }, { enabled: node.reachable, refreshMs: 30_000 });
+  const storage = useMemo(() => storageTotals(pools.data?.pools), [pools.data]);
   const m = useMetrics("describe-node-metrics", { name: node.name, window_s: 3600 }, { refreshMs: 10_000 });
   const cpu = lastValue(m.data?.series.cpu_percent);
   const memUsedSampled = lastValue(m.data?.series.memory_used_bytes);
@@ -73,8 +75,8 @@ function NodeUsage({ node, storage }: { node: Node; storage: StorageTotals | und
         />
         <PercentBar
           label="Storage"
-          pct={storage ? percent(storage.allocation, storage.capacity) : null}
-          detail={storage ? `${formatBytes(storage.allocation)} of ${formatBytes(storage.capacity)}, ${storage.pools} pool${storage.pools === 1 ? "" : "s"}` : undefined}
+          pct={node.reachable && storage ? percent(storage.allocation, storage.capacity) : null}
+          detail={node.reachable && storage ? `${formatBytes(storage.allocation)} of ${formatBytes(storage.capacity)}, ${storage.pools} pool${storage.pools === 1 ? "" : "s"}` : undefined}
           testId="dash-node-storage"
         />
       </div>
@@ -83,8 +85,6 @@ function NodeUsage({ node, storage }: { node: Node; storage: StorageTotals | und
 }
 
 export function NodesCard({ nodes, loading }: { nodes: Node[] | undefined; loading: boolean }) {
-  const pools = useQuery("list-storage-pools", {}, { refreshMs: 30_000 });
-  const byNode = useMemo(() => storageByNode(pools.data?.pools), [pools.data]);
   return (
     <Card title="Nodes" extra={<Link href="/nodes/" className="small">All nodes</Link>} testId="dash-nodes-card">
       {loading && !nodes ? (
@@ -96,7 +96,7 @@ export function NodesCard({ nodes, loading }: { nodes: Node[] | undefined; loadi
           {[...nodes]
             .sort((a, b) => Number(b.local) - Number(a.local) || a.name.localeCompare(b.name))
             .map((n) => (
-              <NodeUsage key={n.name} node={n} storage={byNode.get(n.name)} />
+              <NodeUsage key={n.name} node={n} />
             ))}
         </ul>
       )}

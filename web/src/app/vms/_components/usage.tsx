@@ -26,7 +26,7 @@ export function MemoryUsed({ vm, usage }: { vm: VmSummary; usage: UsageIndex }) 
   if (used == null) return null;
   const pct = percent(used, vm.memory_mib != null ? vm.memory_mib * 1024 * 1024 : null);
   return (
-    <div className="cell-sub" data-testid="vm-mem-used">
+    <div className="cell-sub" style={{ whiteSpace: "nowrap" }} data-testid="vm-mem-used">
       {formatBytes(used)} used{pct != null ? ` · ${formatPercent(pct)}` : ""}
     </div>
   );
