@@ -46,7 +46,8 @@ def _start(tmp: Path) -> LiveServer:
     port = free_port()
     env = {**os.environ, "JVP_DATA_DIR": str(data), "JVP_LOCAL_URI": "qemu:///system",
            "JVP_CONFIG": str(config),
-           "JVP_DOWNLOAD_ALLOW_PRIVATE": "true"}  # the tests' image server listens on loopback
+           "JVP_DOWNLOAD_ALLOW_PRIVATE": "true",  # the tests' image server listens on loopback
+           "JVP_METRICS_INTERVAL_S": "2"}  # graphs and usage columns get samples within seconds
     log = tmp / "server.log"
     proc = subprocess.Popen(
         [str(REPO / ".venv" / "bin" / "jvp"), "serve", "--listen", f"127.0.0.1:{port}", "--workers", "1"],

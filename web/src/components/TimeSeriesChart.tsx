@@ -11,7 +11,7 @@
 import { useEffect, useMemo, useRef, useState } from "react";
 import type uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
-import { Series, seriesStats } from "@/lib/metrics";
+import { Series, ValueFormat, axisLabels, seriesStats } from "@/lib/metrics";
 import { formatTime } from "@/lib/format";
 
 export interface ChartSeries {
@@ -30,8 +30,8 @@ export interface TimeSeriesChartProps {
   /** Unix seconds. */
   time: number[];
   series: ChartSeries[];
-  /** How a value is printed (axis, legend, summary). */
-  format: (v: number | null | undefined) => string;
+  /** How a value is printed (axis, legend, summary); `digits` is given for axis ticks. */
+  format: ValueFormat;
   /** The fixed range of the y axis (e.g. [0, 100] for percentages); default: 0 to the data's maximum. */
   yRange?: [number, number];
   /** Words for the window, e.g. "the last hour" (goes into the text summary). */
@@ -95,7 +95,7 @@ export function TimeSeriesChart({ title, time, series, format, yRange, windowTex
     import("uplot")
       .then(({ default: UPlot }) => {
         if (cancelled) return;
-        const fmt = (v: number | null | undefined) => formatRef.current(v);
+        const fmt: ValueFormat = (v, digits) => formatRef.current(v, digits);
         const opts: uPlot.Options = {
           width,
           height,
@@ -114,7 +114,7 @@ export function TimeSeriesChart({ title, time, series, format, yRange, windowTex
               grid: { stroke: "#eef2f6", width: 1 },
               ticks: { show: false },
               font: "11px system-ui, sans-serif",
-              values: (_u, splits) => splits.map((v) => fmt(v)),
+              values: (_u, splits) => axisLabels(splits, fmt),
               size: (_u, values) => {
                 const longest = (values ?? []).reduce((m, v) => Math.max(m, String(v).length), 0);
                 return Math.max(36, longest * 6.4 + 14);

@@ -169,19 +169,41 @@ export function formatPercent(v: number | null | undefined, digits?: number): st
 }
 
 /** A byte rate: "1.2 MiB/s". */
-export function formatRate(v: number | null | undefined): string {
-  return isMissing(v) ? "—" : `${formatBytes(v)}/s`;
+export function formatRate(v: number | null | undefined, digits?: number): string {
+  return isMissing(v) ? "—" : `${formatBytes(v, digits ?? 1)}/s`;
+}
+
+/** Bytes with a chosen number of decimals (for graph axes): "1.5 GiB". */
+export function formatBytesAt(v: number | null | undefined, digits?: number): string {
+  return formatBytes(v, digits ?? 1);
 }
 
 /** Operations per second: "12 IOPS", "1.5 IOPS". */
-export function formatIops(v: number | null | undefined): string {
+export function formatIops(v: number | null | undefined, digits?: number): string {
   if (isMissing(v)) return "—";
-  return `${v < 10 ? v.toFixed(1) : Math.round(v).toLocaleString("en-US")} IOPS`;
+  const d = digits ?? (Math.abs(v) < 10 ? 1 : 0);
+  return `${d === 0 ? Math.round(v).toLocaleString("en-US") : v.toFixed(d)} IOPS`;
 }
 
 /** A load average: "0.42". */
-export function formatLoad(v: number | null | undefined): string {
-  return isMissing(v) ? "—" : v.toFixed(2);
+export function formatLoad(v: number | null | undefined, digits?: number): string {
+  return isMissing(v) ? "—" : v.toFixed(digits ?? 2);
+}
+
+/** A value formatter of the graphs: the value, and optionally how many decimals (axes pick the fewest that
+ * keep their tick labels distinct). */
+export type ValueFormat = (v: number | null | undefined, digits?: number) => string;
+
+/** Tick labels with the fewest decimals that tell the ticks apart (default precision first). */
+export function axisLabels(splits: number[], format: ValueFormat): string[] {
+  const distinct = (labels: string[]) => new Set(labels).size === labels.length;
+  let labels = splits.map((v) => format(v));
+  if (distinct(labels)) return labels;
+  for (const d of [0, 1, 2, 3]) {
+    labels = splits.map((v) => format(v, d));
+    if (distinct(labels)) return labels;
+  }
+  return labels;
 }
 
 /** "node/name": the key of a VM across nodes. */

@@ -5,8 +5,8 @@ import { LoadingBlock, Spinner } from "@/components/Loading";
 import { Card } from "@/components/PageHeader";
 import { ChartSeries, TimeSeriesChart } from "@/components/TimeSeriesChart";
 import { WindowPicker } from "@/components/WindowPicker";
-import { formatBytes, isMissing } from "@/lib/format";
-import { NodeMetrics, Series, WindowId, formatLoad, formatPercent, refreshMsOf, useMetrics, windowOf } from "@/lib/metrics";
+import { isMissing } from "@/lib/format";
+import { NodeMetrics, Series, WindowId, formatBytesAt, formatLoad, formatPercent, refreshMsOf, useMetrics, windowOf } from "@/lib/metrics";
 
 /** allocation / capacity × 100 per point (a gap where either is missing or capacity is 0). */
 function usedPercent(alloc: Series, cap: Series): Series {
@@ -32,7 +32,7 @@ function NodeCharts({ m, windowText }: { m: NodeMetrics; windowText: string }) {
             { label: "Used", values: s.memory_used_bytes, fill: true },
             { label: "Total", values: s.memory_total_bytes, dashed: true },
           ]}
-          format={(v) => formatBytes(v)}
+          format={formatBytesAt}
           windowText={windowText}
           testId="node-chart-memory"
         />

@@ -7,8 +7,7 @@ import { LoadingBlock, Spinner } from "@/components/Loading";
 import { Card } from "@/components/PageHeader";
 import { ChartSeries, TimeSeriesChart } from "@/components/TimeSeriesChart";
 import { WindowPicker } from "@/components/WindowPicker";
-import { formatBytes } from "@/lib/format";
-import { VmMetrics, WindowId, formatIops, formatPercent, formatRate, refreshMsOf, useMetrics, windowOf } from "@/lib/metrics";
+import { ValueFormat, VmMetrics, WindowId, formatBytesAt, formatIops, formatPercent, formatRate, refreshMsOf, useMetrics, windowOf } from "@/lib/metrics";
 
 /** A chart card with a device choice ("all" or one device) in its header. */
 function DevicePick({ id, label, value, options, onChange }: { id: string; label: string; value: string; options: string[]; onChange: (v: string) => void }) {
@@ -34,7 +33,7 @@ function VmCharts({ m, windowText }: { m: VmMetrics; windowText: string }) {
   const d = m.disks.find((x) => x.name === disk);
   const n = m.nics.find((x) => x.name === nic);
   const nicName = (x: VmMetrics["nics"][number]) => x.name || x.mac || "?";
-  const charts: { key: string; title: string; series: ChartSeries[]; format: (v: number | null | undefined) => string; yRange?: [number, number]; extra?: React.ReactNode }[] = [
+  const charts: { key: string; title: string; series: ChartSeries[]; format: ValueFormat; yRange?: [number, number]; extra?: React.ReactNode }[] = [
     { key: "cpu", title: "CPU", series: [{ label: "CPU", values: s.cpu_percent }], format: formatPercent, yRange: [0, 100] },
     {
       key: "memory",
@@ -43,7 +42,7 @@ function VmCharts({ m, windowText }: { m: VmMetrics; windowText: string }) {
         { label: "Used", values: s.memory_used_bytes, fill: true },
         { label: "Available", values: s.memory_available_bytes, dashed: true },
       ],
-      format: (v) => formatBytes(v),
+      format: formatBytesAt,
     },
     {
       key: "disk",
