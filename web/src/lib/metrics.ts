@@ -17,6 +17,7 @@ export type Series = (number | null)[];
 export interface VmMetrics {
   node: string;
   name: string;
+  uuid?: string | null;
   window_s: number;
   step_s: number;
   interval_s: number;
@@ -42,6 +43,8 @@ export interface NodeMetrics {
   window_s: number;
   step_s: number;
   interval_s: number;
+  /** Where load1/5/15 come from (`/proc/loadavg` for the node on JVP's own machine); null: not known. */
+  load_source?: string | null;
   series: {
     time: number[];
     cpu_percent: Series;

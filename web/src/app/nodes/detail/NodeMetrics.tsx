@@ -84,6 +84,11 @@ export function NodeMetricsSection({ name, windowId, onWindow }: { name: string;
       >
         <div className="muted small" data-testid="node-metrics-info">
           {m ? `one point per ${m.step_s} s · sampled every ${m.interval_s} s` : "Reading the samples…"}
+          {m && (
+            <span data-testid="node-metrics-load-source">
+              {m.load_source ? ` · load from ${m.load_source}` : " · libvirt gives no load figure for this node"}
+            </span>
+          )}
         </div>
       </Card>
       <ErrorBanner error={q.error} title="Could not read the node's metrics" onRetry={() => void q.refresh()} testId="node-metrics-error" />
