@@ -3,96 +3,53 @@
 // The metrics actions (describe-vm-metrics, describe-node-metrics, list-vm-usage) and what the pages do
 // with their answers: the windows a graph offers, the latest value of a series, rates as text.
 //
-// LOCAL TYPES: the three answers are typed here by hand, from the actions' contract, until their generated
-// types exist (`npm run gen` after the actions are on main). To switch, replace the three interfaces by
-// `ResponseOf<"describe-vm-metrics">` etc. and `useMetrics` by `useQuery`; nothing else changes.
+// The answers' types are the generated ones (`ResponseOf<...>`), except that the OpenAPI document describes
+// each `series` as a map of arrays (its keys are named only in the description): the types below name the
+// keys the actions always send, so a page reads `m.series.cpu_percent`, not an index that may be missing.
 
-import type { ActionName } from "@/lib/api";
+import type { RequestOf, ResponseOf, Schema } from "@/lib/api";
 import { QueryOptions, QueryState, useQuery } from "@/lib/hooks";
 import { formatBytes, isMissing } from "@/lib/format";
 
 /** One value per entry of `time`; null where there is no sample (a gap). */
 export type Series = (number | null)[];
+type Keyed<K extends string> = { [key in K]: Series };
 
-export interface VmMetrics {
-  node: string;
-  name: string;
-  uuid?: string | null;
-  window_s: number;
-  step_s: number;
-  interval_s: number;
-  series: {
-    /** Unix seconds. */
-    time: number[];
-    cpu_percent: Series;
-    memory_used_bytes: Series;
-    memory_available_bytes: Series;
-    disk_read_bytes_per_s: Series;
-    disk_write_bytes_per_s: Series;
-    disk_read_iops: Series;
-    disk_write_iops: Series;
-    net_rx_bytes_per_s: Series;
-    net_tx_bytes_per_s: Series;
-  };
-  disks: { name: string; series: { read_bytes_per_s: Series; write_bytes_per_s: Series; read_iops: Series; write_iops: Series } }[];
-  nics: { name: string; mac?: string | null; series: { rx_bytes_per_s: Series; tx_bytes_per_s: Series } }[];
+type VmSeries = { time: number[] } & Keyed<
+  | "cpu_percent"
+  | "memory_used_bytes"
+  | "memory_available_bytes"
+  | "disk_read_bytes_per_s"
+  | "disk_write_bytes_per_s"
+  | "disk_read_iops"
+  | "disk_write_iops"
+  | "net_rx_bytes_per_s"
+  | "net_tx_bytes_per_s"
+>;
+type NodeSeries = { time: number[] } & Keyed<"cpu_percent" | "memory_used_bytes" | "memory_total_bytes" | "load1" | "load5" | "load15">;
+type WithSeries<T, S> = Omit<T, "series"> & { series: S };
+
+export type VmMetrics = WithSeries<Omit<ResponseOf<"describe-vm-metrics">, "disks" | "nics">, VmSeries> & {
+  disks: WithSeries<Schema<"DiskSeries">, Keyed<"read_bytes_per_s" | "write_bytes_per_s" | "read_iops" | "write_iops">>[];
+  nics: WithSeries<Schema<"NicSeries">, Keyed<"rx_bytes_per_s" | "tx_bytes_per_s">>[];
+};
+
+export type NodeMetrics = WithSeries<Omit<ResponseOf<"describe-node-metrics">, "pools">, NodeSeries> & {
+  pools: WithSeries<Schema<"PoolSeries">, Keyed<"capacity_bytes" | "allocation_bytes" | "available_bytes">>[];
+};
+
+export type VmUsage = Schema<"VmUsage">;
+export type VmUsageList = ResponseOf<"list-vm-usage">;
+
+interface MetricsAnswers {
+  "describe-vm-metrics": VmMetrics;
+  "describe-node-metrics": NodeMetrics;
+  "list-vm-usage": VmUsageList;
 }
 
-export interface NodeMetrics {
-  name: string;
-  window_s: number;
-  step_s: number;
-  interval_s: number;
-  /** Where load1/5/15 come from (`/proc/loadavg` for the node on JVP's own machine); null: not known. */
-  load_source?: string | null;
-  series: {
-    time: number[];
-    cpu_percent: Series;
-    memory_used_bytes: Series;
-    memory_total_bytes: Series;
-    load1: Series;
-    load5: Series;
-    load15: Series;
-  };
-  pools: { name: string; series: { capacity_bytes: Series; allocation_bytes: Series; available_bytes: Series } }[];
-}
-
-export interface VmUsage {
-  node: string;
-  name: string;
-  uuid?: string | null;
-  /** Time of the sample (RFC 3339 or unix seconds). */
-  time?: string | number | null;
-  state?: string | null;
-  cpu_percent: number | null;
-  memory_used_bytes: number | null;
-  memory_available_bytes: number | null;
-  disk_read_bytes_per_s: number | null;
-  disk_write_bytes_per_s: number | null;
-  net_rx_bytes_per_s: number | null;
-  net_tx_bytes_per_s: number | null;
-  /** CPU % of the last 30 samples, oldest first. */
-  cpu_recent: (number | null)[];
-}
-
-export interface VmUsageList {
-  vms: VmUsage[];
-  errors: { node?: string | null; code?: string | null; message: string }[];
-}
-
-interface MetricsActions {
-  "describe-vm-metrics": { req: { node?: string; name: string; window_s?: number; step_s?: number }; res: VmMetrics };
-  "describe-node-metrics": { req: { name: string; window_s?: number; step_s?: number }; res: NodeMetrics };
-  "list-vm-usage": { req: { node?: string }; res: VmUsageList };
-}
-
-/** `useQuery` for the metrics actions (see LOCAL TYPES above). */
-export function useMetrics<K extends keyof MetricsActions>(
-  action: K,
-  body: MetricsActions[K]["req"],
-  opts: QueryOptions = {},
-): QueryState<MetricsActions[K]["res"]> {
-  return useQuery(action as unknown as ActionName, body as never, opts) as unknown as QueryState<MetricsActions[K]["res"]>;
+/** `useQuery` for the metrics actions, with their series typed by key (see above). */
+export function useMetrics<K extends keyof MetricsAnswers>(action: K, body: RequestOf<K>, opts: QueryOptions = {}): QueryState<MetricsAnswers[K]> {
+  return useQuery(action, body, opts) as unknown as QueryState<MetricsAnswers[K]>;
 }
 
 /** The windows a graph offers (seconds), in the order of the buttons. */
