@@ -4,6 +4,7 @@ otherwise stay forever), and only that: a fresh probe's objects and other domain
 On libvirt's test driver, from a private copy of a fixture host (nothing shared with other tests)."""
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -17,8 +18,10 @@ FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "hosts" / "foreign.
 
 
 @pytest.fixture
-def conn():
-    c = libvirt.open(f"test://{FIXTURE}")
+def conn(tmp_path):
+    copy = tmp_path / "probe-host.xml"   # a private copy: nothing another test did to the fixture shows here
+    shutil.copyfile(FIXTURE, copy)
+    c = libvirt.open(f"test://{copy}")
     yield c
     c.close()
 
@@ -55,7 +58,8 @@ def test_is_stale_reads_the_start_time_in_the_name():
 def test_sweep_removes_stale_probe_objects_only(conn):
     now = time.time()
     old, fresh = int(now) - 3600, int(now) - 2
-    pool = conn.listAllStoragePools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE)[0]
+    pool = max(conn.listAllStoragePools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE),
+               key=lambda p: p.info()[3])  # the one with the most room
     _domain(conn, f"jvp-kvm-probe-{old}-0000aaaa", persistent=False)
     _domain(conn, "jvp-kvm-probe-0000bbbb", persistent=True)
     _domain(conn, f"jvp-kvm-probe-{fresh}-0000cccc", persistent=False)
