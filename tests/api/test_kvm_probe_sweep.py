@@ -58,8 +58,10 @@ def test_is_stale_reads_the_start_time_in_the_name():
 def test_sweep_removes_stale_probe_objects_only(conn):
     now = time.time()
     old, fresh = int(now) - 3600, int(now) - 2
-    pool = max(conn.listAllStoragePools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE),
-               key=lambda p: p.info()[3])  # the one with the most room
+    pool_xml = element("pool", {"type": "dir"})
+    sub(pool_xml, "name", text_="jvptest-probe-pool")
+    sub(sub(pool_xml, "target"), "path", text_="/var/lib/jvptest-probe-pool")
+    pool = conn.storagePoolCreateXML(to_string(pool_xml), 0)  # the test driver's own, in memory
     _domain(conn, f"jvp-kvm-probe-{old}-0000aaaa", persistent=False)
     _domain(conn, "jvp-kvm-probe-0000bbbb", persistent=True)
     _domain(conn, f"jvp-kvm-probe-{fresh}-0000cccc", persistent=False)
