@@ -167,7 +167,8 @@ class MetricsStore:
         until = (now // step) * step
         start = int(row[0]) if row else None
         if start is None:
-            first = db.execute("SELECT MIN(t) FROM node_s0").fetchone()[0]
+            first = db.execute("SELECT MIN(m) FROM (SELECT MIN(t) AS m FROM node_s0 UNION ALL "
+                               "SELECT MIN(t) FROM vm_s0)").fetchone()[0]
             start = (int(first) // step) * step if first is not None else until
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -233,6 +234,17 @@ class MetricsStore:
         for row in self._db().execute(sql, (origin, step, *key.values(), start, end, origin, step)):
             out[row[0]] = [(row[1 + 2 * i] or 0, row[2 + 2 * i]) for i in range(len(cols))]
         return out
+
+    def averaged(self, table: str, tier: int, key: dict[str, Any], cols: Sequence[tuple[str, int | None]],
+                 start: int, end: int, origin: int, step: int) -> list[tuple]:
+        """Per step bucket of [start, end): (bucket index, the average of each column rounded to its digits,
+        None: an integer), in bucket order. Rounding and averaging happen in SQLite."""
+        where = " AND ".join(f"{k} = ?" for k in key)
+        agg = ", ".join(f"CAST(ROUND(AVG({c})) AS INTEGER)" if d is None else f"ROUND(AVG({c}), {int(d)})"
+                        for c, d in cols)
+        sql = (f"SELECT (t - ?) / ? AS b, {agg} FROM {table}_s{tier} WHERE {where} AND t >= ? AND t < ? "
+               f"GROUP BY b ORDER BY b")
+        return self._db().execute(sql, (origin, step, *key.values(), start, end)).fetchall()
 
     def raw(self, table: str, tier: int, key: dict[str, Any], cols: Sequence[str], start: int,
             end: int) -> list[tuple]:

@@ -184,6 +184,7 @@ def test_history_is_downsampled_after_a_day(tmp_path):
     week = vm_series(svc, 7 * 86400, 300)["series"]
     at = {t: week["cpu_percent"][i] for i, t in enumerate(week["time"])}
     assert at[T0] == 25.0 and at[T0 + 300] == 75.0
+    assert all(len(v) == len(week["time"]) == 7 * 288 for v in week.values())
     coarse = vm_series(svc, 7 * 86400, 600)["series"]
     assert {t: coarse["cpu_percent"][i] for i, t in enumerate(coarse["time"])}[T0] == 50.0
 
@@ -222,3 +223,28 @@ def test_one_collector_leads_and_a_survivor_takes_over(tmp_path):
     finally:
         holder.kill()
         holder.wait(10)
+
+
+def test_a_day_by_default_is_read_from_the_averages_and_the_samples_not_averaged_yet(tmp_path):
+    gw, clock, col, svc = make(tmp_path)
+    col.collect_once()
+    for _ in range(40):                                    # 400 s at 50 %: one 5-minute bucket averaged, a tail
+        step(gw, clock, col, cpu_s=10)
+    m = vm_series(svc, 86400)
+    assert m["step_s"] == 300
+    s = m["series"]
+    assert all(len(v) == 288 for v in s.values())
+    at = {t: s["cpu_percent"][i] for i, t in enumerate(s["time"])}
+    assert at[T0] == 50.0 and at[T0 + 300] == 50.0         # [T0, T0+300) averaged; [T0+300, T0+400] not yet
+    assert svc.store.downsampled_until() == T0 + 300
+    assert len(m["disks"][0]["series"]["read_iops"]) == 288
+
+
+def test_a_bucket_across_the_averaged_boundary_weighs_both_by_time(tmp_path):
+    gw, clock, col, svc = make(tmp_path)
+    col.collect_once()
+    for _ in range(40):                                    # [T0+10, T0+290] at 25 %, [T0+300, T0+400] at 75 %
+        step(gw, clock, col, cpu_s=5 if clock.t + 10 < T0 + 300 else 15)
+    s = vm_series(svc, 86400, 600)["series"]
+    # one 5-minute average (25, 300 s) and 11 samples (75, 10 s each)
+    assert s["cpu_percent"][s["time"].index(T0)] == round((25 * 300 + 75 * 110) / 410, 2)

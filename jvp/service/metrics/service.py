@@ -56,7 +56,10 @@ class MetricsService:
         multiple of the interval (of 5 minutes beyond a day, where the history is 5-minute averages)."""
         unit = self.interval_s if window_s <= RETENTION_S[0] else TIER_S[1]
         if step_s is None:
-            return max(unit, math.ceil(window_s / DEFAULT_POINTS / unit) * unit)
+            step = max(unit, math.ceil(window_s / DEFAULT_POINTS / unit) * unit)
+            if step > TIER_S[1] // 2:   # whole 5 minutes: answered from the 5-minute averages (a day: 288 rows)
+                step = math.ceil(step / TIER_S[1]) * TIER_S[1]
+            return step
         details = {"step_s": step_s, "window_s": window_s, "min_step_s": unit, "max_points": MAX_POINTS}
         if step_s < unit:
             why = (f"the collector samples every {unit} s" if unit == self.interval_s else
@@ -75,31 +78,36 @@ class MetricsService:
                 window_s: int) -> dict[str, list]:
         cols = [c for _, c, _ in spec]
         parts: list[tuple[int, int, int, float]] = []   # (tier, start, end, weight of a row)
-        if window_s <= RETENTION_S[0]:
+        if window_s <= RETENTION_S[0] and grid.step % TIER_S[1]:
             parts.append((0, grid.start, grid.end, 1.0))
-        else:
+        else:   # beyond a day, or whole 5-minute steps: the averages, then the samples not averaged yet
             until = self.store.downsampled_until() or grid.start
             until = min(max(until, grid.start), grid.end)
             parts += [(1, grid.start, until, float(TIER_S[1])), (0, until, grid.end, float(self.interval_s))]
-        merged: dict[int, list[list[float]]] = {}
-        for tier, start, end, weight in parts:
-            if start >= end:
-                continue
-            for b, vals in self.store.bucketed(table, tier, key, cols, start, end, grid.start, grid.step).items():
-                acc = merged.setdefault(b, [[0.0, 0.0] for _ in cols])
-                for i, (s, n) in enumerate(vals):
-                    acc[i][0] += s * weight
-                    acc[i][1] += n * weight
-        out: dict[str, list] = {}
         n = len(grid.times)
-        for i, (name, _col, digits) in enumerate(spec):
-            arr: list[Any] = [None] * n
-            for b, acc in merged.items():
-                if 0 <= b < n and acc[i][1]:
-                    v = acc[i][0] / acc[i][1]
-                    arr[b] = int(round(v)) if digits is None else round(v, digits)
-            out[name] = arr
-        return out
+        digits = [(c, d) for _, c, d in spec]
+        placed: list[list[Any]] = [[None] * n for _ in spec]
+        pieces = [(tier, start, end) for tier, start, end, _w in parts if start < end]
+        for tier, start, end in pieces:   # averaged and rounded by SQLite, placed by bucket
+            for row in self.store.averaged(table, tier, key, digits, start, end, grid.start, grid.step):
+                if 0 <= row[0] < n:
+                    for i in range(len(spec)):
+                        placed[i][row[0]] = row[i + 1]
+        if len(pieces) == 2 and (pieces[0][2] - grid.start) % grid.step:
+            # the one bucket holding the boundary has both 5-minute averages and samples: weighted by time
+            b = (pieces[0][2] - grid.start) // grid.step
+            lo, hi = grid.start + b * grid.step, grid.start + (b + 1) * grid.step
+            acc = [[0.0, 0.0] for _ in spec]
+            for (tier, start, end), weight in zip(pieces, (float(TIER_S[1]), float(self.interval_s))):
+                for vals in self.store.bucketed(table, tier, key, cols, max(start, lo), min(end, hi), grid.start,
+                                                grid.step).values():
+                    for i, (total, count) in enumerate(vals):
+                        acc[i][0] += total * weight
+                        acc[i][1] += count * weight
+            for i, (_name, _col, d) in enumerate(spec):
+                v = acc[i][0] / acc[i][1] if acc[i][1] else None
+                placed[i][b] = None if v is None else (int(round(v)) if d is None else round(v, d))
+        return {name: placed[i] for i, (name, _c, _d) in enumerate(spec)}
 
     # -- describe-vm-metrics ---------------------------------------------------------------------------------------
     def _resolve_vm(self, node: str, name: str) -> tuple[str | None, int | None]:
