@@ -65,7 +65,7 @@ class MetricsStore:
         self.path = self.dir / "metrics.sqlite"
         self._local = threading.local()
         self._vm_ids: dict[tuple[str, str], int] = {}      # (node, uuid) -> id, for the writer
-        self._dev_ids: dict[tuple[int, str, str], int] = {}
+        self._dev_ids: dict[tuple[int, str, str], tuple[int, str]] = {}   # -> (id, name)
         self._ready = False
         self._init_lock = threading.Lock()
 
@@ -115,14 +115,15 @@ class MetricsStore:
 
     def dev_id(self, vm: int, kind: str, key: str, name: str, mac: str | None) -> int:
         k = (vm, kind, key)
-        did = self._dev_ids.get(k)
-        if did is None:
+        known = self._dev_ids.get(k)
+        did = known[0] if known is not None and known[1] == name else None
+        if did is None:   # new, or its name changed (a NIC's tap device after a restart)
             db = self._db()
             db.execute("INSERT INTO devs(vm, kind, key, name, mac) VALUES (?, ?, ?, ?, ?) "
                        "ON CONFLICT(vm, kind, key) DO UPDATE SET name = excluded.name, mac = excluded.mac",
                        (vm, kind, key, name, mac))
             did = db.execute("SELECT id FROM devs WHERE vm = ? AND kind = ? AND key = ?", k).fetchone()[0]
-            self._dev_ids[k] = did
+            self._dev_ids[k] = (did, name)
         return did
 
     def write(self, t: int, *, vms: Sequence[tuple], devs: Sequence[tuple], nodes: Sequence[tuple],
@@ -242,8 +243,9 @@ class MetricsStore:
         where = " AND ".join(f"{k} = ?" for k in key)
         agg = ", ".join(f"CAST(ROUND(AVG({c})) AS INTEGER)" if d is None else f"ROUND(AVG({c}), {int(d)})"
                         for c, d in cols)
-        sql = (f"SELECT (t - ?) / ? AS b, {agg} FROM {table}_s{tier} WHERE {where} AND t >= ? AND t < ? "
-               f"GROUP BY b ORDER BY b")
+        # the bucket's alias must not be a column's name (dev rows have a column `b`: it would win)
+        sql = (f"SELECT (t - ?) / ? AS bucket_, {agg} FROM {table}_s{tier} WHERE {where} AND t >= ? AND t < ? "
+               f"GROUP BY bucket_ ORDER BY bucket_")
         return self._db().execute(sql, (origin, step, *key.values(), start, end)).fetchall()
 
     def raw(self, table: str, tier: int, key: dict[str, Any], cols: Sequence[str], start: int,

@@ -2,6 +2,7 @@
 a restart that loses at most one interval, downsampling, and the election of one collector per controller."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -248,3 +249,17 @@ def test_a_bucket_across_the_averaged_boundary_weighs_both_by_time(tmp_path):
     s = vm_series(svc, 86400, 600)["series"]
     # one 5-minute average (25, 300 s) and 11 samples (75, 10 s each)
     assert s["cpu_percent"][s["time"].index(T0)] == round((25 * 300 + 75 * 110) / 410, 2)
+
+
+def test_a_nic_is_kept_by_mac_and_shows_its_latest_tap_device(tmp_path):
+    gw, clock, col, svc = make(tmp_path)
+    col.collect_once()
+    step(gw, clock, col, rx=1000)
+    real = gw.vm_counters
+    gw.vm_counters = lambda node: [dataclasses.replace(v, nics=[dataclasses.replace(n, name="vnet7")
+                                                                 for n in v.nics]) for v in real(node)]
+    step(gw, clock, col, rx=2000)
+    nics = vm_series(svc)["nics"]
+    assert [(n["name"], n["mac"]) for n in nics] == [("vnet7", "52:54:00:00:00:01")]
+    s = nics[0]["series"]["rx_bytes_per_s"]
+    assert [v for v in s if v is not None] == [100, 200]
