@@ -209,9 +209,10 @@ def test_task_progress_and_final_state_from_another_process(server, events_api):
     other = TaskService(YamlMetadataStore(settings.data_dir, settings.schema_dir), settings.data_dir)
     try:
         def work(handle):
+            # progress reaches the record (what other processes read) within a second (README: Tasks)
             for pct in (25, 50, 75):
                 handle.progress(pct, f"at {pct}", force=True)
-                time.sleep(0.1)
+                time.sleep(0.6)
             return {"done": True}
         task = other.submit("create-vm", {"kind": "vm", "node": "local", "name": "jvptest-F-t"}, work)
         # a task that starts and ends between two rounds still shows its final state
