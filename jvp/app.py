@@ -41,6 +41,7 @@ from jvp.service.template.register import TemplateSources
 from jvp.service.template.service import TemplateService
 from jvp.service.vm.service import VmService
 from jvp.service.vm.create import VmCreator
+from jvp.service.vm.rebuild import VmRebuilder
 from jvp.service.vm.rules import DomainTypes
 from jvp.service.storage.volume import VolumeService
 from jvp.service.storage.transfer import VolumeTransferService
@@ -69,6 +70,7 @@ class Services:
     bridges: BridgeService
     vms: VmService
     vm_creator: VmCreator
+    vm_rebuilder: VmRebuilder
     pools: StoragePoolService
     volumes: VolumeService
     transfers: VolumeTransferService
@@ -132,6 +134,9 @@ def build_services(settings: Settings, processes: int = 1) -> Services:
     vm_creator = VmCreator(nodes, gateway, tasks, keypairs, vms,
                            DomainTypes(nodes, gateway, settings.domain_type, settings.cpu_mode),
                            base_image_sources={"template": templates.base_image})
+    # rebuild-vm clones the template's current image and writes the template's history
+    vm_rebuilder = VmRebuilder(nodes, gateway, tasks, keypairs, templates.base_image,
+                               on_rebuilt=templates.record_rebuild, template_vms=templates.vms_of)
     tasks.register_cleanup("template-pool", templates.remove_empty_pool)  # a pool a failed registration made
     snapshots = SnapshotService(nodes, gateway, tasks, vms)
     disk_reader = DiskReader(gateway, data)  # a disk's content at a snapshot, read on the controller
@@ -162,6 +167,7 @@ def build_services(settings: Settings, processes: int = 1) -> Services:
         bridges=BridgeService(nodes, gateway, hostnet),
         vms=vms,
         vm_creator=vm_creator,
+        vm_rebuilder=vm_rebuilder,
         pools=pools,
         volumes=volumes,
         transfers=VolumeTransferService(nodes, gateway, volumes, tasks),
@@ -195,6 +201,7 @@ def create_app(settings: Settings, services: Services | None = None, processes: 
     api_console_ws.register(app, services)
     api_events_ws.register(app, services)
     services.tasks.recover()  # after every module registered its cleanup handlers
+    services.templates.validate_at_start()  # missing or changed images mark their templates broken
     if collect:
         services.metrics.collector.start()
     return app

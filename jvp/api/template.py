@@ -6,8 +6,8 @@ from marshmallow import fields, validate
 from jvp.api.actions import Role, registry
 from jvp.api.schemas import Name, NodeFilter, NodeRef, Ref, RequestSchema, Text
 from jvp.domain.task import TaskResponse
-from jvp.domain.template import (SOURCE_TYPES, TemplateDeleteResponse, TemplateListResponse, TemplateResponse,
-                                 TemplateUpdateCheckResponse)
+from jvp.domain.template import (SOURCE_TYPES, TemplateDeleteResponse, TemplateHistoryResponse,
+                                 TemplateListResponse, TemplateResponse, TemplateUpdateCheckResponse)
 
 TAG = "template"
 SHA256 = dict(validate=validate.Regexp(r"^[0-9a-fA-F]{64}$", error="64 hex digits."))
@@ -153,8 +153,9 @@ def delete_template(ctx, req):
                          "ChecksumNotFound"))
 def check_template_update(ctx, req):
     """Ask the template's source whether a newer image exists (ETag, Last-Modified, length or the published
-    checksum; nothing is downloaded) and list the VMs and volumes built from the template."""
-    return ctx.services.templates.check_update(req["node"], req["name"])
+    checksum; nothing is downloaded) and list the VMs and volumes built from the template. Recorded in the
+    template's history."""
+    return ctx.services.templates.check_update(req["node"], req["name"], by=ctx.principal.name)
 
 
 @registry.action("update-template-image", request=UpdateTemplateImageRequest, response=TaskResponse,
@@ -173,3 +174,63 @@ def update_template_image(ctx, req):
         req["node"], req["name"], url=req.get("url"), sha256=req.get("sha256"), checksum=req.get("checksum"),
         checksum_url=req.get("checksum_url"), force=req["force"], created_by=ctx.principal.name,
         request_id=ctx.request_id)}
+
+
+class CheckTemplatesRequest(RequestSchema):
+    node = NodeFilter()
+
+
+@registry.action("check-template-updates", request=CheckTemplatesRequest, response=TaskResponse, role=Role.VIEWER,
+                 tag=TAG, status=202, errors=("NodeNotFound", "ResourceBusy"))
+def check_template_updates(ctx, req):
+    """check-template-update for every template (of one node, or of all), as one task: at most 4 sources asked
+    at once, a result per template (up-to-date, update-available, unknown, not-updatable or failed with its
+    error) in the task's result; each check is recorded in its template's history. Nothing is downloaded."""
+    ctx.status = 202
+    return {"task": ctx.services.templates.check_all(req.get("node"), ctx.principal.name, ctx.request_id)}
+
+
+class TemplateHistoryRequest(TemplateRef):
+    limit = fields.Integer(strict=True, load_default=100, validate=validate.Range(min=1, max=500))
+
+
+@registry.action("list-template-history", request=TemplateHistoryRequest, response=TemplateHistoryResponse,
+                 role=Role.VIEWER, tag=TAG, errors=LOOKUP)
+def list_template_history(ctx, req):
+    """What happened to the template's image, newest first: update checks, image updates, verifications and
+    the start-up validation's findings, VM rebuilds; each with time, principal, task, the image before and
+    after (volume, version, sha256, size) and the outcome."""
+    return ctx.services.templates.history_entries(req["node"], req["name"], req["limit"])
+
+
+@registry.action("verify-template", request=TemplateRef, response=TaskResponse, role=Role.ADMIN, tag=TAG,
+                 status=202, errors=(*LOOKUP, "ResourceBusy", "TemplateImageMissing", "ImageChanged",
+                                     "NotSupported"))
+def verify_template(ctx, req):
+    """Read the whole image through libvirt (task) and compare its sha256 with the recorded one: a match marks
+    the template ok again (a broken one can be used again) and records its size and mtime; a difference marks
+    it broken (task error ImageChanged)."""
+    ctx.status = 202
+    return {"task": ctx.services.templates.verify(req["node"], req["name"], ctx.principal.name, ctx.request_id)}
+
+
+class RebuildTemplateVmsRequest(TemplateRef):
+    vms = fields.List(Ref(), validate=validate.Length(min=1, max=500), metadata={
+        "description": "only these VMs (default: every VM built from the template)"})
+    running = fields.String(load_default="restart", validate=validate.OneOf(["restart", "skip"]), metadata={
+        "description": "restart: a running VM is shut down, rebuilt and started again; skip: left as it is"})
+    stop_timeout_s = fields.Integer(strict=True, load_default=120, validate=validate.Range(min=0, max=3600),
+                                    metadata={"description": "graceful shutdown wait per running VM, then forced"})
+
+
+@registry.action("rebuild-template-vms", request=RebuildTemplateVmsRequest, response=TaskResponse,
+                 role=Role.OPERATOR, tag=TAG, status=202,
+                 errors=(*LOOKUP, "NodeInMaintenance", "ResourceBusy", "InvalidInput"))
+def rebuild_template_vms(ctx, req):
+    """rebuild-vm for the VMs built from the template (after update-template-image), one after the other in
+    one task with per-VM progress; the result lists each VM's state before and what happened (rebuilt,
+    skipped, failed with its error: a failed VM is put back as it was). System-disk content is replaced."""
+    ctx.status = 202
+    return {"task": ctx.services.vm_rebuilder.submit_template(
+        req["node"], req["name"], vms=req.get("vms"), running=req["running"], stop_timeout_s=req["stop_timeout_s"],
+        created_by=ctx.principal.name, request_id=ctx.request_id)}

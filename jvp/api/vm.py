@@ -5,7 +5,8 @@ from jvp.api.actions import Role, registry
 from jvp.api.schemas import OkResponse
 from jvp.api.vm_schemas import (AttachNicRequest, AttachVolumeRequest, CreateVmRequest, DeleteVmRequest,
                                 DetachNicRequest, DetachVolumeRequest, EjectMediaRequest, ListVmsRequest,
-                                MediaRequest, ModifyVmRequest, ResetPasswordRequest, StopVmRequest, VmRef)
+                                MediaRequest, ModifyVmRequest, RebuildVmRequest, ResetPasswordRequest, StopVmRequest,
+                                VmRef)
 from jvp.domain.task import TaskResponse
 from jvp.errors import InvalidInput
 from jvp.domain.vm import (VmDeleteResponse, VmDeviceResponse, VmListResponse, VmModifyResponse, VmResponse,
@@ -17,7 +18,13 @@ CREATE_ERRORS = ("NodeInMaintenance", "VmExists", "NodeCapacityExceeded", "Stora
                  "StoragePoolInactive", "VolumeNotFound", "VolumeExists", "VolumeInUse", "VolumeIsTemplate",
                  "NetworkNotFound", "NetworkInactive", "BridgeNotFound", "InterfaceNotFound", "InvalidMac",
                  "MacInUse", "KeypairNotFound", "InvalidSshKey", "InvalidUserData", "IpOutsideNetwork",
-                 "IpInDhcpRange", "ResourceBusy", "TemplateNotFound", "TemplateImageMissing", "InvalidInput")
+                 "IpInDhcpRange", "ResourceBusy", "TemplateNotFound", "TemplateImageMissing", "TemplateBroken",
+                 "InvalidInput")
+REBUILD_ERRORS = (*LOOKUP, "NodeInMaintenance", "InvalidState", "VmNotFromTemplate", "VmHasSnapshots",
+                  "SystemDiskNotRebuildable", "CloudInitSeedMissing", "TemplateNotFound", "TemplateImageMissing", "TemplateBroken",
+                  "VolumeExists", "VolumeNotFound", "ResourceBusy", "KeypairNotFound", "InvalidSshKey",
+                  "InvalidUserData", "IpOutsideNetwork", "IpInDhcpRange", "NetworkNotFound", "InvalidInput",
+                  "InvalidDeviceChange", "StoragePoolNotFound", "StoragePoolInactive", "NotSupported")
 
 
 @registry.action("create-vm", request=CreateVmRequest, response=TaskResponse, role=Role.OPERATOR, tag=TAG,
@@ -153,3 +160,17 @@ def reset_vm_password(ctx, req):
     """Set a guest user's password through the guest agent (no shell involved)."""
     ctx.services.vms.reset_password(req["node"], req["name"], req["user"], req["password"])
     return {"ok": True}
+
+
+@registry.action("rebuild-vm", request=RebuildVmRequest, response=TaskResponse, role=Role.OPERATOR, tag=TAG,
+                 status=202, errors=REBUILD_ERRORS)
+def rebuild_vm(ctx, req):
+    """Replace the VM's system disk with a fresh linked clone of its template's current image (or of
+    `template`), task: name, UUID, MACs, NICs, data disks and keypairs are kept; cloud-init runs again (new
+    instance id; the VM's seed, or new settings); a running VM is shut down (forced after stop_timeout_s) and
+    started again; any failure puts the old disk back. Refused for a VM with snapshots."""
+    ctx.status = 202
+    plan = ctx.services.vm_rebuilder.plan(req["node"], req["name"], template=req.get("template"),
+                                          cloud_init=req.get("cloud_init"), user_data=req.get("user_data"),
+                                          stop_timeout_s=req["stop_timeout_s"], created_by=ctx.principal.name)
+    return {"task": ctx.services.vm_rebuilder.submit(plan, ctx.request_id)}

@@ -203,3 +203,18 @@ class EjectMediaRequest(VmRef):
 class ResetPasswordRequest(VmRef):
     user = fields.String(required=True, validate=FullMatch(USER_RE, error="Not a Linux user name."))
     password = Text(required=True, min_length=1, max_length=256)
+
+
+class RebuildVmRequest(RequestSchema):
+    node = NodeRef()
+    name = Ref(metadata={"description": "the VM"})
+    template = Ref(required=False, metadata={
+        "description": "the template to rebuild from (default: the one the VM was created from)"})
+    cloud_init = fields.Nested(CloudInitRequest, metadata={
+        "description": "new cloud-init settings, as in create-vm (default: the VM's own seed, with a new "
+                       "instance id)"})
+    user_data = Text(multiline=True, min_length=1, max_length=512 * 1024, metadata={
+        "description": "new raw user-data, as in create-vm"})
+    stop_timeout_s = fields.Integer(strict=True, load_default=120, validate=validate.Range(min=0, max=3600),
+                                    metadata={"description": "a running VM is shut down gracefully and waited "
+                                                             "for this long, then powered off (0: at once)"})

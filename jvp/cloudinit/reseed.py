@@ -115,3 +115,16 @@ def clone_seed(files: dict[str, bytes], *, instance_id: str, hostname: str, macs
     else:
         out["user-data"] = b"#cloud-config\n{}\n"  # NoCloud needs the file; an empty config changes nothing
     return out, notes
+
+
+def renew_instance(files: dict[str, bytes], *, instance_id: str, hostname: str) -> dict[str, bytes]:
+    """The same VM's seed with a new `instance-id` (rebuild-vm: cloud-init runs again on the new system
+    disk with the same users, keys, host name and network config); `hostname` fills a missing
+    local-hostname. Everything else is kept byte for byte."""
+    meta = _mapping(files.get("meta-data")) or {}
+    meta["instance-id"] = instance_id
+    meta.setdefault("local-hostname", hostname)
+    out = dict(files)
+    out["meta-data"] = yaml.safe_dump(meta, sort_keys=False).encode()
+    out.setdefault("user-data", b"#cloud-config\n{}\n")  # NoCloud needs the file; an empty config changes nothing
+    return out

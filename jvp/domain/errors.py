@@ -173,6 +173,17 @@ _ENTRIES = [
        "listed): retry when the node's pools answer"),
     _e("TemplateUpToDate", 409, "the source has not changed: pass `force` to download anyway"),
     _e("TemplateImageMissing", 422, "the template's image volume is gone from the node"),
+    _e("TemplateBroken", 422, "the template is marked broken (its image was missing, or its size or mtime "
+       "changed, when JVP last looked): verify-template checks it again"),
+    _e("ImageChanged", 422, "verify-template: the image's content no longer matches its recorded checksum "
+       "(in the task's `error`; the template stays broken)"),
+    _e("VmNotFromTemplate", 422, "rebuild-vm: the VM was not created from a template; name one with `template`"),
+    _e("VmHasSnapshots", 409, "rebuild-vm: the VM has snapshots, which live in (or depend on) the system disk a "
+       "rebuild replaces; delete them first"),
+    _e("CloudInitSeedMissing", 422, "rebuild-vm: the VM's cloud-init seed volume is gone, so its settings "
+       "cannot be applied again: give `cloud_init` (or `user_data`)"),
+    _e("SystemDiskNotRebuildable", 422, "rebuild-vm: the VM's system disk is not a volume of a storage pool of "
+       "the node (or it has none), so JVP cannot put a new one in its place"),
     _e("TemplatesNotSupported", 422, "the pool's type cannot hold template images (a dir, fs or netfs pool "
        "can)"),
     _e("NotUpdatable", 422, "only a template registered from a URL can be updated from its source"),

@@ -1,6 +1,6 @@
 """Template (SPEC 2.4): a read-only base image in a pool's `_templates_` directory plus its metadata.
 
-The response schemas of the template actions. The metadata file's own shape is metadata_schema/template.v2.yaml.
+The response schemas of the template actions. The metadata file's own shape is metadata_schema/template.v3.yaml.
 """
 from __future__ import annotations
 
@@ -106,6 +106,13 @@ class UpdateCheckSchema(ResponseSchema):
     decided_by = fields.String(allow_none=True)
 
 
+class IntegritySchema(ResponseSchema):
+    state = fields.String(required=True, metadata={"description": "ok | broken"})
+    checked_at = fields.String(required=True)
+    by = fields.String(required=True, metadata={"description": "start-up | verify-template"})
+    reason = fields.String(allow_none=True)
+
+
 class TemplateSchema(ResponseSchema):
     name = fields.String(required=True)
     node = fields.String(required=True)
@@ -113,7 +120,8 @@ class TemplateSchema(ResponseSchema):
     type = fields.String(required=True, metadata={"description": "cloud | snapshot"})
     pool = fields.String(required=True)
     state = fields.String(required=True, metadata={
-        "description": "ready | image-missing (the volume is gone from the node) | unknown (node unreachable)"})
+        "description": "ready | image-missing (the volume is gone from the node) | unknown (node unreachable) | "
+                       "broken (found missing or changed at start-up or by verify-template; see integrity)"})
     created_at = fields.String(required=True)
     updated_at = fields.String(required=True)
     storage = fields.Nested(TemplateStorageSchema, required=True)
@@ -125,6 +133,8 @@ class TemplateSchema(ResponseSchema):
     description = fields.String(required=True)
     previous = fields.List(fields.Nested(TemplatePreviousSchema), required=True)
     update_check = fields.Nested(UpdateCheckSchema, allow_none=True)
+    integrity = fields.Nested(IntegritySchema, allow_none=True, metadata={
+        "description": "the last start-up validation or verify-template (absent: not validated yet)"})
 
 
 TemplateResponse, TemplateListResponse = envelopes(TemplateSchema, "template", "templates", errors=True)
@@ -267,3 +277,32 @@ def describe_pools(pools: list[dict[str, str]]) -> str:
     """"'cold' (inactive), 'nfs' (unreadable: <libvirt's text>)" for messages."""
     return ", ".join(f"'{p['pool']}' ({p['reason']}" + (f": {p['error']}" if p.get("error") else "") + ")"
                      for p in pools)
+
+
+# -- history, batch checks, verification ------------------------------------------------------------------
+class HistoryImageSchema(ResponseSchema):
+    volume = fields.String(allow_none=True)
+    version = fields.Integer(allow_none=True)
+    checksum = fields.String(allow_none=True)
+    size = fields.Integer(allow_none=True, metadata={"description": "bytes of the image file"})
+
+
+class HistoryEntrySchema(ResponseSchema):
+    at = fields.String(required=True)
+    event = fields.String(required=True, metadata={"description": "check | update | verify | validate | rebuild"})
+    outcome = fields.String(required=True, metadata={
+        "description": "check: up-to-date | update-available | unknown | failed; update, rebuild: succeeded | "
+                       "failed; verify, validate: ok | broken"})
+    by = fields.String(allow_none=True, metadata={"description": "the token's principal; jvp: the start-up check"})
+    task = fields.String(allow_none=True)
+    vm = fields.String(allow_none=True, metadata={"description": "rebuild: the VM"})
+    old = fields.Nested(HistoryImageSchema, allow_none=True, metadata={"description": "the image before"})
+    new = fields.Nested(HistoryImageSchema, allow_none=True, metadata={"description": "the image after"})
+    message = fields.String()
+
+
+class TemplateHistoryResponse(ResponseSchema):
+    node = fields.String(required=True)
+    name = fields.String(required=True)
+    entries = fields.List(fields.Nested(HistoryEntrySchema), required=True, metadata={
+        "description": "newest first, at most `limit`"})

@@ -25,7 +25,7 @@ class BackingView:
 @dataclass(frozen=True, kw_only=True)
 class VolumeView:
     """One volume (SPEC 2.3). The hypervisor layer fills what libvirt tells; the service adds `node` and
-    `used_by` (VMs that attach it). `physical_bytes` serves the service only (not answered)."""
+    `used_by` (VMs that attach it). `physical_bytes` and `mtime` serve the service only (not answered)."""
     name: str
     pool: str
     node: str | None = shown(None, required=True, nullable=False)
@@ -36,6 +36,7 @@ class VolumeView:
     capacity_bytes: int | None = None
     allocation_bytes: int | None = None
     physical_bytes: int | None = None
+    mtime: str | None = None        # the file's modification time (libvirt's target/timestamps; not answered)
     backing: BackingView | None = None
     used_by: list[str] = shown(factory=list, doc=(
         "VMs that reference it: as a disk or cdrom, kernel, initrd, dtb, loader or NVRAM file, or under one of "
@@ -229,7 +230,7 @@ def vm_names(users: Iterable[DiskUser]) -> list[str]:
 
 
 BackingSchema = answer_schema(BackingView, "BackingSchema")
-VolumeSchema = answer_schema(VolumeView, "VolumeSchema", exclude=("physical_bytes",),
+VolumeSchema = answer_schema(VolumeView, "VolumeSchema", exclude=("physical_bytes", "mtime"),
                              internal=fields.Boolean(required=True))
 
 

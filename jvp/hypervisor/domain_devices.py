@@ -291,3 +291,34 @@ def _undefine(dom: libvirt.virDomain, has_nvram: bool) -> None:
         if exc.get_error_code() != libvirt.VIR_ERR_INVALID_ARG or has_nvram:
             raise
         dom.undefineFlags(base)
+
+
+# -- rebuild (a stopped VM's system disk and seed replaced in its persistent config) --------------------------
+@changes
+def replace_system_disk(conn: libvirt.virConnect, name: str, target: str, path: str, fmt: str,
+                        seed_target: str | None, seed_path: str | None, facts: dict[str, Any]) -> str:
+    """Point the system disk at `path` (and the seed drive at `seed_path` when given), change JVP's facts, and
+    save the config; the VM must be off. Returns the config as it was before (for restore_definition)."""
+    dom = lookup(conn, name)
+    if dom.isActive():
+        raise edit.EditError("the VM is running; it must be off while its system disk is replaced")
+    if not dom.isPersistent():
+        raise edit.EditError("this VM is transient (no persistent config to change)")
+    before = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    cfg = root_of(dom, inactive=True)
+    edit.set_disk_file(cfg, target, path, fmt)
+    if seed_target and seed_path:
+        edit.set_media(cfg, seed_target, seed_path, "raw")
+    update_facts(ensure_facts(cfg), **facts)
+    conn.defineXML(to_string(cfg))
+    return before
+
+
+@changes
+def restore_definition(conn: libvirt.virConnect, name: str, uuid: str, xml: str) -> bool:
+    """Define `xml` (a config this domain had, as libvirt wrote it) again while the domain of that name still
+    has this UUID; whether it was restored."""
+    if not exists(conn, name) or lookup(conn, name).UUIDString() != uuid:
+        return False
+    conn.defineXML(xml)
+    return True

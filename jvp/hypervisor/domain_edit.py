@@ -130,6 +130,18 @@ def _removed(found: XmlNode | None, missing: str) -> etree._Element:
     return el
 
 
+def set_disk_file(root: etree._Element, target: str, path: str, fmt: str) -> etree._Element:
+    """Point a disk at another file (a new system disk); libvirt's view of the old chain goes."""
+    disk = Domain(root).disk(target)
+    if disk is None or disk.device != "disk":
+        raise EditError(f"this VM has no disk at target {target}")
+    disk.type = "file"
+    disk.source.set_file(path)
+    disk.drop_backing()
+    disk.format = driver_format(fmt)
+    return disk.el
+
+
 def set_media(root: etree._Element, target: str, path: str | None, fmt: str = "raw") -> etree._Element:
     """Put a file in a cdrom drive (path) or empty it (None); the drive itself stays."""
     drive = Domain(root).disk(target)

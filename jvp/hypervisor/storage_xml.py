@@ -81,7 +81,7 @@ def read_volume(xml: str, pool: str) -> VolumeView:
     vol = Volume(parse(xml))
     return VolumeView(name=vol.name, pool=pool, key=vol.key, type=vol.type, path=vol.path, format=vol.format,
                       capacity_bytes=vol.capacity_bytes, allocation_bytes=vol.allocation_bytes,
-                      physical_bytes=vol.physical_bytes,
+                      physical_bytes=vol.physical_bytes, mtime=vol.mtime,
                       backing=BackingView(vol.backing_path, vol.backing_format) if vol.backing_path else None)
 
 

@@ -20,6 +20,8 @@ KINDS: dict[str, Kind] = {k.name: k for k in [
          lambda parts: (parts[-1][:-5],)),
     Kind("template", lambda node, name: f"metadata/{node}/{name}/metadata.yaml",
          "metadata/*/*/metadata.yaml", lambda parts: (parts[1], parts[2]), own_dir=True),
+    Kind("template_history", lambda node, name: f"metadata/{node}/{name}/history.yaml",
+         "metadata/*/*/history.yaml", lambda parts: (parts[1], parts[2]), own_dir=True),
     Kind("keypair", lambda name: f"keypairs/{name}.yaml", "keypairs/*.yaml",
          lambda parts: (parts[-1][:-5],)),
     Kind("task", lambda task_id: f"tasks/{task_id}.yaml", "tasks/*.yaml",

@@ -33,6 +33,13 @@ def template_v1_to_v2(doc: dict[str, Any]) -> dict[str, Any]:
             "previous": [_split_checksum(p) for p in doc.get("previous") or []]}
 
 
+@migration("template", 2)
+def template_v2_to_v3(doc: dict[str, Any]) -> dict[str, Any]:
+    """v3 added storage.mtime and `integrity`, both optional: unknown until the next start-up validation or
+    verify-template."""
+    return dict(doc)
+
+
 @migration("tokens", 1)
 def tokens_v1_to_v2(doc: dict[str, Any]) -> dict[str, Any]:
     """v1 kept the first 10 characters of each token beside its hash (`jvp_` and 6 random ones): 36 bits less

@@ -34,12 +34,12 @@ def test_a_version_1_file_with_a_sha512_is_migrated_on_read_and_written_as_versi
     path.parent.mkdir(parents=True)
     path.write_text(yaml.safe_dump({"schema_version": 1, **doc(checksum=SHA512)}))
     got = store.get("template", "local", "t")
-    assert got["schema_version"] == 2
+    assert got["schema_version"] == 3  # 1 -> 2 -> 3 (v3 only added optional fields)
     assert got["source"]["checksum"] is None and got["source"]["verified_checksum"] == SHA512
     assert [(p["checksum"], p.get("verified_checksum")) for p in got["previous"]] == [(None, SHA512), (SHA256, None)]
     store.put("template", "local", "t", doc=got)
     on_disk = yaml.safe_load(path.read_text())
-    assert on_disk["schema_version"] == 2 and on_disk["source"]["verified_checksum"] == SHA512
+    assert on_disk["schema_version"] == 3 and on_disk["source"]["verified_checksum"] == SHA512
 
 
 def test_the_migration_keeps_a_sha256_and_drops_what_is_not_a_digest():

@@ -149,6 +149,19 @@ class VmOps(GatewayBase):
         whether it was removed."""
         return self._write(node, lambda c: domain_devices.undefine_if_uuid(c, name, uuid), kind="vm", obj=name)
 
+    def replace_vm_system_disk(self, node: str, name: str, target: str, path: str, fmt: str,
+                               seed_target: str | None, seed_path: str | None, facts: dict[str, Any]) -> str:
+        """rebuild-vm: the stopped VM's system disk (and cloud-init seed drive) point at new files and JVP's
+        facts change (template, cloud_init, keypairs); the config as it was before, for the rollback."""
+        return self._edit(node, name, domain_devices.replace_system_disk, target, path, fmt, seed_target,
+                          seed_path, facts)
+
+    def restore_vm_definition(self, node: str, name: str, uuid: str, xml: str) -> bool:
+        """Define a config the VM had again (a failed rebuild's rollback), only while the domain of that name
+        still has this UUID; whether it was restored."""
+        return self._write(node, lambda c: domain_devices.restore_definition(c, name, uuid, xml), kind="vm",
+                           obj=name)
+
     # -- what the node offers VMs ----------------------------------------------------------------------
     def node_figures(self, node: str) -> dict[str, Any]:
         """{arch, cpus, memory_mib} of the node (the bounds of one VM)."""

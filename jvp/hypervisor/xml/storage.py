@@ -57,6 +57,7 @@ class Volume(XmlNode):
     capacity_bytes = XmlProperty("./capacity", BYTES)
     allocation_bytes = XmlProperty("./allocation", BYTES)
     physical_bytes = XmlProperty("./physical", BYTES)
+    mtime = XmlProperty("./target/timestamps/mtime", STRIP)
     path = XmlProperty("./target/path", STRIP)
     format = XmlProperty("./target/format/@type", STRIP)
     backing_path = XmlProperty("./backingStore/path", STRIP)

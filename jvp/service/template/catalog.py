@@ -76,6 +76,8 @@ class TemplateCatalog:
             tpool = doc["storage"]["template_pool"]
             out["state"] = "ready" if doc["storage"]["path"] in paths else (
                 "unknown" if tpool in usage.unseen_pools() else "image-missing")
+        if (doc.get("integrity") or {}).get("state") == "broken":
+            out["state"] = "broken"  # sticky until verify-template finds the recorded checksum again
         out["previous"] = previous
         return out
 

@@ -188,7 +188,8 @@ class TemplateInstaller:
         return {"name": name, "uuid": str(uuid.uuid4()), "type": ttype, "node": node, "created_at": now,
                 "updated_at": now,
                 "storage": {"pool": pool, "template_pool": vol.pool, "volume": vol.name, "path": vol.path,
-                            "format": fmt, "size": size, "virtual_size": virtual, "version": 1},
+                            "format": fmt, "size": size, "virtual_size": virtual, "version": 1,
+                            "mtime": vol.mtime},
                 "os": os_, "source": {**source, "fetched_at": now}, "features": features,
                 "usage": {"vm_count": 0, "last_used": None}, "tags": list(dict.fromkeys(meta["tags"])),
                 "description": meta["description"], "previous": [], "update_check": None}

@@ -17,6 +17,7 @@ TemplateUsageUnknown, naming the pools) and old images are kept (update.py `prun
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ from jvp.service.storage.volume import VolumeService
 from jvp.service.task.service import TaskService
 from jvp.service.template.catalog import TemplateCatalog, image_paths, template_not_found
 from jvp.service.template.download import Downloads
+from jvp.service.template.history import TemplateHistory, image_of
+from jvp.service.template.integrity import TemplateIntegrity
 from jvp.service.template.register import TemplateRegistrar, TemplateSources, volume_name
 from jvp.service.template.update import TemplateUpdater
 from jvp.service.vm.plan import BaseImage
@@ -39,6 +42,7 @@ from jvp.timeutil import rfc3339
 
 log = logging.getLogger(__name__)
 TEMPLATE_TASKS = ("register-template", "update-template-image")
+CHECK_CONCURRENCY = 4  # check-template-updates: sources asked at once
 
 
 class TemplateService:
@@ -59,7 +63,9 @@ class TemplateService:
         self.registrar = TemplateRegistrar(self.catalog, store, nodes, gateway, tasks, volumes, pools, self.fetcher,
                                            Downloads(store, Path(data_dir), self.fetcher), download, Path(data_dir),
                                            sources)
-        self.updater = TemplateUpdater(self.catalog, self.registrar, store, nodes, gateway, tasks)
+        self.history = TemplateHistory(store)
+        self.updater = TemplateUpdater(self.catalog, self.registrar, store, nodes, gateway, tasks, self.history)
+        self.integrity = TemplateIntegrity(self.catalog, store, gateway, tasks, self.history, list_timeout_s)
 
     def close(self) -> None:
         """Nothing of its own to stop: listings run on the gateway's fan-out pool."""
@@ -165,6 +171,7 @@ class TemplateService:
             if outcome == "deleted":
                 deleted.append(f"{tpool}/{volume}")
         self.store.delete("template", node, name)
+        self.history.forget(node, name)
         log.info("template %s deleted on node %s (%s)", name, node, ", ".join(deleted) or "no image left")
         return {"ok": True, "deleted_volumes": deleted,
                 "template_pool_removed": self.drop_empty_pool(node, doc["storage"]["pool"])}
@@ -223,6 +230,12 @@ class TemplateService:
         (BaseImage.on_used) only once the VM exists, so a refused or failed create-vm leaves it alone."""
         doc = self.doc(node, name)
         st = doc["storage"]
+        integrity = doc.get("integrity") or {}
+        if integrity.get("state") == "broken":
+            raise PreconditionFailed(f"template '{name}' on node '{node}' is broken: {integrity.get('reason')} "
+                                     f"(found by {integrity.get('by')} at {integrity.get('checked_at')}); "
+                                     "verify-template checks the image again", code="TemplateBroken",
+                                     details={"template": name, "node": node, "reason": integrity.get("reason")})
         try:
             vol = self.volumes.raw(node, st["template_pool"], st["volume"])
         except JvpError as exc:
@@ -251,8 +264,92 @@ class TemplateService:
                              **kwargs: Any) -> dict[str, Any]:
         return self.registrar.register_from_volume(node, pool, name, source_pool, source_volume, **kwargs)
 
-    def check_update(self, node: str, name: str) -> dict[str, Any]:
-        return self.updater.check(node, name)
+    def check_update(self, node: str, name: str, by: str | None = None) -> dict[str, Any]:
+        return self.updater.check(node, name, by=by)
+
+    def check_all(self, node: str | None, created_by: str | None, request_id: str | None) -> dict[str, Any]:
+        """check-template-updates: every template (of one node, or of every node) checked in one task, at most
+        CHECK_CONCURRENCY sources asked at once; a result per template, a failure of one never stops the
+        others. Templates not registered from a URL are listed as not-updatable."""
+        if node:
+            self.nodes.record(node)
+        known = [node] if node else self.nodes.names()
+        docs = sorted(((n, d["name"], d["source"]["type"]) for (n, _), d in self.store.list("template").items
+                       if n in known), key=lambda x: (x[0], x[1]))
+
+        def work(h: Any) -> dict[str, Any]:
+            results: list[dict[str, Any]] = []
+            total = max(len(docs), 1)
+
+            def one(item: tuple[str, str, str]) -> dict[str, Any]:
+                n, name, stype = item
+                base = {"node": n, "name": name}
+                if stype != "url":
+                    return {**base, "outcome": "not-updatable", "update_available": None,
+                            "message": f"registered from a {stype}: there is no source to ask"}
+                try:
+                    r = self.updater.check(n, name, by=created_by, task=h.id)
+                except JvpError as exc:
+                    return {**base, "outcome": "failed", "update_available": None, "message": exc.message,
+                            "error": {"code": exc.code, "message": exc.message}}
+                outcome = {True: "update-available", False: "up-to-date", None: "unknown"}[r["update_available"]]
+                return {**base, "outcome": outcome, "update_available": r["update_available"],
+                        "decided_by": r["decided_by"], "vm_count": len(r["vms"]), "message": r["message"]}
+            with ThreadPoolExecutor(max_workers=CHECK_CONCURRENCY, thread_name_prefix="template-check") as pool:
+                for r in pool.map(one, docs):
+                    results.append(r)
+                    h.progress(100 * len(results) / total, f"checked {r['node']}/{r['name']}: {r['outcome']}")
+            counts: dict[str, int] = {}
+            for r in results:
+                counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
+            summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "no templates"
+            return {"templates": results, "counts": counts, "message": f"{len(results)} template(s) checked: {summary}"}
+        return self.tasks.submit("check-template-updates", {"kind": "templates", "node": node, "name": None},
+                                 work, params={"node": node}, created_by=created_by, request_id=request_id,
+                                 message=f"checking {len(docs)} template(s)")
+
+    def vms_of(self, node: str, name: str) -> list[dict[str, Any]]:
+        """The VMs built from the template (JVP's metadata names it, or a disk is on one of its images)."""
+        doc = self.doc(node, name)
+        usage = self.usage(node)
+        return [{"name": v.name, "running": v.running} for v in usage.vms(doc, image_paths(doc))
+                if v.by_metadata or v.disks]
+
+    def history_entries(self, node: str, name: str, limit: int = 100) -> dict[str, Any]:
+        """list-template-history: newest first; the history of a template that no longer exists is gone."""
+        self.doc(node, name)
+        return {"node": node, "name": name, "entries": self.history.entries(node, name, limit)}
+
+    def record_rebuild(self, node: str, name: str, entry: dict[str, Any]) -> None:
+        """rebuild-vm's listener: one history entry per rebuilt (or failed) VM of the template."""
+        doc = self.store.get("template", node, name)
+        if doc is None:
+            return
+        prev = entry.get("previous_template") or {}
+        old = None
+        if prev.get("name") == name and prev.get("backing"):
+            vol = next((p["volume"] for p in [doc["storage"], *(doc.get("previous") or [])]
+                        if p["path"] == prev["backing"]), None)
+            old = image_of(doc, vol) if vol else None
+        elif prev.get("name"):
+            old = {"volume": None, "version": None, "checksum": None, "size": None}
+        new_volume = (entry.get("image") or {}).get("volume")
+        self.history.record(node, name, "rebuild", entry["outcome"], by=entry.get("by"), task=entry.get("task"),
+                            vm=entry.get("vm"), old=old, new=image_of(doc, new_volume),
+                            message=(f"from template '{prev['name']}': " if prev.get("name") not in (None, name)
+                                     else "") + entry.get("message", ""))
+
+    # -- integrity (integrity.py) -------------------------------------------------------------------------
+    def validate_at_start(self) -> dict[str, dict[str, str]]:
+        """Start-up validation: never raises (a node that cannot be asked is logged and left as it was)."""
+        try:
+            return self.integrity.validate_all(self.nodes.names())
+        except Exception:  # noqa: BLE001 - JVP starts whatever the nodes answer
+            log.exception("the start-up validation of the templates failed")
+            return {}
+
+    def verify(self, node: str, name: str, created_by: str | None, request_id: str | None) -> dict[str, Any]:
+        return self.integrity.submit_verify(node, name, created_by, request_id)
 
     def update_image(self, node: str, name: str, **kwargs: Any) -> dict[str, Any]:
         return self.updater.update_image(node, name, **kwargs)

@@ -30,6 +30,7 @@ from jvp.images.fetch import Remote, check_url, redact
 from jvp.service.node import NodeService
 from jvp.service.task.service import TaskHandle, TaskService
 from jvp.service.template.catalog import TemplateCatalog
+from jvp.service.template.history import TemplateHistory, image_of
 from jvp.service.template.install import bad, volume_name
 from jvp.service.template.register import TemplateRegistrar
 from jvp.store import MetadataStore
@@ -80,8 +81,9 @@ def compare(source: dict[str, Any], remote: Remote, remote_checksum: Checksum | 
 
 class TemplateUpdater:
     def __init__(self, catalog: TemplateCatalog, registrar: TemplateRegistrar, store: MetadataStore,
-                 nodes: NodeService, gateway: NodeGateway, tasks: TaskService):
+                 nodes: NodeService, gateway: NodeGateway, tasks: TaskService, history: TemplateHistory):
         self.catalog = catalog
+        self.history = history
         self.registrar = registrar  # its download, verify and install steps
         self.store = store
         self.nodes = nodes
@@ -97,8 +99,21 @@ class TemplateUpdater:
         return doc
 
     # -- check-template-update ----------------------------------------------------------------------------
-    def check(self, node: str, name: str) -> dict[str, Any]:
+    def check(self, node: str, name: str, by: str | None = None, task: str | None = None) -> dict[str, Any]:
+        """The check, recorded in the template's history (a failed one too, with its error)."""
         doc = self._url_doc(node, name)
+        try:
+            result = self._check(node, name, doc)
+        except JvpError as exc:
+            self.history.record(node, name, "check", "failed", by=by, task=task, old=image_of(doc),
+                                message=f"{exc.code}: {exc.message}")
+            raise
+        outcome = {True: "update-available", False: "up-to-date", None: "unknown"}[result["update_available"]]
+        self.history.record(node, name, "check", outcome, by=by, task=task, old=image_of(doc),
+                            message=result["message"])
+        return result
+
+    def _check(self, node: str, name: str, doc: dict[str, Any]) -> dict[str, Any]:
         src = doc["source"]
         remote = self.registrar.fetcher.probe(src["url"])
         remote_checksum, note = None, ""
@@ -165,14 +180,24 @@ class TemplateUpdater:
         self.nodes.ensure_available(node)
         self.catalog.busy(node, name)
         if url is None and not force:
-            result = self.check(node, name)
+            result = self.check(node, name, by=created_by)
             if result["update_available"] is False:
                 raise Conflict(f"template '{name}' is up to date: {result['message']}; pass force=true to download "
                                "it again anyway", code="TemplateUpToDate",
                                details={"decided_by": result["decided_by"]})
 
         def work(handle: TaskHandle) -> dict[str, Any]:
-            return self._run(handle, node, name, new_url, expected, checksum_url)
+            before = image_of(self.store.get("template", node, name))
+            try:
+                result = self._run(handle, node, name, new_url, expected, checksum_url)
+            except BaseException as exc:
+                self.history.record(node, name, "update", "failed", by=created_by, task=handle.id, old=before,
+                                    message=f"{getattr(exc, 'code', type(exc).__name__)}: "
+                                            f"{getattr(exc, 'message', None) or exc}")
+                raise
+            self.history.record(node, name, "update", "succeeded", by=created_by, task=handle.id, old=before,
+                                new=image_of(self.store.get("template", node, name)), message=result["message"])
+            return result
         return self.tasks.submit("update-template-image", {"kind": "template", "node": node, "name": name},
                                      work, params={"url": redact(new_url), "force": force}, created_by=created_by,
                                      request_id=request_id, message=f"updating {name} from {redact(new_url)}")
@@ -201,7 +226,7 @@ class TemplateUpdater:
                 return {**d, "updated_at": now, "previous": [*(d.get("previous") or []), old],
                         "storage": {**st, "volume": vol.name, "path": vol.path, "format": fmt,
                                     "size": got.facts.size, "virtual_size": got.facts.virtual_size,
-                                    "version": version},
+                                    "version": version, "mtime": vol.mtime},
                         "source": {**s, "url": url, "checksum_url": checksum_url, "checksum": got.checksum,
                                    "verified_checksum": got.verified_checksum, "verified": got.verified,
                                    "etag": got.remote.etag, "last_modified": got.remote.last_modified,

@@ -1,0 +1,429 @@
+"""rebuild-vm: the VM's system disk is replaced by a fresh linked clone of its template's current image (or of
+another template); everything else of the VM stays.
+
+Choices (also in the README):
+- Kept: the name, UUID, MACs and NICs, data disks, vCPUs and memory, labels, description, keypairs (unless
+  new cloud-init settings name others), autostart. Replaced: the system disk's content (a new qcow2 overlay
+  of the template's current image, at least as large as the old disk), and the cloud-init instance id.
+- cloud-init runs again: the VM's seed ISO is read back and written anew with a new `instance-id` (same
+  users, keys, host name, network config: cloudinit/reseed.renew_instance); `cloud_init`/`user_data` given
+  with the request build a new seed instead, exactly as create-vm would (the VM's NICs and MACs). A VM
+  without a seed and no new settings gets none (the new disk boots with the image's defaults; a note says so).
+- The new disk is `<vm>-root.qcow2` or `<vm>-root-1.qcow2`, whichever the VM does not use now (the names
+  alternate over rebuilds); the new seed is a new `.jvp-cidata-<vm>-<hex>.iso`. Both in the old ones' pools.
+- A running VM is shut down gracefully (ACPI) and waited for up to `stop_timeout_s` (default 120 s), then
+  powered off (forced; a note says so); a crashed VM is powered off. It is started again after the rebuild
+  when it was running. A paused or pm-suspended VM is refused (409 InvalidState: resume or stop it first).
+- Nothing half-done: the old system disk and seed are deleted only once the new ones are in the VM's config
+  and (for a VM that was running) it started. Any failure before that puts the old config back (the VM's
+  previous definition, restored only while the domain still has the same UUID), deletes the new volumes and
+  starts the VM again if it was running; a JVP crash mid-way does the same at the next start (the task's
+  cleanups, newest first). The old disk is kept (with a note) when something else still needs it.
+- Refused before any change: a VM not made from a template and no `template` given (422 VmNotFromTemplate),
+  a broken template or one whose image is gone (422 TemplateBroken / TemplateImageMissing), a VM with
+  snapshots (409 VmHasSnapshots: internal snapshots live in the system disk the rebuild deletes; delete them
+  first), a system disk that is not a pool volume (422 SystemDiskNotRebuildable), a transient VM.
+"""
+from __future__ import annotations
+
+import logging
+import uuid as uuidlib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from jvp.cloudinit import iso as ci_iso
+from jvp.cloudinit import reseed
+from jvp.domain.storage_pool import INTERNAL_VOLUME_PREFIX
+from jvp.domain.vm import GONE, VmView
+from jvp.errors import Conflict, InvalidInput, JvpError, PreconditionFailed
+from jvp.hypervisor.gateway import NodeGateway
+from jvp.service.keypair import KeypairService
+from jvp.service.node import NodeService
+from jvp.service.task.service import TaskHandle, TaskService
+from jvp.service.vm.cloudinit import Seed, build_seed
+from jvp.service.vm.plan import BaseImage
+from jvp.service.vm.rules import state_error
+from jvp.timeutil import rfc3339
+
+log = logging.getLogger(__name__)
+DEFAULT_STOP_TIMEOUT_S = 120
+SEED_TARGET = "hdc"  # where create-vm puts the seed drive
+# told (node, template name, entry) after each rebuild attempt that reached the task: the template history
+RebuildListener = Callable[[str, str, dict[str, Any]], None]
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class RebuildPlan:
+    node: str
+    name: str
+    uuid: str
+    state: str
+    template: str
+    base: BaseImage
+    previous_template: dict[str, Any] | None   # {name, backing}: the VM's template and base image before
+    target: str                                 # the system disk's target
+    old_pool: str
+    old_volume: str
+    new_volume: str
+    size_bytes: int
+    seed_mode: str                              # renew | new | none
+    seed: Seed | None                           # seed_mode new: built from the request
+    old_seed: tuple[str, str] | None            # (pool, volume) of the VM's seed ISO
+    seed_pool: str | None
+    seed_volume: str | None
+    seed_target: str | None
+    stop_timeout_s: int
+    created_by: str | None
+    notes: list[str] = field(default_factory=list)
+
+
+def _system_names(vm: str) -> tuple[str, str]:
+    return f"{vm}-root.qcow2", f"{vm}-root-1.qcow2"
+
+
+class VmRebuilder:
+    """`base_image(node, template)`: the template's current image (the template module's base_image: refuses
+    a broken template or a missing image); `on_rebuilt`: the template history."""
+
+    def __init__(self, nodes: NodeService, gateway: NodeGateway, tasks: TaskService, keypairs: KeypairService,
+                 base_image: Callable[[str, str], BaseImage], on_rebuilt: RebuildListener | None = None,
+                 template_vms: Callable[[str, str], list[dict[str, Any]]] | None = None):
+        self.nodes = nodes
+        self.template_vms = template_vms  # (node, template) -> [{name, running}]: the VMs built from it
+        self.gateway = gateway
+        self.tasks = tasks
+        self.keypairs = keypairs
+        self.base_image = base_image
+        self.on_rebuilt = on_rebuilt
+        tasks.register_cleanup("vm-definition", self.cleanup_definition)
+
+    # -- every check before the task --------------------------------------------------------------------
+    def plan(self, node: str, name: str, *, template: str | None = None, cloud_init: dict[str, Any] | None = None,
+             user_data: str | None = None, stop_timeout_s: int = DEFAULT_STOP_TIMEOUT_S,
+             created_by: str | None = None, vm: VmView | None = None) -> RebuildPlan:
+        self.nodes.ensure_available(node)
+        vm = vm or self.gateway.describe_vm(node, name)
+        if vm.persistent is False:
+            raise Conflict(f"vm '{name}' on node '{node}' is transient: it has no definition to keep",
+                           code="InvalidState", details={"vm": name, "node": node, "state": vm.state,
+                                                         "required": "persistent"})
+        if vm.state not in ("running", "stopped", "crashed", "shutting-down"):
+            raise state_error(name, node, vm.state, "stopped", f"a {vm.state} VM is not rebuilt: resume it or "
+                              "stop it first")
+        chosen = template or vm.template
+        if not chosen:
+            raise PreconditionFailed(f"vm '{name}' on node '{node}' was not created from a template: name the "
+                                     "template to rebuild it from (template)", code="VmNotFromTemplate",
+                                     details={"vm": name, "node": node})
+        snaps = self.gateway.list_snapshots(node, name)
+        if snaps:
+            raise Conflict(f"vm '{name}' on node '{node}' has {len(snaps)} snapshot(s) "
+                           f"({', '.join(s.name for s in snaps[:5])}{', ...' if len(snaps) > 5 else ''}); they "
+                           "live in or depend on the system disk a rebuild replaces. Delete them first "
+                           "(delete-snapshot)", code="VmHasSnapshots",
+                           details={"vm": name, "node": node, "snapshots": [s.name for s in snaps]})
+        system = next((d for d in vm.disks if d.system and d.device == "disk"), None)
+        if system is None or not system.pool or not system.volume or not system.target:
+            where = f" ({system.path or system.source})" if system is not None else ""
+            raise PreconditionFailed(f"the system disk of vm '{name}' on node '{node}'{where} is not a volume of "
+                                     "a storage pool of the node: there is nothing JVP can replace",
+                                     code="SystemDiskNotRebuildable", details={"vm": name, "node": node})
+        base = self.base_image(node, chosen)
+        free = [n for n in _system_names(name) if n != system.volume]
+        new_volume = next((n for n in free if not self.gateway.vm_volume_exists(node, system.pool, n)), None)
+        if new_volume is None:
+            raise Conflict(f"volume '{free[0]}' exists in pool '{system.pool}' on node '{node}' and is not vm "
+                           f"'{name}'s system disk; delete or rename it before rebuilding", code="VolumeExists",
+                           details={"pool": system.pool, "volume": free[0], "node": node})
+        plan = RebuildPlan(node=node, name=name, uuid=vm.uuid, state=vm.state, template=chosen, base=base,
+                           previous_template={"name": vm.template, "backing": system.backing} if vm.template else None,
+                           target=system.target, old_pool=system.pool,
+                           old_volume=system.volume, new_volume=new_volume,
+                           size_bytes=max(system.capacity_bytes or 0, base.capacity_bytes), seed_mode="none",
+                           seed=None, old_seed=None, seed_pool=None, seed_volume=None, seed_target=None,
+                           stop_timeout_s=stop_timeout_s, created_by=created_by)
+        self._plan_seed(plan, vm, cloud_init, user_data)
+        return plan
+
+    def _plan_seed(self, plan: RebuildPlan, vm: VmView, cloud_init: dict[str, Any] | None,
+                   user_data: str | None) -> None:
+        ci = vm.cloud_init
+        drive = next((d for d in vm.disks if d.device == "cdrom" and ci and ci.seed_volume
+                      and d.volume == ci.seed_volume), None)
+        if ci and ci.seed_volume and ci.seed_pool:
+            plan.old_seed = (ci.seed_pool, ci.seed_volume)
+        if cloud_init is not None or user_data is not None:
+            nics = [{"mac": n.mac, "network": n.network if n.type == "network" else None} for n in vm.nics]
+            networks: dict[str, dict[str, Any]] = {}  # only the networks of NICs given a static address
+            for entry in (cloud_init or {}).get("network") or []:
+                idx = entry.get("nic", -1)
+                if 0 <= idx < len(nics) and nics[idx]["network"] and nics[idx]["network"] not in networks:
+                    networks[nics[idx]["network"]] = self.gateway.vm_network(plan.node, nics[idx]["network"])
+            plan.seed = build_seed(vm_name=plan.name, cloud_init=cloud_init, user_data=user_data, nics=nics,
+                                   networks=networks, keypair_key=lambda k: self.keypairs.get(k)["public_key"])
+            plan.seed_mode = "new"
+        elif plan.old_seed is not None:
+            if not self.gateway.vm_volume_exists(plan.node, *plan.old_seed):
+                raise PreconditionFailed(f"the cloud-init seed of vm '{plan.name}' ({'/'.join(plan.old_seed)}) is "
+                                         "gone, so its settings cannot be applied again: give cloud_init (or "
+                                         "user_data) with the rebuild", code="CloudInitSeedMissing",
+                                         details={"pool": plan.old_seed[0], "volume": plan.old_seed[1]})
+            plan.seed_mode = "renew"
+        else:
+            plan.notes.append("the VM has no cloud-init seed and none was given: the new system disk boots with "
+                              "the image's defaults (give cloud_init to configure it)")
+            return
+        plan.seed_pool = plan.old_seed[0] if plan.old_seed else plan.old_pool
+        plan.seed_volume = f"{INTERNAL_VOLUME_PREFIX}cidata-{plan.name}-{uuidlib.uuid4().hex[:8]}.iso"
+        plan.seed_target = drive.target if drive is not None and drive.target else SEED_TARGET
+
+    # -- submitting --------------------------------------------------------------------------------------
+    def submit(self, plan: RebuildPlan, request_id: str | None) -> dict[str, Any]:
+        params = {"template": plan.template, "stop_timeout_s": plan.stop_timeout_s,
+                  "cloud_init": "new" if plan.seed_mode == "new" else plan.seed_mode}
+        return self.tasks.submit("rebuild-vm", {"kind": "vm", "node": plan.node, "name": plan.name},
+                                 lambda h: self.run(plan, h), params=params, created_by=plan.created_by,
+                                 request_id=request_id, message="queued")
+
+    # -- rebuild-template-vms -------------------------------------------------------------------------------
+    def submit_template(self, node: str, template: str, *, vms: list[str] | None, running: str,
+                        stop_timeout_s: int, created_by: str | None, request_id: str | None) -> dict[str, Any]:
+        """Every VM built from the template (or the listed ones), one after the other in one task (on the
+        template: no update of it meanwhile). running=restart: a running VM is shut down, rebuilt and started;
+        skip: it is left alone. A stopped VM is rebuilt and stays stopped. One VM's failure (put back as it
+        was) does not stop the others; the result has one entry per VM."""
+        self.nodes.ensure_available(node)
+        assert self.template_vms is not None
+        known = {v["name"]: v for v in self.template_vms(node, template)}
+        if vms is not None:
+            stray = [v for v in vms if v not in known]
+            if stray:
+                msg = f"not built from template '{template}' on node '{node}': {', '.join(stray)}"
+                raise InvalidInput(msg, code="InvalidInput", details={"field_errors": {"vms": [msg]}})
+        names = list(dict.fromkeys(vms)) if vms is not None else sorted(known)
+
+        def work(h: TaskHandle) -> dict[str, Any]:
+            return self._run_template(h, node, template, names, running, stop_timeout_s, created_by)
+        return self.tasks.submit("rebuild-template-vms", {"kind": "template", "node": node, "name": template},
+                                 work, params={"vms": names, "running": running, "stop_timeout_s": stop_timeout_s},
+                                 created_by=created_by, request_id=request_id,
+                                 message=f"rebuilding {len(names)} VM(s) of {template}")
+
+    def _run_template(self, h: TaskHandle, node: str, template: str, names: list[str], running: str,
+                      stop_timeout_s: int, created_by: str | None) -> dict[str, Any]:
+        results: list[dict[str, Any]] = []
+        span = 100.0 / max(len(names), 1)
+        for i, name in enumerate(names):
+            h.check_cancelled()
+            base = i * span
+            entry: dict[str, Any] = {"vm": name, "state": None, "outcome": None, "message": ""}
+            results.append(entry)
+            h.progress(base, f"{name}: checking", force=True)
+            try:
+                busy = self.tasks.active_on({"kind": "vm", "node": node, "name": name})
+                if busy:
+                    raise Conflict(f"vm '{name}' is busy with task {busy['id']} ({busy['kind']})",
+                                   code="ResourceBusy", details={"task": busy["id"]})
+                vm = self.gateway.describe_vm(node, name)
+                entry["state"] = vm.state
+                if vm.state in ("running", "shutting-down") and running == "skip":
+                    entry.update(outcome="skipped", message="running (running=skip): left as it is")
+                    continue
+                plan = self.plan(node, name, template=template, stop_timeout_s=stop_timeout_s,
+                                 created_by=created_by, vm=vm)
+                result = self.run(plan, h, progress=lambda pct, msg, b=base, n=name: h.progress(
+                    b + span * pct / 100, f"{n}: {msg}", force=True))
+                entry.update(outcome="rebuilt", message=result["message"], state_after=result["vm"]["state"],
+                             system_disk=result["system_disk"])
+            except JvpError as exc:
+                entry.update(outcome="failed", message=exc.message, error={"code": exc.code, "message": exc.message})
+        counts: dict[str, int] = {}
+        for r in results:
+            counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
+        summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "no VM to rebuild"
+        return {"template": template, "node": node, "vms": results, "counts": counts,
+                "message": f"template '{template}': {summary}"}
+
+    # -- the task ------------------------------------------------------------------------------------------
+    def run(self, plan: RebuildPlan, h: TaskHandle, progress: Progress | None = None) -> dict[str, Any]:
+        """Rebuild one VM (the task, or one VM of rebuild-template-vms). On any failure the VM is put back as it
+        was before the error leaves (the handle's cleanups are dropped again), and the history is told."""
+        say = progress or (lambda pct, msg: h.progress(pct, msg, force=True))
+        try:
+            result = self._run(plan, h, say)
+        except BaseException as exc:
+            self._tell(plan, "failed", getattr(exc, "message", None) or str(exc) or type(exc).__name__, h)
+            raise
+        self._tell(plan, "succeeded", result["message"], h)
+        return result
+
+    def _tell(self, plan: RebuildPlan, outcome: str, message: str, h: TaskHandle) -> None:
+        if self.on_rebuilt is None:
+            return
+        try:
+            self.on_rebuilt(plan.node, plan.template, {
+                "vm": plan.name, "outcome": outcome, "by": plan.created_by, "task": h.id, "message": message,
+                "previous_template": plan.previous_template, "image": plan.base.template})
+        except Exception:  # noqa: BLE001 - bookkeeping never changes a rebuild's outcome
+            log.exception("rebuild-vm %s on %s: the template history was not written", plan.name, plan.node)
+
+    def _stop(self, plan: RebuildPlan, say: Progress) -> list[str]:
+        node, name = plan.node, plan.name
+        state = self.gateway.vm_state(node, name)
+        if state == "crashed":
+            self.gateway.power_vm(node, name, "destroy")
+            return ["the VM had crashed: powered off before the rebuild"]
+        if state not in ("running", "shutting-down"):
+            return []
+        say(3, f"shutting the guest down (up to {plan.stop_timeout_s}s)")
+        reached, waited = state, 0.0
+        if plan.stop_timeout_s > 0 and self.gateway.power_vm(node, name, "shutdown") != GONE:
+            reached, waited = self.gateway.wait_vm_stopped(node, name, plan.stop_timeout_s)
+        if reached in ("stopped", "crashed", GONE):
+            return [f"the guest shut down in {waited:g}s"]
+        self.gateway.power_vm(node, name, "destroy")
+        return [f"the guest did not shut down within {plan.stop_timeout_s}s: powered off (forced)"]
+
+    def _seed_data(self, plan: RebuildPlan, instance_id: str) -> bytes:
+        if plan.seed_mode == "new":
+            assert plan.seed is not None
+            return plan.seed.iso()
+        assert plan.old_seed is not None
+        pool, volume = plan.old_seed
+        length = self.gateway.vm_volume(plan.node, pool, volume)["capacity_bytes"] or 0
+        data = b"".join(self.gateway.download_volume(plan.node, pool, volume, length))
+        files = reseed.renew_instance(reseed.read_seed(data), instance_id=instance_id, hostname=plan.name)
+        return ci_iso.build_iso(files)
+
+    def _run(self, plan: RebuildPlan, h: TaskHandle, say: Progress) -> dict[str, Any]:
+        node, name = plan.node, plan.name
+        was_running = plan.state in ("running", "shutting-down")
+        notes = list(plan.notes)
+        notes += self._stop(plan, say)
+        made: list[dict[str, Any]] = []
+        restore: dict[str, Any] | None = None
+        instance_id = (plan.seed.instance_id if plan.seed else f"i-{uuidlib.uuid4().hex[:16]}")
+        try:
+            h.check_cancelled()
+            say(30, f"cloning {plan.base.pool}/{plan.base.volume} to {plan.old_pool}/{plan.new_volume}")
+            backing = {"path": plan.base.path, "format": plan.base.format}
+            info = self.gateway.create_vm_volume(node, plan.old_pool, plan.new_volume, plan.size_bytes, "qcow2",
+                                                 backing)
+            spec = {"type": "vm-volume", "node": node, "pool": plan.old_pool, "volume": plan.new_volume}
+            h.add_cleanup(spec)
+            made.append(spec)
+            seed_path = None
+            if plan.seed_mode != "none":
+                say(50, "writing the cloud-init seed with a new instance id")
+                data = self._seed_data(plan, instance_id)
+                seed_info = self.gateway.upload_vm_seed(node, plan.seed_pool or plan.old_pool, plan.seed_volume or "",
+                                                        data)
+                spec = {"type": "vm-volume", "node": node, "pool": plan.seed_pool, "volume": plan.seed_volume}
+                h.add_cleanup(spec)
+                made.append(spec)
+                seed_path = seed_info["path"]
+            h.check_cancelled()
+            facts: dict[str, Any] = {"template": plan.base.template}
+            if plan.seed_mode != "none":
+                facts["cloud_init"] = {"instance-id": instance_id, "pool": plan.seed_pool,
+                                       "volume": plan.seed_volume}
+            if plan.seed_mode == "new" and plan.seed is not None:
+                facts["keypairs"] = plan.seed.keypairs
+            say(70, f"putting {plan.new_volume} in place of {plan.old_volume}")
+            before = self.gateway.replace_vm_system_disk(node, name, plan.target, info["path"], info["format"],
+                                                         plan.seed_target, seed_path, facts)
+            restore = {"type": "vm-definition", "node": node, "name": name, "uuid": plan.uuid, "xml": before,
+                       "start": was_running}
+            h.add_cleanup(restore)
+            if was_running:
+                say(85, "starting the VM")
+                self.gateway.start_vm(node, name, rfc3339(), action="starting")
+        except BaseException:
+            self._undo(plan, h, restore, made, was_running)
+            raise
+        for spec in [*made, *([restore] if restore else [])]:
+            h.drop_cleanup(spec)
+        # complete: the old disk and seed go, unless something else still needs them
+        removed, kept = self._drop_old(plan, notes)
+        state = self.gateway.vm_state(node, name)
+        message = (f"vm '{name}' on node '{node}' rebuilt from template '{plan.template}' "
+                   f"({plan.base.volume}), {state}")
+        return {"vm": {"name": name, "node": node, "uuid": plan.uuid, "state": state,
+                       "instance_id": instance_id if plan.seed_mode != "none" else None},
+                "template": plan.template, "image": f"{plan.base.pool}/{plan.base.volume}",
+                "system_disk": {"pool": plan.old_pool, "volume": plan.new_volume},
+                "replaced": {"pool": plan.old_pool, "volume": plan.old_volume},
+                "removed_volumes": removed, "kept_volumes": kept, "notes": notes,
+                "message": "; ".join([message, *notes])}
+
+    def _undo(self, plan: RebuildPlan, h: TaskHandle, restore: dict[str, Any] | None, made: list[dict[str, Any]],
+              was_running: bool) -> None:
+        """Put the VM back as it was: its old config, the new volumes deleted, started again if it ran."""
+        specs = ([restore] if restore else []) + list(reversed(made))
+        for spec in specs:
+            try:
+                if spec["type"] == "vm-definition":
+                    self.cleanup_definition(spec)
+                else:
+                    self.gateway.delete_vm_volume(spec["node"], spec["pool"], spec["volume"])
+                h.drop_cleanup(spec)
+            except Exception:  # noqa: BLE001 - left to the task's cleanups (retried)
+                log.exception("rebuild-vm %s on %s: undo step %s failed", plan.name, plan.node, spec["type"])
+        if restore is None and was_running:  # the config never changed: start the VM as it was
+            try:
+                if self.gateway.vm_state(plan.node, plan.name) == "stopped":
+                    self.gateway.start_vm(plan.node, plan.name, rfc3339(), action="starting")
+            except Exception:  # noqa: BLE001
+                log.exception("rebuild-vm %s on %s: the VM was not started again", plan.name, plan.node)
+
+    def _drop_old(self, plan: RebuildPlan, notes: list[str]) -> tuple[list[str], list[str]]:
+        removed: list[str] = []
+        kept: list[str] = []
+        olds = [(plan.old_pool, plan.old_volume)]
+        if plan.old_seed and plan.seed_mode != "none":
+            olds.append(plan.old_seed)
+        try:
+            refs = self.gateway.vm_references(plan.node)
+        except JvpError as exc:
+            notes.append(f"the old volumes are kept: JVP could not check who uses them ({exc.message})")
+            return [], [f"{p}/{v}" for p, v in olds]
+        for pool, volume in olds:
+            try:
+                path = self.gateway.vm_volume(plan.node, pool, volume)["path"]
+            except JvpError:
+                continue
+            users = refs.vm_names(pool, volume, path)
+            deps = refs.dependents([path])
+            if users or deps:
+                why = (f"used by vm(s) {', '.join(users)}" if users else
+                       f"the backing file of {', '.join(sorted(v.path or v.name for v in deps))}")
+                kept.append(f"{pool}/{volume}")
+                notes.append(f"the old volume {pool}/{volume} is kept: {why}")
+                continue
+            try:
+                self.gateway.delete_vm_volume(plan.node, pool, volume)
+                removed.append(f"{pool}/{volume}")
+            except JvpError as exc:
+                kept.append(f"{pool}/{volume}")
+                notes.append(f"the old volume {pool}/{volume} was not removed: {exc.message}")
+        return removed, kept
+
+    # -- cleanups ------------------------------------------------------------------------------------------
+    def cleanup_definition(self, spec: dict[str, Any]) -> None:
+        """Cleanup "vm-definition": a failed or interrupted rebuild's VM gets its old config back (and is
+        started again when it was running before)."""
+        node, name = spec["node"], spec["name"]
+        try:
+            if self.gateway.vm_state(node, name) != "stopped":
+                self.gateway.power_vm(node, name, "destroy")
+        except JvpError as exc:
+            if exc.code == "VmNotFound":
+                return
+            raise
+        if self.gateway.restore_vm_definition(node, name, spec["uuid"], spec["xml"]) and spec.get("start"):
+            try:
+                self.gateway.start_vm(node, name, rfc3339(), action="starting")
+            except JvpError as exc:
+                log.warning("rebuild-vm %s on %s: the old config is back but the VM did not start: %s", name, node,
+                            exc.message)
