@@ -16,6 +16,7 @@ import { LoadingBlock } from "@/components/Loading";
 import { StateBadge } from "@/components/StateBadge";
 import { useToast } from "@/components/Toast";
 import { DetailsDialog } from "./_components/DetailsDialog";
+import { RebuildDialog } from "./_components/RebuildDialog";
 import { EditDialog } from "./_components/EditDialog";
 import { RegisterDialog } from "./_components/RegisterDialog";
 import { TemplateTasks } from "./_components/TemplateTasks";
@@ -60,6 +61,28 @@ function TemplatesPage() {
   const [checking, setChecking] = useState<Template | null>(null);
   const [editing, setEditing] = useState<Template | null>(null);
   const [viewing, setViewing] = useState<Template | null>(null);
+  const [rebuilding, setRebuilding] = useState<Template | null>(null);
+  const [reloadDetails, setReloadDetails] = useState(0);
+  const [checkingAll, setCheckingAll] = useState(false);
+  const checkAll = async () => {
+    setCheckingAll(true);
+    try {
+      const res = await call("check-template-updates", node ? { node } : {});
+      toast.info(`Checking every template for updates (task ${res.task.id.slice(0, 8)})`);
+    } catch (err) {
+      toast.error(err instanceof Error ? err.message : String(err));
+    } finally {
+      setCheckingAll(false);
+    }
+  };
+  const verify = async (t: Template) => {
+    try {
+      await call("verify-template", { node: t.node, name: t.name });
+      toast.info(`Verifying the image of ${t.name}: its checksum is computed in a task`);
+    } catch (err) {
+      toast.error(err instanceof Error ? err.message : String(err));
+    }
+  };
   const ops = useOperations<Template, "delete">({
     key: (t) => `${t.node}/${t.name}`,
     onChanged: () => void q.refresh(),
@@ -177,6 +200,10 @@ function TemplatesPage() {
               {(nodes.data?.nodes ?? []).map((n) => <option key={n.name} value={n.name}>{n.name}</option>)}
             </Select>
           </Field>
+          <button type="button" className="btn" onClick={() => void checkAll()} disabled={checkingAll} data-testid="templates-check-all"
+                  title="Ask every template's source for a newer image (nothing is downloaded)">
+            <Icon name="refresh" size={14} /> Check all for updates
+          </button>
           <button type="button" className="btn btn-primary" onClick={() => setRegistering(true)} data-testid="register-template-open">
             <Icon name="plus" size={14} /> Register template
           </button>
@@ -217,7 +244,12 @@ function TemplatesPage() {
           void q.refresh();
         }}
       />
-      <DetailsDialog template={viewing} onClose={() => setViewing(null)} />
+      <DetailsDialog template={viewing} onClose={() => setViewing(null)} reload={reloadDetails}
+                     onRebuild={(t) => setRebuilding(t)} onVerify={(t) => void verify(t)} />
+      <RebuildDialog template={rebuilding} onClose={() => setRebuilding(null)} onFinished={() => {
+        setReloadDetails((n) => n + 1);
+        void q.refresh();
+      }} />
       <EditDialog
         template={editing}
         onClose={() => setEditing(null)}

@@ -6,12 +6,78 @@ import { formatAgo, formatBytes, formatTime, show } from "@/lib/format";
 import { ErrorBanner } from "@/components/ErrorBanner";
 import { LoadingBlock } from "@/components/Loading";
 import { Modal } from "@/components/Modal";
+import { Alert } from "@/components/ErrorBanner";
 import { StateBadge } from "@/components/StateBadge";
 import { Template, osText } from "./templateUtil";
 
+type HistoryEntry = {
+  at: string;
+  event: string;
+  outcome: string;
+  by?: string | null;
+  task?: string | null;
+  vm?: string | null;
+  old?: { volume?: string | null; version?: number | null; checksum?: string | null; size?: number | null } | null;
+  new?: { volume?: string | null; version?: number | null; checksum?: string | null; size?: number | null } | null;
+  message?: string;
+};
+
+function imageText(i: HistoryEntry["old"]): string {
+  if (!i || !i.volume) return "—";
+  return `${i.volume}${i.size != null ? `, ${formatBytes(i.size)}` : ""}${i.checksum ? `, ${i.checksum.slice(0, 19)}…` : ""}`;
+}
+
+/** list-template-history: what happened to the image, newest first. */
+function History({ node, name, reload, testId }: { node: string; name: string; reload: number; testId: string }) {
+  const [entries, setEntries] = useState<HistoryEntry[] | null>(null);
+  const [error, setError] = useState<ApiError | null>(null);
+  useEffect(() => {
+    let stopped = false;
+    call("list-template-history", { node, name, limit: 50 })
+      .then((res) => !stopped && setEntries(res.entries as HistoryEntry[]))
+      .catch((err) => !stopped && setError(asApiError(err, "list-template-history")));
+    return () => {
+      stopped = true;
+    };
+  }, [node, name, reload]);
+  return (
+    <>
+      <div className="section-title" style={{ marginTop: 16 }}>History</div>
+      <ErrorBanner error={error} title="Could not read the history" testId={`${testId}-history-error`} />
+      {entries && entries.length === 0 && <div className="muted" data-testid={`${testId}-history-empty`}>Nothing recorded yet.</div>}
+      {entries && entries.length > 0 && (
+        <div className="table-wrap">
+          <table className="table" data-testid={`${testId}-history`}>
+            <thead><tr><th>When</th><th>Event</th><th>Outcome</th><th>By</th><th>Image before → after</th><th>Message</th></tr></thead>
+            <tbody>
+              {entries.map((e, i) => (
+                <tr key={`${e.at}-${i}`} data-testid={`${testId}-history-entry`} data-event={e.event} data-outcome={e.outcome}>
+                  <td className="small">{formatTime(e.at)}</td>
+                  <td>{e.event}{e.vm ? ` ${e.vm}` : ""}</td>
+                  <td>{e.outcome}</td>
+                  <td className="small">{e.by ?? "—"}</td>
+                  <td className="mono small">{imageText(e.old)}{e.new ? ` → ${imageText(e.new)}` : ""}</td>
+                  <td className="small">{e.message}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </>
+  );
+}
+
 /** describe-template: the image, its source and checksums, the VMs and volumes built from it (computed from
  * the node right now) and the old images still kept for the volumes on them. */
-export function DetailsDialog({ template, onClose }: { template: Template | null; onClose: () => void }) {
+export function DetailsDialog({ template, onClose, onRebuild, onVerify, reload = 0 }: {
+  template: Template | null;
+  onClose: () => void;
+  /** Opens the Rebuild VMs confirmation with the described template (its affected VMs). */
+  onRebuild?: (t: Template) => void;
+  onVerify?: (t: Template) => void;
+  reload?: number;
+}) {
   const [detail, setDetail] = useState<Template | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
 
@@ -26,7 +92,7 @@ export function DetailsDialog({ template, onClose }: { template: Template | null
     return () => {
       stopped = true;
     };
-  }, [template]);
+  }, [template, reload]);
 
   const testId = "template-details";
   const t = detail;
@@ -45,6 +111,17 @@ export function DetailsDialog({ template, onClose }: { template: Template | null
       {!t && !error && <LoadingBlock testId={`${testId}-loading`}>Asking the node…</LoadingBlock>}
       {t && (
         <div data-testid={`${testId}-body`}>
+          {t.state === "broken" && (
+            <Alert tone="danger" title="The image is broken" testId={`${testId}-broken`}>
+              {t.integrity?.reason ?? "Its image is missing or changed."} New VMs and rebuilds are refused until Verify
+              image finds the recorded checksum again.
+              {onVerify && (
+                <div style={{ marginTop: 8 }}>
+                  <button type="button" className="btn btn-sm" onClick={() => onVerify(t)} data-testid={`${testId}-verify`}>Verify image</button>
+                </div>
+              )}
+            </Alert>
+          )}
           <dl className="kv">
             <dt>State</dt>
             <dd><StateBadge state={t.state} testId={`${testId}-state`} /></dd>
@@ -94,8 +171,14 @@ export function DetailsDialog({ template, onClose }: { template: Template | null
             {t.description && (<><dt>Description</dt><dd>{t.description}</dd></>)}
           </dl>
 
-          <div className="section-title" style={{ marginTop: 16 }}>
-            Built from this template ({t.usage.vm_count == null ? "node not answering" : `${t.usage.vm_count} VM${t.usage.vm_count === 1 ? "" : "s"}`})
+          <div className="section-title split" style={{ marginTop: 16, justifyContent: "space-between" }}>
+            <span data-testid={`${testId}-affected-title`}>Affected VMs: built from this template ({t.usage.vm_count == null ? "node not answering" : `${t.usage.vm_count} VM${t.usage.vm_count === 1 ? "" : "s"}`})</span>
+            {onRebuild && vms.length > 0 && (
+              <button type="button" className="btn btn-sm btn-danger" onClick={() => onRebuild(t)} disabled={t.state === "broken"}
+                      title="Give these VMs a fresh system disk from the template's current image" data-testid={`${testId}-rebuild`}>
+                Rebuild VMs…
+              </button>
+            )}
           </div>
           {vms.length === 0 && volumes.length === 0 ? (
             <div className="muted" data-testid={`${testId}-unused`}>
@@ -154,6 +237,7 @@ export function DetailsDialog({ template, onClose }: { template: Template | null
               </div>
             </>
           )}
+          <History node={t.node} name={t.name} reload={reload} testId={testId} />
         </div>
       )}
     </Modal>

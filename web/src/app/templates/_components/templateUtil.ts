@@ -5,7 +5,8 @@ export type Template = Schema<"Template">;
 export type UpdateCheck = Schema<"TemplateUpdateCheckResponse">;
 
 /** The task kinds of this page: their progress bars come from list-tasks, so they survive a reload. */
-export const TEMPLATE_TASKS = ["register-template", "update-template-image"] as const;
+export const TEMPLATE_TASKS = ["register-template", "update-template-image", "check-template-updates", "verify-template",
+  "rebuild-template-vms"] as const;
 
 export function osText(t: Pick<Template, "os">): string {
   const parts = [t.os.name, t.os.version, t.os.arch].filter(Boolean);

@@ -21,6 +21,7 @@ import { DisksCard, MediaCard } from "./DisksCard";
 import { EditVmDialog } from "./EditVmDialog";
 import { NicsCard } from "./NicsCard";
 import { PasswordDialog } from "./PasswordDialog";
+import { RebuildVmDialog } from "./RebuildVmDialog";
 import { XmlCard } from "./XmlCard";
 import { VmSnapshots } from "../../snapshots/_components/SnapshotTree";
 import { VmMetricsPanel } from "./MetricsPanel";
@@ -123,6 +124,7 @@ function VmDetail({ node, name, tab, windowId }: { node: string; name: string; t
   const [fresh, setFresh] = useState<Vm | null>(null); // the VM from an action's answer, until the next poll
   const [editing, setEditing] = useState(false);
   const [password, setPassword] = useState(false);
+  const [rebuilding, setRebuilding] = useState(false);
   const admin = useIsAdmin();
   const ops = useVmOps({ onChanged: () => void q.refresh(), onDeleted: () => router.push("/vms/") });
   useEffect(() => setFresh(null), [q.data]);
@@ -176,6 +178,10 @@ function VmDetail({ node, name, tab, windowId }: { node: string; name: string; t
             <button type="button" className="btn" onClick={() => setPassword(true)} data-testid="vm-password">
               <Icon name="key" size={15} /> Password
             </button>
+            <button type="button" className="btn" onClick={() => setRebuilding(true)} data-testid="vm-rebuild"
+                    title="A fresh system disk from the template's current image">
+              <Icon name="refresh" size={15} /> Rebuild
+            </button>
             <button type="button" className="btn btn-danger" onClick={() => ops.run("delete", vm)} data-testid="vm-delete">
               <Icon name="trash" size={15} /> Delete
             </button>
@@ -224,6 +230,7 @@ function VmDetail({ node, name, tab, windowId }: { node: string; name: string; t
       )}
       <EditVmDialog vm={vm} open={editing} onClose={() => setEditing(false)} onChanged={changed} />
       <PasswordDialog vm={vm} open={password} onClose={() => setPassword(false)} />
+      <RebuildVmDialog vm={vm} open={rebuilding} onClose={() => setRebuilding(false)} onDone={() => void q.refresh()} />
     </>
   );
 }
