@@ -86,6 +86,28 @@ def test_a_rebuild_takes_the_templates_new_image_and_a_running_vm_runs_again(api
     entry = history(api, "deb12")[0]
     assert entry["old"]["volume"] == "deb12-v1.qcow2" and entry["new"]["volume"] == "deb12-v2.qcow2"
     assert entry["new"]["version"] == 2
+    # app1 was the last VM on v1: the old image went with the rebuild
+    assert "removed old images" in entry["message"]
+    assert api.ok("describe-template", {"name": "deb12"})["template"]["previous"] == []
+    assert "deb12-v1.qcow2" not in volumes(api, TPOOL)
+
+
+def test_an_interrupted_rebuild_gets_the_old_config_back_from_its_cleanup(api):
+    """JVP killed after the new disk was put in the config: the task's "vm-definition" cleanup (run at the next
+    start) defines the old config again and starts the VM when it ran."""
+    plant(api, "deb12")
+    create_vm(api, "app1")
+    gw = api.services.gateway
+    vol = gw.create_vm_volume("local", "default", "app1-root-1.qcow2", 2**30, "qcow2", None)
+    before = gw.replace_vm_system_disk("local", "app1", "vda", vol["path"], "qcow2", None, None, {})
+    assert system_disk(api.ok("describe-vm", {"name": "app1"})["vm"])["volume"] == "app1-root-1.qcow2"
+    uuid = api.ok("describe-vm", {"name": "app1"})["vm"]["uuid"]
+    api.services.vm_rebuilder.cleanup_definition({"type": "vm-definition", "node": "local", "name": "app1",
+                                                  "uuid": uuid, "xml": before, "start": True})
+    vm = api.ok("describe-vm", {"name": "app1"})["vm"]
+    assert system_disk(vm)["volume"] == "app1-root.qcow2" and vm["state"] == "running"
+    # another VM took the name meanwhile (another UUID): nothing is restored
+    assert gw.restore_vm_definition("local", "app1", "00000000-0000-0000-0000-000000000000", before) is False
 
 
 def test_a_rebuild_onto_another_template(api):

@@ -334,6 +334,16 @@ class TemplateService:
         elif prev.get("name"):
             old = {"volume": None, "version": None, "checksum": None, "size": None}
         new_volume = (entry.get("image") or {}).get("volume")
+        removed: list[str] = []
+        if entry["outcome"] == "succeeded" and doc.get("previous"):
+            try:  # the VM may have been the last one on an old image: it goes now, as after delete-vm
+                removed = self.updater.prune(node, name, self.usage(node))
+            except JvpError as exc:
+                log.warning("rebuild of %s: old images of template %s not pruned now: %s", entry.get("vm"), name,
+                            exc.message)
+        if removed:
+            entry = {**entry, "message": f"{entry.get('message', '')}; removed old images nothing used any more: "
+                                         f"{', '.join(removed)}"}
         self.history.record(node, name, "rebuild", entry["outcome"], by=entry.get("by"), task=entry.get("task"),
                             vm=entry.get("vm"), old=old, new=image_of(doc, new_volume),
                             message=(f"from template '{prev['name']}': " if prev.get("name") not in (None, name)
