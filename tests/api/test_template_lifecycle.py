@@ -124,6 +124,16 @@ def test_a_rebuild_onto_another_template(api):
     assert api.ok("describe-template", {"name": "alma9"})["template"]["usage"]["vm_count"] == 1
 
 
+def test_a_volume_the_vm_was_created_on_as_is_is_kept(api):
+    plant(api, "deb12")
+    add_volume(api, "default", "mine.qcow2", size=2**20)
+    wait(api, api.call("create-vm", {"name": "app1", "volume": "mine.qcow2", "start": False}, role="operator"))
+    done = wait(api, api.call("rebuild-vm", {"name": "app1", "template": "deb12"}, role="operator"))
+    assert done["result"]["system_disk"]["volume"] == "app1-root.qcow2"
+    assert done["result"]["kept_volumes"] == ["default/mine.qcow2"] and done["result"]["removed_volumes"] == []
+    assert "mine.qcow2" in volumes(api) and any("is kept" in n for n in done["result"]["notes"])
+
+
 def test_a_failure_mid_rebuild_puts_the_old_disk_back(api):
     plant(api, "deb12")
     create_vm(api, "app1")

@@ -11,6 +11,7 @@ Choices (also in the README):
   without a seed and no new settings gets none (the new disk boots with the image's defaults; a note says so).
 - The new disk is `<vm>-root.qcow2` or `<vm>-root-1.qcow2`, whichever the VM does not use now (the names
   alternate over rebuilds); the new seed is a new `.jvp-cidata-<vm>-<hex>.iso`. Both in the old ones' pools.
+  An old system disk of another name (a volume the VM was created on as is) is kept, never deleted.
 - A running VM is shut down gracefully (ACPI) and waited for up to `stop_timeout_s` (default 120 s), then
   powered off (forced; a note says so); a crashed VM is powered off. It is started again after the rebuild
   when it was running. A paused or pm-suspended VM is refused (409 InvalidState: resume or stop it first).
@@ -380,14 +381,20 @@ class VmRebuilder:
     def _drop_old(self, plan: RebuildPlan, notes: list[str]) -> tuple[list[str], list[str]]:
         removed: list[str] = []
         kept: list[str] = []
-        olds = [(plan.old_pool, plan.old_volume)]
+        olds = []
+        if plan.old_volume in _system_names(plan.name):
+            olds.append((plan.old_pool, plan.old_volume))
+        else:  # a volume the VM was created on as is (not one JVP made for it): never deleted by a rebuild
+            kept.append(f"{plan.old_pool}/{plan.old_volume}")
+            notes.append(f"the old system disk {plan.old_pool}/{plan.old_volume} is kept: JVP did not make it for "
+                         "this VM (delete it with delete-volume when it is no longer needed)")
         if plan.old_seed and plan.seed_mode != "none":
             olds.append(plan.old_seed)
         try:
             refs = self.gateway.vm_references(plan.node)
         except JvpError as exc:
             notes.append(f"the old volumes are kept: JVP could not check who uses them ({exc.message})")
-            return [], [f"{p}/{v}" for p, v in olds]
+            return [], kept + [f"{p}/{v}" for p, v in olds]
         for pool, volume in olds:
             try:
                 path = self.gateway.vm_volume(plan.node, pool, volume)["path"]
