@@ -42,6 +42,7 @@ from jvp.service.template.service import TemplateService
 from jvp.service.vm.service import VmService
 from jvp.service.vm.create import VmCreator
 from jvp.service.vm.rebuild import VmRebuilder
+from jvp.service.vm.migrate import VmMigrator
 from jvp.service.vm.rules import DomainTypes
 from jvp.service.storage.volume import VolumeService
 from jvp.service.storage.transfer import VolumeTransferService
@@ -52,7 +53,7 @@ log = logging.getLogger(__name__)
 
 # One api module per resource; importing a module declares its actions in the registry.
 API_MODULES = ["node", "audit", "auth", "task", "keypair", "network", "bridge", "vm", "storage_pool", "volume",
-               "console", "template", "snapshot", "metrics"]
+               "console", "template", "snapshot", "metrics", "migration"]
 
 
 @dataclass
@@ -71,6 +72,7 @@ class Services:
     vms: VmService
     vm_creator: VmCreator
     vm_rebuilder: VmRebuilder
+    vm_migrator: VmMigrator
     pools: StoragePoolService
     volumes: VolumeService
     transfers: VolumeTransferService
@@ -168,6 +170,7 @@ def build_services(settings: Settings, processes: int = 1) -> Services:
         vms=vms,
         vm_creator=vm_creator,
         vm_rebuilder=vm_rebuilder,
+        vm_migrator=VmMigrator(nodes, gateway, tasks, template_pool=templates.registrar.ensure_template_pool),
         pools=pools,
         volumes=volumes,
         transfers=VolumeTransferService(nodes, gateway, volumes, tasks),

@@ -272,6 +272,17 @@ _ENTRIES = [
     _e("InvalidUserData", 400, "the cloud-init user data is not valid YAML or cloud-config"),
     _e("IpInDhcpRange", 400, "a static IP inside the network's DHCP range"),
     _e("IpOutsideNetwork", 400, "a static IP outside the network's subnet"),
+    # -- migration ------------------------------------------------------------------------------------------
+    _e("MigrationSameHost", 409, "the target node is the VM's node, or the same libvirt host (host UUID)"),
+    _e("MigrationCpuIncompatible", 422, "the guest's CPU is not compatible with the target's hypervisor CPU"),
+    _e("MigrationMachineUnsupported", 422, "the target offers no such domain type or machine type for the "
+       "guest's arch"),
+    _e("MigrationStorageNotShared", 409, "a disk is not on storage the target sees, and copy_storage is none "
+       "(or the file is in no pool, so JVP cannot copy it)"),
+    _e("MigrationStoragePathMismatch", 409, "the target's pool of the same name is at another path: a copied "
+       "disk must land at the same path"),
+    _e("MigrationFailed", 422, "libvirt or QEMU failed the move (`details.libvirt_error`); the VM stays on "
+       "the source"),
     # -- keypairs -------------------------------------------------------------------------------------------
     _e("KeypairNotFound", 404, "no keypair of that name"),
     _e("KeypairExists", 409, "the name is taken"),

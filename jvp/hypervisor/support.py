@@ -87,6 +87,15 @@ FEATURES: dict[str, Feature] = {
     "snapshot_listing": Feature(
         "virDomainSnapshotNum / virDomainListAllSnapshots", NOT_SUPPORTED,
         "the driver keeps no snapshots: there are none to delete with the domain"),
+    "cpu_compare": Feature(
+        "virConnectCompareHypervisorCPU", NOT_SUPPORTED | ARG_UNSUPPORTED | INVALID_ARG | CONFIG_UNSUPPORTED,
+        "the migration preflight's CPU check is skipped (reported as not checked)"),
+    "migration_downtime": Feature(
+        "virDomainMigrateSetMaxDowntime before the job starts", NOT_SUPPORTED | ARG_UNSUPPORTED | INVALID_ARG,
+        "the downtime limit is set once the migration job runs"),
+    "job_stats": Feature(
+        "virDomainGetJobStats", NOT_SUPPORTED | ARG_UNSUPPORTED | INVALID_ARG,
+        "no progress figures while the migration runs (progress null)"),
 }
 
 

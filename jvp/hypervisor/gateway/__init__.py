@@ -8,6 +8,7 @@ mixin of GatewayBase), so the gateway reads like the service layer it serves:
     storage.py   pools and volumes, streams, usage          network.py   networks, DHCP hosts, leases
     snapshot.py  domain snapshots                           console.py   VNC/serial endpoints, streams
     template.py  template pools and images               metrics.py   counters for the metrics collector
+    migration.py moving a VM between nodes
 
 Unit tests use fakes with the same method names (tests/unit/fakes/), never patched module paths.
 """
@@ -17,6 +18,7 @@ from jvp.hypervisor.gateway.base import GatewayBase, Locate
 from jvp.hypervisor.gateway.console import ConsoleOps
 from jvp.hypervisor.gateway.host import HostOps
 from jvp.hypervisor.gateway.metrics import MetricsOps
+from jvp.hypervisor.gateway.migration import MigrationOps
 from jvp.hypervisor.gateway.network import NetworkOps
 from jvp.hypervisor.gateway.snapshot import SnapshotOps
 from jvp.hypervisor.gateway.storage import StorageOps
@@ -26,5 +28,6 @@ from jvp.hypervisor.gateway.vm import VmOps
 __all__ = ["NodeGateway", "GatewayBase", "Locate"]
 
 
-class NodeGateway(HostOps, MetricsOps, VmOps, StorageOps, TemplateOps, NetworkOps, SnapshotOps, ConsoleOps):
+class NodeGateway(HostOps, MetricsOps, VmOps, StorageOps, TemplateOps, NetworkOps, SnapshotOps, ConsoleOps,
+                  MigrationOps):
     """Every node operation, typed; see the modules of this package."""

@@ -117,6 +117,7 @@ class Os(XmlNode):
     firmware = XmlProperty("./@firmware")
     type = XmlProperty("./type")
     arch = XmlProperty("./type/@arch")
+    machine = XmlProperty("./type/@machine")
     loader = XmlProperty("./loader")
     loader_type = XmlProperty("./loader/@type")
     kernel = XmlProperty("./kernel")    # direct kernel boot: files on the node the VM reads at start
