@@ -10,7 +10,7 @@ from jvp.api.vm_schemas import VmRef
 from jvp.domain.migration import COPY_STORAGE, MigrationPlanResponse
 from jvp.domain.task import TaskResponse
 
-TAG = "vm"
+TAG = "migration"
 PREFLIGHT_ERRORS = ("NodeNotFound", "NodeUnreachable", "VmNotFound", "InvalidInput")
 CHECK_CODES = ("NodeInMaintenance", "MigrationSameHost", "InvalidState", "VmExists", "MigrationMachineUnsupported",
                "MigrationCpuIncompatible", "NodeCapacityExceeded", "NetworkNotFound", "NetworkInactive",

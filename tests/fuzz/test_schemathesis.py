@@ -15,7 +15,7 @@ seed JVP_FUZZ_SEED (its coverage phase is off: see `schema.config.phases` below)
 
 So that generated bodies reach past "not found" and validation, `flatmap_body` mixes into them: for string
 fields that name existing objects (`node`, `pool`, `vm`, `network`, `volume`, `target`, an action's `name`,
-`uri`), mostly the name of something the demo inventory has (`REFERENCES`; create-node and modify-node are
+`uri`, `target_node`), mostly the name of something the demo inventory has (`REFERENCES`; create-node and modify-node are
 thereby also given `qemu:///system` and a remote URI); for other strings, now and then one of `HOSTILE` (NUL,
 control characters, lone surrogates, non-characters, a trailing newline, a long one); for `labels`, often valid
 keys (OpenAPI 3.0 cannot state a key pattern). After every example that changed something (a 2xx of a mutating
@@ -170,8 +170,8 @@ _POOLS = ["default", "data"]
 _VOLUMES = ["web1-root.qcow2", "db1-root.qcow2", "runner-root.qcow2", "scratch.raw", "db1-data.raw"]
 _NETWORKS = ["demo-nat", "demo-isolated"]
 REFERENCES: dict[str, list[str]] = {
-    "node": ["local"], "pool": _POOLS, "target_pool": _POOLS, "vm": _VMS, "network": _NETWORKS,
-    "volume": _VOLUMES, "backing_volume": _VOLUMES, "target": ["vda", "vdb", "sda", "hdc"],
+    "node": ["local"], "target_node": ["local"], "pool": _POOLS, "target_pool": _POOLS, "vm": _VMS,
+    "network": _NETWORKS, "volume": _VOLUMES, "backing_volume": _VOLUMES, "target": ["vda", "vdb", "sda", "hdc"],
     "uri": ["qemu:///system", "qemu+ssh://root@jvp-fuzz.invalid/system", "test:///default"],
 }
 NAMES_BY_TAG: dict[str, list[str]] = {"vm": _VMS, "storage_pool": _POOLS, "volume": _VOLUMES,
