@@ -42,6 +42,7 @@ from jvp.service.template.service import TemplateService
 from jvp.service.vm.service import VmService
 from jvp.service.vm.create import VmCreator
 from jvp.service.vm.rebuild import VmRebuilder
+from jvp.service.vm.evacuate import NodeEvacuator
 from jvp.service.vm.migrate import VmMigrator
 from jvp.service.vm.rules import DomainTypes
 from jvp.service.storage.volume import VolumeService
@@ -73,6 +74,7 @@ class Services:
     vm_creator: VmCreator
     vm_rebuilder: VmRebuilder
     vm_migrator: VmMigrator
+    node_evacuator: NodeEvacuator
     pools: StoragePoolService
     volumes: VolumeService
     transfers: VolumeTransferService
@@ -140,6 +142,7 @@ def build_services(settings: Settings, processes: int = 1) -> Services:
     vm_rebuilder = VmRebuilder(nodes, gateway, tasks, keypairs, templates.base_image,
                                on_rebuilt=templates.record_rebuild, template_vms=templates.vms_of)
     tasks.register_cleanup("template-pool", templates.remove_empty_pool)  # a pool a failed registration made
+    vm_migrator = VmMigrator(nodes, gateway, tasks, template_pool=templates.registrar.ensure_template_pool)
     snapshots = SnapshotService(nodes, gateway, tasks, vms)
     disk_reader = DiskReader(gateway, data)  # a disk's content at a snapshot, read on the controller
     tasks.register_cleanup(WORKDIR_CLEANUP, disk_reader.remove_workdir)
@@ -170,7 +173,9 @@ def build_services(settings: Settings, processes: int = 1) -> Services:
         vms=vms,
         vm_creator=vm_creator,
         vm_rebuilder=vm_rebuilder,
-        vm_migrator=VmMigrator(nodes, gateway, tasks, template_pool=templates.registrar.ensure_template_pool),
+        vm_migrator=vm_migrator,
+        node_evacuator=NodeEvacuator(nodes, gateway, tasks, vm_migrator,
+                                     list_timeout_s=settings.node_timeout_s * 2),
         pools=pools,
         volumes=volumes,
         transfers=VolumeTransferService(nodes, gateway, volumes, tasks),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from jvp.api.actions import Role, registry
-from jvp.api.schemas import Name
+from jvp.api.schemas import Name, RequestSchema
 from jvp.api.vm_schemas import VmRef
 from jvp.domain.migration import COPY_STORAGE, MigrationPlanResponse
 from jvp.domain.task import TaskResponse
@@ -55,3 +55,19 @@ def migrate_vm(ctx, req):
     it and the VM stays on the source. Refused before anything moves when a preflight check fails."""
     ctx.status = 202
     return {"task": ctx.services.vm_migrator.submit(req, ctx.principal.name, ctx.request_id)}
+
+
+class EvacuateNodeRequest(RequestSchema):
+    name = Name(metadata={"description": "the node to empty"})
+    target_nodes = fields.List(Name(), validate=validate.Length(min=1, max=64), metadata={
+        "description": "where VMs may go (default: every other node not in maintenance)"})
+
+
+@registry.action("evacuate-node", request=EvacuateNodeRequest, response=TaskResponse, role=Role.ADMIN, tag=TAG,
+                 status=202, errors=("NodeNotFound", "InvalidInput", "ResourceBusy", "TaskCancelled"))
+def evacuate_node(ctx, req):
+    """Live-migrate every running VM off the node (each to the target that passes the preflight with the most
+    free memory), then put the node in maintenance (task); per-VM results: moved, failed (with the code and
+    message; the VM stays running where it is), stayed (stopped VMs)."""
+    ctx.status = 202
+    return {"task": ctx.services.node_evacuator.submit(req, ctx.principal.name, ctx.request_id)}

@@ -281,6 +281,8 @@ _ENTRIES = [
        "(or the file is in no pool, so JVP cannot copy it)"),
     _e("MigrationStoragePathMismatch", 409, "the target's pool of the same name is at another path: a copied "
        "disk must land at the same path"),
+    _e("NoNodeAvailable", 409, "create-vm with node \"auto\": no enabled node has what the VM asks for "
+       "(`details.nodes`: each node's reason)"),
     _e("MigrationFailed", 422, "libvirt or QEMU failed the move (`details.libvirt_error`); the VM stays on "
        "the source"),
     # -- keypairs -------------------------------------------------------------------------------------------

@@ -31,7 +31,9 @@ log = logging.getLogger(__name__)
 
 DRIVERS = {"qemu", "test"}
 TRANSPORTS = {None, "ssh", "tcp", "tls", "unix", "libssh", "libssh2"}
-RESERVED_NAMES = {"nodes"}  # metadata/nodes/ holds node files; a node of that name would collide
+# metadata/nodes/ holds node files (a node "nodes" would collide); "auto" asks create-vm to place the VM
+RESERVED_NAMES = {"nodes", "auto"}
+AUTO = "auto"
 # libvirt URI parameters a node URI may carry. `command` (the local program the ssh/ext transports run) is
 # not among them: an API token must not choose what the controller executes.
 URI_PARAMS = {"name", "no_verify", "no_tty", "keyfile", "known_hosts", "known_hosts_verify", "sshauth",

@@ -179,3 +179,76 @@ def test_the_task_reports_libvirts_refusal_and_the_vm_stays(mig):
     assert task["error"]["details"]["libvirt_error"]["message"]
     assert mig.ok("describe-vm", {"node": SRC, "name": "mover"})["vm"]["state"] == "running"
     mig.error("describe-vm", {"node": DST, "name": "mover"}, status=404, code="VmNotFound")
+
+
+def _wait(api, task: dict, timeout_s: float = 30) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while task["state"] in ("pending", "running") and time.monotonic() < deadline:
+        time.sleep(0.1)
+        task = api.ok("describe-task", {"id": task["id"]})["task"]
+    return task
+
+
+def test_evacuate_reports_each_vm_and_puts_the_node_in_maintenance(mig):
+    """The test driver cannot migrate: every running VM is reported with why it stays (a failed preflight on
+    every target, or libvirt's refusal), stays running, and what a failed move made on the target is gone;
+    stopped and crashed VMs are listed as stayed; the node ends in maintenance."""
+    task = mig.ok("evacuate-node", {"name": SRC, "target_nodes": [DST]})["task"]
+    assert task["kind"] == "evacuate-node" and task["resource"]["name"] == SRC
+    task = _wait(mig, task)
+    assert task["state"] == "succeeded", task
+    result = task["result"]
+    assert result["moved"] == [] and result["maintenance"] is True
+    failed = {f["vm"]: f["code"] for f in result["failed"]}
+    assert failed == {"mover": "MigrationFailed", "local-disk": "MigrationFailed",
+                      "odd-machine": "MigrationMachineUnsupported"}
+    assert {s["vm"]: s["state"] for s in result["stayed"]} == {"big-stopped": "stopped", "crashed-vm": "crashed"}
+    for vm in failed:
+        assert mig.ok("describe-vm", {"node": SRC, "name": vm})["vm"]["state"] == "running"
+    # local-disk's copy target was made on the target before libvirt refused: removed again
+    vols = mig.ok("list-volumes", {"node": DST, "pool": "local"})["volumes"]
+    assert vols == []
+    assert mig.ok("describe-node", {"name": SRC})["node"]["maintenance"] is True
+
+
+def test_evacuate_refuses_bad_targets(mig):
+    mig.error("evacuate-node", {"name": SRC, "target_nodes": [SRC]}, status=400, code="InvalidInput")
+    mig.error("evacuate-node", {"name": SRC, "target_nodes": ["nowhere"]}, status=404, code="NodeNotFound")
+    mig.error("evacuate-node", {"name": "nowhere"}, status=404, code="NodeNotFound")
+    mig.error("evacuate-node", {"name": SRC}, status=403, code="Forbidden", role="operator")
+
+
+def _auto(api, **extra) -> dict:
+    body = {"node": "auto", "name": extra.pop("name", "placed"), "memory_mib": 512, "disk_size_gib": 1,
+            "start": False, **extra}
+    return api.call("create-vm", body)
+
+
+def test_auto_placement_picks_the_node_with_the_most_memory_that_has_what_is_asked(mig):
+    # the pool `shared` and the network mig-net: the two fixture nodes have them, the inventory does not;
+    # mig-src (16 GiB) before mig-dst (8 GiB): the test driver gives no free memory, so total memory counts
+    resp = _auto(mig, pool="shared", nics=[{"network": "mig-net"}])
+    assert resp.status_code == 202, resp.get_json()
+    task = _wait(mig, resp.get_json()["task"])
+    assert task["state"] == "succeeded" and task["resource"]["node"] == SRC, task
+    mig.ok("disable-node", {"name": SRC})
+    task = _wait(mig, _auto(mig, name="placed2", pool="shared", nics=[{"network": "mig-net"}]).get_json()["task"])
+    assert task["state"] == "succeeded" and task["resource"]["node"] == DST, task
+    # the inventory (32 GiB, the largest) has the pool `default`: it takes a VM that asks for it
+    task = _wait(mig, _auto(mig, name="placed3", pool="default").get_json()["task"])
+    assert task["state"] == "succeeded" and task["resource"]["node"] == "local", task
+
+
+def test_auto_placement_says_why_no_node_fits(mig):
+    mig.ok("disable-node", {"name": SRC})
+    err = mig.error("create-vm", {"node": "auto", "name": "nowhere", "memory_mib": 512, "disk_size_gib": 1,
+                                  "pool": "shared", "nics": [{"network": "no-such-net"}], "start": False},
+                    status=409, code="NoNodeAvailable")
+    nodes = err["details"]["nodes"]
+    assert nodes["local"]["code"] == "StoragePoolNotFound" and nodes[DST]["code"] == "NetworkNotFound"
+    assert SRC not in nodes  # in maintenance: not a candidate
+    # a request error that no node changes is answered as such
+    mig.error("create-vm", {"node": "auto", "name": "bad", "memory_mib": 512, "disk_size_gib": 1,
+                            "pool": "shared", "cloud_init": {"keypairs": ["nope"]}}, status=404,
+              code="KeypairNotFound")
+    mig.error("create-node", {"name": "auto", "uri": "test:///default"}, status=400, code="InvalidName")

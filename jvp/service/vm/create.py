@@ -15,9 +15,10 @@ from jvp.errors import JvpError, NotSupported
 from jvp.hypervisor.gateway import NodeGateway
 from jvp.service.audit import redact
 from jvp.service.keypair import KeypairService
-from jvp.service.node import NodeService
+from jvp.service.node import AUTO, NodeService
 from jvp.service.task.service import TaskHandle, TaskService
 from jvp.service.vm.service import VmService
+from jvp.service.vm.placement import place
 from jvp.service.vm.plan import BaseImageResolver, CreatePlan, DiskPlan, Planner
 from jvp.service.vm.rules import DomainTypes
 from jvp.timeutil import rfc3339
@@ -45,7 +46,10 @@ class VmCreator:
 
     # -- submitting ----------------------------------------------------------------------------------
     def submit(self, req: dict[str, Any], created_by: str | None, request_id: str | None) -> dict[str, Any]:
-        plan = self.planner.plan(req, created_by)
+        if req["node"] == AUTO:  # placement: the enabled node with the most free memory that has what is asked
+            plan = place(self.planner, self.nodes, self.gateway, req, created_by, self.nodes.timeout_s * 2)
+        else:
+            plan = self.planner.plan(req, created_by)
         return self.tasks.submit("create-vm", {"kind": "vm", "node": plan.node, "name": plan.name},
                                  lambda h: self.run(plan, h), params=redact(dict(req)), created_by=created_by,
                                  request_id=request_id, message="queued")

@@ -322,19 +322,21 @@ class VmMigrator:
         return BackingMove(path=path, pool=pool, volume=volume, action="transfer")
 
     # -- submitting ----------------------------------------------------------------------------------
+    @staticmethod
+    def options(plan: MigrationPlan, req: dict[str, Any]) -> MigrationOptions:
+        """How libvirt moves the guest, from the request and the preflight's plan."""
+        copy = tuple(d.target for d in plan.disks if d.action == "copy")
+        kept = [d for d in plan.disks if d.action == "shared"]
+        return MigrationOptions(live=bool(req.get("live", True)), offline=plan.mode == "offline",
+                                uri=plan.target_uri, copy_disks=copy, unsafe=bool(kept),
+                                bandwidth_mib_s=req.get("bandwidth_mib_s"), max_downtime_ms=req.get("max_downtime_ms"),
+                                auto_converge=bool(req.get("auto_converge")), post_copy=bool(req.get("post_copy")))
+
     def submit(self, req: dict[str, Any], created_by: str | None, request_id: str | None) -> dict[str, Any]:
         pre = self.check(req)
         if pre.errors:
             raise pre.errors[0]
-        plan, g = pre.plan, pre.guest
-        assert g is not None
-        copy = tuple(d.target for d in plan.disks if d.action == "copy")
-        kept = [d for d in plan.disks if d.action == "shared"]
-        options = MigrationOptions(live=bool(req.get("live", True)), offline=plan.mode == "offline",
-                                   uri=plan.target_uri, copy_disks=copy, unsafe=bool(kept),
-                                   bandwidth_mib_s=req.get("bandwidth_mib_s"),
-                                   max_downtime_ms=req.get("max_downtime_ms"),
-                                   auto_converge=bool(req.get("auto_converge")), post_copy=bool(req.get("post_copy")))
+        plan, options = pre.plan, self.options(pre.plan, req)
         return self.tasks.submit("migrate-vm", {"kind": "vm", "node": plan.node, "name": plan.vm},
                                  lambda h: self.run(plan, options, h), params=dict(req), created_by=created_by,
                                  request_id=request_id, message="queued")
@@ -380,8 +382,24 @@ class VmMigrator:
         done.append(spec)
 
     def run(self, plan: MigrationPlan, options: MigrationOptions, h: TaskHandle) -> dict[str, Any]:
-        node, target, name = plan.node, plan.target_node, plan.vm
+        """The move; on a failure (not a cancel: the task's cleanups take that) the volumes it made on the
+        target are removed before the error leaves, so a caller that goes on (evacuate-node) leaves nothing."""
         made: list[dict[str, str]] = []
+        try:
+            return self._run(plan, options, h, made)
+        except JvpError:
+            for spec in made:
+                try:
+                    self.gateway.delete_volume(spec["node"], spec["pool"], spec["volume"], action="delete")
+                    h.drop_cleanup(spec)
+                except JvpError as exc:
+                    log.warning("migrate-vm: volume %s/%s on %s not removed yet (%s); the task's cleanup retries",
+                                spec["pool"], spec["volume"], spec["node"], exc.message)
+            raise
+
+    def _run(self, plan: MigrationPlan, options: MigrationOptions, h: TaskHandle, made: list[dict[str, str]]
+             ) -> dict[str, Any]:
+        node, target, name = plan.node, plan.target_node, plan.vm
         h.progress(0, f"moving vm '{name}' to node '{target}' ({plan.mode})", force=True)
         for d in plan.disks:
             if d.backing and d.backing.action == "transfer" and d.backing.pool and d.backing.volume:
