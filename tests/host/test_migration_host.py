@@ -280,3 +280,26 @@ def test_a_stopped_linked_clone_moves_offline_with_its_volumes_and_base_image(en
     src = env.local.storagePoolLookupByName(env.local_pool)
     src.refresh(0)
     assert BASE in src.listVolumes() and system["volume"] not in src.listVolumes()
+
+
+def test_evacuate_moves_the_running_vms_off_the_second_node(env, guest):
+    """The guest goes to the twin; the blank VM of the copy test (running there) and the stopped clone of the
+    offline test are there already. Evacuating the twin (never the host's own node: other tests' VMs run
+    there) moves both running VMs to the host, leaves the stopped one, and puts the twin in maintenance."""
+    _move_live(env, guest, "local", "twin")
+    running = sorted(d.name() for d in env.twin.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE))
+    assert guest in running and len(running) == 2, running
+    stopped = [d.name() for d in env.twin.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_INACTIVE)]
+    counter, boot_id = _inside(env, "twin", guest)
+    task = env.run("evacuate-node", {"name": "twin", "target_nodes": ["local"]}, timeout=600)
+    result = task["result"]
+    assert sorted(m["vm"] for m in result["moved"]) == running and result["failed"] == [], result
+    assert all(m["target_node"] == "local" for m in result["moved"])
+    assert [s["vm"] for s in result["stayed"]] == stopped
+    assert env.twin.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE) == []
+    for name in running:
+        assert env.local.lookupByName(name).isActive()
+    counter2, boot_id2 = _inside(env, "local", guest)
+    assert boot_id2 == boot_id and counter2 > counter
+    assert env.api.ok("describe-node", {"name": "twin"})["node"]["maintenance"] is True
+    env.api.ok("enable-node", {"name": "twin"})

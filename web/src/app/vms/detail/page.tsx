@@ -19,6 +19,7 @@ import { useVmOps } from "../_components/useVmOps";
 import { Vm, formatUptime, vmHref } from "../_components/vmUtil";
 import { DisksCard, MediaCard } from "./DisksCard";
 import { EditVmDialog } from "./EditVmDialog";
+import { MigrateDialog } from "./MigrateDialog";
 import { NicsCard } from "./NicsCard";
 import { PasswordDialog } from "./PasswordDialog";
 import { RebuildVmDialog } from "./RebuildVmDialog";
@@ -125,6 +126,7 @@ function VmDetail({ node, name, tab, windowId }: { node: string; name: string; t
   const [editing, setEditing] = useState(false);
   const [password, setPassword] = useState(false);
   const [rebuilding, setRebuilding] = useState(false);
+  const [migrating, setMigrating] = useState(false);
   const admin = useIsAdmin();
   const ops = useVmOps({ onChanged: () => void q.refresh(), onDeleted: () => router.push("/vms/") });
   useEffect(() => setFresh(null), [q.data]);
@@ -182,6 +184,9 @@ function VmDetail({ node, name, tab, windowId }: { node: string; name: string; t
                     title="A fresh system disk from the template's current image">
               <Icon name="refresh" size={15} /> Rebuild
             </button>
+            <button type="button" className="btn" onClick={() => setMigrating(true)} data-testid="vm-migrate">
+              Migrate
+            </button>
             <button type="button" className="btn btn-danger" onClick={() => ops.run("delete", vm)} data-testid="vm-delete">
               <Icon name="trash" size={15} /> Delete
             </button>
@@ -231,6 +236,8 @@ function VmDetail({ node, name, tab, windowId }: { node: string; name: string; t
       <EditVmDialog vm={vm} open={editing} onClose={() => setEditing(false)} onChanged={changed} />
       <PasswordDialog vm={vm} open={password} onClose={() => setPassword(false)} />
       <RebuildVmDialog vm={vm} open={rebuilding} onClose={() => setRebuilding(false)} onDone={() => void q.refresh()} />
+      <MigrateDialog vm={vm} open={migrating} onClose={() => setMigrating(false)}
+                     onMoved={(target) => router.replace(vmHref(target, vm.name))} />
     </>
   );
 }
