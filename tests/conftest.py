@@ -194,6 +194,25 @@ def real_libvirt():
     return "qemu:///system"
 
 
+@pytest.fixture(scope="session")
+def second_node():
+    """A second real libvirtd in its own namespaces (tests/host/second_node.py): another host UUID,
+    hostname and runtime state, reached at `second_node.uri`; `second_node.shared` is a directory both
+    daemons see at the same path. Started once per session (for the host and browser tiers), stopped
+    (nothing left behind) at its end."""
+    from tests.host import second_node as bed
+    require(os.geteuid() == 0, "the second node needs root (namespaces, veth)")
+    require(libvirtd_reachable(), "libvirtd does not answer on qemu:///system (run `make host`)")
+    try:
+        twin = bed.start()
+    except (RuntimeError, OSError) as exc:
+        require(False, f"the second libvirt node did not start: {exc}")
+    try:
+        yield twin
+    finally:
+        bed.stop()
+
+
 @pytest.fixture
 def host_api(real_libvirt, tmp_path):
     client = build_api(make_settings(tmp_path, local_uri=real_libvirt, node_timeout_s=5.0))
