@@ -1,6 +1,7 @@
 """The Migrate dialog (issue 17) against the real server: a stopped VM on the host's libvirtd moves offline to
 the second real libvirt node (tests/host/second_node.py). The dialog first shows the preflight refusing a
-target in maintenance, then passing; the move's progress; and the page follows the VM to its new node."""
+target in maintenance, then passing; the move's progress; and the page follows the VM to its new node. Then
+the second node's Evacuate button: its stopped VM stays, the node enters maintenance."""
 from __future__ import annotations
 
 from playwright.sync_api import expect
@@ -38,6 +39,15 @@ def test_migrate_dialog_checks_then_moves_a_stopped_vm(logged_in_page, web_api, 
         assert f"node={node}" in pg.url
         assert twin.lookupByName(name).isPersistent()
         assert name not in [d.name() for d in local.listAllDomains(0)]
+        # Evacuate on the node page: the stopped VM stays (only running VMs move), the node enters maintenance
+        pg.goto(f"/nodes/detail/?name={node}")
+        pg.get_by_test_id("node-evacuate").click()
+        evac = pg.get_by_test_id("evacuate-dialog")
+        expect(evac.get_by_test_id("evacuate-target-local")).to_be_visible()
+        evac.get_by_test_id("evacuate-dialog-submit").click()
+        expect(evac.get_by_test_id("evacuate-stayed")).to_have_text(f"{name} (stopped) stays", timeout=60_000)
+        expect(evac.get_by_test_id("evacuate-moved")).to_have_count(0)
+        expect(pg.get_by_test_id("node-maintenance-note")).to_be_visible()
     finally:
         vmutil.drop_domain(local, name)
         vmutil.drop_domain(twin, name)

@@ -21,6 +21,7 @@ import { SummaryCards } from "./SummaryCards";
 import { DeviceTabs } from "./DeviceTabs";
 import { NodeMetricsSection } from "./NodeMetrics";
 import { WindowId, windowOf } from "@/lib/metrics";
+import { EvacuateDialog } from "./EvacuateDialog";
 
 const REFRESH_MS = 10_000;
 
@@ -35,6 +36,7 @@ function NodeDetail({ name, windowId }: { name: string; windowId: WindowId }) {
   const node = useQuery("describe-node", { name }, { refreshMs: REFRESH_MS, live: isNodeEvent(name) });
   const summary = useQuery("describe-node-summary", { name });
   const [editing, setEditing] = useState(false);
+  const [evacuating, setEvacuating] = useState(false);
   const ops = useNodeOps({
     onChanged: () => void node.refresh(),
     onDeleted: () => router.push("/nodes/"),
@@ -102,6 +104,9 @@ function NodeDetail({ name, windowId }: { name: string; windowId: WindowId }) {
               <button type="button" className="btn" onClick={() => setEditing(true)} data-testid="node-edit">
                 <Icon name="edit" size={15} /> Edit
               </button>
+              <button type="button" className="btn" onClick={() => setEvacuating(true)} data-testid="node-evacuate">
+                Evacuate
+              </button>
               {n.maintenance ? (
                 <OpButton ops={ops} kind="enable" target={n} icon="play" look="page" label="Leave maintenance" testId="node-enable" />
               ) : (
@@ -114,6 +119,7 @@ function NodeDetail({ name, windowId }: { name: string; windowId: WindowId }) {
       />
       <ErrorBanner error={node.error} title={`Could not read node ${name}`} onRetry={() => void node.refresh()} testId="node-error" />
       {ops.ui}
+      <EvacuateDialog node={name} open={evacuating} onClose={() => setEvacuating(false)} onDone={() => void node.refresh()} />
       {n?.maintenance && (
         <Alert tone="warning" title="In maintenance" testId="node-maintenance-note">
           Creating or placing resources on this node is refused; running VMs keep running and stay manageable.
