@@ -101,9 +101,12 @@ class Collector:
                     self.collect_once()
             except Exception:  # noqa: BLE001 - a failed collection must not end the collector
                 log.exception("metrics collection failed")
-            now = self._clock()
-            # the next tick on the interval's grid (samples of every VM share their times)
-            self._stop.wait(self.interval_s - (now % self.interval_s) or self.interval_s)
+            # the next tick on the interval's grid (samples of every VM share their times); a wait that ends
+            # before the tick (the wall clock slewed against the monotonic one) waits again, so the tick's
+            # sample is stamped in the tick's bucket (its time is the second it was taken in, never the next)
+            tick = (math.floor(self._clock() / self.interval_s) + 1) * self.interval_s
+            while (left := tick - self._clock()) > 0 and not self._stop.wait(left):
+                pass
 
     # -- one collection ----------------------------------------------------------------------------------------
     def _load_previous(self) -> None:
@@ -128,7 +131,10 @@ class Collector:
             records, _errors = self._nodes.records()
             uris = {r.name: r.uri for r in records}
             now = self._clock()
-            t = int(round(now))
+            # the second the sample was taken in (floor, not round: a sample stamped up to half a second
+            # ahead of the clock lay past the end of an answer's grid made in that half second, and an
+            # answer right after a collection lacked its newest sample)
+            t = math.floor(now)
             results = self._gateway.fan_out(list(uris), self._read, self._timeout_s, what="answer the collector")
             rows: dict[str, list] = {"vms": [], "devs": [], "nodes": [], "pools": [], "vm_latest": [],
                                      "node_latest": [], "seen": []}
