@@ -66,8 +66,10 @@ set_conf $LC listen_tcp 1
 set_conf $LC auth_tcp '"none"'
 set_conf $LC listen_addr '"127.0.0.1"'
 
-if ! pgrep -x virtlogd >/dev/null; then log "starting virtlogd"; virtlogd -d; fi
-if ! pgrep -x libvirtd >/dev/null; then
+# Only daemons of this PID namespace count: the test bed's second libvirtd (tests/host/second_node.py) runs in
+# a namespace of its own, and its processes are visible from here.
+if ! pgrep --ns $$ --nslist pid -x virtlogd >/dev/null; then log "starting virtlogd"; virtlogd -d; fi
+if ! pgrep --ns $$ --nslist pid -x libvirtd >/dev/null; then
   log "starting libvirtd --listen"
   libvirtd -d --listen
 fi

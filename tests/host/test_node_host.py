@@ -101,8 +101,13 @@ def test_a_hung_node_never_slows_list_nodes(host_api, silent_server):
         host_api.services.store.delete("node", dead)
 
 
+# The host's own libvirtd only: the second node's (tests/host/second_node.py) runs in a PID namespace of
+# its own, visible from here, and must survive this test.
+SAME_NS = ["--ns", str(os.getpid()), "--nslist", "pid"]
+
+
 def _libvirtd_pids() -> list[int]:
-    out = subprocess.run(["pgrep", "-x", "libvirtd"], capture_output=True, text=True).stdout
+    out = subprocess.run(["pgrep", *SAME_NS, "-x", "libvirtd"], capture_output=True, text=True).stdout
     return [int(p) for p in out.split()]
 
 
@@ -140,7 +145,7 @@ def test_libvirtd_restart_mid_use(host_api, restartable_libvirtd, monkeypatch):
     worker.start()
     try:
         assert in_request.wait(15)
-        subprocess.run(["pkill", "-x", "libvirtd"], check=True)
+        subprocess.run(["pkill", *SAME_NS, "-x", "libvirtd"], check=True)
         for _ in range(50):
             if not _libvirtd_pids():
                 break
