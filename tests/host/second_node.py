@@ -60,6 +60,16 @@ class Twin:
     shared: str = str(SHARED)
 
 
+def host_path(path: str | Path) -> Path:
+    """Where a path as the second daemon sees it lies on the host's file system: under BASE/private for its
+    private directories (PRIVATE), the very same path for anything else (SHARED among them)."""
+    path = Path(path)
+    for private in PRIVATE:
+        if path == Path(private) or Path(private) in path.parents:
+            return BASE / "private" / private.strip("/").replace("/", "_") / path.relative_to(private)
+    return path
+
+
 def _start_time(pid: int) -> str | None:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()

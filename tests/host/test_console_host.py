@@ -1,7 +1,8 @@
 """Consoles of a REAL booted guest (tier 3) through a real `jvp serve` (gunicorn, two worker processes):
 the serial console's login prompt and a login with the cloud-init user, the VNC handshake and a framebuffer
 update, both consoles of the same guest through a node reached over loopback TCP (shown by libvirt to be this
-host), a VNC unix socket, the SSH tunnel to its VNC (against an SSH server on loopback: this machine has no
+host), a VNC unix socket, the consoles of a domain on the second real libvirt node (tests/host/second_node.py:
+another host, so its loopback display is refused and a display on its own address is reached), the SSH tunnel to its VNC (against an SSH server on loopback: this machine has no
 sshd), consoles that do not starve the API, and consoles closed with a reason when the VM is destroyed. One
 guest for the whole module; the tests run in file order and the last one destroys it."""
 from __future__ import annotations
@@ -182,6 +183,81 @@ def test_a_vnc_unix_socket_is_reached_by_its_path(env):
             assert audit_entry(server, "unix", where)["target"]["name"] == name
     finally:
         vmutil.drop_domain(conn, name)
+        server.post("delete-node", {"name": node})
+
+
+def _firmware_domain(name: str, vnc_listen: str) -> str:
+    """A transient domain that needs no OS (the firmware draws on the display), with a serial console."""
+    dom = element("domain", {"type": "qemu"})
+    sub(dom, "name", text_=name)
+    sub(dom, "memory", {"unit": "MiB"}, 64)
+    sub(sub(dom, "os"), "type", text_="hvm")
+    devices = sub(dom, "devices")
+    sub(devices, "serial", {"type": "pty"})
+    sub(devices, "console", {"type": "pty"})
+    sub(sub(devices, "graphics", {"type": "vnc", "autoport": "yes"}), "listen",
+        {"type": "address", "address": vnc_listen})
+    return to_string(dom)
+
+
+def _console_busy(conn: libvirt.virConnect, name: str) -> bool:
+    """Whether another client holds the domain's console (an open without FORCE is refused)."""
+    stream = conn.newStream(0)
+    try:
+        conn.lookupByName(name).openConsole(None, stream, 0)
+    except libvirt.libvirtError:
+        return True
+    stream.abort()
+    return False
+
+
+def test_a_node_on_another_host_serves_its_consoles(env, second_node):
+    """The second real libvirtd (another host UUID and hostname, its own network namespace): the serial
+    console goes through its libvirt stream; a display listening on all its addresses is reached on the
+    address its URI names; a display on its own loopback is refused, libvirt showing it is not this host."""
+    server, _, _ = env
+    node, shown, hidden = unique("K-twin-"), unique("K-vncall-"), unique("K-vnclo-")
+    twin = vmutil.open_conn(second_node.uri)
+    assert server.post("create-node", {"name": node, "uri": second_node.uri}).status_code == 200
+    try:
+        twin.createXML(_firmware_domain(shown, "0.0.0.0"), 0)  # transient: gone once destroyed
+        twin.createXML(_firmware_domain(hidden, "127.0.0.1"), 0)
+
+        resp = server.post("get-vm-console", {"node": node, "name": shown, "type": "vnc"})
+        assert resp.status_code == 200, resp.text
+        ws = connect(server.url, resp.json()["ws_url"], origin=server.url)
+        try:
+            fb = rfb_handshake_and_update(ws)
+        finally:
+            ws.close()
+        assert fb.width >= 320 and shown in fb.name
+        assert audit_entry(server, "tcp", node)["target"]["name"] == shown
+
+        resp = server.post("get-vm-console", {"node": node, "name": hidden, "type": "vnc"})
+        assert resp.status_code == 422, resp.text
+        err = resp.json()["error"]
+        assert err["code"] == "ConsoleNotAvailable" and second_node.host_uuid in err["details"]["this_host"]
+
+        assert not _console_busy(twin, shown)
+        resp = server.post("get-vm-console", {"node": node, "name": shown, "type": "serial"})
+        assert resp.status_code == 200, resp.text
+        ws = connect(server.url, resp.json()["ws_url"])
+        try:
+            deadline = time.monotonic() + 20  # JVP holds the console on the second daemon
+            while not _console_busy(twin, shown):
+                assert time.monotonic() < deadline, "JVP did not open the console on the second node"
+                time.sleep(0.2)
+        finally:
+            ws.close()
+        deadline = time.monotonic() + 20  # and lets it go with the websocket
+        while _console_busy(twin, shown):
+            assert time.monotonic() < deadline, "the console stayed open on the second node"
+            time.sleep(0.2)
+        assert audit_entry(server, "serial-stream", node)["target"]["name"] == shown
+    finally:
+        for name in (shown, hidden):
+            vmutil.drop_domain(twin, name)
+        twin.close()
         server.post("delete-node", {"name": node})
 
 

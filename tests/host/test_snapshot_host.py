@@ -15,6 +15,7 @@ import base64
 import ipaddress
 import json
 import os
+import shutil
 import subprocess
 import threading
 import time
@@ -30,7 +31,6 @@ from tests.host import vmutil
 from tests.host.test_readme import readme_block
 
 BASE = "jvptest-base.qcow2"
-LOOPBACK = "qemu+tcp://127.0.0.1/system"
 MARKER = "/root/jvp-marker"
 BOOT_S = 600
 
@@ -281,31 +281,41 @@ def test_delete_snapshot_then_the_vm_with_the_rest(env, guest):
     env.call("describe-vm", {"name": env.names["vm"]}, status=404)
 
 
-def test_snapshot_clone_and_export_on_the_loopback_tcp_node(env):
-    """The same paths on a node reached over qemu+tcp as if remote: every byte of the disk at the snapshot
+def test_snapshot_clone_and_export_on_the_second_node(env, second_node):
+    """The same paths on the second real libvirt node (tests/host/second_node.py: another host), with a pool
+    of the same name in a directory it has (the bed's shared one): every byte of the disk at the snapshot
     travels through libvirt streams (a stopped VM with a blank disk: nothing to boot)."""
-    node, vm, clone, tmpl = unique("tcp-"), unique("tcpvm-"), unique("tcpclone-"), unique("tcptmpl-")
-    env.call("create-node", {"name": node, "uri": LOOPBACK})
-    remote = vmutil.open_conn(LOOPBACK)
-    env.vms += [vm, clone]
+    node, vm, clone, tmpl = unique("K-twin-"), unique("K-vm-"), unique("K-clone-"), unique("K-tmpl-")
+    remote = vmutil.open_conn(second_node.uri)
+    pool_dir = Path(second_node.shared) / unique("K-pool-")
     try:
+        vmutil.make_pool(remote, env.pool, pool_dir)
+        env.call("create-node", {"name": node, "uri": second_node.uri})
         env.run("create-vm", {"node": node, "name": vm, "pool": env.pool, "disk_size_gib": 1, "memory_mib": 128,
                               "start": False})
+        assert vm not in {d.name() for d in env.conn.listAllDomains(0)}  # on the second daemon only
         snap = env.run("create-snapshot", {"node": node, "vm": vm, "name": "s1"})["result"]["snapshot"]
         assert (snap["node"], snap["state"], snap["has_memory"]) == (node, "stopped", False)
+        assert [s.getName() for s in remote.lookupByName(vm).listAllSnapshots(0)] == ["s1"]
         done = env.run("clone-from-snapshot", {"node": node, "vm": vm, "name": "s1", "new_name": clone,
                                                "start": False})
         assert done["result"]["vm"]["state"] == "stopped"
         root = next(d for d in env.call("describe-vm", {"node": node, "name": clone})["vm"]["disks"] if d["system"])
         assert root["volume"] == f"{clone}-root.qcow2" and root["backing"] is None
-        env.templates.append(tmpl)
+        assert (pool_dir / f"{clone}-root.qcow2").exists()
         t = env.run("export-snapshot-to-template", {"node": node, "vm": vm, "name": "s1", "template": tmpl})
         assert t["result"]["template"]["node"] == node and t["result"]["template"]["state"] == "ready"
+        assert Path(t["result"]["template"]["storage"]["path"]).parent == pool_dir / "_templates_"
         env.call("delete-template", {"node": node, "name": tmpl})
         for name in (clone, vm):
             env.call("delete-vm", {"node": node, "name": name, "delete_volumes": True})
+        assert [n for n in (vm, clone) if n in {d.name() for d in remote.listAllDomains(0)}] == []
     finally:
         for name in (clone, vm):
             vmutil.drop_domain(remote, name)
+        env.server.post("delete-template", {"node": node, "name": tmpl})  # when the test failed before it
+        env.server.post("delete-node", {"name": node})
+        vmutil.drop_pool(remote, env.pool + "_templates_")
+        vmutil.drop_pool(remote, env.pool)
         remote.close()
-        env.call("delete-node", {"name": node})
+        shutil.rmtree(pool_dir, ignore_errors=True)

@@ -1,35 +1,47 @@
-"""The pool and volume paths against a node reached over qemu+tcp://127.0.0.1/system as if it were remote
-(SPEC 2.1): everything goes through the libvirt connection, nothing through the controller's filesystem."""
+"""The pool and volume paths against a really remote node (SPEC 2.1): the second libvirt daemon of
+tests/host/second_node.py (another host UUID, hostname and runtime state), reached over qemu+tcp. Everything
+goes through the libvirt connection, nothing through the controller's filesystem. The pools lie under the
+bed's shared directory (the same path on both daemons), where the tests also read the files to compare."""
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import require, unique
+from tests.conftest import unique
 from tests.host.storage_util import GIB, MIB, PoolKeeper, filled_image, sha256
-
-LOOPBACK = "qemu+tcp://127.0.0.1/system"
 
 
 @pytest.fixture
-def remote(host_api):
-    from tests.conftest import libvirtd_reachable
-    require(libvirtd_reachable(LOOPBACK), f"libvirtd does not listen on {LOOPBACK} (run `make host`)")
-    name = unique("tcp-")
-    host_api.ok("create-node", {"name": name, "uri": LOOPBACK})
+def remote(host_api, second_node):
+    name = unique("K-twin-")
+    host_api.ok("create-node", {"name": name, "uri": second_node.uri})
     yield name
     host_api.ok("delete-node", {"name": name})
 
 
-def test_pool_and_volume_paths_on_a_remote_node(host_api, remote, tmp_path):
-    keeper = PoolKeeper(lambda action, body: host_api.ok(action, body), tmp_path, uri=LOOPBACK, node=remote)
+@pytest.fixture
+def pools_dir(second_node):
+    """A directory for this test's pools that the second daemon has (the bed's shared one); removed after."""
+    path = Path(second_node.shared) / unique("K-pools-")
+    path.mkdir()
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_pool_and_volume_paths_on_a_remote_node(host_api, remote, pools_dir, second_node):
+    keeper = PoolKeeper(lambda action, body: host_api.ok(action, body), pools_dir, uri=second_node.uri,
+                        node=remote)
     try:
         pool = keeper.create()
         name = pool["name"]
         assert pool["node"] == remote and pool["state"] == "running"
         assert name in {p["name"] for p in host_api.ok("list-storage-pools", {"node": remote})["pools"]}
+        # on the other daemon only: the host's libvirtd does not have it
+        assert name not in {p["name"] for p in host_api.ok("list-storage-pools", {"node": "local"})["pools"]}
         base = {"node": remote, "pool": name}
 
         # Pool state changes through the TCP connection.
@@ -92,7 +104,8 @@ def test_pool_and_volume_paths_on_a_remote_node(host_api, remote, tmp_path):
         keeper.cleanup()
 
 
-def test_clone_progress_is_polled_over_the_remote_connection(host_api, remote, tmp_path, monkeypatch):
+def test_clone_progress_is_polled_over_the_remote_connection(host_api, remote, pools_dir, second_node,
+                                                           monkeypatch):
     """While libvirt copies on the node (createXMLFrom in one thread), a second call on the same TCP
     connection polls the new volume's allocation: the task's byte progress. Small volume, fast polls."""
     from jvp.hypervisor import volume as vol_hv
@@ -106,12 +119,13 @@ def test_clone_progress_is_polled_over_the_remote_connection(host_api, remote, t
             progress(done)
         return real_clone(conn, src_pool, src_name, pool, new_name, xml, expected, record)
     monkeypatch.setattr(vol_hv, "clone", recording_clone)
-    keeper = PoolKeeper(lambda action, body: host_api.ok(action, body), tmp_path, uri=LOOPBACK, node=remote)
+    keeper = PoolKeeper(lambda action, body: host_api.ok(action, body), pools_dir, uri=second_node.uri,
+                        node=remote)
     try:
         src_pool, dst_pool = keeper.create()["name"], keeper.create()["name"]
         base = {"node": remote, "pool": src_pool}
         host_api.ok("create-volume", {**base, "name": "src.raw", "size_gib": 1, "format": "raw"})
-        src_path = tmp_path / src_pool / "src.raw"
+        src_path = pools_dir / src_pool / "src.raw"
         filled_image(src_path, 256 * MIB)  # fully allocated: every byte is copied
         host_api.ok("refresh-storage-pool", {"node": remote, "name": src_pool})
         task = host_api.call("clone-volume", {**base, "name": "src.raw", "new_name": "copy.raw",
@@ -127,6 +141,6 @@ def test_clone_progress_is_polled_over_the_remote_connection(host_api, remote, t
         assert any(0 < b <= total for b in seen), seen
         copy = host_api.ok("describe-volume", {"node": remote, "pool": dst_pool, "name": "copy.raw"})["volume"]
         assert copy["capacity_bytes"] == 256 * MIB and copy["node"] == remote
-        assert sha256(tmp_path / dst_pool / "copy.raw") == sha256(src_path)
+        assert sha256(pools_dir / dst_pool / "copy.raw") == sha256(src_path)
     finally:
         keeper.cleanup()

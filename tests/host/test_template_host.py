@@ -1,20 +1,21 @@
 """Templates on the real libvirtd: downloads from the local image server streamed into a pool's template
-pool (on the local node and on the loopback-TCP node treated as remote), a mirror that stops mid-download,
-VMs created from templates (defined, not booted) so usage and the delete refusal are real, the update flow
-with an old image kept while a VM is on it, and registrations from a file and from a volume."""
+pool (on the local node and on the second real libvirt node of tests/host/second_node.py), a mirror that
+stops mid-download, VMs created from templates (defined, not booted) so usage and the delete refusal are
+real, the update flow with an old image kept while a VM is on it, and registrations from a file and from a
+volume."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import build_api, libvirtd_reachable, make_settings, require, unique
+from tests.conftest import build_api, make_settings, unique
 from tests.host.storage_util import PoolKeeper
 from tests.imageserver import ImageServer
 from tests.templateutil import MIB, images, sums  # noqa: F401 - pytest fixture
-
-LOOPBACK = "qemu+tcp://127.0.0.1/system"
 
 
 @pytest.fixture
@@ -95,11 +96,13 @@ def test_url_template_linked_clone_usage_and_delete(host_api, keeper, server, im
     assert not (keeper.base / pool / "_templates_").exists()
 
 
-def test_the_same_path_on_the_loopback_tcp_node(host_api, tmp_path, server, images):
-    require(libvirtd_reachable(LOOPBACK), f"libvirtd does not listen on {LOOPBACK} (run `make host`)")
-    node = unique("tcp-")
-    host_api.ok("create-node", {"name": node, "uri": LOOPBACK})
-    keep = PoolKeeper(lambda action, body: host_api.ok(action, body), tmp_path / "pools", uri=LOOPBACK, node=node)
+def test_the_same_path_on_the_second_node(host_api, second_node, server, images):
+    """The second real libvirtd (another host): JVP downloads the image and streams it into that daemon's
+    pool (a directory it has: the bed's shared one, read here to compare); the VM is defined there."""
+    node = unique("K-twin-")
+    pools = Path(second_node.shared) / unique("K-tpl-")
+    host_api.ok("create-node", {"name": node, "uri": second_node.uri})
+    keep = PoolKeeper(lambda action, body: host_api.ok(action, body), pools, uri=second_node.uri, node=node)
     try:
         pool = template_pool(keep, node)
         done = run(host_api, "register-template", {"node": node, "pool": pool, "name": "small", "source": {
@@ -108,7 +111,14 @@ def test_the_same_path_on_the_loopback_tcp_node(host_api, tmp_path, server, imag
         assert done["resource"]["node"] == node
         listed = host_api.ok("list-templates", {"node": node})["templates"]
         assert [(t["node"], t["name"], t["state"]) for t in listed] == [(node, "small", "ready")]
+        path = listed[0]["storage"]["path"]
+        assert path == f"{pools}/{pool}/_templates_/small-v1.qcow2"
+        assert subprocess.run(["cmp", path, str(images.small)], check=False).returncode == 0
         vm = create_vm(host_api, keep, node, pool, "small")
+        assert keep.conn.lookupByName(vm).UUIDString()  # defined on the second daemon
+        assert vm not in {v["name"] for v in host_api.ok("list-vms", {"node": "local"})["vms"]}
+        disk = host_api.ok("describe-vm", {"node": node, "name": vm})["vm"]["disks"][0]
+        assert qemu_img_backing(disk["path"]) == path
         assert host_api.ok("describe-template", {"node": node, "name": "small"})["template"]["usage"]["vm_count"] == 1
         host_api.error("delete-template", {"node": node, "name": "small"}, status=409, code="TemplateInUse")
         host_api.ok("delete-vm", {"node": node, "name": vm, "delete_volumes": True})
@@ -116,6 +126,7 @@ def test_the_same_path_on_the_loopback_tcp_node(host_api, tmp_path, server, imag
     finally:
         keep.cleanup()
         host_api.ok("delete-node", {"name": node})
+        shutil.rmtree(pools, ignore_errors=True)
 
 
 def test_a_mirror_that_stops_mid_download_is_resumed_then_verified(host_api, keeper, server, images):

@@ -7,8 +7,8 @@ network in 198.18.0.0/15), and the tests check it from the outside between the R
 user and key through the guest agent, the DHCP lease in describe-vm, the domain XML, the password reset in
 /etc/shadow, a graceful stop, and a delete that leaves nothing but the template. One guest is booted (boots
 take minutes under TCG); the tests run in file order on it. The last test registers the image on the
-loopback-TCP node too and creates, starts and deletes a VM from it there: the image and the seed ISO reach
-the node's pool through libvirt streams only.
+second real libvirt node (tests/host/second_node.py: another host) too and creates, starts and deletes a VM
+from it there: the image and the seed ISO reach that daemon's pool through libvirt streams only.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import io
 import ipaddress
 import json
 import os
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -29,10 +30,9 @@ from lxml import etree
 
 from jvp.hypervisor.domain_xml import NS
 from tests.conftest import REPO, start_server, stop_server, unique
+from tests.host import second_node as bed
 from tests.host import vmutil
 from tests.host.test_readme import readme_block
-
-LOOPBACK = "qemu+tcp://127.0.0.1/system"
 
 
 @dataclass
@@ -280,13 +280,17 @@ def _read_iso_file(conn: libvirt.virConnect, pool: str, volume: str, name: str) 
     return out.getvalue()
 
 
-def test_create_start_delete_on_the_loopback_tcp_node(env):
-    node, name, template = unique("tcp-"), unique("vm-"), unique("tpl-")
-    env.call("create-node", {"name": node, "uri": LOOPBACK})
-    remote = vmutil.open_conn(LOOPBACK)
+def test_create_start_delete_on_the_second_node(env, second_node):
+    """The second node has its own pool and network of the same names (its pool in a directory it has, the
+    bed's shared one; its network in its own network namespace), nothing of the host's."""
+    node, name, template = unique("K-twin-"), unique("K-vm-"), unique("K-tpl-")
+    remote = vmutil.open_conn(second_node.uri)
+    pool_dir = Path(second_node.shared) / unique("K-pool-")
     user_data = "#cloud-config\n# raw: kept byte for byte, comments and all\nruncmd:\n  - [echo, 'héllo']\n"
-    env.vms.append(name)
     try:
+        vmutil.make_pool(remote, env.pool, pool_dir)
+        vmutil.make_isolated_network(remote, env.network, env.subnet)  # its own namespace: no clash
+        env.call("create-node", {"name": node, "uri": second_node.uri})
         env.register_template(template, node=node)  # the image reaches the node through a libvirt stream
         done = env.run_task("create-vm", {
             "node": node, "name": name, "memory_mib": 256, "pool": env.pool, "template": template,
@@ -295,18 +299,25 @@ def test_create_start_delete_on_the_loopback_tcp_node(env):
         vm = env.call("describe-vm", {"node": node, "name": name})["vm"]
         assert vm["state"] == "running" and vm["node"] == node and vm["firmware"] == "uefi"
         assert vm["template"] == template
+        assert remote.lookupByName(name).isActive() and name not in {d.name() for d in env.conn.listAllDomains(0)}
         seed = vm["cloud_init"]
         assert _read_iso_file(remote, env.pool, seed["seed_volume"], "user-data") == user_data.encode()
         nvram = etree.fromstring(remote.lookupByName(name).XMLDesc(0).encode()).findtext("os/nvram")
-        assert nvram and Path(nvram).exists()
+        assert nvram and bed.host_path(nvram).exists()  # in the second daemon's own /var/lib/libvirt
         env.call("delete-vm", {"node": node, "name": name}, status=409)
         res = env.call("delete-vm", {"node": node, "name": name, "force": True, "delete_volumes": True})
-        assert res["nvram_removed"] is True and not Path(nvram).exists()
+        assert res["nvram_removed"] is True and not bed.host_path(nvram).exists()
         assert env.call("delete-template", {"node": node, "name": template})["ok"] is True
+        assert list(pool_dir.iterdir()) == []  # the VM's volumes, its seed, the template and its pool: gone
+        # the host's pool holds what it held: the module's template, nothing of the second node's
         assert sorted(p.name for p in env.pool_dir.iterdir()) == ["_templates_"]
         assert sorted(p.name for p in (env.pool_dir / "_templates_").iterdir()) == [f"{env.template}-v1.qcow2"]
     finally:
         vmutil.drop_domain(remote, name)
-        remote.close()
         env.server.post("delete-template", {"node": node, "name": template})  # when the test failed before it
-        env.call("delete-node", {"name": node})
+        env.server.post("delete-node", {"name": node})
+        vmutil.drop_pool(remote, env.pool + "_templates_")
+        vmutil.drop_pool(remote, env.pool)
+        vmutil.drop_network(remote, env.network)
+        remote.close()
+        shutil.rmtree(pool_dir, ignore_errors=True)
