@@ -139,6 +139,7 @@ def _inside_script(private: Path, hosts: Path) -> str:
     return f"""set -e
 mount --make-rprivate /
 mount -t tmpfs -o mode=755 tmpfs /run
+mkdir -m 1777 /run/lock  # /var/lock: libvirt locks a console's pty there (openConsole fails without it)
 {mounts}
 mount --bind {hosts} /etc/hosts
 hostname {HOSTNAME}
