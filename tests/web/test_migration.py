@@ -4,13 +4,17 @@ target in maintenance, then passing; the move's progress; and the page follows t
 the second node's Evacuate button: its stopped VM stays, the node enters maintenance."""
 from __future__ import annotations
 
+import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import unique
 from tests.host import vmutil
 
 
-def test_migrate_dialog_checks_then_moves_a_stopped_vm(logged_in_page, web_api, created_nodes, second_node):
+@pytest.mark.parametrize("viewport", [{"width": 1440, "height": 900}, {"width": 390, "height": 844}],
+                         ids=["desktop", "phone"])
+def test_migrate_dialog_checks_then_moves_a_stopped_vm(logged_in_page, web_api, created_nodes, second_node,
+                                                       viewport):
     node = unique("H-twin-")
     created_nodes.append(node)
     web_api.ok("create-node", {"name": node, "uri": second_node.uri})
@@ -21,9 +25,12 @@ def test_migrate_dialog_checks_then_moves_a_stopped_vm(logged_in_page, web_api, 
                         "<os><type arch='x86_64'>hvm</type></os></domain>")
         web_api.ok("disable-node", {"name": node})
         pg = logged_in_page
+        pg.set_viewport_size(viewport)
         pg.goto(f"/vms/detail/?node=local&name={name}")
         pg.get_by_test_id("vm-migrate").click()
         dialog = pg.get_by_test_id("migrate-dialog")
+        box = dialog.bounding_box()   # the dialog fits the screen, at phone size too
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"], box
         dialog.get_by_test_id("migrate-target").select_option(node)
         dialog.get_by_test_id("migrate-dialog-submit").click()  # Check
         expect(dialog.get_by_test_id("migrate-plan")).to_have_attribute("data-ok", "no")
