@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterable, TypeVar
 
 import libvirt
 from lxml import etree
@@ -368,9 +368,16 @@ def volumes_of(conn: libvirt.virConnect, root: etree._Element, problems: list[di
     does a volume-type disk whose volume or pool no longer exists (VolumeNotFound / StoragePoolNotFound).
     With `dom` (running), removable media no pool holds get the size libvirt reports for the drive
     (virDomainGetBlockInfo, what `virsh domblkinfo` shows)."""
+    return volumes_for(conn, [(domain_view.disk_key(d), d.target, d.device) for d in Domain(root).disks],
+                       problems, dom)
+
+
+def volumes_for(conn: libvirt.virConnect, disks: Iterable[tuple[Any, str | None, str | None]],
+                problems: list[dict[str, str]] | None = None,
+                dom: libvirt.virDomain | None = None) -> dict[Any, dict[str, Any]]:
+    """volumes_of for the disks as domain_view.lookups lists them: (disk_key, target, device)."""
     out: dict[Any, dict[str, Any]] = {}
-    for d in Domain(root).disks:
-        key = domain_view.disk_key(d)
+    for key, target, device in disks:
         if key is None or key in out:
             continue
         try:
@@ -386,7 +393,7 @@ def volumes_of(conn: libvirt.virConnect, root: etree._Element, problems: list[di
             if dangling and isinstance(key, tuple) and problems is not None:
                 # a type='volume' disk names its pool and volume: one that no longer exists is a dangling
                 # reference of this VM (a file disk outside every pool is not: nothing says it should be in one)
-                problems.append({"code": dangling, "message": f"disk {d.target or '?'} names volume '{key[1]}' "
+                problems.append({"code": dangling, "message": f"disk {target or '?'} names volume '{key[1]}' "
                                                               f"of pool '{key[0]}': {exc.get_error_message()}"})
             elif exc.get_error_code() not in (libvirt.VIR_ERR_NO_STORAGE_VOL, libvirt.VIR_ERR_NO_STORAGE_POOL,
                                               libvirt.VIR_ERR_OPERATION_INVALID):
@@ -395,9 +402,9 @@ def volumes_of(conn: libvirt.virConnect, root: etree._Element, problems: list[di
                 where = "/".join(key) if isinstance(key, tuple) else key
                 problems.append({"code": "LibvirtError", "message": f"the volume of disk {where} could not "
                                                                      f"be read: {exc.get_error_message()}"})
-        if dom is not None and d.device in ("cdrom", "floppy") and d.target and not out[key].get("capacity_bytes"):
+        if dom is not None and device in ("cdrom", "floppy") and target and not out[key].get("capacity_bytes"):
             try:
-                out[key] = {**out[key], "capacity_bytes": dom.blockInfo(d.target, 0)[0]}
+                out[key] = {**out[key], "capacity_bytes": dom.blockInfo(target, 0)[0]}
             except libvirt.libvirtError:
                 pass  # an empty or unreadable drive: no size
     return out
@@ -414,6 +421,46 @@ def _stats_of(conn: libvirt.virConnect, dom: libvirt.virDomain) -> dict[str, Any
     return got[0][1] if got else {}
 
 
+class _DescribeParts:
+    """describe-vm's XML part per domain (domain_view.xml_part and .lookups), kept with the exact XML text it
+    was read from: a describe reads the live XML (one XMLDesc, as it must: nothing else says what the domain
+    is now) and, when the text is the same as last time, skips the parse and the ~60 mapping reads.
+
+    Keyed by the document itself, not by events: whatever changed the domain (JVP, virsh, another client, a
+    change libvirt sends no event for, a driver without events), a different document is a miss, so nothing
+    can be stale; an unchanged one cannot be. Per connection (dies with it), at most MAX domains each
+    (the oldest entry goes first)."""
+
+    MAX = 2048
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._conns: "weakref.WeakKeyDictionary[libvirt.virConnect, dict[str, tuple[str, Any, Any]]]" = \
+            weakref.WeakKeyDictionary()
+
+    def get(self, conn: libvirt.virConnect, name: str, xml: str) -> tuple[Any, Any] | None:
+        with self._lock:
+            try:
+                hit = self._conns.get(conn, {}).get(name)
+            except TypeError:  # a connection object that cannot be weakly referenced: not kept
+                return None
+        return (hit[1], hit[2]) if hit is not None and hit[0] == xml else None
+
+    def put(self, conn: libvirt.virConnect, name: str, xml: str, looked: Any, part: Any) -> None:
+        with self._lock:
+            try:
+                entries = self._conns.setdefault(conn, {})
+            except TypeError:
+                return
+            entries.pop(name, None)
+            entries[name] = (xml, looked, part)
+            while len(entries) > self.MAX:
+                entries.pop(next(iter(entries)))
+
+
+DESCRIBE_PARTS = _DescribeParts()
+
+
 def describe(conn: libvirt.virConnect, node: str, name: str) -> VmView:
     dom = lookup(conn, name)
     st, reason = dom.state()
@@ -423,10 +470,15 @@ def describe(conn: libvirt.virConnect, node: str, name: str) -> VmView:
     stats = _stats_of(conn, dom)
     problems: list[dict[str, str]] = []
     try:
-        root = root_of(dom)
-        ask_agent = state_name == "running" and agent_connected(root) is not False and has_agent_channel(root)
-        volumes = volumes_of(conn, root, problems,
-                             dom if state_name in ("running", "paused") else None)
+        xml_text = dom.XMLDesc(0)
+        kept = DESCRIBE_PARTS.get(conn, name, xml_text)
+        if kept is not None:
+            looked, part = kept
+        else:
+            root, part = parse(xml_text), None
+            looked = domain_view.lookups(root, agent_connected(root), has_agent_channel(root))
+        ask_agent = state_name == "running" and looked.agent_connected is not False and looked.has_agent_channel
+        volumes = volumes_for(conn, looked.disks, problems, dom if state_name in ("running", "paused") else None)
     except libvirt.libvirtError as exc:
         if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
             raise
@@ -435,14 +487,17 @@ def describe(conn: libvirt.virConnect, node: str, name: str) -> VmView:
     except UNREADABLE as exc:
         return _unreadable_view(dom, node, state_name, state_reason, persistent, autostart, stats,
                                 _unreadable("its XML", exc))
-    ips, agent = _domain_ips(dom, ask_agent, problems, [n.source_network for n in Domain(root).interfaces
-                                                         if n.type == "network"])
-    if state_name == "running" and not ask_agent and has_agent_channel(root):
+    ips, agent = _domain_ips(dom, ask_agent, problems, list(looked.nic_networks))
+    if state_name == "running" and not ask_agent and looked.has_agent_channel:
         agent = False
     try:
-        return domain_view.describe(root, node=node, state=state_name, persistent=persistent, autostart=autostart,
-                                    volumes=volumes, ips=ips, agent=agent, state_reason=state_reason,
-                                    stats=stats, problems=problems, networks=node_networks(conn))
+        if part is None:
+            part = domain_view.xml_part(root)
+            DESCRIBE_PARTS.put(conn, name, xml_text, looked, part)
+        return domain_view.from_part(part, node=node, state=state_name, persistent=persistent,
+                                     autostart=autostart, volumes=volumes, ips=ips, agent=agent,
+                                     state_reason=state_reason, stats=stats, problems=problems,
+                                     networks=node_networks(conn))
     except UNREADABLE as exc:
         return _unreadable_view(dom, node, state_name, state_reason, persistent, autostart, stats,
                                 _unreadable("its definition", exc))

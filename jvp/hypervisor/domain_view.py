@@ -235,20 +235,115 @@ def summary(facts: dict[str, Any], *, node: str, state: str, ips: dict[str, list
     }
 
 
+@dataclasses.dataclass(frozen=True)
+class Lookups:
+    """What describe-vm asks libvirt about, as the live XML says it: each disk's (disk_key, target, device),
+    the networks of the `type='network'` NICs, and the guest agent channel (agent_connected: None when the
+    channel says nothing; has_agent_channel)."""
+    disks: tuple[tuple[Any, str | None, str | None], ...]
+    nic_networks: tuple[str | None, ...]
+    agent_connected: bool | None
+    has_agent_channel: bool
+
+
+def lookups(root: etree._Element, agent_connected: bool | None, has_agent_channel: bool) -> Lookups:
+    """`agent_connected` / `has_agent_channel`: domain.agent_connected(root) / has_agent_channel(root)."""
+    dom = Domain(root)
+    return Lookups(disks=tuple((disk_key(d), d.target, d.device) for d in dom.disks),
+                   nic_networks=tuple(n.source_network for n in dom.interfaces if n.type == "network"),
+                   agent_connected=agent_connected, has_agent_channel=has_agent_channel)
+
+
+@dataclasses.dataclass(frozen=True)
+class XmlPart:
+    """Everything describe-vm's view takes from the domain's XML (a pure function of the document, so it
+    is kept as long as the document is the same: hypervisor/domain.py's describe cache). The live parts
+    (state, figures, volumes, IPs, the agent's answer, uptime) are added per request by from_part; every
+    mutable value is copied there, so no answer shares a list or dict with the cache."""
+    facts: VmFacts
+    static: dict[str, Any]
+    domain_type: str | None
+    cpu_mode: str | None
+    firmware: str
+    started_at: str | None
+    # per disk: (disk_key, the DiskView fields the mapping gives, its driver format, its <backing> file
+    # (None: no backing element), type, network source, system)
+    disks: tuple[tuple[Any, dict[str, Any], str | None, str | None, bool, str | None, str | None, bool], ...]
+    # per NIC: (the NicView fields the mapping gives, mac, network, bridge, device)
+    nics: tuple[tuple[dict[str, Any], str, str | None, str | None, str | None], ...]
+    graphics: tuple[dict[str, Any], ...]
+    console: dict[str, Any] | None
+    cloud_init: dict[str, Any] | None
+
+
+_DISK_COMPUTED = frozenset({"pool", "volume", "path", "format", "capacity_bytes", "type", "source", "backing",
+                            "system"})
+_NIC_COMPUTED = frozenset({"mac", "network", "bridge", "device", "ips"})
+
+
+def _shared(cls: type, node: XmlNode, computed: frozenset[str]) -> dict[str, Any]:
+    """The fields of view `cls` the mapping object has under the same name, except the computed ones."""
+    shared = _SHARED.get((cls, type(node)))
+    if shared is None:
+        shared = _SHARED[(cls, type(node))] = tuple(f.name for f in dataclasses.fields(cls)
+                                                    if hasattr(type(node), f.name))
+    return {n: getattr(node, n) for n in shared if n not in computed}
+
+
+def xml_part(root: etree._Element) -> XmlPart:
+    dom = Domain(root)
+    facts = read_facts(root)
+    system = system_disk_target(root, facts)
+    disks = []
+    for d in dom.disks:
+        src = d.source
+        disks.append((disk_key(d), _shared(DiskView, d, _DISK_COMPUTED), d.format,
+                      d.backing.file if d.backing.exists() else None, d.backing.exists(),
+                      d.type or ("file" if src.file else None), network_source(d),
+                      d.target is not None and d.target == system))
+    nics = []
+    for n in dom.interfaces:
+        kind = n.type
+        nics.append((_shared(NicView, n, _NIC_COMPUTED), n.mac or "",
+                     n.source_network if kind == "network" else None,
+                     # a running VM's network NIC also names the network's bridge
+                     n.source_bridge if kind in ("bridge", "network") else None,
+                     n.source_dev if kind == "direct" else None))
+    con = next(iter(dom.consoles), None)
+    return XmlPart(
+        facts=facts, static=static_facts(root), domain_type=dom.type,
+        cpu_mode=(dom.cpu.mode or "custom") if dom.cpu.exists() else None, firmware=firmware(root),
+        started_at=dom.started_at, disks=tuple(disks), nics=tuple(nics),
+        graphics=tuple(dataclasses.asdict(g) for g in graphics_views(root)),
+        console=dict(type=con.type, target=con.target_type) if con is not None else None,
+        cloud_init=(dict(instance_id=facts.instance_id, seed_pool=facts.seed_pool, seed_volume=facts.seed_volume)
+                    if facts.instance_id else None))
+
+
 def describe(root: etree._Element, *, node: str, state: str, persistent: bool, autostart: bool | None,
              volumes: dict[str, dict[str, Any]], ips: dict[str, list[str]], agent: bool | None,
              now: dt.datetime | None = None, state_reason: str | None = None,
              stats: dict[str, Any] | None = None, problems: list[dict[str, str]] | None = None,
              networks: set[str] | None = None) -> VmView:
     """`networks`: the node's network names, when the caller read them (a NIC on another is a problem)."""
-    dom = Domain(root)
-    facts = read_facts(root)
-    static = static_facts(root)
+    return from_part(xml_part(root), node=node, state=state, persistent=persistent, autostart=autostart,
+                     volumes=volumes, ips=ips, agent=agent, now=now, state_reason=state_reason, stats=stats,
+                     problems=problems, networks=networks)
+
+
+def from_part(part: XmlPart, *, node: str, state: str, persistent: bool, autostart: bool | None,
+              volumes: dict[Any, dict[str, Any]], ips: dict[str, list[str]], agent: bool | None,
+              now: dt.datetime | None = None, state_reason: str | None = None,
+              stats: dict[str, Any] | None = None, problems: list[dict[str, str]] | None = None,
+              networks: set[str] | None = None) -> VmView:
+    """describe()'s view from the XML part and what the caller read live."""
+    static, facts = part.static, part.facts
     problems = [*(problems or []), *(network_problems(static, networks) if networks is not None else [])]
     row = summary(static, node=node, state=state, ips=ips, stats=stats, state_reason=state_reason,
                   problems=problems)
     row["problems"] = [Problem(**p) for p in row["problems"]]
-    started = dom.started_at if state in ("running", "paused") else None
+    row["labels"] = dict(row["labels"])
+    started = part.started_at if state in ("running", "paused") else None
     uptime = None
     if started:
         now = now or dt.datetime.now(dt.timezone.utc)
@@ -258,21 +353,32 @@ def describe(root: etree._Element, *, node: str, state: str, persistent: bool, a
         except ValueError:
             uptime = None
     row.update(persistent=persistent)
+    disks = []
+    for key, shared, fmt, backing, has_backing, kind, source, system in part.disks:
+        vol = volumes.get(key, {}) if key else {}
+        if isinstance(key, tuple):
+            path, pool, volume = vol.get("path"), key[0], key[1]
+        else:
+            path = None if source else key
+            pool, volume = vol.get("pool"), vol.get("volume")
+        disks.append(DiskView(**shared, pool=pool, volume=volume, path=path, format=disk_format(fmt, vol.get("format")),
+                              capacity_bytes=vol.get("capacity_bytes"), type=kind, source=source,
+                              backing=backing if has_backing else vol.get("backing"), system=system))
     return VmView(
         **row,
         autostart=autostart,
-        domain_type=dom.type,
-        cpu_mode=(dom.cpu.mode or "custom") if dom.cpu.exists() else None,
-        firmware=firmware(root),
+        domain_type=part.domain_type,
+        cpu_mode=part.cpu_mode,
+        firmware=part.firmware,
         created_by=facts.created_by,
-        keypairs=facts.keypairs,
+        keypairs=list(facts.keypairs),
         started_at=started,
         uptime=uptime,
-        disks=disk_views(root, volumes, facts),
-        nics=nic_views(root, ips),
-        graphics=graphics_views(root),
-        console=console_view(root),
-        cloud_init=(CloudInitView(instance_id=facts.instance_id, seed_pool=facts.seed_pool,
-                                  seed_volume=facts.seed_volume) if facts.instance_id else None),
+        disks=disks,
+        nics=[NicView(**shared, mac=mac, network=network, bridge=bridge, device=device, ips=ips.get(mac, []))
+              for shared, mac, network, bridge, device in part.nics],
+        graphics=[GraphicsView(**g) for g in part.graphics],
+        console=ConsoleView(**part.console) if part.console is not None else None,
+        cloud_init=CloudInitView(**part.cloud_init) if part.cloud_init is not None else None,
         guest_agent=agent,
     )

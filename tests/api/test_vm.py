@@ -244,3 +244,26 @@ def test_live_nic_changes_the_driver_lacks_are_422_not_supported(api, action, bo
     NotSupported with libvirt's text, which these actions now declare (ApiClient checks it)."""
     err = api.error(action, body, status=422, code="NotSupported")
     assert "not supported" in err["details"]["libvirt_error"]["message"]
+
+
+def test_describe_sees_changes_made_behind_its_back_at_once(api):
+    """describe-vm keeps the XML-derived part of its view per domain, valid only for the exact document it was
+    read from (hypervisor/domain.py DESCRIBE_PARTS): a change made directly through libvirt shows in the very
+    next describe, without waiting for an event."""
+    before = api.ok("describe-vm", {"name": "db1"})["vm"]
+    assert api.ok("describe-vm", {"name": "db1"})["vm"] == before  # the second answer comes from the kept part
+    root = xml_of(api, "db1")
+    root.find("vcpu").text = "3"
+    for model in root.findall("devices/interface/model"):
+        model.set("type", "e1000")
+    from jvp.hypervisor.xml import to_string
+    xml = to_string(root)
+    api.services.gateway.run_raw("local", lambda c: c.defineXML(xml))
+    after = api.ok("describe-vm", {"name": "db1"})["vm"]
+    assert after["max_vcpus"] == 3 and before["max_vcpus"] == 4
+    assert [n["model"] for n in after["nics"]] == ["e1000"] * len(before["nics"]) and before["nics"]
+    # a running VM's live description, changed by another client
+    api.ok("describe-vm", {"name": "web1"})
+    api.services.gateway.run_raw("local", lambda c: c.lookupByName("web1").setMetadata(
+        libvirt.VIR_DOMAIN_METADATA_DESCRIPTION, "changed elsewhere", None, None, libvirt.VIR_DOMAIN_AFFECT_LIVE))
+    assert api.ok("describe-vm", {"name": "web1"})["vm"]["description"] == "changed elsewhere"

@@ -233,3 +233,21 @@ def test_cpu_mode_and_firmware_from_domain_capabilities():
     assert cpu_mode_usable(None, "host-model") is False and cpu_mode_supported(None, "maximum") is True
     assert efi_supported(caps) is True and efi_supported(None) is None
     assert efi_supported(parse("<domainCapabilities><os supported='yes'/></domainCapabilities>")) is False
+
+
+def test_describe_parts_are_kept_only_for_the_same_document():
+    from jvp.hypervisor.domain import _DescribeParts
+
+    class Conn:  # any weakly referenceable object stands for a connection
+        pass
+
+    parts, conn, other = _DescribeParts(), Conn(), Conn()
+    parts.put(conn, "vm1", "<domain>a</domain>", "looked", "part")
+    assert parts.get(conn, "vm1", "<domain>a</domain>") == ("looked", "part")
+    assert parts.get(conn, "vm1", "<domain>b</domain>") is None      # the domain changed: read afresh
+    assert parts.get(other, "vm1", "<domain>a</domain>") is None     # per connection
+    parts.MAX = 2
+    parts.put(conn, "vm2", "x", 1, 1)
+    parts.put(conn, "vm3", "y", 2, 2)
+    assert parts.get(conn, "vm1", "<domain>a</domain>") is None      # the oldest went first
+    assert parts.get(conn, "vm3", "y") == (2, 2)
