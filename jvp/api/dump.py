@@ -60,6 +60,8 @@ class _Compiler:
                 return [dump(each, False) for each in obj]
             out = {}
             exact_dict = type(obj) is dict
+            # marshmallow's get_value reads an object without __getitem__ (a view dataclass) by getattr alone
+            plain = not exact_dict and not hasattr(obj, "__getitem__")
             for key, attr, src, default, ser in plan:
                 if src is None:  # a field marshmallow serializes whole (it reads its own value)
                     value = ser(None, attr, obj)
@@ -70,6 +72,8 @@ class _Compiler:
                     value = obj.get(src, _NOTHING)
                     if value is _NOTHING:  # get_value falls back to the attribute when the key is not there
                         value = get_value(obj, src, missing)
+                elif plain:
+                    value = getattr(obj, src, missing)
                 else:
                     value = get_value(obj, src, missing)
                 if value is missing:

@@ -2,6 +2,8 @@
 interfaces (bridge and macvtap NICs), and a VM's IPs from DHCP leases and the guest agent."""
 from __future__ import annotations
 
+import functools
+
 import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -100,6 +102,13 @@ class CrashMemo:
     ipless: dict[str, bool] = field(default_factory=dict)
 
 
+@functools.lru_cache(maxsize=256)
+def _ipless(network_xml: str) -> bool:
+    """Whether a network document has no IP block (a pure function of the text: kept per document, so a
+    describe-vm does not parse the same network's XML every time)."""
+    return not any(ip.get("address") for ip in parse(network_xml).findall("ip"))
+
+
 def test_driver_would_crash(dom: libvirt.virDomain, nic_networks: Iterable[str] | None = None,
                             memo: CrashMemo | None = None) -> bool:
     """True when asking libvirt's test driver for this domain's interface addresses would kill the process.
@@ -133,10 +142,10 @@ def test_driver_would_crash(dom: libvirt.virDomain, nic_networks: Iterable[str] 
             continue
         if name not in ipless:
             try:
-                net = parse(conn.networkLookupByName(name).XMLDesc(0))
+                xml = conn.networkLookupByName(name).XMLDesc(0)
             except libvirt.libvirtError:
                 continue  # gone: the driver reports NO_NETWORK for it instead of crashing (not remembered)
-            ipless[name] = not any(ip.get("address") for ip in net.findall("ip"))
+            ipless[name] = _ipless(xml)
         if ipless[name]:
             return True
     return False
