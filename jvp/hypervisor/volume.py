@@ -169,7 +169,12 @@ def references(conn: libvirt.virConnect, vols: list[VolumeView] | None = None, *
     of the running pools (`vols` when the caller listed them already) for the chains they continue, and each
     path as the node resolves it."""
     if vols is None:
-        vols = list_pools(conn, None)[0]
+        # the links alone (name, path, backing of each volume), as list_pools would order them (pools in
+        # libvirt's order, each pool's volumes by name), without building every volume's and pool's view:
+        # create-vm's checks scan the node with this (a volume without a path plays no part in References)
+        found = volume_links(conn)
+        order = {pool: i for i, pool in enumerate(dict.fromkeys(v.pool for v in found))}
+        return _references(conn, disk_users(conn, domains), sorted(found, key=lambda v: (order[v.pool], v.name)))
     return _references(conn, disk_users(conn, domains), links(vols))
 
 
