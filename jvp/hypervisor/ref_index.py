@@ -46,7 +46,7 @@ from jvp.domain.volume import VmDisk, normal_path
 from jvp.hostnet import uri_is_this_machine
 from jvp.hypervisor.events import DOMAIN_EVENTS
 from jvp.hypervisor.storage_xml import disks_of
-from jvp.hypervisor.xml import parse
+from jvp.hypervisor.xml import parse_to_read
 from jvp.hypervisor.xml.domain import Domain
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,9 @@ def domain_docs(dom: libvirt.virDomain, state: tuple[bool, bool] | None = None) 
     try:
         running, persistent = state if state is not None else (dom.isActive(), None)
         both = running and (persistent if persistent is not None else dom.isPersistent())
-        return [parse(dom.XMLDesc(0)), *([parse(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))] if both else [])]
+        # only read (never edited nor given back): the parser that drops the whitespace between elements
+        return [parse_to_read(dom.XMLDesc(0)),
+                *([parse_to_read(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))] if both else [])]
     except libvirt.libvirtError as exc:
         if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
             return []
