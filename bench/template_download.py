@@ -28,6 +28,7 @@ from pathlib import Path
 import libvirt
 import requests
 
+from bench._common import drop_pools, needs_root
 from tests.conftest import start_server, stop_server
 from tests.imageserver import ImageServer, sha256_file
 
@@ -96,8 +97,7 @@ def jvp_run(server, pool: str, url: str, sha: str) -> dict:
 
 
 def main() -> None:
-    if os.geteuid() != 0:
-        print("   skipped: needs root and the local libvirtd")
+    if needs_root():
         return
     libvirt.registerErrorHandler(lambda *_: None, None)  # the cleanup's lookups of pools that may not exist
     tmp = Path(tempfile.mkdtemp(prefix="jvp-bench-template-"))
@@ -139,16 +139,7 @@ def main() -> None:
             stop_server(server)
         images.stop()
         conn = libvirt.open("qemu:///system")
-        for name in (pool + "_templates_", pool):
-            try:
-                p = conn.storagePoolLookupByName(name)
-                if p.isActive():
-                    for v in p.listAllVolumes(0):
-                        v.delete(0)
-                    p.destroy()
-                p.undefine()
-            except libvirt.libvirtError:
-                pass
+        drop_pools(conn, [pool + "_templates_", pool])
         conn.close()
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -15,23 +15,24 @@ with one disk on volume i % 1,000 and one NIC on network i % 50.
   and networks): their cost must not follow the number of VMs. Target: <= 1.2x.
 - for scale (target "-"): list-volumes / list-networks warm against the listing alone (no users at all).
 
-Medians of ROUNDS interleaved rounds (API path and floor alternate within each round), from one run.
+Medians of ROUNDS interleaved rounds (API path and floor alternate within each round), from one run, in CPU
+time of this process (bench/_common.CLOCK: the test driver runs in-process, so both sides are measured alike;
+a shared host's wall time mostly says how long a round waited for a core).
 `BENCH_SCALE=0.1 python -m bench usage_reads` runs a reduced inventory (a check that it works, not a figure).
 """
 from __future__ import annotations
 
 import os
-import statistics
 import tempfile
-import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import libvirt
 from lxml import etree
 
+from bench._common import (App, add_domain, add_network, add_pool, load, medians_ms, node_element,
+                           write_inventory)
 from jvp.hypervisor.ref_index import INDEX
-from jvp.settings import load_settings
 
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
 POOLS, VOLUMES_PER_POOL, NETWORKS = 10, max(1, int(100 * SCALE)), 50
@@ -45,51 +46,18 @@ def vol_path(i: int) -> str:
 
 
 def inventory(path: Path, domains: int) -> None:
-    node = etree.Element("node")
-    cpu = etree.SubElement(node, "cpu")
-    for tag, value in (("nodes", 1), ("sockets", 2), ("cores", 16), ("threads", 2), ("active", 64),
-                       ("mhz", 2400), ("model", "x86_64")):
-        etree.SubElement(cpu, tag).text = str(value)
-    etree.SubElement(node, "memory").text = str(512 * 2**20)
+    node = node_element()
     for i in range(domains):
-        dom = etree.SubElement(node, "domain", type="test",
-                               nsmap={"test": "http://libvirt.org/schemas/domain/test/1.0"})
-        etree.SubElement(dom, "name").text = f"vm{i:04d}"
-        etree.SubElement(dom, "memory", unit="MiB").text = "1024"
-        etree.SubElement(dom, "vcpu").text = "2"
-        etree.SubElement(etree.SubElement(dom, "os"), "type", arch="x86_64").text = "hvm"
-        devices = etree.SubElement(dom, "devices")
-        disk = etree.SubElement(devices, "disk", type="file", device="disk")
-        etree.SubElement(disk, "driver", name="qemu", type="qcow2")
-        etree.SubElement(disk, "source", file=vol_path(i % VOLUMES))
-        etree.SubElement(disk, "target", dev="vda", bus="virtio")
-        nic = etree.SubElement(devices, "interface", type="network")
-        etree.SubElement(nic, "mac", address=f"52:54:00:01:{i // 256:02x}:{i % 256:02x}")
-        etree.SubElement(nic, "source", network=f"net{i % NETWORKS:02d}")
-        etree.SubElement(dom, "{http://libvirt.org/schemas/domain/test/1.0}runstate").text = "1" if i % 3 == 0 else "5"
+        add_domain(node, i, disk=vol_path(i % VOLUMES), mac=f"52:54:00:01:{i // 256:02x}:{i % 256:02x}",
+                   network=f"net{i % NETWORKS:02d}", driver="qcow2")
     for n in range(NETWORKS):
-        net = etree.SubElement(node, "network")
-        etree.SubElement(net, "name").text = f"net{n:02d}"
-        etree.SubElement(net, "bridge", name=f"benchbr{n}")
-        ip = etree.SubElement(net, "ip", address=f"198.18.{100 + n}.1", netmask="255.255.255.0")
-        etree.SubElement(etree.SubElement(ip, "dhcp"), "range", start=f"198.18.{100 + n}.10",
-                         end=f"198.18.{100 + n}.250")
+        add_network(node, f"net{n:02d}", f"benchbr{n}", f"198.18.{100 + n}.1", "255.255.255.0",
+                    f"198.18.{100 + n}.10", f"198.18.{100 + n}.250")
     for p in range(POOLS):
-        pool = etree.SubElement(node, "pool", type="dir")
-        etree.SubElement(pool, "name").text = f"p{p}"
-        etree.SubElement(pool, "capacity", unit="GiB").text = "5000"
-        etree.SubElement(pool, "allocation", unit="GiB").text = "100"
-        etree.SubElement(pool, "available", unit="GiB").text = "4900"
-        etree.SubElement(etree.SubElement(pool, "target"), "path").text = f"/var/lib/bench/p{p}"
-        for v in range(p * VOLUMES_PER_POOL, (p + 1) * VOLUMES_PER_POOL):
-            vol = etree.SubElement(pool, "volume", type="file")
-            etree.SubElement(vol, "name").text = f"v{v:04d}.qcow2"
-            etree.SubElement(vol, "capacity", unit="GiB").text = "20"
-            etree.SubElement(vol, "allocation", unit="GiB").text = "2"
-            target = etree.SubElement(vol, "target")
-            etree.SubElement(target, "path").text = vol_path(v)
-            etree.SubElement(target, "format", type="qcow2")
-    path.write_bytes(etree.tostring(node, xml_declaration=True))
+        add_pool(node, f"p{p}", f"/var/lib/bench/p{p}",
+                 [(f"v{v:04d}.qcow2", vol_path(v)) for v in range(p * VOLUMES_PER_POOL, (p + 1) * VOLUMES_PER_POOL)],
+                 sizes_gib=(5000, 100, 4900))
+    write_inventory(node, path)
 
 
 # -- the floors: libvirt-python directly ---------------------------------------------------------------
@@ -132,24 +100,11 @@ def networks_floor(conn: libvirt.virConnect) -> int:
 
 
 # -- the API -------------------------------------------------------------------------------------------
-class Api:
+class Api(App):
     def __init__(self, tmp: Path, domains: int):
-        from jvp.app import create_app
         inv = tmp / f"inventory-{domains}.xml"
         inventory(inv, domains)
-        self.uri = f"test://{inv}"
-        settings = load_settings(config_path=os.devnull, env={}, overrides={
-            "data_dir": str(tmp / f"data-{domains}"), "local_uri": self.uri, "listen": "127.0.0.1:7777",
-            "node_timeout_s": 60.0})
-        app = create_app(settings)
-        self.services = app.extensions["jvp"]
-        self.headers = {"Authorization": f"Bearer {self.services.tokens.create('bench', 'viewer')[0]}"}
-        self.client = app.test_client()
-
-    def call(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
-        resp = self.client.post(f"/api/{action}", json=body, headers=self.headers)
-        assert resp.status_code == 200, resp.get_json()
-        return resp.get_json()
+        super().__init__(f"test://{inv}", tmp / f"data-{domains}", node_timeout_s=60.0)
 
     def list_volumes(self) -> None:
         assert len(self.call("list-volumes", {"node": "local"})["volumes"]) == VOLUMES
@@ -167,26 +122,12 @@ class Api:
 
 def cold(api: Api, fn: Callable[[], None]) -> Callable[[], None]:
     """fn with the app's index emptied first (every domain's XML read again)."""
-    conn = api.services.gateway.run_raw("local", lambda c: c)
+    conn = api.connection()
 
     def run() -> None:
         INDEX.reset(conn)
         fn()
     return run
-
-
-def medians_ms(fns: dict[str, Callable[[], Any]]) -> dict[str, float]:
-    """Each fn once unmeasured, then ROUNDS rounds of all of them in turn (interleaved: a load spike on a
-    shared host hits every path alike); the median of each, in ms."""
-    for fn in fns.values():
-        fn()
-    samples: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(ROUNDS):
-        for key, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            samples[key].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) * 1000 for k, v in samples.items()}
 
 
 def main() -> None:
@@ -198,7 +139,7 @@ def main() -> None:
         conn = libvirt.open(big.uri)  # the test driver keeps a state per connection: the floor's own copy
         try:
             assert volumes_floor(conn) == VOLUMES and networks_floor(conn) == NETWORKS
-            ms = medians_ms({
+            ms = medians_ms(rounds=ROUNDS, fns={
                 "vol_floor": lambda: volumes_floor(conn), "vol_warm": big.list_volumes,
                 "vol_cold": cold(big, big.list_volumes), "vol_bare": lambda: volume_listing(conn),
                 "net_floor": lambda: networks_floor(conn), "net_warm": big.list_networks,
@@ -209,7 +150,7 @@ def main() -> None:
         finally:
             conn.close()
             for api in apis.values():
-                api.services.close()
+                api.close()
     rows = [
         (f"list-volumes warm ({VOLUMES} vols, {LIST_VMS} VMs)", ms["vol_warm"], ms["vol_floor"], 2.0),
         (f"list-volumes cold ({VOLUMES} vols, {LIST_VMS} VMs)", ms["vol_cold"], ms["vol_floor"], 3.0),
@@ -220,7 +161,8 @@ def main() -> None:
         ("list-volumes warm vs listing without users", ms["vol_warm"], ms["vol_bare"], None),
         ("list-networks warm vs listing without users", ms["net_warm"], ms["net_bare"], None),
     ]
-    print(f"   test driver, median of {ROUNDS} interleaved rounds, ms{'' if SCALE == 1 else f'; SCALE {SCALE}'}")
+    print(f"   test driver, median of {ROUNDS} interleaved rounds, ms of process CPU time"
+          f"{'' if SCALE == 1 else f'; SCALE {SCALE}'}; {load()}")
     print(f"   {'name':<48} {'measured':>9} {'floor':>9} {'ratio':>6}  target")
     for name, measured, floor, target in rows:
         ratio = measured / floor

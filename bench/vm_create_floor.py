@@ -29,7 +29,7 @@ from pathlib import Path
 import libvirt
 from lxml import etree
 
-from jvp.settings import load_settings
+from bench._common import App, drop_pools, needs_root
 
 REPEAT = int(os.environ.get("JVP_BENCH_REPEAT", "9"))
 PREFIX = os.environ.get("JVP_BENCH_PREFIX", "jvptest-bench-")
@@ -37,22 +37,10 @@ TARGET = 2.0
 URI = "qemu:///system"
 
 
-class Jvp:
+class Jvp(App):
     def __init__(self, tmp: Path):
-        from jvp.app import create_app
-        settings = load_settings(config_path=os.devnull, env={}, overrides={
-            "data_dir": str(tmp / "data"), "local_uri": URI, "listen": "127.0.0.1:7777"})
-        self.app = create_app(settings)
-        self.services = self.app.extensions["jvp"]
+        super().__init__(URI, tmp / "data", role="admin")
         logging.getLogger("jvp").setLevel(logging.ERROR)  # the TCG fall-back warning, once per create
-        self.token = self.services.tokens.create("bench", "admin")[0]
-        self.client = self.app.test_client()
-
-    def call(self, action: str, body: dict, status: int = 200) -> dict:
-        resp = self.client.post(f"/api/{action}", json=body, headers={"Authorization": f"Bearer {self.token}"})
-        if resp.status_code != status:
-            raise RuntimeError(f"{action}: {resp.status_code} {resp.get_data(as_text=True)}")
-        return resp.get_json()
 
     def create_vm(self, pool: str, base: str, name: str) -> float:
         t0 = time.perf_counter()
@@ -101,20 +89,11 @@ def _drop(conn: libvirt.virConnect, names: list[str], pool: str) -> None:
             conn.lookupByName(name).undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
         except libvirt.libvirtError:
             pass
-    try:
-        p = conn.storagePoolLookupByName(pool)
-        if p.isActive():
-            for v in p.listAllVolumes(0):
-                v.delete(0)
-            p.destroy()
-        p.undefine()
-    except libvirt.libvirtError:
-        pass
+    drop_pools(conn, [pool])
 
 
 def main() -> None:
-    if os.geteuid() != 0:
-        print("   skipped: needs root and the local libvirtd")
+    if needs_root():
         return
     libvirt.registerErrorHandler(lambda *_: None, None)
     tmp = Path(tempfile.mkdtemp(prefix="jvp-bench-vm-floor-"))
@@ -159,7 +138,7 @@ def main() -> None:
         _drop(conn, made, pool)
         conn.close()
         if jvp is not None:
-            jvp.services.close()
+            jvp.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -21,91 +21,43 @@ driver the leases call is unsupported, so the API also asks each running domain 
 """
 from __future__ import annotations
 
-import os
-import statistics
 import tempfile
-import time
 from pathlib import Path
-from typing import Any, Callable
 
 import libvirt
 from lxml import etree
 
+from bench._common import (CLOCK, App, add_domain, add_network, add_pool, load, medians_ms, node_element,
+                           ratio_line, write_inventory)
 from jvp.hypervisor.domain_cache import FACTS
 from jvp.hypervisor.domain_xml import NS
-from jvp.settings import load_settings
 
 DOMAINS = 1000
 ROUNDS = 7
 SCALE = (100, 500, 1000, 2000)
 SCALE_ROUNDS = 3
 WARM_TARGET, COLD_TARGET = 2.0, 3.0
-# The CPU time of this process (every thread: the API's fan-out worker, and libvirt's test driver, which runs
-# in the process), not the wall time: on a shared host the wall time of a round mostly says how long it waited
-# for a core. Both paths run here, so both are measured alike.
-CLOCK = time.process_time
 STATS = libvirt.VIR_DOMAIN_STATS_STATE | libvirt.VIR_DOMAIN_STATS_VCPU | libvirt.VIR_DOMAIN_STATS_BALLOON
 
 
 def inventory(path: Path, domains: int = DOMAINS, pool: bool = False) -> None:
     """A test-driver node with `domains` domains (a third running), each with a disk, a NIC and JVP facts;
     with `pool`, a storage pool `bench` holding every domain's disk as a volume."""
-    node = etree.Element("node")
-    cpu = etree.SubElement(node, "cpu")
-    for tag, value in (("nodes", 1), ("sockets", 2), ("cores", 16), ("threads", 2), ("active", 64),
-                       ("mhz", 2400), ("model", "x86_64")):
-        etree.SubElement(cpu, tag).text = str(value)
-    etree.SubElement(node, "memory").text = str(512 * 2**20)
-    for i in range(domains):
-        dom = etree.SubElement(node, "domain", type="test",
-                               nsmap={"test": "http://libvirt.org/schemas/domain/test/1.0"})
-        etree.SubElement(dom, "name").text = f"vm{i:04d}"
-        meta = etree.SubElement(etree.SubElement(dom, "metadata"), f"{{{NS}}}vm", nsmap={"jvp": NS})
+    node = node_element()
+
+    def facts(metadata: etree._Element, i: int) -> None:
+        meta = etree.SubElement(metadata, f"{{{NS}}}vm", nsmap={"jvp": NS})
         etree.SubElement(meta, f"{{{NS}}}created-at").text = "2026-01-01T00:00:00Z"
         labels = etree.SubElement(meta, f"{{{NS}}}labels")
         etree.SubElement(labels, f"{{{NS}}}label", key="env").text = "prod" if i % 2 else "dev"
-        etree.SubElement(dom, "memory", unit="MiB").text = "1024"
-        etree.SubElement(dom, "vcpu").text = "2"
-        etree.SubElement(etree.SubElement(dom, "os"), "type", arch="x86_64").text = "hvm"
-        devices = etree.SubElement(dom, "devices")
-        disk = etree.SubElement(devices, "disk", type="file", device="disk")
-        etree.SubElement(disk, "source", file=f"/var/lib/bench/vm{i:04d}.qcow2")
-        etree.SubElement(disk, "target", dev="vda", bus="virtio")
-        nic = etree.SubElement(devices, "interface", type="network")
-        etree.SubElement(nic, "mac", address=f"52:54:00:00:{i // 256:02x}:{i % 256:02x}")
-        etree.SubElement(nic, "source", network="benchnet")
-        etree.SubElement(dom, "{http://libvirt.org/schemas/domain/test/1.0}runstate").text = "1" if i % 3 == 0 else "5"
-    net = etree.SubElement(node, "network")
-    etree.SubElement(net, "name").text = "benchnet"
-    etree.SubElement(net, "bridge", name="benchbr0")
-    ip = etree.SubElement(net, "ip", address="198.18.64.1", netmask="255.255.192.0")
-    etree.SubElement(etree.SubElement(ip, "dhcp"), "range", start="198.18.64.10", end="198.18.127.250")
+    for i in range(domains):
+        add_domain(node, i, disk=f"/var/lib/bench/vm{i:04d}.qcow2", mac=f"52:54:00:00:{i // 256:02x}:{i % 256:02x}",
+                   network="benchnet", metadata=lambda m, i=i: facts(m, i))
+    add_network(node, "benchnet", "benchbr0", "198.18.64.1", "255.255.192.0", "198.18.64.10", "198.18.127.250")
     if pool:
-        p = etree.SubElement(node, "pool", type="dir")
-        etree.SubElement(p, "name").text = "bench"
-        etree.SubElement(etree.SubElement(p, "target"), "path").text = "/var/lib/bench"
-        for i in range(domains):
-            vol = etree.SubElement(p, "volume", type="file")
-            etree.SubElement(vol, "name").text = f"vm{i:04d}.qcow2"
-            etree.SubElement(vol, "capacity", unit="GiB").text = "20"
-            target = etree.SubElement(vol, "target")
-            etree.SubElement(target, "path").text = f"/var/lib/bench/vm{i:04d}.qcow2"
-            etree.SubElement(target, "format", type="qcow2")
-    path.write_bytes(etree.tostring(node, xml_declaration=True))
-
-
-def _medians_ms(fns: dict[str, Callable[[], Any]], rounds: int = ROUNDS) -> dict[str, float]:
-    """Each fn once unmeasured, then ROUNDS rounds of all of them in turn (interleaved, so a load spike on a
-    shared host hits every path alike); the median of each, in ms."""
-    for fn in fns.values():
-        fn()
-    samples: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(rounds):
-        for key, fn in fns.items():
-            t0 = CLOCK()
-            fn()
-            samples[key].append(CLOCK() - t0)
-    return {k: statistics.median(v) * 1000 for k, v in samples.items()}
+        add_pool(node, "bench", "/var/lib/bench",
+                 [(f"vm{i:04d}.qcow2", f"/var/lib/bench/vm{i:04d}.qcow2") for i in range(domains)])
+    write_inventory(node, path)
 
 
 def bulk_listing(conn: libvirt.virConnect) -> list[tuple]:
@@ -141,22 +93,14 @@ def _empty_facts_cache() -> None:
 
 def measure(domains: int, rounds: int) -> dict[str, float]:
     """Medians (ms) of the four paths over `domains` domains, plus the first call of a fresh app."""
-    from jvp.app import create_app
     with tempfile.TemporaryDirectory(prefix="jvp-bench-vms-") as tmp:
         inv = Path(tmp) / "inventory.xml"
         inventory(inv, domains)
         uri = f"test://{inv}"
-        settings = load_settings(config_path=os.devnull, env={}, overrides={
-            "data_dir": str(Path(tmp) / "data"), "local_uri": uri, "listen": "127.0.0.1:7777",
-            "node_timeout_s": 30.0})
-        app = create_app(settings)
-        services = app.extensions["jvp"]
-        token = services.tokens.create("bench", "viewer")[0]
-        client = app.test_client()
-        headers = {"Authorization": f"Bearer {token}"}
+        app = App(uri, Path(tmp) / "data", node_timeout_s=30.0)
 
         def api_list() -> None:
-            resp = client.post("/api/list-vms", json={"node": "local"}, headers=headers)
+            resp = app.post("list-vms", {"node": "local"})
             assert resp.status_code == 200 and len(resp.get_json()["vms"]) == domains, resp.get_json()
 
         def api_cold() -> None:
@@ -170,25 +114,23 @@ def measure(domains: int, rounds: int) -> dict[str, float]:
             api_list()
             first_ms = (CLOCK() - t0) * 1000
             assert len(bulk_listing(conn)) == len(direct_table(conn)) == domains
-            ms = _medians_ms({"bulk": lambda: bulk_listing(conn), "warm": api_list, "cold": api_cold,
-                              "table": lambda: (conn.listAllDomains(0), direct_table(conn))}, rounds)
+            ms = medians_ms({"bulk": lambda: bulk_listing(conn), "warm": api_list, "cold": api_cold,
+                             "table": lambda: (conn.listAllDomains(0), direct_table(conn))}, rounds)
         finally:
             conn.close()
-            services.close()
+            app.close()
     return {**ms, "first": first_ms}
 
 
 def _line(name: str, measured: float, floor: float, target: float | None) -> str:
-    ratio = measured / floor
-    verdict = f"<= {target:.1f} {'OK' if ratio <= target else 'ABOVE'}" if target else "(scale)"
-    return f"   {name:<44} {measured:9.1f} {floor:9.1f} {ratio:7.2f}  {verdict}"
+    return ratio_line(name, measured, floor, target)
 
 
 def main() -> None:
     libvirt.registerErrorHandler(lambda *_: None, None)
     head = measure(DOMAINS, ROUNDS)
     print(f"   {DOMAINS} domains, test driver, median of {ROUNDS} interleaved rounds (ms of process CPU time); "
-          f"load average {os.getloadavg()[0]:.1f} ({os.cpu_count()} CPUs)")
+          f"{load()}")
     print(f"   {'name':<44} {'measured':>9} {'floor':>9} {'ratio':>7}  target")
     print(_line("list-vms warm / bulk listing", head["warm"], head["bulk"], WARM_TARGET))
     print(_line("list-vms cold / direct table", head["cold"], head["table"], COLD_TARGET))
