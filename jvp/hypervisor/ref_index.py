@@ -109,6 +109,69 @@ def read_refs(dom: libvirt.virDomain) -> DomainRefs | None:
     return read_docs(dom)[0]
 
 
+class _KeptRefs:
+    """DomainRefs of the definitions last read, per domain, with the exact XML texts they came from: a domain
+    read again (the index rebuilt after a reconnect, a relist, an event that changed nothing the index holds)
+    whose texts are the same is not parsed and mapped again. Keyed by the documents, so never stale; shared
+    by every connection (a reopened connection reads the same texts), at most MAX domains (oldest first
+    out)."""
+
+    MAX = 4096
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[tuple[str, ...], bool, DomainRefs]] = {}
+
+    def get(self, key: str, texts: tuple[str, ...], running: bool) -> DomainRefs | None:
+        with self._lock:
+            hit = self._entries.get(key)
+        return hit[2] if hit is not None and hit[1] == running and hit[0] == texts else None
+
+    def put(self, key: str, texts: tuple[str, ...], running: bool, refs: DomainRefs) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+            self._entries[key] = (texts, running, refs)
+            while len(self._entries) > self.MAX:
+                self._entries.pop(next(iter(self._entries)))
+
+
+KEPT = _KeptRefs()
+
+
+def domain_texts(dom: libvirt.virDomain, state: tuple[bool, bool] | None = None) -> tuple[str, ...]:
+    """domain_docs' documents as libvirt's text, not parsed: () when the domain vanished."""
+    try:
+        running, persistent = state if state is not None else (dom.isActive(), None)
+        both = running and (persistent if persistent is not None else dom.isPersistent())
+        return (dom.XMLDesc(0), *((dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE),) if both else ()))
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+            return ()
+        raise
+
+
+def read_kept(dom: libvirt.virDomain, key: str, state: tuple[bool, bool] | None, want_live: bool
+              ) -> tuple[DomainRefs | None, etree._Element | None]:
+    """read_docs through KEPT: (the entry, the parsed live XML when `want_live` or it was parsed anyway);
+    (None, None) when the domain vanished."""
+    try:
+        texts = domain_texts(dom, state)
+        running = bool(texts) and (state[0] if state is not None else bool(dom.isActive()))
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+            return None, None
+        raise
+    if not texts:
+        return None, None
+    refs = KEPT.get(key, texts, running)
+    if refs is not None:
+        return refs, parse_to_read(texts[0]) if want_live else None
+    docs = [parse_to_read(t) for t in texts]
+    refs = refs_of(docs, running, key)
+    KEPT.put(key, texts, running, refs)
+    return refs, docs[0]
+
+
 def read_docs(dom: libvirt.virDomain, key: str | None = None, state: tuple[bool, bool] | None = None
               ) -> tuple[DomainRefs | None, list[etree._Element]]:
     """One domain's entry and the definitions it was read from (live first); (None, []) when it vanished.
@@ -376,10 +439,11 @@ class ReferenceIndex:
         """Read each (uuid, domain or None when gone, generation before, (running, persistent) or None)."""
         for uuid, dom, gen, state in todo:
             tokens = [(s, s.token(conn, uuid)) for s in self.sharers] if conn is not None else []
-            refs, docs = read_docs(dom, uuid, state) if dom is not None else (None, [])
-            for sharer, token in tokens:
-                if docs and token is not None:
-                    sharer.offer(conn, uuid, token, docs[0])
+            wanted = [(sharer, token) for sharer, token in tokens if token is not None]
+            refs, live = read_kept(dom, uuid, state, bool(wanted)) if dom is not None else (None, None)
+            for sharer, token in wanted:
+                if live is not None:
+                    sharer.offer(conn, uuid, token, live)
             with self._lock:
                 if refs is None:
                     ci.remove(uuid)

@@ -261,3 +261,21 @@ def test_answers_keep_libvirts_order_whatever_runs(conn):
     assert names(index.domains(conn)) == ["web1", "web2", "db1"]
     conn.fire(LIFECYCLE, db1, libvirt.VIR_DOMAIN_EVENT_STARTED, 0)
     assert names(index.domains(conn)) == ["web1", "web2", "db1"]
+
+
+def test_a_rebuild_maps_again_only_the_domains_whose_xml_changed(conn):
+    """Every definition is read again after a reconnect; one whose text is the same keeps its entry (no parse,
+    no mapping: ref_index.KEPT), one whose text changed is mapped afresh, whatever changed it."""
+    index = ReferenceIndex()
+    before = {r.name: r for r in index.domains(conn)}
+    reopened = Conn()
+    reopened.doms, reopened.made = conn.doms, conn.made
+    for d in reopened.doms.values():
+        d.conn = reopened
+    changed = next(d for d in reopened.doms.values() if d.name() == "db1")
+    changed.devices = {**changed.devices, "networks": ["elsewhere"]}  # no event: a change made while away
+    after = {r.name: r for r in index.domains(reopened)}
+    assert sorted(reopened.reads) == sorted(before)                  # every domain's XML read again
+    assert after["web1"] is before["web1"] and after["web2"] is before["web2"]
+    assert after["db1"] is not before["db1"] and after["db1"].networks == frozenset({"elsewhere"})
+    assert names(index.using_networks(reopened, ["elsewhere"], [])) == ["db1"]
