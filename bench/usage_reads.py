@@ -10,7 +10,9 @@ with one disk on volume i % 1,000 and one NIC on network i % 50.
   found the cheapest direct way libvirt offers: no call returns a domain's disks or NICs in bulk, so one
   XMLDesc(0) per domain (live XML only, parsed for disk sources or interface sources), joined in a dict.
   Warm: the index current (the usual case). Cold: the index emptied before every call (every domain's XML
-  read again, as after a reconnect). Targets: warm <= 2x the floor, cold <= 3x.
+  read again, as after a reconnect; definitions whose text did not change keep their entry, ref_index.KEPT).
+  First build: KEPT emptied too, as in a fresh process (every definition parsed and mapped). Targets: warm
+  <= 2x the floor, cold and first build <= 3x.
 - describe-volume and describe-network at 2,000 VMs against the same call at 100 VMs (two apps, same pools
   and networks): their cost must not follow the number of VMs. Target: <= 1.2x.
 - for scale (target "-"): list-volumes / list-networks warm against the listing alone (no users at all).
@@ -32,7 +34,7 @@ from lxml import etree
 
 from bench._common import (App, add_domain, add_network, add_pool, load, medians_ms, node_element,
                            write_inventory)
-from jvp.hypervisor.ref_index import INDEX
+from jvp.hypervisor.ref_index import INDEX, KEPT
 
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
 POOLS, VOLUMES_PER_POOL, NETWORKS = 10, max(1, int(100 * SCALE)), 50
@@ -120,12 +122,16 @@ class Api(App):
         assert "vm0007" in self.call("describe-network", {"node": "local", "name": "net07"})["network"]["vms"]
 
 
-def cold(api: Api, fn: Callable[[], None]) -> Callable[[], None]:
-    """fn with the app's index emptied first (every domain's XML read again)."""
+def cold(api: Api, fn: Callable[[], None], first: bool = False) -> Callable[[], None]:
+    """fn with the app's index emptied first (every domain's XML read again, as after a reconnect: unchanged
+    definitions keep their entries, ref_index.KEPT); `first`: KEPT emptied too, as in a fresh process (every
+    definition parsed and mapped)."""
     conn = api.connection()
 
     def run() -> None:
         INDEX.reset(conn)
+        if first:
+            KEPT.clear()
         fn()
     return run
 
@@ -141,9 +147,11 @@ def main() -> None:
             assert volumes_floor(conn) == VOLUMES and networks_floor(conn) == NETWORKS
             ms = medians_ms(rounds=ROUNDS, fns={
                 "vol_floor": lambda: volumes_floor(conn), "vol_warm": big.list_volumes,
-                "vol_cold": cold(big, big.list_volumes), "vol_bare": lambda: volume_listing(conn),
+                "vol_cold": cold(big, big.list_volumes), "vol_first": cold(big, big.list_volumes, first=True),
+                "vol_bare": lambda: volume_listing(conn),
                 "net_floor": lambda: networks_floor(conn), "net_warm": big.list_networks,
-                "net_cold": cold(big, big.list_networks), "net_bare": lambda: network_listing(conn),
+                "net_cold": cold(big, big.list_networks), "net_first": cold(big, big.list_networks, first=True),
+                "net_bare": lambda: network_listing(conn),
                 "dv_few": few.describe_volume, "dv_many": many.describe_volume,
                 "dn_few": few.describe_network, "dn_many": many.describe_network,
             })
@@ -154,8 +162,10 @@ def main() -> None:
     rows = [
         (f"list-volumes warm ({VOLUMES} vols, {LIST_VMS} VMs)", ms["vol_warm"], ms["vol_floor"], 2.0),
         (f"list-volumes cold ({VOLUMES} vols, {LIST_VMS} VMs)", ms["vol_cold"], ms["vol_floor"], 3.0),
+        ("list-volumes first build (fresh process)", ms["vol_first"], ms["vol_floor"], 3.0),
         (f"list-networks warm ({NETWORKS} nets, {LIST_VMS} VMs)", ms["net_warm"], ms["net_floor"], 2.0),
         (f"list-networks cold ({NETWORKS} nets, {LIST_VMS} VMs)", ms["net_cold"], ms["net_floor"], 3.0),
+        ("list-networks first build (fresh process)", ms["net_first"], ms["net_floor"], 3.0),
         (f"describe-volume {MANY_VMS} vs {FEW_VMS} VMs", ms["dv_many"], ms["dv_few"], 1.2),
         (f"describe-network {MANY_VMS} vs {FEW_VMS} VMs", ms["dn_many"], ms["dn_few"], 1.2),
         ("list-volumes warm vs listing without users", ms["vol_warm"], ms["vol_bare"], None),

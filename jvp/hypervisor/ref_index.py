@@ -127,6 +127,11 @@ class _KeptRefs:
             hit = self._entries.get(key)
         return hit[2] if hit is not None and hit[1] == running and hit[0] == texts else None
 
+    def clear(self) -> None:
+        """Forget every entry (as a fresh process starts): for benchmarks and diagnostics."""
+        with self._lock:
+            self._entries.clear()
+
     def put(self, key: str, texts: tuple[str, ...], running: bool, refs: DomainRefs) -> None:
         with self._lock:
             self._entries.pop(key, None)
