@@ -37,7 +37,7 @@ def _vol_info(vol: libvirt.virStorageVol, pool_name: str | None = None) -> dict[
         pool_name = vol.storagePoolLookupByVolume().name()
     # the name and path libvirt answers for vol.name() / vol.path() are the document's <name> and
     # <target><path>: read there (two round trips less to a remote node per disk of a describe-vm)
-    return {"pool": pool_name, "volume": doc.name or vol.name(), "path": doc.path or vol.path(),
+    return {"pool": pool_name, "volume": doc.raw_name or vol.name(), "path": doc.raw_path or vol.path(),
             "format": doc.format or "raw",
             "capacity_bytes": doc.capacity_bytes,
             "backing": doc.backing_path}

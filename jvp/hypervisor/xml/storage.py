@@ -59,6 +59,9 @@ class Volume(XmlNode):
     physical_bytes = XmlProperty("./physical", BYTES)
     mtime = XmlProperty("./target/timestamps/mtime", STRIP)
     path = XmlProperty("./target/path", STRIP)
+    # as libvirt wrote them, unstripped: what vol.name() / vol.path() answer
+    raw_name = XmlProperty("./name")
+    raw_path = XmlProperty("./target/path")
     format = XmlProperty("./target/format/@type", STRIP)
     backing_path = XmlProperty("./backingStore/path", STRIP)
     backing_format = XmlProperty("./backingStore/format/@type", STRIP)
