@@ -152,14 +152,18 @@ class _Live:
 
 class TaskService(TaskRetention, DeferredCleanups):
     """`flush_interval_s`: how often (at most) and how late (at most) a running task's progress is written;
+    `on_final(view)`: called once a task's final state is written (build_services: the audit log's task outcome);
     `clock` (monotonic seconds) and `flusher` (False: no background thread; `flush_due()` writes what is due)
     are for tests."""
 
     def __init__(self, store: MetadataStore, data_dir: str | Path, max_workers: int = 4, *,
                  retention_days: float = 30.0, retention_count: int = 1000,
                  flush_interval_s: float = FLUSH_INTERVAL_S, clock: Callable[[], float] = time.monotonic,
-                 flusher: bool = True):
+                 flusher: bool = True, on_final: Callable[[dict[str, Any]], None] | None = None):
         self.store = store
+        # called with the task's view once its final state is written (the audit log appends the outcome of
+        # the request that started it); its failure is logged, never the task's
+        self._on_final = on_final
         self._init_retention(retention_days, retention_count)
         # Finished records without pending cleanups never change again: read once, kept here (up to the
         # retention count), so listing and the busy check only read the files of open tasks.
@@ -479,6 +483,11 @@ class TaskService(TaskRetention, DeferredCleanups):
                           "reason": None}})
         if doc and doc.get("cleanup"):  # deferred cleanups: retried once the task is final
             self._schedule_retry()
+        if doc and self._on_final is not None:
+            try:
+                self._on_final(self.view(doc))
+            except Exception:  # noqa: BLE001 - the task's outcome is written; a hook's failure is only logged
+                log.exception("task %s: the final-state hook failed", task_id)
 
     def _run_cleanups(self, task_id: str) -> int:
         """Run the task's cleanups (newest first); returns how many were deferred (kept for a retry)."""
