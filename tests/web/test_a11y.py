@@ -50,9 +50,13 @@ PAGES = [
     Page("vms", "/vms/", "Virtual machines", ("Create VM",)),
     Page("vm-detail", "/vms/detail/?node={node}&name=web1", None, ("Edit", "Migrate", "Delete")),
     Page("vm-create", "/vms/create/?node={node}", None),
-    Page("vm-console", "/vms/console/?node={node}&name=web1", None),
+    Page("vm-console", "/vms/console/?node={node}&name=web1", None, xfail={
+        "phone": f"{VMPAGE}: the console toolbar's clipboard button (data-testid console-set-clipboard) ends at "
+                 "472 px in the 390 px window (web/src/app/vms/console/page.tsx)"}),
     Page("nodes", "/nodes/", "Nodes", ("Add node",)),
-    Page("node-detail", "/nodes/detail/?name={node}", None, ("Edit", "Evacuate")),
+    Page("node-detail", "/nodes/detail/?name={node}", None, ("Edit", "Evacuate"), xfail={
+        "axe": f"{SHELL}: CapacityBar (web/src/components/CapacityBar.tsx, the unknown-usage branch) renders "
+               "role=meter without aria-valuenow (axe aria-required-attr, critical)"}),
     Page("storage", "/storage/", "Storage", ("Create pool",)),
     Page("storage-detail", "/storage/detail/?node={node}&name=default", None, ("New volume",)),
     Page("networks", "/networks/", "Networks", ("Create network",)),
