@@ -187,7 +187,7 @@ def _target(action: Action, req: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _task_id(result: Any) -> str | None:
-    """The task an accepted asynchronous action started (its answer is `{"task": {"id": ...}}`)."""
+    """The task an accepted asynchronous action (202) started: its answer is `{"task": {"id": ...}}`."""
     task = result.get("task") if isinstance(result, dict) else None
     return task.get("id") if isinstance(task, dict) and isinstance(task.get("id"), str) else None
 
@@ -252,7 +252,8 @@ def register(app: Flask, registry: ActionRegistry, services: Any) -> None:
             ctx.extra["body"] = RequestBody(request)
         result = action.handler(ctx, req)
         if action.mutating:
-            _audit(action, principal, ok=True, status=ctx.status or action.status, task_id=_task_id(result))
+            status = ctx.status or action.status
+            _audit(action, principal, ok=True, status=status, task_id=_task_id(result) if status == 202 else None)
         if isinstance(result, Response):
             return result
         if isinstance(result, ByteStream):

@@ -185,7 +185,7 @@ class AuditLog:
                 if key in waiting:
                     _fold(waiting.pop(key), entry)
                 else:
-                    outcomes[key] = entry
+                    outcomes.setdefault(key, entry)  # the newest outcome line of a task counts
                 continue
             if lookahead is not None:
                 continue

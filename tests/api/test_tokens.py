@@ -153,6 +153,9 @@ def test_a_cancelled_task_and_an_outcome_written_before_its_request(api):
     assert tasks.wait(running["id"], 10)["state"] == "cancelled"
     (entry,) = api.ok("list-audit-events", {"action": "demo-cancel"})["events"]
     assert entry["task_state"] == "cancelled" and entry["task_error_code"] is None
+    # cancel-task answers 200 with the task: its entry names no task (only a 202 started one)
+    (cancel,) = api.ok("list-audit-events", {"action": "cancel-task"})["events"]
+    assert cancel["status"] == 200 and cancel["task_id"] is None and cancel["task_state"] is None
 
 
 def test_list_audit_events_names_every_audited_action(api):

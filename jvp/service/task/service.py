@@ -462,32 +462,38 @@ class TaskService(TaskRetention, DeferredCleanups):
 
     def _finish(self, task_id: str, state: str, kept: list[dict[str, Any]] | None = None, **fields: Any) -> None:
         """The final state, in one write (with the progress not written yet, and without the cleanups of
-        `kept`: outputs a succeeded task keeps)."""
+        `kept`: outputs a succeeded task keeps). `on_final` sees the final record just before it is written
+        (under the record's lock): whoever reads the task as ended also finds what the hook wrote (the audit
+        log's outcome line). Should the write then fail, the fallback below calls it again with the state
+        actually recorded (the audit log keeps the newest outcome of a task)."""
         msg = fields.pop("message", None)
+
+        def final(new: dict[str, Any]) -> dict[str, Any]:
+            if self._on_final is not None:
+                try:
+                    self._on_final(self.view(new))
+                except Exception:  # noqa: BLE001 - a hook's failure is logged; the task still ends
+                    log.exception("task %s: the final-state hook failed", task_id)
+            return new
         try:
-            doc = self._update(task_id, lambda d: {
+            doc = self._update(task_id, lambda d: final({
                 **d, "state": state, "finished_at": rfc3339(), "eta_s": None,
                 **({"message": msg} if msg else {"message": state}), **fields,
-                **({"cleanup": [c for c in d.get("cleanup", []) if c not in kept]} if kept else {})})
+                **({"cleanup": [c for c in d.get("cleanup", []) if c not in kept]} if kept else {})}))
         except JvpError as exc:
             if exc.code != "MetadataInvalid":
                 raise
             # The outcome holds something the store refuses (text that would not read back): the task still
             # ends, failed, with a record that can be read, instead of staying "running" for good.
             log.error("task %s: its outcome (%s) cannot be recorded: %s", task_id, state, exc.message)
-            doc = self._update(task_id, lambda d: {
+            doc = self._update(task_id, lambda d: final({
                 **d, "state": "failed", "finished_at": rfc3339(), "eta_s": None, "result": None,
                 "message": "internal error: the task's outcome could not be recorded",
                 "error": {"code": "InternalError", "message": f"task {task_id} ended ({state}) but its outcome "
                           "could not be recorded; the server log has the details", "details": {},
-                          "reason": None}})
+                          "reason": None}}))
         if doc and doc.get("cleanup"):  # deferred cleanups: retried once the task is final
             self._schedule_retry()
-        if doc and self._on_final is not None:
-            try:
-                self._on_final(self.view(doc))
-            except Exception:  # noqa: BLE001 - the task's outcome is written; a hook's failure is only logged
-                log.exception("task %s: the final-state hook failed", task_id)
 
     def _run_cleanups(self, task_id: str) -> int:
         """Run the task's cleanups (newest first); returns how many were deferred (kept for a retry)."""

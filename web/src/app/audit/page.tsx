@@ -15,14 +15,14 @@ type AuditEvent = Schema<"AuditEvent">;
 type Filters = RequestOf<"list-audit-events">;
 
 /** What the row's outcome is: a request that started a task shows the task's final state (while it runs:
- * "running"), with its error code; any other request shows its own outcome and HTTP status. */
+ * "running"), with its error code; any other request shows its own outcome (and HTTP status beside it). */
 function outcomeOf(e: AuditEvent): { label: string; tone: "success" | "danger" | "warning" | "info"; code: string | null } {
   if (e.task_id && e.outcome === "ok") {
     if (!e.task_state) return { label: "running", tone: "info", code: null };
     const tone = e.task_state === "succeeded" ? "success" : e.task_state === "cancelled" ? "warning" : "danger";
     return { label: e.task_state, tone, code: e.task_error_code ?? null };
   }
-  return { label: `${e.outcome} ${e.status ?? ""}`.trim(), tone: e.outcome === "ok" ? "success" : "danger", code: e.error_code ?? null };
+  return { label: e.outcome, tone: e.outcome === "ok" ? "success" : "danger", code: e.error_code ?? null };
 }
 
 function TaskLink({ id }: { id: string }) {
@@ -83,6 +83,7 @@ export default function AuditPage() {
           <div>
             <StateBadge state={o.label} tone={o.tone} testId="audit-outcome" />
             {o.code && <div className="cell-sub mono" data-testid="audit-error-code">{o.code}</div>}
+            {!e.task_id && e.status != null && <div className="cell-sub" data-testid="audit-status">HTTP {e.status}</div>}
             {e.task_id && <div className="cell-sub"><TaskLink id={e.task_id} /></div>}
           </div>
         );
