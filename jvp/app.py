@@ -121,8 +121,10 @@ def build_services(settings: Settings, processes: int = 1) -> Services:
     nodes = NodeService(directory, gateway, settings.node_timeout_s,
                         fixture_dirs=(DEMO_DIR, settings.test_fixtures_path), processes=processes)
     hostnet = HostNetwork()  # this machine's netlink: host bridges and address checks of the local node
+    audit = AuditLog(data, store.schemas)
+    # a task's final state is appended to the audit log, next to the request that started it
     tasks = TaskService(store, data, settings.task_workers, retention_days=settings.task_retention_days,
-                        retention_count=settings.task_retention_count)
+                        retention_count=settings.task_retention_count, on_final=audit.record_task_outcome)
     volumes = VolumeService(nodes, gateway, tasks)
     tasks.register_cleanup("volume", volumes.remove_partial)  # half-made uploads and clones
     keypairs = KeypairService(store)
@@ -153,7 +155,6 @@ def build_services(settings: Settings, processes: int = 1) -> Services:
     collector = Collector(nodes, gateway, metrics_store, Election(data / "metrics" / "collector.lock"),
                           interval_s=settings.metrics_interval_s, timeout_s=settings.node_timeout_s)
     metrics = MetricsService(nodes, gateway, metrics_store, collector, interval_s=settings.metrics_interval_s)
-    audit = AuditLog(data, store.schemas)
     # the events stream's hub: libvirt's domain events of every node, task records and the audit log
     events = EventHub(nodes, gateway, store, audit, max_streams=settings.events["max_streams"],
                       poll_interval_s=settings.events["poll_interval_s"], node_timeout_s=settings.node_timeout_s,

@@ -186,6 +186,12 @@ def _target(action: Action, req: dict[str, Any]) -> dict[str, Any] | None:
     return {"kind": action.tag, **target}
 
 
+def _task_id(result: Any) -> str | None:
+    """The task an accepted asynchronous action (202) started: its answer is `{"task": {"id": ...}}`."""
+    task = result.get("task") if isinstance(result, dict) else None
+    return task.get("id") if isinstance(task, dict) and isinstance(task.get("id"), str) else None
+
+
 def register(app: Flask, registry: ActionRegistry, services: Any) -> None:
     settings = services.settings
 
@@ -246,7 +252,8 @@ def register(app: Flask, registry: ActionRegistry, services: Any) -> None:
             ctx.extra["body"] = RequestBody(request)
         result = action.handler(ctx, req)
         if action.mutating:
-            _audit(action, principal, ok=True, status=ctx.status or action.status)
+            status = ctx.status or action.status
+            _audit(action, principal, ok=True, status=status, task_id=_task_id(result) if status == 202 else None)
         if isinstance(result, Response):
             return result
         if isinstance(result, ByteStream):
@@ -269,7 +276,7 @@ def register(app: Flask, registry: ActionRegistry, services: Any) -> None:
                        code="MethodNotAllowed", status=405)
 
     def _audit(action: Action, principal: Principal | None, *, ok: bool, status: int,
-               error_code: str | None = None) -> None:
+               error_code: str | None = None, task_id: str | None = None) -> None:
         try:
             services.audit.record(
                 request_id=g.request_id, action=action.name,
@@ -277,7 +284,8 @@ def register(app: Flask, registry: ActionRegistry, services: Any) -> None:
                 role=str(principal.role) if principal else None,
                 target=getattr(g, "audit_target", None), params=getattr(g, "audit_params", None),
                 outcome="ok" if ok else "error", status=status, error_code=error_code,
-                duration_ms=(time.monotonic() - g.started) * 1000, remote_addr=request.remote_addr)
+                duration_ms=(time.monotonic() - g.started) * 1000, remote_addr=request.remote_addr,
+                task_id=task_id)
         except Exception:  # noqa: BLE001 - a failing audit write must not turn success into a 500
             log.exception("could not write the audit entry for request %s", g.request_id)
 

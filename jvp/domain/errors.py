@@ -119,6 +119,7 @@ _ENTRIES = [
     # -- tokens ---------------------------------------------------------------------------------------------
     _e("TokenExists", 409, "a token of that name exists"),
     _e("TokenNotFound", 404, "no token of that name"),
+    _e("RevokeOwnToken", 409, "a token cannot revoke itself: revoke it with another admin token or the CLI"),
     # -- storage pools and volumes ----------------------------------------------------------------------------
     _e("StoragePoolNotFound", 404, "no storage pool of that name on the node"),
     _e("StoragePoolExists", 409, "a storage pool of that name (or its built target) exists on the node"),

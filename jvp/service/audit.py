@@ -6,6 +6,13 @@ node URIs), each query value becomes `***` while its key stays (`?X-Amz-Signatur
 still shows which parameters were sent), a query part without `=` and a fragment become `***`, and the
 user info is hidden (`https://***@host/...`; in a libvirt URI only a password: `qemu+ssh://root@host/system`
 keeps its ssh login). Scheme, host, port and path are kept, so the entry still says what was fetched.
+
+Tasks: the line of a request that started a task (a 202) names it in `task_id`. When the task ends, one more
+line is appended, `entry: task_outcome`, with the request's `request_id` and `action`, the `task_id`, its
+`task_state` (succeeded, failed, cancelled) and `error_code`: the log stays append-only (no line is ever
+rewritten). `list()` folds each outcome into its request's entry (`task_state`, `task_error_code`,
+`task_finished_at`) and does not list the outcome lines themselves; the events stream passes them on as they
+come (a client updates the row of the same request_id).
 """
 from __future__ import annotations
 
@@ -25,6 +32,10 @@ SECRET_KEYS = {"password", "passwd", "private_key", "user_data", "token", "secre
 REDACTED = "***"
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+TASK_FINAL = ("succeeded", "failed", "cancelled")
+# how many lines past a listing's last entry are read for the outcome of a task that ended before its
+# request's line was written (a task can end within the request: its outcome line then comes first)
+OUTCOME_LOOKAHEAD = 200
 
 
 def _valid_unicode(value: Any) -> Any:
@@ -62,13 +73,30 @@ class AuditLog:
 
     def record(self, *, request_id: str, action: str, token_name: str | None, role: str | None,
                target: dict[str, Any] | None, params: dict[str, Any] | None, outcome: str, status: int,
-               error_code: str | None, duration_ms: float, remote_addr: str | None) -> dict[str, Any]:
+               error_code: str | None, duration_ms: float, remote_addr: str | None,
+               task_id: str | None = None) -> dict[str, Any]:
+        entry = {"entry": "request", "request_id": request_id, "token_name": token_name, "role": role,
+                 "action": action, "target": target, "params": redact(params) if params else None,
+                 "outcome": outcome, "status": status, "error_code": error_code,
+                 "duration_ms": round(duration_ms, 2), "remote_addr": remote_addr, "task_id": task_id}
+        return self._append(entry)
+
+    def record_task_outcome(self, task: dict[str, Any]) -> dict[str, Any] | None:
+        """Append the final state of a task started by an audited request (TaskService's on_final hook).
+        Tasks without a request id (started by JVP itself) have no request entry: nothing is written."""
+        if not task.get("request_id") or task.get("state") not in TASK_FINAL:
+            return None
+        error = task.get("error") or {}
+        return self._append({
+            "entry": "task_outcome", "request_id": task["request_id"], "token_name": task.get("created_by"),
+            "action": task.get("kind") or "task", "target": task.get("resource"),
+            "outcome": "ok" if task["state"] == "succeeded" else "error",
+            "error_code": error.get("code") if task["state"] == "failed" else None,
+            "task_id": task["id"], "task_state": task["state"]})
+
+    def _append(self, fields: dict[str, Any]) -> dict[str, Any]:
         stamp = now()
-        entry = {"schema_version": self.schemas.current.get("audit_event", 1), "time": rfc3339(stamp),
-                 "request_id": request_id, "token_name": token_name, "role": role, "action": action,
-                 "target": target, "params": redact(params) if params else None, "outcome": outcome,
-                 "status": status, "error_code": error_code, "duration_ms": round(duration_ms, 2),
-                 "remote_addr": remote_addr}
+        entry = {"schema_version": self.schemas.current.get("audit_event", 1), "time": rfc3339(stamp), **fields}
         errors = self.schemas.errors("audit_event", entry["schema_version"], entry)
         if errors:
             raise ValueError(f"invalid audit entry: {errors}")
@@ -140,18 +168,51 @@ class AuditLog:
 
     def list(self, *, since: str | None = None, action: str | None = None, target: str | None = None,
              outcome: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Request entries, newest first, each with its task's outcome folded in (`task_state`: null while the
+        task runs; `task_error_code`, `task_finished_at`). `outcome` filters on the request's outcome."""
         since_dt = parse_rfc3339(since) if since else None
-        out = []
+        out: list[dict[str, Any]] = []
+        outcomes: dict[tuple[str, str], dict[str, Any]] = {}  # (request_id, task_id) -> its outcome line
+        waiting: dict[tuple[str, str], dict[str, Any]] = {}  # listed entries whose outcome is not seen yet
+        lookahead = None
         for entry in self._lines_newest_first():
+            if lookahead is not None:  # the listing is complete: only outcomes written before their request
+                lookahead -= 1
+                if lookahead < 0 or not waiting:
+                    break
+            if entry.get("entry") == "task_outcome":
+                key = (entry["request_id"], entry.get("task_id"))
+                if key in waiting:
+                    _fold(waiting.pop(key), entry)
+                else:
+                    outcomes.setdefault(key, entry)  # the newest outcome line of a task counts
+                continue
+            if lookahead is not None:
+                continue
             if since_dt and parse_rfc3339(entry["time"]) < since_dt:
-                break
+                lookahead = OUTCOME_LOOKAHEAD
+                continue
             if action and entry["action"] != action:
                 continue
             if outcome and entry["outcome"] != outcome:
                 continue
             if target and target not in {v for k, v in (entry.get("target") or {}).items() if k != "kind"}:
                 continue
-            out.append({k: v for k, v in entry.items() if k != "schema_version"})
+            item = {k: v for k, v in entry.items() if k not in ("schema_version", "entry")}
+            item.setdefault("task_id", None)
+            item.update(task_state=None, task_error_code=None, task_finished_at=None)
+            if item["task_id"]:
+                key = (item["request_id"], item["task_id"])
+                if key in outcomes:
+                    _fold(item, outcomes.pop(key))
+                else:
+                    waiting[key] = item
+            out.append(item)
             if len(out) >= limit:
-                break
+                lookahead = OUTCOME_LOOKAHEAD
         return out
+
+
+def _fold(item: dict[str, Any], outcome: dict[str, Any]) -> None:
+    item.update(task_state=outcome.get("task_state"), task_error_code=outcome.get("error_code"),
+                task_finished_at=outcome.get("time"))

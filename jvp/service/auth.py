@@ -2,6 +2,11 @@
 
 Tokens carry 256 bits of randomness, so a plain SHA-256 is enough to make a stolen tokens.yaml useless
 (no password-style stretching needed). Lookups compare digests in constant time.
+
+Last use: `authenticate` notes when each token was used in auth/token-usage.yaml (kind `token_usage`), but
+at most once per `USAGE_INTERVAL_S` (60 s) per token and server process, never a write per request. So
+`last_used_at` is exact to about a minute (and to the interval of the busiest worker); a failed write only
+logs (the request goes on). The file holds no secret: names and times.
 """
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import logging
 import os
 import secrets
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +28,7 @@ from jvp.timeutil import rfc3339, now, parse_rfc3339
 
 log = logging.getLogger(__name__)
 TOKEN_PREFIX = "jvp_"
+USAGE_INTERVAL_S = 60.0
 
 
 def token_digest(token: str) -> str:
@@ -29,9 +36,14 @@ def token_digest(token: str) -> str:
 
 
 class TokenService:
-    def __init__(self, store: MetadataStore, data_dir: str | Path):
+    def __init__(self, store: MetadataStore, data_dir: str | Path, *, usage_interval_s: float = USAGE_INTERVAL_S,
+                 clock=time.monotonic):
         self.store = store
         self.data_dir = Path(data_dir)
+        self.usage_interval_s = usage_interval_s
+        self._clock = clock
+        self._noted: dict[str, float] = {}  # token name -> clock of this process's last usage write
+        self._noted_lock = threading.Lock()
         self._cache: tuple[Any, list[dict[str, Any]]] | None = None
         self._cache_lock = threading.Lock()
         self._path: Path | None = None
@@ -59,6 +71,40 @@ class TokenService:
 
     def list(self) -> list[dict[str, Any]]:
         return [{k: v for k, v in t.items() if k != "sha256"} for t in self._tokens()]
+
+    def list_with_usage(self) -> list[dict[str, Any]]:
+        """The tokens (never their hashes) with `last_used_at` (None: not used since it was created)."""
+        used = (self.store.get("token_usage") or {}).get("last_used", {})
+        return [{**t, "last_used_at": used.get(t["name"]) if used.get(t["name"], "") >= t["created_at"] else None}
+                for t in self.list()]
+
+    def _note_use(self, name: str) -> None:
+        """Record the use of a token, at most once per usage_interval_s per token in this process."""
+        stamp = self._clock()
+        with self._noted_lock:
+            last = self._noted.get(name)
+            if last is not None and stamp - last < self.usage_interval_s:
+                return
+            self._noted[name] = stamp
+        when = rfc3339()
+        try:
+            self.store.update("token_usage", fn=lambda doc: {
+                "last_used": {**(doc or {}).get("last_used", {}), name: when}})
+        except Exception:  # noqa: BLE001 - a failed usage note must not refuse the request
+            log.exception("could not record the use of token %s", name)
+
+    def _forget_use(self, name: str) -> None:
+        with self._noted_lock:
+            self._noted.pop(name, None)
+
+        def drop(doc: dict | None) -> dict | None:
+            if not doc or name not in doc.get("last_used", {}):
+                return doc
+            return {"last_used": {k: v for k, v in doc["last_used"].items() if k != name}}
+        try:
+            self.store.update("token_usage", fn=drop)
+        except Exception:  # noqa: BLE001 - the token is revoked; a stale usage time is only cosmetic
+            log.exception("could not drop the usage record of token %s", name)
 
     @staticmethod
     def _new(name: str, role: str, ttl_days: int | None) -> tuple[str, dict[str, Any]]:
@@ -88,6 +134,7 @@ class TokenService:
             return {**doc, "tokens": [t for t in tokens if t["name"] != name]}
 
         self.store.update("tokens", fn=remove)
+        self._forget_use(name)
 
     def authenticate(self, header: str | None) -> Principal:
         if not header:
@@ -105,6 +152,7 @@ class TokenService:
             raise Unauthorized("invalid or revoked token", code="InvalidToken")
         if match.get("expires_at") and parse_rfc3339(match["expires_at"]) < now():
             raise Unauthorized(f"token '{match['name']}' expired at {match['expires_at']}", code="TokenExpired")
+        self._note_use(match["name"])
         return Principal(name=match["name"], role=Role.parse(match["role"]))
 
     def ensure_initial_admin(self) -> Path | None:

@@ -27,6 +27,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in [
     Kind("task", lambda task_id: f"tasks/{task_id}.yaml", "tasks/*.yaml",
          lambda parts: (parts[-1][:-5],)),
     Kind("tokens", lambda: "auth/tokens.yaml", "auth/tokens.yaml", lambda parts: (), private=True),
+    Kind("token_usage", lambda: "auth/token-usage.yaml", "auth/token-usage.yaml", lambda parts: ()),
     Kind("console_token", lambda digest: f"consoles/{digest}.yaml", "consoles/*.yaml",
          lambda parts: (parts[-1][:-5],), private=True),
     Kind("download", lambda key: f"downloads/{key}.yaml", "downloads/*.yaml",

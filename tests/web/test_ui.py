@@ -218,7 +218,7 @@ def test_audit_page_shows_the_create_node_entry(logged_in_page, web_api, node_na
     pg.get_by_test_id("nav-audit").click()
     expect(pg).to_have_url(re.compile(r".*/audit/$"))
     expect(pg.get_by_test_id("nav-audit")).to_have_attribute("aria-current", "page")
-    pg.get_by_test_id("audit-filter-action").fill("create-node")
+    pg.get_by_test_id("audit-filter-action").select_option("create-node")
     pg.get_by_test_id("audit-filter-target").fill(node_name)
     pg.get_by_test_id("audit-apply").click()
     rows = pg.get_by_test_id("audit-row")

@@ -152,14 +152,18 @@ class _Live:
 
 class TaskService(TaskRetention, DeferredCleanups):
     """`flush_interval_s`: how often (at most) and how late (at most) a running task's progress is written;
+    `on_final(view)`: called once a task's final state is written (build_services: the audit log's task outcome);
     `clock` (monotonic seconds) and `flusher` (False: no background thread; `flush_due()` writes what is due)
     are for tests."""
 
     def __init__(self, store: MetadataStore, data_dir: str | Path, max_workers: int = 4, *,
                  retention_days: float = 30.0, retention_count: int = 1000,
                  flush_interval_s: float = FLUSH_INTERVAL_S, clock: Callable[[], float] = time.monotonic,
-                 flusher: bool = True):
+                 flusher: bool = True, on_final: Callable[[dict[str, Any]], None] | None = None):
         self.store = store
+        # called with the task's view once its final state is written (the audit log appends the outcome of
+        # the request that started it); its failure is logged, never the task's
+        self._on_final = on_final
         self._init_retention(retention_days, retention_count)
         # Finished records without pending cleanups never change again: read once, kept here (up to the
         # retention count), so listing and the busy check only read the files of open tasks.
@@ -458,25 +462,36 @@ class TaskService(TaskRetention, DeferredCleanups):
 
     def _finish(self, task_id: str, state: str, kept: list[dict[str, Any]] | None = None, **fields: Any) -> None:
         """The final state, in one write (with the progress not written yet, and without the cleanups of
-        `kept`: outputs a succeeded task keeps)."""
+        `kept`: outputs a succeeded task keeps). `on_final` sees the final record just before it is written
+        (under the record's lock): whoever reads the task as ended also finds what the hook wrote (the audit
+        log's outcome line). Should the write then fail, the fallback below calls it again with the state
+        actually recorded (the audit log keeps the newest outcome of a task)."""
         msg = fields.pop("message", None)
+
+        def final(new: dict[str, Any]) -> dict[str, Any]:
+            if self._on_final is not None:
+                try:
+                    self._on_final(self.view(new))
+                except Exception:  # noqa: BLE001 - a hook's failure is logged; the task still ends
+                    log.exception("task %s: the final-state hook failed", task_id)
+            return new
         try:
-            doc = self._update(task_id, lambda d: {
+            doc = self._update(task_id, lambda d: final({
                 **d, "state": state, "finished_at": rfc3339(), "eta_s": None,
                 **({"message": msg} if msg else {"message": state}), **fields,
-                **({"cleanup": [c for c in d.get("cleanup", []) if c not in kept]} if kept else {})})
+                **({"cleanup": [c for c in d.get("cleanup", []) if c not in kept]} if kept else {})}))
         except JvpError as exc:
             if exc.code != "MetadataInvalid":
                 raise
             # The outcome holds something the store refuses (text that would not read back): the task still
             # ends, failed, with a record that can be read, instead of staying "running" for good.
             log.error("task %s: its outcome (%s) cannot be recorded: %s", task_id, state, exc.message)
-            doc = self._update(task_id, lambda d: {
+            doc = self._update(task_id, lambda d: final({
                 **d, "state": "failed", "finished_at": rfc3339(), "eta_s": None, "result": None,
                 "message": "internal error: the task's outcome could not be recorded",
                 "error": {"code": "InternalError", "message": f"task {task_id} ended ({state}) but its outcome "
                           "could not be recorded; the server log has the details", "details": {},
-                          "reason": None}})
+                          "reason": None}}))
         if doc and doc.get("cleanup"):  # deferred cleanups: retried once the task is final
             self._schedule_retry()
 

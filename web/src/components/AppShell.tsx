@@ -7,7 +7,7 @@ import { Icon } from "@/components/Icon";
 import { LoadingBlock } from "@/components/Loading";
 import { ToastProvider } from "@/components/Toast";
 import { useEventStream } from "@/lib/events";
-import { NAV, activeNavItem } from "@/lib/nav";
+import { activeNavItem, navFor } from "@/lib/nav";
 import { Identity, clearSession, getIdentity, onSessionChange } from "@/lib/session";
 
 /** The frame of every page: the sidebar (from lib/nav.ts), the top bar and the toasts. The login page
@@ -61,7 +61,7 @@ export function AppShell({ children }: { children: ReactNode }) {
             </span>
           </div>
           <nav aria-label="Main">
-            {NAV.map((group) => (
+            {navFor(identity?.role).map((group) => (
               <div className="nav-group" key={group.label}>
                 <div className="nav-group-label">{group.label}</div>
                 {group.items.map((item) => {

@@ -13,6 +13,8 @@ export interface NavItem {
   match?: string[];
   /** Active on `href` itself only, not on the paths under it (the dashboard at `/`). */
   exact?: boolean;
+  /** Shown only to tokens of this role (the page's actions need it: the server answers 403 otherwise). */
+  role?: "admin";
 }
 
 export interface NavGroup {
@@ -45,9 +47,19 @@ export const NAV: NavGroup[] = [
   },
   {
     label: "Administration",
-    items: [{ id: "audit", href: "/audit/", label: "Audit log", icon: "list" }],
+    items: [
+      { id: "audit", href: "/audit/", label: "Audit log", icon: "list", role: "admin" },
+      { id: "tokens", href: "/tokens/", label: "API tokens", icon: "user", role: "admin" },
+    ],
   },
 ];
+
+/** The groups and entries a token of `role` sees (admin-only entries hidden from operators and viewers;
+ * while the role is unknown, everything is shown: the server still checks every call). */
+export function navFor(role: string | null | undefined): NavGroup[] {
+  if (!role || role === "admin") return NAV;
+  return NAV.map((g) => ({ ...g, items: g.items.filter((i) => !i.role) })).filter((g) => g.items.length > 0);
+}
 
 /** The entry a path belongs to (longest matching prefix). */
 export function activeNavItem(pathname: string): NavItem | null {

@@ -28,7 +28,8 @@ export function PercentBar({ label, pct, detail, warnAt = 75, critAt = 90, testI
         aria-label={label}
         aria-valuemin={0}
         aria-valuemax={100}
-        aria-valuenow={known ? Math.round(v) : undefined}
+        // a meter needs a value (axe aria-required-attr): 0 when unknown, and the value text says "unknown"
+        aria-valuenow={known ? Math.round(v) : 0}
         aria-valuetext={text}
       >
         <div className={`bar-fill ${tone}`} style={{ width: `${v}%` }} />

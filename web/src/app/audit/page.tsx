@@ -1,6 +1,7 @@
 "use client";
 
-import { FormEvent, useMemo, useState } from "react";
+import Link from "next/link";
+import { FormEvent, useState } from "react";
 import type { RequestOf, Schema } from "@/lib/api";
 import { useQuery } from "@/lib/hooks";
 import { formatDurationMs, formatTime } from "@/lib/format";
@@ -13,6 +14,25 @@ import { StateBadge } from "@/components/StateBadge";
 type AuditEvent = Schema<"AuditEvent">;
 type Filters = RequestOf<"list-audit-events">;
 
+/** What the row's outcome is: a request that started a task shows the task's final state (while it runs:
+ * "running"), with its error code; any other request shows its own outcome (and HTTP status beside it). */
+function outcomeOf(e: AuditEvent): { label: string; tone: "success" | "danger" | "warning" | "info"; code: string | null } {
+  if (e.task_id && e.outcome === "ok") {
+    if (!e.task_state) return { label: "running", tone: "info", code: null };
+    const tone = e.task_state === "succeeded" ? "success" : e.task_state === "cancelled" ? "warning" : "danger";
+    return { label: e.task_state, tone, code: e.task_error_code ?? null };
+  }
+  return { label: e.outcome, tone: e.outcome === "ok" ? "success" : "danger", code: e.error_code ?? null };
+}
+
+function TaskLink({ id }: { id: string }) {
+  return (
+    <Link href={`/tasks/?id=${encodeURIComponent(id)}`} className="small" data-testid="audit-task-link" aria-label={`Task ${id}`}>
+      task {id.slice(0, 8)}
+    </Link>
+  );
+}
+
 function targetText(t: AuditEvent["target"]): string {
   if (!t) return "—";
   const { kind, ...rest } = t as Record<string, unknown>;
@@ -22,19 +42,17 @@ function targetText(t: AuditEvent["target"]): string {
 
 export default function AuditPage() {
   const [filters, setFilters] = useState<Filters>({ limit: 200 });
-  const [actionText, setActionText] = useState("");
   const [targetInput, setTargetInput] = useState("");
   const [shown, setShown] = useState<AuditEvent | null>(null);
-  const q = useQuery("list-audit-events", filters, { refreshMs: 30_000 });
+  const q = useQuery("list-audit-events", filters, { refreshMs: 30_000, live: (ev) => ev.type === "audit" });
   const events = q.data?.events;
-
-  const knownActions = useMemo(() => Array.from(new Set((events ?? []).map((e) => e.action))).sort(), [events]);
+  const knownActions = q.data?.actions ?? [];
 
   const apply = (e?: FormEvent) => {
     e?.preventDefault();
     setFilters((f) => {
-      const next: Filters = { limit: f.limit, outcome: f.outcome };
-      if (actionText.trim()) next.action = actionText.trim();
+      const next: Filters = { limit: f.limit, outcome: f.outcome, action: f.action };
+      if (!next.action) delete next.action;
       if (targetInput.trim()) next.target = targetInput.trim();
       if (!next.outcome) delete next.outcome;
       return next;
@@ -58,14 +76,19 @@ export default function AuditPage() {
     {
       key: "outcome",
       header: "Outcome",
-      render: (e) => (
-        <div>
-          <StateBadge state={e.outcome} tone={e.outcome === "ok" ? "success" : "danger"} testId="audit-outcome" />
-          {e.error_code && <div className="cell-sub mono">{e.error_code}</div>}
-        </div>
-      ),
+      sortValue: (e) => outcomeOf(e).label,
+      render: (e) => {
+        const o = outcomeOf(e);
+        return (
+          <div>
+            <StateBadge state={o.label} tone={o.tone} testId="audit-outcome" />
+            {o.code && <div className="cell-sub mono" data-testid="audit-error-code">{o.code}</div>}
+            {!e.task_id && e.status != null && <div className="cell-sub" data-testid="audit-status">HTTP {e.status}</div>}
+            {e.task_id && <div className="cell-sub"><TaskLink id={e.task_id} /></div>}
+          </div>
+        );
+      },
     },
-    { key: "status", header: "Status", align: "num" },
     { key: "duration_ms", header: "Duration", align: "num", render: (e) => formatDurationMs(e.duration_ms) },
     {
       key: "details",
@@ -92,20 +115,29 @@ export default function AuditPage() {
           <form className="table-toolbar" onSubmit={apply} data-testid="audit-filters">
             <div className="filters">
               <Field label="Action" name="audit-action-filter">
-                <TextInput
+                <Select
                   id="audit-action-filter"
-                  className="input input-sm"
-                  list="audit-actions"
-                  placeholder="e.g. create-node"
-                  value={actionText}
-                  onChange={(e) => setActionText(e.target.value)}
+                  className="select select-sm"
+                  value={filters.action ?? ""}
+                  onChange={(e) => {
+                    const v = e.target.value;
+                    setFilters((f) => {
+                      const next = { ...f };
+                      if (v) next.action = v;
+                      else delete next.action;
+                      return next;
+                    });
+                  }}
                   data-testid="audit-filter-action"
-                />
-                <datalist id="audit-actions">
+                >
+                  <option value="">All actions</option>
+                  {filters.action && !knownActions.includes(filters.action) && <option value={filters.action}>{filters.action}</option>}
                   {knownActions.map((a) => (
-                    <option key={a} value={a} />
+                    <option key={a} value={a}>
+                      {a}
+                    </option>
                   ))}
-                </datalist>
+                </Select>
               </Field>
               <Field label="Target" name="audit-target-filter">
                 <TextInput
@@ -161,7 +193,6 @@ export default function AuditPage() {
                   type="button"
                   className="btn btn-sm btn-ghost"
                   onClick={() => {
-                    setActionText("");
                     setTargetInput("");
                     setFilters((f) => ({ limit: f.limit }));
                   }}
@@ -192,10 +223,19 @@ export default function AuditPage() {
               </dd>
               <dt>Remote address</dt>
               <dd className="mono">{shown.remote_addr ?? "—"}</dd>
-              <dt>Outcome</dt>
+              <dt>Request</dt>
               <dd>
                 {shown.outcome} · HTTP {shown.status ?? "—"} {shown.error_code && <code>{shown.error_code}</code>}
               </dd>
+              {shown.task_id && (
+                <>
+                  <dt>Task</dt>
+                  <dd data-testid="audit-dialog-task">
+                    {shown.task_state ?? "running"} {shown.task_error_code && <code>{shown.task_error_code}</code>}{" "}
+                    {shown.task_finished_at && <span className="muted">at {formatTime(shown.task_finished_at)}</span>} · <TaskLink id={shown.task_id} />
+                  </dd>
+                </>
+              )}
               <dt>Duration</dt>
               <dd>{formatDurationMs(shown.duration_ms)}</dd>
             </dl>

@@ -1,6 +1,7 @@
 "use client";
 
 import { Suspense, useEffect, useState } from "react";
+import Link from "next/link";
 import { useRouter, useSearchParams } from "next/navigation";
 import { useQuery } from "@/lib/hooks";
 import { isTaskEvent } from "@/lib/events";
@@ -26,6 +27,7 @@ function TasksPage() {
   const router = useRouter();
   const state = params.get("state") ?? "";
   const kind = params.get("kind") ?? "";
+  const only = params.get("id") ?? ""; // one task (the audit log links here)
   const body = { ...(state ? { state: state as (typeof STATES)[number] } : {}), ...(kind ? { kind } : {}) };
   // Active tasks move: poll fast while any is running, slowly otherwise.
   const [fast, setFast] = useState(true);
@@ -93,10 +95,23 @@ function TasksPage() {
       query={q}
       testId="tasks"
       errorTitle="Could not list the tasks"
-      notices={ops.ui}
+      notices={
+        <>
+          {only && (
+            <p className="small" data-testid="tasks-only">
+              Showing task <code>{only}</code> only · <Link href="/tasks/" data-testid="tasks-show-all">Show all tasks</Link>
+            </p>
+          )}
+          {ops.ui}
+        </>
+      }
       count={{ noun: "task", fallback: "Tasks" }}
-      table={{ columns, rows: tasks, rowKey: (t) => t.id, rowTestId: "task-row", initialSort: { key: "created_at", dir: "desc" } }}
-      empty={{ title: "No tasks", hint: "Clones, uploads and other long work show up here." }}
+      table={{ columns, rows: only ? tasks?.filter((t) => t.id === only) : tasks, rowKey: (t) => t.id, rowTestId: "task-row", initialSort: { key: "created_at", dir: "desc" } }}
+      empty={
+        only
+          ? { title: "Task not found", hint: "It is no longer kept: finished tasks are pruned after the retention period." }
+          : { title: "No tasks", hint: "Clones, uploads and other long work show up here." }
+      }
     />
   );
 }

@@ -192,7 +192,7 @@ function TemplatesPage() {
       title="Templates"
       subtitle="Read-only base images VMs are cloned from: downloaded, verified and kept in each pool's _templates_ directory."
       actions={
-        <div className="split">
+        <div className="split" style={{ flexWrap: "wrap" }}>
           <Field label="Node" name="tpl-filter-node">
             <Select id="tpl-filter-node" value={node} data-testid="templates-node"
                     onChange={(e) => router.replace(e.target.value ? `/templates/?node=${encodeURIComponent(e.target.value)}` : "/templates/")}>
