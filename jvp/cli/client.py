@@ -2,6 +2,7 @@
 of every error class (the table `jvp --help` and README "The resource commands" show)."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,8 +107,9 @@ class Client:
         """The same order as `jvp call`: the option (or JVP_URL/JVP_TOKEN), client.yaml, then (token only)
         the local admin token file."""
         conf = client_config()
-        return cls(url=(url or conf.get("url") or DEFAULT_URL).rstrip("/"),
-                   token=token or conf.get("token") or local_admin_token(), insecure=insecure, timeout=timeout)
+        url = url or os.environ.get("JVP_URL") or conf.get("url") or DEFAULT_URL
+        token = token or os.environ.get("JVP_TOKEN") or conf.get("token") or local_admin_token()
+        return cls(url=url.rstrip("/"), token=token, insecure=insecure, timeout=timeout)
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}

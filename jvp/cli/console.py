@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from jvp.cli.client import EXIT_UNEXPECTED, EXIT_UNREACHABLE, CliError, Client
+from jvp.cli.client import EXIT_UNEXPECTED, EXIT_UNREACHABLE, CliError
 
 ESCAPE = b"\x1d"  # Ctrl-]
 
@@ -35,8 +35,8 @@ def console_command(complete: Callable) -> click.Command:
 
         \b
         Action: get-vm-console (type serial), then the /ws/serial websocket."""
-        obj = ctx.find_root().obj or {}
-        client = Client.resolve(obj.get("url"), obj.get("token"), bool(obj.get("insecure")))
+        from jvp.cli.resources import client_of
+        client = client_of(ctx)
         body = {"name": name, "type": "serial", **({"node": node} if node else {})}
         _, ticket = client.call("get-vm-console", body)
         url = websocket_url(client.url, ticket["ws_url"])

@@ -43,15 +43,15 @@ def render(answer: Any, action: Any, fmt: str, out: Any = None) -> None:
     if fmt == "yaml":
         click.echo(yaml.safe_dump(answer, sort_keys=False, allow_unicode=True).rstrip("\n"), file=out)
         return
-    console = make_console(out)
     key = listing_key(answer)
     if key is not None:
-        console.print(list_table(answer[key], row_schema(action, key), key))
-        if not answer[key]:
+        if answer[key]:
+            show(list_table(answer[key], row_schema(action, key), key), out)
+        else:
             click.echo(f"no {key}", err=True)
     else:
         for title, value in describe_parts(answer):
-            console.print(kv_table(value, title))
+            show(kv_table(value, title), out)
     errors = answer.get("errors") if isinstance(answer, dict) else None
     if isinstance(errors, list) and errors:
         click.echo(f"{len(errors)} part(s) of the listing could not be read:", err=True)
@@ -60,15 +60,19 @@ def render(answer: Any, action: Any, fmt: str, out: Any = None) -> None:
             click.echo(f"  {where}: {e.get('code')}: {e.get('message')}", err=True)
 
 
-def make_console(out: Any = None):
+def show(renderable: Any, out: Any = None) -> None:
+    """On a terminal: rich, with colours and the terminal's width. Piped: plain text, each row on one line
+    whatever its length, no trailing blanks (for grep and awk)."""
     from rich.console import Console
     file = out or sys.stdout
-    tty = file.isatty() if hasattr(file, "isatty") else False
-    if tty:
-        return Console(file=file)
-    # Piped: plain text, every row on one line whatever its length (for grep and awk).
-    return Console(file=file, width=int(os.environ.get("JVP_TABLE_WIDTH", "10000")), color_system=None,
-                   force_terminal=False, soft_wrap=True)
+    if hasattr(file, "isatty") and file.isatty():
+        Console(file=file).print(renderable)
+        return
+    plain = Console(width=int(os.environ.get("JVP_TABLE_WIDTH", "100000")), color_system=None,
+                    force_terminal=False, no_color=True, highlight=False)
+    with plain.capture() as captured:
+        plain.print(renderable)
+    click.echo("\n".join(line.rstrip() for line in captured.get().rstrip("\n").split("\n")), file=out)
 
 
 def listing_key(answer: Any) -> str | None:

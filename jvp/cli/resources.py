@@ -243,6 +243,23 @@ def _param_name_of(options: list[FieldOption], key: str) -> str:
     return next(_param_name(o) for o in options if o.key == key)
 
 
+def client_of(ctx: click.Context, timeout: float | None = None) -> Client:
+    """The client of a command: `jvp --url/--token/--insecure` (or their sources, see Client.resolve); a test
+    hands its own in the root context's object (`client`)."""
+    root = ctx.find_root()
+    obj = root.obj or {}
+    if obj.get("client") is not None:
+        return obj["client"]
+    # During shell completion the root's callback does not run: its parsed options are in `params`.
+    given = {k: obj.get(k, root.params.get(k)) for k in ("url", "token", "insecure")}
+    return Client.resolve(given["url"], given["token"], bool(given["insecure"]), timeout=timeout)
+
+
+def waiting_options(ctx: click.Context) -> dict[str, Any]:
+    obj = ctx.find_root().obj or {}
+    return {k: obj[k] for k in ("poll_s", "tty") if k in obj}
+
+
 def _complete_names(group: str) -> Callable:
     """Shell completion of a positional name: the names the group's list action answers (2 s at most; nothing
     when the server does not answer)."""
@@ -253,8 +270,7 @@ def _complete_names(group: str) -> Callable:
         if listing is None:
             return []
         try:
-            obj = ctx.find_root().obj or {}
-            client = Client.resolve(obj.get("url"), obj.get("token"), bool(obj.get("insecure")), timeout=2)
+            client = client_of(ctx, timeout=2)
             _, answer = client.call(listing.name, {})
         except Exception:  # noqa: BLE001 - completion must never fail the shell
             return []
@@ -296,8 +312,7 @@ def make_command(name: CommandName, action: Any) -> click.Command:
     def run(**values: Any) -> None:
         ctx = click.get_current_context()
         body = build_body(options, values, positional, values.get("body_file"))
-        obj = ctx.find_root().obj or {}
-        client = Client.resolve(obj.get("url"), obj.get("token"), bool(obj.get("insecure")))
+        client = client_of(ctx)
         if action.stream == "upload":
             answer = output.upload(client, action.name, body, values["upload"])
         elif action.stream == "download":
@@ -306,7 +321,7 @@ def make_command(name: CommandName, action: Any) -> click.Command:
             _, answer = client.call(action.name, body)
         fmt = values["output_format"]
         if is_task and values.get("wait") and isinstance(answer.get("task"), dict):
-            task = waiting.follow(client, answer["task"])
+            task = waiting.follow(client, answer["task"], **waiting_options(ctx))
             output.render({"task": task}, action, fmt)
             waiting.raise_if_failed(task)
             return
@@ -314,7 +329,9 @@ def make_command(name: CommandName, action: Any) -> click.Command:
         if is_task and fmt == "table" and isinstance(answer.get("task"), dict):
             click.echo(f"follow it: jvp task show {answer['task']['id']}  (or add --wait)", err=True)
 
-    help_text = (action.summary or action.name) + f"\n\n\b\nAction: {action.name} (role {_role(action)})"
+    import inspect
+    doc = inspect.cleandoc(action.handler.__doc__ or "") or action.summary or action.name
+    help_text = doc.replace("\n\n", "\n\n\b\n") + f"\n\n\b\nAction: {action.name} (role {_role(action)})"
     if is_task:
         help_text += "; answers 202 with a task"
     return click.Command(name.command, params=params, callback=run, help=help_text,
