@@ -12,6 +12,7 @@ import click
 from jvp.settings import ConfigError, Settings, load_settings
 
 from jvp.cli.client import CLIENT_CONFIG, exit_codes_help  # noqa: F401 - CLIENT_CONFIG re-exported
+from jvp.cli.resources import MainGroup
 from jvp.cli.client import client_config as _client_config
 from jvp.cli.client import local_admin_token as _local_admin_token
 
@@ -43,7 +44,7 @@ Shell completion (bash; zsh and fish alike with zsh_source/fish_source):
 """
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=MAIN_EPILOG)
+@click.group(cls=MainGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=MAIN_EPILOG)
 @click.option("--url", envvar="JVP_URL", help="server URL of the resource commands (env JVP_URL, or url in "
                                                "~/.config/jvp/client.yaml; default http://127.0.0.1:7777)")
 @click.option("--token", envvar="JVP_TOKEN", help="bearer token of the resource commands (env JVP_TOKEN, or "
@@ -285,10 +286,6 @@ def openapi(output: str | None) -> None:
     else:
         click.echo(text)
 
-
-from jvp.cli.resources import register_resource_commands  # noqa: E402 - needs `main` defined
-
-register_resource_commands(main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -264,8 +264,7 @@ def _complete_names(group: str) -> Callable:
     """Shell completion of a positional name: the names the group's list action answers (2 s at most; nothing
     when the server does not answer)."""
     def complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
-        from jvp.api.actions import registry
-        table = command_table(registry.all())
+        table = command_table(load_registry().all())
         listing = table.get(CommandName(group, "list"))
         if listing is None:
             return []
@@ -351,14 +350,55 @@ class ResourceGroup(click.Group):
         return sorted(names, key=lambda n: (self.FIRST.index(n) if n in self.FIRST else len(self.FIRST), n))
 
 
-def register_resource_commands(main: click.Group) -> None:
-    """Add a group per resource noun to `main`, with one command per action."""
+def api_modules() -> list[str]:
+    """jvp.app.API_MODULES, read from jvp/app.py's source: importing jvp.app builds the whole server (seconds
+    on a busy host), and `jvp vm list` needs the action declarations only. Imported if it is not a literal."""
+    import ast
+    import importlib.util
+    spec = importlib.util.find_spec("jvp.app")
+    try:
+        tree = ast.parse(open(spec.origin, encoding="utf-8").read())
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "API_MODULES" for t in node.targets):
+                return list(ast.literal_eval(node.value))
+    except (OSError, TypeError, ValueError, SyntaxError):
+        pass
+    from jvp.app import API_MODULES
+    return list(API_MODULES)
+
+
+def load_registry() -> Any:
+    """The action registry with every api module's actions declared."""
     import importlib
     from jvp.api.actions import registry
-    from jvp.app import API_MODULES
-    for module in API_MODULES:
+    for module in api_modules():
         importlib.import_module(f"jvp.api.{module}")
-    table = command_table(registry.all())
+    return registry
+
+
+class MainGroup(click.Group):
+    """`jvp`: the resource groups are built the first time a command that is not built in is asked for (or the
+    list of all), so `jvp serve` does not pay for them."""
+    _resources_added = False
+
+    def _ensure(self) -> None:
+        if not self._resources_added:
+            self._resources_added = True
+            register_resource_commands(self)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            self._ensure()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._ensure()
+        return super().list_commands(ctx)
+
+
+def register_resource_commands(main: click.Group) -> None:
+    """Add a group per resource noun to `main`, with one command per action."""
+    table = command_table(load_registry().all())
     groups: dict[str, click.Group] = {}
     for name in sorted(table, key=lambda n: (n.group, n.command)):
         if name.group in main.commands and name.group not in groups:

@@ -10,16 +10,18 @@ import pytest
 from click.testing import CliRunner
 from marshmallow import Schema, fields, validate
 
-from jvp.api.actions import registry
 from jvp.cli import main
-from jvp.cli.resources import CommandName, command_name, command_table, field_option, request_options
+from jvp.cli.resources import (CommandName, api_modules, command_name, command_table, field_option, load_registry,
+                               request_options)
 
-ACTIONS = registry.all()  # jvp.cli imported every api module
+registry = load_registry()
+ACTIONS = registry.all()
 
 
 def generated() -> dict[tuple[str, str], click.Command]:
     """Every command under a resource group of `jvp`, by (group, command)."""
     out = {}
+    main.list_commands(click.Context(main))  # builds the resource groups
     for gname, group in main.commands.items():
         if isinstance(group, click.Group) and gname != "token":
             for cname, cmd in group.commands.items():
@@ -76,10 +78,15 @@ def test_a_clash_is_refused_by_name():
         command_table([FakeAction("list-vms", "vm"), FakeAction("list-vm", "vm")])
 
 
+def test_the_api_modules_are_those_of_the_app():
+    from jvp.app import API_MODULES
+    assert api_modules() == list(API_MODULES)
+
+
 def test_no_group_takes_the_name_of_a_builtin_command():
     builtin = {"serve", "check", "doctor", "token", "call", "openapi"}
     assert not builtin & {n.group for n in command_table(ACTIONS)}
-    assert builtin <= set(main.commands)
+    assert builtin <= set(main.list_commands(click.Context(main)))
 
 
 def test_fields_become_typed_options_with_choices_and_help():
