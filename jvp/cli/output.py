@@ -111,7 +111,6 @@ def _is_complex(schema: Any, key: str, rows: list[Any]) -> bool:
 
 
 def list_table(rows: list[Any], schema: Any, key: str):
-    from rich import box
     from rich.table import Table
     if rows and not all(isinstance(r, dict) for r in rows):
         table = Table(key.upper(), box=None, header_style="bold", pad_edge=False)
@@ -148,7 +147,6 @@ def describe_parts(answer: Any) -> list[tuple[str | None, Any]]:
 
 
 def kv_table(obj: dict[str, Any], title: str | None = None):
-    from rich import box
     from rich.table import Table
     table = Table(box=None, show_header=False, pad_edge=False, title=title, title_justify="left",
                   title_style="bold")
@@ -174,9 +172,11 @@ def _text(value: Any, column: str, long: bool) -> str:
         return human_bytes(value)
     if column == "progress" and isinstance(value, (int, float)):
         return f"{value:.0f}%"
-    if column == "resource" and isinstance(value, dict):
-        where = "/".join(str(value[k]) for k in ("node", "pool", "name") if value.get(k))
-        return f"{value.get('kind', '')} {where}".strip()
+    if isinstance(value, dict) and not long and "kind" in value and "name" in value:  # a task's resource, a target
+        where = "/".join(str(value[k]) for k in ("node", "pool", "vm", "name") if value.get(k))
+        return f"{value.get('kind') or ''} {where}".strip()
+    if isinstance(value, dict) and not long and "address" in value and "prefix" in value:  # a network's ipv4
+        return f"{value['address']}/{value['prefix']}"
     if column == "vm_counts" and isinstance(value, dict):
         return ", ".join(f"{k} {v}" for k, v in value.items() if v) or "0"
     if isinstance(value, list):
