@@ -145,3 +145,20 @@ def answer_of(resp: Any) -> Any:
     if data is None:
         raise CliError(f"the server's answer is not JSON (HTTP {resp.status_code}): {resp.text[:200]}")
     return data
+
+
+def client_of(ctx: click.Context, timeout: float | None = None) -> "Client":
+    """The client of a command: `jvp --url/--token/--insecure` (or their sources, see Client.resolve); a test
+    hands its own in the root context's object (`client`)."""
+    root = ctx.find_root()
+    obj = root.obj or {}
+    if obj.get("client") is not None:
+        return obj["client"]
+    # During shell completion the root's callback does not run: its parsed options are in `params`.
+    given = {k: obj.get(k, root.params.get(k)) for k in ("url", "token", "insecure")}
+    return Client.resolve(given["url"], given["token"], bool(given["insecure"]), timeout=timeout)
+
+
+def waiting_options(ctx: click.Context) -> dict[str, Any]:
+    obj = ctx.find_root().obj or {}
+    return {k: obj[k] for k in ("poll_s", "tty") if k in obj}

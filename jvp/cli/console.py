@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from jvp.cli.client import EXIT_UNEXPECTED, EXIT_UNREACHABLE, CliError
+from jvp.cli.client import EXIT_UNEXPECTED, EXIT_UNREACHABLE, CliError, client_of
 
 ESCAPE = b"\x1d"  # Ctrl-]
 
@@ -35,7 +35,6 @@ def console_command(complete: Callable) -> click.Command:
 
         \b
         Action: get-vm-console (type serial), then the /ws/serial websocket."""
-        from jvp.cli.resources import client_of
         client = client_of(ctx)
         body = {"name": name, "type": "serial", **({"node": node} if node else {})}
         _, ticket = client.call("get-vm-console", body)

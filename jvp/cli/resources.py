@@ -23,7 +23,7 @@ import click
 import yaml
 from marshmallow import fields as mf, validate as mv
 
-from jvp.cli.client import Client
+from jvp.cli.client import client_of, waiting_options
 
 # Tags whose group has another name; tags not in GROUP_OF_TAG and not resource nouns themselves (CROSS_TAGS) give
 # their actions to the resource named in the action's name.
@@ -241,23 +241,6 @@ def _param_name(opt: FieldOption) -> str:
 
 def _param_name_of(options: list[FieldOption], key: str) -> str:
     return next(_param_name(o) for o in options if o.key == key)
-
-
-def client_of(ctx: click.Context, timeout: float | None = None) -> Client:
-    """The client of a command: `jvp --url/--token/--insecure` (or their sources, see Client.resolve); a test
-    hands its own in the root context's object (`client`)."""
-    root = ctx.find_root()
-    obj = root.obj or {}
-    if obj.get("client") is not None:
-        return obj["client"]
-    # During shell completion the root's callback does not run: its parsed options are in `params`.
-    given = {k: obj.get(k, root.params.get(k)) for k in ("url", "token", "insecure")}
-    return Client.resolve(given["url"], given["token"], bool(given["insecure"]), timeout=timeout)
-
-
-def waiting_options(ctx: click.Context) -> dict[str, Any]:
-    obj = ctx.find_root().obj or {}
-    return {k: obj[k] for k in ("poll_s", "tty") if k in obj}
 
 
 def _complete_names(group: str) -> Callable:
