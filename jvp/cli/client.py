@@ -120,8 +120,7 @@ class Client:
             return requests.post(f"{self.url}/api/{action}", json=body, headers=self.headers(),
                                  verify=not self.insecure, timeout=kwargs.pop("timeout", self.timeout), **kwargs)
         except requests.RequestException as exc:
-            raise CliError(f"cannot reach JVP at {self.url}: {exc}", exit_code=EXIT_UNREACHABLE,
-                           code="Unreachable") from exc
+            raise CliError(f"cannot reach JVP at {self.url}: {exc}", exit_code=EXIT_UNREACHABLE) from exc
 
     def call(self, action: str, body: dict[str, Any] | None = None, **kwargs: Any) -> tuple[int, Any]:
         """POST the action; its status and JSON answer. An error answer raises CliError."""

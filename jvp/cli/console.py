@@ -57,8 +57,7 @@ def attach(url: str, name: str, *, insecure: bool = False, stdin: Any = None, st
     except websocket.WebSocketBadStatusException as exc:
         raise _refusal(exc) from exc
     except (OSError, websocket.WebSocketException) as exc:
-        raise CliError(f"cannot open the console websocket: {exc}", exit_code=EXIT_UNREACHABLE,
-                       code="Unreachable") from exc
+        raise CliError(f"cannot open the console websocket: {exc}", exit_code=EXIT_UNREACHABLE) from exc
     ws.settimeout(None)
     click.echo(f"Connected to {name} (serial console). Escape: Ctrl-]", err=True)
     ended: dict[str, str] = {}

@@ -214,8 +214,7 @@ def upload(client: Any, action: str, params: dict[str, Any], path: str) -> Any:
             resp = requests.post(f"{client.url}/api/{action}", params=params, data=fh, headers=headers,
                                  verify=not client.insecure, timeout=None)
         except requests.RequestException as exc:
-            raise CliError(f"cannot reach JVP at {client.url}: {exc}", exit_code=EXIT_UNREACHABLE,
-                           code="Unreachable") from exc
+            raise CliError(f"cannot reach JVP at {client.url}: {exc}", exit_code=EXIT_UNREACHABLE) from exc
     return answer_of(resp)
 
 

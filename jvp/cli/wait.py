@@ -83,4 +83,4 @@ def raise_if_failed(task: dict[str, Any]) -> None:
         raise CliError(err.get("message") or f"task {task['id']} was cancelled", exit_code=EXIT_TASK_FAILED,
                        code=err.get("code") or "TaskCancelled")
     raise CliError(err.get("message") or f"task {task['id']} failed", exit_code=EXIT_TASK_FAILED,
-                   code=err.get("code") or "TaskFailed", details=err.get("details"))
+                   code=err.get("code"), details=err.get("details"))
