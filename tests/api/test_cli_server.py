@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import select
 import shutil
 import subprocess
@@ -13,7 +14,7 @@ import subprocess
 import pytest
 
 from jvp.demo import INVENTORY
-from tests.conftest import free_port, jvp_script, start_server, stop_server, unique
+from tests.conftest import REPO, free_port, jvp_script, start_server, stop_server, unique
 
 
 @pytest.fixture(scope="module")
@@ -159,3 +160,28 @@ def test_completion_offers_the_servers_vm_names(jvp, server):
     assert res.returncode == 0, res.stderr
     offered = {line.split(",", 1)[1] for line in res.stdout.splitlines()}
     assert offered == vm_names(server)
+
+
+def test_the_readme_cli_session_runs_as_written(server, tmp_path):
+    text = (REPO / "README.md").read_text()
+    match = re.search(r"<!-- cli-session.*?-->\s*```bash\n(.*?)```", text, re.S)
+    assert match, "README has no cli-session block"
+    name = unique("web-")
+    script = match.group(1).replace("web9", name)
+    bindir = tmp_path / "bin"  # `jvp` on PATH is this checkout's
+    bindir.mkdir()
+    (bindir / "jvp").symlink_to(jvp_script())
+    env = env_of(server, tmp_path, PATH=f"{bindir}:{os.environ['PATH']}")
+    try:
+        res = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True,
+                             env=env, timeout=300)
+        assert res.returncode == 0, res.stdout + res.stderr
+        out = res.stdout.splitlines()
+        running = {v["name"] for v in server.post("list-vms", {}).json()["vms"] if v["state"] == "running"}
+        assert running <= set(out)  # the jq line's names
+        assert "running" in out and out[-1] == "exit 4"  # the VM's state; the exit code of the show after delete
+        assert f"VmNotFound: vm '{name}' not found" in res.stderr
+        assert f"create-vm local/{name}: succeeded 100%" in res.stderr
+    finally:
+        server.post("delete-vm", {"name": name, "force": True, "delete_volumes": True})
+    assert name not in vm_names(server)
