@@ -244,7 +244,7 @@ def _param_name_of(options: list[FieldOption], key: str) -> str:
 
 
 def _complete_names(group: str) -> Callable:
-    """Shell completion of a positional name: the names the group's list action answers (2 s at most; nothing
+    """Shell completion of a positional name (or task id): what the group's list action answers (2 s at most; nothing
     when the server does not answer)."""
     def complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
         table = command_table(load_registry().all())
@@ -257,7 +257,7 @@ def _complete_names(group: str) -> Callable:
         except Exception:  # noqa: BLE001 - completion must never fail the shell
             return []
         rows = next((v for k, v in answer.items() if k != "errors" and isinstance(v, list)), [])
-        names = sorted({r.get("name") if isinstance(r, dict) else r for r in rows} - {None})
+        names = sorted({(r.get("name") or r.get("id")) if isinstance(r, dict) else r for r in rows} - {None})
         return [click.shell_completion.CompletionItem(n) for n in names if str(n).startswith(incomplete)]
     return complete
 
