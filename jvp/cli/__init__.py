@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import click
-import yaml
-
 from jvp.settings import ConfigError, Settings, load_settings
 
-CLIENT_CONFIG = Path.home() / ".config" / "jvp" / "client.yaml"
+from jvp.cli.client import CLIENT_CONFIG, exit_codes_help  # noqa: F401 - CLIENT_CONFIG re-exported
+from jvp.cli.resources import MainGroup
+from jvp.cli.client import client_config as _client_config
+from jvp.cli.client import local_admin_token as _local_admin_token
 
 
 def _settings(config: str | None, **overrides: Any) -> Settings:
@@ -28,9 +29,31 @@ def _setup_logging(level: str) -> None:
                         format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
+MAIN_EPILOG = f"""\b
+Resource commands (jvp vm|node|pool|volume|network|snapshot|template|keypair|task|... VERB) are generated from
+the API's actions: `jvp vm list`, `jvp vm show web1`, `jvp vm create --name web1 ... --wait`. `jvp call ACTION
+key=value` calls any action by name and prints its JSON.
+
+\b
+Exit codes of the resource commands:
+{exit_codes_help()}
+
+\b
+Shell completion (bash; zsh and fish alike with zsh_source/fish_source):
+  eval "$(_JVP_COMPLETE=bash_source jvp)"
+"""
+
+
+@click.group(cls=MainGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=MAIN_EPILOG)
+@click.option("--url", envvar="JVP_URL", help="server URL of the resource commands (env JVP_URL, or url in "
+                                               "~/.config/jvp/client.yaml; default http://127.0.0.1:7777)")
+@click.option("--token", envvar="JVP_TOKEN", help="bearer token of the resource commands (env JVP_TOKEN, or "
+                                                   "token in client.yaml, or the local admin token file)")
+@click.option("--insecure", is_flag=True, help="do not verify the server's TLS certificate")
+@click.pass_context
+def main(ctx: click.Context, url: str | None, token: str | None, insecure: bool) -> None:
     """JVP: a control plane for KVM/QEMU hosts driven through libvirt."""
+    ctx.ensure_object(dict).update(url=url, token=token, insecure=insecure)
 
 
 # -- serve ---------------------------------------------------------------------------------------------
@@ -163,15 +186,6 @@ def token_revoke(name: str, config: str | None) -> None:
 
 
 # -- call ----------------------------------------------------------------------------------------------
-def _client_config() -> dict[str, Any]:
-    if CLIENT_CONFIG.exists():
-        try:
-            return yaml.safe_load(CLIENT_CONFIG.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise click.ClickException(f"{CLIENT_CONFIG}: invalid YAML: {exc}") from exc
-    return {}
-
-
 def parse_pairs(pairs: tuple[str, ...]) -> dict[str, Any]:
     """`key=value` pairs; a value that reads as JSON (number, true, [..], {..}) is taken as JSON,
     anything else as a string. Dotted keys build nested objects: `source.url=...`."""
@@ -214,6 +228,8 @@ def call(action: str, pairs: tuple[str, ...], json_body: str | None, url: str | 
     """
     import requests
     conf = _client_config()
+    root = click.get_current_context().find_root().obj or {}  # `jvp --url ... call ...` as well
+    url, token, insecure = url or root.get("url"), token or root.get("token"), insecure or root.get("insecure")
     url = (url or conf.get("url") or "http://127.0.0.1:7777").rstrip("/")
     token = token or conf.get("token") or _local_admin_token()
     body: dict[str, Any] = {}
@@ -250,19 +266,6 @@ def call(action: str, pairs: tuple[str, ...], json_body: str | None, url: str | 
     click.echo(json.dumps(answer, indent=2))
     if not resp.ok:
         sys.exit(1)
-
-
-def _local_admin_token() -> str | None:
-    """On the JVP host itself, root can use the admin token file written at first start."""
-    try:
-        settings = load_settings()
-    except ConfigError:
-        return None
-    path = Path(settings.data_dir) / "auth" / "admin-token"
-    try:
-        return path.read_text().strip() or None
-    except OSError:
-        return None
 
 
 # -- openapi -------------------------------------------------------------------------------------------
