@@ -231,3 +231,38 @@ def test_url_template_update_then_rebuild_template_vms_and_a_failed_rebuild(env)
     assert sh(dom, f"dd if=/dev/vdb bs={len(DATA_MARKER)} count=1 status=none") == DATA_MARKER
     last = api.ok("list-template-history", {"name": tpl})["entries"][0]
     assert (last["event"], last["outcome"], last["vm"]) == ("rebuild", "failed", vm)
+
+
+def test_a_template_image_that_reads_as_another_format_is_refused(host_api, tmp_path):
+    """libvirt probes a file's format at every pool refresh: a template image whose qcow2 header was wiped reads
+    as raw. create-vm refuses it (TemplateBroken) instead of cloning it as a raw base, and leaves nothing."""
+    conn = vmutil.open_conn()
+    srv = ImageServer().start()
+    pool, tpl, vm = unique("R-fmt-"), unique("R-fmt-tpl-"), unique("R-fmt-vm-")
+    try:
+        vmutil.make_pool(conn, pool, tmp_path / "pool")
+        image = make_qcow2(tmp_path / "small.qcow2", virtual_mib=16, data_mib=2, seed=11)
+        srv.add_file(IMAGE, image)
+        t = run(host_api, "register-template", {"pool": pool, "name": tpl, "source": {
+            "type": "url", "url": srv.url(IMAGE), "sha256": sha256_file(image)}}, timeout=120)["result"]["template"]
+        assert t["storage"]["format"] == "qcow2"
+        with open(t["storage"]["path"], "r+b") as fh:
+            fh.write(b"\0" * 512)                     # the header gone: the file now probes as raw
+        conn.storagePoolLookupByName(pool + "_templates_").refresh(0)
+        before = {v["name"] for v in host_api.ok("list-volumes", {"pool": pool, "include_internal": True})["volumes"]}
+        err = host_api.error("create-vm", {"name": vm, "template": tpl, "pool": pool, "start": False},
+                             role="operator", status=422, code="TemplateBroken")
+        assert "reads as raw" in err["message"] and "registered as qcow2" in err["message"], err
+        assert vm not in {d.name() for d in conn.listAllDomains(0)}
+        assert {v["name"] for v in host_api.ok("list-volumes", {"pool": pool, "include_internal": True})["volumes"]} \
+            == before
+    finally:
+        srv.stop()
+        vmutil.drop_domain(conn, vm)
+        try:
+            host_api.services.templates.delete("local", tpl)
+        except Exception:  # noqa: BLE001 - the pools go below
+            pass
+        vmutil.drop_pool(conn, pool + "_templates_")
+        vmutil.drop_pool(conn, pool)
+        conn.close()
