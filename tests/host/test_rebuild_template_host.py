@@ -215,8 +215,11 @@ def test_url_template_update_then_rebuild_template_vms_and_a_failed_rebuild(env)
     damage_qcow2(t["storage"]["path"])
     domain_id = conn.lookupByName(vm).ID()
     failed = run(api, "rebuild-vm", {"name": vm, "stop_timeout_s": 180}, state="failed")
-    err = failed["error"]
-    assert f"{vm}-root.qcow2" in err["message"] and "cluster size" in err["message"], err
+    msg = failed["error"]["message"]   # the step, qemu-img's reason, where the VM is now
+    assert msg.startswith(f"rebuilding vm '{vm}' on node 'local' failed while making the new system disk "
+                          f"{n['pool']}/{vm}-root.qcow2 on the image of template '{tpl}'"), msg
+    assert "Unsupported cluster size" in msg and f"verify-template '{tpl}'" in msg, msg
+    assert f"back on its old system disk {n['pool']}/{vm}-root-1.qcow2 and running" in msg, msg
     now = api.ok("describe-vm", {"name": vm})["vm"]
     assert now["state"] == "running" and now["uuid"] == before["uuid"]
     assert [d for d in now["disks"] if d.get("system")][0]["volume"] == f"{vm}-root-1.qcow2"
