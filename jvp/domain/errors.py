@@ -175,7 +175,8 @@ _ENTRIES = [
     _e("TemplateUpToDate", 409, "the source has not changed: pass `force` to download anyway"),
     _e("TemplateImageMissing", 422, "the template's image volume is gone from the node"),
     _e("TemplateBroken", 422, "the template is marked broken (its image was missing, or its size or mtime "
-       "changed, when JVP last looked): verify-template checks it again"),
+       "changed, when JVP last looked; or libvirt now reads it as another format than the registered one): "
+       "verify-template checks it again"),
     _e("ImageChanged", 422, "verify-template: the image's content no longer matches its recorded checksum "
        "(in the task's `error`; the template stays broken)"),
     _e("VmNotFromTemplate", 422, "rebuild-vm: the VM was not created from a template; name one with `template`"),

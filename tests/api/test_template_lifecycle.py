@@ -144,6 +144,11 @@ def test_a_failure_mid_rebuild_puts_the_old_disk_back(api):
     done = wait(api, api.call("rebuild-vm", {"name": "app1", "cloud_init": {"hostname": "x"}, "stop_timeout_s": 5},
                               role="operator"), state="failed")
     assert done["error"]["code"]
+    # the error says which step failed and where the VM is now
+    msg = done["error"]["message"]
+    assert msg.startswith("rebuilding vm 'app1' on node 'local' failed while writing the new cloud-init seed"), msg
+    assert msg.endswith("the VM is back on its old system disk default/app1-root.qcow2 and running"), msg
+    assert done["error"]["details"]["restored"] is True and done["error"]["details"]["vm_state"] == "running"
     after = api.ok("describe-vm", {"name": "app1"})["vm"]
     assert after["state"] == "running"   # started again
     assert system_disk(after)["volume"] == "app1-root.qcow2" and after["disks"] == before["disks"]

@@ -112,3 +112,15 @@ def test_base_image_of_a_template_whose_image_is_gone(tmp_path):
     assert (base.pool, base.volume, base.path) == (TPOOL, "deb-v1.qcow2", IMAGE)
     del gw.vols[(TPOOL, "deb-v1.qcow2")]
     assert code_of(svc.base_image, "local", "deb").code == "TemplateImageMissing"
+
+
+def test_base_image_of_a_template_whose_image_reads_as_another_format_now(tmp_path):
+    """libvirt re-probes a file's format at each pool refresh: a qcow2 image whose header was damaged reads as
+    raw. The clone must never take the probed format (the new disk would read the file as raw)."""
+    gw = gateway()
+    svc = make(tmp_path, gw)
+    plant(svc)
+    gw.vols[(TPOOL, "deb-v1.qcow2")] = vol_view(TPOOL, "deb-v1.qcow2", path=IMAGE, fmt="raw")
+    err = code_of(svc.base_image, "local", "deb")
+    assert err.code == "TemplateBroken" and err.status == 422
+    assert "reads as raw" in err.message and "registered as qcow2" in err.message and "verify-template" in err.message

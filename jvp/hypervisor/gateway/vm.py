@@ -212,18 +212,18 @@ class VmOps(GatewayBase):
                          backing: dict[str, str] | None = None) -> dict[str, Any]:
         """A blank disk, or with backing {path, format} a qcow2 overlay on it; its volume info."""
         return self._write(node, lambda c: vm_volumes.create_volume(c, pool, name, capacity_bytes, fmt, backing),
-                           kind="volume", obj=name)
+                           kind="volume", obj=name, action="creating")
 
     def copy_vm_volume(self, node: str, pool: str, name: str, source: dict[str, Any], fmt: str,
                        capacity_bytes: int) -> dict[str, Any]:
         """A full copy of source {pool, volume} made on the node; its volume info."""
         return self._write(node, lambda c: vm_volumes.copy_volume(c, pool, name, source, fmt, capacity_bytes),
-                           kind="volume", obj=name)
+                           kind="volume", obj=name, action="copying to")
 
     def resize_vm_volume(self, node: str, pool: str, name: str, capacity_bytes: int) -> None:
         """Grow a VM's new disk."""
         self._write(node, lambda c: vm_volumes.resize_volume(c, pool, name, capacity_bytes), kind="volume",
-                    obj=name)
+                    obj=name, action="resizing")
 
     def upload_vm_seed(self, node: str, pool: str, name: str, data: bytes) -> dict[str, Any]:
         """A new volume holding the cloud-init seed ISO, sent through a libvirt upload stream; its info."""

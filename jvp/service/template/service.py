@@ -245,8 +245,19 @@ class TemplateService:
                                      f"not available on node '{node}': {exc.message}", code="TemplateImageMissing",
                                      details={"template": name, "pool": st["template_pool"],
                                               "volume": st["volume"]}) from exc
+        recorded = st.get("format")
+        if recorded and vol.format and vol.format != recorded:
+            # libvirt probes a file's format from its content at each pool refresh: an image that reads as
+            # another format now was changed behind JVP (a damaged qcow2 header reads as raw). Never clone it
+            # with the probed format: the new disk would read the file's bytes differently.
+            reason = (f"the image now reads as {vol.format}, it was registered as {recorded}: the file changed "
+                      "since")
+            raise PreconditionFailed(f"the image of template '{name}' on node '{node}' ({st['template_pool']}/"
+                                     f"{st['volume']}) is not usable: {reason}; verify-template checks it",
+                                     code="TemplateBroken", details={"template": name, "node": node,
+                                                                     "reason": reason})
         return BaseImage(pool=st["template_pool"], volume=st["volume"], path=vol.path,
-                         format=vol.format or st["format"], capacity_bytes=vol.capacity_bytes or 0,
+                         format=recorded or vol.format, capacity_bytes=vol.capacity_bytes or 0,
                          template={"name": name, "pool": st["template_pool"], "volume": st["volume"],
                                    "uuid": doc["uuid"]},
                          on_used=lambda: self._record_use(node, name, doc["uuid"]))

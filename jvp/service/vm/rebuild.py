@@ -305,6 +305,8 @@ class VmRebuilder:
         made: list[dict[str, Any]] = []
         restore: dict[str, Any] | None = None
         instance_id = (plan.seed.instance_id if plan.seed else f"i-{uuidlib.uuid4().hex[:16]}")
+        step = (f"making the new system disk {plan.old_pool}/{plan.new_volume} on the image of template "
+                f"'{plan.template}' ({plan.base.pool}/{plan.base.volume})")
         try:
             h.check_cancelled()
             say(30, f"cloning {plan.base.pool}/{plan.base.volume} to {plan.old_pool}/{plan.new_volume}")
@@ -316,6 +318,7 @@ class VmRebuilder:
             made.append(spec)
             seed_path = None
             if plan.seed_mode != "none":
+                step = f"writing the new cloud-init seed {plan.seed_pool}/{plan.seed_volume}"
                 say(50, "writing the cloud-init seed with a new instance id")
                 data = self._seed_data(plan, instance_id)
                 seed_info = self.gateway.upload_vm_seed(node, plan.seed_pool or plan.old_pool, plan.seed_volume or "",
@@ -331,6 +334,7 @@ class VmRebuilder:
                                        "volume": plan.seed_volume}
             if plan.seed_mode == "new" and plan.seed is not None:
                 facts["keypairs"] = plan.seed.keypairs
+            step = f"putting {plan.new_volume} in place of {plan.old_volume} in the VM's config"
             say(70, f"putting {plan.new_volume} in place of {plan.old_volume}")
             before = self.gateway.replace_vm_system_disk(node, name, plan.target, info["path"], info["format"],
                                                          plan.seed_target, seed_path, facts)
@@ -338,10 +342,13 @@ class VmRebuilder:
                        "start": was_running}
             h.add_cleanup(restore)
             if was_running:
+                step = f"starting the VM on {plan.old_pool}/{plan.new_volume}"
                 say(85, "starting the VM")
                 self.gateway.start_vm(node, name, rfc3339(), action="starting")
-        except BaseException:
-            self._undo(plan, h, restore, made, was_running)
+        except BaseException as exc:
+            undone = self._undo(plan, h, restore, made, was_running)
+            if isinstance(exc, JvpError):
+                raise self._failed(plan, exc, step, undone) from exc
             raise
         for spec in [*made, *([restore] if restore else [])]:
             h.drop_cleanup(spec)
@@ -358,9 +365,33 @@ class VmRebuilder:
                 "removed_volumes": removed, "kept_volumes": kept, "notes": notes,
                 "message": "; ".join([message, *notes])}
 
+    def _failed(self, plan: RebuildPlan, exc: JvpError, step: str, undone: bool) -> JvpError:
+        """The error a failed rebuild leaves with: which step failed and on what, the underlying error (its code,
+        status and details kept), and where the VM is now."""
+        try:
+            state: str | None = self.gateway.vm_state(plan.node, plan.name)
+        except JvpError:
+            state = None
+        if undone:
+            where = (f"the VM is back on its old system disk {plan.old_pool}/{plan.old_volume}"
+                     + (f" and {state}" if state else ""))
+        else:
+            where = ("putting the VM back was not complete: JVP retries it from the task's cleanups "
+                     "(see the server log)")
+        hint = ""
+        if step.startswith("making the new system disk"):
+            hint = f"; verify-template '{plan.template}' checks its image"
+        reason = exc.message.rstrip()
+        return JvpError(f"rebuilding vm '{plan.name}' on node '{plan.node}' failed while {step}: {reason}; "
+                        f"{where}{hint}", code=exc.code, status=exc.status,
+                        details={**exc.details, "vm": plan.name, "failed_step": step, "restored": undone,
+                                 "vm_state": state})
+
     def _undo(self, plan: RebuildPlan, h: TaskHandle, restore: dict[str, Any] | None, made: list[dict[str, Any]],
-              was_running: bool) -> None:
-        """Put the VM back as it was: its old config, the new volumes deleted, started again if it ran."""
+              was_running: bool) -> bool:
+        """Put the VM back as it was: its old config, the new volumes deleted, started again if it ran. False
+        when a step failed (left to the task's cleanups)."""
+        ok = True
         specs = ([restore] if restore else []) + list(reversed(made))
         for spec in specs:
             try:
@@ -370,6 +401,7 @@ class VmRebuilder:
                     self.gateway.delete_vm_volume(spec["node"], spec["pool"], spec["volume"])
                 h.drop_cleanup(spec)
             except Exception:  # noqa: BLE001 - left to the task's cleanups (retried)
+                ok = False
                 log.exception("rebuild-vm %s on %s: undo step %s failed", plan.name, plan.node, spec["type"])
         if restore is None and was_running:  # the config never changed: start the VM as it was
             try:
@@ -377,6 +409,7 @@ class VmRebuilder:
                     self.gateway.start_vm(plan.node, plan.name, rfc3339(), action="starting")
             except Exception:  # noqa: BLE001
                 log.exception("rebuild-vm %s on %s: the VM was not started again", plan.name, plan.node)
+        return ok
 
     def _drop_old(self, plan: RebuildPlan, notes: list[str]) -> tuple[list[str], list[str]]:
         removed: list[str] = []
