@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import ValidationError, fields, validate
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from jvp.api.schemas import FullMatch, Labels, Name, NodeFilter, NodeRef, Ref, RequestSchema, Text, text_problem
 from jvp.domain.vm import CPU_MODES, FIRMWARES, NIC_MODELS, STATES
@@ -128,6 +128,9 @@ class CreateVmRequest(RequestSchema):
     user_data = Text(multiline=True, min_length=1, max_length=512 * 1024, metadata={
         "description": "raw user-data, passed to the guest byte for byte"})
     firmware = fields.String(load_default="bios", validate=validate.OneOf(FIRMWARES))
+    secure_boot = fields.Boolean(load_default=False, metadata={
+        "description": "UEFI Secure Boot (firmware uefi only; the VM gets the q35 machine, SMM and SATA cdroms)"})
+    tpm = fields.Boolean(load_default=False, metadata={"description": "an emulated TPM 2.0 (swtpm on the node)"})
     cpu_mode = fields.String(validate=validate.OneOf(["auto", *CPU_MODES]), metadata={
         "description": "default: the cpu_mode setting"})
     autostart = fields.Boolean(load_default=False)
@@ -137,6 +140,12 @@ class CreateVmRequest(RequestSchema):
     wait_for = fields.String(load_default="none", validate=validate.OneOf(["none", "agent", "ip"]), metadata={
         "description": "keep the task running until the guest agent answers or an IP shows"})
     wait_timeout_s = fields.Integer(strict=True, load_default=300, validate=validate.Range(min=10, max=3600))
+
+    @validates_schema
+    def _secure_boot_needs_uefi(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if data.get("secure_boot") and data.get("firmware") != "uefi":
+            raise ValidationError("Secure Boot is a UEFI feature: give firmware: uefi with secure_boot: true",
+                                  field_name="secure_boot")
 
 
 class VmRef(RequestSchema):

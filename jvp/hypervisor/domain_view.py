@@ -14,6 +14,7 @@ from lxml import etree
 from jvp.domain.base import Problem
 from jvp.domain.vm import CloudInitView, ConsoleView, DiskView, GraphicsView, NicView, VmFacts, VmView
 from jvp.domain.volume import disk_format
+from jvp.hypervisor import firmware_xml
 from jvp.hypervisor.domain_xml import read_facts
 from jvp.hypervisor.xml.base import XmlNode
 from jvp.hypervisor.xml.domain import Disk, Domain
@@ -258,12 +259,15 @@ def describe(root: etree._Element, *, node: str, state: str, persistent: bool, a
         except ValueError:
             uptime = None
     row.update(persistent=persistent)
+    fw = firmware(root)
     return VmView(
         **row,
         autostart=autostart,
         domain_type=dom.type,
         cpu_mode=(dom.cpu.mode or "custom") if dom.cpu.exists() else None,
-        firmware=firmware(root),
+        firmware=fw,
+        secure_boot=firmware_xml.secure_boot(root, fw),
+        tpm=firmware_xml.tpm(root),
         created_by=facts.created_by,
         keypairs=facts.keypairs,
         started_at=started,
