@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate
 
 from jvp.api.schemas import FullMatch, Labels, Name, NodeFilter, NodeRef, Ref, RequestSchema, Text, text_problem
 from jvp.domain.vm import CPU_MODES, FIRMWARES, NIC_MODELS, STATES
@@ -140,12 +140,6 @@ class CreateVmRequest(RequestSchema):
     wait_for = fields.String(load_default="none", validate=validate.OneOf(["none", "agent", "ip"]), metadata={
         "description": "keep the task running until the guest agent answers or an IP shows"})
     wait_timeout_s = fields.Integer(strict=True, load_default=300, validate=validate.Range(min=10, max=3600))
-
-    @validates_schema
-    def _secure_boot_needs_uefi(self, data: dict[str, Any], **_kwargs: Any) -> None:
-        if data.get("secure_boot") and data.get("firmware") != "uefi":
-            raise ValidationError("Secure Boot is a UEFI feature: give firmware: uefi with secure_boot: true",
-                                  field_name="secure_boot")
 
 
 class VmRef(RequestSchema):

@@ -203,6 +203,8 @@ class Planner:
     # -- everything ----------------------------------------------------------------------------------
     def plan(self, req: dict[str, Any], created_by: str | None) -> CreatePlan:
         node, name = req["node"], req["name"]
+        if req.get("secure_boot") and req["firmware"] != "uefi":
+            raise _bad("secure_boot", "Secure Boot is a UEFI feature: give firmware: uefi with secure_boot: true")
         self.nodes.ensure_available(node)
         if self.gateway.vm_exists(node, name):
             raise already_exists("vm", name, node, code="VmExists")
