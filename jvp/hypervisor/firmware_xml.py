@@ -40,7 +40,10 @@ def apply(dom: Domain, spec: DomainSpec) -> None:
         dom.os.machine = machine
         dom.smm = "on"
         devices = dom.el.find("devices")
-        for _ in range(SPARE_ROOT_PORTS):  # written once, never read: plain elements
+        # written once, never read: plain elements. The root complex is index 0 (a root port without an index
+        # would take it); the ports get theirs from libvirt.
+        sub(devices, "controller", {"type": "pci", "index": 0, "model": "pcie-root"})
+        for _ in range(SPARE_ROOT_PORTS):
             sub(devices, "controller", {"type": "pci", "model": "pcie-root-port"})
     if spec.tpm:
         dom.tpms.add(Tpm.new(model=TPM_MODEL, backend_type="emulator", backend_version=TPM_VERSION))

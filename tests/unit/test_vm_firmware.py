@@ -45,7 +45,9 @@ def test_uefi_with_secure_boot_and_tpm():
     tpm = root.find("devices/tpm")
     assert tpm.get("model") == "tpm-crb"
     assert tpm.find("backend").attrib == {"type": "emulator", "version": "2.0"}
-    ports = [c for c in root.findall("devices/controller") if c.get("model") == "pcie-root-port"]
+    controllers = root.findall("devices/controller")
+    assert (controllers[0].get("model"), controllers[0].get("index")) == ("pcie-root", "0")  # q35's root complex
+    ports = [c for c in controllers if c.get("model") == "pcie-root-port"]
     assert len(ports) >= 8  # room to hot-plug disks and NICs into the running q35 VM
     vm = view(root)
     assert (vm.firmware, vm.secure_boot, vm.tpm) == ("uefi", True, True)
