@@ -3,9 +3,14 @@
 OVMF's Secure Boot builds need SMM, and QEMU offers OVMF's SMM mode only on the q35 machine: Debian's firmware
 descriptors (/usr/share/qemu/firmware/*secure*.json) list `pc-q35-*` machines only, and libvirt's firmware
 auto-selection finds no firmware for Secure Boot on the default i440fx machine ("Unable to find any firmware to
-satisfy 'efi'"). So a Secure Boot VM is a q35 VM. q35 has no IDE bus: its cdrom drives sit on SATA (sda, sdb),
-where an i440fx VM has hda and hdc. Every other VM keeps the arch's default machine (hot-plug on its PCI bus
-without spare root ports, cdroms on IDE).
+satisfy 'efi'"). So a Secure Boot VM is a q35 VM; every other VM keeps the arch's default machine (hot-plug on
+its PCI bus without spare root ports).
+
+Cdroms: IDE (hda, hdc) under BIOS. Under UEFI they sit on a virtio-scsi controller (sda, sdb): OVMF leaves the
+i440fx IDE ports undecoded, so Linux's ata_piix finds no drive and cloud-init no seed (seen on this host:
+no /dev/sr0 under OVMF, the same image under SeaBIOS has it); q35 has no IDE at all, and its SATA needs an
+AHCI driver that cloud kernels (Debian's linux-image-cloud-amd64) leave out, whereas every Linux guest has
+virtio-scsi and OVMF boots from it.
 """
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ class CdromSlots:
 
 
 IDE_SLOTS = CdromSlots("ide", "hda", "hdc")
-SATA_SLOTS = CdromSlots("sata", "sda", "sdb")
+SCSI_SLOTS = CdromSlots("scsi", "sda", "sdb")  # on the virtio-scsi controller firmware_xml adds for UEFI
 
 
 def machine_for(firmware: str, secure_boot: bool) -> str | None:
@@ -30,5 +35,5 @@ def machine_for(firmware: str, secure_boot: bool) -> str | None:
     return SECURE_BOOT_MACHINE if firmware == "uefi" and secure_boot else None
 
 
-def cdrom_slots(machine: str | None) -> CdromSlots:
-    return SATA_SLOTS if machine and "q35" in machine else IDE_SLOTS
+def cdrom_slots(firmware: str) -> CdromSlots:
+    return SCSI_SLOTS if firmware == "uefi" else IDE_SLOTS

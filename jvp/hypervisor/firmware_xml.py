@@ -11,6 +11,7 @@ go through the domain mapping (jvp/hypervisor/xml/domain.py: Os, FirmwareFeature
   OVMF with Microsoft's keys enrolled), SMM on, and the q35 machine (jvp/domain/vm_firmware.py says why).
   Without Secure Boot both features are asked off, so libvirt never picks a Secure Boot build for a plain
   UEFI VM. q35 gets spare PCIe root ports: a device hot-plugged into a running q35 VM needs a free one.
+  A UEFI VM gets a virtio-scsi controller for its cdroms (sda, sdb).
 - TPM: `<tpm model='tpm-crb'><backend type='emulator' version='2.0'/></tpm>`: libvirt starts swtpm (Debian's
   `swtpm`/`swtpm-tools`) beside QEMU; its state lives in /var/lib/libvirt/swtpm/<uuid>/ and libvirt removes
   it when the domain is undefined (no KEEP_TPM flag is ever given). CRB is the interface TPM 2.0 guests
@@ -35,6 +36,8 @@ def apply(dom: Domain, spec: DomainSpec) -> None:
         dom.os.firmware = "efi"
         for name in ("secure-boot", "enrolled-keys"):
             dom.os.firmware_features.add(FirmwareFeature.new(enabled=spec.secure_boot, name=name))
+        # the cdroms' bus under UEFI (jvp/domain/vm_firmware.py says why not IDE or SATA)
+        sub(dom.el.find("devices"), "controller", {"type": "scsi", "index": 0, "model": "virtio-scsi"})
     machine = machine_for(spec.firmware, spec.secure_boot)
     if machine:
         dom.os.machine = machine

@@ -21,9 +21,10 @@ def test_uefi_secure_boot_and_tpm_reach_the_domain_and_describe_vm(api):
     assert root.find("devices/tpm/backend").attrib == {"type": "emulator", "version": "2.0"}
     vm = api.ok("describe-vm", {"name": "sb1"}, role="viewer")["vm"]
     assert (vm["firmware"], vm["secure_boot"], vm["tpm"]) == ("uefi", True, True)
-    # q35 has no IDE: the empty drive for insert-media is a SATA cdrom (the seed goes to sdb: the test driver
-    # cannot upload one, tests/host/test_uefi_host.py has it)
-    assert [(d["target"], d["bus"]) for d in vm["disks"] if d["device"] == "cdrom"] == [("sda", "sata")]
+    # under UEFI the empty drive for insert-media is a SCSI cdrom on virtio-scsi (the seed goes to sdb: the
+    # test driver cannot upload one, tests/host/test_uefi_host.py has it)
+    assert [(d["target"], d["bus"]) for d in vm["disks"] if d["device"] == "cdrom"] == [("sda", "scsi")]
+    assert root.find("devices/controller[@type='scsi']").get("model") == "virtio-scsi"
     add_volume(api, "default", "sb1-install.iso")
     api.ok("insert-media", {"name": "sb1", "target": "sda", "volume": "sb1-install.iso"}, role="operator")
     vm = api.ok("describe-vm", {"name": "sb1"}, role="viewer")["vm"]
@@ -38,7 +39,7 @@ def test_uefi_with_tpm_and_without_secure_boot(api):
         {"secure-boot": "no", "enrolled-keys": "no"}
     vm = api.ok("describe-vm", {"name": "tpm1"}, role="viewer")["vm"]
     assert (vm["firmware"], vm["secure_boot"], vm["tpm"]) == ("uefi", False, True)
-    assert [d["target"] for d in vm["disks"] if d["device"] == "cdrom"] == ["hda"]
+    assert [(d["target"], d["bus"]) for d in vm["disks"] if d["device"] == "cdrom"] == [("sda", "scsi")]
     # delete-vm: the test driver keeps no NVRAM files and refuses the NVRAM flag: undefined without it
     res = api.ok("delete-vm", {"name": "tpm1"}, role="operator")
     assert res["nvram_removed"] is False
@@ -49,6 +50,7 @@ def test_bios_vms_show_no_secure_boot_and_no_tpm(api):
     create(api, {"name": "plain1", "volume": "scratch.raw", "start": False})
     vm = api.ok("describe-vm", {"name": "plain1"}, role="viewer")["vm"]
     assert (vm["firmware"], vm["secure_boot"], vm["tpm"]) == ("bios", None, False)
+    assert [(d["target"], d["bus"]) for d in vm["disks"] if d["device"] == "cdrom"] == [("hda", "ide")]
 
 
 @pytest.mark.parametrize("body", [

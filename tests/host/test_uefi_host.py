@@ -81,7 +81,7 @@ def test_a_uefi_guest_with_a_tpm_boots_the_test_image_and_delete_removes_nvram_a
     assert code == 0 and out.strip() == "2", out
     code, out = sh(dom, "cloud-init status --wait >/dev/null; cat /proc/sys/kernel/hostname", timeout_s=300)
     why = sh(dom, "cloud-init status --long; blkid; tail -n 20 /run/cloud-init/ds-identify.log")[1]
-    assert out.split()[-1] == n["vm"], why  # cloud-init read its seed (IDE cdrom on i440fx) under UEFI too
+    assert out.split()[-1] == n["vm"], why  # cloud-init read its seed (virtio-scsi cdrom)
 
     res = api.ok("delete-vm", {"name": n["vm"], "force": True, "delete_volumes": True}, role="operator")
     assert res["nvram_removed"] is True
@@ -110,6 +110,6 @@ def test_secure_boot_picks_the_secure_boot_firmware_on_q35_with_smm(env):
     # empty-varstore secure build, as enrolled-keys was asked on
     assert nvram.get("template", "").endswith(".ms.fd")
     cdroms = [d for d in vm["disks"] if d["device"] == "cdrom"]
-    assert {d["bus"] for d in cdroms} == {"sata"}  # q35 has no IDE
+    assert {d["bus"] for d in cdroms} == {"scsi"}  # on virtio-scsi, as every UEFI VM's
     res = api.ok("delete-vm", {"name": n["sb"], "force": True, "delete_volumes": True}, role="operator")
     assert res["nvram_removed"] is True and not Path(nvram.text.strip()).exists()

@@ -7,7 +7,7 @@ from lxml import etree
 
 from jvp.domain.vm import DiskDevice, DomainSpec
 from jvp.domain.vm_caps import DomainCaps
-from jvp.domain.vm_firmware import IDE_SLOTS, SATA_SLOTS, cdrom_slots, machine_for
+from jvp.domain.vm_firmware import IDE_SLOTS, SCSI_SLOTS, cdrom_slots, machine_for
 from jvp.errors import NotSupported
 from jvp.hypervisor import domain, domain_view
 from jvp.hypervisor.domain_xml import build_domain_xml
@@ -46,9 +46,12 @@ def test_uefi_with_secure_boot_and_tpm():
     assert tpm.get("model") == "tpm-crb"
     assert tpm.find("backend").attrib == {"type": "emulator", "version": "2.0"}
     controllers = root.findall("devices/controller")
-    assert (controllers[0].get("model"), controllers[0].get("index")) == ("pcie-root", "0")  # q35's root complex
+    pci = [c for c in controllers if c.get("type") == "pci"]
+    assert (pci[0].get("model"), pci[0].get("index")) == ("pcie-root", "0")  # q35's root complex
     ports = [c for c in controllers if c.get("model") == "pcie-root-port"]
     assert len(ports) >= 8  # room to hot-plug disks and NICs into the running q35 VM
+    # the cdroms' controller under UEFI
+    assert [c.get("model") for c in controllers if c.get("type") == "scsi"] == ["virtio-scsi"]
     vm = view(root)
     assert (vm.firmware, vm.secure_boot, vm.tpm) == ("uefi", True, True)
 
@@ -58,7 +61,8 @@ def test_uefi_without_secure_boot_keeps_the_default_machine_and_asks_the_feature
     assert root.find("os").get("firmware") == "efi" and root.find("os/type").get("machine") is None
     assert {f.get("name"): f.get("enabled") for f in root.findall("os/firmware/feature")} == \
         {"secure-boot": "no", "enrolled-keys": "no"}
-    assert root.find("features/smm") is None and root.find("devices/controller") is None
+    assert root.find("features/smm") is None
+    assert [(c.get("type"), c.get("model")) for c in root.findall("devices/controller")] == [("scsi", "virtio-scsi")]
     assert root.find("devices/tpm/backend").get("type") == "emulator"
     vm = view(root)
     assert (vm.firmware, vm.secure_boot, vm.tpm) == ("uefi", False, True)
@@ -68,6 +72,7 @@ def test_bios_has_no_firmware_elements_and_no_tpm_unless_asked():
     root = built()
     assert root.find("os").get("firmware") is None and root.find("os/firmware") is None
     assert root.find("devices/tpm") is None and root.find("features/smm") is None
+    assert root.find("devices/controller") is None
     vm = view(root)
     assert (vm.firmware, vm.secure_boot, vm.tpm) == ("bios", None, False)
     assert built(tpm=True).find("devices/tpm/backend").get("version") == "2.0"  # a TPM needs no UEFI
@@ -85,8 +90,8 @@ def test_a_firmware_chosen_by_path_reads_its_secure_flag():
 def test_machine_and_cdrom_slots():
     assert machine_for("uefi", True) == "q35"
     assert machine_for("uefi", False) is None and machine_for("bios", False) is None
-    assert cdrom_slots("q35") == SATA_SLOTS and cdrom_slots("pc-q35-7.2") == SATA_SLOTS
-    assert cdrom_slots(None) == IDE_SLOTS and (IDE_SLOTS.iso, IDE_SLOTS.seed) == ("hda", "hdc")
+    assert cdrom_slots("uefi") == SCSI_SLOTS and (SCSI_SLOTS.iso, SCSI_SLOTS.seed) == ("sda", "sdb")
+    assert cdrom_slots("bios") == IDE_SLOTS and (IDE_SLOTS.iso, IDE_SLOTS.seed) == ("hda", "hdc")
 
 
 # -- what the node offers -------------------------------------------------------------------------------

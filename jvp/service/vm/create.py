@@ -103,7 +103,7 @@ class VmCreator:
             h.check_cancelled()
         # hda: the install ISO, or an empty drive so insert-media works later without a hot-plug (IDE has
         # none); hdc: the cloud-init seed, on its own drive so that user media never replaces it
-        slots = cdrom_slots(machine)  # IDE; SATA on q35 (a Secure Boot VM)
+        slots = cdrom_slots(plan.firmware)  # IDE; virtio-scsi under UEFI (jvp/domain/vm_firmware.py)
         cdroms = [DiskDevice(target=slots.iso, path=plan.iso["path"] if plan.iso else None,
                              format=plan.iso["format"] if plan.iso else "raw", bus=slots.bus, device="cdrom")]
         if plan.seed:
