@@ -6,9 +6,10 @@ auto-selection finds no firmware for Secure Boot on the default i440fx machine (
 satisfy 'efi'"). So a Secure Boot VM is a q35 VM; every other VM keeps the arch's default machine (hot-plug on
 its PCI bus without spare root ports).
 
-Cdroms: IDE (hda, hdc) under BIOS. Under UEFI they sit on a virtio-scsi controller (sda, sdb): OVMF leaves the
-i440fx IDE ports undecoded, so Linux's ata_piix finds no drive and cloud-init no seed (seen on this host:
-no /dev/sr0 under OVMF, the same image under SeaBIOS has it); q35 has no IDE at all, and its SATA needs an
+Cdroms: IDE (hda, hdc) under BIOS. Under UEFI they sit on a virtio-scsi controller (sda, sdb): under OVMF on
+i440fx, Linux's ata_piix probed both IDE channels and found no drive, so cloud-init found no seed (seen on
+this host: no /dev/sr0; the same image under SeaBIOS has it; the likely cause, PIIX's IDE decode bits left
+off by the firmware, was not confirmed); q35 has no IDE at all, and its SATA needs an
 AHCI driver that cloud kernels (Debian's linux-image-cloud-amd64) leave out, whereas every Linux guest has
 virtio-scsi and OVMF boots from it.
 """
