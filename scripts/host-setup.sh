@@ -7,6 +7,7 @@ log() { echo "[host-setup] $*"; }
 
 PKGS=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils libvirt-dev pkg-config gcc
       python3-dev python3-venv dnsmasq-base iproute2 ovmf openssh-client chromium
+      swtpm swtpm-tools   # create-vm tpm: true (libvirt runs swtpm, an emulated TPM 2.0, beside QEMU)
       curl jq   # curl + jq: the README's curl sessions (the VM session polls tasks with jq)
       e2fsprogs  # debugfs: tests/host/test_rebuild_template_host.py writes a file into a copy of the guest image
       prometheus)  # a real Prometheus server scrapes JVP's /metrics in tests/host/test_metrics_host.py
@@ -61,6 +62,12 @@ set_conf $QC user '"root"'
 set_conf $QC group '"root"'
 set_conf $QC security_driver '"none"'
 set_conf $QC cgroup_controllers '[ ]'
+# swtpm runs as QEMU does (root, no security driver); its state goes to /var/lib/libvirt/swtpm/<uuid>/ and
+# its log to /var/log/swtpm/libvirt/qemu/. libvirtd reads these at start (a running one keeps its settings).
+set_conf $QC swtpm_user '"root"'
+set_conf $QC swtpm_group '"root"'
+install -d -m 0711 /var/lib/libvirt/swtpm
+install -d -m 0755 /var/log/swtpm/libvirt/qemu
 LC=/etc/libvirt/libvirtd.conf
 set_conf $LC listen_tls 0
 set_conf $LC listen_tcp 1

@@ -128,6 +128,9 @@ class CreateVmRequest(RequestSchema):
     user_data = Text(multiline=True, min_length=1, max_length=512 * 1024, metadata={
         "description": "raw user-data, passed to the guest byte for byte"})
     firmware = fields.String(load_default="bios", validate=validate.OneOf(FIRMWARES))
+    secure_boot = fields.Boolean(load_default=False, metadata={
+        "description": "UEFI Secure Boot (firmware uefi only; the VM gets the q35 machine, SMM and SATA cdroms)"})
+    tpm = fields.Boolean(load_default=False, metadata={"description": "an emulated TPM 2.0 (swtpm on the node)"})
     cpu_mode = fields.String(validate=validate.OneOf(["auto", *CPU_MODES]), metadata={
         "description": "default: the cpu_mode setting"})
     autostart = fields.Boolean(load_default=False)

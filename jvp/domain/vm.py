@@ -65,6 +65,8 @@ class DomainSpec:
     arch: str
     cpu_mode: str | None            # None: no <cpu> element (libvirt's default CPU model)
     firmware: str = "bios"
+    secure_boot: bool = False       # UEFI with Secure Boot: the q35 machine and SMM (jvp/domain/vm_firmware.py)
+    tpm: bool = False               # an emulated TPM 2.0 (swtpm)
     disks: list[DiskDevice] = field(default_factory=list)
     nics: list[NicDevice] = field(default_factory=list)
     facts: VmFacts = field(default_factory=VmFacts)
@@ -146,6 +148,8 @@ class VmView:
     domain_type: str | None = None
     cpu_mode: str | None = None
     firmware: str | None = None
+    secure_boot: bool | None = shown(None, doc="UEFI Secure Boot on (null: not UEFI)")
+    tpm: bool | None = shown(None, doc="the VM has a TPM (an emulated TPM 2.0 when JVP made it)")
     created_by: str | None = None
     keypairs: list[str] = shown(factory=list, required=False)
     uptime: int | None = shown(None, doc="seconds since JVP started the domain (null when stopped or started "

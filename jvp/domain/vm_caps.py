@@ -1,5 +1,6 @@
 """What a node's libvirt says a VM of one domain type and architecture can have (its domain capabilities),
-as the VM rules ask it: which CPU modes are supported and usable, and whether UEFI firmware is there."""
+as the VM rules ask it: which CPU modes are supported and usable, whether UEFI firmware (with Secure Boot)
+is there, and whether an emulated TPM can be given."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -14,6 +15,8 @@ class DomainCaps:
     # supported, and for host-model the CPU model it expands to is usable on this host
     cpu_modes_usable: frozenset[str] = field(default_factory=frozenset)
     efi: bool | None = None         # None: not published
+    secure_boot: bool | None = None  # a Secure Boot UEFI firmware for the machine asked (None: not published)
+    tpm: bool | None = None         # an emulated TPM 2.0 (swtpm) can be given (None: not published)
 
     def cpu_mode_usable(self, mode: str) -> bool:
         return mode in self.cpu_modes_usable

@@ -110,10 +110,12 @@ def max_vcpus(conn: libvirt.virConnect, domain_type: str) -> int | None:
         raise
 
 
-def domain_capabilities(conn: libvirt.virConnect, domain_type: str, arch: str) -> etree._Element | None:
-    """libvirt's domain capabilities for that type, or None when the driver has none (test driver)."""
+def domain_capabilities(conn: libvirt.virConnect, domain_type: str, arch: str,
+                        machine: str | None = None) -> etree._Element | None:
+    """libvirt's domain capabilities for that type (and machine: None, the arch's default), or None when the
+    driver has none (test driver)."""
     try:
-        return parse(conn.getDomainCapabilities(None, arch, None, domain_type, 0))
+        return parse(conn.getDomainCapabilities(None, arch, machine, domain_type, 0))
     except libvirt.libvirtError as exc:
         if support.lacks("domain_capabilities", exc):
             return None
@@ -150,20 +152,42 @@ def efi_supported(domcaps: etree._Element | None) -> bool | None:
     return "efi" in values
 
 
-def domain_caps(conn: libvirt.virConnect, domain_type: str, arch: str) -> DomainCaps:
-    """The domain capabilities as the VM rules ask them (CPU modes supported and usable, UEFI)."""
-    return _host_fact(conn, ("domain_caps", domain_type, arch), lambda: _domain_caps(conn, domain_type, arch))
+def secure_boot_supported(domcaps: etree._Element) -> bool:
+    """A Secure Boot firmware for the machine the capabilities were asked for (the loader's `secure` enum)."""
+    return "yes" in {(v.text or "").strip() for v in domcaps.findall("os/loader/enum[@name='secure']/value")}
 
 
-def _domain_caps(conn: libvirt.virConnect, domain_type: str, arch: str) -> DomainCaps:
-    root = domain_capabilities(conn, domain_type, arch)
+def tpm_supported(domcaps: etree._Element) -> bool:
+    """An emulated TPM 2.0 on the CRB interface: libvirt lists the emulator backend once it finds swtpm (and
+    the 2.0 version when it reads swtpm's features; an older libvirt has no version enum)."""
+    tpm = domcaps.find("devices/tpm")
+    if tpm is None or tpm.get("supported") != "yes":
+        return False
+
+    def enum(name: str) -> set[str] | None:
+        el = tpm.find(f"enum[@name='{name}']")
+        return None if el is None else {(v.text or "").strip() for v in el.findall("value")}
+    versions = enum("backendVersion")
+    return ("tpm-crb" in (enum("model") or set()) and "emulator" in (enum("backendModel") or set())
+            and (versions is None or "2.0" in versions))
+
+
+def domain_caps(conn: libvirt.virConnect, domain_type: str, arch: str, machine: str | None = None) -> DomainCaps:
+    """The domain capabilities as the VM rules ask them (CPU modes supported and usable, UEFI, Secure Boot for
+    that machine, an emulated TPM)."""
+    return _host_fact(conn, ("domain_caps", domain_type, arch, machine),
+                      lambda: _domain_caps(conn, domain_type, arch, machine))
+
+
+def _domain_caps(conn: libvirt.virConnect, domain_type: str, arch: str, machine: str | None) -> DomainCaps:
+    root = domain_capabilities(conn, domain_type, arch, machine)
     if root is None:
         return DomainCaps(published=False)
     modes = {m.get("name") for m in root.findall("cpu/mode") if m.get("name")}
     return DomainCaps(published=True,
                       cpu_modes_supported=frozenset(m for m in modes if cpu_mode_supported(root, m)),
                       cpu_modes_usable=frozenset(m for m in modes if cpu_mode_usable(root, m)),
-                      efi=efi_supported(root))
+                      efi=efi_supported(root), secure_boot=secure_boot_supported(root), tpm=tpm_supported(root))
 
 
 def macs_in_use(conn: libvirt.virConnect) -> dict[str, str]:

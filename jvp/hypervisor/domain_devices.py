@@ -18,7 +18,7 @@ from jvp.hypervisor import domain_edit as edit
 from jvp.hypervisor import support
 from jvp.hypervisor.domain import exists, lookup, root_of
 from jvp.hypervisor.domain_cache import changes
-from jvp.hypervisor.domain_view import nvram_path
+from jvp.hypervisor.domain_view import firmware, nvram_path
 from jvp.hypervisor.domain_xml import NS, ensure_facts, update_facts
 from jvp.hypervisor.xml import to_string
 
@@ -245,14 +245,15 @@ def undefine(conn: libvirt.virConnect, name: str) -> dict[str, Any]:
     dom = lookup(conn, name)
     persistent = bool(dom.isPersistent())
     root = root_of(dom, inactive=persistent)
-    nvram = nvram_path(root) or (root.find("os") is not None and root.find("os").get("firmware") == "efi")
+    # a UEFI VM never started may have no <nvram> in its config yet: libvirt names the file at the first start
+    nvram = nvram_path(root) is not None or firmware(root) == "uefi"
     if dom.isActive():
         dom.destroy()
-    snapshots = 0
+    snapshots, removed = 0, False
     if persistent:
         snapshots = _delete_snapshots(dom)
-        _undefine(dom, has_nvram=bool(nvram))
-    return {"snapshots_deleted": snapshots, "nvram_removed": bool(nvram) and persistent}
+        removed = _undefine(dom) and bool(nvram)
+    return {"snapshots_deleted": snapshots, "nvram_removed": removed}
 
 
 def undefine_if_uuid(conn: libvirt.virConnect, name: str, uuid: str) -> bool:
@@ -281,16 +282,19 @@ def _delete_snapshots(dom: libvirt.virDomain) -> int:
     return count
 
 
-def _undefine(dom: libvirt.virDomain, has_nvram: bool) -> None:
+def _undefine(dom: libvirt.virDomain) -> bool:
+    """Undefine with the NVRAM file (and, as libvirt does unless told to keep it, the swtpm state); whether the
+    driver took the NVRAM flag. A driver that keeps no NVRAM files refuses the flag (support.py)."""
     base = libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
     full = base | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM | libvirt.VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA
     try:
         dom.undefineFlags(full)
+        return True
     except libvirt.libvirtError as exc:
-        # Drivers without NVRAM or checkpoints (libvirt's test driver) refuse the flags they do not know.
-        if exc.get_error_code() != libvirt.VIR_ERR_INVALID_ARG or has_nvram:
+        if not support.lacks("undefine_nvram", exc):
             raise
         dom.undefineFlags(base)
+        return False
 
 
 # -- rebuild (a stopped VM's system disk and seed replaced in its persistent config) --------------------------

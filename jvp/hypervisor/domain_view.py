@@ -14,6 +14,7 @@ from lxml import etree
 from jvp.domain.base import Problem
 from jvp.domain.vm import CloudInitView, ConsoleView, DiskView, GraphicsView, NicView, VmFacts, VmView
 from jvp.domain.volume import disk_format
+from jvp.hypervisor import firmware_xml
 from jvp.hypervisor.domain_xml import read_facts
 from jvp.hypervisor.xml.base import XmlNode
 from jvp.hypervisor.xml.domain import Disk, Domain
@@ -265,6 +266,8 @@ class XmlPart:
     domain_type: str | None
     cpu_mode: str | None
     firmware: str
+    secure_boot: bool | None
+    tpm: bool
     started_at: str | None
     # per disk: (disk_key, the DiskView fields the mapping gives, its driver format, its <backing> file
     # (None: no backing element), type, network source, system)
@@ -310,9 +313,11 @@ def xml_part(root: etree._Element) -> XmlPart:
                      n.source_bridge if kind in ("bridge", "network") else None,
                      n.source_dev if kind == "direct" else None))
     con = next(iter(dom.consoles), None)
+    fw = firmware(root)
     return XmlPart(
         facts=facts, static=static_facts(root), domain_type=dom.type,
-        cpu_mode=(dom.cpu.mode or "custom") if dom.cpu.exists() else None, firmware=firmware(root),
+        cpu_mode=(dom.cpu.mode or "custom") if dom.cpu.exists() else None, firmware=fw,
+        secure_boot=firmware_xml.secure_boot(root, fw), tpm=firmware_xml.tpm(root),
         started_at=dom.started_at, disks=tuple(disks), nics=tuple(nics),
         graphics=tuple(dataclasses.asdict(g) for g in graphics_views(root)),
         console=dict(type=con.type, target=con.target_type) if con is not None else None,
@@ -370,6 +375,8 @@ def from_part(part: XmlPart, *, node: str, state: str, persistent: bool, autosta
         domain_type=part.domain_type,
         cpu_mode=part.cpu_mode,
         firmware=part.firmware,
+        secure_boot=part.secure_boot,
+        tpm=part.tpm,
         created_by=facts.created_by,
         keypairs=list(facts.keypairs),
         started_at=started,

@@ -8,8 +8,9 @@ Devices every JVP VM gets, and why:
 - the qemu guest agent channel `org.qemu.guest_agent.0` (IPs, password reset, graceful shutdown);
 - a virtio RNG fed by the host's /dev/urandom (first boot key generation does not stall) and a balloon.
 The machine type is the arch's default (`pc`, i440fx on x86): hot-plugging disks and NICs works on its PCI
-bus without spare root ports, and cdroms sit on IDE (hda..hdd). UEFI uses libvirt's firmware auto-selection
-(`<os firmware='efi'>`), which also creates the NVRAM file.
+bus without spare root ports, and cdroms sit on IDE (hda..hdd); a Secure Boot VM is q35 (cdroms on SATA).
+Firmware, Secure Boot and TPM are built by firmware_xml.py (UEFI through libvirt's firmware auto-selection,
+`<os firmware='efi'>`, which also creates the NVRAM file).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import Any
 from lxml import etree
 
 from jvp.domain.vm import DiskDevice, DomainSpec, NicDevice, VmFacts
+from jvp.hypervisor import firmware_xml
 from jvp.hypervisor.xml import element, sub, to_string
 from jvp.hypervisor.xml.domain import (AGENT_CHANNEL, NS, NSMAP, Q, RUNTIME_NS, Boot, Channel, Console, Disk, Domain,
                                        Facts, Graphics, Interface)
@@ -89,7 +91,6 @@ def build_domain(spec: DomainSpec) -> etree._Element:
     update_facts(dom.ensure_facts().el, **_facts_fields(spec.facts))
     dom.memory_mib = dom.current_memory_mib = spec.memory_mib
     dom.vcpus, dom.vcpu_placement = spec.vcpus, "static"
-    dom.os.firmware = "efi" if spec.firmware == "uefi" else None
     dom.os.type, dom.os.arch = "hvm", spec.arch
     # Disk first, then cdrom: a blank disk is skipped by the firmware and the install ISO boots; once
     # installed, the disk boots without touching the order.
@@ -115,6 +116,7 @@ def build_domain(spec: DomainSpec) -> etree._Element:
     for n in spec.nics:
         dom.interfaces.add(nic(n))
     _fixed_devices(dom)
+    firmware_xml.apply(dom, spec)  # UEFI, Secure Boot (machine, SMM), TPM
     return dom.el
 
 

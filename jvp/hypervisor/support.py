@@ -84,6 +84,10 @@ FEATURES: dict[str, Feature] = {
         "virDomainSnapshotCreateXML(DISK_ONLY) of a running domain",
         NOT_SUPPORTED | ARG_UNSUPPORTED | CONFIG_UNSUPPORTED,
         "JVP captures the disks itself through QMP (hypervisor/snapshot_live.py)"),
+    "undefine_nvram": Feature(
+        "virDomainUndefineFlags(NVRAM | CHECKPOINTS_METADATA)", NOT_SUPPORTED | ARG_UNSUPPORTED | INVALID_ARG,
+        "a driver that keeps no NVRAM files or checkpoints (libvirt's test driver): undefined without those "
+        "flags, and delete-vm answers nvram_removed: false"),
     "snapshot_listing": Feature(
         "virDomainSnapshotNum / virDomainListAllSnapshots", NOT_SUPPORTED,
         "the driver keeps no snapshots: there are none to delete with the domain"),

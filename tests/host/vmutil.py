@@ -16,8 +16,9 @@ import libvirt_qemu
 
 from jvp.hypervisor.xml import element, parse, sub, to_string
 
-# the cached image tests/fixtures/build-guest-image.sh keeps (JVP_TEST_GUEST_IMAGE: another build of it)
-GUEST_IMAGE = Path(os.environ.get("JVP_TEST_GUEST_IMAGE", "/var/cache/jvp-test/debian12-cloud.qcow2"))
+# the cached image tests/fixtures/build-guest-image.sh keeps, BIOS- and UEFI-bootable (JVP_TEST_GUEST_IMAGE:
+# another build of it)
+GUEST_IMAGE = Path(os.environ.get("JVP_TEST_GUEST_IMAGE", "/var/cache/jvp-test/debian12-cloud-hybrid.qcow2"))
 BUILD_SCRIPT = Path(__file__).resolve().parents[1] / "fixtures" / "build-guest-image.sh"
 # 198.18.128.0/17: the part of the test space (198.18.0.0/15) these tests draw from
 VM_TEST_SPACE = ipaddress.ip_network("198.18.128.0/17")

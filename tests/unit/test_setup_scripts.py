@@ -184,7 +184,7 @@ def test_guest_image_recipe_leaves_out_the_recipe_neutral_blocks(tmp_path):
     recipe stamp and rebuilds. The script, copied with an edited neutral block, finds a planted cache valid
     and exits at once (it would need root and the network to build)."""
     text = GUEST_IMAGE_SCRIPT.read_text()
-    assert text.count("\n# >>> recipe-neutral") == text.count("\n# <<< recipe-neutral") == 2
+    assert text.count("\n# >>> recipe-neutral") == text.count("\n# <<< recipe-neutral") == 3
     edited = text.replace("GUEST_SETTLE_S=${GUEST_SETTLE_S:-2}", "GUEST_SETTLE_S=${GUEST_SETTLE_S:-3}")
     assert edited != text and _neutral_stripped(edited) == _neutral_stripped(text)
     copy = tmp_path / "build-guest-image.sh"
@@ -200,3 +200,18 @@ def test_guest_image_recipe_leaves_out_the_recipe_neutral_blocks(tmp_path):
     assert res.returncode == 0 and res.stdout.strip() == str(out), res.stderr
     outside = text.replace("SUITE=bookworm", "SUITE=bookworm  # edited")
     assert _neutral_stripped(outside) != _neutral_stripped(text)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the build checks for root before it re-executes itself")
+def test_guest_image_build_runs_in_a_mount_namespace_of_its_own(tmp_path):
+    """libvirt starts each QEMU in a mount namespace copied from the host's: a VM started while the build had
+    the image's root mounted kept the loop device busy for its whole life (e2fsck: exit 8, "in use"). The
+    build re-executes itself under `unshare --mount --propagation private` (a fake records the call)."""
+    bin_dir, log = tmp_path / "bin", tmp_path / "log"
+    fake(bin_dir, "unshare", 'echo "unshare $* JVP_IMAGE_OWN_MOUNTS=$JVP_IMAGE_OWN_MOUNTS" >> "$FAKE_LOG"')
+    out = tmp_path / "cache" / "img.qcow2"
+    res = run(f"bash {GUEST_IMAGE_SCRIPT} {out}", f"{bin_dir}:/usr/bin:/bin:/usr/sbin:/sbin", FAKE_LOG=str(log))
+    assert res.returncode == 0, res.stderr
+    assert log.read_text().split() == ["unshare", "--mount", "--propagation", "private", "--", "bash",
+                                       str(GUEST_IMAGE_SCRIPT), str(out), "JVP_IMAGE_OWN_MOUNTS=1"]
+    assert not out.exists()  # the fake did not build: nothing was made outside the namespace

@@ -171,9 +171,11 @@ class VmOps(GatewayBase):
         """Domain types libvirt offers for hvm guests of arch, e.g. ['qemu', 'kvm']."""
         return self._read(node, lambda c: domain.guest_types(c, arch), kind="node", obj=node)
 
-    def domain_capabilities(self, node: str, domain_type: str, arch: str) -> DomainCaps:
-        """CPU modes and firmware libvirt offers guests of that type and arch."""
-        return self._read(node, lambda c: domain.domain_caps(c, domain_type, arch), kind="node", obj=node)
+    def domain_capabilities(self, node: str, domain_type: str, arch: str, machine: str | None = None) -> DomainCaps:
+        """CPU modes, firmware (Secure Boot for that machine) and TPM libvirt offers guests of that type and
+        arch."""
+        return self._read(node, lambda c: domain.domain_caps(c, domain_type, arch, machine), kind="node",
+                          obj=node)
 
     def probe_kvm(self, node: str, pool: str) -> tuple[bool, str]:
         """Boot a probe guest under KVM (a temporary volume in pool, a transient domain): (usable, observed)."""

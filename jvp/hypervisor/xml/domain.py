@@ -112,14 +112,23 @@ class Boot(XmlNode):
     dev = XmlProperty("./@dev")
 
 
+class FirmwareFeature(XmlNode):
+    """A feature libvirt's firmware auto-selection must find on (or off) in the firmware it picks."""
+    TAG = "feature"
+    enabled = XmlProperty("./@enabled", YESNO)
+    name = XmlProperty("./@name")             # secure-boot | enrolled-keys
+
+
 class Os(XmlNode):
-    ORDER = ("type", "loader", "nvram", "boot")
+    ORDER = ("type", "firmware", "loader", "nvram", "boot")
     firmware = XmlProperty("./@firmware")
+    firmware_features = XmlChildren(FirmwareFeature, "./firmware/feature")
     type = XmlProperty("./type")
     arch = XmlProperty("./type/@arch")
     machine = XmlProperty("./type/@machine")
     loader = XmlProperty("./loader")
     loader_type = XmlProperty("./loader/@type")
+    loader_secure = XmlProperty("./loader/@secure", YESNO)  # a firmware chosen by path: its Secure Boot
     kernel = XmlProperty("./kernel")    # direct kernel boot: files on the node the VM reads at start
     initrd = XmlProperty("./initrd")
     dtb = XmlProperty("./dtb")
@@ -138,6 +147,14 @@ class Cpu(XmlNode):
     threads = XmlProperty("./topology/@threads", INT)
     topology = XmlChild(XmlNode, "./topology")
     numa = XmlProperty("./numa", PRESENT)
+
+
+class Tpm(XmlNode):
+    TAG = "tpm"
+    ORDER = ("backend",)
+    model = XmlProperty("./@model")                     # tpm-crb | tpm-tis
+    backend_type = XmlProperty("./backend/@type")       # emulator (swtpm) | passthrough | external
+    backend_version = XmlProperty("./backend/@version")  # 2.0 | 1.2
 
 
 # -- JVP's facts (<metadata><jvp:vm>) --------------------------------------------------------------------
@@ -246,11 +263,13 @@ class Domain(XmlNode):
     vcpu_list = XmlChild(XmlNode, "./vcpus")
     os = XmlChild(Os, "./os")
     cpu = XmlChild(Cpu, "./cpu")
+    smm = XmlProperty("./features/smm/@state")  # on: System Management Mode (OVMF's Secure Boot needs it)
     disks = XmlChildren(Disk, "./devices/disk")
     interfaces = XmlChildren(Interface, "./devices/interface")
     graphics = XmlChildren(Graphics, "./devices/graphics")
     consoles = XmlChildren(Console, "./devices/console")
     channels = XmlChildren(Channel, "./devices/channel")
+    tpms = XmlChildren(Tpm, "./devices/tpm")
 
     @property
     def started_at(self) -> str | None:

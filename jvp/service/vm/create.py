@@ -11,7 +11,8 @@ import time
 from typing import Any
 
 from jvp.domain.vm import DiskDevice, DomainSpec, NicDevice
-from jvp.errors import JvpError, NotSupported
+from jvp.domain.vm_firmware import cdrom_slots, machine_for
+from jvp.errors import JvpError
 from jvp.hypervisor.gateway import NodeGateway
 from jvp.service.audit import redact
 from jvp.service.keypair import KeypairService
@@ -20,6 +21,7 @@ from jvp.service.task.service import TaskHandle, TaskService
 from jvp.service.vm.service import VmService
 from jvp.service.vm.placement import place
 from jvp.service.vm.plan import BaseImageResolver, CreatePlan, DiskPlan, Planner
+from jvp.service.vm.firmware import check_firmware
 from jvp.service.vm.rules import DomainTypes
 from jvp.timeutil import rfc3339
 
@@ -87,10 +89,10 @@ class VmCreator:
         h.progress(1, "choosing the domain type", force=True)
         dtype, cpu_mode, notes = self.types.choose(plan.node, plan.pool, plan.cpu_mode,
                                                    progress=lambda m: h.progress(2, m, force=True))
-        if plan.firmware == "uefi":
-            if self.gateway.domain_capabilities(plan.node, dtype, plan.arch).efi is False:
-                raise NotSupported(f"node '{plan.node}' has no UEFI firmware for {dtype} guests (install OVMF)",
-                                   code="NotSupported", details={"node": plan.node, "firmware": "uefi"})
+        machine = machine_for(plan.firmware, plan.secure_boot)
+        if plan.firmware == "uefi" or plan.tpm:
+            check_firmware(plan.node, dtype, plan.firmware, plan.secure_boot, plan.tpm,
+                           self.gateway.domain_capabilities(plan.node, dtype, plan.arch, machine))
         h.check_cancelled()
         dom_spec = {"type": "vm-domain", "node": plan.node, "name": plan.name, "uuid": plan.uuid}
         disks: list[DiskDevice] = []
@@ -101,20 +103,21 @@ class VmCreator:
             h.check_cancelled()
         # hda: the install ISO, or an empty drive so insert-media works later without a hot-plug (IDE has
         # none); hdc: the cloud-init seed, on its own drive so that user media never replaces it
-        cdroms = [DiskDevice(target="hda", path=plan.iso["path"] if plan.iso else None,
-                             format=plan.iso["format"] if plan.iso else "raw", bus="ide", device="cdrom")]
+        slots = cdrom_slots(plan.firmware)  # IDE; virtio-scsi under UEFI (jvp/domain/vm_firmware.py)
+        cdroms = [DiskDevice(target=slots.iso, path=plan.iso["path"] if plan.iso else None,
+                             format=plan.iso["format"] if plan.iso else "raw", bus=slots.bus, device="cdrom")]
         if plan.seed:
             h.progress(60, "uploading the cloud-init seed ISO", force=True)
             data = plan.seed.iso()
             info = self.gateway.upload_vm_seed(plan.node, plan.pool, plan.seed_volume, data)
             spec = {"type": "vm-volume", "node": plan.node, "pool": plan.pool, "volume": plan.seed_volume}
             self._register(plan, h, spec, dom_spec)
-            cdroms.append(DiskDevice(target="hdc", path=info["path"], format=info["format"], bus="ide",
+            cdroms.append(DiskDevice(target=slots.seed, path=info["path"], format=info["format"], bus=slots.bus,
                                      device="cdrom"))
         h.check_cancelled()
         spec = DomainSpec(name=plan.name, uuid=plan.uuid, vcpus=plan.vcpus, memory_mib=plan.memory_mib,
                           domain_type=dtype, arch=plan.arch, cpu_mode=cpu_mode, firmware=plan.firmware,
-                          disks=disks + cdroms,
+                          secure_boot=plan.secure_boot, tpm=plan.tpm, disks=disks + cdroms,
                           nics=[NicDevice(kind=n["kind"], source=n["source"], mac=n["mac"], model=n["model"])
                                 for n in plan.nics],
                           facts=plan.facts)

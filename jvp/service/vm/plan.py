@@ -72,6 +72,8 @@ class CreatePlan:
     pool: str
     firmware: str
     cpu_mode: str | None
+    secure_boot: bool
+    tpm: bool
     disks: list[DiskPlan]
     iso: dict[str, Any] | None
     nics: list[dict[str, Any]]
@@ -201,6 +203,8 @@ class Planner:
     # -- everything ----------------------------------------------------------------------------------
     def plan(self, req: dict[str, Any], created_by: str | None) -> CreatePlan:
         node, name = req["node"], req["name"]
+        if req.get("secure_boot") and req["firmware"] != "uefi":
+            raise _bad("secure_boot", "Secure Boot is a UEFI feature: give firmware: uefi with secure_boot: true")
         self.nodes.ensure_available(node)
         if self.gateway.vm_exists(node, name):
             raise already_exists("vm", name, node, code="VmExists")
@@ -230,6 +234,7 @@ class Planner:
                         seed_volume=seed_volume)
         return CreatePlan(node=node, name=name, uuid=str(uuid.uuid4()), arch=figures["arch"], vcpus=req["vcpus"],
                           memory_mib=req["memory_mib"], pool=req["pool"], firmware=req["firmware"],
+                          secure_boot=req.get("secure_boot", False), tpm=req.get("tpm", False),
                           cpu_mode=req.get("cpu_mode"), disks=disks, iso=iso, nics=nics, seed=seed,
                           seed_volume=seed_volume, facts=facts, autostart=req["autostart"], start=req["start"],
                           wait_for=req["wait_for"], wait_timeout_s=req["wait_timeout_s"])

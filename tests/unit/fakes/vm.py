@@ -78,6 +78,7 @@ class FakeVmGateway(SequentialFanOut):
         self.offered = list(offered)
         self.probe = probe
         self.caps = caps
+        self.caps_asked: list[str | None] = []  # the machine of each domain_capabilities call
         self.volumes = {(v["pool"], v["volume"]): dict(v) for v in volumes}
         self.users = dict(users or {})
         self.dependents = dict(dependents or {})
@@ -231,7 +232,8 @@ class FakeVmGateway(SequentialFanOut):
     def guest_types(self, node: str, arch: str) -> list[str]:
         return list(self.offered)
 
-    def domain_capabilities(self, node: str, domain_type: str, arch: str) -> DomainCaps:
+    def domain_capabilities(self, node: str, domain_type: str, arch: str, machine: str | None = None) -> DomainCaps:
+        self.caps_asked.append(machine)
         return self.caps
 
     def probe_kvm(self, node: str, pool: str) -> tuple[bool, str]:
