@@ -8,7 +8,8 @@ log() { echo "[host-setup] $*"; }
 PKGS=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils libvirt-dev pkg-config gcc
       python3-dev python3-venv dnsmasq-base iproute2 ovmf openssh-client chromium
       curl jq   # curl + jq: the README's curl sessions (the VM session polls tasks with jq)
-      prometheus)  # a real Prometheus server scrapes JVP's /metrics in tests/host/test_metrics_host.py
+      prometheus   # a real Prometheus server scrapes JVP's /metrics in tests/host/test_metrics_host.py
+      libxml2-utils)  # xmllint, which virt-xml-validate runs (tests/host/test_windows_xml_host.py)
 # Node.js (>= 20.9 for Next 16) is handled by scripts/ensure-node.sh below: apt's is 18 on Debian 12.
 
 need_install=()

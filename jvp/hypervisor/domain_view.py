@@ -14,6 +14,7 @@ from lxml import etree
 from jvp.domain.base import Problem
 from jvp.domain.vm import CloudInitView, ConsoleView, DiskView, GraphicsView, NicView, VmFacts, VmView
 from jvp.domain.volume import disk_format
+from jvp.hypervisor.domain_windows import os_profile
 from jvp.hypervisor.domain_xml import read_facts
 from jvp.hypervisor.xml.base import XmlNode
 from jvp.hypervisor.xml.domain import Disk, Domain
@@ -262,6 +263,7 @@ def describe(root: etree._Element, *, node: str, state: str, persistent: bool, a
         **row,
         autostart=autostart,
         domain_type=dom.type,
+        os_profile=os_profile(dom),
         cpu_mode=(dom.cpu.mode or "custom") if dom.cpu.exists() else None,
         firmware=firmware(root),
         created_by=facts.created_by,

@@ -18,6 +18,7 @@ from typing import Any
 from lxml import etree
 
 from jvp.domain.vm import DiskDevice, DomainSpec, NicDevice, VmFacts
+from jvp.hypervisor import domain_windows
 from jvp.hypervisor.xml import element, sub, to_string
 from jvp.hypervisor.xml.domain import (AGENT_CHANNEL, NS, NSMAP, Q, RUNTIME_NS, Boot, Channel, Console, Disk, Domain,
                                        Facts, Graphics, Interface)
@@ -115,6 +116,8 @@ def build_domain(spec: DomainSpec) -> etree._Element:
     for n in spec.nics:
         dom.interfaces.add(nic(n))
     _fixed_devices(dom)
+    if spec.os_profile == domain_windows.WINDOWS:
+        domain_windows.apply(dom)
     return dom.el
 
 
