@@ -22,7 +22,7 @@ def test_installer_path_with_the_driver_iso(api):
     assert vm["disks"][0]["system"] and vm["disks"][0]["capacity_bytes"] == 40 * 2**30
     assert [n["model"] for n in vm["nics"]] == ["e1000e"]
     dom = Domain(domain_xml(api, "win-inst"))
-    assert dom.hyperv.mode == "custom" and dom.hyperv.spinlock_retries == 8191 and dom.hyperv.stimer == "on"
+    assert dom.hyperv.mode == "custom" and dom.hyperv.spinlock_retries == 8191 and dom.hyperv.vpindex == "on"
     assert dom.clock.offset == "localtime" and dom.clock.timer("hypervclock").present == "yes"
     # the blank disk is skipped by the firmware, the install ISO (hda, the first cdrom) boots
     assert [b.dev for b in dom.os.boots] == ["hd", "cdrom"]

@@ -27,7 +27,11 @@ from jvp.hypervisor.xml.domain import Domain
 from tests.conftest import unique
 from tests.host import vmutil
 
-ENLIGHTENMENTS = ("relaxed", "vapic", "spinlocks", "vpindex", "runtime", "synic", "stimer", "reset", "frequencies")
+# libvirt's names; under TCG (this host: kvm guests do not run) QEMU 7.2 does not start with vpindex (nor
+# synic/stimer, which build on it)
+KVM_ENLIGHTENMENTS = ("relaxed", "vapic", "spinlocks", "vpindex", "runtime", "synic", "stimer", "reset",
+                      "frequencies")
+TCG_ENLIGHTENMENTS = tuple(e for e in KVM_ENLIGHTENMENTS if e not in ("vpindex", "synic", "stimer"))
 
 
 def tiny_iso(path: Path, label: str, name: str, text: bytes) -> Path:
@@ -60,7 +64,8 @@ def validated_xml(conn, name: str, tmp: Path):
 def check_windows_devices(dom: Domain, disk_bus: str) -> None:
     hv = dom.hyperv
     assert hv.mode == "custom"
-    assert all(getattr(hv, f) == "on" for f in ENLIGHTENMENTS), hv
+    want = KVM_ENLIGHTENMENTS if dom.type == "kvm" else TCG_ENLIGHTENMENTS
+    assert [f for f in KVM_ENLIGHTENMENTS if getattr(hv, f) == "on"] == list(want), hv
     assert hv.spinlock_retries == 8191
     assert dom.clock.offset == "localtime"
     assert dom.clock.timer("hypervclock").present == "yes"
@@ -156,3 +161,19 @@ def test_windows_domains_pass_libvirts_validation_on_both_paths(env):
     left = {v.name() for v in conn.storagePoolLookupByName(n["pool"]).listAllVolumes(0)}
     assert left == {"setup.iso", "virtio-win.iso", "win-cloud.qcow2"}
     assert not {d.name() for d in conn.listAllDomains(0)} & {n["inst"], n["cloud"]}
+
+
+def test_the_enlightenments_chosen_for_the_domain_type_start(env):
+    """libvirt's validation does not ask QEMU: under TCG, QEMU 7.2 refuses `vpindex` at start although libvirt
+    defines it. So one Windows VM is also started (a blank disk and the tiny ISO: nothing to boot, only
+    QEMU's start is in question) and powered off at once."""
+    api, conn, n, tmp = env
+    done = run(api, {"name": n["inst"], "pool": n["pool"], "os_profile": "windows", "memory_mib": 1024,
+                     "disk_size_gib": 1, "iso": {"volume": "setup.iso"}, "nics": [{"network": n["net"]}],
+                     "start": True})
+    assert done["result"]["vm"]["state"] == "running", done
+    dom = Domain(parse(conn.lookupByName(n["inst"]).XMLDesc(0)))
+    check_windows_devices(dom, "sata")
+    gone = api.ok("delete-vm", {"name": n["inst"], "force": True, "delete_volumes": True}, role="operator")
+    assert [v["volume"] for v in gone["deleted_volumes"]] == [f"{n['inst']}-root.qcow2"]
+    assert n["inst"] not in {d.name() for d in conn.listAllDomains(0)}

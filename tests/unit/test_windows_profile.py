@@ -6,7 +6,7 @@ import pytest
 from jvp.domain.vm import DiskDevice, DomainSpec, NicDevice, VmFacts
 from jvp.errors import InvalidInput
 from jvp.hypervisor import domain_view
-from jvp.hypervisor.domain_windows import ENLIGHTENMENTS, os_profile
+from jvp.hypervisor.domain_windows import ENLIGHTENMENTS, NOT_UNDER_TCG, enlightenments, os_profile
 from jvp.hypervisor.domain_xml import build_domain
 from jvp.hypervisor.xml import parse
 from jvp.hypervisor.xml.domain import Domain
@@ -26,7 +26,7 @@ def spec(**kw) -> DomainSpec:
 
 
 def test_windows_domain_has_hyperv_localtime_clock_and_tablet():
-    dom = Domain(build_domain(spec()))
+    dom = Domain(build_domain(spec(domain_type="kvm")))
     hv = dom.hyperv
     assert hv.mode == "custom"
     assert all(getattr(hv, name) == "on" for name in ENLIGHTENMENTS)
@@ -37,6 +37,14 @@ def test_windows_domain_has_hyperv_localtime_clock_and_tablet():
     assert [(d.target, d.bus) for d in dom.disks] == [("sda", "sata"), ("hda", "ide"), ("hdb", "ide")]
     assert [n.model for n in dom.interfaces] == ["e1000e"]
     assert dom.facts.os_profile == "windows" and os_profile(dom) == "windows"
+
+
+def test_a_tcg_guest_goes_without_vpindex_synic_and_stimer():
+    hv = Domain(build_domain(spec(domain_type="qemu"))).hyperv
+    assert [getattr(hv, name) for name in NOT_UNDER_TCG] == [None, None, None]
+    assert all(getattr(hv, name) == "on" for name in enlightenments("qemu"))
+    assert hv.relaxed == "on" and hv.spinlock_retries == 8191
+    assert set(enlightenments("kvm")) - set(enlightenments("qemu")) == set(NOT_UNDER_TCG)
 
 
 def test_linux_domain_is_unchanged_by_the_profile():
