@@ -13,6 +13,8 @@ pycdlib: label and file names as Cloudbase-Init looks for them. Everything is un
 from __future__ import annotations
 
 import io
+import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -24,8 +26,9 @@ import yaml
 from jvp.cloudinit.reseed import read_seed
 from jvp.hypervisor.xml import parse
 from jvp.hypervisor.xml.domain import Domain
-from tests.conftest import unique
+from tests.conftest import REPO, start_server, stop_server, unique
 from tests.host import vmutil
+from tests.host.test_readme import readme_block
 
 # libvirt's names; under TCG (this host: kvm guests do not run) QEMU 7.2 does not start with vpindex (nor
 # synic/stimer, which build on it)
@@ -177,3 +180,33 @@ def test_the_enlightenments_chosen_for_the_domain_type_start(env):
     gone = api.ok("delete-vm", {"name": n["inst"], "force": True, "delete_volumes": True}, role="operator")
     assert [v["volume"] for v in gone["deleted_volumes"]] == [f"{n['inst']}-root.qcow2"]
     assert n["inst"] not in {d.name() for d in conn.listAllDomains(0)}
+
+
+def test_the_readme_windows_block(env, real_libvirt):
+    """README's vms-windows block, as written, against a real `jvp serve` (START=false: defined only)."""
+    api, conn, n, tmp = env
+    (tmp / "work").mkdir()
+    (tmp / "work" / ".venv").symlink_to(REPO / ".venv")  # the README calls .venv/bin/jvp
+    (tmp / "server").mkdir()
+    server = start_server(tmp / "server", real_libvirt)
+    vm = unique("W-rd-")
+    try:
+        script = readme_block("vms-windows")
+        environ = {**os.environ, "JVP_URL": server.url, "JVP_DATA_DIR": str(server.data_dir),
+                   "JVP_CONFIG": str(server.data_dir.parent / "config.yaml"), "POOL": n["pool"], "NET": n["net"],
+                   "VM": vm, "START": "false", "WIN_ISO": "setup.iso", "VIRTIO_ISO": "virtio-win.iso",
+                   "WIN_IMAGE": "win-cloud.qcow2"}
+        res = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp / "work", env=environ,
+                             capture_output=True, text=True, timeout=300)
+        assert res.returncode == 0, (res.stdout, res.stderr)
+        setup_task, cloud_task, cloud = [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
+        assert setup_task["state"] == "succeeded" and cloud_task["state"] == "succeeded", res.stdout
+        assert cloud["name"] == f"{vm}-cloud" and cloud["os_profile"] == "windows" and cloud["nics"] == ["e1000e"]
+        assert [d["bus"] for d in cloud["disks"]] == ["sata", "ide", "ide"]
+        for name in (f"{vm}-setup", f"{vm}-cloud"):
+            validated_xml(conn, name, tmp)
+    finally:
+        stop_server(server)
+        for name in (f"{vm}-setup", f"{vm}-cloud"):
+            resp = api.call("delete-vm", {"name": name, "force": True, "delete_volumes": True}, role="operator")
+            assert resp.status_code in (200, 404), resp.get_json()
