@@ -162,3 +162,16 @@ def test_a_windows_path_is_refused_for_linux():
         build_seed(vm_name="web1", cloud_init={"write_files": [{"path": "C:\\x", "content": "x"}]},
                    user_data=None, nics=[], networks={}, keypair_key=lambda n: KEY_OPS)
     assert "cloud_init.write_files.0.path" in err.value.details["field_errors"]
+
+
+def test_a_clone_of_a_windows_vm_gets_its_own_name_and_macs():
+    """Snapshot clones re-identify the seed (cloudinit/reseed.py): Cloudbase-Init's set_hostname and the
+    version 1 network-config's mac_address follow the clone."""
+    from jvp.cloudinit import reseed
+    seed = windows_seed()
+    out, _ = reseed.clone_seed(seed.files, instance_id="i-clone", hostname="win2",
+                               macs={"52:54:00:aa:00:01": "52:54:00:bb:00:01"})
+    assert yaml.safe_load(out["meta-data"])["local-hostname"] == "win2"
+    assert yaml.safe_load(out["user-data"])["set_hostname"] == "win2"
+    first, second = yaml.safe_load(out["network-config"])["config"]
+    assert first["mac_address"] == "52:54:00:bb:00:01" and second["subnets"] == [{"type": "dhcp"}]
