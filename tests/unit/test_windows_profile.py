@@ -1,4 +1,5 @@
-"""os_profile windows: the domain document (hypervisor/domain_windows.py) and the device rules (service/vm/profile.py)."""
+"""os_profile windows: the domain document (hypervisor/domain_windows.py) and the device rules
+(service/vm/profile.py)."""
 from __future__ import annotations
 
 import pytest
