@@ -6,7 +6,7 @@ from typing import Any
 from marshmallow import ValidationError, fields, validate
 
 from jvp.api.schemas import FullMatch, Labels, Name, NodeFilter, NodeRef, Ref, RequestSchema, Text, text_problem
-from jvp.domain.vm import CPU_MODES, FIRMWARES, NIC_MODELS, STATES
+from jvp.domain.vm import CPU_MODES, DISK_BUSES, FIRMWARES, NIC_MODELS, OS_PROFILES, STATES
 
 GIB_MAX = 64 * 1024
 USER_RE = r"^[a-z_][a-z0-9_-]{0,31}$"
@@ -65,6 +65,11 @@ class NicRequest(RequestSchema):
     model = fields.String(load_default="virtio", validate=validate.OneOf(NIC_MODELS))
 
 
+class CreateNicRequest(NicRequest):
+    model = fields.String(validate=validate.OneOf(NIC_MODELS), metadata={
+        "description": "default: virtio (os_profile linux) or e1000e (os_profile windows)"})
+
+
 class UserRequest(RequestSchema):
     name = fields.String(required=True, validate=FullMatch(USER_RE, error="Not a Linux user name."))
     password = Text(min_length=1, max_length=256)
@@ -77,7 +82,8 @@ class UserRequest(RequestSchema):
 
 
 class WriteFileRequest(RequestSchema):
-    path = fields.String(required=True, validate=FullMatch(r"^/[^\0\n]{1,1023}$", error="An absolute path."))
+    path = fields.String(required=True, validate=FullMatch(r"^(/|[A-Za-z]:[\\/])[^\0\n]{1,1023}$", error=(
+        "An absolute path (/etc/x; on a Windows VM C:\\x).")))
     content = Text(multiline=True, required=True, max_length=256 * 1024)
     permissions = fields.String(validate=FullMatch(r"^0?[0-7]{3,4}$"))
     owner = fields.String(validate=FullMatch(r"^[a-z_][a-z0-9_-]{0,31}(:[a-z_][a-z0-9_-]{0,31})?$"))
@@ -123,7 +129,7 @@ class CreateVmRequest(RequestSchema):
         "description": "size of a blank system disk, or the grown size of a clone"})
     iso = fields.Nested(VolumeRef, metadata={"description": "a volume holding an install ISO (a cdrom)"})
     extra_disks = fields.List(fields.Nested(ExtraDisk), validate=validate.Length(max=16), load_default=list)
-    nics = fields.List(fields.Nested(NicRequest), validate=validate.Length(max=16), load_default=list)
+    nics = fields.List(fields.Nested(CreateNicRequest), validate=validate.Length(max=16), load_default=list)
     cloud_init = fields.Nested(CloudInitRequest)
     user_data = Text(multiline=True, min_length=1, max_length=512 * 1024, metadata={
         "description": "raw user-data, passed to the guest byte for byte"})
@@ -131,6 +137,14 @@ class CreateVmRequest(RequestSchema):
     secure_boot = fields.Boolean(load_default=False, metadata={
         "description": "UEFI Secure Boot (firmware uefi only; the VM gets the q35 machine, SMM and SATA cdroms)"})
     tpm = fields.Boolean(load_default=False, metadata={"description": "an emulated TPM 2.0 (swtpm on the node)"})
+    os_profile = fields.String(load_default="linux", validate=validate.OneOf(OS_PROFILES), metadata={
+        "description": "windows: Hyper-V enlightenments, localtime clock, SATA disks and e1000e NICs by default, "
+                       "and a cloud_init seed that Cloudbase-Init reads"})
+    disk_bus = fields.String(validate=validate.OneOf(DISK_BUSES), metadata={
+        "description": "bus of the VM's disks; default: virtio (linux) or sata (windows, whose installer has "
+                       "no VirtIO driver)"})
+    virtio_iso = fields.Nested(VolumeRef, metadata={
+        "description": "a volume holding the VirtIO driver ISO (virtio-win), attached as a second cdrom"})
     cpu_mode = fields.String(validate=validate.OneOf(["auto", *CPU_MODES]), metadata={
         "description": "default: the cpu_mode setting"})
     autostart = fields.Boolean(load_default=False)

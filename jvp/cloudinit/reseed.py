@@ -5,8 +5,8 @@
 - network-config: each NIC is matched by the clone's new MAC instead of the source's; a static address is
   turned into DHCP (two VMs cannot hold one address; set a static one afterwards);
 - user-data: kept as it was (same users, keys and packages), except that a `#cloud-config` document that
-  names `hostname`/`fqdn` gets the clone's name there (that document is then re-written as YAML, without
-  its comments); scripts and other formats pass unchanged.
+  names `hostname`/`fqdn` (or Cloudbase-Init's `set_hostname`) gets the clone's name there (that document
+  is then re-written as YAML, without its comments); scripts and other formats pass unchanged.
 """
 from __future__ import annotations
 
@@ -87,10 +87,11 @@ def user_data(data: bytes | None, hostname: str, notes: list[str]) -> bytes | No
     if data is None or not data.lstrip(b"\xef\xbb\xbf").startswith(b"#cloud-config"):
         return data
     doc = _mapping(data)
-    if doc is None or not ({"hostname", "fqdn"} & set(doc)):
+    if doc is None or not ({"hostname", "fqdn", "set_hostname"} & set(doc)):
         return data
-    if "hostname" in doc:
-        doc["hostname"] = hostname
+    for key in ("hostname", "set_hostname"):  # set_hostname: Cloudbase-Init's (a Windows VM's seed)
+        if key in doc:
+            doc[key] = hostname
     if "fqdn" in doc:
         fqdn = str(doc["fqdn"] or "")
         doc["fqdn"] = hostname + fqdn[fqdn.index("."):] if "." in fqdn else hostname

@@ -19,6 +19,8 @@ GONE = "gone"  # what a power action reached when the domain no longer exists (a
 NIC_KINDS = ("network", "bridge", "direct")
 NIC_MODELS = ("virtio", "e1000", "e1000e", "rtl8139")
 FIRMWARES = ("bios", "uefi")
+OS_PROFILES = ("linux", "windows")  # the guest OS family: devices and the cloud-init seed follow it
+DISK_BUSES = ("virtio", "sata")    # the bus of a new VM's disks (linux: virtio, windows: sata by default)
 CPU_MODES = ("host-model", "host-passthrough", "maximum", "none")
 
 
@@ -67,6 +69,7 @@ class DomainSpec:
     firmware: str = "bios"
     secure_boot: bool = False       # UEFI with Secure Boot: the q35 machine and SMM (jvp/domain/vm_firmware.py)
     tpm: bool = False               # an emulated TPM 2.0 (swtpm)
+    os_profile: str = "linux"       # windows: Hyper-V enlightenments, localtime clock (hypervisor/domain_windows)
     disks: list[DiskDevice] = field(default_factory=list)
     nics: list[NicDevice] = field(default_factory=list)
     facts: VmFacts = field(default_factory=VmFacts)
@@ -146,6 +149,8 @@ class VmView:
     ips: list[str] = shown(doc="from DHCP leases")
     autostart: bool | None = None
     domain_type: str | None = None
+    os_profile: str | None = shown(None, doc="linux or windows: the guest OS family JVP set the VM up for "
+                                             "(JVP's metadata; else libosinfo's os id in the domain's metadata)")
     cpu_mode: str | None = None
     firmware: str | None = None
     secure_boot: bool | None = shown(None, doc="UEFI Secure Boot on (null: not UEFI)")

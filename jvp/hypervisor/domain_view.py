@@ -15,6 +15,7 @@ from jvp.domain.base import Problem
 from jvp.domain.vm import CloudInitView, ConsoleView, DiskView, GraphicsView, NicView, VmFacts, VmView
 from jvp.domain.volume import disk_format
 from jvp.hypervisor import firmware_xml
+from jvp.hypervisor.domain_windows import os_profile
 from jvp.hypervisor.domain_xml import read_facts
 from jvp.hypervisor.xml.base import XmlNode
 from jvp.hypervisor.xml.domain import Disk, Domain
@@ -264,6 +265,7 @@ class XmlPart:
     facts: VmFacts
     static: dict[str, Any]
     domain_type: str | None
+    os_profile: str | None
     cpu_mode: str | None
     firmware: str
     secure_boot: bool | None
@@ -315,7 +317,7 @@ def xml_part(root: etree._Element) -> XmlPart:
     con = next(iter(dom.consoles), None)
     fw = firmware(root)
     return XmlPart(
-        facts=facts, static=static_facts(root), domain_type=dom.type,
+        facts=facts, static=static_facts(root), domain_type=dom.type, os_profile=os_profile(dom),
         cpu_mode=(dom.cpu.mode or "custom") if dom.cpu.exists() else None, firmware=fw,
         secure_boot=firmware_xml.secure_boot(root, fw), tpm=firmware_xml.tpm(root),
         started_at=dom.started_at, disks=tuple(disks), nics=tuple(nics),
@@ -374,6 +376,7 @@ def from_part(part: XmlPart, *, node: str, state: str, persistent: bool, autosta
         autostart=autostart,
         domain_type=part.domain_type,
         cpu_mode=part.cpu_mode,
+        os_profile=part.os_profile,
         firmware=part.firmware,
         secure_boot=part.secure_boot,
         tpm=part.tpm,

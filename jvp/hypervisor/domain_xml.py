@@ -20,6 +20,7 @@ from lxml import etree
 
 from jvp.domain.vm import DiskDevice, DomainSpec, NicDevice, VmFacts
 from jvp.hypervisor import firmware_xml
+from jvp.hypervisor import domain_windows
 from jvp.hypervisor.xml import element, sub, to_string
 from jvp.hypervisor.xml.domain import (AGENT_CHANNEL, NS, NSMAP, Q, RUNTIME_NS, Boot, Channel, Console, Disk, Domain,
                                        Facts, Graphics, Interface)
@@ -117,6 +118,8 @@ def build_domain(spec: DomainSpec) -> etree._Element:
         dom.interfaces.add(nic(n))
     _fixed_devices(dom)
     firmware_xml.apply(dom, spec)  # UEFI, Secure Boot (machine, SMM), TPM
+    if spec.os_profile == domain_windows.WINDOWS:
+        domain_windows.apply(dom)
     return dom.el
 
 

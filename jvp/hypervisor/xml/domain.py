@@ -9,6 +9,7 @@ from __future__ import annotations
 from jvp.hypervisor.xml.base import INT, LOWER, PRESENT, YESNO, Size, XmlChild, XmlChildren, XmlNode, XmlProperty
 
 NS = "urn:jvp:vm:1"                  # JVP's facts, config and live alike
+LIBOSINFO_NS = "http://libosinfo.org/xmlns/libvirt/domain/1.0"  # virt-install's and virt-manager's OS record
 RUNTIME_NS = "urn:jvp:vm-runtime:1"  # live-only facts (when JVP started the domain)
 NSMAP = {"jvp": NS}
 Q = f"{{{NS}}}"
@@ -157,6 +158,43 @@ class Tpm(XmlNode):
     backend_version = XmlProperty("./backend/@version")  # 2.0 | 1.2
 
 
+# -- Windows guests (hypervisor/domain_windows.py builds these) -----------------------------------------
+class Hyperv(XmlNode):
+    """`<features><hyperv>`: Hyper-V enlightenments (each feature `<name state='on'/>`)."""
+    mode = XmlProperty("./@mode")
+    relaxed = XmlProperty("./relaxed/@state")
+    vapic = XmlProperty("./vapic/@state")
+    spinlocks = XmlProperty("./spinlocks/@state")
+    spinlock_retries = XmlProperty("./spinlocks/@retries", INT)
+    vpindex = XmlProperty("./vpindex/@state")
+    runtime = XmlProperty("./runtime/@state")
+    synic = XmlProperty("./synic/@state")
+    stimer = XmlProperty("./stimer/@state")
+    reset = XmlProperty("./reset/@state")
+    frequencies = XmlProperty("./frequencies/@state")
+
+
+class Timer(XmlNode):
+    TAG = "timer"
+    name = XmlProperty("./@name")
+    present = XmlProperty("./@present")
+    tickpolicy = XmlProperty("./@tickpolicy")
+
+
+class Clock(XmlNode):
+    offset = XmlProperty("./@offset")
+    timers = XmlChildren(Timer, "./timer")
+
+    def timer(self, name: str) -> Timer | None:
+        return next((t for t in self.timers if t.name == name), None)
+
+
+class Input(XmlNode):
+    TAG = "input"
+    type = XmlProperty("./@type")
+    bus = XmlProperty("./@bus")
+
+
 # -- JVP's facts (<metadata><jvp:vm>) --------------------------------------------------------------------
 class Keypair(XmlNode):
     TAG = "jvp:keypair"
@@ -189,6 +227,7 @@ class Facts(XmlNode):
     seed_volume = XmlProperty("./jvp:cloud-init/@volume")
     cloud_init_el = XmlChild(XmlNode, "./jvp:cloud-init")
     cloned_from_el = XmlChild(XmlNode, "./jvp:cloned-from")
+    os_profile = XmlProperty("./jvp:os-profile")       # windows (a linux VM records nothing)
 
     # compound facts: a value spread over an element's text and attributes, or a list of elements
     @property
@@ -244,7 +283,7 @@ class Runtime(XmlNode):
 # -- the domain ------------------------------------------------------------------------------------------
 class Domain(XmlNode):
     TAG = "domain"
-    NSMAP = {"jvp": NS, "rt": RUNTIME_NS}
+    NSMAP = {"jvp": NS, "rt": RUNTIME_NS, "libosinfo": LIBOSINFO_NS}
     ORDER = ("name", "uuid", "title", "description", "metadata", "maxMemory", "memory", "currentMemory",
              "vcpu", "vcpus", "os", "features", "cpu", "clock", "on_poweroff", "on_reboot", "on_crash",
              "devices")
@@ -254,6 +293,7 @@ class Domain(XmlNode):
     description = XmlProperty("./description")
     facts = XmlChild(Facts, "./metadata/jvp:vm")
     runtime = XmlChild(Runtime, "./metadata/rt:runtime")
+    libosinfo_os = XmlProperty("./metadata/libosinfo:libosinfo/libosinfo:os/@id")  # http://microsoft.com/win/10
     max_memory_bytes = XmlProperty("./maxMemory", Size())
     memory_mib = XmlProperty("./memory", Size(MIB))
     current_memory_mib = XmlProperty("./currentMemory", Size(MIB))
@@ -270,6 +310,9 @@ class Domain(XmlNode):
     consoles = XmlChildren(Console, "./devices/console")
     channels = XmlChildren(Channel, "./devices/channel")
     tpms = XmlChildren(Tpm, "./devices/tpm")
+    inputs = XmlChildren(Input, "./devices/input")
+    hyperv = XmlChild(Hyperv, "./features/hyperv")
+    clock = XmlChild(Clock, "./clock")
 
     @property
     def started_at(self) -> str | None:

@@ -14,6 +14,9 @@ Choices (also in the README):
   DHCP range (dnsmasq could lease it to another VM); the prefix defaults to the subnet's, gateway and DNS to
   the host side's address. On a bridge or macvtap NIC the prefix is required and nothing else is known.
 - The instance id is new for every VM (`i-` + 16 hex digits) and recorded in the VM's metadata.
+- `os_profile: windows`: the same fields, checked the same way, become the seed Cloudbase-Init reads
+  (jvp/cloudinit/cloudbase.py); fields Windows has no use for (`packages`, a user's `shell`, a sudoers rule)
+  are refused, `sudo: true` means the Administrators group, and write_files paths are Windows paths (C:\\...).
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from typing import Any, Callable
 
 import yaml
 
+from jvp.cloudinit import cloudbase
 from jvp.cloudinit import iso as ci_iso
 from jvp.cloudinit import seed as ci_seed
 from jvp.errors import InvalidInput
@@ -33,6 +37,7 @@ from jvp.service.keypair import parse_public_key
 HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                          r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 RAW_COMPANIONS = {"hostname", "network"}
+WINDOWS_PATH_RE = re.compile(r"^[A-Za-z]:[\\/]")
 
 
 def _bad(field: str, message: str, code: str = "InvalidInput", **details: Any) -> InvalidInput:
@@ -116,13 +121,35 @@ def static_nic(entry: dict[str, Any], index: int, nic: dict[str, Any], net: dict
     return ci_seed.Nic(mac=nic["mac"], ipv4=f"{addr}/{prefix}", gateway=gateway, dns=dns)
 
 
+def check_profile_fields(ci: dict[str, Any], os_profile: str) -> None:
+    """Refuse the structured fields the guest OS family cannot apply (before anything is built)."""
+    windows = os_profile == "windows"
+    for i, f in enumerate(ci.get("write_files") or []):
+        if not (WINDOWS_PATH_RE.match(f["path"]) if windows else f["path"].startswith("/")):
+            want = "a Windows path such as C:\\jvp\\file.txt" if windows else "an absolute path such as /etc/x"
+            raise _bad(f"cloud_init.write_files.{i}.path", f"{f['path']!r} is not {want} ({os_profile} VM)")
+    if not windows:
+        return
+    if ci.get("packages"):
+        raise _bad("cloud_init.packages", "packages is a Linux cloud-init field: Cloudbase-Init installs no "
+                   "packages on Windows (use runcmd or user_data with a #ps1_sysnative script)")
+    for i, u in enumerate(ci.get("users") or []):
+        if u.get("shell"):
+            raise _bad(f"cloud_init.users.{i}.shell", "a login shell is a Linux user field; leave it out for "
+                       "a Windows VM")
+        if isinstance(u.get("sudo"), str):
+            raise _bad(f"cloud_init.users.{i}.sudo", "a sudoers rule means nothing on Windows: sudo: true puts "
+                       "the user in Administrators")
+
+
 def build_seed(*, vm_name: str, cloud_init: dict[str, Any] | None, user_data: str | None,
                nics: list[dict[str, Any]], networks: dict[str, dict[str, Any]],
-               keypair_key: Callable[[str], str]) -> Seed | None:
+               keypair_key: Callable[[str], str], os_profile: str = "linux") -> Seed | None:
     """The seed documents, or None when neither cloud_init nor user_data was given.
 
     `nics`: [{mac, network?}] in VM order; `networks`: network name -> vm_net.network_info;
-    `keypair_key`: name -> public key (raises KeypairNotFound)."""
+    `keypair_key`: name -> public key (raises KeypairNotFound); `os_profile`: windows writes the seed
+    Cloudbase-Init reads (jvp/cloudinit/cloudbase.py), linux cloud-init's."""
     if cloud_init is None and user_data is None:
         return None
     ci = dict(cloud_init or {})
@@ -133,6 +160,7 @@ def build_seed(*, vm_name: str, cloud_init: dict[str, Any] | None, user_data: st
                                "user_data (only hostname and network may go with raw user-data)",
                                code="InvalidInput", details={"field_errors": {"user_data": ["Conflicts."]}})
         check_user_data(user_data)
+    check_profile_fields(ci, os_profile)
     hostname = ci.get("hostname") or vm_name
     if not HOSTNAME_RE.match(hostname):
         raise _bad("cloud_init.hostname", f"{hostname!r} is not a valid host name (RFC 1123)")
@@ -155,13 +183,24 @@ def build_seed(*, vm_name: str, cloud_init: dict[str, Any] | None, user_data: st
             users.append({**u, "ssh_keys": keys})
         if len({u["name"] for u in users}) != len(users):
             raise _bad("cloud_init.users", "user names must be unique")
-        text = ci_seed.user_data(hostname=hostname, users=users, keypair_keys=[keypair_key(k) for k in keypairs],
+    keypair_keys = [keypair_key(k) for k in keypairs]
+    windows = os_profile == "windows"
+    if user_data is not None:
+        text = user_data
+    elif windows:
+        text = cloudbase.user_data(hostname=hostname, users=users, keypair_keys=keypair_keys,
+                                   runcmd=ci.get("runcmd"), write_files=ci.get("write_files"),
+                                   timezone=ci.get("timezone"))
+    else:
+        text = ci_seed.user_data(hostname=hostname, users=users, keypair_keys=keypair_keys,
                                  packages=ci.get("packages"), runcmd=ci.get("runcmd"),
                                  write_files=ci.get("write_files"), timezone=ci.get("timezone"))
-    else:
-        text = user_data
     instance_id = f"i-{uuid.uuid4().hex[:16]}"
-    files = {"meta-data": ci_seed.meta_data(instance_id, hostname).encode(),
-             "user-data": text.encode("utf-8"),
-             "network-config": ci_seed.network_config(net_nics).encode()}
+    if windows:
+        files = cloudbase.seed_files(instance_id=instance_id, hostname=hostname, user_data_text=text,
+                                     keypair_keys=keypair_keys, nics=net_nics)
+    else:
+        files = {"meta-data": ci_seed.meta_data(instance_id, hostname).encode(),
+                 "user-data": text.encode("utf-8"),
+                 "network-config": ci_seed.network_config(net_nics).encode()}
     return Seed(instance_id=instance_id, files=files, keypairs=keypairs)

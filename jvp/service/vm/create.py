@@ -99,13 +99,16 @@ class VmCreator:
         for i, dp in enumerate(plan.disks):
             h.progress(5 + 50 * i / max(len(plan.disks), 1), f"preparing disk {dp.pool}/{dp.name}", force=True)
             info = self._make_disk(plan, dp, h, dom_spec)
-            disks.append(DiskDevice(target=dp.target, path=info["path"], format=info["format"], bus="virtio"))
+            disks.append(DiskDevice(target=dp.target, path=info["path"], format=info["format"], bus=plan.disk_bus))
             h.check_cancelled()
         # hda: the install ISO, or an empty drive so insert-media works later without a hot-plug (IDE has
         # none); hdc: the cloud-init seed, on its own drive so that user media never replaces it
-        slots = cdrom_slots(plan.firmware)  # IDE; virtio-scsi under UEFI (jvp/domain/vm_firmware.py)
+        slots = cdrom_slots(plan.firmware, plan.os_profile)  # jvp/domain/vm_firmware.py
         cdroms = [DiskDevice(target=slots.iso, path=plan.iso["path"] if plan.iso else None,
                              format=plan.iso["format"] if plan.iso else "raw", bus=slots.bus, device="cdrom")]
+        if plan.virtio_iso:  # the VirtIO driver ISO, after the install ISO (which boots first)
+            cdroms.append(DiskDevice(target=slots.drivers, path=plan.virtio_iso["path"],
+                                     format=plan.virtio_iso["format"], bus=slots.bus, device="cdrom"))
         if plan.seed:
             h.progress(60, "uploading the cloud-init seed ISO", force=True)
             data = plan.seed.iso()
@@ -117,7 +120,8 @@ class VmCreator:
         h.check_cancelled()
         spec = DomainSpec(name=plan.name, uuid=plan.uuid, vcpus=plan.vcpus, memory_mib=plan.memory_mib,
                           domain_type=dtype, arch=plan.arch, cpu_mode=cpu_mode, firmware=plan.firmware,
-                          secure_boot=plan.secure_boot, tpm=plan.tpm, disks=disks + cdroms,
+                          secure_boot=plan.secure_boot, tpm=plan.tpm, os_profile=plan.os_profile,
+                          disks=disks + cdroms,
                           nics=[NicDevice(kind=n["kind"], source=n["source"], mac=n["mac"], model=n["model"])
                                 for n in plan.nics],
                           facts=plan.facts)

@@ -162,7 +162,8 @@ class VmRebuilder:
                 if 0 <= idx < len(nics) and nics[idx]["network"] and nics[idx]["network"] not in networks:
                     networks[nics[idx]["network"]] = self.gateway.vm_network(plan.node, nics[idx]["network"])
             plan.seed = build_seed(vm_name=plan.name, cloud_init=cloud_init, user_data=user_data, nics=nics,
-                                   networks=networks, keypair_key=lambda k: self.keypairs.get(k)["public_key"])
+                                   networks=networks, keypair_key=lambda k: self.keypairs.get(k)["public_key"],
+                                   os_profile=vm.os_profile or "linux")
             plan.seed_mode = "new"
         elif plan.old_seed is not None:
             if not self.gateway.vm_volume_exists(plan.node, *plan.old_seed):

@@ -24,7 +24,7 @@ function Review({ form, templatesSupported, set, err }: { form: WizardForm; temp
       ? `${form.pool}/${form.volume} ${form.clone ? `(${form.clone} clone)` : "(as it is)"}`
       : form.source === "template"
         ? `template ${form.template} (${form.clone || "linked"} clone)`
-        : `blank ${form.diskSizeGib || "?"} GiB in ${form.pool}${form.isoVolume ? `, ISO ${form.isoPool || form.pool}/${form.isoVolume}` : ""}`;
+        : `blank ${form.diskSizeGib || "?"} GiB in ${form.pool}${form.isoVolume ? `, ISO ${form.isoPool || form.pool}/${form.isoVolume}` : ""}${form.osProfile === "windows" && form.virtioIsoVolume ? `, drivers ${form.virtioIsoVolume}` : ""}`;
   return (
     <>
       <dl className="kv" style={{ marginBottom: 18 }} data-testid="review">
@@ -35,6 +35,7 @@ function Review({ form, templatesSupported, set, err }: { form: WizardForm; temp
         <dt>Size</dt>
         <dd data-testid="review-size">
           {form.vcpus} vCPU{form.vcpus === "1" ? "" : "s"}, {formatMiB(Number(form.memoryMib) || null)}, {form.firmware.toUpperCase()}
+          {form.osProfile === "windows" ? ", Windows" : ""}
         </dd>
         <dt>System disk</dt>
         <dd data-testid="review-disk">

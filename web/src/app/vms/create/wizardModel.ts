@@ -19,6 +19,8 @@ export const STEPS = [
 export type StepId = (typeof STEPS)[number]["id"];
 
 export type DiskSource = "volume" | "template" | "blank";
+/** create-vm's os_profile: windows gets Hyper-V enlightenments, SATA disks, e1000e NICs, a Cloudbase-Init seed. */
+export type OsProfile = "linux" | "windows";
 export type NicKind = "network" | "bridge" | "direct";
 export const NIC_MODELS: NicModel[] = ["virtio", "e1000", "e1000e", "rtl8139"];
 
@@ -61,6 +63,7 @@ export interface WizardForm {
   memoryMib: string;
   description: string;
   firmware: "bios" | "uefi";
+  osProfile: OsProfile;
   pool: string;
   source: DiskSource;
   volume: string;
@@ -69,6 +72,8 @@ export interface WizardForm {
   template: string;
   isoPool: string;
   isoVolume: string;
+  /** Windows: the VirtIO driver ISO (in the ISO pool), a second cdrom. */
+  virtioIsoVolume: string;
   diskSizeGib: string;
   extraDisks: ExtraDiskForm[];
   nics: NicForm[];
@@ -86,6 +91,7 @@ export function initialForm(node: string): WizardForm {
     memoryMib: "1024",
     description: "",
     firmware: "bios",
+    osProfile: "linux",
     pool: "",
     source: "volume",
     volume: "",
@@ -93,6 +99,7 @@ export function initialForm(node: string): WizardForm {
     template: "",
     isoPool: "",
     isoVolume: "",
+    virtioIsoVolume: "",
     diskSizeGib: "",
     extraDisks: [],
     nics: [],
@@ -124,6 +131,9 @@ const lines = (text: string) =>
 export const pastedKeys = (f: WizardForm) => lines(f.ci.sshKeys);
 export const packageList = (f: WizardForm) => f.ci.packages.split(/[\s,]+/).filter(Boolean);
 
+/** The NIC model a new NIC gets: one that works before drivers are installed on Windows. */
+export const defaultNicModel = (profile: OsProfile): NicModel => (profile === "windows" ? "e1000e" : "virtio");
+
 const int = (s: string) => (s.trim() === "" ? undefined : Number(s));
 
 /** The request exactly as it is sent (shown on the review step). */
@@ -137,6 +147,7 @@ export function buildBody(f: WizardForm, templatesSupported: boolean): CreateVmB
     start: f.start,
     autostart: f.autostart,
   };
+  if (f.osProfile === "windows") body.os_profile = "windows";
   if (f.description.trim()) body.description = f.description.trim();
   if (f.pool) body.pool = f.pool;
   if (f.source === "volume") {
@@ -147,6 +158,9 @@ export function buildBody(f: WizardForm, templatesSupported: boolean): CreateVmB
     if (f.clone) body.clone = f.clone;
   } else if (f.source === "blank" && f.isoVolume) {
     body.iso = { volume: f.isoVolume, ...(f.isoPool && f.isoPool !== f.pool ? { pool: f.isoPool } : {}) };
+  }
+  if (f.source === "blank" && f.osProfile === "windows" && f.virtioIsoVolume) {
+    body.virtio_iso = { volume: f.virtioIsoVolume, ...(f.isoPool && f.isoPool !== f.pool ? { pool: f.isoPool } : {}) };
   }
   const size = int(f.diskSizeGib);
   if (size !== undefined && !(f.source === "volume" && !f.clone)) body.disk_size_gib = size;
@@ -214,6 +228,9 @@ export function localProblems(f: WizardForm, step: StepId, templatesSupported: b
       if (!n.source) p[`nics.${i}`] = `Choose the ${n.kind === "direct" ? "host interface" : n.kind}.`;
     });
   }
+  if (step === "cloudinit" && f.ci.enabled && f.osProfile === "windows" && !f.ci.advanced && packageList(f).length) {
+    p["cloud_init.packages"] = "Cloudbase-Init installs no packages on Windows: leave this empty.";
+  }
   if (step === "cloudinit" && f.ci.enabled && !(f.ci.advanced && f.ci.userData.trim())) {
     if ((f.ci.password || pastedKeys(f).length) && !f.ci.user.trim()) p["cloud_init.users.0.name"] = "Name the user the password and keys are for.";
   }
@@ -252,8 +269,8 @@ export function apiFieldError(error: ApiError | null, path: string): string | un
 }
 
 const FIELD_STEP: [RegExp, StepId][] = [
-  [/^(node|name|vcpus|memory_mib|description|firmware|cpu_mode|labels)\b/, "basics"],
-  [/^(pool|volume|template|clone|iso)\b/, "disk"],
+  [/^(node|name|vcpus|memory_mib|description|firmware|os_profile|cpu_mode|labels)\b/, "basics"],
+  [/^(pool|volume|template|clone|iso|virtio_iso|disk_bus)\b/, "disk"],
   [/^(disk_size_gib|extra_disks)\b/, "size"],
   [/^nics\b/, "network"],
   [/^(cloud_init|user_data)\b/, "cloudinit"],

@@ -4,6 +4,7 @@ import { useQuery } from "@/lib/hooks";
 import { formatBytes } from "@/lib/format";
 import { ErrorBanner } from "@/components/ErrorBanner";
 import { Field, Select, TextInput } from "@/components/Field";
+import { OsProfile, defaultNicModel } from "../wizardModel";
 import { StepProps } from "./shared";
 
 // -- basics ---------------------------------------------------------------------------------------------
@@ -42,6 +43,23 @@ export function BasicsStep({ form, set, err }: StepProps) {
         <div style={{ flex: "1 1 160px" }}>
           <Field label="Memory (MiB)" name="vm-memory" required error={err("memory_mib")} hint={`${formatBytes((Number(form.memoryMib) || 0) * 1024 * 1024)}`}>
             <TextInput id="vm-memory" type="number" min={64} step={256} value={form.memoryMib} onChange={(e) => set({ memoryMib: e.target.value })} data-testid="vm-memory" />
+          </Field>
+        </div>
+        <div style={{ flex: "1 1 160px" }}>
+          <Field label="Guest OS" name="vm-os-profile" error={err("os_profile")} hint={form.osProfile === "windows" ? "Hyper-V enlightenments, local-time clock, SATA disks and e1000e NICs; cloud-init settings go to Cloudbase-Init." : "VirtIO disks and NICs; cloud-init."}>
+            <Select
+              id="vm-os-profile"
+              value={form.osProfile}
+              onChange={(e) => {
+                const osProfile = e.target.value as OsProfile;
+                const [from, to] = [defaultNicModel(form.osProfile), defaultNicModel(osProfile)];
+                set({ osProfile, nics: form.nics.map((n) => (n.model === from ? { ...n, model: to } : n)) });
+              }}
+              data-testid="vm-os-profile"
+            >
+              <option value="linux">Linux</option>
+              <option value="windows">Windows</option>
+            </Select>
           </Field>
         </div>
         <div style={{ flex: "1 1 160px" }}>

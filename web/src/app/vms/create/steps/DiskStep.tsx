@@ -138,6 +138,18 @@ export function DiskStep({ form, set, err, templatesSupported, onCapacity }: Ste
             label="Install ISO"
             preferIso
           />
+          {form.osProfile === "windows" && (
+            <VolumeSelect
+              id="virtio-iso-volume"
+              node={form.node}
+              pool={form.isoPool}
+              value={form.virtioIsoVolume}
+              onChange={(virtioIsoVolume) => set({ virtioIsoVolume })}
+              error={err("virtio_iso")}
+              label="VirtIO driver ISO (optional: a second cdrom for Windows Setup's Load driver)"
+              preferIso
+            />
+          )}
         </>
       )}
     </>

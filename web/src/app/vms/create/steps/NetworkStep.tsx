@@ -6,7 +6,7 @@ import { ErrorBanner } from "@/components/ErrorBanner";
 import { Field, Select, TextInput, Options } from "@/components/Field";
 import { Icon } from "@/components/Icon";
 import { Spinner } from "@/components/Loading";
-import { NIC_MODELS, NicKind, WizardForm } from "../wizardModel";
+import { NIC_MODELS, NicKind, WizardForm, defaultNicModel } from "../wizardModel";
 import { StepProps, newId } from "./shared";
 
 // -- network --------------------------------------------------------------------------------------------
@@ -26,7 +26,7 @@ export function NetworkStep({ form, set, err }: StepProps) {
     setSeeded(true);
     if (form.nics.length) return;
     const net = s.networks.find((n) => n.state === "active") ?? s.networks[0];
-    if (net) set({ nics: [{ id: newId(), kind: "network", source: net.name, mac: "", model: "virtio" }] });
+    if (net) set({ nics: [{ id: newId(), kind: "network", source: net.name, mac: "", model: defaultNicModel(form.osProfile) }] });
   }, [s, seeded]); // eslint-disable-line react-hooks/exhaustive-deps
   const update = (id: number, patch: Partial<WizardForm["nics"][number]>) => set({ nics: form.nics.map((n) => (n.id === id ? { ...n, ...patch } : n)) });
   return (
@@ -83,7 +83,7 @@ export function NetworkStep({ form, set, err }: StepProps) {
       <button
         type="button"
         className="btn btn-sm"
-        onClick={() => set({ nics: [...form.nics, { id: newId(), kind: "network", source: "", mac: "", model: "virtio" }] })}
+        onClick={() => set({ nics: [...form.nics, { id: newId(), kind: "network", source: "", mac: "", model: defaultNicModel(form.osProfile) }] })}
         data-testid="add-nic"
       >
         <Icon name="plus" size={13} /> Add NIC
