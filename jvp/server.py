@@ -417,7 +417,11 @@ class JvpApplication(BaseApplication):
 
     def load(self):
         from jvp.app import create_app
-        return create_app(self.settings, processes=self.settings.workers, collect=True)
+        app = create_app(self.settings, processes=self.settings.workers, collect=True)
+        if self.settings.demo:  # the test driver's state lives in this worker: seed it here (jvp/demo/estate.py)
+            from jvp.demo.estate import seed
+            seed(app)
+        return app
 
 
 def prepare(settings: Settings) -> Path | None:

@@ -91,6 +91,10 @@ class ConsoleService:
     def _check(live: LiveConsoles, node: str, name: str, type_: str) -> None:
         if not live.active:
             raise state_error(name, node, live.state, "running", "start it to use its console")
+        if not live.stream:
+            raise not_available(name, node, "the node runs libvirt's test driver (the demo), which has no console "
+                                "stream: its VMs have no VNC display or serial port to relay; consoles need a "
+                                "real hypervisor node (qemu:///system)", type=type_, reason="test-driver")
         if type_ == "vnc":
             if live.vnc is None:
                 raise not_available(name, node, "it has no VNC display (<graphics type='vnc'>)", type="vnc")
