@@ -158,6 +158,7 @@ export function useVmOps({ onChanged, onDeleted }: { onChanged: () => void; onDe
           confirmLabel: "Delete VM",
           danger: true,
           typeToConfirm: vm.name,
+          blocked: !isOff(vm.state) && !force ? `VM ${vm.name} is ${vm.state}: power it off first, or tick "Force it off, then delete".` : undefined,
           testId: "delete-vm-dialog",
         }),
         run: async (vm) => {
