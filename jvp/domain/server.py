@@ -16,6 +16,8 @@ DEMO_LIMITS: dict[str, str] = {
     "volume_download": "the test driver has no volume download streams",
     "template_register": "the test driver can neither upload an image nor copy a volume between pools: the "
                          "demo's templates were planted at start-up",
+    "template_update": "the demo's templates were planted: the demo asks no image source on the network for a "
+                       "newer image",
     "migrate": "the test driver's nodes are separate in-process fakes: a VM cannot move between them",
 }
 
