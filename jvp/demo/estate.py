@@ -66,7 +66,6 @@ class _Client:
 def _plant_template(services: Any, node: str, pool: str, name: str, os_: dict, url: str) -> None:
     """A registered template as register-template leaves it (what tests/api/test_template.py plants too)."""
     from jvp.domain.storage_pool import TEMPLATE_POOL_SUFFIX
-    from jvp.service.template.register import TemplateRegistrar
     if services.store.get("template", node, name) is not None:
         return
     tpool = pool + TEMPLATE_POOL_SUFFIX
@@ -76,7 +75,7 @@ def _plant_template(services: Any, node: str, pool: str, name: str, os_: dict, u
     vol_name = f"{name}-v1.qcow2"
     services.gateway.create_volume(node, tpool, vol_name, 2 * GIB, "qcow2", sparse=True)
     vol = services.volumes.describe(node, tpool, vol_name)
-    doc = TemplateRegistrar.new_doc(node, pool, name, "cloud", vol, "qcow2", 300 * 2**20, 2 * GIB,
+    doc = services.templates.registrar.new_doc(node, pool, name, "cloud", vol, "qcow2", 300 * 2**20, 2 * GIB,
                                     {"type": "url", "url": url},
                                     {"os": os_, "features": {"cloud_init": True, "virtio": True,
                                                              "qemu_guest_agent": True},

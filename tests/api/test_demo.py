@@ -99,3 +99,12 @@ def test_the_demo_walk_through_the_api(demo):
     finally:
         demo.ok("delete-vm", {"node": "local", "name": name, "force": True, "delete_volumes": True})
     assert name not in {v["name"] for v in vms(demo)}
+
+
+def test_metrics_are_collected_on_both_demo_nodes(demo):
+    """The collector samples the test driver's nodes like any other (here one round, run by hand)."""
+    demo.services.metrics.collector.collect_once()
+    usage = demo.ok("list-vm-usage", {}, role="viewer")
+    assert usage["errors"] == []
+    sampled = {(u["node"], u["name"]) for u in usage["vms"]}
+    assert ("local", "app-1") in sampled and (SECOND_NODE, "ldap1") in sampled, sampled
