@@ -54,7 +54,8 @@ export function BulkBar({ selected, onDone, onClear }: { selected: VmSummary[]; 
   const skipReason = (verb: BulkVerb, vm: VmSummary): string | undefined => {
     if (verb === "delete") return !isOff(vm.state) && !force ? `${vm.state}: power it off first` : undefined;
     const why = whyNot(verb as VmActionId, vm);
-    return why ? (verb === "start" || verb === "stop" ? `already ${vm.state}` : `${vm.state}`) : undefined;
+    if (!why) return undefined;
+    return verb === "start" || verb === "stop" ? `already ${vm.state}` : why.replace(/\.$/, "");
   };
 
   const one = async (verb: BulkVerb, vm: VmSummary): Promise<Outcome> => {
