@@ -1,5 +1,6 @@
 "use client";
 
+import "../vms.css";
 import Link from "next/link";
 import { Suspense, useEffect, useState } from "react";
 import { useRouter, useSearchParams } from "next/navigation";
