@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 
 # One api module per resource; importing a module declares its actions in the registry.
 API_MODULES = ["node", "audit", "auth", "task", "keypair", "network", "bridge", "vm", "storage_pool", "volume",
-               "console", "template", "snapshot", "metrics", "migration"]
+               "console", "template", "snapshot", "metrics", "migration", "server_info"]
 
 
 @dataclass

@@ -417,7 +417,14 @@ class JvpApplication(BaseApplication):
 
     def load(self):
         from jvp.app import create_app
-        return create_app(self.settings, processes=self.settings.workers, collect=True)
+        app = create_app(self.settings, processes=self.settings.workers, collect=True)
+        if self.settings.demo:  # the test driver's state lives in this worker: seed it here (jvp/demo/estate.py)
+            from jvp.demo.estate import seed
+            try:
+                seed(app)
+            except Exception:  # noqa: BLE001 - a demo with part of its estate beats no demo; the log says what
+                log.exception("the demo's estate could not be seeded completely; serving what exists")
+        return app
 
 
 def prepare(settings: Settings) -> Path | None:

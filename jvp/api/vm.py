@@ -19,7 +19,7 @@ CREATE_ERRORS = ("NodeInMaintenance", "VmExists", "NodeCapacityExceeded", "Stora
                  "NetworkNotFound", "NetworkInactive", "BridgeNotFound", "InterfaceNotFound", "InvalidMac",
                  "MacInUse", "KeypairNotFound", "InvalidSshKey", "InvalidUserData", "IpOutsideNetwork",
                  "IpInDhcpRange", "ResourceBusy", "TemplateNotFound", "TemplateImageMissing", "TemplateBroken",
-                 "InvalidInput", "NoNodeAvailable")
+                 "InvalidInput", "NoNodeAvailable", "NotSupported")
 REBUILD_ERRORS = (*LOOKUP, "NodeInMaintenance", "InvalidState", "VmNotFromTemplate", "VmHasSnapshots",
                   "SystemDiskNotRebuildable", "CloudInitSeedMissing", "TemplateNotFound", "TemplateImageMissing", "TemplateBroken",
                   "VolumeExists", "VolumeNotFound", "ResourceBusy", "KeypairNotFound", "InvalidSshKey",

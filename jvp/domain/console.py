@@ -51,6 +51,7 @@ class LiveConsoles:
     vnc: VncEndpoint | None
     serial: SerialDevice | None
     uuid: str | None = None   # the domain's UUID (to find the same domain through another connection)
+    stream: bool = True       # False on libvirt's test driver: it has no VNC server and no console stream
 
 
 def not_available(vm: str, node: str, why: str, **details: object) -> PreconditionFailed:

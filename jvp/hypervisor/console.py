@@ -96,7 +96,7 @@ def live_consoles(conn: libvirt.virConnect, name: str) -> LiveConsoles:
     active = bool(dom.isActive())
     root = parse(dom.XMLDesc(0))
     return LiveConsoles(state=state, active=active, vnc=vnc_endpoint(root), serial=serial_device(root),
-                        uuid=dom.UUIDString())
+                        uuid=dom.UUIDString(), stream=not conn.getURI().startswith("test:"))
 
 
 def domain_state(conn: libvirt.virConnect, name: str) -> str:

@@ -1,7 +1,8 @@
 """Consoles on libvirt's test driver (tier 2): get-vm-console and its tokens, and the /ws/ websockets served by
 a real (Werkzeug, threaded) HTTP server around the same app. The test driver has no QEMU, so a small RFB
 server on loopback stands in for the VNC display (the test domains' <graphics> point at its port), and the
-driver has no console streams (the serial websocket answers NotSupported after the token checks)."""
+driver has no console streams (get-vm-console refuses a serial console there with the reason, and the serial
+websocket, reached with a token issued directly, answers the same after the token checks)."""
 from __future__ import annotations
 
 import hashlib
@@ -66,6 +67,15 @@ def vm(api, rfb):
 
 def ticket(api, vm: str, type_: str = "vnc", role: str = "operator", node: str = "local") -> dict:
     return api.ok("get-vm-console", {"node": node, "name": vm, "type": type_}, role=role)
+
+
+def serial_ticket(api, vm: str, node: str = "local") -> dict:
+    """A serial console token as get-vm-console would hand it out. get-vm-console itself refuses a serial
+    console on the test driver (ConsoleNotAvailable, reason test-driver: it has no console stream), so the
+    websocket's own checks are reached with a token issued directly, as the operator's token would get it."""
+    from urllib.parse import urlencode
+    token, _grant = api.services.consoles.tokens.issue(node, vm, "serial", "operator", "t-operator")
+    return {"token": token, "ws_url": f"/ws/serial?{urlencode({'token': token, 'node': node, 'name': vm})}"}
 
 
 def audit(api, action: str, wait_s: float = 0) -> list[dict]:
@@ -149,7 +159,7 @@ def test_expired_tokens_nobody_used_are_swept(api, vm, monkeypatch):
 
 def test_a_token_for_another_type_or_vm_is_refused_and_used_up(api, server, vm, rfb):
     other = define_vm(api, unique("con-"), vnc_port=rfb.port)
-    serial = ticket(api, vm, "serial")
+    serial = serial_ticket(api, vm)
     r = refused(server, serial["ws_url"].replace("/ws/serial", "/ws/vnc"))
     assert (r.status, r.code) == (403, "ConsoleTokenMismatch") and "serial console" in r.message
     assert refused(server, serial["ws_url"]).code == "InvalidConsoleToken"
@@ -216,10 +226,18 @@ def test_a_vm_without_that_console_is_refused(api, rfb):
     api.error("get-vm-console", {"name": "web1"}, status=422, code="ConsoleNotAvailable", role="operator")
 
 
+def test_get_vm_console_says_the_test_driver_has_no_serial_stream(api, vm):
+    err = api.error("get-vm-console", {"name": vm, "type": "serial"}, status=422, code="ConsoleNotAvailable",
+                    role="operator")
+    assert "test driver" in err["message"] and "no console stream" in err["message"], err
+    assert err["details"]["reason"] == "test-driver"
+
+
 def test_the_serial_websocket_checks_the_token_before_the_driver(api, server, vm):
-    t = ticket(api, vm, "serial")
+    t = serial_ticket(api, vm)
     r = refused(server, t["ws_url"])
-    assert (r.status, r.code) == (422, "NotSupported")  # the test driver has no console streams
+    # the token first, then the console: the test driver has no console stream (the websocket checks again)
+    assert (r.status, r.code) == (422, "ConsoleNotAvailable") and "test driver" in r.message
     assert refused(server, t["ws_url"]).code == "InvalidConsoleToken"
 
 

@@ -129,16 +129,18 @@ def test_the_vnc_toolbar_types_logs_in_and_sends_the_clipboard(logged_in_page, g
     expect(pg.get_by_test_id("console-phase")).to_have_attribute("data-phase", "connected")
 
 
-def test_the_vm_list_links_to_the_console(logged_in_page, guest):
+def test_the_vm_list_opens_the_console_tab(logged_in_page, guest):
     pg = logged_in_page
     pg.goto("/vms/")
     r = pg.locator(f'[data-testid="vm-row"][data-key="local/{guest.name}"]')
-    r.get_by_test_id("vm-console-serial").click()
-    expect(pg).to_have_url(re.compile(rf".*/vms/console/\?node=local&name={guest.name}&type=serial$"))
+    r.get_by_test_id("vm-row-menu").click()
+    pg.get_by_test_id("vm-menu-serial").click()  # the VM page's Console tab
+    expect(pg).to_have_url(re.compile(rf".*/vms/detail/\?node=local&name={guest.name}&tab=console&type=serial$"))
     connected(pg)
     pg.go_back()
-    r.get_by_test_id("vm-console-vnc").click()
-    expect(pg).to_have_url(re.compile(rf".*/vms/console/\?node=local&name={guest.name}&type=vnc$"))
+    r.get_by_test_id("vm-row-menu").click()
+    pg.get_by_test_id("vm-menu-console").click()
+    expect(pg).to_have_url(re.compile(rf".*/vms/detail/\?node=local&name={guest.name}&tab=console$"))
     connected(pg)
     pg.wait_for_function(f"({CANVAS_COLOURS})() >= 2", timeout=BOOT_TIMEOUT_MS)
 

@@ -27,7 +27,8 @@ def test_migrate_dialog_checks_then_moves_a_stopped_vm(logged_in_page, web_api, 
         pg = logged_in_page
         pg.set_viewport_size(viewport)
         pg.goto(f"/vms/detail/?node=local&name={name}")
-        pg.get_by_test_id("vm-migrate").click()
+        pg.get_by_test_id("vm-more").click()
+        pg.get_by_test_id("vm-menu-migrate").click()
         dialog = pg.get_by_test_id("migrate-dialog")
         box = dialog.bounding_box()   # the dialog fits the screen, at phone size too
         assert box and box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"], box

@@ -74,7 +74,8 @@ def test_the_vm_page_rebuild_asks_first_and_follows_its_task(logged_in_page, web
     pg = logged_in_page
     name, stopped, _ = make_template(web_api, place, server)
     pg.goto(f"/vms/detail/?node=local&name={stopped}")
-    pg.get_by_test_id("vm-rebuild").click()
+    pg.get_by_test_id("vm-more").click()
+    pg.get_by_test_id("vm-menu-rebuild").click()
     dialog = pg.get_by_test_id("rebuild-vm")
     expect(dialog.get_by_test_id("rebuild-vm-warning")).to_contain_text("content is replaced")
     expect(dialog.get_by_test_id("rebuild-vm-plan")).to_contain_text("stays stopped")
@@ -82,7 +83,8 @@ def test_the_vm_page_rebuild_asks_first_and_follows_its_task(logged_in_page, web
     dialog.get_by_test_id("rebuild-vm-cancel").click()
     expect(dialog).to_have_count(0)
     assert system_volume(web_api, stopped) == f"{stopped}-root.qcow2"          # cancelled: nothing happened
-    pg.get_by_test_id("vm-rebuild").click()
+    pg.get_by_test_id("vm-more").click()
+    pg.get_by_test_id("vm-menu-rebuild").click()
     dialog.get_by_test_id("rebuild-vm-confirm").click()
     expect(dialog.get_by_test_id("rebuild-vm-task")).to_have_attribute("data-state", "succeeded", timeout=90_000)
     assert system_volume(web_api, stopped) == f"{stopped}-root-1.qcow2"
@@ -114,9 +116,10 @@ def test_the_dialogs_fit_a_phone(logged_in_page, web_api, place, server):
     assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390
     dialog.get_by_test_id("rebuild-vms-cancel").click()
     pg.goto(f"/vms/detail/?node=local&name={stopped}")
-    button = pg.get_by_test_id("vm-rebuild")
+    button = pg.get_by_test_id("vm-more")
     button.scroll_into_view_if_needed()
     button.click()
+    pg.get_by_test_id("vm-menu-rebuild").click()
     vm_dialog = pg.get_by_test_id("rebuild-vm")
     expect(vm_dialog.get_by_test_id("rebuild-vm-warning")).to_be_in_viewport()
     confirm = vm_dialog.get_by_test_id("rebuild-vm-confirm")

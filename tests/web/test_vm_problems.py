@@ -40,11 +40,15 @@ def test_vm_problems_state_reasons_and_ways_out_are_shown(logged_in_page, web_se
     expect(blocked.get_by_test_id("vm-state-reason")).to_have_text("blocked")
     pm = vm_row(pg, node, "st-pmsuspended")
     expect(pm.get_by_test_id("vm-state")).to_have_attribute("data-state", "pmsuspended")
-    expect(pm.get_by_test_id("vm-resume")).to_be_visible()
+    pm.get_by_test_id("vm-row-menu").click()  # resume is in the row's menu, enabled for a pm-suspended VM
+    expect(pg.get_by_test_id("vm-menu-resume")).not_to_have_attribute("data-disabled", "")
+    pg.keyboard.press("Escape")
     crashed = vm_row(pg, node, "st-crashed")
     expect(crashed.get_by_test_id("vm-state")).to_have_attribute("data-state", "crashed")
     expect(crashed.get_by_test_id("vm-start")).to_be_visible()
-    expect(crashed.get_by_test_id("vm-stop")).to_be_visible()
+    crashed.get_by_test_id("vm-row-menu").click()  # the other way out: force off
+    expect(pg.get_by_test_id("vm-menu-forceoff")).not_to_have_attribute("data-disabled", "")
+    pg.keyboard.press("Escape")
 
     # the crashed VM starts again from the list
     crashed.get_by_test_id("vm-start").click()

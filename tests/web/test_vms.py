@@ -161,7 +161,9 @@ def test_the_wizard_creates_a_vm_from_a_volume_and_follows_its_task(logged_in_pa
 
     # 400 from the request schema: back on the cloud-init step, the message under the user field
     step = pg.get_by_test_id("step-cloudinit")
-    expect(step.get_by_test_id("create-vm-error-code")).to_have_text("ValidationFailed")
+    # shown once: under its field, with one line naming the code above (no banner repeating the message)
+    expect(step.get_by_test_id("create-vm-error-placed")).to_have_attribute("data-error-code", "ValidationFailed")
+    expect(step.get_by_test_id("create-vm-error")).to_have_count(0)
     expect(step.get_by_test_id("field-ci-user-error")).to_have_text("Not a Linux user name.")
     step.get_by_test_id("ci-user").fill("alice")
     pg.get_by_test_id("wizard-steps-review").locator("button").click()
@@ -169,7 +171,9 @@ def test_the_wizard_creates_a_vm_from_a_volume_and_follows_its_task(logged_in_pa
 
     # 422 from the node's capacity: back on the basics step
     step = pg.get_by_test_id("step-basics")
-    expect(step.get_by_test_id("create-vm-error-code")).to_have_text("NodeCapacityExceeded")
+    # shown once: under its field, with one line naming the code above (no banner repeating the message)
+    expect(step.get_by_test_id("create-vm-error-placed")).to_have_attribute("data-error-code", "NodeCapacityExceeded")
+    expect(step.get_by_test_id("create-vm-error")).to_have_count(0)
     expect(step.get_by_test_id("field-vm-vcpus-error")).to_contain_text("At most")
     step.get_by_test_id("vm-vcpus").fill("1")
     pg.get_by_test_id("wizard-steps-review").locator("button").click()
@@ -296,8 +300,19 @@ def test_the_vm_page_edits_attaches_detaches_and_deletes(logged_in_page, web_api
     expect(pg.get_by_test_id("vm-detail-state")).to_have_attribute("data-state", "stopped")
     expect(pg.get_by_test_id("vm-vcpus")).to_have_text("1")
     expect(pg.get_by_test_id("vm-memory")).to_have_text("512.0 MiB")
-    expect(pg.get_by_test_id("vm-console-vnc")).to_have_attribute("href", f"/vms/console/?node=local&name={name}&type=vnc")
-    expect(pg.get_by_test_id("vm-console-serial")).to_have_attribute("href", f"/vms/console/?node=local&name={name}&type=serial")
+    # the toolbar: Start works, Stop and Console cannot on a stopped VM and say why
+    expect(pg.get_by_test_id("vm-start")).to_be_enabled()
+    expect(pg.get_by_test_id("vm-stop")).to_be_disabled()
+    expect(pg.get_by_test_id("vm-console-vnc")).to_be_disabled()
+    expect(pg.get_by_test_id("vm-console-vnc")).to_have_attribute("data-disabled-reason", re.compile("start it to use its console"))
+    # the menu: what a stopped VM cannot do is listed, disabled with its reason
+    pg.get_by_test_id("vm-more").click()
+    for item, reason in (("serial", "start it to use its console"), ("password", "running guest"),
+                         ("reboot", "Only a running guest"), ("suspend", "Only a running VM")):
+        entry = pg.get_by_test_id(f"vm-menu-{item}")
+        expect(entry).to_have_attribute("data-disabled", "")
+        expect(entry).to_contain_text(re.compile(reason))  # the reason is shown on the item itself
+    pg.keyboard.press("Escape")
 
     # disks, NICs and cdrom drives as describe-vm has them
     vda = row(pg, "disk-row", "vda")
@@ -310,7 +325,8 @@ def test_the_vm_page_edits_attaches_detaches_and_deletes(logged_in_page, web_api
     expect(row(pg, "media-row", "hdc").get_by_test_id("media-volume")).to_contain_text("cloud-init seed")
 
     # edit: a stopped VM takes the new size at its next boot, and the dialog says so
-    pg.get_by_test_id("vm-edit").click()
+    pg.get_by_test_id("vm-more").click()
+    pg.get_by_test_id("vm-menu-edit").click()
     dialog = pg.get_by_test_id("edit-vm-dialog")
     dialog.get_by_test_id("edit-vcpus").fill("2")
     dialog.get_by_test_id("edit-memory").fill("768")
@@ -380,18 +396,9 @@ def test_the_vm_page_edits_attaches_detaches_and_deletes(logged_in_page, web_api
     pg.get_by_test_id("xml-load").click()
     expect(pg.get_by_test_id("xml-text")).to_contain_text(f"<name>{name}</name>")
 
-    # a password reset needs a running guest: the server's refusal shows in the dialog
-    pg.get_by_test_id("vm-password").click()
-    dialog = pg.get_by_test_id("password-dialog")
-    dialog.get_by_test_id("password-user").fill("alice")
-    dialog.get_by_test_id("password-new").fill("second-Pass-2")
-    dialog.get_by_test_id("password-again").fill("second-Pass-2")
-    dialog.get_by_test_id("password-dialog-submit").click()
-    expect(dialog.get_by_test_id("password-dialog-error-code")).to_have_text("InvalidState")
-    dialog.get_by_test_id("password-dialog-cancel").click()
-
     # delete with its volumes, after typing the name
-    pg.get_by_test_id("vm-delete").click()
+    pg.get_by_test_id("vm-more").click()
+    pg.get_by_test_id("vm-menu-delete").click()
     dialog = pg.get_by_test_id("delete-vm-dialog")
     dialog.get_by_test_id("delete-vm-volumes").check()
     confirm = dialog.get_by_test_id("delete-vm-dialog-confirm")
@@ -433,8 +440,11 @@ def test_the_list_filters_bulk_starts_and_stops_and_deletes(logged_in_page, web_
     pg.get_by_test_id("vm-select-all").check()
     expect(pg.get_by_test_id("bulk-count")).to_have_text("2")
     pg.get_by_test_id("bulk-start").click()
+    dialog = pg.get_by_test_id("bulk-start-dialog")
+    expect(dialog.get_by_test_id("bulk-dialog-names")).to_contain_text(f"Start: {names[0]}, {names[1]}.")
+    dialog.get_by_test_id("bulk-start-dialog-confirm").click()
     result = pg.get_by_test_id("bulk-result")
-    expect(result).to_contain_text("Bulk start: 2 of 2 done")
+    expect(result).to_contain_text("Bulk start: 2 started")
     expect(result.locator('[data-testid="bulk-result-item"][data-ok="true"]')).to_have_count(2)
     for n in names:
         expect(row(pg, "vm-row", f"local/{n}").get_by_test_id("vm-state")).to_have_attribute("data-state", "running")
@@ -447,7 +457,7 @@ def test_the_list_filters_bulk_starts_and_stops_and_deletes(logged_in_page, web_
     dialog.get_by_test_id("bulk-stop-force").check()
     dialog.get_by_test_id("bulk-stop-dialog-confirm").click()
     expect(dialog).to_have_count(0)
-    expect(result).to_contain_text("Bulk stop: 2 of 2 done")
+    expect(result).to_contain_text("Bulk stop: 2 stopped")
     for n in names:
         expect(row(pg, "vm-row", f"local/{n}").get_by_test_id("vm-state")).to_have_attribute("data-state", "stopped")
         assert web_api.ok("describe-vm", {"name": n})["vm"]["state"] == "stopped"
@@ -457,17 +467,33 @@ def test_the_list_filters_bulk_starts_and_stops_and_deletes(logged_in_page, web_
     pg.get_by_test_id("vms-refresh").click()
     expect(row(pg, "vm-row", f"local/{names[0]}").get_by_test_id("vm-state")).to_have_attribute("data-state", "running")
     pg.get_by_test_id("bulk-start").click()
-    expect(result).to_contain_text("Bulk start: 2 of 2 done")
+    dialog = pg.get_by_test_id("bulk-start-dialog")
+    expect(dialog.get_by_test_id("bulk-dialog-names")).to_contain_text(f"{names[0]}: already running")
+    dialog.get_by_test_id("bulk-start-dialog-confirm").click()
+    expect(result).to_contain_text("Bulk start: 1 started, 1 skipped: already running")
     expect(row(pg, "bulk-result-item", f"local/{names[0]}")).to_contain_text("skipped: already running")
+    expect(row(pg, "bulk-result-item", f"local/{names[0]}")).to_have_attribute("data-result", "skipped")
     expect(row(pg, "vm-row", f"local/{names[1]}").get_by_test_id("vm-state")).to_have_attribute("data-state", "running")
 
-    # a row's delete: a running VM needs "power off first"; the server's refusal shows without it
+    # a row's reboot and suspend ask first (icon-only actions never interrupt a guest at once)
     r = row(pg, "vm-row", f"local/{names[0]}")
-    r.get_by_test_id("vm-delete").click()
+    for verb in ("reboot", "suspend"):
+        r.get_by_test_id("vm-row-menu").click()
+        pg.get_by_test_id(f"vm-menu-{verb}").click()
+        dialog = pg.get_by_test_id(f"{verb}-vm-dialog")
+        expect(dialog).to_be_visible()
+        dialog.get_by_test_id(f"{verb}-vm-dialog-cancel").click()
+        expect(dialog).to_have_count(0)
+    assert web_api.ok("describe-vm", {"name": names[0]})["vm"]["state"] == "running"
+
+    # a row's delete: a running VM needs "power it off first": the dialog says so and cannot be confirmed
+    # until its force box is ticked (never a generic 409)
+    r.get_by_test_id("vm-row-menu").click()
+    pg.get_by_test_id("vm-menu-delete").click()
     dialog = pg.get_by_test_id("delete-vm-dialog")
+    expect(dialog.get_by_test_id("delete-vm-running")).to_contain_text("power it off first")
     dialog.get_by_test_id("delete-vm-dialog-input").fill(names[0])
-    dialog.get_by_test_id("delete-vm-dialog-confirm").click()
-    expect(dialog.get_by_test_id("delete-vm-dialog-error-code")).to_have_text("InvalidState")
+    expect(dialog.get_by_test_id("delete-vm-dialog-confirm")).to_be_disabled()
     dialog.get_by_test_id("delete-vm-force").check()
     dialog.get_by_test_id("delete-vm-volumes").check()
     dialog.get_by_test_id("delete-vm-dialog-confirm").click()

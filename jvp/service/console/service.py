@@ -4,7 +4,9 @@ display or serial console.
 Rules (also in the README):
 - A console needs the operator role, a VM whose QEMU process runs (running or paused; otherwise 409
   InvalidState) and the device: VNC graphics with a listener, or a serial console libvirt can stream (pty or
-  unix); otherwise 422 ConsoleNotAvailable. get-vm-console checks all of it before it hands out a token, and
+  unix); otherwise 422 ConsoleNotAvailable. On libvirt's test driver (the demo) a serial console, or a VNC
+  display without a port, is 422 ConsoleNotAvailable with details.reason "test-driver": it has no console
+  stream. get-vm-console checks all of it before it hands out a token, and
   for VNC it also opens (and closes at once) the very connection the websocket will use: TCP or the unix
   socket, or the SSH tunnel of a qemu+ssh node, so that an unreachable display (502 ConsoleUnreachable), an
   unknown or changed SSH host key (422 SshHostKeyUnknown / SshHostKeyMismatch), refused SSH credentials
@@ -104,6 +106,15 @@ class ConsoleService:
             if not live.serial.streamable:
                 raise not_available(name, node, f"its serial console is a '{live.serial.type}' device; libvirt "
                                     f"streams only pty and unix consoles", type="serial")
+        # libvirt's test driver (the demo) runs no QEMU: no serial stream ever, and no VNC server unless a
+        # domain's <graphics> names a fixed port of something that listens (the API tier's fake RFB server)
+        no_vnc_server = type_ == "vnc" and live.vnc is not None and live.vnc.kind == "tcp" and live.vnc.port is None
+        if not live.stream and (type_ == "serial" or no_vnc_server):
+            what = "its serial console cannot be relayed" if type_ == "serial" else \
+                "no VNC server runs behind its display (libvirt reports no port)"
+            raise not_available(name, node, f"the node runs libvirt's test driver (the demo), which has no console "
+                                f"stream: {what}; consoles need a real hypervisor node (qemu:///system)",
+                                type=type_, reason="test-driver")
 
     # -- the websocket -------------------------------------------------------------------------------
     @contextmanager

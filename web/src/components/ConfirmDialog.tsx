@@ -16,6 +16,9 @@ export interface ConfirmDialogProps {
   danger?: boolean;
   /** Type-the-name confirmation: the confirm button is enabled only once this exact text is typed. */
   typeToConfirm?: string;
+  /** Why confirming cannot work yet (e.g. "power it off first"): the confirm button stays disabled, with it as
+   * its title. */
+  blocked?: string;
   /** The request is in flight: buttons disabled, spinner on confirm. */
   busy?: boolean;
   /** The failed request's error, shown inside the dialog. */
@@ -33,6 +36,7 @@ export function ConfirmDialog({
   confirmLabel = "Confirm",
   danger,
   typeToConfirm,
+  blocked,
   busy,
   error,
   onConfirm,
@@ -43,7 +47,7 @@ export function ConfirmDialog({
   useEffect(() => {
     if (open) setTyped("");
   }, [open]);
-  const ready = !typeToConfirm || typed === typeToConfirm;
+  const ready = (!typeToConfirm || typed === typeToConfirm) && !blocked;
   return (
     <Modal
       open={open}
@@ -61,6 +65,7 @@ export function ConfirmDialog({
             form={`${testId}-form`}
             className={`btn ${danger ? "btn-danger" : "btn-primary"}`}
             disabled={!ready || busy}
+            title={blocked}
             data-testid={`${testId}-confirm`}
           >
             {busy && <Spinner />}

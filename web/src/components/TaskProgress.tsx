@@ -23,9 +23,25 @@ export function taskBytes(task: Task): string {
   return `${formatBytes(task.bytes_done)}${of}${eta}`;
 }
 
-/** A task's progress bar, message and state. */
+/** A task's progress bar, message and state. A task that failed or was cancelled shows no bar (a red bar
+ * stuck at 80 % says nothing): its state, how far it got and its error, once. */
 export function TaskBar({ task, testId = "task-progress" }: { task: Task; testId?: string }) {
-  const tone = task.state === "succeeded" ? "ok" : task.state === "failed" ? "crit" : "default";
+  if (task.state === "failed" || task.state === "cancelled") {
+    return (
+      <div data-testid={testId} data-task-id={task.id} data-state={task.state}>
+        <div className="split small" style={{ justifyContent: "space-between" }}>
+          <span className="muted">
+            {task.kind} {task.state} at {Math.round(task.progress ?? 0)} %
+          </span>
+          <StateBadge state={task.state} testId={`${testId}-state`} />
+        </div>
+        <div className="cell-error" data-testid={`${testId}-error`}>
+          {task.error ? <><code>{task.error.code}</code>: {task.error.message}</> : task.message}
+        </div>
+      </div>
+    );
+  }
+  const tone = task.state === "succeeded" ? "ok" : "default";
   const value = task.state === "succeeded" ? 100 : task.progress;
   return (
     <div data-testid={testId} data-task-id={task.id} data-state={task.state}>

@@ -31,6 +31,8 @@ export interface Confirmation {
   danger?: boolean;
   /** Type-the-name confirmation. */
   typeToConfirm?: string;
+  /** Why the confirm button is disabled for now (ConfirmDialog). */
+  blocked?: string;
   testId: string;
 }
 

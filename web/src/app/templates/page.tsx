@@ -4,6 +4,7 @@ import { Suspense, useState } from "react";
 import { useRouter, useSearchParams } from "next/navigation";
 import { ApiError, call } from "@/lib/api";
 import { useQuery } from "@/lib/hooks";
+import { demoLimit, useServerInfo } from "@/lib/server";
 import { formatAgo, formatBytes } from "@/lib/format";
 import { useOperations } from "@/lib/useOperations";
 import { Column, actionsColumn } from "@/components/DataTable";
@@ -58,6 +59,9 @@ function TemplatesPage() {
   const nodes = useQuery("list-nodes", {});
   const toast = useToast();
   const [registering, setRegistering] = useState(false);
+  const server = useServerInfo();
+  const registerWhy = demoLimit(server, "template_register");
+  const checkWhy = demoLimit(server, "template_update");
   const [checking, setChecking] = useState<Template | null>(null);
   const [editing, setEditing] = useState<Template | null>(null);
   const [viewing, setViewing] = useState<Template | null>(null);
@@ -170,7 +174,8 @@ function TemplatesPage() {
     actionsColumn((t) => (
         <div className="row-actions">
           {t.source.type === "url" && (
-            <button type="button" className="btn btn-sm" onClick={() => setChecking(t)} data-testid="template-check" title="Ask the source for a newer image">
+            <button type="button" className="btn btn-sm" onClick={() => setChecking(t)} data-testid="template-check" disabled={!!checkWhy}
+                    title={checkWhy ? `Disabled in the demo: ${checkWhy}` : "Ask the source for a newer image"}>
               <Icon name="refresh" size={13} /> Check for update
             </button>
           )}
@@ -200,11 +205,12 @@ function TemplatesPage() {
               {(nodes.data?.nodes ?? []).map((n) => <option key={n.name} value={n.name}>{n.name}</option>)}
             </Select>
           </Field>
-          <button type="button" className="btn" onClick={() => void checkAll()} disabled={checkingAll} data-testid="templates-check-all"
-                  title="Ask every template's source for a newer image (nothing is downloaded)">
+          <button type="button" className="btn" onClick={() => void checkAll()} disabled={checkingAll || !!checkWhy} data-testid="templates-check-all"
+                  title={checkWhy ? `Disabled in the demo: ${checkWhy}` : "Ask every template's source for a newer image (nothing is downloaded)"}>
             <Icon name="refresh" size={14} /> Check all for updates
           </button>
-          <button type="button" className="btn btn-primary" onClick={() => setRegistering(true)} data-testid="register-template-open">
+          <button type="button" className="btn btn-primary" onClick={() => setRegistering(true)} disabled={!!registerWhy}
+                  title={registerWhy ? `Disabled in the demo: ${registerWhy}` : undefined} data-testid="register-template-open">
             <Icon name="plus" size={14} /> Register template
           </button>
         </div>

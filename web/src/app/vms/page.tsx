@@ -13,7 +13,7 @@ import { ListPage } from "@/components/ListPage";
 import { LoadingBlock } from "@/components/Loading";
 import { StateBadge } from "@/components/StateBadge";
 import { BulkBar } from "./_components/BulkBar";
-import { PowerButtons } from "./_components/PowerButtons";
+import { RowActions } from "./_components/PowerButtons";
 import { useVmOps, vmKey } from "./_components/useVmOps";
 import { VM_STATES, VmSummary, stateReasonText, vmHref, vmsHref } from "./_components/vmUtil";
 import { ProblemsBadge } from "./_components/Problems";
@@ -173,7 +173,7 @@ function VmsPage() {
     },
     ...usageColumns(usageIndex),
     { key: "ips", header: "IPs", sortValue: (v) => v.ips[0], render: (v) => <Ips ips={v.ips} /> },
-    actionsColumn((v) => <PowerButtons vm={v} ops={ops} compact />),
+    actionsColumn((v) => <RowActions vm={v} ops={ops} />),
   ];
 
   const nodeNames = nodes.data?.nodes.map((n) => n.name) ?? [];

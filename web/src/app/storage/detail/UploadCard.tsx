@@ -3,6 +3,7 @@
 import { FormEvent, useRef, useState } from "react";
 import { ApiError, asApiError } from "@/lib/api";
 import { formatBytes } from "@/lib/format";
+import { demoLimit, useServerInfo } from "@/lib/server";
 import { ErrorBanner } from "@/components/ErrorBanner";
 import { Field, Select, TextInput } from "@/components/Field";
 import { Card } from "@/components/PageHeader";
@@ -42,11 +43,13 @@ export function UploadCard({ pool, onUploaded }: { pool: Pool; onUploaded: (v: V
   };
 
   const sending = progress !== null;
+  const demoWhy = demoLimit(useServerInfo(), "volume_upload");
   const pct = progress && progress.total ? (progress.loaded / progress.total) * 100 : null;
   return (
     <Card title="Upload an image" testId="card-upload">
       <form onSubmit={submit} noValidate>
         <ErrorBanner error={error} title="The upload failed; nothing was kept" testId="upload-error" />
+        {demoWhy && <p className="hint" data-testid="upload-disabled-reason">Disabled in the demo: {demoWhy}.</p>}
         <div className="split" style={{ alignItems: "flex-start", flexWrap: "wrap" }}>
           <Field label="File" name="upload-file" hint="A raw or qcow2 disk image, or an ISO.">
             <input
@@ -84,7 +87,7 @@ export function UploadCard({ pool, onUploaded }: { pool: Pool; onUploaded: (v: V
             </div>
           </div>
         ) : (
-          <button type="submit" className="btn btn-primary" disabled={!file || !name.trim() || !pool.active} data-testid="upload-submit">
+          <button type="submit" className="btn btn-primary" disabled={!file || !name.trim() || !pool.active || !!demoWhy} title={demoWhy} data-testid="upload-submit">
             Upload{file ? ` ${formatBytes(file.size)}` : ""}
           </button>
         )}

@@ -5,6 +5,7 @@ import { Suspense, useState } from "react";
 import { useRouter, useSearchParams } from "next/navigation";
 import { ApiError, asApiError } from "@/lib/api";
 import { useQuery } from "@/lib/hooks";
+import { demoLimit, useServerInfo } from "@/lib/server";
 import { callOp, useOperations } from "@/lib/useOperations";
 import { formatBytes, show } from "@/lib/format";
 import { CapacityBar } from "@/components/CapacityBar";
@@ -33,6 +34,7 @@ function Volumes({ pool: p, onChanged }: { pool: Pool; onChanged: () => void }) 
   const [resizing, setResizing] = useState<Volume | null>(null);
   const [cloning, setCloning] = useState<Volume | null>(null);
   const [downloads, setDownloads] = useState<Record<string, Progress>>({});
+  const downloadWhy = demoLimit(useServerInfo(), "volume_download");
   const [transferError, setTransferError] = useState<ApiError | null>(null);
   const changed = () => {
     void q.refresh();
@@ -91,7 +93,8 @@ function Volumes({ pool: p, onChanged }: { pool: Pool; onChanged: () => void }) 
           <div className="row-actions">
             <button type="button" className="btn btn-sm" onClick={() => setResizing(v)} data-testid="volume-resize">Resize</button>
             <button type="button" className="btn btn-sm" onClick={() => setCloning(v)} data-testid="volume-clone">Clone</button>
-            <button type="button" className="btn btn-sm" onClick={() => void download(v)} disabled={!!dl} data-testid="volume-download">
+            <button type="button" className="btn btn-sm" onClick={() => void download(v)} disabled={!!dl || !!downloadWhy}
+                    title={downloadWhy ? `Disabled in the demo: ${downloadWhy}` : undefined} data-testid="volume-download">
               {dl ? (dl.total ? `${Math.round((dl.loaded / dl.total) * 100)}%` : "…") : "Download"}
             </button>
             <OpButton ops={ops} kind="delete" target={v} icon="trash" look="icon" label="Delete volume" ariaLabel={`Delete volume ${v.name}`} testId="volume-delete" />

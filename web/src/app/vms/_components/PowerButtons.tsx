@@ -1,92 +1,48 @@
 "use client";
 
-import Link from "next/link";
-import { Icon, IconName } from "@/components/Icon";
+import { useRouter } from "next/navigation";
+import { ActionMenu } from "@/components/ActionMenu";
+import { Icon } from "@/components/Icon";
 import { Spinner } from "@/components/Loading";
 import { VmOps, VmTarget, vmKey } from "./useVmOps";
-import { PowerVerb, consoleHref, powerActions } from "./vmUtil";
+import { whyNot } from "./vmActions";
+import { vmHref } from "./vmUtil";
 
-const META: Record<PowerVerb, { label: string; icon: IconName; title: string }> = {
-  start: { label: "Start", icon: "play", title: "Power on" },
-  stop: { label: "Stop", icon: "stop", title: "Shut down (or power off)" },
-  reboot: { label: "Reboot", icon: "refresh", title: "Ask the guest to reboot" },
-  reset: { label: "Reset", icon: "alert", title: "Hard reset" },
-  suspend: { label: "Suspend", icon: "pause", title: "Pause the vCPUs (memory stays)" },
-  resume: { label: "Resume", icon: "play", title: "Resume the paused VM (or wake a pm-suspended guest)" },
-};
-
-/** The power buttons a VM's state allows, then console links and delete. `compact`: icon-only secondary
- * actions (table rows). */
-export function PowerButtons({ vm, ops, compact, withConsole = true, withDelete = true }: {
-  vm: VmTarget;
-  ops: VmOps;
-  compact?: boolean;
-  withConsole?: boolean;
-  withDelete?: boolean;
-}) {
-  const verbs = powerActions(vm.state).filter((v) => !(compact && v === "reset"));
-  const busyHere = ops.busy?.key === vmKey(vm) ? ops.busy.kind : null;
-  const size = compact ? "btn-sm" : "";
-  const running = vm.state === "running" || vm.state === "paused" || vm.state === "pmsuspended";
+/** A VM list row's actions: Start or Stop (the one the state allows; Stop asks first), then a menu with the
+ * rest, each disabled with its reason when the state does not allow it. Everything that interrupts a guest
+ * asks for confirmation (useVmOps). */
+export function RowActions({ vm, ops }: { vm: VmTarget; ops: VmOps }) {
+  const router = useRouter();
+  const busy = ops.busy?.key === vmKey(vm) ? ops.busy.kind : null;
+  const canStart = !whyNot("start", vm);
+  const primary = canStart ? "start" : "stop";
+  const item = (id: Parameters<typeof whyNot>[0], label: string, onSelect: () => void, danger = false) => {
+    const reason = whyNot(id, vm);
+    return { id, label, onSelect, disabled: !!reason || !!busy, reason, danger, testId: `vm-menu-${id}` };
+  };
   return (
-    <div className={compact ? "row-actions" : "page-actions"}>
-      {verbs.map((verb, i) => {
-        const m = META[verb];
-        const iconOnly = compact && i > 0;
-        return (
-          <button
-            key={verb}
-            type="button"
-            className={`btn ${size}${iconOnly ? " btn-icon btn-ghost" : ""}`}
-            onClick={() => ops.run(verb, vm)}
-            disabled={!!busyHere}
-            title={m.title}
-            aria-label={`${m.label} ${vm.name}`}
-            data-testid={`vm-${verb}`}
-          >
-            {busyHere === verb ? <Spinner /> : <Icon name={m.icon} size={compact ? 13 : 15} />}
-            {!iconOnly && m.label}
-          </button>
-        );
-      })}
-      {withConsole && (
-        <>
-          <Link
-            href={consoleHref(vm.node, vm.name, "vnc")}
-            className={`btn ${size}${compact ? " btn-icon btn-ghost" : ""}`}
-            title={running ? "Open the VNC console" : "VNC console (the VM is not running)"}
-            aria-label={`VNC console of ${vm.name}`}
-            data-testid="vm-console-vnc"
-          >
-            <Icon name="vm" size={compact ? 14 : 15} />
-            {!compact && "Console"}
-          </Link>
-          <Link
-            href={consoleHref(vm.node, vm.name, "serial")}
-            className={`btn ${size}${compact ? " btn-icon btn-ghost" : ""}`}
-            title="Open the serial console"
-            aria-label={`Serial console of ${vm.name}`}
-            data-testid="vm-console-serial"
-          >
-            <Icon name="terminal" size={compact ? 14 : 15} />
-            {!compact && "Serial"}
-          </Link>
-        </>
-      )}
-      {withDelete && (
-        <button
-          type="button"
-          className={compact ? "btn btn-sm btn-ghost btn-icon" : "btn btn-danger"}
-          onClick={() => ops.run("delete", vm)}
-          disabled={!!busyHere}
-          title="Delete VM"
-          aria-label={`Delete VM ${vm.name}`}
-          data-testid="vm-delete"
-        >
-          <Icon name="trash" size={compact ? 15 : 15} />
-          {!compact && "Delete"}
-        </button>
-      )}
+    <div className="row-actions">
+      <button type="button" className="btn btn-sm" onClick={() => ops.run(primary, vm)} disabled={!!busy || !!whyNot(primary, vm)}
+              title={whyNot(primary, vm) ?? (canStart ? "Power on" : "Shut down (asks first)")}
+              aria-label={`${canStart ? "Start" : "Stop"} ${vm.name}`} data-testid={`vm-${primary}`}>
+        {busy ? <Spinner /> : <Icon name={canStart ? "play" : "stop"} size={13} />}
+        {canStart ? "Start" : "Stop"}
+      </button>
+      <ActionMenu
+        label={`More actions for ${vm.name}`}
+        icon="chevronDown"
+        testId="vm-row-menu"
+        items={[
+          item("reboot", "Reboot…", () => ops.run("reboot", vm)),
+          item("suspend", "Suspend…", () => ops.run("suspend", vm)),
+          item("resume", "Resume", () => ops.run("resume", vm)),
+          item("reset", "Reset…", () => ops.run("reset", vm), true),
+          item("forceoff", "Force off…", () => ops.run("forceoff", vm), true),
+          item("console", "Console (VNC)", () => router.push(`${vmHref(vm.node, vm.name)}&tab=console`)),
+          item("serial", "Serial console", () => router.push(`${vmHref(vm.node, vm.name)}&tab=console&type=serial`)),
+          item("delete", "Delete…", () => ops.run("delete", vm), true),
+        ]}
+      />
     </div>
   );
 }

@@ -13,8 +13,9 @@ export interface VmTarget {
   state: string;
 }
 
-export type VmOpKind = PowerVerb | "delete";
-/** Start, resume, suspend or reboot at once; stop, reset and delete ask first. */
+export type VmOpKind = PowerVerb | "delete" | "forceoff";
+/** Start and resume run at once; everything that interrupts a guest (reboot, suspend, stop, force off, reset,
+ * delete) asks first. */
 export type VmOps = Operations<VmTarget, VmOpKind>;
 
 export const vmKey = (vm: { node: string; name: string }) => `${vm.node}/${vm.name}`;
@@ -44,8 +45,38 @@ export function useVmOps({ onChanged, onDeleted }: { onChanged: () => void; onDe
     ops: {
       start: immediate("start-vm", "started"),
       resume: immediate("resume-vm", "resumed"),
-      suspend: immediate("suspend-vm", "suspended"),
-      reboot: immediate("reboot-vm", "asked to reboot"),
+      suspend: {
+        ...immediate("suspend-vm", "suspended"),
+        confirm: (vm) => ({
+          title: `Suspend VM ${vm.name}?`,
+          message: "Its vCPUs stop at once (memory stays): the guest and its network connections freeze until you resume it.",
+          confirmLabel: "Suspend",
+          testId: "suspend-vm-dialog",
+        }),
+      },
+      reboot: {
+        ...immediate("reboot-vm", "asked to reboot"),
+        confirm: (vm) => ({
+          title: `Reboot VM ${vm.name}?`,
+          message: "The guest is asked to reboot (ACPI or the guest agent): its services stop while it restarts.",
+          confirmLabel: "Reboot",
+          testId: "reboot-vm-dialog",
+        }),
+      },
+      forceoff: {
+        action: "stop-vm",
+        confirm: (vm) => ({
+          title: `Force off VM ${vm.name}?`,
+          message: "The VM is powered off at once, like pulling the plug: unsaved data in the guest is lost.",
+          confirmLabel: "Power off",
+          danger: true,
+          testId: "forceoff-vm-dialog",
+        }),
+        run: async (vm) => {
+          const res = await call("stop-vm", { ...ref(vm), force: true, timeout_s: 60 });
+          return { message: res.message, tone: res.stopped ? "success" : "info" };
+        },
+      },
       stop: {
         action: "stop-vm",
         onAsk: (vm) => {
@@ -111,23 +142,30 @@ export function useVmOps({ onChanged, onDeleted }: { onChanged: () => void; onDe
               <Checkbox id="delete-vm-volumes" checked={deleteVolumes} onChange={setDeleteVolumes} hint="The VM's disks are deleted from their pools.">
                 Also delete its volumes
               </Checkbox>
-              <Checkbox
-                id="delete-vm-force"
-                checked={force}
-                onChange={setForce}
-                hint={!isOff(vm.state) ? `The VM is ${vm.state}: the server refuses without this.` : "Only matters for a running VM."}
-              >
-                Power it off first if it runs
-              </Checkbox>
+              {!isOff(vm.state) && (
+                <>
+                  <p className="field-error" style={{ margin: "10px 0" }} data-testid="delete-vm-running">
+                    The VM is {vm.state}: power it off first, or tick the box below to force it off as part of the delete.
+                  </p>
+                  <Checkbox id="delete-vm-force" checked={force} onChange={setForce}
+                            hint="Like pulling the plug: unsaved data in the guest is lost.">
+                    Force it off, then delete
+                  </Checkbox>
+                </>
+              )}
             </>
           ),
           confirmLabel: "Delete VM",
           danger: true,
           typeToConfirm: vm.name,
+          blocked: !isOff(vm.state) && !force ? `VM ${vm.name} is ${vm.state}: power it off first, or tick "Force it off, then delete".` : undefined,
           testId: "delete-vm-dialog",
         }),
         run: async (vm) => {
-          const res = await call("delete-vm", { ...ref(vm), force, delete_volumes: deleteVolumes });
+          if (!isOff(vm.state) && !force) {
+            throw new Error(`VM ${vm.name} is ${vm.state}: power it off first, or tick "Force it off, then delete".`);
+          }
+          const res = await call("delete-vm", { ...ref(vm), force: force && !isOff(vm.state), delete_volumes: deleteVolumes });
           const removed = res.deleted_volumes.length ? `; removed ${res.deleted_volumes.map((v) => v.volume ?? v.path).join(", ")}` : "";
           const kept = res.kept_volumes.length ? `; kept ${res.kept_volumes.map((v) => `${v.volume ?? v.path} (${v.reason})`).join(", ")}` : "";
           return `VM ${vm.name} deleted${removed}${kept}`;

@@ -1,5 +1,6 @@
 "use client";
 
+import "../vms.css";
 import Link from "next/link";
 import { Suspense, useEffect, useState } from "react";
 import { useRouter, useSearchParams } from "next/navigation";
@@ -14,8 +15,12 @@ import { Card, PageHeader } from "@/components/PageHeader";
 import { StateBadge } from "@/components/StateBadge";
 import { ProblemsAlert } from "../_components/Problems";
 import { Tabs } from "@/components/Tabs";
-import { PowerButtons } from "../_components/PowerButtons";
-import { useVmOps } from "../_components/useVmOps";
+import { ActionMenu } from "@/components/ActionMenu";
+import { useServerInfo } from "@/lib/server";
+import { VmActionId, whyNot } from "../_components/vmActions";
+import { ConsolePanel } from "../console/_components/ConsolePanel";
+import { ConsoleType } from "../console/_components/consoleSession";
+import { useVmOps, vmKey } from "../_components/useVmOps";
 import { Vm, formatUptime, vmHref } from "../_components/vmUtil";
 import { DisksCard, MediaCard } from "./DisksCard";
 import { EditVmDialog } from "./EditVmDialog";
@@ -110,15 +115,39 @@ function Summary({ vm }: { vm: Vm }) {
   );
 }
 
-type DetailTab = "overview" | "metrics" | "snapshots";
-const TABS: DetailTab[] = ["overview", "metrics", "snapshots"];
+type DetailTab = "overview" | "console" | "metrics" | "snapshots";
+const TABS: DetailTab[] = ["overview", "console", "metrics", "snapshots"];
 
-function VmDetail({ node, name, tab, windowId }: { node: string; name: string; tab: DetailTab; windowId: WindowId }) {
+/** A toolbar button: disabled with the reason (title and a visually hidden description) when it cannot work. */
+function ToolButton({ id, label, icon, reason, busy, onClick, danger }: {
+  id: string;
+  label: string;
+  icon: React.ComponentProps<typeof Icon>["name"];
+  reason?: string;
+  busy?: boolean;
+  onClick: () => void;
+  danger?: boolean;
+}) {
+  return (
+    <button type="button" className={`btn${danger ? " btn-danger" : ""}`} onClick={onClick} disabled={!!reason || busy}
+            title={reason} data-disabled-reason={reason} data-testid={`vm-${id}`}
+            aria-describedby={reason ? `vm-${id}-why` : undefined}>
+      {busy ? <Spinner /> : <Icon name={icon} size={15} />} {label}
+      {reason && <span id={`vm-${id}-why`} className="sr-only">{reason}</span>}
+    </button>
+  );
+}
+
+function VmDetail({ node, name, tab, consoleType, windowId }: {
+  node: string; name: string; tab: DetailTab; consoleType: ConsoleType; windowId: WindowId;
+}) {
   const router = useRouter();
-  const showTab = (t: string, w?: WindowId) => {
+  const server = useServerInfo();
+  const showTab = (t: string, w?: WindowId, type?: ConsoleType) => {
     const q = new URLSearchParams({ node, name });
     if (t !== "overview") q.set("tab", t);
     if (t === "metrics" && w && w !== "1h") q.set("window", w);
+    if (t === "console" && type === "serial") q.set("type", "serial");
     router.replace(`/vms/detail/?${q.toString()}`, { scroll: false });
   };
   const q = useQuery("describe-vm", { node, name }, { refreshMs: REFRESH_MS, live: isVmEvent(node, name) });
@@ -171,27 +200,40 @@ function VmDetail({ node, name, tab, windowId }: { node: string; name: string; t
             {ips.length ? ` · ${ips.join(", ")}` : ""}
           </span>
         }
-        actions={
-          <>
-            <PowerButtons vm={vm} ops={ops} withDelete={false} />
-            <button type="button" className="btn" onClick={() => setEditing(true)} data-testid="vm-edit">
-              <Icon name="edit" size={15} /> Edit
-            </button>
-            <button type="button" className="btn" onClick={() => setPassword(true)} data-testid="vm-password">
-              <Icon name="key" size={15} /> Password
-            </button>
-            <button type="button" className="btn" onClick={() => setRebuilding(true)} data-testid="vm-rebuild"
-                    title="A fresh system disk from the template's current image">
-              <Icon name="refresh" size={15} /> Rebuild
-            </button>
-            <button type="button" className="btn" onClick={() => setMigrating(true)} data-testid="vm-migrate">
-              Migrate
-            </button>
-            <button type="button" className="btn btn-danger" onClick={() => ops.run("delete", vm)} data-testid="vm-delete">
-              <Icon name="trash" size={15} /> Delete
-            </button>
-          </>
-        }
+        actions={(() => {
+          const busy = ops.busy?.key === vmKey(vm) ? ops.busy.kind : null;
+          const why = (a: VmActionId) => whyNot(a, vm, server);
+          const item = (id: VmActionId, label: string, onSelect: () => void, danger = false) => ({
+            id, label, onSelect, danger, disabled: !!why(id) || !!busy, reason: why(id), testId: `vm-menu-${id}`,
+          });
+          return (
+            <div className="vm-toolbar" data-testid="vm-toolbar">
+              <ToolButton id="start" label="Start" icon="play" reason={why("start")} busy={busy === "start"}
+                          onClick={() => ops.run("start", vm)} />
+              <ToolButton id="stop" label="Stop" icon="stop" reason={why("stop")} busy={busy === "stop"}
+                          onClick={() => ops.run("stop", vm)} />
+              <ToolButton id="console-vnc" label="Console" icon="vm" reason={why("console")}
+                          onClick={() => showTab("console", undefined, "vnc")} />
+              <ActionMenu
+                label="More actions"
+                testId="vm-more"
+                items={[
+                  item("reboot", "Reboot…", () => ops.run("reboot", vm)),
+                  item("suspend", "Suspend…", () => ops.run("suspend", vm)),
+                  item("resume", "Resume", () => ops.run("resume", vm)),
+                  item("reset", "Reset…", () => ops.run("reset", vm), true),
+                  item("forceoff", "Force off…", () => ops.run("forceoff", vm), true),
+                  item("serial", "Serial console", () => showTab("console", undefined, "serial")),
+                  item("edit", "Edit…", () => setEditing(true)),
+                  item("password", "Set password…", () => setPassword(true)),
+                  item("rebuild", "Rebuild…", () => setRebuilding(true)),
+                  item("migrate", "Migrate…", () => setMigrating(true)),
+                  item("delete", "Delete…", () => ops.run("delete", vm), true),
+                ]}
+              />
+            </div>
+          );
+        })()}
       />
       <ErrorBanner error={q.error} title={`Could not refresh VM ${name}`} onRetry={() => void q.refresh()} testId="vm-error" />
       {ops.ui}
@@ -209,6 +251,7 @@ function VmDetail({ node, name, tab, windowId }: { node: string; name: string; t
       <Tabs
         tabs={[
           { id: "overview", label: "Overview" },
+          { id: "console", label: "Console" },
           { id: "metrics", label: "Metrics" },
           { id: "snapshots", label: "Snapshots" },
         ]}
@@ -216,7 +259,10 @@ function VmDetail({ node, name, tab, windowId }: { node: string; name: string; t
         onChange={showTab}
         testId="vm-tabs"
       />
-      {tab === "metrics" ? (
+      {tab === "console" ? (
+        <ConsolePanel key={`${vm.node}/${vm.name}/${consoleType}`} node={vm.node} name={vm.name} type={consoleType}
+                      onType={(t) => showTab("console", undefined, t)} />
+      ) : tab === "metrics" ? (
         <VmMetricsPanel node={vm.node} name={vm.name} windowId={windowId} onWindow={(w) => showTab("metrics", w)} />
       ) : tab === "snapshots" ? (
         <div className="stack">
@@ -250,7 +296,9 @@ function DetailPage() {
     return <ErrorBanner error={new Error("No VM named: open this page as /vms/detail/?node=<node>&name=<vm>.")} title="Which VM?" testId="vm-error" />;
   }
   const tab: DetailTab = TABS.find((t) => t === params.get("tab")) ?? "overview";
-  return <VmDetail key={`${node}/${name}`} node={node} name={name} tab={tab} windowId={windowOf(params.get("window")).id} />;
+  const consoleType: ConsoleType = params.get("type") === "serial" ? "serial" : "vnc";
+  return <VmDetail key={`${node}/${name}`} node={node} name={name} tab={tab} consoleType={consoleType}
+                   windowId={windowOf(params.get("window")).id} />;
 }
 
 export default function Page() {

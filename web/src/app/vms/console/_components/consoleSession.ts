@@ -44,12 +44,13 @@ export function describeEnd(end: SessionEnd): EndText {
       return { title: "Console failed", text: `JVP's console relay failed${reason}; the server log has the details.`, tone: "danger" };
     default:
       if (!end.opened) {
+        // Asked again, get-vm-console accepted this console (else its error is shown instead): the handshake's
+        // refusal carries no reason a browser can read, so none is made up here.
         return {
           title: "The server refused the console connection",
           text:
-            "The websocket was not accepted, although the console itself is available now: the token may have " +
-            "expired or been used already, the page's origin may not be allowed, or the server may relay too " +
-            "many consoles. Reconnect to get a new token; the server log says which.",
+            "The websocket was closed before it opened (code " + end.code + "); asked again just now, the server " +
+            "allows this console. Reconnect; if it is refused again, the server log has the reason.",
           tone: "danger",
         };
       }

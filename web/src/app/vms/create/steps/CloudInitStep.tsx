@@ -1,6 +1,7 @@
 "use client";
 
 import { useQuery } from "@/lib/hooks";
+import { demoLimit, useServerInfo } from "@/lib/server";
 import { ErrorBanner } from "@/components/ErrorBanner";
 import { Checkbox } from "@/components/Checkbox";
 import { Field, TextArea, TextInput } from "@/components/Field";
@@ -13,17 +14,24 @@ export function CloudInitStep({ form, set, err }: StepProps) {
   const ci = form.ci;
   const setCi = (patch: Partial<WizardForm["ci"]>) => set({ ci: { ...ci, ...patch } });
   const raw = ci.advanced && !!ci.userData.trim();
+  const demoReason = demoLimit(useServerInfo(), "cloud_init");
   return (
     <>
+      {demoReason && (
+        <p className="hint" data-testid="ci-disabled-reason">
+          Disabled in the demo: {demoReason}.
+        </p>
+      )}
       <Checkbox
         id="ci-enabled"
-        checked={ci.enabled}
+        checked={ci.enabled && !demoReason}
+        disabled={!!demoReason}
         onChange={(enabled) => setCi({ enabled })}
         hint="A NoCloud seed ISO (meta-data, user-data, network-config) on a cdrom; the image must run cloud-init."
       >
         Configure the guest with cloud-init
       </Checkbox>
-      {ci.enabled && (
+      {ci.enabled && !demoReason && (
         <>
           <Field label="Hostname" name="ci-hostname" error={err("cloud_init.hostname")} hint={`Empty: the image's default.${form.name ? ` Usually "${form.name}".` : ""}`}>
             <TextInput id="ci-hostname" value={ci.hostname} onChange={(e) => setCi({ hostname: e.target.value })} placeholder={form.name || "web1"} data-testid="ci-hostname" />
