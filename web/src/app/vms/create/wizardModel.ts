@@ -63,6 +63,8 @@ export interface WizardForm {
   memoryMib: string;
   description: string;
   firmware: "bios" | "uefi";
+  secureBoot: boolean;
+  tpm: boolean;
   osProfile: OsProfile;
   pool: string;
   source: DiskSource;
@@ -91,6 +93,8 @@ export function initialForm(node: string): WizardForm {
     memoryMib: "1024",
     description: "",
     firmware: "bios",
+    secureBoot: false,
+    tpm: false,
     osProfile: "linux",
     pool: "",
     source: "volume",
@@ -148,6 +152,8 @@ export function buildBody(f: WizardForm, templatesSupported: boolean): CreateVmB
     autostart: f.autostart,
   };
   if (f.osProfile === "windows") body.os_profile = "windows";
+  if (f.firmware === "uefi" && f.secureBoot) body.secure_boot = true;
+  if (f.tpm) body.tpm = true;
   if (f.description.trim()) body.description = f.description.trim();
   if (f.pool) body.pool = f.pool;
   if (f.source === "volume") {
@@ -269,7 +275,7 @@ export function apiFieldError(error: ApiError | null, path: string): string | un
 }
 
 const FIELD_STEP: [RegExp, StepId][] = [
-  [/^(node|name|vcpus|memory_mib|description|firmware|os_profile|cpu_mode|labels)\b/, "basics"],
+  [/^(node|name|vcpus|memory_mib|description|firmware|secure_boot|tpm|os_profile|cpu_mode|labels)\b/, "basics"],
   [/^(pool|volume|template|clone|iso|virtio_iso|disk_bus)\b/, "disk"],
   [/^(disk_size_gib|extra_disks)\b/, "size"],
   [/^nics\b/, "network"],

@@ -69,7 +69,8 @@ function Summary({ vm }: { vm: Vm }) {
             ["Memory", vm.max_memory_mib != null && vm.max_memory_mib !== vm.memory_mib ? `${formatMiB(vm.memory_mib)} (of ${formatMiB(vm.max_memory_mib)})` : formatMiB(vm.memory_mib), "vm-memory"],
             ["Domain type", show(vm.domain_type), "vm-domain-type"],
             ["CPU mode", show(vm.cpu_mode)],
-            ["Firmware", show(vm.firmware)],
+            ["Firmware", vm.firmware === "uefi" ? `UEFI${vm.secure_boot ? ", Secure Boot" : ""}` : show(vm.firmware)],
+            ["TPM", vm.tpm ? "TPM 2.0" : vm.tpm === false ? "none" : show(vm.tpm)],
           ]}
         />
       </Card>

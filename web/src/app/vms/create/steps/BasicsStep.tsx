@@ -4,6 +4,7 @@ import { useQuery } from "@/lib/hooks";
 import { formatBytes } from "@/lib/format";
 import { ErrorBanner } from "@/components/ErrorBanner";
 import { Field, Select, TextInput } from "@/components/Field";
+import { Checkbox } from "@/components/Checkbox";
 import { OsProfile, defaultNicModel } from "../wizardModel";
 import { StepProps } from "./shared";
 
@@ -64,12 +65,29 @@ export function BasicsStep({ form, set, err }: StepProps) {
         </div>
         <div style={{ flex: "1 1 160px" }}>
           <Field label="Firmware" name="vm-firmware" error={err("firmware")} hint="UEFI needs OVMF on the node.">
-            <Select id="vm-firmware" value={form.firmware} onChange={(e) => set({ firmware: e.target.value as "bios" | "uefi" })} data-testid="vm-firmware">
+            <Select id="vm-firmware" value={form.firmware} onChange={(e) => {
+              const firmware = e.target.value as "bios" | "uefi";
+              set(firmware === "uefi" ? { firmware } : { firmware, secureBoot: false });
+            }} data-testid="vm-firmware">
               <option value="bios">BIOS</option>
               <option value="uefi">UEFI</option>
             </Select>
           </Field>
         </div>
+      </div>
+      <div className="split" style={{ flexWrap: "wrap", gap: 16 }}>
+        <Checkbox
+          id="vm-secure-boot"
+          checked={form.secureBoot}
+          disabled={form.firmware !== "uefi" || form.osProfile === "windows"}
+          onChange={(secureBoot) => set({ secureBoot })}
+          hint={form.firmware !== "uefi" ? "needs UEFI firmware" : form.osProfile === "windows" ? "not offered for Windows guests yet" : "the q35 machine with SMM; the guest's boot loader must be signed"}
+        >
+          UEFI Secure Boot
+        </Checkbox>
+        <Checkbox id="vm-tpm" checked={form.tpm} onChange={(tpm) => set({ tpm })} hint="an emulated TPM 2.0 (swtpm on the node)">
+          TPM 2.0
+        </Checkbox>
       </div>
       <Field label="Description" name="vm-description" error={err("description")}>
         <TextInput id="vm-description" value={form.description} onChange={(e) => set({ description: e.target.value })} data-testid="vm-description" />
