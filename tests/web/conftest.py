@@ -100,6 +100,14 @@ class Api:
         assert resp.status_code in (200, 202), (action, resp.status_code, resp.text)
         return resp.json()
 
+    def upload(self, pool: str, name: str, path: Path, timeout: float = 600) -> None:
+        """A file into a new volume of `pool` through upload-volume (the bytes streamed, not JSON)."""
+        with open(path, "rb") as fh:
+            resp = requests.post(f"{self.server.url}/api/upload-volume", params={"pool": pool, "name": name},
+                                 data=fh, timeout=timeout, headers={"Authorization": f"Bearer {self.server.token}",
+                                                                    "Content-Type": "application/octet-stream"})
+        assert resp.status_code == 200, resp.text
+
     def node_names(self) -> set[str]:
         return {n["name"] for n in self.ok("list-nodes")["nodes"]}
 

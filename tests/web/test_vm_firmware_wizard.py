@@ -8,7 +8,6 @@ import re
 import subprocess
 
 import pytest
-import requests
 from playwright.sync_api import expect
 
 from tests.conftest import unique
@@ -24,11 +23,7 @@ def env(web_server, web_api, tmp_path):
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(base), "64M"], check=True)
     try:
         web_api.ok("create-storage-pool", {"name": pool, "type": "dir", "path": str(tmp_path / pool)})
-        with open(base, "rb") as fh:
-            resp = requests.post(f"{web_server.url}/api/upload-volume", params={"pool": pool, "name": "base.qcow2"},
-                                 data=fh, timeout=120, headers={"Authorization": f"Bearer {web_server.token}",
-                                                                "Content-Type": "application/octet-stream"})
-        assert resp.status_code == 200, resp.text
+        web_api.upload(pool, "base.qcow2", base)
         yield {"pool": pool, "vm": vm}
     finally:
         resp = web_api.post("delete-vm", {"name": vm, "force": True, "delete_volumes": True})

@@ -60,11 +60,7 @@ def env(web_server, web_api, tmp_path_factory) -> Iterator[VmEnv]:
               template=unique("wvtpl-"))
     try:
         web_api.ok("create-storage-pool", {"name": e.pool, "type": "dir", "path": str(base_dir / e.pool)})
-        with open(image, "rb") as fh:
-            resp = requests.post(f"{web_server.url}/api/upload-volume", params={"pool": e.pool, "name": e.base},
-                                 data=fh, timeout=600, headers={"Authorization": f"Bearer {web_server.token}",
-                                                                "Content-Type": "application/octet-stream"})
-        assert resp.status_code == 200, resp.text
+        web_api.upload(e.pool, e.base, image)
         task = web_api.ok("register-template", {"pool": e.pool, "name": e.template,
                                                 "source": {"type": "volume", "volume": e.base}})["task"]
         assert wait_task(web_api, task["id"], 300)["state"] == "succeeded"
