@@ -114,6 +114,7 @@ export function AppShell({ children }: { children: ReactNode }) {
   const [identity, setIdentity] = useState<Identity | null | undefined>(undefined); // undefined: not read yet
   const loggingOut = useRef(false);
   const [drawer, setDrawer] = useState(false);
+  const menuButton = useRef<HTMLButtonElement>(null);
   const [search, setSearch] = useState(false);
   const [help, setHelp] = useState(false);
   const signedIn = !isLogin && !!identity;
@@ -167,7 +168,16 @@ export function AppShell({ children }: { children: ReactNode }) {
           <Dialog.Root open={drawer} onOpenChange={setDrawer}>
             <Dialog.Portal>
               <Dialog.Overlay className="drawer-backdrop" />
-              <Dialog.Content className="drawer sidebar" data-testid="nav-drawer" aria-describedby={undefined}>
+              <Dialog.Content
+                className="drawer sidebar"
+                data-testid="nav-drawer"
+                aria-describedby={undefined}
+                onCloseAutoFocus={(e) => {
+                  // back to the menu button (it opened the drawer without being a Radix trigger)
+                  e.preventDefault();
+                  menuButton.current?.focus();
+                }}
+              >
                 <Dialog.Title className="sr-only">Menu</Dialog.Title>
                 <div className="drawer-head">
                   <Brand />
@@ -185,6 +195,7 @@ export function AppShell({ children }: { children: ReactNode }) {
             <header className="topbar" data-testid="topbar">
               <button
                 type="button"
+                ref={menuButton}
                 className="btn btn-ghost btn-icon menu-button"
                 aria-label="Menu"
                 aria-expanded={drawer}

@@ -101,6 +101,16 @@ export function useSearchEntries(enabled: boolean): { entries: SearchEntry[]; lo
   return { entries, loading };
 }
 
+/** Every word typed must appear in the entry (its id, title and keywords): "vm0" must not find "vm1", as
+ * cmdk's default fuzzy ranking would. Titles that start with the text rank first. */
+export function searchFilter(value: string, search: string, keywords?: string[]): number {
+  const words = search.toLowerCase().split(/\s+/).filter(Boolean);
+  if (!words.length) return 1;
+  const text = `${value} ${(keywords ?? []).join(" ")}`.toLowerCase();
+  if (!words.every((w) => text.includes(w))) return 0;
+  return (keywords?.[0] ?? "").toLowerCase().startsWith(words[0]) ? 1 : 0.5;
+}
+
 const GROUPS: SearchEntry["group"][] = ["VMs", "Nodes", "Networks", "Storage pools", "Templates", "Pages"];
 
 export function CommandPalette({ open, onOpenChange }: { open: boolean; onOpenChange: (o: boolean) => void }) {
@@ -118,7 +128,7 @@ export function CommandPalette({ open, onOpenChange }: { open: boolean; onOpenCh
         <Dialog.Overlay className="modal-backdrop palette-backdrop">
           <Dialog.Content className="palette" data-testid="search-dialog" aria-describedby={undefined}>
             <Dialog.Title className="sr-only">Search</Dialog.Title>
-            <Command label="Search VMs, nodes, networks, pools, templates" loop>
+            <Command label="Search VMs, nodes, networks, pools, templates" loop filter={searchFilter}>
               <div className="palette-input">
                 <Icon name="search" size={16} />
                 <Command.Input
