@@ -280,3 +280,27 @@ def test_the_task_bar_shows_a_task_with_who_started_it(sized, env, web_api):
     pg.get_by_test_id("taskbar-toggle").click()
     expect(pg.get_by_test_id("taskbar-toggle")).to_have_attribute("aria-expanded", "false")
     expect(row).to_be_hidden()
+
+
+def test_row_actions_fold_into_a_menu_on_a_phone_with_reasons(sized):
+    pg = sized
+    pg.goto("/nodes/")
+    row = pg.locator('[data-testid="nodes-table"] tr[data-key="local"]')
+    expect(row).to_be_visible()
+    menu_button = row.get_by_test_id("nodes-table-row-menu")
+    if pg.size_name == "desktop":
+        expect(menu_button).to_be_hidden()
+        expect(row.get_by_test_id("node-disable").or_(row.get_by_test_id("node-enable"))).to_be_visible()
+        return
+    expect(row.get_by_test_id("node-disable").or_(row.get_by_test_id("node-enable"))).to_be_hidden()
+    menu_button.focus()
+    pg.keyboard.press("Enter")  # menus open from the keyboard
+    menu = pg.get_by_test_id("nodes-table-row-menu-menu")
+    expect(menu).to_be_visible()
+    delete = menu.get_by_test_id("nodes-table-row-menu-delete")
+    expect(delete).to_have_attribute("data-disabled", "")
+    expect(delete).to_contain_text("cannot be deleted")  # the reason, visible
+    assert "cannot be deleted" in (delete.get_attribute("title") or "")
+    pg.keyboard.press("Escape")
+    expect(menu).to_be_hidden()
+    no_horizontal_overflow(pg)

@@ -200,7 +200,7 @@ export function TaskTray() {
         type="button"
         className="taskbar-head"
         aria-expanded={open}
-        aria-controls="taskbar-list"
+        aria-controls={open ? "taskbar-list" : undefined}
         onClick={() => setOpen(!open)}
         data-testid="taskbar-toggle"
       >
