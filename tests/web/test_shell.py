@@ -293,9 +293,10 @@ def test_row_actions_fold_into_a_menu_on_a_phone_with_reasons(sized):
         expect(row.get_by_test_id("node-disable").or_(row.get_by_test_id("node-enable"))).to_be_visible()
         return
     expect(row.get_by_test_id("node-disable").or_(row.get_by_test_id("node-enable"))).to_be_hidden()
-    menu_button.focus()
+    menu_button.focus()  # the table scrolls inside its own box to show it
     pg.keyboard.press("Enter")  # menus open from the keyboard
     menu = pg.get_by_test_id("nodes-table-row-menu-menu")
+    expect(menu).to_have_attribute("role", "menu")
     expect(menu).to_be_visible()
     delete = menu.get_by_test_id("nodes-table-row-menu-delete")
     expect(delete).to_have_attribute("data-disabled", "")
