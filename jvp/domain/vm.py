@@ -147,6 +147,7 @@ class VmView:
     created_at: str | None
     problems: list[Problem] = shown(doc=PROBLEMS_DOC)
     ips: list[str] = shown(doc="from DHCP leases")
+    macs: list[str] = shown(factory=list, doc="the MAC addresses of its NICs, in device order (global search)")
     autostart: bool | None = None
     domain_type: str | None = None
     os_profile: str | None = shown(None, doc="linux or windows: the guest OS family JVP set the VM up for "
@@ -174,7 +175,7 @@ VmNicSchema = answer_schema(NicView, "VmNicSchema")
 VmGraphicsSchema = answer_schema(GraphicsView, "VmGraphicsSchema")
 VmConsoleSchema = answer_schema(ConsoleView, "VmConsoleSchema")
 VmCloudInitSchema = answer_schema(CloudInitView, "VmCloudInitSchema")
-VmSummarySchema = answer_schema(VmView, "VmSummarySchema", upto="ips")
+VmSummarySchema = answer_schema(VmView, "VmSummarySchema", upto="macs")
 VmSchema = answer_schema(VmView, "VmSchema")
 
 

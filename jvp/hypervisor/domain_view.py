@@ -234,6 +234,7 @@ def summary(facts: dict[str, Any], *, node: str, state: str, ips: dict[str, list
         "created_at": facts["created_at"],
         "problems": list(problems or []),
         "ips": sorted({ip for m in facts["macs"] for ip in ips.get(m, [])}),
+        "macs": list(facts["macs"]),
     }
 
 

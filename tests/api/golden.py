@@ -23,7 +23,7 @@ TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{
 VOLATILE_KEYS = {"request_id", "id", "task_id", "created_at", "updated_at", "started_at", "finished_at",
                  "last_used_at", "expires_at", "eta_s", "duration_ms", "uptime_s", "uptime", "time", "cpu_time_ns",
                  "kvm_probed_at", "token", "url", "heartbeat_at", "elapsed_s", "rate_bps", "fingerprint",
-                 "public_key", "private_key", "boot_time", "waited_s", "uuid", "mac"}
+                 "public_key", "private_key", "boot_time", "waited_s", "uuid", "mac", "macs"}
 
 # (action, body, role). Reads of every kind of object, errors of every kind, then writes and their effects.
 SCRIPT: list[tuple[str, dict[str, Any], str]] = [
@@ -147,7 +147,8 @@ def normalize(value: Any, key: str | None = None) -> Any:
             out["state_reason"] = "<state_reason>"
         return out
     if isinstance(value, list):
-        items = [normalize(v) for v in value]
+        # a list of volatile strings (a VM's macs) is masked item by item
+        items = [normalize(v, key if key == "macs" else None) for v in value]
         if all(isinstance(v, dict) for v in items):  # libvirt's own listing order varies (pools, volumes)
             items.sort(key=lambda v: json.dumps(v, sort_keys=True))
         return items

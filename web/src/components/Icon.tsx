@@ -32,6 +32,13 @@ const PATHS = {
   terminal: "M3 5h18v14H3zM7 10l3 2-3 2M12 15h5",
   download: "M12 4v11M7 10l5 5 5-5M5 20h14",
   upload: "M12 16V5M7 10l5-5 5 5M5 20h14",
+  more: "M12 5h.01M12 12h.01M12 19h.01",
+  menu: "M4 6h16M4 12h16M4 18h16",
+  search: "M11 18a7 7 0 1 0 0-14 7 7 0 0 0 0 14zM20 20l-4-4",
+  sun: "M12 16a4 4 0 1 0 0-8 4 4 0 0 0 0 8zM12 2v2M12 20v2M4.9 4.9l1.4 1.4M17.7 17.7l1.4 1.4M2 12h2M20 12h2M4.9 19.1l1.4-1.4M17.7 6.3l1.4-1.4",
+  moon: "M20 14.5A8 8 0 0 1 9.5 4 8 8 0 1 0 20 14.5z",
+  monitor: "M3 4h18v12H3zM8 20h8M12 16v4",
+  keyboard: "M3 6h18v12H3zM7 10h.01M11 10h.01M15 10h.01M7 14h10",
 } as const;
 
 export type IconName = keyof typeof PATHS;

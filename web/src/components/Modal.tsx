@@ -1,6 +1,10 @@
 "use client";
 
-import { ReactNode, useEffect, useRef } from "react";
+// A dialog on Radix's Dialog: focus trapped inside and given back on close, Escape and a click outside close
+// it (not while busy), the title labels it (aria-labelledby), the page behind is inert to screen readers.
+
+import * as Dialog from "@radix-ui/react-dialog";
+import { ReactNode, useRef } from "react";
 import { Icon } from "@/components/Icon";
 
 export interface ModalProps {
@@ -16,49 +20,53 @@ export interface ModalProps {
   testId?: string;
 }
 
-/** A dialog: Escape or a click outside closes it, the first field gets the focus. Wrap a form's fields
- * in a <form id="..."> and point the footer's submit button at it with form="...". */
+/** A dialog; the first field gets the focus (else the dialog itself). Wrap a form's fields in a
+ * <form id="..."> and point the footer's submit button at it with form="...". */
 export function Modal({ open, title, onClose, children, footer, wide, busy, testId = "modal" }: ModalProps) {
   const ref = useRef<HTMLDivElement>(null);
-  useEffect(() => {
-    if (!open) return;
-    const onKey = (e: KeyboardEvent) => {
-      if (e.key === "Escape" && !busy) onClose();
-    };
-    document.addEventListener("keydown", onKey);
-    return () => document.removeEventListener("keydown", onKey);
-  }, [open, busy, onClose]);
-  useEffect(() => {
-    if (!open) return;
-    const first = ref.current?.querySelector<HTMLElement>("input:not([type=hidden]), textarea, select");
-    (first ?? ref.current)?.focus();
-  }, [open]);
-  if (!open) return null;
   return (
-    <div
-      className="modal-backdrop"
-      onMouseDown={(e) => {
-        if (e.target === e.currentTarget && !busy) onClose();
+    <Dialog.Root
+      open={open}
+      onOpenChange={(o) => {
+        if (!o && !busy) onClose();
       }}
     >
-      <div
-        className={`modal${wide ? " modal-wide" : ""}`}
-        role="dialog"
-        aria-modal="true"
-        aria-labelledby={`${testId}-title`}
-        data-testid={testId}
-        ref={ref}
-        tabIndex={-1}
-      >
-        <div className="modal-header">
-          <h2 id={`${testId}-title`}>{title}</h2>
-          <button type="button" className="btn btn-ghost btn-sm btn-icon" aria-label="Close" onClick={onClose} disabled={busy}>
-            <Icon name="close" />
-          </button>
-        </div>
-        <div className="modal-body">{children}</div>
-        {footer && <div className="modal-footer">{footer}</div>}
-      </div>
-    </div>
+      <Dialog.Portal>
+        <Dialog.Overlay className="modal-backdrop">
+          <Dialog.Content
+            ref={ref}
+            className={`modal${wide ? " modal-wide" : ""}`}
+            data-testid={testId}
+            aria-describedby={undefined}
+            tabIndex={-1}
+            onOpenAutoFocus={(e) => {
+              e.preventDefault();
+              const first = ref.current?.querySelector<HTMLElement>(
+                "input:not([type=hidden]):not([disabled]), textarea:not([disabled]), select:not([disabled])",
+              );
+              (first ?? ref.current)?.focus();
+            }}
+            onEscapeKeyDown={(e) => {
+              if (busy) e.preventDefault();
+            }}
+            onPointerDownOutside={(e) => {
+              if (busy) e.preventDefault();
+            }}
+            onInteractOutside={(e) => {
+              if (busy) e.preventDefault();
+            }}
+          >
+            <div className="modal-header">
+              <Dialog.Title data-testid={`${testId}-title`}>{title}</Dialog.Title>
+              <button type="button" className="btn btn-ghost btn-sm btn-icon" aria-label="Close" onClick={onClose} disabled={busy}>
+                <Icon name="close" />
+              </button>
+            </div>
+            <div className="modal-body">{children}</div>
+            {footer && <div className="modal-footer">{footer}</div>}
+          </Dialog.Content>
+        </Dialog.Overlay>
+      </Dialog.Portal>
+    </Dialog.Root>
   );
 }

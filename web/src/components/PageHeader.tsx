@@ -1,4 +1,7 @@
-import { ReactNode } from "react";
+"use client";
+
+import { ReactNode, useState } from "react";
+import { Icon } from "@/components/Icon";
 
 export interface PageHeaderProps {
   title: ReactNode;
@@ -9,15 +12,31 @@ export interface PageHeaderProps {
   actions?: ReactNode;
 }
 
+/** The page's title row. On narrow screens (< 640 px) the actions fold behind one "Actions" button
+ * (aria-expanded) that shows them as a list under the title; on wider ones they sit on the right. */
 export function PageHeader({ title, subtitle, breadcrumb, actions }: PageHeaderProps) {
+  const [open, setOpen] = useState(false);
   return (
-    <div className="page-header">
-      <div>
+    <div className={`page-header${open ? " actions-open" : ""}`}>
+      <div className="page-header-text">
         {breadcrumb && <div className="breadcrumb">{breadcrumb}</div>}
         <h1 data-testid="page-title">{title}</h1>
         {subtitle && <div className="subtitle">{subtitle}</div>}
       </div>
-      {actions && <div className="page-actions">{actions}</div>}
+      {actions && (
+        <>
+          <button
+            type="button"
+            className="btn btn-sm page-actions-toggle"
+            aria-expanded={open}
+            onClick={() => setOpen((o) => !o)}
+            data-testid="page-actions-toggle"
+          >
+            Actions <Icon name={open ? "chevronDown" : "chevronRight"} size={13} />
+          </button>
+          <div className="page-actions">{actions}</div>
+        </>
+      )}
     </div>
   );
 }

@@ -1,5 +1,9 @@
 "use client";
 
+// Tab headers on Radix's Tabs (role=tablist/tab, arrow keys move between tabs, Home/End). The page renders
+// the active tab's content itself, so no tab points at a panel (aria-controls is left out).
+
+import * as RadixTabs from "@radix-ui/react-tabs";
 import { ReactNode } from "react";
 
 export interface TabDef {
@@ -9,7 +13,6 @@ export interface TabDef {
   count?: number | null;
 }
 
-/** Tab headers; the page renders the active tab's content itself. */
 export function Tabs({ tabs, active, onChange, testId = "tabs" }: {
   tabs: TabDef[];
   active: string;
@@ -17,21 +20,21 @@ export function Tabs({ tabs, active, onChange, testId = "tabs" }: {
   testId?: string;
 }) {
   return (
-    <div className="tabs" role="tablist" data-testid={testId}>
-      {tabs.map((t) => (
-        <button
-          key={t.id}
-          type="button"
-          role="tab"
-          aria-selected={t.id === active}
-          className={`tab${t.id === active ? " active" : ""}`}
-          onClick={() => onChange(t.id)}
-          data-testid={`tab-${t.id}`}
-        >
-          {t.label}
-          {typeof t.count === "number" && <span className="count">{t.count}</span>}
-        </button>
-      ))}
-    </div>
+    <RadixTabs.Root value={active} onValueChange={onChange} activationMode="manual">
+      <RadixTabs.List className="tabs" data-testid={testId} loop>
+        {tabs.map((t) => (
+          <RadixTabs.Trigger
+            key={t.id}
+            value={t.id}
+            className={`tab${t.id === active ? " active" : ""}`}
+            data-testid={`tab-${t.id}`}
+            aria-controls={undefined}
+          >
+            {t.label}
+            {typeof t.count === "number" && <span className="count">{t.count}</span>}
+          </RadixTabs.Trigger>
+        ))}
+      </RadixTabs.List>
+    </RadixTabs.Root>
   );
 }

@@ -40,6 +40,12 @@ export interface TimeSeriesChartProps {
   testId?: string;
 }
 
+/** A colour token of the current theme (globals.css), for canvas drawing that CSS cannot reach. */
+function token(name: string, fallback: string): string {
+  if (typeof window === "undefined") return fallback;
+  return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
+}
+
 export const PALETTE = ["#2563eb", "#16a34a", "#d97706", "#9333ea", "#dc2626", "#0891b2", "#db2777", "#4d7c0f"];
 
 function alpha(hex: string, a: number): string {
@@ -108,10 +114,10 @@ export function TimeSeriesChart({ title, time, series, format, yRange, windowTex
               : { range: (_u, _min, max) => [0, max != null && max > 0 ? max * 1.1 : 1] },
           },
           axes: [
-            { stroke: "#64748b", grid: { stroke: "#eef2f6", width: 1 }, ticks: { stroke: "#e2e8f0", width: 1 }, font: "11px system-ui, sans-serif" },
+            { stroke: token("--text-3", "#64748b"), grid: { stroke: token("--border", "#e2e8f0"), width: 1 }, ticks: { stroke: token("--border", "#e2e8f0"), width: 1 }, font: "11px system-ui, sans-serif" },
             {
-              stroke: "#64748b",
-              grid: { stroke: "#eef2f6", width: 1 },
+              stroke: token("--text-3", "#64748b"),
+              grid: { stroke: token("--border", "#e2e8f0"), width: 1 },
               ticks: { show: false },
               font: "11px system-ui, sans-serif",
               values: (_u, splits) => axisLabels(splits, fmt),

@@ -102,6 +102,16 @@ function isErrorShape(v: unknown): v is { error: { code: string; message: string
   return !!e && typeof e === "object" && typeof (e as { message?: unknown }).message === "string";
 }
 
+const doneListeners = new Set<(action: string) => void>();
+
+/** Be told of every action that succeeded (the query layer invalidates what a change touched). */
+export function onActionDone(fn: (action: string) => void): () => void {
+  doneListeners.add(fn);
+  return () => {
+    doneListeners.delete(fn);
+  };
+}
+
 /** Call an action: `POST /api/<action>` with a JSON body; resolves to the typed response. */
 export async function call<A extends ActionName>(
   action: A,
@@ -169,6 +179,7 @@ export async function call<A extends ActionName>(
       action,
     });
   }
+  doneListeners.forEach((fn) => fn(action));
   return data as ResponseOf<A>;
 }
 

@@ -4,13 +4,14 @@
 //
 //   const status = useEventStream();                        // "connecting" | "open" | "closed"
 //   useEvents((ev) => { ... });                             // every message (hello, vm, task, audit, node)
-//   useQuery("list-vms", {}, { refreshMs: 5_000, live: isVmEvent() });   // refetch on a matching event
+//   (queries: lib/queries.tsx invalidates the queries of the kinds each event names)
 //
 // One websocket per tab, opened while any component uses it and closed a little after the last one left
 // (page changes keep it). The token goes in the first message, never in the URL. It reconnects with
-// exponential backoff (1 s doubling to 30 s, with jitter); every `hello` (the first and each reconnect) tells
-// live queries to refetch, since changes made while the stream was down were not seen. Polling stays as the
-// fallback: `useQuery` polls at `refreshMs` while the stream is down and much more slowly while it is up.
+// exponential backoff (1 s doubling to 30 s, with jitter); every `hello` (the first and each reconnect) makes
+// the query layer refetch what the stream covers, since changes made while the stream was down were not seen.
+// Polling stays as the fallback: `useQuery` polls at `refreshMs` while the stream is down and much more
+// slowly while it is up.
 
 import { useEffect, useRef, useState } from "react";
 import { getToken, onSessionChange } from "@/lib/session";
@@ -218,28 +219,6 @@ export function useEvents(onEvent: ((ev: JvpEvent) => void) | null): StreamStatu
     };
   }, [enabled]);
   return useEventStream(enabled);
-}
-
-/** Call `refresh` (at most once per `debounceMs`) when a message matches, and on every hello. */
-export function useLiveRefresh(refresh: () => void, match: EventMatch | null, debounceMs = 200): StreamStatus {
-  const timer = useRef<number | undefined>(undefined);
-  const matchRef = useRef(match);
-  matchRef.current = match;
-  const refreshRef = useRef(refresh);
-  refreshRef.current = refresh;
-  useEffect(() => () => window.clearTimeout(timer.current), []);
-  return useEvents(
-    match === null
-      ? null
-      : (ev) => {
-          if (ev.type !== "hello" && !matchRef.current?.(ev)) return;
-          if (timer.current !== undefined) return;
-          timer.current = window.setTimeout(() => {
-            timer.current = undefined;
-            refreshRef.current();
-          }, debounceMs);
-        },
-  );
 }
 
 // -- matchers for the pages -------------------------------------------------------------------------------

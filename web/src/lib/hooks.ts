@@ -1,21 +1,28 @@
 "use client";
 
-// Small data hooks on top of `call` (no data-fetching library needed):
+// The data hooks, on TanStack Query (lib/queries.tsx: the client, the events -> invalidation rules):
 //   const q = useQuery("list-nodes", {}, { refreshMs: 10_000 });   // q.data, q.error, q.loading, q.refresh()
-//   const v = useQuery("list-vms", {}, { refreshMs: 5_000, live: isVmEvent() });  // + refetch on events
+//   const v = useQuery("list-vms", {}, { refreshMs: 5_000, live: isVmEvent() });
 //   const del = useAction("delete-node");                             // await del.run({ name }), del.error
+// The query key is [action, body]: two components asking the same thing share one request and one cache
+// entry; a successful change (any `call` that is not a read) and the events stream invalidate what they
+// touch, so pages need no polling of their own: `refreshMs` is the fallback while the stream is down.
 
-import { useCallback, useEffect, useRef, useState } from "react";
+import { useQuery as useTanstackQuery } from "@tanstack/react-query";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { ActionName, ApiError, RequestOf, ResponseOf, asApiError, call } from "@/lib/api";
-import { EventMatch, StreamStatus, useLiveRefresh } from "@/lib/events";
+import { EventMatch, StreamStatus, useEventStream } from "@/lib/events";
+import { LIVE_KINDS, kindsOf } from "@/lib/queries";
 
 export interface QueryOptions {
-  /** Re-fetch every N ms (skipped while a fetch is in flight or the tab is hidden). */
+  /** Poll every N ms (not while the tab is hidden). While the events stream is open, a query of a kind the
+   * stream reports (VMs, nodes, tasks, audit, snapshots) polls at `liveRefreshMs` (default: 6 x refreshMs,
+   * at least 30 s) instead: the stream's events invalidate it. */
   refreshMs?: number;
   /** false: do not fetch (e.g. until a query parameter is known). Default true. */
   enabled?: boolean;
-  /** Refetch when a message of the events stream matches (lib/events.ts); while the stream is open,
-   * polling slows to `liveRefreshMs` (default: 6 x refreshMs, at least 30 s) and stays the fallback. */
+  /** Kept for the pages that pass a matcher: the query reports the stream's status in `live`. Which
+   * events refetch it is decided once, by kind, in lib/queries.tsx. */
   live?: EventMatch;
   liveRefreshMs?: number;
 }
@@ -40,76 +47,38 @@ export function useQuery<A extends ActionName>(
   opts: QueryOptions = {},
 ): QueryState<ResponseOf<A>> {
   const { refreshMs, enabled = true, live, liveRefreshMs } = opts;
-  const key = `${action} ${JSON.stringify(body ?? {})}`;
-  const [data, setData] = useState<ResponseOf<A> | undefined>(undefined);
-  const [error, setError] = useState<ApiError | null>(null);
-  const [loading, setLoading] = useState<boolean>(enabled);
-  const [fetching, setFetching] = useState(false);
-  const [updatedAt, setUpdatedAt] = useState<Date | null>(null);
-  const inflight = useRef<AbortController | null>(null);
-  const again = useRef<(() => void) | null>(null); // an event came during a fetch: fetch once more after it
-  const bodyRef = useRef(body);
-  bodyRef.current = body;
-
-  const run = useCallback(async () => {
-    inflight.current?.abort();
-    const ctrl = new AbortController();
-    inflight.current = ctrl;
-    setFetching(true);
-    try {
-      const res = await call(action, bodyRef.current, { signal: ctrl.signal });
-      if (ctrl.signal.aborted) return;
-      setData(res);
-      setError(null);
-      setUpdatedAt(new Date());
-    } catch (err) {
-      if (ctrl.signal.aborted) return;
-      setError(asApiError(err, action));
-    } finally {
-      if (inflight.current === ctrl) {
-        inflight.current = null;
-        setFetching(false);
-        setLoading(false);
-        const next = again.current;
-        again.current = null;
-        next?.();
-      }
-    }
-    // `key` stands for action + body: a new body means a new query.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [key]);
-
-  useEffect(() => {
-    if (!enabled) {
-      setLoading(false);
-      return;
-    }
-    setLoading(true);
-    setData(undefined);
-    setError(null);
-    void run();
-    return () => inflight.current?.abort();
-  }, [run, enabled]);
-
-  // An event during a fetch does not abort it (a burst of events would starve a slow listing): one more
-  // fetch follows when it ends.
-  const liveStatus = useLiveRefresh(() => {
-    if (inflight.current) again.current = () => void run();
-    else void run();
-  }, enabled && live ? live : null);
+  const streamCovers = kindsOf(action).some((k) => LIVE_KINDS.has(k));
+  // the stream is held open by the shell; asking for its status does not open a second one
+  const status = useEventStream(enabled && streamCovers);
   const pollMs =
-    refreshMs && live && liveStatus === "open" ? (liveRefreshMs ?? Math.max(refreshMs * 6, 30_000)) : refreshMs;
-
-  useEffect(() => {
-    if (!enabled || !pollMs) return;
-    const id = window.setInterval(() => {
-      if (inflight.current || document.visibilityState === "hidden") return;
-      void run();
-    }, pollMs);
-    return () => window.clearInterval(id);
-  }, [run, enabled, pollMs]);
-
-  return { data, error, loading, fetching, updatedAt, refresh: run, live: liveStatus };
+    refreshMs && streamCovers && status === "open" ? (liveRefreshMs ?? Math.max(refreshMs * 6, 30_000)) : refreshMs;
+  const q = useTanstackQuery<ResponseOf<A>, ApiError>({
+    queryKey: [action, body ?? {}],
+    queryFn: async ({ signal }) => {
+      try {
+        return await call(action, body, { signal });
+      } catch (err) {
+        if (err instanceof DOMException && err.name === "AbortError") throw err;
+        throw asApiError(err, action);
+      }
+    },
+    enabled,
+    refetchInterval: enabled && pollMs ? pollMs : false,
+  });
+  const { refetch } = q;
+  const refresh = useCallback(async () => {
+    await refetch();
+  }, [refetch]);
+  const updatedAt = useMemo(() => (q.dataUpdatedAt ? new Date(q.dataUpdatedAt) : null), [q.dataUpdatedAt]);
+  return {
+    data: q.data,
+    error: q.error ?? null,
+    loading: enabled && q.status === "pending",
+    fetching: q.isFetching,
+    updatedAt,
+    refresh,
+    live: live || streamCovers ? status : "closed",
+  };
 }
 
 export interface ActionState<A extends ActionName> {
@@ -120,6 +89,8 @@ export interface ActionState<A extends ActionName> {
   reset: () => void;
 }
 
+/** One action to run on demand. On success the query layer invalidates the queries of the kinds it
+ * touches (lib/queries.tsx: every `call` that is not a read does). */
 export function useAction<A extends ActionName>(action: A): ActionState<A> {
   const [loading, setLoading] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);

@@ -103,7 +103,19 @@ export default function NodesPage() {
             <OpButton ops={ops} kind="delete" target={n} icon="trash" look="icon" label="Delete node" ariaLabel={`Delete node ${n.name}`} testId="node-delete" />
           )}
         </div>
-      )),
+      ), (n) => [
+        n.maintenance
+          ? { id: "enable", label: "Enable (leave maintenance)", onSelect: () => ops.run("enable", n), disabled: ops.isBusy(n), reason: "Busy" }
+          : { id: "disable", label: "Disable (enter maintenance)", onSelect: () => ops.run("disable", n), disabled: ops.isBusy(n), reason: "Busy" },
+        {
+          id: "delete",
+          label: "Delete node",
+          danger: true,
+          onSelect: () => ops.run("delete", n),
+          disabled: n.local || ops.isBusy(n),
+          reason: n.local ? "The local node is this server's own: it cannot be deleted" : "Busy",
+        },
+      ]),
   ];
 
   const nodes = q.data?.nodes;
