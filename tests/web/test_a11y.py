@@ -5,14 +5,12 @@ violation, and at 1440x900 and 390x844 no horizontal overflow and every primary 
 axe-core is read from web/node_modules/axe-core/axe.min.js (a devDependency of web/package.json), never from
 the network, and evaluated in the page. The detail pages show a test-driver node of the demo inventory
 (jvp/demo/inventory.xml: VMs web1 and db1, networks, pools), added as jvptest-a11y-* and removed afterwards.
-
-A case marked xfail names a violation or an overflow in code another part of issue 19 rewrites (the shell,
-the shared components, the VM pages): the marks are non-strict, so they can go once that work is merged."""
+No case is expected to fail: a page that breaks a check fails its test."""
 from __future__ import annotations
 
 import re
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -39,24 +37,17 @@ class Page:
     title: str | None         # the page title (data-testid="page-title"), None: the page has none
     actions: tuple[str, ...] = ()   # accessible names (regex) of the primary actions
     logged_in: bool = True
-    xfail: dict[str, str] = field(default_factory=dict)  # check ("axe", "desktop", "phone") -> reason
 
 
-SHELL = "uishell (the shared shell and components) owns this"
-VMPAGE = "vmpage (web/src/app/vms/**) owns this"
 
 PAGES = [
     Page("dashboard", "/", "Dashboard"),
     Page("vms", "/vms/", "Virtual machines", ("Create VM",)),
     Page("vm-detail", "/vms/detail/?node={node}&name=web1", None, ("Edit", "Migrate", "Delete")),
     Page("vm-create", "/vms/create/?node={node}", None),
-    Page("vm-console", "/vms/console/?node={node}&name=web1", None, xfail={
-        "phone": f"{VMPAGE}: the console toolbar's clipboard button (data-testid console-set-clipboard) ends at "
-                 "472 px in the 390 px window (web/src/app/vms/console/page.tsx)"}),
+    Page("vm-console", "/vms/console/?node={node}&name=web1", None),
     Page("nodes", "/nodes/", "Nodes", ("Add node",)),
-    Page("node-detail", "/nodes/detail/?name={node}", None, ("Edit", "Evacuate"), xfail={
-        "axe": f"{SHELL}: CapacityBar (web/src/components/CapacityBar.tsx, the unknown-usage branch) renders "
-               "role=meter without aria-valuenow (axe aria-required-attr, critical)"}),
+    Page("node-detail", "/nodes/detail/?name={node}", None, ("Edit", "Evacuate")),
     Page("storage", "/storage/", "Storage", ("Create pool",)),
     Page("storage-detail", "/storage/detail/?node={node}&name=default", None, ("New volume",)),
     Page("networks", "/networks/", "Networks", ("Create network",)),
@@ -127,8 +118,7 @@ def open_page(contexts, spec: Page, view: str, node: str) -> Any:
 
 
 def _param(spec: Page, check: str):
-    marks = [pytest.mark.xfail(strict=False, reason=spec.xfail[check])] if check in spec.xfail else []
-    return pytest.param(spec, id=spec.id, marks=marks)
+    return pytest.param(spec, id=spec.id)
 
 
 # -- axe-core -----------------------------------------------------------------------------------------------

@@ -28,7 +28,8 @@ export function CapacityBar({ used, total, label, format = formatBytes, warnAt =
           </span>
           <span data-testid={`${testId}-percent`}>—</span>
         </div>
-        <div className="bar" role="meter" aria-valuemin={0} aria-valuemax={100} aria-label={label ?? "usage"}>
+        {/* no meter role: a meter needs a value, and "unknown" is said in the text above */}
+        <div className="bar" aria-hidden="true">
           <div className="bar-fill" style={{ width: "0%" }} />
         </div>
       </div>
