@@ -214,7 +214,8 @@ export function AppShell({ children }: { children: ReactNode }) {
                   className="btn btn-sm search-button"
                   onClick={() => setSearch(true)}
                   data-testid="search-button"
-                  aria-label="Search (Ctrl+K)"
+                  aria-label="Search Ctrl K"
+                  aria-keyshortcuts="Control+K /"
                   title="Search VMs, nodes, networks, pools, templates (Ctrl+K or /)"
                 >
                   <Icon name="search" size={15} />
