@@ -172,3 +172,19 @@ def test_delete_asks_for_the_name_then_removes_the_keypair(logged_in_page, web_a
     expect(dialog).to_have_count(0)
     expect(row(pg, name)).to_have_count(0)
     assert web_api.post("describe-keypair", {"name": name}).status_code == 404
+
+
+def test_row_actions_stay_in_view_on_a_phone(logged_in_page, web_api, keypairs):
+    """A list without a row menu: at 390 px the table scrolls sideways inside its box, and the row's action
+    column stays pinned to the box's right edge, so Delete is on screen without scrolling."""
+    name = unique("kpphone-")
+    keypairs.append(name)
+    web_api.ok("create-keypair", {"name": name})
+    pg = logged_in_page
+    pg.set_viewport_size({"width": 390, "height": 844})
+    pg.goto("/keypairs/")
+    delete = row(pg, name).get_by_test_id("keypair-delete")
+    expect(delete).to_be_visible()
+    box = delete.bounding_box()
+    assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+    assert pg.evaluate("document.documentElement.scrollWidth") <= 391
