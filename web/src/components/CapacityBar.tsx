@@ -46,7 +46,8 @@ export function CapacityBar({ used, total, label, format = formatBytes, warnAt =
         </span>
         <span data-testid={`${testId}-percent`}>{pct === null ? "—" : `${pct.toFixed(pct < 10 ? 1 : 0)}%`}</span>
       </div>
-      <div className="bar" role="meter" aria-valuemin={0} aria-valuemax={100} aria-valuenow={pct ?? undefined} aria-label={label ?? "usage"}>
+      {/* a meter needs a value: with no percentage (no total) the bar is decoration and the text says "—" */}
+      <div className="bar" {...(pct === null ? { "aria-hidden": true } : { role: "meter", "aria-valuemin": 0, "aria-valuemax": 100, "aria-valuenow": pct, "aria-label": label ?? "usage" })}>
         <div className={`bar-fill ${tone}`} style={{ width: `${pct ?? 0}%` }} />
       </div>
     </div>
