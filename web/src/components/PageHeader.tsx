@@ -10,11 +10,14 @@ export interface PageHeaderProps {
   breadcrumb?: ReactNode;
   /** Buttons on the right. */
   actions?: ReactNode;
+  /** false: the actions never fold (a page whose actions are already one compact toolbar with its own menu,
+   * so a phone user does not open a menu to reach a menu). */
+  fold?: boolean;
 }
 
 /** The page's title row. On narrow screens (< 640 px) the actions fold behind one "Actions" button
  * (aria-expanded) that shows them as a list under the title; on wider ones they sit on the right. */
-export function PageHeader({ title, subtitle, breadcrumb, actions }: PageHeaderProps) {
+export function PageHeader({ title, subtitle, breadcrumb, actions, fold = true }: PageHeaderProps) {
   const [open, setOpen] = useState(false);
   return (
     <div className={`page-header${open ? " actions-open" : ""}`}>
@@ -23,7 +26,8 @@ export function PageHeader({ title, subtitle, breadcrumb, actions }: PageHeaderP
         <h1 data-testid="page-title">{title}</h1>
         {subtitle && <div className="subtitle">{subtitle}</div>}
       </div>
-      {actions && (
+      {actions && !fold && <div className="page-actions page-actions-keep">{actions}</div>}
+      {actions && fold && (
         <>
           <button
             type="button"

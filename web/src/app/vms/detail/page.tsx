@@ -201,6 +201,7 @@ function VmDetail({ node, name, tab, consoleType, windowId }: {
             {ips.length ? ` · ${ips.join(", ")}` : ""}
           </span>
         }
+        fold={false}
         actions={(() => {
           const busy = ops.busy?.key === vmKey(vm) ? ops.busy.kind : null;
           const why = (a: VmActionId) => whyNot(a, vm, server);
