@@ -37,7 +37,7 @@ POOL_COLS = ("cap", "alloc", "avail")
 # integer columns (bytes): averages are rounded back to integers when downsampled
 _INT_COLS = {"mu", "ma", "rb", "wb", "rx", "tx", "mt", "cap", "alloc", "avail"}
 
-_SCHEMA = f"""
+_SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS vms(id INTEGER PRIMARY KEY, node TEXT NOT NULL, uuid TEXT NOT NULL, name TEXT NOT NULL,
                                last_seen INTEGER NOT NULL, UNIQUE(node, uuid));

@@ -7,7 +7,6 @@ failure mid-rebuild. tests/host/test_rebuild_host.py covers the real rebuild of 
 """
 from __future__ import annotations
 
-import pytest
 
 from tests.api.test_template import TPOOL, add_volume, plant, updated, url_source
 from tests.templateutil import image_server, images  # noqa: F401 - pytest fixtures

@@ -12,7 +12,6 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from jvp.errors import Conflict
-from jvp.service.task import service as task_mod
 from jvp.service.task import owner as task_owner
 from jvp.service.task.service import TaskService
 from jvp.settings import REPO_ROOT, ConfigError, load_settings

@@ -86,6 +86,18 @@ def web_server(tmp_path_factory) -> Iterator[LiveServer]:
     stop_server(server)
 
 
+FINAL_STATES = ("succeeded", "failed", "cancelled")
+
+
+def wait_task(api: "Api", task_id: str, states: tuple[str, ...] = FINAL_STATES, timeout: float = 180) -> dict:
+    """The task once it is in one of `states` (default: finished), polled through describe-task."""
+    deadline = time.monotonic() + timeout
+    while (task := api.ok("describe-task", {"id": task_id})["task"])["state"] not in states:
+        assert time.monotonic() < deadline, task
+        time.sleep(0.3)
+    return task
+
+
 class Api:
     """Direct API calls for set-up, expectations and cleanup (never through the page under test)."""
 

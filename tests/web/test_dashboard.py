@@ -20,7 +20,7 @@ from playwright.sync_api import expect
 from tests.conftest import unique
 from tests.host.storage_util import remove_pool
 from tests.imageserver import MIB, ImageServer
-from tests.web.conftest import HOME_URL, login
+from tests.web.conftest import HOME_URL, login, wait_task
 
 pytestmark = pytest.mark.web
 
@@ -30,14 +30,6 @@ PHONE = {"width": 390, "height": 844}
 
 def dash_node(pg, name: str):
     return pg.locator(f'[data-testid="dash-node"][data-key="{name}"]')
-
-
-def wait_task(web_api, task_id: str, states: tuple[str, ...], timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while (task := web_api.ok("describe-task", {"id": task_id})["task"])["state"] not in states:
-        assert time.monotonic() < deadline, task
-        time.sleep(0.3)
-    return task
 
 
 def no_horizontal_overflow(pg) -> None:

@@ -17,7 +17,6 @@ import os
 import re
 import subprocess
 import time
-from pathlib import Path
 from typing import Iterator
 
 import pytest

@@ -18,6 +18,7 @@ import libvirt
 import pytest
 from playwright.sync_api import expect
 
+from tests.web.conftest import wait_task
 from tests.conftest import unique
 from tests.host.storage_util import remove_pool
 
@@ -86,14 +87,6 @@ class Answers:
             if all(req.get(k) == v for k, v in match.items()):
                 return body
         raise AssertionError(f"no {self.action} answer for {match} yet")
-
-
-def wait_task(web_api, task_id: str, timeout: float = 180) -> dict:
-    deadline = time.monotonic() + timeout
-    while (task := web_api.ok("describe-task", {"id": task_id})["task"])["state"] in ("pending", "running"):
-        assert time.monotonic() < deadline, task
-        time.sleep(0.5)
-    return task
 
 
 @pytest.fixture(scope="module")

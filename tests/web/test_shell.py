@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import random
 import re
-import time
 from dataclasses import dataclass, field
 from typing import Iterator
 from urllib.parse import parse_qs, urlparse
@@ -17,7 +16,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import unique
-from tests.web.conftest import login
+from tests.web.conftest import login, wait_task
 
 pytestmark = pytest.mark.web
 
@@ -34,16 +33,6 @@ class ShellEnv:
     macs: dict[str, str] = field(default_factory=dict)
     tasks: dict[str, str] = field(default_factory=dict)  # vm -> its create-vm task id
     keypairs: list[str] = field(default_factory=list)
-
-
-def wait_task(api, task_id: str, timeout_s: float = 180) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        task = api.ok("describe-task", {"id": task_id})["task"]
-        if task["state"] not in ("pending", "running"):
-            return task
-        assert time.monotonic() < deadline, task
-        time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")

@@ -4,13 +4,13 @@ what it would affect and asks before updating, and a delete refused while a VM i
 from __future__ import annotations
 
 import re
-import time
 from typing import Iterator
 
 import libvirt
 import pytest
 from playwright.sync_api import expect
 
+from tests.web.conftest import wait_task
 from tests.conftest import unique
 from tests.host.storage_util import remove_domain, remove_pool
 from tests.imageserver import ImageServer
@@ -47,14 +47,6 @@ def place(web_api, tmp_path) -> Iterator[dict]:
         remove_pool(conn, made["pool"])
     finally:
         conn.close()
-
-
-def wait_task(web_api, task_id: str, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while (task := web_api.ok("describe-task", {"id": task_id})["task"])["state"] in ("pending", "running"):
-        assert time.monotonic() < deadline, task
-        time.sleep(0.3)
-    return task
 
 
 def register(web_api, place: dict, name: str, source: dict) -> None:

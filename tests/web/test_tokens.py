@@ -9,7 +9,6 @@ a select of the known actions. Everything is named jvptest-* and removed afterwa
 from __future__ import annotations
 
 import re
-import time
 from typing import Iterator
 
 import libvirt
@@ -20,7 +19,7 @@ from playwright.sync_api import expect
 from tests.conftest import unique
 from tests.host.storage_util import remove_pool
 from tests.imageserver import MIB, ImageServer
-from tests.web.conftest import login
+from tests.web.conftest import login, wait_task
 
 pytestmark = pytest.mark.web
 
@@ -95,14 +94,6 @@ def test_the_tokens_page_is_in_the_menu_of_admins_only(page, web_server, web_api
     expect(page.get_by_test_id("nav-nodes")).to_be_visible()
     expect(page.get_by_test_id("nav-tokens")).to_have_count(0)
     expect(page.get_by_test_id("nav-audit")).to_have_count(0)
-
-
-def wait_task(web_api, task_id: str, states: tuple[str, ...], timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while (task := web_api.ok("describe-task", {"id": task_id})["task"])["state"] not in states:
-        assert time.monotonic() < deadline, task
-        time.sleep(0.3)
-    return task
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 from playwright.sync_api import expect
 
-from tests.web.conftest import HOME_URL, login
+from tests.web.conftest import HOME_URL
 
 pytestmark = pytest.mark.web
 

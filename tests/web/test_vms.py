@@ -12,9 +12,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -23,7 +21,7 @@ from playwright.sync_api import expect
 
 from tests.conftest import REPO, unique
 from tests.host import vmutil
-from tests.web.conftest import login
+from tests.web.conftest import login, wait_task
 
 pytestmark = pytest.mark.web
 TASK_TIMEOUT_MS = 180_000
@@ -37,16 +35,6 @@ class VmEnv:
     keypair: str
     template: str
     vms: list[str] = field(default_factory=list)
-
-
-def wait_task(api, task_id: str, timeout_s: float = 180) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        task = api.ok("describe-task", {"id": task_id})["task"]
-        if task["state"] not in ("pending", "running"):
-            return task
-        assert time.monotonic() < deadline, task
-        time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +51,7 @@ def env(web_server, web_api, tmp_path_factory) -> Iterator[VmEnv]:
         web_api.upload(e.pool, e.base, image)
         task = web_api.ok("register-template", {"pool": e.pool, "name": e.template,
                                                 "source": {"type": "volume", "volume": e.base}})["task"]
-        assert wait_task(web_api, task["id"], 300)["state"] == "succeeded"
+        assert wait_task(web_api, task["id"], timeout=300)["state"] == "succeeded"
         web_api.ok("create-network", {"name": e.network, "mode": "isolated"})
         web_api.ok("create-keypair", {"name": e.keypair})
         yield e
