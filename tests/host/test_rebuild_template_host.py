@@ -66,7 +66,11 @@ def new_version(src: Path, workdir: Path, marker: str) -> tuple[Path, str]:
     with open(raw, "rb") as fh:
         mbr = fh.read(512)
     assert mbr[510:512] == b"\x55\xaa", "the guest image has no MBR"
-    offset = int.from_bytes(mbr[446 + 8:446 + 12], "little") * 512   # the first partition's start
+    # the root file system: the MBR's Linux partition (type 0x83; the image is hybrid, its ESP comes first)
+    entries = [mbr[446 + 16 * i:446 + 16 * (i + 1)] for i in range(4)]
+    root = next((e for e in entries if e[4] == 0x83), None)
+    assert root is not None, [e[4] for e in entries]
+    offset = int.from_bytes(root[8:12], "little") * 512
     note = workdir / "jvp-image-version"
     note.write_text(marker + "\n")
     debugfs(raw, offset, f"write {note} /etc/jvp-image-version", write=True)
