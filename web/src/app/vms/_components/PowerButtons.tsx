@@ -5,7 +5,7 @@ import { ActionMenu } from "@/components/ActionMenu";
 import { Icon } from "@/components/Icon";
 import { Spinner } from "@/components/Loading";
 import { VmOps, VmTarget, vmKey } from "./useVmOps";
-import { whyNot } from "./vmActions";
+import { POWER_MENU, VmActionId, vmMenuItem, whyNot } from "./vmActions";
 import { vmHref } from "./vmUtil";
 
 /** A VM list row's actions: Start or Stop (the one the state allows; Stop asks first), then a menu with the
@@ -16,10 +16,8 @@ export function RowActions({ vm, ops }: { vm: VmTarget; ops: VmOps }) {
   const busy = ops.busy?.key === vmKey(vm) ? ops.busy.kind : null;
   const canStart = !whyNot("start", vm);
   const primary = canStart ? "start" : "stop";
-  const item = (id: Parameters<typeof whyNot>[0], label: string, onSelect: () => void, danger = false) => {
-    const reason = whyNot(id, vm);
-    return { id, label, onSelect, disabled: !!reason || !!busy, reason, danger, testId: `vm-menu-${id}` };
-  };
+  const item = (id: VmActionId, label: string, onSelect: () => void, danger = false) =>
+    vmMenuItem(vm, id, label, onSelect, { busy: !!busy, danger });
   return (
     <div className="row-actions">
       <button type="button" className="btn btn-sm" onClick={() => ops.run(primary, vm)} disabled={!!busy || !!whyNot(primary, vm)}
@@ -33,11 +31,7 @@ export function RowActions({ vm, ops }: { vm: VmTarget; ops: VmOps }) {
         icon="chevronDown"
         testId="vm-row-menu"
         items={[
-          item("reboot", "Reboot…", () => ops.run("reboot", vm)),
-          item("suspend", "Suspend…", () => ops.run("suspend", vm)),
-          item("resume", "Resume", () => ops.run("resume", vm)),
-          item("reset", "Reset…", () => ops.run("reset", vm), true),
-          item("forceoff", "Force off…", () => ops.run("forceoff", vm), true),
+          ...POWER_MENU.map(([id, label, danger]) => item(id, label, () => ops.run(id, vm), danger)),
           item("console", "Console (VNC)", () => router.push(`${vmHref(vm.node, vm.name)}&tab=console`)),
           item("serial", "Serial console", () => router.push(`${vmHref(vm.node, vm.name)}&tab=console&type=serial`)),
           item("delete", "Delete…", () => ops.run("delete", vm), true),

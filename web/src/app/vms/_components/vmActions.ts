@@ -49,3 +49,21 @@ export function whyNot(action: VmActionId, vm: VmLike, server?: ServerInfo | nul
       return undefined;
   }
 }
+
+/** The guest-interrupting power actions both VM menus (a list row's and the VM page's) offer, in order:
+ * [id, label, danger]. Those with "…" ask first (useVmOps). */
+export const POWER_MENU: readonly [Extract<VmActionId, "reboot" | "suspend" | "resume" | "reset" | "forceoff">, string, boolean][] = [
+  ["reboot", "Reboot…", false],
+  ["suspend", "Suspend…", false],
+  ["resume", "Resume", false],
+  ["reset", "Reset…", true],
+  ["forceoff", "Force off…", true],
+];
+
+/** One entry of a VM's action menu: disabled with its reason while the VM's state forbids it or another
+ * operation on the VM runs. */
+export function vmMenuItem(vm: VmLike, id: VmActionId, label: string, onSelect: () => void,
+                           opts: { busy: boolean; server?: ServerInfo | null; danger?: boolean }) {
+  const reason = whyNot(id, vm, opts.server);
+  return { id, label, onSelect, danger: !!opts.danger, disabled: !!reason || opts.busy, reason, testId: `vm-menu-${id}` };
+}

@@ -17,7 +17,7 @@ import { ProblemsAlert } from "../_components/Problems";
 import { Tabs } from "@/components/Tabs";
 import { ActionMenu } from "@/components/ActionMenu";
 import { useServerInfo } from "@/lib/server";
-import { VmActionId, whyNot } from "../_components/vmActions";
+import { POWER_MENU, VmActionId, vmMenuItem, whyNot } from "../_components/vmActions";
 import { ConsolePanel } from "../console/_components/ConsolePanel";
 import { ConsoleType } from "../console/_components/consoleSession";
 import { useVmOps, vmKey } from "../_components/useVmOps";
@@ -205,9 +205,8 @@ function VmDetail({ node, name, tab, consoleType, windowId }: {
         actions={(() => {
           const busy = ops.busy?.key === vmKey(vm) ? ops.busy.kind : null;
           const why = (a: VmActionId) => whyNot(a, vm, server);
-          const item = (id: VmActionId, label: string, onSelect: () => void, danger = false) => ({
-            id, label, onSelect, danger, disabled: !!why(id) || !!busy, reason: why(id), testId: `vm-menu-${id}`,
-          });
+          const item = (id: VmActionId, label: string, onSelect: () => void, danger = false) =>
+            vmMenuItem(vm, id, label, onSelect, { busy: !!busy, server, danger });
           return (
             <div className="vm-toolbar" data-testid="vm-toolbar">
               <ToolButton id="start" label="Start" icon="play" reason={why("start")} busy={busy === "start"}
@@ -220,11 +219,7 @@ function VmDetail({ node, name, tab, consoleType, windowId }: {
                 label="More actions"
                 testId="vm-more"
                 items={[
-                  item("reboot", "Reboot…", () => ops.run("reboot", vm)),
-                  item("suspend", "Suspend…", () => ops.run("suspend", vm)),
-                  item("resume", "Resume", () => ops.run("resume", vm)),
-                  item("reset", "Reset…", () => ops.run("reset", vm), true),
-                  item("forceoff", "Force off…", () => ops.run("forceoff", vm), true),
+                  ...POWER_MENU.map(([id, label, danger]) => item(id, label, () => ops.run(id, vm), danger)),
                   item("serial", "Serial console", () => showTab("console", undefined, "serial")),
                   item("edit", "Edit…", () => setEditing(true)),
                   item("password", "Set password…", () => setPassword(true)),
