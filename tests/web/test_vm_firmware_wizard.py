@@ -18,18 +18,21 @@ TASK_TIMEOUT_MS = 180_000
 
 @pytest.fixture
 def env(web_server, web_api, tmp_path):
-    pool, vm = unique("wfpool-"), unique("wfvm-")
+    pool, network, vm = unique("wfpool-"), unique("wfnet-"), unique("wfvm-")
     base = tmp_path / "base.qcow2"
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(base), "64M"], check=True)
     try:
         web_api.ok("create-storage-pool", {"name": pool, "type": "dir", "path": str(tmp_path / pool)})
         web_api.upload(pool, "base.qcow2", base)
-        yield {"pool": pool, "vm": vm}
+        web_api.ok("create-network", {"name": network, "mode": "isolated"})
+        yield {"pool": pool, "network": network, "vm": vm}
     finally:
         resp = web_api.post("delete-vm", {"name": vm, "force": True, "delete_volumes": True})
         assert resp.status_code in (200, 404), resp.text
-        resp = web_api.post("delete-storage-pool", {"name": pool, "delete_volumes": True})
-        assert resp.status_code in (200, 404), resp.text
+        for action, body in (("delete-network", {"name": network}),
+                             ("delete-storage-pool", {"name": pool, "delete_volumes": True})):
+            resp = web_api.post(action, body)
+            assert resp.status_code in (200, 404), (action, resp.status_code, resp.text)
 
 
 def test_the_wizard_creates_a_uefi_vm_with_a_tpm(logged_in_page, web_api, env):
@@ -51,9 +54,8 @@ def test_the_wizard_creates_a_uefi_vm_with_a_tpm(logged_in_page, web_api, env):
     pg.get_by_test_id("wizard-next").click()
     pg.get_by_test_id("wizard-next").click()  # size: as the base
     step = pg.get_by_test_id("step-network")
-    while step.get_by_test_id("nic-remove-0").count():  # no NIC needed (a preset one removed)
-        step.get_by_test_id("nic-remove-0").click()
-    expect(step.get_by_test_id("no-nics")).to_be_visible()
+    expect(step.get_by_test_id("nic-form")).to_have_count(1)  # a first NIC on an active network, preset
+    step.get_by_test_id("nic-source-0").select_option(env["network"])
     pg.get_by_test_id("wizard-next").click()
     step = pg.get_by_test_id("step-cloudinit")
     if step.get_by_test_id("ci-enabled").is_checked():
