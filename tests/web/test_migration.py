@@ -49,6 +49,10 @@ def test_migrate_dialog_checks_then_moves_a_stopped_vm(logged_in_page, web_api, 
         assert name not in [d.name() for d in local.listAllDomains(0)]
         # Evacuate on the node page: the stopped VM stays (only running VMs move), the node enters maintenance
         pg.goto(f"/nodes/detail/?name={node}")
+        fold = pg.get_by_test_id("page-actions-toggle")
+        expect(pg.get_by_test_id("page-title")).to_be_visible()
+        if fold.is_visible():  # on a phone the page header's actions fold behind one button (PageHeader)
+            fold.click()
         pg.get_by_test_id("node-evacuate").click()
         evac = pg.get_by_test_id("evacuate-dialog")
         expect(evac.get_by_test_id("evacuate-target-local")).to_be_visible()
