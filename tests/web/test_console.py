@@ -15,6 +15,7 @@ import pytest
 from playwright.sync_api import expect
 
 from jvp.hypervisor.xml import element, sub, to_string
+from tests.web.conftest import choose
 from tests.conftest import unique
 from tests.host import vmutil
 from tests.host.console_guest import booted_guest
@@ -133,13 +134,11 @@ def test_the_vm_list_opens_the_console_tab(logged_in_page, guest):
     pg = logged_in_page
     pg.goto("/vms/")
     r = pg.locator(f'[data-testid="vm-row"][data-key="local/{guest.name}"]')
-    r.get_by_test_id("vm-row-menu").click()
-    pg.get_by_test_id("vm-menu-serial").click()  # the VM page's Console tab
+    choose(pg, r.get_by_test_id("vm-row-menu"), "vm-menu-serial")  # the VM page's Console tab
     expect(pg).to_have_url(re.compile(rf".*/vms/detail/\?node=local&name={guest.name}&tab=console&type=serial$"))
     connected(pg)
     pg.go_back()
-    r.get_by_test_id("vm-row-menu").click()
-    pg.get_by_test_id("vm-menu-console").click()
+    choose(pg, r.get_by_test_id("vm-row-menu"), "vm-menu-console")
     expect(pg).to_have_url(re.compile(rf".*/vms/detail/\?node=local&name={guest.name}&tab=console$"))
     connected(pg)
     pg.wait_for_function(f"({CANVAS_COLOURS})() >= 2", timeout=BOOT_TIMEOUT_MS)

@@ -5,37 +5,16 @@ Everything is named jvptest-* and removed through the API afterwards."""
 from __future__ import annotations
 
 import re
-import subprocess
 
 import pytest
 from playwright.sync_api import expect
-
-from tests.conftest import unique
 
 pytestmark = pytest.mark.web
 TASK_TIMEOUT_MS = 180_000
 
 
-@pytest.fixture
-def env(web_server, web_api, tmp_path):
-    pool, network, vm = unique("wfpool-"), unique("wfnet-"), unique("wfvm-")
-    base = tmp_path / "base.qcow2"
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(base), "64M"], check=True)
-    try:
-        web_api.ok("create-storage-pool", {"name": pool, "type": "dir", "path": str(tmp_path / pool)})
-        web_api.upload(pool, "base.qcow2", base)
-        web_api.ok("create-network", {"name": network, "mode": "isolated"})
-        yield {"pool": pool, "network": network, "vm": vm}
-    finally:
-        resp = web_api.post("delete-vm", {"name": vm, "force": True, "delete_volumes": True})
-        assert resp.status_code in (200, 404), resp.text
-        for action, body in (("delete-network", {"name": network}),
-                             ("delete-storage-pool", {"name": pool, "delete_volumes": True})):
-            resp = web_api.post(action, body)
-            assert resp.status_code in (200, 404), (action, resp.status_code, resp.text)
-
-
-def test_the_wizard_creates_a_uefi_vm_with_a_tpm(logged_in_page, web_api, env):
+def test_the_wizard_creates_a_uefi_vm_with_a_tpm(logged_in_page, web_api, wizard_place):
+    env = wizard_place
     pg = logged_in_page
     pg.get_by_test_id("nav-vms").click()
     pg.get_by_test_id("create-vm").click()
@@ -50,7 +29,7 @@ def test_the_wizard_creates_a_uefi_vm_with_a_tpm(logged_in_page, web_api, env):
 
     step = pg.get_by_test_id("step-disk")
     step.get_by_test_id("vm-pool").select_option(env["pool"])
-    step.get_by_test_id("vm-volume").select_option("base.qcow2")
+    step.get_by_test_id("vm-volume").select_option(env["volume"])
     pg.get_by_test_id("wizard-next").click()
     pg.get_by_test_id("wizard-next").click()  # size: as the base
     step = pg.get_by_test_id("step-network")

@@ -21,7 +21,7 @@ from playwright.sync_api import expect
 
 from tests.conftest import REPO, unique
 from tests.host import vmutil
-from tests.web.conftest import login, wait_task
+from tests.web.conftest import choose, login, wait_task
 
 pytestmark = pytest.mark.web
 TASK_TIMEOUT_MS = 180_000
@@ -462,8 +462,7 @@ def test_the_list_filters_bulk_starts_and_stops_and_deletes(logged_in_page, web_
     # a row's reboot and suspend ask first (icon-only actions never interrupt a guest at once)
     r = row(pg, "vm-row", f"local/{names[0]}")
     for verb in ("reboot", "suspend"):
-        r.get_by_test_id("vm-row-menu").click()
-        pg.get_by_test_id(f"vm-menu-{verb}").click()
+        choose(pg, r.get_by_test_id("vm-row-menu"), f"vm-menu-{verb}")
         dialog = pg.get_by_test_id(f"{verb}-vm-dialog")
         expect(dialog).to_be_visible()
         dialog.get_by_test_id(f"{verb}-vm-dialog-cancel").click()
@@ -472,8 +471,7 @@ def test_the_list_filters_bulk_starts_and_stops_and_deletes(logged_in_page, web_
 
     # a row's delete: a running VM needs "power it off first": the dialog says so and cannot be confirmed
     # until its force box is ticked (never a generic 409)
-    r.get_by_test_id("vm-row-menu").click()
-    pg.get_by_test_id("vm-menu-delete").click()
+    choose(pg, r.get_by_test_id("vm-row-menu"), "vm-menu-delete")
     dialog = pg.get_by_test_id("delete-vm-dialog")
     expect(dialog.get_by_test_id("delete-vm-running")).to_contain_text("power it off first")
     dialog.get_by_test_id("delete-vm-dialog-input").fill(names[0])
