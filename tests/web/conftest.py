@@ -14,12 +14,15 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
+import libvirt
 import pytest
 import requests
 from playwright.sync_api import expect
 
 from tests.conftest import (IN_CI, REPO, LiveServer, free_port, libvirtd_reachable, require, stop_server,
                             unique)
+from tests.host.storage_util import remove_pool
+from tests.imageserver import MIB, ImageServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 WEB_INDEX = REPO / "web" / "out" / "index.html"
@@ -143,6 +146,40 @@ class Api:
 @pytest.fixture(scope="session")
 def web_api(web_server) -> Api:
     return Api(web_server)
+
+
+@pytest.fixture
+def download_tasks(web_api, tmp_path) -> Iterator[dict]:
+    """Two template downloads into a test pool of the local node: one failed (404) and one running (32 MiB at
+    256 KiB/s: two minutes); the running one is cancelled and the templates and pools removed afterwards."""
+    srv = ImageServer().start()
+    srv.add_bytes("/slow.img", b"\0" * 32 * MIB, throttle_bps=256 * 1024)
+    pool = unique("wdpool-")
+    names = [unique("wdfail-"), unique("wdslow-")]
+    made: dict = {"pool": pool, "running": None, "failed": None}
+    try:
+        web_api.ok("create-storage-pool", {"name": pool, "type": "dir", "path": str(tmp_path / pool)})
+        failed = web_api.ok("register-template", {"pool": pool, "name": names[0],
+                                                  "source": {"type": "url", "url": srv.url("/missing.qcow2")}})
+        made["failed"] = wait_task(web_api, failed["task"]["id"], ("failed",))
+        running = web_api.ok("register-template", {"pool": pool, "name": names[1],
+                                                   "source": {"type": "url", "url": srv.url("/slow.img")}})
+        made["running"] = wait_task(web_api, running["task"]["id"], ("running",))
+        yield made
+    finally:
+        if made["running"]:
+            web_api.post("cancel-task", {"id": made["running"]["id"]})
+            wait_task(web_api, made["running"]["id"], timeout=60)
+        srv.stop()
+        for name in names:
+            resp = web_api.post("delete-template", {"name": name})
+            assert resp.status_code in (200, 404), (name, resp.status_code, resp.text)
+        conn = libvirt.open("qemu:///system")
+        try:
+            remove_pool(conn, pool + "_templates_")
+            remove_pool(conn, pool)
+        finally:
+            conn.close()
 
 
 @pytest.fixture

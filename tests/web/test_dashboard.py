@@ -11,15 +11,11 @@ import re
 import shutil
 import time
 from pathlib import Path
-from typing import Iterator
 
-import libvirt
 import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import unique
-from tests.host.storage_util import remove_pool
-from tests.imageserver import MIB, ImageServer
 from tests.web.conftest import HOME_URL, login, wait_task
 
 pytestmark = pytest.mark.web
@@ -51,40 +47,6 @@ def fixture_node(web_server, web_api, created_nodes) -> str:
     return node
 
 
-@pytest.fixture
-def tasks(web_api, tmp_path) -> Iterator[dict]:
-    """A running template download (32 MiB at 256 KiB/s: two minutes) and a failed one (404), into a test pool
-    of the local node; the running one is cancelled and the templates and pools removed afterwards."""
-    srv = ImageServer().start()
-    srv.add_bytes("/slow.img", b"\0" * 32 * MIB, throttle_bps=256 * 1024)
-    pool = unique("G-dpool-")
-    names = [unique("G-dfail-"), unique("G-dslow-")]
-    made: dict = {"pool": pool, "running": None, "failed": None}
-    try:
-        web_api.ok("create-storage-pool", {"name": pool, "type": "dir", "path": str(tmp_path / pool)})
-        failed = web_api.ok("register-template", {"pool": pool, "name": names[0],
-                                                  "source": {"type": "url", "url": srv.url("/missing.qcow2")}})
-        made["failed"] = wait_task(web_api, failed["task"]["id"], ("failed",))
-        running = web_api.ok("register-template", {"pool": pool, "name": names[1],
-                                                   "source": {"type": "url", "url": srv.url("/slow.img")}})
-        made["running"] = wait_task(web_api, running["task"]["id"], ("running",))
-        yield made
-    finally:
-        if made["running"]:
-            web_api.post("cancel-task", {"id": made["running"]["id"]})
-            wait_task(web_api, made["running"]["id"], ("cancelled", "failed", "succeeded"), timeout=60)
-        srv.stop()
-        for name in names:
-            resp = web_api.post("delete-template", {"name": name})
-            assert resp.status_code in (200, 404), (name, resp.status_code, resp.text)
-        conn = libvirt.open("qemu:///system")
-        try:
-            remove_pool(conn, pool + "_templates_")
-            remove_pool(conn, pool)
-        finally:
-            conn.close()
-
-
 def vm_totals(web_api) -> str:
     running = total = 0
     for n in web_api.ok("list-nodes")["nodes"]:
@@ -94,7 +56,8 @@ def vm_totals(web_api) -> str:
     return f"{running} / {total}"
 
 
-def test_the_dashboard_shows_nodes_vms_tasks_and_events(page, web_server, web_api, fixture_node, tasks):
+def test_the_dashboard_shows_nodes_vms_tasks_and_events(page, web_server, web_api, fixture_node, download_tasks):
+    tasks = download_tasks
     pg = page
     login(pg, web_server.token)  # the login page lands on the dashboard
     expect(pg).to_have_url(HOME_URL)

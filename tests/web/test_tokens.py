@@ -11,14 +11,11 @@ from __future__ import annotations
 import re
 from typing import Iterator
 
-import libvirt
 import pytest
 import requests
 from playwright.sync_api import expect
 
 from tests.conftest import unique
-from tests.host.storage_util import remove_pool
-from tests.imageserver import MIB, ImageServer
 from tests.web.conftest import login, wait_task
 
 pytestmark = pytest.mark.web
@@ -97,35 +94,11 @@ def test_the_tokens_page_is_in_the_menu_of_admins_only(page, web_server, web_api
 
 
 @pytest.fixture
-def finished_tasks(web_api, tmp_path) -> Iterator[dict]:
+def finished_tasks(web_api, download_tasks) -> dict:
     """A template download that failed (404) and one cancelled while running, into a test pool."""
-    srv = ImageServer().start()
-    srv.add_bytes("/slow.img", b"\0" * 32 * MIB, throttle_bps=256 * 1024)
-    pool = unique("wapool-")
-    names = [unique("wafail-"), unique("wacancel-")]
-    made: dict = {}
-    try:
-        web_api.ok("create-storage-pool", {"name": pool, "type": "dir", "path": str(tmp_path / pool)})
-        failed = web_api.ok("register-template", {"pool": pool, "name": names[0],
-                                                  "source": {"type": "url", "url": srv.url("/missing.qcow2")}})
-        made["failed"] = wait_task(web_api, failed["task"]["id"], ("failed",))
-        slow = web_api.ok("register-template", {"pool": pool, "name": names[1],
-                                                "source": {"type": "url", "url": srv.url("/slow.img")}})
-        wait_task(web_api, slow["task"]["id"], ("running",))
-        web_api.ok("cancel-task", {"id": slow["task"]["id"]})
-        made["cancelled"] = wait_task(web_api, slow["task"]["id"], ("cancelled",))
-        yield made
-    finally:
-        srv.stop()
-        for name in names:
-            resp = web_api.post("delete-template", {"name": name})
-            assert resp.status_code in (200, 404), (name, resp.status_code, resp.text)
-        conn = libvirt.open("qemu:///system")
-        try:
-            remove_pool(conn, pool + "_templates_")
-            remove_pool(conn, pool)
-        finally:
-            conn.close()
+    running = download_tasks["running"]
+    web_api.ok("cancel-task", {"id": running["id"]})
+    return {"failed": download_tasks["failed"], "cancelled": wait_task(web_api, running["id"], ("cancelled",))}
 
 
 def test_the_audit_log_shows_each_tasks_outcome_and_links_to_it(logged_in_page, finished_tasks):
