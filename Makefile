@@ -48,6 +48,7 @@ demo: deps venv web
 	$(JVP) serve --demo
 
 test: host venv web guest-image
+	$(PY) scripts/clean-test-leftovers.py
 	$(PYTEST) -q tests/unit tests/api tests/fuzz tests/host tests/web
 
 test-unit: venv

@@ -325,3 +325,55 @@ def silent_server():
     for c in held:
         c.close()
     srv.close()
+
+
+def _leftovers(uri: str = "qemu:///system") -> dict[str, list[str]]:
+    """The test-prefixed objects on the real host: domains, pools (with their state), networks."""
+    import libvirt
+    libvirt.registerErrorHandler(lambda *_: None, None)
+    conn = libvirt.open(uri)
+    try:
+        left = {"domains": [d.name() for d in conn.listAllDomains(0)],
+                "pools": [f"{p.name()}{'' if p.isActive() else ' (inactive)'}" for p in conn.listAllStoragePools(0)],
+                "networks": [n.name() for n in conn.listAllNetworks(0)]}
+    finally:
+        conn.close()
+    return {k: sorted(n for n in v if n.startswith(TEST_PREFIX)) for k, v in left.items()}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _nothing_left_on_the_host(request):
+    """Every real-host and browser test module cleans up what it made. Whatever a module leaves on
+    qemu:///system (a test-prefixed domain, pool or network; benchmarks' jvptest-bench- objects aside) is
+    reported as an error of that module and, in CI (one run per host), removed, so that one leak shows where
+    it came from instead of failing later modules (an inactive pool left behind, say, makes every later
+    delete-template refuse with TemplateUsageUnknown)."""
+    path = Path(str(request.node.path))
+    if (path.parent.name not in ("host", "web") or os.environ.get("JVP_TEST_LEAK_GUARD") == "0"
+            or not libvirtd_reachable()):
+        yield
+        return
+    before = _leftovers()
+    yield
+    after = _leftovers()
+    new = {k: [n for n in v if n not in before[k] and not n.startswith(TEST_PREFIX + "bench-")]
+           for k, v in after.items()}
+    if any(new.values()) and not IN_CI:
+        pytest.fail(f"{path.name} left these on qemu:///system, or another session made them meanwhile "
+                    f"(set JVP_TEST_LEAK_GUARD=0 while sharing the host): {new}", pytrace=False)
+    if any(new.values()):
+        import libvirt
+
+        from tests.host.storage_util import remove_pool
+        from tests.host.vmutil import drop_domain, drop_network
+        conn = libvirt.open("qemu:///system")
+        try:
+            for name in new["domains"]:
+                drop_domain(conn, name)
+            for name in new["pools"]:
+                remove_pool(conn, name.split(" ")[0])
+            for name in new["networks"]:
+                drop_network(conn, name)
+        finally:
+            conn.close()
+        pytest.fail(f"{path.name} left these on qemu:///system (now removed): {new}", pytrace=False)
