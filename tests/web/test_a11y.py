@@ -108,6 +108,8 @@ def open_page(contexts, spec: Page, view: str, node: str) -> Any:
         expect(pg.get_by_test_id("page-title")).to_contain_text(spec.title)
     else:
         expect(pg.locator("h1").first).to_be_visible()
+    if spec.actions and not spec.logged_in:  # the log-in form is the page: wait for it (a busy host is slow)
+        expect(pg.get_by_role("button", name=spec.actions[0])).to_be_visible()
     # the page's data has arrived (a spinner that stays, e.g. a console connecting, is scanned as it is)
     try:
         expect(pg.locator(".loading-block")).to_have_count(0, timeout=15_000)
