@@ -12,7 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-VERDICT = re.compile(r"\b(OK|ABOVE|BELOW|BELOW TARGET|OUTSIDE TARGET)\b")
+VERDICT = re.compile(r"\b(OK|ABOVE|BELOW|OUTSIDE TARGET)\b|(<=|>=) ?\d")   # a line that states a target
+MISSED = re.compile(r"\b(ABOVE|BELOW|OUTSIDE TARGET)\b")
 
 
 class Tee(io.TextIOBase):
@@ -60,8 +61,10 @@ def main(argv: list[str]) -> int:
     print(f"   before: {before}; after: {load()}")
     for line in verdicts:
         print(f"   {line}")
-    missed = [v for v in verdicts if not re.search(r"\bOK\b", v)]
-    print(f"   {len(verdicts) - len(missed)} of {len(verdicts)} targets hold")
+    missed = [v for v in verdicts if MISSED.search(v)]
+    print(f"   {len(verdicts) - len(missed)} of {len(verdicts)} target lines hold; missed:")
+    for line in missed:
+        print(f"   {line}")
     return 0
 
 

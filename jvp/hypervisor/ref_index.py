@@ -249,6 +249,7 @@ class _ConnIndex:
     def __init__(self, canon: Callable[[str], str] = normal_path) -> None:
         self.canon = canon
         self.entries: dict[str, DomainRefs] = {}
+        self.running = 0                         # entries with r.running (the counts check costs O(1))
         self.position: dict[str, int] = {}       # listing order (answers keep libvirt's order)
         self.next_position = 0
         self.dirty: set[str] = set()
@@ -278,6 +279,7 @@ class _ConnIndex:
         pos = self.position.get(r.key)
         self.remove(r.key)
         self.entries[r.key] = r
+        self.running += bool(r.running)
         if pos is None:
             pos, self.next_position = self.next_position, self.next_position + 1
         self.position[r.key] = pos
@@ -290,6 +292,7 @@ class _ConnIndex:
         self.position.pop(key, None)
         if old is None:
             return
+        self.running -= bool(old.running)
         for index, keys in self._maps(old):
             for k in keys:
                 held = index.get(k)
@@ -336,6 +339,7 @@ class ReferenceIndex:
             for ci in ([self._conns[conn]] if conn in self._conns else []) if conn is not None else \
                     list(self._conns.values()):
                 ci.entries.clear()
+                ci.running = 0
                 ci.position.clear()
                 for index in (ci.by_network, ci.by_bridge, ci.by_path, ci.by_volume):
                     index.clear()
@@ -395,9 +399,8 @@ class ReferenceIndex:
     def _counts_differ(self, conn: libvirt.virConnect, ci: _ConnIndex) -> bool:
         running, defined = conn.numOfDomains(), conn.numOfDefinedDomains()
         with self._lock:
-            entries = list(ci.entries.values())
-        up = sum(1 for r in entries if r.running)
-        return up != running or len(entries) - up != defined
+            up, total = ci.running, len(ci.entries)
+        return up != running or total - up != defined
 
     def _relist(self, conn: libvirt.virConnect, ci: _ConnIndex) -> None:
         """List every domain (no XML): read the new ones, the dirty ones and those whose running state
