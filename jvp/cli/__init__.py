@@ -162,14 +162,15 @@ def token_create(name: str, role: str, ttl_days: int | None, config: str | None)
 @click.option("--config", "config")
 @click.option("--json", "as_json", is_flag=True)
 def token_list(config: str | None, as_json: bool) -> None:
-    """List tokens (names, roles, creation; never the tokens themselves)."""
+    """List tokens (names, roles, creation, expiry, last use; never the tokens themselves)."""
     tokens = _token_service(config).list()
     if as_json:
         click.echo(json.dumps(tokens, indent=2))
         return
     for t in tokens:
         click.echo(f"{t['name']:<24} {t['role']:<9} created {t['created_at']}"
-                   + (f"  expires {t['expires_at']}" if t.get("expires_at") else ""))
+                   + (f"  expires {t['expires_at']}" if t.get("expires_at") else "")
+                   + f"  last used {t.get('last_used_at') or 'never'}")
 
 
 @token.command("revoke")

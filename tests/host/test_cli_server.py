@@ -96,6 +96,7 @@ def test_the_served_data_dir_is_private_and_doctor_finds_nothing(live_server):
         assert any(k.startswith("audit/audit-") for k in found) and any(k.startswith(".locks/") for k in found)
         listed = run(["token", "list"], live_server)
         assert listed.returncode == 0 and "admin" in listed.stdout and "jvp_" not in listed.stdout
+        assert "last used " in listed.stdout  # a time, or "never" until the server's usage flush
         doctor = run(["doctor"], live_server)
         assert doctor.returncode == 0 and "no problems" in doctor.stderr, doctor.stdout + doctor.stderr
     finally:
