@@ -1,7 +1,10 @@
 """The embedded metadata store: YAML files under the data dir.
 
-Writes are atomic (temporary file in the same directory, fsync, rename, fsync of the directory) and
-serialized across threads and processes with file locks (gunicorn runs several workers). Documents are
+Writes are atomic (temporary file in the same directory, fsync, rename, fsync of the directory; `update`
+with durable=False skips the last step, for a change a crash of the machine may undo) and serialized
+across threads and processes with file locks (gunicorn runs several workers). Each process keeps the last
+text it read or wrote of each file with its document: reading the same text again costs no parse and no
+validation. Documents are
 validated against `metadata_schema/` when read and when written; a corrupt or invalid file is reported with
 its path (MetadataCorrupt), never dropped from a listing silently and never overwritten.
 
