@@ -248,6 +248,16 @@ class YamlMetadataStore:
     def keys(self, kind: str) -> list[tuple[str, ...]]:
         """The keys of every file of a kind, without reading them (sorted by path)."""
         spec: Kind = KINDS[kind]
+        directory, _, name = spec.pattern.rpartition("/")
+        if name == "*.yaml" and not any(c in directory for c in "*?["):
+            # one directory of <key>.yaml files (tasks: up to the retention count, read by every busy check
+            # before a new task): its names alone, as the glob below would give them, ~10x faster
+            try:
+                with os.scandir(self.root / directory) as entries:
+                    names = sorted(e.name for e in entries if e.name.endswith(".yaml"))
+            except (FileNotFoundError, NotADirectoryError):
+                return []
+            return [spec.key_of((*directory.split("/"), n)) for n in names]
         return [spec.key_of(path.relative_to(self.root).parts) for path in sorted(self.root.glob(spec.pattern))]
 
     # -- writing ------------------------------------------------------------------------------------
