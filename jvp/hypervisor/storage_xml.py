@@ -14,8 +14,8 @@ from jvp.hypervisor.xml import parse, to_string
 from jvp.hypervisor.xml.domain import Domain, DiskSource
 from jvp.hypervisor.xml.storage import Pool, PoolDevice, PoolHost, PoolSource, Volume
 
-# Where libvirt expects a pool's target when the type has a natural one (the admin may not care).
 QCOW2_COMPAT = "1.1"  # the qcow2 version JVP creates (see build_volume_xml)
+# Where libvirt expects a pool's target when the type has a natural one (the admin may not care).
 DEFAULT_TARGETS = {"disk": "/dev", "iscsi": "/dev/disk/by-path"}
 
 
