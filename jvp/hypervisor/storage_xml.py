@@ -14,6 +14,7 @@ from jvp.hypervisor.xml import parse, to_string
 from jvp.hypervisor.xml.domain import Domain, DiskSource
 from jvp.hypervisor.xml.storage import Pool, PoolDevice, PoolHost, PoolSource, Volume
 
+QCOW2_COMPAT = "1.1"  # the qcow2 version JVP creates (see build_volume_xml)
 # Where libvirt expects a pool's target when the type has a natural one (the admin may not care).
 DEFAULT_TARGETS = {"disk": "/dev", "iscsi": "/dev/disk/by-path"}
 
@@ -71,6 +72,10 @@ def build_volume_xml(name: str, capacity_bytes: int, fmt: str | None, *, sparse:
     volume a qcow2 overlay of it."""
     vol = Volume.new(name=name, capacity_bytes=capacity_bytes, allocation_bytes=0 if sparse else capacity_bytes,
                      format=fmt or None)
+    if fmt == "qcow2":
+        # qcow2 v3 (compat 1.1, QEMU >= 1.1): libvirt's storage backend makes v2 (0.10) when not told, which
+        # lacks zero clusters, lazy refcounts and extended features; qemu-img itself defaults to 1.1
+        vol.compat = QCOW2_COMPAT
     if backing:
         vol.backing_path, vol.backing_format = backing["path"], backing["format"]
     return to_string(vol.el)

@@ -122,7 +122,9 @@ def test_volume_xml():
     assert root.find("capacity").get("unit") == "bytes" and root.findtext("capacity") == str(10 * 1024**3)
     assert root.findtext("allocation") == "0"
     assert root.find("target/format").get("type") == "qcow2"
+    assert root.findtext("target/compat") == "1.1"  # qcow2 v3, not libvirt's default v2 (0.10)
     assert root.find("backingStore") is None
+    assert etree.fromstring(build_volume_xml("r", 1, "raw").encode()).find("target/compat") is None
 
 
 def test_overlay_and_block_volume_xml():

@@ -256,3 +256,37 @@ def test_every_file_and_directory_of_the_store_is_private(tmp_path):
     assert {k for k, m in modes.items() if m == 0o600} >= {"data/metadata/nodes/n1.yaml",
                                                           "data/tasks/0b7c9b8e-1111-2222-3333-444455556666.yaml"}
     assert any(k.startswith("data/.locks/") and k.endswith(".lock") for k in modes)
+
+
+def test_a_read_of_unchanged_text_skips_the_parse_but_sees_any_change(store, tmp_path, monkeypatch):
+    """The parsed-text cache: the same text again gives a copy of the kept document (no YAML parse, no
+    schema check); another process's change (new text) is parsed; a corrupt file is still reported."""
+    store.put("node", "n1", doc=node())
+    path = tmp_path / "metadata/nodes/n1.yaml"
+    parses = []
+    real = store._parse
+    monkeypatch.setattr(store, "_parse", lambda *a: parses.append(1) or real(*a))
+    first = store.get("node", "n1")
+    first["uri"] = "changed by the caller"  # a copy: the kept document stays as written
+    assert store.get("node", "n1")["uri"] == "test:///default"
+    assert parses == []  # the text written is the text read: no parse at all
+    path.write_text(path.read_text().replace("test:///default", "qemu:///system"))  # another process
+    assert store.get("node", "n1")["uri"] == "qemu:///system" and parses == [1]
+    assert store.update("node", "n1", fn=lambda d: {**d, "uri": "test:///x"})["uri"] == "test:///x"
+    assert store.get("node", "n1")["uri"] == "test:///x" and parses == [1]
+    path.write_text("uri: [unclosed\n")
+    with pytest.raises(MetadataCorrupt):
+        store.get("node", "n1")
+    assert store.delete("node", "n1") and store.get("node", "n1") is None
+
+
+def test_an_update_without_durability_skips_only_the_directory_fsync(store, tmp_path, monkeypatch):
+    store.put("node", "n1", doc=node())
+    synced = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(os.path.isdir(f"/proc/self/fd/{fd}")) or real(fd))
+    store.update("node", "n1", fn=lambda d: {**d, "uri": "test:///a"}, durable=False)
+    assert synced == [False]  # the file's content only
+    store.update("node", "n1", fn=lambda d: {**d, "uri": "test:///b"})
+    assert synced == [False, False, True]  # then the file and its directory
+    assert store.get("node", "n1")["uri"] == "test:///b"

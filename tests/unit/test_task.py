@@ -153,3 +153,28 @@ def test_a_result_that_cannot_be_recorded_still_ends_the_task(tasks):
     assert done["state"] == "failed" and done["error"]["code"] == "InternalError"
     assert done["result"] is None and "could not be recorded" in done["error"]["message"]
     assert tasks.list()["errors"] == [] and tasks.active_on(RES) is None
+
+
+def test_only_pending_to_running_is_written_without_the_directory_fsync(tasks, monkeypatch):
+    """pending -> running may come back as pending after a crash of the machine (recovery treats both the
+    same); every other write of the record is fully durable."""
+    writes = []
+    real = tasks.store.update
+
+    def update(kind, *key, fn, durable=True):
+        def seen(doc):
+            new = fn(doc)
+            if new is not None:
+                writes.append((new["state"], bool(new.get("cleanup")), durable))
+            return new
+        return real(kind, *key, fn=seen, durable=durable)
+    monkeypatch.setattr(tasks.store, "update", update)
+
+    def work(h):
+        h.add_cleanup({"type": "file", "path": "/nonexistent/jvp-test"})
+        h.drop_cleanup({"type": "file", "path": "/nonexistent/jvp-test"})
+        return {}
+    task = tasks.submit("x", RES, work)
+    assert tasks.wait(task["id"], 10)["state"] == "succeeded"
+    assert writes == [("running", False, False), ("running", True, True), ("running", False, True),
+                      ("succeeded", False, True)]

@@ -63,5 +63,6 @@ class Volume(XmlNode):
     raw_name = XmlProperty("./name")
     raw_path = XmlProperty("./target/path")
     format = XmlProperty("./target/format/@type", STRIP)
+    compat = XmlProperty("./target/compat", STRIP)  # a qcow2 image's version: 0.10 (qcow2 v2) or 1.1 (v3)
     backing_path = XmlProperty("./backingStore/path", STRIP)
     backing_format = XmlProperty("./backingStore/format/@type", STRIP)

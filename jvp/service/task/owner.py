@@ -23,17 +23,30 @@ def proc_start_time(pid: int) -> str | None:
     return stat[1] if stat else None
 
 
+_BOOT_ID: list[str | None] = []  # read once: the machine's boot id does not change while a process runs
+
+
 def boot_id() -> str | None:
+    if _BOOT_ID:
+        return _BOOT_ID[0]
     try:
         with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as fh:
-            return fh.read().strip() or None
+            _BOOT_ID.append(fh.read().strip() or None)
     except OSError:
         return None
+    return _BOOT_ID[0]
+
+
+_THIS: dict[int, dict[str, Any]] = {}  # pid -> this_process() (a forked child has its own pid: computed anew)
 
 
 def this_process() -> dict[str, Any]:
     pid = os.getpid()
-    return {"host": socket.gethostname(), "boot": boot_id(), "pid": pid, "start": proc_start_time(pid)}
+    me = _THIS.get(pid)
+    if me is None:
+        me = _THIS[pid] = {"host": socket.gethostname(), "boot": boot_id(), "pid": pid,
+                           "start": proc_start_time(pid)}
+    return dict(me)
 
 
 def owner_alive(owner: dict[str, Any] | None) -> bool:
@@ -41,6 +54,8 @@ def owner_alive(owner: dict[str, Any] | None) -> bool:
     started when the task's owner did (a reused pid is another process)."""
     if not owner:
         return False
+    if owner == _THIS.get(os.getpid()):
+        return True  # this very process (the common case: a worker reading its own running task)
     if owner.get("host") != socket.gethostname():
         return True  # another controller's task (shared store): not ours to judge
     if owner.get("boot") and boot_id() and owner["boot"] != boot_id():

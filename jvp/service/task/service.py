@@ -418,14 +418,22 @@ class TaskService(TaskRetention, DeferredCleanups):
             return {**doc, "state": "running", "started_at": rfc3339(), "message": "running"}
 
         def start(handle: TaskHandle) -> dict | None:
-            self.store.update("task", task_id, fn=begin)  # one read-modify-write: claimed, running
+            # One read-modify-write: claimed, running. Not durable (no fsync of the tasks directory, the
+            # file's content is still fsynced before its rename): should the machine crash before the
+            # next durable write (the first add_cleanup, the final state) reaches the disk, the record may
+            # come back as `pending`, which recovery treats exactly as `running` (its owner is gone: failed,
+            # interrupted, its cleanups run). The running state has no cleanups yet, so nothing is lost.
+            self.store.update("task", task_id, fn=begin, durable=False)
             return work(handle)
         self._execute(task_id, start)
 
     def _execute(self, task_id: str, work: Callable[[TaskHandle], dict | None]
                  ) -> tuple[dict | None, BaseException | None]:
         """Run work to a final state; returns (result, None) or (None, the exception that ended it)."""
-        handle = TaskHandle(self, task_id, clock=self._clock, _started=self._clock())
+        # the cancel flag was read (under the record's lock) as the task was claimed or created: the file is
+        # polled again CANCEL_POLL_INTERVAL_S from now, not at the first check (an in-process cancel is
+        # seen at once through the event either way)
+        handle = TaskHandle(self, task_id, clock=self._clock, _started=self._clock(), _last_poll=time.monotonic())
         with self._live_cv:
             self._live[task_id] = _Live(last_write=self._clock())
         try:

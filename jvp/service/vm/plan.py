@@ -107,15 +107,21 @@ class Planner:
         self.keypairs = keypairs
         self.base_image_sources: dict[str, BaseImageResolver] = dict(base_image_sources or {})
 
-    def _pool(self, node: str, name: str) -> dict[str, Any]:
+    def _pool(self, node: str, name: str, checked: set[tuple[str, str]] | None = None) -> None:
+        """The pool exists and is active (404 StoragePoolNotFound, 412 StoragePoolInactive). `checked`: the
+        pools one plan has checked already (each is asked once per plan)."""
+        if checked is not None and (node, name) in checked:
+            return
         info = self.gateway.vm_pool(node, name)
         if not info["active"]:
             raise PreconditionFailed(f"storage pool '{name}' on node '{node}' is not active; start it first",
                                      code="StoragePoolInactive", details={"pool": name, "node": node})
-        return info
+        if checked is not None:
+            checked.add((node, name))
 
-    def _volume(self, node: str, pool: str, name: str) -> dict[str, Any]:
-        self._pool(node, pool)
+    def _volume(self, node: str, pool: str, name: str, checked: set[tuple[str, str]] | None = None
+                ) -> dict[str, Any]:
+        self._pool(node, pool, checked)
         return self.gateway.vm_volume(node, pool, name)
 
     def _free_name(self, node: str, pool: str, name: str) -> None:
@@ -123,7 +129,8 @@ class Planner:
             raise already_exists("volume", name, node, code="VolumeExists", pool=pool)
 
     # -- the system disk -----------------------------------------------------------------------------
-    def system_disk(self, req: dict[str, Any], users: References) -> DiskPlan:
+    def system_disk(self, req: dict[str, Any], users: References, checked: set[tuple[str, str]] | None = None
+                    ) -> DiskPlan:
         node, name, pool = req["node"], req["name"], req["pool"]
         given = [k for k in ("volume", *self.base_image_sources) if req.get(k) is not None]
         if len(given) > 1:
@@ -140,7 +147,7 @@ class Planner:
             self._free_name(node, pool, root_name)
             return DiskPlan("vda", "blank", pool, root_name, "qcow2", size)
         if given[0] == "volume":
-            vol = self._volume(node, pool, req["volume"])
+            vol = self._volume(node, pool, req["volume"], checked)
             if not clone:
                 if size:
                     raise _bad("disk_size_gib", "disk_size_gib resizes a clone; to use the volume itself, resize "
@@ -162,7 +169,8 @@ class Planner:
         self._free_name(node, pool, root_name)
         return DiskPlan("vda", clone, pool, root_name, "qcow2", max(size or 0, base.capacity_bytes), base=base)
 
-    def extra_disks(self, req: dict[str, Any], users: References, taken: set[str]) -> list[DiskPlan]:
+    def extra_disks(self, req: dict[str, Any], users: References, taken: set[str],
+                    checked: set[tuple[str, str]] | None = None) -> list[DiskPlan]:
         out = []
         for i, d in enumerate(req.get("extra_disks") or [], start=1):
             target = f"vd{chr(ord('a') + i)}"
@@ -170,14 +178,14 @@ class Planner:
             if (d.get("volume") is None) == (d.get("size_gib") is None):
                 raise _bad(f"extra_disks.{i - 1}", "give either size_gib (a new disk) or volume (an existing one)")
             if d.get("volume"):
-                vol = self._volume(req["node"], pool, d["volume"])
+                vol = self._volume(req["node"], pool, d["volume"], checked)
                 if vol["path"] in taken:
                     raise _bad(f"extra_disks.{i - 1}.volume", f"volume '{d['volume']}' is given twice")
                 check_writable_volume(self.gateway, req["node"], vol, users)
                 taken.add(vol["path"])
                 out.append(DiskPlan(target, "use", pool, vol["volume"], vol["format"], existing=vol))
             else:
-                self._pool(req["node"], pool)
+                self._pool(req["node"], pool, checked)
                 name = f"{req['name']}-disk{i}.{d['format']}"
                 self._free_name(req["node"], pool, name)
                 out.append(DiskPlan(target, "blank", pool, name, d["format"], d["size_gib"] * GIB))
@@ -223,20 +231,22 @@ class Planner:
             raise capacity_error(node, "vcpus", req["vcpus"], figures["cpus"])
         if req["memory_mib"] > figures["memory_mib"]:
             raise capacity_error(node, "memory_mib", req["memory_mib"], figures["memory_mib"])
-        self._pool(node, req["pool"])
+        checked: set[tuple[str, str]] = set()  # each pool is looked up once
+        self._pool(node, req["pool"], checked)
         users = self.gateway.vm_references(node)
-        system = self.system_disk(req, users)
+        system = self.system_disk(req, users, checked)
         taken = {system.existing["path"]} if system.existing else set()
-        disks = [system, *self.extra_disks(req, users, taken)]
+        disks = [system, *self.extra_disks(req, users, taken, checked)]
         iso = None
         if req.get("iso"):
-            iso = self._volume(node, req["iso"].get("pool") or req["pool"], req["iso"]["volume"])
+            iso = self._volume(node, req["iso"].get("pool") or req["pool"], req["iso"]["volume"], checked)
         devices = profile.devices(req, blank_system_disk=system.action == "blank")
         for d in disks:
             d.target = profile.disk_target(devices.disk_bus, d.target)
         virtio_iso = None
         if req.get("virtio_iso"):
-            virtio_iso = self._volume(node, req["virtio_iso"].get("pool") or req["pool"], req["virtio_iso"]["volume"])
+            virtio_iso = self._volume(node, req["virtio_iso"].get("pool") or req["pool"], req["virtio_iso"]["volume"],
+                                      checked)
         nics, networks = self.nics(req)
         for n, model in zip(nics, devices.nic_models):
             n["model"] = model
