@@ -20,10 +20,12 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from jvp.api.actions import (Action, ActionContext, ActionRegistry, ByteStream, Principal, Role,
                              STREAM_DOWNLOAD, STREAM_UPLOAD, UPLOAD_MAX_BYTES)
 from jvp.api.dump import Dumper
+from jvp.api.load import Loader
 from jvp.api.streams import RequestBody, check_upload_type, stream_response
 from jvp.errors import Forbidden, InternalError, InvalidInput, JvpError, NotFound, PayloadTooLarge
 
 log = logging.getLogger(__name__)
+ANONYMOUS = Principal(name="anonymous", role=Role.ADMIN)  # every caller when auth is off
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 TARGET_KEYS = ("node", "pool", "vm", "network", "name")
 
@@ -69,18 +71,22 @@ _SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 class _PerAction:
-    """Each action's request schema instance and compiled answer dumper, built on first use and kept (a
-    schema built per request was a quarter of describe-vm's time: jvp/api/dump.py)."""
+    """Each action's request loader and compiled answer dumper, built on first use and kept (a schema built per
+    request was a quarter of describe-vm's time: jvp/api/dump.py; marshmallow's load pipeline per request was
+    most of what validating a small request cost: jvp/api/load.py)."""
 
     def __init__(self) -> None:
-        self._requests: dict[str, Schema] = {}
+        self._loaders: dict[str, Loader] = {}
         self._dumpers: dict[str, Dumper] = {}
 
+    def loader(self, action: Action) -> Loader:
+        loader = self._loaders.get(action.name)
+        if loader is None or type(loader.schema) is not action.request:
+            loader = self._loaders[action.name] = Loader(action.request)
+        return loader
+
     def request(self, action: Action) -> Schema:
-        schema = self._requests.get(action.name)
-        if schema is None or type(schema) is not action.request:
-            schema = self._requests[action.name] = action.request()
-        return schema
+        return self.loader(action).schema
 
     def dumper(self, action: Action) -> Dumper:
         dumper = self._dumpers.get(action.name)
@@ -92,13 +98,26 @@ class _PerAction:
 _SCHEMAS = _PerAction()
 
 
-def load_request(action: Action, raw: Any) -> dict[str, Any]:
+def load_request(action: Action, raw: Any, check: bool = False) -> dict[str, Any]:
+    """The action's request, loaded as marshmallow loads it (ValidationFailed when invalid). `check` (the API
+    tests' JVP_CHECK_DUMP): the fast load must answer what marshmallow's own load answers, types and order."""
+    loader = _SCHEMAS.loader(action)
     try:
-        return _SCHEMAS.request(action).load(raw)
+        req = loader(raw)
     except ValidationError as exc:
         fe = _without_surrogates(_field_errors(exc.messages))
         raise InvalidInput(f"invalid request for {action.name}: {_summarize(fe)}", code="ValidationFailed",
                            details={"field_errors": fe}) from exc
+    if check:
+        try:
+            expected = loader.by_marshmallow(raw)
+        except ValidationError as exc:
+            raise AssertionError(f"{action.name}: the fast load accepted what marshmallow refuses: "
+                                 f"{exc.messages}") from exc
+        if repr(req) != repr(expected):
+            raise AssertionError(f"{action.name}: the fast load differs from marshmallow's:\n{req!r}\n"
+                                 f"{expected!r}")
+    return req
 
 
 # No action takes JSON nested deeper than a few levels; a deeper body (e.g. `[[[[...` under the size limit)
@@ -197,24 +216,34 @@ def register(app: Flask, registry: ActionRegistry, services: Any) -> None:
 
     @app.before_request
     def _start() -> None:
-        incoming = request.headers.get("X-Request-Id", "")
+        ctx_g = g._get_current_object()  # one proxy lookup, not one per attribute
+        incoming = request.environ.get("HTTP_X_REQUEST_ID")  # the X-Request-Id header, as request.headers reads it
         # 32 random hex digits, as uuid4().hex was, without building a UUID object per request
-        g.request_id = incoming if incoming and _REQUEST_ID.match(incoming) else os.urandom(16).hex()
-        g.started = time.monotonic()
+        ctx_g.request_id = incoming if incoming and _REQUEST_ID.match(incoming) else os.urandom(16).hex()
+        ctx_g.started = time.monotonic()
 
     @app.after_request
     def _finish(resp: Response) -> Response:
-        resp.headers["X-Request-Id"] = getattr(g, "request_id", "-")
-        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-        resp.headers.setdefault("Referrer-Policy", "no-referrer")
-        if request.path.startswith("/api/"):
-            resp.headers.setdefault("Cache-Control", "no-store")
+        headers = resp.headers
+        # one pass over the headers the response has (each setdefault/set of Werkzeug's Headers walks them all)
+        present = {key.lower() for key, _ in headers}
+        rid = getattr(g, "request_id", "-")
+        if "x-request-id" in present:
+            headers["X-Request-Id"] = rid
+        else:
+            headers.add("X-Request-Id", rid)
+        if "x-content-type-options" not in present:
+            headers.add("X-Content-Type-Options", "nosniff")
+        if "referrer-policy" not in present:
+            headers.add("Referrer-Policy", "no-referrer")
+        if "cache-control" not in present and request.path.startswith("/api/"):
+            headers.add("Cache-Control", "no-store")
         return resp
 
     def authenticate() -> Principal:
         if not settings.auth:
-            return Principal(name="anonymous", role=Role.ADMIN)
-        return services.tokens.authenticate(request.headers.get("Authorization"))
+            return ANONYMOUS
+        return services.tokens.authenticate(request.environ.get("HTTP_AUTHORIZATION"))
 
     g_principal_key = "principal"
 
@@ -226,11 +255,12 @@ def register(app: Flask, registry: ActionRegistry, services: Any) -> None:
             hint = f"; did you mean {', '.join(close)}?" if close else "; see GET /api/openapi.json"
             raise NotFound(f"unknown action '{action_name}'{hint}", code="UnknownAction",
                            details={"action": action_name, "suggestions": close})
+        ctx_g = g._get_current_object()
         # Set before authenticating: a mutating call refused with 401 is audited too (no token name, no
         # request body: nothing of the presented credential is written).
-        g.action = action
+        ctx_g.action = action
         principal = authenticate()
-        setattr(g, g_principal_key, principal)
+        setattr(ctx_g, g_principal_key, principal)
         if principal.role < action.role:
             raise Forbidden(f"action '{action.name}' needs the {action.role} role; token "
                             f"'{principal.name}' has {principal.role}", code="Forbidden",
@@ -244,10 +274,11 @@ def register(app: Flask, registry: ActionRegistry, services: Any) -> None:
             raw = _read_json_body()
             if action.stream == STREAM_DOWNLOAD and not raw:
                 raw = request.args.to_dict()
-        g.audit_params = raw
-        req = load_request(action, raw)
-        g.audit_target = _target(action, req)
-        ctx = ActionContext(services=services, principal=principal, request_id=g.request_id, action=action)
+        ctx_g.audit_params = raw
+        check = app.config.get("JVP_CHECK_DUMP")  # the API tests: the fast load and dump against marshmallow's
+        req = load_request(action, raw, check=bool(check))
+        ctx_g.audit_target = _target(action, req)
+        ctx = ActionContext(services=services, principal=principal, request_id=ctx_g.request_id, action=action)
         if action.stream == STREAM_UPLOAD:
             ctx.extra["body"] = RequestBody(request)
         result = action.handler(ctx, req)
@@ -261,14 +292,16 @@ def register(app: Flask, registry: ActionRegistry, services: Any) -> None:
         if action.response:
             dumper = _SCHEMAS.dumper(action)
             body = dumper(result)
-            if app.config.get("JVP_CHECK_DUMP"):  # the API tests: marshmallow's own dump must be the same JSON
+            if check:  # marshmallow's own dump must be the same JSON
                 expected = app.json.dumps(dumper.by_marshmallow(result))
                 if app.json.dumps(body) != expected:
                     raise AssertionError(f"{action.name}: the compiled dump differs from marshmallow's:\n"
                                          f"{app.json.dumps(body)}\n{expected}")
         else:
             body = result
-        return jsonify(body), ctx.status or action.status
+        resp = app.json.response(body)  # what jsonify() answers, without its current_app lookup
+        resp.status_code = ctx.status or action.status
+        return resp
 
     @app.route("/api/<action_name>", methods=["GET", "PUT", "PATCH", "DELETE"])
     def wrong_method(action_name: str):

@@ -5,6 +5,7 @@ found by storage_pool.lookup, the one pool lookup).
 """
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import libvirt
@@ -31,16 +32,37 @@ def pool_info(conn: libvirt.virConnect, name: str) -> dict[str, Any]:
             "path": text(root, "target/path")}
 
 
+# A volume document's fields, kept per exact XML text (a describe-vm reads each disk's volume XML on every
+# call; the parse and the mapping reads are skipped when the text is the one seen before). Keyed by the
+# document itself: a volume that changed in any way (allocation, backing, format) is a different text, so an
+# entry is never stale. Bounded; the oldest entry goes first.
+_VOL_FIELDS: dict[str, tuple[str | None, str | None, str | None, int | None, str | None]] = {}
+_VOL_FIELDS_MAX = 4096
+_vol_fields_lock = threading.Lock()
+
+
+def _vol_fields(xml_text: str) -> tuple[str | None, str | None, str | None, int | None, str | None]:
+    got = _VOL_FIELDS.get(xml_text)
+    if got is None:
+        doc = Volume(parse(xml_text))  # the volume mapping (xml/storage.py): no XPath per field
+        got = (doc.raw_name, doc.raw_path, doc.format, doc.capacity_bytes, doc.backing_path)
+        with _vol_fields_lock:
+            _VOL_FIELDS[xml_text] = got
+            while len(_VOL_FIELDS) > _VOL_FIELDS_MAX:
+                _VOL_FIELDS.pop(next(iter(_VOL_FIELDS)))
+    return got
+
+
 def _vol_info(vol: libvirt.virStorageVol, pool_name: str | None = None) -> dict[str, Any]:
-    doc = Volume(parse(vol.XMLDesc(0)))  # the volume mapping (xml/storage.py): no XPath per field
+    raw_name, raw_path, fmt, capacity_bytes, backing_path = _vol_fields(vol.XMLDesc(0))
     if pool_name is None:
         pool_name = vol.storagePoolLookupByVolume().name()
     # the name and path libvirt answers for vol.name() / vol.path() are the document's <name> and
     # <target><path>: read there (two round trips less to a remote node per disk of a describe-vm)
-    return {"pool": pool_name, "volume": doc.raw_name or vol.name(), "path": doc.raw_path or vol.path(),
-            "format": doc.format or "raw",
-            "capacity_bytes": doc.capacity_bytes,
-            "backing": doc.backing_path}
+    return {"pool": pool_name, "volume": raw_name or vol.name(), "path": raw_path or vol.path(),
+            "format": fmt or "raw",
+            "capacity_bytes": capacity_bytes,
+            "backing": backing_path}
 
 
 def volume_info(conn: libvirt.virConnect, pool_name: str, name: str) -> dict[str, Any]:

@@ -1,7 +1,11 @@
 """API tokens: random bearer tokens stored only as SHA-256 hashes in auth/tokens.yaml.
 
 Tokens carry 256 bits of randomness, so a plain SHA-256 is enough to make a stolen tokens.yaml useless
-(no password-style stretching needed). Lookups compare digests in constant time.
+(no password-style stretching needed). Lookups compare digests in constant time. A digest that verified is
+kept with the token list it was found in (its name, expiry and Principal), so the next request with the same
+token skips the scan; tokens.yaml is still checked by one stat per request, and a changed file is a new
+list, against which the token is verified again (a revocation, even by the CLI, applies at once). Only the
+SHA-256 of tokens that verified is kept, never a token.
 
 Last use: `authenticate` notes when each token was used in auth/token-usage.yaml (kind `token_usage`), but
 at most once per `USAGE_INTERVAL_S` (60 s) per token and server process, never a write per request. So
@@ -47,6 +51,9 @@ class TokenService:
         self._cache: tuple[Any, list[dict[str, Any]]] | None = None
         self._cache_lock = threading.Lock()
         self._path: Path | None = None
+        # a verified token's hash -> (the token list it was found in, name, expiry, Principal): a request with
+        # a known token skips the scan, the expiry's parse and the Principal (the list is checked by one stat)
+        self._verified: dict[str, tuple[list[dict[str, Any]], str, tuple[str, Any] | None, Principal]] = {}
 
     def _tokens(self) -> list[dict[str, Any]]:
         """The token records, re-read only when tokens.yaml changed (revocations by the CLI show at once)."""
@@ -81,6 +88,9 @@ class TokenService:
     def _note_use(self, name: str) -> None:
         """Record the use of a token, at most once per usage_interval_s per token in this process."""
         stamp = self._clock()
+        last = self._noted.get(name)
+        if last is not None and stamp - last < self.usage_interval_s:
+            return  # the usual case, without the lock (the check below is repeated under it)
         with self._noted_lock:
             last = self._noted.get(name)
             if last is not None and stamp - last < self.usage_interval_s:
@@ -144,16 +154,34 @@ class TokenService:
         if scheme.lower() != "bearer" or not value.strip():
             raise Unauthorized("the Authorization header must be 'Bearer <token>'", code="Unauthorized")
         digest = token_digest(value.strip())
-        match = None
-        for t in self._tokens():
-            if hmac.compare_digest(t["sha256"], digest):
-                match = t
-        if match is None:
-            raise Unauthorized("invalid or revoked token", code="InvalidToken")
-        if match.get("expires_at") and parse_rfc3339(match["expires_at"]) < now():
-            raise Unauthorized(f"token '{match['name']}' expired at {match['expires_at']}", code="TokenExpired")
-        self._note_use(match["name"])
-        return Principal(name=match["name"], role=Role.parse(match["role"]))
+        tokens = self._tokens()  # one stat: a revocation or a new token shows at once
+        known = self._verified.get(digest)
+        if known is not None and known[0] is tokens:
+            _, name, expires, principal = known
+        else:
+            match = None
+            for t in tokens:
+                if hmac.compare_digest(t["sha256"], digest):
+                    match = t
+            if match is None:
+                raise Unauthorized("invalid or revoked token", code="InvalidToken")
+            name = match["name"]
+            expires = (match["expires_at"], parse_rfc3339(match["expires_at"])) if match.get("expires_at") else None
+            self._check_expiry(name, expires)
+            principal = Principal(name=name, role=Role.parse(match["role"]))
+            if len(self._verified) >= 1024:  # bounded: only tokens that verified are kept
+                self._verified.clear()
+            # kept for this very token list: when tokens.yaml changes, _tokens() answers a new list and this
+            # entry no longer applies (checked again against the new list)
+            self._verified[digest] = (tokens, name, expires, principal)
+        self._check_expiry(name, expires)
+        self._note_use(name)
+        return principal
+
+    @staticmethod
+    def _check_expiry(name: str, expires: tuple[str, Any] | None) -> None:
+        if expires is not None and expires[1] < now():
+            raise Unauthorized(f"token '{name}' expired at {expires[0]}", code="TokenExpired")
 
     def ensure_initial_admin(self) -> Path | None:
         """On first start with no token at all, create an admin token and write it to a 0600 file.

@@ -95,6 +95,28 @@ def test_last_use_is_written_at_most_once_per_interval(api):
     assert "jvptest-used" not in usage.read_text()
 
 
+def test_a_verified_token_is_checked_again_on_every_request(api, monkeypatch):
+    """A token that verified is kept (its hash, name, expiry, role) for the next requests, but a revocation
+    by another process (the CLI: another TokenService on the same files) applies to the very next request,
+    and the expiry is compared with the clock on every request."""
+    from datetime import timedelta
+
+    import jvp.service.auth as auth_module
+    secret = api.ok("create-token", {"name": "jvptest-kept", "role": "viewer", "ttl_days": 1})["secret"]
+    headers = {"Authorization": f"Bearer {secret}"}
+    for _ in range(3):
+        assert api.client.post("/api/list-nodes", json={}, headers=headers).status_code == 200
+    real_now = auth_module.now
+    monkeypatch.setattr(auth_module, "now", lambda: real_now() + timedelta(days=2))
+    resp = api.client.post("/api/list-nodes", json={}, headers=headers)
+    assert resp.status_code == 401 and resp.get_json()["error"]["code"] == "TokenExpired"
+    monkeypatch.setattr(auth_module, "now", real_now)
+    assert api.client.post("/api/list-nodes", json={}, headers=headers).status_code == 200
+    TokenService(api.services.store, api.services.settings.data_dir).revoke("jvptest-kept")  # as `jvp token revoke`
+    resp = api.client.post("/api/list-nodes", json={}, headers=headers)
+    assert resp.status_code == 401 and resp.get_json()["error"]["code"] == "InvalidToken"
+
+
 def test_a_task_action_records_the_tasks_outcome(api):
     resp = api.call("clone-volume", {"pool": "default", "name": "scratch.raw", "new_name": "jvptest-copy.raw"},
                     role="operator", expect=202)
