@@ -15,6 +15,7 @@ from jvp.api import events_ws as api_events_ws
 from jvp.api import http as api_http
 from jvp.api import routes as api_routes
 from jvp.api.actions import registry
+from jvp.api.jsonio import OrjsonProvider
 from jvp.demo import DEMO_DIR
 from jvp.hostnet import HostNetwork
 from jvp.hypervisor.connection import ConnectionPool, open_libvirt, open_test_driver_only, start_event_loop
@@ -202,8 +203,7 @@ def create_app(settings: Settings, services: Services | None = None, processes: 
     services = services or build_services(settings, processes)
     app = Flask("jvp", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.config["JSON_SORT_KEYS"] = False
-    app.json.sort_keys = False
+    app.json = OrjsonProvider(app)  # keys in the answers' own order; api/jsonio.py says what else differs
     app.extensions["jvp"] = services
     api_http.register(app, registry, services)
     api_routes.register(app, registry, services)
