@@ -363,12 +363,16 @@ def summaries(conn: libvirt.virConnect, node: str) -> list[dict[str, Any]]:
                                          if networks is None or n in networks})
     out = []
     memo = vm_net.CrashMemo()  # the test driver's crash check: the URI and each network once per listing
+    states: dict[tuple[int, int | None], tuple[str, str | None]] = {}  # a handful of (state, reason) pairs
     for dom, st, facts in rows:
-        problems = list(facts.get("problems", []))
-        if networks is not None:
+        problems = list(facts.get("problems", ()))
+        if networks is not None and facts["nics"]:
             problems += domain_view.network_problems(facts, networks)
-        state_name, reason = domain_state.of(st.get("state.state", libvirt.VIR_DOMAIN_NOSTATE),
-                                             st.get("state.reason"))
+        pair = (st.get("state.state", libvirt.VIR_DOMAIN_NOSTATE), st.get("state.reason"))
+        named = states.get(pair)
+        if named is None:
+            named = states[pair] = domain_state.of(*pair)
+        state_name, reason = named
         ips = leases
         if ips is None:  # the driver lists no leases per network: ask per running domain with a NIC instead
             ips = {}

@@ -233,7 +233,7 @@ def summary(facts: dict[str, Any], *, node: str, state: str, ips: dict[str, list
         "description": facts["description"],
         "created_at": facts["created_at"],
         "problems": list(problems or []),
-        "ips": sorted({ip for m in facts["macs"] for ip in ips.get(m, [])}),
+        "ips": sorted({ip for m in facts["macs"] for ip in ips.get(m, ())}) if ips else [],
         "macs": list(facts["macs"]),
     }
 
