@@ -11,7 +11,8 @@ import logging
 import threading
 import time
 from concurrent.futures import Future, TimeoutError as FutureTimeout
-from typing import Callable, TypeVar
+from contextlib import contextmanager
+from typing import Callable, Iterator, TypeVar
 
 import libvirt
 
@@ -28,6 +29,30 @@ REOPEN_BACKOFF_S = 1.0
 
 _loop_lock = threading.Lock()
 _loop_started = False
+
+# While a volume stream moves bytes, the event loop pauses this long between iterations. A blocking
+# virStreamRecv/Send switches libvirt's watch on the connection's socket off and on, and each switch wakes
+# the loop thread, which then reads the stream off the socket itself whenever the streaming thread is not
+# inside libvirt: two threads take turns per 256 KiB message (55,000 context switches per 2 GiB download
+# against 23,000 with the pause; 0.88-1.02 against 0.66-0.77 CPU-s per GiB, the download loop alone). With
+# the pause the streaming thread does nearly all the reading. Everything else the loop serves (events,
+# keepalive, consoles, which drain their stream at each wake-up) waits at most this much longer meanwhile.
+STREAMING_PAUSE_S = 0.001
+_streaming = 0
+_streaming_lock = threading.Lock()
+
+
+@contextmanager
+def streaming() -> Iterator[None]:
+    """Marks a volume transfer in progress for the event loop (see STREAMING_PAUSE_S)."""
+    global _streaming
+    with _streaming_lock:
+        _streaming += 1
+    try:
+        yield
+    finally:
+        with _streaming_lock:
+            _streaming -= 1
 
 
 def _silence_libvirt(_ctx, _err) -> None:
@@ -52,6 +77,8 @@ def start_event_loop() -> None:
                 except Exception:  # noqa: BLE001 - the loop must survive anything
                     log.exception("libvirt event loop iteration failed")
                     time.sleep(0.5)
+                if _streaming:
+                    time.sleep(STREAMING_PAUSE_S)
 
         threading.Thread(target=run, name="libvirt-events", daemon=True).start()
         _loop_started = True

@@ -12,7 +12,8 @@
   answered is retried with back-off while attempts make progress; a source that never answers fails at once.
 - Size: a Content-Length over `max_bytes` is refused before a byte is read; a body that grows past it (no
   Content-Length, or an endless one) is cut at the limit.
-- Bytes are hashed as they arrive, in a second thread (hashing.py); resuming re-hashes the partial file once.
+- Bytes are hashed as they arrive, in a second thread that the receiving thread helps when it falls behind
+  (hashing.py); resuming re-hashes the partial file once.
 
 The standard library's http.client reads the body straight into a few reused buffers (readinto): no
 allocation, zero-filling or copy per block beyond the socket read itself, which is what keeps the download
@@ -41,7 +42,11 @@ from jvp.images.urls import (AddressPolicy, check_url, host_port, literal_addres
 
 log = logging.getLogger(__name__)
 
-CHUNK = 1024 * 1024
+# Blocks of 256 KiB: a block is still in the CPU cache when it is hashed, just after it was received and
+# written. With 1 MiB blocks (ten of them in flight) the hash read each block back from memory, and the
+# download ran at half the speed (276 against 570 MiB/s on this 2-core host, the fetch loop alone,
+# interleaved; 128 and 512 KiB are as good as 256).
+CHUNK = 256 * 1024
 REDIRECTS = (301, 302, 303, 307, 308)
 RETRY_BACKOFF_S = (1, 2, 4, 8, 15)           # consecutive failed attempts tolerated, and the waits between
 SMALL_LIMIT = 1024 * 1024                    # checksum files

@@ -84,7 +84,7 @@ class BackgroundProgress:
             except BaseException as exc:  # noqa: BLE001 - handed to the download thread
                 self._error = exc
                 return
-            time.sleep(0.05)
+            self._done.wait(0.05)  # a pause between reports that close() cuts short (no 50 ms at the end)
 
     def close(self) -> None:
         self._done.set()
