@@ -96,7 +96,7 @@ def main() -> None:
             runs["jvp-back"].append(jvp("twin", "local"))
             runs["virsh-there"].append(virsh(True))
             runs["virsh-back"].append(virsh(False))
-        print(f"   {'name':<34}{'measured':>10}{'floor':>10}{'ratio':>8}{'target':>8}")
+        print(f"   {'name':<34}{'measured':>10}{'floor':>10}{'ratio':>8}  target")
         for way in ("there", "back"):
             for i, (what, unit) in enumerate((("total", "s"), ("downtime", "ms"))):
                 mine = [r[i] for r in runs[f"jvp-{way}"] if r[i] is not None]
@@ -107,7 +107,7 @@ def main() -> None:
                 m, f = statistics.median(mine), statistics.median(floor)
                 ratio = m / f if f else float("nan")
                 print(f"   {'migrate ' + way + ' ' + what + ' (' + unit + ')':<34}{m:>10.3f}{f:>10.3f}{ratio:>8.2f}"
-                      f"{TARGET:>8.2f}")
+                      f"  <= {TARGET:.2f} {'OK' if ratio <= TARGET else 'ABOVE'}")
     finally:
         for conn in (local,):
             try:
