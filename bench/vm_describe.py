@@ -112,6 +112,19 @@ def floor(conn: libvirt.virConnect, name: str) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
+def checked_calls(api: Callable[[], None], floor_fn: Callable[[], dict]
+                  ) -> tuple[collections.Counter, collections.Counter]:
+    """Both sides run once (warm, the floor's answer checked), then once more each with their libvirt calls
+    counted: (the API's calls, the floor's)."""
+    api()
+    assert floor_fn()["volumes"], "the described VM's disk is a pool volume"
+    with counting() as api_calls:
+        api()
+    with counting() as floor_calls:
+        floor_fn()
+    return api_calls, floor_calls
+
+
 def counting() -> Iterator[collections.Counter]:
     """Every libvirt-python method call made inside the block, by class and name."""
     counts: collections.Counter = collections.Counter()
@@ -159,12 +172,7 @@ def main() -> None:
 
         conn = libvirt.open(uri)  # the test driver keeps a state per connection: the floor gets its own copy
         try:
-            api()
-            assert floor(conn, VM)["volumes"], "the described VM's disk is a pool volume"
-            with counting() as api_calls:
-                api()
-            with counting() as floor_calls:
-                floor(conn, VM)
+            api_calls, floor_calls = checked_calls(api, lambda: floor(conn, VM))
             ms = medians_ms({"api": api, "service": service, "floor": lambda: floor(conn, VM),
                              "minimal": minimal}, ROUNDS, warm_up=False)
         finally:
@@ -287,12 +295,7 @@ def real_host(conn: libvirt.virConnect | None) -> None:
         def service() -> None:
             dumper({"vm": services.vms.describe("local", vm)})
 
-        api()
-        assert floor(conn, vm)["volumes"], "the described VM's disk is a pool volume"
-        with counting() as api_calls:
-            api()
-        with counting() as floor_calls:
-            floor(conn, vm)
+        api_calls, floor_calls = checked_calls(api, lambda: floor(conn, vm))
         ms = medians_ms({"api": api, "service": service, "floor": lambda: floor(conn, vm),
                          "looped": lambda: floor(looped, vm)}, REAL_ROUNDS, clock=time.perf_counter)
     finally:
