@@ -111,7 +111,6 @@ def floor(conn: libvirt.virConnect, name: str) -> dict[str, Any]:
             "networks": networks, "addresses": addresses}
 
 
-@contextlib.contextmanager
 def checked_calls(api: Callable[[], None], floor_fn: Callable[[], dict]
                   ) -> tuple[collections.Counter, collections.Counter]:
     """Both sides run once (warm, the floor's answer checked), then once more each with their libvirt calls
@@ -125,6 +124,7 @@ def checked_calls(api: Callable[[], None], floor_fn: Callable[[], dict]
     return api_calls, floor_calls
 
 
+@contextlib.contextmanager
 def counting() -> Iterator[collections.Counter]:
     """Every libvirt-python method call made inside the block, by class and name."""
     counts: collections.Counter = collections.Counter()
