@@ -9,6 +9,7 @@ import time
 
 import libvirt
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
 from tests.conftest import unique
@@ -60,7 +61,13 @@ def test_a_vm_started_with_libvirt_shows_running_in_the_open_vms_page_within_2s(
     expect(state).to_have_attribute("data-state", "running", timeout=2_000)
     took = time.monotonic() - started
     assert page.evaluate("window.__jvpNoReload") is True
-    state.scroll_into_view_if_needed()
+    for attempt in range(5):  # the live refetch that follows the event may re-render the row meanwhile
+        try:
+            state.scroll_into_view_if_needed(timeout=5_000)
+            break
+        except PlaywrightError as exc:
+            if "not attached" not in str(exc) or attempt == 4:
+                raise
     expect(state).to_be_visible()
     # polling alone (5 s, slowed to 30 s while the stream is up) could not have done it this fast
     assert took < 2.0, took
