@@ -131,7 +131,9 @@ def guest(env):
 def _inside(env: Env, node: str, name: str) -> tuple[int, str]:
     """(the counter, the boot id) read through the guest agent on the node the guest runs on."""
     dom = env.conn(node).lookupByName(name)
-    vmutil.wait_agent(dom, 60)
+    # 180 s: right after a live move the guest (TCG on this host, throttled by auto-converge while it moved)
+    # was once seen taking over a minute before its agent answered on the target again
+    vmutil.wait_agent(dom, 180)
     _, counter, _ = vmutil.guest_exec(dom, "/bin/cat", "/dev/shm/jvp-counter")
     _, boot_id, _ = vmutil.guest_exec(dom, "/bin/cat", "/proc/sys/kernel/random/boot_id")
     return int(counter.strip()), boot_id.strip()
