@@ -214,6 +214,17 @@ class NodeConnection:
             self.last_error = err.message
             raise err from None
 
+    def current(self) -> libvirt.virConnect | None:
+        """The open connection when it is alive, else None: never opens one, never waits (isAlive is a check
+        of the client's own state, no call to the node)."""
+        conn = self._conn
+        if conn is None or self._dead:
+            return None
+        try:
+            return conn if conn.isAlive() else None
+        except libvirt.libvirtError:
+            return None
+
     @staticmethod
     def _close_quietly(conn: libvirt.virConnect) -> None:
         try:
@@ -310,6 +321,12 @@ class ConnectionPool:
                     self.health.forget(node)  # a new URI starts with a clean slate
                 nc = self._conns[node] = NodeConnection(node, uri, self.open_timeout_s, self.opener)
             return nc
+
+    def peek(self, node: str, uri: str) -> NodeConnection | None:
+        """The node's NodeConnection when one exists for `uri`; nothing is created or replaced."""
+        with self._lock:
+            nc = self._conns.get(node)
+        return nc if nc is not None and nc.uri == uri else None
 
     def forget(self, node: str) -> None:
         with self._lock:

@@ -80,21 +80,23 @@ def node_memory_bytes(conn: libvirt.virConnect, info: list, stats: dict[str, int
     return info[1] * 1024 * 1024
 
 
-def host_facts(conn: libvirt.virConnect) -> HostFacts:
-    """The figures list-nodes shows: one getInfo, one memory call, one bulk domain stats call."""
+def static_facts(conn: libvirt.virConnect) -> dict[str, Any]:
+    """The figures of list-nodes that change with the host, not with its VMs (HostFacts without vm_counts):
+    one getInfo, one memory call, the names and versions. hypervisor/host_cache.py keeps them per connection."""
     info = conn.getInfo()  # [arch, memory MiB, cpus, MHz, numa nodes, sockets, cores, threads]
     mem = memory_stats(conn)
+    return {"hostname": conn.getHostname(),
+            "hypervisor": f"{conn.getType()} {version_string(conn.getVersion())}",
+            "libvirt_version": version_string(conn.getLibVersion()),
+            "arch": info[0], "cpus": info[2], "memory_bytes": node_memory_bytes(conn, info, mem)}
+
+
+def host_facts(conn: libvirt.virConnect) -> HostFacts:
+    """The figures list-nodes shows, all read now: static_facts and one bulk domain stats call."""
+    static = static_facts(conn)
     # One bulk stats call, counted with the state mapping list-vms uses (running = list-vms state=running).
     running, total = domain_state.counts(conn)
-    return HostFacts(
-        hostname=conn.getHostname(),
-        hypervisor=f"{conn.getType()} {version_string(conn.getVersion())}",
-        libvirt_version=version_string(conn.getLibVersion()),
-        arch=info[0],
-        cpus=info[2],
-        memory_bytes=node_memory_bytes(conn, info, mem),
-        vm_counts=VmCounts(running=running, total=total),
-    )
+    return HostFacts(**static, vm_counts=VmCounts(running=running, total=total))
 
 
 def _cpu(conn: libvirt.virConnect, caps, info) -> CpuFacts:

@@ -2,9 +2,11 @@
 
 `local` always exists (its URI comes from the `local_uri` setting); other nodes are stored in
 metadata/nodes/<name>.yaml. Every figure is read through the node's libvirt connection, so remote nodes
-answer exactly like the local one. Listing probes every node concurrently, each bounded by
-`node_timeout_s`: a dead node is reported offline with its error and never slows the others; once marked
-dead (the gateway's health memory) it is shown offline at once until the background probe finds it back.
+answer exactly like the local one. Listing answers from the figures the gateway keeps per open connection
+while they are current (hypervisor/host_cache.py: static facts up to 60 s, VM counts until a domain event or a
+change of JVP's, at most 2 s) and probes the other nodes concurrently, each bounded by `node_timeout_s`: a
+dead node is reported offline with its error and never slows the others; once marked dead (the gateway's
+health memory) it is shown offline at once until the background probe finds it back.
 """
 from __future__ import annotations
 
@@ -332,19 +334,25 @@ class NodeService:
         return self._finish(view, facts, rec)
 
     def list(self, state: str | None = None) -> NodeList:
-        """Every node probed in parallel (the gateway's fan-out, one bound for all); a node the health
-        memory knows dead is shown offline at once with the failure that marked it, not probed again here
-        (the background probe brings it back)."""
+        """Every node's figures: those the gateway keeps current for the node's open connection are taken
+        as they are (no call to the node: hypervisor/host_cache.py says what is kept, how long, and what
+        drops it); the other nodes are probed in parallel (the gateway's fan-out, one bound for all). A node
+        the health memory knows dead is shown offline at once with the failure that marked it, not probed
+        again here (the background probe brings it back)."""
         recs, errors = self.records()
-        by_name = {rec.name: rec for rec in recs}
+        kept = {rec.name: self.gateway.cached_host_facts(rec.name, rec.uri) for rec in recs}
+        todo = [name for name, facts in kept.items() if facts is None]
+        probed = {r.node: r for r in self.gateway.fan_out(todo, self._probe_name, self.timeout_s,
+                                                          what="answer")} if todo else {}
         nodes = []
-        for r in self.gateway.fan_out(list(by_name), self._probe_name, self.timeout_s,
-                                      what="answer"):
-            rec = by_name[r.node]
-            view = self._base_view(rec)
-            if r.error is not None:
-                view.last_error = r.error["message"]
-            nodes.append(self._finish(view, r.value, rec))
+        for rec in recs:
+            view, facts = self._base_view(rec), kept[rec.name]
+            if facts is None:
+                r = probed[rec.name]
+                if r.error is not None:
+                    view.last_error = r.error["message"]
+                facts = r.value
+            nodes.append(self._finish(view, facts, rec))
         if state:
             nodes = [n for n in nodes if n.state == state]
         return NodeList(nodes=nodes, errors=errors)
@@ -354,6 +362,9 @@ class NodeService:
 
     def describe(self, name: str) -> NodeView:
         rec = self.record(name)
+        facts = self.gateway.cached_host_facts(rec.name, rec.uri)
+        if facts is not None:
+            return self._finish(self._base_view(rec), facts, rec)
         deadline = time.monotonic() + self.timeout_s
         return self._view(rec, self._probe_async(rec), deadline - time.monotonic())
 

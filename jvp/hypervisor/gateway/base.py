@@ -33,6 +33,7 @@ from jvp.errors import JvpError
 from jvp.hypervisor.connection import ConnectionPool, NodeConnection
 from jvp.hypervisor.errors import map_libvirt_error
 from jvp.hypervisor.health import NodeHealth
+from jvp.hypervisor.host_cache import HOST_FACTS
 
 T = TypeVar("T")
 Locate = Callable[[str], tuple[str, str]]
@@ -145,8 +146,15 @@ class GatewayBase:
 
     def _write(self, node: str, fn: Callable[[Conn], T], *, kind: str | None, obj: str | None = None,
                action: str | None = None) -> T:
-        """A change: never retried (it may have happened before the connection dropped)."""
-        return self._call(node, fn, retry=False, kind=kind, obj=obj, action=action)
+        """A change: never retried (it may have happened before the connection dropped). Whatever it changed,
+        the node's kept VM counts (hypervisor/host_cache.py) are read again at the next listing, without
+        waiting for libvirt's event."""
+        def change(conn: Conn) -> T:
+            try:
+                return fn(conn)
+            finally:
+                HOST_FACTS.changed(conn)
+        return self._call(node, change, retry=False, kind=kind, obj=obj, action=action)
 
     # -- connections ---------------------------------------------------------------------------------
     def reconnect(self, node: str, uri: str) -> None:
@@ -162,5 +170,5 @@ class GatewayBase:
 
     def run_raw(self, node: str, fn: Callable[[Conn], Any]) -> Any:
         """fn(conn) on the node's raw connection: for tests and diagnostics only. No service may use it
-        (tests/unit/test_layers.py checks)."""
-        return self._call(node, fn, retry=False, kind=None)
+        (tests/unit/test_layers.py checks). It may change anything: counted as a change (see _write)."""
+        return self._write(node, fn, kind=None)

@@ -6,6 +6,7 @@ from jvp.domain.node import HostFacts, HostSummary, NodeDevice, NodeVm
 from jvp.errors import NodeUnreachable
 from jvp.hypervisor import host
 from jvp.hypervisor.connection import NodeConnection
+from jvp.hypervisor.host_cache import HOST_FACTS
 from jvp.hypervisor.gateway.base import GatewayBase
 
 _checks = ThreadPoolExecutor(max_workers=8, thread_name_prefix="node-check")
@@ -13,8 +14,19 @@ _checks = ThreadPoolExecutor(max_workers=8, thread_name_prefix="node-check")
 
 class HostOps(GatewayBase):
     def host_facts(self, node: str) -> HostFacts:
-        """What list-nodes shows of a node (one getInfo, one memory call, two bulk domain listings)."""
-        return self._read(node, host.host_facts, kind="node", obj=node)
+        """What list-nodes shows of a node: kept per connection, what is not current read now
+        (hypervisor/host_cache.py: static facts, then one bulk domain stats call for the VM counts)."""
+        return self._read(node, HOST_FACTS.read, kind="node", obj=node)
+
+    def cached_host_facts(self, node: str, uri: str) -> HostFacts | None:
+        """host_facts when the cache holds current ones for the node's open connection (at `uri`): no call to
+        the node, no wait, no connection opened. None when they must be read (through host_facts, bounded by
+        the caller), and always for a node the health memory knows dead."""
+        if self.health.dead(node) is not None:
+            return None
+        nc = self._connections.peek(node, uri)
+        conn = nc.current() if nc is not None else None
+        return HOST_FACTS.fresh(conn) if conn is not None else None
 
     def host_summary(self, node: str) -> HostSummary:
         return self._read(node, host.host_summary, kind="node", obj=node)
