@@ -7,10 +7,11 @@ app in-process (test client: auth, validation, the node lookup, the gateway, the
 described VM is a running one.
 
 The floor is libvirt-python doing the calls describe-vm needs, once each, and nothing else: lookupByName,
-state, isPersistent, autostart, the domain's bulk stats (domainListGetStats), XMLDesc parsed with lxml (the
-disks and NICs are only in it), per disk storageVolLookupByPath with the volume's XMLDesc and its pool's
-name, the node's network names (listAllNetworks), the domain's addresses (interfaceAddresses from the
-leases). Not in the floor: what only the test driver needs (JVP looks at the NIC's network before asking
+the domain's bulk stats (domainListGetStats, which carry its state), isPersistent, autostart, XMLDesc parsed
+with lxml (the disks and NICs are only in it), per disk storageVolLookupByPath with the volume's XMLDesc and
+its pool's name, a lookup of each network its NICs name (does it exist: the dangling-NIC check), the domain's
+addresses (interfaceAddresses from the leases). (Before issue 15's throughput round both sides read the
+state with a call of its own and listed every network of the node instead.) Not in the floor: what only the test driver needs (JVP looks at the NIC's network before asking
 for addresses: the test driver crashes the process for a network without IP, see README "The test
 driver"), and what JVP does with the answers.
 
@@ -87,10 +88,10 @@ def _minimal_flask() -> Callable[[], None]:
 def floor(conn: libvirt.virConnect, name: str) -> dict[str, Any]:
     """The libvirt calls describe-vm needs, once each."""
     dom = conn.lookupByName(name)
-    state, reason = dom.state()
+    stats = conn.domainListGetStats([dom], STATS, 0)
+    state, reason = stats[0][1]["state.state"], stats[0][1]["state.reason"]  # the stats carry the state
     persistent = dom.isPersistent()
     autostart = dom.autostart() if persistent else False
-    stats = conn.domainListGetStats([dom], STATS, 0)
     root = etree.fromstring(dom.XMLDesc(0).encode())
     volumes = []
     for source in root.findall("devices/disk/source"):
@@ -102,7 +103,13 @@ def floor(conn: libvirt.virConnect, name: str) -> dict[str, Any]:
         except libvirt.libvirtError:
             continue
         volumes.append((vol.storagePoolLookupByVolume().name(), etree.fromstring(vol.XMLDesc(0).encode())))
-    networks = {n.name() for n in conn.listAllNetworks(0)}
+    networks = set()  # which of the networks its NICs name exist
+    for net in {s.get("network") for s in root.findall("devices/interface[@type='network']/source")} - {None}:
+        try:
+            conn.networkLookupByName(net)
+            networks.add(net)
+        except libvirt.libvirtError:
+            pass
     try:
         addresses = dom.interfaceAddresses(libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE, 0)
     except libvirt.libvirtError:

@@ -320,6 +320,29 @@ def node_networks(conn: libvirt.virConnect) -> set[str] | None:
         raise
 
 
+def nic_networks_present(conn: libvirt.virConnect, names: Iterable[str | None], memo: vm_net.CrashMemo
+                         ) -> set[str] | None:
+    """Which of the networks a VM's NICs name exist on the node: all describe-vm's dangling check asks
+    (domain_view.network_problems looks only at these names), for one lookup per network named instead of a
+    listing of every network and a name call per network. On the test driver (`memo.test_driver`) each found
+    network's XML fills the crash guard's memo, so domain_ips does not look it up again. None when the driver
+    has no network API (nothing can then be said about a NIC's network), as node_networks."""
+    present: set[str] = set()
+    for name in dict.fromkeys(n for n in names if n):
+        try:
+            net = conn.networkLookupByName(name)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_NETWORK:
+                continue
+            if support.lacks("network_list", exc):
+                return None
+            raise
+        present.add(name)
+        if memo.test_driver and name not in memo.ipless:
+            memo.ipless[name] = vm_net.ipless(net.XMLDesc(0))
+    return present
+
+
 def _domain_ips(dom: libvirt.virDomain, agent: bool, problems: list[dict[str, str]],
                 nic_networks: list[str], memo: vm_net.CrashMemo | None = None
                 ) -> tuple[dict[str, list[str]], bool | None]:
@@ -491,11 +514,12 @@ DESCRIBE_PARTS = _DescribeParts()
 
 def describe(conn: libvirt.virConnect, node: str, name: str) -> VmView:
     dom = lookup(conn, name)
-    st, reason = dom.state()
+    stats = _stats_of(conn, dom)
+    # the bulk stats carry the state (VIR_DOMAIN_STATS_STATE): no call of its own unless the driver has none
+    st, reason = (stats["state.state"], stats.get("state.reason")) if "state.state" in stats else dom.state()
     state_name, state_reason = domain_state.of(st, reason)
     persistent = bool(dom.isPersistent())
     autostart = bool(dom.autostart()) if persistent else False
-    stats = _stats_of(conn, dom)
     problems: list[dict[str, str]] = []
     try:
         xml_text = dom.XMLDesc(0)
@@ -515,7 +539,9 @@ def describe(conn: libvirt.virConnect, node: str, name: str) -> VmView:
     except UNREADABLE as exc:
         return _unreadable_view(dom, node, state_name, state_reason, persistent, autostart, stats,
                                 _unreadable("its XML", exc))
-    ips, agent = _domain_ips(dom, ask_agent, problems, list(looked.nic_networks))
+    memo = vm_net.CrashMemo(test_driver=vm_net.is_test_driver(conn))
+    networks = nic_networks_present(conn, looked.nic_networks, memo)
+    ips, agent = _domain_ips(dom, ask_agent, problems, list(looked.nic_networks), memo)
     if state_name == "running" and not ask_agent and looked.has_agent_channel:
         agent = False
     try:
@@ -525,7 +551,7 @@ def describe(conn: libvirt.virConnect, node: str, name: str) -> VmView:
         return domain_view.from_part(part, node=node, state=state_name, persistent=persistent,
                                      autostart=autostart, volumes=volumes, ips=ips, agent=agent,
                                      state_reason=state_reason, stats=stats, problems=problems,
-                                     networks=node_networks(conn))
+                                     networks=networks)
     except UNREADABLE as exc:
         return _unreadable_view(dom, node, state_name, state_reason, persistent, autostart, stats,
                                 _unreadable("its definition", exc))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 
 import ipaddress
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -103,10 +104,29 @@ class CrashMemo:
 
 
 @functools.lru_cache(maxsize=256)
-def _ipless(network_xml: str) -> bool:
+def ipless(network_xml: str) -> bool:
     """Whether a network document has no IP block (a pure function of the text: kept per document, so a
     describe-vm does not parse the same network's XML every time)."""
     return not any(ip.get("address") for ip in parse(network_xml).findall("ip"))
+
+
+_TEST_DRIVER: "weakref.WeakKeyDictionary[libvirt.virConnect, bool]" = weakref.WeakKeyDictionary()
+
+
+def is_test_driver(conn: libvirt.virConnect) -> bool:
+    """Whether the connection is libvirt's test driver: its URI, read once per connection object (a
+    connection's URI never changes; a reopened one is a new object)."""
+    try:
+        known = _TEST_DRIVER.get(conn)
+    except TypeError:  # cannot be weakly referenced: asked each time
+        return conn.getURI().startswith("test:")
+    if known is None:
+        known = conn.getURI().startswith("test:")
+        try:
+            _TEST_DRIVER[conn] = known
+        except TypeError:
+            pass
+    return known
 
 
 def test_driver_would_crash(dom: libvirt.virDomain, nic_networks: Iterable[str] | None = None,
@@ -130,23 +150,23 @@ def test_driver_would_crash(dom: libvirt.virDomain, nic_networks: Iterable[str] 
     memo = CrashMemo() if memo is None else memo
     conn = dom.connect()
     if memo.test_driver is None:
-        memo.test_driver = conn.getURI().startswith("test:")
+        memo.test_driver = is_test_driver(conn)
     if not memo.test_driver:
         return False
     if nic_networks is None:
         nic_networks = [source.get("network") for source in
                         parse(dom.XMLDesc(0)).findall("devices/interface[@type='network']/source")]
-    ipless = memo.ipless
+    known = memo.ipless
     for name in nic_networks:
         if not name:
             continue
-        if name not in ipless:
+        if name not in known:
             try:
                 xml = conn.networkLookupByName(name).XMLDesc(0)
             except libvirt.libvirtError:
                 continue  # gone: the driver reports NO_NETWORK for it instead of crashing (not remembered)
-            ipless[name] = _ipless(xml)
-        if ipless[name]:
+            known[name] = ipless(xml)
+        if known[name]:
             return True
     return False
 

@@ -235,7 +235,7 @@ class NodeDirectory:
         items, errors = [], []
         for (name,) in self.store.keys("node"):
             try:
-                doc = self._doc(name)
+                doc = self._doc(name, private=False)  # records() only reads them (_from_doc copies what it keeps)
             except JvpError as exc:  # as store.list reports a file it cannot read: listed, not dropped
                 errors.append({"path": exc.details.get("path", str(path_of("node", name))), "code": exc.code,
                                "message": exc.message})
@@ -254,6 +254,9 @@ class NodeDirectory:
     def locate(self, name: str) -> tuple[str, str]:
         rec = self.record(name)
         return rec.name, rec.uri
+
+
+_FACT_FIELDS = tuple(f.name for f in dataclasses.fields(HostFacts))
 
 
 class NodeService:
@@ -316,9 +319,11 @@ class NodeService:
 
     @staticmethod
     def _finish(view: NodeView, facts: HostFacts | None, rec: NodeRecord) -> NodeView:
+        """`view` (made for this answer by _base_view) completed with the node's facts and state."""
         if facts is not None:
-            view = dataclasses.replace(view, **{f.name: getattr(facts, f.name) for f in dataclasses.fields(facts)},
-                                       reachable=True)
+            for name in _FACT_FIELDS:  # set on the fresh view: no dataclasses.replace (a copy) per node
+                setattr(view, name, getattr(facts, name))
+            view.reachable = True
         view.state = "maintenance" if rec.maintenance else ("online" if view.reachable else "offline")
         return view
 
