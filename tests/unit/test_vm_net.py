@@ -47,3 +47,65 @@ def test_a_listing_answers_every_domain_and_no_address_of_the_guarded_one(conn):
     rows = {r["name"]: r for r in domain.summaries(conn, "local")}
     assert rows["noip-running"]["state"] == "running" and rows["noip-running"]["ips"] == []
     assert len(rows) == len(conn.listAllDomains(0))
+
+
+# -- describe-vm's network checks (issue 15: one lookup per network a NIC names, not a listing of them all) ----
+class _Net:
+    def __init__(self, xml: str):
+        self.xml = xml
+
+    def XMLDesc(self, _flags=0):  # noqa: N802 - libvirt's names
+        return self.xml
+
+
+class _NetConn:
+    def __init__(self, networks: dict[str, str], code: int = libvirt.VIR_ERR_NO_NETWORK):
+        self.networks, self.code, self.looked_up, self.uris = networks, code, [], 0
+
+    def networkLookupByName(self, name):  # noqa: N802
+        self.looked_up.append(name)
+        if name not in self.networks:
+            err = libvirt.libvirtError("no network")
+            err.get_error_code = lambda: self.code
+            raise err
+        return _Net(self.networks[name])
+
+    def getURI(self):  # noqa: N802
+        self.uris += 1
+        return "test:///x.xml"
+
+    def listAllNetworks(self, *_):  # noqa: N802
+        raise AssertionError("describe-vm lists no networks")
+
+
+def test_only_the_networks_a_vm_names_are_looked_up_once_each():
+    from jvp.hypervisor.domain import nic_networks_present
+    conn = _NetConn({"lan": "<network><ip address='10.0.0.1'/></network>", "iso": "<network/>"})
+    memo = vm_net.CrashMemo(test_driver=True)
+    present = nic_networks_present(conn, ("lan", "gone", None, "lan", "iso"), memo)
+    assert present == {"lan", "iso"}  # "gone" is a dangling NIC: network_problems reports it
+    assert conn.looked_up == ["lan", "gone", "iso"]
+    # the crash guard's memo is filled from the same lookups: it asks libvirt nothing more
+    assert memo.ipless == {"lan": False, "iso": True}
+    conn.looked_up.clear()
+    assert vm_net.test_driver_would_crash(conn_dom(conn), ["lan", "iso"], memo) is True
+    assert conn.looked_up == []
+
+
+def test_a_driver_without_networks_checks_no_nic():
+    from jvp.hypervisor.domain import nic_networks_present
+    conn = _NetConn({}, code=libvirt.VIR_ERR_NO_SUPPORT)
+    assert nic_networks_present(conn, ("lan",), vm_net.CrashMemo(test_driver=False)) is None
+
+
+def test_the_test_drivers_uri_is_read_once_per_connection():
+    conn = _NetConn({})
+    assert vm_net.is_test_driver(conn) and vm_net.is_test_driver(conn)
+    assert conn.uris == 1
+
+
+def conn_dom(conn):
+    class Dom:
+        def connect(self):
+            return conn
+    return Dom()
