@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 
 import ipaddress
+import threading
 import weakref
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -111,21 +112,21 @@ def ipless(network_xml: str) -> bool:
 
 
 _TEST_DRIVER: "weakref.WeakKeyDictionary[libvirt.virConnect, bool]" = weakref.WeakKeyDictionary()
+_test_driver_lock = threading.Lock()
 
 
 def is_test_driver(conn: libvirt.virConnect) -> bool:
     """Whether the connection is libvirt's test driver: its URI, read once per connection object (a
     connection's URI never changes; a reopened one is a new object)."""
     try:
-        known = _TEST_DRIVER.get(conn)
+        with _test_driver_lock:
+            known = _TEST_DRIVER.get(conn)
     except TypeError:  # cannot be weakly referenced: asked each time
         return conn.getURI().startswith("test:")
     if known is None:
         known = conn.getURI().startswith("test:")
-        try:
+        with _test_driver_lock:
             _TEST_DRIVER[conn] = known
-        except TypeError:
-            pass
     return known
 
 

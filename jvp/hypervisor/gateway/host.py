@@ -6,8 +6,8 @@ from jvp.domain.node import HostFacts, HostSummary, NodeDevice, NodeVm
 from jvp.errors import NodeUnreachable
 from jvp.hypervisor import host
 from jvp.hypervisor.connection import NodeConnection
-from jvp.hypervisor.host_cache import HOST_FACTS
 from jvp.hypervisor.gateway.base import GatewayBase
+from jvp.hypervisor.host_cache import HOST_FACTS
 
 _checks = ThreadPoolExecutor(max_workers=8, thread_name_prefix="node-check")
 
