@@ -5,10 +5,16 @@ growth of the gunicorn worker's resident memory while JVP moves the bytes.
 The image is random data (no holes), so both paths move every byte. Each transfer is repeated REPEAT times,
 virsh and JVP interleaved, and the medians are compared (a single sample on a shared host varies by 2x).
 Before each upload the page cache is flushed (`sync`) so neither side pays for the other's writeback;
-downloads go to /dev/null for the same reason. The worker's RSS is sampled from /proc/<pid>/status every
-20 ms during each JVP transfer (peak minus the value just before), and VmHWM is read before and after. A
-last download runs with curl limited to 100 MB/s, a client slower than the node: the case that would make
-libvirt's client queue grow without JVP's segmented download.
+downloads go to /dev/null for the same reason. And each upload starts right after a file of its size was
+deleted (its own side's volume of the previous round; in the first round a scratch copy of the image): on
+this VM the kernel hands memory that stays free for a moment back to the hypervisor (free page reporting),
+and filling page cache from such memory costs libvirtd's writer 3.5-4 CPU-s per GiB against 0.6-1 for the
+memory of a file deleted just before. The rounds used to delete virsh's volume just before virsh's next
+upload and nothing before JVP's, which alone made JVP's upload look 3x as costly for libvirtd (issue 15).
+The worker's RSS is sampled from /proc/<pid>/status every 20 ms during each JVP transfer (peak minus the
+value just before), and VmHWM is read before and after. A last download runs with curl limited to
+100 MB/s, a client slower than the node: the case that would make libvirt's client queue grow without JVP's
+segmented download.
 The CPU time each process spends per GiB is printed too (client, JVP's worker, libvirtd with its I/O
 helpers): on a host with few cores, where the HTTP client runs beside the server, the JVP path's extra hop
 (the client's own sending, the worker's receiving and re-sending) is what bounds the ratio.
@@ -142,6 +148,18 @@ def _rate(samples: list[float]) -> str:
     return f"{statistics.median(rates):6.1f} MiB/s (range {min(rates):.0f}-{max(rates):.0f})"
 
 
+def _free_like_a_delete(pool: str, previous: str | None, image: Path, tmp: Path) -> None:
+    """Delete `previous` (a volume of the previous round), or, in the first round, a scratch copy of the image
+    written for that purpose: the next upload then fills page cache from memory freed a moment ago, the
+    same for both sides (see the module's docstring)."""
+    if previous is not None:
+        _run(f"virsh -q vol-delete --pool {pool} {previous} >/dev/null")
+        return
+    scratch = tmp / "scratch.raw"
+    shutil.copyfile(image, scratch)
+    scratch.unlink()
+
+
 def _ratio(jvp: list[float], virsh: list[float]) -> float:
     return statistics.median(virsh) / statistics.median(jvp)  # throughput ratio = time ratio inverted
 
@@ -184,11 +202,13 @@ def main() -> None:
         libvirtd = int(_run(["pgrep", "-o", "-x", "libvirtd"]).split()[0])
         for i in range(REPEAT):
             _run(["sync"])
+            _free_like_a_delete(pool, f"v{i - 1}.raw" if i else None, image, tmp)
             with CpuMeter(libvirtd=libvirtd) as m:
                 up["virsh"].append(_timed(f"virsh -q vol-create-as {pool} v{i}.raw {SIZE} --format raw --allocation 0 "
                                           f">/dev/null && virsh -q vol-upload --pool {pool} v{i}.raw {image}")[0])
             cpu["up-virsh"].append(m)
             _run(["sync"])
+            _free_like_a_delete(pool, f"j{i - 1}.raw" if i else None, image, tmp)
             with RssProbe(worker) as probe, CpuMeter(jvp=worker, libvirtd=libvirtd) as m:
                 up["jvp"].append(_timed(curl + ["-o", "/dev/null", "-T", str(image), "-H",
                                                 "Content-Type: application/octet-stream",
@@ -210,10 +230,10 @@ def main() -> None:
             down["jvp"].append(took)
             down_rss.append(probe)
             cpu["down-jvp"].append(m)
-            _run(f"virsh -q vol-delete --pool {pool} v{i}.raw >/dev/null")
+        last = f"j{REPEAT - 1}.raw"
         with RssProbe(worker) as slow_rss:
             slow, _ = _timed(curl + ["--limit-rate", "100M", "-o", "/dev/null", "-H",
-                                     "Content-Type: application/json", "-d", f'{{"pool": "{pool}", "name": "j0.raw"}}',
+                                     "Content-Type: application/json", "-d", f'{{"pool": "{pool}", "name": "{last}"}}',
                                      f"{server.url}/api/download-volume"])
         print(f"   upload    virsh vol-upload   {_rate(up['virsh'])}   JVP (curl -T) {_rate(up['jvp'])}   "
               f"ratio {_ratio(up['jvp'], up['virsh']):5.2f}")
@@ -221,6 +241,10 @@ def main() -> None:
               f"ratio {_ratio(down['jvp'], down['virsh']):5.2f}")
         print(f"   CPU s/GiB upload:   virsh path: {_cpu_line(cpu['up-virsh'])};   JVP path: {_cpu_line(cpu['up-jvp'])}")
         print(f"             download: virsh path: {_cpu_line(cpu['down-virsh'])};   JVP path: {_cpu_line(cpu['down-jvp'])}")
+        gib = SIZE / 1024 ** 3
+        print("             libvirtd per upload round (the page-cache memory check, see the docstring): virsh "
+              + "/".join(f"{m.used['libvirtd'] / gib:.2f}" for m in cpu["up-virsh"]) + ", JVP "
+              + "/".join(f"{m.used['libvirtd'] / gib:.2f}" for m in cpu["up-jvp"]))
         print(f"             ({os.cpu_count()} CPUs; client = virsh or curl; libvirtd includes its I/O helpers and whatever "
               "else used the shared daemon meanwhile)")
         worst_up = max(up_rss, key=lambda p: p.growth)
