@@ -91,9 +91,12 @@ def _volume_xml(name: str, capacity_bytes: int, fmt: str, backing: dict[str, str
 def create_volume(conn: libvirt.virConnect, pool_name: str, name: str, capacity_bytes: int, fmt: str = "qcow2",
                   backing: dict[str, str] | None = None) -> dict[str, Any]:
     """A blank volume, or with `backing` ({path, format}) a qcow2 overlay: a linked clone whose creation
-    costs the same whatever the size of the base."""
+    costs the same whatever the size of the base. Its info is what was asked for, with the path libvirt gave
+    it (vol.path(): one small call): the volume's XML is not read back, which would make libvirt probe the new
+    image a second time (it did when creating it), about 1-2 ms of a linked clone's 20-25."""
     vol = pool(conn, pool_name).createXML(_volume_xml(name, capacity_bytes, fmt, backing), 0)
-    return _vol_info(vol, pool_name)
+    return {"pool": pool_name, "volume": name, "path": vol.path(), "format": fmt, "capacity_bytes": capacity_bytes,
+            "backing": backing["path"] if backing else None}
 
 
 def copy_volume(conn: libvirt.virConnect, pool_name: str, name: str, source: dict[str, Any], fmt: str,

@@ -222,6 +222,20 @@ def volume_references(conn: libvirt.virConnect, pool: str, name: str) -> tuple[V
     return vol, _references(conn, disk_users(conn, doms), vlinks)
 
 
+def direct_users(conn: libvirt.virConnect, pool: str, name: str, path: str | None) -> list[DiskUser]:
+    """The VMs that open the volume (pool, name) at `path` itself: a disk, cdrom or boot file naming its path
+    (as the node resolves it) or, `type='volume'`, its pool and name; not those that have it under a chain.
+    Read from the index for those VMs only (INDEX.using_images), without the volumes of every pool, which only
+    the chains need (`references` reads them): what a linked clone's check asks (its base must not be written
+    by a VM), at the cost of the VMs that name the volume. Not looked for: a `type='volume'` disk naming the
+    same file through another pool (libvirt refuses a second dir pool on the same directory)."""
+    doms = INDEX.using_images(conn, [path] if path else [], [(pool, name)])
+    if not doms:
+        return []
+    refs = _references(conn, disk_users(conn, doms), [VolumeLink(pool=pool, name=name, path=path)])
+    return [u for u in refs.users(pool, name, path) if not u.backing]
+
+
 def create(conn: libvirt.virConnect, pool: str, xml: str) -> VolumeView:
     vol = active_pool(conn, pool).createXML(xml, 0)
     return view(vol, pool)

@@ -226,6 +226,19 @@ def test_existing_root_volume_name_is_a_conflict(api):
     assert inventory(api) == before
 
 
+def test_a_root_volume_made_by_someone_else_after_the_plan_is_left_alone(api, monkeypatch):
+    """The overlay is created while its cleanup is written: a volume of that name that appeared after the plan
+    found the name free (another client) makes libvirt refuse the creation, and is not removed as ours."""
+    add_volume(api, "default", "late-root.qcow2")
+    before = inventory(api)
+    real = api.services.gateway.vm_volume_exists
+    monkeypatch.setattr(api.services.gateway, "vm_volume_exists",
+                        lambda node, pool, name: False if name == "late-root.qcow2" else real(node, pool, name))
+    done = create(api, {"name": "late", "disk_size_gib": 1}, state="failed")
+    assert "exists" in done["error"]["message"]  # VolumeExists on a real node; the test driver's own code here
+    assert inventory(api) == before  # the other client's volume is still there, no domain left
+
+
 def test_viewer_cannot_create(api):
     api.error("create-vm", {"name": "x", "disk_size_gib": 1}, status=403, code="Forbidden", role="viewer")
 

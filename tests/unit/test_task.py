@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -155,9 +156,10 @@ def test_a_result_that_cannot_be_recorded_still_ends_the_task(tasks):
     assert tasks.list()["errors"] == [] and tasks.active_on(RES) is None
 
 
-def test_only_pending_to_running_is_written_without_the_directory_fsync(tasks, monkeypatch):
-    """pending -> running may come back as pending after a crash of the machine (recovery treats both the
-    same); every other write of the record is fully durable."""
+def test_pending_to_running_is_written_by_the_flusher_while_the_work_goes_on(tasks, monkeypatch):
+    """The task's thread does not wait for pending -> running: the flusher thread writes it at once (the work
+    below starts before it is on disk and sees it land without writing anything itself); every write of the
+    record is fully durable."""
     writes = []
     real = tasks.store.update
 
@@ -165,16 +167,21 @@ def test_only_pending_to_running_is_written_without_the_directory_fsync(tasks, m
         def seen(doc):
             new = fn(doc)
             if new is not None:
-                writes.append((new["state"], bool(new.get("cleanup")), durable))
+                writes.append((new["state"], bool(new.get("cleanup")), durable, threading.current_thread().name))
             return new
         return real(kind, *key, fn=seen, durable=durable)
     monkeypatch.setattr(tasks.store, "update", update)
 
     def work(h):
+        assert tasks.describe(h.id)["state"] == "running"  # this process sees it at once
+        deadline = time.monotonic() + 5
+        while tasks.store.get("task", h.id)["state"] != "running" and time.monotonic() < deadline:
+            time.sleep(0.01)
         h.add_cleanup({"type": "file", "path": "/nonexistent/jvp-test"})
         h.drop_cleanup({"type": "file", "path": "/nonexistent/jvp-test"})
         return {}
     task = tasks.submit("x", RES, work)
     assert tasks.wait(task["id"], 10)["state"] == "succeeded"
-    assert writes == [("running", False, False), ("running", True, True), ("running", False, True),
-                      ("succeeded", False, True)]
+    assert [w[:3] for w in writes] == [("running", False, True), ("running", True, True), ("running", False, True),
+                                       ("succeeded", False, True)]
+    assert writes[0][3] == "task-progress" and writes[1][3].startswith("task")

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator, TypeVar
 from jvp.domain.event import VmEvent
 from jvp.domain.vm import DiskDevice, DomainSpec, NicDevice, VmView
 from jvp.domain.vm_caps import DomainCaps
-from jvp.domain.volume import References
+from jvp.domain.volume import DiskUser, References
 from jvp.errors import Conflict
 from jvp.hypervisor import domain, domain_devices, kvm_probe, vm_net, vm_volumes
 from jvp.hypervisor import volume as vol_hv
@@ -209,6 +209,11 @@ class VmOps(GatewayBase):
     def vm_references(self, node: str) -> References:
         """Who references which image on the node (the storage module's one scan: disks, boot files, chains)."""
         return self._read(node, vol_hv.references, kind="node", obj=node)
+
+    def vm_volume_users(self, node: str, pool: str, name: str, path: str | None) -> list[DiskUser]:
+        """The VMs that open this volume directly (not through a chain), from the reference index for the VMs
+        naming it only: a linked clone's check, without the whole node's scan (vm_references)."""
+        return self._read(node, lambda c: vol_hv.direct_users(c, pool, name, path), kind="volume", obj=name)
 
     def create_vm_volume(self, node: str, pool: str, name: str, capacity_bytes: int, fmt: str,
                          backing: dict[str, str] | None = None) -> dict[str, Any]:

@@ -14,8 +14,10 @@ read only the files of open tasks. Retention (pruning finished records) is in re
 Progress is kept in memory and written at most every FLUSH_INTERVAL_S by one flusher thread per process (the
 task's own thread never waits for that write), so another process sees a running task's progress at
 most about a second old. Everything crash recovery or another process needs is written at once, in the same
-write as any progress not flushed yet: the new record, pending -> running, each add_cleanup/drop_cleanup,
-and the final state (which also drops the cleanups of outputs marked keep_on_success, when it is success). A crash loses only the progress fields (progress, message, bytes_done, bytes_total,
+write as any progress not flushed yet: the new record, pending -> running (handed to the flusher thread,
+which writes it within 50 ms unless the task's own first write carries it sooner: `_claim`), each
+add_cleanup/drop_cleanup, and the final state (which also drops the cleanups of outputs marked keep_on_success,
+when it is success). A crash loses only the progress fields (progress, message, bytes_done, bytes_total,
 eta_s) of the last second at most; recovery reads the cleanups and the owner, which are never held back.
 
 Work that must stream through its own request (a volume upload) runs as an inline task (`run_inline`): the
@@ -49,6 +51,9 @@ log = logging.getLogger(__name__)
 FLUSH_INTERVAL_S = 1.0  # a running task's progress reaches its record at most this often (and this late)
 NOTE_INTERVAL_S = 0.05  # bare figures (no message, not forced) are noted in memory at most this often
 CANCEL_POLL_INTERVAL_S = 0.5
+# pending -> running reaches the record this late at most (by the flusher thread), or sooner with the task's own
+# first write (create-vm registers its outputs within milliseconds: one write instead of two)
+RUNNING_WRITE_S = 0.05
 RESOURCE_KEYS = ("kind", "node", "pool", "name")
 
 
@@ -410,22 +415,34 @@ class TaskService(TaskRetention, DeferredCleanups):
         return None
 
     def _run(self, task_id: str, work: Callable[[TaskHandle], dict | None]) -> None:
-        def begin(doc: dict | None) -> dict:
-            if doc is None or doc["state"] != "pending":
-                raise _NotPending()
-            if doc.get("cancel_requested") or self._event(task_id).is_set():
-                raise TaskCancelled()
-            return {**doc, "state": "running", "started_at": rfc3339(), "message": "running"}
-
         def start(handle: TaskHandle) -> dict | None:
-            # One read-modify-write: claimed, running. Not durable (no fsync of the tasks directory, the
-            # file's content is still fsynced before its rename): should the machine crash before the
-            # next durable write (the first add_cleanup, the final state) reaches the disk, the record may
-            # come back as `pending`, which recovery treats exactly as `running` (its owner is gone: failed,
-            # interrupted, its cleanups run). The running state has no cleanups yet, so nothing is lost.
-            self.store.update("task", task_id, fn=begin, durable=False)
+            self._claim(task_id)
             return work(handle)
         self._execute(task_id, start)
+
+    def _claim(self, task_id: str) -> None:
+        """pending -> running, for a task this process's pool picked up. Checked on the record (still pending,
+        no cancel asked), then handed to the flusher thread, which writes it within RUNNING_WRITE_S (as its
+        own durable write, or within the task's own next write if that comes first): the task's thread goes
+        on with the work meanwhile instead of waiting for the write (a YAML dump, its read-back check and an
+        fsync: 2-3 ms of a linked-clone create-vm, whose first write of its own then carries it). This process
+        shows `running` at once; another sees it when the write lands (at most RUNNING_WRITE_S later). Should the
+        machine crash before that, the record comes back as `pending`, which recovery treats exactly as `running`
+        (its owner is gone: failed, interrupted, its cleanups run), and the running state has no cleanups yet:
+        nothing is lost. A cancel another process asks for between the check and the write is seen at the first poll
+        (CANCEL_POLL_INTERVAL_S), as one just after it."""
+        doc = self.store.get("task", task_id)
+        if doc is None or doc["state"] != "pending":
+            raise _NotPending()
+        if doc.get("cancel_requested") or self._event(task_id).is_set():
+            raise TaskCancelled()
+        live = self._live[task_id]
+        with live.lock:
+            live.pending.update({"state": "running", "started_at": rfc3339(), "message": "running"})
+            live.due = self._clock() + RUNNING_WRITE_S
+        with self._live_cv:
+            self._start_flusher()
+            self._live_cv.notify()
 
     def _execute(self, task_id: str, work: Callable[[TaskHandle], dict | None]
                  ) -> tuple[dict | None, BaseException | None]:

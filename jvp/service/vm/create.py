@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import replace
 from typing import Any
 
 from jvp.domain.vm import DiskDevice, DomainSpec, NicDevice
@@ -27,6 +29,8 @@ from jvp.timeutil import rfc3339
 
 log = logging.getLogger(__name__)
 WAIT_POLL_S = 2.0
+# a node call that failed with these may or may not have happened (the connection went, or the wait ended)
+UNKNOWN_OUTCOME = frozenset({"NodeUnreachable", "NodeTimeout"})
 
 
 class VmCreator:
@@ -65,6 +69,64 @@ class VmCreator:
             h.add_cleanup(*new)
             plan.cleanups.extend(new)
 
+    def _start_disks(self, plan: CreatePlan, h: TaskHandle, dom_spec: dict[str, Any]
+                     ) -> dict[int, Future[dict[str, Any]]]:
+        """The new disks whose path is known before they exist (DiskPlan.path: linked clones and blank disks in
+        a directory pool) are made in the background, each by its own libvirt call, while this thread registers
+        their cleanups with the domain's (one write) and goes on to the domain type, the seed and the define:
+        libvirt's volume creation (it runs qemu-img, then probes the new image: 20-25 ms for an overlay)
+        overlaps the record's write and the define instead of preceding them; the VM is started (when asked)
+        only once they exist, and defined again should libvirt have put one elsewhere.
+
+        The cleanups are written as the volumes are made, not after (as for the other disks): a crash in
+        between removes a volume of this name that may not exist yet (a no-op) or is being made by this task;
+        the plan found the name free a moment before, and the VM's name is this task's resource (ResourceBusy
+        for any other create-vm of it), so only a volume of exactly that name made by someone else within those
+        milliseconds could be taken for ours. A volume libvirt refuses to create (one of that name exists, for
+        one) has its cleanup dropped before the failure's cleanups run (_settle_disks)."""
+        ahead = {i: dp for i, dp in enumerate(plan.disks) if dp.path and dp.action in ("linked", "blank")}
+        if not ahead:
+            return {}
+        pool = ThreadPoolExecutor(max_workers=len(ahead), thread_name_prefix="create-vm-disk")
+        try:
+            made = {i: pool.submit(self._create, plan, dp) for i, dp in ahead.items()}
+        finally:
+            pool.shutdown(wait=False)
+        try:  # the progress after the start: it may wait for the record's lock (the flusher writing `running`)
+            h.progress(1, "creating " + ", ".join(f"{dp.pool}/{dp.name}" for dp in ahead.values()), force=True)
+            self._register(plan, h, *(self._volume_spec(plan, dp) for dp in ahead.values()), dom_spec)
+        except BaseException:
+            self._settle_disks(plan, h, made, results=False)
+            raise
+        return made
+
+    def _create(self, plan: CreatePlan, dp: DiskPlan) -> dict[str, Any]:
+        backing = {"path": dp.base.path, "format": dp.base.format} if dp.action == "linked" else None
+        return self.gateway.create_vm_volume(plan.node, dp.pool, dp.name, dp.size_bytes, dp.format, backing)
+
+    @staticmethod
+    def _volume_spec(plan: CreatePlan, dp: DiskPlan) -> dict[str, Any]:
+        return {"type": "vm-volume", "node": plan.node, "pool": dp.pool, "volume": dp.name}
+
+    def _settle_disks(self, plan: CreatePlan, h: TaskHandle, made: dict[int, Future[dict[str, Any]]],
+                      results: bool = True) -> dict[int, dict[str, Any]]:
+        """Wait for the background disks (a failure's cleanups must not race their creation). The cleanup of
+        a volume libvirt refused to create is dropped: libvirt removes what it started of a failed creation,
+        and a volume of that name that exists (libvirt's refusal) is not ours. One whose creation ended with
+        the connection keeps it (made or not, nobody knows). Their infos, or (`results`) the first failure
+        raised."""
+        wait(made.values())
+        foreign = []
+        for i, fut in made.items():
+            exc = fut.exception()
+            if isinstance(exc, JvpError) and exc.code not in UNKNOWN_OUTCOME:
+                foreign.append(self._volume_spec(plan, plan.disks[i]))
+        foreign = [s for s in foreign if s in plan.cleanups]
+        if foreign:
+            h.drop_cleanup(*foreign)
+            plan.cleanups[:] = [c for c in plan.cleanups if c not in foreign]
+        return {i: fut.result() for i, fut in made.items()} if results else {}
+
     def _make_disk(self, plan: CreatePlan, dp: DiskPlan, h: TaskHandle, dom_spec: dict[str, Any]
                    ) -> dict[str, Any]:
         if dp.action == "use":
@@ -75,9 +137,8 @@ class VmCreator:
             src = {"pool": dp.base.pool, "volume": dp.base.volume}
             info = self.gateway.copy_vm_volume(plan.node, dp.pool, dp.name, src, dp.format, dp.size_bytes)
         else:
-            backing = {"path": dp.base.path, "format": dp.base.format} if dp.action == "linked" else None
-            info = self.gateway.create_vm_volume(plan.node, dp.pool, dp.name, dp.size_bytes, dp.format, backing)
-        spec = {"type": "vm-volume", "node": plan.node, "pool": dp.pool, "volume": dp.name}
+            info = self._create(plan, dp)
+        spec = self._volume_spec(plan, dp)
         # the domain's cleanup goes in the same write: it is safe before the domain exists (it removes only
         # a domain of this name with this task's UUID)
         self._register(plan, h, spec, dom_spec)
@@ -86,17 +147,62 @@ class VmCreator:
         return info
 
     def run(self, plan: CreatePlan, h: TaskHandle) -> dict[str, Any]:
-        h.progress(1, "choosing the domain type", force=True)
-        dtype, cpu_mode, notes = self.types.choose(plan.node, plan.pool, plan.cpu_mode,
-                                                   progress=lambda m: h.progress(2, m, force=True))
-        machine = machine_for(plan.firmware, plan.secure_boot)
-        if plan.firmware == "uefi" or plan.tpm:
-            check_firmware(plan.node, dtype, plan.firmware, plan.secure_boot, plan.tpm,
-                           self.gateway.domain_capabilities(plan.node, dtype, plan.arch, machine))
-        h.check_cancelled()
         dom_spec = {"type": "vm-domain", "node": plan.node, "name": plan.name, "uuid": plan.uuid}
+        made = self._start_disks(plan, h, dom_spec)  # first: the rest of the task overlaps their creation
+        try:
+            h.progress(2, "choosing the domain type", force=True)
+            dtype, cpu_mode, notes = self.types.choose(plan.node, plan.pool, plan.cpu_mode,
+                                                       progress=lambda m: h.progress(3, m, force=True))
+            machine = machine_for(plan.firmware, plan.secure_boot)
+            if plan.firmware == "uefi" or plan.tpm:
+                check_firmware(plan.node, dtype, plan.firmware, plan.secure_boot, plan.tpm,
+                               self.gateway.domain_capabilities(plan.node, dtype, plan.arch, machine))
+            h.check_cancelled()
+            spec = self._define(plan, h, dom_spec, dtype, cpu_mode, made)
+        except BaseException:
+            self._settle_disks(plan, h, made, results=False)  # the first failure is the one that ends the task
+            raise
+        infos = self._settle_disks(plan, h, made)
+        moved = {i: info for i, info in infos.items() if info["path"] != plan.disks[i].path}
+        if moved:  # libvirt put a disk elsewhere than its pool type says: the definition follows
+            spec = replace(spec, disks=[replace(d, path=moved[i]["path"]) if i in moved else d
+                                        for i, d in enumerate(spec.disks)])
+            self.gateway.define_vm(plan.node, spec)
+        h.check_cancelled()
+        if plan.autostart:
+            self.gateway.set_vm_autostart(plan.node, plan.name, True)
+        if plan.start:
+            h.progress(85, "starting the VM", force=True)
+            self.gateway.start_vm(plan.node, plan.name, rfc3339(), action="starting")
+            if plan.wait_for != "none":
+                notes += self._wait(plan, h)
+        # complete: the outputs leave the cleanup list in the write of the final state (no write of their own);
+        # until then a failure, or a crash and the recovery after it, removes them (the task never succeeded)
+        h.keep_on_success(*plan.cleanups)
+        self._record_use(plan)
+        try:
+            if plan.start:
+                vm = self.vms.describe(plan.node, plan.name)
+                state, ips = vm.state, vm.ips
+            else:  # defined and not started: nothing to ask the node
+                state, ips = "stopped", []
+        except JvpError as exc:  # the VM exists: a node hiccup now must not fail (and so remove) it
+            state, ips = "unknown", []
+            notes = [*notes, f"the VM was created but could not be described afterwards: {exc.message}"]
+        message = f"vm '{plan.name}' created on node '{plan.node}' ({dtype}), {state}"
+        return {"vm": {"name": plan.name, "node": plan.node, "uuid": plan.uuid, "state": state,
+                       "domain_type": dtype, "cpu_mode": cpu_mode, "ips": ips},
+                "notes": notes, "message": "; ".join([message, *notes])}
+
+    def _define(self, plan: CreatePlan, h: TaskHandle, dom_spec: dict[str, Any], dtype: str,
+                cpu_mode: str | None, made: dict[int, Future[dict[str, Any]]]) -> DomainSpec:
+        """The other disks, the cdroms and the seed, then the domain defined (with the paths of the disks
+        still being made in the background); the spec defined."""
         disks: list[DiskDevice] = []
         for i, dp in enumerate(plan.disks):
+            if i in made:
+                disks.append(DiskDevice(target=dp.target, path=dp.path, format=dp.format, bus=plan.disk_bus))
+                continue
             h.progress(5 + 50 * i / max(len(plan.disks), 1), f"preparing disk {dp.pool}/{dp.name}", force=True)
             info = self._make_disk(plan, dp, h, dom_spec)
             disks.append(DiskDevice(target=dp.target, path=info["path"], format=info["format"], bus=plan.disk_bus))
@@ -128,30 +234,7 @@ class VmCreator:
         h.progress(80, f"defining the domain ({dtype})", force=True)
         self._register(plan, h, dom_spec)  # before the define: a crash right after it must remove the domain
         self.gateway.define_vm(plan.node, spec)
-        if plan.autostart:
-            self.gateway.set_vm_autostart(plan.node, plan.name, True)
-        if plan.start:
-            h.progress(85, "starting the VM", force=True)
-            self.gateway.start_vm(plan.node, plan.name, rfc3339(), action="starting")
-            if plan.wait_for != "none":
-                notes += self._wait(plan, h)
-        # complete: the outputs leave the cleanup list in the write of the final state (no write of their own);
-        # until then a failure, or a crash and the recovery after it, removes them (the task never succeeded)
-        h.keep_on_success(*plan.cleanups)
-        self._record_use(plan)
-        try:
-            if plan.start:
-                vm = self.vms.describe(plan.node, plan.name)
-                state, ips = vm.state, vm.ips
-            else:  # defined and not started: nothing to ask the node
-                state, ips = "stopped", []
-        except JvpError as exc:  # the VM exists: a node hiccup now must not fail (and so remove) it
-            state, ips = "unknown", []
-            notes = [*notes, f"the VM was created but could not be described afterwards: {exc.message}"]
-        message = f"vm '{plan.name}' created on node '{plan.node}' ({dtype}), {state}"
-        return {"vm": {"name": plan.name, "node": plan.node, "uuid": plan.uuid, "state": state,
-                       "domain_type": dtype, "cpu_mode": cpu_mode, "ips": ips},
-                "notes": notes, "message": "; ".join([message, *notes])}
+        return spec
 
     @staticmethod
     def _record_use(plan: CreatePlan) -> None:

@@ -14,7 +14,9 @@ New volumes are named `<vm>-root.qcow2`, `<vm>-disk<N>.<format>` and `.jvp-cidat
 """
 from __future__ import annotations
 
+import copy
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -48,6 +50,10 @@ class BaseImage:
 
 
 BaseImageResolver = Callable[[str, Any], BaseImage]
+Checked = dict[tuple[str, str], dict[str, Any]]  # (node, pool) -> gateway.vm_pool's answer, per plan
+
+# Pool types whose volumes libvirt puts at `<the pool's target path>/<volume name>` (its filesystem backend)
+PATH_BY_NAME_POOLS = frozenset({"dir", "fs", "netfs"})
 
 
 @dataclass
@@ -60,6 +66,9 @@ class DiskPlan:
     size_bytes: int = 0
     base: BaseImage | None = None
     existing: dict[str, Any] | None = None
+    # where a new disk will be (PATH_BY_NAME_POOLS), known before it exists: the create task makes such disks
+    # while it registers their cleanups and defines the domain (None: made first, path from libvirt)
+    path: str | None = None
 
 
 @dataclass
@@ -92,6 +101,49 @@ class CreatePlan:
     cleanups: list[dict[str, Any]] = field(default_factory=list)
 
 
+def new_volume_path(pool: dict[str, Any] | None, disk: DiskPlan) -> str | None:
+    """The path libvirt gives a new volume in a pool of a PATH_BY_NAME_POOLS type (its sanitized target path,
+    a slash, the name); None for other pools (logical, rbd, ...: libvirt decides)."""
+    if not pool or pool.get("type") not in PATH_BY_NAME_POOLS or not pool.get("path"):
+        return None
+    return f"{pool['path'].rstrip('/') or ''}/{disk.name}"
+
+
+_AHEAD_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="create-vm-plan")
+
+
+class _Ahead:
+    """The gateway, with some reads started ahead (`start`: in parallel on a small pool): the first call of the
+    same method with the same arguments takes that answer (or its error, raised then); any other call goes to
+    the gateway as usual. An answer never asked for (the plan stopped at an earlier error) is dropped."""
+
+    def __init__(self, gateway: NodeGateway):
+        self._gateway = gateway
+        self._started: dict[tuple[str, tuple[Any, ...]], Future[Any]] = {}
+
+    def start(self, method: str, *args: Any) -> None:
+        self._started[(method, args)] = _AHEAD_POOL.submit(getattr(self._gateway, method), *args)
+
+    def __getattr__(self, method: str) -> Callable[..., Any]:
+        fn = getattr(self._gateway, method)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            fut = None if kwargs else self._started.pop((method, args), None)
+            return fn(*args, **kwargs) if fut is None else fut.result()
+        return call
+
+
+def _once(fn: Callable[[], References]) -> Callable[[], References]:
+    """fn, called at most once (its answer kept)."""
+    kept: list[References] = []
+
+    def get() -> References:
+        if not kept:
+            kept.append(fn())
+        return kept[0]
+    return get
+
+
 def _bad(field_name: str, message: str, code: str = "InvalidInput") -> InvalidInput:
     return InvalidInput(message, code=code, details={"field_errors": {field_name: [message]}})
 
@@ -107,9 +159,9 @@ class Planner:
         self.keypairs = keypairs
         self.base_image_sources: dict[str, BaseImageResolver] = dict(base_image_sources or {})
 
-    def _pool(self, node: str, name: str, checked: set[tuple[str, str]] | None = None) -> None:
+    def _pool(self, node: str, name: str, checked: Checked | None = None) -> None:
         """The pool exists and is active (404 StoragePoolNotFound, 412 StoragePoolInactive). `checked`: the
-        pools one plan has checked already (each is asked once per plan)."""
+        pools one plan has checked already, with what the node said of each (each is asked once per plan)."""
         if checked is not None and (node, name) in checked:
             return
         info = self.gateway.vm_pool(node, name)
@@ -117,9 +169,9 @@ class Planner:
             raise PreconditionFailed(f"storage pool '{name}' on node '{node}' is not active; start it first",
                                      code="StoragePoolInactive", details={"pool": name, "node": node})
         if checked is not None:
-            checked.add((node, name))
+            checked[(node, name)] = info
 
-    def _volume(self, node: str, pool: str, name: str, checked: set[tuple[str, str]] | None = None
+    def _volume(self, node: str, pool: str, name: str, checked: Checked | None = None
                 ) -> dict[str, Any]:
         self._pool(node, pool, checked)
         return self.gateway.vm_volume(node, pool, name)
@@ -129,8 +181,10 @@ class Planner:
             raise already_exists("volume", name, node, code="VolumeExists", pool=pool)
 
     # -- the system disk -----------------------------------------------------------------------------
-    def system_disk(self, req: dict[str, Any], users: References, checked: set[tuple[str, str]] | None = None
-                    ) -> DiskPlan:
+    def system_disk(self, req: dict[str, Any], users: Callable[[], References],
+                    checked: Checked | None = None) -> DiskPlan:
+        """`users()`: the node's References (the one usage scan), read only when a volume used as is needs
+        them."""
         node, name, pool = req["node"], req["name"], req["pool"]
         given = [k for k in ("volume", *self.base_image_sources) if req.get(k) is not None]
         if len(given) > 1:
@@ -152,12 +206,14 @@ class Planner:
                 if size:
                     raise _bad("disk_size_gib", "disk_size_gib resizes a clone; to use the volume itself, resize "
                                "it with resize-volume (or ask for clone: linked or full)")
-                check_writable_volume(self.gateway, node, vol, users)
+                check_writable_volume(self.gateway, node, vol, users())
                 return DiskPlan("vda", "use", pool, vol["volume"], vol["format"], existing=vol)
-            # a VM writing to the base itself would corrupt a linked clone; other clones on it are fine
-            in_use = sorted({u.vm for u in users.users(pool, vol["volume"], vol["path"]) if not u.backing})
-            if clone == "linked" and in_use:
-                raise volume_in_use(pool, vol["volume"], in_use, node)
+            # a VM writing to the base itself would corrupt a linked clone; other clones on it are fine. Only
+            # the VMs naming this volume are read (the reference index), not the whole node's usage scan
+            if clone == "linked":
+                in_use = sorted({u.vm for u in self.gateway.vm_volume_users(node, pool, vol["volume"], vol["path"])})
+                if in_use:
+                    raise volume_in_use(pool, vol["volume"], in_use, node)
             base = BaseImage(pool=pool, volume=vol["volume"], path=vol["path"], format=vol["format"],
                              capacity_bytes=vol["capacity_bytes"] or 0)
         else:
@@ -169,8 +225,8 @@ class Planner:
         self._free_name(node, pool, root_name)
         return DiskPlan("vda", clone, pool, root_name, "qcow2", max(size or 0, base.capacity_bytes), base=base)
 
-    def extra_disks(self, req: dict[str, Any], users: References, taken: set[str],
-                    checked: set[tuple[str, str]] | None = None) -> list[DiskPlan]:
+    def extra_disks(self, req: dict[str, Any], users: Callable[[], References], taken: set[str],
+                    checked: Checked | None = None) -> list[DiskPlan]:
         out = []
         for i, d in enumerate(req.get("extra_disks") or [], start=1):
             target = f"vd{chr(ord('a') + i)}"
@@ -181,7 +237,7 @@ class Planner:
                 vol = self._volume(req["node"], pool, d["volume"], checked)
                 if vol["path"] in taken:
                     raise _bad(f"extra_disks.{i - 1}.volume", f"volume '{d['volume']}' is given twice")
-                check_writable_volume(self.gateway, req["node"], vol, users)
+                check_writable_volume(self.gateway, req["node"], vol, users())
                 taken.add(vol["path"])
                 out.append(DiskPlan(target, "use", pool, vol["volume"], vol["format"], existing=vol))
             else:
@@ -224,6 +280,21 @@ class Planner:
             raise _bad("secure_boot", "Secure Boot is not offered for os_profile windows yet: use firmware: uefi "
                                       "without secure_boot")
         self.nodes.ensure_available(node)
+        return copy.copy(self)._plan(req, created_by)  # the copy reads through its own _Ahead
+
+    def _plan(self, req: dict[str, Any], created_by: str | None) -> CreatePlan:
+        node, name = req["node"], req["name"]
+        # the node's answers the checks below need, asked at once in parallel (each a libvirt round trip or a
+        # few); every check still reads them in its order, so the first error reported is the same
+        self.gateway = ahead = _Ahead(self.gateway)
+        ahead.start("vm_exists", node, name)
+        ahead.start("node_figures", node)
+        ahead.start("vm_pool", node, req["pool"])
+        if req.get("volume") is not None:
+            ahead.start("vm_volume", node, req["pool"], req["volume"])
+        ahead.start("vm_volume_exists", node, req["pool"], f"{name}-root.qcow2")
+        if req.get("nics"):
+            ahead.start("macs_in_use", node)
         if self.gateway.vm_exists(node, name):
             raise already_exists("vm", name, node, code="VmExists")
         figures = self.gateway.node_figures(node)
@@ -231,15 +302,17 @@ class Planner:
             raise capacity_error(node, "vcpus", req["vcpus"], figures["cpus"])
         if req["memory_mib"] > figures["memory_mib"]:
             raise capacity_error(node, "memory_mib", req["memory_mib"], figures["memory_mib"])
-        checked: set[tuple[str, str]] = set()  # each pool is looked up once
+        checked: Checked = {}  # each pool is looked up once
         self._pool(node, req["pool"], checked)
-        users = self.gateway.vm_references(node)
+        users = _once(lambda: self.gateway.vm_references(node))  # the whole node's scan, only when needed
         system = self.system_disk(req, users, checked)
         taken = {system.existing["path"]} if system.existing else set()
         disks = [system, *self.extra_disks(req, users, taken, checked)]
         iso = None
         if req.get("iso"):
             iso = self._volume(node, req["iso"].get("pool") or req["pool"], req["iso"]["volume"], checked)
+        for d in disks:  # where libvirt will put a new disk, when its pool type says so before it exists
+            d.path = new_volume_path(checked.get((node, d.pool)), d) if d.action in ("linked", "blank") else None
         devices = profile.devices(req, blank_system_disk=system.action == "blank")
         for d in disks:
             d.target = profile.disk_target(devices.disk_bus, d.target)

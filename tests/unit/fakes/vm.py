@@ -275,6 +275,10 @@ class FakeVmGateway(SequentialFanOut):
                  for p, deps in self.dependents.items() for d in deps]
         return References(users_=disks, volumes=links)
 
+    def vm_volume_users(self, node: str, pool: str, name: str, path: str | None) -> list[DiskUser]:
+        """vm_references' direct users of the volume (the narrow query of a linked clone's check)."""
+        return [u for u in self.vm_references(node).users(pool, name, path) if not u.backing]
+
     def delete_vm_volume(self, node: str, pool: str, name: str) -> bool:
         self.calls.append(("delete_vm_volume", pool, name))
         return self.volumes.pop((pool, name), None) is not None
