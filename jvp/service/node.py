@@ -233,7 +233,7 @@ class NodeDirectory:
         items, errors = [], []
         for (name,) in self.store.keys("node"):
             try:
-                doc = self._doc(name)
+                doc = self._doc(name, private=False)  # records() only reads it (_from_doc copies what it keeps)
             except JvpError as exc:  # as store.list reports a file it cannot read: listed, not dropped
                 errors.append({"path": exc.details.get("path", str(path_of("node", name))), "code": exc.code,
                                "message": exc.message})
