@@ -7,7 +7,9 @@ connections, are called in turn: every configuration is measured in interleaved 
 configuration:
 
 - `list-vms` (all nodes) with 10 nodes / with 1 node, warm (XML facts cached) and cold (cache emptied before
-  each call): target <= 3.0 (the per-node work runs in parallel on the gateway's fan-out pool);
+  each call): target <= 3.0 (the per-node work runs in parallel on the gateway's fan-out pool; test-driver
+  nodes, which run in this process and never wait on I/O, in the request's thread: README's Performance
+  footnote 6 says why the cold ratio here measures the per-VM XML work of 30 VMs against 3);
 - `list-vms` (all nodes) with 1 node + one hung node known dead, minus with 1 node: target <= 0.1 s (after the
   first detection, which costs the node timeout once and is printed for scale).
 """

@@ -202,8 +202,11 @@ def macs_in_use(conn: libvirt.virConnect) -> dict[str, str]:
 
 # -- define and power ----------------------------------------------------------------------------------
 def define(conn: libvirt.virConnect, xml: str) -> str:
-    """Define a new persistent domain; returns its UUID."""
-    return conn.defineXML(xml).UUIDString()
+    """Define a new persistent domain; returns its UUID. The reference index reads it at its next use,
+    without waiting for libvirt's `defined` event (as `changes` does for JVP's other changes)."""
+    uuid = conn.defineXML(xml).UUIDString()
+    INDEX.forget(conn, uuid)
+    return uuid
 
 
 def set_autostart(conn: libvirt.virConnect, name: str, on: bool) -> None:

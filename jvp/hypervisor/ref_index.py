@@ -14,13 +14,18 @@ What keeps it current (hypervisor/events.py, the same fan-out as the list-facts 
   when it is gone. A generation counter keeps a read that raced with an event from being taken as current;
 - JVP's own changes mark their domain at once (`domain_cache.changes` -> `forget`), without waiting for the
   asynchronous event;
-- a cheap check on every read: the number of running and of defined domains (numOfDomains,
-  numOfDefinedDomains: two small calls). When either differs from the index, and at least every
-  `RELIST_S`, the domains are listed again (listAllDomains: running, stopped, transient; no XML, and no call
-  per domain for its state): new domains are read,
-  vanished ones dropped, and a domain whose running state differs from its entry is re-read. So a domain
-  defined, undefined, started or stopped by someone else shows at the next read even before its event
-  arrives;
+- a safety net under the events, at most once per `COUNT_CHECK_S` (1 s) per connection: the number of
+  running and of defined domains (numOfDomains, numOfDefinedDomains). When either differs from the index,
+  and at least every `RELIST_S`, the domains are listed again (listAllDomains: running, stopped, transient;
+  no XML, and no call per domain for its state): new domains are read, vanished ones dropped, and a domain
+  whose running state differs from its entry is re-read. The check is not made on every read because the
+  counts are not O(1): libvirt counts by walking its domain list (the test driver in this process, libvirtd
+  in the daemon), so a read that made them every time grew with the number of domains (describe-network at
+  2,000 domains: 1.4x its cost at 100). What that leaves: a domain defined, undefined, started or stopped
+  by another client shows when its lifecycle event arrives (libvirt sends one for each of these to every
+  connection; milliseconds, on the event loop's thread), and were that event lost, at the first read after
+  `COUNT_CHECK_S`. Between the change and its event (or, with the event lost, for up to `COUNT_CHECK_S`) a
+  read can answer without it. JVP's own changes never wait: they mark their domain at once (below);
 - a reopened connection is a new connection: its index starts empty and is rebuilt in bulk on first use
   (events missed while disconnected cannot matter). A driver without events is not indexed: every read
   scans every domain, as before the index.
@@ -53,6 +58,10 @@ log = logging.getLogger(__name__)
 
 # The domains are listed again (no XML) at least this often, as a safety net under the counts check.
 RELIST_S = 60.0
+# The counts check (numOfDomains + numOfDefinedDomains, O(domains) in libvirt) at most this often per
+# connection: the events are what keeps the index current; the check only bounds how long a lost define,
+# undefine, start or stop event can go unnoticed (see the module's docstring).
+COUNT_CHECK_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -216,15 +225,22 @@ def refs_of(docs: list[etree._Element], running: bool, key: str | None = None) -
                 disks.append(disk)
     networks, bridges, macs = set(), set(), []
     for root in docs:
-        for nic in Domain(root).interfaces:
-            kind = nic.type
-            if kind == "network":
-                networks.add(nic.source_network)
-            elif kind == "bridge":
-                bridges.add(nic.source_bridge)
-            mac = nic.mac
-            if mac:
-                macs.append(mac)
+        # plain lxml over what xml.domain.Interface names (`./devices/interface`, `./@type`,
+        # `./source/@network|@bridge`, `./mac/@address` lower-cased): every definition of a first build
+        # passes here (tests/unit/test_ref_index.py holds it to the mapping's answers)
+        for devices in root.iterchildren("devices"):
+            for nic in devices.iterchildren("interface"):
+                kind = nic.get("type")
+                if kind == "network" or kind == "bridge":
+                    source = next(nic.iterchildren("source"), None)
+                    if kind == "network":
+                        networks.add(source.get("network") if source is not None else None)
+                    else:
+                        bridges.add(source.get("bridge") if source is not None else None)
+                mac_el = next(nic.iterchildren("mac"), None)
+                mac = mac_el.get("address") if mac_el is not None else None
+                if mac:
+                    macs.append(mac.lower())
     networks.discard(None)
     bridges.discard(None)
     template = created_at = facts_error = None
@@ -261,6 +277,7 @@ class _ConnIndex:
         self.enabled = False
         self.built = False
         self.listed_at = 0.0
+        self.counted_at = 0.0                    # the last counts check (or relist): COUNT_CHECK_S
         self.refresh = threading.Lock()          # one refresh at a time per connection
 
     # the reverse maps follow the entries
@@ -389,14 +406,18 @@ class ReferenceIndex:
         if not ci.enabled:
             return None
         with ci.refresh:
-            if ci.built and time.monotonic() - ci.listed_at <= RELIST_S:
+            now = time.monotonic()
+            if ci.built and now - ci.listed_at <= RELIST_S:
                 self._reread_dirty(conn, ci)  # first: a dirty domain found gone changes what the counts say
+                if now - ci.counted_at < COUNT_CHECK_S:
+                    return ci  # counted less than COUNT_CHECK_S ago: the events cover the meantime
                 if not self._counts_differ(conn, ci):
                     return ci
             self._relist(conn, ci)
         return ci
 
     def _counts_differ(self, conn: libvirt.virConnect, ci: _ConnIndex) -> bool:
+        ci.counted_at = time.monotonic()  # taken before the calls: a change during them is seen next time
         running, defined = conn.numOfDomains(), conn.numOfDefinedDomains()
         with self._lock:
             up, total = ci.running, len(ci.entries)
@@ -422,6 +443,7 @@ class ReferenceIndex:
             ci.next_position = len(order) + 1
             ci.dirty &= set(doms)  # an event of a domain gone since: nothing to re-read
             ci.built, ci.listed_at = True, listed_at
+            ci.counted_at = max(ci.counted_at, listed_at)  # the listing is as good as a count
 
     def _reread_dirty(self, conn: libvirt.virConnect, ci: _ConnIndex) -> None:
         with self._lock:

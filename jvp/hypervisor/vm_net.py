@@ -3,7 +3,6 @@ interfaces (bridge and macvtap NICs), and a VM's IPs from DHCP leases and the gu
 from __future__ import annotations
 
 import functools
-
 import ipaddress
 import threading
 import weakref
@@ -76,15 +75,29 @@ def _addresses(ifaces: dict[str, Any]) -> dict[str, list[str]]:
     return out
 
 
+# Connections whose driver answered that it has no DHCP lease listing (the test driver): a driver's answer for
+# the life of the connection, so a listing does not ask (and fail) again on every call.
+_NO_LEASES: "weakref.WeakKeyDictionary[libvirt.virConnect, bool]" = weakref.WeakKeyDictionary()
+
+
 def leases_by_mac(conn: libvirt.virConnect, networks: set[str]) -> dict[str, list[str]] | None:
     """MAC -> IPs from the DHCP leases of the named networks (one call per network, not per VM);
     None when the driver cannot list leases (the caller falls back to per-domain lookups)."""
+    try:
+        if conn in _NO_LEASES:
+            return None
+    except TypeError:  # a connection that cannot be weakly referenced (tests' fakes): asked every time
+        pass
     out: dict[str, list[str]] = {}
     for name in sorted(networks):
         try:
             leases = conn.networkLookupByName(name).DHCPLeases()
         except libvirt.libvirtError as exc:
             if support.lacks("network_leases", exc):
+                try:
+                    _NO_LEASES[conn] = True
+                except TypeError:
+                    pass
                 return None
             if exc.get_error_code() in (libvirt.VIR_ERR_NO_NETWORK, libvirt.VIR_ERR_OPERATION_INVALID):
                 continue  # gone or inactive: no leases to show

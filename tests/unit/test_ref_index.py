@@ -5,6 +5,7 @@ from __future__ import annotations
 import libvirt
 import pytest
 
+from jvp.hypervisor import ref_index
 from jvp.hypervisor.ref_index import ReferenceIndex
 
 LIFECYCLE = libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE
@@ -63,6 +64,7 @@ class Conn:
         self.callbacks: dict[int, object] = {}
         self.events = events
         self.made = 0
+        self.counts = 0  # numOfDomains calls: the counts check
 
     def add(self, name, **devices) -> Dom:
         self.made += 1
@@ -90,6 +92,7 @@ class Conn:
         return doms
 
     def numOfDomains(self):
+        self.counts += 1
         return sum(1 for d in self.doms.values() if d.running)
 
     def numOfDefinedDomains(self):
@@ -106,6 +109,22 @@ class Conn:
 
 def names(refs) -> list[str]:
     return [r.name for r in refs]
+
+
+class Clock:
+    """ref_index's time.monotonic, moved by hand."""
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    c = Clock()
+    monkeypatch.setattr(ref_index, "time", c)
+    return c
 
 
 @pytest.fixture
@@ -166,15 +185,18 @@ def test_devices_added_and_removed_are_followed(conn):
     assert conn.reads == ["db1", "db1"]  # only the domain that changed, once per change
 
 
-def test_changes_whose_events_were_missed_are_caught_by_the_counts(conn):
-    """A define or a start without its event (not delivered yet, or lost) still shows at the next read."""
+def test_changes_whose_events_were_missed_are_caught_by_the_counts(conn, clock):
+    """A define or a start without its event (lost) shows at the first read once COUNT_CHECK_S has passed
+    since the last counts check (not at every read: the counts walk libvirt's domain list)."""
     index = ReferenceIndex()
     index.domains(conn)
     conn.reads.clear()
     conn.add("quiet", networks=["lan"])  # no event
+    clock.now += ref_index.COUNT_CHECK_S
     assert "quiet" in names(index.using_networks(conn, ["lan"], []))
     web1 = next(d for d in conn.doms.values() if d.name() == "web1")
     web1.running = True  # started, no event
+    clock.now += ref_index.COUNT_CHECK_S
     assert next(r for r in index.domains(conn) if r.name == "web1").running
     assert sorted(conn.reads) == ["quiet", "web1", "web1"]  # web1: live and next-boot XML
 
@@ -227,13 +249,14 @@ def test_a_driver_without_events_is_scanned_on_every_read():
     assert c.reads == ["a", "a"]
 
 
-def test_a_domain_gone_before_its_event_is_read_is_dropped(conn):
+def test_a_domain_gone_before_its_event_is_read_is_dropped(conn, clock):
     index = ReferenceIndex()
     index.domains(conn)
     web1 = next(d for d in conn.doms.values() if d.name() == "web1")
     conn.fire(DEVICE_ADDED, web1, "net1")
     del conn.doms[web1.uuid]
     conn.add("other")  # the counts are equal again: the dirty domain itself must be found gone
+    clock.now += ref_index.COUNT_CHECK_S
     assert names(index.domains(conn)) == ["web2", "db1", "other"]
 
 
@@ -279,3 +302,26 @@ def test_a_rebuild_maps_again_only_the_domains_whose_xml_changed(conn):
     assert after["web1"] is before["web1"] and after["web2"] is before["web2"]
     assert after["db1"] is not before["db1"] and after["db1"].networks == frozenset({"elsewhere"})
     assert names(index.using_networks(reopened, ["elsewhere"], [])) == ["db1"]
+
+
+def test_the_counts_are_checked_at_most_once_per_interval_and_events_answer_meanwhile(conn, clock):
+    """The counts check walks libvirt's domain list: made at most once per COUNT_CHECK_S per connection. A
+    domain defined by another client shows through its `defined` event in the meantime (the usual case), and
+    through the counts once the interval has passed if that event was lost."""
+    index = ReferenceIndex()
+    index.domains(conn)  # the bulk build lists the domains: as good as a counts check
+    counted = conn.counts
+    for _ in range(5):
+        index.using_networks(conn, ["lan"], [])
+    assert conn.counts == counted  # within the interval: no counts
+    seen = conn.add("seen", networks=["lan"])
+    conn.fire(LIFECYCLE, seen, libvirt.VIR_DOMAIN_EVENT_DEFINED, 0)
+    assert names(index.using_networks(conn, ["lan"], [])) == ["web1", "web2", "seen"]  # the event, no counts
+    conn.add("lost", networks=["lan"])  # its event lost
+    assert "lost" not in names(index.using_networks(conn, ["lan"], []))  # at most COUNT_CHECK_S like this
+    assert conn.counts == counted
+    clock.now += ref_index.COUNT_CHECK_S
+    assert names(index.using_networks(conn, ["lan"], [])) == ["web1", "web2", "seen", "lost"]
+    assert conn.counts == counted + 1
+    index.using_networks(conn, ["lan"], [])
+    assert conn.counts == counted + 1  # counted again only after another interval
