@@ -78,14 +78,16 @@ def _addresses(ifaces: dict[str, Any]) -> dict[str, list[str]]:
 # Connections whose driver answered that it has no DHCP lease listing (the test driver): a driver's answer for
 # the life of the connection, so a listing does not ask (and fail) again on every call.
 _NO_LEASES: "weakref.WeakKeyDictionary[libvirt.virConnect, bool]" = weakref.WeakKeyDictionary()
+_no_leases_lock = threading.Lock()  # request threads and the fan-out pool read and fill it
 
 
 def leases_by_mac(conn: libvirt.virConnect, networks: set[str]) -> dict[str, list[str]] | None:
     """MAC -> IPs from the DHCP leases of the named networks (one call per network, not per VM);
     None when the driver cannot list leases (the caller falls back to per-domain lookups)."""
     try:
-        if conn in _NO_LEASES:
-            return None
+        with _no_leases_lock:
+            if conn in _NO_LEASES:
+                return None
     except TypeError:  # a connection that cannot be weakly referenced (tests' fakes): asked every time
         pass
     out: dict[str, list[str]] = {}
@@ -95,7 +97,8 @@ def leases_by_mac(conn: libvirt.virConnect, networks: set[str]) -> dict[str, lis
         except libvirt.libvirtError as exc:
             if support.lacks("network_leases", exc):
                 try:
-                    _NO_LEASES[conn] = True
+                    with _no_leases_lock:
+                        _NO_LEASES[conn] = True
                 except TypeError:
                     pass
                 return None
