@@ -392,7 +392,7 @@ def summaries(conn: libvirt.virConnect, node: str) -> list[dict[str, Any]]:
     states: dict[tuple[int, int | None], tuple[str, str | None]] = {}  # a handful of (state, reason) pairs
     for dom, st, facts in rows:
         problems = list(facts.get("problems", ()))
-        if networks is not None and facts["nics"]:
+        if networks is not None and facts["nics"] and not networks.issuperset(facts["networks"]):
             problems += domain_view.network_problems(facts, networks)
         pair = (st.get("state.state", libvirt.VIR_DOMAIN_NOSTATE), st.get("state.reason"))
         named = states.get(pair)

@@ -258,21 +258,29 @@ def summary(facts: dict[str, Any], *, node: str, state: str, ips: dict[str, list
 
     A dict, not a VmView: list-vms dumps a thousand of them by key (jvp.domain.vm.TrustedRows), and in the
     answer's order (VmSummarySchema's: the view's), so the dump takes each row as it stands."""
+    # figures() inlined and each key read once: this builds every row of a listing (1,000 rows a call)
+    st = stats or {}
+    vcpus, max_vcpus = st.get("vcpu.current"), st.get("vcpu.maximum")
+    cur_kib, max_kib = st.get("balloon.current"), st.get("balloon.maximum")
+    macs = facts["macs"]
     return {
         "name": facts["name"],
         "uuid": facts["uuid"],
         "node": node,
         "state": state,
         "state_reason": state_reason,
-        **figures(facts, stats or {}),
+        "vcpus": facts["vcpus"] if vcpus is None else vcpus,
+        "max_vcpus": facts["max_vcpus"] if max_vcpus is None else max_vcpus,
+        "memory_mib": cur_kib // 1024 if isinstance(cur_kib, int) and cur_kib > 0 else facts["memory_mib"],
+        "max_memory_mib": max_kib // 1024 if isinstance(max_kib, int) and max_kib > 0 else facts["max_memory_mib"],
         "persistent": None,
         "template": facts["template"],
         "labels": facts["labels"],
         "description": facts["description"],
         "created_at": facts["created_at"],
-        "problems": list(problems or []),
-        "ips": sorted({ip for m in facts["macs"] for ip in ips.get(m, ())}) if ips else [],
-        "macs": list(facts["macs"]),
+        "problems": list(problems) if problems else [],
+        "ips": sorted({ip for m in macs for ip in ips.get(m, ())}) if ips and macs else [],
+        "macs": list(macs),
     }
 
 
