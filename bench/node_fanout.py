@@ -199,7 +199,6 @@ def real_fanout() -> None:
     ten hosts would be; the daemon's worker threads serve them in parallel). The host holds
     vm_describe.REAL_DOMAINS stopped domains of this run (a disk volume, a NIC, JVP's facts), besides
     whatever else it has. Wall time, medians of interleaved rounds; target <= 3.0 warm and cold."""
-    import uuid
     from bench import vm_describe
     from jvp.app import create_app
     print(f"   real libvirtd ({vm_describe.REAL_URI}), ten nodes of it vs one:")
@@ -210,11 +209,7 @@ def real_fanout() -> None:
     if conn is None:
         print(f"   skipped: {vm_describe.REAL_URI} does not answer")
         return
-    tag = f"{vm_describe.PREFIX}fanout-{uuid.uuid4().hex[:6]}"
-    tmp = Path(tempfile.mkdtemp(prefix=f"{vm_describe.PREFIX}fanout-"))
-    pool_dir = tmp / "pool"
-    pool_dir.mkdir()
-    pool_dir.chmod(0o755)
+    tag, tmp, pool_dir = vm_describe.real_bed("fanout")
     apps: list[Any] = []
     try:
         vm_describe._real_node(conn, tag, pool_dir)

@@ -246,6 +246,17 @@ def _real_node(conn: libvirt.virConnect, tag: str, pool_dir: Path) -> list[str]:
     return names
 
 
+def real_bed(kind: str) -> tuple[str, Path, Path]:
+    """A run's tag (`jvptest-bench-KIND-xxxxxx`), its temporary directory and the pool directory in it (libvirt
+    reads it: mode 755), for _real_node; the caller removes the directory."""
+    tag = f"{PREFIX}{kind}-{uuid.uuid4().hex[:6]}"
+    tmp = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{kind}-"))
+    pool_dir = tmp / "pool"
+    pool_dir.mkdir()
+    pool_dir.chmod(0o755)
+    return tag, tmp, pool_dir
+
+
 def _drop_real(conn: libvirt.virConnect, tag: str) -> None:
     """Every domain, the network and the pool (with its volumes) of the run, whatever was made."""
     for dom in conn.listAllDomains(0):
@@ -282,11 +293,7 @@ def real_host(conn: libvirt.virConnect | None) -> None:
     if conn is None:
         print(f"   skipped: {REAL_URI} does not answer")
         return
-    tag = f"{PREFIX}describe-{uuid.uuid4().hex[:6]}"
-    tmp = Path(tempfile.mkdtemp(prefix=f"{PREFIX}describe-"))
-    pool_dir = tmp / "pool"
-    pool_dir.mkdir()
-    pool_dir.chmod(0o755)
+    tag, tmp, pool_dir = real_bed("describe")
     looped = libvirt.open(REAL_URI)  # tied to libvirt's event loop, which JVP's app started: as JVP's is
     app = None
     try:

@@ -10,6 +10,7 @@ import pytest
 from jvp.errors import NodeUnreachable
 from jvp.hypervisor.connection import NodeConnection
 from jvp.hypervisor.errors import map_libvirt_error
+from tests.unit.fakes.connection import PoolableConn
 
 
 def lv_error(code: int, message: str) -> libvirt.libvirtError:
@@ -18,25 +19,10 @@ def lv_error(code: int, message: str) -> libvirt.libvirtError:
     return err
 
 
-class FakeConn:
+class FakeConn(PoolableConn):
     def __init__(self, alive=True):
         self.alive = alive
         self.closed = False
-
-    def isAlive(self):  # noqa: N802 - libvirt's name
-        return 1 if self.alive else 0
-
-    def setKeepAlive(self, *_):  # noqa: N802
-        pass
-
-    def registerCloseCallback(self, *_):  # noqa: N802
-        pass
-
-    def unregisterCloseCallback(self):  # noqa: N802
-        pass
-
-    def close(self):
-        self.closed = True
 
 
 class Opened(list):

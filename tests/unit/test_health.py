@@ -11,6 +11,7 @@ import pytest
 from jvp.errors import NodeUnreachable, not_found
 from jvp.hypervisor.connection import ConnectionPool
 from jvp.hypervisor.gateway import NodeGateway
+from tests.unit.fakes.connection import PoolableConn
 
 OPEN_TIMEOUT = 0.3
 LIST_TIMEOUT = 1.0
@@ -40,24 +41,9 @@ class Node:
             raise AssertionError("a fake node stayed hung 30 s")
 
 
-class FakeConn:
+class FakeConn(PoolableConn):
     def __init__(self, node: Node):
         self.node = node
-
-    def isAlive(self):  # noqa: N802 - libvirt's names
-        return 1
-
-    def setKeepAlive(self, *_):  # noqa: N802
-        pass
-
-    def registerCloseCallback(self, *_):  # noqa: N802
-        pass
-
-    def unregisterCloseCallback(self):  # noqa: N802
-        pass
-
-    def close(self):
-        pass
 
     def getLibVersion(self):  # noqa: N802
         self.node.calls += 1

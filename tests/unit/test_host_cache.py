@@ -14,11 +14,12 @@ from jvp.domain.node import VmCounts
 from jvp.hypervisor.connection import ConnectionPool
 from jvp.hypervisor.gateway import NodeGateway
 from jvp.hypervisor.host_cache import HOST_FACTS, HostFactsCache
+from tests.unit.fakes.connection import PoolableConn
 
 STATIC_CALLS = {"getInfo", "getMemoryStats", "getHostname", "getType", "getVersion", "getLibVersion"}
 
 
-class FakeConn:
+class FakeConn(PoolableConn):
     """A node's connection: its figures, the calls made to it, its domain event callbacks."""
 
     def __init__(self, events: bool = True, hostname: str = "h1"):
@@ -31,22 +32,6 @@ class FakeConn:
 
     def _count(self, name: str) -> None:
         self.calls[name] += 1
-
-    # -- what the pool needs
-    def isAlive(self):  # noqa: N802 - libvirt's names
-        return 1 if self.alive else 0
-
-    def setKeepAlive(self, *_):  # noqa: N802
-        pass
-
-    def registerCloseCallback(self, *_):  # noqa: N802
-        pass
-
-    def unregisterCloseCallback(self):  # noqa: N802
-        pass
-
-    def close(self):
-        pass
 
     # -- events
     def domainEventRegisterAny(self, _dom, _event_id, callback, _opaque):  # noqa: N802
