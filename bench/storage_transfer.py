@@ -18,10 +18,17 @@ segmented download.
 The CPU time each process spends per GiB is printed too (client, JVP's worker, libvirtd with its I/O
 helpers): on a host with few cores, where the HTTP client runs beside the server, the JVP path's extra hop
 (the client's own sending, the worker's receiving and re-sending) is what bounds the ratio.
+Where the kernel reports free memory to the hypervisor (/sys/module/page_reporting), the MiB it reported
+during each upload are printed: the memory the upload's page cache then has to fault back in. That is what
+makes libvirtd's CPU per GiB depend on the pace of an upload here (issue 15: virsh fed at JVP's pace costs
+libvirtd what JVP's upload does). With JVP_BENCH_PACED=1 each round also uploads with virsh fed through a
+FIFO at the rate JVP's upload of that round reached (at most: on a busy host the FIFO falls behind), after
+the round's downloads (a diagnostic: neither the floor nor the ratios use it).
 Targets: throughput ratio >= 0.8, RSS growth < 64 MiB. Needs root and the local libvirtd.
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import resource
 import shutil
@@ -40,6 +47,62 @@ SIZE = int(float(os.environ.get("JVP_BENCH_GIB", "2")) * 1024 ** 3)
 REPEAT = int(os.environ.get("JVP_BENCH_REPEAT", "3"))
 MIB = 1024 * 1024
 URI = "qemu:///system"
+PACED = os.environ.get("JVP_BENCH_PACED", "0") == "1"
+REPORTED = Path("/sys/module/page_reporting/parameters/reported_kib")
+
+
+def _reported_mib() -> float | None:
+    """MiB of free memory the kernel has reported to the hypervisor so far (None: no such counter here)."""
+    try:
+        return int(REPORTED.read_text()) / 1024
+    except (OSError, ValueError):
+        return None
+
+
+class Reported:
+    """MiB the kernel reported to the hypervisor while a transfer ran."""
+
+    def __enter__(self) -> "Reported":
+        self._start = _reported_mib()
+        self.mib: float | None = None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        end = _reported_mib()
+        if self._start is not None and end is not None:
+            self.mib = end - self._start
+
+
+def _paced_virsh_upload(pool: str, name: str, image: Path, rate: float, tmp: Path) -> float:
+    """`virsh vol-upload` of the image fed through a FIFO at `rate` bytes/s; returns the seconds it took."""
+    fifo = tmp / "paced.fifo"
+    if not fifo.exists():
+        os.mkfifo(fifo)
+    failed: list[BaseException] = []
+
+    def feed() -> None:
+        try:
+            with open(image, "rb") as src, open(fifo, "wb") as dst:
+                fcntl.fcntl(dst, fcntl.F_SETPIPE_SZ, MIB)
+                start, sent = time.monotonic(), 0
+                while block := src.read(MIB):
+                    dst.write(block)
+                    sent += len(block)
+                    ahead = sent / rate - (time.monotonic() - start)
+                    if ahead > 0:
+                        time.sleep(ahead)
+        except BaseException as exc:  # noqa: BLE001 - reported by the caller
+            failed.append(exc)
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    start = time.monotonic()
+    feeder.start()
+    _run(["virsh", "-q", "vol-upload", "--pool", pool, name, str(fifo)])
+    feeder.join()
+    took = time.monotonic() - start
+    if failed:
+        raise failed[0]
+    return took
 
 
 def _status(pid: int, key: str) -> int:
@@ -198,24 +261,28 @@ def main() -> None:
         down = {"virsh": [], "jvp": []}
         cpu: dict[str, list[CpuMeter]] = {k: [] for k in ("up-virsh", "up-jvp", "down-virsh", "down-jvp")}
         up_rss: list[RssProbe] = []
+        reported: dict[str, list[Reported]] = {"virsh": [], "jvp": [], "paced": []}
+        paced: list[float] = []
         down_rss: list[RssProbe] = []
         libvirtd = int(_run(["pgrep", "-o", "-x", "libvirtd"]).split()[0])
         for i in range(REPEAT):
             _run(["sync"])
             _free_like_a_delete(pool, f"v{i - 1}.raw" if i else None, image, tmp)
-            with CpuMeter(libvirtd=libvirtd) as m:
+            with CpuMeter(libvirtd=libvirtd) as m, Reported() as rep:
                 up["virsh"].append(_timed(f"virsh -q vol-create-as {pool} v{i}.raw {SIZE} --format raw --allocation 0 "
                                           f">/dev/null && virsh -q vol-upload --pool {pool} v{i}.raw {image}")[0])
             cpu["up-virsh"].append(m)
+            reported["virsh"].append(rep)
             _run(["sync"])
             _free_like_a_delete(pool, f"j{i - 1}.raw" if i else None, image, tmp)
-            with RssProbe(worker) as probe, CpuMeter(jvp=worker, libvirtd=libvirtd) as m:
+            with RssProbe(worker) as probe, CpuMeter(jvp=worker, libvirtd=libvirtd) as m, Reported() as rep:
                 up["jvp"].append(_timed(curl + ["-o", "/dev/null", "-T", str(image), "-H",
                                                 "Content-Type: application/octet-stream",
                                                 f"{server.url}/api/upload-volume?pool={pool}&name=j{i}.raw"
                                                 "&format=raw"])[0])
             up_rss.append(probe)
             cpu["up-jvp"].append(m)
+            reported["jvp"].append(rep)
             with CpuMeter(libvirtd=libvirtd) as m:
                 down["virsh"].append(_timed(["virsh", "-q", "vol-download", "--pool", pool, f"v{i}.raw",
                                              "/dev/null"])[0])
@@ -230,6 +297,14 @@ def main() -> None:
             down["jvp"].append(took)
             down_rss.append(probe)
             cpu["down-jvp"].append(m)
+            if PACED:  # the diagnostic: virsh at the pace JVP's upload of this round had
+                _run(["sync"])
+                _free_like_a_delete(pool, f"p{i - 1}.raw" if i else None, image, tmp)
+                _run(f"virsh -q vol-create-as {pool} p{i}.raw {SIZE} --format raw --allocation 0 >/dev/null")
+                with CpuMeter(libvirtd=libvirtd) as m, Reported() as rep:
+                    paced.append(_paced_virsh_upload(pool, f"p{i}.raw", image, SIZE / up["jvp"][-1], tmp))
+                cpu.setdefault("up-paced", []).append(m)
+                reported["paced"].append(rep)
         last = f"j{REPEAT - 1}.raw"
         with RssProbe(worker) as slow_rss:
             slow, _ = _timed(curl + ["--limit-rate", "100M", "-o", "/dev/null", "-H",
@@ -245,6 +320,16 @@ def main() -> None:
         print("             libvirtd per upload round (the page-cache memory check, see the docstring): virsh "
               + "/".join(f"{m.used['libvirtd'] / gib:.2f}" for m in cpu["up-virsh"]) + ", JVP "
               + "/".join(f"{m.used['libvirtd'] / gib:.2f}" for m in cpu["up-jvp"]))
+        if reported["virsh"][0].mib is not None:
+            print("             MiB the kernel reported to the hypervisor during each upload (page cache "
+                  "refilled from reported memory costs libvirtd more): virsh "
+                  + "/".join(f"{r.mib:.0f}" for r in reported["virsh"]) + ", JVP "
+                  + "/".join(f"{r.mib:.0f}" for r in reported["jvp"]))
+        if paced:
+            print(f"             virsh fed at JVP's pace (diagnostic): {_rate(paced)}, libvirtd per round "
+                  + "/".join(f"{m.used['libvirtd'] / gib:.2f}" for m in cpu["up-paced"]) + " CPU-s per GiB"
+                  + (", reported " + "/".join(f"{r.mib:.0f}" for r in reported["paced"]) + " MiB"
+                     if reported["paced"][0].mib is not None else ""))
         print(f"             ({os.cpu_count()} CPUs; client = virsh or curl; libvirtd includes its I/O helpers and whatever "
               "else used the shared daemon meanwhile)")
         worst_up = max(up_rss, key=lambda p: p.growth)
