@@ -125,7 +125,7 @@ def build_services(settings: Settings, processes: int = 1) -> Services:
     audit = AuditLog(data, store.schemas)
     # a task's final state is appended to the audit log, next to the request that started it
     tasks = TaskService(store, data, settings.task_workers, retention_days=settings.task_retention_days,
-                        retention_count=settings.task_retention_count, on_final=audit.record_task_outcome)
+                        retention_count=settings.task_retention_count, on_final=audit.task_outcome_hook)
     volumes = VolumeService(nodes, gateway, tasks)
     tasks.register_cleanup("volume", volumes.remove_partial)  # half-made uploads and clones
     keypairs = KeypairService(store)

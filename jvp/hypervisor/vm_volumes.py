@@ -89,13 +89,17 @@ def _volume_xml(name: str, capacity_bytes: int, fmt: str, backing: dict[str, str
 
 
 def create_volume(conn: libvirt.virConnect, pool_name: str, name: str, capacity_bytes: int, fmt: str = "qcow2",
-                  backing: dict[str, str] | None = None) -> dict[str, Any]:
+                  backing: dict[str, str] | None = None, *, expected_path: str | None = None) -> dict[str, Any]:
     """A blank volume, or with `backing` ({path, format}) a qcow2 overlay: a linked clone whose creation
     costs the same whatever the size of the base. Its info is what was asked for, with the path libvirt gave
-    it (vol.path(): one small call): the volume's XML is not read back, which would make libvirt probe the new
-    image a second time (it did when creating it), about 1-2 ms of a linked clone's 20-25."""
+    it: the volume's XML is not read back, which would make libvirt probe the new image a second time (it did
+    when creating it), about 1-2 ms of a linked clone's 20-25. `expected_path`: where the pool's type puts the
+    volume (plan.new_volume_path: dir, fs and netfs pools, whose volume key is its path): when the key the
+    creation answered with (kept by libvirt-python, no call) is that path, it is the path; otherwise the path
+    is asked for (vol.path(): one more round trip to the node)."""
     vol = pool(conn, pool_name).createXML(_volume_xml(name, capacity_bytes, fmt, backing), 0)
-    return {"pool": pool_name, "volume": name, "path": vol.path(), "format": fmt, "capacity_bytes": capacity_bytes,
+    path = expected_path if expected_path is not None and vol.key() == expected_path else vol.path()
+    return {"pool": pool_name, "volume": name, "path": path, "format": fmt, "capacity_bytes": capacity_bytes,
             "backing": backing["path"] if backing else None}
 
 

@@ -19,8 +19,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from jvp.images.urls import redact_values
 from jvp.store import FILE_MODE, private_dirs, private_lock
@@ -67,6 +69,8 @@ class AuditLog:
         self.dir = Path(data_dir) / "audit"
         private_dirs(self.dir)
         self.schemas = schemas
+        self._syncer: tuple[int, ThreadPoolExecutor] | None = None  # (pid, pool): made again in a forked child
+        self._syncer_lock = threading.Lock()
 
     def _file(self, month: str) -> Path:
         return self.dir / f"audit-{month}.jsonl"
@@ -82,19 +86,46 @@ class AuditLog:
         return self._append(entry)
 
     def record_task_outcome(self, task: dict[str, Any]) -> dict[str, Any] | None:
-        """Append the final state of a task started by an audited request (TaskService's on_final hook).
+        """Append the final state of a task started by an audited request, durable when this returns.
         Tasks without a request id (started by JVP itself) have no request entry: nothing is written."""
+        fields = self._outcome_fields(task)
+        return None if fields is None else self._append(fields)
+
+    def task_outcome_hook(self, task: dict[str, Any]) -> Callable[[], None] | None:
+        """TaskService's on_final hook: the outcome line (record_task_outcome) is written (every reader sees it
+        from now on) and its fsync started on a thread of its own; the answer waits for that fsync. The task
+        service calls it after the final record's new file is written and synced and before that file
+        replaces the old one (store.update's `before_replace`): the two fsyncs run at once (one journal commit
+        on ext4 instead of two in a row), and a task never reads as ended, on disk or after a crash of the
+        machine, without its outcome line."""
+        fields = self._outcome_fields(task)
+        if fields is None:
+            return None
+        _, synced = self._append(fields, sync=False)
+        return synced.result
+
+    @staticmethod
+    def _outcome_fields(task: dict[str, Any]) -> dict[str, Any] | None:
         if not task.get("request_id") or task.get("state") not in TASK_FINAL:
             return None
         error = task.get("error") or {}
-        return self._append({
+        return {
             "entry": "task_outcome", "request_id": task["request_id"], "token_name": task.get("created_by"),
             "action": task.get("kind") or "task", "target": task.get("resource"),
             "outcome": "ok" if task["state"] == "succeeded" else "error",
             "error_code": error.get("code") if task["state"] == "failed" else None,
-            "task_id": task["id"], "task_state": task["state"]})
+            "task_id": task["id"], "task_state": task["state"]}
 
-    def _append(self, fields: dict[str, Any]) -> dict[str, Any]:
+    def _syncing(self) -> ThreadPoolExecutor:
+        pid = os.getpid()
+        with self._syncer_lock:
+            if self._syncer is None or self._syncer[0] != pid:
+                self._syncer = (pid, ThreadPoolExecutor(max_workers=2, thread_name_prefix="audit-sync"))
+            return self._syncer[1]
+
+    def _append(self, fields: dict[str, Any], sync: bool = True):
+        """Append one line. `sync`: fsynced before this returns (the entry is returned); otherwise
+        (entry, future) with the fsync running on the audit's own thread (the future fails as the fsync does)."""
         stamp = now()
         entry = {"schema_version": self.schemas.current.get("audit_event", 1), "time": rfc3339(stamp), **fields}
         errors = self.schemas.errors("audit_event", entry["schema_version"], entry)
@@ -107,10 +138,27 @@ class AuditLog:
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
             try:
                 os.write(fd, line.encode("utf-8"))
+                if sync:
+                    os.fsync(fd)
+            except BaseException:
+                os.close(fd)
+                raise
+        if sync:
+            os.close(fd)
+            return entry
+
+        def fsync() -> None:
+            try:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-        return entry
+        try:
+            synced: Future[None] = self._syncing().submit(fsync)
+        except BaseException:  # no thread to be had (shutting down): synced here
+            fsync()
+            synced = Future()
+            synced.set_result(None)
+        return entry, synced
 
     # -- following the log (the events stream: entries any worker process writes) ----------------------------
     def end(self) -> tuple[str, int]:

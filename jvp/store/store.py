@@ -101,8 +101,8 @@ class MetadataStore(Protocol):
     def get(self, kind: str, *key: str) -> dict[str, Any] | None: ...
     def put(self, kind: str, *key: str, doc: dict[str, Any]) -> dict[str, Any]: ...
     def create(self, kind: str, *key: str, doc: dict[str, Any]) -> bool: ...
-    def update(self, kind: str, *key: str, fn: Callable[[dict | None], dict | None], durable: bool = True
-               ) -> dict | None: ...
+    def update(self, kind: str, *key: str, fn: Callable[[dict | None], dict | None], durable: bool = True,
+               before_replace: Callable[[], None] | None = None) -> dict | None: ...
     def delete(self, kind: str, *key: str) -> bool: ...
     def list(self, kind: str) -> ListResult: ...
     def keys(self, kind: str) -> list[tuple[str, ...]]: ...
@@ -294,12 +294,15 @@ class YamlMetadataStore:
                            code="MetadataInvalid", status=500, details={"path": str(path), "reason": reason})
         return raw
 
-    def _write(self, kind: str, path: Path, data: bytes, durable: bool = True) -> None:
+    def _write(self, kind: str, path: Path, data: bytes, durable: bool = True,
+               before_replace: Callable[[], None] | None = None) -> None:
         """Atomic replace: the new content is fsynced before the rename, so the file holds the old document
         or the new one, whole, whatever happens. With `durable` (the default), the directory is fsynced
         too, so the rename itself survives a crash of the machine; without it, a crash of the machine (not
         of the process: the rename is done) within the kernel's writeback delay may bring the old document
-        back. The next durable write to the same directory makes this one durable too."""
+        back. The next durable write to the same directory makes this one durable too. `before_replace` is
+        called once the new content is synced, just before the rename (an error it raises leaves the old
+        file as it was)."""
         private_dirs(path.parent)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # created 0600
         try:
@@ -308,6 +311,8 @@ class YamlMetadataStore:
                 fh.flush()
                 os.fsync(fh.fileno())
             os.chmod(tmp, FILE_MODE)
+            if before_replace is not None:
+                before_replace()
             os.replace(tmp, path)
         except BaseException:
             try:
@@ -342,12 +347,14 @@ class YamlMetadataStore:
             self._remember(str(path), kind, data.decode("utf-8"), doc)
         return True
 
-    def update(self, kind: str, *key: str, fn: Callable[[dict | None], dict | None], durable: bool = True
-               ) -> dict | None:
+    def update(self, kind: str, *key: str, fn: Callable[[dict | None], dict | None], durable: bool = True,
+               before_replace: Callable[[], None] | None = None) -> dict | None:
         """Read-modify-write under the lock. `fn` gets the current document (or None) and returns the new
         one, or None to leave the file as it is. A corrupt file raises MetadataCorrupt and stays untouched.
         `durable=False` skips the fsync of the directory (see _write): for a change whose loss in a crash of
-        the machine costs nothing (the old document is as good)."""
+        the machine costs nothing (the old document is as good). `before_replace`: called when the new
+        document is written to its temporary file and synced, before it replaces the old one (see _write);
+        not called when nothing is written."""
         path = self.path(kind, *key)
         with self._lock(path):
             current = self._read(kind, path)
@@ -355,7 +362,7 @@ class YamlMetadataStore:
             if new is None:
                 return current
             new, data = self._prepare(kind, path, new)
-            self._write(kind, path, data, durable=durable)
+            self._write(kind, path, data, durable=durable, before_replace=before_replace)
             self._remember(str(path), kind, data.decode("utf-8"), new)
             return new
 

@@ -251,3 +251,71 @@ def test_the_kvm_probe_answer_is_kept_in_the_node_metadata(api):
     assert api.ok("describe-node-summary", {"name": "local"})["summary"]["virtualization"]["kvm_usable"] is False
     api.ok("modify-node", {"name": "local", "description": "rack 4"})  # other changes keep the answer
     assert api.services.nodes.record("local").kvm_usable is False
+
+
+def test_a_linked_clone_writes_its_task_record_twice_and_its_audit_outcome_before_the_final_record(api,
+                                                                                                   monkeypatch):
+    """The new record carries the cleanups of the overlay and the domain (no write of its own before libvirt
+    makes them), the final write carries `running` too: two writes. The audit outcome line is on disk before the
+    final record replaces the old one (its fsync overlaps the record's)."""
+    add_volume(api, "default", "gold.qcow2", 2**30, "qcow2")
+    store, audit = api.services.tasks.store, api.services.audit
+    writes, order = [], []
+    real_put, real_update, real_hook = store.put, store.update, api.services.tasks._on_final
+
+    def put(kind, *key, doc):
+        if kind == "task":
+            writes.append(("put", doc["state"], [c["type"] for c in doc["cleanup"]]))
+        return real_put(kind, *key, doc=doc)
+
+    def update(kind, *key, fn, durable=True, before_replace=None):
+        def recorded(doc):
+            new = fn(doc)
+            if new is not None and kind == "task":
+                writes.append(("update", new["state"], [c["type"] for c in new["cleanup"]]))
+            return new
+
+        def before():
+            if before_replace is not None:
+                before_replace()
+            order.append(("replace", key[0]))
+        return real_update(kind, *key, fn=recorded, durable=durable, before_replace=before)
+
+    def hook(view):
+        synced = real_hook(view)
+
+        def wait():
+            if synced is not None:
+                synced()
+            order.append(("outcome synced", view["id"]))
+        return wait
+    monkeypatch.setattr(store, "put", put)
+    monkeypatch.setattr(store, "update", update)
+    monkeypatch.setattr(api.services.tasks, "_on_final", hook)
+    done = create(api, {"name": "twice", "volume": "gold.qcow2", "clone": "linked", "start": False})
+    assert writes == [("put", "pending", ["vm-volume", "vm-domain"]), ("update", "succeeded", [])]
+    assert order == [("outcome synced", done["id"]), ("replace", done["id"])]
+    lines = [e for e in audit.read_after(("", 0))[0] if e.get("task_id") == done["id"]]
+    # (the task may end before its request's line is written: either order)
+    assert sorted(e["entry"] for e in lines) == ["request", "task_outcome"]
+
+
+def test_a_create_cancelled_before_it_started_leaves_a_late_volume_of_that_name_alone(api, monkeypatch):
+    """The overlay's and the domain's cleanups are in the new record; a task cancelled while queued never made
+    them, so they are dropped, not run: a volume of that name someone else made meanwhile stays."""
+    add_volume(api, "default", "gold2.qcow2", 2**30, "qcow2")
+    tasks = api.services.tasks
+    real_claim = tasks._claim
+
+    def claim(task_id):
+        add_volume(api, "default", "queued-root.qcow2", 2**30, "qcow2")  # another client, after the plan
+        tasks.cancel(task_id)
+        return real_claim(task_id)
+    monkeypatch.setattr(tasks, "_claim", claim)
+    before = inventory(api)
+    done = create(api, {"name": "queued", "volume": "gold2.qcow2", "clone": "linked", "start": False},
+                  state="cancelled")
+    assert tasks.store.get("task", done["id"])["cleanup"] == []
+    after = inventory(api)
+    assert ("default", "queued-root.qcow2") in after["volumes"] and "queued" not in after["domains"]
+    assert after["volumes"] == sorted([*before["volumes"], ("default", "queued-root.qcow2")])

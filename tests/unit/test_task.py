@@ -185,3 +185,96 @@ def test_pending_to_running_is_written_by_the_flusher_while_the_work_goes_on(tas
     assert [w[:3] for w in writes] == [("running", False, True), ("running", True, True), ("running", False, True),
                                        ("succeeded", False, True)]
     assert writes[0][3] == "task-progress" and writes[1][3].startswith("task")
+
+
+def test_cleanups_given_at_submit_are_in_the_new_record_and_run_when_the_work_fails(tasks, tmp_path):
+    """submit(cleanup=...): the outputs the work will make are registered by the new record itself (no write of
+    their own before the work makes them) and are removed like any registered cleanup."""
+    partial = tmp_path / "early.qcow2"
+    seen = []
+
+    def work(h):
+        seen.append(tasks.store.get("task", h.id)["cleanup"])  # on disk before the work ran
+        partial.write_text("half")
+        raise JvpError("boom", code="Boom")
+    task = tasks.submit("clone-volume", RES, work, cleanup=[{"type": "file", "path": str(partial)}])
+    done = tasks.wait(task["id"], 10)
+    assert done["state"] == "failed" and seen == [[{"type": "file", "path": str(partial)}]]
+    assert not partial.exists() and tasks.store.get("task", task["id"])["cleanup"] == []
+
+
+def test_cleanups_given_at_submit_are_dropped_unrun_when_cancelled_before_the_work_starts(tasks, tmp_path):
+    """A task cancelled while queued never made its outputs: a file of that name (someone else's) stays."""
+    release = threading.Event()
+    busy = [tasks.submit("x", {**RES, "name": f"busy{i}"}, lambda h: release.wait(10) and {}) for i in range(2)]
+    foreign = tmp_path / "theirs.qcow2"
+    foreign.write_text("not ours")
+    ran = []
+    task = tasks.submit("clone-volume", RES, lambda h: ran.append(1) or {},
+                        cleanup=[{"type": "file", "path": str(foreign)}])
+    tasks.cancel(task["id"])  # both workers are busy: still pending
+    release.set()
+    done = tasks.wait(task["id"], 10)
+    assert done["state"] == "cancelled" and ran == []
+    assert foreign.read_text() == "not ours"
+    assert tasks.store.get("task", task["id"])["cleanup"] == []
+    for b in busy:
+        tasks.wait(b["id"], 10)
+
+
+def test_cleanups_given_at_submit_are_run_by_recovery_after_a_crash(tasks, tmp_path):
+    """A crash cannot say whether the work started (`running` is written late): recovery removes them."""
+    partial = tmp_path / "made.qcow2"
+    partial.write_text("half")
+    release = threading.Event()
+    task = tasks.submit("clone-volume", RES, lambda h: release.wait(10) and {},
+                        cleanup=[{"type": "file", "path": str(partial)}])
+    doc = tasks.store.get("task", task["id"])
+    assert doc["cleanup"] == [{"type": "file", "path": str(partial)}]
+    # the record as a dead process would leave it
+    tasks.store.put("task", "11111111-2222-3333-4444-666666666666", doc={
+        **doc, "id": "11111111-2222-3333-4444-666666666666", "resource": {**RES, "name": "v9"},
+        "owner": {"host": __import__("socket").gethostname(), "pid": 999999999, "start": "1"}})
+    assert tasks.recover() == ["11111111-2222-3333-4444-666666666666"]
+    assert not partial.exists()
+    release.set()
+    tasks.wait(task["id"], 10)
+
+
+def test_the_final_record_replaces_the_old_one_only_once_the_hook_write_is_durable(tmp_path):
+    """on_final may answer a wait for its own write (the audit line's fsync): the final record's file is
+    written and synced meanwhile, and replaces the old one only after that wait returned."""
+    store = YamlMetadataStore(tmp_path, REPO_ROOT / "metadata_schema")
+    order = []
+
+    def hook(view):
+        order.append(("hook", view["state"]))
+
+        def synced():
+            order.append(("synced", store.get("task", view["id"])["state"]))  # still the old record on disk
+        return synced
+    svc = TaskService(store, tmp_path, max_workers=1, on_final=hook)
+    try:
+        task = svc.submit("x", RES, lambda h: {})
+        assert svc.wait(task["id"], 10)["state"] == "succeeded"
+        # the old record (pending: `running` rode on this final write) was still on disk during the wait
+        assert order == [("hook", "succeeded"), ("synced", "pending")]
+        assert store.get("task", task["id"])["state"] == "succeeded"
+    finally:
+        svc.close()
+
+
+def test_a_failing_hook_wait_is_logged_and_the_task_still_ends(tmp_path, caplog):
+    store = YamlMetadataStore(tmp_path, REPO_ROOT / "metadata_schema")
+
+    def hook(view):
+        def synced():
+            raise OSError(5, "Input/output error")
+        return synced
+    svc = TaskService(store, tmp_path, max_workers=1, on_final=hook)
+    try:
+        task = svc.submit("x", RES, lambda h: {})
+        assert svc.wait(task["id"], 10)["state"] == "succeeded"
+        assert "the final-state hook's write failed" in caplog.text
+    finally:
+        svc.close()

@@ -36,13 +36,13 @@ class RecordingStore:
     def create(self, kind, *key, doc):
         return self.inner.create(kind, *key, doc=doc)
 
-    def update(self, kind, *key, fn: Callable, durable: bool = True):
+    def update(self, kind, *key, fn: Callable, durable: bool = True, before_replace=None):
         def recorded(doc):
             new = fn(doc)
             if new is not None:  # recorded before the file is replaced: a reader woken by it sees the list
                 self.writes.append(new)
             return new
-        return self.inner.update(kind, *key, fn=recorded, durable=durable)
+        return self.inner.update(kind, *key, fn=recorded, durable=durable, before_replace=before_replace)
 
     def delete(self, kind, *key):
         return self.inner.delete(kind, *key)

@@ -216,9 +216,12 @@ class VmOps(GatewayBase):
         return self._read(node, lambda c: vol_hv.direct_users(c, pool, name, path), kind="volume", obj=name)
 
     def create_vm_volume(self, node: str, pool: str, name: str, capacity_bytes: int, fmt: str,
-                         backing: dict[str, str] | None = None) -> dict[str, Any]:
-        """A blank disk, or with backing {path, format} a qcow2 overlay on it; its volume info."""
-        return self._write(node, lambda c: vm_volumes.create_volume(c, pool, name, capacity_bytes, fmt, backing),
+                         backing: dict[str, str] | None = None, *, expected_path: str | None = None
+                         ) -> dict[str, Any]:
+        """A blank disk, or with backing {path, format} a qcow2 overlay on it; its volume info (`expected_path`:
+        where the pool's type puts it, see vm_volumes.create_volume)."""
+        return self._write(node, lambda c: vm_volumes.create_volume(c, pool, name, capacity_bytes, fmt, backing,
+                                                                    expected_path=expected_path),
                            kind="volume", obj=name, action="creating")
 
     def copy_vm_volume(self, node: str, pool: str, name: str, source: dict[str, Any], fmt: str,

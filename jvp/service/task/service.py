@@ -52,7 +52,8 @@ FLUSH_INTERVAL_S = 1.0  # a running task's progress reaches its record at most t
 NOTE_INTERVAL_S = 0.05  # bare figures (no message, not forced) are noted in memory at most this often
 CANCEL_POLL_INTERVAL_S = 0.5
 # pending -> running reaches the record this late at most (by the flusher thread), or sooner with the task's own
-# first write (create-vm registers its outputs within milliseconds: one write instead of two)
+# first write (a linked-clone create-vm, its cleanups in the new record, often ends sooner: its final write
+# carries it)
 RUNNING_WRITE_S = 0.05
 RESOURCE_KEYS = ("kind", "node", "pool", "name")
 
@@ -157,7 +158,8 @@ class _Live:
 
 class TaskService(TaskRetention, DeferredCleanups):
     """`flush_interval_s`: how often (at most) and how late (at most) a running task's progress is written;
-    `on_final(view)`: called once a task's final state is written (build_services: the audit log's task outcome);
+    `on_final(view)`: called as a task's final state is written (build_services: the audit log's task outcome;
+    it may answer a callable that waits for its own write to be durable: see _finish);
     `clock` (monotonic seconds) and `flusher` (False: no background thread; `flush_due()` writes what is due)
     are for tests."""
 
@@ -202,11 +204,14 @@ class TaskService(TaskRetention, DeferredCleanups):
             pass
 
     # -- store helpers --------------------------------------------------------------------------------
-    def _update(self, task_id: str, fn: Callable[[dict], dict | None]) -> dict | None:
-        """Write the record now; a running task's progress not written yet goes into the same write."""
+    def _update(self, task_id: str, fn: Callable[[dict], dict | None],
+                before_replace: Callable[[], None] | None = None) -> dict | None:
+        """Write the record now; a running task's progress not written yet goes into the same write.
+        `before_replace`: see store.update (only passed on when given)."""
+        extra = {} if before_replace is None else {"before_replace": before_replace}
         live = self._live.get(task_id)
         if live is None:
-            return self.store.update("task", task_id, fn=lambda d: fn(d) if d is not None else None)
+            return self.store.update("task", task_id, fn=lambda d: fn(d) if d is not None else None, **extra)
         with live.lock:
             pending = live.pending
 
@@ -214,7 +219,7 @@ class TaskService(TaskRetention, DeferredCleanups):
                 if d is None:
                     return None
                 return fn({**d, **pending} if pending and d["state"] in ACTIVE else d)
-            doc = self.store.update("task", task_id, fn=apply)
+            doc = self.store.update("task", task_id, fn=apply, **extra)
             live.pending, live.due, live.last_write = {}, None, self._clock()
             return doc
 
@@ -372,11 +377,19 @@ class TaskService(TaskRetention, DeferredCleanups):
 
     def submit(self, kind: str, resource: dict[str, Any], work: Callable[[TaskHandle], dict | None], *,
                params: dict[str, Any] | None = None, created_by: str | None = None,
-               request_id: str | None = None, exclusive: bool = True, message: str | None = None
-               ) -> dict[str, Any]:
+               request_id: str | None = None, exclusive: bool = True, message: str | None = None,
+               cleanup: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         """Create a task and run `work(handle)` in the background; `work` returns the task's result.
-        With exclusive=True, a second task on the same resource while one is active is a 409."""
+        With exclusive=True, a second task on the same resource while one is active is a 409.
+
+        `cleanup`: outputs the work will make, registered in the new record itself (as add_cleanup would,
+        without a write of its own): the work may start making them at once. Each must be safe to remove
+        before it exists (a removal of something not there is a no-op). A task cancelled before its work
+        started drops them without running them (nothing of them was made); a crash runs them, as for any
+        registered cleanup (the record cannot say whether the work started: `running` is written late)."""
         doc = self._new_doc(kind, resource, params, created_by, request_id, message)
+        if cleanup:
+            doc["cleanup"] = list(cleanup)
         self._put(doc, exclusive)
         self._maybe_prune()
         self._event(doc["id"])
@@ -416,7 +429,14 @@ class TaskService(TaskRetention, DeferredCleanups):
 
     def _run(self, task_id: str, work: Callable[[TaskHandle], dict | None]) -> None:
         def start(handle: TaskHandle) -> dict | None:
-            self._claim(task_id)
+            try:
+                self._claim(task_id)
+            except TaskCancelled:
+                # cancelled while queued: the work never ran, so the outputs registered with the new record
+                # (submit's `cleanup`) were never made; dropped, not removed (a volume of that name made by
+                # someone else meanwhile is not ours)
+                self._patch(task_id, {"cleanup": []})
+                raise
             return work(handle)
         self._execute(task_id, start)
 
@@ -425,7 +445,7 @@ class TaskService(TaskRetention, DeferredCleanups):
         no cancel asked), then handed to the flusher thread, which writes it within RUNNING_WRITE_S (as its
         own durable write, or within the task's own next write if that comes first): the task's thread goes
         on with the work meanwhile instead of waiting for the write (a YAML dump, its read-back check and an
-        fsync: 2-3 ms of a linked-clone create-vm, whose first write of its own then carries it). This process
+        fsync: 2-3 ms of a linked-clone create-vm, whose final write then carries it). This process
         shows `running` at once; another sees it when the write lands (at most RUNNING_WRITE_S later). Should the
         machine crash before that, the record comes back as `pending`, which recovery treats exactly as `running`
         (its owner is gone: failed, interrupted, its cleanups run), and the running state has no cleanups yet:
@@ -489,22 +509,37 @@ class TaskService(TaskRetention, DeferredCleanups):
         """The final state, in one write (with the progress not written yet, and without the cleanups of
         `kept`: outputs a succeeded task keeps). `on_final` sees the final record just before it is written
         (under the record's lock): whoever reads the task as ended also finds what the hook wrote (the audit
-        log's outcome line). Should the write then fail, the fallback below calls it again with the state
-        actually recorded (the audit log keeps the newest outcome of a task)."""
+        log's outcome line). The hook may answer a callable that waits until what it wrote is durable (the
+        audit line's fsync, running meanwhile): the final record's new file replaces the old one only once it
+        has returned, so the two fsyncs overlap and the record never says ended before the hook's line is on
+        disk. Should the write then fail, the fallback below calls it again with the state actually recorded
+        (the audit log keeps the newest outcome of a task)."""
         msg = fields.pop("message", None)
+        syncs: list[Callable[[], Any]] = []
 
         def final(new: dict[str, Any]) -> dict[str, Any]:
             if self._on_final is not None:
                 try:
-                    self._on_final(self.view(new))
+                    synced = self._on_final(self.view(new))
+                    if callable(synced):
+                        syncs.append(synced)
                 except Exception:  # noqa: BLE001 - a hook's failure is logged; the task still ends
                     log.exception("task %s: the final-state hook failed", task_id)
             return new
+
+        def settle() -> None:  # the hook's writes are durable before the final record replaces the old one
+            while syncs:
+                try:
+                    syncs.pop(0)()
+                except Exception:  # noqa: BLE001 - as a failed hook: logged, the task still ends
+                    log.exception("task %s: the final-state hook's write failed", task_id)
+        before = settle if self._on_final is not None else None
         try:
             doc = self._update(task_id, lambda d: final({
                 **d, "state": state, "finished_at": rfc3339(), "eta_s": None,
                 **({"message": msg} if msg else {"message": state}), **fields,
-                **({"cleanup": [c for c in d.get("cleanup", []) if c not in kept]} if kept else {})}))
+                **({"cleanup": [c for c in d.get("cleanup", []) if c not in kept]} if kept else {})}),
+                before_replace=before)
         except JvpError as exc:
             if exc.code != "MetadataInvalid":
                 raise
@@ -516,7 +551,9 @@ class TaskService(TaskRetention, DeferredCleanups):
                 "message": "internal error: the task's outcome could not be recorded",
                 "error": {"code": "InternalError", "message": f"task {task_id} ended ({state}) but its outcome "
                           "could not be recorded; the server log has the details", "details": {},
-                          "reason": None}}))
+                          "reason": None}}), before_replace=before)
+        finally:
+            settle()  # nothing was written (the record is gone, or a failure): still waited for, never lost
         if doc and doc.get("cleanup"):  # deferred cleanups: retried once the task is final
             self._schedule_retry()
 

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 WAIT_POLL_S = 2.0
 # a node call that failed with these may or may not have happened (the connection went, or the wait ended)
 UNKNOWN_OUTCOME = frozenset({"NodeUnreachable", "NodeTimeout"})
+SIDE_WORKERS = 16  # threads for the domain's side of creates and their further disks (beyond a task's first)
 
 
 class VmCreator:
@@ -47,6 +48,9 @@ class VmCreator:
         self.vms = vms
         self.types = types
         self.planner = Planner(nodes, gateway, keypairs, base_image_sources)
+        # the side of a create that runs beside libvirt's creation of its disks (_domain_beside_disks); its
+        # threads stay, idle, between creates. Work waits only on libvirt, never on another item of this pool
+        self._side = ThreadPoolExecutor(max_workers=SIDE_WORKERS, thread_name_prefix="create-vm")
         tasks.register_cleanup("vm-volume", self.cleanup_volume)
         tasks.register_cleanup("vm-domain", self.cleanup_domain)
 
@@ -56,9 +60,13 @@ class VmCreator:
             plan = place(self.planner, self.nodes, self.gateway, req, created_by, self.nodes.timeout_s * 2)
         else:
             plan = self.planner.plan(req, created_by)
+        # the cleanups of the disks made at the task's start (_domain_beside_disks) and of the domain go into
+        # the new record: the task makes them without a write of its own first
+        plan.cleanups.extend([*(self._volume_spec(plan, dp) for dp in self._ahead(plan).values()),
+                              self._domain_spec(plan)])
         return self.tasks.submit("create-vm", {"kind": "vm", "node": plan.node, "name": plan.name},
                                  lambda h: self.run(plan, h), params=redact(dict(req)), created_by=created_by,
-                                 request_id=request_id, message="queued")
+                                 request_id=request_id, message="queued", cleanup=list(plan.cleanups))
 
     # -- the task ------------------------------------------------------------------------------------
     @staticmethod
@@ -69,40 +77,76 @@ class VmCreator:
             h.add_cleanup(*new)
             plan.cleanups.extend(new)
 
-    def _start_disks(self, plan: CreatePlan, h: TaskHandle, dom_spec: dict[str, Any]
-                     ) -> dict[int, Future[dict[str, Any]]]:
+    @staticmethod
+    def _ahead(plan: CreatePlan) -> dict[int, DiskPlan]:
         """The new disks whose path is known before they exist (DiskPlan.path: linked clones and blank disks in
-        a directory pool) are made in the background, each by its own libvirt call, while this thread registers
-        their cleanups with the domain's (one write) and goes on to the domain type, the seed and the define:
-        libvirt's volume creation (it runs qemu-img, then probes the new image: 20-25 ms for an overlay)
-        overlaps the record's write and the define instead of preceding them; the VM is started (when asked)
-        only once they exist, and defined again should libvirt have put one elsewhere.
+        a directory pool), by index: made at the task's start (_domain_beside_disks)."""
+        return {i: dp for i, dp in enumerate(plan.disks) if dp.path and dp.action in ("linked", "blank")}
 
-        The cleanups are written as the volumes are made, not after (as for the other disks): a crash in
-        between removes a volume of this name that may not exist yet (a no-op) or is being made by this task;
-        the plan found the name free a moment before, and the VM's name is this task's resource (ResourceBusy
-        for any other create-vm of it), so only a volume of exactly that name made by someone else within those
+    @staticmethod
+    def _domain_spec(plan: CreatePlan) -> dict[str, Any]:
+        return {"type": "vm-domain", "node": plan.node, "name": plan.name, "uuid": plan.uuid}
+
+    def _domain_beside_disks(self, plan: CreatePlan, h: TaskHandle, dom_spec: dict[str, Any]
+                             ) -> tuple[str, str | None, list[str], DomainSpec, dict[int, dict[str, Any]]]:
+        """The new disks whose path is known before they exist (`_ahead`) are made by libvirt while another
+        thread chooses the domain type, uploads the seed and defines the domain with those paths (`_domain`):
+        libvirt's volume creation (it runs qemu-img, then probes the new image: 15-25 ms for an overlay) is the
+        longest step, and overlaps the define instead of preceding it. This thread, already running, asks for
+        the first disk itself: a new thread can wait milliseconds for a core on a busy host before it runs, and
+        the domain's side is the shorter one. The VM is started (when asked) only once the disks exist, and
+        defined again should libvirt have put one elsewhere (run). Answers the domain's side and the disks'
+        infos; the domain's failure is the one raised when both fail, and only once the disks are settled (a
+        failure's cleanups must not race their creation).
+
+        Their cleanups (and the domain's) are in the task's new record (`submit`), written before the task
+        starts: no write comes between the task's start and libvirt's. A crash before the volume exists
+        removes a volume of this name that does not exist yet (a no-op) or is being made by this task; the
+        plan found the name free a moment before, and the VM's name is this task's resource (ResourceBusy for
+        any other create-vm of it), so only a volume of exactly that name made by someone else within those
         milliseconds could be taken for ours. A volume libvirt refuses to create (one of that name exists, for
-        one) has its cleanup dropped before the failure's cleanups run (_settle_disks)."""
-        ahead = {i: dp for i, dp in enumerate(plan.disks) if dp.path and dp.action in ("linked", "blank")}
-        if not ahead:
-            return {}
-        pool = ThreadPoolExecutor(max_workers=len(ahead), thread_name_prefix="create-vm-disk")
+        one) has its cleanup dropped before the failure's cleanups run (_settle_disks); a task cancelled before
+        it started drops them all unrun (TaskService.submit)."""
+        ahead = self._ahead(plan)
+        h.progress(1, "creating " + ", ".join(f"{dp.pool}/{dp.name}" for dp in ahead.values()), force=True)
+        # in the new record already when the plan came through submit: no write
+        self._register(plan, h, *(self._volume_spec(plan, dp) for dp in ahead.values()), dom_spec)
+        (first, first_dp), *rest = ahead.items()
+        # on the creator's pool, whose threads wait idle: starting a new thread would hand it this thread's turn
+        # (Thread.start waits for it to run) and delay libvirt's creation by as much
+        domain = self._side.submit(self._domain, plan, h, dom_spec, set(ahead))
+        made = {i: self._side.submit(self._create, plan, dp) for i, dp in rest}
+        mine: Future[dict[str, Any]] = Future()
         try:
-            made = {i: pool.submit(self._create, plan, dp) for i, dp in ahead.items()}
-        finally:
-            pool.shutdown(wait=False)
-        try:  # the progress after the start: it may wait for the record's lock (the flusher writing `running`)
-            h.progress(1, "creating " + ", ".join(f"{dp.pool}/{dp.name}" for dp in ahead.values()), force=True)
-            self._register(plan, h, *(self._volume_spec(plan, dp) for dp in ahead.values()), dom_spec)
-        except BaseException:
+            mine.set_result(self._create(plan, first_dp))
+        except BaseException as exc:  # noqa: BLE001 - settled below, with the others
+            mine.set_exception(exc)
+        made[first] = mine
+        wait([domain])
+        failure = domain.exception()
+        if failure is not None:
             self._settle_disks(plan, h, made, results=False)
-            raise
-        return made
+            raise failure
+        return (*domain.result(), self._settle_disks(plan, h, made))
+
+    def _domain(self, plan: CreatePlan, h: TaskHandle, dom_spec: dict[str, Any], ahead: set[int]
+                ) -> tuple[str, str | None, list[str], DomainSpec]:
+        """The domain type, the firmware check, the other disks, the seed and the define (the disks in `ahead`
+        defined at their known paths)."""
+        h.progress(2, "choosing the domain type", force=True)
+        dtype, cpu_mode, notes = self.types.choose(plan.node, plan.pool, plan.cpu_mode,
+                                                   progress=lambda m: h.progress(3, m, force=True))
+        machine = machine_for(plan.firmware, plan.secure_boot)
+        if plan.firmware == "uefi" or plan.tpm:
+            check_firmware(plan.node, dtype, plan.firmware, plan.secure_boot, plan.tpm,
+                           self.gateway.domain_capabilities(plan.node, dtype, plan.arch, machine))
+        h.check_cancelled()
+        return dtype, cpu_mode, notes, self._define(plan, h, dom_spec, dtype, cpu_mode, ahead)
 
     def _create(self, plan: CreatePlan, dp: DiskPlan) -> dict[str, Any]:
         backing = {"path": dp.base.path, "format": dp.base.format} if dp.action == "linked" else None
-        return self.gateway.create_vm_volume(plan.node, dp.pool, dp.name, dp.size_bytes, dp.format, backing)
+        return self.gateway.create_vm_volume(plan.node, dp.pool, dp.name, dp.size_bytes, dp.format, backing,
+                                             expected_path=dp.path)
 
     @staticmethod
     def _volume_spec(plan: CreatePlan, dp: DiskPlan) -> dict[str, Any]:
@@ -147,22 +191,12 @@ class VmCreator:
         return info
 
     def run(self, plan: CreatePlan, h: TaskHandle) -> dict[str, Any]:
-        dom_spec = {"type": "vm-domain", "node": plan.node, "name": plan.name, "uuid": plan.uuid}
-        made = self._start_disks(plan, h, dom_spec)  # first: the rest of the task overlaps their creation
-        try:
-            h.progress(2, "choosing the domain type", force=True)
-            dtype, cpu_mode, notes = self.types.choose(plan.node, plan.pool, plan.cpu_mode,
-                                                       progress=lambda m: h.progress(3, m, force=True))
-            machine = machine_for(plan.firmware, plan.secure_boot)
-            if plan.firmware == "uefi" or plan.tpm:
-                check_firmware(plan.node, dtype, plan.firmware, plan.secure_boot, plan.tpm,
-                               self.gateway.domain_capabilities(plan.node, dtype, plan.arch, machine))
-            h.check_cancelled()
-            spec = self._define(plan, h, dom_spec, dtype, cpu_mode, made)
-        except BaseException:
-            self._settle_disks(plan, h, made, results=False)  # the first failure is the one that ends the task
-            raise
-        infos = self._settle_disks(plan, h, made)
+        dom_spec = self._domain_spec(plan)
+        if self._ahead(plan):  # the disks made while the domain is defined
+            dtype, cpu_mode, notes, spec, infos = self._domain_beside_disks(plan, h, dom_spec)
+        else:
+            dtype, cpu_mode, notes, spec = self._domain(plan, h, dom_spec, set())
+            infos = {}
         moved = {i: info for i, info in infos.items() if info["path"] != plan.disks[i].path}
         if moved:  # libvirt put a disk elsewhere than its pool type says: the definition follows
             spec = replace(spec, disks=[replace(d, path=moved[i]["path"]) if i in moved else d
@@ -195,9 +229,9 @@ class VmCreator:
                 "notes": notes, "message": "; ".join([message, *notes])}
 
     def _define(self, plan: CreatePlan, h: TaskHandle, dom_spec: dict[str, Any], dtype: str,
-                cpu_mode: str | None, made: dict[int, Future[dict[str, Any]]]) -> DomainSpec:
-        """The other disks, the cdroms and the seed, then the domain defined (with the paths of the disks
-        still being made in the background); the spec defined."""
+                cpu_mode: str | None, made: set[int]) -> DomainSpec:
+        """The other disks, the cdroms and the seed, then the domain defined (with the paths of the disks in
+        `made`, still being made meanwhile); the spec defined."""
         disks: list[DiskDevice] = []
         for i, dp in enumerate(plan.disks):
             if i in made:
