@@ -89,8 +89,8 @@ class Services:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
-        for svc in list(self.extra.values()) + [self.events, self.metrics, self.tasks, self.templates, self.vms,
-                                                  self.nodes]:
+        for svc in list(self.extra.values()) + [self.events, self.metrics, self.tasks, self.vm_creator, self.templates,
+                                                  self.vms, self.nodes]:
             closer = getattr(svc, "close", None)
             if closer:
                 closer()

@@ -68,6 +68,10 @@ class VmCreator:
                                  lambda h: self.run(plan, h), params=redact(dict(req)), created_by=created_by,
                                  request_id=request_id, message="queued", cleanup=list(plan.cleanups))
 
+    def close(self) -> None:
+        """The side threads end once their work does (a task still running finishes its define)."""
+        self._side.shutdown(wait=False)
+
     # -- the task ------------------------------------------------------------------------------------
     @staticmethod
     def _register(plan: CreatePlan, h: TaskHandle, *specs: dict[str, Any]) -> None:
