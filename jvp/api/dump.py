@@ -54,6 +54,7 @@ class _Compiler:
             self._schemas[id(schema)] = fallback
             return fallback
         plan: list[tuple[str, str, str, Any, Serializer]] = []
+        by_getattr: list[Callable[[Any], dict[str, Any]]] = []  # the plan as one function: _straight_line
 
         def dump(obj: Any, many: bool) -> Any:
             if many and obj is not None:
@@ -62,6 +63,8 @@ class _Compiler:
             exact_dict = type(obj) is dict
             # marshmallow's get_value reads an object without __getitem__ (a view dataclass) by getattr alone
             plain = not exact_dict and not hasattr(obj, "__getitem__")
+            if plain:
+                return by_getattr[0](obj)
             for key, attr, src, default, ser in plan:
                 if src is None:  # a field marshmallow serializes whole (it reads its own value)
                     value = ser(None, attr, obj)
@@ -72,8 +75,6 @@ class _Compiler:
                     value = obj.get(src, _NOTHING)
                     if value is _NOTHING:  # get_value falls back to the attribute when the key is not there
                         value = get_value(obj, src, missing)
-                elif plain:
-                    value = getattr(obj, src, missing)
                 else:
                     value = get_value(obj, src, missing)
                 if value is missing:
@@ -95,6 +96,7 @@ class _Compiler:
                 continue
             src = field.attribute if field.attribute is not None else attr
             plan.append((key, attr, src, field.dump_default, self.field(field)))
+        by_getattr.append(_straight_line(plan))
         return dump
 
     @staticmethod
@@ -105,13 +107,12 @@ class _Compiler:
         cls = type(field)
         own = cls._serialize
         if own is fields.String._serialize:
-            return lambda v, a, o: v if v is None or type(v) is str else ensure_text_type(v)
+            return _as_str
         if own is fields.Number._serialize and not field.as_string and field.num_type in (int, float) \
                 and _same(cls, fields.Number, "_format_num", "_to_string"):
-            num = field.num_type
-            return lambda v, a, o: v if v is None or type(v) is num else num(v)
+            return _as_int if field.num_type is int else _as_float
         if own is fields.Field._serialize:  # Boolean, Raw: the value as it is
-            return lambda v, a, o: v
+            return _as_is
         if own is fields.Mapping._serialize and field.key_field is None and field.value_field is None:
             mapping = field.mapping_type
             return lambda v, a, o: None if v is None else mapping(v)
@@ -131,6 +132,56 @@ class _Compiler:
                 return dump(v, many)
             return nested
         return field._serialize  # marshmallow's own (TrustedRows, Pluck, a custom field, as_string, ...)
+
+
+def _as_str(v: Any, a: str, o: Any) -> Any:
+    return v if v is None or type(v) is str else ensure_text_type(v)
+
+
+def _as_int(v: Any, a: str, o: Any) -> Any:
+    return v if v is None or type(v) is int else int(v)
+
+
+def _as_float(v: Any, a: str, o: Any) -> Any:
+    return v if v is None or type(v) is float else float(v)
+
+
+def _as_is(v: Any, a: str, o: Any) -> Any:
+    return v
+
+
+# the serializers written inline by _straight_line ({} is the value's variable)
+_INLINE = {_as_str: "{v} if {v} is None or type({v}) is str else _text({v})",
+           _as_int: "{v} if {v} is None or type({v}) is int else int({v})",
+           _as_float: "{v} if {v} is None or type({v}) is float else float({v})",
+           _as_is: "{v}"}
+
+
+def _straight_line(plan: list[tuple[str, str, str | None, Any, Serializer]]) -> Callable[[Any], dict[str, Any]]:
+    """The dump of an object read by getattr (a view dataclass), as one function with a statement per field
+    instead of the loop over the plan: the same reads, defaults, serializers and key order as that loop
+    (`dump` above, `plain` objects), without a tuple, a branch and a call per field (list-nodes' dump of two
+    nodes: 24 -> ~10 us). The generated text holds no value from a request: keys and attribute names come
+    from the schema's declaration (written with repr), everything else is passed in by name."""
+    names: dict[str, Any] = {"_missing": missing, "_text": ensure_text_type, "_getattr": getattr}
+    lines = ["def dump_plain(obj):", "    out = {}"]
+    for i, (key, attr, src, default, ser) in enumerate(plan):
+        names[f"_ser{i}"] = ser
+        names[f"_default{i}"] = default
+        inline = _INLINE.get(ser)
+        expr = inline.replace("{v}", "v") if inline is not None else f"_ser{i}(v, {attr!r}, obj)"
+        if src is None:  # a field marshmallow serializes whole (it reads its own value)
+            lines += [f"    v = _ser{i}(None, {attr!r}, obj)", f"    if v is not _missing: out[{key!r}] = v"]
+            continue
+        lines.append(f"    v = _getattr(obj, {src!r}, _missing)")
+        if default is missing:
+            lines += ["    if v is not _missing:", f"        out[{key!r}] = {expr}"]
+            continue
+        lines += ["    if v is _missing:", f"        v = _default{i}()" if callable(default) else f"        v = _default{i}",
+                  "    if v is not _missing:", f"        out[{key!r}] = {expr}"]
+    lines.append("    return out")
+    exec(compile("\n".join(lines), "<jvp.api.dump>", "exec"), names)  # noqa: S102 - the text is ours, see above
+    return names["dump_plain"]
 
 
 class Dumper:

@@ -22,6 +22,7 @@ import hashlib
 import os
 import tempfile
 import threading
+import time
 from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -118,6 +119,15 @@ PARSED_CACHE_SIZE = 512  # files whose last text and document are kept (a read o
 _SAFE_PART = __import__("re").compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # matched in full (no "k\n")
 
 
+# keys() answers a directory's names again without listing it while the directory's inode, mtime and size are
+# those it had when they were read (every file created, renamed into place, e.g. each write, or removed there
+# changes the directory's mtime). A listing is kept only once the directory's mtime is this much in the past:
+# file systems stamp times at a coarse granularity (a kernel tick, a second on some), so a change right after
+# a listing could carry the same mtime as the state listed; two seconds after the last change, any new change
+# stamps a later time. The node listing (list-nodes, every placement) reads the nodes directory per request.
+KEYS_SETTLED_NS = 2_000_000_000
+
+
 class YamlMetadataStore:
     def __init__(self, root: str | Path, schema_dir: str | Path):
         self.root = Path(root)
@@ -132,6 +142,10 @@ class YamlMetadataStore:
         # mtime or inode, so a change by another process is never missed.
         self._parsed: OrderedDict[str, tuple[str, str, dict[str, Any]]] = OrderedDict()
         self._parsed_lock = threading.Lock()
+        # keys(): a one-directory kind's names, with the directory's (inode, mtime, size) when they were read;
+        # see KEYS_SETTLED_NS
+        self._dir_keys: dict[str, tuple[tuple[int, int, int], tuple[tuple[str, ...], ...]]] = {}
+        self._dir_paths: dict[str, str] = {}
         missing = [k for k in KINDS if k not in self.schemas.current]
         if missing:
             raise RuntimeError(f"metadata_schema/ in {schema_dir} has no schema for: {', '.join(missing)}")
@@ -252,12 +266,23 @@ class YamlMetadataStore:
         if name == "*.yaml" and not any(c in directory for c in "*?["):
             # one directory of <key>.yaml files (tasks: up to the retention count, read by every busy check
             # before a new task): its names alone, as the glob below would give them, ~10x faster
+            path = self._dir_paths.get(directory)
+            if path is None:
+                path = self._dir_paths[directory] = os.fspath(self.root / directory)
             try:
-                with os.scandir(self.root / directory) as entries:
+                st = os.stat(path)
+                sig = (st.st_ino, st.st_mtime_ns, st.st_size)
+                kept = self._dir_keys.get(directory)
+                if kept is not None and kept[0] == sig:
+                    return list(kept[1])
+                with os.scandir(path) as entries:
                     names = sorted(e.name for e in entries if e.name.endswith(".yaml"))
             except (FileNotFoundError, NotADirectoryError):
                 return []
-            return [spec.key_of((*directory.split("/"), n)) for n in names]
+            keys = [spec.key_of((*directory.split("/"), n)) for n in names]
+            if time.time_ns() - st.st_mtime_ns >= KEYS_SETTLED_NS:
+                self._dir_keys[directory] = (sig, tuple(keys))
+            return keys
         return [spec.key_of(path.relative_to(self.root).parts) for path in sorted(self.root.glob(spec.pattern))]
 
     # -- writing ------------------------------------------------------------------------------------

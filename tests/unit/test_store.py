@@ -290,3 +290,37 @@ def test_an_update_without_durability_skips_only_the_directory_fsync(store, tmp_
     store.update("node", "n1", fn=lambda d: {**d, "uri": "test:///b"})
     assert synced == [False, False, True]  # then the file and its directory
     assert store.get("node", "n1")["uri"] == "test:///b"
+
+
+def _settle(directory: Path) -> None:
+    """The directory's mtime well in the past, as it is long after its last change."""
+    past = os.stat(directory).st_mtime - 60
+    os.utime(directory, (past, past))
+
+
+def test_keys_of_a_settled_directory_are_kept_and_any_change_is_seen(store, tmp_path):
+    nodes = tmp_path / "metadata/nodes"
+    store.put("node", "n1", doc=node())
+    assert store.keys("node") == [("n1",)]
+    assert not store._dir_keys  # changed just now: not kept (a change in the same clock tick would not show)
+    _settle(nodes)
+    assert store.keys("node") == [("n1",)]
+    assert "metadata/nodes" in store._dir_keys  # kept: the next call only stats the directory
+    keys = store.keys("node")
+    keys.append(("mutated",))  # callers get their own list
+    assert store.keys("node") == [("n1",)]
+    store.put("node", "n2", doc=node("n2"))  # a new file (written by rename): the directory's mtime moves
+    assert store.keys("node") == [("n1",), ("n2",)]
+    _settle(nodes)
+    store.keys("node")
+    store.delete("node", "n1")
+    assert store.keys("node") == [("n2",)]
+    _settle(nodes)
+    store.keys("node")
+    (nodes / "n3.yaml").write_text("x: 1\n")  # written by another process or by hand
+    assert store.keys("node") == [("n2",), ("n3",)]
+
+
+def test_keys_of_a_missing_directory_are_empty(store):
+    assert store.keys("node") == []
+    assert store.keys("task") == []
