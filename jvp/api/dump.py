@@ -22,6 +22,7 @@ per action the same way (`Schema.load` keeps no state between calls).
 """
 from __future__ import annotations
 
+import threading
 from typing import Any, Callable
 
 from marshmallow import Schema, fields, missing
@@ -39,20 +40,37 @@ def _same(cls: type, base: type, *names: str) -> bool:
 
 
 class _Compiler:
+    """Compiles schemas on request threads: a Nested field compiles its schema on first use, which may be two
+    requests' first use at once. Another thread only ever sees a schema's dump once it is complete
+    (`_schemas`); one still being compiled (`_building`: registered before its fields, so that a schema nesting
+    itself finds its own dump) is seen by the compiling thread alone, which holds the lock."""
+
     def __init__(self) -> None:
         self._schemas: dict[int, Callable[[Any, bool], Any]] = {}
+        self._building: dict[int, Callable[[Any, bool], Any]] = {}
+        self._lock = threading.RLock()
 
     def schema(self, schema: Schema) -> Callable[[Any, bool], Any]:
         """dump(obj, many) of this schema instance."""
         known = self._schemas.get(id(schema))
         if known is not None:
             return known
+        with self._lock:
+            known = self._schemas.get(id(schema)) or self._building.get(id(schema))
+            if known is not None:
+                return known
+            try:
+                dump = self._compile(schema)
+            finally:
+                self._building.pop(id(schema), None)
+            self._schemas[id(schema)] = dump
+            return dump
+
+    def _compile(self, schema: Schema) -> Callable[[Any, bool], Any]:
         cls = type(schema)
         if (schema._hooks[PRE_DUMP] or schema._hooks[POST_DUMP] or schema.dict_class is not dict
                 or not _same(cls, Schema, "dump", "_serialize", "get_attribute")):
-            fallback = lambda obj, many: schema.dump(obj, many=many)  # noqa: E731
-            self._schemas[id(schema)] = fallback
-            return fallback
+            return lambda obj, many: schema.dump(obj, many=many)
         plan: list[tuple[str, str, str, Any, Serializer]] = []
         by_getattr: list[Callable[[Any], dict[str, Any]]] = []  # the plan as one function: _straight_line
 
@@ -87,7 +105,7 @@ class _Compiler:
             return out
 
         # registered before the fields are compiled: a schema nesting itself finds its own dumper
-        self._schemas[id(schema)] = dump
+        self._building[id(schema)] = dump
         for attr, field in schema.dump_fields.items():
             key = field.data_key if field.data_key is not None else attr
             if not (field._CHECK_ATTRIBUTE and _same(type(field), fields.Field, "serialize", "get_value")) \
@@ -126,8 +144,10 @@ class _Compiler:
                 if v is None:
                     return None
                 if not compiled:  # on first use, as marshmallow builds it (a schema may nest itself)
-                    schema = field.schema
-                    compiled.append((self.schema(schema), bool(schema.many or field.many)))
+                    with self._lock:  # field.schema is built once, and compiled[0] set once, whatever the threads
+                        if not compiled:
+                            schema = field.schema
+                            compiled.append((self.schema(schema), bool(schema.many or field.many)))
                 dump, many = compiled[0]
                 return dump(v, many)
             return nested
@@ -187,9 +207,9 @@ def _straight_line(plan: list[tuple[str, str, str | None, Any, Serializer]]) -> 
 class Dumper:
     """One action's answer: the schema instance, built once, and its compiled dump."""
 
-    def __init__(self, schema_class: type[Schema]) -> None:
+    def __init__(self, schema_class: type[Schema], compiler: _Compiler | None = None) -> None:
         self.schema = schema_class()
-        self._dump = _Compiler().schema(self.schema)
+        self._dump = (compiler or _Compiler()).schema(self.schema)
 
     def __call__(self, obj: Any) -> Any:
         return self._dump(obj, bool(self.schema.many))

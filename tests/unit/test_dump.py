@@ -112,6 +112,54 @@ def test_a_schema_nesting_itself_compiles():
     assert Dumper(Tree)(value) == Tree().dump(value)
 
 
+def test_first_dumps_on_several_threads_at_once_each_get_the_whole_answer():
+    """A Nested field compiles its schema on the first dump that reaches it: several requests' first dump at
+    once (a fresh worker) must each wait for the whole compiled dump, never use a half-compiled one (a real
+    describe-vm under concurrent requests answered 500, IndexError, before the compiler's lock)."""
+    import threading
+    import time
+
+    from jvp.api.dump import _Compiler
+
+    class SlowCompiler(_Compiler):  # widens the window in which another thread could see a half-built dump
+        def field(self, field: fields.Field) -> Any:
+            time.sleep(0.002)
+            return super().field(field)
+
+    @dataclasses.dataclass
+    class Row:
+        code: str
+        n: int
+
+    @dataclasses.dataclass
+    class Outer:
+        rows: list
+        one: Row
+
+    class OuterSchema(ResponseSchema):
+        rows = fields.List(fields.Nested(Inner))
+        one = fields.Nested(Inner)
+
+    value = Outer(rows=[Row("a", 1), Row("b", 2)], one=Row("c", 3))
+    expected = OuterSchema().dump(value)
+    for _ in range(5):
+        dumper = Dumper(OuterSchema, compiler=SlowCompiler())
+        start, answers, errors = threading.Barrier(6), [], []
+
+        def first_dump() -> None:
+            start.wait()
+            try:
+                answers.append(dumper(value))
+            except Exception as exc:  # noqa: BLE001 - what the request thread would have turned into a 500
+                errors.append(exc)
+        threads = [threading.Thread(target=first_dump) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == [] and answers == [expected] * 6
+
+
 def test_every_action_answer_compiles_and_dumps_nothing_as_marshmallow_does():
     import importlib
     for name in API_MODULES:
