@@ -493,6 +493,32 @@ def test_the_list_filters_bulk_starts_and_stops_and_deletes(logged_in_page, web_
     expect(r.get_by_test_id("vm-state")).to_have_attribute("data-state", "stopped")
 
 
+def test_an_open_row_menu_stays_open_while_the_list_updates(logged_in_page, web_api, env):
+    """The list re-renders on every refetch and live event; a row's open menu must survive it (the table once
+    remounted every cell on each render: the menu closed under the pointer, seen as a flaky click in CI)."""
+    pg = logged_in_page
+    run = unique()
+    names = sorted(unique("wmenu-") for _ in range(2))
+    for n in names:
+        create_vm(web_api, env, n, disk_size_gib=1, memory_mib=128, labels={"jvptest": run})
+    pg.goto(f"/vms/?label=jvptest%3D{run}")
+    expect(pg.get_by_test_id("vm-row")).to_have_count(2)
+    first, other = row(pg, "vm-row", f"local/{names[0]}"), row(pg, "vm-row", f"local/{names[1]}")
+    first.get_by_test_id("vm-row-menu").click()
+    menu = pg.get_by_test_id("vm-row-menu-menu")
+    expect(menu).to_be_visible()
+    expect(menu.get_by_test_id("vm-menu-delete")).to_be_visible()
+    # another VM changes (through the API, as another admin would): the list refetches and re-renders
+    note = f"changed while a menu was open {run}"
+    web_api.ok("modify-vm", {"name": names[1], "description": note})
+    expect(other).to_contain_text(note, timeout=30_000)
+    expect(menu).to_be_visible()  # the same menu, still open: nothing remounted it
+    expect(pg.get_by_test_id("vm-row-menu-menu")).to_have_count(1)
+    pg.keyboard.press("Escape")
+    expect(menu).to_have_count(0)
+    expect(first.get_by_test_id("vm-row-menu")).to_be_focused()  # focus back on the menu's button
+
+
 def test_the_list_shows_the_nodes_that_did_not_answer(logged_in_page):
     """list-vms reports a node that is down under `errors` beside the others' VMs; a down node cannot be
     registered here (create-node checks the connection), so its answer is doctored on the way in."""

@@ -16,7 +16,6 @@ import {
   PaginationState,
   Row,
   SortingState,
-  flexRender,
   getCoreRowModel,
   getFilteredRowModel,
   getPaginationRowModel,
@@ -138,8 +137,7 @@ export function DataTable<T>({
           enableSorting: c.sortable !== false,
           sortUndefined: "last",
           sortingFn: (a: Row<T>, b: Row<T>, id: string) => compare(a.getValue(id) as SortValue, b.getValue(id) as SortValue),
-          header: () => c.header,
-          cell: ({ row }) => c.render ? c.render(row.original) : showCell(defaultSortValue(row.original, c.key)),
+          // no header or cell here: both are rendered from `columns` directly (renderCell below says why)
         } satisfies ColumnDef<T>;
       }),
     [columns],
@@ -247,11 +245,11 @@ export function DataTable<T>({
                         onClick={h.column.getToggleSortingHandler()}
                         data-testid={`${testId}-sort-${c.key}`}
                       >
-                        {flexRender(h.column.columnDef.header, h.getContext())}
+                        {c.header}
                         <span className="sort-ind" aria-hidden="true">{dir === "asc" ? "▲" : dir === "desc" ? "▼" : ""}</span>
                       </button>
                     ) : (
-                      flexRender(h.column.columnDef.header, h.getContext())
+                      c.header
                     )}
                   </th>
                 );
@@ -286,13 +284,13 @@ export function DataTable<T>({
                       <td key={cell.id} className={[c.align === "num" ? "num" : "", c.className ?? ""].join(" ").trim() || undefined} data-col={c.key}>
                         {c.menu ? (
                           <>
-                            <div className="row-actions-wide">{flexRender(cell.column.columnDef.cell, cell.getContext())}</div>
+                            <div className="row-actions-wide">{renderCell(c, row.original)}</div>
                             <div className="row-actions-narrow">
                               <ActionMenu label="Actions" icon="more" items={c.menu(row.original)} testId={`${testId}-row-menu`} />
                             </div>
                           </>
                         ) : (
-                          flexRender(cell.column.columnDef.cell, cell.getContext())
+                          renderCell(c, row.original)
                         )}
                       </td>
                     );
@@ -336,6 +334,15 @@ export function DataTable<T>({
       )}
     </div>
   );
+}
+
+/** A cell's content, called as a plain function. Not through TanStack's flexRender: it renders a function
+ * `cell` as a React component, and the column definitions are rebuilt whenever a page passes new column
+ * objects (every render of most pages), so each re-render (a refetch, a live event, a selection) gave React a
+ * new component type and remounted every cell: an open row menu closed under the pointer, a cell's own state
+ * was lost. Called here, the cell's elements are reconciled by their own types (RowActions stays mounted). */
+function renderCell<T>(c: Column<T>, row: T): ReactNode {
+  return c.render ? c.render(row) : showCell(defaultSortValue(row, c.key));
 }
 
 function showCell(v: SortValue): ReactNode {
