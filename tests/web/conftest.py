@@ -103,8 +103,9 @@ def wait_task(api: "Api", task_id: str, states: tuple[str, ...] = FINAL_STATES, 
 
 def choose(pg, trigger, item_test_id: str, attempts: int = 3) -> None:
     """Open a menu (its trigger button) and click one item. The menu is opened again when its item does not
-    show within 5 s: a row menu of a list that re-renders (live refetches) was seen closing under load in the
-    browser tier (issue 19's notes); a second opening then works."""
+    show within 5 s (a safety net for a click lost on a busy host). A menu that closed because the
+    list re-rendered was a defect of the table (it remounted every cell on each render; fixed in
+    web/src/components/DataTable.tsx): test_vms.py's open-menu test holds that, this retry does not hide it."""
     item = pg.get_by_test_id(item_test_id)
     for attempt in range(attempts):
         trigger.click()
