@@ -41,13 +41,13 @@ def _same(cls: type, base: type, *names: str) -> bool:
 
 class _Compiler:
     """Compiles schemas on request threads: a Nested field compiles its schema on first use, which may be two
-    requests' first use at once. Another thread only ever sees a schema's dump once it is complete
-    (`_schemas`); one still being compiled (`_building`: registered before its fields, so that a schema nesting
-    itself finds its own dump) is seen by the compiling thread alone, which holds the lock."""
+    requests' first use at once. A dump is put in `_schemas` only once complete, under the lock, so no thread
+    ever uses a half-built one. Compiling a schema never compiles another (a Nested field's schema is compiled
+    when a dump first reaches it), so a schema nesting itself needs nothing more; the lock is re-entrant
+    because that first use, already holding it, asks `schema` for the nested one."""
 
     def __init__(self) -> None:
         self._schemas: dict[int, Callable[[Any, bool], Any]] = {}
-        self._building: dict[int, Callable[[Any, bool], Any]] = {}
         self._lock = threading.RLock()
 
     def schema(self, schema: Schema) -> Callable[[Any, bool], Any]:
@@ -56,15 +56,10 @@ class _Compiler:
         if known is not None:
             return known
         with self._lock:
-            known = self._schemas.get(id(schema)) or self._building.get(id(schema))
-            if known is not None:
-                return known
-            try:
-                dump = self._compile(schema)
-            finally:
-                self._building.pop(id(schema), None)
-            self._schemas[id(schema)] = dump
-            return dump
+            known = self._schemas.get(id(schema))
+            if known is None:
+                known = self._schemas[id(schema)] = self._compile(schema)
+            return known
 
     def _compile(self, schema: Schema) -> Callable[[Any, bool], Any]:
         cls = type(schema)
@@ -104,8 +99,6 @@ class _Compiler:
                 out[key] = ser(value, attr, obj)
             return out
 
-        # registered before the fields are compiled: a schema nesting itself finds its own dumper
-        self._building[id(schema)] = dump
         for attr, field in schema.dump_fields.items():
             key = field.data_key if field.data_key is not None else attr
             if not (field._CHECK_ATTRIBUTE and _same(type(field), fields.Field, "serialize", "get_value")) \
