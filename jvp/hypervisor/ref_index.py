@@ -25,7 +25,11 @@ What keeps it current (hypervisor/events.py, the same fan-out as the list-facts 
   by another client shows when its lifecycle event arrives (libvirt sends one for each of these to every
   connection; milliseconds, on the event loop's thread), and were that event lost, at the first read after
   `COUNT_CHECK_S`. Between the change and its event (or, with the event lost, for up to `COUNT_CHECK_S`) a
-  read can answer without it. JVP's own changes never wait: they mark their domain at once (below);
+  read can answer without it. JVP's own changes never wait: they mark their domain at once (below). The
+  reads that guard a change (`exact()`: delete-vm's and delete-volume's "does anything else use this disk",
+  delete-network's users, a new MAC's uniqueness, attach's "is this disk free") make the counts check every
+  time: a domain another client defined, undefined, started or stopped just before counts even while its
+  event is still on its way (a disk kept by another tool's domain must never be deleted for a late event);
 - a reopened connection is a new connection: its index starts empty and is rebuilt in bulk on first use
   (events missed while disconnected cannot matter). A driver without events is not indexed: every read
   scans every domain, as before the index.
@@ -36,13 +40,15 @@ libvirt delivers events of a live connection, so in practice that is a dropped c
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import os
 import threading
 import time
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Callable, Iterable, Iterator, Protocol
 
 import libvirt
 from lxml import etree
@@ -62,6 +68,20 @@ RELIST_S = 60.0
 # connection: the events are what keeps the index current; the check only bounds how long a lost define,
 # undefine, start or stop event can go unnoticed (see the module's docstring).
 COUNT_CHECK_S = 1.0
+# Set by `exact()`: the reads of this context make the counts check whatever its age.
+_EXACT: contextvars.ContextVar[bool] = contextvars.ContextVar("jvp_ref_index_exact", default=False)
+
+
+@contextlib.contextmanager
+def exact() -> Iterator[None]:
+    """Within this block (this thread's context), every read of an index makes the counts check (and lists
+    the domains again when they differ), not at most once per COUNT_CHECK_S: for the reads that guard a
+    change (see the module's docstring). Costs two counting calls per read (no XML)."""
+    token = _EXACT.set(True)
+    try:
+        yield
+    finally:
+        _EXACT.reset(token)
 
 
 @dataclass(frozen=True)
@@ -409,7 +429,7 @@ class ReferenceIndex:
             now = time.monotonic()
             if ci.built and now - ci.listed_at <= RELIST_S:
                 self._reread_dirty(conn, ci)  # first: a dirty domain found gone changes what the counts say
-                if now - ci.counted_at < COUNT_CHECK_S:
+                if now - ci.counted_at < COUNT_CHECK_S and not _EXACT.get():
                     return ci  # counted less than COUNT_CHECK_S ago: the events cover the meantime
                 if not self._counts_differ(conn, ci):
                     return ci

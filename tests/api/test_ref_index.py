@@ -95,6 +95,24 @@ def test_a_domain_defined_outside_jvp_whose_event_is_lost_shows_after_the_counts
     assert network_vms(api) == ["db1", "outsider"]
 
 
+def test_deletes_see_a_domain_defined_outside_jvp_before_its_event(api, monkeypatch):
+    """The checks that guard a delete read the index exactly (ref_index.exact): a domain another tool defined
+    a moment ago, whose `defined` event has not reached JVP yet (cut here), still keeps its disk from
+    delete-vm's delete_volumes and its network from delete-network."""
+    from jvp.hypervisor import ref_index
+    api.ok("attach-volume", {"name": "db1", "pool": "default", "volume": "scratch.raw"}, role="operator")
+    assert network_vms(api) == ["db1"] and used_by(api) == ["db1"]  # indexed before the change
+    monkeypatch.setattr(ref_index.ReferenceIndex, "_mark", lambda self, ci, uuid: None)  # events not arrived
+    outside(api, lambda c: c.defineXML(domain_xml("outsider", disk=SCRATCH, network="demo-isolated")))
+    problem = api.error("delete-network", {"name": "demo-isolated"}, status=409, code="NetworkInUse")
+    assert "outsider" in problem["details"]["vms"]
+    res = api.ok("delete-vm", {"name": "db1", "delete_volumes": True}, role="operator")
+    assert {v["volume"] for v in res["deleted_volumes"]} == {"db1-root.qcow2", "db1-data.raw"}
+    assert {(v["volume"], v["reason"]) for v in res["kept_volumes"]} == {
+        ("scratch.raw", "still used by vm(s) outsider")}
+    assert "scratch.raw" in {v["name"] for v in api.ok("list-volumes", {"pool": "default"})["volumes"]}
+
+
 def test_an_edit_outside_jvp_is_followed_through_the_domains_event(api):
     """Redefining a domain changes no count: the index learns it from libvirt's `defined` event."""
     assert network_vms(api, "demo-nat") == ["web1"] and used_by(api) == []

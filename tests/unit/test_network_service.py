@@ -63,6 +63,9 @@ def test_running_users_block_stop_any_user_blocks_delete():
                             attachments=[DomainAttachment(name="db", active=False, networks={"lan"})])
     svc = service(gw)
     assert code_of(svc.delete, NODE, "lan") == "NetworkInUse"
+    assert gw.checked_attachments is True  # the users that guard a change are read exactly (ref_index.exact)
+    svc.describe(NODE, "lan")
+    assert gw.checked_attachments is False  # a plain read keeps the index's cheap freshness
     assert svc.stop(NODE, "lan").state == "inactive"
     assert code_of(svc.stop, NODE, "lan") == "NetworkInactive"
     assert svc.start(NODE, "lan").state == "active"

@@ -325,3 +325,19 @@ def test_the_counts_are_checked_at_most_once_per_interval_and_events_answer_mean
     assert conn.counts == counted + 1
     index.using_networks(conn, ["lan"], [])
     assert conn.counts == counted + 1  # counted again only after another interval
+
+
+def test_reads_that_guard_a_change_count_every_time(conn, clock):
+    """Inside `exact()` (the gateway's reads before a delete, an attach, a new MAC) the counts are checked on
+    every read: a domain defined by another client a moment ago counts though its event has not arrived."""
+    index = ReferenceIndex()
+    index.domains(conn)
+    counted = conn.counts
+    conn.add("lost", networks=["lan"])  # its event not (yet) delivered
+    assert "lost" not in names(index.using_networks(conn, ["lan"], []))  # a plain read: the interval holds
+    with ref_index.exact():
+        assert names(index.using_networks(conn, ["lan"], [])) == ["web1", "web2", "lost"]
+        index.using_networks(conn, ["lan"], [])
+    assert conn.counts == counted + 2  # one counts check per exact read, none for the plain one
+    index.using_networks(conn, ["lan"], [])
+    assert conn.counts == counted + 2  # outside the block, the interval again

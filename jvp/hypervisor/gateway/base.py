@@ -33,6 +33,7 @@ from typing import Any, Callable, Generic, Iterator, Sequence, TypeVar
 import libvirt
 
 from jvp.errors import JvpError
+from jvp.hypervisor import ref_index
 from jvp.hypervisor.connection import ConnectionPool, NodeConnection
 from jvp.hypervisor.errors import map_libvirt_error
 from jvp.hypervisor.health import NodeHealth
@@ -160,6 +161,16 @@ class GatewayBase:
               action: str | None = None) -> T:
         """A read: retried once on a fresh connection when the connection dropped under it."""
         return self._call(node, fn, retry=True, kind=kind, obj=obj, action=action)
+
+    def _check(self, node: str, fn: Callable[[Conn], T], *, kind: str | None, obj: str | None = None,
+               action: str | None = None) -> T:
+        """A read that guards a change (who else uses this disk, network or MAC): a read whose usage answers
+        come from the reference index made exact (hypervisor/ref_index.py `exact`), so a domain another client
+        defined or undefined a moment ago counts even before its event arrives."""
+        def exactly(conn: Conn) -> T:
+            with ref_index.exact():
+                return fn(conn)
+        return self._read(node, exactly, kind=kind, obj=obj, action=action)
 
     def _write(self, node: str, fn: Callable[[Conn], T], *, kind: str | None, obj: str | None = None,
                action: str | None = None) -> T:

@@ -19,10 +19,12 @@ class NetworkOps(GatewayBase):
         return self._read(node, lambda c: network.describe(c, name), kind="network", obj=name)
 
     def network_attachments(self, node: str, networks: list[str] | None = None,
-                            bridges: list[str] | None = None) -> list[DomainAttachment]:
+                            bridges: list[str] | None = None, *, check: bool = False) -> list[DomainAttachment]:
         """Every domain with the networks and bridges its NICs name (live and next-boot config); only the
-        domains on one of `networks` or `bridges` when either is given (from the index: cost follows them)."""
-        return self._read(node, lambda c: network.domain_attachments(c, networks, bridges), kind="network")
+        domains on one of `networks` or `bridges` when either is given (from the index: cost follows them).
+        `check`: the answer guards a change (delete or stop the network): exact (base.py `_check`)."""
+        read = self._check if check else self._read
+        return read(node, lambda c: network.domain_attachments(c, networks, bridges), kind="network")
 
     def network_leases(self, node: str, name: str) -> list[NetworkLease]:
         """The DHCP leases dnsmasq handed out on the network."""

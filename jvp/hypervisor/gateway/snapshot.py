@@ -116,7 +116,7 @@ class SnapshotOps(GatewayBase):
 
     def clone_macs_in_use(self, node: str) -> dict[str, str]:
         """Every MAC of the node's VMs -> the VM that has it."""
-        return self._read(node, domain.macs_in_use, kind="node", obj=node)
+        return self._check(node, domain.macs_in_use, kind="node", obj=node)
 
     def upload_clone_seed(self, node: str, pool: str, volume: str, data: bytes) -> dict[str, Any]:
         """A new volume holding `data` (the clone's cloud-init seed ISO); its info."""

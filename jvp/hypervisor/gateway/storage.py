@@ -164,8 +164,9 @@ class StorageOps(GatewayBase):
 
     def references(self, node: str) -> References:
         """Who references which image: every VM's disks, cdroms, boot files and backing chains, and the
-        volumes' own chains (one pass; jvp.domain.volume.References)."""
-        return self._read(node, vol_hv.references, kind="node", obj=node)
+        volumes' own chains (one pass; jvp.domain.volume.References). The answer that guards deletes and
+        resizes: exact (base.py `_check`)."""
+        return self._check(node, vol_hv.references, kind="node", obj=node)
 
     def settle_volume(self, node: str, pool: str, name: str, fmt: str | None) -> VolumeView:
         """The volume once libvirt has re-read an uploaded image (its format probed), within 30 s."""

@@ -14,4 +14,4 @@ class TemplateOps(GatewayBase):
     def template_usage(self, node: str) -> NodeUsage:
         """One snapshot of the node for template usage: each domain's template facts and disk paths (with
         their backing chains), each volume of the running pools, and the pools whose volumes are unseen."""
-        return self._read(node, template_usage.scan, kind="node", obj=node)
+        return self._check(node, template_usage.scan, kind="node", obj=node)

@@ -183,7 +183,7 @@ class VmOps(GatewayBase):
 
     def macs_in_use(self, node: str) -> dict[str, str]:
         """MAC -> VM name over every domain's live and persistent config."""
-        return self._read(node, domain.macs_in_use, kind="node", obj=node)
+        return self._check(node, domain.macs_in_use, kind="node", obj=node)
 
     def vm_network(self, node: str, name: str) -> dict[str, Any]:
         """{name, active, bridge, ipv4, dhcp_ranges} of a libvirt network a NIC would join."""
@@ -208,12 +208,12 @@ class VmOps(GatewayBase):
 
     def vm_references(self, node: str) -> References:
         """Who references which image on the node (the storage module's one scan: disks, boot files, chains)."""
-        return self._read(node, vol_hv.references, kind="node", obj=node)
+        return self._check(node, vol_hv.references, kind="node", obj=node)
 
     def vm_volume_users(self, node: str, pool: str, name: str, path: str | None) -> list[DiskUser]:
         """The VMs that open this volume directly (not through a chain), from the reference index for the VMs
         naming it only: a linked clone's check, without the whole node's scan (vm_references)."""
-        return self._read(node, lambda c: vol_hv.direct_users(c, pool, name, path), kind="volume", obj=name)
+        return self._check(node, lambda c: vol_hv.direct_users(c, pool, name, path), kind="volume", obj=name)
 
     def create_vm_volume(self, node: str, pool: str, name: str, capacity_bytes: int, fmt: str,
                          backing: dict[str, str] | None = None, *, expected_path: str | None = None

@@ -98,10 +98,11 @@ class NetworkService:
     def _view(self, node: str, name: str) -> NetworkView:
         return self.gateway.describe_network(node, name)
 
-    def _attachments(self, node: str, view: NetworkView) -> list[DomainAttachment]:
-        """The domains that can be the network's users (a NIC on it or on its bridge), not every domain."""
+    def _attachments(self, node: str, view: NetworkView, *, check: bool = False) -> list[DomainAttachment]:
+        """The domains that can be the network's users (a NIC on it or on its bridge), not every domain;
+        `check` when the answer guards a change (exact: a VM defined by another client a moment ago counts)."""
         return self.gateway.network_attachments(node, networks=[view.name],
-                                                bridges=[view.bridge] if view.bridge else [])
+                                                bridges=[view.bridge] if view.bridge else [], check=check)
 
     def describe(self, node: str, name: str) -> NetworkView:
         view = self._view(node, name)
@@ -239,7 +240,7 @@ class NetworkService:
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def _in_use(self, node: str, view: NetworkView, verb: str, running_only: bool) -> None:
-        vms = self.users(view, self._attachments(node, view), running_only=running_only)
+        vms = self.users(view, self._attachments(node, view, check=True), running_only=running_only)
         if vms:
             which = "running VMs" if running_only else "VMs"
             raise Conflict(f"cannot {verb} network '{view.name}' on node '{node}': {which} use it "

@@ -45,6 +45,7 @@ class FakeNetworkGateway:
         self.interfaces = interfaces
         self.nics = list(nics)
         self.calls: list[tuple] = []
+        self.checked_attachments: bool | None = None  # `check` of the last network_attachments call
 
     def _get(self, node: str, name: str) -> NetworkView:
         if name not in self.nets:
@@ -59,7 +60,8 @@ class FakeNetworkGateway:
         return dataclasses.replace(v, hosts=list(v.hosts))
 
     def network_attachments(self, node: str, networks: list[str] | None = None,
-                            bridges: list[str] | None = None) -> list[DomainAttachment]:
+                            bridges: list[str] | None = None, *, check: bool = False) -> list[DomainAttachment]:
+        self.checked_attachments = check
         if networks is None and bridges is None:
             return list(self.attachments)
         return [a for a in self.attachments if a.networks & set(networks or ()) or a.bridges & set(bridges or ())]
