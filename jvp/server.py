@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import faulthandler
 import html
 import json
 import logging
@@ -25,6 +26,7 @@ import os
 import re
 import selectors
 import socket
+import sys
 import time
 import uuid
 from functools import partial
@@ -169,6 +171,10 @@ def _html_refusal_to_json(raw: bytes) -> bytes | None:
     return json_refusal(status, message, code="BadHttpRequest")
 
 
+# What a stopping worker keeps of graceful_timeout for its own exit once its tasks are waited for.
+STOP_MARGIN_S = 2.0
+
+
 class JvpWorker(ThreadWorker):
     """gunicorn's gthread worker, reading each request ahead in its event loop (see the module's docstring).
     With TLS the bytes are encrypted until a thread wraps the socket, so the read-ahead is skipped: a thread
@@ -183,14 +189,48 @@ class JvpWorker(ThreadWorker):
         super().__init__(*args, **kwargs)
         self.reading: dict[_Conn, None] = {}   # connections being read ahead, oldest first
 
+    # A worker still alive this long after SIGTERM writes every thread's stack to its log (then goes on
+    # stopping): a stop that hangs says where. The arbiter kills it at graceful_timeout (30 s) anyway.
+    stop_report_s = 10.0
+
     def handle_exit(self, sig: Any, frame: Any) -> None:
         """SIGTERM: besides gunicorn's graceful stop, end the open event streams at once (close 1001; their
         clients reconnect to another worker) instead of holding the stop for graceful_timeout."""
+        if self.alive:
+            self.stop_started = time.monotonic()
+            try:  # faulthandler's own thread, in C: it reports even from the interpreter's finalization
+                faulthandler.dump_traceback_later(self.stop_report_s, exit=False, file=sys.stderr)
+            except (OSError, ValueError, RuntimeError):  # no usable stderr: stop without the report
+                pass
         super().handle_exit(sig, frame)
         services = getattr(getattr(self, "wsgi", None), "extensions", {}).get("jvp")
         hub = getattr(services, "events", None)
         if hub is not None:
             hub.close()
+
+    def run(self) -> None:
+        """gunicorn's loop and its graceful stop (the requests in flight answered, the event streams closed),
+        then the process ends here (os._exit) instead of through the interpreter's exit. That exit joins every
+        pool thread first (a node check or a fan-out still in a libvirt call to a slow node holds it) and runs
+        the libvirt objects' finalizers while libvirt's event-loop thread is frozen; either can hold a stopping
+        worker until the arbiter's SIGKILL at graceful_timeout (CI once saw a stop held 20 s, cause uncaught:
+        handle_exit's stack report now says where, should a stop hang before this point). Tasks this process is
+        running get what is left of the graceful time first; one still running then is interrupted like a
+        killed worker's (failed, reason interrupted, its partial output removed, at the next start)."""
+        super().run()
+        started = getattr(self, "stop_started", None) or time.monotonic()
+        left = started + self.cfg.graceful_timeout - STOP_MARGIN_S - time.monotonic()
+        services = getattr(getattr(self, "wsgi", None), "extensions", {}).get("jvp")
+        tasks = getattr(services, "tasks", None)
+        if tasks is not None and not tasks.wait_idle(max(0.0, left)):
+            self.log.warning("stopping with tasks still running: they are interrupted")
+        self.log.info("Worker exiting (pid: %s)", self.pid)
+        try:
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(0)
 
     # -- accepting ----------------------------------------------------------------------------------------
     def set_accept_enabled(self, enabled: bool) -> None:

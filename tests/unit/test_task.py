@@ -85,6 +85,25 @@ def test_cancel_from_another_process_is_seen_through_the_store(tasks):
     assert tasks.wait(task["id"], 10)["state"] == "cancelled"
 
 
+def test_a_stopping_worker_waits_for_its_running_tasks_up_to_its_time(tasks):
+    """wait_idle (JvpWorker.run's last step): True at once with nothing running, False when a task outlives
+    the time given, True once the running tasks have ended."""
+    assert tasks.wait_idle(0) is True
+    release = threading.Event()
+    started = threading.Event()
+
+    def work(h):
+        started.set()
+        release.wait(10)
+    task = tasks.submit("x", RES, work)
+    assert started.wait(5)
+    t0 = time.monotonic()
+    assert tasks.wait_idle(0.3) is False and time.monotonic() - t0 >= 0.3
+    threading.Timer(0.2, release.set).start()
+    assert tasks.wait_idle(5) is True
+    assert tasks.describe(task["id"])["state"] == "succeeded"
+
+
 def test_cancelling_a_finished_task_is_409(tasks):
     task = tasks.submit("x", RES, lambda h: {})
     tasks.wait(task["id"], 10)

@@ -669,6 +669,20 @@ class TaskService(TaskRetention, DeferredCleanups):
         self.prune()
         return recovered
 
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for the tasks this process is running to end (a stopping worker gives
+        them the rest of its graceful time); whether none is left running."""
+        end = time.monotonic() + timeout
+        with self._done_cv:
+            while True:
+                with self._live_cv:
+                    if not self._live:
+                        return True
+                left = end - time.monotonic()
+                if left <= 0:
+                    return False
+                self._done_cv.wait(min(left, 0.5))  # notified as each task ends; the cap covers a missed one
+
     def close(self) -> None:
         self._closed.set()
         with self._live_cv:
