@@ -195,14 +195,28 @@ class JvpWorker(ThreadWorker):
 
     def handle_exit(self, sig: Any, frame: Any) -> None:
         """SIGTERM: besides gunicorn's graceful stop, end the open event streams at once (close 1001; their
-        clients reconnect to another worker) instead of holding the stop for graceful_timeout."""
-        if self.alive:
-            self.stop_started = time.monotonic()
-            try:  # faulthandler's own thread, in C: it reports even from the interpreter's finalization
-                faulthandler.dump_traceback_later(self.stop_report_s, exit=False, file=sys.stderr)
-            except (OSError, ValueError, RuntimeError):  # no usable stderr: stop without the report
-                pass
+        clients reconnect to another worker) instead of holding the stop for graceful_timeout.
+
+        A signal handler runs on the main thread between two bytecodes of whatever it was doing, and a stop
+        brings two SIGTERMs (`kill` of the process group, or systemd, reaches the worker and the arbiter, and
+        the arbiter sends its own): the second one's handler can run inside the first's. So the handler only
+        flips flags: the streams are closed by the worker's loop (method_queue), outside any handler. It used
+        to close them right here, taking the event hub's lock: a second SIGTERM landing while the first held
+        that lock blocked the main thread on it for good, and the worker stopped only at the arbiter's
+        SIGKILL 30 s later (CI's flaky 20 s stop)."""
+        first = self.alive
         super().handle_exit(sig, frame)
+        if not first:
+            return
+        self.stop_started = time.monotonic()
+        try:  # faulthandler's own thread, in C: it reports even from the interpreter's finalization
+            faulthandler.dump_traceback_later(self.stop_report_s, exit=False, file=sys.stderr)
+        except (OSError, ValueError, RuntimeError):  # no usable stderr: stop without the report
+            pass
+        self.method_queue.defer(self._close_streams)
+
+    def _close_streams(self) -> None:
+        """On the worker's loop, once stopping: every open event stream ends with 1001."""
         services = getattr(getattr(self, "wsgi", None), "extensions", {}).get("jvp")
         hub = getattr(services, "events", None)
         if hub is not None:
@@ -213,8 +227,7 @@ class JvpWorker(ThreadWorker):
         then the process ends here (os._exit) instead of through the interpreter's exit. That exit joins every
         pool thread first (a node check or a fan-out still in a libvirt call to a slow node holds it) and runs
         the libvirt objects' finalizers while libvirt's event-loop thread is frozen; either can hold a stopping
-        worker until the arbiter's SIGKILL at graceful_timeout (CI once saw a stop held 20 s, cause uncaught:
-        handle_exit's stack report now says where, should a stop hang before this point). Tasks this process is
+        worker until the arbiter's SIGKILL at graceful_timeout. Tasks this process is
         running get what is left of the graceful time first; one still running then is interrupted like a
         killed worker's (failed, reason interrupted, its partial output removed, at the next start)."""
         super().run()
