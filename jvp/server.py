@@ -215,10 +215,14 @@ class JvpWorker(ThreadWorker):
             pass
         self.method_queue.defer(self._close_streams)
 
+    def _service(self, name: str) -> Any:
+        """One of the app's services (jvp.app Services), None before the app is loaded."""
+        services = getattr(getattr(self, "wsgi", None), "extensions", {}).get("jvp")
+        return getattr(services, name, None)
+
     def _close_streams(self) -> None:
         """On the worker's loop, once stopping: every open event stream ends with 1001."""
-        services = getattr(getattr(self, "wsgi", None), "extensions", {}).get("jvp")
-        hub = getattr(services, "events", None)
+        hub = self._service("events")
         if hub is not None:
             hub.close()
 
@@ -227,14 +231,13 @@ class JvpWorker(ThreadWorker):
         then the process ends here (os._exit) instead of through the interpreter's exit. That exit joins every
         pool thread first (a node check or a fan-out still in a libvirt call to a slow node holds it) and runs
         the libvirt objects' finalizers while libvirt's event-loop thread is frozen; either can hold a stopping
-        worker until the arbiter's SIGKILL at graceful_timeout. Tasks this process is
-        running get what is left of the graceful time first; one still running then is interrupted like a
-        killed worker's (failed, reason interrupted, its partial output removed, at the next start)."""
+        worker until the arbiter's SIGKILL at graceful_timeout. Tasks this process is running get what is
+        left of the graceful time first; one still running then is interrupted like a killed worker's
+        (failed, reason interrupted, its partial output removed, at the next start)."""
         super().run()
         started = getattr(self, "stop_started", None) or time.monotonic()
         left = started + self.cfg.graceful_timeout - STOP_MARGIN_S - time.monotonic()
-        services = getattr(getattr(self, "wsgi", None), "extensions", {}).get("jvp")
-        tasks = getattr(services, "tasks", None)
+        tasks = self._service("tasks")
         if tasks is not None and not tasks.wait_idle(max(0.0, left)):
             self.log.warning("stopping with tasks still running: they are interrupted")
         self.log.info("Worker exiting (pid: %s)", self.pid)
