@@ -35,6 +35,7 @@ import libvirt
 
 from jvp.demo import INVENTORY
 from jvp.hypervisor.domain_cache import FACTS
+from jvp.hypervisor.listing_memo import LISTING
 from jvp.settings import load_settings
 
 ROUNDS = 15
@@ -45,12 +46,15 @@ NODE_TIMEOUT_S = 2.0
 def _empty_facts_cache(services: Any) -> None:
     """The XML facts cached for the connections of one app (`services`) dropped. Only that app's: emptying
     every connection's, as this bench did until 2026-12-02, also emptied the other app's, so the `one warm`
-    round that followed a `ten cold` round ran cold and the warm ratios read low."""
+    round that followed a `ten cold` round ran cold and the warm ratios read low. The transient domains and
+    the network names kept for the listing (listing_memo) are read again too, as after any domain change."""
     conns = {nc._conn for nc in services.connections._conns.values() if nc._conn is not None}
     with FACTS._lock:
         for conn, cc in FACTS._conns.items():
             if conn in conns:
                 cc.entries.clear()
+    for conn in conns:
+        LISTING.changed(conn)
 
 
 class SilentServer:

@@ -32,6 +32,7 @@ from lxml import etree
 from bench._common import (CLOCK, App, add_domain, add_network, add_pool, load, medians_ms, node_element,
                            ratio_line, write_inventory)
 from jvp.hypervisor.domain_cache import FACTS
+from jvp.hypervisor.listing_memo import LISTING
 from jvp.hypervisor.domain_xml import NS
 
 DOMAINS = 1000
@@ -89,10 +90,12 @@ def direct_table(conn: libvirt.virConnect) -> list[tuple]:
 
 
 def _empty_facts_cache() -> None:
-    """Every connection's cached XML facts dropped, as if every domain had changed."""
+    """Every connection's cached XML facts dropped, as if every domain had changed (and with them what the
+    listing keeps per connection: the transient domains, the network names)."""
     with FACTS._lock:
         for cc in FACTS._conns.values():
             cc.entries.clear()
+    LISTING.clear()
 
 
 def measure(domains: int, rounds: int) -> dict[str, float]:

@@ -19,6 +19,7 @@ from jvp.domain.vm_caps import DomainCaps
 from jvp.hypervisor import domain_state, domain_view, support, vm_net, vm_volumes
 from jvp.hypervisor import domain_cache
 from jvp.hypervisor.domain_cache import FACTS, changes
+from jvp.hypervisor.listing_memo import LISTING
 from jvp.hypervisor.ref_index import INDEX
 from jvp.hypervisor.domain_xml import RUNTIME_NS, runtime_element
 from jvp.hypervisor.xml import parse
@@ -312,24 +313,13 @@ def _unreadable(what: str, exc: Exception) -> dict[str, str]:
     return {"code": "VmDefinitionUnreadable", "message": f"{what} could not be read: {detail}"}
 
 
-def node_networks(conn: libvirt.virConnect) -> set[str] | None:
-    """Names of the node's libvirt networks (active or not): a NIC naming another is a dangling reference.
-    None when the driver has no network API (nothing can then be said about a NIC's network)."""
-    try:
-        return {n.name() for n in conn.listAllNetworks(0)}
-    except libvirt.libvirtError as exc:
-        if support.lacks("network_list", exc):
-            return None
-        raise
-
-
 def nic_networks_present(conn: libvirt.virConnect, names: Iterable[str | None], memo: vm_net.CrashMemo
                          ) -> set[str] | None:
     """Which of the networks a VM's NICs name exist on the node: all describe-vm's dangling check asks
     (domain_view.network_problems looks only at these names), for one lookup per network named instead of a
     listing of every network and a name call per network. On the test driver (`memo.test_driver`) each found
     network's XML fills the crash guard's memo, so domain_ips does not look it up again. None when the driver
-    has no network API (nothing can then be said about a NIC's network), as node_networks."""
+    has no network API (nothing can then be said about a NIC's network), as listing_memo.network_names."""
     present: set[str] = set()
     for name in dict.fromkeys(n for n in names if n):
         try:
@@ -365,7 +355,8 @@ def _domain_ips(dom: libvirt.virDomain, agent: bool, problems: list[dict[str, st
 
 def summaries(conn: libvirt.virConnect, node: str) -> list[dict[str, Any]]:
     """Every domain of the node: one bulk stats call, each domain's XML facts from the event-invalidated
-    cache (domain_cache), and the DHCP leases of the networks in use (one call per network).
+    cache (domain_cache), the transient domains and the node's networks kept until an event (listing_memo),
+    and the DHCP leases of the networks in use (one call per network).
 
     One domain that cannot be read fully (a NIC on a deleted network, XML JVP cannot parse, an error of the
     driver for that domain) is listed with `problems`; it never empties the listing."""
@@ -381,25 +372,31 @@ def summaries(conn: libvirt.virConnect, node: str) -> list[dict[str, Any]]:
             except libvirt.libvirtError as exc2:
                 if exc2.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
                     raise
-    transient = {d.UUIDString() for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_TRANSIENT)}
-    networks = node_networks(conn)
+    # which domains are transient, which networks exist: kept per connection until an event (listing_memo)
+    transient = LISTING.transient(conn)
+    networks = LISTING.networks(conn)
     facts = FACTS.facts(conn, [dom for dom, _ in stats])
-    rows = [(dom, st, f) for (dom, st), f in zip(stats, facts) if f is not None]  # None: undefined meanwhile
-    leases = vm_net.leases_by_mac(conn, {n for _, _, f in rows for n in f["networks"]
-                                         if networks is None or n in networks})
-    out = []
-    memo = vm_net.CrashMemo()  # the test driver's crash check: the URI and each network once per listing
     states: dict[tuple[int, int | None], tuple[str, str | None]] = {}  # a handful of (state, reason) pairs
-    for dom, st, facts in rows:
-        problems = list(facts.get("problems", ()))
-        if networks is not None and facts["nics"] and not networks.issuperset(facts["networks"]):
-            problems += domain_view.network_problems(facts, networks)
+    rows = []
+    for (dom, st), f in zip(stats, facts):
+        if f is None:  # undefined meanwhile
+            continue
         pair = (st.get("state.state", libvirt.VIR_DOMAIN_NOSTATE), st.get("state.reason"))
         named = states.get(pair)
         if named is None:
             named = states[pair] = domain_state.of(*pair)
-        state_name, reason = named
-        ips = leases
+        rows.append((dom, st, f, named))
+    # a stopped VM has no addresses (describe-vm shows none: libvirt answers that it is not running), even
+    # while its last DHCP lease has not expired: only the networks of the others are asked for leases
+    leases = vm_net.leases_by_mac(conn, {n for _, _, f, (state_name, _) in rows if state_name != domain_state.STOPPED
+                                         for n in f["networks"] if networks is None or n in networks})
+    out = []
+    memo = vm_net.CrashMemo()  # the test driver's crash check: the URI and each network once per listing
+    for dom, st, facts, (state_name, reason) in rows:
+        problems = list(facts.get("problems", ()))
+        if networks is not None and facts["nics"] and not networks.issuperset(facts["networks"]):
+            problems += domain_view.network_problems(facts, networks)
+        ips = leases if state_name != domain_state.STOPPED else {}
         if ips is None:  # the driver lists no leases per network: ask per running domain with a NIC instead
             ips = {}
             if state_name in ("running", "paused") and facts["macs"]:

@@ -38,6 +38,7 @@ from jvp.hypervisor.connection import ConnectionPool, NodeConnection
 from jvp.hypervisor.errors import map_libvirt_error
 from jvp.hypervisor.health import NodeHealth
 from jvp.hypervisor.host_cache import HOST_FACTS
+from jvp.hypervisor.listing_memo import LISTING
 
 T = TypeVar("T")
 Locate = Callable[[str], tuple[str, str]]
@@ -175,13 +176,14 @@ class GatewayBase:
     def _write(self, node: str, fn: Callable[[Conn], T], *, kind: str | None, obj: str | None = None,
                action: str | None = None) -> T:
         """A change: never retried (it may have happened before the connection dropped). Whatever it changed,
-        the node's kept VM counts (hypervisor/host_cache.py) are read again at the next listing, without
-        waiting for libvirt's event."""
+        the node's kept VM counts (hypervisor/host_cache.py), transient domains and network names
+        (hypervisor/listing_memo.py) are read again at the next listing, without waiting for libvirt's event."""
         def change(conn: Conn) -> T:
             try:
                 return fn(conn)
             finally:
                 HOST_FACTS.changed(conn)
+                LISTING.changed(conn)
         return self._call(node, change, retry=False, kind=kind, obj=obj, action=action)
 
     # -- connections ---------------------------------------------------------------------------------

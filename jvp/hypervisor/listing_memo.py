@@ -1,0 +1,158 @@
+"""What list-vms asks a node besides its domains (issue 15: a warm listing's cost per node), kept per libvirt
+connection: which domains are transient (listAllDomains with the TRANSIENT flag) and which networks exist (the
+names a NIC may dangle from: listAllNetworks). Without it a warm listing made three calls per node, of which
+the bulk domain stats call is the only one whose answer changes on its own (state, memory); these two change
+only when a domain or a network is defined, undefined, created or destroyed.
+
+Kept, per connection object (a reopened connection is a new object and starts empty):
+- the transient domains' UUIDs, until any domain event of the connection (hypervisor/events.py: a defined,
+  undefined, started or stopped domain; a transient domain made persistent is `defined`, a running one
+  undefined is `undefined`);
+- the network names, until any network lifecycle event of the connection (defined, undefined, started,
+  stopped; registered here, once per connection);
+- both, until JVP itself changes something on the node (the gateway's `_write` calls `changed`, without
+  waiting for the event), and at most MAX_AGE_S (as domain_cache's entries: events lost in a reconnect).
+
+A generation counter per part keeps an answer read while an event came from being kept. A connection whose
+driver has no events of a kind never keeps that part (read on every listing).
+
+What can be stale, for how long: a change by another client shows when its event arrives (milliseconds), at
+most MAX_AGE_S were that event lost. Until then a listing shows a new transient domain as persistent, or a
+NIC on a network another client just deleted without its NetworkMissing problem (describe-vm looks the
+network up itself and shows it at once).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import weakref
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import libvirt
+
+from jvp.hypervisor import support
+from jvp.hypervisor.events import DOMAIN_EVENTS
+
+log = logging.getLogger(__name__)
+
+MAX_AGE_S = 60.0
+
+
+@dataclass
+class _Part:
+    value: Any = None
+    at: float | None = None        # when `value` was read; None: nothing kept
+    generation: int = 0            # bumped by every event or change: a read that raced one is not kept
+    events: bool | None = None     # None: not subscribed yet; False: the driver has none of this kind
+
+
+@dataclass
+class _Entry:
+    transient: _Part
+    networks: _Part
+
+
+def transient_uuids(conn: libvirt.virConnect) -> set[str]:
+    """The UUIDs of the node's transient domains (one call)."""
+    return {d.UUIDString() for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_TRANSIENT)}
+
+
+def network_names(conn: libvirt.virConnect) -> set[str] | None:
+    """Names of the node's libvirt networks (active or not): a NIC naming another is a dangling reference.
+    None when the driver has no network API (nothing can then be said about a NIC's network)."""
+    try:
+        return {n.name() for n in conn.listAllNetworks(0)}
+    except libvirt.libvirtError as exc:
+        if support.lacks("network_list", exc):
+            return None
+        raise
+
+
+class ListingMemo:
+    def __init__(self, max_age_s: float = MAX_AGE_S) -> None:
+        self.max_age_s = max_age_s
+        self._lock = threading.Lock()
+        self._conns: "weakref.WeakKeyDictionary[libvirt.virConnect, _Entry]" = weakref.WeakKeyDictionary()
+
+    def transient(self, conn: libvirt.virConnect) -> set[str]:
+        """The UUIDs of the transient domains (a copy: the caller may change it)."""
+        return set(self._get(conn, "transient", transient_uuids))
+
+    def networks(self, conn: libvirt.virConnect) -> set[str] | None:
+        """The names of the node's networks, None when its driver has no network API (a copy)."""
+        names = self._get(conn, "networks", network_names)
+        return None if names is None else set(names)
+
+    def changed(self, conn: libvirt.virConnect) -> None:
+        """JVP changed something on the node: both parts are read again at the next listing."""
+        with self._lock:
+            try:
+                entry = self._conns.get(conn)
+            except TypeError:
+                return
+        if entry is not None:
+            self._drop(entry.transient)
+            self._drop(entry.networks)
+
+    def clear(self) -> None:
+        """Forget every connection's answers (as a fresh process starts): for benchmarks and tests."""
+        with self._lock:
+            self._conns.clear()
+
+    # -- inside ------------------------------------------------------------------------------------------
+    def _drop(self, part: _Part) -> None:
+        with self._lock:
+            part.at = None
+            part.value = None
+            part.generation += 1
+
+    def _entry(self, conn: libvirt.virConnect) -> _Entry | None:
+        with self._lock:
+            try:
+                entry = self._conns.get(conn)
+                if entry is None:
+                    entry = self._conns[conn] = _Entry(_Part(), _Part())
+            except TypeError:  # a connection object that cannot be weakly referenced: nothing kept
+                return None
+        # the subscribers hold the part, never the connection (the registrations are the connection's)
+        if entry.transient.events is None:
+            part = entry.transient
+            part.events = DOMAIN_EVENTS.subscribe(conn, lambda _event: self._drop(part))
+        if entry.networks.events is None:
+            entry.networks.events = self._watch_networks(conn, entry.networks)
+        return entry
+
+    def _watch_networks(self, conn: libvirt.virConnect, part: _Part) -> bool:
+        def called(_conn: Any, _net: Any, _event: int, _detail: int, _opaque: Any) -> None:
+            self._drop(part)
+        try:
+            conn.networkEventRegisterAny(None, libvirt.VIR_NETWORK_EVENT_ID_LIFECYCLE, called, None)
+        except libvirt.libvirtError as exc:
+            log.info("no network events on this connection (%s): list-vms reads its networks every time",
+                     exc.get_error_message())
+            return False
+        except AttributeError:  # a connection-like object without libvirt's event API (a test's fake)
+            return False
+        return True
+
+    def _get(self, conn: libvirt.virConnect, name: str, read: Callable[[libvirt.virConnect], Any]) -> Any:
+        entry = self._entry(conn)
+        if entry is None:
+            return read(conn)
+        part: _Part = getattr(entry, name)
+        now = time.monotonic()
+        with self._lock:
+            if part.at is not None and now - part.at < self.max_age_s:
+                return part.value
+            generation = part.generation
+        value = read(conn)
+        if part.events:
+            with self._lock:
+                if part.generation == generation:  # no event nor change of JVP's since the read began
+                    part.value, part.at = value, now
+        return value
+
+
+LISTING = ListingMemo()
