@@ -87,7 +87,7 @@ def describe_storage_pool(ctx, req):
 @registry.action("create-storage-pool", request=CreatePoolRequest, response=StoragePoolResponse,
                  role=Role.ADMIN, tag=TAG,
                  errors=("StoragePoolExists", "StoragePoolPathInUse", "PoolPathNotDirectory", "InvalidPoolPath",
-                         "InvalidPoolSource", "ReservedName", "NodeInMaintenance"))
+                         "InvalidPoolSource", "ReservedName", "NodeInMaintenance", "NotSupported"))
 def create_storage_pool(ctx, req):
     """Define, build, start and (by default) autostart a pool."""
     return {"pool": ctx.services.pools.create(req["node"], req["name"], req["type"], req.get("path"),

@@ -316,10 +316,14 @@ def _unreadable(what: str, exc: Exception) -> dict[str, str]:
 def nic_networks_present(conn: libvirt.virConnect, names: Iterable[str | None], memo: vm_net.CrashMemo
                          ) -> set[str] | None:
     """Which of the networks a VM's NICs name exist on the node: all describe-vm's dangling check asks
-    (domain_view.network_problems looks only at these names), for one lookup per network named instead of a
-    listing of every network and a name call per network. On the test driver (`memo.test_driver`) each found
-    network's XML fills the crash guard's memo, so domain_ips does not look it up again. None when the driver
-    has no network API (nothing can then be said about a NIC's network), as listing_memo.network_names."""
+    (domain_view.network_problems looks only at these names), from the node's network names kept until a
+    network event (listing_memo: no call while they are kept). On the test driver (`memo.test_driver`) each
+    network is looked up instead, its XML filling the crash guard's memo, so domain_ips does not look it up
+    again. None when the driver has no network API (nothing can then be said about a NIC's network), as
+    listing_memo.network_names."""
+    if not memo.test_driver:
+        networks = LISTING.networks(conn)
+        return None if networks is None else {n for n in names if n and n in networks}
     present: set[str] = set()
     for name in dict.fromkeys(n for n in names if n):
         try:
@@ -518,7 +522,7 @@ def describe(conn: libvirt.virConnect, node: str, name: str) -> VmView:
     # the bulk stats carry the state (VIR_DOMAIN_STATS_STATE): no call of its own unless the driver has none
     st, reason = (stats["state.state"], stats.get("state.reason")) if "state.state" in stats else dom.state()
     state_name, state_reason = domain_state.of(st, reason)
-    persistent = bool(dom.isPersistent())
+    persistent = not LISTING.is_transient(conn, dom.UUIDString())  # kept until a domain event (listing_memo)
     autostart = bool(dom.autostart()) if persistent else False
     problems: list[dict[str, str]] = []
     try:

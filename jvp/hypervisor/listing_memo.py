@@ -1,8 +1,9 @@
-"""What list-vms asks a node besides its domains (issue 15: a warm listing's cost per node), kept per libvirt
-connection: which domains are transient (listAllDomains with the TRANSIENT flag) and which networks exist (the
-names a NIC may dangle from: listAllNetworks). Without it a warm listing made three calls per node, of which
-the bulk domain stats call is the only one whose answer changes on its own (state, memory); these two change
-only when a domain or a network is defined, undefined, created or destroyed.
+"""What list-vms and describe-vm ask a node besides the domains themselves (issue 15: a warm listing's cost per
+node, describe-vm's calls), kept per libvirt connection: which domains are transient (listAllDomains with the
+TRANSIENT flag) and which networks exist (the names a NIC may dangle from: listAllNetworks). Without it a warm
+listing made three calls per node, of which the bulk domain stats call is the only one whose answer changes on
+its own (state, memory), and describe-vm asked for the VM's persistence and looked up each network its NICs
+name; these answers change only when a domain or a network is defined, undefined, created or destroyed.
 
 Kept, per connection object (a reopened connection is a new object and starts empty):
 - the transient domains' UUIDs, until any domain event of the connection (hypervisor/events.py: a defined,
@@ -17,9 +18,9 @@ A generation counter per part keeps an answer read while an event came from bein
 driver has no events of a kind never keeps that part (read on every listing).
 
 What can be stale, for how long: a change by another client shows when its event arrives (milliseconds), at
-most MAX_AGE_S were that event lost. Until then a listing shows a new transient domain as persistent, or a
-NIC on a network another client just deleted without its NetworkMissing problem (describe-vm looks the
-network up itself and shows it at once).
+most MAX_AGE_S were that event lost. Until then a listing or describe-vm shows a domain another client just made
+transient (or persistent) as it was, or a NIC on a network another client just deleted without its
+NetworkNotFound problem.
 """
 from __future__ import annotations
 
@@ -79,6 +80,11 @@ class ListingMemo:
     def transient(self, conn: libvirt.virConnect) -> set[str]:
         """The UUIDs of the transient domains (a copy: the caller may change it)."""
         return set(self._get(conn, "transient", transient_uuids))
+
+    def is_transient(self, conn: libvirt.virConnect, uuid: str) -> bool:
+        """Whether the domain of this UUID is transient (describe-vm's `persistent`, without a call of its own
+        while the answer is kept)."""
+        return uuid in self._get(conn, "transient", transient_uuids)
 
     def networks(self, conn: libvirt.virConnect) -> set[str] | None:
         """The names of the node's networks, None when its driver has no network API (a copy)."""

@@ -12,6 +12,7 @@ import libvirt
 
 from jvp.domain.base import Problem
 from jvp.domain.storage_pool import PoolSourceView, PoolView, checked_figures
+from jvp.hypervisor import support
 from jvp.hypervisor.errors import is_connection_error, libvirt_details
 from jvp.hypervisor.listing import CHANGED, GONE, views_of
 from jvp.hypervisor.xml import parse
@@ -33,6 +34,15 @@ BUILD_FLAGS = {"dir": 0, "netfs": 0, "fs": libvirt.VIR_STORAGE_POOL_BUILD_NO_OVE
 
 class PathNotDirectory(Exception):
     """The pool's target path exists on the node but is not a directory (libvirt: ENOTDIR)."""
+
+    def __init__(self, exc: libvirt.libvirtError):
+        super().__init__(exc.get_error_message())
+        self.details = libvirt_details(exc)
+
+
+class BuildUnsupported(Exception):
+    """The driver refuses the safe build (NO_OVERWRITE) of a pool that writes to a device (support table:
+    pool_build_no_overwrite); the definition was removed and nothing was written."""
 
     def __init__(self, exc: libvirt.libvirtError):
         super().__init__(exc.get_error_message())
@@ -181,10 +191,18 @@ def create(conn: libvirt.virConnect, xml: str, *, build: bool, ptype: str, autos
         raise
     try:
         if build:
-            pool.build(BUILD_FLAGS[ptype])
+            try:
+                pool.build(BUILD_FLAGS[ptype])
+            except libvirt.libvirtError as exc:
+                if BUILD_FLAGS[ptype] and support.lacks("pool_build_no_overwrite", exc):
+                    raise BuildUnsupported(exc) from exc  # never retried without the flag: it may overwrite
+                raise
         pool.create(0)
         pool.setAutostart(1 if autostart else 0)
         return view(pool)
+    except BuildUnsupported:
+        _undo(pool)
+        raise
     except libvirt.libvirtError as exc:
         _undo(pool)
         if is_not_a_directory(exc):

@@ -97,6 +97,11 @@ FEATURES: dict[str, Feature] = {
     "migration_downtime": Feature(
         "virDomainMigrateSetMaxDowntime before the job starts", NOT_SUPPORTED | ARG_UNSUPPORTED | INVALID_ARG,
         "the downtime limit is set once the migration job runs"),
+    "pool_build_no_overwrite": Feature(
+        "virStoragePoolBuild(NO_OVERWRITE) of an fs, logical or disk pool", NOT_SUPPORTED | ARG_UNSUPPORTED | INVALID_ARG,
+        "none: the pool is not created (422 NotSupported), since a build without the flag may write over a "
+        "filesystem, volume group or partition table; prepare the device yourself and create the pool with "
+        "build: false"),
     "job_stats": Feature(
         "virDomainGetJobStats", NOT_SUPPORTED | ARG_UNSUPPORTED | INVALID_ARG,
         "no progress figures while the migration runs (progress null)"),

@@ -64,6 +64,22 @@ def test_create_every_pool_type(api, ptype):
     api.ok("delete-storage-pool", {"name": f"p-{ptype}"})
 
 
+@pytest.mark.parametrize("ptype", ["fs", "logical", "disk"])
+def test_a_build_the_driver_cannot_make_safely_is_refused_and_leaves_nothing(api, ptype):
+    """fs, logical and disk pools are built only with NO_OVERWRITE (never over a filesystem, VG or label); the
+    test driver refuses any build flag, as an older or other driver may: 422 NotSupported, no pool defined,
+    never a build retried without the flag (found by the fuzz gate with another seed)."""
+    path, source = SOURCES[ptype]
+    before = snapshot(api)
+    body = {"name": f"p-{ptype}", "type": ptype, "build": True, **({"path": path} if path else {}),
+            **({"source": source} if source else {})}
+    err = api.error("create-storage-pool", body, status=422, code="NotSupported")
+    assert "build: false" in err["message"] and err["details"]["type"] == ptype
+    assert err["details"]["libvirt_error"]["message"]
+    assert snapshot(api) == before
+    assert api.ok("create-storage-pool", {**body, "build": False})["pool"]["state"] == "running"
+
+
 def test_an_existing_pool_is_409(api):
     before = snapshot(api)
     err = api.error("create-storage-pool", {"name": "default", "type": "dir", "path": "/srv/other"},

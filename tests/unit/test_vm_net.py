@@ -60,7 +60,7 @@ class _Net:
 
 class _NetConn:
     def __init__(self, networks: dict[str, str], code: int = libvirt.VIR_ERR_NO_NETWORK):
-        self.networks, self.code, self.looked_up, self.uris = networks, code, [], 0
+        self.networks, self.code, self.looked_up, self.uris, self.listed = networks, code, [], 0, 0
 
     def networkLookupByName(self, name):  # noqa: N802
         self.looked_up.append(name)
@@ -75,7 +75,24 @@ class _NetConn:
         return "test:///x.xml"
 
     def listAllNetworks(self, *_):  # noqa: N802
-        raise AssertionError("describe-vm lists no networks")
+        """Another driver's listing of the node's networks (describe-vm's on a driver other than the test
+        driver, kept per connection by listing_memo); the test driver's path never lists them."""
+        if self.uris:
+            raise AssertionError("on the test driver describe-vm lists no networks")
+        self.listed += 1
+        if self.code != libvirt.VIR_ERR_NO_NETWORK:
+            err = libvirt.libvirtError("no network API")
+            err.get_error_code = lambda: self.code
+            raise err
+        return [_Named(n) for n in self.networks]
+
+
+class _Named:
+    def __init__(self, name: str):
+        self._name = name
+
+    def name(self):
+        return self._name
 
 
 def test_only_the_networks_a_vm_names_are_looked_up_once_each():
@@ -96,6 +113,20 @@ def test_a_driver_without_networks_checks_no_nic():
     from jvp.hypervisor.domain import nic_networks_present
     conn = _NetConn({}, code=libvirt.VIR_ERR_NO_SUPPORT)
     assert nic_networks_present(conn, ("lan",), vm_net.CrashMemo(test_driver=False)) is None
+
+
+def test_another_driver_answers_from_the_kept_network_names_without_a_lookup():
+    from jvp.hypervisor.domain import nic_networks_present
+    from jvp.hypervisor.listing_memo import LISTING
+    LISTING.clear()
+    try:
+        conn = _NetConn({"lan": "<network/>", "iso": "<network/>"})
+        conn.networkEventRegisterAny = lambda *_: 1  # a driver with network events: the names are kept
+        for _ in range(3):
+            assert nic_networks_present(conn, ("lan", "gone", None), vm_net.CrashMemo(test_driver=False)) == {"lan"}
+        assert conn.looked_up == [] and conn.listed == 1  # one listing for the three describes, no lookup
+    finally:
+        LISTING.clear()
 
 
 def test_the_test_drivers_uri_is_read_once_per_connection():

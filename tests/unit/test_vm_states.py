@@ -159,13 +159,14 @@ class _DescribeConn:
     def domainListGetStats(self, doms, flags, _):  # noqa: N802
         raise _libvirt_error(libvirt.VIR_ERR_NO_SUPPORT)
 
+    def listAllDomains(self, flags=0):  # noqa: N802 - the transient domains (persistence: listing_memo)
+        assert flags == libvirt.VIR_CONNECT_LIST_DOMAINS_TRANSIENT
+        return []
+
 
 class _StatefulDom(_Dom):
     def state(self):
         return [libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_IOERROR]
-
-    def isPersistent(self):  # noqa: N802
-        return 1
 
     def autostart(self):
         return 0

@@ -14,7 +14,7 @@ from typing import Callable, Iterable, Iterator
 
 from jvp.domain.storage_pool import PoolSpec, PoolView
 from jvp.domain.volume import References, SkippedPool, VolumeView
-from jvp.errors import Conflict, JvpError, PreconditionFailed, already_exists, not_found
+from jvp.errors import Conflict, JvpError, NotSupported, PreconditionFailed, already_exists, not_found
 from jvp.hypervisor import storage_pool as pool_hv
 from jvp.hypervisor import volume as vol_hv
 from jvp.hypervisor import volume_stream
@@ -77,6 +77,13 @@ class StorageOps(GatewayBase):
                                    kind="storage_pool", obj=name, action="create")
         except pool_hv.PoolDefinedMeanwhile as exc:  # a concurrent define won the race since the check
             raise already_exists("storage_pool", name, node, **exc.details) from exc
+        except pool_hv.BuildUnsupported as exc:  # support table: pool_build_no_overwrite
+            raise NotSupported(
+                f"node '{node}' cannot build a {spec.type} pool without the risk of writing over what its device "
+                f"holds (its libvirt refuses the build's no-overwrite flag: {exc}); the pool was not created. "
+                "Prepare the device yourself and create the pool with build: false",
+                code="NotSupported", details={"node": node, "pool": name, "type": spec.type,
+                                              **exc.details}) from exc
 
     def start_pool(self, node: str, name: str) -> PoolView:
         """Start a pool (nothing when it runs already); its view."""
