@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import threading
 import time
-import weakref
 from dataclasses import dataclass
 
 import libvirt
@@ -33,6 +32,7 @@ import libvirt
 from jvp.domain.node import HostFacts, VmCounts
 from jvp.hypervisor import domain_state, host
 from jvp.hypervisor.events import DOMAIN_EVENTS
+from jvp.hypervisor.per_conn import PerConnection
 
 STATIC_TTL_S = 60.0
 COUNTS_TTL_S = 2.0
@@ -50,17 +50,13 @@ class HostFactsCache:
     def __init__(self, static_ttl_s: float = STATIC_TTL_S, counts_ttl_s: float = COUNTS_TTL_S) -> None:
         self.static_ttl_s = static_ttl_s
         self.counts_ttl_s = counts_ttl_s
-        self._lock = threading.Lock()
-        self._conns: "weakref.WeakKeyDictionary[libvirt.virConnect, _Entry]" = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()  # the entries' fields
+        self._conns: PerConnection[_Entry] = PerConnection(_Entry)
 
     def _entry(self, conn: libvirt.virConnect) -> _Entry | None:
-        with self._lock:
-            try:
-                entry = self._conns.get(conn)
-                if entry is None:
-                    entry = self._conns[conn] = _Entry()
-            except TypeError:  # a connection object that cannot be weakly referenced: nothing kept
-                return None
+        entry = self._conns.get_or_make(conn)
+        if entry is None:  # a connection object that cannot be weakly referenced: nothing kept
+            return None
         if entry.events is None:
             # the subscriber holds the entry, never the connection (the registry is keyed by the connection)
             entry.events = DOMAIN_EVENTS.subscribe(conn, lambda _event: self._drop(entry))
@@ -73,21 +69,14 @@ class HostFactsCache:
 
     def changed(self, conn: libvirt.virConnect) -> None:
         """The node's domains may have changed (JVP wrote to it): its counts are read again at the next use."""
-        with self._lock:
-            try:
-                entry = self._conns.get(conn)
-            except TypeError:
-                return
+        entry = self._conns.get(conn)
         if entry is not None:
             self._drop(entry)
 
     def fresh(self, conn: libvirt.virConnect) -> HostFacts | None:
         """The node's facts when both parts are kept and current: no call to the node. None otherwise."""
+        entry = self._conns.get(conn)
         with self._lock:
-            try:
-                entry = self._conns.get(conn)
-            except TypeError:
-                return None
             if entry is None or entry.static is None or entry.counts is None:
                 return None
             now = time.monotonic()
@@ -121,8 +110,7 @@ class HostFactsCache:
 
     def clear(self) -> None:
         """Forget every connection's facts (as a fresh process starts): for benchmarks and tests."""
-        with self._lock:
-            self._conns.clear()
+        self._conns.clear()
 
 
 HOST_FACTS = HostFactsCache()

@@ -27,14 +27,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import libvirt
 
 from jvp.hypervisor import support
 from jvp.hypervisor.events import DOMAIN_EVENTS
+from jvp.hypervisor.per_conn import PerConnection
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +51,8 @@ class _Part:
 
 @dataclass
 class _Entry:
-    transient: _Part
-    networks: _Part
+    transient: _Part = field(default_factory=_Part)
+    networks: _Part = field(default_factory=_Part)
 
 
 def transient_uuids(conn: libvirt.virConnect) -> set[str]:
@@ -74,8 +74,8 @@ def network_names(conn: libvirt.virConnect) -> set[str] | None:
 class ListingMemo:
     def __init__(self, max_age_s: float = MAX_AGE_S) -> None:
         self.max_age_s = max_age_s
-        self._lock = threading.Lock()
-        self._conns: "weakref.WeakKeyDictionary[libvirt.virConnect, _Entry]" = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()  # the parts' fields
+        self._conns: PerConnection[_Entry] = PerConnection(_Entry)
 
     def transient(self, conn: libvirt.virConnect) -> set[str]:
         """The UUIDs of the transient domains (a copy: the caller may change it)."""
@@ -93,19 +93,14 @@ class ListingMemo:
 
     def changed(self, conn: libvirt.virConnect) -> None:
         """JVP changed something on the node: both parts are read again at the next listing."""
-        with self._lock:
-            try:
-                entry = self._conns.get(conn)
-            except TypeError:
-                return
+        entry = self._conns.get(conn)
         if entry is not None:
             self._drop(entry.transient)
             self._drop(entry.networks)
 
     def clear(self) -> None:
         """Forget every connection's answers (as a fresh process starts): for benchmarks and tests."""
-        with self._lock:
-            self._conns.clear()
+        self._conns.clear()
 
     # -- inside ------------------------------------------------------------------------------------------
     def _drop(self, part: _Part) -> None:
@@ -115,13 +110,9 @@ class ListingMemo:
             part.generation += 1
 
     def _entry(self, conn: libvirt.virConnect) -> _Entry | None:
-        with self._lock:
-            try:
-                entry = self._conns.get(conn)
-                if entry is None:
-                    entry = self._conns[conn] = _Entry(_Part(), _Part())
-            except TypeError:  # a connection object that cannot be weakly referenced: nothing kept
-                return None
+        entry = self._conns.get_or_make(conn)
+        if entry is None:  # a connection object that cannot be weakly referenced: nothing kept
+            return None
         # the subscribers hold the part, never the connection (the registrations are the connection's)
         if entry.transient.events is None:
             part = entry.transient
