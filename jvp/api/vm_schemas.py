@@ -225,7 +225,7 @@ class ResetPasswordRequest(VmRef):
 class RebuildVmRequest(RequestSchema):
     node = NodeRef()
     name = Ref(metadata={"description": "the VM"})
-    template = Ref(required=False, metadata={
+    template = Name(required=False, metadata={
         "description": "the template to rebuild from (default: the one the VM was created from)"})
     cloud_init = fields.Nested(CloudInitRequest, metadata={
         "description": "new cloud-init settings, as in create-vm (default: the VM's own seed, with a new "

@@ -128,6 +128,13 @@ _SAFE_PART = __import__("re").compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # ma
 KEYS_SETTLED_NS = 2_000_000_000
 
 
+def safe_key(part: Any) -> bool:
+    """Whether `part` can be one part of a metadata key (a file name under the data dir): a name of the store's
+    alphabet, never `..`. A name from elsewhere (a VM's recorded template, written by another tool) that is not
+    one names no metadata file at all."""
+    return isinstance(part, str) and _SAFE_PART.fullmatch(part) is not None and ".." not in part
+
+
 class YamlMetadataStore:
     def __init__(self, root: str | Path, schema_dir: str | Path):
         self.root = Path(root)
@@ -154,7 +161,7 @@ class YamlMetadataStore:
     def path(self, kind: str, *key: str) -> Path:
         for part in key:
             # Keys come from validated names; refuse anything that could leave its directory anyway.
-            if not isinstance(part, str) or not _SAFE_PART.fullmatch(part) or ".." in part:
+            if not safe_key(part):
                 raise ValueError(f"unsafe metadata key part: {part!r}")
         path = Path(os.path.realpath(self.root / KINDS[kind].path(*key)))
         if not str(path).startswith(self._real_root):

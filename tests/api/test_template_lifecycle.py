@@ -166,6 +166,8 @@ def test_rebuild_refusals_change_nothing(api):
               code="TemplateNotFound")
     api.error("rebuild-vm", {"name": "app1", "stop_timeout_s": -1}, role="operator", status=400,
               code="ValidationFailed")
+    api.error("rebuild-vm", {"name": "app1", "template": "\u00d2\"n\u00bae"}, role="operator", status=400,
+              code="ValidationFailed")  # a template's name, as create-vm's (the fuzz gate's seed 4242 found a 500)
     api.error("rebuild-vm", {"name": "app1"}, role="viewer", status=403)
     api.error("rebuild-vm", {"name": "app1", "cloud_init": {"keypairs": ["nope"]}}, role="operator", status=404,
               code="KeypairNotFound")
@@ -180,6 +182,26 @@ def test_rebuild_refusals_change_nothing(api):
     assert volumes(api) == vols
     assert system_disk(api.ok("describe-vm", {"name": "app1"})["vm"])["volume"] == "app1-root.qcow2"
     assert history(api, "deb12") == []  # refused before the task: nothing happened to record
+
+
+def test_a_vm_whose_recorded_template_is_no_name_is_refused_as_an_unknown_template(api):
+    """A VM's recorded template comes from its definition, which another tool may have written anything into:
+    a value no template can be named (not a metadata key) is 404 TemplateNotFound, never a 500."""
+    from lxml import etree
+
+    from jvp.hypervisor.domain_xml import ensure_facts, update_facts
+    plant(api, "deb12")
+    create_vm(api, "app1")
+
+    def rewrite(conn):
+        root = etree.fromstring(conn.lookupByName("app1").XMLDesc(0))
+        update_facts(ensure_facts(root), template={"name": "../\u00d2\"n\u00bae"})
+        conn.defineXML(etree.tostring(root, encoding="unicode"))
+    api.services.gateway.run_raw("local", rewrite)
+    assert api.ok("describe-vm", {"name": "app1"})["vm"]["template"] == "../\u00d2\"n\u00bae"
+    err = api.error("rebuild-vm", {"name": "app1"}, role="operator", status=404, code="TemplateNotFound")
+    assert err["message"].startswith("template") and "\u00d2" in err["message"]
+    assert system_disk(api.ok("describe-vm", {"name": "app1"})["vm"])["volume"] == "app1-root.qcow2"
 
 
 def test_a_broken_template_or_a_missing_image_is_refused(api):

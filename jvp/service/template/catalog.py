@@ -16,7 +16,7 @@ from jvp.errors import Conflict, JvpError, not_found
 from jvp.hypervisor.gateway import NodeGateway
 from jvp.service.node import NodeService
 from jvp.service.task.service import TaskService
-from jvp.store import MetadataStore
+from jvp.store import MetadataStore, safe_key
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,8 @@ class TemplateCatalog:
 
     def doc(self, node: str, name: str) -> dict[str, Any]:
         self.nodes.record(node)  # an unknown node is NodeNotFound, as everywhere
+        if not safe_key(name):  # no template has such a name: a VM's recorded template from another tool, say
+            raise template_not_found(node, name)
         doc = self.store.get("template", node, name)
         if doc is None:
             raise template_not_found(node, name)
