@@ -95,3 +95,10 @@ def already_exists(kind: str, name: str, node: str | None = None, *, code: str |
     return Conflict(f"{label} '{name}' already exists{where}; choose another name or delete it first",
                     code=code, details={"kind": kind, "name": name, **({"node": node} if node else {}),
                                         **details})
+
+
+def pool_inactive(pool: str, node: str) -> PreconditionFailed:
+    """422 StoragePoolInactive: what a volume of the pool is asked for needs the pool running."""
+    return PreconditionFailed(f"storage pool '{pool}' on node '{node}' is not active; start it first "
+                              "(start-storage-pool)", code="StoragePoolInactive",
+                              details={"pool": pool, "node": node})

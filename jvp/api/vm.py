@@ -102,7 +102,7 @@ def modify_vm(ctx, req):
 
 
 @registry.action("attach-volume", request=AttachVolumeRequest, response=VmDeviceResponse, role=Role.OPERATOR,
-                 tag=TAG, errors=(*LOOKUP, "StoragePoolNotFound", "VolumeNotFound", "VolumeInUse",
+                 tag=TAG, errors=(*LOOKUP, "StoragePoolNotFound", "StoragePoolInactive", "VolumeNotFound", "VolumeInUse",
                                   "VolumeIsTemplate", "InvalidDeviceChange", "InvalidInput", "NotSupported"))
 def attach_volume(ctx, req):
     """Attach a volume as a disk, live and in the config; never a template's image, a volume another VM uses
@@ -112,8 +112,8 @@ def attach_volume(ctx, req):
 
 
 @registry.action("detach-volume", request=DetachVolumeRequest, response=VmDeviceResponse, role=Role.OPERATOR,
-                 tag=TAG, errors=(*LOOKUP, "DiskNotFound", "SystemDisk", "InvalidDeviceChange", "InvalidInput",
-                                  "NotSupported"))
+                 tag=TAG, errors=(*LOOKUP, "DiskNotFound", "SystemDisk", "StoragePoolNotFound", "StoragePoolInactive",
+                                  "VolumeNotFound", "InvalidDeviceChange", "InvalidInput", "NotSupported"))
 def detach_volume(ctx, req):
     """Detach a disk (by target, or by pool and volume), live and in the config; never the system disk."""
     return ctx.services.vms.detach_volume(req["node"], req["name"], req.get("pool"), req.get("volume"),

@@ -14,7 +14,7 @@ from typing import Callable, Iterable, Iterator
 
 from jvp.domain.storage_pool import PoolSpec, PoolView
 from jvp.domain.volume import References, SkippedPool, VolumeView
-from jvp.errors import Conflict, JvpError, NotSupported, PreconditionFailed, already_exists, not_found
+from jvp.errors import Conflict, JvpError, NotSupported, already_exists, not_found, pool_inactive
 from jvp.hypervisor import storage_pool as pool_hv
 from jvp.hypervisor import volume as vol_hv
 from jvp.hypervisor import volume_stream
@@ -27,9 +27,7 @@ BLOCK = volume_stream.BLOCK  # the size of one block of a volume stream: read up
 def pool_error(exc: pool_hv.PoolUnavailable, node: str) -> JvpError:
     if exc.reason == "missing":
         return not_found("storage_pool", exc.pool, node)
-    return PreconditionFailed(f"storage pool '{exc.pool}' on node '{node}' is inactive; start it first "
-                              "(start-storage-pool)", code="StoragePoolInactive",
-                              details={"pool": exc.pool, "node": node})
+    return pool_inactive(exc.pool, node)
 
 
 def _pool_errors(node: str) -> AbstractContextManager[None]:

@@ -24,7 +24,7 @@ from jvp.cloudinit import reseed
 from jvp.cloudinit import seed as ci_seed
 from jvp.domain.snapshot import SnapshotDefinition
 from jvp.domain.storage_pool import FILE_POOL_TYPES, INTERNAL_VOLUME_PREFIX
-from jvp.errors import JvpError, NotSupported, PreconditionFailed, already_exists
+from jvp.errors import JvpError, NotSupported, PreconditionFailed, already_exists, pool_inactive
 from jvp.hypervisor.gateway import NodeGateway
 from jvp.service.node import NodeService
 from jvp.service.snapshot.disk import DiskReader
@@ -131,8 +131,7 @@ class SnapshotCloner:
     def _pool(self, node: str, pool: str) -> str:
         info = self.gateway.clone_pool_info(node, pool)
         if not info["active"]:
-            raise PreconditionFailed(f"storage pool '{pool}' on node '{node}' is not active; start it first",
-                                     code="StoragePoolInactive", details={"pool": pool, "node": node})
+            raise pool_inactive(pool, node)
         if info["type"] not in FILE_POOL_TYPES:
             raise PreconditionFailed(f"storage pool '{pool}' on node '{node}' is a {info['type']} pool; the clone's "
                                      "qcow2 disks need a dir, fs or netfs pool", code="FormatNotSupported",

@@ -23,7 +23,7 @@ from typing import Any, Callable
 from jvp.domain.storage_pool import INTERNAL_VOLUME_PREFIX
 from jvp.domain.vm import VmFacts
 from jvp.domain.volume import References
-from jvp.errors import InvalidInput, PreconditionFailed, already_exists
+from jvp.errors import InvalidInput, already_exists, pool_inactive
 from jvp.hypervisor.gateway import NodeGateway
 from jvp.service.keypair import KeypairService
 from jvp.service.node import NodeService
@@ -166,8 +166,7 @@ class Planner:
             return
         info = self.gateway.vm_pool(node, name)
         if not info["active"]:
-            raise PreconditionFailed(f"storage pool '{name}' on node '{node}' is not active; start it first",
-                                     code="StoragePoolInactive", details={"pool": name, "node": node})
+            raise pool_inactive(name, node)
         if checked is not None:
             checked[(node, name)] = info
 
@@ -271,7 +270,7 @@ class Planner:
 
     # -- everything ----------------------------------------------------------------------------------
     def plan(self, req: dict[str, Any], created_by: str | None) -> CreatePlan:
-        node, name = req["node"], req["name"]
+        node = req["node"]
         if req.get("secure_boot") and req["firmware"] != "uefi":
             raise _bad("secure_boot", "Secure Boot is a UEFI feature: give firmware: uefi with secure_boot: true")
         if req.get("secure_boot") and req.get("os_profile") == "windows":

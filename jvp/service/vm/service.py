@@ -24,7 +24,7 @@ from dataclasses import replace
 from typing import Any
 
 from jvp.domain.vm import GONE, DiskDevice, NicDevice, VmView
-from jvp.errors import Conflict, InvalidInput, PreconditionFailed, not_found
+from jvp.errors import Conflict, InvalidInput, PreconditionFailed, not_found, pool_inactive
 from jvp.hypervisor.gateway import NodeGateway
 from jvp.hypervisor.gateway.vm import BUS_PREFIX
 from jvp.service.node import NodeService
@@ -176,7 +176,10 @@ class VmService:
 
     # -- devices -------------------------------------------------------------------------------------
     def _volume(self, node: str, pool: str, volume: str) -> dict[str, Any]:
-        self.gateway.vm_pool(node, pool)  # 404 StoragePoolNotFound before VolumeNotFound
+        """404 StoragePoolNotFound before VolumeNotFound; 422 StoragePoolInactive (libvirt cannot find a
+        volume of a stopped pool: it answered an undeclared InvalidState)."""
+        if not self.gateway.vm_pool(node, pool)["active"]:
+            raise pool_inactive(pool, node)
         return self.gateway.vm_volume(node, pool, volume)
 
     def attach_volume(self, node: str, name: str, pool: str, volume: str, target: str | None = None,
