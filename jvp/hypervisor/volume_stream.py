@@ -20,7 +20,6 @@ from typing import Iterator
 import libvirt
 
 from jvp.hypervisor import support
-from jvp.hypervisor.connection import streaming
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +116,6 @@ class BackgroundUpload:
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=QUEUE_DEPTH)
         self._error: BaseException | None = None
         self._stopping = False
-        self._streaming = streaming()
-        self._streaming.__enter__()  # left by _stop(), whatever ends the upload
         self._thread = threading.Thread(target=self._run, name="volume-upload", daemon=True)
         self._thread.start()
 
@@ -146,18 +143,13 @@ class BackgroundUpload:
                 continue  # the sender is busy (or died: the next round raises its error)
 
     def _stop(self) -> None:
-        try:
-            while self._thread.is_alive():
-                try:
-                    self._queue.put(None, timeout=0.5)
-                    break
-                except queue.Full:
-                    continue
-            self._thread.join()
-        finally:
-            if self._streaming is not None:
-                self._streaming.__exit__(None, None, None)
-                self._streaming = None
+        while self._thread.is_alive():
+            try:
+                self._queue.put(None, timeout=0.5)
+                break
+            except queue.Full:
+                continue
+        self._thread.join()
 
     def finish(self) -> None:
         self._stop()
@@ -217,21 +209,21 @@ def _segment(conn: libvirt.virConnect, vol: libvirt.virStorageVol, offset: int, 
 
 
 def download(conn: libvirt.virConnect, vol: libvirt.virStorageVol, length: int) -> Iterator[bytes]:
-    """The volume's bytes [0, length), segment by segment; the event loop pauses meanwhile (streaming())."""
+    """The volume's bytes [0, length), segment by segment (connection.LOOP_PAUSE_S says why the event loop
+    leaves the reading to this thread)."""
     sparse = True
     offset = 0
-    with streaming():
-        while offset < length:
-            seg = min(SEGMENT, length - offset)
-            try:
-                chunks = _segment(conn, vol, offset, seg, sparse)
-                first = next(chunks, None)
-            except libvirt.libvirtError as exc:
-                if not sparse or not support.lacks("sparse_streams", exc):
-                    raise
-                sparse = False
-                continue
-            if first is not None:
-                yield first
-                yield from chunks
-            offset += seg
+    while offset < length:
+        seg = min(SEGMENT, length - offset)
+        try:
+            chunks = _segment(conn, vol, offset, seg, sparse)
+            first = next(chunks, None)
+        except libvirt.libvirtError as exc:
+            if not sparse or not support.lacks("sparse_streams", exc):
+                raise
+            sparse = False
+            continue
+        if first is not None:
+            yield first
+            yield from chunks
+        offset += seg

@@ -222,3 +222,27 @@ def test_a_missing_object_a_vm_references_is_a_precondition_not_a_missing_vm():
     err = map_libvirt_error(lv_error(libvirt.VIR_ERR_NO_STORAGE_VOL, "no volume"), node="local", kind="volume",
                             name="d1")
     assert (err.code, err.status) == ("VolumeNotFound", 404)
+
+
+# -- the event loop's thread ------------------------------------------------------------------------------
+def test_the_event_loop_pauses_after_every_iteration_and_survives_a_failing_one(caplog):
+    """connection.run_loop: each iteration of libvirt's loop is followed by LOOP_PAUSE_S asleep (RPC calls
+    then switch their socket watch without waking the loop: see LOOP_PAUSE_S); an iteration that raises is
+    logged, the loop waits half a second and goes on."""
+    from jvp.hypervisor import connection
+    calls: list[tuple[str, float | None]] = []
+    outcomes = iter([None, RuntimeError("poll failed"), None])
+
+    def run_once() -> None:
+        calls.append(("run", None))
+        outcome = next(outcomes)
+        if outcome is not None:
+            raise outcome
+
+    before = connection._iterations
+    connection.run_loop(run_once, lambda s: calls.append(("sleep", s)), until=lambda: len(calls) >= 7)
+    pause = connection.LOOP_PAUSE_S
+    assert calls == [("run", None), ("sleep", pause), ("run", None), ("sleep", 0.5), ("sleep", pause),
+                     ("run", None), ("sleep", pause)]
+    assert connection._iterations - before == 3
+    assert "libvirt event loop iteration failed" in caplog.text and "poll failed" in caplog.text

@@ -187,26 +187,3 @@ def test_aborting_a_background_upload_drops_what_is_queued():
     up.abort()
     assert stream.aborted and not stream.finished
 
-
-def test_the_event_loop_is_told_while_a_transfer_streams_and_not_after():
-    """connection.streaming() makes the libvirt event loop pause between iterations (the streaming thread
-    then reads the stream itself); the mark must end however the transfer ends."""
-    from jvp.hypervisor import connection
-    assert connection._streaming == 0
-    gen = download(FakeConn([FakeStream([("data", b"a" * 10), ("data", b"b" * 10)])]), FakeVol(), 20)
-    assert next(gen) == b"a" * 10 and connection._streaming == 1
-    gen.close()  # the HTTP client went away
-    assert connection._streaming == 0
-    list(download(FakeConn([FakeStream([("data", b"abc")])]), FakeVol(), 3))
-    with pytest.raises(libvirt.libvirtError):
-        list(download(FakeConn([FakeStream([("data", b"abc")])]), FakeVol(), 10))
-    assert connection._streaming == 0
-    up = BackgroundUpload(Upload(FakeConn([FakeStream()]), FakeVol(), BLOCK))
-    assert connection._streaming == 1
-    up.write(b"z" * BLOCK)
-    up.finish()
-    up.abort()  # twice ended: counted once
-    assert connection._streaming == 0
-    up = BackgroundUpload(Upload(FakeConn([FakeStream()]), FakeVol(), BLOCK))
-    up.abort()
-    assert connection._streaming == 0
