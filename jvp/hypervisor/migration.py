@@ -58,7 +58,7 @@ def guest(conn: libvirt.virConnect, name: str) -> MigrationGuest:
 
 def machines(conn: libvirt.virConnect, arch: str, domain_type: str) -> set[str] | None:
     """Machine types (and their canonical names) the node offers hvm guests of arch under domain_type; None
-    when it does not offer that domain type for the arch at all. As domain.guest_types: when no guest of the
+    when it does not offer that domain type for the arch at all. As host_caps.guest_types: when no guest of the
     arch is described, any hvm guest's (libvirt's test driver describes an i686 host running x86_64 guests)."""
     caps = parse(conn.getCapabilities())
     hvm = [a for g in caps.findall("guest") if (g.findtext("os_type") or "").strip() == "hvm"

@@ -37,9 +37,6 @@ FEATURES: dict[str, Feature] = {
     "domain_metadata": Feature(
         "virDomainSetMetadata (live or config)", NOT_SUPPORTED | ARG_UNSUPPORTED | CONFIG_UNSUPPORTED,
         "JVP's live-only facts (the start time behind uptime) are not recorded; uptime is null"),
-    "max_vcpus": Feature(
-        "virConnectGetMaxVcpus", NOT_SUPPORTED | ARG_UNSUPPORTED | INVALID_ARG,
-        "no upper bound from the driver: the request schema's bound applies"),
     "domain_capabilities": Feature(
         "virConnectGetDomainCapabilities", NOT_SUPPORTED | ARG_UNSUPPORTED | INVALID_ARG | CONFIG_UNSUPPORTED,
         "no CPU model, firmware or nested-KVM facts: they are reported as unknown (null)"),

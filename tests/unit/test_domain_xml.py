@@ -9,7 +9,7 @@ from lxml import etree
 from jvp.domain.vm import DiskDevice, DomainSpec, NicDevice, NicView, VmFacts
 from jvp.hypervisor import domain_edit as edit
 from jvp.hypervisor import domain_view
-from jvp.hypervisor.domain import cpu_mode_supported, cpu_mode_usable, efi_supported
+from jvp.hypervisor.host_caps import cpu_mode_supported, cpu_mode_usable, efi_supported
 from jvp.hypervisor.domain_devices import _unqualified
 from jvp.hypervisor.domain_xml import (NS, RUNTIME_NS, build_domain, build_domain_xml, ensure_facts, read_facts,
                                        runtime_element, update_facts)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import libvirt
 
-from jvp.hypervisor import domain
+from jvp.hypervisor import host_caps
 
 
 class CountingConnection:
@@ -29,28 +29,28 @@ class CountingConnection:
 
 def test_facts_are_read_once_per_connection():
     a = CountingConnection()
-    figures = domain.node_figures(a)
-    assert figures == domain.node_figures(a) and figures["cpus"] > 0
+    figures = host_caps.node_figures(a)
+    assert figures == host_caps.node_figures(a) and figures["cpus"] > 0
     figures["cpus"] = -1  # an answer is the caller's copy: changing it does not change what is kept
-    assert domain.node_figures(a)["cpus"] > 0
-    types = domain.guest_types(a, figures["arch"])
-    assert types and domain.guest_types(a, figures["arch"]) == types
-    caps = domain.domain_caps(a, types[0], figures["arch"])
-    assert domain.domain_caps(a, types[0], figures["arch"]) == caps
+    assert host_caps.node_figures(a)["cpus"] > 0
+    types = host_caps.guest_types(a, figures["arch"])
+    assert types and host_caps.guest_types(a, figures["arch"]) == types
+    caps = host_caps.domain_caps(a, types[0], figures["arch"])
+    assert host_caps.domain_caps(a, types[0], figures["arch"]) == caps
     assert a.calls.count("getInfo") == 1 and a.calls.count("getCapabilities") == 1
     assert a.calls.count("getDomainCapabilities") <= 1  # the test driver may have none (then 1 failed try)
     # another arch is another question
-    domain.guest_types(a, "aarch64")
+    host_caps.guest_types(a, "aarch64")
     assert a.calls.count("getCapabilities") == 2
     # a new connection (a reconnect) asks again
     b = CountingConnection()
-    domain.node_figures(b)
+    host_caps.node_figures(b)
     assert b.calls == ["getInfo"]
 
 
 def test_facts_older_than_the_ttl_are_read_again(monkeypatch):
     conn = CountingConnection()
-    domain.node_figures(conn)
-    monkeypatch.setattr(domain, "HOST_FACTS_TTL_S", 0.0)
-    domain.node_figures(conn)
+    host_caps.node_figures(conn)
+    monkeypatch.setattr(host_caps, "HOST_FACTS_TTL_S", 0.0)
+    host_caps.node_figures(conn)
     assert conn.calls == ["getInfo", "getInfo"]

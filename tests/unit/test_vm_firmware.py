@@ -9,7 +9,7 @@ from jvp.domain.vm import DiskDevice, DomainSpec
 from jvp.domain.vm_caps import DomainCaps
 from jvp.domain.vm_firmware import IDE_SLOTS, SCSI_SLOTS, cdrom_slots, machine_for
 from jvp.errors import NotSupported
-from jvp.hypervisor import domain, domain_view
+from jvp.hypervisor import domain_view, host_caps
 from jvp.hypervisor.domain_xml import build_domain_xml
 from jvp.service.vm.firmware import check_firmware
 
@@ -122,7 +122,7 @@ class Conn:
 def caps(secure="<value>yes</value><value>no</value>", emulator="<value>emulator</value>",
          versions="<enum name='backendVersion'><value>1.2</value><value>2.0</value></enum>", machine="q35"):
     conn = Conn(HOST_CAPS.format(secure=secure, emulator=emulator, versions=versions))
-    found = domain.domain_caps(conn, "qemu", "x86_64", machine)
+    found = host_caps.domain_caps(conn, "qemu", "x86_64", machine)
     assert conn.asked == [machine]  # Secure Boot firmware is listed per machine: asked for the VM's own
     return found
 
@@ -138,7 +138,7 @@ def test_domain_capabilities_say_secure_boot_and_tpm():
 
 def test_no_tpm_element_means_no_tpm():
     conn = Conn("<domainCapabilities><os supported='yes'/><devices/></domainCapabilities>")
-    found = domain.domain_caps(conn, "qemu", "x86_64", None)
+    found = host_caps.domain_caps(conn, "qemu", "x86_64", None)
     assert found.published and found.tpm is False and found.secure_boot is False and found.efi is False
 
 

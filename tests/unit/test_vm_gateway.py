@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import libvirt
 
-from jvp.hypervisor import domain
+from jvp.hypervisor import host_caps
 from jvp.hypervisor.gateway import NodeGateway
 from jvp.hypervisor.gateway.base import GatewayBase
 from tests.unit.fakes.vm import FakeVmGateway
@@ -51,7 +51,7 @@ CAPS = """<domainCapabilities>
 
 
 def test_domain_capabilities_become_a_plain_view():
-    caps = domain.domain_caps(Conn(CAPS), "kvm", "x86_64")
+    caps = host_caps.domain_caps(Conn(CAPS), "kvm", "x86_64")
     assert caps.published and caps.efi is True
     assert caps.cpu_modes_supported == {"host-passthrough", "host-model", "custom"}
     assert caps.cpu_mode_usable("host-passthrough") and not caps.cpu_mode_usable("host-model")  # EPYC unusable
@@ -65,6 +65,6 @@ def test_a_driver_without_domain_capabilities_publishes_none(monkeypatch):
     class NoCaps:
         def getDomainCapabilities(self, *args):  # noqa: N802
             raise err
-    caps = domain.domain_caps(NoCaps(), "test", "i686")
+    caps = host_caps.domain_caps(NoCaps(), "test", "i686")
     assert not caps.published and caps.efi is None
     assert caps.cpu_mode_supported("host-model") and not caps.cpu_mode_usable("host-model")

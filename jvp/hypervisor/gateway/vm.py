@@ -19,7 +19,7 @@ from jvp.domain.vm import DiskDevice, DomainSpec, NicDevice, VmView
 from jvp.domain.vm_caps import DomainCaps
 from jvp.domain.volume import DiskUser, References
 from jvp.errors import Conflict
-from jvp.hypervisor import domain, domain_devices, kvm_probe, vm_net, vm_volumes
+from jvp.hypervisor import domain, domain_devices, host_caps, kvm_probe, vm_net, vm_volumes
 from jvp.hypervisor import volume as vol_hv
 from jvp.hypervisor.domain_edit import BUS_PREFIX, EditError
 from jvp.hypervisor.domain_xml import build_domain_xml
@@ -165,16 +165,16 @@ class VmOps(GatewayBase):
     # -- what the node offers VMs ----------------------------------------------------------------------
     def node_figures(self, node: str) -> dict[str, Any]:
         """{arch, cpus, memory_mib} of the node (the bounds of one VM)."""
-        return self._read(node, domain.node_figures, kind="node", obj=node)
+        return self._read(node, host_caps.node_figures, kind="node", obj=node)
 
     def guest_types(self, node: str, arch: str) -> list[str]:
         """Domain types libvirt offers for hvm guests of arch, e.g. ['qemu', 'kvm']."""
-        return self._read(node, lambda c: domain.guest_types(c, arch), kind="node", obj=node)
+        return self._read(node, lambda c: host_caps.guest_types(c, arch), kind="node", obj=node)
 
     def domain_capabilities(self, node: str, domain_type: str, arch: str, machine: str | None = None) -> DomainCaps:
         """CPU modes, firmware (Secure Boot for that machine) and TPM libvirt offers guests of that type and
         arch."""
-        return self._read(node, lambda c: domain.domain_caps(c, domain_type, arch, machine), kind="node",
+        return self._read(node, lambda c: host_caps.domain_caps(c, domain_type, arch, machine), kind="node",
                           obj=node)
 
     def probe_kvm(self, node: str, pool: str) -> tuple[bool, str]:
