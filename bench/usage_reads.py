@@ -10,7 +10,7 @@ with one disk on volume i % 1,000 and one NIC on network i % 50.
   found the cheapest direct way libvirt offers: no call returns a domain's disks or NICs in bulk, so one
   XMLDesc(0) per domain (live XML only, parsed for disk sources or interface sources), joined in a dict.
   Warm: the index current (the usual case). Cold: the index emptied before every call (every domain's XML
-  read again, as after a reconnect; definitions whose text did not change keep their entry, ref_index.KEPT).
+  read again, as after a reconnect; definitions whose text did not change keep their entry, domain_refs.KEPT).
   First build: KEPT emptied too, as in a fresh process (every definition parsed and mapped). Targets: warm
   <= 2x the floor, cold and first build <= 3x.
 - describe-volume and describe-network at 2,000 VMs against the same call at 100 VMs (two apps, same pools
@@ -34,7 +34,8 @@ from lxml import etree
 
 from bench._common import (App, add_domain, add_network, add_pool, load, medians_ms, node_element,
                            write_inventory)
-from jvp.hypervisor.ref_index import INDEX, KEPT
+from jvp.hypervisor.domain_refs import KEPT
+from jvp.hypervisor.ref_index import INDEX
 
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
 POOLS, VOLUMES_PER_POOL, NETWORKS = 10, max(1, int(100 * SCALE)), 50
@@ -124,7 +125,7 @@ class Api(App):
 
 def cold(api: Api, fn: Callable[[], None], first: bool = False) -> Callable[[], None]:
     """fn with the app's index emptied first (every domain's XML read again, as after a reconnect: unchanged
-    definitions keep their entries, ref_index.KEPT); `first`: KEPT emptied too, as in a fresh process (every
+    definitions keep their entries, domain_refs.KEPT); `first`: KEPT emptied too, as in a fresh process (every
     definition parsed and mapped)."""
     conn = api.connection()
 

@@ -20,7 +20,8 @@ from jvp.domain.volume import DiskUser, References, SkippedPool, VolumeLink, Vol
 from jvp.domain.base import Problem
 from jvp.domain.storage_pool import checked_figures
 from jvp.hypervisor.errors import is_connection_error
-from jvp.hypervisor.ref_index import INDEX, DomainRefs, canonicalizer
+from jvp.hypervisor.domain_refs import DomainRefs, canonicalizer
+from jvp.hypervisor.ref_index import INDEX
 from jvp.hypervisor.storage_pool import PoolUnavailable, lookup as pool_lookup
 from jvp.hypervisor.storage_xml import read_volume
 from jvp.hypervisor.xml import parse

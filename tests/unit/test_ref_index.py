@@ -288,7 +288,7 @@ def test_answers_keep_libvirts_order_whatever_runs(conn):
 
 def test_a_rebuild_maps_again_only_the_domains_whose_xml_changed(conn):
     """Every definition is read again after a reconnect; one whose text is the same keeps its entry (no parse,
-    no mapping: ref_index.KEPT), one whose text changed is mapped afresh, whatever changed it."""
+    no mapping: domain_refs.KEPT), one whose text changed is mapped afresh, whatever changed it."""
     index = ReferenceIndex()
     before = {r.name: r for r in index.domains(conn)}
     reopened = Conn()

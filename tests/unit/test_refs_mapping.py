@@ -1,4 +1,4 @@
-"""The reference index's plain-lxml readers (storage_xml.disks_of, ref_index.refs_of's NICs) give what the
+"""The reference index's plain-lxml readers (storage_xml.disks_of, domain_refs.refs_of's NICs) give what the
 mapping classes (xml.domain.Domain, Disk, DiskSource, Interface) give, on the demo inventory and on
 definitions with every kind of disk source, backing chains, boot files and odd NICs."""
 from __future__ import annotations
@@ -7,7 +7,7 @@ from lxml import etree
 
 from jvp.demo import INVENTORY
 from jvp.domain.volume import BOOT_FILES, VmDisk
-from jvp.hypervisor.ref_index import refs_of
+from jvp.hypervisor.domain_refs import refs_of
 from jvp.hypervisor.storage_xml import disks_of
 from jvp.hypervisor.xml import parse, parse_to_read
 from jvp.hypervisor.xml.domain import DiskSource, Domain
