@@ -33,7 +33,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -42,13 +42,13 @@ from jvp.errors import Conflict, JvpError, not_found
 from jvp.store import MetadataStore, private_dirs, private_lock
 from jvp.service.task.cleanup import CleanupDeferred, DeferredCleanups
 from jvp.service.task.owner import owner_alive, this_process
+from jvp.service.task.progress import FLUSH_INTERVAL_S, TaskProgress, _Live
 from jvp.service.task.retention import TaskRetention
 from jvp.store.store import MetadataCorrupt
 from jvp.timeutil import rfc3339
 
 log = logging.getLogger(__name__)
 
-FLUSH_INTERVAL_S = 1.0  # a running task's progress reaches its record at most this often (and this late)
 NOTE_INTERVAL_S = 0.05  # bare figures (no message, not forced) are noted in memory at most this often
 CANCEL_POLL_INTERVAL_S = 0.5
 # pending -> running reaches the record this late at most (by the flusher thread), or sooner with the task's own
@@ -146,17 +146,7 @@ class _NotPending(Exception):
     """The task was claimed or finished elsewhere before a worker thread picked it up."""
 
 
-@dataclass
-class _Live:
-    """A task running in this process: its progress not written yet, and when the record was last written."""
-    last_write: float
-    pending: dict[str, Any] = field(default_factory=dict)
-    keep: list[dict[str, Any]] = field(default_factory=list)  # cleanups dropped by the final write on success
-    due: float | None = None  # when the flusher writes `pending` (None: nothing to write)
-    lock: threading.Lock = field(default_factory=threading.Lock)  # one writer of this record at a time
-
-
-class TaskService(TaskRetention, DeferredCleanups):
+class TaskService(TaskProgress, TaskRetention, DeferredCleanups):
     """`flush_interval_s`: how often (at most) and how late (at most) a running task's progress is written;
     `on_final(view)`: called as a task's final state is written (build_services: the audit log's task outcome;
     it may answer a callable that waits for its own write to be durable: see _finish);
@@ -176,12 +166,7 @@ class TaskService(TaskRetention, DeferredCleanups):
         # retention count), so listing and the busy check only read the files of open tasks.
         self._final: dict[str, dict[str, Any]] = {}
         self._final_lock = threading.Lock()
-        self.flush_interval_s = flush_interval_s
-        self._clock = clock
-        self._live: dict[str, _Live] = {}
-        self._live_cv = threading.Condition()  # guards _live; the flusher waits on it
-        self._flusher_wanted = flusher
-        self._flusher: threading.Thread | None = None
+        self._init_progress(flush_interval_s, clock, flusher)
         self._done_cv = threading.Condition()  # notified when a task of this process ends (wait())
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="task")
         self._events: dict[str, threading.Event] = {}
@@ -202,102 +187,6 @@ class TaskService(TaskRetention, DeferredCleanups):
             os.unlink(spec["path"])
         except FileNotFoundError:
             pass
-
-    # -- store helpers --------------------------------------------------------------------------------
-    def _update(self, task_id: str, fn: Callable[[dict], dict | None],
-                before_replace: Callable[[], None] | None = None) -> dict | None:
-        """Write the record now; a running task's progress not written yet goes into the same write.
-        `before_replace`: see store.update (only passed on when given)."""
-        extra = {} if before_replace is None else {"before_replace": before_replace}
-        live = self._live.get(task_id)
-        if live is None:
-            return self.store.update("task", task_id, fn=lambda d: fn(d) if d is not None else None, **extra)
-        with live.lock:
-            pending = live.pending
-
-            def apply(d: dict | None) -> dict | None:
-                if d is None:
-                    return None
-                return fn({**d, **pending} if pending and d["state"] in ACTIVE else d)
-            doc = self.store.update("task", task_id, fn=apply, **extra)
-            live.pending, live.due, live.last_write = {}, None, self._clock()
-            return doc
-
-    # -- progress in memory, flushed at most every flush_interval_s ---------------------------------------
-    def _note_progress(self, task_id: str, fields: dict[str, Any]) -> None:
-        live = self._live.get(task_id)
-        if live is None:  # not running here (finished meanwhile): nothing to show progress for
-            return
-        with live.lock:
-            live.pending.update(fields)
-            if live.due is not None:
-                return
-            # written by the flusher thread, never here: the task's thread (a stream's, per block) never
-            # waits for the disk
-            live.due = max(live.last_write + self.flush_interval_s, self._clock())
-        with self._live_cv:
-            self._start_flusher()
-            self._live_cv.notify()
-
-    def _flush(self, task_id: str, live: _Live) -> None:
-        """Write the pending progress (caller holds live.lock). Never over a final state."""
-        pending = live.pending
-        if pending:
-            self.store.update("task", task_id, fn=lambda d: {**d, **pending}
-                              if d is not None and d["state"] in ACTIVE else None)
-        live.pending, live.due, live.last_write = {}, None, self._clock()
-
-    def flush_due(self) -> float | None:
-        """Write every running task's progress that is due; returns when the next one is due (or None)."""
-        now = self._clock()
-        with self._live_cv:
-            due = [(t, live) for t, live in self._live.items() if live.due is not None and live.due <= now]
-        for task_id, live in due:
-            with live.lock:
-                if live.due is not None and live.due <= now:
-                    try:
-                        self._flush(task_id, live)
-                    except Exception:  # noqa: BLE001 - the next progress or state change writes it again
-                        log.exception("task %s: writing its progress failed", task_id)
-                        live.due = self._clock() + self.flush_interval_s
-        with self._live_cv:
-            return min((live.due for live in self._live.values() if live.due is not None), default=None)
-
-    def _start_flusher(self) -> None:  # caller holds _live_cv
-        if self._flusher is None and self._flusher_wanted and not self._closed.is_set():
-            self._flusher = threading.Thread(target=self._flush_loop, name="task-progress", daemon=True)
-            self._flusher.start()
-
-    def _flush_loop(self) -> None:
-        next_due = None
-        while not self._closed.is_set():
-            with self._live_cv:
-                if next_due is None:
-                    next_due = min((live.due for live in self._live.values() if live.due is not None),
-                                   default=None)
-                wait = None if next_due is None else next_due - self._clock()
-                if wait is None or wait > 0:
-                    self._live_cv.wait(wait)
-                    next_due = None
-                    continue
-            next_due = self.flush_due()
-
-    def _keep_on_success(self, task_id: str, specs: tuple[dict[str, Any], ...]) -> None:
-        live = self._live.get(task_id)
-        if live is None:
-            raise RuntimeError(f"task {task_id} is not running in this process")
-        with live.lock:
-            live.keep.extend(specs)
-
-    def _overlay(self, doc: dict[str, Any]) -> dict[str, Any]:
-        """A record with this process's progress not written yet (what another process sees ~1 s later)."""
-        live = self._live.get(doc["id"])
-        if live is None or not live.pending or doc["state"] not in ACTIVE:
-            return doc
-        return {**doc, **live.pending}
-
-    def _patch(self, task_id: str, fields: dict[str, Any]) -> None:
-        self._update(task_id, lambda d: {**d, **fields})
 
     def _event(self, task_id: str) -> threading.Event:
         event = self._events.get(task_id)  # the common case (progress of a running task): no new Event
