@@ -39,9 +39,9 @@ _loop_started = False
 # 146 -> 54 us (wall 167 -> 84 us per call), getAllDomainStats from 10 threads 206 -> 67 us. The same holds
 # for volume streams, which used to get the pause alone: a blocking virStreamRecv/Send switches the watch
 # too, and without the pause the loop's thread read much of a download off the socket itself (55,000
-# context switches per 2 GiB against 23,000 with it; README: Volume transfers). The cost: an event, a
-# keepalive answer or a console's bytes wait at most LOOP_PAUSE_S longer; an idle loop blocks in poll() as
-# before (its next timer is the keepalive), so the pause costs no CPU when nothing happens.
+# context switches per 2 GiB against 23,000 with it; README: Storage pools and volumes, Speed). The cost: an
+# event, a keepalive answer or a console's bytes wait at most LOOP_PAUSE_S longer; an idle loop blocks in
+# poll() as before (its next timer is the keepalive), so the pause costs no CPU when nothing happens.
 LOOP_PAUSE_S = 0.001
 _iterations = 0  # loop iterations so far (tests: RPC calls no longer wake the loop)
 
