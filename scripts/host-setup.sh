@@ -11,7 +11,8 @@ PKGS=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils libvirt-d
       curl jq   # curl + jq: the README's curl sessions (the VM session polls tasks with jq)
       e2fsprogs  # debugfs: tests/host/test_rebuild_template_host.py writes a file into a copy of the guest image
       prometheus   # a real Prometheus server scrapes JVP's /metrics in tests/host/test_metrics_host.py
-      libxml2-utils)  # xmllint, which virt-xml-validate runs (tests/host/test_windows_xml_host.py)
+      libxml2-utils  # xmllint, which virt-xml-validate runs (tests/host/test_windows_xml_host.py)
+      genisoimage)  # isoinfo: tests/unit/test_cloudinit.py reads the seed ISO with a reader other than pycdlib
 # Node.js (>= 20.9 for Next 16) is handled by scripts/ensure-node.sh below: apt's is 18 on Debian 12.
 
 need_install=()
