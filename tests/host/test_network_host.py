@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import libvirt
 
+from tests.api.test_ref_index import eventually
 from tests.conftest import unique
 from tests.host import netutil as nu
 
@@ -126,6 +127,9 @@ def test_vms_block_delete_and_running_vms_block_stop(host_api):
         host_api.ok("create-network", {"name": name, "mode": "isolated", "ipv4_cidr": f"{nu.host(subnet, 1)}/24"})
         c = nu.conn()
         dom = c.defineXML(DOMAIN.format(name=vm, network=name))  # defined, not running
+        # another client's define reaches JVP's reference index with its lifecycle event (milliseconds, on
+        # libvirt's loop thread; README "The reference index"): a plain read waits for it, as a user would
+        assert eventually(lambda: host_api.ok("describe-network", {"name": name})["network"]["vms"], [vm]) == [vm]
         net = host_api.ok("describe-network", {"name": name})["network"]
         assert net["vm_count"] == 1 and net["vms"] == [vm]
         err = host_api.error("delete-network", {"name": name}, status=409, code="NetworkInUse")

@@ -7,6 +7,7 @@ import os
 
 import libvirt
 
+from tests.api.test_ref_index import eventually
 from tests.conftest import unique
 from tests.host.storage_util import remove_domain, remove_pool
 
@@ -28,7 +29,11 @@ def test_a_kernel_and_initrd_named_through_a_symlink_are_in_use(host_api, tmp_pa
           <os><type arch='x86_64'>hvm</type><kernel>{link}/vmlinuz</kernel><initrd>{link}//initrd.img</initrd>
             <cmdline>console=ttyS0</cmdline></os>
           <devices><graphics type='vnc' listen='127.0.0.1' autoport='yes'/></devices></domain>""")
-        listed = {v["name"]: v["used_by"] for v in host_api.ok("list-volumes", {"pool": pool})["volumes"]}
+        # another client's define reaches the reference index with its lifecycle event (milliseconds, on
+        # libvirt's loop thread; README "The reference index"): a plain read waits for it, as a user would
+        listed = eventually(lambda: {v["name"]: v["used_by"]
+                                     for v in host_api.ok("list-volumes", {"pool": pool})["volumes"]},
+                            {"vmlinuz": [vm], "initrd.img": [vm], "spare.img": []})
         assert listed == {"vmlinuz": [vm], "initrd.img": [vm], "spare.img": []}
         for name in ("vmlinuz", "initrd.img"):
             err = host_api.error("delete-volume", {"pool": pool, "name": name}, status=409, code="VolumeInUse")
