@@ -30,10 +30,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
 
 import yaml
-from filelock import FileLock, Timeout as LockTimeout
+from filelock import Timeout as LockTimeout
 
 from jvp.errors import Conflict, JvpError
 from jvp.store.kinds import KINDS, Kind
+from jvp.store.locks import FILE_MODE, private_lock
 from jvp.store.schemas import SchemaSet
 
 
@@ -57,7 +58,7 @@ class ListResult:
 
 
 DIR_MODE = 0o700   # every directory of the data dir
-FILE_MODE = 0o600  # every file of the data dir
+# FILE_MODE (0600): every file of the data dir, lock files included (jvp/store/locks.py)
 
 
 def private_dirs(path: Path | str) -> Path:
@@ -91,11 +92,6 @@ def private_data_dir(path: Path | str) -> bool:
     except PermissionError:
         return False  # another user's directory: `jvp doctor` reports it
     return True
-
-
-def private_lock(path: Path | str, timeout: float) -> FileLock:
-    """A cross-process lock whose file is created 0600 (filelock's default is 0644)."""
-    return FileLock(str(path), timeout=timeout, mode=FILE_MODE)
 
 
 class MetadataStore(Protocol):
