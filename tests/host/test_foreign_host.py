@@ -28,6 +28,7 @@ import libvirt
 import pytest
 
 from jvp.hypervisor.xml import element, parse, sub, to_string
+from tests.api.test_ref_index import eventually
 from tests.conftest import unique
 from tests.host import vmutil
 
@@ -247,7 +248,11 @@ def test_a_uefi_vm_is_described_as_virsh_shows_it(host, uefi):
 
 def test_the_nvram_and_the_loader_of_a_defined_vm_cannot_be_deleted(host, uefi):
     name, code, nvram = uefi
-    used = {v["name"]: v["used_by"] for v in host.api.ok("list-volumes", {"pool": host.pool})["volumes"]}
+    # the fixture defined the VM with virsh: JVP's reference index learns of it from its lifecycle event
+    def users() -> dict:
+        used = {v["name"]: v["used_by"] for v in host.api.ok("list-volumes", {"pool": host.pool})["volumes"]}
+        return {vol: used.get(vol) for vol in (nvram.name, code.name)}
+    used = eventually(users, {nvram.name: [name], code.name: [name]})
     assert used[nvram.name] == [name] and used[code.name] == [name], used
     for vol in (nvram, code):
         err = host.api.error("delete-volume", {"pool": host.pool, "name": vol.name}, status=409,

@@ -12,6 +12,7 @@ import libvirt
 import libvirt_qemu
 import pytest
 
+from tests.api.test_ref_index import eventually
 from tests.conftest import unique
 from tests.host.storage_util import GIB, MIB, PoolKeeper, define_minimal_domain, filled_image, sha256
 
@@ -126,7 +127,9 @@ def test_live_resize_is_seen_by_the_running_domain(host_api, pools):
     pools.domains.append(dom_name)
     dom = define_minimal_domain(pools.conn, dom_name, vol["path"], "qcow2")
     dom.create()
-    assert host_api.ok("describe-volume", {"pool": name, "name": "disk.qcow2"})["volume"]["used_by"] == [dom_name]
+    # defined through another connection: the reference index learns of it from the lifecycle event
+    assert eventually(lambda: host_api.ok("describe-volume", {"pool": name, "name": "disk.qcow2"})["volume"]["used_by"],
+                      [dom_name]) == [dom_name]
     assert dom.blockInfo("vda", 0)[0] == GIB
     res = host_api.ok("resize-volume", {"pool": name, "name": "disk.qcow2", "size_gib": 3})
     assert res["live_vms"] == [dom_name] and res["volume"]["capacity_bytes"] == 3 * GIB
