@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -166,6 +167,31 @@ def test_updates_are_serialized_across_processes(store, tmp_path):
         p.join(60)
         assert p.exitcode == 0
     assert store.get("node", "counter")["description"] == "100"
+
+
+def _increment_in_threads(root: str, threads: int, n: int) -> None:
+    workers = [threading.Thread(target=_increment, args=(root, n)) for _ in range(threads)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join(60)
+
+
+def test_updates_are_serialized_across_threads_and_processes(store, tmp_path):
+    """The threads of a process queue in the process for a file's lock (jvp/store/locks.py) and one of them
+    takes the file's: no update is lost between threads, nor between processes each running threads."""
+    store.put("node", "counter", doc=node("counter", description="0"))
+    _increment_in_threads(str(tmp_path), 4, 10)
+    assert store.get("node", "counter")["description"] == "40"
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_increment_in_threads, args=(str(tmp_path), 3, 10)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    _increment_in_threads(str(tmp_path), 3, 10)
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    assert store.get("node", "counter")["description"] == str(40 + 4 * 3 * 10)
 
 
 def test_private_kinds_are_0600(store):
