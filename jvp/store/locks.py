@@ -123,14 +123,9 @@ class PrivateLock:
 
 
 def _open(path: str) -> int:
-    """The lock file's descriptor (created 0600, its directory 0700 if missing; one made looser by an earlier
-    version is tightened when this process owns it)."""
-    flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
-    try:
-        fd = os.open(path, flags, FILE_MODE)
-    except FileNotFoundError:
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        fd = os.open(path, flags, FILE_MODE)
+    """The lock file's descriptor (created 0600; one made looser by an earlier version is tightened when this
+    process owns it). Its directory is the caller's, made with store.private_dirs when the caller starts."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0), FILE_MODE)
     try:
         if stat.S_IMODE(os.fstat(fd).st_mode) != FILE_MODE:
             os.fchmod(fd, FILE_MODE)
