@@ -115,6 +115,9 @@ class NodeConnection:
         self._opener = opener  # tests give a fake; everything else opens through libvirt
         self._conn: libvirt.virConnect | None = None
         self._dead = False
+        # libvirt calls self._closed when the connection drops (EOF, keepalive timeout, error): with that
+        # callback registered, get() trusts _dead instead of asking isAlive() on every call
+        self._watched = False
         self._lock = threading.Lock()
         self._opening: Future | None = None
         self._generation = 0  # bumped by close(): an open that finishes after it is discarded
@@ -130,7 +133,8 @@ class NodeConnection:
             text = text.splitlines()[0] if text else text
         return text
 
-    def _open(self) -> libvirt.virConnect:
+    def _open(self) -> tuple[libvirt.virConnect, bool]:
+        """The new connection, and whether its close callback is registered."""
         try:
             conn = self._opener(self.uri)
         except libvirt.libvirtError as exc:
@@ -149,13 +153,13 @@ class NodeConnection:
         try:
             conn.registerCloseCallback(self._closed, None)
         except libvirt.libvirtError:
-            pass
-        return conn
+            return conn, False
+        return conn, True
 
     def _run_open(self, fut: Future, generation: int) -> None:
         """In the opening thread: open, then install the connection (unless close() came meanwhile)."""
         try:
-            conn = self._open()
+            conn, watched = self._open()
         except BaseException as exc:  # noqa: BLE001 - handed to every waiting caller
             with self._lock:
                 self._opening = None
@@ -169,6 +173,7 @@ class NodeConnection:
             stale = generation != self._generation
             if not stale:
                 self._conn, self._dead, self._last_failure, self.last_error = conn, False, None, None
+                self._watched = watched
         if stale:
             self._close_quietly(conn)
             fut.set_exception(NodeUnreachable(f"the connection to node '{self.node}' was closed while it "
@@ -183,10 +188,20 @@ class NodeConnection:
 
     def get(self) -> libvirt.virConnect:
         """The live connection, reopened if it died. Raises NodeUnreachable (also when opening takes
-        longer than open_timeout_s)."""
+        longer than open_timeout_s).
+
+        Whether it died: the close callback's mark when libvirt took the callback (it calls it whenever the
+        client closes: EOF, a keepalive timeout, a socket error, in the event loop or in a calling thread),
+        else isAlive(). isAlive() is a check of the client's own state that answers what the callback
+        reports, but it is a call into libvirt: it lets go of the interpreter lock, which under concurrent
+        requests hands the lock to another thread and back (a context switch or two per request per node).
+        A connection that dies between the mark and a call makes that call fail as a connection error:
+        call() marks it dead and retries reads once on a new connection, as before."""
         with self._lock:
             conn = self._conn
             if conn is not None and not self._dead:
+                if self._watched:
+                    return conn
                 try:
                     if conn.isAlive():
                         return conn
@@ -212,11 +227,13 @@ class NodeConnection:
             raise err from None
 
     def current(self) -> libvirt.virConnect | None:
-        """The open connection when it is alive, else None: never opens one, never waits (isAlive is a check
-        of the client's own state, no call to the node)."""
+        """The open connection when it is alive, else None: never opens one, never waits (whether it died:
+        as get() tells it; isAlive is a check of the client's own state, no call to the node)."""
         conn = self._conn
         if conn is None or self._dead:
             return None
+        if self._watched:
+            return conn
         try:
             return conn if conn.isAlive() else None
         except libvirt.libvirtError:

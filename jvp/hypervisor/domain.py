@@ -180,27 +180,24 @@ def nic_networks_present(conn: libvirt.virConnect, names: Iterable[str | None], 
                          ) -> set[str] | None:
     """Which of the networks a VM's NICs name exist on the node: all describe-vm's dangling check asks
     (domain_view.network_problems looks only at these names), from the node's network names kept until a
-    network event (listing_memo: no call while they are kept). On the test driver (`memo.test_driver`) each
-    network is looked up instead, its XML filling the crash guard's memo, so domain_ips does not look it up
-    again. None when the driver has no network API (nothing can then be said about a NIC's network), as
+    network event (listing_memo: no call while they are kept). On the test driver (`memo.test_driver`) the
+    crash guard's memo gets which of them have no IP block, kept the same way, so domain_ips looks none of
+    them up. None when the driver has no network API (nothing can then be said about a NIC's network), as
     listing_memo.network_names."""
-    if not memo.test_driver:
-        networks = LISTING.networks(conn)
-        return None if networks is None else {n for n in names if n and n in networks}
-    present: set[str] = set()
-    for name in dict.fromkeys(n for n in names if n):
-        try:
-            net = conn.networkLookupByName(name)
-        except libvirt.libvirtError as exc:
-            if exc.get_error_code() == libvirt.VIR_ERR_NO_NETWORK:
-                continue
-            if support.lacks("network_list", exc):
-                return None
-            raise
-        present.add(name)
-        if memo.test_driver and name not in memo.ipless:
-            memo.ipless[name] = vm_net.ipless(net.XMLDesc(0))
-    return present
+    networks = LISTING.networks(conn)
+    if networks is None:
+        return None
+    if memo.test_driver:
+        _fill_crash_memo(conn, memo, networks)
+    return {n for n in names if n and n in networks}
+
+
+def _fill_crash_memo(conn: libvirt.virConnect, memo: vm_net.CrashMemo, networks: set[str] | None) -> None:
+    """On the test driver: which of the node's networks have no IP block, as listing_memo keeps it (until a
+    network event), so that the crash guard looks none of them up."""
+    if networks:
+        ipless = LISTING.ipless_networks(conn)
+        memo.ipless.update((name, name in ipless) for name in networks)
 
 
 def _domain_ips(dom: libvirt.virDomain, agent: bool, problems: list[dict[str, str]],
@@ -258,7 +255,7 @@ def summaries(conn: libvirt.virConnect, node: str) -> list[dict[str, Any]]:
     leases = vm_net.leases_by_mac(conn, {n for _, _, f, (state_name, _) in rows if state_name != domain_state.STOPPED
                                          for n in f["networks"] if networks is None or n in networks})
     out = []
-    memo = vm_net.CrashMemo()  # the test driver's crash check: the URI and each network once per listing
+    memo = vm_net.CrashMemo()  # the test driver's crash check: the URI once per listing, the networks as kept
     for dom, st, facts, (state_name, reason) in rows:
         problems = list(facts.get("problems", ()))
         if networks is not None and facts["nics"] and not networks.issuperset(facts["networks"]):
@@ -267,6 +264,10 @@ def summaries(conn: libvirt.virConnect, node: str) -> list[dict[str, Any]]:
         if ips is None:  # the driver lists no leases per network: ask per running domain with a NIC instead
             ips = {}
             if state_name in ("running", "paused") and facts["macs"]:
+                if memo.test_driver is None:
+                    memo.test_driver = vm_net.is_test_driver(conn)
+                    if memo.test_driver:
+                        _fill_crash_memo(conn, memo, networks)
                 try:
                     ips = _domain_ips(dom, False, problems, [net for _, net in facts["nics"]], memo)[0]
                 except libvirt.libvirtError:  # undefined meanwhile
@@ -385,8 +386,6 @@ def describe(conn: libvirt.virConnect, node: str, name: str) -> VmView:
     # the bulk stats carry the state (VIR_DOMAIN_STATS_STATE): no call of its own unless the driver has none
     st, reason = (stats["state.state"], stats.get("state.reason")) if "state.state" in stats else dom.state()
     state_name, state_reason = domain_state.of(st, reason)
-    persistent = not LISTING.is_transient(conn, dom.UUIDString())  # kept until a domain event (listing_memo)
-    autostart = bool(dom.autostart()) if persistent else False
     problems: list[dict[str, str]] = []
     try:
         xml_text = dom.XMLDesc(0)
@@ -396,15 +395,17 @@ def describe(conn: libvirt.virConnect, node: str, name: str) -> VmView:
         else:
             root, part = parse(xml_text), None
             looked = domain_view.lookups(root, agent_connected(root), has_agent_channel(root))
+        # the UUID as the XML says it (what dom.UUIDString() answers, without a call into libvirt)
+        persistent, autostart = _persistence(conn, dom, looked.uuid)
         ask_agent = state_name == "running" and looked.agent_connected is not False and looked.has_agent_channel
         volumes = volumes_for(conn, looked.disks, problems, dom if state_name in ("running", "paused") else None)
     except libvirt.libvirtError as exc:
         if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
             raise
-        return _unreadable_view(dom, node, state_name, state_reason, persistent, autostart, stats,
+        return _unreadable_view(dom, node, state_name, state_reason, *_persistence(conn, dom), stats,
                                 _unreadable("its XML", exc))
     except UNREADABLE as exc:
-        return _unreadable_view(dom, node, state_name, state_reason, persistent, autostart, stats,
+        return _unreadable_view(dom, node, state_name, state_reason, *_persistence(conn, dom), stats,
                                 _unreadable("its XML", exc))
     memo = vm_net.CrashMemo(test_driver=vm_net.is_test_driver(conn))
     networks = nic_networks_present(conn, looked.nic_networks, memo)
@@ -422,6 +423,13 @@ def describe(conn: libvirt.virConnect, node: str, name: str) -> VmView:
     except UNREADABLE as exc:
         return _unreadable_view(dom, node, state_name, state_reason, persistent, autostart, stats,
                                 _unreadable("its definition", exc))
+
+
+def _persistence(conn: libvirt.virConnect, dom: libvirt.virDomain, uuid: str | None = None) -> tuple[bool, bool]:
+    """(persistent, autostart) of a domain: whether it is transient from listing_memo (kept until a domain
+    event), its autostart flag asked only of a persistent one (a transient domain has none)."""
+    persistent = not LISTING.is_transient(conn, uuid or dom.UUIDString())
+    return persistent, bool(dom.autostart()) if persistent else False
 
 
 def _unreadable_view(dom: libvirt.virDomain, node: str, state: str, reason: str | None, persistent: bool,

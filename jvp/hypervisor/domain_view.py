@@ -288,7 +288,8 @@ def summary(facts: dict[str, Any], *, node: str, state: str, ips: dict[str, list
 class Lookups:
     """What describe-vm asks libvirt about, as the live XML says it: each disk's (disk_key, target, device),
     the networks of the `type='network'` NICs, and the guest agent channel (agent_connected: None when the
-    channel says nothing; has_agent_channel)."""
+    channel says nothing; has_agent_channel); `uuid`: the domain's, as its <uuid> says (None without one)."""
+    uuid: str | None
     disks: tuple[tuple[Any, str | None, str | None], ...]
     nic_networks: tuple[str | None, ...]
     agent_connected: bool | None
@@ -298,7 +299,7 @@ class Lookups:
 def lookups(root: etree._Element, agent_connected: bool | None, has_agent_channel: bool) -> Lookups:
     """`agent_connected` / `has_agent_channel`: domain.agent_connected(root) / has_agent_channel(root)."""
     dom = Domain(root)
-    return Lookups(disks=tuple((disk_key(d), d.target, d.device) for d in dom.disks),
+    return Lookups(uuid=dom.uuid, disks=tuple((disk_key(d), d.target, d.device) for d in dom.disks),
                    nic_networks=tuple(n.source_network for n in dom.interfaces if n.type == "network"),
                    agent_connected=agent_connected, has_agent_channel=has_agent_channel)
 

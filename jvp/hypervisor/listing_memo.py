@@ -35,6 +35,7 @@ import libvirt
 from jvp.hypervisor import support
 from jvp.hypervisor.events import DOMAIN_EVENTS
 from jvp.hypervisor.per_conn import PerConnection
+from jvp.hypervisor.vm_net import ipless
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,12 @@ class _Part:
 class _Entry:
     transient: _Part = field(default_factory=_Part)
     networks: _Part = field(default_factory=_Part)
+    ipless: _Part = field(default_factory=_Part)      # the test driver's networks without an IP block
+    pools: _Part = field(default_factory=_Part)       # volume path -> pool name, filled as volumes are asked
+
+
+# at most this many volume paths kept per connection (then the part starts over)
+MAX_VOLUME_POOLS = 4096
 
 
 def transient_uuids(conn: libvirt.virConnect) -> set[str]:
@@ -69,6 +76,26 @@ def network_names(conn: libvirt.virConnect) -> set[str] | None:
         if support.lacks("network_list", exc):
             return None
         raise
+
+
+def ipless_networks(conn: libvirt.virConnect) -> set[str]:
+    """Names of the networks that have no IP block (the test driver's crash guard, vm_net.ipless): one
+    listing and one XMLDesc per network."""
+    try:
+        nets = conn.listAllNetworks(0)
+    except libvirt.libvirtError as exc:
+        if support.lacks("network_list", exc):
+            return set()
+        raise
+    out = set()
+    for net in nets:
+        try:
+            if ipless(net.XMLDesc(0)):
+                out.add(net.name())
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() != libvirt.VIR_ERR_NO_NETWORK:  # undefined meanwhile: not a network
+                raise
+    return out
 
 
 class ListingMemo:
@@ -91,12 +118,42 @@ class ListingMemo:
         names = self._get(conn, "networks", network_names)
         return None if names is None else set(names)
 
+    def ipless_networks(self, conn: libvirt.virConnect) -> set[str]:
+        """The names of the networks without an IP block (a copy): what the test driver's crash guard asks
+        (vm_net.test_driver_would_crash), kept with the network names until a network event."""
+        return set(self._get(conn, "ipless", ipless_networks))
+
+    def pool_of_volume(self, conn: libvirt.virConnect, path: str, vol: libvirt.virStorageVol) -> str:
+        """The name of the pool that holds `vol`, the volume at `path` (its own target path, as its XML says):
+        asked of libvirt (storagePoolLookupByVolume, a round trip to the node) once, then kept until a pool
+        event (defined, undefined, started, stopped, refreshed). Which pool answers for a path changes only
+        with those: a path is a pool's volume while the pool is active and its target holds it."""
+        entry = self._entry(conn, pools=True)
+        if entry is None:
+            return vol.storagePoolLookupByVolume().name()
+        part = entry.pools
+        now = time.monotonic()
+        with self._lock:
+            if part.at is not None and now - part.at < self.max_age_s:
+                hit = part.value.get(path)
+                if hit is not None:
+                    return hit
+            generation = part.generation
+        name = vol.storagePoolLookupByVolume().name()
+        if part.events:
+            with self._lock:
+                if part.generation == generation:  # no event nor change of JVP's since the lookup began
+                    if part.at is None or now - part.at >= self.max_age_s or len(part.value) >= MAX_VOLUME_POOLS:
+                        part.value, part.at = {}, now
+                    part.value[path] = name
+        return name
+
     def changed(self, conn: libvirt.virConnect) -> None:
-        """JVP changed something on the node: both parts are read again at the next listing."""
+        """JVP changed something on the node: every part is read again at its next use."""
         entry = self._conns.get(conn)
         if entry is not None:
-            self._drop(entry.transient)
-            self._drop(entry.networks)
+            for part in (entry.transient, entry.networks, entry.ipless, entry.pools):
+                self._drop(part)
 
     def clear(self) -> None:
         """Forget every connection's answers (as a fresh process starts): for benchmarks and tests."""
@@ -109,7 +166,7 @@ class ListingMemo:
             part.value = None
             part.generation += 1
 
-    def _entry(self, conn: libvirt.virConnect) -> _Entry | None:
+    def _entry(self, conn: libvirt.virConnect, pools: bool = False) -> _Entry | None:
         entry = self._conns.get_or_make(conn)
         if entry is None:  # a connection object that cannot be weakly referenced: nothing kept
             return None
@@ -118,17 +175,37 @@ class ListingMemo:
             part = entry.transient
             part.events = DOMAIN_EVENTS.subscribe(conn, lambda _event: self._drop(part))
         if entry.networks.events is None:
-            entry.networks.events = self._watch_networks(conn, entry.networks)
+            entry.networks.events = entry.ipless.events = self._watch_networks(conn, entry.networks, entry.ipless)
+        if pools and entry.pools.events is None:  # registered by the first volume asked for, not by listings
+            entry.pools.events = self._watch_pools(conn, entry.pools)
         return entry
 
-    def _watch_networks(self, conn: libvirt.virConnect, part: _Part) -> bool:
+    def _watch_networks(self, conn: libvirt.virConnect, *parts: _Part) -> bool:
         def called(_conn: Any, _net: Any, _event: int, _detail: int, _opaque: Any) -> None:
-            self._drop(part)
+            for part in parts:
+                self._drop(part)
         try:
             conn.networkEventRegisterAny(None, libvirt.VIR_NETWORK_EVENT_ID_LIFECYCLE, called, None)
         except libvirt.libvirtError as exc:
             log.info("no network events on this connection (%s): list-vms reads its networks every time",
                      exc.get_error_message())
+            return False
+        except AttributeError:  # a connection-like object without libvirt's event API (a test's fake)
+            return False
+        return True
+
+    def _watch_pools(self, conn: libvirt.virConnect, part: _Part) -> bool:
+        def lifecycle(_conn: Any, _pool: Any, _event: int, _detail: int, _opaque: Any) -> None:
+            self._drop(part)
+
+        def refreshed(_conn: Any, _pool: Any, _opaque: Any) -> None:
+            self._drop(part)
+        try:
+            conn.storagePoolEventRegisterAny(None, libvirt.VIR_STORAGE_POOL_EVENT_ID_LIFECYCLE, lifecycle, None)
+            conn.storagePoolEventRegisterAny(None, libvirt.VIR_STORAGE_POOL_EVENT_ID_REFRESH, refreshed, None)
+        except libvirt.libvirtError as exc:
+            log.info("no storage pool events on this connection (%s): describe-vm asks each disk's pool every "
+                     "time", exc.get_error_message())
             return False
         except AttributeError:  # a connection-like object without libvirt's event API (a test's fake)
             return False

@@ -13,6 +13,7 @@ import libvirt
 from jvp.domain.storage_pool import INTERNAL_VOLUME_PREFIX, TEMPLATE_POOL_SUFFIX
 from jvp.errors import Conflict
 from jvp.hypervisor import storage_pool, volume
+from jvp.hypervisor.listing_memo import LISTING
 from jvp.hypervisor.storage_xml import build_volume_xml
 from jvp.hypervisor.volume_stream import Upload
 from jvp.hypervisor.xml import parse, text
@@ -53,10 +54,14 @@ def _vol_fields(xml_text: str) -> tuple[str | None, str | None, str | None, int 
     return got
 
 
-def _vol_info(vol: libvirt.virStorageVol, pool_name: str | None = None) -> dict[str, Any]:
+def _vol_info(vol: libvirt.virStorageVol, pool_name: str | None = None,
+              conn: libvirt.virConnect | None = None) -> dict[str, Any]:
+    """The volume's fields; `pool_name` when the caller knows it, else asked of libvirt through listing_memo
+    (kept per connection `conn` until a pool event) or, without `conn`, asked now."""
     raw_name, raw_path, fmt, capacity_bytes, backing_path = _vol_fields(vol.XMLDesc(0))
     if pool_name is None:
-        pool_name = vol.storagePoolLookupByVolume().name()
+        pool_name = (LISTING.pool_of_volume(conn, raw_path, vol) if conn is not None and raw_path
+                     else vol.storagePoolLookupByVolume().name())
     # the name and path libvirt answers for vol.name() / vol.path() are the document's <name> and
     # <target><path>: read there (two round trips less to a remote node per disk of a describe-vm)
     return {"pool": pool_name, "volume": raw_name or vol.name(), "path": raw_path or vol.path(),
@@ -81,7 +86,7 @@ def volume_by_path(conn: libvirt.virConnect, path: str) -> dict[str, Any] | None
         if exc.get_error_code() in (libvirt.VIR_ERR_NO_STORAGE_VOL, libvirt.VIR_ERR_NO_STORAGE_POOL):
             return None
         raise
-    return _vol_info(vol)
+    return _vol_info(vol, conn=conn)
 
 
 def _volume_xml(name: str, capacity_bytes: int, fmt: str, backing: dict[str, str] | None = None) -> str:

@@ -54,12 +54,55 @@ def test_one_connection_is_shared(opened):
     assert len(opened) == 1
 
 
-def test_a_dead_connection_is_reopened_on_next_use(opened):
-    nc = NodeConnection("n", "qemu:///system", opener=opened)
+class UnwatchedConn(FakeConn):
+    """A driver that does not take a close callback: only isAlive() says it died."""
+
+    def registerCloseCallback(self, *_):  # noqa: N802 - libvirt's names
+        raise lv_error(libvirt.VIR_ERR_NO_SUPPORT, "this function is not supported by the connection driver")
+
+
+def test_a_dead_connection_is_reopened_on_next_use():
+    opened: list[UnwatchedConn] = []
+
+    def opener(uri):
+        opened.append(UnwatchedConn())
+        return opened[-1]
+    nc = NodeConnection("n", "qemu:///system", opener=opener)
     first = nc.get()
+    assert nc.current() is first
     first.alive = False
+    assert nc.current() is None
     second = nc.get()
     assert second is not first and first.closed and len(opened) == 2
+
+
+class CountingConn(FakeConn):
+    def __init__(self):
+        super().__init__()
+        self.alive_checks = 0
+
+    def isAlive(self):  # noqa: N802 - libvirt's names
+        self.alive_checks += 1
+        return super().isAlive()
+
+
+def test_a_watched_connection_is_not_asked_whether_it_lives():
+    """With its close callback registered, the callback's mark says whether the connection died: get() and
+    current() make no isAlive() call (a call into libvirt that lets go of the interpreter lock)."""
+    opened: list[CountingConn] = []
+
+    def opener(uri):
+        opened.append(CountingConn())
+        return opened[-1]
+    nc = NodeConnection("n", "qemu:///system", opener=opener)
+    first = nc.get()
+    for _ in range(3):
+        assert nc.get() is first and nc.current() is first
+    assert first.alive_checks == 0
+    nc._closed(first, libvirt.VIR_CONNECT_CLOSE_REASON_KEEPALIVE, None)  # what libvirt calls when it drops
+    assert nc.current() is None
+    second = nc.get()
+    assert second is not first and first.closed and len(opened) == 2 and nc.current() is second
 
 
 def test_close_callback_marks_dead(opened):

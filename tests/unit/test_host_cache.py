@@ -197,7 +197,7 @@ def test_gateway_answers_from_the_cache_only_for_the_open_live_connection(estate
 
     # the connection dies (libvirt's close callback, keepalive): no cached answer, a new connection re-reads all
     gw.host_facts("a")
-    conn.alive = False
+    conn.drop()
     assert gw.cached_host_facts("a", uri) is None
     assert gw.host_facts("a").hostname == "h2"
     assert estate.conns[1].calls["getHostname"] == 1

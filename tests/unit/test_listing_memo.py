@@ -43,6 +43,7 @@ class FakeConn(PoolableConn):
         self.domain_events, self.network_events, self.has_networks = domain_events, network_events, networks
         self.domain_callbacks: list = []
         self.network_callbacks: list = []
+        self.pool_callbacks: list = []
         self.transient = {"00000000-0000-0000-0000-000000000001"}
         self.networks = {"default", "lab"}
 
@@ -84,6 +85,42 @@ class FakeConn(PoolableConn):
 
     def getLibVersion(self):  # noqa: N802
         return 10000000
+
+    # -- storage pools: which pool holds a volume (describe-vm's disks) ---------------------------------
+    pool_events = True
+
+    def storagePoolEventRegisterAny(self, _pool, event_id, callback, _opaque):  # noqa: N802
+        if not self.pool_events:
+            raise libvirt.libvirtError("this function is not supported by the connection driver")
+        self.pool_callbacks.append((event_id, callback))
+        return len(self.pool_callbacks)
+
+    def fire_pool(self, event_id: int = libvirt.VIR_STORAGE_POOL_EVENT_ID_LIFECYCLE) -> None:
+        for registered, cb in self.pool_callbacks:
+            if registered == event_id:
+                if event_id == libvirt.VIR_STORAGE_POOL_EVENT_ID_LIFECYCLE:
+                    cb(self, FakePool("images", self), libvirt.VIR_STORAGE_POOL_EVENT_STOPPED, 0, None)
+                else:
+                    cb(self, FakePool("images", self), None)
+
+
+class FakePool:
+    def __init__(self, name: str, conn: FakeConn):
+        self._name, self._conn = name, conn
+
+    def name(self):
+        return self._name
+
+
+class FakeVolume:
+    """A volume whose pool is asked of libvirt (storagePoolLookupByVolume: a round trip to the node)."""
+
+    def __init__(self, conn: FakeConn, pool: str):
+        self.conn, self.pool = conn, pool
+
+    def storagePoolLookupByVolume(self):  # noqa: N802
+        self.conn.calls["storagePoolLookupByVolume"] += 1
+        return FakePool(self.pool, self.conn)
 
 
 def test_both_answers_are_kept_until_an_event_of_their_kind():
@@ -167,6 +204,50 @@ def test_the_answers_expire_after_their_age_limit_and_a_new_connection_starts_em
     other = FakeConn()
     other.networks = {"elsewhere"}
     assert memo.networks(other) == {"elsewhere"}
+
+
+def test_a_volumes_pool_is_asked_once_and_kept_until_a_pool_event():
+    memo, conn = ListingMemo(), FakeConn()
+    vol = FakeVolume(conn, "images")
+    for _ in range(3):
+        assert memo.pool_of_volume(conn, "/srv/images/a.qcow2", vol) == "images"
+    assert conn.calls["storagePoolLookupByVolume"] == 1
+    assert memo.pool_of_volume(conn, "/srv/images/b.qcow2", FakeVolume(conn, "images")) == "images"
+    assert conn.calls["storagePoolLookupByVolume"] == 2  # kept per volume path
+
+    vol.pool = "other"  # the pools changed (another pool now holds the path): their event drops the answers
+    conn.fire_pool()
+    assert memo.pool_of_volume(conn, "/srv/images/a.qcow2", vol) == "other"
+    conn.fire_pool(libvirt.VIR_STORAGE_POOL_EVENT_ID_REFRESH)  # a refresh may add or drop volumes: too
+    memo.pool_of_volume(conn, "/srv/images/a.qcow2", vol)
+    memo.changed(conn)  # and so does any change of JVP's on the node
+    memo.pool_of_volume(conn, "/srv/images/a.qcow2", vol)
+    assert conn.calls["storagePoolLookupByVolume"] == 5
+
+
+def test_a_volumes_pool_is_asked_every_time_without_pool_events():
+    memo, conn = ListingMemo(), FakeConn()
+    conn.pool_events = False
+    vol = FakeVolume(conn, "images")
+    for _ in range(2):
+        assert memo.pool_of_volume(conn, "/srv/images/a.qcow2", vol) == "images"
+    assert conn.calls["storagePoolLookupByVolume"] == 2
+
+
+def test_a_volumes_pool_asked_while_a_pool_event_came_is_not_kept():
+    memo, conn = ListingMemo(), FakeConn()
+    vol = FakeVolume(conn, "images")
+    memo.pool_of_volume(conn, "/srv/images/a.qcow2", vol)
+    conn.fire_pool()
+
+    class Racing(FakeVolume):
+        def storagePoolLookupByVolume(self):  # noqa: N802
+            got = super().storagePoolLookupByVolume()
+            self.conn.fire_pool()  # a pool stops after libvirt answered, before the answer is kept
+            return got
+    memo.pool_of_volume(conn, "/srv/images/a.qcow2", Racing(conn, "images"))
+    memo.pool_of_volume(conn, "/srv/images/a.qcow2", vol)
+    assert conn.calls["storagePoolLookupByVolume"] == 3
 
 
 # -- through the gateway ------------------------------------------------------------------------------------

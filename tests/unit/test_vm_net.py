@@ -61,6 +61,7 @@ class _Net:
 class _NetConn:
     def __init__(self, networks: dict[str, str], code: int = libvirt.VIR_ERR_NO_NETWORK):
         self.networks, self.code, self.looked_up, self.uris, self.listed = networks, code, [], 0, 0
+        self.read: list[str] = []  # the networks whose XML was read
 
     def networkLookupByName(self, name):  # noqa: N802
         self.looked_up.append(name)
@@ -75,38 +76,67 @@ class _NetConn:
         return "test:///x.xml"
 
     def listAllNetworks(self, *_):  # noqa: N802
-        """Another driver's listing of the node's networks (describe-vm's on a driver other than the test
-        driver, kept per connection by listing_memo); the test driver's path never lists them."""
-        if self.uris:
-            raise AssertionError("on the test driver describe-vm lists no networks")
+        """The listing of the node's networks (kept per connection by listing_memo)."""
         self.listed += 1
         if self.code != libvirt.VIR_ERR_NO_NETWORK:
             err = libvirt.libvirtError("no network API")
             err.get_error_code = lambda: self.code
             raise err
-        return [_Named(n) for n in self.networks]
+        return [_Named(n, self) for n in self.networks]
 
 
 class _Named:
-    def __init__(self, name: str):
-        self._name = name
+    def __init__(self, name: str, conn: _NetConn):
+        self._name, self._conn = name, conn
 
     def name(self):
         return self._name
 
+    def XMLDesc(self, _flags=0):  # noqa: N802
+        self._conn.read.append(self._name)
+        return self._conn.networks[self._name]
 
-def test_only_the_networks_a_vm_names_are_looked_up_once_each():
+
+def test_on_the_test_driver_the_kept_networks_fill_the_crash_guard_without_a_lookup():
+    """On the test driver describe-vm learns which networks exist and which have no IP block from the node's
+    network listing, kept until a network event (listing_memo): three describes make one listing and read
+    each network's XML once, and the crash guard then looks nothing up."""
     from jvp.hypervisor.domain import nic_networks_present
-    conn = _NetConn({"lan": "<network><ip address='10.0.0.1'/></network>", "iso": "<network/>"})
-    memo = vm_net.CrashMemo(test_driver=True)
-    present = nic_networks_present(conn, ("lan", "gone", None, "lan", "iso"), memo)
-    assert present == {"lan", "iso"}  # "gone" is a dangling NIC: network_problems reports it
-    assert conn.looked_up == ["lan", "gone", "iso"]
-    # the crash guard's memo is filled from the same lookups: it asks libvirt nothing more
-    assert memo.ipless == {"lan": False, "iso": True}
-    conn.looked_up.clear()
-    assert vm_net.test_driver_would_crash(conn_dom(conn), ["lan", "iso"], memo) is True
-    assert conn.looked_up == []
+    from jvp.hypervisor.listing_memo import LISTING
+    LISTING.clear()
+    try:
+        conn = _NetConn({"lan": "<network><ip address='10.0.0.1'/></network>", "iso": "<network/>"})
+        conn.networkEventRegisterAny = lambda *_: 1  # a driver with network events: the answers are kept
+        for _ in range(3):
+            memo = vm_net.CrashMemo(test_driver=True)
+            present = nic_networks_present(conn, ("lan", "gone", None, "lan", "iso"), memo)
+            assert present == {"lan", "iso"}  # "gone" is a dangling NIC: network_problems reports it
+            assert memo.ipless == {"lan": False, "iso": True}
+            assert vm_net.test_driver_would_crash(conn_dom(conn), ["lan", "iso"], memo) is True
+            assert vm_net.test_driver_would_crash(conn_dom(conn), ["lan"], memo) is False
+        assert conn.looked_up == [] and sorted(conn.read) == ["iso", "lan"]
+        assert conn.listed == 2  # the names once, the IP-less ones once
+        LISTING.changed(conn)  # JVP changed the node (or a network event came): read again
+        conn.networks["lan"] = "<network/>"
+        memo = vm_net.CrashMemo(test_driver=True)
+        nic_networks_present(conn, ("lan",), memo)
+        assert memo.ipless == {"lan": True, "iso": True}
+    finally:
+        LISTING.clear()
+
+
+def test_without_network_events_the_test_driver_reads_the_networks_every_time():
+    from jvp.hypervisor.domain import nic_networks_present
+    from jvp.hypervisor.listing_memo import LISTING
+    LISTING.clear()
+    try:
+        conn = _NetConn({"iso": "<network/>"})  # no networkEventRegisterAny: nothing can be kept
+        for _ in range(2):
+            memo = vm_net.CrashMemo(test_driver=True)
+            assert nic_networks_present(conn, ("iso",), memo) == {"iso"} and memo.ipless == {"iso": True}
+        assert conn.listed == 4 and conn.read == ["iso", "iso"]
+    finally:
+        LISTING.clear()
 
 
 def test_a_driver_without_networks_checks_no_nic():

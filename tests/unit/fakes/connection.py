@@ -13,11 +13,19 @@ class PoolableConn:
     def setKeepAlive(self, *_):  # noqa: N802
         pass
 
-    def registerCloseCallback(self, *_):  # noqa: N802
-        pass
+    def registerCloseCallback(self, cb, opaque):  # noqa: N802
+        self._close_callback = (cb, opaque)
 
     def unregisterCloseCallback(self):  # noqa: N802
-        pass
+        self._close_callback = None
+
+    def drop(self, reason: int = 0):
+        """The connection dies as libvirt reports it: isAlive() turns false and the close callback is called
+        (reason 0: VIR_CONNECT_CLOSE_REASON_ERROR)."""
+        self.alive = False
+        registered = getattr(self, "_close_callback", None)
+        if registered is not None:
+            registered[0](self, reason, registered[1])
 
     def close(self):
         self.closed = True
