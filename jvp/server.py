@@ -310,9 +310,16 @@ class JvpWorker(ThreadWorker):
         conn.in_body = conn.continued = False
         conn.chunk_pos = 0
         self.reading[conn] = None
-        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, conn))
+        # What has arrived is read at once: a kept-alive connection comes here because the poller found it
+        # readable (its next request is in the socket), and a whole request then goes to a thread without
+        # another turn of the loop (a register, a wait that returns at once, an unregister). Only what is
+        # still to come is waited for in the poller.
         if conn.buf:
             self._scan(conn)
+        if conn in self.reading:
+            self._on_readable(conn, None)
+        if conn in self.reading:
+            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, conn))
 
     def _on_readable(self, conn: _Conn, _sock: Any) -> None:
         try:
