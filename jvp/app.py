@@ -31,7 +31,8 @@ from jvp.metrics import Election, MetricsStore
 from jvp.service.metrics.collector import Collector
 from jvp.service.metrics.service import MetricsService
 from jvp.service.network.service import NetworkService
-from jvp.service.node import NodeDirectory, NodeService
+from jvp.service.node import NodeService
+from jvp.service.node_directory import NodeDirectory
 from jvp.service.storage.pool import StoragePoolService
 from jvp.service.snapshot.service import SnapshotService
 from jvp.service.snapshot.clone import SnapshotCloner

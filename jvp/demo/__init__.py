@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-DEMO_DIR = Path(__file__).resolve().parent  # a fixture directory of the test driver (service/node.py)
+DEMO_DIR = Path(__file__).resolve().parent  # a fixture directory of the test driver (service/node_uri.py)
 INVENTORY = DEMO_DIR / "inventory.xml"
 
 

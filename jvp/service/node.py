@@ -7,253 +7,35 @@ while they are current (hypervisor/host_cache.py: static facts up to 60 s, VM co
 change of JVP's, at most 2 s) and probes the other nodes concurrently, each bounded by `node_timeout_s`: a
 dead node is reported offline with its error and never slows the others; once marked dead (the gateway's
 health memory) it is shown offline at once until the background probe finds it back.
+
+URI checks are in node_uri.py, the node records (NodeDirectory) in node_directory.py.
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
-import ipaddress
 import logging
-import os
-import re
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any, Callable, Sequence
-from urllib.parse import parse_qsl, urlsplit
 
 from jvp.domain.node import LOCAL, HostFacts, HostSummary, NodeDevice, NodeList, NodeRecord, NodeView, NodeVm
 from jvp.errors import Conflict, InvalidInput, JvpError, already_exists, not_found
 from jvp.hypervisor.gateway import NodeGateway
-from jvp.store import MetadataStore
+from jvp.service.node_directory import NodeDirectory
+from jvp.service.node_uri import _invalid, canonical_uri, validate_uri
 from jvp.timeutil import rfc3339
 
 log = logging.getLogger(__name__)
 
-DRIVERS = {"qemu", "test"}
-TRANSPORTS = {None, "ssh", "tcp", "tls", "unix", "libssh", "libssh2"}
 # metadata/nodes/ holds node files (a node "nodes" would collide); "auto" asks create-vm to place the VM
 RESERVED_NAMES = {"nodes", "auto"}
 AUTO = "auto"
-# libvirt URI parameters a node URI may carry. `command` (the local program the ssh/ext transports run) is
-# not among them: an API token must not choose what the controller executes.
-URI_PARAMS = {"name", "no_verify", "no_tty", "keyfile", "known_hosts", "known_hosts_verify", "sshauth",
-              "pkipath", "tls_priority", "mode", "proxy", "netcat", "socket"}
-TEST_DEFAULT = "test:///default"
 
 
 class NodeInMaintenance(Conflict):
     code = "NodeInMaintenance"
-
-
-def _invalid(uri: str, why: str, field_error: str, **details: Any) -> InvalidInput:
-    return InvalidInput(f"invalid libvirt URI {uri!r}: {why}", code="InvalidUri",
-                        details={"field_errors": {"uri": [field_error]}, **details})
-
-
-def _check_test_uri(uri: str, path: str, fixture_dirs: Sequence[Path]) -> None:
-    """The test driver reads the file a URI names (as root). Only libvirt's built-in `test:///default` and
-    `.xml` files inside JVP's own fixture directories are accepted, so a URI cannot make JVP read (and
-    libvirt echo in its parse error) an arbitrary file of the controller."""
-    if uri == TEST_DEFAULT:
-        return
-    dirs = ", ".join(str(d) for d in fixture_dirs) or "none configured"
-    refusal = _invalid(uri, "the test driver accepts test:///default or a .xml fixture file in JVP's "
-                       f"fixture directories ({dirs}; setting test_fixtures_dir)", "Not a JVP fixture file.")
-    if not path.startswith("/") or not path.endswith(".xml"):
-        raise refusal
-    real = os.path.realpath(path)
-    for base in fixture_dirs:
-        base_real = os.path.realpath(base)
-        if real.startswith(base_real.rstrip("/") + "/") and os.path.isfile(real):
-            return
-    raise refusal
-
-
-def validate_uri(uri: str, fixture_dirs: Sequence[Path] = ()) -> None:
-    """Accept libvirt URIs for the QEMU driver (and the test driver on JVP's own fixture files, for demos
-    and tests). Refuses, as InvalidUri (400), anything else, including URIs urlsplit cannot parse."""
-    if any(c.isspace() for c in uri) or len(uri) > 1024:
-        raise _invalid(uri, "no whitespace, at most 1024 characters", "Invalid URI.")
-    try:
-        parts = urlsplit(uri)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
-        params = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False)
-    except ValueError as exc:
-        raise _invalid(uri, f"it cannot be parsed ({exc})", "Malformed URI.") from None
-    driver, _, transport = parts.scheme.partition("+")
-    if driver not in DRIVERS or (transport or None) not in TRANSPORTS:
-        raise InvalidInput(
-            f"unsupported libvirt URI scheme '{parts.scheme or uri}': use qemu:///system, "
-            "qemu+ssh://user@host/system, qemu+tcp://host/system or qemu+tls://host/system",
-            code="InvalidUri", details={"field_errors": {"uri": ["Unsupported URI scheme."]},
-                                        "scheme": parts.scheme})
-    unknown = sorted({k for k, _ in params} - URI_PARAMS)
-    if unknown:
-        raise _invalid(uri, f"parameter(s) {', '.join(unknown)} not accepted (allowed: "
-                       f"{', '.join(sorted(URI_PARAMS))})", "Parameter not accepted.", parameters=unknown)
-    if driver == "test":
-        if transport or parts.netloc or params or parts.fragment:
-            raise _invalid(uri, "the test driver is local only: test:///default or test:///<fixture>.xml",
-                           "Not a JVP fixture file.")
-        _check_test_uri(uri, parts.path, fixture_dirs)
-        return
-    if parts.path not in ("/system", "/session"):
-        raise _invalid(uri, "the QEMU driver's path is /system or /session", "Invalid URI path.")
-    if transport in ("ssh", "tcp", "tls", "libssh", "libssh2") and not parts.hostname:
-        raise _invalid(uri, "a remote transport needs a host name", "Missing host.")
-
-
-DEFAULT_PORTS = {"tls": 16514, "tcp": 16509, "ssh": 22, "libssh": 22, "libssh2": 22}
-
-
-def canonical_uri(uri: str) -> str:
-    """The form two node URIs are compared in ("one node per URI"), so spelling cannot register a second
-    node over the same host: scheme and host lower-cased, an IPv6 address in its compressed form, a default
-    port dropped (tls 16514, tcp 16509, ssh 22), `qemu://host` read as libvirt does (TLS) and `qemu+unix:///`
-    as `qemu:///`, repeated and trailing slashes collapsed (a test driver's fixture path resolved as the
-    driver opens it), parameters sorted, the fragment dropped. The user name is kept (two logins may see
-    two session daemons). The URI a node is saved and shown with stays the one given."""
-    try:
-        parts = urlsplit(uri)
-        port = parts.port
-        params = sorted(parse_qsl(parts.query, keep_blank_values=True))
-    except ValueError:
-        return uri
-    driver, _, transport = parts.scheme.lower().partition("+")
-    host = (parts.hostname or "").rstrip(".")
-    try:
-        addr = ipaddress.ip_address(host.split("%", 1)[0])
-        host = f"[{addr}]" if addr.version == 6 else str(addr)
-    except ValueError:
-        pass
-    if transport == "unix" and not host:
-        transport = ""
-    if host and not transport and driver != "test":
-        transport = "tls"  # libvirt's default transport for a remote host
-    if port is not None and DEFAULT_PORTS.get(transport) == port:
-        port = None
-    path = re.sub(r"/+", "/", parts.path)
-    if driver == "test" and path.startswith("/") and path != "/default":
-        path = os.path.realpath(path)
-    elif len(path) > 1:
-        path = path.rstrip("/")
-    user = f"{parts.username}@" if parts.username else ""
-    netloc = f"{user}{host}{f':{port}' if port else ''}"
-    scheme = f"{driver}+{transport}" if transport else driver
-    query = "&".join(f"{k}={v}" for k, v in params)
-    return f"{scheme}://{netloc}{path}{f'?{query}' if query else ''}"
-
-
-def on_this_machine(uri: str) -> bool:
-    """Whether a node URI reaches the libvirt of the JVP server's own machine (no host, or a loopback
-    one), whose filesystem is the controller's: paths can be resolved there."""
-    try:
-        host = (urlsplit(uri).hostname or "").rstrip(".")
-    except ValueError:
-        return False
-    if not host or host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
-    except ValueError:
-        return False
-
-
-class NodeDirectory:
-    """Where the nodes are: their records in the metadata store (`local` from the configuration). The
-    gateway asks it for a node's URI (`locate`, on every call to a node); it never connects anywhere itself.
-
-    Node files are read again only when they changed: each parsed document is kept with its file's
-    (inode, mtime, size), checked by one stat per read (the store writes by rename, so another worker's
-    change is seen at once). Listings over many nodes no longer parse and validate every node file per call
-    and per node."""
-
-    def __init__(self, store: MetadataStore, local_uri: str):
-        self.store = store
-        self.local_uri = local_uri
-        self._docs: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
-        # each node file's path, checked by the store once (its realpath check is per call, ~20 us)
-        self._paths: dict[str, Any] = {}
-
-    def _doc(self, name: str, private: bool = True) -> dict[str, Any] | None:
-        """store.get("node", name), from the stat-checked cache when the file did not change. `private`:
-        a copy the caller may change (record() only reads it: no copy)."""
-        path_of = getattr(self.store, "path", None)  # a store without files (tests' fakes): no cache
-        if path_of is None:
-            return self.store.get("node", name)
-        path = self._paths.get(name)
-        if path is None:
-            path = path_of("node", name)
-            if len(self._paths) < 10_000:  # names come from requests: bounded (unknown names included)
-                self._paths[name] = path
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            self._docs.pop(name, None)
-            return None
-        except OSError:
-            return self.store.get("node", name)  # the store reports it (MetadataCorrupt)
-        sig = (st.st_ino, st.st_mtime_ns, st.st_size)
-        hit = self._docs.get(name)
-        if hit is not None and hit[0] == sig:
-            return copy.deepcopy(hit[1]) if private else hit[1]
-        doc = self.store.get("node", name)  # raises MetadataCorrupt as before; a corrupt file is not cached
-        if doc is None:
-            self._docs.pop(name, None)
-        else:
-            # stat before read: a change in between leaves a newer doc under the older signature, which the
-            # next stat no longer matches (read again), never an older doc under the newer one
-            self._docs[name] = (sig, copy.deepcopy(doc))
-        return doc
-
-    def _from_doc(self, doc: dict[str, Any]) -> NodeRecord:
-        return NodeRecord(name=doc["name"], uri=doc["uri"], description=doc.get("description", ""),
-                          labels=dict(doc.get("labels") or {}), maintenance=bool(doc.get("maintenance")),
-                          created_at=doc.get("created_at"), updated_at=doc.get("updated_at"),
-                          kvm_usable=doc.get("kvm_usable"), kvm_probed_at=doc.get("kvm_probed_at"))
-
-    def _local(self, doc: dict[str, Any] | None) -> NodeRecord:
-        rec = self._from_doc(doc) if doc else NodeRecord(name=LOCAL, uri=self.local_uri)
-        rec.uri = self.local_uri  # the local node's URI always comes from the configuration
-        return rec
-
-    def record(self, name: str) -> NodeRecord:
-        doc = self._doc(name, private=False)  # _from_doc copies what it keeps
-        if name == LOCAL:
-            return self._local(doc)
-        if doc is None:
-            raise not_found("node", name)
-        return self._from_doc(doc)
-
-    def _listing(self) -> tuple[list[tuple[str, dict[str, Any]]], list[dict[str, str]]]:
-        path_of = getattr(self.store, "path", None)
-        if path_of is None:
-            listing = self.store.list("node")
-            return [(key[0], doc) for key, doc in listing.items], listing.errors
-        items, errors = [], []
-        for (name,) in self.store.keys("node"):
-            try:
-                doc = self._doc(name, private=False)  # records() only reads them (_from_doc copies what it keeps)
-            except JvpError as exc:  # as store.list reports a file it cannot read: listed, not dropped
-                errors.append({"path": exc.details.get("path", str(path_of("node", name))), "code": exc.code,
-                               "message": exc.message})
-                continue
-            if doc is not None:
-                items.append((name, doc))
-        return items, errors
-
-    def records(self) -> tuple[list[NodeRecord], list[dict[str, str]]]:
-        items, errors = self._listing()
-        by_name = dict(items)
-        recs = [self._local(by_name.pop(LOCAL, None))]
-        recs += [self._from_doc(doc) for _, doc in sorted(by_name.items())]
-        return recs, errors
-
-    def locate(self, name: str) -> tuple[str, str]:
-        rec = self.record(name)
-        return rec.name, rec.uri
 
 
 _FACT_FIELDS = tuple(f.name for f in dataclasses.fields(HostFacts))

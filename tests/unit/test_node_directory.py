@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from jvp.errors import JvpError
-from jvp.service.node import NodeDirectory
+from jvp.service.node_directory import NodeDirectory
 from jvp.store import YamlMetadataStore
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "metadata_schema"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from jvp.demo import INVENTORY
-from jvp.service.node import canonical_uri
+from jvp.service.node_uri import canonical_uri
 
 
 @pytest.mark.parametrize("a,b", [

@@ -5,8 +5,8 @@ import threading
 
 import pytest
 
-from jvp.service.task import service as task_mod
-from jvp.service.task.service import TaskHandle
+from jvp.service.task import handle as task_mod
+from jvp.service.task.handle import TaskHandle
 
 
 class _Service:

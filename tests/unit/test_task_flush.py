@@ -290,7 +290,7 @@ def test_a_crash_loses_only_the_progress_not_written_yet(tasks, store, clock, tm
 def test_bare_figures_are_noted_at_most_every_note_interval_messages_always(tasks, clock):
     """A stream reports per block: bare byte counts closer than NOTE_INTERVAL_S are skipped (the next block
     brings newer ones); a call with a message, or forced, is always noted."""
-    from jvp.service.task.service import NOTE_INTERVAL_S
+    from jvp.service.task.handle import NOTE_INTERVAL_S
 
     def work(h):
         h.progress(1, bytes_done=1, bytes_total=100)

@@ -9,7 +9,8 @@ import pytest
 
 from jvp.errors import Conflict, JvpError
 from jvp.service.task import cleanup as task_mod
-from jvp.service.task.service import CleanupDeferred, TaskService
+from jvp.service.task.cleanup import CleanupDeferred
+from jvp.service.task.service import TaskService
 from jvp.settings import REPO_ROOT
 from jvp.store import YamlMetadataStore
 from jvp.timeutil import rfc3339

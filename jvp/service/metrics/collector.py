@@ -25,7 +25,8 @@ from typing import Any, Callable
 from jvp.domain.metrics import NodeCounters, VmCounters
 from jvp.hypervisor.gateway import NodeGateway
 from jvp.metrics import Election, MetricsStore, local_loadavg
-from jvp.service.node import NodeService, on_this_machine
+from jvp.service.node import NodeService
+from jvp.service.node_uri import on_this_machine
 
 log = logging.getLogger(__name__)
 RECENT = 30                 # cpu_recent: the last 30 samples of a VM's CPU %

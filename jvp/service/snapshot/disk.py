@@ -26,7 +26,7 @@ from jvp.domain.volume import VolumeView
 from jvp.errors import Conflict, JvpError, PreconditionFailed
 from jvp.hypervisor.gateway import NodeGateway
 from jvp.images import snapshot_image
-from jvp.service.task.service import TaskHandle
+from jvp.service.task.handle import TaskHandle
 from jvp.store import private_dirs
 
 log = logging.getLogger(__name__)

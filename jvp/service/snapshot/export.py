@@ -27,7 +27,8 @@ from jvp.hypervisor.gateway import NodeGateway
 from jvp.service.node import NodeService
 from jvp.service.snapshot.disk import DiskReader
 from jvp.service.snapshot.service import SnapshotService, vm_resource
-from jvp.service.task.service import TaskHandle, TaskService
+from jvp.service.task.handle import TaskHandle
+from jvp.service.task.service import TaskService
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,8 @@ from jvp.domain.snapshot import CaptureFacts, SnapshotDefinition, SnapshotView
 from jvp.errors import Conflict, JvpError, NotFound, PreconditionFailed
 from jvp.hypervisor.gateway import NodeGateway
 from jvp.service.node import NodeService
-from jvp.service.task.service import TaskHandle, TaskService
+from jvp.service.task.handle import TaskHandle
+from jvp.service.task.service import TaskService
 from jvp.service.vm.service import VmService
 from jvp.service.vm.rules import state_error
 

@@ -17,7 +17,8 @@ from jvp.domain.storage_pool import FILE_POOL_TYPES, TEMPLATE_POOL_SUFFIX, PoolV
 from jvp.domain.volume import DiskUser, References, VolumeView, vm_names
 from jvp.errors import Conflict, InvalidInput, PreconditionFailed, already_exists
 from jvp.hypervisor.gateway import NodeGateway
-from jvp.service.node import NodeService, on_this_machine
+from jvp.service.node import NodeService
+from jvp.service.node_uri import on_this_machine
 from jvp.service.storage.rules import PATH_REQUIRED, check_pool_directory, pool_spec
 from jvp.service.storage.volume import VolumeService
 

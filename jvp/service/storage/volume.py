@@ -21,7 +21,8 @@ from jvp.domain.volume import DiskUser, References, VolumeView, vm_names
 from jvp.errors import Conflict, InvalidInput, JvpError, PreconditionFailed, already_exists, not_found
 from jvp.hypervisor.gateway import NodeGateway
 from jvp.service.node import NodeService
-from jvp.service.task.service import CleanupDeferred, TaskService
+from jvp.service.task.cleanup import CleanupDeferred
+from jvp.service.task.service import TaskService
 
 log = logging.getLogger(__name__)
 

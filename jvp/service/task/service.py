@@ -24,6 +24,9 @@ Work that must stream through its own request (a volume upload) runs as an inlin
 same record, progress, cancellation and crash cleanup, executed in the calling thread. A cleanup handler
 that cannot remove its output yet (libvirt still writing it) raises CleanupDeferred: the spec stays on the
 finished task's record and is retried in the background, also by the next process after a restart.
+
+What task work sees (TaskHandle, TaskCancelled) is in handle.py; how a task ends (its final state, its
+cleanups, the tasks of dead processes) in ending.py.
 """
 from __future__ import annotations
 
@@ -33,15 +36,16 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from jvp.domain.task import ACTIVE
 from jvp.errors import Conflict, JvpError, not_found
 from jvp.store import MetadataStore, private_dirs, private_lock
-from jvp.service.task.cleanup import CleanupDeferred, DeferredCleanups
-from jvp.service.task.owner import owner_alive, this_process
+from jvp.service.task.cleanup import DeferredCleanups
+from jvp.service.task.ending import TaskEnding
+from jvp.service.task.handle import TaskCancelled, TaskHandle
+from jvp.service.task.owner import this_process
 from jvp.service.task.progress import FLUSH_INTERVAL_S, TaskProgress, _Live
 from jvp.service.task.retention import TaskRetention
 from jvp.store.store import MetadataCorrupt
@@ -49,94 +53,11 @@ from jvp.timeutil import rfc3339
 
 log = logging.getLogger(__name__)
 
-NOTE_INTERVAL_S = 0.05  # bare figures (no message, not forced) are noted in memory at most this often
-CANCEL_POLL_INTERVAL_S = 0.5
 # pending -> running reaches the record this late at most (by the flusher thread), or sooner with the task's own
 # first write (a linked-clone create-vm, its cleanups in the new record, often ends sooner: its final write
 # carries it)
 RUNNING_WRITE_S = 0.05
 RESOURCE_KEYS = ("kind", "node", "pool", "name")
-
-
-class TaskCancelled(Exception):
-    """Raised inside task work by handle.check_cancelled() once cancellation was asked for."""
-
-
-@dataclass
-class TaskHandle:
-    """What task work sees: progress, cancellation and cleanup registration."""
-    service: "TaskService"
-    id: str
-    _last_poll: float = 0.0
-    _last_note: float | None = None
-    clock: Callable[[], float] | None = None  # the service's clock (tests); None: time.monotonic
-    _started: float = 0.0
-    _rate_since: float | None = None   # the ETA's rate is measured from here (default: the task's start)...
-    _rate_base: int = 0                # ...over the bytes done beyond this count
-
-    def restart_rate(self, bytes_done: int = 0) -> None:
-        """Measure the ETA's rate afresh from now, over the bytes done beyond `bytes_done`: at the start of a
-        phase whose byte count starts again (streaming to the node after a download), or when a transfer
-        resumes with bytes fetched before (they took none of this run's time)."""
-        self._rate_since = (self.clock or time.monotonic)()
-        self._rate_base = max(0, int(bytes_done))
-
-    def progress(self, percent: float | None, message: str | None = None, *, bytes_done: int | None = None,
-                 bytes_total: int | None = None, force: bool = False) -> None:
-        """Record progress in memory (the record follows within FLUSH_INTERVAL_S) and check for cancellation.
-        A call with a message, or `force`, is always noted; bare figures at most every NOTE_INTERVAL_S (a
-        stream calls this per block: the next block notes newer figures anyway)."""
-        now = (self.clock or time.monotonic)()
-        if (message is None and not force and self._last_note is not None
-                and now - self._last_note < NOTE_INTERVAL_S):
-            return
-        self._last_note = now
-        fields: dict[str, Any] = {"progress": None if percent is None else round(max(0.0, min(percent, 100.0)), 1)}
-        if message is not None:
-            fields["message"] = message
-        if bytes_done is not None:
-            fields["bytes_done"] = int(bytes_done)
-            if bytes_total:
-                fields["bytes_total"] = int(bytes_total)
-                elapsed = now - (self._started if self._rate_since is None else self._rate_since)
-                moved = bytes_done - self._rate_base
-                if moved > 0 and elapsed > 1:
-                    fields["eta_s"] = round(elapsed * max(0, bytes_total - bytes_done) / moved, 1)
-                else:
-                    fields["eta_s"] = None  # not measurable yet in this phase: no stale figure
-        self.service._note_progress(self.id, fields)
-        self.check_cancelled()
-
-    def cancelled(self) -> bool:
-        if self.service._event(self.id).is_set():
-            return True
-        now = time.monotonic()
-        if now - self._last_poll < CANCEL_POLL_INTERVAL_S:
-            return False
-        self._last_poll = now
-        doc = self.service.store.get("task", self.id)
-        return bool(doc and doc.get("cancel_requested"))
-
-    def check_cancelled(self) -> None:
-        if self.cancelled():
-            raise TaskCancelled()
-
-    def add_cleanup(self, *specs: dict[str, Any]) -> None:
-        """Record partial output to remove if the task fails, is cancelled, or its process dies. Written at
-        once (one write for all the specs given)."""
-        self.service._update(self.id, lambda d: {**d, "cleanup": [*d.get("cleanup", []), *specs]})
-
-    def keep_on_success(self, *specs: dict[str, Any]) -> None:
-        """The outputs are complete, but stay partial until the task succeeds: they leave the cleanup list in
-        the write of the final state (no write of their own). A failure or cancellation before that removes
-        them; so does the recovery after a crash before it (the task then never succeeded)."""
-        self.service._keep_on_success(self.id, specs)
-
-    def drop_cleanup(self, *specs: dict[str, Any]) -> None:
-        """The outputs are complete (or renamed into place, or not ours): no longer partial. Written at once
-        (one write for all the specs given): a crash after this must not remove them."""
-        self.service._update(self.id, lambda d: {**d, "cleanup": [c for c in d.get("cleanup", [])
-                                                                   if c not in specs]})
 
 
 CleanupFn = Callable[[dict[str, Any]], None]
@@ -146,7 +67,7 @@ class _NotPending(Exception):
     """The task was claimed or finished elsewhere before a worker thread picked it up."""
 
 
-class TaskService(TaskProgress, TaskRetention, DeferredCleanups):
+class TaskService(TaskProgress, TaskRetention, DeferredCleanups, TaskEnding):
     """`flush_interval_s`: how often (at most) and how late (at most) a running task's progress is written;
     `on_final(view)`: called as a task's final state is written (build_services: the audit log's task outcome;
     it may answer a callable that waits for its own write to be durable: see _finish);
@@ -223,15 +144,6 @@ class TaskService(TaskProgress, TaskRetention, DeferredCleanups):
             for gone in [t for t in self._final if t not in seen]:
                 del self._final[gone]
         return docs, errors
-
-    def _reap_if_dead(self, doc: dict[str, Any]) -> dict[str, Any]:
-        """A pending or running task whose owner process is gone (a gunicorn worker that died or was
-        replaced while the others live) is interrupted now, as start-up recovery would do, so it neither
-        blocks its resource nor shows as running until the next restart."""
-        if doc["state"] not in ACTIVE or owner_alive(doc.get("owner")):
-            return doc
-        self._interrupt(doc["id"], doc["kind"])
-        return self.store.get("task", doc["id"]) or doc
 
     @staticmethod
     def view(doc: dict[str, Any]) -> dict[str, Any]:
@@ -394,78 +306,7 @@ class TaskService(TaskProgress, TaskRetention, DeferredCleanups):
             with self._done_cv:
                 self._done_cv.notify_all()
 
-    def _finish(self, task_id: str, state: str, kept: list[dict[str, Any]] | None = None, **fields: Any) -> None:
-        """The final state, in one write (with the progress not written yet, and without the cleanups of
-        `kept`: outputs a succeeded task keeps). `on_final` sees the final record just before it is written
-        (under the record's lock): whoever reads the task as ended also finds what the hook wrote (the audit
-        log's outcome line). The hook may answer a callable that waits until what it wrote is durable (the
-        audit line's fsync, running meanwhile): the final record's new file replaces the old one only once it
-        has returned, so the two fsyncs overlap and the record never says ended before the hook's line is on
-        disk. Should the write then fail, the fallback below calls it again with the state actually recorded
-        (the audit log keeps the newest outcome of a task)."""
-        msg = fields.pop("message", None)
-        syncs: list[Callable[[], Any]] = []
-
-        def final(new: dict[str, Any]) -> dict[str, Any]:
-            if self._on_final is not None:
-                try:
-                    synced = self._on_final(self.view(new))
-                    if callable(synced):
-                        syncs.append(synced)
-                except Exception:  # noqa: BLE001 - a hook's failure is logged; the task still ends
-                    log.exception("task %s: the final-state hook failed", task_id)
-            return new
-
-        def settle() -> None:  # the hook's writes are durable before the final record replaces the old one
-            while syncs:
-                try:
-                    syncs.pop(0)()
-                except Exception:  # noqa: BLE001 - as a failed hook: logged, the task still ends
-                    log.exception("task %s: the final-state hook's write failed", task_id)
-        before = settle if self._on_final is not None else None
-        try:
-            doc = self._update(task_id, lambda d: final({
-                **d, "state": state, "finished_at": rfc3339(), "eta_s": None,
-                **({"message": msg} if msg else {"message": state}), **fields,
-                **({"cleanup": [c for c in d.get("cleanup", []) if c not in kept]} if kept else {})}),
-                before_replace=before)
-        except JvpError as exc:
-            if exc.code != "MetadataInvalid":
-                raise
-            # The outcome holds something the store refuses (text that would not read back): the task still
-            # ends, failed, with a record that can be read, instead of staying "running" for good.
-            log.error("task %s: its outcome (%s) cannot be recorded: %s", task_id, state, exc.message)
-            doc = self._update(task_id, lambda d: final({
-                **d, "state": "failed", "finished_at": rfc3339(), "eta_s": None, "result": None,
-                "message": "internal error: the task's outcome could not be recorded",
-                "error": {"code": "InternalError", "message": f"task {task_id} ended ({state}) but its outcome "
-                          "could not be recorded; the server log has the details", "details": {},
-                          "reason": None}}), before_replace=before)
-        finally:
-            settle()  # nothing was written (the record is gone, or a failure): still waited for, never lost
-        if doc and doc.get("cleanup"):  # deferred cleanups: retried once the task is final
-            self._schedule_retry()
-
-    def _run_cleanups(self, task_id: str) -> int:
-        """Run the task's cleanups (newest first); returns how many were deferred (kept for a retry)."""
-        doc = self.store.get("task", task_id) or {}
-        kept = []
-        for spec in reversed(doc.get("cleanup", [])):
-            fn = self._cleanups.get(spec.get("type"))
-            if fn is None:
-                log.error("task %s: no cleanup handler for %s", task_id, spec)
-                continue
-            try:
-                fn(spec)
-            except CleanupDeferred as exc:
-                log.info("task %s: cleanup %s deferred: %s", task_id, spec, exc)
-                kept.append(spec)
-            except Exception:  # noqa: BLE001 - one failed cleanup must not stop the others
-                log.exception("task %s: cleanup %s failed", task_id, spec)
-        self._patch(task_id, {"cleanup": list(reversed(kept))})
-        return len(kept)
-
-    # -- reading, cancelling, recovering --------------------------------------------------------------
+    # -- reading, cancelling, waiting -----------------------------------------------------------------
     def describe(self, task_id: str) -> dict[str, Any]:
         try:
             doc = self.store.get("task", task_id)
@@ -523,40 +364,6 @@ class TaskService(TaskProgress, TaskRetention, DeferredCleanups):
                 raise TimeoutError(f"task {task_id} still {doc['state']} after {timeout}s")
             with self._done_cv:
                 self._done_cv.wait(0.05)
-
-    def _interrupt(self, task_id: str, kind: str) -> bool:
-        """Claim a dead process's open task, remove its partial output and mark it failed/interrupted.
-        False when it is not ours to take (finished meanwhile, or another process claimed it first)."""
-        claimed = []
-
-        def claim(d: dict | None) -> dict | None:
-            if not d or d["state"] not in ACTIVE or owner_alive(d.get("owner")):
-                return None
-            claimed.append(True)
-            return {**d, "owner": this_process()}  # this process now owns the cleanup
-        self.store.update("task", task_id, fn=claim)
-        if not claimed:
-            return False
-        deferred = self._run_cleanups(task_id)
-        self._finish(task_id, "failed", message="interrupted: the JVP process running it stopped",
-                     error={"code": "TaskInterrupted", "reason": "interrupted", "details": {},
-                            "message": "the JVP process that ran this task stopped before it finished; "
-                                       + ("its partial output is removed as soon as the node releases it"
-                                          if deferred else "its partial output was removed")})
-        log.warning("task %s (%s) was interrupted: its process stopped; marked failed", task_id, kind)
-        return True
-
-    def recover(self) -> list[str]:
-        """At start-up: mark the tasks of dead processes failed/interrupted and remove their partial
-        output, retry deferred cleanups, and prune finished tasks beyond the retention."""
-        recovered = [doc["id"] for doc in self._docs()[0]
-                     if doc["state"] in ACTIVE and not owner_alive(doc.get("owner"))
-                     and self._interrupt(doc["id"], doc["kind"])]
-        # Cleanups a previous process deferred and did not live to retry.
-        if self.retry_cleanups():
-            self._schedule_retry()
-        self.prune()
-        return recovered
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait up to `timeout` seconds for the tasks this process is running to end (a stopping worker gives

@@ -32,7 +32,7 @@ from typing import Callable, Iterator
 
 from jvp.errors import PreconditionFailed
 from jvp.images.fetch import Fetcher, Hashes, Remote, busy, redact
-from jvp.service.task.service import TaskHandle
+from jvp.service.task.handle import TaskHandle
 from jvp.store import MetadataStore, private_dirs
 from jvp.timeutil import parse_rfc3339, rfc3339
 

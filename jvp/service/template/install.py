@@ -28,7 +28,7 @@ from jvp.hypervisor.gateway.storage import BLOCK
 from jvp.images.fetch import Hashes
 from jvp.service.storage.pool import StoragePoolService
 from jvp.service.storage.volume import VolumeService, insufficient_space, lacks_space, vm_names
-from jvp.service.task.service import TaskHandle
+from jvp.service.task.handle import TaskHandle
 from jvp.service.template.catalog import TemplateCatalog
 from jvp.store import MetadataStore
 from jvp.timeutil import rfc3339

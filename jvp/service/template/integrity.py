@@ -21,7 +21,8 @@ from typing import Any
 from jvp.domain.volume import VolumeView
 from jvp.errors import JvpError, PreconditionFailed
 from jvp.hypervisor.gateway import NodeGateway
-from jvp.service.task.service import TaskHandle, TaskService
+from jvp.service.task.handle import TaskHandle
+from jvp.service.task.service import TaskService
 from jvp.service.template.catalog import TemplateCatalog, template_not_found
 from jvp.service.template.history import TemplateHistory, image_of
 from jvp.store import MetadataStore

@@ -42,7 +42,8 @@ from jvp.hypervisor.gateway import NodeGateway
 from jvp.service.node import NodeService
 from jvp.service.storage.pool import StoragePoolService
 from jvp.service.storage.volume import VolumeService
-from jvp.service.task.service import TaskHandle, TaskService
+from jvp.service.task.handle import TaskHandle
+from jvp.service.task.service import TaskService
 from jvp.service.template.catalog import TemplateCatalog
 from jvp.service.template.download import Downloads
 from jvp.service.template.install import TemplateInstaller, bad, volume_name  # noqa: F401 - volume_name: API

@@ -28,7 +28,8 @@ from jvp.hypervisor.gateway import NodeGateway
 from jvp.images.checksums import Checksum, ChecksumError, parse_checksum
 from jvp.images.fetch import Remote, check_url, redact
 from jvp.service.node import NodeService
-from jvp.service.task.service import TaskHandle, TaskService
+from jvp.service.task.handle import TaskHandle
+from jvp.service.task.service import TaskService
 from jvp.service.template.catalog import TemplateCatalog
 from jvp.service.template.history import TemplateHistory, image_of
 from jvp.service.template.install import bad, volume_name

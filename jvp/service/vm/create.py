@@ -19,7 +19,8 @@ from jvp.hypervisor.gateway import NodeGateway
 from jvp.service.audit import redact
 from jvp.service.keypair import KeypairService
 from jvp.service.node import AUTO, NodeService
-from jvp.service.task.service import TaskHandle, TaskService
+from jvp.service.task.handle import TaskHandle
+from jvp.service.task.service import TaskService
 from jvp.service.vm.service import VmService
 from jvp.service.vm.placement import place
 from jvp.service.vm.plan import BaseImageResolver, CreatePlan, DiskPlan, Planner

@@ -20,7 +20,8 @@ from typing import Any
 from jvp.errors import InvalidInput, JvpError
 from jvp.hypervisor.gateway import NodeGateway
 from jvp.service.node import NodeService
-from jvp.service.task.service import TaskCancelled, TaskHandle, TaskService
+from jvp.service.task.handle import TaskCancelled, TaskHandle
+from jvp.service.task.service import TaskService
 from jvp.service.vm.migrate import VmMigrator
 
 log = logging.getLogger(__name__)

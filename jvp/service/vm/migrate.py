@@ -49,7 +49,8 @@ from jvp.domain.vm import VmView
 from jvp.errors import Conflict, InvalidInput, JvpError, NodeUnreachable, PreconditionFailed, not_found
 from jvp.hypervisor.gateway import NodeGateway
 from jvp.service.node import NodeService
-from jvp.service.task.service import TaskCancelled, TaskHandle, TaskService
+from jvp.service.task.handle import TaskCancelled, TaskHandle
+from jvp.service.task.service import TaskService
 from jvp.service.vm.rules import check_nic_source, state_error
 
 log = logging.getLogger(__name__)

@@ -40,7 +40,8 @@ from jvp.errors import Conflict, InvalidInput, JvpError, PreconditionFailed
 from jvp.hypervisor.gateway import NodeGateway
 from jvp.service.keypair import KeypairService
 from jvp.service.node import NodeService
-from jvp.service.task.service import TaskHandle, TaskService
+from jvp.service.task.handle import TaskHandle
+from jvp.service.task.service import TaskService
 from jvp.service.vm.cloudinit import Seed, build_seed
 from jvp.service.vm.plan import BaseImage
 from jvp.service.vm.rules import state_error
