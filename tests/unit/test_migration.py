@@ -7,7 +7,7 @@ import pytest
 
 from jvp.domain.migration import MigrationOptions
 from jvp.hypervisor import migration
-from jvp.service.vm.migrate import migration_uri
+from jvp.service.vm.migrate_checks import migration_uri
 
 
 @pytest.mark.parametrize("uri, expected", [
