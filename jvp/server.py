@@ -305,7 +305,8 @@ class JvpWorker(ThreadWorker):
         # request's thread already read (a pipelined request) come first.
         if conn.parser is not None:
             conn.buf += conn.parser.unreader.take_buffered()
-        conn.sock.setblocking(False)
+        if conn.sock.gettimeout() != 0.0:  # a kept-alive one is non-blocking already (each call is an ioctl)
+            conn.sock.setblocking(False)
         conn.deadline = time.monotonic() + self.header_timeout
         conn.in_body = conn.continued = False
         conn.chunk_pos = 0
@@ -376,7 +377,8 @@ class JvpWorker(ThreadWorker):
             end = conn.buf.find(b"\r\n\r\n")
             head = _EXPECT.sub(b"", bytes(conn.buf[:end]) + b"\r\n", count=1)[:-2]
             conn.buf = bytearray(head) + conn.buf[end:]
-        conn.sock.setblocking(True)
+        # no setblocking(True) here: in the thread gunicorn's handle() sets it first thing and _Conn.init then
+        # bounds the socket's reads and writes with io_timeout; nothing reads from it before
         conn.ready = conn.data_ready = True
         self.enqueue_req(conn)
 
