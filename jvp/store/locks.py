@@ -13,8 +13,13 @@ every POLL_S: what waits on another process (gunicorn's other workers) waits at 
 release. Same interface as filelock's FileLock where JVP uses it (`with`, acquire/release, filelock.Timeout
 when `timeout` runs out, both stages counted together).
 
-The file stage is flock(2) on the lock file, opened 0600 and never removed (a lock file is a few bytes of
-name in `.locks/`; removing one while others may have it open is what makes flock locks subtle). filelock
+The file stage is flock(2) on the lock file, opened 0600. A lock file may be removed, by its holder only
+(`PrivateLock.remove`, `remove_if_free`): the metadata store removes a record's lock file with the record, so
+that `.locks/` holds one file per record that exists rather than one per record ever written (task records and
+console tokens come and go by the thousand). Whoever opened the file before its removal and then gets the
+flock holds a lock on a file that is no longer the lock file: so a flock counts only once the path still
+names the very file locked (same device and inode), else the taker opens the path again and starts over.
+filelock
 4's FileLock did the same through about 120 us of bookkeeping per acquisition and release (its fork and
 re-entrancy tracking, a soft-lock fallback for file systems without flock: the data dir is local), against
 4 us for the two system calls; a linked-clone create-vm takes five such locks on its way (issue 15). The
@@ -93,14 +98,21 @@ class PrivateLock:
             while True:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    return fd
                 except BlockingIOError:  # another process holds it
                     left = deadline - time.monotonic()
                     if left <= 0:
                         raise Timeout(self.path) from None
                     time.sleep(min(POLL_S, left))
+                    continue
+                if _names(self.path, fd):
+                    return fd
+                # its holder removed the lock file meanwhile: the lock is the path's file now
+                os.close(fd)
+                fd = -1
+                fd = _open(self.path)
         except BaseException:
-            os.close(fd)
+            if fd >= 0:
+                os.close(fd)
             raise
 
     def release(self) -> None:
@@ -111,6 +123,16 @@ class PrivateLock:
         finally:
             self._gate.lock.release()
 
+    def remove(self) -> None:
+        """Remove the lock file while holding it (the next taker makes a new one; see the module's
+        docstring). Only the holder may: a file removed by anyone else could be locked twice."""
+        if self._fd is None:
+            raise RuntimeError(f"{self.path}: only the lock's holder may remove its file")
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
     @property
     def is_locked(self) -> bool:
         return self._fd is not None
@@ -120,6 +142,31 @@ class PrivateLock:
 
     def __exit__(self, *exc: Any) -> None:
         self.release()
+
+
+def _names(path: str, fd: int) -> bool:
+    """Whether `path` still names the open file `fd` (not removed, not replaced)."""
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    own = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino)
+
+
+def remove_if_free(path: Path | str) -> bool:
+    """Remove a lock file nobody holds (a sweep of lock files whose record is gone): taken without waiting,
+    removed while held. False when it is held (by this process or another), or already gone."""
+    lock = PrivateLock(path, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        return False
+    try:
+        lock.remove()
+    finally:
+        lock.release()
+    return True
 
 
 def _open(path: str) -> int:

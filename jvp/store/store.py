@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 import threading
 import time
@@ -34,7 +35,7 @@ from filelock import Timeout as LockTimeout
 
 from jvp.errors import Conflict, JvpError
 from jvp.store.kinds import KINDS, Kind
-from jvp.store.locks import FILE_MODE, private_lock
+from jvp.store.locks import FILE_MODE, PrivateLock, private_lock, remove_if_free
 from jvp.store.schemas import SchemaSet
 
 
@@ -103,6 +104,7 @@ class MetadataStore(Protocol):
     def delete(self, kind: str, *key: str) -> bool: ...
     def list(self, kind: str) -> ListResult: ...
     def keys(self, kind: str) -> list[tuple[str, ...]]: ...
+    def prune_locks(self) -> int: ...
     def locked(self, kind: str, *key: str): ...
     def writable(self) -> bool: ...
 
@@ -113,6 +115,7 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 PARSED_CACHE_SIZE = 512  # files whose last text and document are kept (a read of an unchanged file: no parse)
 _SAFE_PART = __import__("re").compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # matched in full (no "k\n")
+_LOCK_NAME = re.compile(r"[0-9a-f]{32}\.lock")  # the store's own lock files in .locks/ (_lock_name)
 
 
 # keys() answers a directory's names again without listing it while the directory's inode, mtime and size are
@@ -166,23 +169,49 @@ class YamlMetadataStore:
 
     LOCK_TIMEOUT_S = 30
 
+    def _lock_name(self, path: Path) -> str:
+        """The name of a metadata file's lock file in `.locks/` (from its path under the data dir)."""
+        rel = str(path.relative_to(self.root.resolve()))
+        return f"{hashlib.sha256(rel.encode()).hexdigest()[:32]}.lock"
+
     @contextmanager
-    def _lock(self, path: Path) -> Iterator[None]:
+    def _lock(self, path: Path) -> Iterator[PrivateLock]:
         """The file's cross-process lock. A holder that keeps it past LOCK_TIMEOUT_S (a process stuck or
         frozen mid-write) is a 409 MetadataLocked for this caller (retry later), never a 500."""
-        rel = str(path.relative_to(self.root.resolve()))
-        digest = hashlib.sha256(rel.encode()).hexdigest()[:32]
-        lock = private_lock(self._lock_dir / f"{digest}.lock", self.LOCK_TIMEOUT_S)
+        lock = private_lock(self._lock_dir / self._lock_name(path), self.LOCK_TIMEOUT_S)
         try:
             lock.acquire()
         except LockTimeout:
+            rel = path.relative_to(self.root.resolve())
             raise MetadataLocked(f"the metadata file {rel} is held by another process for more than "
                                  f"{self.LOCK_TIMEOUT_S}s; try again later",
                                  details={"path": str(path), "timeout_s": self.LOCK_TIMEOUT_S}) from None
         try:
-            yield
+            yield lock
         finally:
             lock.release()
+
+    def prune_locks(self) -> int:
+        """Remove the lock files of metadata files that no longer exist (left by versions that kept every
+        lock file, or by a process that died between a record's removal and its lock file's): each taken
+        without waiting and removed while held, so one in use is left alone. Only the store's own lock files
+        (`<digest>.lock`) are looked at. Returns how many were removed."""
+        live = set()
+        for spec in KINDS.values():
+            for path in self.root.glob(spec.pattern):
+                try:
+                    live.add(self._lock_name(path.resolve()))
+                except ValueError:  # resolves outside the data dir: no lock file of the store's
+                    pass
+        removed = 0
+        try:
+            names = [e.name for e in os.scandir(self._lock_dir) if _LOCK_NAME.fullmatch(e.name)]
+        except FileNotFoundError:
+            return 0
+        for name in names:
+            if name not in live and remove_if_free(self._lock_dir / name):
+                removed += 1
+        return removed
 
     @contextmanager
     def locked(self, kind: str, *key: str) -> Iterator[None]:
@@ -395,9 +424,11 @@ class YamlMetadataStore:
             return new
 
     def delete(self, kind: str, *key: str) -> bool:
+        """Remove the record, and its lock file with it (removed while held: jvp/store/locks.py)."""
         path = self.path(kind, *key)
-        with self._lock(path):
+        with self._lock(path) as lock:
             self._forget(str(path))
+            lock.remove()
             try:
                 path.unlink()
             except FileNotFoundError:

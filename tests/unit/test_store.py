@@ -350,3 +350,35 @@ def test_keys_of_a_settled_directory_are_kept_and_any_change_is_seen(store, tmp_
 def test_keys_of_a_missing_directory_are_empty(store):
     assert store.keys("node") == []
     assert store.keys("task") == []
+
+
+def test_a_deleted_record_takes_its_lock_file_with_it(store, tmp_path):
+    """One lock file per record that exists, not per record ever written (task records and console tokens come
+    and go by the thousand)."""
+    locks_dir = tmp_path / ".locks"
+    for i in range(5):
+        store.put("node", f"n{i}", doc=node(f"n{i}"))
+    assert len(list(locks_dir.glob("*.lock"))) == 5
+    for i in range(5):
+        assert store.delete("node", f"n{i}")
+    assert list(locks_dir.glob("*.lock")) == []
+    assert store.delete("node", "n0") is False and list(locks_dir.glob("*.lock")) == []
+    store.put("node", "n0", doc=node("n0"))  # and the record comes back with a lock of its own
+    assert store.get("node", "n0")["name"] == "n0" and len(list(locks_dir.glob("*.lock"))) == 1
+
+
+def test_prune_locks_removes_only_the_store_lock_files_of_records_gone_and_free(store, tmp_path):
+    locks_dir = tmp_path / ".locks"
+    store.put("node", "kept", doc=node("kept"))
+    store.put("node", "held", doc=node("held"))
+    stale = [locks_dir / f"{i:032x}.lock" for i in range(3)]  # left by an older version: records long gone
+    for path in stale:
+        path.write_text("")
+    other = locks_dir / "task-resource-0b1c.lock"  # not the store's: never looked at
+    other.write_text("")
+    with store.locked("node", "creating"):  # a record being made: its lock file exists, the record not yet
+        assert store.prune_locks() == 3
+        assert len(list(locks_dir.glob("*.lock"))) == 4  # kept, held, creating, task-resource
+    assert other.exists() and not any(p.exists() for p in stale)
+    assert store.get("node", "kept")["name"] == "kept"
+    assert store.prune_locks() == 1  # `creating` never made: its lock file goes once free
