@@ -26,10 +26,14 @@ class FakeConn(PoolableConn):
 
 
 class Opened(list):
-    """An opener for NodeConnection that hands out FakeConns and keeps them (in order)."""
+    """An opener for NodeConnection that hands out FakeConns (or `kind`'s) and keeps them (in order)."""
+
+    def __init__(self, kind: type = FakeConn):
+        super().__init__()
+        self.kind = kind
 
     def __call__(self, uri):
-        self.append(FakeConn())
+        self.append(self.kind())
         return self[-1]
 
 
@@ -62,12 +66,8 @@ class UnwatchedConn(FakeConn):
 
 
 def test_a_dead_connection_is_reopened_on_next_use():
-    opened: list[UnwatchedConn] = []
-
-    def opener(uri):
-        opened.append(UnwatchedConn())
-        return opened[-1]
-    nc = NodeConnection("n", "qemu:///system", opener=opener)
+    opened = Opened(UnwatchedConn)
+    nc = NodeConnection("n", "qemu:///system", opener=opened)
     first = nc.get()
     assert nc.current() is first
     first.alive = False
@@ -89,12 +89,8 @@ class CountingConn(FakeConn):
 def test_a_watched_connection_is_not_asked_whether_it_lives():
     """With its close callback registered, the callback's mark says whether the connection died: get() and
     current() make no isAlive() call (a call into libvirt that lets go of the interpreter lock)."""
-    opened: list[CountingConn] = []
-
-    def opener(uri):
-        opened.append(CountingConn())
-        return opened[-1]
-    nc = NodeConnection("n", "qemu:///system", opener=opener)
+    opened = Opened(CountingConn)
+    nc = NodeConnection("n", "qemu:///system", opener=opened)
     first = nc.get()
     for _ in range(3):
         assert nc.get() is first and nc.current() is first

@@ -3,6 +3,7 @@ the lock at its release, without polling the lock file; another process still wa
 counts both stages."""
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import threading
@@ -50,25 +51,31 @@ def _hold(path: str, ready, release) -> None:
         release.wait(30)
 
 
-def test_another_process_holding_the_file_still_excludes_and_times_out(tmp_path):
-    path = str(tmp_path / "x.lock")
+@contextlib.contextmanager
+def held_by_another_process(path: str):
+    """Another process holds the lock of `path` until the block ends (yields the event that lets it go)."""
     ctx = multiprocessing.get_context("fork")
     ready, release = ctx.Event(), ctx.Event()
     other = ctx.Process(target=_hold, args=(path, ready, release))
     other.start()
     try:
         assert ready.wait(10)
+        yield release
+    finally:
+        release.set()
+        other.join(10)
+
+
+def test_another_process_holding_the_file_still_excludes_and_times_out(tmp_path):
+    path = str(tmp_path / "x.lock")
+    with held_by_another_process(path) as release:
         lock = private_lock(path, 0.2)
         with pytest.raises(Timeout):
             lock.acquire()
         # the gate was given back on the timeout: the next try of this process is not stuck behind it
         release.set()
-        other.join(10)
         with private_lock(path, 5) as again:
             assert again.is_locked
-    finally:
-        release.set()
-        other.join(10)
     assert os.stat(path).st_mode & 0o777 == 0o600
 
 
@@ -150,16 +157,8 @@ def test_a_process_waiting_on_a_removed_lock_file_locks_the_paths_new_file(tmp_p
 
 def test_remove_if_free_leaves_a_held_lock_file_alone(tmp_path):
     path = str(tmp_path / "x.lock")
-    ctx = multiprocessing.get_context("fork")
-    ready, release = ctx.Event(), ctx.Event()
-    other = ctx.Process(target=_hold, args=(path, ready, release))
-    other.start()
-    try:
-        assert ready.wait(10)
+    with held_by_another_process(path):
         assert locks.remove_if_free(path) is False and os.path.exists(path)
-    finally:
-        release.set()
-        other.join(10)
     assert locks.remove_if_free(path) is True and not os.path.exists(path)
     with private_lock(path, 5):  # a thread of this process holding it: left alone as well
         assert locks.remove_if_free(path) is False and os.path.exists(path)
