@@ -10,9 +10,13 @@ Kept, per connection object (a reopened connection is a new object and starts em
   undefined, started or stopped domain; a transient domain made persistent is `defined`, a running one
   undefined is `undefined`);
 - the network names, until any network lifecycle event of the connection (defined, undefined, started,
-  stopped; registered here, once per connection);
-- both, until JVP itself changes something on the node (the gateway's `_write` calls `changed`, without
-  waiting for the event), and at most MAX_AGE_S (as domain_cache's entries: events lost in a reconnect).
+  stopped; registered here, once per connection); with them, on the test driver, which networks have no IP
+  block (its crash guard, vm_net.test_driver_would_crash);
+- the pool of each volume describe-vm found by path (storagePoolLookupByVolume: a round trip per disk), until
+  any storage pool event of the connection (lifecycle or refresh; registered by the first volume asked for);
+- all of these, until JVP itself changes something on the node (the gateway's `_write` calls `changed`,
+  without waiting for the event), and at most MAX_AGE_S (as domain_cache's entries: events lost in a
+  reconnect).
 
 A generation counter per part keeps an answer read while an event came from being kept. A connection whose
 driver has no events of a kind never keeps that part (read on every listing).
@@ -20,7 +24,9 @@ driver has no events of a kind never keeps that part (read on every listing).
 What can be stale, for how long: a change by another client shows when its event arrives (milliseconds), at
 most MAX_AGE_S were that event lost. Until then a listing or describe-vm shows a domain another client just made
 transient (or persistent) as it was, or a NIC on a network another client just deleted without its
-NetworkNotFound problem.
+NetworkNotFound problem. A volume's pool changes only when pools do (each such change is an event), except
+where two pools' targets overlap and another client deletes the volume in one and makes it again in the other
+(no event): the disk then names the first pool until MAX_AGE_S.
 """
 from __future__ import annotations
 
