@@ -114,7 +114,7 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # escapes what PyYAML's emitter wrote raw (U+0085 came back as a line break); the read-back check stays either way.
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 PARSED_CACHE_SIZE = 512  # files whose last text and document are kept (a read of an unchanged file: no parse)
-_SAFE_PART = __import__("re").compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # matched in full (no "k\n")
+_SAFE_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # matched in full (no "k\n")
 _LOCK_NAME = re.compile(r"[0-9a-f]{32}\.lock")  # the store's own lock files in .locks/ (_lock_name)
 
 
