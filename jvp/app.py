@@ -212,6 +212,7 @@ def create_app(settings: Settings, services: Services | None = None, processes: 
     api_events_ws.register(app, services)
     services.tasks.recover()  # after every module registered its cleanup handlers
     services.store.prune_locks()  # lock files of records gone (older versions kept them all: store.delete)
+    services.tasks.prune_resource_locks()  # older versions kept one per resource ever locked
     services.templates.validate_at_start()  # missing or changed images mark their templates broken
     if collect:
         services.metrics.collector.start()

@@ -9,7 +9,7 @@ import pytest
 from jvp.errors import Conflict, JvpError, NotFound
 from jvp.service.task.service import TaskService
 from jvp.settings import REPO_ROOT
-from jvp.store import YamlMetadataStore
+from jvp.store import YamlMetadataStore, private_lock
 
 RES = {"kind": "volume", "node": "local", "name": "v1"}
 
@@ -125,6 +125,70 @@ def test_one_active_task_per_resource(tasks):
     tasks.wait(first["id"], 10)
     tasks.wait(other["id"], 10)
     tasks.wait(tasks.submit("revert-snapshot", RES, lambda h: {})["id"], 10)
+
+
+def _resource_locks(tmp_path) -> list[str]:
+    return sorted(p.name for p in (tmp_path / ".locks").glob("task-resource-*.lock"))
+
+
+def test_the_resource_lock_file_goes_with_its_submit(tasks, tmp_path):
+    release = threading.Event()
+    first = tasks.submit("revert-snapshot", RES, lambda h: release.wait(10) and {})
+    assert _resource_locks(tmp_path) == []
+    with pytest.raises(Conflict):
+        tasks.submit("revert-snapshot", RES, lambda h: {})
+    assert _resource_locks(tmp_path) == []   # a refused submit removes it too
+    release.set()
+    tasks.wait(first["id"], 10)
+
+
+def test_concurrent_submits_on_one_resource_still_exclude_each_other(tasks, tmp_path):
+    """Twelve threads submit on one resource at once while each submit removes the lock file it held: one
+    task is accepted, every other submit is ResourceBusy naming it."""
+    release, go = threading.Event(), threading.Barrier(12)
+    accepted, busy = [], []
+
+    def submit() -> None:
+        go.wait(10)
+        try:
+            accepted.append(tasks.submit("revert-snapshot", RES, lambda h: release.wait(10) and {}))
+        except Conflict as exc:
+            busy.append(exc)
+    threads = [threading.Thread(target=submit) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    release.set()
+    assert len(accepted) == 1 and len(busy) == 11
+    assert {e.code for e in busy} == {"ResourceBusy"} and {e.details["task"] for e in busy} == {accepted[0]["id"]}
+    tasks.wait(accepted[0]["id"], 10)
+    assert _resource_locks(tmp_path) == []
+
+
+def test_prune_resource_locks_removes_free_ones_only(tasks, tmp_path):
+    """Files left by versions that kept one per resource go; one held (by another thread) and the store's own
+    lock files stay."""
+    locks = tmp_path / ".locks"
+    for name in ("task-resource-a.lock", "task-resource-b.lock", "task-resource-held.lock", "0123abcd.lock"):
+        (locks / name).write_text("")
+    holding, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with private_lock(locks / "task-resource-held.lock", 5):
+            holding.set()
+            done.wait(10)
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert holding.wait(10)
+        assert tasks.prune_resource_locks() == 2
+        assert _resource_locks(tmp_path) == ["task-resource-held.lock"]
+        assert (locks / "0123abcd.lock").exists()
+    finally:
+        done.set()
+        holder.join(10)
+    assert tasks.prune_resource_locks() == 1 and _resource_locks(tmp_path) == []
 
 
 def test_recovery_marks_a_dead_process_task_interrupted_and_cleans_up(tasks, tmp_path):

@@ -48,6 +48,7 @@ from jvp.service.task.handle import TaskCancelled, TaskHandle
 from jvp.service.task.owner import this_process
 from jvp.service.task.progress import FLUSH_INTERVAL_S, TaskProgress, _Live
 from jvp.service.task.retention import TaskRetention
+from jvp.store.locks import remove_if_free
 from jvp.store.store import MetadataCorrupt
 from jvp.timeutil import rfc3339
 
@@ -58,6 +59,7 @@ log = logging.getLogger(__name__)
 # carries it)
 RUNNING_WRITE_S = 0.05
 RESOURCE_KEYS = ("kind", "node", "pool", "name")
+RESOURCE_LOCK_PREFIX = "task-resource-"  # the lock of a resource's check-and-submit, in the data dir's .locks/
 
 
 CleanupFn = Callable[[dict[str, Any]], None]
@@ -168,13 +170,30 @@ class TaskService(TaskProgress, TaskRetention, DeferredCleanups, TaskEnding):
             return
         resource = doc["resource"]
         key = "-".join(str(resource.get(k) or "") for k in RESOURCE_KEYS)
-        with private_lock(self._lock_dir / f"task-resource-{uuid.uuid5(uuid.NAMESPACE_URL, key)}.lock", 30):
-            busy = self.active_on(resource)
-            if busy:
-                raise Conflict(f"{resource['kind']} '{resource.get('name')}' is busy with task {busy['id']} "
-                               f"({busy['kind']}, {busy['state']}); wait for it or cancel it",
-                               code="ResourceBusy", details={"task": busy["id"], "task_kind": busy["kind"]})
-            self.store.put("task", doc["id"], doc=doc)
+        with private_lock(self._lock_dir / f"{RESOURCE_LOCK_PREFIX}{uuid.uuid5(uuid.NAMESPACE_URL, key)}.lock",
+                          30) as lock:
+            try:
+                busy = self.active_on(resource)
+                if busy:
+                    raise Conflict(f"{resource['kind']} '{resource.get('name')}' is busy with task {busy['id']} "
+                                   f"({busy['kind']}, {busy['state']}); wait for it or cancel it",
+                                   code="ResourceBusy", details={"task": busy["id"], "task_kind": busy["kind"]})
+                self.store.put("task", doc["id"], doc=doc)
+            finally:
+                # The lock guards this check and write only: its file goes with it, removed while held (the
+                # next taker makes a new one: jvp/store/locks.py), so `.locks/` does not keep one file per
+                # resource ever worked on.
+                lock.remove()
+
+    def prune_resource_locks(self) -> int:
+        """Remove the resource lock files nobody holds (versions before kept one per resource ever locked):
+        each taken without waiting and removed while held, so one in use is left alone. Returns how many."""
+        try:
+            names = [e.name for e in os.scandir(self._lock_dir)
+                     if e.name.startswith(RESOURCE_LOCK_PREFIX) and e.name.endswith(".lock")]
+        except FileNotFoundError:
+            return 0
+        return sum(1 for name in names if remove_if_free(self._lock_dir / name))
 
     def submit(self, kind: str, resource: dict[str, Any], work: Callable[[TaskHandle], dict | None], *,
                params: dict[str, Any] | None = None, created_by: str | None = None,
