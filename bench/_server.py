@@ -21,7 +21,7 @@ from pathlib import Path
 import requests
 
 REPO = Path(__file__).resolve().parent.parent
-# what `jvp serve` logs per request (jvp/server.py JvpApplication.load_config)
+# what `jvp serve` logs per request (jvp/server/__init__.py JvpApplication.load_config)
 ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms rid=%({x-request-id}o)s'
 
 

@@ -112,7 +112,7 @@ class EventsSchema(_Strict):
 
 class HttpSchema(_Strict):
     # The HTTP server reads a request's head, and a JSON body up to max_body_bytes, in its event loop before
-    # a thread takes the request (jvp/server.py): a slow or stalled client costs a socket, never a thread.
+    # a thread takes the request (jvp/server/worker.py): a slow or stalled client costs a socket, never a thread.
     header_timeout_s = fields.Float(load_default=10.0, validate=validate.Range(min=0.5, max=300))
     body_timeout_s = fields.Float(load_default=60.0, validate=validate.Range(min=1, max=3600))
     max_connections = fields.Integer(load_default=512, validate=validate.Range(min=8, max=65536))

@@ -1,4 +1,4 @@
-"""The demo's estate, seeded at start-up through JVP's own actions (`jvp serve --demo`, jvp/server.py).
+"""The demo's estate, seeded at start-up through JVP's own actions (`jvp serve --demo`, jvp/server/__init__.py).
 
 libvirt's test driver starts from jvp/demo/inventory.xml (node `local`: web1, db1, build-runner, pools default
 and data, networks demo-nat and demo-isolated). At start-up the demo adds, as an admin token named `demo-seed`

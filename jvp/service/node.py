@@ -187,7 +187,7 @@ class NodeService:
     def _check_single_process(self, uri: str) -> None:
         """libvirt's test driver keeps a test:/// node's state in the process that opened it; with several
         server processes each would have its own copy and answers would disagree. `jvp serve` runs one
-        process when the local node or a stored node is a test:/// one (jvp/server.py); a test:/// node
+        process when the local node or a stored node is a test:/// one (jvp/server/__init__.py); a test:/// node
         cannot be added to a server already running several."""
         if uri.startswith("test:") and self.processes > 1:
             raise _invalid(uri, f"a test driver node keeps its state in the serving process and this server "

@@ -1,4 +1,4 @@
-"""`jvp serve` itself (gunicorn with JVP's worker, jvp/server.py) on libvirt's test driver: slow clients cannot
+"""`jvp serve` itself (gunicorn with JVP's worker, jvp/server/) on libvirt's test driver: slow clients cannot
 starve it, connections are bounded, the HTTP layer's refusals are JSON in JVP's error shape, and a chunked
 JSON body over the limit is refused (issue 14, findings 4, 6 and 12)."""
 from __future__ import annotations

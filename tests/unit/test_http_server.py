@@ -1,5 +1,6 @@
-"""The read-ahead of JVP's HTTP worker (jvp/server.py), on bytes alone: when a request is complete, and the
-JSON shape of the HTTP layer's refusals (the live server is tested in tests/api/test_http_server.py)."""
+"""The read-ahead of JVP's HTTP worker (jvp/server/worker.py, jvp/server/wire.py), on bytes alone: when a
+request is complete, and the JSON shape of the HTTP layer's refusals (the live server is tested in
+tests/api/test_http_server.py)."""
 from __future__ import annotations
 
 import json
@@ -7,7 +8,7 @@ import json
 import pytest
 
 from jvp.domain.errors import ERRORS
-from jvp.server import _body_kind, _chunked_complete, _html_refusal_to_json, json_refusal
+from jvp.server.wire import _body_kind, _chunked_complete, _html_refusal_to_json, json_refusal
 
 
 @pytest.mark.parametrize("head, kind", [

@@ -1,4 +1,4 @@
-"""JVP's gunicorn worker on SIGTERM (jvp/server.py JvpWorker.handle_exit): the handler only sets flags and
+"""JVP's gunicorn worker on SIGTERM (jvp/server/worker.py JvpWorker.handle_exit): the handler only sets flags and
 queues the closing of the event streams for the worker's loop. A stop brings two SIGTERMs (the process
 group's and the arbiter's) and the second handler can run inside the first on the main thread: a handler that
 took the event hub's lock there could wait on it forever (the worker then stopped only at the arbiter's
@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 from gunicorn.workers.gthread import PollableMethodQueue
 
-from jvp.server import JvpWorker
+from jvp.server.worker import JvpWorker
 
 
 class FakeHub:

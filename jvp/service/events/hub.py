@@ -18,7 +18,7 @@ asks for kinds and nodes; a kind its role may not read is refused (403), an unkn
 
 Each stream has a bounded queue: a client that reads nothing while QUEUE_SIZE messages pile up is closed
 (it reconnects and fetches afresh) rather than growing the server's memory. At most `max_streams` streams per
-process (503 EventStreamLimitReached beyond); each holds one thread of its own (jvp/server.py).
+process (503 EventStreamLimitReached beyond); each holds one thread of its own (jvp/server/__init__.py).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`jvp serve`: the Flask app behind gunicorn's threaded worker, with JVP's own front on it.
+"""JVP's gunicorn worker: gthread with a read-ahead in its event loop.
 
 Each worker process runs an event loop (gunicorn's gthread poller) and a pool of threads that run the app.
 Stock gthread hands a connection to a thread as soon as its first byte arrives, and the thread then blocks
@@ -9,104 +9,27 @@ or stalls costs a socket and a buffer, never a thread, and is cut after `http.he
 `http.body_timeout_s` (buffered body). Bodies larger than that (volume uploads) are streamed by their thread
 with a read timeout; websockets (consoles) keep their thread for their life, as before. Connections per
 worker are bounded (`http.max_connections`): beyond it the connection idle or slow the longest is dropped
-for the new one, or the new one gets 503. Every refusal the HTTP layer makes (a bad request line or header,
-a head too large, a timeout, overload) is JSON in JVP's error shape.
-
-The app is built in each worker after the fork, so libvirt connections and the libvirt event loop thread
-belong to the process that uses them."""
+for the new one, or the new one gets 503. Every refusal the HTTP layer makes is JSON in JVP's error shape
+(jvp/server/wire.py)."""
 from __future__ import annotations
 
-import dataclasses
 import errno
 import faulthandler
-import html
-import json
 import logging
 import os
-import re
 import selectors
 import socket
 import sys
 import time
-import uuid
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from gunicorn import util as gunicorn_util
-from gunicorn.app.base import BaseApplication
-from gunicorn.glogging import Logger as GunicornLogger
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
+from jvp.server.wire import (_EXPECT, MAX_HEAD_BYTES, _body_kind, _CaptureSocket, _chunked_complete,
+                             _html_refusal_to_json, json_refusal)
 from jvp.settings import Settings
-
-log = logging.getLogger("jvp.server")
-_QUERY_TOKEN = re.compile(r"((?:^|[?&])token=)[^&\s]*")
-
-# A request head (request line and headers) larger than this is refused with 431 before it is parsed.
-MAX_HEAD_BYTES = 64 * 1024
-_REASONS = {400: "Bad Request", 403: "Forbidden", 408: "Request Timeout", 413: "Content Too Large",
-            414: "URI Too Long", 417: "Expectation Failed", 431: "Request Header Fields Too Large",
-            500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable"}
-
-
-def json_refusal(status: int, message: str, *, code: str, details: dict | None = None) -> bytes:
-    """A complete HTTP/1.1 response (Connection: close) carrying a JVP error, for refusals made before (or
-    outside) the app: the same shape as every other JVP error."""
-    rid = uuid.uuid4().hex
-    body = json.dumps({"error": {"code": code, "message": message,
-                                 "details": details or {}, "request_id": rid}}).encode()
-    reason = _REASONS.get(status, "Error")
-    return (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\nX-Request-Id: {rid}\r\nCache-Control: no-store\r\n"
-            "X-Content-Type-Options: nosniff\r\n\r\n").encode() + body
-
-
-def _body_kind(head: bytes) -> tuple[str, int]:
-    """How the request whose head this is carries its body: ("length", n), ("chunked", 0), ("none", 0), or
-    ("unknown", 0) when the head is ambiguous (gunicorn's parser then refuses it with 400)."""
-    lengths, codings = [], []
-    for line in head.split(b"\r\n")[1:]:
-        name, sep, value = line.partition(b":")
-        if not sep:
-            continue
-        name = name.strip().lower()
-        if name == b"content-length":
-            lengths.append(value.strip())
-        elif name == b"transfer-encoding":
-            codings.extend(c.strip().lower() for c in value.split(b","))
-    if codings:
-        return ("chunked", 0) if codings[-1] == b"chunked" and not lengths else ("unknown", 0)
-    if not lengths:
-        return "none", 0
-    if len(lengths) > 1 or not lengths[0].isdigit() or len(lengths[0]) > 18:
-        return "unknown", 0
-    return "length", int(lengths[0])
-
-
-def _chunked_complete(buf: bytearray, pos: int) -> tuple[bool, int]:
-    """(whether the chunked body starting at buf[pos] is complete (its last chunk and trailers are in buf),
-    where the next scan may resume: the start of the first chunk not wholly in buf, so a body of many tiny
-    chunks is scanned once, not again on every read). A malformed body counts as complete: the parser refuses
-    it as soon as a thread reads it."""
-    while True:
-        eol = buf.find(b"\r\n", pos)
-        if eol < 0:
-            return False, pos
-        size_text = bytes(buf[pos:eol]).split(b";")[0].strip()
-        try:
-            size = int(size_text, 16)
-        except ValueError:
-            return True, pos
-        if size == 0:
-            return buf.startswith(b"\r\n", eol + 2) or buf.find(b"\r\n\r\n", eol) >= 0, pos
-        end = eol + 2 + size + 2
-        if end > len(buf):
-            return False, pos
-        pos = end
-
-
-_EXPECT = re.compile(rb"\r\nexpect:[ \t]*100-continue[ \t]*(?=\r\n)", re.IGNORECASE)
 
 
 class _Conn(TConn):
@@ -130,45 +53,6 @@ class _Conn(TConn):
         if self.io_timeout is not None:
             self.sock.settimeout(self.io_timeout)
 
-
-class _CaptureSocket:
-    """Takes the HTML refusal gunicorn writes, so it can be sent as JSON instead (see handle_error)."""
-
-    def __init__(self, sock: Any):
-        self._sock = sock
-        self.data = b""
-
-    def gettimeout(self) -> float:
-        return 0.0
-
-    def sendall(self, data: bytes) -> None:
-        self.data += data
-
-    send = sendall
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sock, name)
-
-
-def _html_refusal_to_json(raw: bytes) -> bytes | None:
-    text = raw.decode("latin-1", "replace")
-    m = re.match(r"HTTP/1\.[01] (\d{3}) ", text)
-    if not m:
-        return None
-    status = int(m.group(1))
-    reason = re.search(r"<h1><p>(.*?)</p></h1>", text, re.DOTALL)
-    detail = re.search(r"</h1>\s*(.*?)\s*</body>", text, re.DOTALL)
-    message = html.unescape(detail.group(1)).strip() if detail else ""
-    if not message:
-        message = html.unescape(reason.group(1)) if reason else _REASONS.get(status, "refused")
-    message = f"the HTTP server refused the request: {message}"
-    if status == 414:
-        return json_refusal(status, message, code="UriTooLong")
-    if status == 431:
-        return json_refusal(status, message, code="HeadersTooLarge")
-    if status >= 500 and status != 501:
-        return json_refusal(500, message, code="InternalError")
-    return json_refusal(status, message, code="BadHttpRequest")
 
 
 # What a stopping worker keeps of graceful_timeout for its own exit once its tasks are waited for.
@@ -437,118 +321,3 @@ def make_worker(settings: Settings) -> type[JvpWorker]:
     return type("JvpWorker", (JvpWorker,), {
         "header_timeout": float(limits["header_timeout_s"]), "body_timeout": float(limits["body_timeout_s"]),
         "buffer_limit": int(settings.max_body_bytes)})
-
-
-class AccessLogger(GunicornLogger):
-    """gunicorn's logger, with console tokens (`/ws/...?token=`) masked in access log lines: a refused
-    websocket is logged like any request, and its token may still be valid."""
-
-    def atoms(self, resp, req, environ, request_time):
-        atoms = super().atoms(resp, req, environ, request_time)
-        for key in ("r", "q", "U"):
-            if isinstance(atoms.get(key), str) and "token=" in atoms[key]:
-                atoms[key] = _QUERY_TOKEN.sub(r"\1***", atoms[key])
-        return atoms
-
-
-class JvpApplication(BaseApplication):
-    def __init__(self, settings: Settings):
-        self.settings = settings  # settings.workers is the number of processes that really serve
-        super().__init__()
-
-    def load_config(self) -> None:
-        s = self.settings
-        self.cfg.set("bind", [s.listen])
-        self.cfg.set("workers", s.workers)
-        self.cfg.set("worker_class", make_worker(s))
-        self.cfg.set("worker_connections", s.http["max_connections"])
-        # Each open console and each open event stream holds a thread for its whole life: they get threads of
-        # their own on top of the API's, and the console service and the event hub refuse more than
-        # console.max_sessions / events.max_streams per worker.
-        self.cfg.set("threads", s.threads + s.console["max_sessions"] + s.events["max_streams"])
-        # Long uploads and websockets run in worker threads; the worker's heartbeat is not blocked by them.
-        self.cfg.set("timeout", 120)
-        self.cfg.set("graceful_timeout", 30)
-        self.cfg.set("keepalive", 5)
-        self.cfg.set("loglevel", s.log_level)
-        self.cfg.set("accesslog", "-")
-        self.cfg.set("logger_class", AccessLogger)
-        self.cfg.set("access_log_format", '%(h)s "%(r)s" %(s)s %(B)s %(M)sms rid=%({x-request-id}o)s')
-        self.cfg.set("proc_name", "jvp")
-        self.cfg.set("control_socket_disable", True)
-        if s.tls_cert:
-            self.cfg.set("certfile", s.tls_cert)
-            self.cfg.set("keyfile", s.tls_key)
-
-    def load(self):
-        from jvp.app import create_app
-        app = create_app(self.settings, processes=self.settings.workers, collect=True)
-        if self.settings.demo:  # the test driver's state lives in this worker: seed it here (jvp/demo/estate.py)
-            from jvp.demo.estate import seed
-            try:
-                seed(app)
-            except Exception:  # noqa: BLE001 - a demo with part of its estate beats no demo; the log says what
-                log.exception("the demo's estate could not be seeded completely; serving what exists")
-        return app
-
-
-def prepare(settings: Settings) -> Path | None:
-    """What runs once in the master before workers start: the data dir and the first admin token. Task
-    recovery is not done here: every worker runs it when it builds the app (create_app ->
-    TaskService.recover), and a task whose worker dies later is interrupted when a worker next reads it."""
-    from jvp.service.auth import TokenService
-    from jvp.store import YamlMetadataStore, private_data_dir
-    if private_data_dir(settings.data_dir):
-        log.warning("data dir %s was readable by others: now 0700 (`jvp doctor --fix` tightens its files)",
-                    settings.data_dir)
-    store = YamlMetadataStore(settings.data_dir, settings.schema_dir)
-    created = TokenService(store, settings.data_dir).ensure_initial_admin()
-    token_file = Path(settings.data_dir) / "auth" / "admin-token"
-    if created:
-        log.warning("first start: admin token written to %s", created)
-    elif token_file.exists():
-        log.info("admin token file: %s", token_file)
-    return created
-
-
-def test_driver_uris(settings: Settings) -> list[str]:
-    """The test:/// URIs this server would serve: the local node's and those of the stored nodes."""
-    from jvp.store import YamlMetadataStore
-    uris = [settings.local_uri] if settings.local_uri.startswith("test:") else []
-    store = YamlMetadataStore(settings.data_dir, settings.schema_dir)
-    for _key, doc in store.list("node").items:
-        uri = str(doc.get("uri") or "")
-        if uri.startswith("test:"):
-            uris.append(uri)
-    return uris
-
-
-def single_process_when_test_driver(settings: Settings) -> Settings:
-    """libvirt's test driver keeps a test:/// node's state in the process that opened it: with several
-    gunicorn workers each would hold its own copy, and a change made through one worker would be missing
-    from half the answers. So a server with any test:/// node (the demo's local node, a configured
-    `local_uri: test:///...`, or a stored node) runs one worker process (its threads still serve requests
-    concurrently), and create-node/modify-node refuse a test:/// URI on a server that runs more than one
-    (service/node.py). README: "The test driver"."""
-    uris = test_driver_uris(settings) if settings.workers > 1 else []
-    if not uris:
-        return settings
-    log.warning("test driver node(s) %s keep their state in the serving process: running 1 worker process "
-                "instead of %d", ", ".join(uris), settings.workers)
-    return dataclasses.replace(settings, workers=1)
-
-
-def run(settings: Settings) -> None:
-    # Everything the server writes is private, also files made by helpers it runs (qemu-img in the data dir):
-    # the data dir is 0700 and its files 0600 (the store, the audit log and the locks set their modes anyway).
-    os.umask(0o077)
-    prepare(settings)
-    settings = single_process_when_test_driver(settings)
-    if settings.demo:
-        token = (Path(settings.data_dir) / "auth" / "admin-token").read_text().strip()
-        print(f"JVP demo on http://{settings.listen}/ (libvirt test driver, data in {settings.data_dir})\n"
-              f"admin token: {token}", flush=True)
-    scheme = "https" if settings.tls_cert else "http"
-    log.info("JVP serving API and UI on %s://%s (local node %s, data dir %s)", scheme, settings.listen,
-             settings.local_uri, settings.data_dir)
-    JvpApplication(settings).run()
