@@ -2,7 +2,8 @@
 pool (`<pool>_templates_`, directory `<pool path>/_templates_`), with their metadata in
 `metadata/<node>/<template>/metadata.yaml`. Names are unique per node.
 
-This module reads, edits and deletes templates and serves create-vm's `template` source; registration is in
+This module reads, edits and deletes templates; create-vm's `template` source is in vm_source.py,
+check-template-updates and the history (with what rebuild-vm asks of a template) in checks.py, registration in
 register.py (the node side in install.py), the update flow in update.py, the metadata and usage views in
 catalog.py. Each part receives its collaborators in its constructor; none reaches back into this service.
 Usage is computed from the node (the gateway's template_usage): `usage.vm_count` and the dependents the API answers are always what the domains
@@ -17,13 +18,12 @@ TemplateUsageUnknown, naming the pools) and old images are kept (update.py `prun
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from jvp.domain.storage_pool import TEMPLATE_POOL_SUFFIX
 from jvp.domain.template import NodeUsage, describe_pools
-from jvp.errors import Conflict, JvpError, PreconditionFailed
+from jvp.errors import Conflict, JvpError
 from jvp.hypervisor.gateway import NodeGateway
 from jvp.images.fetch import AddressPolicy, Fetcher, Hashes
 from jvp.service.node import NodeService
@@ -31,21 +31,21 @@ from jvp.service.storage.pool import StoragePoolService
 from jvp.service.storage.volume import VolumeService
 from jvp.service.task.service import TaskService
 from jvp.service.template.catalog import TemplateCatalog, image_paths, template_not_found
+from jvp.service.template.checks import TemplateChecks
 from jvp.service.template.download import Downloads
-from jvp.service.template.history import TemplateHistory, image_of
+from jvp.service.template.history import TemplateHistory
 from jvp.service.template.integrity import TemplateIntegrity
 from jvp.service.template.register import TemplateRegistrar, TemplateSources, volume_name
 from jvp.service.template.update import TemplateUpdater
-from jvp.service.vm.plan import BaseImage
+from jvp.service.template.vm_source import TemplateVmSource
 from jvp.store import MetadataStore
 from jvp.timeutil import rfc3339
 
 log = logging.getLogger(__name__)
 TEMPLATE_TASKS = ("register-template", "update-template-image")
-CHECK_CONCURRENCY = 4  # check-template-updates: sources asked at once
 
 
-class TemplateService:
+class TemplateService(TemplateVmSource, TemplateChecks):
     def __init__(self, store: MetadataStore, nodes: NodeService, gateway: NodeGateway, tasks: TaskService,
                  volumes: VolumeService, pools: StoragePoolService, data_dir: Path, download: dict[str, Any],
                  sources: TemplateSources, list_timeout_s: float = 10.0, listen: tuple[str, int] | None = None):
@@ -224,49 +224,6 @@ class TemplateService:
             log.info("template pool %s on node %s was empty and is removed", tpool, node)
         return removed
 
-    # -- create-vm's `template` source ------------------------------------------------------------------
-    def base_image(self, node: str, name: str) -> BaseImage:
-        """The template's current image for a new VM's linked or full clone; `usage.last_used` is recorded
-        (BaseImage.on_used) only once the VM exists, so a refused or failed create-vm leaves it alone."""
-        doc = self.doc(node, name)
-        st = doc["storage"]
-        integrity = doc.get("integrity") or {}
-        if integrity.get("state") == "broken":
-            raise PreconditionFailed(f"template '{name}' on node '{node}' is broken: {integrity.get('reason')} "
-                                     f"(found by {integrity.get('by')} at {integrity.get('checked_at')}); "
-                                     "verify-template checks the image again", code="TemplateBroken",
-                                     details={"template": name, "node": node, "reason": integrity.get("reason")})
-        try:
-            vol = self.volumes.raw(node, st["template_pool"], st["volume"])
-        except JvpError as exc:
-            if exc.code not in ("VolumeNotFound", "StoragePoolNotFound", "StoragePoolInactive"):
-                raise
-            raise PreconditionFailed(f"the image of template '{name}' ({st['template_pool']}/{st['volume']}) is "
-                                     f"not available on node '{node}': {exc.message}", code="TemplateImageMissing",
-                                     details={"template": name, "pool": st["template_pool"],
-                                              "volume": st["volume"]}) from exc
-        recorded = st.get("format")
-        if recorded and vol.format and vol.format != recorded:
-            # libvirt probes a file's format from its content at each pool refresh: an image that reads as
-            # another format now was changed behind JVP (a damaged qcow2 header reads as raw). Never clone it
-            # with the probed format: the new disk would read the file's bytes differently.
-            reason = (f"the image now reads as {vol.format}, it was registered as {recorded}: the file changed "
-                      "since")
-            raise PreconditionFailed(f"the image of template '{name}' on node '{node}' ({st['template_pool']}/"
-                                     f"{st['volume']}) is not usable: {reason}; verify-template checks it",
-                                     code="TemplateBroken", details={"template": name, "node": node,
-                                                                     "reason": reason})
-        return BaseImage(pool=st["template_pool"], volume=st["volume"], path=vol.path,
-                         format=recorded or vol.format, capacity_bytes=vol.capacity_bytes or 0,
-                         template={"name": name, "pool": st["template_pool"], "volume": st["volume"],
-                                   "uuid": doc["uuid"]},
-                         on_used=lambda: self._record_use(node, name, doc["uuid"]))
-
-    def _record_use(self, node: str, name: str, uuid: str) -> None:
-        now = rfc3339()
-        self.store.update("template", node, name, fn=lambda d: None if d is None or d.get("uuid") != uuid else {
-            **d, "usage": {**d["usage"], "last_used": now}})
-
     # -- registration and updates (register.py, update.py) ----------------------------
     def register(self, node: str, pool: str, name: str, source: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         return self.registrar.register(node, pool, name, source, **kwargs)
@@ -277,88 +234,6 @@ class TemplateService:
 
     def check_update(self, node: str, name: str, by: str | None = None) -> dict[str, Any]:
         return self.updater.check(node, name, by=by)
-
-    def check_all(self, node: str | None, created_by: str | None, request_id: str | None) -> dict[str, Any]:
-        """check-template-updates: every template (of one node, or of every node) checked in one task, at most
-        CHECK_CONCURRENCY sources asked at once; a result per template, a failure of one never stops the
-        others. Templates not registered from a URL are listed as not-updatable."""
-        if node:
-            self.nodes.record(node)
-        known = [node] if node else self.nodes.names()
-        docs = sorted(((n, d["name"], d["source"]["type"]) for (n, _), d in self.store.list("template").items
-                       if n in known), key=lambda x: (x[0], x[1]))
-
-        def work(h: Any) -> dict[str, Any]:
-            results: list[dict[str, Any]] = []
-            total = max(len(docs), 1)
-
-            def one(item: tuple[str, str, str]) -> dict[str, Any]:
-                n, name, stype = item
-                base = {"node": n, "name": name}
-                if stype != "url":
-                    return {**base, "outcome": "not-updatable", "update_available": None,
-                            "message": f"registered from a {stype}: there is no source to ask"}
-                try:
-                    r = self.updater.check(n, name, by=created_by, task=h.id)
-                except JvpError as exc:
-                    return {**base, "outcome": "failed", "update_available": None, "message": exc.message,
-                            "error": {"code": exc.code, "message": exc.message}}
-                outcome = {True: "update-available", False: "up-to-date", None: "unknown"}[r["update_available"]]
-                return {**base, "outcome": outcome, "update_available": r["update_available"],
-                        "decided_by": r["decided_by"], "vm_count": len(r["vms"]), "message": r["message"]}
-            with ThreadPoolExecutor(max_workers=CHECK_CONCURRENCY, thread_name_prefix="template-check") as pool:
-                for r in pool.map(one, docs):
-                    results.append(r)
-                    h.progress(100 * len(results) / total, f"checked {r['node']}/{r['name']}: {r['outcome']}")
-            counts: dict[str, int] = {}
-            for r in results:
-                counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
-            summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "no templates"
-            return {"templates": results, "counts": counts, "message": f"{len(results)} template(s) checked: {summary}"}
-        return self.tasks.submit("check-template-updates", {"kind": "templates", "node": node, "name": None},
-                                 work, params={"node": node}, created_by=created_by, request_id=request_id,
-                                 message=f"checking {len(docs)} template(s)")
-
-    def vms_of(self, node: str, name: str) -> list[dict[str, Any]]:
-        """The VMs built from the template (JVP's metadata names it, or a disk is on one of its images)."""
-        doc = self.doc(node, name)
-        usage = self.usage(node)
-        return [{"name": v.name, "running": v.running} for v in usage.vms(doc, image_paths(doc))
-                if v.by_metadata or v.disks]
-
-    def history_entries(self, node: str, name: str, limit: int = 100) -> dict[str, Any]:
-        """list-template-history: newest first; the history of a template that no longer exists is gone."""
-        self.doc(node, name)
-        return {"node": node, "name": name, "entries": self.history.entries(node, name, limit)}
-
-    def record_rebuild(self, node: str, name: str, entry: dict[str, Any]) -> None:
-        """rebuild-vm's listener: one history entry per rebuilt (or failed) VM of the template."""
-        doc = self.store.get("template", node, name)
-        if doc is None:
-            return
-        prev = entry.get("previous_template") or {}
-        old = None
-        if prev.get("name") == name and prev.get("backing"):
-            vol = next((p["volume"] for p in [doc["storage"], *(doc.get("previous") or [])]
-                        if p["path"] == prev["backing"]), None)
-            old = image_of(doc, vol) if vol else None
-        elif prev.get("name"):
-            old = {"volume": None, "version": None, "checksum": None, "size": None}
-        new_volume = (entry.get("image") or {}).get("volume")
-        removed: list[str] = []
-        if entry["outcome"] == "succeeded" and doc.get("previous"):
-            try:  # the VM may have been the last one on an old image: it goes now, as after delete-vm
-                removed = self.updater.prune(node, name, self.usage(node))
-            except JvpError as exc:
-                log.warning("rebuild of %s: old images of template %s not pruned now: %s", entry.get("vm"), name,
-                            exc.message)
-        if removed:
-            entry = {**entry, "message": f"{entry.get('message', '')}; removed old images nothing used any more: "
-                                         f"{', '.join(removed)}"}
-        self.history.record(node, name, "rebuild", entry["outcome"], by=entry.get("by"), task=entry.get("task"),
-                            vm=entry.get("vm"), old=old, new=image_of(doc, new_volume),
-                            message=(f"from template '{prev['name']}': " if prev.get("name") not in (None, name)
-                                     else "") + entry.get("message", ""))
 
     # -- integrity (integrity.py) -------------------------------------------------------------------------
     def validate_at_start(self) -> dict[str, dict[str, str]]:
