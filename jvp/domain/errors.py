@@ -4,8 +4,8 @@ The code (in `{"error": {"code": ...}}`, in a task's `error.code`, or in a listi
 clients branch on it. This table is the one place a code is described; README's error tables and the OpenAPI
 document's per-action error lists are generated from it:
 
-    python -m jvp.domain.errors --markdown        # the whole table as markdown
-    python -m jvp.api.error_docs --write-readme   # rewrite README's generated tables in place
+    python -m jvp.domain.errors_markdown --markdown   # the whole table as markdown
+    python -m jvp.api.error_docs --write-readme       # rewrite README's generated tables in place
 
 Raising a code that is not in the table fails tests/unit/test_error_codes.py (a static scan of jvp/ for
 every code literal and the codes derived by not_found()/already_exists()/the libvirt error table), and an
@@ -17,7 +17,6 @@ statuses the same code answers with in some places (kept as they are: clients se
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -338,31 +337,3 @@ def lookup(code: str) -> ErrorCode:
 
 def unknown(codes: Iterable[str]) -> list[str]:
     return sorted(set(codes) - set(ERRORS))
-
-
-# -- markdown ------------------------------------------------------------------------------------------------
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
-def markdown(codes: Iterable[str] | None = None, *, generic_column: bool = True) -> str:
-    """The table (or the rows of `codes`) as markdown, in the table's order."""
-    wanted = set(ERRORS) if codes is None else set(codes)
-    head = ["code", "status", "meaning"] + (["generic"] if generic_column else [])
-    out = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
-    for e in _ENTRIES:
-        if e.code not in wanted:
-            continue
-        cells = [f"`{e.code}`", " / ".join(str(s) for s in e.statuses), _cell(e.meaning)]
-        if generic_column:
-            cells.append("yes" if e.generic else "")
-        out.append("| " + " | ".join(cells) + " |")
-    return "\n".join(out) + "\n"
-
-
-if __name__ == "__main__":  # pragma: no cover
-    if sys.argv[1:] != ["--markdown"]:
-        print("usage: python -m jvp.domain.errors --markdown   (README: python -m jvp.api.error_docs "
-              "--write-readme)", file=sys.stderr)
-        raise SystemExit(2)
-    sys.stdout.write(markdown())

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from jvp.domain.errors import ERRORS, GENERIC, markdown
+from jvp.domain.errors import ERRORS, GENERIC
+from jvp.domain.errors_markdown import markdown
 from tests.unit.error_scan import REPO, Scanner, scan
 
 # The source text of the code sites the scan cannot resolve (wherever they are: files move), and why each is
