@@ -15,107 +15,28 @@ file JVP writes is always a file JVP can read. The data dir is private: director
 0600, whatever the umask. `jvp doctor` lists the files that cannot be read and moves them aside with `--fix`.
 
 Services talk to the MetadataStore interface only, so another store (etcd) can take this one's place.
+The interface, its ListResult and its errors are in jvp/store/interface.py, the data dir's modes in datadir.py, the
+per-file locks in record_locks.py (RecordLocks), parsing and serializing in codec.py (DocumentCodec).
 """
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import tempfile
 import threading
 import time
 from collections import OrderedDict
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Callable
 
-import yaml
-from filelock import Timeout as LockTimeout
-
-from jvp.errors import Conflict, JvpError
+from jvp.store.codec import DocumentCodec
+from jvp.store.datadir import private_dirs
+from jvp.store.interface import ListResult, MetadataCorrupt, safe_key
 from jvp.store.kinds import KINDS, Kind
-from jvp.store.locks import FILE_MODE, PrivateLock, private_lock, remove_if_free
+from jvp.store.locks import FILE_MODE
+from jvp.store.record_locks import RecordLocks
 from jvp.store.schemas import SchemaSet
 
-
-class MetadataLocked(Conflict):
-    code = "MetadataLocked"
-
-
-class MetadataCorrupt(JvpError):
-    """A metadata file that cannot be read or does not match its schema. 422: a precondition on the host."""
-    code, status = "MetadataCorrupt", 422
-
-    def __init__(self, path: Path | str, reason: str):
-        super().__init__(f"metadata file {path} is corrupt or invalid: {reason}; fix or move it away "
-                         "(JVP never overwrites it)", details={"path": str(path), "reason": reason})
-
-
-@dataclass
-class ListResult:
-    items: list[tuple[tuple[str, ...], dict[str, Any]]] = field(default_factory=list)
-    errors: list[dict[str, str]] = field(default_factory=list)  # [{path, code, message}]
-
-
-DIR_MODE = 0o700   # every directory of the data dir
-# FILE_MODE (0600): every file of the data dir, lock files included (jvp/store/locks.py)
-
-
-def private_dirs(path: Path | str) -> Path:
-    """Create the directory `path` and its missing parents, each 0700 (mkdir gives parents the umask's mode
-    whatever `mode` says); an existing directory is left as it is."""
-    path = Path(path)
-    missing = []
-    probe = path
-    while not probe.exists():
-        missing.append(probe)
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    for directory in reversed(missing):
-        try:
-            directory.mkdir(mode=DIR_MODE)
-        except FileExistsError:
-            pass
-    return path
-
-
-def private_data_dir(path: Path | str) -> bool:
-    """Create the data dir 0700, or make an existing one 0700 (earlier versions made it 0755); True when its
-    mode was changed. Its files are tightened by `jvp doctor --fix` (new files are 0600 anyway)."""
-    path = private_dirs(path)
-    mode = path.stat().st_mode & 0o7777
-    if mode == DIR_MODE:
-        return False
-    try:
-        os.chmod(path, DIR_MODE)
-    except PermissionError:
-        return False  # another user's directory: `jvp doctor` reports it
-    return True
-
-
-class MetadataStore(Protocol):
-    def get(self, kind: str, *key: str) -> dict[str, Any] | None: ...
-    def put(self, kind: str, *key: str, doc: dict[str, Any]) -> dict[str, Any]: ...
-    def create(self, kind: str, *key: str, doc: dict[str, Any]) -> bool: ...
-    def update(self, kind: str, *key: str, fn: Callable[[dict | None], dict | None], durable: bool = True,
-               before_replace: Callable[[], None] | None = None) -> dict | None: ...
-    def delete(self, kind: str, *key: str) -> bool: ...
-    def list(self, kind: str) -> ListResult: ...
-    def keys(self, kind: str) -> list[tuple[str, ...]]: ...
-    def prune_locks(self) -> int: ...
-    def locked(self, kind: str, *key: str): ...
-    def writable(self) -> bool: ...
-
-
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-# libyaml's emitter when built in: ~5x faster than PyYAML's (a task record: ~0.6 ms instead of ~3 ms). It also
-# escapes what PyYAML's emitter wrote raw (U+0085 came back as a line break); the read-back check stays either way.
-_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 PARSED_CACHE_SIZE = 512  # files whose last text and document are kept (a read of an unchanged file: no parse)
-_SAFE_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # matched in full (no "k\n")
-_LOCK_NAME = re.compile(r"[0-9a-f]{32}\.lock")  # the store's own lock files in .locks/ (_lock_name)
 
 
 # keys() answers a directory's names again without listing it while the directory's inode, mtime and size are
@@ -127,14 +48,7 @@ _LOCK_NAME = re.compile(r"[0-9a-f]{32}\.lock")  # the store's own lock files in 
 KEYS_SETTLED_NS = 2_000_000_000
 
 
-def safe_key(part: Any) -> bool:
-    """Whether `part` can be one part of a metadata key (a file name under the data dir): a name of the store's
-    alphabet, never `..`. A name from elsewhere (a VM's recorded template, written by another tool) that is not
-    one names no metadata file at all."""
-    return isinstance(part, str) and _SAFE_PART.fullmatch(part) is not None and ".." not in part
-
-
-class YamlMetadataStore:
+class YamlMetadataStore(RecordLocks, DocumentCodec):
     def __init__(self, root: str | Path, schema_dir: str | Path):
         self.root = Path(root)
         self.schemas = SchemaSet(schema_dir)
@@ -156,7 +70,7 @@ class YamlMetadataStore:
         if missing:
             raise RuntimeError(f"metadata_schema/ in {schema_dir} has no schema for: {', '.join(missing)}")
 
-    # -- paths and locks ----------------------------------------------------------------------------
+    # -- paths --------------------------------------------------------------------------------------
     def path(self, kind: str, *key: str) -> Path:
         for part in key:
             # Keys come from validated names; refuse anything that could leave its directory anyway.
@@ -166,58 +80,6 @@ class YamlMetadataStore:
         if not str(path).startswith(self._real_root):
             raise ValueError(f"metadata path escapes the data dir: {path}")
         return path
-
-    LOCK_TIMEOUT_S = 30
-
-    def _lock_name(self, path: Path) -> str:
-        """The name of a metadata file's lock file in `.locks/` (from its path under the data dir)."""
-        rel = str(path.relative_to(self.root.resolve()))
-        return f"{hashlib.sha256(rel.encode()).hexdigest()[:32]}.lock"
-
-    @contextmanager
-    def _lock(self, path: Path) -> Iterator[PrivateLock]:
-        """The file's cross-process lock. A holder that keeps it past LOCK_TIMEOUT_S (a process stuck or
-        frozen mid-write) is a 409 MetadataLocked for this caller (retry later), never a 500."""
-        lock = private_lock(self._lock_dir / self._lock_name(path), self.LOCK_TIMEOUT_S)
-        try:
-            lock.acquire()
-        except LockTimeout:
-            rel = path.relative_to(self.root.resolve())
-            raise MetadataLocked(f"the metadata file {rel} is held by another process for more than "
-                                 f"{self.LOCK_TIMEOUT_S}s; try again later",
-                                 details={"path": str(path), "timeout_s": self.LOCK_TIMEOUT_S}) from None
-        try:
-            yield lock
-        finally:
-            lock.release()
-
-    def prune_locks(self) -> int:
-        """Remove the lock files of metadata files that no longer exist (left by versions that kept every
-        lock file, or by a process that died between a record's removal and its lock file's): each taken
-        without waiting and removed while held, so one in use is left alone. Only the store's own lock files
-        (`<digest>.lock`) are looked at. Returns how many were removed."""
-        live = set()
-        for spec in KINDS.values():
-            for path in self.root.glob(spec.pattern):
-                try:
-                    live.add(self._lock_name(path.resolve()))
-                except ValueError:  # resolves outside the data dir: no lock file of the store's
-                    pass
-        removed = 0
-        try:
-            names = [e.name for e in os.scandir(self._lock_dir) if _LOCK_NAME.fullmatch(e.name)]
-        except FileNotFoundError:
-            return 0
-        for name in names:
-            if name not in live and remove_if_free(self._lock_dir / name):
-                removed += 1
-        return removed
-
-    @contextmanager
-    def locked(self, kind: str, *key: str) -> Iterator[None]:
-        """Hold the file's cross-process lock (for read-modify-write sequences beyond `update`)."""
-        with self._lock(self.path(kind, *key)):
-            yield
 
     # -- reading ------------------------------------------------------------------------------------
     def _read(self, kind: str, path: Path) -> dict[str, Any] | None:
@@ -247,32 +109,6 @@ class YamlMetadataStore:
     def _forget(self, key: str) -> None:
         with self._parsed_lock:
             self._parsed.pop(key, None)
-
-    def _parse(self, kind: str, path: Path, text: str) -> dict[str, Any]:
-        try:
-            doc = yaml.load(text, Loader=_LOADER)  # libyaml's safe loader when built in: ~10x faster
-        except yaml.YAMLError as exc:
-            raise MetadataCorrupt(path, f"invalid YAML: {exc}".replace("\n", " ")) from exc
-        if not isinstance(doc, dict):
-            raise MetadataCorrupt(path, "the document is not a mapping")
-        version = doc.get("schema_version")
-        current = self.schemas.current[kind]
-        if not isinstance(version, int) or isinstance(version, bool):
-            raise MetadataCorrupt(path, "schema_version is missing or not an integer")
-        if version > current:
-            raise MetadataCorrupt(path, f"schema_version {version} is newer than this JVP knows ({current})")
-        errors = self.schemas.errors(kind, version, doc)
-        if errors:
-            raise MetadataCorrupt(path, "; ".join(errors[:5]))
-        if version < current:
-            try:
-                doc = self.schemas.migrate(kind, doc)
-            except ValueError as exc:
-                raise MetadataCorrupt(path, str(exc)) from exc
-            errors = self.schemas.errors(kind, current, doc)
-            if errors:
-                raise MetadataCorrupt(path, "after migration: " + "; ".join(errors[:5]))
-        return doc
 
     def get(self, kind: str, *key: str) -> dict[str, Any] | None:
         return self._read(kind, self.path(kind, *key))
@@ -318,39 +154,6 @@ class YamlMetadataStore:
         return [spec.key_of(path.relative_to(self.root).parts) for path in sorted(self.root.glob(spec.pattern))]
 
     # -- writing ------------------------------------------------------------------------------------
-    def _prepare(self, kind: str, path: Path, doc: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
-        """The document as it will be stored and its file content, checked to read back as that document."""
-        doc = {"schema_version": self.schemas.current[kind],
-               **{k: v for k, v in doc.items() if k != "schema_version"}}
-        errors = self.schemas.errors(kind, doc["schema_version"], doc)
-        if errors:
-            # A bug in JVP, not bad input: the service built a document its own schema refuses.
-            raise JvpError(f"refusing to write invalid {kind} metadata to {path}: {'; '.join(errors[:5])}",
-                           code="MetadataInvalid", status=500, details={"path": str(path)})
-        return doc, self._serialize(kind, path, doc)
-
-    def _serialize(self, kind: str, path: Path, doc: dict[str, Any]) -> bytes:
-        """The file content of `doc`, loaded back the way reads load it: it must give the same document and
-        validate, else nothing is written (the old file stays as it was)."""
-        reason = None
-        raw = b""
-        try:
-            data = yaml.dump(doc, Dumper=_DUMPER, sort_keys=False, default_flow_style=False, allow_unicode=True)
-            raw = data.encode("utf-8")
-            back = yaml.load(raw.decode("utf-8"), Loader=_LOADER)
-        except (yaml.YAMLError, UnicodeError) as exc:
-            reason = f"it does not serialize to YAML that loads again: {exc}".replace("\n", " ")
-        else:
-            if back != doc or not _same_types(doc, back):
-                reason = "it reads back as a different document: " + _first_difference(doc, back)
-            # An identical document (same values, same types) validates as `doc` did in _prepare: the schema
-            # is not checked a second time.
-        if reason is not None:
-            # Request fields are checked for such text (jvp.api.schemas.Text); reaching this is a bug.
-            raise JvpError(f"refusing to write {kind} metadata to {path}: {reason}; the file was left as it was",
-                           code="MetadataInvalid", status=500, details={"path": str(path), "reason": reason})
-        return raw
-
     def _write(self, kind: str, path: Path, data: bytes, durable: bool = True,
                before_replace: Callable[[], None] | None = None) -> None:
         """Atomic replace: the new content is fsynced before the rename, so the file holds the old document
@@ -492,28 +295,3 @@ def _copy(value: Any) -> Any:
     if isinstance(value, list):
         return [_copy(v) for v in value]
     return value
-
-
-def _same_types(want: Any, got: Any) -> bool:
-    """Equal documents whose values also have the same types (1, 1.0 and True are equal in Python, not in a
-    schema)."""
-    if type(want) is not type(got):
-        return False
-    if isinstance(want, dict):
-        return all(_same_types(v, got[k]) for k, v in want.items())
-    if isinstance(want, list):
-        return all(_same_types(a, b) for a, b in zip(want, got))
-    return True
-
-
-def _first_difference(want: Any, got: Any, where: str = "") -> str:
-    """Where a document and its read-back copy first differ (a path, never the values: they may be secrets)."""
-    if isinstance(want, dict) and isinstance(got, dict):
-        for key in want:
-            if key not in got or want[key] != got[key]:
-                return _first_difference(want[key], got.get(key), f"{where}/{key}")
-    if isinstance(want, list) and isinstance(got, list) and len(want) == len(got):
-        for index, (a, b) in enumerate(zip(want, got)):
-            if a != b:
-                return _first_difference(a, b, f"{where}/{index}")
-    return f"the value at {where or '/'}"

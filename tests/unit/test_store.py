@@ -209,7 +209,7 @@ def _hold_lock(root: str, ready, release) -> None:
 def test_a_lock_held_past_the_timeout_is_a_409_not_a_crash(store, tmp_path, monkeypatch):
     """A process stuck (or frozen) while holding a file's lock: the next writer gets MetadataLocked (409)
     after LOCK_TIMEOUT_S, the file is untouched, and once the holder lets go the write goes through."""
-    from jvp.store.store import MetadataLocked
+    from jvp.store.interface import MetadataLocked
     store.put("node", "n1", doc=node())
     ctx = multiprocessing.get_context("fork")
     ready, release = ctx.Event(), ctx.Event()

@@ -24,7 +24,7 @@ from typing import Any
 from jvp.domain.task import ACTIVE
 from jvp.service.audit import AuditLog
 from jvp.store import MetadataStore
-from jvp.store.store import MetadataCorrupt
+from jvp.store.interface import MetadataCorrupt
 
 log = logging.getLogger(__name__)
 RECENT_NS = 1_000_000_000

@@ -48,8 +48,8 @@ from jvp.service.task.handle import TaskCancelled, TaskHandle
 from jvp.service.task.owner import this_process
 from jvp.service.task.progress import FLUSH_INTERVAL_S, TaskProgress, _Live
 from jvp.service.task.retention import TaskRetention
+from jvp.store.interface import MetadataCorrupt
 from jvp.store.locks import remove_if_free
-from jvp.store.store import MetadataCorrupt
 from jvp.timeutil import rfc3339
 
 log = logging.getLogger(__name__)
