@@ -18,8 +18,8 @@ log = logging.getLogger(__name__)
 
 
 class TaskEnding:
-    """Mixed into TaskService (which provides store, _on_final, _cleanups, _docs and view, and through its other
-    mixins _update, _patch, retry_cleanups, _schedule_retry and prune)."""
+    """Mixed into TaskService (which provides store, _on_final and _cleanups, and through its other mixins
+    _docs and view (reading.py), _update, _patch, retry_cleanups, _schedule_retry and prune)."""
     store: Any
     _on_final: Callable[[dict[str, Any]], Any] | None
     _cleanups: dict[str, Callable[[dict[str, Any]], None]]
