@@ -3,7 +3,6 @@ the lock at its release, without polling the lock file; another process still wa
 counts both stages."""
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
 import os
 import threading
@@ -14,6 +13,7 @@ from filelock import Timeout
 
 from jvp.store import locks
 from jvp.store.locks import private_lock
+from tests.unit.lock_holders import held_by_another_process, held_by_another_thread
 
 
 def test_a_thread_waiting_in_the_same_process_gets_the_lock_at_its_release_not_at_a_poll(tmp_path, monkeypatch):
@@ -45,27 +45,6 @@ def test_a_thread_waiting_in_the_same_process_gets_the_lock_at_its_release_not_a
     assert order == ["a in", "a out", "b in"]
 
 
-def _hold(path: str, ready, release) -> None:
-    with private_lock(path, 5):
-        ready.set()
-        release.wait(30)
-
-
-@contextlib.contextmanager
-def held_by_another_process(path: str):
-    """Another process holds the lock of `path` until the block ends (yields the event that lets it go)."""
-    ctx = multiprocessing.get_context("fork")
-    ready, release = ctx.Event(), ctx.Event()
-    other = ctx.Process(target=_hold, args=(path, ready, release))
-    other.start()
-    try:
-        assert ready.wait(10)
-        yield release
-    finally:
-        release.set()
-        other.join(10)
-
-
 def test_another_process_holding_the_file_still_excludes_and_times_out(tmp_path):
     path = str(tmp_path / "x.lock")
     with held_by_another_process(path) as release:
@@ -81,22 +60,9 @@ def test_another_process_holding_the_file_still_excludes_and_times_out(tmp_path)
 
 def test_a_thread_of_the_same_process_holding_it_times_out_the_waiter(tmp_path):
     path = tmp_path / "x.lock"
-    held, done = threading.Event(), threading.Event()
-
-    def holder() -> None:
-        with private_lock(path, 5):
-            held.set()
-            done.wait(30)
-
-    t = threading.Thread(target=holder)
-    t.start()
-    try:
-        assert held.wait(10)
+    with held_by_another_thread(path):
         with pytest.raises(Timeout):
             private_lock(path, 0.1).acquire()
-    finally:
-        done.set()
-        t.join(10)
     with private_lock(path, 5):  # free again, file and gate
         pass
 

@@ -9,7 +9,8 @@ import pytest
 from jvp.errors import Conflict, JvpError, NotFound
 from jvp.service.task.service import TaskService
 from jvp.settings import REPO_ROOT
-from jvp.store import YamlMetadataStore, private_lock
+from jvp.store import YamlMetadataStore
+from tests.unit.lock_holders import held_by_another_thread
 
 RES = {"kind": "volume", "node": "local", "name": "v1"}
 
@@ -172,22 +173,10 @@ def test_prune_resource_locks_removes_free_ones_only(tasks, tmp_path):
     locks = tmp_path / ".locks"
     for name in ("task-resource-a.lock", "task-resource-b.lock", "task-resource-held.lock", "0123abcd.lock"):
         (locks / name).write_text("")
-    holding, done = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with private_lock(locks / "task-resource-held.lock", 5):
-            holding.set()
-            done.wait(10)
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert holding.wait(10)
+    with held_by_another_thread(locks / "task-resource-held.lock"):
         assert tasks.prune_resource_locks() == 2
         assert _resource_locks(tmp_path) == ["task-resource-held.lock"]
         assert (locks / "0123abcd.lock").exists()
-    finally:
-        done.set()
-        holder.join(10)
     assert tasks.prune_resource_locks() == 1 and _resource_locks(tmp_path) == []
 
 
