@@ -16,7 +16,7 @@ from lxml import etree
 
 from jvp.domain.base import Problem
 from jvp.domain.vm import GONE, VmView
-from jvp.hypervisor import domain_state, domain_view, support, vm_net, vm_volumes
+from jvp.hypervisor import domain_state, domain_summary, domain_view, support, vm_net, vm_volumes
 from jvp.hypervisor import domain_cache
 from jvp.hypervisor.domain_cache import FACTS, changes
 from jvp.hypervisor.listing_memo import LISTING
@@ -179,7 +179,7 @@ def _unreadable(what: str, exc: Exception) -> dict[str, str]:
 def nic_networks_present(conn: libvirt.virConnect, names: Iterable[str | None], memo: vm_net.CrashMemo
                          ) -> set[str] | None:
     """Which of the networks a VM's NICs name exist on the node: all describe-vm's dangling check asks
-    (domain_view.network_problems looks only at these names), from the node's network names kept until a
+    (domain_summary.network_problems looks only at these names), from the node's network names kept until a
     network event (listing_memo: no call while they are kept). On the test driver (`memo.test_driver`) the
     crash guard's memo gets which of them have no IP block, kept the same way, so domain_ips looks none of
     them up. None when the driver has no network API (nothing can then be said about a NIC's network), as
@@ -259,7 +259,7 @@ def summaries(conn: libvirt.virConnect, node: str) -> list[dict[str, Any]]:
     for dom, st, facts, (state_name, reason) in rows:
         problems = list(facts.get("problems", ()))
         if networks is not None and facts["nics"] and not networks.issuperset(facts["networks"]):
-            problems += domain_view.network_problems(facts, networks)
+            problems += domain_summary.network_problems(facts, networks)
         ips = leases if state_name != domain_state.STOPPED else {}
         if ips is None:  # the driver lists no leases per network: ask per running domain with a NIC instead
             ips = {}
@@ -272,8 +272,8 @@ def summaries(conn: libvirt.virConnect, node: str) -> list[dict[str, Any]]:
                     ips = _domain_ips(dom, False, problems, [net for _, net in facts["nics"]], memo)[0]
                 except libvirt.libvirtError:  # undefined meanwhile
                     continue
-        row = domain_view.summary(facts, node=node, state=state_name, ips=ips, stats=st, state_reason=reason,
-                                  problems=problems)
+        row = domain_summary.summary(facts, node=node, state=state_name, ips=ips, stats=st, state_reason=reason,
+                                     problems=problems)
         row["persistent"] = row["uuid"] not in transient
         out.append(row)
     return sorted(out, key=lambda r: r["name"])
@@ -434,8 +434,8 @@ def _persistence(conn: libvirt.virConnect, dom: libvirt.virDomain, uuid: str | N
 
 def _unreadable_view(dom: libvirt.virDomain, node: str, state: str, reason: str | None, persistent: bool,
                      autostart: bool, stats: dict[str, Any], problem: dict[str, str]) -> VmView:
-    row = domain_view.summary(domain_view.unreadable_facts(dom.name(), dom.UUIDString()), node=node, state=state,
-                              ips={}, stats=stats, state_reason=reason)
+    row = domain_summary.summary(domain_summary.unreadable_facts(dom.name(), dom.UUIDString()), node=node,
+                                 state=state, ips={}, stats=stats, state_reason=reason)
     row.update(persistent=persistent, problems=[Problem(**problem)])
     return VmView(**row, autostart=autostart)
 

@@ -22,7 +22,7 @@ from typing import Any, Callable
 import libvirt
 from lxml import etree
 
-from jvp.hypervisor import domain_view
+from jvp.hypervisor import domain_summary
 from jvp.hypervisor.events import DOMAIN_EVENTS
 from jvp.hypervisor.ref_index import INDEX
 from jvp.hypervisor.xml import parse_to_read
@@ -46,7 +46,7 @@ class DomainFactsCache:
 
     def __init__(self, extract: Callable[[etree._Element], Any] | None = None,
                  unreadable: Callable[[libvirt.virDomain, str, str], Any] | None = None) -> None:
-        self._extract = extract or domain_view.static_facts
+        self._extract = extract or domain_summary.static_facts
         self._unreadable = unreadable or _unreadable
         self._lock = threading.Lock()
         self._conns: "weakref.WeakKeyDictionary[libvirt.virConnect, _ConnCache]" = weakref.WeakKeyDictionary()
@@ -95,7 +95,7 @@ class DomainFactsCache:
     def offer(self, conn: libvirt.virConnect, uuid: str, token: int, live: etree._Element) -> None:
         """The domain's live XML as the index read it: cached unless an event came since `token`."""
         try:
-            facts = domain_view.static_facts(live)
+            facts = domain_summary.static_facts(live)
         except UNREADABLE:
             return  # list-vms reads it again and shows the problem
         with self._lock:
@@ -104,7 +104,7 @@ class DomainFactsCache:
                 cc.entries[uuid] = (time.monotonic(), facts)
 
     def facts(self, conn: libvirt.virConnect, doms: list[libvirt.virDomain]) -> list[dict[str, Any] | None]:
-        """domain_view.static_facts of each domain's current XML, from the cache when still valid; None for
+        """domain_summary.static_facts of each domain's current XML, from the cache when still valid; None for
         a domain that vanished since it was listed. One lock round for all the hits (1,000 VMs a listing)."""
         cc = self._for(conn)
         uuids = [d.UUIDString() for d in doms]
@@ -146,7 +146,7 @@ def _unreadable(dom: libvirt.virDomain, uuid: str, detail: str) -> dict[str, Any
         name = dom.name()
     except libvirt.libvirtError:
         return None
-    return {**domain_view.unreadable_facts(name, uuid),
+    return {**domain_summary.unreadable_facts(name, uuid),
             "problems": [{"code": "VmDefinitionUnreadable", "message": f"its XML could not be read: {detail}"}]}
 
 

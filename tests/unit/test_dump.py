@@ -14,7 +14,7 @@ from jvp.api.dump import Dumper
 from jvp.app import API_MODULES
 from jvp.domain.base import Problem, ResponseSchema
 from jvp.domain.vm import VmListResponse, VmSummarySchema
-from jvp.hypervisor import domain_view
+from jvp.hypervisor import domain_summary
 
 
 class Inner(ResponseSchema):
@@ -172,9 +172,9 @@ def test_every_action_answer_compiles_and_dumps_nothing_as_marshmallow_does():
 
 
 def test_list_rows_are_built_in_the_answers_order_so_the_dump_takes_them_as_they_stand():
-    facts = domain_view.unreadable_facts("vm", "u")
-    row = domain_view.summary(facts, node="n", state="running", ips={},
-                              problems=[{"code": "X", "message": "m"}])
+    facts = domain_summary.unreadable_facts("vm", "u")
+    row = domain_summary.summary(facts, node="n", state="running", ips={},
+                                 problems=[{"code": "X", "message": "m"}])
     assert tuple(row) == tuple(VmSummarySchema().fields)
     answer = Dumper(VmListResponse)({"vms": [row], "errors": []})
     assert answer["vms"][0] is row  # no copy

@@ -112,7 +112,7 @@ def test_refs_of_reads_the_nics_the_mapping_classes_read():
 
 
 def static_facts_by_mapping(root):
-    """domain_view.static_facts as it read the definition through the mapping classes."""
+    """domain_summary.static_facts as it read the definition through the mapping classes."""
     dom = Domain(root)
     f = dom.facts
     if f.exists():
@@ -154,7 +154,7 @@ SIZES = [
 
 
 def test_static_facts_reads_what_the_mapping_classes_read():
-    from jvp.hypervisor.domain_view import static_facts
+    from jvp.hypervisor.domain_summary import static_facts
     with_facts = parse(SIZES[0])
     facts = Domain(with_facts).ensure_facts()
     facts.labels, facts.template, facts.created_at = {"env": "prod"}, {"name": "debian-12"}, "2026-01-01T00:00:00Z"

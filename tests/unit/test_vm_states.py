@@ -7,7 +7,7 @@ import pytest
 
 from jvp.api.schemas import REF_MAX, valid_name, valid_ref
 from jvp.domain.vm import STATES
-from jvp.hypervisor import domain_state, domain_view
+from jvp.hypervisor import domain_state, domain_summary
 from jvp.hypervisor.domain_cache import DomainFactsCache
 from jvp.hypervisor.xml import parse
 
@@ -70,24 +70,24 @@ DOMAIN = """<domain type='kvm'><name>a</name><uuid>u-1</uuid>
 
 
 def test_figures_current_and_maximum():
-    facts = domain_view.static_facts(parse(DOMAIN))
+    facts = domain_summary.static_facts(parse(DOMAIN))
     # from the definition when libvirt gives no live figures (a stopped VM, a driver without bulk stats)
-    assert domain_view.figures(facts, {}) == {"vcpus": 2, "max_vcpus": 8, "memory_mib": 1024,
-                                              "max_memory_mib": 4096}
+    assert domain_summary.figures(facts, {}) == {"vcpus": 2, "max_vcpus": 8, "memory_mib": 1024,
+                                                 "max_memory_mib": 4096}
     live = {"vcpu.current": 3, "vcpu.maximum": 8, "balloon.current": 2 * 1024 * 1024,
             "balloon.maximum": 4 * 1024 * 1024}
-    assert domain_view.figures(facts, live) == {"vcpus": 3, "max_vcpus": 8, "memory_mib": 2048,
-                                                "max_memory_mib": 4096}
+    assert domain_summary.figures(facts, live) == {"vcpus": 3, "max_vcpus": 8, "memory_mib": 2048,
+                                                   "max_memory_mib": 4096}
 
 
 def test_a_nic_on_a_missing_network_is_a_problem_of_the_row():
-    facts = domain_view.static_facts(parse(DOMAIN))
-    (problem,) = domain_view.network_problems(facts, {"here", "default"})
+    facts = domain_summary.static_facts(parse(DOMAIN))
+    (problem,) = domain_summary.network_problems(facts, {"here", "default"})
     assert problem["code"] == "NetworkNotFound" and "'gone'" in problem["message"]
     assert "52:54:00:00:00:01" in problem["message"]
-    row = domain_view.summary(facts, node="n", state="running", ips={}, problems=[problem])
+    row = domain_summary.summary(facts, node="n", state="running", ips={}, problems=[problem])
     assert row["problems"] == [problem] and row["name"] == "a" and row["state_reason"] is None
-    assert domain_view.network_problems(facts, {"here", "gone"}) == []
+    assert domain_summary.network_problems(facts, {"here", "gone"}) == []
 
 
 class _Dom:
@@ -128,7 +128,7 @@ def test_a_domain_whose_xml_cannot_be_read_is_listed_with_a_problem():
     for f, uuid in ((facts[1], "2"), (facts[2], "3")):
         assert f["name"] == f"dom-{uuid}" and f["uuid"] == uuid and f["vcpus"] is None
         assert [p["code"] for p in f["problems"]] == ["VmDefinitionUnreadable"]
-    row = domain_view.summary(facts[1], node="n", state="running", ips={}, problems=facts[1]["problems"])
+    row = domain_summary.summary(facts[1], node="n", state="running", ips={}, problems=facts[1]["problems"])
     assert row["memory_mib"] is None and row["problems"][0]["message"].startswith("its XML could not be read")
 
 
