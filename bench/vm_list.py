@@ -64,7 +64,7 @@ def inventory(path: Path, domains: int = DOMAINS, pool: bool = False) -> None:
 
 
 def bulk_listing(conn: libvirt.virConnect) -> list[tuple]:
-    """The bulk calls list-vms makes (jvp/hypervisor/domain.py summaries), without JVP around them."""
+    """The bulk calls list-vms makes (jvp/hypervisor/domain_describe.py summaries), without JVP around them."""
     doms = conn.listAllDomains(0)
     stats = conn.getAllDomainStats(STATS, 0)
     transient = {d.UUIDString() for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_TRANSIENT)}

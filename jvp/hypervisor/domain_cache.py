@@ -136,7 +136,7 @@ class DomainFactsCache:
         return out
 
 
-# What JVP's XML mappings raise on a definition they cannot read (domain.py isolates the same errors).
+# What JVP's XML mappings raise on a definition they cannot read (domain_describe.py isolates the same errors).
 UNREADABLE = (ValueError, TypeError, LookupError, AttributeError, etree.LxmlError)
 
 

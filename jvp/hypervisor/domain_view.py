@@ -167,7 +167,7 @@ def lookups(root: etree._Element, agent_connected: bool | None, has_agent_channe
 @dataclasses.dataclass(frozen=True)
 class XmlPart:
     """Everything describe-vm's view takes from the domain's XML (a pure function of the document, so it
-    is kept as long as the document is the same: hypervisor/domain.py's describe cache). The live parts
+    is kept as long as the document is the same: hypervisor/domain_describe.py's describe cache). The live parts
     (state, figures, volumes, IPs, the agent's answer, uptime) are added per request by from_part; every
     mutable value is copied there, so no answer shares a list or dict with the cache."""
     facts: VmFacts

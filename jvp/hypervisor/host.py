@@ -14,7 +14,7 @@ from lxml import etree
 
 from jvp.domain.node import (CpuFacts, HostFacts, HostSummary, Hugepages, MemoryFacts, NetDevice, NodeDevice, NodeVm,
                              NumaCell, PciDevice, StorageDevice, UsbDevice, Virtualization, VmCounts)
-from jvp.hypervisor import domain, domain_state, support
+from jvp.hypervisor import domain_describe, domain_state, support
 from jvp.hypervisor.listing import views_of
 from jvp.hypervisor.xml import integer, parse, size_bytes, text
 
@@ -386,7 +386,7 @@ def node_vms(conn: libvirt.virConnect) -> list[NodeVm]:
                    vcpus=r["vcpus"], max_vcpus=r["max_vcpus"], memory_mib=r["memory_mib"],
                    max_memory_mib=r["max_memory_mib"], persistent=bool(r["persistent"]),
                    problems=r["problems"])
-            for r in domain.summaries(conn, "")]
+            for r in domain_describe.summaries(conn, "")]
 
 
 # -- jvp check ---------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from lxml import etree
 
 from jvp.domain.snapshot import CaptureFacts, CaptureResult, SnapshotDefinition, SnapshotView
 from jvp.hypervisor import domain as domain_hv
+from jvp.hypervisor import domain_describe
 from jvp.hypervisor import snapshot_live, support
 from jvp.hypervisor import snapshot_xml as sx
 from jvp.hypervisor.clone_xml import clone_domain
@@ -108,7 +109,7 @@ def capture_facts(conn: libvirt.virConnect, vm: str) -> CaptureFacts:
     dom = lookup(conn, vm)
     st = state_of(dom)
     root = root_of(dom)
-    disks, refused = sx.disk_choices(root, domain_hv.volumes_of(conn, root))
+    disks, refused = sx.disk_choices(root, domain_describe.volumes_of(conn, root))
     return CaptureFacts(state=st, disks=disks, refused=refused, persistent=bool(dom.isPersistent()),
                         agent=st == "running" and agent_connected(root) is True)
 

@@ -40,7 +40,7 @@ _STATES = {"running": "running", "blocked": "running", "paused": "paused", "shut
 def disk_choices(root: etree._Element, volumes: dict[Any, dict[str, Any]] | None = None
                  ) -> tuple[list[DiskChoice], list[DiskChoice]]:
     """(every disk with its snapshot mode, the disks that refuse an internal snapshot). `volumes` (as
-    domain.volumes_of gives it) names the format of a disk whose definition names none (disk_format): the same
+    domain_describe.volumes_of gives it) names the format of a disk whose definition names none (disk_format): the same
     name clone-from-snapshot and export give the same disk."""
     chosen, refused = [], []
     for d in Domain(root).disks:

@@ -274,7 +274,7 @@ def test_live_nic_changes_the_driver_lacks_are_422_not_supported(api, action, bo
 
 def test_describe_sees_changes_made_behind_its_back_at_once(api):
     """describe-vm keeps the XML-derived part of its view per domain, valid only for the exact document it was
-    read from (hypervisor/domain.py DESCRIBE_PARTS): a change made directly through libvirt shows in the very
+    read from (hypervisor/domain_describe.py DESCRIBE_PARTS): a change made directly through libvirt shows in the very
     next describe, without waiting for an event."""
     before = api.ok("describe-vm", {"name": "db1"})["vm"]
     assert api.ok("describe-vm", {"name": "db1"})["vm"] == before  # the second answer comes from the kept part

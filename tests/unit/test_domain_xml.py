@@ -236,7 +236,7 @@ def test_cpu_mode_and_firmware_from_domain_capabilities():
 
 
 def test_describe_parts_are_kept_only_for_the_same_document():
-    from jvp.hypervisor.domain import _DescribeParts
+    from jvp.hypervisor.domain_describe import _DescribeParts
 
     class Conn:  # any weakly referenceable object stands for a connection
         pass

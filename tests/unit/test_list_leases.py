@@ -1,4 +1,4 @@
-"""list-vms' addresses from the DHCP leases of a node's networks (hypervisor/domain.py `summaries`): a stopped VM
+"""list-vms' addresses from the DHCP leases of a node's networks (hypervisor/domain_describe.py `summaries`): a stopped VM
 lists no address even while its last lease has not expired (as describe-vm, which libvirt answers "not running"),
 and the leases of a network only stopped VMs use are not asked for. On a fake node with lease listing (the test
 driver has none), two domains on one network whose leases both still hold."""
@@ -9,7 +9,7 @@ from collections import Counter
 import libvirt
 import pytest
 
-from jvp.hypervisor import domain
+from jvp.hypervisor import domain_describe
 from jvp.hypervisor.listing_memo import LISTING
 
 UUIDS = {"up": "00000000-0000-0000-0000-0000000000a1", "down": "00000000-0000-0000-0000-0000000000a2"}
@@ -73,7 +73,7 @@ def _fresh_memo():
 
 def test_a_stopped_vm_lists_no_address_from_a_lease_that_still_holds():
     conn = FakeConn({"up": libvirt.VIR_DOMAIN_RUNNING, "down": libvirt.VIR_DOMAIN_SHUTOFF})
-    rows = {r["name"]: r for r in domain.summaries(conn, "n1")}
+    rows = {r["name"]: r for r in domain_describe.summaries(conn, "n1")}
     assert rows["up"]["state"] == "running" and rows["up"]["ips"] == ["198.18.20.11"]
     assert rows["down"]["state"] == "stopped" and rows["down"]["ips"] == []
     assert conn.calls["DHCPLeases"] == 1
@@ -81,6 +81,6 @@ def test_a_stopped_vm_lists_no_address_from_a_lease_that_still_holds():
 
 def test_a_network_only_stopped_vms_use_is_not_asked_for_leases():
     conn = FakeConn({"up": libvirt.VIR_DOMAIN_SHUTOFF, "down": libvirt.VIR_DOMAIN_SHUTOFF})
-    rows = domain.summaries(conn, "n1")
+    rows = domain_describe.summaries(conn, "n1")
     assert [r["ips"] for r in rows] == [[], []]
     assert conn.calls["DHCPLeases"] == 0

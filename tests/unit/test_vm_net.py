@@ -9,7 +9,7 @@ import shutil
 import libvirt
 import pytest
 
-from jvp.hypervisor import domain, vm_net
+from jvp.hypervisor import domain_describe, vm_net
 from tests.conftest import REPO
 
 FIXTURE = REPO / "tests" / "fixtures" / "hosts" / "foreign.xml"
@@ -44,7 +44,7 @@ def test_the_memo_answers_without_reading_the_network_again(conn):
 
 
 def test_a_listing_answers_every_domain_and_no_address_of_the_guarded_one(conn):
-    rows = {r["name"]: r for r in domain.summaries(conn, "local")}
+    rows = {r["name"]: r for r in domain_describe.summaries(conn, "local")}
     assert rows["noip-running"]["state"] == "running" and rows["noip-running"]["ips"] == []
     assert len(rows) == len(conn.listAllDomains(0))
 
@@ -101,7 +101,7 @@ def test_on_the_test_driver_the_kept_networks_fill_the_crash_guard_without_a_loo
     """On the test driver describe-vm learns which networks exist and which have no IP block from the node's
     network listing, kept until a network event (listing_memo): three describes make one listing and read
     each network's XML once, and the crash guard then looks nothing up."""
-    from jvp.hypervisor.domain import nic_networks_present
+    from jvp.hypervisor.domain_describe import nic_networks_present
     from jvp.hypervisor.listing_memo import LISTING
     LISTING.clear()
     try:
@@ -126,7 +126,7 @@ def test_on_the_test_driver_the_kept_networks_fill_the_crash_guard_without_a_loo
 
 
 def test_without_network_events_the_test_driver_reads_the_networks_every_time():
-    from jvp.hypervisor.domain import nic_networks_present
+    from jvp.hypervisor.domain_describe import nic_networks_present
     from jvp.hypervisor.listing_memo import LISTING
     LISTING.clear()
     try:
@@ -140,13 +140,13 @@ def test_without_network_events_the_test_driver_reads_the_networks_every_time():
 
 
 def test_a_driver_without_networks_checks_no_nic():
-    from jvp.hypervisor.domain import nic_networks_present
+    from jvp.hypervisor.domain_describe import nic_networks_present
     conn = _NetConn({}, code=libvirt.VIR_ERR_NO_SUPPORT)
     assert nic_networks_present(conn, ("lan",), vm_net.CrashMemo(test_driver=False)) is None
 
 
 def test_another_driver_answers_from_the_kept_network_names_without_a_lookup():
-    from jvp.hypervisor.domain import nic_networks_present
+    from jvp.hypervisor.domain_describe import nic_networks_present
     from jvp.hypervisor.listing_memo import LISTING
     LISTING.clear()
     try:

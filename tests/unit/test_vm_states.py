@@ -148,7 +148,7 @@ def test_references(name, ok):
 
 
 class _DescribeConn:
-    """What domain.describe asks a connection, for a domain whose XML libvirt will not give."""
+    """What domain_describe.describe asks a connection, for a domain whose XML libvirt will not give."""
 
     def __init__(self, dom):
         self.dom = dom
@@ -173,9 +173,9 @@ class _StatefulDom(_Dom):
 
 
 def test_describe_of_a_domain_whose_xml_cannot_be_read_answers_with_a_problem():
-    from jvp.hypervisor import domain
+    from jvp.hypervisor import domain_describe
     dom = _StatefulDom("9", error=_libvirt_error(libvirt.VIR_ERR_INTERNAL_ERROR))
-    view = domain.describe(_DescribeConn(dom), "n", "dom-9")
+    view = domain_describe.describe(_DescribeConn(dom), "n", "dom-9")
     assert (view.name, view.uuid, view.state, view.state_reason) == ("dom-9", "9", "paused", "ioerror")
     assert view.persistent is True and view.disks == [] and view.memory_mib is None
     assert [p.code for p in view.problems] == ["VmDefinitionUnreadable"]

@@ -19,7 +19,7 @@ from jvp.domain.vm import DiskDevice, DomainSpec, NicDevice, VmView
 from jvp.domain.vm_caps import DomainCaps
 from jvp.domain.volume import DiskUser, References
 from jvp.errors import Conflict
-from jvp.hypervisor import domain, domain_devices, host_caps, kvm_probe, vm_net, vm_volumes
+from jvp.hypervisor import domain, domain_describe, domain_devices, host_caps, kvm_probe, vm_net, vm_volumes
 from jvp.hypervisor import volume as vol_hv
 from jvp.hypervisor.domain_edit import BUS_PREFIX, EditError
 from jvp.hypervisor.domain_xml import build_domain_xml
@@ -47,11 +47,11 @@ class VmOps(GatewayBase):
     # -- domains: reading ----------------------------------------------------------------------------
     def vm_summaries(self, node: str) -> list[dict[str, Any]]:
         """Every domain of the node as a list-vms row (one bulk stats call, cached XML facts, leases)."""
-        return self._read(node, lambda c: domain.summaries(c, node), kind="node", obj=node)
+        return self._read(node, lambda c: domain_describe.summaries(c, node), kind="node", obj=node)
 
     def describe_vm(self, node: str, name: str) -> VmView:
         """One VM as describe-vm shows it (state, devices with their volumes, IPs, guest agent)."""
-        return self._read(node, lambda c: domain.describe(c, node, name), kind="vm", obj=name)
+        return self._read(node, lambda c: domain_describe.describe(c, node, name), kind="vm", obj=name)
 
     def vm_xml(self, node: str, name: str) -> dict[str, Any]:
         """{xml: the live document, inactive_xml: the persistent one or None for a transient VM}."""
