@@ -34,7 +34,7 @@ class NodeRecord:
         return {k: v for k, v in doc.items() if v is not None}
 
 
-# -- views (built by jvp/hypervisor/host.py and the node service); each is its answer's schema too --------
+# -- views (built by jvp/hypervisor/host*.py and the node service); each is its answer's schema too -------
 @dataclass(frozen=True)
 class VmCounts:
     running: int

@@ -167,7 +167,7 @@ def test_error_table_names_the_resource():
 
 
 def test_unknown_link_speed_is_null():
-    from jvp.hypervisor.host import _speed
+    from jvp.hypervisor.host_devices import _speed
     assert _speed("4294967295") is None and _speed(None) is None and _speed("") is None
     assert _speed("10000") == 10000
 

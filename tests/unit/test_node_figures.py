@@ -3,18 +3,18 @@ from __future__ import annotations
 
 import pytest
 
-from jvp.hypervisor import host
+from jvp.hypervisor import host, host_devices
 
 
 @pytest.mark.parametrize("parts,address", [((0, 3, 0, 0), "0000:03:00.0"), ((1, 21, 10, 50), "0001:15:0a.32"),
                                            ((0x10, 0xff, 0x1f, 7), "0010:ff:1f.7")])
 def test_pci_address_is_bdf_in_hex(parts, address):
-    assert host.pci_address(*parts) == address
+    assert host_devices.pci_address(*parts) == address
 
 
 @pytest.mark.parametrize("text,value", [("0x32", 50), ("0X0a", 10), ("10", 10), ("012", 10), ("0", 0)])
 def test_address_attributes_parse_as_libvirt_parses_them(text, value):
-    assert host._c_uint(text) == value
+    assert host_devices._c_uint(text) == value
 
 
 class _NoCapsule:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
 from jvp.domain.node import HostFacts, HostSummary, NodeDevice, NodeVm
 from jvp.errors import NodeUnreachable
-from jvp.hypervisor import host
+from jvp.hypervisor import host, host_devices
 from jvp.hypervisor.connection import NodeConnection
 from jvp.hypervisor.gateway.base import GatewayBase
 from jvp.hypervisor.host_cache import HOST_FACTS
@@ -32,7 +32,7 @@ class HostOps(GatewayBase):
         return self._read(node, host.host_summary, kind="node", obj=node)
 
     def host_devices(self, node: str, kind: str) -> list[NodeDevice]:
-        return self._read(node, lambda c: host.node_devices(c, kind), kind="node", obj=node)
+        return self._read(node, lambda c: host_devices.node_devices(c, kind), kind="node", obj=node)
 
     def host_vms(self, node: str) -> list[NodeVm]:
         return self._read(node, host.node_vms, kind="node", obj=node)
