@@ -47,7 +47,7 @@ class DhcpRange:
 @dataclass(frozen=True)
 class IpBlock:
     """One <ip> of a network: the host side's address, its prefix (derived as libvirt derives it, see
-    jvp/hypervisor/network.py:libvirt_prefix), every DHCP range and static host. `dhcp_start`/`dhcp_end` are
+    jvp/hypervisor/network_view.py:libvirt_prefix), every DHCP range and static host. `dhcp_start`/`dhcp_end` are
     the first range; the summaries `ipv4`/`ipv6` answer the fields up to them, `ips` every field."""
     address: str = shown(doc="the host side's address")
     prefix: int | None = shown(required=True, doc=_PREFIX)   # None: libvirt derives none either (class D/E)

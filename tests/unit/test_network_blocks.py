@@ -9,6 +9,7 @@ import pytest
 
 from jvp.domain.network import DhcpHost
 from jvp.hypervisor import network as hv
+from jvp.hypervisor.network_view import libvirt_prefix, network_view
 from jvp.hypervisor.xml import parse
 from jvp.service.network import rules
 
@@ -41,7 +42,7 @@ from jvp.service.network import rules
     ("10.1.2.3", "x", None, (None, "prefix")),
 ])
 def test_prefix_is_derived_as_libvirt_derives_it(address, prefix, netmask, expected):
-    assert hv.libvirt_prefix(address, prefix, netmask) == expected
+    assert libvirt_prefix(address, prefix, netmask) == expected
 
 
 MULTI = """<network>
@@ -77,7 +78,7 @@ MULTI = """<network>
 
 
 def test_every_block_with_its_ranges_and_hosts():
-    view = hv.network_view(parse(MULTI), active=True, autostart=True, persistent=True)
+    view = network_view(parse(MULTI), active=True, autostart=True, persistent=True)
     assert view.name == "multi net & odd" and view.mode == "route" and view.forward_mode == "route"
     assert view.forward_dev == "eth0" and view.mtu == 9000 and view.problems == []
     assert [(b.family, b.address, b.prefix, b.prefix_source, b.index) for b in view.ips] == [
@@ -100,7 +101,7 @@ def test_every_block_with_its_ranges_and_hosts():
 
 
 def test_the_overlap_check_sees_a_classful_block():
-    view = hv.network_view(parse(MULTI), active=True, autostart=True, persistent=True)
+    view = network_view(parse(MULTI), active=True, autostart=True, persistent=True)
     claims = [(view.name, ipaddress.ip_network(s)) for s in view.subnets]
     hit = rules.find_overlap([ipaddress.ip_network("10.99.0.0/24")], claims)
     assert hit is not None and str(hit[1]) == "10.0.0.0/8"
@@ -113,7 +114,7 @@ def test_the_overlap_check_sees_a_classful_block():
                                            "hostdev"),
                                           ("<forward mode='open'/>", "open"), ("<forward/>", "nat")])
 def test_forward_modes_jvp_never_creates(forward, mode):
-    view = hv.network_view(parse(f"<network><name>x</name>{forward}</network>"), active=False, autostart=False,
+    view = network_view(parse(f"<network><name>x</name>{forward}</network>"), active=False, autostart=False,
                            persistent=True)
     assert view.mode == mode and view.ips == [] and view.problems == []
     if mode == "passthrough":
@@ -124,7 +125,7 @@ def test_forward_modes_jvp_never_creates(forward, mode):
 def test_a_block_without_a_derivable_prefix_is_a_problem_not_a_failure():
     root = parse("<network><name>odd</name><ip address='230.1.1.1'/><ip address='10.0.0.1' netmask='255.0.255.0'/>"
                  "<ip address='198.18.0.1' prefix='24'/></network>")
-    view = hv.network_view(root, active=False, autostart=False, persistent=True)
+    view = network_view(root, active=False, autostart=False, persistent=True)
     assert [b.prefix for b in view.ips] == [None, None, 24]
     assert [p.code for p in view.problems] == ["NetworkXmlUnreadable"] * 2
     assert view.subnets == ["198.18.0.0/24"]
@@ -146,7 +147,7 @@ def test_an_unreadable_document_degrades_its_row():
 
 
 def test_hosts_go_to_the_block_that_holds_the_address():
-    view = hv.network_view(parse(MULTI), active=True, autostart=True, persistent=True)
+    view = network_view(parse(MULTI), active=True, autostart=True, persistent=True)
     assert rules.containing_block(view.ips, ipaddress.ip_address("172.16.3.50")).index == 1
     assert rules.containing_block(view.ips, ipaddress.ip_address("10.200.0.1")).index == 0   # /8 by class
     assert rules.containing_block(view.ips, ipaddress.ip_address("fd00:d::5")).index == 4

@@ -6,6 +6,7 @@ import libvirt
 
 from jvp.domain.network import NetworkLease, PhysicalNic
 from jvp.hypervisor import network as hv
+from jvp.hypervisor.host_nics import physical_nics
 
 
 class FakeLeasesNet:
@@ -97,7 +98,7 @@ def test_physical_nics_are_the_ones_on_a_bus_with_link_state_and_speed():
         FakeDevice("<device><name>net_lo_00_00_00_00_00_00</name><capability type='net'>"
                    "<interface>lo</interface></capability></device>"),
     ])
-    out = hv.physical_nics(conn)
+    out = physical_nics(conn)
     assert out == [
         PhysicalNic(name="eno1", mac="00:11:22:33:44:55", link_state="up", speed_mbps=1000),
         PhysicalNic(name="enp3s0", mac="00:11:22:33:44:77", link_state="unknown", speed_mbps=None),

@@ -7,6 +7,7 @@ import pytest
 
 from jvp.domain.network import DhcpHost, DhcpRange, IpBlock, NetworkSpec
 from jvp.hypervisor import network as hv
+from jvp.hypervisor.network_view import network_mode, network_view
 from jvp.hypervisor.xml import parse
 
 V4 = ipaddress.IPv4Interface("198.18.10.1/24")
@@ -88,7 +89,7 @@ LIBVIRT_XML = """<network connections='2'>
 
 
 def test_view_of_a_libvirt_network():
-    view = hv.network_view(parse(LIBVIRT_XML), active=True, autostart=False, persistent=True)
+    view = network_view(parse(LIBVIRT_XML), active=True, autostart=False, persistent=True)
     assert view.name == "lan" and view.mode == "nat" and view.bridge == "virbr7"
     assert view.state == "active" and view.autostart is False and view.persistent is True
     hosts = (DhcpHost(mac="52:54:00:0a:00:01", ip="198.18.10.10", hostname="web1"),
@@ -113,14 +114,14 @@ def test_view_of_a_libvirt_network():
                                           ("<forward mode='hostdev'/>", "hostdev")])
 def test_mode_detection(forward, mode):
     root = parse(f"<network><name>x</name>{forward}</network>")
-    assert hv.network_mode(root) == mode
-    view = hv.network_view(root, active=False, autostart=False, persistent=True)
+    assert network_mode(root) == mode
+    view = network_view(root, active=False, autostart=False, persistent=True)
     assert view.ipv4 is None and view.hosts == [] and view.dhcp is False and view.subnets == []
 
 
 def test_round_trip_of_the_builder_through_the_reader():
     root = parse(hv.build_network_xml(spec("nat", ipv6=ipaddress.IPv6Interface("fd00::1/64"))))
-    view = hv.network_view(root, active=False, autostart=True, persistent=True)
+    view = network_view(root, active=False, autostart=True, persistent=True)
     assert view.mode == "nat" and view.bridge == "jvpbr3"
     assert view.ipv4.dhcp_start == "198.18.10.128" and view.ipv6.prefix == 64
 

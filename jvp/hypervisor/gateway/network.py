@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from jvp.domain.network import (DhcpHost, DomainAttachment, NetworkLease, NetworkSpec, NetworkView, NodeInterface,
                                 PhysicalNic)
-from jvp.hypervisor import network
+from jvp.hypervisor import host_nics, network
 from jvp.hypervisor.gateway.base import GatewayBase
 
 
@@ -37,11 +37,11 @@ class NetworkOps(GatewayBase):
 
     def node_interfaces(self, node: str) -> list[NodeInterface] | None:
         """The node's interfaces through libvirt's interface API; None without an interface backend."""
-        return self._read(node, lambda c: network.host_interfaces(c), kind="network")
+        return self._read(node, lambda c: host_nics.host_interfaces(c), kind="network")
 
     def physical_nics(self, node: str) -> list[PhysicalNic]:
         """NICs on a bus (macvtap candidates)."""
-        return self._read(node, lambda c: network.physical_nics(c), kind="network")
+        return self._read(node, lambda c: host_nics.physical_nics(c), kind="network")
 
     # -- changing -----------------------------------------------------------------------------------
     def create_network(self, node: str, spec: NetworkSpec, autostart: bool) -> None:

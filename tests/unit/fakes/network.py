@@ -26,7 +26,7 @@ class FakeNodes:
 
 def net_view(name: str, *, mode: str = "nat", bridge: str | None = None, state: str = "active",
              ipv4: str | None = None, dhcp: bool = False, hosts: list[DhcpHost] | None = None) -> NetworkView:
-    """A network view as jvp.hypervisor.network.network_view makes it."""
+    """A network view as jvp.hypervisor.network_view.network_view makes it."""
     iface = ipaddress.IPv4Interface(ipv4) if ipv4 else None
     block = IpBlock(address=str(iface.ip), prefix=iface.network.prefixlen, dhcp=dhcp,
                     hosts=tuple(hosts or ())) if iface else None
