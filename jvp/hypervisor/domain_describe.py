@@ -87,18 +87,7 @@ def summaries(conn: libvirt.virConnect, node: str) -> list[dict[str, Any]]:
 
     One domain that cannot be read fully (a NIC on a deleted network, XML JVP cannot parse, an error of the
     driver for that domain) is listed with `problems`; it never empties the listing."""
-    try:
-        stats = conn.getAllDomainStats(_LIST_STATS, 0)
-    except libvirt.libvirtError as exc:
-        if not support.lacks("bulk_domain_stats", exc):
-            raise
-        stats = []
-        for d in conn.listAllDomains(0):
-            try:
-                stats.append((d, dict(zip(("state.state", "state.reason"), d.state()))))
-            except libvirt.libvirtError as exc2:
-                if exc2.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
-                    raise
+    stats = domain_state.bulk_stats(conn, _LIST_STATS)
     # which domains are transient, which networks exist: kept per connection until an event (listing_memo)
     transient = LISTING.transient(conn)
     networks = LISTING.networks(conn)

@@ -14,6 +14,8 @@ libvirt's enum names in lower case with '-' (e.g. paused/`ioerror`, stopped/`des
 """
 from __future__ import annotations
 
+from typing import Any
+
 import libvirt
 
 from jvp.hypervisor import support
@@ -68,20 +70,28 @@ def of_domain(dom: libvirt.virDomain) -> tuple[str, str | None]:
     return of(st, reason)
 
 
-def counts(conn: libvirt.virConnect) -> tuple[int, int]:
-    """(running, total) with the mapping above: `running` equals what list-vms state=running lists. One bulk
-    stats call when the driver has it, else one state call per domain."""
+def bulk_stats(conn: libvirt.virConnect, groups: int) -> list[tuple[libvirt.virDomain, dict[str, Any]]]:
+    """Every domain with its stats of `groups` (getAllDomainStats), or, on a driver without bulk stats, every
+    domain with only its state (`state.state`, `state.reason`: one state call per domain; one undefined
+    meanwhile is left out)."""
     try:
-        states = [st.get("state.state", libvirt.VIR_DOMAIN_NOSTATE)
-                  for _dom, st in conn.getAllDomainStats(libvirt.VIR_DOMAIN_STATS_STATE, 0)]
+        return conn.getAllDomainStats(groups, 0)
     except libvirt.libvirtError as exc:
         if not support.lacks("bulk_domain_stats", exc):
             raise
-        states = []
-        for dom in conn.listAllDomains(0):
-            try:
-                states.append(dom.state()[0])
-            except libvirt.libvirtError as exc2:
-                if exc2.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
-                    raise
+    stats = []
+    for dom in conn.listAllDomains(0):
+        try:
+            stats.append((dom, dict(zip(("state.state", "state.reason"), dom.state()))))
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                raise
+    return stats
+
+
+def counts(conn: libvirt.virConnect) -> tuple[int, int]:
+    """(running, total) with the mapping above: `running` equals what list-vms state=running lists. One bulk
+    stats call when the driver has it, else one state call per domain."""
+    states = [st.get("state.state", libvirt.VIR_DOMAIN_NOSTATE)
+              for _dom, st in bulk_stats(conn, libvirt.VIR_DOMAIN_STATS_STATE)]
     return sum(1 for s in states if state_name(s) == RUNNING), len(states)

@@ -59,6 +59,43 @@ def test_counts_use_the_listing_mapping():
     assert domain_state.counts(conn) == (2, 5)
 
 
+class _OldDriver:
+    """A driver without bulk domain stats: each domain's state asked on its own; one is undefined meanwhile."""
+
+    def __init__(self, states, refuse=libvirt.VIR_ERR_NO_SUPPORT):
+        self.states, self.refuse = states, refuse
+
+    def getAllDomainStats(self, flags, _):  # noqa: N802
+        raise _libvirt_error(self.refuse)
+
+    def listAllDomains(self, flags=0):  # noqa: N802
+        return [_StateOnly(s) for s in self.states]
+
+
+class _StateOnly:
+    def __init__(self, state):
+        self.st = state
+
+    def state(self):
+        if self.st is None:
+            raise _libvirt_error(libvirt.VIR_ERR_NO_DOMAIN)
+        return [self.st, 1]
+
+
+def test_without_bulk_stats_each_domain_is_asked_its_state_and_a_vanished_one_is_left_out():
+    conn = _OldDriver([libvirt.VIR_DOMAIN_RUNNING, None, libvirt.VIR_DOMAIN_SHUTOFF])
+    stats = domain_state.bulk_stats(conn, libvirt.VIR_DOMAIN_STATS_STATE | libvirt.VIR_DOMAIN_STATS_VCPU)
+    assert [st for _dom, st in stats] == [{"state.state": libvirt.VIR_DOMAIN_RUNNING, "state.reason": 1},
+                                          {"state.state": libvirt.VIR_DOMAIN_SHUTOFF, "state.reason": 1}]
+    assert domain_state.counts(conn) == (1, 2)
+
+
+def test_a_bulk_stats_failure_that_is_not_a_missing_feature_is_raised():
+    with pytest.raises(libvirt.libvirtError):
+        domain_state.bulk_stats(_OldDriver([libvirt.VIR_DOMAIN_RUNNING], refuse=libvirt.VIR_ERR_INTERNAL_ERROR),
+                                libvirt.VIR_DOMAIN_STATS_STATE)
+
+
 DOMAIN = """<domain type='kvm'><name>a</name><uuid>u-1</uuid>
   <memory unit='KiB'>4194304</memory><currentMemory unit='KiB'>1048576</currentMemory>
   <vcpu current='2'>8</vcpu>
