@@ -33,7 +33,7 @@ import threading
 import time
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from filelock import Timeout  # what a lock that cannot be had in time raises, as filelock's own locks do
 
@@ -167,6 +167,16 @@ def remove_if_free(path: Path | str) -> bool:
     finally:
         lock.release()
     return True
+
+
+def remove_free(directory: Path | str, doomed: Callable[[str], bool]) -> int:
+    """Remove the lock files of `directory` whose name `doomed` accepts and that nobody holds (each through
+    remove_if_free); how many were removed. A missing directory has none."""
+    try:
+        names = [e.name for e in os.scandir(directory) if doomed(e.name)]
+    except FileNotFoundError:
+        return 0
+    return sum(1 for name in names if remove_if_free(os.path.join(directory, name)))
 
 
 def _open(path: str) -> int:

@@ -6,7 +6,6 @@ jvp/store/locks.py's."""
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +15,7 @@ from filelock import Timeout as LockTimeout
 
 from jvp.store.interface import MetadataLocked
 from jvp.store.kinds import KINDS
-from jvp.store.locks import PrivateLock, private_lock, remove_if_free
+from jvp.store.locks import PrivateLock, private_lock, remove_free
 
 _LOCK_NAME = re.compile(r"[0-9a-f]{32}\.lock")  # the store's own lock files in .locks/ (_lock_name)
 
@@ -62,15 +61,7 @@ class RecordLocks:
                     live.add(self._lock_name(path.resolve()))
                 except ValueError:  # resolves outside the data dir: no lock file of the store's
                     pass
-        removed = 0
-        try:
-            names = [e.name for e in os.scandir(self._lock_dir) if _LOCK_NAME.fullmatch(e.name)]
-        except FileNotFoundError:
-            return 0
-        for name in names:
-            if name not in live and remove_if_free(self._lock_dir / name):
-                removed += 1
-        return removed
+        return remove_free(self._lock_dir, lambda name: name not in live and bool(_LOCK_NAME.fullmatch(name)))
 
     @contextmanager
     def locked(self, kind: str, *key: str) -> Iterator[None]:

@@ -49,7 +49,7 @@ from jvp.service.task.owner import this_process
 from jvp.service.task.progress import FLUSH_INTERVAL_S, TaskProgress, _Live
 from jvp.service.task.reading import TaskReading
 from jvp.service.task.retention import TaskRetention
-from jvp.store.locks import remove_if_free
+from jvp.store.locks import remove_free
 from jvp.timeutil import rfc3339
 
 log = logging.getLogger(__name__)
@@ -155,12 +155,8 @@ class TaskService(TaskProgress, TaskRetention, DeferredCleanups, TaskEnding, Tas
     def prune_resource_locks(self) -> int:
         """Remove the resource lock files nobody holds (versions before kept one per resource ever locked):
         each taken without waiting and removed while held, so one in use is left alone. Returns how many."""
-        try:
-            names = [e.name for e in os.scandir(self._lock_dir)
-                     if e.name.startswith(RESOURCE_LOCK_PREFIX) and e.name.endswith(".lock")]
-        except FileNotFoundError:
-            return 0
-        return sum(1 for name in names if remove_if_free(self._lock_dir / name))
+        return remove_free(self._lock_dir,
+                           lambda name: name.startswith(RESOURCE_LOCK_PREFIX) and name.endswith(".lock"))
 
     def submit(self, kind: str, resource: dict[str, Any], work: Callable[[TaskHandle], dict | None], *,
                params: dict[str, Any] | None = None, created_by: str | None = None,
