@@ -155,15 +155,66 @@ def agent(dom: libvirt.virDomain, command: str, timeout: int = 10, **arguments) 
 
 
 def wait_agent(dom: libvirt.virDomain, timeout_s: float) -> None:
+    """Until the guest agent answers a ping; past timeout_s, fails with what diagnose() reads of the guest."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
             agent(dom, "guest-ping", timeout=5)
             return
-        except libvirt.libvirtError:
+        except libvirt.libvirtError as e:
             if time.monotonic() > deadline:
-                raise
+                raise AssertionError(f"{dom.name()}'s guest agent did not answer in {timeout_s:.0f} s: {e}\n"
+                                     f"{diagnose(dom)}") from e
             time.sleep(2)
+
+
+def diagnose(dom: libvirt.virDomain, console_s: float = 8) -> str:
+    """What a failed agent wait leaves to read: the domain's state, whether its vCPU spends time, QEMU's run
+    state, whether the guest holds the agent's port open, and what the serial console prints when poked."""
+    out = []
+
+    def step(label, fn):
+        try:
+            out.append(f"{label}: {fn()}")
+        except Exception as e:  # noqa: BLE001 - a diagnosis reads what it can
+            out.append(f"{label}: failed: {e}")
+
+    def monitor(command: str, **arguments) -> object:
+        msg = {"execute": command, **({"arguments": arguments} if arguments else {})}
+        return json.loads(libvirt_qemu.qemuMonitorCommand(dom, json.dumps(msg), 0))["return"]
+
+    def cpu_spent() -> str:
+        first = dom.info()[4]
+        time.sleep(2)
+        return f"{(dom.info()[4] - first) / 2e7:.0f}% of a CPU over 2 s"
+
+    step("state", dom.state)
+    step("vcpu", cpu_spent)
+    step("qemu", lambda: monitor("query-status"))
+    step("agent port", lambda: [c for c in monitor("query-chardev") if c["label"] == "charchannel0"])
+    step("registers", lambda: monitor("human-monitor-command", **{"command-line": "info registers"})[:160])
+    step("console", lambda: console_text(dom, console_s))
+    return "\n".join(out)
+
+
+def console_text(dom: libvirt.virDomain, seconds: float) -> str:
+    """What the serial console prints over `seconds` after a carriage return (the console taken over)."""
+    stream = dom.connect().newStream(libvirt.VIR_STREAM_NONBLOCK)
+    dom.openConsole(None, stream, libvirt.VIR_DOMAIN_CONSOLE_FORCE)
+    got, deadline = b"", time.monotonic() + seconds
+    try:
+        stream.send(b"\r")
+        while time.monotonic() < deadline:
+            chunk = stream.recv(4096)
+            if chunk == -2:
+                time.sleep(0.1)
+            elif not chunk:
+                break
+            else:
+                got += chunk
+    finally:
+        stream.abort()
+    return repr(got.decode(errors="replace")[-2000:])
 
 
 def guest_exec(dom: libvirt.virDomain, path: str, *args: str, timeout_s: float = 120) -> tuple[int, str, str]:
