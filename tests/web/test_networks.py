@@ -263,3 +263,30 @@ def test_bridges_tab_on_a_remote_node_shows_the_apis_refusal(logged_in_page, web
     expect(pg.get_by_test_id("add-bridge")).to_be_disabled()
     pg.get_by_test_id("tab-networks").click()
     expect(pg.get_by_test_id("networks-table")).to_be_visible()
+
+
+def test_on_a_phone_a_networks_actions_are_one_menu(logged_in_page, web_api, networks):
+    pg = logged_in_page
+    pg.set_viewport_size({"width": 390, "height": 844})
+    name = unique("wphone-")
+    networks.append(name)
+    web_api.ok("create-network", {"name": name, "mode": "isolated"})
+    pg.goto("/networks/")
+    r = row(pg, name)
+    expect(r.get_by_test_id("network-state")).to_have_attribute("data-state", "active")
+    expect(r.get_by_test_id("network-stop")).to_be_hidden()
+    box = r.locator('td[data-col="actions"]').bounding_box()
+    assert box and box["width"] <= 64, box
+    r.get_by_test_id("networks-table-row-menu").click()
+    menu = pg.get_by_test_id("networks-table-row-menu-menu")
+    expect(menu.get_by_role("menuitem")).to_have_text(["Stop…", "Delete network…"])
+    menu.get_by_test_id("networks-table-row-menu-stop").click()
+    pg.get_by_test_id("stop-network-dialog-confirm").click()
+    expect(r.get_by_test_id("network-state")).to_have_attribute("data-state", "inactive")
+    r.get_by_test_id("networks-table-row-menu").click()
+    menu.get_by_test_id("networks-table-row-menu-delete").click()
+    confirm = pg.get_by_test_id("delete-network-dialog")
+    confirm.get_by_test_id("delete-network-dialog-input").fill(name)   # the same typed confirmation
+    confirm.get_by_test_id("delete-network-dialog-confirm").click()
+    expect(r).to_have_count(0)
+    assert not nu.network_exists(name)

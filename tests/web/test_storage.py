@@ -44,6 +44,15 @@ def volume_row(pg, name: str):
     return pg.locator(f'[data-testid="volume-row"][data-key="{name}"]')
 
 
+PHONE = {"width": 390, "height": 844}
+
+
+def actions_cell_width(row) -> float:
+    box = row.locator('td[data-col="actions"]').bounding_box()
+    assert box, "no actions cell"
+    return box["width"]
+
+
 def open_detail(pg, name: str) -> None:
     pg.goto(f"/storage/detail/?node=local&name={name}")
     expect(pg.get_by_test_id("pool-name")).to_have_text(name)
@@ -239,3 +248,44 @@ def test_a_pool_whose_free_space_libvirt_reports_wrapped_shows_unknown(logged_in
     pg.goto(f"/storage/detail/?node={node_name}&name=data")
     expect(pg.get_by_test_id("detail-free")).to_have_text("unknown")
     expect(pg.get_by_test_id("pool-detail-capacity-used")).to_have_text("unknown")
+
+
+def test_on_a_phone_the_actions_of_a_pool_and_a_volume_are_one_menu(logged_in_page, web_api, pools, tmp_path):
+    """At phone size a row's buttons fold into one menu (a narrow column: the row's other cells stay in view
+    instead of scrolling under three or four buttons); its items run the same operations, confirmations
+    included."""
+    pg = logged_in_page
+    pg.set_viewport_size(PHONE)
+    name = make_pool(web_api, pools, tmp_path)
+    web_api.ok("create-volume", {"pool": name, "name": "keep.qcow2", "size_gib": 1})
+    pg.goto("/storage/")
+    row = pool_row(pg, name)
+    expect(row.get_by_test_id("pool-state")).to_have_attribute("data-state", "running")
+    expect(row.get_by_test_id("pool-stop")).to_be_hidden()
+    assert actions_cell_width(row) <= 64
+    row.get_by_test_id("pools-table-row-menu").click()
+    menu = pg.get_by_test_id("pools-table-row-menu-menu")
+    expect(menu.get_by_role("menuitem")).to_have_text(["Refresh", "Stop…", "Delete pool…"])
+    menu.get_by_test_id("pools-table-row-menu-stop").click()
+    pg.get_by_test_id("stop-pool-dialog-confirm").click()     # the same confirmation as the button's
+    expect(row.get_by_test_id("pool-state")).to_have_attribute("data-state", "inactive")
+    row.get_by_test_id("pools-table-row-menu").click()
+    expect(menu.get_by_role("menuitem")).to_have_text(["Start", "Delete pool…"])
+    menu.get_by_test_id("pools-table-row-menu-start").click()
+    expect(row.get_by_test_id("pool-state")).to_have_attribute("data-state", "running")
+
+    open_detail(pg, name)
+    vrow = volume_row(pg, "keep.qcow2")
+    expect(vrow.get_by_test_id("volume-resize")).to_be_hidden()
+    assert actions_cell_width(vrow) <= 64
+    vrow.get_by_test_id("volumes-table-row-menu").click()
+    vmenu = pg.get_by_test_id("volumes-table-row-menu-menu")
+    expect(vmenu.get_by_role("menuitem")).to_have_text(["Resize…", "Clone…", "Download", "Delete volume…"])
+    vmenu.get_by_test_id("volumes-table-row-menu-resize").click()
+    resize = pg.get_by_test_id("resize-volume-dialog")
+    box = resize.bounding_box()
+    assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+    resize.get_by_test_id("resize-size-input").fill("2")
+    resize.get_by_test_id("resize-volume-dialog-submit").click()
+    expect(resize).to_have_count(0)
+    expect(vrow.get_by_test_id("volume-capacity")).to_have_text("2.0 GiB")

@@ -221,3 +221,24 @@ def test_the_edit_dialog_saves_os_features_tags_and_description(logged_in_page, 
     row(pg, name).get_by_test_id("template-edit").click()                  # the dialog shows what was saved
     expect(dialog.get_by_test_id("edit-tags")).to_have_value("lts, base")
     expect(dialog.get_by_test_id("edit-cloud-init")).to_be_checked()
+
+
+def test_on_a_phone_a_templates_actions_are_one_menu(logged_in_page, web_api, place, server):
+    pg = logged_in_page
+    pg.set_viewport_size({"width": 390, "height": 844})
+    name = unique("t-")
+    register(web_api, place, name, {"type": "url", "url": server.url("/img/small.qcow2"),
+                                    "checksum_url": server.url("/img/SHA256SUMS")})
+    pg.goto("/templates/")
+    r = row(pg, name)
+    expect(r.get_by_test_id("template-check")).to_be_hidden()
+    box = r.locator('td[data-col="actions"]').bounding_box()
+    assert box and box["width"] <= 64, box
+    r.get_by_test_id("templates-table-row-menu").click()
+    menu = pg.get_by_test_id("templates-table-row-menu-menu")
+    expect(menu.get_by_role("menuitem")).to_have_text(["Check for update…", "Details", "Edit…", "Delete template…"])
+    menu.get_by_test_id("templates-table-row-menu-check").click()
+    dialog = pg.get_by_test_id("template-update")
+    expect(dialog.get_by_test_id("template-update-result")).to_have_attribute("data-available", "false")
+    box = dialog.bounding_box()
+    assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, box

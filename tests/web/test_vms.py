@@ -519,6 +519,33 @@ def test_an_open_row_menu_stays_open_while_the_list_updates(logged_in_page, web_
     expect(first.get_by_test_id("vm-row-menu")).to_be_focused()  # focus back on the menu's button
 
 
+def test_on_a_phone_a_vms_state_stays_in_view_beside_its_buttons(logged_in_page, web_api, env):
+    """At phone size the State column is off to the side (a long name takes the width): the name cell shows
+    the state too, and the row's power button is its icon (its name still says what it does)."""
+    pg = logged_in_page
+    pg.set_viewport_size({"width": 390, "height": 844})
+    run = unique()
+    name = unique("wphone-")
+    create_vm(web_api, env, name, disk_size_gib=1, memory_mib=128, labels={"jvptest": run})
+    pg.goto(f"/vms/?label=jvptest%3D{run}")
+    r = row(pg, "vm-row", f"local/{name}")
+    start = r.get_by_test_id("vm-start")
+    expect(start).to_have_attribute("aria-label", f"Start {name}")
+    expect(start.locator(".row-primary-text")).to_be_hidden()
+    inline = r.get_by_test_id("vm-state-inline")
+    expect(inline).to_have_attribute("data-state", "stopped")
+    state = inline.bounding_box()
+    actions = r.locator('td[data-col="actions"]').bounding_box()
+    assert state and actions and state["x"] + state["width"] <= actions["x"], (state, actions)
+    web_api.ok("start-vm", {"name": name})
+    expect(inline).to_have_attribute("data-state", "running")
+    expect(r.get_by_test_id("vm-stop")).to_have_attribute("aria-label", f"Stop {name}")
+    pg.set_viewport_size({"width": 1440, "height": 900})   # on a wide screen: the State column alone
+    expect(inline).to_be_hidden()
+    expect(r.get_by_test_id("vm-state")).to_be_visible()
+    expect(r.get_by_test_id("vm-stop")).to_have_text("Stop")
+
+
 def test_the_list_shows_the_nodes_that_did_not_answer(logged_in_page):
     """list-vms reports a node that is down under `errors` beside the others' VMs; a down node cannot be
     registered here (create-node checks the connection), so its answer is doctored on the way in."""

@@ -1,5 +1,6 @@
 "use client";
 
+import type { ActionMenuItem } from "@/components/ActionMenu";
 import { Icon, IconName } from "@/components/Icon";
 import type { Operations } from "@/lib/useOperations";
 
@@ -42,4 +43,12 @@ export function OpButton<T, K extends string>({ ops, kind, target, icon, label, 
       {!iconOnly && ` ${label}`}
     </button>
   );
+}
+
+/** The same operation as an item of a row's menu (the actions column on a phone: components/DataTable),
+ *  disabled, with its reason, while an operation runs on the target. */
+export function opItem<T, K extends string>(ops: Operations<T, K>, kind: K, target: T, label: string,
+                                            danger = false): ActionMenuItem {
+  return { id: kind, label, onSelect: () => ops.run(kind, target), disabled: ops.isBusy(target),
+           reason: "Busy: an operation is running on it", danger };
 }

@@ -6,7 +6,7 @@ import { useRouter, useSearchParams } from "next/navigation";
 import { useQuery } from "@/lib/hooks";
 import { Column, actionsColumn } from "@/components/DataTable";
 import { Icon } from "@/components/Icon";
-import { OpButton } from "@/components/OpButton";
+import { OpButton, opItem } from "@/components/OpButton";
 import { ListPage } from "@/components/ListPage";
 import { NodeSelect } from "@/components/NodeSelect";
 import { LoadingBlock } from "@/components/Loading";
@@ -87,7 +87,10 @@ function NetworksTab({ node }: { node: string }) {
           )}
           <OpButton ops={ops} kind="delete" target={n} icon="trash" look="icon" label="Delete network" ariaLabel={`Delete network ${n.name}`} testId="network-delete" />
         </div>
-      )),
+      ), (n) => [
+        n.state === "active" ? opItem(ops, "stop", n, "Stop…") : opItem(ops, "start", n, "Start"),
+        opItem(ops, "delete", n, "Delete network…", true),
+      ]),
   ];
 
   return (

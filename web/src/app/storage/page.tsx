@@ -7,7 +7,7 @@ import { useQuery } from "@/lib/hooks";
 import { CapacityBar } from "@/components/CapacityBar";
 import { Column, actionsColumn } from "@/components/DataTable";
 import { Icon } from "@/components/Icon";
-import { OpButton } from "@/components/OpButton";
+import { OpButton, opItem } from "@/components/OpButton";
 import { ListPage } from "@/components/ListPage";
 import { NodeSelect } from "@/components/NodeSelect";
 import { LoadingBlock } from "@/components/Loading";
@@ -69,7 +69,10 @@ function Pools({ node, internal }: { node: string; internal: boolean }) {
           )}
           <OpButton ops={ops} kind="delete" target={p} icon="trash" look="icon" label="Delete pool" ariaLabel={`Delete pool ${p.name}`} testId="pool-delete" />
         </div>
-      )),
+      ), (p) => [
+        ...(p.active ? [opItem(ops, "refresh", p, "Refresh"), opItem(ops, "stop", p, "Stop…")] : [opItem(ops, "start", p, "Start")]),
+        opItem(ops, "delete", p, "Delete pool…", true),
+      ]),
   ];
 
   return (

@@ -11,7 +11,7 @@ import { Column, actionsColumn } from "@/components/DataTable";
 import { Alert } from "@/components/ErrorBanner";
 import { Field, Select } from "@/components/Field";
 import { Icon } from "@/components/Icon";
-import { OpButton } from "@/components/OpButton";
+import { OpButton, opItem } from "@/components/OpButton";
 import { ListPage } from "@/components/ListPage";
 import { LoadingBlock } from "@/components/Loading";
 import { StateBadge } from "@/components/StateBadge";
@@ -189,7 +189,15 @@ function TemplatesPage() {
           </button>
           <OpButton ops={ops} kind="delete" target={t} icon="trash" look="icon" label="Delete" ariaLabel={`Delete template ${t.name}`} testId="template-delete" />
         </div>
-      )),
+      ), (t) => [
+        ...(t.source.type === "url"
+          ? [{ id: "check", label: "Check for update…", onSelect: () => setChecking(t), disabled: !!checkWhy,
+               reason: checkWhy ? `Disabled in the demo: ${checkWhy}` : undefined }]
+          : []),
+        { id: "details", label: "Details", onSelect: () => setViewing(t) },
+        { id: "edit", label: "Edit…", onSelect: () => setEditing(t) },
+        opItem(ops, "delete", t, "Delete template…", true),
+      ]),
   ];
 
   return (

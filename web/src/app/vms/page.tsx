@@ -115,6 +115,10 @@ function VmsPage() {
             {v.name}
           </Link>
           <ProblemsBadge problems={v.problems} />
+          {/* on a phone the State column is off to the side: the name carries the state too */}
+          <div className="phone-only">
+            <StateBadge state={v.state} testId="vm-state-inline" />
+          </div>
           {v.template && (
             <div className="cell-sub">
               from <span data-testid="vm-template">{v.template}</span>

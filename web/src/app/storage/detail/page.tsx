@@ -12,7 +12,7 @@ import { CapacityBar } from "@/components/CapacityBar";
 import { Column, DataTable, actionsColumn } from "@/components/DataTable";
 import { ErrorBanner } from "@/components/ErrorBanner";
 import { Icon } from "@/components/Icon";
-import { OpButton } from "@/components/OpButton";
+import { OpButton, opItem } from "@/components/OpButton";
 import { EmptyState, LoadingBlock } from "@/components/Loading";
 import { Card, PageHeader } from "@/components/PageHeader";
 import { StateBadge } from "@/components/StateBadge";
@@ -100,7 +100,13 @@ function Volumes({ pool: p, onChanged }: { pool: Pool; onChanged: () => void }) 
             <OpButton ops={ops} kind="delete" target={v} icon="trash" look="icon" label="Delete volume" ariaLabel={`Delete volume ${v.name}`} testId="volume-delete" />
           </div>
         );
-      }),
+      }, (v) => [
+        { id: "resize", label: "Resize…", onSelect: () => setResizing(v) },
+        { id: "clone", label: "Clone…", onSelect: () => setCloning(v) },
+        { id: "download", label: "Download", onSelect: () => void download(v), disabled: !!downloads[v.name] || !!downloadWhy,
+          reason: downloadWhy ? `Disabled in the demo: ${downloadWhy}` : "Downloading" },
+        opItem(ops, "delete", v, "Delete volume…", true),
+      ]),
   ];
 
   return (

@@ -24,7 +24,7 @@ export function RowActions({ vm, ops }: { vm: VmTarget; ops: VmOps }) {
               title={whyNot(primary, vm) ?? (canStart ? "Power on" : "Shut down (asks first)")}
               aria-label={`${canStart ? "Start" : "Stop"} ${vm.name}`} data-testid={`vm-${primary}`}>
         {busy ? <Spinner /> : <Icon name={canStart ? "play" : "stop"} size={13} />}
-        {canStart ? "Start" : "Stop"}
+        <span className="row-primary-text">{canStart ? "Start" : "Stop"}</span>
       </button>
       <ActionMenu
         label={`More actions for ${vm.name}`}
