@@ -6,6 +6,7 @@ import Link from "next/link";
 import { useState } from "react";
 import { useQuery } from "@/lib/hooks";
 import { formatTime } from "@/lib/format";
+import { ActionMenu } from "@/components/ActionMenu";
 import { ErrorBanner } from "@/components/ErrorBanner";
 import { Icon } from "@/components/Icon";
 import { EmptyState, LoadingBlock, Spinner } from "@/components/Loading";
@@ -34,13 +35,28 @@ export function SnapshotTree({ snapshots, onChanged, testId = "snapshot-tree" }:
     if (task.state === "succeeded") toast.success(task.message ?? what);
     else toast.error(`${what}: ${task.error?.message ?? task.state}`);
   };
-  const act = (kind: NonNullable<Pending>["kind"] | "revert" | "delete", snap: Snapshot, label: string, icon: "refresh" | "trash" | "copy" | "template", danger = false) => (
-    <button type="button" className={`btn btn-sm${danger ? " btn-danger" : ""}`} title={label}
-            onClick={() => (kind === "revert" || kind === "delete" ? ops.run(kind, snap) : setPending({ kind, snap }))}
-            data-testid={`snapshot-${kind}-${snap.name}`}>
-      <Icon name={icon} size={14} /> {label}
-    </button>
-  );
+  type Kind = NonNullable<Pending>["kind"] | "revert" | "delete";
+  const run = (kind: Kind, snap: Snapshot) =>
+    kind === "revert" || kind === "delete" ? ops.run(kind, snap) : setPending({ kind, snap });
+  // one list for the row's buttons and, on a phone, its menu (the buttons would cover the row's cells)
+  const ACTIONS: { kind: Kind; label: string; icon: "refresh" | "trash" | "copy" | "template" }[] = [
+    { kind: "revert", label: "Revert", icon: "refresh" },
+    { kind: "clone", label: "Clone", icon: "copy" },
+    { kind: "export", label: "Template", icon: "template" },
+    { kind: "delete", label: "Delete", icon: "trash" },
+  ];
+  const button = (kind: Kind, snap: Snapshot, label: string, icon: (typeof ACTIONS)[number]["icon"]) =>
+    kind === "delete" ? (
+      <button key={kind} type="button" className="btn btn-sm btn-ghost btn-icon" title="Delete snapshot"
+              aria-label={`Delete snapshot ${snap.name}`} onClick={() => run(kind, snap)} data-testid={`snapshot-${kind}-${snap.name}`}>
+        <Icon name={icon} size={15} />
+      </button>
+    ) : (
+      <button key={kind} type="button" className="btn btn-sm" title={label} onClick={() => run(kind, snap)}
+              data-testid={`snapshot-${kind}-${snap.name}`}>
+        <Icon name={icon} size={14} /> {label}
+      </button>
+    );
   return (
     <>
       <div className="table-wrap">
@@ -76,11 +92,13 @@ export function SnapshotTree({ snapshots, onChanged, testId = "snapshot-tree" }:
               <td><StateBadge state={snap.revert_state} testId="snapshot-revert-state" /></td>
               <td className="small">{snap.description || <span className="muted">—</span>}</td>
               <td className="actions-col">
-                <div className="row-actions">
-                  {act("revert", snap, "Revert", "refresh")}
-                  {act("clone", snap, "Clone", "copy")}
-                  {act("export", snap, "Template", "template")}
-                  {act("delete", snap, "Delete", "trash", true)}
+                <div className="row-actions-wide">
+                  <div className="row-actions">{ACTIONS.map((a) => button(a.kind, snap, a.label, a.icon))}</div>
+                </div>
+                <div className="row-actions-narrow">
+                  <ActionMenu label={`Actions on snapshot ${snap.name}`} icon="more" testId={`snapshot-menu-${snap.name}`}
+                              items={ACTIONS.map((a) => ({ id: a.kind, label: a.kind === "export" ? "Export as template…" : `${a.label}…`,
+                                                          onSelect: () => run(a.kind, snap), danger: a.kind === "delete" }))} />
                 </div>
               </td>
             </tr>
