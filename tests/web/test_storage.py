@@ -257,6 +257,9 @@ def test_on_a_phone_the_actions_of_a_pool_and_a_volume_are_one_menu(logged_in_pa
     pg = logged_in_page
     pg.set_viewport_size(PHONE)
     name = make_pool(web_api, pools, tmp_path)
+    open_detail(pg, name)   # an empty list says so across the card, not across the (wider) table
+    box = pg.get_by_test_id("volumes-empty").bounding_box()
+    assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
     web_api.ok("create-volume", {"pool": name, "name": "keep.qcow2", "size_gib": 1})
     pg.goto("/storage/")
     row = pool_row(pg, name)

@@ -128,3 +128,21 @@ def test_the_audit_log_shows_each_tasks_outcome_and_links_to_it(logged_in_page, 
     expect(pg.get_by_test_id("tasks-only")).to_contain_text(failed["id"])
     expect(pg.get_by_test_id("task-row")).to_have_count(1)
     expect(pg.get_by_test_id("task-row").get_by_test_id("task-kind")).to_have_text("register-template")
+
+
+def test_on_a_phone_an_audit_row_says_what_happened_in_view(logged_in_page, finished_tasks):
+    """At phone size the Action, Target and Outcome columns are off to the side: the time cell carries them."""
+    pg = logged_in_page
+    pg.set_viewport_size({"width": 390, "height": 844})
+    failed = finished_tasks["failed"]
+    pg.goto("/audit/")
+    pg.get_by_test_id("audit-filter-action").select_option("register-template")
+    bad = pg.get_by_test_id("audit-row").filter(has=pg.locator(f'a[href*="{failed["id"]}"]'))
+    summary = bad.get_by_test_id("audit-summary")
+    expect(summary).to_contain_text("register-template")
+    expect(summary.get_by_test_id("audit-outcome-inline")).to_have_text("failed")
+    box = summary.bounding_box()
+    actions = bad.locator('td[data-col="details"]').bounding_box()
+    assert box and actions and box["x"] + box["width"] <= actions["x"], (box, actions)
+    pg.set_viewport_size({"width": 1440, "height": 900})
+    expect(summary).to_be_hidden()

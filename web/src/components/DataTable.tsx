@@ -194,6 +194,15 @@ export function DataTable<T>({
   const visible = paginate ? table.getRowModel().rows : table.getSortedRowModel().rows;
   const showLoading = loading && (!rows || rows.length === 0);
   const first = pagination.pageIndex * pagination.pageSize;
+  // loading, empty or nothing matching: said under the headers, outside the table, so that it is as wide as
+  // the card (a cell spanning the columns is as wide as the table, which on a phone runs past the screen)
+  const noRows = showLoading ? (
+    <LoadingBlock testId={`${testId}-loading`} />
+  ) : (rows?.length ?? 0) === 0 ? (
+    typeof empty === "string" ? <EmptyState title={empty} testId={`${testId}-empty`} /> : empty
+  ) : visible.length === 0 ? (
+    <EmptyState title={`No row matches “${globalFilter}”`} testId={`${testId}-no-match`} />
+  ) : null;
 
   return (
     <div className="data-table" data-testid={`${testId}-box`}>
@@ -257,25 +266,7 @@ export function DataTable<T>({
             </tr>
           </thead>
           <tbody>
-            {showLoading ? (
-              <tr>
-                <td colSpan={columns.length}>
-                  <LoadingBlock testId={`${testId}-loading`} />
-                </td>
-              </tr>
-            ) : (rows?.length ?? 0) === 0 ? (
-              <tr>
-                <td colSpan={columns.length} style={{ padding: 0 }}>
-                  {typeof empty === "string" ? <EmptyState title={empty} testId={`${testId}-empty`} /> : empty}
-                </td>
-              </tr>
-            ) : visible.length === 0 ? (
-              <tr>
-                <td colSpan={columns.length} style={{ padding: 0 }}>
-                  <EmptyState title={`No row matches “${globalFilter}”`} testId={`${testId}-no-match`} />
-                </td>
-              </tr>
-            ) : (
+            {noRows ? null : (
               visible.map((row) => (
                 <tr key={row.id} data-testid={rowTestId ?? `${testId}-row`} data-key={row.id} className={rowClassName?.(row.original)}>
                   {row.getVisibleCells().map((cell, i) => {
@@ -301,6 +292,7 @@ export function DataTable<T>({
           </tbody>
         </table>
       </div>
+      {noRows}
       {paginate && (
         <nav className="pager" aria-label="Pages" data-testid={`${testId}-pager`}>
           <span className="muted small" data-testid={`${testId}-pager-range`}>

@@ -60,7 +60,20 @@ export default function AuditPage() {
   };
 
   const columns: Column<AuditEvent>[] = [
-    { key: "time", header: "Time", render: (e) => <span title={e.time} style={{ whiteSpace: "nowrap" }}>{formatTime(e.time)}</span> },
+    {
+      key: "time",
+      header: "Time",
+      render: (e) => (
+        <div>
+          <span title={e.time} style={{ whiteSpace: "nowrap" }}>{formatTime(e.time)}</span>
+          {/* on a phone the Action, Target and Outcome columns are off to the side: what happened, here */}
+          <div className="phone-only" data-testid="audit-summary">
+            <span className="mono">{e.action}</span> <span className="cell-sub">{targetText(e.target)}</span>{" "}
+            <StateBadge state={outcomeOf(e).label} tone={outcomeOf(e).tone} testId="audit-outcome-inline" />
+          </div>
+        </div>
+      ),
+    },
     {
       key: "token_name",
       header: "Token",
