@@ -32,6 +32,25 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 # Waits for things the server must do (connect to libvirt, probe a node) get more than the 5 s default.
 UI_TIMEOUT_MS = 20_000
 expect.set_options(timeout=UI_TIMEOUT_MS)
+# the phone every narrow-screen test uses
+PHONE = {"width": 390, "height": 844}
+
+
+def fits_width(box: dict | None, width: int = PHONE["width"]) -> None:
+    """The element's box lies within the screen's width."""
+    assert box and box["x"] >= 0 and box["x"] + box["width"] <= width, box
+
+
+def left_of(box: dict | None, other: dict | None) -> None:
+    """The first box ends where the second begins, or before (nothing covers it)."""
+    assert box and other and box["x"] + box["width"] <= other["x"], (box, other)
+
+
+def actions_folded(row: Any, col: str = "actions") -> dict:
+    """A table row's actions column is one menu button wide (its buttons folded into the row's menu); its box."""
+    box = row.locator(f'td[data-col="{col}"]').bounding_box()
+    assert box and box["width"] <= 64, box
+    return box
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)

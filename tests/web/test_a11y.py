@@ -17,14 +17,13 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import REPO, unique
-from tests.web.conftest import CHROMIUM_ARGS, UI_TIMEOUT_MS, login  # noqa: F401 - CHROMIUM_ARGS: same browser
+from tests.web.conftest import CHROMIUM_ARGS, PHONE, UI_TIMEOUT_MS, login  # noqa: F401 - CHROMIUM_ARGS: same browser
 
 pytestmark = pytest.mark.web
 
 AXE = REPO / "web" / "node_modules" / "axe-core" / "axe.min.js"
 DEMO = REPO / "jvp" / "demo" / "inventory.xml"
 DESKTOP = {"width": 1440, "height": 900}
-PHONE = {"width": 390, "height": 844}
 FAILING_IMPACTS = ("serious", "critical")
 LOG_OUT = re.compile(r"^\s*log ?out\s*$", re.I)
 

@@ -16,12 +16,11 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import unique
-from tests.web.conftest import HOME_URL, login, wait_task
+from tests.web.conftest import HOME_URL, PHONE, login, wait_task
 
 pytestmark = pytest.mark.web
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "hosts" / "dashboard.xml"
-PHONE = {"width": 390, "height": 844}
 
 
 def dash_node(pg, name: str):

@@ -18,13 +18,12 @@ import libvirt
 import pytest
 from playwright.sync_api import expect
 
-from tests.web.conftest import wait_task
+from tests.web.conftest import PHONE, wait_task
 from tests.conftest import unique
 from tests.host.storage_util import remove_pool
 
 pytestmark = pytest.mark.web
 
-PHONE = {"width": 390, "height": 844}
 UNITS = {"B": 1, "KiB": 1024, "MiB": 1024 ** 2, "GiB": 1024 ** 3, "TiB": 1024 ** 4}
 
 

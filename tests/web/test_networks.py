@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 
 from tests.conftest import unique
 from tests.host import netutil as nu
+from tests.web.conftest import PHONE, actions_folded
 
 pytestmark = pytest.mark.web
 
@@ -267,7 +268,7 @@ def test_bridges_tab_on_a_remote_node_shows_the_apis_refusal(logged_in_page, web
 
 def test_on_a_phone_a_networks_actions_are_one_menu(logged_in_page, web_api, networks):
     pg = logged_in_page
-    pg.set_viewport_size({"width": 390, "height": 844})
+    pg.set_viewport_size(PHONE)
     name = unique("wphone-")
     networks.append(name)
     web_api.ok("create-network", {"name": name, "mode": "isolated"})
@@ -275,8 +276,7 @@ def test_on_a_phone_a_networks_actions_are_one_menu(logged_in_page, web_api, net
     r = row(pg, name)
     expect(r.get_by_test_id("network-state")).to_have_attribute("data-state", "active")
     expect(r.get_by_test_id("network-stop")).to_be_hidden()
-    box = r.locator('td[data-col="actions"]').bounding_box()
-    assert box and box["width"] <= 64, box
+    actions_folded(r)
     r.get_by_test_id("networks-table-row-menu").click()
     menu = pg.get_by_test_id("networks-table-row-menu-menu")
     expect(menu.get_by_role("menuitem")).to_have_text(["Stop…", "Delete network…"])

@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 
 from tests.conftest import unique
 from tests.host.storage_util import GIB, MIB, filled_image, remove_pool, sha256, sparse_image
+from tests.web.conftest import PHONE, actions_folded, fits_width
 
 pytestmark = pytest.mark.web
 
@@ -42,15 +43,6 @@ def pool_row(pg, name: str):
 
 def volume_row(pg, name: str):
     return pg.locator(f'[data-testid="volume-row"][data-key="{name}"]')
-
-
-PHONE = {"width": 390, "height": 844}
-
-
-def actions_cell_width(row) -> float:
-    box = row.locator('td[data-col="actions"]').bounding_box()
-    assert box, "no actions cell"
-    return box["width"]
 
 
 def open_detail(pg, name: str) -> None:
@@ -258,14 +250,13 @@ def test_on_a_phone_the_actions_of_a_pool_and_a_volume_are_one_menu(logged_in_pa
     pg.set_viewport_size(PHONE)
     name = make_pool(web_api, pools, tmp_path)
     open_detail(pg, name)   # an empty list says so across the card, not across the (wider) table
-    box = pg.get_by_test_id("volumes-empty").bounding_box()
-    assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+    fits_width(pg.get_by_test_id("volumes-empty").bounding_box())
     web_api.ok("create-volume", {"pool": name, "name": "keep.qcow2", "size_gib": 1})
     pg.goto("/storage/")
     row = pool_row(pg, name)
     expect(row.get_by_test_id("pool-state")).to_have_attribute("data-state", "running")
     expect(row.get_by_test_id("pool-stop")).to_be_hidden()
-    assert actions_cell_width(row) <= 64
+    actions_folded(row)
     row.get_by_test_id("pools-table-row-menu").click()
     menu = pg.get_by_test_id("pools-table-row-menu-menu")
     expect(menu.get_by_role("menuitem")).to_have_text(["Refresh", "Stop…", "Delete pool…"])
@@ -280,14 +271,13 @@ def test_on_a_phone_the_actions_of_a_pool_and_a_volume_are_one_menu(logged_in_pa
     open_detail(pg, name)
     vrow = volume_row(pg, "keep.qcow2")
     expect(vrow.get_by_test_id("volume-resize")).to_be_hidden()
-    assert actions_cell_width(vrow) <= 64
+    actions_folded(vrow)
     vrow.get_by_test_id("volumes-table-row-menu").click()
     vmenu = pg.get_by_test_id("volumes-table-row-menu-menu")
     expect(vmenu.get_by_role("menuitem")).to_have_text(["Resize…", "Clone…", "Download", "Delete volume…"])
     vmenu.get_by_test_id("volumes-table-row-menu-resize").click()
     resize = pg.get_by_test_id("resize-volume-dialog")
-    box = resize.bounding_box()
-    assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+    fits_width(resize.bounding_box())
     resize.get_by_test_id("resize-size-input").fill("2")
     resize.get_by_test_id("resize-volume-dialog-submit").click()
     expect(resize).to_have_count(0)

@@ -10,7 +10,7 @@ import libvirt
 import pytest
 from playwright.sync_api import expect
 
-from tests.web.conftest import wait_task
+from tests.web.conftest import PHONE, actions_folded, fits_width, wait_task
 from tests.conftest import unique
 from tests.host.storage_util import remove_domain, remove_pool
 from tests.imageserver import ImageServer
@@ -225,20 +225,18 @@ def test_the_edit_dialog_saves_os_features_tags_and_description(logged_in_page, 
 
 def test_on_a_phone_a_templates_actions_are_one_menu(logged_in_page, web_api, place, server):
     pg = logged_in_page
-    pg.set_viewport_size({"width": 390, "height": 844})
+    pg.set_viewport_size(PHONE)
     name = unique("t-")
     register(web_api, place, name, {"type": "url", "url": server.url("/img/small.qcow2"),
                                     "checksum_url": server.url("/img/SHA256SUMS")})
     pg.goto("/templates/")
     r = row(pg, name)
     expect(r.get_by_test_id("template-check")).to_be_hidden()
-    box = r.locator('td[data-col="actions"]').bounding_box()
-    assert box and box["width"] <= 64, box
+    actions_folded(r)
     r.get_by_test_id("templates-table-row-menu").click()
     menu = pg.get_by_test_id("templates-table-row-menu-menu")
     expect(menu.get_by_role("menuitem")).to_have_text(["Check for update…", "Details", "Edit…", "Delete template…"])
     menu.get_by_test_id("templates-table-row-menu-check").click()
     dialog = pg.get_by_test_id("template-update")
     expect(dialog.get_by_test_id("template-update-result")).to_have_attribute("data-available", "false")
-    box = dialog.bounding_box()
-    assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+    fits_width(dialog.bounding_box())

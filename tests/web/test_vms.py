@@ -21,7 +21,7 @@ from playwright.sync_api import expect
 
 from tests.conftest import REPO, unique
 from tests.host import vmutil
-from tests.web.conftest import choose, login, wait_task
+from tests.web.conftest import PHONE, choose, left_of, login, wait_task
 
 pytestmark = pytest.mark.web
 TASK_TIMEOUT_MS = 180_000
@@ -523,7 +523,7 @@ def test_on_a_phone_a_vms_state_stays_in_view_beside_its_buttons(logged_in_page,
     """At phone size the State column is off to the side (a long name takes the width): the name cell shows
     the state too, and the row's power button is its icon (its name still says what it does)."""
     pg = logged_in_page
-    pg.set_viewport_size({"width": 390, "height": 844})
+    pg.set_viewport_size(PHONE)
     run = unique()
     name = unique("wphone-")
     create_vm(web_api, env, name, disk_size_gib=1, memory_mib=128, labels={"jvptest": run})
@@ -534,9 +534,7 @@ def test_on_a_phone_a_vms_state_stays_in_view_beside_its_buttons(logged_in_page,
     expect(start.locator(".row-primary-text")).to_be_hidden()
     inline = r.get_by_test_id("vm-state-inline")
     expect(inline).to_have_attribute("data-state", "stopped")
-    state = inline.bounding_box()
-    actions = r.locator('td[data-col="actions"]').bounding_box()
-    assert state and actions and state["x"] + state["width"] <= actions["x"], (state, actions)
+    left_of(inline.bounding_box(), r.locator('td[data-col="actions"]').bounding_box())
     web_api.ok("start-vm", {"name": name})
     expect(inline).to_have_attribute("data-state", "running")
     expect(r.get_by_test_id("vm-stop")).to_have_attribute("aria-label", f"Stop {name}")

@@ -63,16 +63,19 @@ export default function AuditPage() {
     {
       key: "time",
       header: "Time",
-      render: (e) => (
-        <div>
-          <span title={e.time} style={{ whiteSpace: "nowrap" }}>{formatTime(e.time)}</span>
-          {/* on a phone the Action, Target and Outcome columns are off to the side: what happened, here */}
-          <div className="phone-only" data-testid="audit-summary">
-            <span className="mono">{e.action}</span> <span className="cell-sub">{targetText(e.target)}</span>{" "}
-            <StateBadge state={outcomeOf(e).label} tone={outcomeOf(e).tone} testId="audit-outcome-inline" />
+      render: (e) => {
+        const o = outcomeOf(e);
+        return (
+          <div>
+            <span title={e.time} style={{ whiteSpace: "nowrap" }}>{formatTime(e.time)}</span>
+            {/* on a phone the Action, Target and Outcome columns are off to the side: what happened, here */}
+            <div className="phone-only" data-testid="audit-summary">
+              <span className="mono">{e.action}</span> <span className="cell-sub">{targetText(e.target)}</span>{" "}
+              <StateBadge state={o.label} tone={o.tone} testId="audit-outcome-inline" />
+            </div>
           </div>
-        </div>
-      ),
+        );
+      },
     },
     {
       key: "token_name",
